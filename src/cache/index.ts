@@ -1,0 +1,1 @@
+export { StepCache, type CacheEntry, type DamageListener } from './store.js';

@@ -1,0 +1,112 @@
+/**
+ * The step cache: one entry per step key, holding the step's files (a model's model.json and shards) and a
+ * small JSON of metadata (metrics, per-step facts). Built on npm's cacache, which gives us what a build
+ * cache must promise: content written to a temporary file and renamed into place, every read verified
+ * against its SRI hash, and an append-only index whose lines carry their own hash (a torn write is ignored).
+ *
+ * An entry is committed by its index line `step:<key>`, written only after all its files are stored, so a
+ * build killed halfway leaves a miss, never a half entry. A damaged or missing file turns the entry into a
+ * miss (reported through onDamage), never a crash.
+ */
+import cacache from 'cacache';
+import { errnoCode, McbError } from '../errors.js';
+
+export interface CacheEntry {
+  files: Map<string, Uint8Array>;
+  meta: Record<string, unknown>;
+}
+
+interface IndexMetadata {
+  files: { name: string; integrity: string; size: number }[];
+}
+
+export type DamageListener = (key: string, reason: string) => void;
+
+export class StepCache {
+  constructor(
+    readonly dir: string,
+    private readonly onDamage: DamageListener = () => {},
+  ) {}
+
+  /** Whether an entry for `key` is committed. Cheap (index only); read() still verifies the content. */
+  async has(key: string): Promise<boolean> {
+    try {
+      return (await cacache.get.info(this.dir, indexKey(key))) !== null;
+    } catch (e) {
+      if (errnoCode(e) === 'ENOENT') return false;
+      throw this.unreadable(e);
+    }
+  }
+
+  /** Reads and verifies a whole entry; undefined on a miss or on damage. */
+  async read(key: string, opts: { metaOnly?: boolean } = {}): Promise<CacheEntry | undefined> {
+    let metaBytes: Buffer;
+    let metadata: IndexMetadata;
+    try {
+      const got = await cacache.get(this.dir, indexKey(key));
+      metaBytes = got.data;
+      metadata = got.metadata as IndexMetadata;
+    } catch (e) {
+      const code = errnoCode(e);
+      if (code === 'ENOENT' || code === 'ENOTCACHED') return undefined;
+      if (code === 'EINTEGRITY' || code === 'EBADSIZE') return this.damaged(key, 'its metadata failed verification', []);
+      throw this.unreadable(e);
+    }
+    let meta: Record<string, unknown>;
+    try {
+      meta = JSON.parse(metaBytes.toString('utf8')) as Record<string, unknown>;
+    } catch {
+      return this.damaged(key, 'its metadata is not JSON', []);
+    }
+    const files = new Map<string, Uint8Array>();
+    if (!opts.metaOnly) {
+      for (const f of metadata.files) {
+        try {
+          const data = await cacache.get.byDigest(this.dir, f.integrity);
+          files.set(f.name, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+        } catch (e) {
+          const code = errnoCode(e);
+          if (code === 'ENOENT' || code === 'EINTEGRITY' || code === 'EBADSIZE') {
+            return this.damaged(key, `its file ${f.name} is ${code === 'ENOENT' ? 'missing' : 'corrupt'}`, metadata.files);
+          }
+          throw this.unreadable(e);
+        }
+      }
+    }
+    return { files, meta };
+  }
+
+  async write(key: string, entry: CacheEntry): Promise<void> {
+    try {
+      const files: IndexMetadata['files'] = [];
+      for (const [name, data] of entry.files) {
+        const integrity = await cacache.put(this.dir, `file:${key}:${name}`, data);
+        files.push({ name, integrity, size: data.byteLength });
+      }
+      // The commit point: until this index line exists, the entry is a miss.
+      await cacache.put(this.dir, indexKey(key), Buffer.from(JSON.stringify(entry.meta)), { metadata: { files } });
+    } catch (e) {
+      const code = errnoCode(e);
+      if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS' || code === 'ENOSPC' || code === 'ENOTDIR') {
+        throw new McbError('MCB_OUTPUT', `cannot write to the cache directory ${this.dir} (${code}). Make it writable, free some space, or choose another with --cache-dir.`);
+      }
+      throw e;
+    }
+  }
+
+  private async damaged(key: string, reason: string, files: IndexMetadata['files']): Promise<undefined> {
+    this.onDamage(key, reason);
+    // cacache never overwrites existing content, so bad bytes must go before the step is stored again.
+    for (const f of files) await cacache.rm.content(this.dir, f.integrity).catch(() => {});
+    await cacache.rm.entry(this.dir, indexKey(key)).catch(() => {});
+    return undefined;
+  }
+
+  private unreadable(e: unknown): McbError {
+    return new McbError('MCB_OUTPUT', `cannot read the cache directory ${this.dir} (${errnoCode(e) ?? String(e)}). Check its permissions, or choose another with --cache-dir.`);
+  }
+}
+
+function indexKey(key: string): string {
+  return `step:${key}`;
+}

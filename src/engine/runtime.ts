@@ -1,0 +1,129 @@
+/**
+ * The only module that loads TF.js. Everything that computes imports the engine through loadEngine(), so a
+ * fully cached build, `mcbuild plan` and the recipe checks never pay TF.js's start-up cost.
+ */
+import type * as TF from '@tensorflow/tfjs';
+import { McbError } from '../errors.js';
+import type { Backend } from '../recipe/index.js';
+import { installedNativePackage } from './backend.js';
+import { concatBytes, modelKind, type StoredModel } from './model-format.js';
+
+export type Tf = typeof TF;
+
+export interface Engine {
+  tf: Tf;
+  backend: Backend;
+}
+
+let current: Promise<Engine> | undefined;
+let currentBackend: Backend | undefined;
+
+/** Loads TF.js once per process and switches to `backend`. */
+export async function loadEngine(backend: Backend): Promise<Engine> {
+  if (current && currentBackend === backend) return current;
+  currentBackend = backend;
+  current = init(backend).catch((e: unknown) => {
+    current = undefined;
+    currentBackend = undefined;
+    throw e;
+  });
+  return current;
+}
+
+async function init(backend: Backend): Promise<Engine> {
+  let tf: Tf;
+  try {
+    if (backend === 'tensorflow') {
+      // tfjs-node re-exports the whole tfjs API and registers the 'tensorflow' backend on import.
+      tf = (await import(installedNativePackage() ?? '@tensorflow/tfjs-node')) as Tf;
+    } else {
+      tf = await import('@tensorflow/tfjs');
+      if (backend === 'wasm') {
+        await import('@tensorflow/tfjs-backend-wasm');
+      }
+    }
+  } catch (e) {
+    throw new McbError('MCB_BACKEND', `cannot load the TF.js "${backend}" backend: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}. Reinstall with \`npm ci\`, or pick another with --backend wasm|cpu.`, { cause: e });
+  }
+  // PROD silences TF.js's console advice ("install tfjs-node"), which would garble our progress output.
+  tf.env().set('PROD', true);
+  if (!(await tf.setBackend(backend))) {
+    throw new McbError('MCB_BACKEND', `the TF.js "${backend}" backend failed to initialise. Pick another with --backend wasm|cpu.`);
+  }
+  await tf.ready();
+  return { tf, backend };
+}
+
+/** Builds a TF.js LayersModel from stored artifacts; quantized weights are dequantized by TF.js itself. */
+export async function toLayersModel(tf: Tf, m: StoredModel): Promise<TF.LayersModel> {
+  const { trainingConfig: _omit, ...json } = m.json;
+  return tf.loadLayersModel(
+    tf.io.fromMemory({
+      ...(json as object),
+      modelTopology: json.modelTopology as object,
+      weightSpecs: m.weightSpecs as TF.io.WeightsManifestEntry[],
+      weightData: toArrayBuffer(m.weightData),
+    }),
+  );
+}
+
+export async function toGraphModel(tf: Tf, m: StoredModel): Promise<TF.GraphModel> {
+  return tf.loadGraphModel(
+    tf.io.fromMemory({
+      ...(m.json as object),
+      modelTopology: m.json.modelTopology as object,
+      weightSpecs: m.weightSpecs as TF.io.WeightsManifestEntry[],
+      weightData: toArrayBuffer(m.weightData),
+    }),
+  );
+}
+
+/** Captures what model.save() would write, without touching the disk. */
+export async function fromLayersModel(tf: Tf, model: TF.LayersModel): Promise<StoredModel> {
+  let saved: TF.io.ModelArtifacts | undefined;
+  await model.save(
+    tf.io.withSaveHandler(async (artifacts) => {
+      saved = artifacts;
+      return { modelArtifactsInfo: { dateSaved: new Date(0), modelTopologyType: 'JSON' } };
+    }),
+  );
+  if (!saved?.weightSpecs || saved.weightData === undefined) throw new Error('model.save produced no weights');
+  const data = saved.weightData;
+  const chunks = (Array.isArray(data) ? data : [data]).map((b) => new Uint8Array(b));
+  return {
+    json: {
+      format: 'layers-model',
+      generatedBy: saved.generatedBy,
+      convertedBy: saved.convertedBy ?? null,
+      modelTopology: saved.modelTopology,
+    },
+    weightSpecs: saved.weightSpecs as StoredModel['weightSpecs'],
+    weightData: concatBytes(chunks),
+  };
+}
+
+/** A model ready to predict, whatever its format. */
+export interface InferenceModel {
+  predict(x: TF.Tensor): TF.Tensor;
+  dispose(): void;
+}
+
+export async function loadForInference(tf: Tf, m: StoredModel): Promise<InferenceModel> {
+  if (modelKind(m.json) === 'graph') {
+    const g = await toGraphModel(tf, m);
+    return {
+      predict: (x) => {
+        const out = g.predict(x);
+        if (out instanceof tf.Tensor) return out;
+        throw new McbError('MCB_MODEL_INVALID', 'the graph model has several outputs; mcbuild measures single-output classifiers.');
+      },
+      dispose: () => g.dispose(),
+    };
+  }
+  const l = await toLayersModel(tf, m);
+  return { predict: (x) => l.predict(x) as TF.Tensor, dispose: () => l.dispose() };
+}
+
+function toArrayBuffer(bytes: Uint8Array): ArrayBuffer {
+  return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+}

@@ -1,0 +1,105 @@
+/**
+ * How each kind of step computes its output. Only reached on a cache miss; the TF.js engine is loaded here,
+ * on first need, so a fully cached build never loads it.
+ */
+import { loadDataset, type Dataset } from '../data/index.js';
+import { McbError } from '../errors.js';
+import { filesToModel, modelToFiles, readModelDir } from '../engine/index.js';
+import type { Engine, InferenceModel } from '../engine/runtime.js';
+import type { CacheEntry } from '../cache/index.js';
+import { measureSize, type Metrics } from '../metrics/index.js';
+import { getPass } from '../passes/index.js';
+import type { Plan, Step } from '../plan/index.js';
+
+export interface StepRuntime {
+  plan: Plan;
+  engine(): Promise<Engine>;
+  signal: AbortSignal;
+  progress(message: string, fraction?: number): void;
+}
+
+export async function runStep(step: Step, inputs: CacheEntry[], rt: StepRuntime): Promise<CacheEntry> {
+  const spec = step.spec;
+  switch (spec.kind) {
+    case 'load': {
+      const { model, digest } = await readModelDir(spec.path);
+      if (digest !== step.keyInputs.modelDigest) {
+        throw new McbError('MCB_MODEL_INVALID', `${spec.path} changed while the build was running; run the build again.`);
+      }
+      return { files: modelToFiles(model), meta: { ...measureSize(model) } };
+    }
+    case 'train': {
+      const { tf } = await rt.engine();
+      const { buildArchitecture } = await import('../engine/architectures/index.js');
+      const { trainModel } = await import('../engine/train.js');
+      const { fromLayersModel } = await import('../engine/runtime.js');
+      const t = spec.train;
+      const ds = await loadDataset(t.data);
+      const model = buildArchitecture(tf, t.architecture, t.options, { inputShape: ds.inputShape, numClasses: ds.numClasses, seed: t.seed });
+      try {
+        const result = await trainModel(tf, model, ds, {
+          ...t,
+          signal: rt.signal,
+          onProgress: (p) =>
+            rt.progress(`epoch ${p.epoch}/${p.epochs} batch ${p.batch}/${p.batches} loss ${p.loss.toFixed(4)} eta ${Math.ceil(p.etaSeconds)}s`, ((p.epoch - 1) * p.batches + p.batch) / (p.epochs * p.batches)),
+        });
+        const stored = await fromLayersModel(tf, model);
+        return { files: modelToFiles(stored), meta: { ...measureSize(stored), epochLosses: result.epochLosses, trainSamples: ds.count } };
+      } finally {
+        model.dispose();
+      }
+    }
+    case 'pass': {
+      const pass = getPass(spec.pass)!;
+      const input = filesToModel(inputs[0]!.files);
+      const datasets = new Map<string, Promise<Dataset>>();
+      const recipe = rt.plan.recipe;
+      const out = await pass.apply(input, spec.options, {
+        engine: rt.engine,
+        signal: rt.signal,
+        progress: rt.progress,
+        data: (kind) => {
+          const ds = datasets.get(kind) ?? loadDataset(recipe.data[kind] ?? { dataset: 'mnist', split: 'train' });
+          datasets.set(kind, ds);
+          return ds;
+        },
+      });
+      return { files: modelToFiles(out.model), meta: { ...measureSize(out.model), stats: out.stats } };
+    }
+    case 'eval': {
+      const { tf } = await rt.engine();
+      const { loadForInference } = await import('../engine/runtime.js');
+      const { measureAccuracy } = await import('../metrics/accuracy.js');
+      const stored = filesToModel(inputs[0]!.files);
+      const ds = await loadDataset(spec.data);
+      const model = await loadForInference(tf, stored);
+      try {
+        checkInputShape(tf, model, ds, step);
+        const acc = await measureAccuracy(tf, model, ds, {
+          signal: rt.signal,
+          onProgress: (done, total) => rt.progress(`${done}/${total} samples`, done / total),
+        });
+        const metrics: Metrics = { ...acc, ...measureSize(stored) };
+        return { files: new Map(), meta: { ...metrics } };
+      } finally {
+        model.dispose();
+      }
+    }
+  }
+}
+
+/** A model that does not fit the data fails here with a readable message instead of deep inside TF.js. */
+function checkInputShape(tf: Engine['tf'], model: InferenceModel, ds: Dataset, step: Step): void {
+  try {
+    tf.tidy(() => {
+      const out = model.predict(tf.zeros([1, ...ds.inputShape]));
+      const classes = out.shape[out.shape.length - 1];
+      if (out.shape.length !== 2 || classes !== ds.numClasses) {
+        throw new McbError('MCB_MODEL_INVALID', `${step.title}: the model outputs shape [${out.shape.join(', ')}] but ${ds.name} has ${ds.numClasses} classes; mcbuild measures classifiers whose output is [batch, classes].`);
+      }
+    });
+  } catch (e) {
+    if (e instanceof McbError) throw e;
+    throw new McbError('MCB_MODEL_INVALID', `${step.title}: the model does not accept ${ds.name} inputs of shape [batch, ${ds.inputShape.join(', ')}] (${e instanceof Error ? e.message.split('\n')[0] : String(e)}). Use data the model was built for.`);
+  }
+}

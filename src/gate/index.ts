@@ -1,0 +1,1 @@
+export { gate, type Check, type Verdict } from './gate.js';

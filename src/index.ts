@@ -1,0 +1,15 @@
+/**
+ * The programmatic API: the same functions and events the CLI uses.
+ *
+ *   import { build, planBuild, loadRecipe } from 'mcbuild';
+ *   const result = await build('recipes/mnist-mlp.yaml', { onEvent: (e) => console.log(e.type) });
+ *   process.exitCode = result.exitCode;
+ */
+export { build, planBuild, defaultCacheDir, type BuildOptions, type BuildResult, type PlanOptions, type PlannedBuild } from './build.js';
+export { loadRecipe, type Recipe } from './recipe/index.js';
+export type { Plan, Step } from './plan/index.js';
+export type { BuildEvent } from './execute/index.js';
+export type { Verdict, Check } from './gate/index.js';
+export type { Report } from './report/index.js';
+export { McbError, EXIT, type ErrorCode } from './errors.js';
+export { MCBUILD_VERSION } from './version.js';

@@ -1,0 +1,13 @@
+import { quantize } from './quantize.js';
+import type { PassDefinition } from './types.js';
+
+export type { OptionsPlace, PassContext, PassDefinition, PassResult } from './types.js';
+
+/** Every pass mcbuild knows, by recipe name. Adding a pass = adding its file and one line here. */
+export const PASSES: Readonly<Record<string, PassDefinition<object>>> = {
+  quantize: quantize as PassDefinition<object>,
+};
+
+export function getPass(name: string): PassDefinition<object> | undefined {
+  return Object.hasOwn(PASSES, name) ? PASSES[name] : undefined;
+}

@@ -1,0 +1,44 @@
+import type { Dataset } from '../data/index.js';
+import type { Engine } from '../engine/runtime.js';
+import type { StoredModel } from '../engine/index.js';
+import type { DataPath } from '../recipe/index.js';
+
+/** Where a pass's options were written, so a pass can point its own errors at file:line:col. */
+export interface OptionsPlace {
+  /** `passes[1].quantize` */
+  path: DataPath;
+  /** "recipes/x.yaml:12:15" for the option named, or for the pass entry when omitted. */
+  at(option?: string): string;
+}
+
+export interface PassContext {
+  /** Loads TF.js on first use; passes that only rewrite bytes never call it. */
+  engine(): Promise<Engine>;
+  data(kind: 'train' | 'calibration'): Promise<Dataset>;
+  signal: AbortSignal;
+  progress(message: string, fraction?: number): void;
+}
+
+export interface PassResult {
+  model: StoredModel;
+  /** Facts worth reporting (what was changed, errors introduced); stored with the step. */
+  stats: Record<string, unknown>;
+}
+
+/**
+ * A pass is one file in src/passes/: its options (validated by the schema fragment `$defs/pass-<name>` and
+ * by resolveOptions), its implementation version (bump it when its output changes: it is in the step key)
+ * and its apply(). The planner, cache and executor never change for a new pass.
+ */
+export interface PassDefinition<O extends object = Record<string, unknown>> {
+  name: string;
+  version: number;
+  summary: string;
+  /** True when the output depends on TF.js numerics, so the backend goes into the step key. */
+  dependsOnBackend: boolean;
+  /** Data the pass reads; the planner puts these slices into the step key. */
+  needs: ReadonlyArray<'train' | 'calibration'>;
+  /** Fills in defaults and checks what the schema cannot; throws McbError pointing at the option. */
+  resolveOptions(raw: Record<string, unknown>, place: OptionsPlace): O;
+  apply(model: StoredModel, options: O, ctx: PassContext): Promise<PassResult>;
+}

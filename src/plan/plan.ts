@@ -1,0 +1,126 @@
+/**
+ * The planner: a pure function from a recipe (and the facts gathered by gatherPlanInputs) to a DAG of steps,
+ * each with a content key. No TF.js, no writes, no clock: the same recipe and inputs give the same plan.
+ *
+ *   baseline (load | train) ──▶ eval-baseline
+ *        └──▶ pass-1-<name> ──▶ … ──▶ pass-n-<name> ──▶ eval-result
+ *                                                  (gate and export follow, uncached)
+ */
+import type { DataSpec, Recipe, TrainSpec } from '../recipe/index.js';
+import { formatPosition } from '../recipe/index.js';
+import { datasetFingerprint } from '../data/index.js';
+import { getPass, type OptionsPlace } from '../passes/index.js';
+import { MCBUILD_VERSION } from '../version.js';
+import { canonicalJson, sha256Hex } from '../util/hash.js';
+import type { PlanInputs } from './inputs.js';
+
+/** Bump when the layout of cache entries changes: old entries then simply miss. */
+export const CACHE_FORMAT = 1;
+/** Bump when what an eval step measures changes. */
+export const METRICS_VERSION = 1;
+/** Bump when the training loop or a builtin architecture changes what it produces for the same options. */
+export const TRAIN_VERSION = 1;
+
+export type StepSpec =
+  | { kind: 'load'; path: string }
+  | { kind: 'train'; train: TrainSpec }
+  | { kind: 'pass'; pass: string; index: number; options: object }
+  | { kind: 'eval'; role: 'baseline' | 'result'; data: DataSpec };
+
+export interface Step {
+  /** Stable, readable id: baseline, eval-baseline, pass-1-quantize, eval-result. */
+  id: string;
+  title: string;
+  spec: StepSpec;
+  /** Ids of the steps whose outputs this one reads. */
+  inputs: string[];
+  produces: 'model' | 'metrics';
+  /** sha256 of canonicalJson(keyInputs). */
+  key: string;
+  /** Everything the key hashes, for `explain` and debugging. */
+  keyInputs: Record<string, unknown>;
+}
+
+export interface Plan {
+  recipe: Recipe;
+  backend: PlanInputs['backend'];
+  packages: Record<string, string>;
+  /** Topologically ordered. */
+  steps: Step[];
+  baselineEval: string;
+  resultEval: string;
+  finalModel: string;
+}
+
+export function plan(recipe: Recipe, inputs: PlanInputs): Plan {
+  const steps: Step[] = [];
+  const byId = new Map<string, Step>();
+  const add = (id: string, title: string, spec: StepSpec, inputIds: string[], produces: Step['produces'], own: Record<string, unknown>) => {
+    const keyInputs = {
+      cacheFormat: CACHE_FORMAT,
+      mcbuild: MCBUILD_VERSION,
+      ...own,
+      inputs: inputIds.map((i) => byId.get(i)!.key),
+    };
+    const step: Step = { id, title, spec, inputs: inputIds, produces, key: sha256Hex(canonicalJson(keyInputs)), keyInputs };
+    steps.push(step);
+    byId.set(id, step);
+    return step;
+  };
+  const numerics = { backend: inputs.backend, packages: inputs.packages };
+
+  if (recipe.model.kind === 'file') {
+    add('baseline', 'load baseline model', { kind: 'load', path: recipe.model.path }, [], 'model', { step: 'load', modelDigest: inputs.modelDigest });
+  } else {
+    const t = recipe.model.train;
+    add('baseline', `train baseline ${t.architecture}`, { kind: 'train', train: t }, [], 'model', {
+      step: 'train',
+      trainVersion: TRAIN_VERSION,
+      ...t,
+      data: datasetFingerprint(t.data),
+      ...numerics,
+    });
+  }
+
+  const evalOwn = (data: DataSpec) => ({ step: 'eval', metrics: METRICS_VERSION, data: datasetFingerprint(data), ...numerics });
+  const evalTitle = (who: string) => `evaluate ${who} on ${describeData(recipe.data.eval)}`;
+  add('eval-baseline', evalTitle('baseline'), { kind: 'eval', role: 'baseline', data: recipe.data.eval }, ['baseline'], 'metrics', evalOwn(recipe.data.eval));
+
+  let previous = 'baseline';
+  for (const entry of recipe.passes) {
+    const pass = getPass(entry.name);
+    if (!pass) throw new Error(`schema admitted unknown pass ${entry.name}`); // the schema's enum prevents this
+    const path = ['passes', entry.index, entry.name];
+    const place: OptionsPlace = {
+      path,
+      at: (option) => formatPosition(recipe.source.positionOf(option === undefined ? path : [...path, option], { key: false })),
+    };
+    const options = pass.resolveOptions(entry.rawOptions, place);
+    const id = `pass-${entry.index + 1}-${entry.name}`;
+    const data = Object.fromEntries(
+      pass.needs.map((kind) => [kind, datasetFingerprint(recipe.data[kind] ?? { dataset: 'mnist', split: 'train' })]),
+    );
+    add(id, `${entry.name} ${summarise(options)}`.trim(), { kind: 'pass', pass: entry.name, index: entry.index, options }, [previous], 'model', {
+      step: 'pass',
+      pass: entry.name,
+      passVersion: pass.version,
+      options,
+      ...(pass.needs.length ? { data } : {}),
+      ...(pass.dependsOnBackend ? numerics : {}),
+    });
+    previous = id;
+  }
+
+  add('eval-result', evalTitle('result'), { kind: 'eval', role: 'result', data: recipe.data.eval }, [previous], 'metrics', evalOwn(recipe.data.eval));
+  return { recipe, backend: inputs.backend, packages: inputs.packages, steps, baselineEval: 'eval-baseline', resultEval: 'eval-result', finalModel: previous };
+}
+
+function describeData(d: DataSpec): string {
+  return `${d.dataset}/${d.split}${d.limit === undefined ? '' : `[:${d.limit}]`}`;
+}
+
+function summarise(options: object): string {
+  const parts = Object.entries(options).map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`);
+  return parts.length ? `(${parts.join(', ')})` : '';
+}
+

@@ -1,0 +1,64 @@
+import { isMap, isScalar, LineCounter, type Document, type Node, type ParsedNode } from 'yaml';
+import { relative } from 'node:path';
+
+/** A path into the recipe's data, as ajv and our own checks name places: ['passes', 1, 'quantize', 'bits']. */
+export type DataPath = ReadonlyArray<string | number>;
+
+export interface Position {
+  file: string;
+  line: number;
+  col: number;
+}
+
+/**
+ * Finds where a value was written in the YAML text, so every error can say "at recipes/x.yaml:12:15".
+ * Falls back to the nearest ancestor that exists (a missing key is reported where its parent was written).
+ */
+export class SourceMap {
+  constructor(
+    readonly file: string,
+    private readonly doc: Document.Parsed,
+    private readonly lines: LineCounter,
+  ) {}
+
+  /** Position of the value at `path`, or with `key: true` of the key that names it. */
+  positionOf(path: DataPath, opts: { key?: boolean } = {}): Position {
+    for (let n = path.length; n >= 0; n--) {
+      const node = this.nodeAt(path.slice(0, n), opts.key === true && n === path.length);
+      if (node?.range) return this.at(node.range[0]);
+    }
+    return { file: this.file, line: 1, col: 1 };
+  }
+
+  at(offset: number): Position {
+    const { line, col } = this.lines.linePos(offset);
+    return { file: this.file, line, col };
+  }
+
+  private nodeAt(path: DataPath, wantKey: boolean): Node | undefined {
+    if (path.length === 0) return (this.doc.contents as ParsedNode | null) ?? undefined;
+    if (wantKey) {
+      const parent = this.doc.getIn(path.slice(0, -1), true);
+      const last = path[path.length - 1];
+      if (isMap(parent)) {
+        const pair = parent.items.find((p) => isScalar(p.key) && String(p.key.value) === String(last));
+        if (pair && isScalar(pair.key)) return pair.key;
+      }
+    }
+    const node = this.doc.getIn(path, true);
+    return node !== undefined && node !== null && typeof node === 'object' && 'range' in node ? (node as Node) : undefined;
+  }
+}
+
+/** "recipes/x.yaml:12:15", relative to the working directory when that is shorter. */
+export function formatPosition(p: Position): string {
+  const rel = relative(process.cwd(), p.file);
+  const shown = rel && !rel.startsWith('..') ? rel : p.file;
+  return `${shown}:${p.line}:${p.col}`;
+}
+
+/** `passes[1].quantize.bits` — the way users read a place in YAML. */
+export function formatDataPath(path: DataPath): string {
+  if (path.length === 0) return 'the recipe';
+  return path.map((seg, i) => (typeof seg === 'number' ? `[${seg}]` : i === 0 ? seg : `.${seg}`)).join('');
+}

@@ -1,0 +1,147 @@
+import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
+import { readFileSync } from 'node:fs';
+import { McbError } from '../errors.js';
+import { formatDataPath, formatPosition, type DataPath, type SourceMap } from './source.js';
+
+let compiled: ValidateFunction | undefined;
+
+/** The published schema; resolved from src/ (tests) or dist/src/ (built) alike. */
+export function loadSchema(): Record<string, unknown> {
+  for (const rel of ['../../schema/recipe.schema.json', '../../../schema/recipe.schema.json']) {
+    try {
+      return JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as Record<string, unknown>;
+    } catch {
+      /* try the other layout */
+    }
+  }
+  throw new Error('mcbuild: schema/recipe.schema.json is missing from the installation');
+}
+
+function validator(): ValidateFunction {
+  // allErrors so one run shows every mistake; verbose so messages can quote the schema's allowed values.
+  compiled ??= new Ajv2020({ allErrors: true, verbose: true, strict: true }).compile(loadSchema());
+  return compiled;
+}
+
+/** Validates parsed recipe data against the schema; throws one McbError listing every problem with its position. */
+export function validateRecipeData(data: unknown, source: SourceMap): void {
+  const validate = validator();
+  if (validate(data)) return;
+  const messages = describeErrors(validate.errors ?? [], source);
+  const count = messages.length === 1 ? '' : ` (${messages.length} problems)`;
+  throw new McbError(
+    'MCB_RECIPE_INVALID',
+    `${formatPosition(source.positionOf([]))}: the recipe does not match the schema${count}:\n` +
+      messages.map((m) => `  - ${m}`).join('\n'),
+  );
+}
+
+function pathOf(e: ErrorObject): (string | number)[] {
+  if (e.instancePath === '') return [];
+  return e.instancePath
+    .slice(1)
+    .split('/')
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .map((s) => (/^\d+$/.test(s) ? Number(s) : s));
+}
+
+function describeErrors(errors: ErrorObject[], source: SourceMap): string[] {
+  // A bad byte size fails both branches of its oneOf; report it once, in words.
+  const byteSizePaths = new Set(errors.filter((e) => e.keyword === 'oneOf').map((e) => e.instancePath));
+  const seen = new Set<string>();
+  const out: string[] = [];
+  for (const e of errors) {
+    if (byteSizePaths.has(e.instancePath) && e.keyword !== 'oneOf') continue;
+    // propertyNames reports the bad name twice (once as propertyNames, once as the inner enum).
+    if (e.keyword === 'enum' && e.propertyName !== undefined) continue;
+    const m = describe(e, pathOf(e), source);
+    if (!seen.has(m)) {
+      seen.add(m);
+      out.push(m);
+    }
+  }
+  return out;
+}
+
+function describe(e: ErrorObject, path: DataPath, source: SourceMap): string {
+  const where = (p: DataPath, key = false) => `at ${formatPosition(source.positionOf(p, { key }))}`;
+  const name = `\`${formatDataPath(path)}\``;
+  const params = e.params as Record<string, unknown>;
+  const parent = (e.parentSchema ?? {}) as Record<string, unknown>;
+  const got = (v: unknown) => (v === undefined ? '' : ` (got ${JSON.stringify(v)})`);
+  switch (e.keyword) {
+    case 'required': {
+      const missing = String(params.missingProperty);
+      return `\`${formatDataPath([...path, missing])}\` is required ${where(path)}; add it to ${path.length ? name : 'the top level'}`;
+    }
+    case 'additionalProperties': {
+      const key = String(params.additionalProperty);
+      const allowed = Object.keys((parent.properties as Record<string, unknown>) ?? {});
+      return `${path.length ? name : 'the recipe'} has an unknown key \`${key}\` ${where([...path, key], true)}${suggest(key, allowed)}; allowed keys: ${allowed.join(', ')}`;
+    }
+    case 'propertyNames': {
+      const key = String(params.propertyName);
+      const allowed = ((parent.propertyNames as { enum?: string[] }) ?? {}).enum ?? [];
+      return `${name} names an unknown pass \`${key}\` ${where([...path, key], true)}${suggest(key, allowed)}; known passes: ${allowed.join(', ')}`;
+    }
+    case 'enum':
+      return `${name} must be one of ${(params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}${got(e.data)} ${where(path)}`;
+    case 'const':
+      return `${name} must be ${JSON.stringify(params.allowedValue)}${got(e.data)} ${where(path)}`;
+    case 'type':
+      return `${name} must be ${article(String(params.type))}${got(e.data)} ${where(path)}`;
+    case 'minimum':
+    case 'maximum':
+    case 'exclusiveMinimum':
+    case 'exclusiveMaximum':
+      return `${name} must be ${String(params.comparison)} ${String(params.limit)}${got(e.data)} ${where(path)}`;
+    case 'minProperties':
+    case 'maxProperties': {
+      const allowed = Object.keys((parent.properties as Record<string, unknown>) ?? {});
+      if (parent.maxProperties === 1 && parent.minProperties === 1) {
+        return path[0] === 'passes'
+          ? `${name} must be a map with exactly one pass name, such as \`- quantize: { dtype: float16 }\` ${where(path)}`
+          : `${name} must have exactly one of: ${allowed.join(', ')} ${where(path)}`;
+      }
+      return `${name} must set at least one of: ${allowed.join(', ')} ${where(path)}`;
+    }
+    case 'oneOf':
+      return `${name} must be a size in bytes, such as 300000, "300kB", "1.5MB" or "2MiB"${got(e.data)} ${where(path)}`;
+    case 'pattern':
+      return `${name} must match ${String(params.pattern)}${got(e.data)} ${where(path)}`;
+    default:
+      return `${name} ${e.message ?? 'is invalid'}${got(e.data)} ${where(path)}`;
+  }
+}
+
+function article(type: string): string {
+  return type === 'integer' || type === 'object' || type === 'array' ? `an ${type}` : `a ${type}`;
+}
+
+/** "; did you mean `train`?" when a known name is within edit distance 2. */
+export function suggest(word: string, candidates: readonly string[]): string {
+  let best: string | undefined;
+  let bestDist = 3;
+  for (const c of candidates) {
+    const d = editDistance(word.toLowerCase(), c.toLowerCase());
+    if (d < bestDist) {
+      best = c;
+      bestDist = d;
+    }
+  }
+  return best === undefined ? '' : ` (did you mean \`${best}\`?)`;
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return row[b.length]!;
+}

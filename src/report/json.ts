@@ -1,0 +1,40 @@
+import { relative } from 'node:path';
+import type { Execution } from '../execute/index.js';
+import type { Check, Verdict } from '../gate/index.js';
+import type { Metrics } from '../metrics/index.js';
+import type { Plan } from '../plan/index.js';
+import { findProjectRoot } from '../recipe/index.js';
+import { MCBUILD_VERSION, packageVersion } from '../version.js';
+
+/**
+ * report.json, written next to the output model. It holds no timestamps, durations, cache hits or absolute
+ * paths, so the same recipe on the same backend writes the same bytes (those belong in the terminal).
+ */
+export interface Report {
+  generator: 'mcbuild';
+  mcbuild: string;
+  recipe: { name: string; file: string };
+  backend: string;
+  versions: Record<string, string>;
+  steps: { id: string; title: string; key: string }[];
+  metrics: { baseline: Metrics; result: Metrics };
+  passes: { id: string; stats: unknown }[];
+  thresholds: Check[];
+  verdict: 'pass' | 'fail';
+}
+
+export function buildReport(plan: Plan, exec: Execution, verdict: Verdict): Report {
+  const pick = (m: Metrics): Metrics => ({ accuracy: m.accuracy, correct: m.correct, count: m.count, sizeBytes: m.sizeBytes, params: m.params });
+  return {
+    generator: 'mcbuild',
+    mcbuild: MCBUILD_VERSION,
+    recipe: { name: plan.recipe.name, file: relative(findProjectRoot(plan.recipe.file), plan.recipe.file).split('\\').join('/') },
+    backend: plan.backend,
+    versions: { ...plan.packages, mnist: packageVersion('mnist') ?? 'missing' },
+    steps: plan.steps.map((s) => ({ id: s.id, title: s.title, key: s.key })),
+    metrics: { baseline: pick(exec.baseline), result: pick(exec.result) },
+    passes: plan.steps.filter((s) => s.spec.kind === 'pass').map((s) => ({ id: s.id, stats: exec.stepMeta[s.id]?.stats ?? null })),
+    thresholds: verdict.checks,
+    verdict: verdict.pass ? 'pass' : 'fail',
+  };
+}

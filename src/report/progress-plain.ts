@@ -1,0 +1,47 @@
+import type { BuildEvent, EventListener } from '../execute/index.js';
+
+/**
+ * Line-by-line progress for logs (CI, pipes, NO TTY): one line per step event, and for long steps a
+ * progress line at most every 10%, so a CI log stays readable.
+ */
+export function plainProgress(write: (line: string) => void): EventListener {
+  const lastDecile = new Map<string, number>();
+  const startedAt = new Map<string, number>();
+  return (e: BuildEvent) => {
+    switch (e.type) {
+      case 'plan': {
+        const n = e.plan.steps.length;
+        write(`plan: ${n} steps, ${e.cached.size} in cache, backend ${e.plan.backend}`);
+        break;
+      }
+      case 'engine':
+        write(`engine: TF.js ${e.backend} backend ready in ${e.seconds.toFixed(1)} s`);
+        break;
+      case 'step-cached':
+        write(`[cached] ${e.step.id}: ${e.step.title} (key ${e.step.key.slice(0, 12)}; same inputs as a verified earlier run)`);
+        break;
+      case 'step-start':
+        startedAt.set(e.step.id, performance.now());
+        write(`[run]    ${e.step.id}: ${e.step.title} (${e.reason}; key ${e.step.key.slice(0, 12)})`);
+        break;
+      case 'step-progress': {
+        // Steps shorter than a couple of seconds need no progress lines at all.
+        if (e.fraction === undefined || performance.now() - (startedAt.get(e.step.id) ?? 0) < 2000) break;
+        const decile = Math.floor(e.fraction * 10);
+        if (decile <= (lastDecile.get(e.step.id) ?? 0) || decile >= 10) break;
+        lastDecile.set(e.step.id, decile);
+        write(`         ${e.step.id}: ${decile * 10}% ${e.message}`);
+        break;
+      }
+      case 'step-done':
+        write(`[done]   ${e.step.id} in ${e.seconds.toFixed(1)} s`);
+        break;
+      case 'step-failed':
+        write(`[failed] ${e.step.id}`);
+        break;
+      case 'warning':
+        write(`warning: ${e.message}`);
+        break;
+    }
+  };
+}

@@ -1,0 +1,27 @@
+import type { Report } from './json.js';
+import { formatBytes } from '../util/bytes.js';
+
+/** Baseline vs result, then one line per threshold. Plain text: it reads the same in a terminal and a CI log. */
+export function renderTable(report: Report): string {
+  const { baseline: b, result: r } = report.metrics;
+  const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
+  const signed = (x: number, f: (v: number) => string) => (x > 0 ? `+${f(x)}` : x < 0 ? `-${f(-x)}` : '±0');
+  const rows: string[][] = [
+    ['metric', 'baseline', 'result', 'delta'],
+    ['accuracy', `${pct(b.accuracy)}`, `${pct(r.accuracy)}`, signed(r.accuracy - b.accuracy, (v) => `${(v * 100).toFixed(2)} pp`)],
+    ['size', formatBytes(b.sizeBytes), formatBytes(r.sizeBytes), `${signed(r.sizeBytes - b.sizeBytes, formatBytes)} (${(b.sizeBytes / Math.max(1, r.sizeBytes)).toFixed(2)}x smaller)`],
+    ['params', String(b.params), String(r.params), signed(r.params - b.params, String)],
+    ['samples', String(b.count), String(r.count), ''],
+  ];
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((row) => row[c]!.length)));
+  const line = (row: string[]) => row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ').trimEnd();
+  const out = [line(rows[0]!), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)];
+  if (report.thresholds.length) {
+    out.push('', 'thresholds:');
+    for (const c of report.thresholds) out.push(`  ${c.pass ? 'PASS' : 'FAIL'}  ${c.name}: ${c.text}`);
+  } else {
+    out.push('', 'thresholds: none set (the build passes whatever it measures; add `thresholds:` to gate it)');
+  }
+  out.push('', `verdict: ${report.verdict.toUpperCase()} (backend ${report.backend})`);
+  return out.join('\n');
+}
