@@ -49,7 +49,7 @@ export function makeOptimizer(tf: Tf, kind: TrainOptions['optimizer'], learningR
 
 export async function trainModel(tf: Tf, model: TF.LayersModel, ds: Dataset, opts: TrainOptions): Promise<TrainResult> {
   const optimizer = makeOptimizer(tf, opts.optimizer, opts.learningRate);
-  model.compile({ optimizer, loss: 'categoricalCrossentropy' });
+  model.compile({ optimizer, loss: nanVisibleCrossEntropy(tf) });
   const random = mulberry32(opts.seed);
   const batches = Math.ceil(ds.count / opts.batchSize);
   const totalBatches = batches * opts.epochs;
@@ -89,6 +89,17 @@ export async function trainModel(tf: Tf, model: TF.LayersModel, ds: Dataset, opt
     optimizer.dispose();
   }
   return { finalLoss: epochLosses[epochLosses.length - 1] ?? Number.NaN, epochLosses };
+}
+
+/**
+ * Categorical cross-entropy that stays NaN when the predictions are NaN. TF.js clips probabilities before
+ * the log, and wasm's clipByValue maps NaN to the lower bound, so a diverged model would report a finite
+ * loss of ~16.1 forever. The zero-weighted sum of the predictions changes neither value nor gradient of a
+ * healthy batch but carries a NaN through.
+ */
+function nanVisibleCrossEntropy(tf: Tf) {
+  return (yTrue: TF.Tensor, yPred: TF.Tensor): TF.Tensor =>
+    tf.tidy(() => tf.metrics.categoricalCrossentropy(yTrue, yPred).add(yPred.sum(-1).mul(0)));
 }
 
 export function cancelled(): McbError {

@@ -28,11 +28,11 @@ export function validateRecipeData(data: unknown, source: SourceMap): void {
   const validate = validator();
   if (validate(data)) return;
   const messages = describeErrors(validate.errors ?? [], source);
-  const count = messages.length === 1 ? '' : ` (${messages.length} problems)`;
   throw new McbError(
     'MCB_RECIPE_INVALID',
-    `${formatPosition(source.positionOf([]))}: the recipe does not match the schema${count}:\n` +
-      messages.map((m) => `  - ${m}`).join('\n'),
+    messages.length === 1
+      ? messages[0]!
+      : `${formatPosition(source.positionOf([])).replace(/:1:1$/, '')} has ${messages.length} problems:\n${messages.map((m) => `  - ${m}`).join('\n')}`,
   );
 }
 

@@ -1,0 +1,88 @@
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { StepCache } from '../../src/cache/index.js';
+import { tempDir } from '../helpers.js';
+
+function contentFiles(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else out.push(p);
+    }
+  };
+  walk(join(dir, 'content-v2'));
+  return out;
+}
+
+const entry = () => ({
+  files: new Map([
+    ['model.json', new TextEncoder().encode('{"a":1}')],
+    ['w.bin', new Uint8Array(4096).map((_, i) => i % 251)],
+  ]),
+  meta: { accuracy: 0.5, note: 'x' },
+});
+
+describe('StepCache', () => {
+  it('misses, then hits with the same bytes', async () => {
+    const cache = new StepCache(tempDir());
+    expect(await cache.has('k1')).toBe(false);
+    expect(await cache.read('k1')).toBeUndefined();
+    await cache.write('k1', entry());
+    expect(await cache.has('k1')).toBe(true);
+    const got = await cache.read('k1');
+    expect(got?.meta).toEqual({ accuracy: 0.5, note: 'x' });
+    expect([...got!.files.keys()]).toEqual(['model.json', 'w.bin']);
+    expect(Buffer.from(got!.files.get('w.bin')!)).toEqual(Buffer.from(entry().files.get('w.bin')!));
+  });
+
+  it('turns a corrupted file into a miss, reports it, and can store the entry again', async () => {
+    const dir = tempDir();
+    const damaged: string[] = [];
+    const cache = new StepCache(dir, (key, reason) => damaged.push(`${key}: ${reason}`));
+    await cache.write('k', entry());
+    const blob = contentFiles(dir).find((f) => readFileSync(f).byteLength === 4096)!;
+    const bytes = readFileSync(blob);
+    bytes[100] ^= 1;
+    writeFileSync(blob, bytes);
+    expect(await cache.read('k')).toBeUndefined();
+    expect(damaged).toEqual(['k: its file w.bin is corrupt']);
+    expect(await cache.has('k')).toBe(false);
+    await cache.write('k', entry());
+    expect((await cache.read('k'))?.files.get('w.bin')?.[100]).toBe(100 % 251);
+  });
+
+  it('turns a missing file into a miss', async () => {
+    const dir = tempDir();
+    const damaged: string[] = [];
+    const cache = new StepCache(dir, (key, reason) => damaged.push(reason));
+    await cache.write('k', entry());
+    rmSync(contentFiles(dir).find((f) => readFileSync(f).byteLength === 4096)!);
+    expect(await cache.read('k')).toBeUndefined();
+    expect(damaged).toEqual(['its file w.bin is missing']);
+  });
+
+  it('an entry whose files were stored but whose index line was never written is a miss', async () => {
+    // What a build killed between storing the files and committing the entry leaves behind.
+    const dir = tempDir();
+    const cache = new StepCache(dir);
+    const cacache = (await import('cacache')).default;
+    await cacache.put(dir, 'file:k:w.bin', new Uint8Array(10));
+    expect(await cache.has('k')).toBe(false);
+    expect(await cache.read('k')).toBeUndefined();
+  });
+
+  it('a torn index line is ignored, not a crash', async () => {
+    const dir = tempDir();
+    const cache = new StepCache(dir);
+    await cache.write('k', entry());
+    const indexRoot = join(dir, 'index-v5');
+    const files: string[] = [];
+    const walk = (d: string) => readdirSync(d, { withFileTypes: true }).forEach((e) => (e.isDirectory() ? walk(join(d, e.name)) : files.push(join(d, e.name))));
+    walk(indexRoot);
+    for (const f of files) writeFileSync(f, readFileSync(f, 'utf8').slice(0, -20));
+    expect(await cache.read('k')).toBeUndefined();
+  });
+});

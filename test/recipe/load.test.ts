@@ -1,0 +1,100 @@
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { McbError } from '../../src/errors.js';
+import { loadRecipe } from '../../src/recipe/index.js';
+import { tempDir, tinyRecipe, writeText } from '../helpers.js';
+
+const dir = tempDir();
+let n = 0;
+const recipeFile = (text: string) => writeText(join(dir, `r${n++}.yaml`), text);
+
+async function loadError(text: string): Promise<McbError> {
+  const err = await loadRecipe(recipeFile(text)).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(McbError);
+  return err as McbError;
+}
+
+describe('loadRecipe', () => {
+  it('fills defaults and resolves paths against the recipe file, not the working directory', async () => {
+    const r = await loadRecipe(recipeFile(tinyRecipe({ model: '  path: ../models/m/model.json', output: 'dist/x' })));
+    expect(r.model).toEqual({ kind: 'file', path: join(dir, '..', 'models/m/model.json') });
+    expect(r.output).toBe(join(dir, 'dist/x'));
+    expect(r.data.eval).toEqual({ dataset: 'mnist', split: 'test', limit: 300 });
+    expect(r.runtime.backend).toBe('auto');
+    expect(r.passes).toEqual([{ index: 0, name: 'quantize', rawOptions: { dtype: 'uint8' } }]);
+  });
+
+  it('fills training defaults', async () => {
+    const r = await loadRecipe(recipeFile(tinyRecipe({ model: '  train: { architecture: mlp }' })));
+    expect(r.model).toEqual({
+      kind: 'train',
+      train: { architecture: 'mlp', options: {}, data: { dataset: 'mnist', split: 'train' }, epochs: 3, batchSize: 64, learningRate: 0.001, optimizer: 'adam', seed: 1 },
+    });
+  });
+
+  it('accepts human byte sizes in thresholds', async () => {
+    const r = await loadRecipe(recipeFile(tinyRecipe({ thresholds: '  size: { maxBytes: 1.5MB, minRatio: 2 }' })));
+    expect(r.thresholds.size).toEqual({ maxBytes: 1_500_000, minRatio: 2 });
+    const k = await loadRecipe(recipeFile(tinyRecipe({ thresholds: '  size: { maxBytes: 300kB }' })));
+    expect(k.thresholds.size?.maxBytes).toBe(300_000);
+  });
+
+  it('rejects a malformed byte size in words, at its position', async () => {
+    const e = await loadError(tinyRecipe({ thresholds: '  size: { maxBytes: 3 parsecs }' }));
+    expect(e.message).toMatch(/`thresholds\.size\.maxBytes` must be a size in bytes, such as 300000, "300kB".* \(got "3 parsecs"\) at .*r\d+\.yaml:17:21/);
+  });
+
+  it('rejects duplicate keys', async () => {
+    const e = await loadError(tinyRecipe().replace('name: tiny', 'name: tiny\nname: again'));
+    expect(e.code).toBe('MCB_RECIPE_YAML');
+    expect(e.message).toMatch(/r\d+\.yaml:3:1: YAML error: a key appears twice in the same map/);
+  });
+
+  it('rejects an alias bomb without expanding it', async () => {
+    const bomb = ['a: &a ["x","x","x","x","x","x","x","x","x","x"]'];
+    for (let i = 1; i < 9; i++) bomb.push(`${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(10).fill(`*${String.fromCharCode(96 + i)}`).join(',')}]`);
+    const e = await loadError(bomb.join('\n'));
+    expect(e.code).toBe('MCB_RECIPE_YAML');
+    expect(e.message).toMatch(/alias/i);
+  });
+
+  it('rejects unknown top-level keys and suggests the closest', async () => {
+    const e = await loadError(tinyRecipe({ extra: 'treshold: 3' }));
+    expect(e.message).toMatch(/the recipe has an unknown key `treshold` at .*:19:1 \(did you mean `thresholds`\?\); allowed keys: version, name/);
+  });
+
+  it('names an unknown pass with a suggestion', async () => {
+    const e = await loadError(tinyRecipe({ passes: '  - quantise: { bits: 8 }' }));
+    expect(e.message).toMatch(/`passes\[0\]` names an unknown pass `quantise` at .*:15:5 \(did you mean `quantize`\?\); known passes: quantize/);
+  });
+
+  it('says which key is required and where', async () => {
+    const e = await loadError('version: 1\nname: x\nmodel: { path: m.json }\n');
+    expect(e.message).toMatch(/`data` is required at .*:1:1; add it to the top level/);
+  });
+
+  it('lists every problem at once', async () => {
+    const e = await loadError(tinyRecipe({ passes: '  - quantize: { bits: 4, dtype: int3 }' }));
+    expect(e.message).toMatch(/has 2 problems:\n/);
+    expect(e.message).toMatch(/\n  - `passes\[0\]\.quantize\.bits` must be one of 8, 16 \(got 4\)/);
+    expect(e.message).toMatch(/\n  - `passes\[0\]\.quantize\.dtype` must be one of "float16", "uint8", "uint16" \(got "int3"\)/);
+  });
+
+  it('requires exactly one model source', async () => {
+    const e = await loadError(tinyRecipe({ model: '  path: a.json\n  train: { architecture: mlp }' }));
+    expect(e.message).toMatch(/`model` must have exactly one of: path, train at .*:4:3/);
+  });
+
+  it('reports a missing file and a directory clearly', async () => {
+    await expect(loadRecipe(join(dir, 'absent.yaml'))).rejects.toThrow(/does not exist/);
+    await expect(loadRecipe(dir)).rejects.toThrow(/is a directory, not a recipe file/);
+  });
+
+  it('rejects an empty recipe', async () => {
+    const e = await loadError('# nothing here\n');
+    expect(e.message).toMatch(/the recipe is empty/);
+  });
+});
