@@ -40,6 +40,8 @@ async function init(backend: Backend): Promise<Engine> {
       tf = await import('@tensorflow/tfjs');
       if (backend === 'wasm') {
         await import('@tensorflow/tfjs-backend-wasm');
+        // wasm lacks three gradient kernels CNN training needs; ours are built from its fast ops.
+        (await import('./kernels/index.js')).registerWasmTrainingKernels();
       }
     }
   } catch (e) {
