@@ -16,6 +16,14 @@ export async function loadDataset(spec: DataSpec): Promise<Dataset> {
   }
 }
 
+/** Shape of a dataset's samples and its class count, known without reading it (planning checks models against it). */
+export function datasetShape(spec: DataSpec): { inputShape: number[]; numClasses: number } {
+  switch (spec.dataset) {
+    case 'mnist':
+      return { inputShape: [28, 28, 1], numClasses: 10 };
+  }
+}
+
 /**
  * Bump when a loader's output changes for the same spec (order, split, scaling): it is in every key that
  * reads the dataset, so old cache entries stop matching.

@@ -7,18 +7,28 @@
 import type * as TF from '@tensorflow/tfjs';
 import type { Dataset } from '../data/index.js';
 import { McbError } from '../errors.js';
+import type { ScheduleSpec } from '../recipe/index.js';
 import { mulberry32, shuffledIndices } from '../util/random.js';
 import { inputBatch, oneHotBatch } from './batches.js';
 import type { Tf } from './runtime.js';
+import { learningRateAt } from './schedule.js';
 
 export interface TrainOptions {
   epochs: number;
   batchSize: number;
   learningRate: number;
   optimizer: 'adam' | 'sgd' | 'momentum';
+  schedule?: ScheduleSpec;
   seed: number;
+  /** Stop after this many batches in all, even mid-epoch. */
+  maxBatches?: number;
   signal?: AbortSignal;
   onProgress?: (p: TrainProgress) => void;
+  /**
+   * Runs after every optimizer step, inside the loop: where passes keep their invariants while training
+   * (pruning masks re-applied, cluster centroids shared). It must dispose what it creates.
+   */
+  afterBatch?: (model: TF.LayersModel) => void;
 }
 
 export interface TrainProgress {
@@ -27,6 +37,9 @@ export interface TrainProgress {
   batch: number;
   batches: number;
   loss: number;
+  learningRate: number;
+  /** Share of all batches of the run done so far, 0..1. */
+  fraction: number;
   /** Seconds left at the current pace. */
   etaSeconds: number;
 }
@@ -47,20 +60,34 @@ export function makeOptimizer(tf: Tf, kind: TrainOptions['optimizer'], learningR
   }
 }
 
+/** Adam reads its `learningRate` field at every step; SGD and momentum keep a scalar set by setLearningRate. */
+function setLearningRate(optimizer: TF.Optimizer, lr: number): void {
+  const o = optimizer as unknown as { setLearningRate?: (lr: number) => void; learningRate: number };
+  if (typeof o.setLearningRate === 'function') o.setLearningRate(lr);
+  else o.learningRate = lr;
+}
+
 export async function trainModel(tf: Tf, model: TF.LayersModel, ds: Dataset, opts: TrainOptions): Promise<TrainResult> {
+  if (ds.count === 0) throw new McbError('MCB_DATASET', `the training data ${ds.name} is empty; check its \`limit\`.`);
   const optimizer = makeOptimizer(tf, opts.optimizer, opts.learningRate);
   model.compile({ optimizer, loss: nanVisibleCrossEntropy(tf) });
   const random = mulberry32(opts.seed);
   const batches = Math.ceil(ds.count / opts.batchSize);
-  const totalBatches = batches * opts.epochs;
+  const totalBatches = Math.min(batches * opts.epochs, opts.maxBatches ?? Number.POSITIVE_INFINITY);
+  const schedule = opts.schedule ?? { type: 'constant' };
   const started = performance.now();
   const epochLosses: number[] = [];
+  let step = 0;
+  let lr = opts.learningRate;
   try {
-    for (let epoch = 0; epoch < opts.epochs; epoch++) {
+    for (let epoch = 0; epoch < opts.epochs && step < totalBatches; epoch++) {
       const order = shuffledIndices(ds.count, random);
       let lossSum = 0;
-      for (let b = 0; b < batches; b++) {
+      let seen = 0;
+      for (let b = 0; b < batches && step < totalBatches; b++, step++) {
         if (opts.signal?.aborted) throw cancelled();
+        const next = learningRateAt(opts.learningRate, schedule, step, totalBatches, batches);
+        if (next !== lr || step === 0) setLearningRate(optimizer, (lr = next));
         const start = b * opts.batchSize;
         const end = Math.min(ds.count, start + opts.batchSize);
         const x = inputBatch(tf, ds, order, start, end);
@@ -78,12 +105,14 @@ export async function trainModel(tf: Tf, model: TF.LayersModel, ds: Dataset, opt
             `training diverged: the loss became ${loss} in epoch ${epoch + 1}, batch ${b + 1} of ${batches}. Lower the learning rate (now ${opts.learningRate}); nothing was cached for this step.`,
           );
         }
+        opts.afterBatch?.(model);
         lossSum += loss * (end - start);
-        const done = epoch * batches + b + 1;
+        seen += end - start;
+        const done = step + 1;
         const elapsed = (performance.now() - started) / 1000;
-        opts.onProgress?.({ epoch: epoch + 1, epochs: opts.epochs, batch: b + 1, batches, loss, etaSeconds: (elapsed / done) * (totalBatches - done) });
+        opts.onProgress?.({ epoch: epoch + 1, epochs: opts.epochs, batch: b + 1, batches, loss, learningRate: lr, fraction: done / totalBatches, etaSeconds: (elapsed / done) * (totalBatches - done) });
       }
-      epochLosses.push(lossSum / ds.count);
+      epochLosses.push(lossSum / seen);
     }
   } finally {
     optimizer.dispose();

@@ -41,7 +41,7 @@ export async function runStep(step: Step, inputs: CacheEntry[], rt: StepRuntime)
           ...t,
           signal: rt.signal,
           onProgress: (p) =>
-            rt.progress(`epoch ${p.epoch}/${p.epochs} batch ${p.batch}/${p.batches} loss ${p.loss.toFixed(4)} eta ${Math.ceil(p.etaSeconds)}s`, ((p.epoch - 1) * p.batches + p.batch) / (p.epochs * p.batches)),
+            rt.progress(`epoch ${p.epoch}/${p.epochs} batch ${p.batch}/${p.batches} loss ${p.loss.toFixed(4)} eta ${Math.ceil(p.etaSeconds)}s`, p.fraction),
         });
         const stored = await fromLayersModel(tf, model);
         return { files: modelToFiles(stored), meta: { ...measureSize(stored), epochLosses: result.epochLosses, trainSamples: ds.count } };

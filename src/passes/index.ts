@@ -1,3 +1,4 @@
+import { finetune } from './finetune.js';
 import { quantize } from './quantize.js';
 import type { PassDefinition } from './types.js';
 
@@ -6,6 +7,7 @@ export type { OptionsPlace, PassContext, PassDefinition, PassResult } from './ty
 /** Every pass mcbuild knows, by recipe name. Adding a pass = adding its file and one line here. */
 export const PASSES: Readonly<Record<string, PassDefinition<object>>> = {
   quantize: quantize as PassDefinition<object>,
+  finetune: finetune as PassDefinition<object>,
 };
 
 export function getPass(name: string): PassDefinition<object> | undefined {

@@ -8,7 +8,9 @@
  */
 import type { DataSpec, Recipe, TrainSpec } from '../recipe/index.js';
 import { formatPosition } from '../recipe/index.js';
-import { datasetFingerprint } from '../data/index.js';
+import { datasetFingerprint, datasetShape } from '../data/index.js';
+import { architectureMisfit } from '../engine/index.js';
+import { McbError } from '../errors.js';
 import { getPass, type OptionsPlace } from '../passes/index.js';
 import { MCBUILD_VERSION } from '../version.js';
 import { canonicalJson, sha256Hex } from '../util/hash.js';
@@ -73,6 +75,10 @@ export function plan(recipe: Recipe, inputs: PlanInputs): Plan {
     add('baseline', 'load baseline model', { kind: 'load', path: recipe.model.path }, [], 'model', { step: 'load', modelDigest: inputs.modelDigest });
   } else {
     const t = recipe.model.train;
+    const misfit = architectureMisfit(t.architecture, datasetShape(t.data).inputShape);
+    if (misfit) {
+      throw new McbError('MCB_RECIPE_INVALID', `${misfit} at ${formatPosition(recipe.source.positionOf(['model', 'train', 'architecture']))}; choose an architecture that fits the data.`);
+    }
     add('baseline', `train baseline ${t.architecture}`, { kind: 'train', train: t }, [], 'model', {
       step: 'train',
       trainVersion: TRAIN_VERSION,
@@ -96,9 +102,14 @@ export function plan(recipe: Recipe, inputs: PlanInputs): Plan {
       at: (option) => formatPosition(recipe.source.positionOf(option === undefined ? path : [...path, option], { key: false })),
     };
     const options = pass.resolveOptions(entry.rawOptions, place);
+    for (const kind of pass.needs) {
+      if (!recipe.data[kind]) {
+        throw new McbError('MCB_RECIPE_INVALID', `the ${entry.name} pass at ${place.at()} reads data.${kind}, which the recipe does not set; add it, e.g. \`data: { ${kind}: { dataset: mnist, split: train } }\`.`);
+      }
+    }
     const id = `pass-${entry.index + 1}-${entry.name}`;
     const data = Object.fromEntries(
-      pass.needs.map((kind) => [kind, datasetFingerprint(recipe.data[kind] ?? { dataset: 'mnist', split: 'train' })]),
+      pass.needs.map((kind) => [kind, datasetFingerprint(recipe.data[kind]!)]),
     );
     add(id, `${entry.name} ${summarise(options)}`.trim(), { kind: 'pass', pass: entry.name, index: entry.index, options }, [previous], 'model', {
       step: 'pass',

@@ -108,6 +108,7 @@ function normalise(raw: RawRecipe, source: SourceMap): Recipe {
         batchSize: t.batchSize ?? 64,
         learningRate: t.learningRate ?? 0.001,
         optimizer: t.optimizer ?? 'adam',
+        schedule: t.schedule ?? { type: 'constant' },
         seed: t.seed ?? 1,
       },
     };

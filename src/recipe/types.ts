@@ -11,6 +11,14 @@ export interface DataSpec {
   limit?: number;
 }
 
+export interface ScheduleSpec {
+  type: 'constant' | 'cosine' | 'step';
+  warmupBatches?: number;
+  minLearningRate?: number;
+  stepEpochs?: number;
+  gamma?: number;
+}
+
 export interface TrainSpec {
   architecture: string;
   options: Record<string, unknown>;
@@ -19,6 +27,7 @@ export interface TrainSpec {
   batchSize: number;
   learningRate: number;
   optimizer: 'adam' | 'sgd' | 'momentum';
+  schedule: ScheduleSpec;
   seed: number;
 }
 

@@ -54,6 +54,8 @@ function describeErrors(errors: ErrorObject[], source: SourceMap): string[] {
     if (byteSizePaths.has(e.instancePath) && e.keyword !== 'oneOf') continue;
     // propertyNames reports the bad name twice (once as propertyNames, once as the inner enum).
     if (e.keyword === 'enum' && e.propertyName !== undefined) continue;
+    // An if/then (per-architecture options) also reports "must match then": the inner error says it all.
+    if (e.keyword === 'if') continue;
     const m = describe(e, pathOf(e), source);
     if (!seen.has(m)) {
       seen.add(m);

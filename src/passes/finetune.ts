@@ -1,0 +1,63 @@
+/**
+ * finetune: train the current model further on `data.train` with its own (small) learning rate, using the
+ * engine's one training loop. Later passes that must keep an invariant while training (pruning masks,
+ * shared cluster centroids) call the same loop with an `afterBatch` constraint.
+ */
+import { McbError } from '../errors.js';
+import { modelKind } from '../engine/index.js';
+import type { ScheduleSpec } from '../recipe/index.js';
+import type { PassDefinition } from './types.js';
+
+export interface FinetuneOptions {
+  epochs: number;
+  steps?: number;
+  batchSize: number;
+  learningRate: number;
+  optimizer: 'adam' | 'sgd' | 'momentum';
+  schedule: ScheduleSpec;
+  seed: number;
+}
+
+export const finetune: PassDefinition<FinetuneOptions> = {
+  name: 'finetune',
+  version: 1,
+  summary: 'train the current model further on data.train',
+  dependsOnBackend: true,
+  needs: ['train'],
+
+  resolveOptions(raw) {
+    const o = raw as Partial<FinetuneOptions>;
+    return {
+      epochs: o.epochs ?? 1,
+      ...(o.steps === undefined ? {} : { steps: o.steps }),
+      batchSize: o.batchSize ?? 64,
+      learningRate: o.learningRate ?? 1e-4,
+      optimizer: o.optimizer ?? 'adam',
+      schedule: o.schedule ?? { type: 'constant' },
+      seed: o.seed ?? 1,
+    };
+  },
+
+  async apply(model, options, ctx) {
+    if (modelKind(model.json) !== 'layers') {
+      throw new McbError('MCB_MODEL_INVALID', 'finetune needs a layers model (model.json with format "layers-model"); a graph model has no trainable layers. Remove the finetune pass or start from a layers model.');
+    }
+    const { tf } = await ctx.engine();
+    const { toLayersModel, fromLayersModel } = await import('../engine/runtime.js');
+    const { trainModel } = await import('../engine/train.js');
+    const ds = await ctx.data('train');
+    const layers = await toLayersModel(tf, model);
+    try {
+      const result = await trainModel(tf, layers, ds, {
+        ...options,
+        ...(options.steps === undefined ? {} : { maxBatches: options.steps }),
+        signal: ctx.signal,
+        onProgress: (p) =>
+          ctx.progress(`epoch ${p.epoch}/${p.epochs} batch ${p.batch}/${p.batches} loss ${p.loss.toFixed(4)} eta ${Math.ceil(p.etaSeconds)}s`, p.fraction),
+      });
+      return { model: await fromLayersModel(tf, layers), stats: { epochLosses: result.epochLosses, trainSamples: ds.count } };
+    } finally {
+      layers.dispose();
+    }
+  },
+};
