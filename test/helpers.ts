@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -70,4 +70,15 @@ ${over.extra ?? ''}`;
 /** Lines of a CLI error that look like a JavaScript stack frame. */
 export function stackLines(text: string): string[] {
   return text.split('\n').filter((l) => /^\s+at .+(\(|:\d+:\d+)/.test(l));
+}
+
+/** Every file below `dir`, recursively. */
+export function listFiles(dir: string): string[] {
+  const out: string[] = [];
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) out.push(...listFiles(p));
+    else out.push(p);
+  }
+  return out;
 }

@@ -1,21 +1,10 @@
-import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { StepCache } from '../../src/cache/index.js';
-import { tempDir } from '../helpers.js';
+import { listFiles, tempDir } from '../helpers.js';
 
-function contentFiles(dir: string): string[] {
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else out.push(p);
-    }
-  };
-  walk(join(dir, 'content-v2'));
-  return out;
-}
+const contentFiles = (dir: string) => listFiles(join(dir, 'content-v2'));
 
 const entry = () => ({
   files: new Map([
@@ -78,11 +67,7 @@ describe('StepCache', () => {
     const dir = tempDir();
     const cache = new StepCache(dir);
     await cache.write('k', entry());
-    const indexRoot = join(dir, 'index-v5');
-    const files: string[] = [];
-    const walk = (d: string) => readdirSync(d, { withFileTypes: true }).forEach((e) => (e.isDirectory() ? walk(join(d, e.name)) : files.push(join(d, e.name))));
-    walk(indexRoot);
-    for (const f of files) writeFileSync(f, readFileSync(f, 'utf8').slice(0, -20));
+    for (const f of listFiles(join(dir, 'index-v5'))) writeFileSync(f, readFileSync(f, 'utf8').slice(0, -20));
     expect(await cache.read('k')).toBeUndefined();
   });
 });

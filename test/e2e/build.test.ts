@@ -7,7 +7,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadMnist } from '../../src/data/mnist.js';
-import { ROOT, runCli, stackLines, tempDir, tinyRecipe, writeText, type CliRun } from '../helpers.js';
+import { listFiles, ROOT, runCli, tempDir, tinyRecipe, writeText, type CliRun } from '../helpers.js';
 
 const dir = tempDir();
 const cacheDir = join(dir, 'cache');
@@ -111,17 +111,7 @@ describe('the next builds', () => {
 
   it('a damaged cache entry is rebuilt with a warning, never trusted', async () => {
     // Flip one byte in every stored file that holds weights (the larger content blobs).
-    const contentRoot = join(cacheDir, 'content-v2');
-    const files: string[] = [];
-    const walk = (d: string) => {
-      for (const e of readdirSync(d, { withFileTypes: true })) {
-        const p = join(d, e.name);
-        if (e.isDirectory()) walk(p);
-        else files.push(p);
-      }
-    };
-    walk(contentRoot);
-    const big = files.filter((f) => readFileSync(f).byteLength > 10_000);
+    const big = listFiles(join(cacheDir, 'content-v2')).filter((f) => readFileSync(f).byteLength > 10_000);
     expect(big.length).toBeGreaterThan(0);
     for (const f of big) {
       const bytes = readFileSync(f);
