@@ -31,7 +31,7 @@ describe('loadRecipe', () => {
     const r = await loadRecipe(recipeFile(tinyRecipe({ model: '  train: { architecture: mlp }' })));
     expect(r.model).toEqual({
       kind: 'train',
-      train: { architecture: 'mlp', options: {}, data: { dataset: 'mnist', split: 'train' }, epochs: 3, batchSize: 64, learningRate: 0.001, optimizer: 'adam', seed: 1 },
+      train: { architecture: 'mlp', options: {}, data: { dataset: 'mnist', split: 'train' }, epochs: 3, batchSize: 64, learningRate: 0.001, optimizer: 'adam', schedule: { type: 'constant' }, seed: 1 },
     });
   });
 
@@ -81,6 +81,15 @@ describe('loadRecipe', () => {
     expect(e.message).toMatch(/has 2 problems:\n/);
     expect(e.message).toMatch(/\n  - `passes\[0\]\.quantize\.bits` must be one of 8, 16 \(got 4\)/);
     expect(e.message).toMatch(/\n  - `passes\[0\]\.quantize\.dtype` must be one of "float16", "uint8", "uint16" \(got "int3"\)/);
+  });
+
+  it('checks architecture options per architecture, with a suggestion', async () => {
+    const e = await loadError(tinyRecipe({ model: '  train: { architecture: mobilenet-v1, options: { alpah: 0.5 } }' }));
+    expect(e.message).toMatch(/`model\.train\.options` has an unknown key `alpah` at .*:4:51 \(did you mean `alpha`\?\); allowed keys: alpha, depthMultiplier, depth$/);
+    const unknown = await loadError(tinyRecipe({ model: '  train: { architecture: resnet50 }' }));
+    expect(unknown.message).toMatch(/`model\.train\.architecture` must be one of "mlp", "lenet5", "mobilenet-v1", "mobilenet-v2" \(got "resnet50"\)/);
+    const wrongArch = await loadError(tinyRecipe({ model: '  train: { architecture: mlp, options: { alpha: 0.5 } }' }));
+    expect(wrongArch.message).toMatch(/unknown key `alpha`.*allowed keys: hidden$/);
   });
 
   it('requires exactly one model source', async () => {
