@@ -56,11 +56,18 @@ export function resolveBackend(choice: BackendChoice): Backend {
   return 'cpu';
 }
 
+/**
+ * Bump when src/engine/kernels changes what a kernel computes: on wasm, training and evaluation run through
+ * mcbuild's own kernels, so their version is part of the numerics just like the TF.js packages'.
+ */
+export const WASM_KERNELS_VERSION = '2';
+
 /** Versions of the packages whose numerics a step's results depend on, for its key and the report. */
 export function enginePackages(backend: Backend): Record<string, string> {
   const names = ['@tensorflow/tfjs-core', '@tensorflow/tfjs-layers', '@tensorflow/tfjs-converter'];
   if (backend === 'wasm') names.push('@tensorflow/tfjs-backend-wasm');
   if (backend === 'cpu') names.push('@tensorflow/tfjs-backend-cpu');
   if (backend === 'tensorflow') names.push(installedNativePackage()!);
-  return Object.fromEntries(names.map((n) => [n, packageVersion(n) ?? 'missing']));
+  const versions = Object.fromEntries(names.map((n) => [n, packageVersion(n) ?? 'missing']));
+  return backend === 'wasm' ? { ...versions, 'mcbuild-wasm-kernels': WASM_KERNELS_VERSION } : versions;
 }

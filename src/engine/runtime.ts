@@ -40,7 +40,8 @@ async function init(backend: Backend): Promise<Engine> {
       tf = await import('@tensorflow/tfjs');
       if (backend === 'wasm') {
         await import('@tensorflow/tfjs-backend-wasm');
-        // wasm lacks three gradient kernels CNN training needs; ours are built from its fast ops.
+        // wasm lacks three gradient kernels CNN training needs, and a few of its kernels dominate a MobileNet
+        // training step; ours are built from its fast ops (see src/engine/kernels).
         (await import('./kernels/index.js')).registerWasmTrainingKernels();
       }
     }

@@ -5,7 +5,9 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { registerWasmTrainingKernels, wasmTrainingKernels } from '../../src/engine/kernels/index.js';
+import { loadMnist } from '../../src/data/mnist.js';
+import { buildArchitecture } from '../../src/engine/architectures/index.js';
+import { registerWasmTrainingKernels, sumRows, tileInto, wasmKernelOverrides, wasmTrainingKernels } from '../../src/engine/kernels/index.js';
 
 type Shape4 = [number, number, number, number];
 type ExplicitPadding = [[number, number], [number, number], [number, number], [number, number]];
@@ -204,6 +206,32 @@ describe('registerWasmTrainingKernels', () => {
     ]);
   });
 
+  it('replaces the slow wasm kernels once, keeping the originals as fallbacks', async () => {
+    registerWasmTrainingKernels();
+    for (const { config } of wasmKernelOverrides) {
+      expect(tf.getKernel(config.kernelName, 'wasm')?.kernelFunc).toBe(config.kernelFunc);
+    }
+    expect(wasmKernelOverrides.map((o) => o.config.kernelName).sort()).toEqual([
+      'Conv2DBackpropInput',
+      'GreaterEqual',
+      'Identity',
+      'LessEqual',
+      'LogicalAnd',
+      'Mean',
+      'Sum',
+      'Tile',
+    ]);
+    // Cases the overrides decline run the captured wasm kernels (a self-bound fallback would recurse forever).
+    await tf.setBackend('wasm');
+    const x = tf.tensor3d([1, 2, 3, 4, 5, 6, 7, 8], [2, 2, 2]);
+    const xi = tf.tensor2d([1, 2, 3, 4], [2, 2], 'int32');
+    expect(Array.from(tf.sum(x, 1).dataSync())).toEqual([4, 6, 12, 14]);
+    expect(Array.from(tf.mean(x, [1, 2]).dataSync())).toEqual([2.5, 6.5]);
+    expect(Array.from(tf.sum(xi, 0).dataSync())).toEqual([4, 6]);
+    expect(tf.sum(xi, 0).dtype).toBe('int32');
+    tf.dispose([x, xi]);
+  });
+
   it('rejects NCHW with a clear error', async () => {
     await tf.setBackend('wasm');
     const x = tf.zeros([1, 2, 5, 5]);
@@ -351,5 +379,233 @@ describe('gradients through the ops on wasm', () => {
     const actual = grads();
     expect(tf.memory().numTensors).toBe(before);
     ['x', 'w1', 'w2'].forEach((name, i) => expectClose(actual[i]!, expected[i]!, `d${name}`));
+  });
+});
+
+describe('Conv2DBackpropInput on wasm (replaced)', () => {
+  it('matches the cpu kernel on random and CNN-like shapes, without leaks', async () => {
+    const pointwise: ConvCase[] = [
+      { x: [4, 14, 14, 16], filter: [1, 1, 16, 32], strides: [1, 1], dilations: [1, 1], pad: 'same', dimRoundingMode: undefined },
+      { x: [3, 7, 5, 24], filter: [1, 1, 24, 8], strides: [1, 1], dilations: [1, 1], pad: 'valid', dimRoundingMode: undefined },
+      { x: [2, 9, 9, 6], filter: [1, 1, 6, 10], strides: [1, 1], dilations: [1, 1], pad: 1, dimRoundingMode: undefined },
+      { x: [2, 9, 8, 6], filter: [1, 1, 6, 10], strides: [2, 2], dilations: [1, 1], pad: 'same', dimRoundingMode: undefined },
+    ];
+    const prepared = prepare([...pointwise, ...realisticConv, ...randomCases(100, false)], false);
+    const run = (p: Prepared) =>
+      tf.tidy(() =>
+        runChecked(
+          'Conv2DBackpropInput',
+          { dy: tf.tensor(p.dy, p.dyShape), filter: tf.tensor(p.filter, p.c.filter) },
+          { strides: p.c.strides, pad: p.c.pad, dataFormat: 'NHWC', dimRoundingMode: p.c.dimRoundingMode, inputShape: p.c.x },
+        ),
+      );
+    const expected = await onBackend('cpu', () => prepared.map(run));
+    await tf.setBackend('wasm');
+    prepared.forEach((p, i) => expectClose(run(p), expected[i]!, describeCase(p.c)));
+  });
+
+  it('hands NCHW to the wasm kernel', async () => {
+    const dy = values(1 * 3 * 4 * 4);
+    const filter = values(2 * 2 * 2 * 3);
+    const run = () =>
+      tf.tidy(() =>
+        runChecked(
+          'Conv2DBackpropInput',
+          { dy: tf.tensor(dy, [1, 3, 4, 4]), filter: tf.tensor(filter, [2, 2, 2, 3]) },
+          { strides: [1, 1], pad: 'valid', dataFormat: 'NCHW', inputShape: [1, 2, 5, 5] },
+        ),
+      );
+    const expected = await onBackend('cpu', run);
+    expectClose(await onBackend('wasm', run), expected, 'NCHW');
+  });
+});
+
+describe('Tile on wasm (replaced)', () => {
+  it('matches the cpu kernel for ranks 0-5, all numeric dtypes, without leaks', async () => {
+    const cases: Array<{ shape: number[]; reps: number[]; dtype: 'float32' | 'int32' | 'bool' }> = [
+      { shape: [1, 1, 1, 8], reps: [4, 6, 5, 1], dtype: 'float32' }, // the FusedBatchNorm gradient's pattern
+      { shape: [], reps: [], dtype: 'float32' },
+      { shape: [3], reps: [1], dtype: 'float32' },
+      { shape: [2, 3], reps: [1, 40], dtype: 'float32' },
+      { shape: [0, 3], reps: [2, 2], dtype: 'float32' },
+    ];
+    for (let i = 0; i < 60; i++) {
+      const rank = int(1, 5);
+      const shape = Array.from({ length: rank }, () => int(1, 4));
+      const reps = Array.from({ length: rank }, () => (rng() < 0.4 ? 1 : int(1, 4)));
+      cases.push({ shape, reps, dtype: pick(['float32', 'float32', 'int32', 'bool'] as const) });
+    }
+    const data = cases.map((c) => Array.from(values(sizeOf(c.shape)), (v) => (c.dtype === 'float32' ? v : c.dtype === 'int32' ? Math.round(v * 100) : v > 0 ? 1 : 0)));
+    const run = () =>
+      cases.map((c, i) => tf.tidy(() => runChecked('Tile', { x: tf.tensor(data[i]!, c.shape, c.dtype) }, { reps: c.reps })));
+    const expected = await onBackend('cpu', run);
+    const actual = await onBackend('wasm', run);
+    cases.forEach((c, i) => {
+      expect(actual[i]!.constructor, JSON.stringify(c)).toBe(expected[i]!.constructor);
+      expect(Array.from(actual[i]!), JSON.stringify(c)).toEqual(Array.from(expected[i]!));
+    });
+  });
+
+  it('tileInto handles long runs of tiny blocks and doubling past odd replica counts', () => {
+    const src = Float32Array.from([1, 2, 3]);
+    const dst = new Float32Array(3 * 7 * 5);
+    tileInto(src, [3, 1], [7, 5], dst);
+    const expected: number[] = [];
+    for (let r = 0; r < 7; r++) for (const v of [1, 2, 3]) for (let k = 0; k < 5; k++) expected.push(v);
+    expect(Array.from(dst)).toEqual(expected);
+  });
+});
+
+describe('Sum and Mean on wasm (replaced for leading axes)', () => {
+  it('match the cpu kernels for leading and other axes, keepDims, without leaks', async () => {
+    const cases: Array<{ shape: number[]; axis: number[]; keepDims: boolean }> = [
+      { shape: [8, 28, 28, 8], axis: [0, 1, 2], keepDims: false },
+      { shape: [8, 7, 7, 67], axis: [0, 1, 2], keepDims: true },
+      { shape: [5, 3], axis: [0], keepDims: false },
+      { shape: [300, 1], axis: [0], keepDims: false },
+    ];
+    for (let i = 0; i < 60; i++) {
+      const rank = int(1, 4);
+      const shape = Array.from({ length: rank }, () => int(1, 9));
+      const axis = [...Array(rank).keys()].filter(() => rng() < 0.5);
+      // Leading prefixes are the replaced case; make them common, but keep the others (and negative axes) too.
+      const leading = rng() < 0.6 ? [...Array(int(1, rank)).keys()] : axis.map((a) => (rng() < 0.3 ? a - rank : a));
+      cases.push({ shape, axis: leading, keepDims: rng() < 0.3 });
+    }
+    const data = cases.map((c) => values(sizeOf(c.shape)));
+    const run = (kernel: 'Sum' | 'Mean') => () =>
+      cases.map((c, i) => tf.tidy(() => runChecked(kernel, { x: tf.tensor(data[i]!, c.shape) }, { axis: c.axis, keepDims: c.keepDims })));
+    for (const kernel of ['Sum', 'Mean'] as const) {
+      const expected = await onBackend('cpu', run(kernel));
+      const actual = await onBackend('wasm', run(kernel));
+      cases.forEach((c, i) => expectClose(actual[i]!, expected[i]!, `${kernel} ${JSON.stringify(c)}`));
+    }
+    // The output shape (keepDims) must match too, not just the values.
+    const shapes = () => cases.map((c, i) => tf.tidy(() => tf.sum(tf.tensor(data[i]!, c.shape), c.axis, c.keepDims).shape));
+    expect(await onBackend('wasm', shapes)).toEqual(await onBackend('cpu', shapes));
+  });
+
+  it('sumRows covers column counts that are not multiples of four and more rows than one block', () => {
+    for (const [rows, cols] of [[1, 1], [3, 5], [130, 7], [65, 4], [200, 13]] as const) {
+      const src = values(rows * cols);
+      const out = new Float32Array(cols);
+      sumRows(src, rows, cols, out, 0.5);
+      const expected = new Float64Array(cols);
+      for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) expected[c]! += src[r * cols + c]! * 0.5;
+      expectClose(out, expected, `${rows}x${cols}`);
+    }
+  });
+});
+
+describe('GreaterEqual, LessEqual and LogicalAnd on wasm (replaced)', () => {
+  it('match the cpu kernels for same shapes, scalar operands and (handed back) broadcasts, without leaks', async () => {
+    type Case = { kernel: string; shapes: number[][]; dtypes: Array<'float32' | 'int32' | 'bool'> };
+    const cases: Case[] = [];
+    for (let i = 0; i < 80; i++) {
+      const rank = int(0, 4);
+      const shape = Array.from({ length: rank }, () => int(1, 7));
+      const kind = pick(['same', 'scalar', 'scalar1', 'broadcast'] as const);
+      const other = kind === 'same' ? shape : kind === 'scalar' ? [] : kind === 'scalar1' ? shape.map(() => 1) : [...shape.slice(0, -1), 1];
+      const kernel = pick(['GreaterEqual', 'LessEqual', 'LogicalAnd'] as const);
+      const dtype = pick(['float32', 'int32'] as const);
+      if (kernel === 'LogicalAnd') cases.push({ kernel, shapes: [shape, other], dtypes: ['bool', 'bool'] });
+      else cases.push({ kernel, shapes: [shape, other], dtypes: [dtype, dtype] });
+    }
+    // Ties, NaN and the ReLU6 gradient's pattern (x >= 0, x <= 6 against scalars).
+    cases.push({ kernel: 'GreaterEqual', shapes: [[4, 6, 6, 8], []], dtypes: ['float32', 'float32'] });
+    cases.push({ kernel: 'LessEqual', shapes: [[4, 6, 6, 8], []], dtypes: ['float32', 'float32'] });
+    const data = cases.map((c) =>
+      c.shapes.map((shape, k) => {
+        const v = Array.from(values(sizeOf(shape)), (x) => Math.round(x * 4));
+        if (c.dtypes[k] === 'bool') return v.map((x) => (x > 0 ? 1 : 0));
+        if (c.dtypes[k] === 'float32' && v.length > 3) v[1] = Number.NaN;
+        return v;
+      }),
+    );
+    const run = () =>
+      cases.map((c, i) =>
+        tf.tidy(() => {
+          const [a, b] = c.shapes.map((shape, k) => tf.tensor(data[i]![k]!, shape, c.dtypes[k]));
+          return runChecked(c.kernel, { a: a!, b: b! }, {});
+        }),
+      );
+    const expected = await onBackend('cpu', run);
+    const actual = await onBackend('wasm', run);
+    cases.forEach((c, i) => {
+      expect(Array.from(actual[i]!), JSON.stringify(c)).toEqual(Array.from(expected[i]!));
+    });
+  });
+});
+
+describe('Identity on wasm (replaced)', () => {
+  it('shares the buffer with a reference count, so either tensor can be disposed first', async () => {
+    await tf.setBackend('wasm');
+    const buffersBefore = tf.engine().backend.numDataIds();
+    const tensorsBefore = tf.memory().numTensors;
+    const x = tf.tensor([1.5, -2, 3], [3]);
+    const y = tf.clone(x);
+    const z = tf.clone(y);
+    expect(tf.engine().backend.numDataIds()).toBe(buffersBefore + 1);
+    x.dispose();
+    expect(Array.from(y.dataSync())).toEqual([1.5, -2, 3]);
+    y.dispose();
+    expect(Array.from(z.dataSync())).toEqual([1.5, -2, 3]);
+    z.dispose();
+    expect(tf.engine().backend.numDataIds()).toBe(buffersBefore);
+    expect(tf.memory().numTensors).toBe(tensorsBefore);
+  });
+});
+
+describe('gradients of the builtin architectures on wasm', () => {
+  const architectures: Array<[string, Record<string, unknown>]> = [
+    ['mlp', { hidden: [16] }],
+    ['lenet5', {}],
+    ['mobilenet-v1', { alpha: 0.25, depth: 0 }],
+    ['mobilenet-v2', { alpha: 0.35, lastChannels: 32 }],
+  ];
+
+  /** Gradients of the mean cross-entropy for every trainable weight, BatchNormalization in training mode. */
+  function modelGrads(weights: Float32Array[], name: string, options: Record<string, unknown>, xv: Float32Array, yv: Float32Array) {
+    const model = buildArchitecture(tf, name, options, { inputShape: [28, 28, 1], numClasses: 10, seed: 1 });
+    // One set of weights for both backends, so the comparison does not rest on seeded initializers agreeing.
+    model.setWeights(model.getWeights().map((w, i) => tf.tensor(weights[i] ?? w.dataSync(), w.shape)));
+    const trainable = model.trainableWeights.map((w) => w.read() as tf.Variable);
+    const { grads } = tf.variableGrads(() => {
+      const pred = model.apply(tf.tensor4d(xv, [4, 28, 28, 1]), { training: true }) as tf.Tensor;
+      return tf.mean(tf.metrics.categoricalCrossentropy(tf.tensor2d(yv, [4, 10]), pred)) as tf.Scalar;
+    }, trainable);
+    const out = model.trainableWeights.map((w, i) => ({ name: w.name, values: grads[trainable[i]!.name]!.dataSync() as Float32Array }));
+    const all = model.getWeights().map((w) => w.dataSync() as Float32Array);
+    tf.dispose(grads);
+    model.dispose();
+    return { grads: out, weights: all };
+  }
+
+  it('match the cpu backend for every trainable weight of mlp, lenet5, mobilenet-v1 and mobilenet-v2', async () => {
+    const ds = await loadMnist('train', 4);
+    const yv = new Float32Array(4 * 10);
+    for (let i = 0; i < 4; i++) yv[i * 10 + ds.y[i]!] = 1;
+    for (const [name, options] of architectures) {
+      const cpu = await onBackend('cpu', () => modelGrads([], name, options, ds.x, yv));
+      const wasm = await onBackend('wasm', () => modelGrads(cpu.weights, name, options, ds.x, yv));
+      // Weight names get a uniquifying suffix on the second build, so the weights are matched by position.
+      expect(wasm.grads.map((g) => g.values.length)).toEqual(cpu.grads.map((g) => g.values.length));
+      expect(cpu.grads.length).toBeGreaterThan(0);
+      const maxAbs = (v: Float32Array) => v.reduce((m, e) => Math.max(m, Math.abs(e)), 0);
+      // Some gradients are zero in exact arithmetic (the beta of a BatchNormalization whose output reaches the loss
+      // only through a linear conv and another training-mode BatchNormalization, which cancels constant shifts);
+      // both backends then return float noise that cannot agree relatively, so the floor is relative to the model.
+      const floor = 1e-4 * Math.max(...cpu.grads.map((g) => maxAbs(g.values)));
+      cpu.grads.forEach((g, i) => {
+        const actual = wasm.grads[i]!.values;
+        let maxErr = 0;
+        for (let k = 0; k < g.values.length; k++) maxErr = Math.max(maxErr, Math.abs(actual[k]! - g.values[k]!));
+        const maxRef = maxAbs(g.values);
+        expect(Number.isFinite(maxErr), `${name} ${g.name}: non-finite gradient`).toBe(true);
+        expect(maxErr, `${name} ${g.name}: max abs error ${maxErr} (max |ref| ${maxRef}, floor ${floor})`).toBeLessThanOrEqual(
+          1e-3 * Math.max(maxRef, floor),
+        );
+      });
+    }
   });
 });
