@@ -12,6 +12,7 @@ import { mulberry32, shuffledIndices } from '../util/random.js';
 import { inputBatch, oneHotBatch } from './batches.js';
 import type { Tf } from './runtime.js';
 import { learningRateAt } from './schedule.js';
+import { recalibrateBatchNorm } from './batchnorm.js';
 
 export interface TrainOptions {
   epochs: number;
@@ -29,6 +30,8 @@ export interface TrainOptions {
    * (pruning masks re-applied, cluster centroids shared). It must dispose what it creates.
    */
   afterBatch?: (model: TF.LayersModel) => void;
+  /** Batches used to re-estimate batch-norm statistics after training (default 16; 0 turns it off). */
+  batchNormBatches?: number;
 }
 
 export interface TrainProgress {
@@ -114,6 +117,8 @@ export async function trainModel(tf: Tf, model: TF.LayersModel, ds: Dataset, opt
       }
       epochLosses.push(lossSum / seen);
     }
+    // The moving statistics lag the weights on short runs; re-estimate them with the final weights.
+    if (!opts.signal?.aborted) recalibrateBatchNorm(tf, model, ds, { batches: opts.batchNormBatches ?? 16, batchSize: opts.batchSize, seed: opts.seed });
   } finally {
     optimizer.dispose();
   }

@@ -20,7 +20,7 @@ export interface FinetuneOptions {
 
 export const finetune: PassDefinition<FinetuneOptions> = {
   name: 'finetune',
-  version: 1,
+  version: 2,
   summary: 'train the current model further on data.train',
   dependsOnBackend: true,
   needs: ['train'],

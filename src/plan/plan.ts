@@ -21,7 +21,7 @@ export const CACHE_FORMAT = 1;
 /** Bump when what an eval step measures changes. */
 export const METRICS_VERSION = 1;
 /** Bump when the training loop or a builtin architecture changes what it produces for the same options. */
-export const TRAIN_VERSION = 1;
+export const TRAIN_VERSION = 2;
 
 export type StepSpec =
   | { kind: 'load'; path: string }
