@@ -7,23 +7,13 @@ import '@tensorflow/tfjs-backend-wasm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadMnist } from '../../src/data/mnist.js';
 import { buildArchitecture } from '../../src/engine/architectures/index.js';
+import { mulberry32 } from '../../src/util/random.js';
 import { registerWasmTrainingKernels, sumRows, tileInto, wasmKernelOverrides, wasmTrainingKernels } from '../../src/engine/kernels/index.js';
 
 type Shape4 = [number, number, number, number];
 type ExplicitPadding = [[number, number], [number, number], [number, number], [number, number]];
 type Pad = 'same' | 'valid' | number | ExplicitPadding;
 type Rounding = 'floor' | 'round' | 'ceil' | undefined;
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const rng = mulberry32(20240611);
 const int = (lo: number, hi: number): number => lo + Math.floor(rng() * (hi - lo + 1));

@@ -13,10 +13,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Conv2DBackpropInputAttrs, Conv2DBackpropInputInputs, Tensor, Tensor4D } from '@tensorflow/tfjs';
-import { asTensor, cropForWindow } from './conv2d-backprop-filter.js';
+import { asTensor, cropForWindow, spreadByStride, type Shape4 } from './conv-util.js';
 import { type KernelArgs, type KernelResult, wasmOverride } from './override.js';
-
-type Shape4 = [number, number, number, number];
 
 function conv2DBackpropInput(args: KernelArgs, fallback: (args: KernelArgs) => KernelResult): KernelResult {
   const { dy, filter } = args.inputs as Conv2DBackpropInputInputs;
@@ -43,19 +41,7 @@ function conv2DBackpropInput(args: KernelArgs, fallback: (args: KernelArgs) => K
       const wT = tf.transpose(tf.reshape(wt, [ci, co])); // [Co, Ci]
       return tf.reshape(tf.matMul(tf.reshape(dyt, [n * oh * ow, co]), wT), [n, h, w, ci]);
     }
-    let spread: Tensor4D = dyt;
-    if (sh > 1 || sw > 1) {
-      // A pad of a rank-6 view inserts the zeros at memcpy speed.
-      const holes = tf.pad(tf.reshape(dyt, [n, oh, 1, ow, 1, co]), [
-        [0, 0],
-        [0, 0],
-        [0, sh - 1],
-        [0, 0],
-        [0, sw - 1],
-        [0, 0],
-      ]);
-      spread = tf.reshape(holes, [n, oh * sh, ow * sw, co]) as Tensor4D;
-    }
+    const spread = spreadByStride(dyt, sh, sw);
     // Leading side: full correlation; trailing side: whatever makes the output exactly H x W (negative crops the
     // stride's trailing zeros, or rows no output read in the forward pass).
     const { input, pad: explicitPad } = cropForWindow(spread, {

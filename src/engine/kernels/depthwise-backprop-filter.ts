@@ -21,9 +21,7 @@ import type {
   Tensor4D,
   TensorInfo,
 } from '@tensorflow/tfjs';
-import { asTensor, cropForWindow, receptiveWindow } from './conv2d-backprop-filter.js';
-
-type Shape4 = [number, number, number, number];
+import { asTensor, cropForWindow, receptiveWindow, type Shape4 } from './conv-util.js';
 
 export function depthwiseConv2dNativeBackpropFilter(args: {
   inputs: NamedTensorInfoMap;

@@ -21,9 +21,7 @@ import type {
   Tensor4D,
   TensorInfo,
 } from '@tensorflow/tfjs';
-import { asTensor, cropForWindow } from './conv2d-backprop-filter.js';
-
-type Shape4 = [number, number, number, number];
+import { asTensor, cropForWindow, spreadByStride, type Shape4 } from './conv-util.js';
 
 export function depthwiseConv2dNativeBackpropInput(args: {
   inputs: NamedTensorInfoMap;
@@ -50,18 +48,7 @@ export function depthwiseConv2dNativeBackpropInput(args: {
   const cm = info.outChannels;
   const m = cm / c;
   return tf.tidy(() => {
-    let spread = asTensor<Tensor4D>(dy, 'DepthwiseConv2dNativeBackpropInput', 'dy');
-    if (sh > 1 || sw > 1) {
-      const holes = tf.pad(tf.reshape(spread, [n, oh, 1, ow, 1, cm]), [
-        [0, 0],
-        [0, 0],
-        [0, sh - 1],
-        [0, 0],
-        [0, sw - 1],
-        [0, 0],
-      ]);
-      spread = tf.reshape(holes, [n, oh * sh, ow * sw, cm]) as Tensor4D;
-    }
+    const spread = spreadByStride(asTensor<Tensor4D>(dy, 'DepthwiseConv2dNativeBackpropInput', 'dy'), sh, sw);
     // Full correlation needs effective-size-1-pad on the leading side; the trailing side is whatever makes the
     // output exactly H x W (negative values crop the stride's trailing zeros or rows no input position reads).
     const { input, pad: explicitPad } = cropForWindow(spread, {
