@@ -62,7 +62,13 @@ export async function build(recipeFile: string, opts: BuildOptions = {}): Promis
   });
   const outputDir = opts.output ?? recipe.output;
   await preflightOutput(outputDir);
-  const execution = await execute(plan, { cache, ...(opts.signal ? { signal: opts.signal } : {}), onEvent: emit });
+  const release = await cache.hold(plan.steps.map((s) => s.key));
+  let execution: Execution;
+  try {
+    execution = await execute(plan, { cache, ...(opts.signal ? { signal: opts.signal } : {}), onEvent: emit });
+  } finally {
+    await release();
+  }
   const verdict = gate(recipe.thresholds, execution.baseline, execution.result);
   const report = buildReport(plan, execution, verdict);
   const files = new Map(execution.finalModel);

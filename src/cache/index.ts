@@ -1,1 +1,1 @@
-export { StepCache, type CacheEntry, type DamageListener } from './store.js';
+export { StepCache, LEASES_DIR, type CacheEntry, type DamageListener } from './store.js';

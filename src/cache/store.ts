@@ -9,6 +9,9 @@
  * miss (reported through onDamage), never a crash.
  */
 import cacache from 'cacache';
+import { randomBytes } from 'node:crypto';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { errnoCode, McbError } from '../errors.js';
 
 export interface CacheEntry {
@@ -87,11 +90,26 @@ export class StepCache {
       await cacache.put(this.dir, indexKey(key), Buffer.from(JSON.stringify(entry.meta)), { metadata: { files } });
     } catch (e) {
       const code = errnoCode(e);
-      if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS' || code === 'ENOSPC' || code === 'ENOTDIR') {
-        throw new McbError('MCB_OUTPUT', `cannot write to the cache directory ${this.dir} (${code}). Make it writable, free some space, or choose another with --cache-dir.`);
-      }
+      if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS' || code === 'ENOSPC' || code === 'ENOTDIR') throw this.unwritable(e);
       throw e;
     }
+  }
+
+  /**
+   * Marks `keys` as held by this process until the returned release() runs: `mcbuild cache gc` never deletes
+   * an entry a running build holds. A lease is a small file naming the pid, so a lease whose process died is
+   * recognised as stale and ignored.
+   */
+  async hold(keys: readonly string[]): Promise<() => Promise<void>> {
+    const dir = join(this.dir, LEASES_DIR);
+    const file = join(dir, `${process.pid}-${randomBytes(4).toString('hex')}.json`);
+    try {
+      await mkdir(dir, { recursive: true });
+      await writeFile(file, JSON.stringify({ pid: process.pid, keys }));
+    } catch (e) {
+      throw this.unwritable(e);
+    }
+    return () => rm(file, { force: true });
   }
 
   private async damaged(key: string, reason: string, files: IndexMetadata['files']): Promise<undefined> {
@@ -102,10 +120,17 @@ export class StepCache {
     return undefined;
   }
 
+  private unwritable(e: unknown): McbError {
+    return new McbError('MCB_OUTPUT', `cannot write to the cache directory ${this.dir} (${errnoCode(e) ?? String(e)}). Make it writable, free some space, or choose another with --cache-dir.`);
+  }
+
   private unreadable(e: unknown): McbError {
     return new McbError('MCB_OUTPUT', `cannot read the cache directory ${this.dir} (${errnoCode(e) ?? String(e)}). Check its permissions, or choose another with --cache-dir.`);
   }
 }
+
+/** Where running builds record the keys they hold (see hold()). */
+export const LEASES_DIR = 'leases';
 
 function indexKey(key: string): string {
   return `step:${key}`;

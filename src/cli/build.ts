@@ -1,37 +1,64 @@
-import { build } from '../build.js';
+import { build, type BuildResult } from '../build.js';
 import type { EventListener } from '../execute/index.js';
 import { renderTable } from '../report/index.js';
 import { listrProgress } from '../report/progress-listr.js';
 import { plainProgress } from '../report/progress-plain.js';
-import type { CliArgs } from './args.js';
+import type { Command, CommandContext } from './command.js';
+import { PLAN_OPTIONS } from './command.js';
+import { planOptions } from './common.js';
+import { runWatch } from './watch.js';
 
-export async function runBuild(args: CliArgs, signal: AbortSignal): Promise<number> {
+export const buildCommand: Command = {
+  name: 'build',
+  summary: 'plan, run what is not cached, gate, and write the output (the default command)',
+  usage: 'mcbuild [build] <recipe.yaml> [--out DIR] [--watch[=force]] [options]',
+  positionals: { name: '<recipe.yaml>', min: 1, max: 1 },
+  options: {
+    ...PLAN_OPTIONS,
+    out: { type: 'string', value: 'DIR', description: "output folder (default: the recipe's `output`)" },
+    watch: { type: 'boolean', description: 'rebuild on every change to the recipes and the files they read (--watch=force without a TTY)' },
+  },
+  examples: [
+    'mcbuild recipes/mobilenet.yaml',
+    'mcbuild recipes/mnist-mlp.yaml --backend cpu --out /tmp/mlp',
+    'mcbuild --watch recipes/mnist-mlp.yaml recipes/mnist-mlp-fp16.yaml',
+    'mcbuild recipes/mobilenet.yaml --json > result.json',
+  ],
+  async run(ctx) {
+    if (ctx.values.watch || ctx.values['watch-force']) return runWatch(ctx);
+    return runOnce(ctx);
+  },
+};
+
+export function buildSummary(result: BuildResult, seconds: number): string {
+  const { execution, report, plan } = result;
+  return `${plan.steps.length} steps, ${execution.cached.length} cached, ${execution.ran.length} run in ${seconds.toFixed(1)} s — ${report.verdict.toUpperCase()}`;
+}
+
+async function runOnce(ctx: CommandContext): Promise<number> {
   const started = performance.now();
+  const { out } = ctx;
   // Live redrawing only for a person at a terminal; CI logs and pipes get one line per event.
-  const live = process.stderr.isTTY === true && !process.env.CI && !args.quiet && !args.json;
+  const live = process.stderr.isTTY === true && !process.env.CI && !out.quiet && !out.json;
   const listr = live ? listrProgress() : undefined;
-  const plain = args.quiet || args.json ? undefined : plainProgress((line) => process.stderr.write(`${line}\n`));
+  const plain = out.quiet || out.json ? undefined : plainProgress((line) => process.stderr.write(`${line}\n`), { verbose: out.verbose });
   const onEvent: EventListener = (e) => (listr ? listr.listener(e) : plain?.(e));
-  let result;
+  let result: BuildResult;
   try {
-    result = await build(args.recipe!, {
-      signal,
+    result = await build(ctx.positionals[0]!, {
+      ...planOptions(ctx),
+      signal: ctx.signal,
       onEvent,
-      ...(args.cacheDir === undefined ? {} : { cacheDir: args.cacheDir }),
-      ...(args.backend === undefined ? {} : { backend: args.backend }),
-      ...(args.out === undefined ? {} : { output: args.out }),
+      ...(ctx.values.out === undefined ? {} : { output: ctx.values.out as string }),
     });
   } finally {
     await listr?.finish();
   }
   const seconds = (performance.now() - started) / 1000;
-  const { execution, report } = result;
-  const steps = result.plan.steps.length;
-  const summary = `${steps} steps, ${execution.cached.length} cached, ${execution.ran.length} run in ${seconds.toFixed(1)} s — ${report.verdict.toUpperCase()}`;
-  if (args.json) {
-    process.stdout.write(`${JSON.stringify({ ...report, outputDir: result.outputDir, cached: execution.cached, ran: execution.ran, seconds }, null, 2)}\n`);
+  if (out.json) {
+    out.jsonResult({ ...result.report, outputDir: result.outputDir, cached: result.execution.cached, ran: result.execution.ran, seconds });
   } else {
-    process.stdout.write(`\n${renderTable(report)}\n\noutput: ${result.outputDir}\n${summary}\n`);
+    out.result(`\n${renderTable(result.report, out.style)}\n\noutput: ${result.outputDir}\n${buildSummary(result, seconds)}`);
     for (const c of result.verdict.checks.filter((c) => !c.pass)) {
       process.stderr.write(`mcbuild: threshold missed: ${c.name}: ${c.text}\n`);
     }

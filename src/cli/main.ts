@@ -1,12 +1,38 @@
 /**
- * The `mcbuild` command: parse, dispatch, and turn errors into exit codes. An McbError is the user's to fix
- * and prints as one paragraph without a stack (exit 2); anything else is our bug (stack, exit 3).
+ * The `mcbuild` command: pick the command, parse its options, and turn errors into exit codes. An McbError
+ * is the user's to fix and prints as one paragraph without a stack (exit 2); anything else is our bug
+ * (stack, exit 3).
  */
-import { EXIT, isMcbError } from '../errors.js';
+import { parseArgs } from 'node:util';
+import { EXIT, isMcbError, McbError } from '../errors.js';
 import { MCBUILD_VERSION } from '../version.js';
-import { HELP, parseCli } from './args.js';
-import { runBuild } from './build.js';
-import { runPlan } from './plan.js';
+import { buildCommand } from './build.js';
+import { GLOBAL_OPTIONS, renderHelp, type Command } from './command.js';
+import { makeOutput } from './output.js';
+import { planCommand } from './plan.js';
+import { validateCommand } from './validate.js';
+
+export const COMMANDS: Command[] = [buildCommand, planCommand, validateCommand];
+
+export function globalHelp(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length));
+  return [
+    'mcbuild — build compressed TF.js models from YAML recipes, gated by accuracy and size thresholds',
+    '',
+    'Usage:',
+    '  mcbuild [command] [options]        the command defaults to build: `mcbuild recipes/x.yaml`',
+    '',
+    'Commands:',
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    'Run `mcbuild <command> --help` for a command\'s options and examples.',
+    '',
+    'Global options: --json, -q/--quiet, --verbose, -h/--help, -v/--version. Colour: NO_COLOR=1 / FORCE_COLOR=1.',
+    '',
+    'Exit codes: 0 every threshold passed · 1 a threshold was missed · 2 bad recipe, input or usage · 3 internal error (a bug) · 130 cancelled',
+    '',
+  ].join('\n');
+}
 
 export async function main(argv: string[]): Promise<number> {
   const controller = new AbortController();
@@ -19,19 +45,46 @@ export async function main(argv: string[]): Promise<number> {
   };
   process.on('SIGINT', onSigint);
   try {
-    const args = parseCli(argv);
-    switch (args.command) {
-      case 'version':
-        process.stdout.write(`${MCBUILD_VERSION}\n`);
-        return EXIT.pass;
-      case 'help':
-        process.stdout.write(HELP);
-        return EXIT.pass;
-      case 'plan':
-        return await runPlan(args);
-      case 'build':
-        return await runBuild(args, controller.signal);
+    if (argv.includes('--version') || argv.includes('-v')) {
+      process.stdout.write(`${MCBUILD_VERSION}\n`);
+      return EXIT.pass;
     }
+    let args = argv;
+    if (args[0] === 'help') args = [...args.slice(1), '--help'];
+    const named = COMMANDS.find((c) => c.name === args[0]);
+    const command = named ?? buildCommand;
+    if (named) args = args.slice(1);
+    else if (args.length === 0 || (args.every((a) => a.startsWith('-')) && (args.includes('--help') || args.includes('-h')))) {
+      process.stdout.write(globalHelp());
+      return EXIT.pass;
+    }
+    // --watch=force is a value on a boolean flag; parseArgs cannot express that, so translate it first.
+    const watchForce = args.includes('--watch=force');
+    args = args.filter((a) => a !== '--watch=force');
+    let parsed;
+    try {
+      parsed = parseArgs({ args, allowPositionals: true, strict: true, options: { ...command.options, ...GLOBAL_OPTIONS } });
+    } catch (e) {
+      // Node's message for an unknown option also explains `--`, which is noise here: keep its first sentence.
+      const first = (e instanceof Error ? e.message : String(e)).split('. ')[0]!.replace(/\.$/, '');
+      throw new McbError('MCB_USAGE', `${first} for \`mcbuild ${command.name}\`. Run \`mcbuild ${command.name} --help\` for its options.`);
+    }
+    const values = { ...parsed.values } as Record<string, string | boolean | string[] | undefined>;
+    if (watchForce) values['watch-force'] = true;
+    if (values.help) {
+      process.stdout.write(renderHelp(command));
+      return EXIT.pass;
+    }
+    const { positionals } = parsed;
+    const p = command.positionals;
+    if (positionals.length < p.min) {
+      throw new McbError('MCB_USAGE', `\`mcbuild ${command.name}\` needs ${p.name}; for example \`${command.examples[0]}\`. Run \`mcbuild ${command.name} --help\`.`);
+    }
+    if (positionals.length > p.max && !(command === buildCommand && (values.watch || values['watch-force']))) {
+      throw new McbError('MCB_USAGE', `unexpected argument ${JSON.stringify(positionals[p.max])}: \`mcbuild ${command.name}\` takes ${p.name}. Run \`mcbuild ${command.name} --help\`.`);
+    }
+    const out = makeOutput({ quiet: values.quiet === true, verbose: values.verbose === true, json: values.json === true });
+    return await command.run({ positionals, values, out, signal: controller.signal });
   } catch (e) {
     if (isMcbError(e)) {
       process.stderr.write(`mcbuild: error ${e.code}: ${e.message}\n`);

@@ -4,7 +4,7 @@ import type { BuildEvent, EventListener } from '../execute/index.js';
  * Line-by-line progress for logs (CI, pipes, NO TTY): one line per step event, and for long steps a
  * progress line at most every 10%, so a CI log stays readable.
  */
-export function plainProgress(write: (line: string) => void): EventListener {
+export function plainProgress(write: (line: string) => void, opts: { verbose?: boolean } = {}): EventListener {
   const lastDecile = new Map<string, number>();
   const startedAt = new Map<string, number>();
   return (e: BuildEvent) => {
@@ -23,6 +23,7 @@ export function plainProgress(write: (line: string) => void): EventListener {
       case 'step-start':
         startedAt.set(e.step.id, performance.now());
         write(`[run]    ${e.step.id}: ${e.step.title} (${e.reason}; key ${e.step.key.slice(0, 12)})`);
+        if (opts.verbose) write(`         key inputs: ${JSON.stringify(e.step.keyInputs)}`);
         break;
       case 'step-progress': {
         // Steps shorter than a couple of seconds need no progress lines at all.

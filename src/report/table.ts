@@ -1,8 +1,10 @@
 import type { Report } from './json.js';
 import { formatBytes } from '../util/bytes.js';
 
-/** Baseline vs result, then one line per threshold. Plain text: it reads the same in a terminal and a CI log. */
-export function renderTable(report: Report): string {
+type Styler = (style: 'green' | 'red' | 'bold', text: string) => string;
+
+/** Baseline vs result, then one line per threshold. Colour only marks PASS/FAIL; the text reads the same without it. */
+export function renderTable(report: Report, style: Styler = (_s, t) => t): string {
   const { baseline: b, result: r } = report.metrics;
   const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
   const signed = (x: number, f: (v: number) => string) => (x > 0 ? `+${f(x)}` : x < 0 ? `-${f(-x)}` : '±0');
@@ -18,10 +20,11 @@ export function renderTable(report: Report): string {
   const out = [line(rows[0]!), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)];
   if (report.thresholds.length) {
     out.push('', 'thresholds:');
-    for (const c of report.thresholds) out.push(`  ${c.pass ? 'PASS' : 'FAIL'}  ${c.name}: ${c.text}`);
+    for (const c of report.thresholds) out.push(`  ${c.pass ? style('green', 'PASS') : style('red', 'FAIL')}  ${c.name}: ${c.text}`);
   } else {
     out.push('', 'thresholds: none set (the build passes whatever it measures; add `thresholds:` to gate it)');
   }
-  out.push('', `verdict: ${report.verdict.toUpperCase()} (backend ${report.backend})`);
+  const verdict = report.verdict === 'pass' ? style('green', 'PASS') : style('red', 'FAIL');
+  out.push('', `verdict: ${style('bold', verdict)} (backend ${report.backend})`);
   return out.join('\n');
 }

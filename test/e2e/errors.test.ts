@@ -130,7 +130,7 @@ describe('output errors keep what was built', () => {
 
 describe('usage errors', () => {
   it('an unknown flag', async () => {
-    expectUsageError(await runCli(['--frobnicate']), 'MCB_USAGE', /mcbuild --help/);
+    expectUsageError(await runCli(['--frobnicate']), 'MCB_USAGE', /Unknown option '--frobnicate' for `mcbuild build`\. Run `mcbuild build --help` for its options\./);
   });
 
   it('an unknown backend', async () => {
