@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { StepCache } from './cache/index.js';
 import { EXIT } from './errors.js';
 import { cacheStatus, execute, type EventListener, type Execution } from './execute/index.js';
+import { readBuildRecord, writeBuildRecord } from './execute/history.js';
+import { describeKeyChange } from './plan/diff.js';
 import { gate, type Verdict } from './gate/index.js';
 import { gatherPlanInputs, plan as makePlan, type Plan } from './plan/index.js';
 import { findProjectRoot, loadRecipe, type BackendChoice, type Recipe } from './recipe/index.js';
@@ -62,13 +64,26 @@ export async function build(recipeFile: string, opts: BuildOptions = {}): Promis
   });
   const outputDir = opts.output ?? recipe.output;
   await preflightOutput(outputDir);
+  const previous = await readBuildRecord(cache.dir, recipe.file);
   const release = await cache.hold(plan.steps.map((s) => s.key));
   let execution: Execution;
   try {
-    execution = await execute(plan, { cache, ...(opts.signal ? { signal: opts.signal } : {}), onEvent: emit });
+    execution = await execute(plan, {
+      cache,
+      ...(opts.signal ? { signal: opts.signal } : {}),
+      onEvent: emit,
+      explainMiss: (step) => {
+        const before = previous?.[step.id];
+        if (!before) return previous ? 'new step since the last build' : undefined;
+        if (before.key === step.key) return 'not in cache (removed since the last build)';
+        const changes = describeKeyChange(before.keyInputs, step.keyInputs, step.inputs);
+        return changes.length ? `changed since the last build: ${changes.join('; ')}` : undefined;
+      },
+    });
   } finally {
     await release();
   }
+  await writeBuildRecord(cache.dir, plan);
   const verdict = gate(recipe.thresholds, execution.baseline, execution.result);
   const report = buildReport(plan, execution, verdict);
   const files = new Map(execution.finalModel);

@@ -7,12 +7,13 @@ import { parseArgs } from 'node:util';
 import { EXIT, isMcbError, McbError } from '../errors.js';
 import { MCBUILD_VERSION } from '../version.js';
 import { buildCommand } from './build.js';
+import { explainCommand } from './explain.js';
 import { GLOBAL_OPTIONS, renderHelp, type Command } from './command.js';
 import { makeOutput } from './output.js';
 import { planCommand } from './plan.js';
 import { validateCommand } from './validate.js';
 
-export const COMMANDS: Command[] = [buildCommand, planCommand, validateCommand];
+export const COMMANDS: Command[] = [buildCommand, planCommand, validateCommand, explainCommand];
 
 export function globalHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

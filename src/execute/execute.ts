@@ -14,6 +14,8 @@ export interface ExecuteOptions {
   cache: StepCache;
   signal?: AbortSignal;
   onEvent?: EventListener;
+  /** Why a step is not cached, in words ("options.dtype: "uint8" → "uint16""), when known. */
+  explainMiss?: (step: Step) => string | undefined;
 }
 
 export interface Execution {
@@ -63,7 +65,7 @@ export async function execute(plan: Plan, opts: ExecuteOptions): Promise<Executi
   const materialize = async (step: Step): Promise<CacheEntry> => {
     const have = outputs.get(step.id);
     if (have) return have;
-    let reason = 'not in cache';
+    let reason = opts.explainMiss?.(step) ?? 'not in cache';
     if (indexed.has(step.id)) {
       const entry = await opts.cache.read(step.key);
       if (entry) {

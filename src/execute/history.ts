@@ -1,0 +1,40 @@
+/**
+ * The last build's step keys and key inputs, per recipe file, kept next to the cache (`runs/`). They are
+ * not trusted for anything: they only let a miss say which key input changed, and `explain` compare.
+ */
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Plan } from '../plan/index.js';
+import { sha256Hex } from '../util/hash.js';
+
+export interface StepRecord {
+  key: string;
+  keyInputs: Record<string, unknown>;
+}
+
+export type BuildRecord = Record<string, StepRecord>;
+
+function recordPath(cacheDir: string, recipeFile: string): string {
+  return join(cacheDir, 'runs', `${sha256Hex(recipeFile).slice(0, 32)}.json`);
+}
+
+export async function readBuildRecord(cacheDir: string, recipeFile: string): Promise<BuildRecord | undefined> {
+  try {
+    return (JSON.parse(await readFile(recordPath(cacheDir, recipeFile), 'utf8')) as { steps: BuildRecord }).steps;
+  } catch {
+    return undefined; // none yet, or unreadable: it is only a hint
+  }
+}
+
+export async function writeBuildRecord(cacheDir: string, plan: Plan): Promise<void> {
+  const file = recordPath(cacheDir, plan.recipe.file);
+  const steps: BuildRecord = Object.fromEntries(plan.steps.map((s) => [s.id, { key: s.key, keyInputs: s.keyInputs }]));
+  try {
+    await mkdir(join(cacheDir, 'runs'), { recursive: true });
+    const tmp = `${file}.${process.pid}.tmp`;
+    await writeFile(tmp, JSON.stringify({ recipe: plan.recipe.file, steps }));
+    await rename(tmp, file);
+  } catch {
+    /* a hint that cannot be saved is not worth failing a build for */
+  }
+}
