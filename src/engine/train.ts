@@ -88,6 +88,7 @@ export async function trainModel(tf: Tf, model: TF.LayersModel, ds: Dataset, opt
       let lossSum = 0;
       let seen = 0;
       for (let b = 0; b < batches && step < totalBatches; b++, step++) {
+        await yieldToEventLoop();
         if (opts.signal?.aborted) throw cancelled();
         const next = learningRateAt(opts.learningRate, schedule, step, totalBatches, batches);
         if (next !== lr || step === 0) setLearningRate(optimizer, (lr = next));
@@ -134,6 +135,15 @@ export async function trainModel(tf: Tf, model: TF.LayersModel, ds: Dataset, opt
 function nanVisibleCrossEntropy(tf: Tf) {
   return (yTrue: TF.Tensor, yPred: TF.Tensor): TF.Tensor =>
     tf.tidy(() => tf.metrics.categoricalCrossentropy(yTrue, yPred).add(yPred.sum(-1).mul(0)));
+}
+
+/**
+ * TF.js's promises on wasm and cpu resolve as microtasks, so a training loop never lets timers, file-watch
+ * events or key presses run. One macrotask turn per batch (microseconds) keeps Ctrl-C, watch mode and the
+ * progress renderer responsive.
+ */
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 export function cancelled(): McbError {

@@ -1,7 +1,7 @@
 import type { Dataset } from '../data/index.js';
 import { inputBatch } from '../engine/batches.js';
 import type { InferenceModel, Tf } from '../engine/runtime.js';
-import { cancelled } from '../engine/train.js';
+import { cancelled, yieldToEventLoop } from '../engine/train.js';
 
 export interface AccuracyResult {
   accuracy: number;
@@ -25,6 +25,7 @@ export async function measureAccuracy(
   const batch = opts.batchSize ?? EVAL_BATCH;
   let correct = 0;
   for (let start = 0; start < ds.count; start += batch) {
+    await yieldToEventLoop();
     if (opts.signal?.aborted) throw cancelled();
     const end = Math.min(ds.count, start + batch);
     const predicted = tf.tidy(() => model.predict(inputBatch(tf, ds, undefined, start, end)).argMax(-1));

@@ -37,9 +37,11 @@ export function plainProgress(write: (line: string) => void, opts: { verbose?: b
       case 'step-done':
         write(`[done]   ${e.step.id} in ${e.seconds.toFixed(1)} s`);
         break;
-      case 'step-failed':
-        write(`[failed] ${e.step.id}`);
+      case 'step-failed': {
+        const cancelled = (e.error as { code?: string } | undefined)?.code === 'MCB_CANCELLED';
+        write(`${cancelled ? '[cancelled]' : '[failed]'} ${e.step.id}`);
         break;
+      }
       case 'warning':
         write(`warning: ${e.message}`);
         break;

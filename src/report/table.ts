@@ -3,18 +3,34 @@ import { formatBytes } from '../util/bytes.js';
 
 type Styler = (style: 'green' | 'red' | 'bold', text: string) => string;
 
-/** Baseline vs result, then one line per threshold. Colour only marks PASS/FAIL; the text reads the same without it. */
-export function renderTable(report: Report, style: Styler = (_s, t) => t): string {
+/** The metric rows of the table, header first; a column of changes since `previous` when given. */
+export function metricRows(report: Report, previous?: Report): string[][] {
   const { baseline: b, result: r } = report.metrics;
+  const p = previous?.metrics.result;
   const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
   const signed = (x: number, f: (v: number) => string) => (x > 0 ? `+${f(x)}` : x < 0 ? `-${f(-x)}` : '±0');
-  const rows: string[][] = [
-    ['metric', 'baseline', 'result', 'delta'],
-    ['accuracy', `${pct(b.accuracy)}`, `${pct(r.accuracy)}`, signed(r.accuracy - b.accuracy, (v) => `${(v * 100).toFixed(2)} pp`)],
-    ['size', formatBytes(b.sizeBytes), formatBytes(r.sizeBytes), `${signed(r.sizeBytes - b.sizeBytes, formatBytes)} (${(b.sizeBytes / Math.max(1, r.sizeBytes)).toFixed(2)}x smaller)`],
-    ['params', String(b.params), String(r.params), signed(r.params - b.params, String)],
-    ['samples', String(b.count), String(r.count), ''],
+  const pp = (v: number) => `${(v * 100).toFixed(2)} pp`;
+  return [
+    ['metric', 'baseline', 'result', 'delta', ...(p ? ['vs previous build'] : [])],
+    ['accuracy', `${pct(b.accuracy)}`, `${pct(r.accuracy)}`, signed(r.accuracy - b.accuracy, pp), ...(p ? [signed(r.accuracy - p.accuracy, pp)] : [])],
+    [
+      'size',
+      formatBytes(b.sizeBytes),
+      formatBytes(r.sizeBytes),
+      `${signed(r.sizeBytes - b.sizeBytes, formatBytes)} (${(b.sizeBytes / Math.max(1, r.sizeBytes)).toFixed(2)}x smaller)`,
+      ...(p ? [signed(r.sizeBytes - p.sizeBytes, formatBytes)] : []),
+    ],
+    ['params', String(b.params), String(r.params), signed(r.params - b.params, String), ...(p ? [signed(r.params - p.params, String)] : [])],
+    ['samples', String(b.count), String(r.count), '', ...(p ? [''] : [])],
   ];
+}
+
+/**
+ * Baseline vs result, then one line per threshold. Colour only marks PASS/FAIL; the text reads the same
+ * without it. Watch mode passes the previous build's report to add a column of changes since then.
+ */
+export function renderTable(report: Report, style: Styler = (_s, t) => t, previous?: Report): string {
+  const rows = metricRows(report, previous);
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((row) => row[c]!.length)));
   const line = (row: string[]) => row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ').trimEnd();
   const out = [line(rows[0]!), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)];

@@ -1,0 +1,164 @@
+/**
+ * Watch mode's scheduling, in one place: which files each recipe reads, debouncing editors' multi-write
+ * saves, cancelling a build in flight when an input changes, and rebuilding only the recipes affected.
+ * The terminal UI (src/cli/watch.ts) only listens to its events.
+ */
+import { watch, type FSWatcher } from 'chokidar';
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve, sep } from 'node:path';
+import { build, defaultCacheDir, type BuildOptions, type BuildResult } from './build.js';
+import { isMcbError } from './errors.js';
+import type { BuildEvent } from './execute/index.js';
+import { loadRecipe, type Recipe } from './recipe/index.js';
+
+export type WatchEvent =
+  | { type: 'build-start'; recipe: string; trigger: string }
+  | { type: 'build-event'; recipe: string; event: BuildEvent }
+  | { type: 'build-done'; recipe: string; result: BuildResult; seconds: number }
+  | { type: 'build-failed'; recipe: string; error: unknown }
+  | { type: 'build-cancelled'; recipe: string }
+  | { type: 'idle'; watching: number };
+
+export interface WatchOptions extends Omit<BuildOptions, 'signal' | 'onEvent'> {
+  /** Quiet period after the last change before a rebuild starts (default 150 ms). */
+  debounceMs?: number;
+  onEvent: (e: WatchEvent) => void;
+}
+
+/** The files a recipe's build reads: the recipe itself and, for a model file, model.json and its shards. */
+export async function recipeInputs(recipe: Recipe): Promise<string[]> {
+  const files = [recipe.file];
+  if (recipe.model.kind === 'file') {
+    files.push(recipe.model.path);
+    try {
+      const json = JSON.parse(await readFile(recipe.model.path, 'utf8')) as { weightsManifest?: { paths?: string[] }[] };
+      for (const group of json.weightsManifest ?? []) for (const p of group.paths ?? []) files.push(resolve(dirname(recipe.model.path), p));
+    } catch {
+      /* the build reports a bad model; watching model.json is enough to notice the fix */
+    }
+  }
+  return files;
+}
+
+export class RecipeWatcher {
+  private readonly recipes: string[];
+  private readonly inputs = new Map<string, Set<string>>();
+  /** Folders builds write to: never watched, so their writes cannot retrigger a build. */
+  private readonly written = new Set<string>();
+  private watcher: FSWatcher | undefined;
+  private pending = new Map<string, string>();
+  private timer: NodeJS.Timeout | undefined;
+  private controller: AbortController | undefined;
+  private running: Promise<void> | undefined;
+  private closed = false;
+
+  constructor(recipes: readonly string[], private readonly opts: WatchOptions) {
+    this.recipes = recipes.map((r) => resolve(r));
+    for (const r of this.recipes) this.inputs.set(r, new Set([r]));
+  }
+
+  /** Builds every recipe once, then watches. */
+  async start(): Promise<void> {
+    this.watcher = watch([...this.recipes], {
+      ignoreInitial: true,
+      ignored: (path: string) => [...this.written].some((dir) => path === dir || path.startsWith(dir + sep)),
+    });
+    for (const event of ['add', 'change', 'unlink'] as const) this.watcher.on(event, (path: string) => this.changed(resolve(path)));
+    await new Promise<void>((ready) => this.watcher!.once('ready', () => ready()));
+    this.schedule(this.recipes, 'start', 0);
+  }
+
+  /** Rebuild now (the `r` key). */
+  rebuildAll(): void {
+    this.schedule(this.recipes, 'rebuild requested', 0);
+  }
+
+  /** Cancels the build in flight; false when none was running. */
+  cancel(): boolean {
+    if (!this.running || !this.controller) return false;
+    this.controller.abort();
+    return true;
+  }
+
+  get busy(): boolean {
+    return this.running !== undefined;
+  }
+
+  get watchedFiles(): number {
+    return new Set([...this.inputs.values()].flatMap((s) => [...s])).size;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.controller?.abort();
+    await this.running;
+    await this.watcher?.close();
+  }
+
+  private changed(path: string): void {
+    const affected = this.recipes.filter((r) => this.inputs.get(r)?.has(path));
+    if (affected.length === 0) return;
+    // An input of the build in flight changed: its result would be stale, so stop it now.
+    this.controller?.abort();
+    this.schedule(affected, `${path} changed`, this.opts.debounceMs ?? 150);
+  }
+
+  private schedule(recipes: readonly string[], trigger: string, delay: number): void {
+    for (const r of recipes) this.pending.set(r, trigger);
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => void this.flush(), delay);
+  }
+
+  private async flush(): Promise<void> {
+    // A build in flight was cancelled by the change; when it unwinds it flushes what is pending.
+    if (this.closed || this.running) return;
+    const batch = [...this.pending];
+    this.pending.clear();
+    if (batch.length === 0) return;
+    const controller = new AbortController();
+    this.controller = controller;
+    this.running = (async () => {
+      for (const [recipe, trigger] of batch) {
+        if (controller.signal.aborted || this.closed) break;
+        await this.buildOne(recipe, trigger, controller.signal);
+      }
+    })();
+    await this.running;
+    this.running = undefined;
+    this.controller = undefined;
+    if (this.pending.size > 0) void this.flush();
+    else if (!this.closed) this.opts.onEvent({ type: 'idle', watching: this.watchedFiles });
+  }
+
+  private async buildOne(recipe: string, trigger: string, signal: AbortSignal): Promise<void> {
+    const { onEvent, debounceMs: _d, ...buildOpts } = this.opts;
+    onEvent({ type: 'build-start', recipe, trigger });
+    const started = performance.now();
+    try {
+      await this.track(recipe);
+      const result = await build(recipe, { ...buildOpts, signal, onEvent: (event) => onEvent({ type: 'build-event', recipe, event }) });
+      onEvent({ type: 'build-done', recipe, result, seconds: (performance.now() - started) / 1000 });
+    } catch (error) {
+      if (isMcbError(error) && error.code === 'MCB_CANCELLED') onEvent({ type: 'build-cancelled', recipe });
+      else onEvent({ type: 'build-failed', recipe, error });
+    }
+  }
+
+  /** Re-reads what a recipe depends on (it may have just changed) and watches it. */
+  private async track(recipe: string): Promise<void> {
+    let files = [recipe];
+    try {
+      const r = await loadRecipe(recipe);
+      files = await recipeInputs(r);
+      this.written.add(resolve(this.opts.output ?? r.output));
+      this.written.add(resolve(this.opts.cacheDir ?? defaultCacheDir(r.file)));
+    } catch {
+      /* a broken recipe: keep watching the file itself so the fix is noticed; build() reports the error */
+    }
+    const known = this.inputs.get(recipe)!;
+    const added = files.filter((f) => !known.has(f));
+    this.inputs.set(recipe, new Set([...known, ...files]));
+    if (added.length) this.watcher?.add(added);
+  }
+}
