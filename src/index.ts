@@ -1,11 +1,12 @@
 /**
  * The programmatic API: the same functions and events the CLI uses.
  *
- *   import { build, planBuild, loadRecipe } from 'mcbuild';
+ *   import { build, plan, loadRecipe } from 'mcbuild';
  *   const result = await build('recipes/mnist-mlp.yaml', { onEvent: (e) => console.log(e.type) });
  *   process.exitCode = result.exitCode;
  */
-export { build, planBuild, defaultCacheDir, type BuildOptions, type BuildResult, type PlanOptions, type PlannedBuild } from './build.js';
+export { build, planBuild, planBuild as plan, defaultCacheDir, type BuildOptions, type BuildResult, type PlanOptions, type PlannedBuild } from './build.js';
+export { RecipeWatcher, type WatchEvent, type WatchOptions } from './watch.js';
 export { loadRecipe, type Recipe } from './recipe/index.js';
 export type { Plan, Step } from './plan/index.js';
 export type { BuildEvent } from './execute/index.js';

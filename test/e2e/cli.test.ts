@@ -1,0 +1,108 @@
+/** The CLI's own surface: help texts, version, colour, quiet/verbose/json, and the package's import name. */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ROOT, runCli, tempDir, tinyRecipe, writeText } from '../helpers.js';
+
+const dir = tempDir();
+const recipe = join(dir, 'r.yaml');
+const cacheDir = join(dir, 'cache');
+
+beforeAll(async () => {
+  writeText(recipe, tinyRecipe());
+  expect((await runCli([recipe, '--cache-dir', cacheDir])).code).toBe(0);
+});
+
+describe('help', () => {
+  it('mcbuild --help lists every command with a summary and the exit codes', async () => {
+    const r = await runCli(['--help']);
+    expect(r.code).toBe(0);
+    for (const c of ['build', 'plan', 'validate', 'explain']) expect(r.stdout).toMatch(new RegExp(`^  ${c}\\s+\\S.+$`, 'm'));
+    expect(r.stdout).toMatch(/Exit codes: 0 every threshold passed · 1 a threshold was missed · 2 bad recipe, input or usage · 3 internal error/);
+    expect((await runCli([])).stdout).toBe(r.stdout);
+    expect((await runCli(['help'])).stdout).toBe(r.stdout);
+  });
+
+  it('each command has usage, options and examples', async () => {
+    for (const c of ['build', 'plan', 'validate', 'explain']) {
+      const r = await runCli([c, '--help']);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(new RegExp(`^mcbuild ${c} — .+\\n\\nUsage:\\n  mcbuild .*${c === 'build' ? '' : c}`));
+      expect(r.stdout).toMatch(/\nOptions:\n(.+\n)+\nExamples:\n {2}mcbuild /);
+      expect(r.stdout).toMatch(/--json\s+print machine-readable JSON on stdout/);
+      expect((await runCli(['help', c])).stdout).toBe(r.stdout);
+    }
+  });
+
+  it('build --help names watch mode and its keys are in the watch screen', async () => {
+    const r = await runCli(['build', '--help']);
+    expect(r.stdout).toMatch(/--watch\s+rebuild on every change to the recipes and the files they read \(--watch=force without a TTY\)/);
+  });
+
+  it('--version prints the package version', async () => {
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    expect((await runCli(['--version'])).stdout).toBe(`${pkg.version}\n`);
+  });
+});
+
+describe('output modes', () => {
+  it('colour follows FORCE_COLOR and NO_COLOR', async () => {
+    const forced = await runCli([recipe, '--cache-dir', cacheDir], { env: { FORCE_COLOR: '1', NO_COLOR: '' } });
+    expect(forced.stdout).toMatch(/\x1b\[32mPASS\x1b\[39m/);
+    const plain = await runCli([recipe, '--cache-dir', cacheDir], { env: { NO_COLOR: '1' } });
+    expect(plain.stdout).not.toMatch(/\x1b\[/);
+  });
+
+  it('--quiet prints the result only; --verbose adds key inputs of steps that run', async () => {
+    const quiet = await runCli([recipe, '--cache-dir', cacheDir, '--quiet']);
+    expect(quiet.stderr).toBe('');
+    expect(quiet.stdout).toMatch(/verdict: PASS/);
+    writeText(recipe, tinyRecipe({ passes: '  - quantize: { dtype: float16 }' }));
+    const verbose = await runCli([recipe, '--cache-dir', cacheDir, '--verbose']);
+    expect(verbose.stderr).toMatch(/key inputs: \{"cacheFormat":1,.*"pass":"quantize".*"options":\{"dtype":"float16","granularity":"per-tensor"\}/);
+  });
+
+  it('--json gives the report, with what was cached and what ran', async () => {
+    const r = await runCli([recipe, '--cache-dir', cacheDir, '--json']);
+    expect(r.stderr).toBe('');
+    const json = JSON.parse(r.stdout);
+    expect(json).toMatchObject({ generator: 'mcbuild', verdict: 'pass', backend: 'wasm', ran: [], cached: ['baseline', 'eval-baseline', 'pass-1-quantize', 'eval-result'] });
+    const v = JSON.parse((await runCli(['validate', recipe, '--json'])).stdout);
+    expect(v).toEqual({ valid: true, recipes: [{ recipe, valid: true, steps: 4 }] });
+  });
+
+  it('validate exits 2 for a bad recipe among good ones and says which', async () => {
+    const bad = writeText(join(dir, 'bad.yaml'), tinyRecipe({ passes: '  - quantize: { bits: 3 }' }));
+    const r = await runCli(['validate', recipe, bad]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/r\.yaml: valid \(4 steps, backend wasm\)/);
+    expect(r.stderr).toMatch(/mcbuild: error MCB_RECIPE_INVALID: `passes\[0\]\.quantize\.bits` must be one of 8, 16 \(got 3\) at .*bad\.yaml:15:23/);
+  });
+
+  it('plan --format dot and mermaid draw the DAG with gate and export', async () => {
+    const dot = (await runCli(['plan', recipe, '--cache-dir', cacheDir, '--format', 'dot'])).stdout;
+    expect(dot).toMatch(/^digraph "tiny" \{/);
+    expect(dot).toMatch(/"baseline" -> "pass-1-quantize";/);
+    expect(dot).toMatch(/"eval-result" -> "gate";/);
+    const mermaid = (await runCli(['plan', recipe, '--cache-dir', cacheDir, '--format', 'mermaid'])).stdout;
+    expect(mermaid).toMatch(/^flowchart LR\n/);
+    expect(mermaid).toMatch(/pass_1_quantize --> eval_result/);
+    expect(mermaid).toMatch(/baseline\["train baseline mlp<br\/>[0-9a-f]{12} \(cached\)"\]/);
+    const bad = await runCli(['plan', recipe, '--format', 'svg']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--format must be one of text, json, dot, mermaid \(got "svg"\)/);
+  });
+});
+
+describe('programmatic API', () => {
+  it("is importable by the package's name with build, plan and loadRecipe", () => {
+    const script = `import('mcbuild').then(async (m) => {
+      const r = await m.loadRecipe(${JSON.stringify(recipe)});
+      const p = await m.plan(${JSON.stringify(recipe)}, { cacheDir: ${JSON.stringify(cacheDir)} });
+      process.stdout.write(JSON.stringify([typeof m.build, r.name, p.plan.steps.length, p.cached.size]));
+    })`;
+    const out = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT }).toString());
+    expect(out).toEqual(['function', 'tiny', 4, 4]);
+  });
+});
