@@ -76,7 +76,23 @@ export class StepCache {
         }
       }
     }
+    await this.touch(key);
     return { files, meta };
+  }
+
+  /**
+   * Entries builds keep reusing stay young for `cache gc --max-age`: a hit on an entry last written more
+   * than an hour ago appends a fresh index line for it (no content is rewritten; the hour bounds index growth).
+   */
+  private async touch(key: string): Promise<void> {
+    try {
+      const info = await cacache.get.info(this.dir, indexKey(key));
+      if (info && Date.now() - info.time > TOUCH_AFTER_MS) {
+        await cacache.index.insert(this.dir, indexKey(key), info.integrity, { metadata: info.metadata, size: info.size });
+      }
+    } catch {
+      /* a read-only cache still serves hits */
+    }
   }
 
   async write(key: string, entry: CacheEntry): Promise<void> {
@@ -128,6 +144,8 @@ export class StepCache {
     return new McbError('MCB_OUTPUT', `cannot read the cache directory ${this.dir} (${errnoCode(e) ?? String(e)}). Check its permissions, or choose another with --cache-dir.`);
   }
 }
+
+const TOUCH_AFTER_MS = 60 * 60 * 1000;
 
 /** Where running builds record the keys they hold (see hold()). */
 export const LEASES_DIR = 'leases';

@@ -63,6 +63,20 @@ describe('StepCache', () => {
     expect(await cache.read('k')).toBeUndefined();
   });
 
+  it('a hit refreshes the time of an entry last written over an hour ago, so gc --max-age keeps what builds reuse', async () => {
+    const dir = tempDir();
+    const cache = new StepCache(dir);
+    await cache.write('k', entry());
+    const cacache = (await import('cacache')).default;
+    const info = (await cacache.get.info(dir, 'step:k'))!;
+    const old = Date.now() - 3 * 3600_000;
+    // cacache honours `time` on insert (lib/entry-index.js), though its typings leave it out.
+    await cacache.index.insert(dir, 'step:k', info.integrity, { metadata: info.metadata, size: info.size, time: old } as Parameters<typeof cacache.index.insert>[3]);
+    expect((await cacache.get.info(dir, 'step:k'))!.time).toBe(old);
+    expect(await cache.read('k')).toBeDefined();
+    expect((await cacache.get.info(dir, 'step:k'))!.time).toBeGreaterThan(Date.now() - 60_000);
+  });
+
   it('a torn index line is ignored, not a crash', async () => {
     const dir = tempDir();
     const cache = new StepCache(dir);
