@@ -7,13 +7,16 @@ import { parseArgs } from 'node:util';
 import { EXIT, isMcbError, McbError } from '../errors.js';
 import { MCBUILD_VERSION } from '../version.js';
 import { buildCommand } from './build.js';
+import { cacheCommand } from './cache.js';
 import { explainCommand } from './explain.js';
 import { GLOBAL_OPTIONS, renderHelp, type Command } from './command.js';
+import { initCommand } from './init.js';
 import { makeOutput } from './output.js';
 import { planCommand } from './plan.js';
+import { reportCommand } from './report.js';
 import { validateCommand } from './validate.js';
 
-export const COMMANDS: Command[] = [buildCommand, planCommand, validateCommand, explainCommand];
+export const COMMANDS: Command[] = [buildCommand, planCommand, validateCommand, explainCommand, cacheCommand, initCommand, reportCommand];
 
 export function globalHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -1,3 +1,5 @@
 export { buildReport, type Report } from './json.js';
 export { renderTable } from './table.js';
+export { renderMarkdown } from './markdown.js';
+export { readReport } from './read.js';
 export { preflightOutput, writeOutput, REPORT_FILE } from './output.js';
