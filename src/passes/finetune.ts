@@ -1,7 +1,7 @@
 /**
  * finetune: train the current model further on `data.train` with its own (small) learning rate, using the
- * engine's one training loop. Later passes that must keep an invariant while training (pruning masks,
- * shared cluster centroids) call the same loop with an `afterBatch` constraint.
+ * engine's one training loop. It keeps what earlier passes established (src/passes/constraints.ts): pruned
+ * weights stay zero, so prune → finetune recovers accuracy without undoing the sparsity.
  */
 import { McbError } from '../errors.js';
 import { modelKind } from '../engine/index.js';
@@ -20,7 +20,7 @@ export interface FinetuneOptions {
 
 export const finetune: PassDefinition<FinetuneOptions> = {
   name: 'finetune',
-  version: 2,
+  version: 3,
   summary: 'train the current model further on data.train',
   dependsOnBackend: true,
   needs: ['train'],
@@ -45,18 +45,25 @@ export const finetune: PassDefinition<FinetuneOptions> = {
     const { tf } = await ctx.engine();
     const { toLayersModel, fromLayersModel } = await import('../engine/runtime.js');
     const { trainModel } = await import('../engine/train.js');
+    const { modelConstraints } = await import('./constraints.js');
     const ds = await ctx.data('train');
     const layers = await toLayersModel(tf, model);
+    const constraints = modelConstraints(tf, layers);
     try {
       const result = await trainModel(tf, layers, ds, {
         ...options,
+        ...(constraints.length ? { afterBatch: (m) => constraints.forEach((c) => c.afterBatch(m)) } : {}),
         ...(options.steps === undefined ? {} : { maxBatches: options.steps }),
         signal: ctx.signal,
         onProgress: (p) =>
           ctx.progress(`epoch ${p.epoch}/${p.epochs} batch ${p.batch}/${p.batches} loss ${p.loss.toFixed(4)} eta ${Math.ceil(p.etaSeconds)}s`, p.fraction),
       });
-      return { model: await fromLayersModel(tf, layers), stats: { epochLosses: result.epochLosses, trainSamples: ds.count } };
+      return {
+        model: await fromLayersModel(tf, layers),
+        stats: { epochLosses: result.epochLosses, trainSamples: ds.count, kept: constraints.map((c) => c.describe) },
+      };
     } finally {
+      constraints.forEach((c) => c.dispose());
       layers.dispose();
     }
   },

@@ -90,3 +90,37 @@ describe('finetune', () => {
     expect(second.execution.ran).toEqual(['pass-2-finetune', 'eval-result']);
   });
 });
+
+describe('finetune keeps what earlier passes established', () => {
+  it('weights pruned to zero stay zero while the rest trains', async () => {
+    const model = buildArchitecture(tf, 'lenet5', {}, { inputShape: [28, 28, 1], numClasses: 10, seed: 4 });
+    // Zero every other weight of fc_1's kernel, as a pruning pass would.
+    const fc1 = model.getLayer('fc_1');
+    const [kernel, bias] = fc1.getWeights();
+    const pruned = tf.tidy(() => kernel!.mul(tf.tensor1d(Array.from({ length: kernel!.size }, (_, i) => i % 2)).reshape(kernel!.shape)));
+    fc1.setWeights([pruned, bias!]);
+    pruned.dispose();
+    const stored = await fromLayersModel(tf, model);
+    model.dispose();
+    const train = await loadMnist('train', 256);
+    const ctx: PassContext = { engine: () => loadEngine('wasm'), data: async () => train, signal: new AbortController().signal, progress: () => {} };
+    const tensors = tf.memory().numTensors;
+    const out = await finetune.apply(stored, finetune.resolveOptions({ learningRate: 0.01 }, place), ctx);
+    expect(tf.memory().numTensors).toBe(tensors);
+    expect(out.stats.kept).toEqual(['sparsity of 1 kernel']);
+    const tuned = await toLayersModel(tf, out.model);
+    const after = tuned.getLayer('fc_1').getWeights()[0]!.dataSync();
+    const original = await toLayersModel(tf, stored);
+    const before = original.getLayer('fc_1').getWeights()[0]!.dataSync();
+    original.dispose();
+    let zerosKept = 0;
+    let trained = 0;
+    for (let i = 0; i < after.length; i++) {
+      if (i % 2 === 0) zerosKept += after[i] === 0 ? 1 : 0;
+      else trained += after[i] !== before[i] ? 1 : 0;
+    }
+    expect(zerosKept).toBe(Math.ceil(after.length / 2));
+    expect(trained).toBeGreaterThan(after.length / 4);
+    tuned.dispose();
+  });
+});
