@@ -23,6 +23,11 @@ export interface StoredModel {
   json: Record<string, unknown>;
   weightSpecs: WeightSpec[];
   weightData: Uint8Array;
+  /**
+   * Weight shard size the model is written with (set by the `shard` pass); undefined means
+   * DEFAULT_SHARD_BYTES. It only decides how the bytes are split into files, never the bytes themselves.
+   */
+  shardBytes?: number;
 }
 
 export const MODEL_JSON = 'model.json';
@@ -53,8 +58,14 @@ export function paramCount(model: StoredModel): number {
   return model.weightSpecs.reduce((n, s) => n + elementCount(s.shape), 0);
 }
 
-/** Serialises to the exact files that are exported: model.json and group1-shard{i}of{n}.bin. */
-export function modelToFiles(model: StoredModel, shardBytes = DEFAULT_SHARD_BYTES): Map<string, Uint8Array> {
+/**
+ * Serialises to the exact files that are exported: model.json and group1-shard{i}of{n}.bin. The weight
+ * bytes are cut at every multiple of the shard size, as tensorflowjs_converter does (a weight may straddle
+ * two shards; TF.js concatenates a group's shards before decoding), so every shard but the last is exactly
+ * `shardBytes` long and filesToModel can recover the size from the files.
+ */
+export function modelToFiles(model: StoredModel, shardBytes = model.shardBytes ?? DEFAULT_SHARD_BYTES): Map<string, Uint8Array> {
+  if (!Number.isSafeInteger(shardBytes) || shardBytes < 1) throw new Error(`invalid shard size ${shardBytes}`);
   const total = model.weightData.byteLength;
   const n = Math.max(1, Math.ceil(total / shardBytes));
   const files = new Map<string, Uint8Array>();
@@ -186,7 +197,21 @@ function fromParsedJson(json: Record<string, unknown>, shard: (path: string) => 
     chunks.push(...groupChunks);
   }
   const { weightsManifest: _drop, ...rest } = json;
-  return { json: rest, weightSpecs: specs, weightData: concatBytes(chunks) };
+  const shardBytes = recoverShardBytes(manifest.map((group) => group.paths.map((p) => shard(p).byteLength)));
+  return { json: rest, weightSpecs: specs, weightData: concatBytes(chunks), ...(shardBytes === undefined ? {} : { shardBytes }) };
+}
+
+/**
+ * The shard size that makes modelToFiles write these shards again: the first shard's length when a group
+ * has several (every shard but the last is full), the shard's length when a single shard is larger than the
+ * default. Undefined when the default reproduces the files, so models written before the `shard` pass
+ * existed read back exactly as they did.
+ */
+function recoverShardBytes(groups: readonly number[][]): number | undefined {
+  const multi = groups.find((lengths) => lengths.length > 1);
+  const size = multi ? multi[0]! : Math.max(0, ...groups.flat());
+  if (multi ? size === DEFAULT_SHARD_BYTES || size < 1 : size <= DEFAULT_SHARD_BYTES) return undefined;
+  return size;
 }
 
 export function concatBytes(chunks: readonly Uint8Array[]): Uint8Array {

@@ -10,6 +10,7 @@ import type { CacheEntry } from '../cache/index.js';
 import { measureSize, type Metrics } from '../metrics/index.js';
 import { getPass } from '../passes/index.js';
 import type { Plan, Step } from '../plan/index.js';
+import { optionsPlace } from '../plan/plan.js';
 
 export interface StepRuntime {
   plan: Plan;
@@ -58,6 +59,7 @@ export async function runStep(step: Step, inputs: CacheEntry[], rt: StepRuntime)
         engine: rt.engine,
         signal: rt.signal,
         progress: rt.progress,
+        place: optionsPlace(recipe, spec.index, spec.pass),
         data: (kind) => {
           // The planner refuses a pass whose data the recipe does not set, so the slice is there.
           const ds = datasets.get(kind) ?? loadDataset(recipe.data[kind]!);
@@ -65,6 +67,7 @@ export async function runStep(step: Step, inputs: CacheEntry[], rt: StepRuntime)
           return ds;
         },
       });
+      if (out.model.shardBytes === undefined && input.shardBytes !== undefined) out.model.shardBytes = input.shardBytes; // passes that rebuild the model keep an earlier `shard` size
       return { files: modelToFiles(out.model), meta: { ...measureSize(out.model), stats: out.stats } };
     }
     case 'eval': {

@@ -67,6 +67,22 @@ export function gate(thresholds: Thresholds, baseline: Metrics, result: Metrics)
       text: `size is ${formatBytes(result.sizeBytes)} (${result.sizeBytes} bytes); limit ${formatBytes(s.maxBytes)} (${s.maxBytes} bytes)`,
     });
   }
+  // Transfer sizes: the sum of each exported file compressed on its own, as a server sends them.
+  for (const [option, key, what] of [
+    ['maxGzipBytes', 'gzipBytes', 'gzip'],
+    ['maxBrotliBytes', 'brotliBytes', 'brotli'],
+  ] as const) {
+    const limit = s?.[option];
+    if (limit === undefined) continue;
+    const measured = result[key];
+    checks.push({
+      name: `size.${option}`,
+      pass: measured <= limit,
+      measured,
+      limit,
+      text: `size with ${what} is ${formatBytes(measured)} (${measured} bytes, ${result.files.length} ${result.files.length === 1 ? 'file' : 'files'} compressed one by one); limit ${formatBytes(limit)} (${limit} bytes)`,
+    });
+  }
   if (s?.minRatio !== undefined) {
     const ratio = result.sizeBytes > 0 ? baseline.sizeBytes / result.sizeBytes : Number.POSITIVE_INFINITY;
     checks.push({

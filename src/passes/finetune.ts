@@ -48,7 +48,7 @@ export const finetune: PassDefinition<FinetuneOptions> = {
     const { modelConstraints } = await import('./constraints.js');
     const ds = await ctx.data('train');
     const layers = await toLayersModel(tf, model);
-    const constraints = modelConstraints(tf, layers);
+    const constraints = modelConstraints(tf, layers, model.json);
     try {
       const result = await trainModel(tf, layers, ds, {
         ...options,
@@ -58,8 +58,10 @@ export const finetune: PassDefinition<FinetuneOptions> = {
         onProgress: (p) =>
           ctx.progress(`epoch ${p.epoch}/${p.epochs} batch ${p.batch}/${p.batches} loss ${p.loss.toFixed(4)} eta ${Math.ceil(p.etaSeconds)}s`, p.fraction),
       });
+      const trained = await fromLayersModel(tf, layers);
       return {
-        model: await fromLayersModel(tf, layers),
+        // Metadata earlier passes recorded (which weights are clustered) stays with the model.
+        model: model.json.userDefinedMetadata === undefined ? trained : { ...trained, json: { ...trained.json, userDefinedMetadata: model.json.userDefinedMetadata } },
         stats: { epochLosses: result.epochLosses, trainSamples: ds.count, kept: constraints.map((c) => c.describe) },
       };
     } finally {

@@ -1,5 +1,8 @@
+import { cluster } from './cluster.js';
 import { finetune } from './finetune.js';
+import { prune } from './prune.js';
 import { quantize } from './quantize.js';
+import { shard } from './shard.js';
 import type { PassDefinition } from './types.js';
 
 export type { OptionsPlace, PassContext, PassDefinition, PassResult } from './types.js';
@@ -7,7 +10,10 @@ export type { OptionsPlace, PassContext, PassDefinition, PassResult } from './ty
 /** Every pass mcbuild knows, by recipe name. Adding a pass = adding its file and one line here. */
 export const PASSES: Readonly<Record<string, PassDefinition<object>>> = {
   quantize: quantize as PassDefinition<object>,
+  shard: shard as PassDefinition<object>,
   finetune: finetune as PassDefinition<object>,
+  cluster: cluster as PassDefinition<object>,
+  prune: prune as PassDefinition<object>,
 };
 
 export function getPass(name: string): PassDefinition<object> | undefined {

@@ -17,6 +17,11 @@ export interface PassContext {
   data(kind: 'train' | 'calibration'): Promise<Dataset>;
   signal: AbortSignal;
   progress(message: string, fraction?: number): void;
+  /**
+   * Where this pass's options were written, for errors only apply() can detect (they depend on the model).
+   * Set by the executor; absent when a pass is called directly (tests).
+   */
+  place?: OptionsPlace;
 }
 
 export interface PassResult {
@@ -38,6 +43,10 @@ export interface PassDefinition<O extends object = Record<string, unknown>> {
   dependsOnBackend: boolean;
   /** Data the pass reads; the planner puts these slices into the step key. */
   needs: ReadonlyArray<'train' | 'calibration'>;
+  /** When what the pass reads depends on its options: overrides `needs` for the resolved options. */
+  needsFor?(options: O): ReadonlyArray<'train' | 'calibration'>;
+  /** When backend dependence depends on the options: overrides `dependsOnBackend` for the resolved options. */
+  dependsOnBackendFor?(options: O): boolean;
   /** Fills in defaults and checks what the schema cannot; throws McbError pointing at the option. */
   resolveOptions(raw: Record<string, unknown>, place: OptionsPlace): O;
   apply(model: StoredModel, options: O, ctx: PassContext): Promise<PassResult>;

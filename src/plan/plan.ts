@@ -18,8 +18,8 @@ import type { PlanInputs } from './inputs.js';
 
 /** Bump when the layout of cache entries changes: old entries then simply miss. */
 export const CACHE_FORMAT = 1;
-/** Bump when what an eval step measures changes. */
-export const METRICS_VERSION = 1;
+/** Bump when what an eval step measures changes. 2: gzip and brotli transfer sizes, per-file sizes. */
+export const METRICS_VERSION = 2;
 /** Bump when the training loop or a builtin architecture changes what it produces for the same options. */
 export const TRAIN_VERSION = 2;
 
@@ -96,34 +96,40 @@ export function plan(recipe: Recipe, inputs: PlanInputs): Plan {
   for (const entry of recipe.passes) {
     const pass = getPass(entry.name);
     if (!pass) throw new Error(`schema admitted unknown pass ${entry.name}`); // the schema's enum prevents this
-    const path = ['passes', entry.index, entry.name];
-    const place: OptionsPlace = {
-      path,
-      at: (option) => formatPosition(recipe.source.positionOf(option === undefined ? path : [...path, option], { key: false })),
-    };
+    const place = optionsPlace(recipe, entry.index, entry.name);
     const options = pass.resolveOptions(entry.rawOptions, place);
-    for (const kind of pass.needs) {
+    const needs = pass.needsFor?.(options) ?? pass.needs;
+    for (const kind of needs) {
       if (!recipe.data[kind]) {
         throw new McbError('MCB_RECIPE_INVALID', `the ${entry.name} pass at ${place.at()} reads data.${kind}, which the recipe does not set; add it, e.g. \`data: { ${kind}: { dataset: mnist, split: train } }\`.`);
       }
     }
     const id = `pass-${entry.index + 1}-${entry.name}`;
     const data = Object.fromEntries(
-      pass.needs.map((kind) => [kind, datasetFingerprint(recipe.data[kind]!)]),
+      needs.map((kind) => [kind, datasetFingerprint(recipe.data[kind]!)]),
     );
     add(id, `${entry.name} ${summarise(options)}`.trim(), { kind: 'pass', pass: entry.name, index: entry.index, options }, [previous], 'model', {
       step: 'pass',
       pass: entry.name,
       passVersion: pass.version,
       options,
-      ...(pass.needs.length ? { data } : {}),
-      ...(pass.dependsOnBackend ? numerics : {}),
+      ...(needs.length ? { data } : {}),
+      ...((pass.dependsOnBackendFor?.(options) ?? pass.dependsOnBackend) ? numerics : {}),
     });
     previous = id;
   }
 
   add('eval-result', evalTitle('result'), { kind: 'eval', role: 'result', data: recipe.data.eval }, [previous], 'metrics', evalOwn(recipe.data.eval));
   return { recipe, backend: inputs.backend, packages: inputs.packages, steps, baselineEval: 'eval-baseline', resultEval: 'eval-result', finalModel: previous };
+}
+
+/** Where the options of pass entry `index` were written: for resolveOptions here, and for apply() in the executor. */
+export function optionsPlace(recipe: Recipe, index: number, name: string): OptionsPlace {
+  const path = ['passes', index, name];
+  return {
+    path,
+    at: (option) => formatPosition(recipe.source.positionOf(option === undefined ? path : [...path, option], { key: false })),
+  };
 }
 
 function describeData(d: DataSpec): string {

@@ -74,7 +74,7 @@ interface RawRecipe {
   model: { path?: string; train?: Partial<TrainSpec> & { architecture: string; dataset?: 'mnist'; limit?: number } };
   data: { eval: RawDataSpec; calibration?: RawDataSpec; train?: RawDataSpec };
   passes?: Record<string, Record<string, unknown> | null>[];
-  thresholds?: { accuracy?: Thresholds['accuracy']; size?: { maxBytes?: number | string; minRatio?: number } };
+  thresholds?: { accuracy?: Thresholds['accuracy']; size?: { maxBytes?: number | string; maxGzipBytes?: number | string; maxBrotliBytes?: number | string; minRatio?: number } };
   output?: string;
   runtime?: { backend?: Recipe['runtime']['backend'] };
 }
@@ -122,14 +122,16 @@ function normalise(raw: RawRecipe, source: SourceMap): Recipe {
   const thresholds: Thresholds = {};
   if (raw.thresholds?.accuracy) thresholds.accuracy = { ...raw.thresholds.accuracy };
   if (raw.thresholds?.size) {
-    const { maxBytes, minRatio } = raw.thresholds.size;
+    const { minRatio } = raw.thresholds.size;
     thresholds.size = {};
-    if (maxBytes !== undefined) {
-      const bytes = parseByteSize(maxBytes);
+    for (const key of ['maxBytes', 'maxGzipBytes', 'maxBrotliBytes'] as const) {
+      const value = raw.thresholds.size[key];
+      if (value === undefined) continue;
+      const bytes = parseByteSize(value);
       if (bytes === undefined) {
-        throw new McbError('MCB_RECIPE_INVALID', `\`thresholds.size.maxBytes\` is not a size at ${formatPosition(source.positionOf(['thresholds', 'size', 'maxBytes']))}; write bytes or a size such as "300kB".`);
+        throw new McbError('MCB_RECIPE_INVALID', `\`thresholds.size.${key}\` is not a size at ${formatPosition(source.positionOf(['thresholds', 'size', key]))}; write bytes or a size such as "300kB".`);
       }
-      thresholds.size.maxBytes = bytes;
+      thresholds.size[key] = bytes;
     }
     if (minRatio !== undefined) thresholds.size.minRatio = minRatio;
   }

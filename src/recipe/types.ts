@@ -43,7 +43,8 @@ export interface PassEntry {
 
 export interface Thresholds {
   accuracy?: { maxDrop?: number; maxRelativeDrop?: number; min?: number };
-  size?: { maxBytes?: number; minRatio?: number };
+  /** Byte limits are parsed to numbers; gzip and brotli limits apply to the sums of per-file compressed sizes. */
+  size?: { maxBytes?: number; maxGzipBytes?: number; maxBrotliBytes?: number; minRatio?: number };
 }
 
 /** A recipe after schema validation, with defaults filled in and paths made absolute. */

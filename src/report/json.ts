@@ -24,7 +24,16 @@ export interface Report {
 }
 
 export function buildReport(plan: Plan, exec: Execution, verdict: Verdict): Report {
-  const pick = (m: Metrics): Metrics => ({ accuracy: m.accuracy, correct: m.correct, count: m.count, sizeBytes: m.sizeBytes, params: m.params });
+  const pick = (m: Metrics): Metrics => ({
+    accuracy: m.accuracy,
+    correct: m.correct,
+    count: m.count,
+    sizeBytes: m.sizeBytes,
+    gzipBytes: m.gzipBytes,
+    brotliBytes: m.brotliBytes,
+    files: m.files.map((f) => ({ name: f.name, bytes: f.bytes, gzip: f.gzip, brotli: f.brotli })),
+    params: m.params,
+  });
   return {
     generator: 'mcbuild',
     mcbuild: MCBUILD_VERSION,

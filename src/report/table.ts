@@ -10,16 +10,19 @@ export function metricRows(report: Report, previous?: Report): string[][] {
   const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
   const signed = (x: number, f: (v: number) => string) => (x > 0 ? `+${f(x)}` : x < 0 ? `-${f(-x)}` : '±0');
   const pp = (v: number) => `${(v * 100).toFixed(2)} pp`;
+  // Reports written before mcbuild measured transfer sizes lack gzipBytes / brotliBytes: show n/a there.
+  const sizeRow = (label: string, key: 'sizeBytes' | 'gzipBytes' | 'brotliBytes'): string[] => {
+    const [bv, rv, pv] = [b[key], r[key], p?.[key]] as (number | undefined)[];
+    const show = (v: number | undefined) => (v === undefined ? 'n/a' : formatBytes(v));
+    const delta = bv === undefined || rv === undefined ? '' : `${signed(rv - bv, formatBytes)} (${(bv / Math.max(1, rv)).toFixed(2)}x smaller)`;
+    return [label, show(bv), show(rv), delta, ...(p ? [pv === undefined || rv === undefined ? '' : signed(rv - pv, formatBytes)] : [])];
+  };
   return [
     ['metric', 'baseline', 'result', 'delta', ...(p ? ['vs previous build'] : [])],
     ['accuracy', `${pct(b.accuracy)}`, `${pct(r.accuracy)}`, signed(r.accuracy - b.accuracy, pp), ...(p ? [signed(r.accuracy - p.accuracy, pp)] : [])],
-    [
-      'size',
-      formatBytes(b.sizeBytes),
-      formatBytes(r.sizeBytes),
-      `${signed(r.sizeBytes - b.sizeBytes, formatBytes)} (${(b.sizeBytes / Math.max(1, r.sizeBytes)).toFixed(2)}x smaller)`,
-      ...(p ? [signed(r.sizeBytes - p.sizeBytes, formatBytes)] : []),
-    ],
+    sizeRow('size', 'sizeBytes'),
+    sizeRow('size (gzip)', 'gzipBytes'),
+    sizeRow('size (brotli)', 'brotliBytes'),
     ['params', String(b.params), String(r.params), signed(r.params - b.params, String), ...(p ? [signed(r.params - p.params, String)] : [])],
     ['samples', String(b.count), String(r.count), '', ...(p ? [''] : [])],
   ];

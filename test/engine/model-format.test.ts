@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { filesToModel, modelToFiles, readModelDir, type StoredModel } from '../../src/engine/index.js';
+import { DEFAULT_SHARD_BYTES, filesToModel, modelToFiles, readModelDir, type StoredModel } from '../../src/engine/index.js';
 import { float16ToFloat32, float32ToFloat16 } from '../../src/engine/weights.js';
 import { tempDir } from '../helpers.js';
 
@@ -22,10 +22,51 @@ describe('model files', () => {
     const m = model(10_000);
     const files = modelToFiles(m, 4096);
     expect([...files.keys()]).toEqual(['model.json', 'group1-shard1of3.bin', 'group1-shard2of3.bin', 'group1-shard3of3.bin']);
-    expect(filesToModel(files)).toEqual(m);
+    expect([...files.values()].slice(1).map((f) => f.byteLength)).toEqual([4096, 4096, 1808]);
+    // The shard size is read back from the files (every shard but the last is full), so writing the model
+    // again gives the same files.
+    expect(filesToModel(files)).toEqual({ ...m, shardBytes: 4096 });
     const { model: read, digest } = await readModelDir(writeModelDir(files));
-    expect(read).toEqual(m);
+    expect(read).toEqual({ ...m, shardBytes: 4096 });
     expect(digest).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('writes with the model\'s own shardBytes, and round-trips every shard size exactly', () => {
+    const m = model(10_000);
+    for (const shardBytes of [1000, 1024, 4096, 5000, 9999, 10_000, 65_536]) {
+      const files = modelToFiles({ ...m, shardBytes });
+      const back = filesToModel(files);
+      expect(back.weightData).toEqual(m.weightData);
+      expect(modelToFiles(back)).toEqual(files);
+      // One shard that fits the default size: nothing to remember (models written before the shard pass
+      // existed read back exactly as before).
+      expect(back.shardBytes).toBe(shardBytes >= 10_000 ? undefined : shardBytes);
+    }
+  });
+
+  it('keeps the default shard size implicit, and remembers a single shard larger than the default', () => {
+    // Megabytes: compare with Buffer.equals (a deep toEqual walks every byte slowly).
+    const same = (a: Map<string, Uint8Array>, b: Map<string, Uint8Array>) =>
+      [...a.keys()].join() === [...b.keys()].join() && [...a].every(([k, v]) => Buffer.from(v).equals(b.get(k)!));
+    const big = model(DEFAULT_SHARD_BYTES + 4000);
+    const byDefault = modelToFiles(big);
+    expect([...byDefault.keys()]).toEqual(['model.json', 'group1-shard1of2.bin', 'group1-shard2of2.bin']);
+    const read = filesToModel(byDefault);
+    expect(read.shardBytes).toBeUndefined();
+    expect(Buffer.from(read.weightData).equals(big.weightData)).toBe(true);
+    const one = modelToFiles({ ...big, shardBytes: 8 * 1024 * 1024 });
+    expect([...one.keys()]).toEqual(['model.json', 'group1-shard1of1.bin']);
+    const back = filesToModel(one);
+    expect(back.shardBytes).toBe(DEFAULT_SHARD_BYTES + 4000);
+    expect(same(modelToFiles(back), one)).toBe(true);
+    expect(same(modelToFiles(read), byDefault)).toBe(true);
+  });
+
+  it('writes an empty weight list as one empty shard and reads it back', () => {
+    const empty: StoredModel = { json: { format: 'layers-model', modelTopology: {} }, weightSpecs: [], weightData: new Uint8Array(0) };
+    const files = modelToFiles({ ...empty, shardBytes: 1000 });
+    expect([...files.keys()]).toEqual(['model.json', 'group1-shard1of1.bin']);
+    expect(filesToModel(files)).toEqual(empty);
   });
 
   it('rejects shard paths that leave the model folder', async () => {

@@ -1,8 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import { gate } from '../../src/gate/index.js';
+import type { Metrics } from '../../src/metrics/index.js';
 import { parseByteSize } from '../../src/util/bytes.js';
 
-const m = (accuracy: number, sizeBytes: number) => ({ accuracy, correct: Math.round(accuracy * 1000), count: 1000, sizeBytes, params: 10 });
+const m = (accuracy: number, sizeBytes: number, gzipBytes = sizeBytes, brotliBytes = gzipBytes): Metrics => ({
+  accuracy,
+  correct: Math.round(accuracy * 1000),
+  count: 1000,
+  sizeBytes,
+  gzipBytes,
+  brotliBytes,
+  files: [{ name: 'model.json', bytes: sizeBytes, gzip: gzipBytes, brotli: brotliBytes }],
+  params: 10,
+});
 
 describe('gate', () => {
   it('passes with no thresholds', () => {
@@ -28,6 +38,25 @@ describe('gate', () => {
     ]);
     expect(v.pass).toBe(false);
     expect(v.checks[3]!.measured).toBeCloseTo(1_200_000 / 300_001, 10);
+  });
+});
+
+describe('transfer size thresholds', () => {
+  it('check gzip and brotli sums against their limits, exactly at the limit passing', () => {
+    const v = gate({ size: { maxGzipBytes: 250_000, maxBrotliBytes: 200_000 } }, m(0.9, 1_000_000), m(0.9, 300_000, 250_000, 200_001));
+    expect(v.checks.map((c) => [c.name, c.pass, c.measured, c.limit])).toEqual([
+      ['size.maxGzipBytes', true, 250_000, 250_000],
+      ['size.maxBrotliBytes', false, 200_001, 200_000],
+    ]);
+    expect(v.pass).toBe(false);
+    expect(v.checks[0]!.text).toBe('size with gzip is 250.0 kB (250000 bytes, 1 file compressed one by one); limit 250.0 kB (250000 bytes)');
+    expect(v.checks[1]!.text).toBe('size with brotli is 200.0 kB (200001 bytes, 1 file compressed one by one); limit 200.0 kB (200000 bytes)');
+  });
+
+  it('sit between size.maxBytes and size.minRatio, in the order of the recipe schema', () => {
+    const v = gate({ size: { minRatio: 2, maxBrotliBytes: 1e6, maxBytes: 1e6, maxGzipBytes: 1e6 } }, m(0.9, 1_000_000), m(0.9, 300_000, 200_000, 150_000));
+    expect(v.checks.map((c) => c.name)).toEqual(['size.maxBytes', 'size.maxGzipBytes', 'size.maxBrotliBytes', 'size.minRatio']);
+    expect(v.pass).toBe(true);
   });
 });
 

@@ -94,13 +94,15 @@ describe('finetune', () => {
 describe('finetune keeps what earlier passes established', () => {
   it('weights pruned to zero stay zero while the rest trains', async () => {
     const model = buildArchitecture(tf, 'lenet5', {}, { inputShape: [28, 28, 1], numClasses: 10, seed: 4 });
-    // Zero every other weight of fc_1's kernel, as a pruning pass would.
+    // Zero every other weight of fc_1's kernel and record it, as the prune pass does.
     const fc1 = model.getLayer('fc_1');
     const [kernel, bias] = fc1.getWeights();
     const pruned = tf.tidy(() => kernel!.mul(tf.tensor1d(Array.from({ length: kernel!.size }, (_, i) => i % 2)).reshape(kernel!.shape)));
     fc1.setWeights([pruned, bias!]);
     pruned.dispose();
-    const stored = await fromLayersModel(tf, model);
+    const { withRecordedWeights } = await import('../../src/passes/constraints.js');
+    const raw = await fromLayersModel(tf, model);
+    const stored = { ...raw, json: withRecordedWeights(raw.json, 'prunedWeights', ['fc_1/kernel']) };
     model.dispose();
     const train = await loadMnist('train', 256);
     const ctx: PassContext = { engine: () => loadEngine('wasm'), data: async () => train, signal: new AbortController().signal, progress: () => {} };
@@ -122,5 +124,21 @@ describe('finetune keeps what earlier passes established', () => {
     expect(zerosKept).toBe(Math.ceil(after.length / 2));
     expect(trained).toBeGreaterThan(after.length / 4);
     tuned.dispose();
+  });
+
+  it('a uint8-quantized model trains freely: its exact zeros and few values are not mistaken for pruning or clustering', async () => {
+    const { quantize } = await import('../../src/passes/quantize.js');
+    const model = buildArchitecture(tf, 'mlp', { hidden: [32] }, { inputShape: [28, 28, 1], numClasses: 10, seed: 6 });
+    const stored = await fromLayersModel(tf, model);
+    model.dispose();
+    const q = (await quantize.apply(stored, { dtype: 'uint8', granularity: 'per-tensor' }, {} as PassContext)).model;
+    const train = await loadMnist('train', 256);
+    const ctx: PassContext = { engine: () => loadEngine('wasm'), data: async () => train, signal: new AbortController().signal, progress: () => {} };
+    const out = await finetune.apply(q, finetune.resolveOptions({ learningRate: 0.01 }, place), ctx);
+    expect(out.stats.kept).toEqual([]);
+    const tuned = await toLayersModel(tf, out.model);
+    const distinct = new Set(tuned.getLayer('fc_1').getWeights()[0]!.dataSync()).size;
+    tuned.dispose();
+    expect(distinct).toBeGreaterThan(1000);
   });
 });

@@ -40,11 +40,18 @@ describe('loadRecipe', () => {
     expect(r.thresholds.size).toEqual({ maxBytes: 1_500_000, minRatio: 2 });
     const k = await loadRecipe(recipeFile(tinyRecipe({ thresholds: '  size: { maxBytes: 300kB }' })));
     expect(k.thresholds.size?.maxBytes).toBe(300_000);
+    const t = await loadRecipe(recipeFile(tinyRecipe({ thresholds: '  size: { maxGzipBytes: 250kB, maxBrotliBytes: 1MiB }' })));
+    expect(t.thresholds.size).toEqual({ maxGzipBytes: 250_000, maxBrotliBytes: 1024 * 1024 });
   });
 
   it('rejects a malformed byte size in words, at its position', async () => {
     const e = await loadError(tinyRecipe({ thresholds: '  size: { maxBytes: 3 parsecs }' }));
     expect(e.message).toMatch(/`thresholds\.size\.maxBytes` must be a size in bytes, such as 300000, "300kB".* \(got "3 parsecs"\) at .*r\d+\.yaml:17:21/);
+  });
+
+  it('rejects a malformed transfer size limit the same way', async () => {
+    const e = await loadError(tinyRecipe({ thresholds: '  size: { maxGzipBytes: lots }' }));
+    expect(e.message).toMatch(/`thresholds\.size\.maxGzipBytes` must be a size in bytes, such as 300000, "300kB".* \(got "lots"\) at .*r\d+\.yaml:17:\d+/);
   });
 
   it('rejects duplicate keys', async () => {

@@ -1,0 +1,445 @@
+/**
+ * prune: unstructured magnitude pruning of the kernels of Dense, Conv2D and DepthwiseConv2D layers (never
+ * biases, batch-norm parameters or int32 weights).
+ *  - one-shot (`sparsity`): the round(sparsity·n) smallest |w| of each kernel (`scope: layer`) or of all
+ *    kernels together (`scope: global`) become exactly zero; ties at the threshold go by position, so the
+ *    count is exact. Done on the decoded weight arrays (no TF.js): a selection, not a sort.
+ *  - N:M (`pattern: "2:4"`): in every group of M consecutive weights along a kernel's input (reduction)
+ *    dimension, the N largest by magnitude stay (NVIDIA's 2:4 sparsity). Depthwise kernels reduce over the
+ *    spatial window only and are left alone.
+ *  - gradual (`schedule`): Zhu & Gupta's polynomial schedule while training on data.train for `steps`
+ *    batches; sparsity rises from initialSparsity to `sparsity` every `frequency` steps and pruned weights are
+ *    re-zeroed after every optimizer step.
+ * Weights that arrive quantized are decoded and come out float32. A later finetune keeps the zeros
+ * (src/passes/constraints.ts).
+ */
+import type * as TF from '@tensorflow/tfjs';
+import { McbError } from '../errors.js';
+import { modelKind, weightByteLength, type StoredModel, type WeightSpec } from '../engine/model-format.js';
+import { decodeWeights, encodeWeights } from '../engine/weights.js';
+import { formatDataPath } from '../recipe/index.js';
+import { withRecordedWeights } from './constraints.js';
+import type { PassContext, PassDefinition } from './types.js';
+
+export interface PruneSchedule {
+  kind: 'polynomial';
+  power: number;
+  steps: number;
+  frequency: number;
+  initialSparsity: number;
+}
+
+export interface PruneOptions {
+  method: 'magnitude';
+  /** Fraction of weights set to zero (absent with `pattern`). */
+  sparsity?: number;
+  scope?: 'layer' | 'global';
+  /** "N:M". */
+  pattern?: string;
+  schedule?: PruneSchedule;
+  learningRate?: number;
+  batchSize?: number;
+  optimizer?: 'adam' | 'sgd' | 'momentum';
+  seed?: number;
+}
+
+export interface LayerSparsity {
+  layer: string;
+  sparsity: number;
+  zeros: number;
+  total: number;
+}
+
+const PRUNABLE_CLASSES = new Set(['Dense', 'Conv2D', 'DepthwiseConv2D']);
+const KERNEL_NAME = /(?:^|\/)([^/]+)\/(depthwise_)?kernel$/;
+const TRAINING_OPTIONS = ['learningRate', 'batchSize', 'optimizer', 'seed'] as const;
+
+export const prune: PassDefinition<PruneOptions> = {
+  name: 'prune',
+  version: 1,
+  summary: 'set the smallest-magnitude kernel weights to zero (per layer, global, N:M, or gradually while training)',
+  dependsOnBackend: false,
+  needs: [],
+  needsFor: (options) => (options.schedule ? ['train'] : []),
+  dependsOnBackendFor: (options) => options.schedule !== undefined,
+
+  resolveOptions(raw, place) {
+    const where = formatDataPath(place.path);
+    // `message` gets the position ("at recipe.yaml:12:7") of the option, or of the pass entry.
+    const invalid = (option: string | undefined, message: (at: string) => string) =>
+      new McbError('MCB_RECIPE_INVALID', `\`${where}\` ${message(`at ${place.at(option)}`)}`);
+    const has = (k: string) => raw[k] !== undefined;
+    if (has('sparsity') && has('pattern')) {
+      throw invalid('pattern', (at) => `sets both sparsity and pattern, ${at}; keep one: \`sparsity\` prunes a fraction by magnitude, \`pattern: "N:M"\` keeps N of every M weights.`);
+    }
+    if (!has('sparsity') && !has('pattern')) {
+      throw invalid(undefined, (at) => `sets neither sparsity nor pattern, ${at}; add e.g. \`sparsity: 0.5\` (half of each kernel set to zero) or \`pattern: "2:4"\`.`);
+    }
+    const method = 'magnitude' as const;
+    if (has('pattern')) {
+      const pattern = raw.pattern as string;
+      const { n, m } = parsePattern(pattern);
+      if (n >= m) throw invalid('pattern', (at) => `keeps ${n} of every ${m} weights (pattern "${pattern}"), ${at}; N must be smaller than M, e.g. "2:4".`);
+      for (const k of ['scope', 'schedule', ...TRAINING_OPTIONS]) {
+        if (has(k)) throw invalid(k, (at) => `sets ${k} with pattern, ${at}; an N:M pattern is one-shot and per group. Remove \`${k}\` (a finetune pass after prune recovers accuracy and keeps the zeros).`);
+      }
+      return { method, pattern };
+    }
+    const sparsity = raw.sparsity as number;
+    const scope = (raw.scope as PruneOptions['scope']) ?? 'layer';
+    if (!has('schedule')) {
+      for (const k of TRAINING_OPTIONS) {
+        if (has(k)) throw invalid(k, (at) => `sets ${k} without a schedule, ${at}; training options apply only to gradual pruning (\`schedule: { steps: 1000 }\`). Remove \`${k}\`, or add a schedule.`);
+      }
+      return { method, sparsity, scope };
+    }
+    const s = raw.schedule as Partial<PruneSchedule> & { steps: number };
+    const initialSparsity = s.initialSparsity ?? 0;
+    if (initialSparsity > sparsity) {
+      throw invalid('schedule', (at) => `starts its schedule at initialSparsity ${initialSparsity}, above the final sparsity ${sparsity}, ${at}; the schedule only raises sparsity.`);
+    }
+    const schedule: PruneSchedule = {
+      kind: s.kind ?? 'polynomial',
+      power: s.power ?? 3,
+      steps: s.steps,
+      frequency: s.frequency ?? Math.max(1, Math.round(s.steps / 10)),
+      initialSparsity,
+    };
+    return {
+      method,
+      sparsity,
+      scope,
+      schedule,
+      learningRate: (raw.learningRate as number | undefined) ?? 1e-4,
+      batchSize: (raw.batchSize as number | undefined) ?? 64,
+      optimizer: (raw.optimizer as PruneOptions['optimizer']) ?? 'adam',
+      seed: (raw.seed as number | undefined) ?? 1,
+    };
+  },
+
+  async apply(model, options, ctx) {
+    if (modelKind(model.json) !== 'layers') {
+      throw new McbError('MCB_MODEL_INVALID', 'prune needs a layers model (model.json with format "layers-model"): it finds the Dense and Conv2D kernels by layer. Remove the prune pass or start from a layers model.');
+    }
+    if (options.schedule) return applyScheduled(model, options, options.schedule, ctx);
+    const editable = editableWeights(model);
+    const kernels = prunableKernels(model.json, editable.weights);
+    if (options.pattern !== undefined) {
+      const { n, m } = parsePattern(options.pattern);
+      const skipped: string[] = [];
+      for (const k of kernels) {
+        if (k.depthwise) {
+          skipped.push(k.name);
+          continue;
+        }
+        const dim = k.shape[k.shape.length - 2]!;
+        if (dim % m !== 0) {
+          const where = ctx.place ? `\`${formatDataPath(ctx.place.path)}.pattern\` (at ${ctx.place.at('pattern')})` : 'the prune pattern';
+          throw new McbError(
+            'MCB_RECIPE_INVALID',
+            `${where} "${options.pattern}" does not fit layer ${k.layer}: its kernel ${k.name} has shape [${k.shape.join(', ')}] and its input dimension ${dim} is not a multiple of ${m}. Choose an M that divides every pruned layer's input dimension, or use \`sparsity\`.`,
+          );
+        }
+        pruneNM(k.values, k.shape, n, m);
+      }
+      return finish(model, editable, kernels.filter((k) => !k.depthwise), { method: options.method, pattern: options.pattern, ...(skipped.length ? { skipped } : {}) });
+    }
+    const sparsity = options.sparsity!;
+    if (options.scope === 'global') pruneSmallest(kernels.map((k) => k.values), Math.round(sparsity * total(kernels)));
+    else for (const k of kernels) pruneSmallest([k.values], Math.round(sparsity * k.values.length));
+    return finish(model, editable, kernels, { method: options.method, scope: options.scope, target: sparsity });
+  },
+};
+
+interface Kernel {
+  /** The weight: "fc_1/kernel". */
+  name: string;
+  layer: string;
+  shape: readonly number[];
+  depthwise: boolean;
+  /** The values to edit in place; result() writes them. */
+  values: Float32Array;
+}
+
+interface EditableWeights {
+  weights: { spec: WeightSpec; values?: Float32Array }[];
+  /** The model with the edited values; every weight float32 unless it was int32 or bool. */
+  result(): StoredModel;
+}
+
+/**
+ * The weights as float32 arrays to edit in place. A model of plain float32 weights is copied once and edited
+ * through views of the copy: on large models a fresh buffer costs more than the pruning itself, so
+ * decode + encode (two copies) is only used when some weight is quantized (it is decoded to float32) or
+ * misaligned.
+ */
+function editableWeights(model: StoredModel): EditableWeights {
+  let offset = model.weightData.byteOffset;
+  const direct = model.weightSpecs.every((spec) => {
+    const ok = !spec.quantization && (spec.dtype !== 'float32' || offset % 4 === 0);
+    offset += weightByteLength(spec);
+    return ok;
+  });
+  if (!direct) {
+    const decoded = decodeWeights(model);
+    return {
+      weights: decoded.map((w) => ({ spec: w.spec, ...(w.values instanceof Float32Array && w.spec.dtype === 'float32' ? { values: w.values } : {}) })),
+      result: () => encodeWeights(model.json, decoded),
+    };
+  }
+  const data = model.weightData.slice();
+  let off = 0;
+  const weights = model.weightSpecs.map((spec) => {
+    const len = weightByteLength(spec);
+    const w = { spec, ...(spec.dtype === 'float32' ? { values: new Float32Array(data.buffer, off, len / 4) } : {}) };
+    off += len;
+    return w;
+  });
+  return { weights, result: () => ({ json: model.json, weightSpecs: model.weightSpecs, weightData: data }) };
+}
+
+export function parsePattern(pattern: string): { n: number; m: number } {
+  const match = /^(\d+):(\d+)$/.exec(pattern);
+  if (!match) throw new Error(`bad N:M pattern ${pattern}`); // the schema's pattern prevents this
+  return { n: Number(match[1]), m: Number(match[2]) };
+}
+
+/** The float kernels of Dense, Conv2D and DepthwiseConv2D layers, by weight name and the topology's classes. */
+function prunableKernels(json: StoredModel['json'], weights: EditableWeights['weights']): Kernel[] {
+  const classes = layerClasses(json.modelTopology);
+  const out: Kernel[] = [];
+  for (const { spec, values } of weights) {
+    const match = KERNEL_NAME.exec(spec.name);
+    if (!match || !values) continue;
+    const cls = classes.get(match[1]!);
+    if (cls === undefined || !PRUNABLE_CLASSES.has(cls)) continue;
+    if ((cls === 'DepthwiseConv2D') !== (match[2] !== undefined)) continue;
+    const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
+    for (let i = 0; i < bits.length; i++) {
+      if ((bits[i]! & 0x7fffffff) > 0x7f800000) {
+        throw new McbError('MCB_MODEL_INVALID', `the weight ${spec.name} holds NaN values, so its magnitudes cannot be ranked; fix the model before pruning.`);
+      }
+    }
+    out.push({ name: spec.name, layer: match[1]!, shape: spec.shape, depthwise: cls === 'DepthwiseConv2D', values });
+  }
+  return out;
+}
+
+/** Layer name → class name for every layer in a layers-model topology, nested models included. */
+function layerClasses(topology: unknown): Map<string, string> {
+  const out = new Map<string, string>();
+  const visit = (node: unknown): void => {
+    if (Array.isArray(node)) {
+      node.forEach(visit);
+      return;
+    }
+    if (typeof node !== 'object' || node === null) return;
+    const o = node as Record<string, unknown>;
+    const config = o.config as Record<string, unknown> | undefined;
+    if (typeof o.class_name === 'string' && typeof config?.name === 'string') out.set(config.name, o.class_name);
+    for (const v of Object.values(o)) if (typeof v === 'object') visit(v);
+  };
+  visit(topology);
+  return out;
+}
+
+function total(kernels: readonly Kernel[]): number {
+  return kernels.reduce((n, k) => n + k.values.length, 0);
+}
+
+/**
+ * The model out, with the achieved sparsity per pruned kernel and overall. The pruned kernels are recorded
+ * in the model's metadata, so later training passes keep their zeros (src/passes/constraints.ts).
+ */
+function finish(input: StoredModel, editable: EditableWeights, kernels: Kernel[], extra: Record<string, unknown>) {
+  const layers: LayerSparsity[] = kernels.map((k) => {
+    const v = k.values;
+    let zeros = 0;
+    for (let i = 0; i < v.length; i++) {
+      if (v[i] === 0) {
+        v[i] = 0; // -0 (a negative weight times a zero mask) is stored as +0: the same value, cleaner bytes
+        zeros++;
+      }
+    }
+    return { layer: k.name, sparsity: v.length ? zeros / v.length : 0, zeros, total: v.length };
+  });
+  const zeros = layers.reduce((n, l) => n + l.zeros, 0);
+  const all = layers.reduce((n, l) => n + l.total, 0);
+  const result = editable.result();
+  const out = { ...result, json: withRecordedWeights(result.json, 'prunedWeights', kernels.map((k) => k.name)) };
+  return {
+    model: out,
+    stats: {
+      ...extra,
+      overall: { sparsity: all ? zeros / all : 0, zeros, total: all },
+      layers,
+      weightBytesBefore: input.weightData.byteLength,
+      weightBytesAfter: out.weightData.byteLength,
+    },
+  };
+}
+
+/**
+ * Sets exactly min(k, n) of the smallest |v| over the arrays (taken as one sequence) to zero: everything
+ * below the k-th smallest magnitude, then values equal to it in order until k are zero. Values already
+ * zero count among the smallest.
+ *
+ * The threshold comes from a radix selection on the bits: with the sign cleared, the IEEE 754 bit patterns
+ * of float32 values order exactly as their magnitudes. One histogram of the top 16 bits finds the bucket
+ * holding the k-th smallest, a second of the low 15 bits within that bucket finds its exact value: two
+ * linear passes, no copy and no sort.
+ */
+export function pruneSmallest(arrays: readonly Float32Array[], k: number): void {
+  const n = arrays.reduce((s, a) => s + a.length, 0);
+  if (k <= 0 || n === 0) return;
+  if (k >= n) {
+    for (const a of arrays) a.fill(0);
+    return;
+  }
+  const views = arrays.map((a) => new Uint32Array(a.buffer, a.byteOffset, a.length));
+  const high = new Uint32Array(1 << 16);
+  for (const u of views) for (let i = 0; i < u.length; i++) high[(u[i]! & 0x7fffffff) >>> 15]++;
+  let below = 0;
+  let bucket = 0;
+  while (below + high[bucket]! < k) below += high[bucket++]!;
+  const low = new Uint32Array(1 << 15);
+  for (const u of views) {
+    for (let i = 0; i < u.length; i++) {
+      const m = u[i]! & 0x7fffffff;
+      if (m >>> 15 === bucket) low[m & 0x7fff]++;
+    }
+  }
+  let rest = 0;
+  while (below + low[rest]! < k) below += low[rest++]!;
+  const threshold = ((bucket << 15) | rest) >>> 0;
+  let ties = k - below;
+  for (const [j, u] of views.entries()) {
+    const a = arrays[j]!;
+    for (let i = 0; i < u.length; i++) {
+      const m = u[i]! & 0x7fffffff;
+      if (m < threshold) a[i] = 0;
+      else if (m === threshold && ties > 0) {
+        a[i] = 0;
+        ties--;
+      }
+    }
+  }
+}
+
+/**
+ * N:M along the input dimension: a kernel [..., D, O] (Dense [in, out], Conv2D [kh, kw, in, out]) holds, for
+ * each leading position and output o, D weights strided by O; in each run of M of them the N largest
+ * magnitudes stay (the earlier one on a tie) and the rest become zero.
+ */
+export function pruneNM(v: Float32Array, shape: readonly number[], n: number, m: number): void {
+  const d = shape[shape.length - 2]!;
+  const o = shape[shape.length - 1]!;
+  const outer = v.length / (d * o);
+  const mags = new Float64Array(m);
+  const order = new Int32Array(m);
+  // Groups are visited block by block (M consecutive rows of O, contiguous), so a block stays in cache.
+  for (let lead = 0; lead < outer; lead++) {
+    for (let g = 0; g < d; g += m) {
+      const base = (lead * d + g) * o;
+      for (let col = 0; col < o; col++) {
+        for (let i = 0; i < m; i++) {
+          mags[i] = Math.abs(v[base + i * o + col]!);
+          order[i] = i;
+        }
+        // Order the group by magnitude, descending, earlier positions first on ties: insertion sort (stable)
+        // for the usual small M, a comparison sort for large M.
+        if (m > 16) order.sort((x, y) => mags[y]! - mags[x]! || x - y);
+        else {
+          for (let i = 1; i < m; i++) {
+            const idx = order[i]!;
+            const mag = mags[idx]!;
+            let j = i - 1;
+            while (j >= 0 && mags[order[j]!]! < mag) {
+              order[j + 1] = order[j]!;
+              j--;
+            }
+            order[j + 1] = idx;
+          }
+        }
+        for (let i = n; i < m; i++) v[base + order[i]! * o + col] = 0;
+      }
+    }
+  }
+}
+
+/** s_t = s_f + (s_i − s_f)(1 − t/S)^power (Zhu & Gupta, 2017). */
+export function scheduledSparsity(final: number, s: PruneSchedule, t: number): number {
+  if (t >= s.steps) return final;
+  return final + (s.initialSparsity - final) * (1 - t / s.steps) ** s.power;
+}
+
+async function applyScheduled(model: StoredModel, options: PruneOptions, schedule: PruneSchedule, ctx: PassContext) {
+  const { tf } = await ctx.engine();
+  const { toLayersModel, fromLayersModel } = await import('../engine/runtime.js');
+  const { trainModel } = await import('../engine/train.js');
+  const { compressibleKernels } = await import('./constraints.js');
+  const ds = await ctx.data('train');
+  const layers = await toLayersModel(tf, model);
+  const variables = compressibleKernels(layers);
+  const masks: (TF.Tensor | undefined)[] = variables.map(() => undefined);
+  const final = options.sparsity!;
+  let pruningSteps = 0;
+  let current = 0;
+  // Prunes the current weights to `sparsity` (weights already zero rank lowest, so the masks only grow) and
+  // keeps every zero masked from then on.
+  const pruneTo = (sparsity: number) => {
+    pruningSteps++;
+    current = sparsity;
+    const values = variables.map((v) => new Float32Array(v.read().dataSync() as Float32Array));
+    if (options.scope === 'global') pruneSmallest(values, Math.round(sparsity * values.reduce((s, a) => s + a.length, 0)));
+    else for (const a of values) pruneSmallest([a], Math.round(sparsity * a.length));
+    variables.forEach((variable, i) => {
+      masks[i]?.dispose();
+      masks[i] = tf.tidy(() => {
+        const w = tf.tensor(values[i]!, variable.shape as number[], 'float32');
+        variable.write(w);
+        return tf.notEqual(w, 0).cast('float32');
+      });
+    });
+  };
+  let step = 0;
+  try {
+    pruneTo(schedule.initialSparsity);
+    const batches = Math.ceil(ds.count / options.batchSize!);
+    const result = await trainModel(tf, layers, ds, {
+      epochs: Math.ceil(schedule.steps / Math.max(1, batches)),
+      maxBatches: schedule.steps,
+      batchSize: options.batchSize!,
+      learningRate: options.learningRate!,
+      optimizer: options.optimizer!,
+      seed: options.seed!,
+      signal: ctx.signal,
+      afterBatch: () => {
+        step++;
+        // The optimizer step moved pruned weights too: zero them first, so they rank lowest when re-pruning.
+        for (const [i, variable] of variables.entries()) {
+          tf.tidy(() => {
+            variable.write(tf.mul(variable.read(), masks[i]!));
+          });
+        }
+        if (step % schedule.frequency === 0 || step === schedule.steps) pruneTo(scheduledSparsity(final, schedule, step));
+      },
+      onProgress: (p) =>
+        ctx.progress(`step ${step}/${schedule.steps} sparsity ${current.toFixed(3)} loss ${p.loss.toFixed(4)} eta ${Math.ceil(p.etaSeconds)}s`, p.fraction),
+    });
+    const trained = await fromLayersModel(tf, layers);
+    // Metadata earlier passes recorded stays with the model.
+    const meta = model.json.userDefinedMetadata;
+    const editable = editableWeights(meta === undefined ? trained : { ...trained, json: { ...trained.json, userDefinedMetadata: meta } });
+    const kernels = prunableKernels(model.json, editable.weights);
+    return finish(model, editable, kernels, {
+      method: options.method,
+      scope: options.scope,
+      target: final,
+      schedule: { steps: step, pruningSteps, epochLosses: result.epochLosses, trainSamples: ds.count },
+    });
+  } finally {
+    masks.forEach((m) => m?.dispose());
+    layers.dispose();
+  }
+}

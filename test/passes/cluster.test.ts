@@ -1,0 +1,308 @@
+import * as tf from '@tensorflow/tfjs';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadMnist } from '../../src/data/mnist.js';
+import { buildArchitecture } from '../../src/engine/architectures/index.js';
+import { readModelDir, type StoredModel } from '../../src/engine/model-format.js';
+import { fromLayersModel, loadEngine, toLayersModel } from '../../src/engine/runtime.js';
+import { decodeWeights, encodeWeights } from '../../src/engine/weights.js';
+import { build, McbError, planBuild } from '../../src/index.js';
+import { withRecordedWeights } from '../../src/passes/constraints.js';
+import { cluster, clusterOf, kmeans1d } from '../../src/passes/cluster.js';
+import { sharedValues } from '../../src/passes/constraints.js';
+import { finetune } from '../../src/passes/finetune.js';
+import type { PassContext } from '../../src/passes/index.js';
+import { mulberry32 } from '../../src/util/random.js';
+import { tempDir, tinyRecipe, writeText } from '../helpers.js';
+
+const place = { path: ['passes', 0, 'cluster'], at: (o?: string) => `r.yaml:3:${o === undefined ? 5 : o.length}` };
+const ctx: PassContext = {
+  engine: () => loadEngine('wasm'),
+  data: () => Promise.reject(new Error('cluster reads no data')),
+  signal: new AbortController().signal,
+  progress: () => {},
+};
+const KERNEL = /(^|\/)(depthwise_)?kernel$/;
+
+beforeAll(async () => {
+  await loadEngine('wasm');
+});
+
+/** A seeded sample of a bell-shaped distribution (sum of uniforms), like trained weights. */
+function bell(n: number, seed: number, scale = 0.1): Float32Array {
+  const random = mulberry32(seed);
+  return Float32Array.from({ length: n }, () => (random() + random() + random() + random() - 2) * scale);
+}
+
+function mseTo(values: ArrayLike<number>, centroids: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < values.length; i++) {
+    let best = Infinity;
+    for (let j = 0; j < centroids.length; j++) best = Math.min(best, (values[i]! - centroids[j]!) ** 2);
+    s += best;
+  }
+  return s / values.length;
+}
+
+/** Textbook Lloyd: O(nK) nearest-centroid assignment, then means; until nothing changes. */
+function bruteForceLloyd(values: ArrayLike<number>, init: number[]): number[] {
+  let c = init.slice();
+  const assignment = new Int32Array(values.length).fill(-1);
+  for (let it = 0; it < 1000; it++) {
+    let changed = false;
+    for (let i = 0; i < values.length; i++) {
+      let best = 0;
+      for (let j = 1; j < c.length; j++) if (Math.abs(values[i]! - c[j]!) < Math.abs(values[i]! - c[best]!)) best = j;
+      if (assignment[i] !== best) changed = true;
+      assignment[i] = best;
+    }
+    if (!changed) break;
+    const sum = new Float64Array(c.length);
+    const count = new Int32Array(c.length);
+    for (let i = 0; i < values.length; i++) {
+      sum[assignment[i]!]! += values[i]!;
+      count[assignment[i]!]!++;
+    }
+    expect(count.every((k) => k > 0)).toBe(true); // the reference does not handle empty clusters
+    c = c.map((_, j) => sum[j]! / count[j]!);
+  }
+  return c;
+}
+
+const distinct = (v: ArrayLike<number>) => new Set(Array.from(v)).size;
+const nonZeroDistinct = (v: ArrayLike<number>) => new Set(Array.from(v).filter((x) => x !== 0)).size;
+
+async function stored(arch: string, options: Record<string, unknown>, seed: number): Promise<StoredModel> {
+  const m = buildArchitecture(tf, arch, options, { inputShape: [28, 28, 1], numClasses: 10, seed });
+  const s = await fromLayersModel(tf, m);
+  m.dispose();
+  return s;
+}
+
+/** Sets every `every`-th weight of the named kernels to zero, as a pruning pass would. */
+function zeroSome(model: StoredModel, names: string[], every: number): StoredModel {
+  const weights = decodeWeights(model).map((w) => {
+    if (!names.includes(w.spec.name)) return w;
+    const v = Float32Array.from(w.values as Float32Array);
+    for (let i = 0; i < v.length; i += every) v[i] = 0;
+    return { spec: w.spec, values: v };
+  });
+  // As the prune pass does, record which kernels were pruned.
+  return encodeWeights(withRecordedWeights(model.json, 'prunedWeights', names), weights);
+}
+
+describe('cluster options', () => {
+  it('fills defaults; bits is a shorthand for clusters = 2^bits', () => {
+    const defaults = { init: 'kmeans++', iterations: 30, seed: 1, preserveZeros: true };
+    expect(cluster.resolveOptions({ clusters: 12 }, place)).toEqual({ clusters: 12, ...defaults });
+    expect(cluster.resolveOptions({ bits: 4, init: 'linear' }, place)).toEqual({ ...defaults, clusters: 16, init: 'linear' });
+  });
+
+  it('wants exactly one of clusters and bits, pointing at the recipe', () => {
+    expect(() => cluster.resolveOptions({}, place)).toThrow(/`passes\[0\]\.cluster` needs the number of clusters at r\.yaml:3:5; set `clusters: K`/);
+    expect(() => cluster.resolveOptions({ bits: 4, clusters: 16 }, place)).toThrow(McbError);
+    expect(() => cluster.resolveOptions({ bits: 4, clusters: 16 }, place)).toThrow(/sets both clusters \(16\) and bits \(4\) at r\.yaml:3:4/);
+    expect(() => cluster.resolveOptions({ clusters: 1 }, place)).toThrow(/`passes\[0\]\.cluster\.clusters` must be an integer from 2 to 65536 \(got 1\) at r\.yaml:3:8/);
+  });
+});
+
+describe('1-D k-means', () => {
+  it('matches a brute-force Lloyd reference on a small random array', () => {
+    const random = mulberry32(5);
+    const values = Array.from({ length: 300 }, () => random() * 2 - 1);
+    for (const k of [2, 5, 9]) {
+      const lo = Math.min(...values);
+      const hi = Math.max(...values);
+      const reference = bruteForceLloyd(values, Array.from({ length: k }, (_, j) => lo + ((hi - lo) * j) / (k - 1)));
+      const ours = kmeans1d(values, k, { init: 'linear', iterations: 1000, seed: 1 });
+      expect(ours.converged).toBe(true);
+      expect(Array.from(ours.centroids)).toHaveLength(k);
+      Array.from(ours.centroids).forEach((c, j) => expect(c).toBeCloseTo(reference[j]!, 12));
+      // the returned ranges are the nearest-centroid assignment
+      for (const x of values) {
+        const j = clusterOf(ours.upper, x);
+        const nearest = Array.from(ours.centroids).reduce((b, c, i, a) => (Math.abs(x - c) < Math.abs(x - a[b]!) ? i : b), 0);
+        expect(j).toBe(nearest);
+      }
+    }
+  });
+
+  it('reaches a lower or equal error than the linear initialisation alone, with either init', () => {
+    const values = bell(20_000, 2);
+    const k = 16;
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (const x of values) [lo, hi] = [Math.min(lo, x), Math.max(hi, x)];
+    const linearAlone = mseTo(values, Array.from({ length: k }, (_, j) => lo + ((hi - lo) * j) / (k - 1)));
+    for (const init of ['linear', 'kmeans++'] as const) {
+      const r = kmeans1d(values, k, { init, iterations: 30, seed: 1 });
+      expect(r.centroids).toHaveLength(k);
+      // the error of the returned assignment (ranges → centroids), which is what the pass writes
+      let sse = 0;
+      for (const x of values) sse += (x - r.centroids[clusterOf(r.upper, x)]!) ** 2;
+      expect(r.sse).toBeCloseTo(sse, 10);
+      expect(mseTo(values, r.centroids)).toBeLessThanOrEqual(r.sse / values.length + 1e-15);
+      expect(r.sse / values.length).toBeLessThanOrEqual(linearAlone);
+    }
+  });
+
+  it('refills empty clusters: exactly k centroids whenever there are at least k distinct values', () => {
+    // linear init on values bunched near 0 with one far outlier leaves most of its centres empty
+    const values = [...bell(1000, 3, 0.01), 100];
+    const r = kmeans1d(values, 8, { init: 'linear', iterations: 30, seed: 1 });
+    expect(r.centroids).toHaveLength(8);
+    for (let j = 1; j < 8; j++) expect(r.centroids[j]!).toBeGreaterThan(r.centroids[j - 1]!);
+    expect(r.centroids[7]).toBe(100);
+    // fewer distinct values than k: one centroid per value, no error
+    expect(Array.from(kmeans1d([3, 1, 2, 1, 3, 3], 5, { init: 'kmeans++', iterations: 30, seed: 1 }).centroids)).toEqual([1, 2, 3]);
+    expect(Array.from(kmeans1d([3, 1, 2, 1, 3, 3], 5, { init: 'linear', iterations: 30, seed: 1 }).centroids)).toEqual([1, 2, 3]);
+  });
+
+  it('is fast: a million values into 256 clusters in well under the time of an O(nK) pass', () => {
+    const values = bell(1_000_000, 4);
+    const started = performance.now();
+    const r = kmeans1d(values, 256, { init: 'kmeans++', iterations: 30, seed: 1 });
+    const seconds = (performance.now() - started) / 1000;
+    expect(r.centroids).toHaveLength(256);
+    expect(seconds).toBeLessThan(3);
+  });
+});
+
+describe('cluster on real models', () => {
+  it('leaves each kernel at most K distinct values (exactly K), keeps zeros, biases and batch norm; deterministic', async () => {
+    const input = zeroSome(await stored('mobilenet-v1', { alpha: 0.25, depth: 0 }, 3), ['conv_pw_1/kernel'], 3);
+    const options = cluster.resolveOptions({ bits: 3 }, place);
+    const a = await cluster.apply(input, options, ctx);
+    const b = await cluster.apply(input, options, ctx);
+    expect(Buffer.from(a.model.weightData).equals(Buffer.from(b.model.weightData))).toBe(true);
+    const before = decodeWeights(input);
+    const after = decodeWeights(a.model);
+    let kernels = 0;
+    for (const [i, w] of before.entries()) {
+      const v = w.values as Float32Array;
+      const out = after[i]!.values as Float32Array;
+      expect(after[i]!.spec).toEqual(w.spec);
+      if (!KERNEL.test(w.spec.name)) {
+        expect(Array.from(out)).toEqual(Array.from(v)); // biases, BN gamma/beta/moving stats untouched
+        continue;
+      }
+      kernels++;
+      expect(nonZeroDistinct(out)).toBe(Math.min(8, nonZeroDistinct(v)));
+      for (let k = 0; k < v.length; k++) if (v[k] === 0) expect(out[k]).toBe(0);
+      if (w.spec.name === 'conv_pw_1/kernel') expect(distinct(out)).toBe(9); // 8 centroids and the kept 0
+    }
+    expect(before.some((w) => /moving_mean/.test(w.spec.name))).toBe(true);
+    expect(before.some((w) => /depthwise_kernel/.test(w.spec.name))).toBe(true);
+    expect(a.stats.kernelsClustered).toBe(kernels);
+    const layers = a.stats.layers as { weight: string; clusters: number; distinctValues: number; meanSquaredError: number; zerosKept: number }[];
+    expect(layers.find((l) => l.weight === 'conv_pw_1/kernel')).toMatchObject({ clusters: 8, distinctValues: 9 });
+    expect(layers.find((l) => l.weight === 'conv_pw_1/kernel')!.zerosKept).toBeGreaterThan(0);
+    expect(layers.every((l) => l.meanSquaredError > 0)).toBe(true);
+    expect(a.stats.meanSquaredError).toBeGreaterThan(0);
+    // another seed gives another (kmeans++) start
+    const c = await cluster.apply(input, cluster.resolveOptions({ bits: 3, seed: 2 }, place), ctx);
+    expect(Buffer.from(c.model.weightData).equals(Buffer.from(a.model.weightData))).toBe(false);
+  });
+
+  it('clusters zeros too with preserveZeros: false', async () => {
+    const input = zeroSome(await stored('mlp', { hidden: [16] }, 1), ['fc_1/kernel'], 2);
+    const { model } = await cluster.apply(input, cluster.resolveOptions({ clusters: 4, preserveZeros: false, init: 'linear' }, place), ctx);
+    const fc1 = decodeWeights(model).find((w) => w.spec.name === 'fc_1/kernel')!.values;
+    expect(distinct(fc1)).toBeLessThanOrEqual(4);
+  });
+
+  it('refuses K above the weights of a layer, naming the layer and the option', async () => {
+    const input = await stored('mobilenet-v1', { alpha: 0.25, depth: 0 }, 3);
+    const options = cluster.resolveOptions({ clusters: 128 }, place);
+    await expect(cluster.apply(input, options, ctx)).rejects.toThrow(McbError);
+    await expect(cluster.apply(input, options, ctx)).rejects.toThrow(/layer conv1 \(weight conv1\/kernel\) has only 72 non-zero weights, fewer than the 128 clusters asked for by `passes\[0\]\.cluster\.clusters` at r\.yaml:3:8/);
+  });
+});
+
+describe('cluster → finetune', () => {
+  it('finetune trains the shared values and keeps the assignment, the zeros and ≤ K values per kernel, without leaks', async () => {
+    // a trained mlp on a real MNIST slice, then fc_1 pruned by a third, then clustered to 16 values
+    const train = await loadMnist('train', 1024);
+    const trainCtx: PassContext = { ...ctx, data: async () => train };
+    const trained = await finetune.apply(await stored('mlp', { hidden: [64] }, 2), finetune.resolveOptions({ epochs: 2, learningRate: 0.003, batchSize: 32 }, place), trainCtx);
+    const pruned = zeroSome(trained.model, ['fc_1/kernel'], 3);
+    const clustered = (await cluster.apply(pruned, cluster.resolveOptions({ bits: 4 }, place), ctx)).model;
+
+    const tensors = tf.memory().numTensors;
+    const tuned = await finetune.apply(clustered, finetune.resolveOptions({ epochs: 1, learningRate: 0.001, batchSize: 32 }, place), trainCtx);
+    expect(tf.memory().numTensors).toBe(tensors);
+    expect(tuned.stats.kept).toEqual(['sparsity of 1 kernel', 'shared values of 2 clustered kernels (at most 16 per kernel)']);
+
+    const before = decodeWeights(clustered);
+    const after = decodeWeights(tuned.model);
+    for (const [i, w] of before.entries()) {
+      if (!KERNEL.test(w.spec.name)) continue;
+      const v = w.values as Float32Array;
+      const out = after[i]!.values as Float32Array;
+      expect(nonZeroDistinct(out)).toBeLessThanOrEqual(16);
+      expect(nonZeroDistinct(out)).toBe(nonZeroDistinct(v));
+      // the same partition: weights that shared a value before share one after, zeros stay zeros
+      const map = new Map<number, number>();
+      for (let k = 0; k < v.length; k++) {
+        if (v[k] === 0) {
+          expect(out[k]).toBe(0);
+          continue;
+        }
+        if (!map.has(v[k]!)) map.set(v[k]!, out[k]!);
+        expect(out[k]).toBe(map.get(v[k]!));
+      }
+      // the centroids moved
+      expect([...map].some(([x, y]) => x !== y)).toBe(true);
+    }
+
+    const model = await toLayersModel(tf, tuned.model);
+    const test = await loadMnist('test', 300);
+    const predicted = await tf.tidy(() => (model.predict(tf.tensor(test.x, [300, 28, 28, 1])) as tf.Tensor).argMax(-1)).data();
+    model.dispose();
+    const accuracy = predicted.filter((c, i) => c === test.y[i]).length / 300;
+    expect(accuracy).toBeGreaterThan(0.1 + 0.5);
+  });
+
+  it('a trained (unclustered) kernel is not taken for a clustered one', () => {
+    expect(sharedValues(bell(5000, 9))).toBeUndefined();
+    expect(sharedValues(Float32Array.from({ length: 100 }, (_, i) => i % 20))).toBeUndefined(); // 19 values, ~5 weights each
+    const s = sharedValues(Float32Array.from({ length: 400 }, (_, i) => (i % 5) - 2))!;
+    expect(Array.from(s.values)).toEqual([-2, -1, 1, 2]);
+    expect(s.order).toHaveLength(320);
+    expect(Array.from(s.orderIds)).toEqual([...s.orderIds].sort((x, y) => x - y));
+  });
+});
+
+describe('cluster in a recipe', () => {
+  it('cluster (bits 4) → eval keeps an mlp within a few points of its baseline; the stored kernels hold ≤ 16 values', async () => {
+    const dir = tempDir();
+    const file = writeText(join(dir, 'cl.yaml'), tinyRecipe({ passes: '  - cluster: { bits: 4 }', output: './out' }));
+    const result = await build(file, { cacheDir: join(dir, 'c'), backend: 'wasm' });
+    expect(result.execution.ran).toEqual(['baseline', 'eval-baseline', 'pass-1-cluster', 'eval-result']);
+    const { baseline, result: res } = result.report.metrics as unknown as Record<'baseline' | 'result', { accuracy: number }>;
+    expect(res.accuracy).toBeGreaterThan(baseline.accuracy - 0.03);
+    const { model } = await readModelDir(join(dir, 'out', 'model.json'));
+    for (const w of decodeWeights(model)) if (KERNEL.test(w.spec.name)) expect(distinct(w.values)).toBeLessThanOrEqual(16);
+  });
+
+  it('bad options fail with McbError pointing at the recipe', async () => {
+    const dir = tempDir();
+    const recipe = (options: string) => writeText(join(dir, 'bad.yaml'), tinyRecipe({ passes: `  - cluster: ${options}`, output: './out' }));
+    const lineCol = (file: string, key: string) => {
+      const lines = readFileSync(file, 'utf8').split('\n');
+      const line = lines.findIndex((l) => l.includes('cluster:'));
+      return `${line + 1}:${lines[line]!.indexOf(key) + key.length + 2}`;
+    };
+    let file = recipe('{ clusters: 16, bits: 4 }');
+    await expect(planBuild(file, { cacheDir: join(dir, 'c') })).rejects.toThrow(new RegExp(`sets both clusters \\(16\\) and bits \\(4\\) at .*bad\\.yaml:${lineCol(file, 'bits:')}`));
+    file = recipe('{ bits: 20 }');
+    await expect(planBuild(file, { cacheDir: join(dir, 'c') })).rejects.toThrow(new RegExp(`\`passes\\[0\\]\\.cluster\\.bits\` must be <= 16 \\(got 20\\) at .*bad\\.yaml:${lineCol(file, 'bits:')}`));
+    file = recipe('{ clusters: 1000 }');
+    const err = await build(file, { cacheDir: join(dir, 'c'), backend: 'wasm' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(McbError);
+    expect((err as McbError).code).toBe('MCB_RECIPE_INVALID');
+    expect((err as McbError).message).toMatch(new RegExp(`layer predictions \\(weight predictions/kernel\\) has only 320 non-zero weights, fewer than the 1000 clusters asked for by \`passes\\[0\\]\\.cluster\\.clusters\` at .*bad\\.yaml:${lineCol(file, 'clusters:')}`));
+  });
+});
+
