@@ -98,7 +98,7 @@ export const cluster: PassDefinition<ClusterOptions> = {
       const layer = clusteredLayer(w, classes);
       if (layer === undefined) return w;
       ctx.progress(`clustering ${w.spec.name}`);
-      const { values, stats } = clusterKernel(w.spec.name, layer, w.values as Float32Array, options, (ctx as { place?: OptionsPlace }).place);
+      const { values, stats } = clusterKernel(w.spec.name, layer, w.values as Float32Array, options, ctx.place);
       layers.push(stats);
       sumSq += stats.meanSquaredError * values.length;
       clustered += values.length;
