@@ -5,6 +5,7 @@
  *   1. training samples/s of lenet5 on MNIST: wasm with mcbuild's gradient kernels vs the plain cpu backend
  *   2. eval images/s: mcbuild's evaluator vs a bare model.predict loop (same model, backend, batches)
  *   3. MobileNet inference ms/batch on wasm (and on tensorflow when tfjs-node is installed)
+ *   4. weight passes without TF.js, MB/s of fp32 weights on a synthetic 25M-parameter model
  */
 import { loadMnist } from '../src/data/mnist.js';
 import { installedNativePackage } from '../src/engine/backend.js';
@@ -14,6 +15,7 @@ import { loadEngine, type Engine } from '../src/engine/runtime.js';
 import { trainModel } from '../src/engine/train.js';
 import { measureAccuracy } from '../src/metrics/accuracy.js';
 import type { Backend } from '../src/recipe/index.js';
+import { benchWeightPasses } from './weight-passes.js';
 
 const log = (line: string) => process.stdout.write(`${line}\n`);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -126,3 +128,5 @@ for (const backend of backends) {
   }
 }
 if (!installedNativePackage()) log('   (tensorflow: @tensorflow/tfjs-node is not installed here; it is measured when it is)');
+
+await benchWeightPasses(log);

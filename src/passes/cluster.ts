@@ -94,11 +94,12 @@ export const cluster: PassDefinition<ClusterOptions> = {
     const layers: ClusterLayerStats[] = [];
     let sumSq = 0;
     let clustered = 0;
+    const scratch = new Scratch();
     const weights = decodeWeights(model).map((w): DecodedWeight => {
       const layer = clusteredLayer(w, classes);
       if (layer === undefined) return w;
       ctx.progress(`clustering ${w.spec.name}`);
-      const { values, stats } = clusterKernel(w.spec.name, layer, w.values as Float32Array, options, ctx.place);
+      const { values, stats } = clusterKernel(w.spec.name, layer, w.values as Float32Array, options, ctx.place, scratch);
       layers.push(stats);
       sumSq += stats.meanSquaredError * values.length;
       clustered += values.length;
@@ -149,19 +150,28 @@ function clusteredLayer(w: DecodedWeight, classes: Map<string, string> | undefin
   return own === 'kernel' || own === 'depthwise_kernel' ? layer : undefined;
 }
 
-function clusterKernel(name: string, layer: string, values: Float32Array, options: ClusterOptions, place: OptionsPlace | undefined): { values: Float32Array; stats: ClusterLayerStats } {
+function clusterKernel(name: string, layer: string, values: Float32Array, options: ClusterOptions, place: OptionsPlace | undefined, scratch: Scratch): { values: Float32Array; stats: ClusterLayerStats } {
   const keep = options.preserveZeros;
+  const n = values.length;
   let nonZero = 0;
-  for (const x of values) {
-    if (!Number.isFinite(x)) {
+  for (let i = 0; i < n; i++) {
+    const x = values[i]!;
+    if (x - x !== 0) {
+      // Only ±Infinity and NaN fail x - x === 0.
       throw new McbError('MCB_MODEL_INVALID', `weight ${name} holds ${x}; a model with non-finite weights cannot be clustered. Retrain it or check the steps before the cluster pass.`);
     }
     if (x !== 0) nonZero++;
   }
-  const input = keep ? new Float32Array(nonZero) : values;
-  if (keep) {
+  // The values to cluster (only read: sorting works on its own copy).
+  let input: Float32Array = values;
+  if (keep && nonZero < n) {
+    const bits = scratch.u32(2, nonZero);
+    input = new Float32Array(bits.buffer, bits.byteOffset, nonZero);
     let j = 0;
-    for (const x of values) if (x !== 0) input[j++] = x;
+    for (let i = 0; i < n; i++) {
+      const x = values[i]!;
+      if (x !== 0) input[j++] = x;
+    }
   }
   if (input.length < options.clusters) {
     const w = written.get(options);
@@ -173,32 +183,60 @@ function clusterKernel(name: string, layer: string, values: Float32Array, option
       `layer ${layer} (weight ${name}) has only ${input.length} ${what}, fewer than the ${options.clusters} clusters asked for${where ? ` by \`${where.path}\` at ${where.at}` : ''}; lower \`clusters\` (or \`bits\`) to at most ${input.length}${keep ? ', or prune less' : ''}.`,
     );
   }
-  const km = kmeans1d(input, options.clusters, options);
-  const out = new Float32Array(values.length);
+  const km = kmeansSorted(sortFloat32(input, scratch), options.clusters, options, scratch);
+  const out = new Float32Array(n);
   const centroids = Float32Array.from(km.centroids);
+  const upper = km.upper;
+  const m = upper.length;
+  const used = new Uint8Array(m);
+  // clusterOf without the binary search: a table over equal-width buckets of [min, max] gives the cluster of
+  // each bucket's lower end, and a short walk up (x ≤ upper[j], the same exact comparisons) finishes it.
+  const xs = km.xs;
+  const min = xs[0]!;
+  const width = xs[xs.length - 1]! - min;
+  const buckets = Math.max(1, Math.min(1 << 16, 64 * m));
+  const scale = width > 0 ? buckets / width : 0;
+  const first = new Int32Array(buckets + 1);
+  for (let b = 0, j = 0; b <= buckets; b++) {
+    const edge = min + b / scale;
+    while (j < m - 1 && !(edge <= upper[j]!)) j++;
+    first[b] = j;
+  }
   let sumSq = 0;
   let zerosKept = 0;
-  for (let i = 0; i < values.length; i++) {
+  for (let i = 0; i < n; i++) {
     const x = values[i]!;
     if (keep && x === 0) {
       out[i] = x;
       zerosKept++;
       continue;
     }
-    const c = centroids[clusterOf(km.upper, x)]!;
+    // The bucket's lower edge is ≤ x (up to rounding: step back a cluster when it is not, so the walk
+    // upwards starts at or before the answer).
+    let lo = first[Math.min(buckets, Math.max(0, Math.floor((x - min) * scale)))]!;
+    while (lo > 0 && x <= upper[lo - 1]!) lo--;
+    while (lo < m - 1 && !(x <= upper[lo]!)) lo++;
+    used[lo] = 1;
+    const c = centroids[lo]!;
     out[i] = c;
     sumSq += (c - x) * (c - x);
   }
+  // Distinct values of `out` (as a Set would count them: 0 and -0 are one value): the centroids used, plus 0
+  // for kept zeros. Distinct values before: those of the sorted input, plus 0 when zeros were left out of it.
+  const after = new Set<number>();
+  for (let j = 0; j < m; j++) if (used[j]) after.add(centroids[j]!);
+  if (zerosKept > 0) after.add(0);
+  const distinctBefore = km.distinct + (keep && nonZero < n ? 1 : 0);
   return {
     values: out,
     stats: {
       weight: name,
       layer,
       clusters: km.centroids.length,
-      distinctValues: new Set(out).size,
-      distinctBefore: new Set(values).size,
+      distinctValues: after.size,
+      distinctBefore,
       zerosKept,
-      meanSquaredError: values.length ? sumSq / values.length : 0,
+      meanSquaredError: n ? sumSq / n : 0,
       iterations: km.iterations,
       converged: km.converged,
     },
@@ -247,20 +285,22 @@ export function clusterOf(upper: ArrayLike<number>, x: number): number {
  * squared error (which lowers the error), so the result has exactly min(k, distinct) clusters.
  */
 export function kmeans1d(values: ArrayLike<number>, k: number, opts: KMeans1DOptions): KMeans1D {
-  const xs = Float64Array.from(values).sort();
+  const { distinct: _distinct, xs: _xs, ...result } = kmeansSorted(Float64Array.from(values).sort(), k, opts);
+  return result;
+}
+
+/** kmeans1d on values already sorted ascending; also returns the number of distinct values. */
+function kmeansSorted(xs: Float64Array, k: number, opts: KMeans1DOptions, scratch?: Scratch): KMeans1D & { distinct: number; xs: Float64Array } {
   const n = xs.length;
-  if (n === 0 || k < 1) return { centroids: new Float64Array(0), upper: new Float64Array(0), iterations: 0, converged: true, sse: 0 };
+  if (n === 0 || k < 1) return { centroids: new Float64Array(0), upper: new Float64Array(0), iterations: 0, converged: true, sse: 0, distinct: 0, xs };
   let distinct = 1;
   for (let i = 1; i < n; i++) if (xs[i] !== xs[i - 1]) distinct++;
   const target = Math.min(k, distinct);
-  const s1 = new Float64Array(n + 1);
-  const s2 = new Float64Array(n + 1);
-  for (let i = 0; i < n; i++) {
-    s1[i + 1] = s1[i]! + xs[i]!;
-    s2[i + 1] = s2[i]! + xs[i]! * xs[i]!;
-  }
-  const ranges = { xs, s1, s2 };
-  let centroids = opts.init === 'linear' ? linearInit(xs, k) : kmeansPlusPlusInit(xs, target, opts.seed);
+  const s1 = scratch ? scratch.f64(1, n + 1) : new Float64Array(n + 1);
+  s1[0] = 0;
+  for (let i = 0; i < n; i++) s1[i + 1] = s1[i]! + xs[i]!;
+  const ranges: Ranges = { xs, s1, s2: undefined };
+  let centroids = opts.init === 'linear' ? linearInit(xs, k) : kmeansPlusPlusInit(xs, target, opts.seed, scratch);
   let previous: Int32Array | undefined;
   let iterations = 0;
   let converged = false;
@@ -279,15 +319,20 @@ export function kmeans1d(values: ArrayLike<number>, k: number, opts: KMeans1DOpt
   let sse = 0;
   for (let j = 0; j < m; j++) {
     upper[j] = xs[starts[j + 1]! - 1]!;
-    for (let i = starts[j]!; i < starts[j + 1]!; i++) sse += (xs[i]! - centroids[j]!) ** 2;
+    const c = centroids[j]!;
+    for (let i = starts[j]!, e = starts[j + 1]!; i < e; i++) {
+      const d = xs[i]! - c;
+      sse += d * d;
+    }
   }
-  return { centroids, upper, iterations, converged, sse };
+  return { centroids, upper, iterations, converged, sse, distinct, xs };
 }
 
 interface Ranges {
   xs: Float64Array;
   s1: Float64Array;
-  s2: Float64Array;
+  /** Prefix sums of squares, computed on first use (only refill needs them). */
+  s2: Float64Array | undefined;
 }
 
 /** Deep Compression's linear initialisation: k centres evenly spaced between the smallest and largest value. */
@@ -307,54 +352,63 @@ function linearInit(xs: Float64Array, k: number): Float64Array {
  * closer has a centre between it and c, or beyond it, that is nearer for everything further out), and a
  * Fenwick tree of the distances samples in O(log n). `target` ≤ the number of distinct values.
  */
-function kmeansPlusPlusInit(xs: Float64Array, target: number, seed: number): Float64Array {
+function kmeansPlusPlusInit(xs: Float64Array, target: number, seed: number, scratch?: Scratch): Float64Array {
   const n = xs.length;
   const random = mulberry32(seed);
   const first = Math.min(n - 1, Math.floor(random() * n));
   const chosen: number[] = [xs[first]!];
-  const d2 = new Float64Array(n);
-  for (let i = 0; i < n; i++) d2[i] = (xs[i]! - xs[first]!) ** 2;
-  const tree = new Float64Array(n + 1);
-  for (let i = 1; i <= n; i++) {
-    tree[i]! += d2[i - 1]!;
-    const parent = i + (i & -i);
-    if (parent <= n) tree[parent]! += tree[i]!;
+  const d2 = scratch ? scratch.f64(2, n) : new Float64Array(n);
+  // Sums of d2 over blocks of B consecutive values (B ≈ √n): sampling scans the block sums, then one block.
+  const B = Math.max(16, Math.ceil(Math.sqrt(n)));
+  const blocks = Math.ceil(n / B);
+  const blockSum = new Float64Array(blocks);
+  const x0 = xs[first]!;
+  for (let blk = 0; blk < blocks; blk++) {
+    let sum = 0;
+    for (let i = blk * B, e = Math.min(n, i + B); i < e; i++) {
+      const d = (xs[i]! - x0) ** 2;
+      d2[i] = d;
+      sum += d;
+    }
+    blockSum[blk] = sum;
   }
-  const add = (i: number, delta: number) => {
-    for (let p = i + 1; p <= n; p += p & -p) tree[p]! += delta;
+  const resum = (from: number, to: number) => {
+    for (let blk = Math.floor(from / B), last = Math.floor(to / B); blk <= last; blk++) {
+      let sum = 0;
+      for (let i = blk * B, e = Math.min(n, i + B); i < e; i++) sum += d2[i]!;
+      blockSum[blk] = sum;
+    }
   };
-  let top = 1;
-  while (top * 2 <= n) top *= 2;
   while (chosen.length < target) {
     let total = 0;
-    for (let p = n; p > 0; p -= p & -p) total += tree[p]!;
+    for (let blk = 0; blk < blocks; blk++) total += blockSum[blk]!;
     if (!(total > 0)) break;
-    // The smallest index whose prefix sum exceeds r.
+    // The first index whose running sum exceeds r.
     let rem = random() * total;
-    let pos = 0;
-    for (let step = top; step > 0; step >>= 1) {
-      if (pos + step <= n && tree[pos + step]! <= rem) {
-        pos += step;
-        rem -= tree[pos]!;
-      }
-    }
-    let i = Math.min(pos, n - 1);
-    if (!(d2[i]! > 0)) i = nearestPositive(d2, i); // rounding in the tree landed on a chosen value
+    let blk = 0;
+    while (blk < blocks - 1 && !(rem < blockSum[blk]!)) rem -= blockSum[blk++]!;
+    let i = blk * B;
+    const end = Math.min(n, i + B);
+    while (i < end - 1 && !(rem < d2[i]!)) rem -= d2[i++]!;
+    if (!(d2[i]! > 0)) i = nearestPositive(d2, i); // rounding landed on a chosen value
     if (i < 0) break;
     const c = xs[i]!;
     chosen.push(c);
+    let lo = i;
+    let hi = i;
     for (let j = i; j >= 0; j--) {
       const d = (xs[j]! - c) ** 2;
       if (!(d < d2[j]!)) break;
-      add(j, d - d2[j]!);
       d2[j] = d;
+      lo = j;
     }
     for (let j = i + 1; j < n; j++) {
       const d = (xs[j]! - c) ** 2;
       if (!(d < d2[j]!)) break;
-      add(j, d - d2[j]!);
       d2[j] = d;
+      hi = j;
     }
+    resum(lo, hi);
   }
   return Float64Array.from(chosen).sort();
 }
@@ -424,8 +478,14 @@ function refill(r: Ranges, starts: Int32Array, target: number): Int32Array {
 }
 
 function sse(r: Ranges, s: number, e: number): number {
+  let s2 = r.s2;
+  if (!s2) {
+    const { xs } = r;
+    s2 = r.s2 = new Float64Array(xs.length + 1);
+    for (let i = 0; i < xs.length; i++) s2[i + 1] = s2[i]! + xs[i]! * xs[i]!;
+  }
   const sum = r.s1[e]! - r.s1[s]!;
-  return Math.max(0, r.s2[e]! - r.s2[s]! - (sum * sum) / (e - s));
+  return Math.max(0, s2[e]! - s2[s]! - (sum * sum) / (e - s));
 }
 
 /** Each range's mean, kept inside the range (so centroids stay strictly increasing despite rounding). */
@@ -490,4 +550,87 @@ class MaxHeap {
   private above(x: { s: number; key: number }, y: { s: number; key: number }): boolean {
     return x.key > y.key || (x.key === y.key && x.s < y.s);
   }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Scratch memory and sorting
+
+/**
+ * Buffers reused from one kernel to the next within one apply(): fresh 40 MB arrays per kernel cost more in
+ * page faults and zeroing than the k-means itself. Views handed out are only valid until the next request
+ * of the same slot.
+ */
+class Scratch {
+  private readonly f64s: Float64Array[] = [];
+  private readonly u32s: Uint32Array[] = [];
+
+  f64(slot: number, length: number): Float64Array {
+    let b = this.f64s[slot];
+    if (!b || b.length < length) b = this.f64s[slot] = new Float64Array(length);
+    return b.subarray(0, length);
+  }
+
+  u32(slot: number, length: number): Uint32Array {
+    let b = this.u32s[slot];
+    if (!b || b.length < length) b = this.u32s[slot] = new Uint32Array(length);
+    return b.subarray(0, length);
+  }
+}
+
+/**
+ * The float32 values sorted ascending (as Float32Array.prototype.sort orders them: -0 before +0), widened to
+ * float64: an LSD radix sort (11 + 11 + 10 bits) of the IEEE bit patterns mapped to unsigned keys in
+ * numeric order. Values must not be NaN. Returns a view into `scratch` (slot 0).
+ */
+function sortFloat32(values: Float32Array, scratch: Scratch): Float64Array {
+  const n = values.length;
+  const bits = new Uint32Array(values.buffer, values.byteOffset, n);
+  let a = scratch.u32(0, n);
+  let b = scratch.u32(1, n);
+  const c0 = new Uint32Array(2048);
+  const c1 = new Uint32Array(2048);
+  const c2 = new Uint32Array(1024);
+  for (let i = 0; i < n; i++) {
+    const u = bits[i]!;
+    // negative: flip all bits; positive: flip the sign bit
+    const key = (u ^ ((u >> 31) | 0x80000000)) >>> 0;
+    a[i] = key;
+    c0[key & 0x7ff]!++;
+    c1[(key >>> 11) & 0x7ff]!++;
+    c2[key >>> 22]!++;
+  }
+  const prefix = (c: Uint32Array) => {
+    let sum = 0;
+    for (let j = 0; j < c.length; j++) {
+      const t = c[j]!;
+      c[j] = sum;
+      sum += t;
+    }
+  };
+  prefix(c0);
+  prefix(c1);
+  prefix(c2);
+  for (let i = 0; i < n; i++) {
+    const key = a[i]!;
+    b[c0[key & 0x7ff]!++] = key;
+  }
+  [a, b] = [b, a];
+  for (let i = 0; i < n; i++) {
+    const key = a[i]!;
+    b[c1[(key >>> 11) & 0x7ff]!++] = key;
+  }
+  [a, b] = [b, a];
+  for (let i = 0; i < n; i++) {
+    const key = a[i]!;
+    b[c2[key >>> 22]!++] = key;
+  }
+  // back to the bit patterns, in place, then widen
+  for (let i = 0; i < n; i++) {
+    const key = b[i]!;
+    b[i] = key & 0x80000000 ? key ^ 0x80000000 : ~key >>> 0;
+  }
+  const sorted = new Float32Array(b.buffer, b.byteOffset, n);
+  const out = scratch.f64(0, n);
+  out.set(sorted);
+  return out;
 }
