@@ -7,14 +7,24 @@ import { readFile, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, normalize, relative, resolve, sep } from 'node:path';
 import { errnoCode, McbError } from '../errors.js';
 import { createHash } from 'node:crypto';
+import { storedByteLength, type PackedQuantization } from '../runtime/decode.js';
 
-export type QuantizationDtype = 'uint8' | 'uint16' | 'float16';
+/** TF.js-native quantization dtypes (stock TF.js decodes them), then mcbuild's packed ones (docs/packed-format.md). */
+export type NativeQuantizationDtype = 'uint8' | 'uint16' | 'float16';
+export type QuantizationDtype = NativeQuantizationDtype | PackedQuantization['dtype'];
+
+export interface NativeQuantization {
+  dtype: NativeQuantizationDtype;
+  min?: number;
+  scale?: number;
+  original_dtype?: string;
+}
 
 export interface WeightSpec {
   name: string;
   shape: number[];
   dtype: string;
-  quantization?: { dtype: QuantizationDtype; min?: number; scale?: number; original_dtype?: string };
+  quantization?: NativeQuantization | PackedQuantization;
   [extra: string]: unknown;
 }
 
@@ -34,14 +44,12 @@ export const MODEL_JSON = 'model.json';
 /** TF.js converter's default shard size: big enough to keep requests few, small enough for browser caches. */
 export const DEFAULT_SHARD_BYTES = 4 * 1024 * 1024;
 
-const DTYPE_BYTES: Record<string, number> = { float32: 4, int32: 4, bool: 1, complex64: 8, uint8: 1, uint16: 2, float16: 2 };
-
-/** Bytes one weight occupies in the shards, honouring its quantization. */
+/**
+ * Bytes one weight occupies in the shards, honouring its quantization (packed weights: scales, offsets and
+ * packed integers, computed by the runtime decoder itself). Throws on a dtype or packed spec it cannot read.
+ */
 export function weightByteLength(spec: WeightSpec): number {
-  const dtype = spec.quantization?.dtype ?? spec.dtype;
-  const bytes = DTYPE_BYTES[dtype];
-  if (bytes === undefined) throw new Error(`unsupported weight dtype ${dtype}`);
-  return elementCount(spec.shape) * bytes;
+  return storedByteLength(spec);
 }
 
 export function elementCount(shape: readonly number[]): number {
@@ -181,8 +189,8 @@ function fromParsedJson(json: Record<string, unknown>, shard: (path: string) => 
       }
       try {
         expected += weightByteLength(spec);
-      } catch {
-        throw new McbError('MCB_MODEL_INVALID', `${where}: weight ${spec.name} has dtype ${spec.quantization?.dtype ?? spec.dtype}, which mcbuild cannot read (float32, int32, bool, uint8, uint16 and float16 are supported).`);
+      } catch (e) {
+        throw new McbError('MCB_MODEL_INVALID', `${where}: weight ${spec.name} has dtype ${spec.quantization?.dtype ?? spec.dtype}, which mcbuild cannot read (${e instanceof Error ? e.message : String(e)}; float32, int32, bool, uint8, uint16, float16 and the packed int8, int4 and int2 are supported).`);
       }
       specs.push(spec);
     }

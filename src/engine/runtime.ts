@@ -6,6 +6,7 @@ import type * as TF from '@tensorflow/tfjs';
 import { McbError } from '../errors.js';
 import type { Backend } from '../recipe/index.js';
 import { installedNativePackage } from './backend.js';
+import { isPacked, unpackWeights } from '../runtime/decode.js';
 import { concatBytes, modelKind, type StoredModel } from './model-format.js';
 
 export type Tf = typeof TF;
@@ -57,28 +58,25 @@ async function init(backend: Backend): Promise<Engine> {
   return { tf, backend };
 }
 
-/** Builds a TF.js LayersModel from stored artifacts; quantized weights are dequantized by TF.js itself. */
+/**
+ * The weights TF.js is given: TF.js-native quantized weights as stored (TF.js dequantizes them itself),
+ * packed ones decoded to float32 by the runtime loader's decoder (src/runtime/decode.ts), so the evaluator
+ * measures exactly what `mcbuild/runtime` produces.
+ */
+function tfWeights(m: StoredModel): { weightSpecs: TF.io.WeightsManifestEntry[]; weightData: ArrayBuffer } {
+  if (!m.weightSpecs.some(isPacked)) return { weightSpecs: m.weightSpecs as TF.io.WeightsManifestEntry[], weightData: toArrayBuffer(m.weightData) };
+  const u = unpackWeights(m.weightSpecs, m.weightData);
+  return { weightSpecs: u.weightSpecs as TF.io.WeightsManifestEntry[], weightData: toArrayBuffer(u.weightData) };
+}
+
+/** Builds a TF.js LayersModel from stored artifacts; quantized weights are dequantized as on load. */
 export async function toLayersModel(tf: Tf, m: StoredModel): Promise<TF.LayersModel> {
   const { trainingConfig: _omit, ...json } = m.json;
-  return tf.loadLayersModel(
-    tf.io.fromMemory({
-      ...(json as object),
-      modelTopology: json.modelTopology as object,
-      weightSpecs: m.weightSpecs as TF.io.WeightsManifestEntry[],
-      weightData: toArrayBuffer(m.weightData),
-    }),
-  );
+  return tf.loadLayersModel(tf.io.fromMemory({ ...(json as object), modelTopology: json.modelTopology as object, ...tfWeights(m) }));
 }
 
 export async function toGraphModel(tf: Tf, m: StoredModel): Promise<TF.GraphModel> {
-  return tf.loadGraphModel(
-    tf.io.fromMemory({
-      ...(m.json as object),
-      modelTopology: m.json.modelTopology as object,
-      weightSpecs: m.weightSpecs as TF.io.WeightsManifestEntry[],
-      weightData: toArrayBuffer(m.weightData),
-    }),
-  );
+  return tf.loadGraphModel(tf.io.fromMemory({ ...(m.json as object), modelTopology: m.json.modelTopology as object, ...tfWeights(m) }));
 }
 
 /** Captures what model.save() would write, without touching the disk. */

@@ -3,6 +3,7 @@
  * does it (the same float32 arithmetic for affine dequantization, the same float16 bit layout). Passes that
  * rewrite weights use these instead of a TF.js round trip, so they need no engine.
  */
+import { decodePacked, isPacked } from '../runtime/decode.js';
 import { concatBytes, elementCount, weightByteLength, type StoredModel, type WeightSpec } from './model-format.js';
 
 export interface DecodedWeight {
@@ -20,15 +21,18 @@ export function decodeWeights(model: StoredModel): DecodedWeight[] {
     off += len;
     const n = elementCount(spec.shape);
     const q = spec.quantization;
-    if (q) {
+    if (q && isPacked(spec)) {
+      // The runtime loader's own decoder (checks the checksum too).
+      out.push({ spec: stripQuantization(spec), values: decodePacked(spec, bytes) });
+    } else if (q) {
       const values = new Float32Array(n);
       if (q.dtype === 'float16') {
         const half = new Uint16Array(bytes.buffer, 0, n);
         for (let i = 0; i < n; i++) values[i] = float16ToFloat32(half[i]!);
       } else {
         const ints = q.dtype === 'uint8' ? bytes : new Uint16Array(bytes.buffer, 0, n);
-        const scale = q.scale ?? 1;
-        const min = q.min ?? 0;
+        const scale = 'scale' in q ? (q.scale ?? 1) : 1;
+        const min = 'min' in q ? (q.min ?? 0) : 0;
         for (let i = 0; i < n; i++) values[i] = ints[i]! * scale + min;
       }
       out.push({ spec: stripQuantization(spec), values });

@@ -77,7 +77,7 @@ describe('output modes', () => {
     const r = await runCli(['validate', recipe, bad]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/r\.yaml: valid \(4 steps, backend wasm\)/);
-    expect(r.stderr).toMatch(/mcbuild: error MCB_RECIPE_INVALID: `passes\[0\]\.quantize\.bits` must be one of 8, 16 \(got 3\) at .*bad\.yaml:15:23/);
+    expect(r.stderr).toMatch(/mcbuild: error MCB_RECIPE_INVALID: `passes\[0\]\.quantize\.bits` must be one of 2, 4, 8, 16 \(got 3\) at .*bad\.yaml:15:23/);
   });
 
   it('plan --format dot and mermaid draw the DAG with gate and export', async () => {

@@ -56,10 +56,10 @@ describe('recipe errors', () => {
   };
 
   it('a schema violation points at the value with what is allowed', async () => {
-    const text = tinyRecipe({ passes: '  - quantize: { bits: 4 }' });
+    const text = tinyRecipe({ passes: '  - quantize: { bits: 3 }' });
     const f = writeText(join(dir, 'bits.yaml'), text);
-    const at = where(text, '4 }');
-    expectUsageError(await run([f]), 'MCB_RECIPE_INVALID', new RegExp(`\`passes\\[0\\]\\.quantize\\.bits\` must be one of 8, 16 \\(got 4\\) at bits\\.yaml:${at}`));
+    const at = where(text, '3 }');
+    expectUsageError(await run([f]), 'MCB_RECIPE_INVALID', new RegExp(`\`passes\\[0\\]\\.quantize\\.bits\` must be one of 2, 4, 8, 16 \\(got 3\\) at bits\\.yaml:${at}`));
   });
 
   it('an unknown dataset', async () => {
