@@ -1,13 +1,14 @@
 // Loads an mcbuild output folder served over loopback HTTP (as a web page would) with stock TF.js, either
 // through mcbuild/runtime's loader or with tf.loadLayersModel(url) alone. Prints the predicted class of each
-// input sample, or the load error, as JSON. Needs `npm run build` (imports dist/src/runtime/index.js).
+// input sample, or the load error, as JSON. Needs `npm run build` (imports mcbuild/runtime, i.e. dist/src/runtime/index.js).
 // usage: node runtime-load.mjs <dir> <loader|stock> <layers|graph> <inputs.f32> <count> <h,w,c>
 import { createServer } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { join, normalize } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { mcbuildLoader } from '../../dist/src/runtime/index.js';
+// Imported by the package's export name, as users do (Node resolves a package's own name from inside it).
+import { mcbuildLoader } from 'mcbuild/runtime';
 
 const [dir, how, kind, inputsFile, countText, shapeText] = process.argv.slice(2);
 const server = createServer(async (req, res) => {
