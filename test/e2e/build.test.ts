@@ -58,7 +58,7 @@ describe('a first build', () => {
     const test = await loadMnist('test', 300);
     const inputs = join(dir, 'inputs.f32');
     writeFileSync(inputs, test.x);
-    const stdout = execFileSync(process.execPath, [join(ROOT, 'test/e2e/stock-load.mjs'), out, 'layers', inputs, '300', '28,28,1'], { cwd: ROOT }).toString();
+    const stdout = execFileSync(process.execPath, [join(ROOT, 'test/load-model.mjs'), out, 'stock', 'layers', inputs, '300', '28,28,1'], { cwd: ROOT }).toString();
     const { classes } = JSON.parse(stdout) as { classes: number[] };
     const correct = classes.filter((c, i) => c === test.y[i]).length;
     expect(correct).toBe(report().metrics.result.correct);

@@ -118,7 +118,7 @@ describe('the shard pass', () => {
     const inputs = join(dir, 'inputs.f32');
     writeFileSync(inputs, test.x);
     const classes = (Object.keys(SIZES) as Size[]).map((size) => {
-      const stdout = execFileSync(process.execPath, [join(ROOT, 'test/e2e/stock-load.mjs'), join(dir, `out-${size}`), 'layers', inputs, '300', '28,28,1'], { cwd: ROOT }).toString();
+      const stdout = execFileSync(process.execPath, [join(ROOT, 'test/load-model.mjs'), join(dir, `out-${size}`), 'stock', 'layers', inputs, '300', '28,28,1'], { cwd: ROOT }).toString();
       return (JSON.parse(stdout) as { classes: number[] }).classes;
     });
     expect(classes[0]).toEqual(classes[2]);

@@ -93,7 +93,7 @@ describe('graph models', () => {
 
     const test = await loadMnist('test', 300);
     writeFileSync(join(dir, 'inputs.f32'), test.x);
-    const out = execFileSync(process.execPath, [join(ROOT, 'test/e2e/stock-load.mjs'), join(dir, 'g-out'), 'graph', join(dir, 'inputs.f32'), '300', '28,28,1']).toString();
+    const out = execFileSync(process.execPath, [join(ROOT, 'test/load-model.mjs'), join(dir, 'g-out'), 'stock', 'graph', join(dir, 'inputs.f32'), '300', '28,28,1']).toString();
     const { classes } = JSON.parse(out) as { classes: number[] };
     expect(classes.filter((c, i) => c === test.y[i]).length).toBe(result.report.metrics.result.correct);
   });

@@ -28,9 +28,9 @@ beforeAll(async () => {
   built = await runCli([join(dir, 'tiny.yaml'), '--cache-dir', join(dir, 'cache')], { cwd: dir });
 });
 
-/** Runs test/runtime/runtime-load.mjs on `folder` in a child process. */
+/** Runs test/load-model.mjs on `folder` in a child process. */
 function childLoad(folder: string, how: 'loader' | 'stock', inputs: string, count: number): { classes?: number[]; error?: string } {
-  return JSON.parse(execFileSync(process.execPath, [join(ROOT, 'test/runtime/runtime-load.mjs'), folder, how, 'layers', inputs, String(count), '28,28,1'], { cwd: ROOT }).toString());
+  return JSON.parse(execFileSync(process.execPath, [join(ROOT, 'test/load-model.mjs'), folder, how, 'layers', inputs, String(count), '28,28,1'], { cwd: ROOT }).toString());
 }
 
 /** A fetch over an in-memory folder. */
