@@ -7,7 +7,7 @@ import { McbError } from '../errors.js';
 import { filesToModel, modelToFiles, readModelDir } from '../engine/index.js';
 import type { Engine, InferenceModel } from '../engine/runtime.js';
 import type { CacheEntry } from '../cache/index.js';
-import { measureSize, type Metrics } from '../metrics/index.js';
+import { measureRawSize, measureSize, type Metrics } from '../metrics/index.js';
 import { getPass } from '../passes/index.js';
 import type { Plan, Step } from '../plan/index.js';
 import { optionsPlace } from '../plan/plan.js';
@@ -27,7 +27,8 @@ export async function runStep(step: Step, inputs: CacheEntry[], rt: StepRuntime)
       if (digest !== step.keyInputs.modelDigest) {
         throw new McbError('MCB_MODEL_INVALID', `${spec.path} changed while the build was running; run the build again.`);
       }
-      return { files: modelToFiles(model), meta: { ...measureSize(model) } };
+      const files = modelToFiles(model);
+      return { files, meta: measureRawSize(files, model) };
     }
     case 'train': {
       const { tf } = await rt.engine();
@@ -45,7 +46,8 @@ export async function runStep(step: Step, inputs: CacheEntry[], rt: StepRuntime)
             rt.progress(`epoch ${p.epoch}/${p.epochs} batch ${p.batch}/${p.batches} loss ${p.loss.toFixed(4)} eta ${Math.ceil(p.etaSeconds)}s`, p.fraction),
         });
         const stored = await fromLayersModel(tf, model);
-        return { files: modelToFiles(stored), meta: { ...measureSize(stored), epochLosses: result.epochLosses, trainSamples: ds.count } };
+        const files = modelToFiles(stored);
+        return { files, meta: { ...measureRawSize(files, stored), epochLosses: result.epochLosses, trainSamples: ds.count } };
       } finally {
         model.dispose();
       }
@@ -68,7 +70,8 @@ export async function runStep(step: Step, inputs: CacheEntry[], rt: StepRuntime)
         },
       });
       if (out.model.shardBytes === undefined && input.shardBytes !== undefined) out.model.shardBytes = input.shardBytes; // passes that rebuild the model keep an earlier `shard` size
-      return { files: modelToFiles(out.model), meta: { ...measureSize(out.model), stats: out.stats } };
+      const files = modelToFiles(out.model);
+      return { files, meta: { ...measureRawSize(files, out.model), stats: out.stats } };
     }
     case 'eval': {
       const { tf } = await rt.engine();

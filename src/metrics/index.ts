@@ -1,4 +1,4 @@
-export { BROTLI_QUALITY, brotliSize, GZIP_LEVEL, gzipSize, measureFiles, measureSize, type FileSize, type SizeMetrics } from './size.js';
+export { BROTLI_QUALITY, brotliSize, GZIP_LEVEL, gzipSize, measureFiles, measureRawSize, measureSize, type FileSize, type SizeMetrics } from './size.js';
 import type { FileSize } from './size.js';
 
 /** What an eval step stores: the numbers thresholds and reports read. */

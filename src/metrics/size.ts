@@ -2,7 +2,6 @@
  * Size metrics: bytes on disk and bytes over the wire. Every file is compressed on its own, as a web server
  * or CDN sends model.json and each weight shard as separate responses with Content-Encoding gzip or br.
  */
-import { createHash } from 'node:crypto';
 import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
 import { modelToFiles, paramCount, type StoredModel } from '../engine/index.js';
 
@@ -48,17 +47,19 @@ export function measureSize(model: StoredModel): SizeMetrics {
   return { sizeBytes: sum('bytes'), gzipBytes: sum('gzip'), brotliBytes: sum('brotli'), files, params: paramCount(model) };
 }
 
+/**
+ * What a model step records about its output: raw bytes and parameters, no compression. Only the eval
+ * steps' sizes reach reports and gates, so only they pay for gzip and brotli (measureSize).
+ */
+export function measureRawSize(files: ReadonlyMap<string, Uint8Array>, model: StoredModel): { sizeBytes: number; params: number } {
+  let sizeBytes = 0;
+  for (const data of files.values()) sizeBytes += data.byteLength;
+  return { sizeBytes, params: paramCount(model) };
+}
+
 /** Raw, gzip and brotli size of each file, in the map's order. */
 export function measureFiles(files: ReadonlyMap<string, Uint8Array>): FileSize[] {
-  const hash = createHash('sha256');
-  for (const [name, data] of files) hash.update(`${name}\0${data.byteLength}\0`).update(data);
-  const key = hash.digest('hex');
-  const hit = recent.get(key);
-  if (hit) return hit.map((f) => ({ ...f }));
-  const sizes = [...files].map(([name, data]) => ({ name, bytes: data.byteLength, gzip: gzipSize(data), brotli: brotliSize(data) }));
-  if (recent.size >= RECENT_MAX) recent.delete(recent.keys().next().value!);
-  recent.set(key, sizes);
-  return sizes.map((f) => ({ ...f }));
+  return [...files].map(([name, data]) => ({ name, bytes: data.byteLength, gzip: gzipSize(data), brotli: brotliSize(data) }));
 }
 
 export function gzipSize(data: Uint8Array): number {
@@ -68,11 +69,3 @@ export function gzipSize(data: Uint8Array): number {
 export function brotliSize(data: Uint8Array): number {
   return brotliCompressSync(data, { params: { [constants.BROTLI_PARAM_QUALITY]: BROTLI_QUALITY } }).byteLength;
 }
-
-/**
- * A model step and the eval step that reads its output compress the same files in the same process (the
- * eval re-serialises the cached files to the same bytes): remember the last few models' results by content
- * hash instead of compressing megabytes twice. Hashing costs a few percent of compressing.
- */
-const recent = new Map<string, FileSize[]>();
-const RECENT_MAX = 8;
