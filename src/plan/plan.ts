@@ -75,7 +75,7 @@ export function plan(recipe: Recipe, inputs: PlanInputs): Plan {
     add('baseline', 'load baseline model', { kind: 'load', path: recipe.model.path }, [], 'model', { step: 'load', modelDigest: inputs.modelDigest });
   } else {
     const t = recipe.model.train;
-    const misfit = architectureMisfit(t.architecture, datasetShape(t.data).inputShape);
+    const misfit = architectureMisfit(t.architecture, datasetShape(t.data).inputShape, t.options);
     if (misfit) {
       throw new McbError('MCB_RECIPE_INVALID', `${misfit} at ${formatPosition(recipe.source.positionOf(['model', 'train', 'architecture']))}; choose an architecture that fits the data.`);
     }

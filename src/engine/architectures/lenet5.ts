@@ -5,14 +5,17 @@ import type { ArchitectureContext } from './types.js';
 /**
  * LeNet-5 (LeCun et al. 1998) with ReLU and max pooling, the second Deep Compression baseline:
  * conv_1 (6@5×5, same) → pool_1 → conv_2 (16@5×5, valid) → pool_2 → flatten → fc_1 (120) → fc_2 (84) → predictions.
+ * `padding: valid` on conv_1 gives the Caffe LeNet (as in Deep Compression's LeNet-5) with filters [20, 50], hidden [500].
  */
 export function buildLenet5(tf: Tf, options: Record<string, unknown>, ctx: ArchitectureContext): TF.LayersModel {
   const filters = (options.filters as number[] | undefined) ?? [6, 16];
   const hidden = (options.hidden as number[] | undefined) ?? [120, 84];
+  // valid: the Caffe LeNet Deep Compression used (28 → 24 → 12 → 8 → 4), with filters [20, 50], hidden [500].
+  const padding = (options.padding as 'same' | 'valid' | undefined) ?? 'same';
   let i = 0;
   const init = () => ctx.initializer(i++);
   const layers: TF.layers.Layer[] = [
-    tf.layers.conv2d({ inputShape: ctx.inputShape, filters: filters[0]!, kernelSize: 5, padding: 'same', activation: 'relu', name: 'conv_1', kernelInitializer: init() }),
+    tf.layers.conv2d({ inputShape: ctx.inputShape, filters: filters[0]!, kernelSize: 5, padding, activation: 'relu', name: 'conv_1', kernelInitializer: init() }),
     tf.layers.maxPooling2d({ poolSize: 2, strides: 2, name: 'pool_1' }),
     tf.layers.conv2d({ filters: filters[1]!, kernelSize: 5, padding: 'valid', activation: 'relu', name: 'conv_2', kernelInitializer: init() }),
     tf.layers.maxPooling2d({ poolSize: 2, strides: 2, name: 'pool_2' }),
