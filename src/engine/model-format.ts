@@ -8,10 +8,11 @@ import { dirname, isAbsolute, normalize, relative, resolve, sep } from 'node:pat
 import { errnoCode, McbError } from '../errors.js';
 import { createHash } from 'node:crypto';
 import { storedByteLength, type PackedQuantization } from '../runtime/decode.js';
+import type { CodebookQuantization, EntropyEncoding } from '../runtime/encoded.js';
 
 /** TF.js-native quantization dtypes (stock TF.js decodes them), then mcbuild's packed ones (docs/packed-format.md). */
 export type NativeQuantizationDtype = 'uint8' | 'uint16' | 'float16';
-export type QuantizationDtype = NativeQuantizationDtype | PackedQuantization['dtype'];
+export type QuantizationDtype = NativeQuantizationDtype | PackedQuantization['dtype'] | 'bfloat16';
 
 export interface NativeQuantization {
   dtype: NativeQuantizationDtype;
@@ -20,11 +21,18 @@ export interface NativeQuantization {
   original_dtype?: string;
 }
 
+/** bfloat16 (mcbuild/runtime): the upper half of each float32. */
+export interface BfloatQuantization {
+  dtype: 'bfloat16';
+  checksum: string;
+  original_dtype?: string;
+}
+
 export interface WeightSpec {
   name: string;
   shape: number[];
   dtype: string;
-  quantization?: NativeQuantization | PackedQuantization;
+  quantization?: NativeQuantization | (PackedQuantization & { encoding?: EntropyEncoding }) | CodebookQuantization | BfloatQuantization;
   [extra: string]: unknown;
 }
 

@@ -3,7 +3,7 @@
  * does it (the same float32 arithmetic for affine dequantization, the same float16 bit layout). Passes that
  * rewrite weights use these instead of a TF.js round trip, so they need no engine.
  */
-import { decodePacked, isPacked } from '../runtime/decode.js';
+import { decodeStored, isPacked } from '../runtime/decode.js';
 import { concatBytes, elementCount, weightByteLength, type StoredModel, type WeightSpec } from './model-format.js';
 
 export interface DecodedWeight {
@@ -23,7 +23,7 @@ export function decodeWeights(model: StoredModel): DecodedWeight[] {
     const q = spec.quantization;
     if (q && isPacked(spec)) {
       // The runtime loader's own decoder (checks the checksum too).
-      out.push({ spec: stripQuantization(spec), values: decodePacked(spec, bytes) });
+      out.push({ spec: stripQuantization(spec), values: decodeStored(spec, bytes) });
     } else if (q) {
       const values = new Float32Array(n);
       if (q.dtype === 'float16') {

@@ -1,4 +1,5 @@
 import { cluster } from './cluster.js';
+import { encode } from './encode.js';
 import { finetune } from './finetune.js';
 import { prune } from './prune.js';
 import { quantize } from './quantize.js';
@@ -14,6 +15,7 @@ export const PASSES: Readonly<Record<string, PassDefinition<object>>> = {
   finetune: finetune as PassDefinition<object>,
   cluster: cluster as PassDefinition<object>,
   prune: prune as PassDefinition<object>,
+  encode: encode as PassDefinition<object>,
 };
 
 export function getPass(name: string): PassDefinition<object> | undefined {

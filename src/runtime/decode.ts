@@ -2,8 +2,10 @@
  * The mcbuild packed weight format (docs/packed-format.md): int8/int4/int2 weights with float32 scales per
  * tensor, per output channel or per group. This module is the ONE decoder: the engine (src/engine/weights.ts,
  * src/engine/runtime.ts) and the runtime loader (src/runtime/index.ts) both use it, so what mcbuild measures is
- * bit for bit what the loader hands TF.js. Dependency-free (no TF.js, no Node APIs): it runs in browsers too.
+ * bit for bit what the loader hands TF.js. No TF.js, no Node APIs: it runs in browsers too. Entropy-coded
+ * weights (the encode pass) are decoded by ./encoded.ts, dispatched from here (decodeStored).
  */
+import { decodeEncoded, encodedLayout, isEncoded } from './encoded.js';
 
 export type PackedDtype = 'int8' | 'int4' | 'int2';
 export type PackedGranularity = 'per-tensor' | 'per-channel' | 'per-group';
@@ -40,8 +42,30 @@ export function isPackedDtype(d: unknown): d is PackedDtype {
   return d === 'int8' || d === 'int4' || d === 'int2';
 }
 
+/** True for every weight only mcbuild's decoder reads: packed ints, bfloat16, codebooks, entropy-coded ones. */
 export function isPacked(spec: ManifestEntry): boolean {
-  return isPackedDtype(spec.quantization?.dtype);
+  return isPackedDtype(spec.quantization?.dtype) || isBfloat16(spec) || isEncoded(spec);
+}
+
+/**
+ * bfloat16: the upper 16 bits of a float32 (same exponent range, 8 significant bits), 2 bytes per value,
+ * little-endian; `quantization: { dtype: 'bfloat16', checksum, original_dtype: 'float32' }`. Decoding is exact:
+ * the stored bits followed by 16 zero bits.
+ */
+export function isBfloat16(spec: ManifestEntry): boolean {
+  return spec.quantization?.dtype === 'bfloat16' && (spec.quantization as { encoding?: unknown }).encoding === undefined;
+}
+
+export function decodeBfloat16(spec: ManifestEntry, bytes: Uint8Array): Float32Array {
+  const n = count(spec.shape);
+  if (bytes.byteLength !== 2 * n) throw new PackedFormatError(`weight ${spec.name}: ${bytes.byteLength} bytes stored but bfloat16 needs ${2 * n}`);
+  const sum = checksum(bytes);
+  const expected = (spec.quantization as { checksum?: string }).checksum;
+  if (expected !== sum) throw new PackedFormatError(`weight ${spec.name}: checksum mismatch (model.json says ${String(expected)}, the shard bytes give ${sum}); the weight shard is corrupted or belongs to another model`);
+  const out = new Float32Array(n);
+  const bits = new Uint32Array(out.buffer);
+  for (let i = 0; i < n; i++) bits[i] = (bytes[2 * i]! | (bytes[2 * i + 1]! << 8)) << 16;
+  return out;
 }
 
 export class PackedFormatError extends Error {
@@ -142,7 +166,15 @@ export function decodePacked(spec: ManifestEntry, bytes: Uint8Array): Float32Arr
 
 /** Bytes a packed weight occupies, or undefined when the spec is not packed. */
 export function packedByteLength(spec: ManifestEntry): number | undefined {
+  if (isEncoded(spec)) return encodedLayout(spec).byteLength;
+  if (isBfloat16(spec)) return 2 * count(spec.shape);
   return isPacked(spec) ? packedLayout(spec).byteLength : undefined;
+}
+
+/** Decodes any weight isPacked() accepts (entropy-coded or plain packed) to float32. */
+export function decodeStored(spec: ManifestEntry, bytes: Uint8Array): Float32Array {
+  if (isEncoded(spec)) return decodeEncoded(spec, bytes);
+  return isBfloat16(spec) ? decodeBfloat16(spec, bytes) : decodePacked(spec, bytes);
 }
 
 const NATIVE_BYTES: Readonly<Record<string, number>> = { float32: 4, int32: 4, bool: 1, complex64: 8, uint8: 1, uint16: 2, float16: 2 };
@@ -172,7 +204,7 @@ export function unpackWeights(specs: readonly ManifestEntry[], data: Uint8Array)
     const bytes = data.subarray(off, off + lengths[i]!);
     off += lengths[i]!;
     if (isPacked(spec)) {
-      const values = decodePacked(spec, bytes);
+      const values = decodeStored(spec, bytes);
       const { quantization: _q, ...rest } = spec;
       outSpecs.push({ ...rest, dtype: 'float32' });
       chunks.push(new Uint8Array(values.buffer));

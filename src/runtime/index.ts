@@ -1,18 +1,21 @@
 /**
  * `mcbuild/runtime`: loads an mcbuild output with stock TF.js, including weights in mcbuild's packed format
- * (int8/int4/int2, docs/packed-format.md) that TF.js cannot decode by itself:
+ * (int8/int4/int2, codebooks, entropy-coded weights; docs/packed-format.md) that TF.js cannot decode by itself:
  *
  *   const model = await tf.loadLayersModel(mcbuildLoader('https://host/model/model.json'));
  *
  * It fetches model.json and its shards (relative to model.json's URL), checks every group's length and every
  * packed weight's checksum, and hands TF.js float32 weights decoded by the same code mcbuild measured with.
- * TF.js-native weights (float32, uint8/uint16/float16 quantization) pass through untouched. No dependencies:
- * TF.js is only used for types; works in browsers and Node ≥ 18 (global fetch).
+ * TF.js-native weights (float32, uint8/uint16/float16 quantization) pass through untouched. One small
+ * dependency, fflate's inflate for entropy-coded weights; TF.js is only used for types. Works in browsers and
+ * Node ≥ 18 (global fetch).
  */
 import type { io } from '@tensorflow/tfjs';
 import { PackedFormatError, storedByteLength, unpackWeights, type ManifestEntry } from './decode.js';
 
-export { crc32, decodePacked, isPacked, PackedFormatError, packedLayout, storedByteLength, unpackWeights } from './decode.js';
+export { crc32, decodePacked, decodeStored, isPacked, PackedFormatError, packedLayout, storedByteLength, unpackWeights } from './decode.js';
+export { decodeEncoded, encodedLayout, isEncoded } from './encoded.js';
+export type { CodebookQuantization, EntropyEncoding } from './encoded.js';
 export type { ManifestEntry, PackedDtype, PackedGranularity, PackedQuantization } from './decode.js';
 
 export interface McbuildLoaderOptions {
