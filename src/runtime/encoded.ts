@@ -118,40 +118,40 @@ export function decodeEncoded(spec: ManifestEntry, bytes: Uint8Array): Float32Ar
   const symbols = inflateExactly(where, 'symbol', bytes.subarray(l.headerBytes + l.gapBytes), l.encoding.entries);
 
   // symbol → value at element i: a codebook look-up, or the packed int format's q·scale (+ offset).
-  let valueAt: (symbol: number, i: number) => number;
+  let table: Float32Array | undefined;
+  let valueAt: ((symbol: number, i: number) => number) | undefined;
+  let limit: number;
   if (l.codebookSize !== undefined) {
-    const book = new Float32Array(l.codebookSize);
-    for (let k = 0; k < book.length; k++) book[k] = view.getFloat32(4 * k, true);
-    valueAt = (symbol) => {
-      if (symbol >= book.length) throw new PackedFormatError(`${where}: symbol ${symbol} is outside its codebook of ${book.length} values`);
-      return book[symbol]!;
-    };
+    table = new Float32Array(l.codebookSize);
+    for (let k = 0; k < table.length; k++) table[k] = view.getFloat32(4 * k, true);
+    limit = table.length;
   } else {
     const p = l.packed!;
     const scales = new Float32Array(p.scaleCount);
     const offsets = new Float32Array(q.symmetric ? 0 : p.scaleCount);
     for (let s = 0; s < p.scaleCount; s++) scales[s] = view.getFloat32(4 * s, true);
     for (let s = 0; s < offsets.length; s++) offsets[s] = view.getFloat32(4 * (p.scaleCount + s), true);
-    const limit = 1 << p.bits;
+    limit = 1 << p.bits;
     const half = 1 << (p.bits - 1);
-    valueAt = (symbol, i) => {
-      if (symbol >= limit) throw new PackedFormatError(`${where}: symbol ${symbol} does not fit its ${p.bits}-bit integers`);
-      const s = scaleIndex(p, i);
-      // As decodePacked: the double product rounded once into float32.
-      return q.symmetric ? (symbol >= half ? symbol - limit : symbol) * scales[s]! : symbol * scales[s]! + offsets[s]!;
-    };
+    const full = limit;
+    // As decodePacked: the double product rounded once into float32.
+    valueAt = q.symmetric ? (k, i) => (k >= half ? k - full : k) * scales[scaleIndex(p, i)]! : (k, i) => k * scales[scaleIndex(p, i)]! + offsets[scaleIndex(p, i)]!;
+  }
+  for (let j = 0; j < symbols.length; j++) {
+    if (symbols[j]! >= limit) throw new PackedFormatError(`${where}: symbol ${symbols[j]} is outside its ${table ? `codebook of ${limit} values` : `${Math.log2(limit)}-bit integers`}`);
   }
 
   const out = new Float32Array(l.n);
   if (!gaps) {
-    for (let i = 0; i < l.n; i++) out[i] = valueAt(symbols[i]!, i);
+    if (table) for (let i = 0; i < l.n; i++) out[i] = table[symbols[i]!]!;
+    else for (let i = 0; i < l.n; i++) out[i] = valueAt!(symbols[i]!, i);
     return out;
   }
   let pos = 0;
   for (let j = 0; j < symbols.length; j++) {
     pos += gaps[j]!;
     if (pos >= l.n) throw new PackedFormatError(`${where}: its sparse positions run past its ${l.n} elements`);
-    out[pos] = valueAt(symbols[j]!, pos);
+    out[pos] = table ? table[symbols[j]!]! : valueAt!(symbols[j]!, pos);
     pos++;
   }
   return out;
