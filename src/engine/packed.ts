@@ -1,9 +1,11 @@
 /**
  * Encoder of the mcbuild packed weight format (docs/packed-format.md); the decoder is src/runtime/decode.ts,
- * shared with the runtime loader. The encoder returns the decoder's own output for the bytes it wrote, so
- * statistics are computed on what the runtime will see.
+ * shared with the runtime loader. The encoder returns the decoder's own output for the bytes it wrote (on
+ * first use), and its error sink computes each decoded value with the decoder's arithmetic, so statistics
+ * are computed on what the runtime will see.
  */
-import { checksum, decodePacked, packedLayout, scaleIndex, type PackedDtype, type PackedGranularity, type PackedQuantization } from '../runtime/decode.js';
+import { crc32 } from 'node:zlib';
+import { decodePacked, packedLayout, type PackedDtype, type PackedGranularity, type PackedLayout, type PackedQuantization } from '../runtime/decode.js';
 
 export interface PackOptions {
   dtype: PackedDtype;
@@ -22,13 +24,23 @@ export const CLIP_RATIOS = [1, 0.95, 0.9, 0.85, 0.8, 0.75, 0.7, 0.65, 0.6, 0.55,
 export interface Packed {
   quantization: PackedQuantization;
   bytes: Uint8Array;
-  /** decodePacked(bytes): exactly what the engine and the loader decode. */
+  /** decodePacked(bytes): exactly what the engine and the loader decode (computed on first use). */
   decoded: Float32Array;
-  /** The float32 scale of each element's group (for error bounds). */
+  /** The float32 scale of each element's group (for error bounds; computed on first use). */
   scales: Float32Array;
 }
 
-export function packWeight(name: string, shape: number[], values: Float32Array, o: PackOptions): Packed {
+export interface PackTarget {
+  /** Where to write the bytes: exactly packedSize() of them, at any byte offset. A new buffer when absent. */
+  into?: Uint8Array;
+  /**
+   * Accumulates |w − ŵ| of every element, in element order, with ŵ what the decoder yields: the largest
+   * into `maxAbs`, the squares summed into `sumSq` (as the quantize pass reports its error).
+   */
+  errors?: { maxAbs: number; sumSq: number };
+}
+
+function plan(name: string, shape: number[], o: PackOptions): { quantization: PackedQuantization; layout: PackedLayout } {
   const quantization: PackedQuantization = {
     dtype: o.dtype,
     granularity: o.granularity,
@@ -41,77 +53,284 @@ export function packWeight(name: string, shape: number[], values: Float32Array, 
   };
   const layout = packedLayout({ name, shape, dtype: 'float32', quantization: { ...quantization } }, true);
   quantization.scaleCount = layout.scaleCount;
-  const { n, scaleCount, bits } = layout;
-  const sIdx = new Int32Array(n);
-  for (let i = 0; i < n; i++) sIdx[i] = scaleIndex(layout, i);
-  const lo = new Float64Array(scaleCount).fill(0);
-  const hi = new Float64Array(scaleCount).fill(0);
-  for (let i = 0; i < n; i++) {
-    const v = values[i]!;
-    const s = sIdx[i]!;
-    if (v < lo[s]!) lo[s] = v;
-    if (v > hi[s]!) hi[s] = v;
-  }
-  const signedMax = (1 << (bits - 1)) - 1;
-  const unsignedMax = (1 << bits) - 1;
-  const params = (ratio: number, s: number): { scale: number; offset: number } => {
-    if (o.symmetric) {
-      const amax = Math.max(-lo[s]!, hi[s]!) * ratio;
-      const scale = Math.fround(amax / signedMax);
-      return { scale: scale > 0 && Number.isFinite(scale) ? scale : 1, offset: 0 };
-    }
-    const a = lo[s]! * ratio;
-    const b = hi[s]! * ratio;
-    let scale = Math.fround((b - a) / unsignedMax);
-    if (!(scale > 0) || !Number.isFinite(scale)) scale = 1;
-    const zero = Math.round(-a / scale); // a ≤ 0 ≤ b: zero lands on an integer (up to float32 rounding)
-    return { scale, offset: Math.fround(-zero * scale) };
-  };
-  const quant = (v: number, p: { scale: number; offset: number }): number =>
-    o.symmetric ? Math.min(signedMax, Math.max(-signedMax, Math.round(v / p.scale))) : Math.min(unsignedMax, Math.max(0, Math.round((v - p.offset) / p.scale)));
-  const f32 = new Float32Array(1);
-  const dequant = (k: number, p: { scale: number; offset: number }): number => {
-    f32[0] = o.symmetric ? k * p.scale : k * p.scale + p.offset;
-    return f32[0];
-  };
+  return { quantization, layout };
+}
 
-  const chosen = Array.from({ length: scaleCount }, (_, s) => params(1, s));
-  if (o.clip === 'mse') {
-    const best = new Float64Array(scaleCount).fill(Number.POSITIVE_INFINITY);
-    const err = new Float64Array(scaleCount);
-    for (const ratio of CLIP_RATIOS) {
-      const cand = Array.from({ length: scaleCount }, (_, s) => params(ratio, s));
-      err.fill(0);
-      for (let i = 0; i < n; i++) {
-        const s = sIdx[i]!;
-        const d = values[i]! - dequant(quant(values[i]!, cand[s]!), cand[s]!);
-        err[s] += d * d;
-      }
-      for (let s = 0; s < scaleCount; s++) {
-        if (err[s]! < best[s]!) {
-          best[s] = err[s]!;
-          chosen[s] = cand[s]!;
+/** Bytes packWeight writes for a weight of this shape with these options. */
+export function packedSize(name: string, shape: number[], o: PackOptions): number {
+  return plan(name, shape, o).layout.byteLength;
+}
+
+/**
+ * Math.round(t), also for NaN and ±Infinity, up to the sign of a zero result (+0 where Math.round gives −0,
+ * which no caller can tell apart: they clamp at 0, truncate or square it) and for |t| ≥ 2^52 (every caller
+ * clamps those to the integer range). V8 compiles
+ * Math.round with a data-dependent branch that is mispredicted half the time on weights: ten times slower.
+ * floor(t + 0.5) is exact for |t| < 2^52 except at the largest double below 0.5, where the sum rounds up to 1.
+ */
+export function roundHalfUp(t: number): number {
+  const k = Math.floor(t + 0.5);
+  return t === 0.49999999999999994 ? 0 : k;
+}
+
+/**
+ * Runs of consecutive elements of scale group g (per channel), in storage order. Element i = r·C + c
+ * (channel c, reduction index r) uses scale s = c·P + ⌊r / G⌋, so group g holds rows g·G … g·G + G − 1:
+ * `run(i0, length, c0)` is called for elements i0 … i0 + length − 1 of channels c0, c0 + cStep, … (cStep is 0
+ * when C = 1, where a run is a piece of one group). Runs hold at most RUN elements, so the functions doing the
+ * per-element work are called many times and V8 optimizes them as a whole.
+ */
+const RUN = 4096;
+function forEachRun(l: PackedLayout, g: number, run: (i0: number, length: number, c0: number) => void): void {
+  const { channels: C, reduction: R, groupSize: G } = l;
+  const r0 = g * G;
+  const r1 = Math.min(R, r0 + G);
+  if (C === 1) {
+    for (let i = r0; i < r1; i += RUN) run(i, Math.min(RUN, r1 - i), 0);
+  } else {
+    for (let r = r0; r < r1; r++) for (let c = 0; c < C; c += RUN) run(r * C + c, Math.min(RUN, C - c), c);
+  }
+}
+
+/** Running state of the packing loop: the partial byte and the error sums. */
+interface PackState {
+  acc: number;
+  shift: number;
+  at: number;
+  maxAbs: number;
+  sumSq: number;
+}
+
+/**
+ * Packs one weight group by group (a group's rows are read for its range, then again to pack them, while
+ * they are still in cache), with the group's scale and offset of each channel in contiguous arrays.
+ */
+export function packWeight(name: string, shape: number[], values: Float32Array, o: PackOptions, target: PackTarget = {}): Packed {
+  const { quantization, layout } = plan(name, shape, o);
+  const { n, scaleCount, bits } = layout;
+  const C = layout.channels;
+  const P = layout.groupsPerChannel;
+  const cStep = C === 1 ? 0 : 1;
+  const symmetric = o.symmetric;
+  const qmax = symmetric ? (1 << (bits - 1)) - 1 : (1 << bits) - 1;
+  const bytes = target.into ?? new Uint8Array(layout.byteLength);
+  if (bytes.byteLength !== layout.byteLength) throw new Error(`packWeight(${name}): ${bytes.byteLength} bytes to write into, ${layout.byteLength} needed`);
+  const ints = bytes.subarray(layout.scaleBytes);
+  const errors = target.errors;
+  const st: PackState = { acc: 0, shift: 0, at: 0, maxAbs: errors ? errors.maxAbs : 0, sumSq: errors ? errors.sumSq : 0 };
+  const withErrors = errors !== undefined;
+
+  // Every scale group's scale and offset, at c·P + g.
+  const scale = new Float64Array(scaleCount);
+  const offset = new Float64Array(scaleCount);
+  // Per channel, for the current group: the range [min(w, 0), max(w, 0)], the chosen scale and offset.
+  const lo = new Float64Array(C);
+  const hi = new Float64Array(C);
+  const gScale = new Float64Array(C);
+  const gOffset = new Float64Array(C);
+  // clip: mse: the candidates of a ratio, their squared errors, the lowest error so far.
+  const mse = o.clip === 'mse' ? { scale: new Float64Array(C), offset: new Float64Array(C), err: new Float64Array(C), best: new Float64Array(C) } : undefined;
+  for (let g = 0; g < P; g++) {
+    lo.fill(0);
+    hi.fill(0);
+    forEachRun(layout, g, (i0, length, c0) => rangeRun(values, i0, length, c0, cStep, lo, hi));
+    groupParams(lo, hi, symmetric, qmax, 1, gScale, gOffset);
+    if (mse) {
+      mse.best.fill(Number.POSITIVE_INFINITY);
+      for (const ratio of CLIP_RATIOS) {
+        groupParams(lo, hi, symmetric, qmax, ratio, mse.scale, mse.offset);
+        mse.err.fill(0);
+        forEachRun(
+          layout,
+          g,
+          symmetric
+            ? (i0, length, c0) => mseRunSymmetric(values, i0, length, c0, cStep, mse.scale, qmax, mse.err)
+            : (i0, length, c0) => mseRunAsymmetric(values, i0, length, c0, cStep, mse.scale, mse.offset, qmax, mse.err),
+        );
+        for (let c = 0; c < C; c++) {
+          if (mse.err[c]! < mse.best[c]!) {
+            mse.best[c] = mse.err[c]!;
+            gScale[c] = mse.scale[c]!;
+            gOffset[c] = mse.offset[c]!;
+          }
         }
       }
     }
+    scatterGroup(gScale, gOffset, scale, offset, P, g);
+    forEachRun(
+      layout,
+      g,
+      symmetric
+        ? (i0, length, c0) => packRunSymmetric(values, i0, length, c0, cStep, gScale, qmax, bits, ints, st, withErrors)
+        : (i0, length, c0) => packRunAsymmetric(values, i0, length, c0, cStep, gScale, gOffset, qmax, bits, ints, st, withErrors),
+    );
   }
-
-  const bytes = new Uint8Array(layout.byteLength);
-  const view = new DataView(bytes.buffer);
+  if (st.shift > 0) ints[st.at] = st.acc;
+  if (errors) {
+    errors.maxAbs = st.maxAbs;
+    errors.sumSq = st.sumSq;
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   for (let s = 0; s < scaleCount; s++) {
-    view.setFloat32(4 * s, chosen[s]!.scale, true);
-    if (!o.symmetric) view.setFloat32(4 * (scaleCount + s), chosen[s]!.offset, true);
+    view.setFloat32(4 * s, scale[s]!, true);
+    if (!symmetric) view.setFloat32(4 * (scaleCount + s), offset[s]!, true);
   }
-  const ints = bytes.subarray(layout.scaleBytes);
+  quantization.checksum = `crc32:${(crc32(bytes) >>> 0).toString(16).padStart(8, '0')}`;
+
+  const spec = { name, shape, dtype: 'float32', quantization: { ...quantization } };
+  let decoded: Float32Array | undefined;
+  let scales: Float32Array | undefined;
+  return {
+    quantization,
+    bytes,
+    get decoded() {
+      return (decoded ??= decodePacked(spec, bytes));
+    },
+    get scales() {
+      if (!scales) {
+        const out = (scales = new Float32Array(n));
+        for (let g = 0; g < P; g++) {
+          gatherGroup(scale, offset, gScale, gOffset, P, g);
+          forEachRun(layout, g, (i0, length, c0) => {
+            for (let j = 0, c = c0; j < length; j++, c += cStep) out[i0 + j] = gScale[c]!;
+          });
+        }
+      }
+      return scales;
+    },
+  };
+}
+
+// Per scale group: from the per-channel arrays of group g to scale indices c·P + g, and back.
+
+function scatterGroup(a: Float64Array, b: Float64Array, toA: Float64Array, toB: Float64Array, P: number, g: number): void {
+  for (let c = 0; c < a.length; c++) {
+    toA[c * P + g] = a[c]!;
+    toB[c * P + g] = b[c]!;
+  }
+}
+
+function gatherGroup(a: Float64Array, b: Float64Array, toA: Float64Array, toB: Float64Array, P: number, g: number): void {
+  for (let c = 0; c < toA.length; c++) {
+    toA[c] = a[c * P + g]!;
+    toB[c] = b[c * P + g]!;
+  }
+}
+
+/** The float32 scale (and offset) of every scale group for a clipping ratio, from its range [lo, hi] ∋ 0. */
+function groupParams(lo: Float64Array, hi: Float64Array, symmetric: boolean, qmax: number, ratio: number, scale: Float64Array, offset: Float64Array): void {
+  for (let s = 0; s < lo.length; s++) {
+    if (symmetric) {
+      const amax = Math.max(-lo[s]!, hi[s]!) * ratio;
+      const sc = Math.fround(amax / qmax);
+      scale[s] = sc > 0 && Number.isFinite(sc) ? sc : 1;
+      offset[s] = 0;
+    } else {
+      const a = lo[s]! * ratio;
+      const b = hi[s]! * ratio;
+      let sc = Math.fround((b - a) / qmax);
+      if (!(sc > 0) || !Number.isFinite(sc)) sc = 1;
+      const zero = Math.round(-a / sc); // a ≤ 0 ≤ b: zero lands on an integer (up to float32 rounding)
+      scale[s] = sc;
+      offset[s] = Math.fround(-zero * sc);
+    }
+  }
+}
+
+// The per-element loops, one function each (see forEachRun).
+
+function rangeRun(values: Float32Array, i0: number, length: number, c0: number, cStep: number, lo: Float64Array, hi: Float64Array): void {
+  for (let j = 0, c = c0; j < length; j++, c += cStep) {
+    const v = values[i0 + j]!;
+    if (v < lo[c]!) lo[c] = v;
+    if (v > hi[c]!) hi[c] = v;
+  }
+}
+
+function mseRunSymmetric(values: Float32Array, i0: number, length: number, c0: number, cStep: number, scale: Float64Array, qmax: number, err: Float64Array): void {
+  for (let j = 0, c = c0; j < length; j++, c += cStep) {
+    const v = values[i0 + j]!;
+    const sc = scale[c]!;
+    const k = Math.min(qmax, Math.max(-qmax, roundHalfUp(v / sc)));
+    const d = v - Math.fround(k * sc);
+    err[c] += d * d;
+  }
+}
+
+function mseRunAsymmetric(values: Float32Array, i0: number, length: number, c0: number, cStep: number, scale: Float64Array, offset: Float64Array, qmax: number, err: Float64Array): void {
+  for (let j = 0, c = c0; j < length; j++, c += cStep) {
+    const v = values[i0 + j]!;
+    const sc = scale[c]!;
+    const of = offset[c]!;
+    const k = Math.min(qmax, Math.max(0, roundHalfUp((v - of) / sc)));
+    const d = v - Math.fround(k * sc + of);
+    err[c] += d * d;
+  }
+}
+
+/**
+ * Rounds to nearest with clamping to ±qmax and writes b bits per value, least significant first (b divides
+ * 8, so whole bytes are written as they fill); `| 0` stores NaN as 0. With `withErrors`, adds |w − ŵ| with ŵ
+ * computed as the decoder does (the double product rounded once to float32).
+ */
+function packRunSymmetric(values: Float32Array, i0: number, length: number, c0: number, cStep: number, scale: Float64Array, qmax: number, bits: number, ints: Uint8Array, st: PackState, withErrors: boolean): void {
   const mask = (1 << bits) - 1;
-  for (let i = 0; i < n; i++) {
-    const k = quant(values[i]!, chosen[sIdx[i]!]!);
-    const bit = i * bits;
-    ints[bit >> 3]! |= (k & mask) << (bit & 7);
+  let { acc, shift, at, maxAbs, sumSq } = st;
+  for (let j = 0, c = c0; j < length; j++, c += cStep) {
+    const i = i0 + j;
+    const v = values[i]!;
+    const sc = scale[c]!;
+    const k = Math.min(qmax, Math.max(-qmax, roundHalfUp(v / sc))) | 0;
+    if (bits === 8) ints[i] = k;
+    else {
+      acc |= (k & mask) << shift;
+      shift += bits;
+      if (shift === 8) {
+        ints[at++] = acc;
+        acc = 0;
+        shift = 0;
+      }
+    }
+    if (withErrors) {
+      const e = Math.abs(v - Math.fround(k * sc));
+      if (e > maxAbs) maxAbs = e;
+      sumSq += e * e;
+    }
   }
-  quantization.checksum = checksum(bytes);
-  const decoded = decodePacked({ name, shape, dtype: 'float32', quantization: { ...quantization } }, bytes);
-  const scales = new Float32Array(n);
-  for (let i = 0; i < n; i++) scales[i] = chosen[sIdx[i]!]!.scale;
-  return { quantization, bytes, decoded, scales };
+  st.acc = acc;
+  st.shift = shift;
+  st.at = at;
+  st.maxAbs = maxAbs;
+  st.sumSq = sumSq;
+}
+
+function packRunAsymmetric(values: Float32Array, i0: number, length: number, c0: number, cStep: number, scale: Float64Array, offset: Float64Array, qmax: number, bits: number, ints: Uint8Array, st: PackState, withErrors: boolean): void {
+  let { acc, shift, at, maxAbs, sumSq } = st;
+  for (let j = 0, c = c0; j < length; j++, c += cStep) {
+    const i = i0 + j;
+    const v = values[i]!;
+    const sc = scale[c]!;
+    const of = offset[c]!;
+    const k = Math.min(qmax, Math.max(0, roundHalfUp((v - of) / sc))) | 0;
+    if (bits === 8) ints[i] = k;
+    else {
+      acc |= k << shift;
+      shift += bits;
+      if (shift === 8) {
+        ints[at++] = acc;
+        acc = 0;
+        shift = 0;
+      }
+    }
+    if (withErrors) {
+      const e = Math.abs(v - Math.fround(k * sc + of));
+      if (e > maxAbs) maxAbs = e;
+      sumSq += e * e;
+    }
+  }
+  st.acc = acc;
+  st.shift = shift;
+  st.at = at;
+  st.maxAbs = maxAbs;
+  st.sumSq = sumSq;
 }

@@ -5,6 +5,7 @@
  *  - uint8 / uint16: affine per tensor, value = q·scale + min, with min nudged so that 0.0 is exact
  *    (pruned zeros stay zeros), as the TF.js converter does.
  * and, in mcbuild's packed format (docs/packed-format.md) that stock TF.js refuses and `mcbuild/runtime` decodes:
+ *  - bfloat16: the upper half of each float32 (float32's range, 8 significant bits), every float32 weight;
  *  - int8 / int4 / int2: per tensor, per output channel or per group, symmetric (default) or asymmetric,
  *    rounding to nearest, optionally with MSE-optimal clipping. Only float32 kernels of Dense, Conv2D and
  *    DepthwiseConv2D layers are packed; biases, batch-norm and other weights stay float32.
@@ -14,15 +15,15 @@
  */
 import { McbError } from '../errors.js';
 import type { QuantizationDtype, WeightSpec } from '../engine/model-format.js';
-import { packWeight } from '../engine/packed.js';
-import { decodeWeights, encodeWeights, float16ToFloat32, float32ToFloat16, type DecodedWeight } from '../engine/weights.js';
-import type { PackedDtype } from '../runtime/decode.js';
+import { packedSize, packWeight, roundHalfUp } from '../engine/packed.js';
+import { alignedView, decodeWeights, encodeWeights, float16Table, float32BitsToFloat16, type DecodedWeight, type EncodedWeight } from '../engine/weights.js';
+import { checksum, type PackedDtype } from '../runtime/decode.js';
 import { layerClasses } from './cluster.js';
 import { formatDataPath } from '../recipe/index.js';
 import type { PassDefinition } from './types.js';
 
 export type QuantizeOptions =
-  | { dtype: 'float16' | 'uint8' | 'uint16'; granularity: 'per-tensor' }
+  | { dtype: 'float16' | 'bfloat16' | 'uint8' | 'uint16'; granularity: 'per-tensor' }
   | {
       dtype: PackedDtype;
       granularity: 'per-tensor' | 'per-channel' | 'per-group';
@@ -44,7 +45,7 @@ const KERNELS: Readonly<Record<string, { weight: string; axis: number }>> = {
 export const quantize: PassDefinition<QuantizeOptions> = {
   name: 'quantize',
   version: 1,
-  summary: 'store weights as float16 or affine uint8/uint16 per tensor (stock TF.js), or packed int8/int4/int2 (mcbuild/runtime)',
+  summary: 'store weights as float16 or affine uint8/uint16 per tensor (stock TF.js), or bfloat16 / packed int8/int4/int2 (mcbuild/runtime)',
   dependsOnBackend: false,
   needs: [],
 
@@ -66,11 +67,11 @@ export const quantize: PassDefinition<QuantizeOptions> = {
     if (!PACKED.includes(resolved)) {
       // TF.js's own formats: one min and scale per tensor (or float16), asymmetric by definition.
       if (granularity !== 'per-tensor') refuse('granularity', `sets granularity ${granularity} with dtype ${resolved}, which TF.js stores per tensor only; use dtype int8, int4 or int2 for ${granularity}`);
-      if (raw.symmetric === true) refuse('symmetric', `sets symmetric: true with dtype ${resolved}; TF.js's ${resolved} format is ${resolved === 'float16' ? 'not affine' : 'affine (min and scale)'}, use dtype int8, int4 or int2 for symmetric quantization`);
-      if (raw.symmetric === false && resolved === 'float16') refuse('symmetric', 'sets symmetric with dtype float16, which has no range to make symmetric');
+      if (raw.symmetric === true) refuse('symmetric', `sets symmetric: true with dtype ${resolved}; TF.js's ${resolved} format is ${resolved === 'float16' || resolved === 'bfloat16' ? 'not affine' : 'affine (min and scale)'}, use dtype int8, int4 or int2 for symmetric quantization`);
+      if (raw.symmetric === false && (resolved === 'float16' || resolved === 'bfloat16')) refuse('symmetric', `sets symmetric with dtype ${resolved}, which has no range to make symmetric`);
       if (raw.clip !== undefined && raw.clip !== 'none') refuse('clip', `sets clip ${String(raw.clip)} with dtype ${resolved}; clipping applies to int8, int4 and int2`);
       if (raw.groupSize !== undefined) refuse('groupSize', `sets groupSize with dtype ${resolved}; groups apply to int8, int4 and int2 with granularity per-group`);
-      return { dtype: resolved as 'float16' | 'uint8' | 'uint16', granularity: 'per-tensor' };
+      return { dtype: resolved as 'float16' | 'bfloat16' | 'uint8' | 'uint16', granularity: 'per-tensor' };
     }
     if (granularity === 'per-group' && raw.groupSize === undefined) refuse('granularity', 'sets granularity per-group without groupSize; add groupSize (values per scale along the reduction axis, e.g. 32)');
     if (granularity !== 'per-group' && raw.groupSize !== undefined) refuse('groupSize', `sets groupSize with granularity ${granularity}; groupSize needs granularity: per-group`);
@@ -87,36 +88,41 @@ export const quantize: PassDefinition<QuantizeOptions> = {
   async apply(model, options) {
     let quantized = 0;
     let skipped = 0;
-    let maxAbsError = 0;
-    let sumSqError = 0;
     let values = 0;
+    // |w − ŵ| over every quantized value, accumulated in weight and element order by the writers.
+    const errors = { maxAbs: 0, sumSq: 0 };
     const classes = layerClasses(model.json);
-    const out = encodeWeights(model.json, decodeWeights(model), (w) => {
+    const out = encodeWeights(model.json, decodeWeights(model, { share: true }), (w): EncodedWeight | undefined => {
       if (w.spec.dtype !== 'float32' || !(w.values instanceof Float32Array)) {
         skipped++;
         return undefined;
       }
-      let enc: Encoded;
-      if (options.dtype === 'float16') enc = toFloat16(w.values);
-      else if (options.dtype === 'uint8' || options.dtype === 'uint16') enc = toAffine(w.values, options.dtype);
-      else {
+      const v = w.values;
+      let byteLength: number;
+      let write: (into: Uint8Array) => WeightSpec['quantization'] & object;
+      if (options.dtype === 'float16') {
+        byteLength = 2 * v.length;
+        write = (into) => toFloat16(v, into, errors);
+      } else if (options.dtype === 'bfloat16') {
+        byteLength = 2 * v.length;
+        write = (into) => toBfloat16(v, into, errors);
+      } else if (options.dtype === 'uint8' || options.dtype === 'uint16') {
+        const dtype = options.dtype;
+        byteLength = (dtype === 'uint8' ? 1 : 2) * v.length;
+        write = (into) => toAffine(v, dtype, into, errors);
+      } else {
         const axis = kernelAxis(w, classes);
         if (axis === undefined) {
           skipped++;
           return undefined;
         }
-        const p = packWeight(w.spec.name, w.spec.shape, w.values, { ...(options as Extract<QuantizeOptions, { symmetric: boolean }>), axis });
-        enc = { bytes: p.bytes, quantization: p.quantization, decoded: p.decoded };
+        const o = { ...(options as Extract<QuantizeOptions, { symmetric: boolean }>), axis };
+        byteLength = packedSize(w.spec.name, w.spec.shape, o);
+        write = (into) => packWeight(w.spec.name, w.spec.shape, v, o, { into, errors }).quantization;
       }
       quantized++;
-      for (let i = 0; i < w.values.length; i++) {
-        const err = Math.abs(w.values[i]! - enc.decoded[i]!);
-        if (err > maxAbsError) maxAbsError = err;
-        sumSqError += err * err;
-      }
-      values += w.values.length;
-      const spec: WeightSpec = { ...w.spec, quantization: enc.quantization };
-      return { spec, bytes: enc.bytes };
+      values += v.length;
+      return { byteLength, write: (into) => ({ ...w.spec, quantization: write(into) }) };
     });
     return {
       model: out,
@@ -127,8 +133,8 @@ export const quantize: PassDefinition<QuantizeOptions> = {
         weightsSkipped: skipped,
         weightBytesBefore: model.weightData.byteLength,
         weightBytesAfter: out.weightData.byteLength,
-        maxAbsError,
-        rmsError: values ? Math.sqrt(sumSqError / values) : 0,
+        maxAbsError: errors.maxAbs,
+        rmsError: values ? Math.sqrt(errors.sumSq / values) : 0,
       },
     };
   },
@@ -146,21 +152,55 @@ function kernelAxis(w: DecodedWeight, classes: Map<string, string> | undefined):
   return kernel.axis < 0 ? w.spec.shape.length + kernel.axis : kernel.axis;
 }
 
-interface Encoded {
-  bytes: Uint8Array;
-  quantization: WeightSpec['quantization'] & object;
-  /** What TF.js will decode, for error statistics. */
-  decoded: Float32Array;
+type ErrorSink = { maxAbs: number; sumSq: number };
+
+/** Writes v as float16 into `into` (2 bytes per value), adding |w − ŵ| of what TF.js decodes to `errors`. */
+function toFloat16(v: Float32Array, into: Uint8Array, errors: ErrorSink): WeightSpec['quantization'] & object {
+  const n = v.length;
+  const bits = new Uint32Array(v.buffer, v.byteOffset, n);
+  const { view: half, flush } = alignedView(into, Uint16Array, n);
+  const table = float16Table();
+  let maxAbs = errors.maxAbs;
+  let sumSq = errors.sumSq;
+  for (let i = 0; i < n; i++) {
+    const h = float32BitsToFloat16(bits[i]!);
+    half[i] = h;
+    const e = Math.abs(v[i]! - table[h]!);
+    if (e > maxAbs) maxAbs = e;
+    sumSq += e * e;
+  }
+  flush();
+  errors.maxAbs = maxAbs;
+  errors.sumSq = sumSq;
+  return { dtype: 'float16' };
 }
 
-function toFloat16(v: Float32Array): Encoded {
-  const half = new Uint16Array(v.length);
-  const decoded = new Float32Array(v.length);
-  for (let i = 0; i < v.length; i++) {
-    half[i] = float32ToFloat16(v[i]!);
-    decoded[i] = float16ToFloat32(half[i]!);
+/**
+ * Writes v as bfloat16 (the upper 16 bits of each float32, round to nearest even; NaN stays NaN), little-endian,
+ * adding |w − ŵ| to `errors`. Not a TF.js format: the manifest entry carries a checksum and mcbuild/runtime decodes it.
+ */
+function toBfloat16(v: Float32Array, into: Uint8Array, errors: ErrorSink): WeightSpec['quantization'] & object {
+  const n = v.length;
+  const bits = new Uint32Array(v.buffer, v.byteOffset, n);
+  const back = new Float32Array(1);
+  const backBits = new Uint32Array(back.buffer);
+  let maxAbs = errors.maxAbs;
+  let sumSq = errors.sumSq;
+  for (let i = 0; i < n; i++) {
+    const b = bits[i]!;
+    const isNaN = (b & 0x7f800000) === 0x7f800000 && (b & 0x7fffff) !== 0;
+    // Adding 0x7fff plus the kept part's lowest bit rounds half to even; a carry into the exponent is right.
+    const h = isNaN ? (b >>> 16) | 0x40 : ((b + 0x7fff + ((b >>> 16) & 1)) >>> 16) & 0xffff;
+    into[2 * i] = h & 0xff;
+    into[2 * i + 1] = h >>> 8;
+    backBits[0] = h << 16;
+    const e = Math.abs(v[i]! - back[0]!);
+    if (e > maxAbs) maxAbs = e;
+    if (!Number.isNaN(e)) sumSq += e * e;
   }
-  return { bytes: new Uint8Array(half.buffer), quantization: { dtype: 'float16' }, decoded };
+  errors.maxAbs = maxAbs;
+  errors.sumSq = sumSq;
+  return { dtype: 'bfloat16', checksum: checksum(into.subarray(0, 2 * n)), original_dtype: 'float32' } as unknown as WeightSpec['quantization'] & object;
 }
 
 /** The TF.js converter's affine range: scale over [min, max] with min nudged so that 0 maps to an integer. */
@@ -174,22 +214,65 @@ export function affineRange(min: number, max: number, qmax: number): { scale: nu
   return { scale, min };
 }
 
-function toAffine(v: Float32Array, dtype: 'uint8' | 'uint16'): Encoded {
+/** Writes v as affine uint8/uint16 into `into`, adding |w − ŵ| of what TF.js decodes to `errors`. */
+function toAffine(v: Float32Array, dtype: 'uint8' | 'uint16', into: Uint8Array, errors: ErrorSink): WeightSpec['quantization'] & object {
   const qmax = dtype === 'uint8' ? 255 : 65535;
+  const range = new Float64Array(2);
+  minMax(v, range);
+  const { scale, min } = affineRange(range[0]!, range[1]!, qmax);
+  if (dtype === 'uint8') affineUint8(v, into, min, scale, errors);
+  else {
+    const { view, flush } = alignedView(into, Uint16Array, v.length);
+    affineUint16(v, view, min, scale, errors);
+    flush();
+  }
+  return { dtype, min, scale };
+}
+
+// The hot loops live in small functions of their own: V8 optimizes each as a whole (optimizing one loop of
+// a large function on stack leaves the code after it without type feedback, and deoptimizes there).
+
+/** [min, max] of v (NaN ignored), [0, 0] when empty. */
+function minMax(v: Float32Array, out: Float64Array): void {
   let lo = Number.POSITIVE_INFINITY;
   let hi = Number.NEGATIVE_INFINITY;
-  for (const x of v) {
+  for (let i = 0; i < v.length; i++) {
+    const x = v[i]!;
     if (x < lo) lo = x;
     if (x > hi) hi = x;
   }
-  if (v.length === 0) lo = hi = 0;
-  const { scale, min } = affineRange(lo, hi, qmax);
-  const q = dtype === 'uint8' ? new Uint8Array(v.length) : new Uint16Array(v.length);
-  const decoded = new Float32Array(v.length);
+  out[0] = v.length === 0 ? 0 : lo;
+  out[1] = v.length === 0 ? 0 : hi;
+}
+
+function affineUint8(v: Float32Array, q: Uint8Array, min: number, scale: number, errors: ErrorSink): void {
+  let maxAbs = errors.maxAbs;
+  let sumSq = errors.sumSq;
   for (let i = 0; i < v.length; i++) {
-    const k = Math.min(qmax, Math.max(0, Math.round((v[i]! - min) / scale)));
+    const x = v[i]!;
+    const k = Math.min(255, Math.max(0, roundHalfUp((x - min) / scale)));
     q[i] = k;
-    decoded[i] = k * scale + min;
+    // What TF.js decodes: the double k·scale + min stored as float32. (A NaN weight gives k NaN, stored as 0,
+    // and a NaN error, as the error statistics always had.)
+    const e = Math.abs(x - Math.fround(k * scale + min));
+    if (e > maxAbs) maxAbs = e;
+    sumSq += e * e;
   }
-  return { bytes: new Uint8Array(q.buffer), quantization: { dtype, min, scale }, decoded };
+  errors.maxAbs = maxAbs;
+  errors.sumSq = sumSq;
+}
+
+function affineUint16(v: Float32Array, q: Uint16Array, min: number, scale: number, errors: ErrorSink): void {
+  let maxAbs = errors.maxAbs;
+  let sumSq = errors.sumSq;
+  for (let i = 0; i < v.length; i++) {
+    const x = v[i]!;
+    const k = Math.min(65535, Math.max(0, roundHalfUp((x - min) / scale)));
+    q[i] = k;
+    const e = Math.abs(x - Math.fround(k * scale + min));
+    if (e > maxAbs) maxAbs = e;
+    sumSq += e * e;
+  }
+  errors.maxAbs = maxAbs;
+  errors.sumSq = sumSq;
 }

@@ -155,11 +155,40 @@ export function decodePacked(spec: ManifestEntry, bytes: Uint8Array): Float32Arr
   for (let s = 0; s < offsets.length; s++) offsets[s] = view.getFloat32(4 * (l.scaleCount + s), true);
   const ints = bytes.subarray(l.scaleBytes);
   const out = new Float32Array(l.n);
-  for (let i = 0; i < l.n; i++) {
-    const s = scaleIndex(l, i);
-    const k = readInt(ints, i, l.bits, q.symmetric);
-    // float32 storage rounds the double product once: the same result on every JS engine.
-    out[i] = q.symmetric ? k * scales[s]! : k * scales[s]! + offsets[s]!;
+  // Element i = r·C + c uses scale s = c·P + ⌊r / G⌋ (scaleIndex): walking groups of G rows, then rows, then
+  // channels visits the elements in order, with the current group's scale of each channel gathered into a
+  // contiguous array; integers are read as readInt does, sign-extended by (raw ^ half) − half.
+  const { channels: C, reduction: R, groupSize: G, groupsPerChannel: P, bits } = l;
+  const symmetric = q.symmetric;
+  const mask = (1 << bits) - 1;
+  const half = symmetric ? 1 << (bits - 1) : 0;
+  const gScale = new Float64Array(C);
+  const gOffset = new Float64Array(C);
+  for (let g = 0; g < P; g++) {
+    for (let c = 0; c < C; c++) {
+      gScale[c] = scales[c * P + g]!;
+      gOffset[c] = symmetric ? 0 : offsets[c * P + g]!;
+    }
+    const r0 = g * G;
+    const r1 = Math.min(R, r0 + G);
+    if (C === 1) {
+      const sc = gScale[0]!;
+      const of = gOffset[0]!;
+      for (let i = r0; i < r1; i++) {
+        const bit = i * bits;
+        const k = (((ints[bit >> 3]! >> (bit & 7)) & mask) ^ half) - half;
+        // float32 storage rounds the double product once: the same result on every JS engine.
+        out[i] = symmetric ? k * sc : k * sc + of;
+      }
+      continue;
+    }
+    for (let r = r0; r < r1; r++) {
+      for (let c = 0, i = r * C; c < C; c++, i++) {
+        const bit = i * bits;
+        const k = (((ints[bit >> 3]! >> (bit & 7)) & mask) ^ half) - half;
+        out[i] = symmetric ? k * gScale[c]! : k * gScale[c]! + gOffset[c]!;
+      }
+    }
   }
   return out;
 }

@@ -70,6 +70,8 @@ function bruteForceLloyd(values: ArrayLike<number>, init: number[]): number[] {
   return c;
 }
 
+type ClusterLayerStatsLike = { meanSquaredError: number; distinctBefore: number; distinctValues: number; zerosKept: number };
+
 const distinct = (v: ArrayLike<number>) => new Set(Array.from(v)).size;
 const nonZeroDistinct = (v: ArrayLike<number>) => new Set(Array.from(v).filter((x) => x !== 0)).size;
 
@@ -166,6 +168,152 @@ describe('1-D k-means', () => {
     const seconds = (performance.now() - started) / 1000;
     expect(r.centroids).toHaveLength(256);
     expect(seconds).toBeLessThan(3);
+  });
+});
+
+/** A layers model of the given weights (float32 unless a dtype is given), one Dense layer per kernel. */
+function syntheticModel(weights: { name: string; shape: number[]; values: Float32Array | Uint8Array; dtype?: string }[]): StoredModel {
+  const bytes = new Uint8Array(weights.reduce((n, w) => n + w.values.byteLength, 0));
+  let at = 0;
+  for (const w of weights) {
+    bytes.set(new Uint8Array(w.values.buffer, w.values.byteOffset, w.values.byteLength), at);
+    at += w.values.byteLength;
+  }
+  const layers = [...new Set(weights.map((w) => w.name.split('/')[0]!))].map((name) => ({ class_name: 'Dense', config: { name } }));
+  return {
+    json: { format: 'layers-model', modelTopology: { class_name: 'Sequential', config: { name: 's', layers } } },
+    weightSpecs: weights.map((w) => ({ name: w.name, shape: w.shape, dtype: w.dtype ?? 'float32' })),
+    weightData: bytes,
+  };
+}
+
+describe('cluster pass writes exactly the k-means assignment', () => {
+  /** What the pass must write for one kernel: kmeans1d's centroid of each value's range, zeros kept. */
+  function reference(values: Float32Array, options: ReturnType<typeof cluster.resolveOptions>) {
+    const keep = options.preserveZeros;
+    const fit = kmeans1d(Array.from(values).filter((x) => !keep || x !== 0), options.clusters, options);
+    const out = values.map((x) => (keep && x === 0 ? x : fit.centroids[clusterOf(fit.upper, x)]!));
+    let sumSq = 0;
+    for (let i = 0; i < values.length; i++) if (!(keep && values[i] === 0)) sumSq += (out[i]! - values[i]!) * (out[i]! - values[i]!);
+    return { out, meanSquaredError: sumSq / values.length, distinctValues: new Set(out).size, clusters: fit.centroids.length };
+  }
+
+  /** Weights with duplicates, ±0 and a wide range, so buckets with cluster boundaries are common. */
+  function kernel(n: number, seed: number): Float32Array {
+    const random = mulberry32(seed);
+    return Float32Array.from({ length: n }, () => {
+      const r = random();
+      if (r < 0.1) return r < 0.05 ? 0 : -0;
+      if (r < 0.2) return Math.fround(0.015625 * Math.floor(random() * 8));
+      return (random() + random() + random() - 1.5) * (r < 0.25 ? 3 : 0.1);
+    });
+  }
+
+  it('with kernels at unaligned offsets, in the output buffer used as scratch and beyond it, for many K', async () => {
+    const models = [
+      // A 3-byte bool first: every kernel's output is unaligned; the output is large enough to be scratch.
+      syntheticModel([
+        { name: 'flags', shape: [3], values: Uint8Array.from([1, 0, 1]), dtype: 'bool' },
+        { name: 'fc_1/kernel', shape: [300, 40], values: kernel(12_000, 1) },
+        { name: 'fc_1/bias', shape: [40], values: kernel(40, 2) },
+        { name: 'fc_2/kernel', shape: [40, 30], values: kernel(1200, 3) },
+        { name: 'fc_3/kernel', shape: [30, 1000], values: kernel(30_000, 4) },
+        { name: 'fc_4/kernel', shape: [50, 50], values: kernel(2500, 5) },
+      ]),
+      // One kernel: the output is too small to be scratch.
+      syntheticModel([{ name: 'fc/kernel', shape: [500, 64], values: kernel(32_000, 6) }]),
+    ];
+    for (const model of models) {
+      const input = decodeWeights(model);
+      for (const raw of [{ clusters: 2 }, { clusters: 16 }, { bits: 8, init: 'linear' }, { clusters: 1000, preserveZeros: false }, { clusters: 64, seed: 3, iterations: 2 }]) {
+        const options = cluster.resolveOptions(raw, place);
+        const { model: out, stats } = await cluster.apply(model, options, ctx);
+        const layers = stats.layers as { weight: string; meanSquaredError: number; distinctValues: number; clusters: number }[];
+        for (const [i, w] of decodeWeights(out).entries()) {
+          const before = input[i]!.values as Float32Array;
+          if (!/kernel$/.test(w.spec.name)) {
+            expect(w.values).toEqual(before);
+            continue;
+          }
+          const expected = reference(before, options);
+          const got = w.values as Float32Array;
+          const firstDifference = got.findIndex((x, j) => !Object.is(x, expected.out[j]));
+          expect(firstDifference, `${w.spec.name} ${JSON.stringify(raw)}`).toBe(-1);
+          const layer = layers.find((l) => l.weight === w.spec.name)!;
+          expect(layer.meanSquaredError).toBe(expected.meanSquaredError);
+          expect(layer.distinctValues).toBe(expected.distinctValues);
+          expect(layer.clusters).toBe(expected.clusters);
+        }
+        expect(out.weightData.byteLength).toBe(model.weightData.byteLength);
+      }
+    }
+  });
+});
+
+describe('cluster pass on kernels of more than 2^20 values (fitted on a sample)', () => {
+  const n = 1_500_000; // 1.2 million not zero
+  /** Bell-shaped weights with duplicates, ±0 (a fifth of them) and a few far values. */
+  function big(seed: number): Float32Array {
+    const random = mulberry32(seed);
+    return Float32Array.from({ length: n }, (_, i) => {
+      const r = random();
+      if (r < 0.2) return r < 0.1 ? 0 : -0;
+      if (r < 0.25) return Math.fround(0.001953125 * Math.floor(random() * 64));
+      return (random() + random() + random() - 1.5) * (i % 1000 === 0 ? 3 : 0.05);
+    });
+  }
+
+  it('every value goes to its nearest centroid; exact statistics; deterministic; close to the full k-means error', async () => {
+    const values = big(1);
+    const model = syntheticModel([{ name: 'fc/kernel', shape: [1500, 1000], values }]);
+    for (const raw of [{ clusters: 16 }, { bits: 5, seed: 2 }, { clusters: 32, seed: 5 }, { clusters: 8, preserveZeros: false }]) {
+      const options = cluster.resolveOptions(raw, place);
+      const keep = options.preserveZeros;
+      const { model: out, stats } = await cluster.apply(model, options, ctx);
+      const again = await cluster.apply(model, options, ctx);
+      expect(Buffer.compare(again.model.weightData, out.weightData), 'deterministic').toBe(0);
+      const got = decodeWeights(out)[0]!.values as Float32Array;
+      const centroids = [...new Set(Array.from(got).filter((x, i) => !(keep && values[i] === 0)))].sort((a, b) => a - b);
+      expect(centroids).toHaveLength(options.clusters);
+      let wrong = 0;
+      let sumSq = 0;
+      for (let i = 0; i < n; i++) {
+        const x = values[i]!;
+        if (keep && x === 0) {
+          if (!Object.is(got[i], x)) wrong++;
+          continue;
+        }
+        // No centroid nearer than the one written (up to the rounding of the midpoints in float64).
+        const d = Math.abs(x - got[i]!);
+        const j = centroids.indexOf(got[i]!);
+        if ((j > 0 && Math.abs(x - centroids[j - 1]!) < d * (1 - 1e-12)) || (j + 1 < centroids.length && Math.abs(x - centroids[j + 1]!) < d * (1 - 1e-12))) wrong++;
+        sumSq += (got[i]! - x) * (got[i]! - x);
+      }
+      expect(wrong).toBe(0);
+      const layer = (stats.layers as ClusterLayerStatsLike[])[0]!;
+      const clustered = Array.from(values).filter((x) => !keep || x !== 0);
+      expect(layer.meanSquaredError).toBe(sumSq / n);
+      expect(layer.distinctBefore).toBe(new Set(values).size);
+      expect(layer.distinctValues).toBe(new Set(got).size);
+      expect(layer.zerosKept).toBe(n - clustered.length);
+      // Fitted on a quarter of a million quantiles, the error is within 3% of k-means on all values (these
+      // heavy tails are the hard case: 0.1% of the weights 60 times larger).
+      const full = kmeans1d(clustered, options.clusters, options);
+      expect(layer.meanSquaredError).toBeLessThan((full.sse / n) * 1.03);
+    }
+  });
+
+  it('falls back to all values when the sample misses values needed for K clusters', async () => {
+    // 16 values repeated, and one more once: 17 distinct values, K = 17, the quantiles miss the single one.
+    const values = Float32Array.from({ length: n }, (_, i) => (i === 777_777 ? 0.999 : ((i * 7) % 16) / 16 - 0.47));
+    const model = syntheticModel([{ name: 'fc/kernel', shape: [1500, 1000], values }]);
+    const options = cluster.resolveOptions({ clusters: 17 }, place);
+    const { model: out, stats } = await cluster.apply(model, options, ctx);
+    const fit = kmeans1d(values, 17, options);
+    const expected = values.map((x) => fit.centroids[clusterOf(fit.upper, x)]!);
+    const got = decodeWeights(out)[0]!.values as Float32Array;
+    expect(got.findIndex((x, i) => !Object.is(x, expected[i]))).toBe(-1);
+    expect((stats.layers as ClusterLayerStatsLike[])[0]!.distinctValues).toBe(17);
   });
 });
 

@@ -244,6 +244,32 @@ describe('N:M pruning', () => {
     });
   }
 
+  it('every N:M with M ≤ 16 agrees with a stable sort of each group, with ties and ±0', () => {
+    const random = mulberry32(21);
+    for (const m of [2, 3, 4, 5, 8, 16]) {
+      for (let n = 1; n < m; n++) {
+        for (const levels of [3, 1e6]) {
+          const shape = [2, m * 3, 5]; // leading 2, input m·3, output 5
+          const v = Float32Array.from({ length: 2 * m * 3 * 5 }, () => (Math.floor(random() * levels) - levels / 2) / 3);
+          const original = Float32Array.from(v);
+          pruneNM(v, shape, n, m);
+          const expected = Float32Array.from(original);
+          for (let lead = 0; lead < 2; lead++) {
+            for (let g = 0; g < m * 3; g += m) {
+              for (let c = 0; c < 5; c++) {
+                const idx = Array.from({ length: m }, (_, i) => (lead * m * 3 + g + i) * 5 + c);
+                const drop = [...idx].sort((x, y) => Math.abs(original[y]!) - Math.abs(original[x]!) || x - y).slice(n);
+                for (const i of drop) expected[i] = 0;
+              }
+            }
+          }
+          // Byte for byte: pruned weights are +0, kept ones untouched (a kept −0 stays −0).
+          expect(new Uint8Array(v.buffer)).toEqual(new Uint8Array(expected.buffer));
+        }
+      }
+    }
+  });
+
   it('a group with ties keeps the earlier weights; large M uses the same rule', () => {
     const v = Float32Array.from([1, 1, 1, 1, 5, -5, 2, 0]); // Dense [8, 1]
     pruneNM(v, [8, 1], 2, 4);
