@@ -5,6 +5,7 @@
 import type { StoredModel } from '../src/engine/model-format.js';
 import type { PassContext, PassDefinition } from '../src/passes/index.js';
 import { cluster } from '../src/passes/cluster.js';
+import { encode } from '../src/passes/encode.js';
 import { prune } from '../src/passes/prune.js';
 import { quantize } from '../src/passes/quantize.js';
 import { mulberry32 } from '../src/util/random.js';
@@ -48,6 +49,14 @@ export async function benchWeightPasses(log: (line: string) => void): Promise<vo
     const seconds = (performance.now() - started) / 1000;
     log(`   ${label.padEnd(38)} ${(mb / seconds).toFixed(0).padStart(6)} MB/s   (${seconds.toFixed(2)} s)`);
   }
+  // encode needs a small alphabet: the Deep Compression input, pruned 90% and clustered to 16 values.
+  const pruned = (await prune.apply(model, prune.resolveOptions({ sparsity: 0.9 }, place), ctx)).model;
+  const clustered = (await cluster.apply(pruned, cluster.resolveOptions({ clusters: 16 }, place), ctx)).model;
+  const started = performance.now();
+  const encoded = (await encode.apply(clustered, encode.resolveOptions({}, place), ctx)).model;
+  const seconds = (performance.now() - started) / 1000;
+  const ratio = clustered.weightData.byteLength / encoded.weightData.byteLength;
+  log(`   ${'encode (90% pruned, 16 clusters)'.padEnd(38)} ${(mb / seconds).toFixed(0).padStart(6)} MB/s   (${seconds.toFixed(2)} s, ${ratio.toFixed(1)}x smaller)`);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) await benchWeightPasses((l) => process.stdout.write(`${l}\n`));

@@ -6,7 +6,8 @@
  * pairs of their non-zeros, dense ones symbol by symbol, whichever is smaller, both as DEFLATE (fflate).
  *
  * Lossless: every encoded weight decodes to exactly the values it had (−0 as +0), so accuracy cannot change;
- * the pass checks this with the runtime's decoder. Weights it cannot shrink are left as they are and listed.
+ * the pass inflates every stream it wrote with the runtime's own inflate and compares it byte for byte.
+ * Weights it cannot shrink are left as they are and listed.
  * The output needs `mcbuild/runtime` to load. Put it last: a later weight pass decodes it back to float32.
  */
 import { McbError } from '../errors.js';
@@ -50,7 +51,8 @@ export const encode: PassDefinition<EncodeOptions> = {
   },
 
   async apply(model, options, ctx) {
-    const decoded = decodeWeights(model);
+    // Views, not copies: encode only reads the values.
+    const decoded = decodeWeights(model, { share: true });
     const specs: WeightSpec[] = [];
     const chunks: Uint8Array[] = [];
     const encoded: EncodedWeightStats[] = [];
