@@ -6,6 +6,9 @@
  *   2. eval images/s: mcbuild's evaluator vs a bare model.predict loop (same model, backend, batches)
  *   3. MobileNet inference ms/batch on wasm (and on tensorflow when tfjs-node is installed)
  *   4. weight passes without TF.js, MB/s of fp32 weights on a synthetic 25M-parameter model
+ *   5. lowrank's SVD on a 1024×1024 matrix: ml-matrix's full SVD vs the Gram route vs a randomized SVD
+ *   6. fold-batchnorm: MobileNet v1 inference latency before/after folding, batch 1 and 32 (wasm)
+ *   7. prune-channels: MobileNet v1 inference latency before/after removing 50% of channels, batch 1 and 32 (wasm)
  */
 import { loadMnist } from '../src/data/mnist.js';
 import { installedNativePackage } from '../src/engine/backend.js';
@@ -15,6 +18,9 @@ import { loadEngine, type Engine } from '../src/engine/runtime.js';
 import { trainModel } from '../src/engine/train.js';
 import { measureAccuracy } from '../src/metrics/accuracy.js';
 import type { Backend } from '../src/recipe/index.js';
+import { benchFoldBatchnorm } from './fold-batchnorm.js';
+import { benchPruneChannels } from './prune-channels.js';
+import { benchSvd } from './svd.js';
 import { benchWeightPasses } from './weight-passes.js';
 
 const log = (line: string) => process.stdout.write(`${line}\n`);
@@ -130,3 +136,6 @@ for (const backend of backends) {
 if (!installedNativePackage()) log('   (tensorflow: @tensorflow/tfjs-node is not installed here; it is measured when it is)');
 
 await benchWeightPasses(log);
+await benchSvd(log, (await loadEngine('wasm')).tf);
+await benchFoldBatchnorm(log, (await loadEngine('wasm')).tf);
+await benchPruneChannels(log, (await loadEngine('wasm')).tf);

@@ -1,5 +1,5 @@
 /**
- * The one training loop: used by the train source (and later finetune and distillation). Shuffles with a
+ * The one training loop: used by the train source, finetune, prune and distill. Shuffles with a
  * seeded PRNG, so the same recipe on the same backend gives byte-identical weights; checks the loss for
  * NaN so a diverging run stops with a hint instead of caching garbage; honours an AbortSignal between
  * batches so watch mode and Ctrl-C can stop it.
@@ -32,7 +32,16 @@ export interface TrainOptions {
   afterBatch?: (model: TF.LayersModel) => void;
   /** Batches used to re-estimate batch-norm statistics after training (default 16; 0 turns it off). */
   batchNormBatches?: number;
+  /**
+   * Replaces the cross-entropy on one-hot labels (knowledge distillation): the mean loss of one batch, given
+   * the model's output in training mode, the batch's one-hot labels and the dataset indices of its samples,
+   * so per-sample targets computed beforehand (a teacher's soft targets) can be looked up. Runs inside the
+   * optimizer's tidy: the tensors it creates are released by the loop. Without it the loop is unchanged.
+   */
+  loss?: BatchLoss;
 }
+
+export type BatchLoss = (output: TF.Tensor, labels: TF.Tensor, indices: Uint32Array) => TF.Scalar;
 
 export interface TrainProgress {
   epoch: number;
@@ -98,7 +107,7 @@ export async function trainModel(tf: Tf, model: TF.LayersModel, ds: Dataset, opt
         const y = oneHotBatch(tf, ds, order, start, end);
         let loss: number;
         try {
-          loss = (await model.trainOnBatch(x, y)) as number;
+          loss = opts.loss ? await customLossStep(model, optimizer, opts.loss, x, y, order.subarray(start, end)) : ((await model.trainOnBatch(x, y)) as number);
         } finally {
           x.dispose();
           y.dispose();
@@ -124,6 +133,21 @@ export async function trainModel(tf: Tf, model: TF.LayersModel, ds: Dataset, opt
     optimizer.dispose();
   }
   return { finalLoss: epochLosses[epochLosses.length - 1] ?? Number.NaN, epochLosses };
+}
+
+/**
+ * One optimizer step on a caller-given loss: what trainOnBatch does for a compiled loss (forward in training
+ * mode, so dropout and batch-norm behave as in training, gradients of the trainable weights, one update),
+ * without its check that the targets have the output's shape.
+ */
+async function customLossStep(model: TF.LayersModel, optimizer: TF.Optimizer, loss: BatchLoss, x: TF.Tensor, y: TF.Tensor, indices: Uint32Array): Promise<number> {
+  const variables = model.trainableWeights.map((w) => w.read() as TF.Variable);
+  const cost = optimizer.minimize(() => loss(model.apply(x, { training: true }) as TF.Tensor, y, indices), true, variables)!;
+  try {
+    return (await cost.data())[0]!;
+  } finally {
+    cost.dispose();
+  }
 }
 
 /**

@@ -7,7 +7,7 @@ import { McbError } from '../errors.js';
 import { filesToModel, modelToFiles, readModelDir } from '../engine/index.js';
 import type { Engine, InferenceModel } from '../engine/runtime.js';
 import type { CacheEntry } from '../cache/index.js';
-import { measureRawSize, measureSize, type Metrics } from '../metrics/index.js';
+import { measureRawSize, measureSize, modelCost, type Metrics } from '../metrics/index.js';
 import { getPass } from '../passes/index.js';
 import type { Plan, Step } from '../plan/index.js';
 import { optionsPlace } from '../plan/plan.js';
@@ -74,9 +74,11 @@ export async function runStep(step: Step, inputs: CacheEntry[], rt: StepRuntime)
       return { files, meta: { ...measureRawSize(files, out.model), stats: out.stats } };
     }
     case 'eval': {
-      const { tf } = await rt.engine();
+      const { tf, backend } = await rt.engine();
       const { loadForInference } = await import('../engine/runtime.js');
       const { measureAccuracy } = await import('../metrics/accuracy.js');
+      const { measureLatency } = await import('../metrics/latency.js');
+      const { cancelled } = await import('../engine/train.js');
       const stored = filesToModel(inputs[0]!.files);
       const ds = await loadDataset(spec.data);
       const model = await loadForInference(tf, stored);
@@ -86,7 +88,11 @@ export async function runStep(step: Step, inputs: CacheEntry[], rt: StepRuntime)
           signal: rt.signal,
           onProgress: (done, total) => rt.progress(`${done}/${total} samples`, done / total),
         });
-        const metrics: Metrics = { ...acc, ...measureSize(stored) };
+        rt.progress('measuring latency');
+        const latency = await measureLatency(tf, model, ds, backend, { signal: rt.signal });
+        if (rt.signal.aborted) throw cancelled();
+        const cost = modelCost(stored.json);
+        const metrics: Metrics = { ...acc, ...measureSize(stored), ...('unavailable' in cost ? {} : { macs: cost.macs, flops: cost.flops }), latency };
         return { files: new Map(), meta: { ...metrics } };
       } finally {
         model.dispose();

@@ -1,5 +1,8 @@
 export { BROTLI_QUALITY, brotliSize, GZIP_LEVEL, gzipSize, measureFiles, measureRawSize, measureSize, type FileSize, type SizeMetrics } from './size.js';
+export { countCost, modelCost, type LayerCost, type ModelCost } from './flops.js';
+export type { BatchLatency, LatencyMetrics } from './latency.js';
 import type { FileSize } from './size.js';
+import type { LatencyMetrics } from './latency.js';
 
 /** What an eval step stores: the numbers thresholds and reports read. */
 export interface Metrics {
@@ -15,4 +18,16 @@ export interface Metrics {
   /** Each exported file with its raw, gzip and brotli size. */
   files: FileSize[];
   params: number;
+  /**
+   * Multiply-accumulates per sample, from the topology (src/metrics/flops.ts). Absent for a graph model or
+   * a layer class mcbuild cannot count, and in reports written before mcbuild counted them.
+   */
+  macs?: number;
+  /** Floating-point operations per sample (2 per MAC, plus biases, pooling, batch norm, merges). */
+  flops?: number;
+  /**
+   * Measured inference latency: machine-dependent, measured when the eval step ran (a cached step keeps the
+   * numbers and the time of that run). Never gated unless a threshold asks.
+   */
+  latency?: LatencyMetrics;
 }

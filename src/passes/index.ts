@@ -1,12 +1,16 @@
 import { cluster } from './cluster.js';
+import { distill } from './distill.js';
 import { encode } from './encode.js';
 import { finetune } from './finetune.js';
+import { foldBatchnorm } from './fold-batchnorm.js';
+import { lowrank } from './lowrank.js';
 import { prune } from './prune.js';
+import { pruneChannels } from './prune-channels.js';
 import { quantize } from './quantize.js';
 import { shard } from './shard.js';
 import type { PassDefinition } from './types.js';
 
-export type { OptionsPlace, PassContext, PassDefinition, PassResult } from './types.js';
+export type { BuiltinArchitecture, OptionsPlace, PassContext, PassData, PassDefinition, PassInput, PassResult } from './types.js';
 
 /** Every pass mcbuild knows, by recipe name. Adding a pass = adding its file and one line here. */
 export const PASSES: Readonly<Record<string, PassDefinition<object>>> = {
@@ -16,6 +20,10 @@ export const PASSES: Readonly<Record<string, PassDefinition<object>>> = {
   cluster: cluster as PassDefinition<object>,
   prune: prune as PassDefinition<object>,
   encode: encode as PassDefinition<object>,
+  'fold-batchnorm': foldBatchnorm as PassDefinition<object>,
+  distill: distill as PassDefinition<object>,
+  lowrank: lowrank as PassDefinition<object>,
+  'prune-channels': pruneChannels as PassDefinition<object>,
 };
 
 export function getPass(name: string): PassDefinition<object> | undefined {

@@ -11,10 +11,30 @@ export interface OptionsPlace {
   at(option?: string): string;
 }
 
+/**
+ * Data a pass may read. `eval` is for passes that measure something the gate cannot (distill's student
+ * trained alone); a pass never trains on it.
+ */
+export type PassData = 'train' | 'calibration' | 'eval';
+
+/** A builtin architecture and its options as written (`model.train`, or a pass that builds one). */
+export interface BuiltinArchitecture {
+  architecture: string;
+  options: Record<string, unknown>;
+}
+
+/** What the planner knows about the model a pass receives, for options that depend on it (engine-free). */
+export interface PassInput {
+  /** The builtin architecture the model was built from; undefined when it was loaded from `model.path`. */
+  architecture?: BuiltinArchitecture;
+  /** "recipe.yaml:7:3": where the recipe says where the model comes from (`model.path` or `model.train`). */
+  modelAt: string;
+}
+
 export interface PassContext {
   /** Loads TF.js on first use; passes that only rewrite bytes never call it. */
   engine(): Promise<Engine>;
-  data(kind: 'train' | 'calibration'): Promise<Dataset>;
+  data(kind: PassData): Promise<Dataset>;
   signal: AbortSignal;
   progress(message: string, fraction?: number): void;
   /**
@@ -42,12 +62,14 @@ export interface PassDefinition<O extends object = Record<string, unknown>> {
   /** True when the output depends on TF.js numerics, so the backend goes into the step key. */
   dependsOnBackend: boolean;
   /** Data the pass reads; the planner puts these slices into the step key. */
-  needs: ReadonlyArray<'train' | 'calibration'>;
+  needs: ReadonlyArray<PassData>;
   /** When what the pass reads depends on its options: overrides `needs` for the resolved options. */
-  needsFor?(options: O): ReadonlyArray<'train' | 'calibration'>;
+  needsFor?(options: O): ReadonlyArray<PassData>;
   /** When backend dependence depends on the options: overrides `dependsOnBackend` for the resolved options. */
   dependsOnBackendFor?(options: O): boolean;
   /** Fills in defaults and checks what the schema cannot; throws McbError pointing at the option. */
-  resolveOptions(raw: Record<string, unknown>, place: OptionsPlace): O;
+  resolveOptions(raw: Record<string, unknown>, place: OptionsPlace, input?: PassInput): O;
+  /** For a pass whose output is a new model of a builtin architecture (distill): which, so later passes know it. */
+  architectureAfter?(options: O): BuiltinArchitecture;
   apply(model: StoredModel, options: O, ctx: PassContext): Promise<PassResult>;
 }

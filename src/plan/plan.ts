@@ -11,15 +11,18 @@ import { formatPosition } from '../recipe/index.js';
 import { datasetFingerprint, datasetShape } from '../data/index.js';
 import { architectureMisfit } from '../engine/index.js';
 import { McbError } from '../errors.js';
-import { getPass, type OptionsPlace } from '../passes/index.js';
+import { getPass, type BuiltinArchitecture, type OptionsPlace } from '../passes/index.js';
 import { MCBUILD_VERSION } from '../version.js';
 import { canonicalJson, sha256Hex } from '../util/hash.js';
 import type { PlanInputs } from './inputs.js';
 
 /** Bump when the layout of cache entries changes: old entries then simply miss. */
 export const CACHE_FORMAT = 1;
-/** Bump when what an eval step measures changes. 2: gzip and brotli transfer sizes, per-file sizes. */
-export const METRICS_VERSION = 2;
+/**
+ * Bump when what an eval step measures changes. 2: gzip and brotli transfer sizes, per-file sizes. 3: MACs
+ * and FLOPs from the topology, measured latency at batch 1 and 32.
+ */
+export const METRICS_VERSION = 3;
 /** Bump when the training loop or a builtin architecture changes what it produces for the same options. */
 export const TRAIN_VERSION = 2;
 
@@ -93,11 +96,15 @@ export function plan(recipe: Recipe, inputs: PlanInputs): Plan {
   add('eval-baseline', evalTitle('baseline'), { kind: 'eval', role: 'baseline', data: recipe.data.eval }, ['baseline'], 'metrics', evalOwn(recipe.data.eval));
 
   let previous = 'baseline';
+  // The builtin architecture of the model each pass receives, for options relative to it (distill's `width`).
+  let architecture: BuiltinArchitecture | undefined = recipe.model.kind === 'train' ? { architecture: recipe.model.train.architecture, options: recipe.model.train.options } : undefined;
+  const modelAt = formatPosition(recipe.source.positionOf(['model', recipe.model.kind === 'file' ? 'path' : 'train'], { key: false }));
   for (const entry of recipe.passes) {
     const pass = getPass(entry.name);
     if (!pass) throw new Error(`schema admitted unknown pass ${entry.name}`); // the schema's enum prevents this
     const place = optionsPlace(recipe, entry.index, entry.name);
-    const options = pass.resolveOptions(entry.rawOptions, place);
+    const options = pass.resolveOptions(entry.rawOptions, place, { ...(architecture ? { architecture } : {}), modelAt });
+    architecture = pass.architectureAfter?.(options) ?? architecture;
     const needs = pass.needsFor?.(options) ?? pass.needs;
     for (const kind of needs) {
       if (!recipe.data[kind]) {

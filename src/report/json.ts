@@ -8,7 +8,9 @@ import { MCBUILD_VERSION, packageVersion } from '../version.js';
 
 /**
  * report.json, written next to the output model. It holds no timestamps, durations, cache hits or absolute
- * paths, so the same recipe on the same backend writes the same bytes (those belong in the terminal).
+ * paths, so the same recipe on the same backend writes the same bytes (those belong in the terminal). The
+ * exception is `metrics.*.latency`: measured, machine-dependent, and stamped with when the eval step ran, it
+ * is cached with the step (a warm rebuild writes the same bytes) but differs between two cold builds.
  */
 export interface Report {
   generator: 'mcbuild';
@@ -33,6 +35,11 @@ export function buildReport(plan: Plan, exec: Execution, verdict: Verdict): Repo
     brotliBytes: m.brotliBytes,
     files: m.files.map((f) => ({ name: f.name, bytes: f.bytes, gzip: f.gzip, brotli: f.brotli })),
     params: m.params,
+    ...(m.macs === undefined ? {} : { macs: m.macs }),
+    ...(m.flops === undefined ? {} : { flops: m.flops }),
+    // Machine-dependent, stamped with when and where the eval step measured it: the one part of report.json
+    // that differs between two cold builds of the same recipe.
+    ...(m.latency === undefined ? {} : { latency: m.latency }),
   });
   return {
     generator: 'mcbuild',

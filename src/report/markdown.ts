@@ -1,5 +1,5 @@
 import type { Report } from './json.js';
-import { metricRows } from './table.js';
+import { latencyNote, metricRows } from './table.js';
 
 /** A cell of a GitHub table: pipes escaped, line breaks flattened. */
 function cell(text: string): string {
@@ -20,6 +20,8 @@ export function renderMarkdown(report: Report): string {
     '| --- | ---: | ---: | ---: |',
     ...rows.map((r) => `| ${r.map(cell).join(' | ')} |`),
     '',
+    // The latency rows' footnote: where and when it was measured (machine-dependent, cached with the eval step).
+    ...(latencyNote(report) ? [`<sub>${cell(latencyNote(report)!)}</sub>`, ''] : []),
     '**Thresholds**',
     '',
   ];

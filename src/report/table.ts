@@ -17,6 +17,22 @@ export function metricRows(report: Report, previous?: Report): string[][] {
     const delta = bv === undefined || rv === undefined ? '' : `${signed(rv - bv, formatBytes)} (${(bv / Math.max(1, rv)).toFixed(2)}x smaller)`;
     return [label, show(bv), show(rv), delta, ...(p ? [pv === undefined || rv === undefined ? '' : signed(rv - pv, formatBytes)] : [])];
   };
+  // Per-sample compute from the topology; n/a for graph models and reports from before mcbuild counted it.
+  const countRow = (label: string, key: 'macs' | 'flops'): string[] => {
+    const [bv, rv, pv] = [b[key], r[key], p?.[key]];
+    const show = (v: number | undefined) => (v === undefined ? 'n/a' : v.toLocaleString('en-US'));
+    const count = (v: number) => v.toLocaleString('en-US');
+    const delta = bv === undefined || rv === undefined ? '' : `${signed(rv - bv, count)}${rv > 0 && rv < bv ? ` (${(bv / rv).toFixed(2)}x fewer)` : bv > 0 && rv > bv ? ` (${(rv / bv).toFixed(2)}x more)` : ''}`;
+    return [label, show(bv), show(rv), delta, ...(p ? [pv === undefined || rv === undefined ? '' : signed(rv - pv, count)] : [])];
+  };
+  // Measured on this machine when each eval step ran (see latencyNote); the delta is a ratio, the only part
+  // that carries over to another machine at all.
+  const latencyRow = (label: string, key: 'batch1Ms' | 'batch32Ms'): string[] => {
+    const [bv, rv, pv] = [b.latency?.[key], r.latency?.[key], p?.latency?.[key]];
+    const show = (v: number | undefined) => (v === undefined ? 'n/a' : `${v.toFixed(v < 10 ? 2 : 1)} ms`);
+    const ratio = (x: number, y: number) => `${(y / x).toFixed(2)}x`;
+    return [label, show(bv), show(rv), bv === undefined || rv === undefined ? '' : ratio(bv, rv), ...(p ? [pv === undefined || rv === undefined ? '' : ratio(pv, rv)] : [])];
+  };
   return [
     ['metric', 'baseline', 'result', 'delta', ...(p ? ['vs previous build'] : [])],
     ['accuracy', `${pct(b.accuracy)}`, `${pct(r.accuracy)}`, signed(r.accuracy - b.accuracy, pp), ...(p ? [signed(r.accuracy - p.accuracy, pp)] : [])],
@@ -24,8 +40,25 @@ export function metricRows(report: Report, previous?: Report): string[][] {
     sizeRow('size (gzip)', 'gzipBytes'),
     sizeRow('size (brotli)', 'brotliBytes'),
     ['params', String(b.params), String(r.params), signed(r.params - b.params, String), ...(p ? [signed(r.params - p.params, String)] : [])],
+    countRow('MACs', 'macs'),
+    countRow('FLOPs', 'flops'),
+    latencyRow('latency b1 *', 'batch1Ms'),
+    latencyRow('latency b32 *', 'batch32Ms'),
     ['samples', String(b.count), String(r.count), '', ...(p ? [''] : [])],
   ];
+}
+
+/**
+ * The footnote of the latency rows: latency depends on the machine and is cached with its eval step, so
+ * say where and when it was measured. Undefined when neither side has a latency.
+ */
+export function latencyNote(report: Report): string | undefined {
+  const { baseline: b, result: r } = report.metrics;
+  if (!b.latency && !r.latency) return undefined;
+  const l = (r.latency ?? b.latency)!;
+  const runs = (m: typeof l | undefined) => (m ? m.batches.map((x) => `${x.runs}`).join('/') : 'n/a');
+  const when = (m: typeof l | undefined) => (m ? m.measuredAt.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : 'not measured');
+  return `* latency: median ms per forward pass after ${l.warmupRuns} warm-up pass${l.warmupRuns === 1 ? '' : 'es'} per batch size (runs at batch 1/32: baseline ${runs(b.latency)}, result ${runs(r.latency)}), backend ${l.backend}, ${l.cores} cores (${l.cpu}); measured when each eval step ran (baseline ${when(b.latency)}, result ${when(r.latency)}), machine-dependent, not gated.`;
 }
 
 /**
@@ -37,6 +70,8 @@ export function renderTable(report: Report, style: Styler = (_s, t) => t, previo
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((row) => row[c]!.length)));
   const line = (row: string[]) => row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ').trimEnd();
   const out = [line(rows[0]!), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)];
+  const note = latencyNote(report);
+  if (note) out.push(note);
   if (report.thresholds.length) {
     out.push('', 'thresholds:');
     for (const c of report.thresholds) out.push(`  ${c.pass ? style('green', 'PASS') : style('red', 'FAIL')}  ${c.name}: ${c.text}`);

@@ -1,0 +1,104 @@
+/**
+ * Inference latency: the median wall time of one forward pass at batch 1 (interactive use) and batch 32
+ * (throughput), on the build's backend, after warm-up. It is a property of the machine as much as of the
+ * model, and eval steps are cached: so the result says when, where and how it was measured (timestamp,
+ * host cores and CPU, backend, runs), and nothing gates on it unless a threshold asks.
+ *
+ * Cheap by design (a few hundred ms for a MobileNet on two idle cores): one warm-up pass per batch size
+ * (the eval step's accuracy loop has already run the model, so kernels are compiled; the warm-up allocates
+ * for the new shape), then at least MIN_RUNS timed passes, more while the time budget lasts, at most MAX_RUNS.
+ */
+import { availableParallelism, cpus } from 'node:os';
+import type { Dataset } from '../data/index.js';
+import type { InferenceModel, Tf } from '../engine/runtime.js';
+
+export interface BatchLatency {
+  batchSize: number;
+  /** Median milliseconds per forward pass. */
+  medianMs: number;
+  /** Fastest pass, for a feel of the spread. */
+  minMs: number;
+  /** Timed passes (after warm-up). */
+  runs: number;
+}
+
+export interface LatencyMetrics {
+  /** Median ms per forward pass at batch 1. */
+  batch1Ms: number;
+  /** Median ms per forward pass at batch 32. */
+  batch32Ms: number;
+  batches: BatchLatency[];
+  warmupRuns: number;
+  backend: string;
+  /** When the eval step measured it (ISO 8601): a cached step reports the latency of that moment. */
+  measuredAt: string;
+  /** The machine: logical cores and CPU model. */
+  cores: number;
+  cpu: string;
+}
+
+export const LATENCY_BATCHES = [1, 32] as const;
+export const WARMUP_RUNS = 1;
+export const MIN_RUNS = 5;
+export const MAX_RUNS = 50;
+/** Milliseconds of timed passes per batch size before stopping (once MIN_RUNS are done). */
+export const BUDGET_MS = 100;
+
+export async function measureLatency(tf: Tf, model: InferenceModel, ds: Dataset, backend: string, opts: { signal?: AbortSignal } = {}): Promise<LatencyMetrics> {
+  const batches: BatchLatency[] = [];
+  for (const batchSize of LATENCY_BATCHES) {
+    const x = sampleBatch(tf, ds, batchSize);
+    try {
+      const pass = async (): Promise<number> => {
+        const t0 = performance.now();
+        const y = model.predict(x);
+        // Reading the output waits for the backend to finish (asynchronous backends return before).
+        await y.data();
+        const ms = performance.now() - t0;
+        y.dispose();
+        return ms;
+      };
+      for (let i = 0; i < WARMUP_RUNS; i++) await pass();
+      const times: number[] = [];
+      let spent = 0;
+      while (times.length < MAX_RUNS && (times.length < MIN_RUNS || spent < BUDGET_MS)) {
+        if (opts.signal?.aborted) break;
+        const ms = await pass();
+        times.push(ms);
+        spent += ms;
+      }
+      batches.push({ batchSize, medianMs: median(times), minMs: Math.min(...times), runs: times.length });
+    } finally {
+      x.dispose();
+    }
+  }
+  const cpu = cpus()[0]?.model.trim() ?? 'unknown';
+  return {
+    batch1Ms: batches[0]!.medianMs,
+    batch32Ms: batches[1]!.medianMs,
+    batches,
+    warmupRuns: WARMUP_RUNS,
+    backend,
+    measuredAt: new Date().toISOString(),
+    cores: availableParallelism(),
+    cpu,
+  };
+}
+
+/** `n` samples of the dataset (cycled when it has fewer): real inputs, so no kernel takes a shortcut on zeros. */
+function sampleBatch(tf: Tf, ds: Dataset, n: number) {
+  const size = ds.inputShape.reduce((a, b) => a * b, 1);
+  const buf = new Float32Array(n * size);
+  for (let k = 0; k < n; k++) {
+    const i = ds.count ? k % ds.count : 0;
+    if (ds.count) buf.set(ds.x.subarray(i * size, (i + 1) * size), k * size);
+  }
+  return tf.tensor(buf, [n, ...ds.inputShape]);
+}
+
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return Number.NaN;
+  const s = [...values].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}

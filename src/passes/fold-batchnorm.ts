@@ -1,0 +1,172 @@
+/**
+ * fold-batchnorm: folds every BatchNormalization that directly follows a Conv2D, DepthwiseConv2D or Dense
+ * into that layer's kernel and bias, and removes it from the topology. At inference a BN is the per-channel
+ * affine map y = s·(z − mean) + beta with s = gamma / sqrt(variance + epsilon); when z = W·x + b is the
+ * output of a linear layer that nothing else reads, W' = W·s (per output channel) and b' = s·(b − mean) + beta
+ * compute y directly: the same function with one layer, one pass over the activations and 4·C parameters
+ * fewer per BN. The layer gains a bias when it had none.
+ *
+ * A BN is left alone, with the reason in the stats, when folding would change the function: the layer before
+ * it applies a non-linear activation, its output is also read elsewhere (a second consumer or a model
+ * output), it is not one of the three classes, or the BN normalises another axis than the channels.
+ *
+ * Pure weight arithmetic on the decoded arrays (float64, rounded once to float32), no TF.js. Weights that
+ * arrive quantized come out float32, like every pass that rewrites weights: put it first.
+ */
+import { McbError } from '../errors.js';
+import { modelKind, paramCount, type StoredModel } from '../engine/model-format.js';
+import { batchNormAxis, rebuildModel, Topology, TopologyError, WeightTable } from '../engine/topology.js';
+import { decodeWeights } from '../engine/weights.js';
+import { recordedWeights } from './constraints.js';
+import type { OptionsPlace, PassDefinition } from './types.js';
+
+export type FoldBatchNormOptions = Record<string, never>;
+
+export interface FoldedBatchNorm {
+  /** The BatchNormalization layer removed. */
+  batchNorm: string;
+  /** The layer it was folded into, and its class. */
+  into: string;
+  className: string;
+  /** True when that layer had no bias and got one. */
+  addedBias: boolean;
+}
+
+export interface SkippedBatchNorm {
+  layer: string;
+  reason: string;
+}
+
+const FOLDABLE: Record<string, string> = { Conv2D: 'kernel', DepthwiseConv2D: 'depthwise_kernel', Dense: 'kernel' };
+
+export const foldBatchnorm: PassDefinition<FoldBatchNormOptions> = {
+  name: 'fold-batchnorm',
+  version: 1,
+  summary: 'fold BatchNormalization layers into the Conv2D / DepthwiseConv2D / Dense before them',
+  dependsOnBackend: false,
+  needs: [],
+
+  resolveOptions() {
+    return {};
+  },
+
+  async apply(model, _options, ctx) {
+    return foldBatchNorms(model, ctx.place);
+  },
+};
+
+/** The pass itself, synchronous and engine-free (apply() only wraps it). */
+export function foldBatchNorms(model: StoredModel, place?: OptionsPlace): { model: StoredModel; stats: Record<string, unknown> } {
+  const where = place ? ` (the fold-batchnorm pass at ${place.at()})` : '';
+  if (modelKind(model.json) !== 'layers') {
+    throw new McbError('MCB_MODEL_INVALID', `fold-batchnorm needs a layers model${where}, but this is a graph model (format "graph-model"), whose batch norms tensorflowjs_converter has already folded. Remove the pass or start from a layers model.`);
+  }
+  let topology: Topology;
+  try {
+    topology = Topology.fromModel(model.json);
+  } catch (e) {
+    if (e instanceof TopologyError) throw new McbError('MCB_MODEL_INVALID', `fold-batchnorm cannot read the model${where}: ${e.message}`);
+    throw e;
+  }
+  const layersBefore = topology.names().length;
+  const bns = topology.layers().filter((l) => l.className === 'BatchNormalization');
+  const folded: FoldedBatchNorm[] = [];
+  const skipped: SkippedBatchNorm[] = [];
+  const paramsBefore = paramCount(model);
+  if (bns.length === 0) {
+    // Nothing to do: the input passes through byte for byte (quantized weights stay quantized).
+    return {
+      model,
+      stats: { layersBefore, layersAfter: layersBefore, batchNormsFolded: 0, batchNormsSkipped: 0, folded, skipped, paramsBefore, paramsAfter: paramsBefore, note: 'the model has no BatchNormalization layers: nothing to fold' },
+    };
+  }
+
+  const weights = new WeightTable(decodeWeights(model, { share: true }));
+  for (const bn of bns) {
+    const reason = whyNotFoldable(topology, bn.name);
+    if (reason !== undefined) {
+      skipped.push({ layer: bn.name, reason });
+      continue;
+    }
+    const producer = topology.inbound(bn.name)[0]!;
+    const cls = topology.className(producer);
+    const kernelKey = FOLDABLE[cls]!;
+    const kernel = weights.require(producer, kernelKey);
+    const k = weights.floats(producer, kernelKey);
+    const channels = cls === 'DepthwiseConv2D' ? kernel.spec.shape.at(-2)! * kernel.spec.shape.at(-1)! : kernel.spec.shape.at(-1)!;
+    const config = topology.config(bn.name);
+    const read = (key: string, fallback: number): Float64Array => {
+      // scale: false has no gamma (1), center: false no beta (0); the moving statistics are always stored.
+      const present = key === 'gamma' ? config.scale !== false : key === 'beta' ? config.center !== false : true;
+      const v = present ? weights.floats(bn.name, key) : undefined;
+      if (v && v.length !== channels) throw new McbError('MCB_MODEL_INVALID', `weight ${bn.name}/${key} has ${v.length} values but ${producer} outputs ${channels} channels${where}; the model's weights do not match its layers.`);
+      return v ? Float64Array.from(v) : new Float64Array(channels).fill(fallback);
+    };
+    const gamma = read('gamma', 1);
+    const beta = read('beta', 0);
+    const mean = read('moving_mean', 0);
+    const variance = read('moving_variance', 1);
+    const epsilon = typeof config.epsilon === 'number' ? config.epsilon : 1e-3;
+    const scale = gamma.map((g, c) => g / Math.sqrt(variance[c]! + epsilon));
+
+    // Output channel of flat kernel element i is i mod channels for all three layouts: [.., in, out] for
+    // Conv2D and Dense, [kh, kw, in, multiplier] (channel in·multiplier + m) for DepthwiseConv2D.
+    const newKernel = new Float32Array(k.length);
+    for (let i = 0; i < k.length; i++) newKernel[i] = k[i]! * scale[i % channels]!;
+    const hadBias = topology.config(producer).use_bias !== false;
+    const bias = hadBias ? weights.floats(producer, 'bias') : new Float32Array(channels);
+    const newBias = new Float32Array(channels);
+    for (let c = 0; c < channels; c++) newBias[c] = scale[c]! * (bias[c]! - mean[c]!) + beta[c]!;
+
+    weights.set(producer, kernelKey, newKernel, kernel.spec.shape);
+    weights.set(producer, 'bias', newBias, [channels]);
+    if (!hadBias) topology.updateConfig(producer, { use_bias: true });
+    weights.deleteLayer(bn.name);
+    topology.removeLayer(bn.name);
+    folded.push({ batchNorm: bn.name, into: producer, className: cls, addedBias: !hadBias });
+  }
+
+  const stats = { layersBefore, layersAfter: topology.names().length, batchNormsFolded: folded.length, batchNormsSkipped: skipped.length, folded, skipped };
+  if (folded.length === 0) return { model, stats: { ...stats, paramsBefore, paramsAfter: paramsBefore } };
+
+  let json = topology.toModelJson(model.json);
+  // A folded kernel is rescaled per channel, so a clustered one no longer holds its few shared values: it
+  // leaves the record, and a later finetune trains it freely. Pruned zeros stay zero (0·s = 0) and stay recorded.
+  const into = new Set(folded.map((f) => f.into));
+  const clustered = recordedWeights(model.json, 'clusteredWeights');
+  const unshared = clustered.filter((n) => into.has(n.split('/').at(-2) ?? ''));
+  if (unshared.length) {
+    const meta = json.userDefinedMetadata as { mcbuild: Record<string, unknown> };
+    json = { ...json, userDefinedMetadata: { ...meta, mcbuild: { ...meta.mcbuild, clusteredWeights: clustered.filter((n) => !unshared.includes(n)) } } };
+  }
+  const out = rebuildModel({ ...model, json }, topology, weights);
+  return { model: out, stats: { ...stats, paramsBefore, paramsAfter: paramCount(out), ...(unshared.length ? { unclustered: unshared } : {}) } };
+}
+
+/** Why folding this BN would change the function (or could not be done), or undefined when it folds. */
+function whyNotFoldable(topology: Topology, bn: string): string | undefined {
+  const inbound = topology.inbound(bn);
+  if (inbound.length !== 1) return inbound.length === 0 ? 'it reads the model input directly' : `it has ${inbound.length} inputs`;
+  const producer = inbound[0]!;
+  const cls = topology.className(producer);
+  if (!(cls in FOLDABLE)) return `it follows ${producer} (${cls}), not a Conv2D, DepthwiseConv2D or Dense`;
+  const pc = topology.config(producer);
+  const activation = pc.activation ?? 'linear';
+  if (activation !== 'linear' && activation !== null) return `${producer} applies a ${String(activation)} activation before it`;
+  if (pc.data_format !== undefined && pc.data_format !== null && pc.data_format !== 'channels_last') return `${producer} is ${String(pc.data_format)}`;
+  const others = topology.consumers(producer).filter((c) => c !== bn);
+  if (others.length) return `${producer}'s output is also read by ${others.join(', ')}`;
+  if (topology.isOutput(producer)) return `${producer}'s output is also a model output`;
+  const config = topology.config(bn);
+  try {
+    // The rank of the producer's output; when shapes upstream cannot be inferred (a layer class mcbuild does
+    // not know), only the default axis -1 is known to be the channels.
+    const rank = topology.shapes().get(producer)?.length;
+    const axis = batchNormAxis(bn, config, rank ?? 0);
+    if (rank === undefined ? axis !== -1 : axis !== rank - 1) return `it normalises axis ${JSON.stringify(config.axis)}, not ${producer}'s channels (the last axis)`;
+  } catch (e) {
+    if (e instanceof TopologyError) return e.message.replace(/\.$/, '');
+    throw e;
+  }
+  return undefined;
+}

@@ -1,0 +1,369 @@
+/**
+ * lowrank: replaces a Dense or Conv2D layer by two thinner layers whose kernels are the factors of a
+ * truncated SVD of its kernel, W ≈ A·B with A m×r and B r×n: fewer parameters and multiply-adds whenever
+ * r·(m + n) < m·n, in an ordinary LayersModel that stock TF.js loads and runs (no special loader).
+ *
+ *  - Dense `d` (kernel in×out): `d_lr1` Dense(r, no bias, linear) → `d_lr2` Dense(out) with d's bias and
+ *    activation. Exact for r = rank(W).
+ *  - Conv2D `c` (kernel kh×kw×cin×cout): the SVD of the kernel read as a (kh·kw·cin)×cout matrix (the
+ *    channel decomposition of Zhang et al. 2015, "Accelerating very deep convolutional networks"):
+ *    `c_lr1` Conv2D(r filters, kh×kw, c's strides, padding and dilation, no bias, linear) → `c_lr2`
+ *    Conv2D(cout filters, 1×1) with c's bias and activation. Every output pixel is the same patch·A·B, so
+ *    it is the same function at full rank, and parameters and MACs per output pixel both go from
+ *    kh·kw·cin·cout to r·(kh·kw·cin + cout). (A spatial split, kh×1 then 1×kw, saves less on the small
+ *    kernels of this project's models and needs an iterative solver; the channel split is one SVD.)
+ *
+ * √S goes to both factors (A = U_r·S_r^{1/2}, B = S_r^{1/2}·V_rᵀ, src/engine/svd.ts), so the two layers'
+ * weights, and what a finetune does to them, are of the same scale. Constraints of the original kernel are
+ * dropped (they constrain W, not its factors); regularisers, initialisers, dtype and `trainable` carry over.
+ *
+ * The rank: `rank: r` as given, `ratio: ρ` the largest rank whose layer keeps at most ρ of its parameters
+ * (kernel factors and bias), or `energy: e` the smallest rank keeping e of Σσ². A layer is only replaced
+ * when the factors are really smaller (r·(m + n) < m·n); otherwise it stays, with the reason in the stats.
+ * With `layers`, exactly those layers (by name) are decomposed and a layer the pass cannot handle is an
+ * error; without it, every Dense and Conv2D layer is, and other layers with a kernel are listed as skipped.
+ *
+ * Pure JS (float64 SVD, float32 factors): no TF.js, the same bytes on every backend. Weights that arrive
+ * quantized come out float32. Factors are dense: a pruned or clustered kernel that is decomposed leaves
+ * the record of pruned/clustered weights (a later finetune trains its factors freely).
+ */
+import { McbError } from '../errors.js';
+import { modelKind, paramCount, type StoredModel } from '../engine/model-format.js';
+import { chooseRank, keptEnergyFraction, lowRankFactors, reconstructionError, spectrum, type RankRule } from '../engine/svd.js';
+import { rebuildModel, Topology, TopologyError, tupleOf, weightProblems, WeightTable, type LayerSpec } from '../engine/topology.js';
+import { decodeWeights, type DecodedWeight } from '../engine/weights.js';
+import { formatDataPath, suggest } from '../recipe/index.js';
+import { recordedWeights, type RecordedKind } from './constraints.js';
+import type { OptionsPlace, PassDefinition } from './types.js';
+
+export type LowrankOptions = RankRule & {
+  /** Exactly these layers (names as in model.json); undefined: every Dense and Conv2D layer. */
+  layers?: string[];
+};
+
+export interface DecomposedLayer {
+  layer: string;
+  className: 'Dense' | 'Conv2D';
+  /** The kernel as a matrix: [in, out] for Dense, [kh·kw·cin, cout] for Conv2D. */
+  matrix: [number, number];
+  rank: number;
+  /** The layers that replace it. */
+  into: [string, string];
+  /** Weights of the layer (kernel and bias) before, and of the two layers after. */
+  paramsBefore: number;
+  paramsAfter: number;
+  /** Σ_{i≤r} σ_i² / Σ σ_i². */
+  energyKept: number;
+  /** ‖W − A·B‖_F / ‖W‖_F, of the stored float32 factors. */
+  relativeError: number;
+}
+
+export interface SkippedLayer {
+  layer: string;
+  className: string;
+  reason: string;
+}
+
+/** Classes whose kernel is factored, with the weight name of the kernel. */
+const SUPPORTED = new Set(['Dense', 'Conv2D']);
+/** Other layers with a kernel, and why they are left alone (listed in the stats when not named). */
+const UNSUPPORTED_WHY: Readonly<Record<string, string>> = {
+  DepthwiseConv2D: 'a depthwise kernel has one filter per channel: there is no channel-mixing matrix to factor',
+  SeparableConv2D: 'it is already factored (depthwise then pointwise); decompose its pointwise part as a Conv2D instead',
+};
+
+const RULES = ['rank', 'ratio', 'energy'] as const;
+
+/** Where the rank rule and `layers` were written, per resolved options (not in the options: they are hashed). */
+const written = new WeakMap<LowrankOptions, { rule: string; path: string; at: string; layers?: { path: string; at: string } }>();
+
+export const lowrank: PassDefinition<LowrankOptions> = {
+  name: 'lowrank',
+  version: 1,
+  summary: 'replace Dense / Conv2D layers by two thinner ones from a truncated SVD of their kernels',
+  dependsOnBackend: false,
+  needs: [],
+
+  resolveOptions(raw, place) {
+    const name = `\`${formatDataPath(place.path)}\``;
+    const given = RULES.filter((k) => raw[k] !== undefined);
+    if (given.length !== 1) {
+      throw new McbError(
+        'MCB_RECIPE_INVALID',
+        given.length === 0
+          ? `${name} needs a rank rule at ${place.at()}; set exactly one of \`rank: r\` (a fixed rank), \`ratio: 0.25\` (fraction of each layer's parameters kept) or \`energy: 0.95\` (fraction of the squared singular values kept), e.g. \`- lowrank: { ratio: 0.25 }\`.`
+          : `${name} sets ${given.join(' and ')} at ${place.at(given[1])}; keep exactly one of rank, ratio and energy.`,
+      );
+    }
+    const rule = given[0]!;
+    const value = raw[rule];
+    const bad = (what: string): never => {
+      throw new McbError('MCB_RECIPE_INVALID', `\`${formatDataPath([...place.path, rule])}\` must be ${what} (got ${JSON.stringify(value)}) at ${place.at(rule)}.`);
+    };
+    if (typeof value !== 'number' || !Number.isFinite(value)) bad(rule === 'rank' ? 'a positive integer' : 'a number between 0 and 1');
+    const v = value as number;
+    if (rule === 'rank' && (!Number.isInteger(v) || v < 1)) bad('a positive integer (the rank of each factorisation, below min(in, out) of every layer it is applied to)');
+    if (rule !== 'rank' && !(v > 0 && v < 1)) bad(`a number greater than 0 and less than 1 (the fraction of ${rule === 'ratio' ? "each layer's parameters" : 'the squared singular values'} kept)`);
+    const layers = raw.layers;
+    if (layers !== undefined && (!Array.isArray(layers) || layers.length === 0 || !layers.every((l) => typeof l === 'string' && l !== ''))) {
+      throw new McbError('MCB_RECIPE_INVALID', `\`${formatDataPath([...place.path, 'layers'])}\` must be a non-empty list of layer names (got ${JSON.stringify(layers)}) at ${place.at('layers')}.`);
+    }
+    const options = { [rule]: v, ...(layers === undefined ? {} : { layers: [...(layers as string[])] }) } as LowrankOptions;
+    written.set(options, {
+      rule,
+      path: formatDataPath([...place.path, rule]),
+      at: place.at(rule),
+      ...(layers === undefined ? {} : { layers: { path: formatDataPath([...place.path, 'layers']), at: place.at('layers') } }),
+    });
+    return options;
+  },
+
+  async apply(model, options, ctx) {
+    return decompose(model, options, ctx.place, (m) => ctx.progress(m));
+  },
+};
+
+/** The pass itself, synchronous and engine-free (apply() only wraps it). */
+export function decompose(model: StoredModel, options: LowrankOptions, place?: OptionsPlace, progress: (message: string) => void = () => {}): { model: StoredModel; stats: Record<string, unknown> } {
+  const rule = RULES.find((k) => k in options)!;
+  const w = written.get(options);
+  const where = (option: string): { path: string; at: string } | undefined =>
+    place ? { path: formatDataPath([...place.path, option]), at: place.at(option) } : option === 'layers' ? w?.layers : w && { path: w.path, at: w.at };
+  const optionText = (option: string) => {
+    const p = where(option);
+    return p ? `\`${p.path}\` at ${p.at}` : `\`${option}\``;
+  };
+  const passAt = place ? ` (the lowrank pass at ${place.at()})` : '';
+
+  if (modelKind(model.json) !== 'layers') {
+    throw new McbError('MCB_MODEL_INVALID', `lowrank needs a layers model${passAt}, but this is a graph model (format "graph-model"), which has no layers to replace. Remove the pass or start from a layers model.`);
+  }
+  let topology: Topology;
+  try {
+    topology = Topology.fromModel(model.json);
+  } catch (e) {
+    if (e instanceof TopologyError) throw new McbError('MCB_MODEL_INVALID', `lowrank cannot read the model${passAt}: ${e.message}`);
+    throw e;
+  }
+  const problems = weightProblems(topology, model.weightSpecs);
+  if (problems.length) {
+    throw new McbError('MCB_MODEL_INVALID', `lowrank cannot match the model's weights to its layers${passAt}: ${problems.slice(0, 3).join('; ')}. Export the model again with TF.js \`model.save()\`, or leave lowrank out for this model.`);
+  }
+
+  // Which layers: the named ones (each must exist and be decomposable), or every Dense and Conv2D.
+  const all = topology.layers();
+  const supported = all.filter((l) => SUPPORTED.has(l.className)).map((l) => l.name);
+  const skipped: SkippedLayer[] = [];
+  let candidates: string[];
+  const explicit = options.layers !== undefined;
+  if (explicit) {
+    candidates = [];
+    for (const name of options.layers!) {
+      if (!topology.has(name)) {
+        throw new McbError(
+          'MCB_RECIPE_INVALID',
+          `${optionText('layers')} names layer ${JSON.stringify(name)}, which the model does not have${suggest(name, topology.names())}; the layers lowrank can decompose are ${listNames(supported)}.`,
+        );
+      }
+      const cls = topology.className(name);
+      const why = SUPPORTED.has(cls) ? unsupportedConfig(topology, name) : (UNSUPPORTED_WHY[cls] ?? 'lowrank decomposes Dense and Conv2D layers only');
+      if (why !== undefined) {
+        throw new McbError('MCB_RECIPE_INVALID', `${optionText('layers')} names layer ${name} (${cls}), which lowrank cannot decompose: ${why}. Remove it from \`layers\`; the layers lowrank can decompose are ${listNames(supported)}.`);
+      }
+      if (!candidates.includes(name)) candidates.push(name);
+    }
+  } else {
+    candidates = [];
+    for (const l of all) {
+      if (SUPPORTED.has(l.className)) {
+        const why = unsupportedConfig(topology, l.name);
+        if (why === undefined) candidates.push(l.name);
+        else skipped.push({ layer: l.name, className: l.className, reason: why });
+      } else if (UNSUPPORTED_WHY[l.className] !== undefined || model.weightSpecs.some((s) => /(^|\/)kernel$/.test(s.name) && s.name.split('/').at(-2) === l.name)) {
+        skipped.push({ layer: l.name, className: l.className, reason: UNSUPPORTED_WHY[l.className] ?? 'lowrank decomposes Dense and Conv2D layers only' });
+      }
+    }
+  }
+
+  const weights = new WeightTable(decodeWeights(model, { share: true }));
+  const kernelOf = (name: string) => {
+    try {
+      return weights.floats(name, 'kernel');
+    } catch (e) {
+      if (e instanceof TopologyError) throw new McbError('MCB_MODEL_INVALID', `lowrank cannot read layer ${name}${passAt}: ${e.message}`);
+      throw e;
+    }
+  };
+
+  // A fixed rank must be below min(m, n) of each layer it is applied to: an error for a named layer; for the
+  // layers taken implicitly, a skip, unless it fits none of them (then the option is wrong, not the layers).
+  const matrixOf = (name: string): [number, number] => {
+    const shape = weights.require(name, 'kernel').spec.shape;
+    return topology.className(name) === 'Dense' ? [shape[0]!, shape[1]!] : [shape[0]! * shape[1]! * shape[2]!, shape[3]!];
+  };
+  if ('rank' in options) {
+    const r = options.rank;
+    const minOf = (name: string) => Math.min(...matrixOf(name));
+    const tooBig = candidates.filter((name) => r >= minOf(name));
+    if (tooBig.length && (explicit || tooBig.length === candidates.length)) {
+      // A named layer it does not fit, or (taken implicitly) the layer that takes the largest ranks.
+      const name = explicit ? tooBig[0]! : tooBig.reduce((a, b) => (minOf(b) > minOf(a) ? b : a));
+      const [m, n] = matrixOf(name);
+      const max = Math.floor((m * n - 1) / (m + n));
+      const p = where('rank');
+      const option = p ? `\`${p.path}\` (${r}, at ${p.at})` : `\`rank\` (${r})`;
+      const which = explicit || candidates.length === 1 ? `layer ${name}` : `any layer of the model: the largest, layer ${name}`;
+      const fix = explicit ? `lower \`rank\`, or remove ${name} from \`layers\`` : 'lower `rank`, or name the layers to decompose with `layers`';
+      throw new McbError(
+        'MCB_RECIPE_INVALID',
+        `${option} is not below min(m, n) of ${which} (${topology.className(name)}, kernel ${m}×${n}, min ${Math.min(m, n)}), which takes ranks 1..${Math.min(m, n) - 1}${max >= 1 ? ` (1..${max} make it smaller)` : ' (none makes it smaller)'}; ${fix}.`,
+      );
+    }
+    for (const name of tooBig) {
+      const [m, n] = matrixOf(name);
+      skipped.push({ layer: name, className: topology.className(name), reason: `rank ${r} is not below min(${m}, ${n}) = ${Math.min(m, n)}` });
+    }
+    candidates = candidates.filter((name) => !tooBig.includes(name));
+  }
+
+  const decomposed: DecomposedLayer[] = [];
+  const replaced = new Map<string, DecodedWeight[]>();
+  for (const name of candidates) {
+    const cls = topology.className(name) as 'Dense' | 'Conv2D';
+    const kernel = weights.require(name, 'kernel');
+    const values = kernelOf(name);
+    for (let i = 0; i < values.length; i++) {
+      const x = values[i]!;
+      if (x - x !== 0) throw new McbError('MCB_MODEL_INVALID', `weight ${kernel.spec.name} holds ${x}${passAt}; a model with non-finite weights cannot be decomposed. Retrain it or check the steps before the lowrank pass.`);
+    }
+    const [m, n] = matrixOf(name);
+    const config = topology.config(name);
+    const bias = config.use_bias === false ? undefined : weights.get(name, 'bias');
+    const biasCount = bias ? n : 0;
+    // rank and ratio need no spectrum to decide; energy does.
+    let choice = 'energy' in options ? undefined : chooseRank(options, m, n, biasCount);
+    if (choice && 'skip' in choice) {
+      skipped.push({ layer: name, className: cls, reason: choice.skip });
+      continue;
+    }
+    progress(`lowrank: SVD of ${name} (${m}×${n})`);
+    const s = spectrum(values, m, n);
+    choice ??= chooseRank(options, m, n, biasCount, s.energies);
+    if ('skip' in choice) {
+      skipped.push({ layer: name, className: cls, reason: choice.skip });
+      continue;
+    }
+    const r = choice.rank;
+    const f = lowRankFactors(values, s, r);
+    const error = reconstructionError(values, f, m, n);
+    const [first, second] = [`${name}_lr1`, `${name}_lr2`];
+    const kshape = kernel.spec.shape;
+    const prefix = kernel.spec.name.split('/').slice(0, -2).join('/');
+    const named = (layer: string, key: string) => `${prefix ? `${prefix}/` : ''}${layer}/${key}`;
+    const out: DecodedWeight[] = [
+      { spec: { name: named(first, 'kernel'), shape: cls === 'Dense' ? [m, r] : [kshape[0]!, kshape[1]!, kshape[2]!, r], dtype: 'float32' }, values: f.a },
+      { spec: { name: named(second, 'kernel'), shape: cls === 'Dense' ? [r, n] : [1, 1, r, n], dtype: 'float32' }, values: f.b },
+    ];
+    if (bias) {
+      const { quantization: _q, ...spec } = bias.spec;
+      out.push({ spec: { ...spec, name: named(second, 'bias'), dtype: 'float32' }, values: bias.values });
+    }
+    replaced.set(name, out);
+    topology.replaceLayer(name, factorLayers(cls, config, first, second, r));
+    decomposed.push({
+      layer: name,
+      className: cls,
+      matrix: [m, n],
+      rank: r,
+      into: [first, second],
+      paramsBefore: choice.paramsBefore,
+      paramsAfter: choice.paramsAfter,
+      energyKept: keptEnergyFraction(s, r),
+      relativeError: s.total > 0 ? Math.sqrt(error / s.total) : 0,
+    });
+  }
+
+  const order = new Map(all.map((l, i) => [l.name, i]));
+  skipped.sort((a, b) => order.get(a.layer)! - order.get(b.layer)!);
+  const paramsBefore = paramCount(model);
+  const stats = {
+    rule,
+    [rule]: 'rank' in options ? options.rank : 'ratio' in options ? options.ratio : options.energy,
+    layersDecomposed: decomposed.length,
+    layersSkipped: skipped.length,
+    paramsBefore,
+    decomposed,
+    skipped,
+  };
+  // Nothing replaced: the input passes through byte for byte (quantized weights stay quantized).
+  if (decomposed.length === 0) return { model, stats: { ...stats, paramsAfter: paramsBefore } };
+
+  // The weights in manifest order, each replaced layer's kernel and bias giving way to its factors' weights.
+  const list: DecodedWeight[] = [];
+  for (const wt of weights.list()) {
+    const layer = wt.spec.name.split('/').at(-2) ?? '';
+    const key = wt.spec.name.split('/').at(-1);
+    const factors = replaced.get(layer);
+    if (!factors) list.push(wt);
+    else if (key === 'kernel') list.push(...factors);
+    // (the bias went with the factors)
+  }
+  let json = topology.toModelJson(model.json);
+  // Factors are dense: a decomposed kernel leaves the records that keep pruned zeros and clustered values.
+  const gone = new Set(decomposed.map((d) => d.layer));
+  const released: string[] = [];
+  for (const kind of ['prunedWeights', 'clusteredWeights'] as RecordedKind[]) {
+    const names = recordedWeights(json, kind);
+    const kept = names.filter((nm) => !gone.has(nm.split('/').at(-2) ?? ''));
+    if (kept.length === names.length) continue;
+    released.push(...names.filter((nm) => !kept.includes(nm)));
+    const meta = json.userDefinedMetadata as { mcbuild: Record<string, unknown> };
+    json = { ...json, userDefinedMetadata: { ...meta, mcbuild: { ...meta.mcbuild, [kind]: kept } } };
+  }
+  const out = rebuildModel({ ...model, json }, topology, list);
+  return { model: out, stats: { ...stats, paramsAfter: paramCount(out), ...(released.length ? { released: [...new Set(released)].sort() } : {}) } };
+}
+
+/** Why a Dense / Conv2D layer's config keeps lowrank away from it, or undefined when it can be decomposed. */
+function unsupportedConfig(topology: Topology, name: string): string | undefined {
+  const c = topology.config(name);
+  if (topology.className(name) === 'Conv2D') {
+    if (c.data_format !== undefined && c.data_format !== null && c.data_format !== 'channels_last') return `it is ${String(c.data_format)}; lowrank reads channels_last convolutions`;
+    if (typeof c.groups === 'number' && c.groups !== 1) return `it is a grouped convolution (groups ${c.groups})`;
+    tupleOf(c.kernel_size, 2, 'kernel_size', name);
+  }
+  return undefined;
+}
+
+/** The two layers that replace `cls` layer `config`: r outputs without bias, then the original's outputs, bias and activation. */
+function factorLayers(cls: 'Dense' | 'Conv2D', config: Readonly<Record<string, unknown>>, first: string, second: string, r: number): [LayerSpec, LayerSpec] {
+  const { batch_input_shape: _b, input_shape: _i, ...rest } = config;
+  const common = { kernel_constraint: null };
+  const head: Record<string, unknown> = {
+    ...config, // keeps the input declaration of a Sequential's first layer
+    ...common,
+    name: first,
+    use_bias: false,
+    activation: 'linear',
+    bias_regularizer: null,
+    bias_constraint: null,
+    activity_regularizer: null,
+    ...(cls === 'Dense' ? { units: r } : { filters: r }),
+  };
+  const tail: Record<string, unknown> = {
+    ...rest,
+    ...common,
+    name: second,
+    ...(cls === 'Conv2D' ? { kernel_size: [1, 1], strides: [1, 1], padding: 'valid', dilation_rate: [1, 1] } : {}),
+  };
+  return [
+    { class_name: cls, config: head },
+    { class_name: cls, config: tail },
+  ];
+}
+
+function listNames(names: readonly string[]): string {
+  if (names.length === 0) return 'none (the model has no Dense or Conv2D layer)';
+  const shown = names.slice(0, 12).join(', ');
+  return names.length > 12 ? `${shown} and ${names.length - 12} more` : shown;
+}
