@@ -7,7 +7,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, normalize, relative, resolve, sep } from 'node:path';
 import { errnoCode, McbError } from '../errors.js';
 import { createHash } from 'node:crypto';
-import { storedByteLength, type PackedQuantization } from '../runtime/decode.js';
+import { concatBytes, storedByteLength, type PackedQuantization } from '../runtime/decode.js';
 import type { CodebookQuantization, EntropyEncoding } from '../runtime/encoded.js';
 
 /** TF.js-native quantization dtypes (stock TF.js decodes them), then mcbuild's packed ones (docs/packed-format.md). */
@@ -230,12 +230,4 @@ function recoverShardBytes(groups: readonly number[][]): number | undefined {
   return size;
 }
 
-export function concatBytes(chunks: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
-  let off = 0;
-  for (const c of chunks) {
-    out.set(c, off);
-    off += c.byteLength;
-  }
-  return out;
-}
+export { concatBytes } from '../runtime/decode.js';

@@ -80,7 +80,7 @@ const SAME_SHAPE = new Set([
   'Masking',
 ]);
 /** Element-wise merges: the broadcast of their inputs' shapes. */
-const MERGE = new Set(['Add', 'Multiply', 'Subtract', 'Average', 'Maximum', 'Minimum']);
+export const MERGE = new Set(['Add', 'Multiply', 'Subtract', 'Average', 'Maximum', 'Minimum']);
 /** Classes known to hold no weights, so weightProblems can say "this layer should have none". */
 const WEIGHTLESS = new Set([
   ...[...SAME_SHAPE].filter((c) => c !== 'BatchNormalization' && c !== 'LayerNormalization' && c !== 'PReLU'),

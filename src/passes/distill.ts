@@ -29,23 +29,18 @@ import type * as TF from '@tensorflow/tfjs';
 import type { Dataset } from '../data/index.js';
 import { McbError } from '../errors.js';
 import { inputBatch } from '../engine/batches.js';
-import { ARCHITECTURE_NAMES, type StoredModel } from '../engine/index.js';
+import { ARCHITECTURE_NAMES, LENET5_DEFAULTS, MLP_DEFAULTS, MOBILENET_DEFAULT_ALPHA, type StoredModel } from '../engine/index.js';
 import type { Tf } from '../engine/runtime.js';
-import { formatDataPath, type ScheduleSpec } from '../recipe/index.js';
+import type { TrainProgress } from '../engine/train.js';
+import { formatDataPath, type TrainingOptions } from '../recipe/index.js';
 import type { BuiltinArchitecture, OptionsPlace, PassDefinition, PassInput } from './types.js';
 
-export interface DistillOptions {
+export interface DistillOptions extends TrainingOptions {
   /** The concrete student, with `width` already applied. */
   student: BuiltinArchitecture;
   /** Weight of the hard-label cross-entropy; 1 − alpha weighs the soft term. */
   alpha: number;
   temperature: number;
-  epochs: number;
-  batchSize: number;
-  learningRate: number;
-  optimizer: 'adam' | 'sgd' | 'momentum';
-  schedule: ScheduleSpec;
-  seed: number;
   compareAlone: boolean;
 }
 
@@ -110,7 +105,7 @@ export const distill: PassDefinition<DistillOptions> = {
     const { epochs, batchSize, learningRate, optimizer, schedule, seed } = options;
     const trainOptions = { epochs, batchSize, learningRate, optimizer, schedule, seed, signal: ctx.signal };
     const phases = options.compareAlone ? 2 : 1;
-    const report = (phase: number, name: string) => (p: { epoch: number; epochs: number; batch: number; batches: number; loss: number; etaSeconds: number; fraction: number }) =>
+    const report = (phase: number, name: string) => (p: TrainProgress) =>
       ctx.progress(`${name}: epoch ${p.epoch}/${p.epochs} batch ${p.batch}/${p.batches} loss ${p.loss.toFixed(4)}`, (phase + p.fraction) / phases);
 
     // 2. The distilled student.
@@ -284,20 +279,20 @@ function resolveStudent(raw: { architecture?: string; options?: Record<string, u
 
 /**
  * A builtin architecture with its widths multiplied by `width`: mlp's hidden units, lenet5's filters and
- * hidden units (each rounded, at least 1), the MobileNets' alpha (their own width multiplier). Defaults
- * are those of src/engine/architectures/ (an option left out is scaled from its default).
+ * hidden units (each rounded, at least 1), the MobileNets' alpha (their own width multiplier). An option
+ * left out is scaled from the architecture's own default.
  */
 export function scaleWidth(arch: BuiltinArchitecture, width: number): BuiltinArchitecture {
-  const scale = (xs: number[]) => xs.map((x) => Math.max(1, Math.round(x * width)));
+  const scale = (xs: readonly number[]) => xs.map((x) => Math.max(1, Math.round(x * width)));
   const o = arch.options;
   switch (arch.architecture) {
     case 'mlp':
-      return { architecture: 'mlp', options: { ...o, hidden: scale((o.hidden as number[] | undefined) ?? [300, 100]) } };
+      return { architecture: 'mlp', options: { ...o, hidden: scale((o.hidden as number[] | undefined) ?? MLP_DEFAULTS.hidden) } };
     case 'lenet5':
-      return { architecture: 'lenet5', options: { ...o, filters: scale((o.filters as number[] | undefined) ?? [6, 16]), hidden: scale((o.hidden as number[] | undefined) ?? [120, 84]) } };
+      return { architecture: 'lenet5', options: { ...o, filters: scale((o.filters as number[] | undefined) ?? LENET5_DEFAULTS.filters), hidden: scale((o.hidden as number[] | undefined) ?? LENET5_DEFAULTS.hidden) } };
     case 'mobilenet-v1':
     case 'mobilenet-v2':
-      return { architecture: arch.architecture, options: { ...o, alpha: ((o.alpha as number | undefined) ?? 0.5) * width } };
+      return { architecture: arch.architecture, options: { ...o, alpha: ((o.alpha as number | undefined) ?? MOBILENET_DEFAULT_ALPHA) * width } };
     default:
       throw new Error(`scaleWidth: no width rule for architecture ${arch.architecture}`);
   }

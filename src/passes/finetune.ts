@@ -5,17 +5,11 @@
  */
 import { McbError } from '../errors.js';
 import { modelKind } from '../engine/index.js';
-import type { ScheduleSpec } from '../recipe/index.js';
+import type { TrainingOptions } from '../recipe/index.js';
 import type { PassDefinition } from './types.js';
 
-export interface FinetuneOptions {
-  epochs: number;
+export interface FinetuneOptions extends TrainingOptions {
   steps?: number;
-  batchSize: number;
-  learningRate: number;
-  optimizer: 'adam' | 'sgd' | 'momentum';
-  schedule: ScheduleSpec;
-  seed: number;
 }
 
 export const finetune: PassDefinition<FinetuneOptions> = {

@@ -31,7 +31,7 @@
  */
 import { McbError } from '../errors.js';
 import { modelKind, paramCount, type StoredModel } from '../engine/model-format.js';
-import { batchNormAxis, rebuildModel, Topology, TopologyError, weightProblems, WeightTable } from '../engine/topology.js';
+import { batchNormAxis, MERGE, rebuildModel, Topology, TopologyError, weightProblems, WeightTable } from '../engine/topology.js';
 import { decodeWeights } from '../engine/weights.js';
 import { modelCost } from '../metrics/index.js';
 import { formatDataPath, suggest } from '../recipe/index.js';
@@ -94,7 +94,6 @@ const TRANSPARENT = new Set([
   'GlobalAveragePooling2D',
   'GlobalMaxPooling2D',
 ]);
-const MERGES = new Set(['Add', 'Multiply', 'Subtract', 'Average', 'Maximum', 'Minimum']);
 const CRITERIA: readonly ChannelCriterion[] = ['l1', 'l2', 'bn-gamma'];
 
 /** How a tensor's channels relate to a space of n channels: channel s·factor + r (r < factor); `spatial` > 0 after Flatten. */
@@ -454,7 +453,7 @@ function analyse(topology: Topology): Analysis {
       else layouts.set(l.name, { ...inp, spatial: (inner as number[]).reduce((a, b) => a * b, 1) });
       continue;
     }
-    if (MERGES.has(cls)) {
+    if (MERGE.has(cls)) {
       const inShapes = l.inbound.map((n) => shapes.get(n));
       const first = inShapes[0];
       const same =

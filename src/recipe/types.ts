@@ -19,16 +19,20 @@ export interface ScheduleSpec {
   gamma?: number;
 }
 
-export interface TrainSpec {
-  architecture: string;
-  options: Record<string, unknown>;
-  data: DataSpec;
+/** The options of every training run: model.train, finetune, distill. */
+export interface TrainingOptions {
   epochs: number;
   batchSize: number;
   learningRate: number;
   optimizer: 'adam' | 'sgd' | 'momentum';
   schedule: ScheduleSpec;
   seed: number;
+}
+
+export interface TrainSpec extends TrainingOptions {
+  architecture: string;
+  options: Record<string, unknown>;
+  data: DataSpec;
 }
 
 export type ModelSource = { kind: 'file'; path: string } | { kind: 'train'; train: TrainSpec };

@@ -242,13 +242,19 @@ export function unpackWeights(specs: readonly ManifestEntry[], data: Uint8Array)
       chunks.push(bytes);
     }
   }
-  const weightData = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
-  let at = 0;
-  for (const c of chunks) {
-    weightData.set(c, at);
-    at += c.byteLength;
-  }
+  const weightData = concatBytes(chunks);
   return { weightSpecs: outSpecs, weightData };
+}
+
+/** The chunks one after another in a new array. */
+export function concatBytes(chunks: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
+  let off = 0;
+  for (const c of chunks) {
+    out.set(c, off);
+    off += c.byteLength;
+  }
+  return out;
 }
 
 let crcTable: Uint32Array | undefined;

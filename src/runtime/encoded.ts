@@ -135,7 +135,12 @@ export function decodeEncoded(spec: ManifestEntry, bytes: Uint8Array): Float32Ar
     const half = 1 << (p.bits - 1);
     const full = limit;
     // As decodePacked: the double product rounded once into float32.
-    valueAt = q.symmetric ? (k, i) => (k >= half ? k - full : k) * scales[scaleIndex(p, i)]! : (k, i) => k * scales[scaleIndex(p, i)]! + offsets[scaleIndex(p, i)]!;
+    valueAt = q.symmetric
+      ? (k, i) => (k >= half ? k - full : k) * scales[scaleIndex(p, i)]!
+      : (k, i) => {
+          const s = scaleIndex(p, i);
+          return k * scales[s]! + offsets[s]!;
+        };
   }
   for (let j = 0; j < symbols.length; j++) {
     if (symbols[j]! >= limit) throw new PackedFormatError(`${where}: symbol ${symbols[j]} is outside its ${table ? `codebook of ${limit} values` : `${Math.log2(limit)}-bit integers`}`);

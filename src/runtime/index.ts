@@ -11,7 +11,7 @@
  * Node ≥ 18 (global fetch).
  */
 import type { io } from '@tensorflow/tfjs';
-import { PackedFormatError, storedByteLength, unpackWeights, type ManifestEntry } from './decode.js';
+import { concatBytes, PackedFormatError, storedByteLength, unpackWeights, type ManifestEntry } from './decode.js';
 
 export { crc32, decodePacked, decodeStored, isPacked, PackedFormatError, packedLayout, storedByteLength, unpackWeights } from './decode.js';
 export { decodeEncoded, encodedLayout, isEncoded } from './encoded.js';
@@ -78,12 +78,7 @@ export function mcbuildLoader(url: string, opts: McbuildLoaderOptions = {}): io.
         specs.push(...group.weights);
         chunks.push(...groupChunks);
       }
-      const data = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
-      let at = 0;
-      for (const c of chunks) {
-        data.set(c, at);
-        at += c.byteLength;
-      }
+      const data = concatBytes(chunks);
       let unpacked;
       try {
         unpacked = unpackWeights(specs, data);

@@ -23,6 +23,9 @@ const ARCHITECTURES: Record<string, Architecture> = {
 };
 
 export const ARCHITECTURE_NAMES = Object.keys(ARCHITECTURES);
+export { LENET5_DEFAULTS } from './lenet5.js';
+export { MLP_DEFAULTS } from './mlp.js';
+export { MOBILENET_DEFAULT_ALPHA } from './mobilenet-v1.js';
 
 /** Why an architecture cannot take inputs of this shape, or undefined when it can. Engine-free, for planning. */
 export function architectureMisfit(name: string, inputShape: readonly number[], options: Record<string, unknown> = {}): string | undefined {

@@ -7,9 +7,12 @@ import type { ArchitectureContext } from './types.js';
  * conv_1 (6@5×5, same) → pool_1 → conv_2 (16@5×5, valid) → pool_2 → flatten → fc_1 (120) → fc_2 (84) → predictions.
  * `padding: valid` on conv_1 gives the Caffe LeNet (as in Deep Compression's LeNet-5) with filters [20, 50], hidden [500].
  */
+/** Option defaults, also what width scaling (distill's `width`) starts from. */
+export const LENET5_DEFAULTS = { filters: [6, 16], hidden: [120, 84] } as const;
+
 export function buildLenet5(tf: Tf, options: Record<string, unknown>, ctx: ArchitectureContext): TF.LayersModel {
-  const filters = (options.filters as number[] | undefined) ?? [6, 16];
-  const hidden = (options.hidden as number[] | undefined) ?? [120, 84];
+  const filters = (options.filters as readonly number[] | undefined) ?? LENET5_DEFAULTS.filters;
+  const hidden = (options.hidden as readonly number[] | undefined) ?? LENET5_DEFAULTS.hidden;
   // valid: the Caffe LeNet Deep Compression used (28 → 24 → 12 → 8 → 4), with filters [20, 50], hidden [500].
   const padding = (options.padding as 'same' | 'valid' | undefined) ?? 'same';
   let i = 0;

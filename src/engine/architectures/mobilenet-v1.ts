@@ -10,8 +10,11 @@ import type { ArchitectureContext } from './types.js';
  * options: alpha (width multiplier, default 0.5), depthMultiplier (depthwise channel multiplier, default 1),
  * depth (extra 512α blocks at 4×4, default 1).
  */
+/** Width multiplier when the options give none, also what width scaling (distill's `width`) starts from. */
+export const MOBILENET_DEFAULT_ALPHA = 0.5;
+
 export function buildMobilenetV1(tf: Tf, options: Record<string, unknown>, ctx: ArchitectureContext): TF.LayersModel {
-  const alpha = (options.alpha as number | undefined) ?? 0.5;
+  const alpha = (options.alpha as number | undefined) ?? MOBILENET_DEFAULT_ALPHA;
   const depthMultiplier = (options.depthMultiplier as number | undefined) ?? 1;
   const extra = (options.depth as number | undefined) ?? 1;
   const width = (c: number) => Math.max(8, Math.round(c * alpha));

@@ -1,6 +1,6 @@
 import type * as TF from '@tensorflow/tfjs';
 import type { Tf } from '../runtime.js';
-import { convBnRelu } from './mobilenet-v1.js';
+import { convBnRelu, MOBILENET_DEFAULT_ALPHA } from './mobilenet-v1.js';
 import type { ArchitectureContext } from './types.js';
 
 /**
@@ -11,7 +11,7 @@ import type { ArchitectureContext } from './types.js';
  * options: alpha (width multiplier, default 0.5), expansion (t, default 6), lastChannels (default 256).
  */
 export function buildMobilenetV2(tf: Tf, options: Record<string, unknown>, ctx: ArchitectureContext): TF.LayersModel {
-  const alpha = (options.alpha as number | undefined) ?? 0.5;
+  const alpha = (options.alpha as number | undefined) ?? MOBILENET_DEFAULT_ALPHA;
   const expansion = (options.expansion as number | undefined) ?? 6;
   const lastChannels = (options.lastChannels as number | undefined) ?? 256;
   // Channel counts divisible by 8, as in the reference implementation (keeps SIMD-friendly widths).
