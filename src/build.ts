@@ -10,14 +10,16 @@ import { readBuildRecord, writeBuildRecord } from './execute/history.js';
 import { describeKeyChange } from './plan/diff.js';
 import { gate, type Verdict } from './gate/index.js';
 import { gatherPlanInputs, plan as makePlan, type Plan } from './plan/index.js';
-import { findProjectRoot, loadRecipe, type BackendChoice, type Recipe } from './recipe/index.js';
+import { findProjectRoot, loadRecipe, type BackendChoice, type LoadOptions, type Recipe } from './recipe/index.js';
 import { buildReport, preflightOutput, REPORT_FILE, writeOutput, type Report } from './report/index.js';
 
-export interface PlanOptions {
+export interface PlanOptions extends LoadOptions {
   /** Cache folder; default `cache/` at the project root. */
   cacheDir?: string;
   /** Overrides `runtime.backend`. */
   backend?: BackendChoice;
+  /** Gather the baseline's layers even without overrides (`explain`, `sensitivity`). */
+  layers?: boolean;
 }
 
 export interface BuildOptions extends PlanOptions {
@@ -50,21 +52,30 @@ export function defaultCacheDir(recipeFile: string): string {
 }
 
 export async function planBuild(recipeFile: string, opts: PlanOptions = {}, onDamage?: (key: string, reason: string) => void): Promise<PlannedBuild> {
-  const recipe = await loadRecipe(recipeFile);
-  const inputs = await gatherPlanInputs(recipe, opts.backend === undefined ? {} : { backend: opts.backend });
+  return planRecipe(await loadRecipe(recipeFile, opts), opts, onDamage);
+}
+
+/** Plans a recipe already loaded (one variant of a matrix, or a recipe made by `sensitivity` and search). */
+export async function planRecipe(recipe: Recipe, opts: PlanOptions = {}, onDamage?: (key: string, reason: string) => void): Promise<PlannedBuild> {
+  const inputs = await gatherPlanInputs(recipe, { ...(opts.backend === undefined ? {} : { backend: opts.backend }), ...(opts.layers ? { layers: true } : {}) });
   const plan = makePlan(recipe, inputs);
   const cache = new StepCache(opts.cacheDir ?? defaultCacheDir(recipe.file), onDamage);
   return { recipe, plan, cache, cached: await cacheStatus(plan, cache) };
 }
 
 export async function build(recipeFile: string, opts: BuildOptions = {}): Promise<BuildResult> {
+  return buildRecipe(await loadRecipe(recipeFile, opts), opts);
+}
+
+/** Builds a recipe already loaded: plan, execute what is not cached, gate, write the output folder. */
+export async function buildRecipe(recipe: Recipe, opts: BuildOptions = {}): Promise<BuildResult> {
   const emit = opts.onEvent ?? (() => {});
-  const { recipe, plan, cache } = await planBuild(recipeFile, opts, (key, reason) => {
+  const { plan, cache } = await planRecipe(recipe, opts, (key, reason) => {
     emit({ type: 'warning', message: `cache entry ${key.slice(0, 12)} is unusable (${reason}); it will be rebuilt` });
   });
   const outputDir = opts.output ?? recipe.output;
   await preflightOutput(outputDir);
-  const previous = await readBuildRecord(cache.dir, recipe.file);
+  const previous = await readBuildRecord(cache.dir, recipe);
   const release = await cache.hold(plan.steps.map((s) => s.key));
   let execution: Execution;
   try {

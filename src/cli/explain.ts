@@ -16,7 +16,7 @@ export const explainCommand: Command = {
   examples: ['mcbuild explain recipes/mobilenet.yaml', 'mcbuild explain recipes/mobilenet.yaml --step eval-result --json'],
   async run(ctx) {
     const { plan, cached, cache } = await planBuild(ctx.positionals[0]!, planOptions(ctx));
-    const previous = await readBuildRecord(cache.dir, plan.recipe.file);
+    const previous = await readBuildRecord(cache.dir, plan.recipe);
     const wanted = ctx.values.step as string | undefined;
     const steps = wanted === undefined ? plan.steps : plan.steps.filter((s) => s.id === wanted);
     if (steps.length === 0) {

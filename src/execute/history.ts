@@ -5,6 +5,7 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Plan } from '../plan/index.js';
+import type { Recipe } from '../recipe/index.js';
 import { sha256Hex } from '../util/hash.js';
 
 export interface StepRecord {
@@ -14,20 +15,22 @@ export interface StepRecord {
 
 export type BuildRecord = Record<string, StepRecord>;
 
-function recordPath(cacheDir: string, recipeFile: string): string {
-  return join(cacheDir, 'runs', `${sha256Hex(recipeFile).slice(0, 32)}.json`);
+/** One record per recipe file, and per variant of a matrix (each variant has its own last build). */
+function recordPath(cacheDir: string, recipe: Pick<Recipe, 'file' | 'variant'>): string {
+  const id = recipe.variant ? `${recipe.file}#${recipe.variant.name}` : recipe.file;
+  return join(cacheDir, 'runs', `${sha256Hex(id).slice(0, 32)}.json`);
 }
 
-export async function readBuildRecord(cacheDir: string, recipeFile: string): Promise<BuildRecord | undefined> {
+export async function readBuildRecord(cacheDir: string, recipe: Pick<Recipe, 'file' | 'variant'>): Promise<BuildRecord | undefined> {
   try {
-    return (JSON.parse(await readFile(recordPath(cacheDir, recipeFile), 'utf8')) as { steps: BuildRecord }).steps;
+    return (JSON.parse(await readFile(recordPath(cacheDir, recipe), 'utf8')) as { steps: BuildRecord }).steps;
   } catch {
     return undefined; // none yet, or unreadable: it is only a hint
   }
 }
 
 export async function writeBuildRecord(cacheDir: string, plan: Plan): Promise<void> {
-  const file = recordPath(cacheDir, plan.recipe.file);
+  const file = recordPath(cacheDir, plan.recipe);
   const steps: BuildRecord = Object.fromEntries(plan.steps.map((s) => [s.id, { key: s.key, keyInputs: s.keyInputs }]));
   try {
     await mkdir(join(cacheDir, 'runs'), { recursive: true });

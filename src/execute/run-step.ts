@@ -11,6 +11,8 @@ import { measureRawSize, measureSize, modelCost, type Metrics } from '../metrics
 import { getPass } from '../passes/index.js';
 import type { Plan, Step } from '../plan/index.js';
 import { optionsPlace } from '../plan/plan.js';
+import { layerResolver, modelLayers } from '../plan/layers.js';
+import { formatDataPath, formatPosition } from '../recipe/index.js';
 
 export interface StepRuntime {
   plan: Plan;
@@ -57,11 +59,16 @@ export async function runStep(step: Step, inputs: CacheEntry[], rt: StepRuntime)
       const input = filesToModel(inputs[0]!.files);
       const datasets = new Map<string, Promise<Dataset>>();
       const recipe = rt.plan.recipe;
+      const place = optionsPlace(recipe, spec.index, spec.pass);
+      const entry = recipe.passes[spec.index]!;
+      // The same resolution the planner showed, now against the layers of the model this pass really receives.
+      const layers = layerResolver(pass, { path: place.path, raw: entry.rawOptions }, spec.options, spec.rules ?? [], modelLayers(input.json), (p) => formatPosition(recipe.source.positionOf(p)));
       const out = await pass.apply(input, spec.options, {
         engine: rt.engine,
         signal: rt.signal,
         progress: rt.progress,
-        place: optionsPlace(recipe, spec.index, spec.pass),
+        place,
+        layerOptions: layers.optionsFor,
         data: (kind) => {
           // The planner refuses a pass whose data the recipe does not set, so the slice is there.
           const ds = datasets.get(kind) ?? loadDataset(recipe.data[kind]!);
@@ -71,7 +78,8 @@ export async function runStep(step: Step, inputs: CacheEntry[], rt: StepRuntime)
       });
       if (out.model.shardBytes === undefined && input.shardBytes !== undefined) out.model.shardBytes = input.shardBytes; // passes that rebuild the model keep an earlier `shard` size
       const files = modelToFiles(out.model);
-      return { files, meta: { ...measureRawSize(files, out.model), stats: out.stats } };
+      const overridden = layers.overridden().map(({ layer, skip, raw, setBy }) => ({ layer, ...(skip ? { skip } : { options: raw }), setBy: Object.fromEntries(Object.entries(setBy).map(([k, p]) => [k, formatDataPath(p)])) }));
+      return { files, meta: { ...measureRawSize(files, out.model), stats: out.stats, ...(spec.rules ? { overridden } : {}) } };
     }
     case 'eval': {
       const { tf, backend } = await rt.engine();

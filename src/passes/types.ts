@@ -2,6 +2,7 @@ import type { Dataset } from '../data/index.js';
 import type { Engine } from '../engine/runtime.js';
 import type { StoredModel } from '../engine/index.js';
 import type { DataPath } from '../recipe/index.js';
+import type { ModelLayer } from '../plan/layers.js';
 
 /** Where a pass's options were written, so a pass can point its own errors at file:line:col. */
 export interface OptionsPlace {
@@ -31,6 +32,12 @@ export interface PassInput {
   modelAt: string;
 }
 
+/**
+ * A layer's options for this pass: the pass entry's own options merged with every override block that
+ * matches the layer (src/plan/layers.ts), or null when a block says `skip`.
+ */
+export type LayerOptions<O> = (layer: string) => O | null;
+
 export interface PassContext {
   /** Loads TF.js on first use; passes that only rewrite bytes never call it. */
   engine(): Promise<Engine>;
@@ -42,6 +49,17 @@ export interface PassContext {
    * Set by the executor; absent when a pass is called directly (tests).
    */
   place?: OptionsPlace;
+  /**
+   * Per-layer options, for passes that declare `perLayer`. Set by the executor for every pass step; absent
+   * when a pass is called directly (tests), which means every layer takes the pass's options. Passes read
+   * it through optionsByLayer, which types it.
+   */
+  layerOptions?: LayerOptions<unknown>;
+}
+
+/** ctx.layerOptions (typed: the executor resolves it with this pass's own resolveOptions), else the pass's options for every layer. */
+export function optionsByLayer<O>(ctx: Pick<PassContext, 'layerOptions'> | undefined, options: O): LayerOptions<O> {
+  return (ctx?.layerOptions as LayerOptions<O> | undefined) ?? (() => options);
 }
 
 export interface PassResult {
@@ -71,5 +89,17 @@ export interface PassDefinition<O extends object = Record<string, unknown>> {
   resolveOptions(raw: Record<string, unknown>, place: OptionsPlace, input?: PassInput): O;
   /** For a pass whose output is a new model of a builtin architecture (distill): which, so later passes know it. */
   architectureAfter?(options: O): BuiltinArchitecture;
+  /**
+   * Per-layer overrides: the options an override block may set for one layer (besides `skip`, which every
+   * such pass honours by leaving the layer as it is). Absent: the pass acts on the whole model and a block
+   * that configures it is an error.
+   */
+  perLayer?: readonly string[];
+  /**
+   * Planning only (overrides and `explain`): the layers of the output model given those of the input, for a
+   * pass that adds, removes or renames layers. Absent: the same layers. Undefined result: not known before
+   * the pass runs (later passes' patterns are then checked when they run).
+   */
+  layersAfter?(layers: readonly ModelLayer[], options: O, layerOptions: LayerOptions<O>): ModelLayer[] | undefined;
   apply(model: StoredModel, options: O, ctx: PassContext): Promise<PassResult>;
 }

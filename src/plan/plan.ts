@@ -7,7 +7,7 @@
  *                                                  (gate and export follow, uncached)
  */
 import type { DataSpec, Recipe, TrainSpec } from '../recipe/index.js';
-import { formatPosition } from '../recipe/index.js';
+import { formatDataPath, formatPosition, type DataPath } from '../recipe/index.js';
 import { datasetFingerprint, datasetShape } from '../data/index.js';
 import { architectureMisfit } from '../engine/index.js';
 import { McbError } from '../errors.js';
@@ -15,6 +15,7 @@ import { getPass, type BuiltinArchitecture, type OptionsPlace } from '../passes/
 import { MCBUILD_VERSION } from '../version.js';
 import { canonicalJson, sha256Hex } from '../util/hash.js';
 import type { PlanInputs } from './inputs.js';
+import { hashedRules, layerResolver, rulesFor, unmatchedPatterns, closest, type LayerRule, type ModelLayer, type ResolvedLayer } from './layers.js';
 
 /** Bump when the layout of cache entries changes: old entries then simply miss. */
 export const CACHE_FORMAT = 1;
@@ -29,7 +30,7 @@ export const TRAIN_VERSION = 2;
 export type StepSpec =
   | { kind: 'load'; path: string }
   | { kind: 'train'; train: TrainSpec }
-  | { kind: 'pass'; pass: string; index: number; options: object }
+  | { kind: 'pass'; pass: string; index: number; options: object; rules?: LayerRule[] }
   | { kind: 'eval'; role: 'baseline' | 'result'; data: DataSpec };
 
 export interface Step {
@@ -44,6 +45,15 @@ export interface Step {
   key: string;
   /** Everything the key hashes, for `explain` and debugging. */
   keyInputs: Record<string, unknown>;
+  /** Pass steps of a recipe with overrides: the layers the planner expects the pass to receive, and their resolution. */
+  layerPlan?: LayerPlan;
+}
+
+export interface LayerPlan {
+  /** The layers of the pass's input model as the planner predicts them; undefined after a pass that makes them unknowable (distill). */
+  layers?: ModelLayer[];
+  /** Those layers an override block touched, with their options and where each was written. */
+  overridden: ResolvedLayer[];
 }
 
 export interface Plan {
@@ -95,6 +105,11 @@ export function plan(recipe: Recipe, inputs: PlanInputs): Plan {
   const evalTitle = (who: string) => `evaluate ${who} on ${describeData(recipe.data.eval)}`;
   add('eval-baseline', evalTitle('baseline'), { kind: 'eval', role: 'baseline', data: recipe.data.eval }, ['baseline'], 'metrics', evalOwn(recipe.data.eval));
 
+  checkOverrides(recipe);
+  // The layers each pass receives, as far as planning can know them (only gathered when there are overrides).
+  let layers: ModelLayer[] | undefined = inputs.layers;
+  const seenBy = new Map<number, ModelLayer[][] | 'unknown'>();
+  const at = (path: DataPath) => formatPosition(recipe.source.positionOf(path));
   let previous = 'baseline';
   // The builtin architecture of the model each pass receives, for options relative to it (distill's `width`).
   let architecture: BuiltinArchitecture | undefined = recipe.model.kind === 'train' ? { architecture: recipe.model.train.architecture, options: recipe.model.train.options } : undefined;
@@ -115,19 +130,78 @@ export function plan(recipe: Recipe, inputs: PlanInputs): Plan {
     const data = Object.fromEntries(
       needs.map((kind) => [kind, datasetFingerprint(recipe.data[kind]!)]),
     );
-    add(id, `${entry.name} ${summarise(options)}`.trim(), { kind: 'pass', pass: entry.name, index: entry.index, options }, [previous], 'model', {
+    const rules = rulesFor(recipe.overrides, entry.name);
+    let layerPlan: LayerPlan | undefined;
+    let layersAfter = layers;
+    if (inputs.layers) {
+      // Resolve every predicted layer now, so a bad merged option fails the plan instead of a later step.
+      const resolver = layerResolver(pass, { path: place.path, raw: entry.rawOptions }, options, rules, layers ?? [], at, { ...(architecture ? { architecture } : {}), modelAt });
+      if (layers) for (const l of layers) resolver.optionsFor(l.name);
+      for (const r of rules) {
+        const seen = seenBy.get(r.block);
+        if (!layers) seenBy.set(r.block, 'unknown');
+        else if (seen !== 'unknown') seenBy.set(r.block, [...(seen ?? []), layers]);
+      }
+      layerPlan = { ...(layers ? { layers } : {}), overridden: resolver.overridden() };
+      layersAfter = layers && (pass.layersAfter ? pass.layersAfter(layers, options, resolver.optionsFor) : layers);
+    }
+    const step = add(id, `${entry.name} ${summarise(options)}${rules.length ? ` + ${rules.length} override${rules.length > 1 ? 's' : ''}` : ''}`.trim(), { kind: 'pass', pass: entry.name, index: entry.index, options, ...(rules.length ? { rules } : {}) }, [previous], 'model', {
       step: 'pass',
       pass: entry.name,
       passVersion: pass.version,
       options,
+      ...(rules.length ? { overrides: hashedRules(rules) } : {}),
       ...(needs.length ? { data } : {}),
       ...((pass.dependsOnBackendFor?.(options) ?? pass.dependsOnBackend) ? numerics : {}),
     });
+    if (layerPlan) step.layerPlan = layerPlan;
+    layers = layersAfter;
     previous = id;
+  }
+
+  if (inputs.layers) {
+    for (const block of recipe.overrides) {
+      const seen = seenBy.get(block.index);
+      if (!seen || seen === 'unknown') continue;
+      const union = [...new Map(seen.flat().map((l) => [l.name, l])).values()];
+      const missing = unmatchedPatterns(block, union)[0];
+      if (missing) {
+        const what = missing.path[2] === 'classes' ? 'layer class' : 'layer pattern';
+        throw new McbError(
+          'MCB_RECIPE_INVALID',
+          `${what} ${JSON.stringify(missing.pattern)} at ${at(missing.path)} matches no layer of the model${seen.length > 1 ? ' at any pass it configures' : ''}; the closest are ${missing.closest.map((n) => JSON.stringify(n)).join(', ')}. Fix the name (\`mcbuild explain\` lists the layers), or remove it.`,
+        );
+      }
+    }
   }
 
   add('eval-result', evalTitle('result'), { kind: 'eval', role: 'result', data: recipe.data.eval }, [previous], 'metrics', evalOwn(recipe.data.eval));
   return { recipe, backend: inputs.backend, packages: inputs.packages, steps, baselineEval: 'eval-baseline', resultEval: 'eval-result', finalModel: previous };
+}
+
+/** Override blocks must configure passes the recipe runs, with options those passes take per layer. */
+function checkOverrides(recipe: Recipe): void {
+  const at = (path: DataPath) => formatPosition(recipe.source.positionOf(path, { key: true }));
+  const inRecipe = new Set(recipe.passes.map((p) => p.name));
+  for (const block of recipe.overrides) {
+    for (const [name, set] of Object.entries(block.passes)) {
+      const path: DataPath = ['overrides', block.index, name];
+      if (!inRecipe.has(name)) {
+        throw new McbError('MCB_RECIPE_INVALID', `\`${formatDataPath(path)}\` at ${at(path)} configures the ${name} pass, which \`passes\` does not run; add the pass or remove it from the block (passes: ${[...inRecipe].join(', ') || 'none'}).`);
+      }
+      const pass = getPass(name)!;
+      if (!pass.perLayer) {
+        throw new McbError('MCB_RECIPE_INVALID', `\`${formatDataPath(path)}\` at ${at(path)}: the ${name} pass acts on the whole model and takes no per-layer options; set its options in \`passes\` instead.`);
+      }
+      if (set === 'skip') continue;
+      for (const option of Object.keys(set)) {
+        if (!pass.perLayer.includes(option)) {
+          const allowed = pass.perLayer.length ? `it takes ${pass.perLayer.join(', ')} per layer, or skip` : 'it takes only `skip` per layer';
+          throw new McbError('MCB_RECIPE_INVALID', `\`${formatDataPath([...path, option])}\` at ${at([...path, option])}: ${name}'s ${option} applies to the whole model, not one layer (${allowed}); set it in \`passes\`.`);
+        }
+      }
+    }
+  }
 }
 
 /** Where the options of pass entry `index` were written: for resolveOptions here, and for apply() in the executor. */

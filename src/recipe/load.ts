@@ -1,11 +1,11 @@
 import { readFile, stat } from 'node:fs/promises';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { LineCounter, parseDocument } from 'yaml';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { LineCounter, parse as parseYaml, parseDocument } from 'yaml';
 import { errnoCode, McbError } from '../errors.js';
 import { findProjectRoot } from './paths.js';
-import { formatPosition, SourceMap } from './source.js';
-import type { DataSpec, PassEntry, Recipe, Thresholds, TrainSpec } from './types.js';
-import { validateRecipeData } from './validate.js';
+import { CommandLineSource, formatDataPath, formatPosition, MergedSource, ownerOf, SourceMap, type Owner, type RecipeSource } from './source.js';
+import type { DataSpec, OverrideBlock, PassEntry, Recipe, Thresholds, TrainSpec, Variant } from './types.js';
+import { suggest, validateRecipeData } from './validate.js';
 import { parseByteSize } from '../util/bytes.js';
 
 /** Recipes are hand-written text; anything this large is a mistake (or an attack), not a recipe. */
@@ -13,10 +13,90 @@ const MAX_RECIPE_BYTES = 1024 * 1024;
 /** Anchors and aliases are handy for repeating a block; thousands of them are a "billion laughs" bomb. */
 const MAX_ALIASES = 100;
 
+export interface LoadOptions {
+  /** `--set path=value` assignments (`passes[2].quantize.bits=4`), applied in order after `extends`. */
+  set?: readonly string[];
+  /** For a recipe with a `matrix`: load only the variant of this name ("bits=8,sparsity=0.5"). */
+  variant?: string;
+}
+
+/** A recipe file as loaded: one recipe per `matrix` combination (exactly one without a matrix). */
+export interface RecipeSet {
+  file: string;
+  variants: Recipe[];
+  /** The matrix as written (keys in order), when there is one. */
+  matrix?: Record<string, unknown[]>;
+  /** `all`: the build passes when every variant passes; `best`: when at least one does. */
+  gate: 'all' | 'best';
+}
+
+/** Bases may extend bases; a chain this deep is a mistake. */
+const MAX_EXTENDS_DEPTH = 8;
+/** A sweep this large belongs on a cluster (issue 10), not in one recipe run. */
+const MAX_VARIANTS = 256;
+const PLACEHOLDER = /\$\{\{\s*matrix\.([A-Za-z_][A-Za-z0-9_-]*)\s*\}\}/g;
+
 /** Reads, parses, validates and normalises a recipe. Every failure is an McbError with file:line:col. */
-export async function loadRecipe(file: string): Promise<Recipe> {
+export async function loadRecipe(file: string, opts: LoadOptions = {}): Promise<Recipe> {
+  const set = await loadRecipeSet(file, opts);
+  if (set.variants.length !== 1) {
+    throw new McbError('MCB_USAGE', `${file} has a matrix of ${set.variants.length} variants; this command takes one: add --variant with one of ${set.variants.map((v) => JSON.stringify(v.variant!.name)).join(', ')}.`);
+  }
+  return set.variants[0]!;
+}
+
+/**
+ * Reads a recipe and the files it `extends`, applies `--set`, and expands its `matrix` into one validated
+ * recipe per combination. Errors point at the file (or command-line argument) where the bad value was written.
+ */
+export async function loadRecipeSet(file: string, opts: LoadOptions = {}): Promise<RecipeSet> {
   const path = resolve(file);
-  const text = await readRecipeText(path, file);
+  const merged = await readMerged(path, file, []);
+  for (const assignment of opts.set ?? []) applySet(merged, path, assignment);
+  const source = new MergedSource(path, merged.owner);
+  const data = merged.data;
+  if (data === null || data === undefined) {
+    throw new McbError('MCB_RECIPE_INVALID', `${path}: the recipe is empty. Start from recipes/mnist-mlp.yaml, or run \`mcbuild --help\`.`);
+  }
+  const top = isPlainObject(data) ? data : undefined;
+  const gate = top?.gate === 'best' ? 'best' : 'all';
+  const matrix = top ? readMatrix(top.matrix, source) : undefined;
+  if (!matrix) {
+    const placeholder = findPlaceholder(data, []);
+    if (placeholder) {
+      throw new McbError('MCB_RECIPE_INVALID', `${formatPosition(source.positionOf(placeholder))} uses \`\${{ matrix.… }}\`, but the recipe has no \`matrix\`; add one (e.g. \`matrix: { bits: [8, 4] }\`) or write the value.`);
+    }
+    validateRecipeData(data, source);
+    return { file: path, variants: [normalise(data as RawRecipe, source)], gate };
+  }
+  let combos = cartesian(matrix);
+  if (combos.length > MAX_VARIANTS) {
+    throw new McbError('MCB_RECIPE_INVALID', `the matrix at ${formatPosition(source.positionOf(['matrix']))} makes ${combos.length} variants; at most ${MAX_VARIANTS} are allowed. Split the sweep into several recipes.`);
+  }
+  if (opts.variant !== undefined) {
+    const wanted = combos.filter((c) => variantName(c) === opts.variant);
+    if (wanted.length === 0) {
+      const names = combos.map(variantName);
+      throw new McbError('MCB_USAGE', `--variant ${opts.variant} is not a variant of ${file}${suggest(opts.variant, names)}; its variants are: ${names.join(', ')}.`);
+    }
+    combos = wanted;
+  }
+  const variants = combos.map((values) => {
+    const substituted = substitute(data, values, [], source);
+    validateRecipeData(substituted, source);
+    return normalise(substituted as RawRecipe, source, { name: variantName(values), values });
+  });
+  return { file: path, variants, matrix, gate };
+}
+
+interface Merged {
+  data: unknown;
+  owner: Owner;
+}
+
+/** One YAML document, parsed strictly and size- and alias-limited. */
+async function readDocument(path: string, asGiven: string): Promise<{ data: unknown; source: SourceMap }> {
+  const text = await readRecipeText(path, asGiven);
   const lines = new LineCounter();
   // uniqueKeys: a duplicated key is an error, not "the last one silently wins".
   const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false, strict: true });
@@ -27,20 +107,210 @@ export async function loadRecipe(file: string): Promise<Recipe> {
     const what = problem.code === 'DUPLICATE_KEY' ? 'a key appears twice in the same map' : firstLine(problem.message);
     throw new McbError('MCB_RECIPE_YAML', `${at}: YAML error: ${what}. Fix the YAML at that line (indentation, quoting, a missing colon or a repeated key are the usual causes).`);
   }
-  let data: unknown;
   try {
-    data = doc.toJS({ maxAliasCount: MAX_ALIASES });
+    return { data: doc.toJS({ maxAliasCount: MAX_ALIASES }) as unknown, source };
   } catch (e) {
     throw new McbError(
       'MCB_RECIPE_YAML',
       `${formatPosition(source.at(0))}: YAML error: ${firstLine(e instanceof Error ? e.message : String(e))}. Recipes may use at most ${MAX_ALIASES} alias expansions; write the values out instead.`,
     );
   }
-  if (data === null || data === undefined) {
-    throw new McbError('MCB_RECIPE_INVALID', `${path}: the recipe is empty. Start from recipes/mnist-mlp.yaml, or run \`mcbuild --help\`.`);
+}
+
+/**
+ * A document merged over the documents it `extends`, in order: maps merge key by key, the later document
+ * winning; lists and values are replaced whole, except `overrides`, whose blocks are appended (the bases'
+ * first), so a later block overrides an earlier one option by option, as within one file. Relative paths
+ * (`model.path`, `output`) are resolved against the file that wrote them.
+ */
+async function readMerged(path: string, asGiven: string, chain: readonly string[]): Promise<Merged> {
+  const { data, source } = await readDocument(path, asGiven);
+  const own: Merged = { data, owner: { source, path: [] } };
+  if (!isPlainObject(data)) return own;
+  const dir = dirname(path);
+  if (isPlainObject(data.model) && typeof data.model.path === 'string' && !isAbsolute(data.model.path)) data.model.path = resolve(dir, data.model.path);
+  if (typeof data.output === 'string' && !isAbsolute(data.output)) data.output = resolve(dir, data.output);
+  const ext = data.extends;
+  delete data.extends;
+  if (ext === undefined) return own;
+  const at = (i?: number) => formatPosition(source.positionOf(i === undefined ? ['extends'] : ['extends', i]));
+  const list = typeof ext === 'string' ? [ext] : Array.isArray(ext) && ext.length > 0 && ext.every((e) => typeof e === 'string' && e !== '') ? (ext as string[]) : undefined;
+  if (!list || list.includes('')) {
+    throw new McbError('MCB_RECIPE_INVALID', `\`extends\` at ${at()} must be a recipe path or a list of them, such as \`extends: ./base.yaml\` (got ${JSON.stringify(ext)}).`);
   }
-  validateRecipeData(data, source);
-  return normalise(data as RawRecipe, source);
+  if (chain.length >= MAX_EXTENDS_DEPTH) {
+    throw new McbError('MCB_RECIPE_INVALID', `\`extends\` at ${at()} goes ${MAX_EXTENDS_DEPTH + 1} files deep (${[...chain, path].map((p) => relative(process.cwd(), p)).join(' → ')}); flatten the chain.`);
+  }
+  let acc: Merged | undefined;
+  for (const [i, rel] of list.entries()) {
+    const basePath = resolve(dir, rel);
+    if (basePath === path || chain.includes(basePath)) {
+      throw new McbError('MCB_RECIPE_INVALID', `\`extends\` at ${at(typeof ext === 'string' ? undefined : i)} makes a cycle: ${[...chain, path, basePath].map((p) => relative(process.cwd(), p)).join(' → ')}. Remove one of the links.`);
+    }
+    let base: Merged;
+    try {
+      base = await readMerged(basePath, rel, [...chain, path]);
+    } catch (e) {
+      if (e instanceof McbError && e.code === 'MCB_RECIPE_NOT_FOUND') {
+        throw new McbError('MCB_RECIPE_INVALID', `\`extends\` at ${at(typeof ext === 'string' ? undefined : i)} names ${rel}, which cannot be read (${e.message}).`);
+      }
+      throw e;
+    }
+    if (!isPlainObject(base.data)) {
+      throw new McbError('MCB_RECIPE_INVALID', `${rel}, extended at ${at(typeof ext === 'string' ? undefined : i)}, is not a map of recipe keys; a base recipe is a partial recipe such as \`data: { eval: { dataset: mnist } }\`.`);
+    }
+    acc = acc ? merge(acc, base, 0) : base;
+  }
+  return merge(acc!, own, 0);
+}
+
+function merge(a: Merged, b: Merged, depth: number): Merged {
+  if (!isPlainObject(a.data) || !isPlainObject(b.data)) return b;
+  const data: Record<string, unknown> = {};
+  const children = new Map<string, Owner>();
+  for (const [k, v] of Object.entries(a.data)) {
+    data[k] = v;
+    children.set(k, ownerOf(a.owner, k));
+  }
+  for (const [k, v] of Object.entries(b.data)) {
+    const mine = { data: v, owner: ownerOf(b.owner, k) };
+    if (!(k in a.data)) {
+      data[k] = v;
+      children.set(k, mine.owner);
+    } else if (depth === 0 && k === 'overrides' && Array.isArray(a.data[k]) && Array.isArray(v)) {
+      const first = a.data[k] as unknown[];
+      const theirs = ownerOf(a.owner, k);
+      const blocks = new Map<string, Owner>();
+      first.forEach((_, i) => blocks.set(String(i), ownerOf(theirs, i)));
+      v.forEach((_, j) => blocks.set(String(first.length + j), ownerOf(mine.owner, j)));
+      data[k] = [...first, ...v];
+      children.set(k, { source: mine.owner.source, path: mine.owner.path, children: blocks });
+    } else {
+      const m = merge({ data: a.data[k], owner: ownerOf(a.owner, k) }, mine, depth + 1);
+      data[k] = m.data;
+      children.set(k, m.owner);
+    }
+  }
+  return { data, owner: { source: b.owner.source, path: b.owner.path, children } };
+}
+
+/** `--set passes[2].quantize.bits=4`: the value is read as YAML (4 is a number, int4 a string, [8, 4] a list). */
+function applySet(merged: Merged, file: string, assignment: string): void {
+  const eq = assignment.indexOf('=');
+  const pathText = eq > 0 ? assignment.slice(0, eq) : '';
+  const segments = parseSetPath(pathText);
+  if (!segments) {
+    throw new McbError('MCB_USAGE', `--set ${assignment} is not of the form path=value, such as \`--set passes[2].quantize.bits=4\` or \`--set thresholds.accuracy.maxDrop=0.005\` (list indices count from 0).`);
+  }
+  let value: unknown;
+  try {
+    value = parseYaml(assignment.slice(eq + 1), { strict: true, maxAliasCount: 0 });
+  } catch (e) {
+    throw new McbError('MCB_USAGE', `--set ${assignment}: the value is not valid YAML (${firstLine(e instanceof Error ? e.message : String(e))}); quote it or write a plain number or word.`);
+  }
+  if (!isPlainObject(merged.data)) merged.data = {};
+  let container = merged.data as Record<string, unknown> | unknown[];
+  let owner = merged.owner;
+  for (let i = 0; i < segments.length; i++) {
+    const seg = segments[i]!;
+    const last = i === segments.length - 1;
+    const shown = formatDataPath(segments.slice(0, i + 1));
+    if (Array.isArray(container) !== (typeof seg === 'number')) {
+      throw new McbError('MCB_USAGE', `--set ${assignment}: \`${formatDataPath(segments.slice(0, i))}\` is ${Array.isArray(container) ? 'a list; index it as [0], [1], …' : 'a map; name a key, not an index'}.`);
+    }
+    if (typeof seg === 'number' && seg >= (container as unknown[]).length) {
+      throw new McbError('MCB_USAGE', `--set ${assignment}: \`${shown}\` does not exist; the list has ${(container as unknown[]).length} entries (indices count from 0).`);
+    }
+    owner.children ??= new Map(Object.keys(container).map((k) => [k, { source: owner.source, path: [...owner.path, Array.isArray(container) ? Number(k) : k] }]));
+    if (last) {
+      (container as Record<string, unknown>)[seg] = value;
+      owner.children.set(String(seg), { source: new CommandLineSource(file, assignment), path: [] });
+      return;
+    }
+    let next = (container as Record<string, unknown>)[seg];
+    if (next === undefined || next === null) {
+      if (typeof segments[i + 1] === 'number') throw new McbError('MCB_USAGE', `--set ${assignment}: \`${shown}\` is not set, so it has no entry ${String(segments[i + 1])}; set the whole list instead.`);
+      next = {};
+      (container as Record<string, unknown>)[seg] = next;
+    }
+    if (typeof next !== 'object') {
+      throw new McbError('MCB_USAGE', `--set ${assignment}: \`${shown}\` is ${JSON.stringify(next)}, not a map or list; set \`${shown}\` itself.`);
+    }
+    const child = ownerOf(owner, seg);
+    owner.children.set(String(seg), child);
+    owner = child;
+    container = next as Record<string, unknown> | unknown[];
+  }
+}
+
+function parseSetPath(text: string): (string | number)[] | undefined {
+  if (!/^[A-Za-z_][\w-]*(?:\.[A-Za-z_][\w-]*|\[\d+\])*$/.test(text)) return undefined;
+  return [...text.matchAll(/([A-Za-z_][\w-]*)|\[(\d+)\]/g)].map((m) => (m[2] !== undefined ? Number(m[2]) : m[1]!));
+}
+
+/** `matrix: { bits: [8, 4] }`: checked here, before substitution, because the schema sees substituted recipes. */
+function readMatrix(raw: unknown, source: RecipeSource): Record<string, unknown[]> | undefined {
+  if (raw === undefined) return undefined;
+  const at = (...p: (string | number)[]) => formatPosition(source.positionOf(['matrix', ...p]));
+  if (!isPlainObject(raw) || Object.keys(raw).length === 0) {
+    throw new McbError('MCB_RECIPE_INVALID', `\`matrix\` at ${at()} must be a map from names to lists of values, such as \`matrix: { bits: [8, 4], sparsity: [0.5, 0.9] }\`.`);
+  }
+  for (const [k, v] of Object.entries(raw)) {
+    if (!/^[A-Za-z_][A-Za-z0-9_-]*$/.test(k)) throw new McbError('MCB_RECIPE_INVALID', `matrix key ${JSON.stringify(k)} at ${at(k)} must be a plain name (letters, digits, _ and -) so that \`\${{ matrix.${k} }}\` can name it.`);
+    if (!Array.isArray(v) || v.length === 0 || !v.every((x) => ['string', 'number', 'boolean'].includes(typeof x))) {
+      throw new McbError('MCB_RECIPE_INVALID', `\`matrix.${k}\` at ${at(k)} must be a non-empty list of numbers, strings or booleans (got ${JSON.stringify(v)}).`);
+    }
+    if (new Set(v.map((x) => JSON.stringify(x))).size !== v.length) throw new McbError('MCB_RECIPE_INVALID', `\`matrix.${k}\` at ${at(k)} lists a value twice; each variant must differ.`);
+  }
+  return raw as Record<string, unknown[]>;
+}
+
+function cartesian(matrix: Record<string, unknown[]>): Record<string, unknown>[] {
+  let out: Record<string, unknown>[] = [{}];
+  for (const [k, values] of Object.entries(matrix)) out = out.flatMap((c) => values.map((v) => ({ ...c, [k]: v })));
+  return out;
+}
+
+export function variantName(values: Record<string, unknown>): string {
+  return Object.entries(values).map(([k, v]) => `${k}=${String(v)}`).join(',');
+}
+
+/** `${{ matrix.bits }}` alone is replaced by the value itself (a number stays a number); inside text, by its text. */
+function substitute(value: unknown, values: Record<string, unknown>, path: (string | number)[], source: RecipeSource): unknown {
+  if (typeof value === 'string') {
+    const unknownKey = [...value.matchAll(PLACEHOLDER)].find((m) => !(m[1]! in values));
+    if (unknownKey) {
+      throw new McbError('MCB_RECIPE_INVALID', `${formatPosition(source.positionOf(path))} uses \`matrix.${unknownKey[1]}\`, which the matrix does not define${suggest(unknownKey[1]!, Object.keys(values))}; the matrix defines ${Object.keys(values).join(', ')}.`);
+    }
+    const whole = /^\$\{\{\s*matrix\.([A-Za-z_][A-Za-z0-9_-]*)\s*\}\}$/.exec(value);
+    if (whole) return values[whole[1]!];
+    return value.replace(PLACEHOLDER, (_, k: string) => String(values[k]));
+  }
+  if (Array.isArray(value)) return value.map((v, i) => substitute(v, values, [...path, i], source));
+  if (isPlainObject(value)) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, path.length === 0 && k === 'matrix' ? v : substitute(v, values, [...path, k], source)]));
+  }
+  return value;
+}
+
+function findPlaceholder(value: unknown, path: (string | number)[]): (string | number)[] | undefined {
+  if (typeof value === 'string') return new RegExp(PLACEHOLDER.source).test(value) ? path : undefined;
+  if (Array.isArray(value)) {
+    for (const [i, v] of value.entries()) {
+      const found = findPlaceholder(v, [...path, i]);
+      if (found) return found;
+    }
+  } else if (isPlainObject(value)) {
+    for (const [k, v] of Object.entries(value)) {
+      const found = findPlaceholder(v, [...path, k]);
+      if (found) return found;
+    }
+  }
+  return undefined;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 async function readRecipeText(path: string, asGiven: string): Promise<string> {
@@ -74,6 +344,7 @@ interface RawRecipe {
   model: { path?: string; train?: Partial<TrainSpec> & { architecture: string; dataset?: 'mnist'; limit?: number } };
   data: { eval: RawDataSpec; calibration?: RawDataSpec; train?: RawDataSpec };
   passes?: Record<string, Record<string, unknown> | null>[];
+  overrides?: ({ layers?: string[]; classes?: string[] } & Record<string, unknown>)[];
   thresholds?: { accuracy?: Thresholds['accuracy']; size?: { maxBytes?: number | string; maxGzipBytes?: number | string; maxBrotliBytes?: number | string; minRatio?: number } };
   output?: string;
   runtime?: { backend?: Recipe['runtime']['backend'] };
@@ -83,7 +354,7 @@ function dataSpec(raw: RawDataSpec, defaultSplit: 'train' | 'test'): DataSpec {
   return { dataset: raw.dataset, split: raw.split ?? defaultSplit, ...(raw.limit === undefined ? {} : { limit: raw.limit }) };
 }
 
-function normalise(raw: RawRecipe, source: SourceMap): Recipe {
+function normalise(raw: RawRecipe, source: RecipeSource, variant?: Variant): Recipe {
   const dir = dirname(source.file);
   const fromRecipe = (p: string) => (isAbsolute(p) ? p : resolve(dir, p));
   const data: Recipe['data'] = { eval: dataSpec(raw.data.eval, 'test') };
@@ -119,6 +390,21 @@ function normalise(raw: RawRecipe, source: SourceMap): Recipe {
     return { index, name, rawOptions: options ?? {} };
   });
 
+  const overrides: OverrideBlock[] = (raw.overrides ?? []).map(({ layers, classes, ...passes }, index) => {
+    if (!layers && !classes) {
+      throw new McbError('MCB_RECIPE_INVALID', `\`overrides[${index}]\` at ${formatPosition(source.positionOf(['overrides', index]))} names no layers; add \`layers: [...]\` (names, globs or re:regex) and/or \`classes: [...]\` (Conv2D, Dense, ...).`);
+    }
+    if (Object.keys(passes).length === 0) {
+      throw new McbError('MCB_RECIPE_INVALID', `\`overrides[${index}]\` at ${formatPosition(source.positionOf(['overrides', index]))} configures no pass; add a pass name with its options for these layers, or \`skip\` (e.g. \`quantize: { bits: 4 }\` or \`quantize: skip\`).`);
+    }
+    return {
+    index,
+    ...(layers ? { layers } : {}),
+    ...(classes ? { classes } : {}),
+    passes: passes as OverrideBlock['passes'],
+    };
+  });
+
   const thresholds: Thresholds = {};
   if (raw.thresholds?.accuracy) thresholds.accuracy = { ...raw.thresholds.accuracy };
   if (raw.thresholds?.size) {
@@ -143,9 +429,18 @@ function normalise(raw: RawRecipe, source: SourceMap): Recipe {
     model,
     data,
     passes,
+    overrides,
     thresholds,
-    output: raw.output !== undefined ? fromRecipe(raw.output) : join(findProjectRoot(source.file), 'out', raw.name),
+    output: variantOutput(raw.output !== undefined ? fromRecipe(raw.output) : join(findProjectRoot(source.file), 'out', raw.name), variant),
     runtime: { backend: raw.runtime?.backend ?? 'auto' },
+    ...(variant ? { variant } : {}),
     source,
   };
+}
+
+/** Each variant of a matrix writes its own folder under the recipe's output: out/sweep/bits-8_sparsity-0.5. */
+function variantOutput(output: string, variant?: Variant): string {
+  if (!variant) return output;
+  const folder = Object.entries(variant.values).map(([k, v]) => `${k}-${String(v)}`).join('_').replace(/[^A-Za-z0-9._-]/g, '_');
+  return join(output, folder);
 }

@@ -8,13 +8,22 @@ export interface Position {
   file: string;
   line: number;
   col: number;
+  /** Set for values that come from the command line (`--set`): shown instead of file:line:col. */
+  label?: string;
+}
+
+/** Where values of a recipe were written: one YAML file, or several merged by `extends` and `--set`. */
+export interface RecipeSource {
+  /** The recipe file named on the command line. */
+  readonly file: string;
+  positionOf(path: DataPath, opts?: { key?: boolean }): Position;
 }
 
 /**
  * Finds where a value was written in the YAML text, so every error can say "at recipes/x.yaml:12:15".
  * Falls back to the nearest ancestor that exists (a missing key is reported where its parent was written).
  */
-export class SourceMap {
+export class SourceMap implements RecipeSource {
   constructor(
     readonly file: string,
     private readonly doc: Document.Parsed,
@@ -52,6 +61,7 @@ export class SourceMap {
 
 /** "recipes/x.yaml:12:15", relative to the working directory when that is shorter. */
 export function formatPosition(p: Position): string {
+  if (p.label !== undefined) return p.label;
   const rel = relative(process.cwd(), p.file);
   const shown = rel && !rel.startsWith('..') ? rel : p.file;
   return `${shown}:${p.line}:${p.col}`;
@@ -61,4 +71,45 @@ export function formatPosition(p: Position): string {
 export function formatDataPath(path: DataPath): string {
   if (path.length === 0) return 'the recipe';
   return path.map((seg, i) => (typeof seg === 'number' ? `[${seg}]` : i === 0 ? seg : `.${seg}`)).join('');
+}
+
+/** A value set on the command line: every position inside it is the `--set` argument itself. */
+export class CommandLineSource implements RecipeSource {
+  constructor(
+    readonly file: string,
+    private readonly argument: string,
+  ) {}
+
+  positionOf(): Position {
+    return { file: this.file, line: 0, col: 0, label: `the command line (--set ${this.argument})` };
+  }
+}
+
+/**
+ * Which document wrote each value of a merged recipe. A node without children owns everything below it, at
+ * `path` inside `source`; merging gives a node children where two documents both wrote values.
+ */
+export interface Owner {
+  source: RecipeSource;
+  path: DataPath;
+  children?: Map<string, Owner>;
+}
+
+export function ownerOf(owner: Owner, key: string | number): Owner {
+  return owner.children?.get(String(key)) ?? { source: owner.source, path: [...owner.path, key] };
+}
+
+/** Positions in a recipe merged from several documents: each path is looked up in the document that wrote it. */
+export class MergedSource implements RecipeSource {
+  constructor(
+    readonly file: string,
+    private readonly root: Owner,
+  ) {}
+
+  positionOf(path: DataPath, opts: { key?: boolean } = {}): Position {
+    let owner = this.root;
+    let i = 0;
+    while (i < path.length && owner.children?.has(String(path[i]))) owner = owner.children.get(String(path[i++]))!;
+    return owner.source.positionOf([...owner.path, ...path.slice(i)], opts);
+  }
 }

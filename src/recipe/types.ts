@@ -1,4 +1,4 @@
-import type { SourceMap } from './source.js';
+import type { RecipeSource } from './source.js';
 
 export type DatasetName = 'mnist';
 export type Split = 'train' | 'test';
@@ -51,6 +51,25 @@ export interface Thresholds {
   size?: { maxBytes?: number; maxGzipBytes?: number; maxBrotliBytes?: number; minRatio?: number };
 }
 
+/**
+ * One block of `overrides`: the layers it applies to (name patterns and/or classes) and, per pass name,
+ * that pass's options for them or `skip`. Resolved against a model's layers by src/plan/layers.ts.
+ */
+export interface OverrideBlock {
+  /** Position in `overrides` (after `extends` merged the bases' blocks in front). */
+  index: number;
+  layers?: string[];
+  classes?: string[];
+  passes: Record<string, Record<string, unknown> | 'skip'>;
+}
+
+/** One combination of a `matrix` sweep. */
+export interface Variant {
+  /** "bits=8,sparsity=0.5": the matrix values, in the order the matrix lists its keys. */
+  name: string;
+  values: Record<string, unknown>;
+}
+
 /** A recipe after schema validation, with defaults filled in and paths made absolute. */
 export interface Recipe {
   file: string;
@@ -59,9 +78,12 @@ export interface Recipe {
   model: ModelSource;
   data: { eval: DataSpec; calibration?: DataSpec; train?: DataSpec };
   passes: PassEntry[];
+  overrides: OverrideBlock[];
   thresholds: Thresholds;
   output: string;
   runtime: { backend: BackendChoice };
-  /** Where each value was written, for error messages. */
-  source: SourceMap;
+  /** Set when the recipe is one combination of a `matrix`. */
+  variant?: Variant;
+  /** Where each value was written (in this file, a file it extends, or on the command line), for error messages. */
+  source: RecipeSource;
 }

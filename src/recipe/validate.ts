@@ -1,7 +1,7 @@
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
 import { readFileSync } from 'node:fs';
 import { McbError } from '../errors.js';
-import { formatDataPath, formatPosition, type DataPath, type SourceMap } from './source.js';
+import { formatDataPath, formatPosition, type DataPath, type RecipeSource } from './source.js';
 
 let compiled: ValidateFunction | undefined;
 
@@ -24,7 +24,7 @@ function validator(): ValidateFunction {
 }
 
 /** Validates parsed recipe data against the schema; throws one McbError listing every problem with its position. */
-export function validateRecipeData(data: unknown, source: SourceMap): void {
+export function validateRecipeData(data: unknown, source: RecipeSource): void {
   const validate = validator();
   if (validate(data)) return;
   const messages = describeErrors(validate.errors ?? [], source);
@@ -45,7 +45,7 @@ function pathOf(e: ErrorObject): (string | number)[] {
     .map((s) => (/^\d+$/.test(s) ? Number(s) : s));
 }
 
-function describeErrors(errors: ErrorObject[], source: SourceMap): string[] {
+function describeErrors(errors: ErrorObject[], source: RecipeSource): string[] {
   // A bad byte size fails both branches of its oneOf; report it once, in words.
   const byteSizePaths = new Set(errors.filter((e) => e.keyword === 'oneOf').map((e) => e.instancePath));
   const seen = new Set<string>();
@@ -65,7 +65,7 @@ function describeErrors(errors: ErrorObject[], source: SourceMap): string[] {
   return out;
 }
 
-function describe(e: ErrorObject, path: DataPath, source: SourceMap): string {
+function describe(e: ErrorObject, path: DataPath, source: RecipeSource): string {
   const where = (p: DataPath, key = false) => `at ${formatPosition(source.positionOf(p, { key }))}`;
   const name = `\`${formatDataPath(path)}\``;
   const params = e.params as Record<string, unknown>;
@@ -134,7 +134,7 @@ export function suggest(word: string, candidates: readonly string[]): string {
   return best === undefined ? '' : ` (did you mean \`${best}\`?)`;
 }
 
-function editDistance(a: string, b: string): number {
+export function editDistance(a: string, b: string): number {
   const row = Array.from({ length: b.length + 1 }, (_, i) => i);
   for (let i = 1; i <= a.length; i++) {
     let prev = row[0]!;
