@@ -95,6 +95,8 @@ export interface PassDefinition<O extends object = Record<string, unknown>> {
    * that configures it is an error.
    */
   perLayer?: readonly string[];
+  /** Groups of options that are alternatives (one of rank / ratio / energy): a block setting one drops the others. */
+  exclusiveOptions?: readonly (readonly string[])[];
   /**
    * Planning only (overrides and `explain`): the layers of the output model given those of the input, for a
    * pass that adds, removes or renames layers. Absent: the same layers. Undefined result: not known before

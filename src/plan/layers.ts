@@ -8,7 +8,8 @@
  * Precedence, option by option: the pass entry's own options, then every matching block in the order
  * written (after `extends`, the base file's blocks come first). A block that says `skip` excludes the layer
  * from that pass; a later matching block with options includes it again with those options. A block with
- * both `layers` and `classes` matches a layer that satisfies both.
+ * both `layers` and `classes` matches a layer that satisfies both. Options a pass declares exclusive (one of
+ * lowrank's rank / ratio / energy) replace each other: a block's `rank` drops the entry's `ratio`.
  */
 import { McbError } from '../errors.js';
 import { modelKind } from '../engine/model-format.js';
@@ -118,7 +119,13 @@ export function ruleMatches(rule: LayerRule, layer: ModelLayer): boolean {
 }
 
 /** The options a pass uses for one layer and where each came from. The only precedence rule in mcbuild. */
-export function resolveLayer(entryPath: DataPath, entryRaw: Record<string, unknown>, rules: readonly LayerRule[], layer: ModelLayer): ResolvedLayer {
+export function resolveLayer(
+  entryPath: DataPath,
+  entryRaw: Record<string, unknown>,
+  rules: readonly LayerRule[],
+  layer: ModelLayer,
+  exclusive: readonly (readonly string[])[] = [],
+): ResolvedLayer {
   const raw: Record<string, unknown> = { ...entryRaw };
   const setBy: Record<string, DataPath> = Object.fromEntries(Object.keys(entryRaw).map((k) => [k, entryPath]));
   let skip = false;
@@ -136,6 +143,16 @@ export function resolveLayer(entryPath: DataPath, entryRaw: Record<string, unkno
       setBy.skip = blockPath;
     }
     for (const [k, v] of Object.entries(rule.set)) {
+      // Options that say the same thing different ways (quantize's dtype and bits): the block's replaces the others.
+      for (const group of exclusive) {
+        if (!group.includes(k)) continue;
+        for (const other of group) {
+          if (other !== k && !(other in rule.set)) {
+            delete raw[other];
+            delete setBy[other];
+          }
+        }
+      }
       raw[k] = v;
       setBy[k] = blockPath;
     }
@@ -197,7 +214,7 @@ export function layerResolver<O extends object>(
   const optionsFor = (name: string): O | null => {
     if (rules.length === 0) return options;
     const layer = byName.get(name) ?? { name };
-    const r = resolveLayer(entry.path, entry.raw, rules, layer);
+    const r = resolveLayer(entry.path, entry.raw, rules, layer, pass.exclusiveOptions);
     if (Object.values(r.setBy).every((p) => p === entry.path)) return options;
     touched.set(name, r);
     if (r.skip) return null;
