@@ -2,7 +2,8 @@
  * The one data flow: recipe → plan → execute → gate → report. The CLI and the programmatic API both call
  * these functions; renderers only listen to events.
  */
-import { join } from 'node:path';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { StepCache } from './cache/index.js';
 import { EXIT } from './errors.js';
 import { cacheStatus, execute, type EventListener, type Execution } from './execute/index.js';
@@ -10,8 +11,10 @@ import { readBuildRecord, writeBuildRecord } from './execute/history.js';
 import { describeKeyChange } from './plan/diff.js';
 import { gate, type Verdict } from './gate/index.js';
 import { gatherPlanInputs, plan as makePlan, type Plan } from './plan/index.js';
-import { findProjectRoot, loadRecipe, type BackendChoice, type LoadOptions, type Recipe } from './recipe/index.js';
-import { buildReport, preflightOutput, REPORT_FILE, writeOutput, type Report } from './report/index.js';
+import { findProjectRoot, loadRecipe, loadRecipeSet, variantFolder, type BackendChoice, type LoadOptions, type Recipe } from './recipe/index.js';
+import { buildReport, preflightOutput, REPORT_FILE, summariseSweep, writeOutput, type Report, type Sweep } from './report/index.js';
+
+export const SWEEP_FILE = 'sweep.json';
 
 export interface PlanOptions extends LoadOptions {
   /** Cache folder; default `cache/` at the project root. */
@@ -47,6 +50,16 @@ export interface BuildResult {
   exitCode: number;
 }
 
+/** A recipe file built in full: every variant of its matrix (one without a matrix), and the sweep's summary. */
+export interface SetResult {
+  results: BuildResult[];
+  /** With a matrix: the summary written to sweep.json in the folder above the variants' folders. */
+  sweep?: Sweep;
+  sweepFile?: string;
+  /** Without a matrix, the one build's exit code; with one, 0 when the sweep's gate holds, else 1. */
+  exitCode: number;
+}
+
 export function defaultCacheDir(recipeFile: string): string {
   return join(findProjectRoot(recipeFile), 'cache');
 }
@@ -65,6 +78,42 @@ export async function planRecipe(recipe: Recipe, opts: PlanOptions = {}, onDamag
 
 export async function build(recipeFile: string, opts: BuildOptions = {}): Promise<BuildResult> {
   return buildRecipe(await loadRecipe(recipeFile, opts), opts);
+}
+
+/**
+ * Builds a recipe file: every variant of its matrix in turn, on one cache, so the steps variants share (the
+ * baseline, its evaluation, a common prefix of passes) run once and are cache hits for the others.
+ */
+export async function buildSet(recipeFile: string, opts: BuildOptions & { onVariant?: (recipe: Recipe, index: number, total: number) => void } = {}): Promise<SetResult> {
+  const set = await loadRecipeSet(recipeFile, opts);
+  if (!set.matrix) {
+    const result = await buildRecipe(set.variants[0]!, opts);
+    return { results: [result], exitCode: result.exitCode };
+  }
+  const root = opts.output ?? dirname(set.variants[0]!.output);
+  const results: BuildResult[] = [];
+  for (const [i, recipe] of set.variants.entries()) {
+    opts.onVariant?.(recipe, i, set.variants.length);
+    const output = join(root, variantFolder(recipe.variant!));
+    results.push(await buildRecipe(recipe, { ...opts, output }));
+  }
+  const first = results[0]!.report.recipe;
+  const sweep = summariseSweep(
+    first,
+    set.matrix,
+    set.gate,
+    results.map((r) => ({ name: r.plan.recipe.variant!.name, values: r.plan.recipe.variant!.values, folder: basename(r.outputDir), report: r.report })),
+  );
+  const sweepFile = join(root, SWEEP_FILE);
+  await writeFileAtomic(sweepFile, `${JSON.stringify(sweep, null, 2)}\n`);
+  return { results, sweep, sweepFile, exitCode: sweep.verdict === 'pass' ? EXIT.pass : EXIT.thresholdMissed };
+}
+
+async function writeFileAtomic(file: string, text: string): Promise<void> {
+  await mkdir(dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  await writeFile(tmp, text);
+  await rename(tmp, file);
 }
 
 /** Builds a recipe already loaded: plan, execute what is not cached, gate, write the output folder. */

@@ -25,9 +25,9 @@ export interface WatchOptions extends Omit<BuildOptions, 'signal' | 'onEvent'> {
   onEvent: (e: WatchEvent) => void;
 }
 
-/** The files a recipe's build reads: the recipe itself and, for a model file, model.json and its shards. */
+/** The files a recipe's build reads: the recipe and the files it extends and, for a model file, model.json and its shards. */
 export async function recipeInputs(recipe: Recipe): Promise<string[]> {
-  const files = [recipe.file];
+  const files = [...recipe.files];
   if (recipe.model.kind === 'file') {
     files.push(recipe.model.path);
     try {

@@ -1,6 +1,6 @@
-import { build, type BuildResult } from '../build.js';
+import { buildSet, type BuildResult, type SetResult } from '../build.js';
 import type { EventListener } from '../execute/index.js';
-import { renderTable } from '../report/index.js';
+import { renderSweep, renderTable } from '../report/index.js';
 import { listrProgress } from '../report/progress-listr.js';
 import { plainProgress } from '../report/progress-plain.js';
 import type { Command, CommandContext } from './command.js';
@@ -43,18 +43,23 @@ async function runOnce(ctx: CommandContext): Promise<number> {
   const listr = live ? listrProgress() : undefined;
   const plain = out.quiet || out.json ? undefined : plainProgress((line) => process.stderr.write(`${line}\n`), { verbose: out.verbose });
   const onEvent: EventListener = (e) => (listr ? listr.listener(e) : plain?.(e));
-  let result: BuildResult;
+  let set: SetResult;
   try {
-    result = await build(ctx.positionals[0]!, {
+    set = await buildSet(ctx.positionals[0]!, {
       ...planOptions(ctx),
       signal: ctx.signal,
       onEvent,
+      onVariant: (recipe, i, total) => {
+        if (!out.quiet && !out.json) process.stderr.write(`\n${out.style('bold', `variant ${i + 1}/${total}: ${recipe.variant!.name}`)}\n`);
+      },
       ...(ctx.values.out === undefined ? {} : { output: ctx.values.out as string }),
     });
   } finally {
     await listr?.finish();
   }
   const seconds = (performance.now() - started) / 1000;
+  if (set.sweep) return reportSweep(ctx, set, seconds);
+  const result = set.results[0]!;
   if (out.json) {
     out.jsonResult({ ...result.report, outputDir: result.outputDir, cached: result.execution.cached, ran: result.execution.ran, seconds });
   } else {
@@ -64,4 +69,23 @@ async function runOnce(ctx: CommandContext): Promise<number> {
     }
   }
   return result.exitCode;
+}
+
+function reportSweep(ctx: CommandContext, set: SetResult, seconds: number): number {
+  const sweep = set.sweep!;
+  const ran = set.results.reduce((n, r) => n + r.execution.ran.length, 0);
+  if (ctx.out.json) {
+    ctx.out.jsonResult({
+      ...sweep,
+      sweepFile: set.sweepFile,
+      builds: set.results.map((r) => ({ variant: r.plan.recipe.variant!.name, outputDir: r.outputDir, verdict: r.report.verdict, ran: r.execution.ran, cached: r.execution.cached, thresholds: r.report.thresholds })),
+      seconds,
+    });
+    return set.exitCode;
+  }
+  ctx.out.result(`\n${renderSweep(sweep, ctx.out.style)}\n\nsweep: ${set.sweepFile}\n${set.results.length} variants, ${ran} steps run in ${seconds.toFixed(1)} s — ${sweep.verdict.toUpperCase()}`);
+  for (const r of set.results) {
+    for (const c of r.verdict.checks.filter((c) => !c.pass)) process.stderr.write(`mcbuild: threshold missed: ${r.plan.recipe.variant!.name}: ${c.name}: ${c.text}\n`);
+  }
+  return set.exitCode;
 }

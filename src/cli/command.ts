@@ -41,6 +41,8 @@ export const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
 export const PLAN_OPTIONS: Record<string, OptionSpec> = {
   'cache-dir': { type: 'string', value: 'DIR', description: 'step cache (default: cache/ at the project root)' },
   backend: { type: 'string', value: 'B', description: 'TF.js backend: auto | tensorflow | wasm | cpu (default: runtime.backend, else auto)' },
+  set: { type: 'string', multiple: true, value: 'PATH=VALUE', description: 'change a recipe value, e.g. --set passes[1].quantize.bits=4 (repeatable; list indices from 0)' },
+  variant: { type: 'string', value: 'NAME', description: 'with a matrix: only this variant, e.g. --variant "bits=8,sparsity=0.5"' },
 };
 
 export function renderHelp(cmd: Command): string {

@@ -12,7 +12,14 @@ export function planOptions(ctx: CommandContext): PlanOptions {
     throw new McbError('MCB_USAGE', `--backend must be one of ${BACKENDS.join(', ')} (got ${JSON.stringify(backend)}).`);
   }
   const cacheDir = ctx.values['cache-dir'] as string | undefined;
-  return { ...(cacheDir === undefined ? {} : { cacheDir }), ...(backend === undefined ? {} : { backend: backend as BackendChoice }) };
+  const set = ctx.values.set as string[] | undefined;
+  const variant = ctx.values.variant as string | undefined;
+  return {
+    ...(cacheDir === undefined ? {} : { cacheDir }),
+    ...(backend === undefined ? {} : { backend: backend as BackendChoice }),
+    ...(set?.length ? { set } : {}),
+    ...(variant === undefined ? {} : { variant }),
+  };
 }
 
 export function stringOption<T extends string>(ctx: CommandContext, name: string, allowed: readonly T[], fallback: T): T {

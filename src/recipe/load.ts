@@ -67,7 +67,7 @@ export async function loadRecipeSet(file: string, opts: LoadOptions = {}): Promi
       throw new McbError('MCB_RECIPE_INVALID', `${formatPosition(source.positionOf(placeholder))} uses \`\${{ matrix.… }}\`, but the recipe has no \`matrix\`; add one (e.g. \`matrix: { bits: [8, 4] }\`) or write the value.`);
     }
     validateRecipeData(data, source);
-    return { file: path, variants: [normalise(data as RawRecipe, source)], gate };
+    return { file: path, variants: [normalise(data as RawRecipe, source, merged.files)], gate };
   }
   let combos = cartesian(matrix);
   if (combos.length > MAX_VARIANTS) {
@@ -84,7 +84,7 @@ export async function loadRecipeSet(file: string, opts: LoadOptions = {}): Promi
   const variants = combos.map((values) => {
     const substituted = substitute(data, values, [], source);
     validateRecipeData(substituted, source);
-    return normalise(substituted as RawRecipe, source, { name: variantName(values), values });
+    return normalise(substituted as RawRecipe, source, merged.files, { name: variantName(values), values });
   });
   return { file: path, variants, matrix, gate };
 }
@@ -92,6 +92,8 @@ export async function loadRecipeSet(file: string, opts: LoadOptions = {}): Promi
 interface Merged {
   data: unknown;
   owner: Owner;
+  /** Every file read: the document and the documents it extends. */
+  files: string[];
 }
 
 /** One YAML document, parsed strictly and size- and alias-limited. */
@@ -125,7 +127,7 @@ async function readDocument(path: string, asGiven: string): Promise<{ data: unkn
  */
 async function readMerged(path: string, asGiven: string, chain: readonly string[]): Promise<Merged> {
   const { data, source } = await readDocument(path, asGiven);
-  const own: Merged = { data, owner: { source, path: [] } };
+  const own: Merged = { data, owner: { source, path: [] }, files: [path] };
   if (!isPlainObject(data)) return own;
   const dir = dirname(path);
   if (isPlainObject(data.model) && typeof data.model.path === 'string' && !isAbsolute(data.model.path)) data.model.path = resolve(dir, data.model.path);
@@ -159,12 +161,13 @@ async function readMerged(path: string, asGiven: string, chain: readonly string[
     if (!isPlainObject(base.data)) {
       throw new McbError('MCB_RECIPE_INVALID', `${rel}, extended at ${at(typeof ext === 'string' ? undefined : i)}, is not a map of recipe keys; a base recipe is a partial recipe such as \`data: { eval: { dataset: mnist } }\`.`);
     }
-    acc = acc ? merge(acc, base, 0) : base;
+    acc = acc ? { ...merge(acc, base, 0), files: [...new Set([...acc.files, ...base.files])] } : base;
   }
-  return merge(acc!, own, 0);
+  const merged = merge(acc!, own, 0);
+  return { ...merged, files: [path, ...acc!.files.filter((f) => f !== path)] };
 }
 
-function merge(a: Merged, b: Merged, depth: number): Merged {
+function merge(a: Omit<Merged, 'files'>, b: Omit<Merged, 'files'>, depth: number): Omit<Merged, 'files'> {
   if (!isPlainObject(a.data) || !isPlainObject(b.data)) return b;
   const data: Record<string, unknown> = {};
   const children = new Map<string, Owner>();
@@ -354,7 +357,7 @@ function dataSpec(raw: RawDataSpec, defaultSplit: 'train' | 'test'): DataSpec {
   return { dataset: raw.dataset, split: raw.split ?? defaultSplit, ...(raw.limit === undefined ? {} : { limit: raw.limit }) };
 }
 
-function normalise(raw: RawRecipe, source: RecipeSource, variant?: Variant): Recipe {
+function normalise(raw: RawRecipe, source: RecipeSource, files: string[], variant?: Variant): Recipe {
   const dir = dirname(source.file);
   const fromRecipe = (p: string) => (isAbsolute(p) ? p : resolve(dir, p));
   const data: Recipe['data'] = { eval: dataSpec(raw.data.eval, 'test') };
@@ -424,6 +427,7 @@ function normalise(raw: RawRecipe, source: RecipeSource, variant?: Variant): Rec
 
   return {
     file: source.file,
+    files,
     name: raw.name,
     ...(raw.description === undefined ? {} : { description: raw.description }),
     model,
@@ -440,7 +444,10 @@ function normalise(raw: RawRecipe, source: RecipeSource, variant?: Variant): Rec
 
 /** Each variant of a matrix writes its own folder under the recipe's output: out/sweep/bits-8_sparsity-0.5. */
 function variantOutput(output: string, variant?: Variant): string {
-  if (!variant) return output;
-  const folder = Object.entries(variant.values).map(([k, v]) => `${k}-${String(v)}`).join('_').replace(/[^A-Za-z0-9._-]/g, '_');
-  return join(output, folder);
+  return variant ? join(output, variantFolder(variant)) : output;
+}
+
+/** A variant's folder name: bits-8_sparsity-0.5. */
+export function variantFolder(variant: Variant): string {
+  return Object.entries(variant.values).map(([k, v]) => `${k}-${String(v)}`).join('_').replace(/[^A-Za-z0-9._-]/g, '_');
 }

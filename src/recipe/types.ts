@@ -73,6 +73,8 @@ export interface Variant {
 /** A recipe after schema validation, with defaults filled in and paths made absolute. */
 export interface Recipe {
   file: string;
+  /** Every recipe file read: `file` and the files it extends (watch mode watches them all). */
+  files: string[];
   name: string;
   description?: string;
   model: ModelSource;

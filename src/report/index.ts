@@ -3,3 +3,4 @@ export { renderTable } from './table.js';
 export { renderMarkdown } from './markdown.js';
 export { readReport } from './read.js';
 export { preflightOutput, writeOutput, REPORT_FILE } from './output.js';
+export { paretoFront, renderSweep, summariseSweep, type Sweep, type SweepVariant } from './sweep.js';

@@ -16,11 +16,14 @@ export interface Report {
   generator: 'mcbuild';
   mcbuild: string;
   recipe: { name: string; file: string };
+  /** Set for one variant of a matrix sweep. */
+  variant?: { name: string; values: Record<string, unknown> };
   backend: string;
   versions: Record<string, string>;
   steps: { id: string; title: string; key: string }[];
   metrics: { baseline: Metrics; result: Metrics };
-  passes: { id: string; stats: unknown }[];
+  /** Each pass's statistics and, with overrides, the layers an override touched: options applied and where each was written. */
+  passes: { id: string; stats: unknown; overridden?: unknown }[];
   thresholds: Check[];
   verdict: 'pass' | 'fail';
 }
@@ -45,11 +48,17 @@ export function buildReport(plan: Plan, exec: Execution, verdict: Verdict): Repo
     generator: 'mcbuild',
     mcbuild: MCBUILD_VERSION,
     recipe: { name: plan.recipe.name, file: relative(findProjectRoot(plan.recipe.file), plan.recipe.file).split('\\').join('/') },
+    ...(plan.recipe.variant ? { variant: plan.recipe.variant } : {}),
     backend: plan.backend,
     versions: { ...plan.packages, mnist: packageVersion('mnist') ?? 'missing' },
     steps: plan.steps.map((s) => ({ id: s.id, title: s.title, key: s.key })),
     metrics: { baseline: pick(exec.baseline), result: pick(exec.result) },
-    passes: plan.steps.filter((s) => s.spec.kind === 'pass').map((s) => ({ id: s.id, stats: exec.stepMeta[s.id]?.stats ?? null })),
+    passes: plan.steps
+      .filter((s) => s.spec.kind === 'pass')
+      .map((s) => {
+        const overridden = exec.stepMeta[s.id]?.overridden;
+        return { id: s.id, stats: exec.stepMeta[s.id]?.stats ?? null, ...(overridden === undefined ? {} : { overridden }) };
+      }),
     thresholds: verdict.checks,
     verdict: verdict.pass ? 'pass' : 'fail',
   };

@@ -1,0 +1,103 @@
+/**
+ * A matrix sweep's summary: each variant's verdict and headline numbers, and the Pareto front of size
+ * against accuracy (the variants no other variant beats on both). Written as sweep.json beside the variants'
+ * folders and printed as a table. Like report.json it holds no timestamps or absolute paths.
+ */
+import type { Report } from './json.js';
+import { formatBytes } from '../util/bytes.js';
+
+export interface SweepVariant {
+  name: string;
+  values: Record<string, unknown>;
+  /** The variant's output folder, relative to the sweep's folder. */
+  folder: string;
+  verdict: 'pass' | 'fail';
+  accuracy: number;
+  accuracyDrop: number;
+  sizeBytes: number;
+  ratio: number;
+  /** On the Pareto front of (smaller size, higher accuracy) among all variants. */
+  pareto: boolean;
+}
+
+export interface Sweep {
+  generator: 'mcbuild';
+  recipe: { name: string; file: string };
+  matrix: Record<string, unknown[]>;
+  gate: 'all' | 'best';
+  variants: SweepVariant[];
+  /** Names of the variants on the Pareto front, smallest first. */
+  pareto: string[];
+  /** Name of the smallest passing variant (the one `gate: best` stands on), if any passes. */
+  best?: string;
+  verdict: 'pass' | 'fail';
+}
+
+/**
+ * Indices of the points no other point dominates: p dominates q when p is no larger and no less accurate,
+ * and strictly better in one of the two. Ties (equal size and accuracy) are all kept.
+ */
+export function paretoFront(points: readonly { size: number; accuracy: number }[]): number[] {
+  return points
+    .map((p, i) => ({ p, i }))
+    .filter(({ p, i }) => !points.some((q, j) => j !== i && q.size <= p.size && q.accuracy >= p.accuracy && (q.size < p.size || q.accuracy > p.accuracy)))
+    .map(({ i }) => i);
+}
+
+export function summariseSweep(
+  recipe: { name: string; file: string },
+  matrix: Record<string, unknown[]>,
+  gate: 'all' | 'best',
+  variants: readonly { name: string; values: Record<string, unknown>; folder: string; report: Report }[],
+): Sweep {
+  const rows = variants.map((v) => {
+    const { baseline: b, result: r } = v.report.metrics;
+    return { name: v.name, values: v.values, folder: v.folder, verdict: v.report.verdict, accuracy: r.accuracy, accuracyDrop: b.accuracy - r.accuracy, sizeBytes: r.sizeBytes, ratio: b.sizeBytes / Math.max(1, r.sizeBytes), pareto: false };
+  });
+  const front = new Set(paretoFront(rows.map((r) => ({ size: r.sizeBytes, accuracy: r.accuracy }))));
+  rows.forEach((r, i) => (r.pareto = front.has(i)));
+  const passing = rows.filter((r) => r.verdict === 'pass').sort((a, b) => a.sizeBytes - b.sizeBytes || b.accuracy - a.accuracy);
+  const pass = gate === 'best' ? passing.length > 0 : passing.length === rows.length;
+  return {
+    generator: 'mcbuild',
+    recipe,
+    matrix,
+    gate,
+    variants: rows,
+    pareto: rows.filter((r) => r.pareto).sort((a, b) => a.sizeBytes - b.sizeBytes).map((r) => r.name),
+    ...(passing[0] ? { best: passing[0].name } : {}),
+    verdict: pass ? 'pass' : 'fail',
+  };
+}
+
+type Styler = (style: 'green' | 'red' | 'bold', text: string) => string;
+
+export function renderSweep(sweep: Sweep, style: Styler = (_s, t) => t): string {
+  const head = ['variant', 'accuracy', 'drop', 'size', 'ratio', 'pareto', 'verdict'];
+  const rows = sweep.variants.map((v) => [
+    v.name,
+    `${(v.accuracy * 100).toFixed(2)}%`,
+    `${(v.accuracyDrop * 100).toFixed(2)} pp`,
+    formatBytes(v.sizeBytes),
+    `${v.ratio.toFixed(2)}x`,
+    v.pareto ? '*' : '',
+    v.verdict.toUpperCase(),
+  ]);
+  const widths = head.map((_, c) => Math.max(head[c]!.length, ...rows.map((r) => r[c]!.length)));
+  const line = (r: string[]) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ');
+  const body = rows.map((r) => {
+    const text = line(r);
+    return r[6] === 'PASS' ? text.replace(/PASS$/, style('green', 'PASS')) : text.replace(/FAIL$/, style('red', 'FAIL'));
+  });
+  const passed = sweep.variants.filter((v) => v.verdict === 'pass').length;
+  const rule = sweep.gate === 'best' ? 'gate: best (at least one variant must pass)' : 'gate: all (every variant must pass)';
+  return [
+    line(head),
+    widths.map((w) => '-'.repeat(w)).join('  '),
+    ...body,
+    '* on the Pareto front of size against accuracy (no other variant is both smaller and more accurate)',
+    '',
+    `${passed}/${sweep.variants.length} variants pass; ${rule}${sweep.best ? `; smallest passing: ${sweep.best}` : ''}`,
+    `sweep verdict: ${style('bold', sweep.verdict === 'pass' ? style('green', 'PASS') : style('red', 'FAIL'))}`,
+  ].join('\n');
+}
