@@ -3,7 +3,7 @@
  * these functions; renderers only listen to events.
  */
 import { mkdir, rename, writeFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
 import { StepCache } from './cache/index.js';
 import { EXIT } from './errors.js';
 import { cacheStatus, execute, type EventListener, type Execution } from './execute/index.js';
@@ -84,10 +84,10 @@ export async function build(recipeFile: string, opts: BuildOptions = {}): Promis
  * Builds a recipe file: every variant of its matrix in turn, on one cache, so the steps variants share (the
  * baseline, its evaluation, a common prefix of passes) run once and are cache hits for the others.
  */
-export async function buildSet(recipeFile: string, opts: BuildOptions & { onVariant?: (recipe: Recipe, index: number, total: number) => void } = {}): Promise<SetResult> {
+export async function buildSet(recipeFile: string, opts: BuildOptions & { onVariant?: (recipe: Recipe, index: number, total: number) => void; onSearch?: (label: string) => void } = {}): Promise<SetResult> {
   const set = await loadRecipeSet(recipeFile, opts);
   if (!set.matrix) {
-    const result = await buildRecipe(set.variants[0]!, opts);
+    const result = await buildOrSearch(set.variants[0]!, opts);
     return { results: [result], exitCode: result.exitCode };
   }
   const root = opts.output ?? dirname(set.variants[0]!.output);
@@ -95,7 +95,7 @@ export async function buildSet(recipeFile: string, opts: BuildOptions & { onVari
   for (const [i, recipe] of set.variants.entries()) {
     opts.onVariant?.(recipe, i, set.variants.length);
     const output = join(root, variantFolder(recipe.variant!));
-    results.push(await buildRecipe(recipe, { ...opts, output }));
+    results.push(await buildOrSearch(recipe, { ...opts, output }));
   }
   const first = results[0]!.report.recipe;
   const sweep = summariseSweep(
@@ -109,6 +109,29 @@ export async function buildSet(recipeFile: string, opts: BuildOptions & { onVari
   return { results, sweep, sweepFile, exitCode: sweep.verdict === 'pass' ? EXIT.pass : EXIT.thresholdMissed };
 }
 
+/**
+ * A recipe with an `auto` option is searched first (src/search/search.ts); the best passing plan is written
+ * beside the recipe as a plain recipe and built like any other, its output carrying a copy and the search log.
+ */
+async function buildOrSearch(recipe: Recipe, opts: BuildOptions & { onSearch?: (label: string) => void }): Promise<BuildResult> {
+  if (!recipe.passes.some((p) => p.search)) return buildRecipe(recipe, opts);
+  const { searchRecipe, searchedRecipePath, searchedRecipeYaml, searchSummary } = await import('./search/search.js');
+  // Trials are builds too; their step-by-step events would bury the search's own progress: pass warnings only.
+  const result = await searchRecipe(recipe, { ...opts, onEvent: (e) => e.type === 'warning' && opts.onEvent?.(e), ...(opts.onSearch ? { onTrial: opts.onSearch } : {}) });
+  const file = searchedRecipePath(recipe);
+  const yaml = searchedRecipeYaml(recipe, result, dirname(file));
+  await writeFileAtomic(file, yaml);
+  return buildRecipe(result.recipe, {
+    ...opts,
+    ...(opts.output ? {} : { output: recipe.output }),
+    extraFiles: new Map([[SEARCHED_FILE, new TextEncoder().encode(yaml)]]),
+    reportExtras: { search: searchSummary(result, relative(findProjectRoot(recipe.file), file).split('\\').join('/')) },
+  });
+}
+
+/** The searched recipe's copy in the output folder. */
+export const SEARCHED_FILE = 'recipe.searched.yaml';
+
 async function writeFileAtomic(file: string, text: string): Promise<void> {
   await mkdir(dirname(file), { recursive: true });
   const tmp = `${file}.${process.pid}.tmp`;
@@ -116,37 +139,45 @@ async function writeFileAtomic(file: string, text: string): Promise<void> {
   await rename(tmp, file);
 }
 
-/** Builds a recipe already loaded: plan, execute what is not cached, gate, write the output folder. */
-export async function buildRecipe(recipe: Recipe, opts: BuildOptions = {}): Promise<BuildResult> {
+/** Plan, execute what is not cached and gate, without an output folder or build record (search trials, sensitivity). */
+export interface RecipeRun {
+  plan: Plan;
+  execution: Execution;
+  verdict: Verdict;
+}
+
+export async function runRecipe(recipe: Recipe, opts: BuildOptions = {}, explainMiss?: (step: Plan['steps'][number]) => string | undefined): Promise<RecipeRun> {
   const emit = opts.onEvent ?? (() => {});
   const { plan, cache } = await planRecipe(recipe, opts, (key, reason) => {
     emit({ type: 'warning', message: `cache entry ${key.slice(0, 12)} is unusable (${reason}); it will be rebuilt` });
   });
-  const outputDir = opts.output ?? recipe.output;
-  await preflightOutput(outputDir);
-  const previous = await readBuildRecord(cache.dir, recipe);
   const release = await cache.hold(plan.steps.map((s) => s.key));
   let execution: Execution;
   try {
-    execution = await execute(plan, {
-      cache,
-      ...(opts.signal ? { signal: opts.signal } : {}),
-      onEvent: emit,
-      explainMiss: (step) => {
-        const before = previous?.[step.id];
-        if (!before) return previous ? 'new step since the last build' : undefined;
-        if (before.key === step.key) return 'not in cache (removed since the last build)';
-        const changes = describeKeyChange(before.keyInputs, step.keyInputs, step.inputs);
-        return changes.length ? `changed since the last build: ${changes.join('; ')}` : undefined;
-      },
-    });
+    execution = await execute(plan, { cache, ...(opts.signal ? { signal: opts.signal } : {}), onEvent: emit, ...(explainMiss ? { explainMiss } : {}) });
   } finally {
     await release();
   }
-  await writeBuildRecord(cache.dir, plan);
-  const verdict = gate(recipe.thresholds, execution.baseline, execution.result);
-  const report = buildReport(plan, execution, verdict);
+  return { plan, execution, verdict: gate(recipe.thresholds, execution.baseline, execution.result) };
+}
+
+/** Builds a recipe already loaded: plan, execute what is not cached, gate, write the output folder. */
+export async function buildRecipe(recipe: Recipe, opts: BuildOptions & { extraFiles?: ReadonlyMap<string, Uint8Array>; reportExtras?: Record<string, unknown> } = {}): Promise<BuildResult> {
+  const outputDir = opts.output ?? recipe.output;
+  await preflightOutput(outputDir);
+  const cacheDir = opts.cacheDir ?? defaultCacheDir(recipe.file);
+  const previous = await readBuildRecord(cacheDir, recipe);
+  const { plan, execution, verdict } = await runRecipe(recipe, opts, (step) => {
+    const before = previous?.[step.id];
+    if (!before) return previous ? 'new step since the last build' : undefined;
+    if (before.key === step.key) return 'not in cache (removed since the last build)';
+    const changes = describeKeyChange(before.keyInputs, step.keyInputs, step.inputs);
+    return changes.length ? `changed since the last build: ${changes.join('; ')}` : undefined;
+  });
+  await writeBuildRecord(cacheDir, plan);
+  const report = { ...buildReport(plan, execution, verdict), ...opts.reportExtras };
   const files = new Map(execution.finalModel);
+  for (const [name, bytes] of opts.extraFiles ?? []) files.set(name, bytes);
   files.set(REPORT_FILE, new TextEncoder().encode(`${JSON.stringify(report, null, 2)}\n`));
   await writeOutput(outputDir, files);
   return { plan, execution, verdict, report, outputDir, exitCode: verdict.pass ? EXIT.pass : EXIT.thresholdMissed };

@@ -49,6 +49,9 @@ async function runOnce(ctx: CommandContext): Promise<number> {
       ...planOptions(ctx),
       signal: ctx.signal,
       onEvent,
+      onSearch: (label) => {
+        if (!out.quiet && !out.json) process.stderr.write(`search: ${label}\n`);
+      },
       onVariant: (recipe, i, total) => {
         if (!out.quiet && !out.json) process.stderr.write(`\n${out.style('bold', `variant ${i + 1}/${total}: ${recipe.variant!.name}`)}\n`);
       },
@@ -63,7 +66,11 @@ async function runOnce(ctx: CommandContext): Promise<number> {
   if (out.json) {
     out.jsonResult({ ...result.report, outputDir: result.outputDir, cached: result.execution.cached, ran: result.execution.ran, seconds });
   } else {
-    out.result(`\n${renderTable(result.report, out.style)}\n\noutput: ${result.outputDir}\n${buildSummary(result, seconds)}`);
+    const search = result.report.search as { chosen: Record<string, unknown> | null; trials: unknown[]; stoppedBecause: string; recipe: string; option: string } | undefined;
+    const searched = search
+      ? `\nsearch: ${search.trials.length} full builds (${search.stoppedBecause}); ${search.chosen ? `chosen ${search.option}: ${Object.entries(search.chosen).map(([l, v]) => `${l}=${String(v)}`).join(', ') || 'every layer at the first candidate'}` : 'no plan passes the thresholds'}; plain recipe written to ${search.recipe}`
+      : '';
+    out.result(`\n${renderTable(result.report, out.style)}\n\noutput: ${result.outputDir}${searched}\n${buildSummary(result, seconds)}`);
     for (const c of result.verdict.checks.filter((c) => !c.pass)) {
       process.stderr.write(`mcbuild: threshold missed: ${c.name}: ${c.text}\n`);
     }

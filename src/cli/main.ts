@@ -14,9 +14,10 @@ import { initCommand } from './init.js';
 import { makeOutput } from './output.js';
 import { planCommand } from './plan.js';
 import { reportCommand } from './report.js';
+import { sensitivityCommand } from './sensitivity.js';
 import { validateCommand } from './validate.js';
 
-export const COMMANDS: Command[] = [buildCommand, planCommand, validateCommand, explainCommand, cacheCommand, initCommand, reportCommand];
+export const COMMANDS: Command[] = [buildCommand, planCommand, validateCommand, explainCommand, sensitivityCommand, cacheCommand, initCommand, reportCommand];
 
 export function globalHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

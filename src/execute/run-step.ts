@@ -62,7 +62,7 @@ export async function runStep(step: Step, inputs: CacheEntry[], rt: StepRuntime)
       const place = optionsPlace(recipe, spec.index, spec.pass);
       const entry = recipe.passes[spec.index]!;
       // The same resolution the planner showed, now against the layers of the model this pass really receives.
-      const layers = layerResolver(pass, { path: place.path, raw: entry.rawOptions }, spec.options, spec.rules ?? [], modelLayers(input.json), (p) => formatPosition(recipe.source.positionOf(p)));
+      const layers = layerResolver(pass, { path: place.path, raw: entry.rawOptions }, spec.options, spec.rules ?? [], modelLayers(input.json, input.weightSpecs), (p) => formatPosition(recipe.source.positionOf(p)));
       const out = await pass.apply(input, spec.options, {
         engine: rt.engine,
         signal: rt.signal,

@@ -26,7 +26,7 @@ export async function gatherPlanInputs(recipe: Recipe, opts: { backend?: Backend
     try {
       const { model, digest } = await readModelDir(recipe.model.path);
       inputs.modelDigest = digest;
-      if (wantLayers) inputs.layers = modelLayers(model.json);
+      if (wantLayers) inputs.layers = modelLayers(model.json, model.weightSpecs);
     } catch (e) {
       if (e instanceof McbError) {
         throw new McbError(e.code, `${e.message} (\`model.path\` is set at ${formatPosition(recipe.source.positionOf(['model', 'path']))})`);

@@ -45,8 +45,11 @@ export interface ResolvedLayer {
   setBy: Record<string, DataPath>;
 }
 
-/** The layers of a model: the Keras topology of a layers model, or the weight groups of a graph model. */
-export function modelLayers(json: Record<string, unknown>): ModelLayer[] {
+/**
+ * The layers of a model: the Keras topology of a layers model, or the weight groups of a graph model (from
+ * `weights`, a StoredModel's weightSpecs, or else model.json's weightsManifest).
+ */
+export function modelLayers(json: Record<string, unknown>, weights?: readonly { name: string }[]): ModelLayer[] {
   if (modelKind(json) === 'layers') {
     // A topology the structural passes cannot read (shared layers) falls back to the weight names.
     const topology = Topology.tryFromModel(json);
@@ -54,12 +57,10 @@ export function modelLayers(json: Record<string, unknown>): ModelLayer[] {
   }
   const manifest = (json.weightsManifest as { weights?: { name?: unknown }[] }[] | undefined) ?? [];
   const names = new Set<string>();
-  for (const group of manifest) {
-    for (const w of group.weights ?? []) {
-      if (typeof w.name !== 'string') continue;
-      const cut = w.name.lastIndexOf('/');
-      names.add(cut > 0 ? w.name.slice(0, cut) : w.name);
-    }
+  for (const w of weights ?? manifest.flatMap((g) => g.weights ?? [])) {
+    if (typeof w.name !== 'string') continue;
+    const cut = w.name.lastIndexOf('/');
+    names.add(cut > 0 ? w.name.slice(0, cut) : w.name);
   }
   return [...names].map((name) => ({ name }));
 }
@@ -221,8 +222,10 @@ export function layerResolver<O extends object>(
     const key = canonicalJson(r.raw);
     let resolved = byRaw.get(key);
     if (!resolved) {
+      // Messages name the block that set this layer's options (the last one), where the bad value most likely is.
+      const blockPath = Object.values(r.setBy).filter((p) => p !== entry.path && p[0] === 'overrides').at(-1);
       const place: OptionsPlace = {
-        path: entry.path,
+        path: blockPath ?? entry.path,
         at: (option) => placeAt(option === undefined ? entry.path : [...(r.setBy[option] ?? entry.path), option]),
       };
       resolved = pass.resolveOptions(r.raw, place, input);

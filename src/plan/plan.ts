@@ -6,7 +6,7 @@
  *        └──▶ pass-1-<name> ──▶ … ──▶ pass-n-<name> ──▶ eval-result
  *                                                  (gate and export follow, uncached)
  */
-import type { DataSpec, Recipe, TrainSpec } from '../recipe/index.js';
+import type { DataSpec, PassEntry, Recipe, TrainSpec } from '../recipe/index.js';
 import { formatDataPath, formatPosition, type DataPath } from '../recipe/index.js';
 import { datasetFingerprint, datasetShape } from '../data/index.js';
 import { architectureMisfit } from '../engine/index.js';
@@ -119,6 +119,7 @@ export function plan(recipe: Recipe, inputs: PlanInputs): Plan {
     if (!pass) throw new Error(`schema admitted unknown pass ${entry.name}`); // the schema's enum prevents this
     const place = optionsPlace(recipe, entry.index, entry.name);
     const options = pass.resolveOptions(entry.rawOptions, place, { ...(architecture ? { architecture } : {}), modelAt });
+    if (entry.search) checkSearch(recipe, entry, place);
     architecture = pass.architectureAfter?.(options) ?? architecture;
     const needs = pass.needsFor?.(options) ?? pass.needs;
     for (const kind of needs) {
@@ -177,6 +178,20 @@ export function plan(recipe: Recipe, inputs: PlanInputs): Plan {
 
   add('eval-result', evalTitle('result'), { kind: 'eval', role: 'result', data: recipe.data.eval }, [previous], 'metrics', evalOwn(recipe.data.eval));
   return { recipe, backend: inputs.backend, packages: inputs.packages, steps, baselineEval: 'eval-baseline', resultEval: 'eval-result', finalModel: previous };
+}
+
+/** An `auto` option must be one the pass takes per layer, and every candidate a valid value for it. */
+function checkSearch(recipe: Recipe, entry: PassEntry, place: OptionsPlace): void {
+  const { option, candidates } = entry.search!;
+  const pass = getPass(entry.name)!;
+  if (!pass.perLayer?.includes(option)) {
+    const takes = pass.perLayer?.length ? `it chooses per layer only ${pass.perLayer.join(', ')}` : 'the pass takes no per-layer options';
+    throw new McbError('MCB_RECIPE_INVALID', `\`${formatDataPath([...place.path, option])}\` is auto at ${place.at(option)}, but the search cannot choose ${entry.name}'s ${option} per layer (${takes}); write a value.`);
+  }
+  candidates.forEach((value, j) => {
+    const at = () => formatPosition(recipe.source.positionOf([...place.path, 'candidates', j]));
+    pass.resolveOptions({ ...entry.rawOptions, [option]: value }, { path: place.path, at: (o) => (o === option ? at() : place.at(o)) });
+  });
 }
 
 /** Override blocks must configure passes the recipe runs, with options those passes take per layer. */

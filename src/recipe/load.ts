@@ -4,7 +4,8 @@ import { LineCounter, parse as parseYaml, parseDocument } from 'yaml';
 import { errnoCode, McbError } from '../errors.js';
 import { findProjectRoot } from './paths.js';
 import { CommandLineSource, formatDataPath, formatPosition, MergedSource, ownerOf, SourceMap, type Owner, type RecipeSource } from './source.js';
-import type { DataSpec, OverrideBlock, PassEntry, Recipe, Thresholds, TrainSpec, Variant } from './types.js';
+import type { DataSpec, OverrideBlock, PassEntry, Recipe, SearchSpec, Thresholds, TrainSpec, Variant } from './types.js';
+import { extractSearch } from './search-spec.js';
 import { suggest, validateRecipeData } from './validate.js';
 import { parseByteSize } from '../util/bytes.js';
 
@@ -66,8 +67,9 @@ export async function loadRecipeSet(file: string, opts: LoadOptions = {}): Promi
     if (placeholder) {
       throw new McbError('MCB_RECIPE_INVALID', `${formatPosition(source.positionOf(placeholder))} uses \`\${{ matrix.… }}\`, but the recipe has no \`matrix\`; add one (e.g. \`matrix: { bits: [8, 4] }\`) or write the value.`);
     }
+    const search = extractSearch(data, source);
     validateRecipeData(data, source);
-    return { file: path, variants: [normalise(data as RawRecipe, source, merged.files)], gate };
+    return { file: path, variants: [normalise(data as RawRecipe, source, merged.files, search)], gate };
   }
   let combos = cartesian(matrix);
   if (combos.length > MAX_VARIANTS) {
@@ -83,8 +85,9 @@ export async function loadRecipeSet(file: string, opts: LoadOptions = {}): Promi
   }
   const variants = combos.map((values) => {
     const substituted = substitute(data, values, [], source);
+    const search = extractSearch(substituted, source);
     validateRecipeData(substituted, source);
-    return normalise(substituted as RawRecipe, source, merged.files, { name: variantName(values), values });
+    return normalise(substituted as RawRecipe, source, merged.files, search, { name: variantName(values), values });
   });
   return { file: path, variants, matrix, gate };
 }
@@ -357,7 +360,7 @@ function dataSpec(raw: RawDataSpec, defaultSplit: 'train' | 'test'): DataSpec {
   return { dataset: raw.dataset, split: raw.split ?? defaultSplit, ...(raw.limit === undefined ? {} : { limit: raw.limit }) };
 }
 
-function normalise(raw: RawRecipe, source: RecipeSource, files: string[], variant?: Variant): Recipe {
+function normalise(raw: RawRecipe, source: RecipeSource, files: string[], search: Map<number, SearchSpec>, variant?: Variant): Recipe {
   const dir = dirname(source.file);
   const fromRecipe = (p: string) => (isAbsolute(p) ? p : resolve(dir, p));
   const data: Recipe['data'] = { eval: dataSpec(raw.data.eval, 'test') };
@@ -390,7 +393,8 @@ function normalise(raw: RawRecipe, source: RecipeSource, files: string[], varian
 
   const passes: PassEntry[] = (raw.passes ?? []).map((entry, index) => {
     const [name, options] = Object.entries(entry)[0]!;
-    return { index, name, rawOptions: options ?? {} };
+    const s = search.get(index);
+    return { index, name, rawOptions: options ?? {}, ...(s ? { search: s } : {}) };
   });
 
   const overrides: OverrideBlock[] = (raw.overrides ?? []).map(({ layers, classes, ...passes }, index) => {
@@ -428,6 +432,7 @@ function normalise(raw: RawRecipe, source: RecipeSource, files: string[], varian
   return {
     file: source.file,
     files,
+    document: structuredClone(raw) as unknown as Record<string, unknown>,
     name: raw.name,
     ...(raw.description === undefined ? {} : { description: raw.description }),
     model,

@@ -41,8 +41,24 @@ export interface PassEntry {
   /** Position in `passes`, for messages and step ids. */
   index: number;
   name: string;
-  /** Options as written, before the pass filled in its defaults. */
+  /** Options as written, before the pass filled in its defaults (an `auto` option holds its first candidate). */
   rawOptions: Record<string, unknown>;
+  /** Set when an option is `auto`: the accuracy-driven search chooses it per layer. */
+  search?: SearchSpec;
+}
+
+/** `bits: auto, candidates: [8, 4, 2], budget: thresholds`. */
+export interface SearchSpec {
+  /** The option the search sets per layer. */
+  option: string;
+  /** Its values, most conservative first. */
+  candidates: (string | number)[];
+  /** What must hold: the recipe's thresholds. */
+  budget: 'thresholds';
+  /** Full builds tried at most (the sensitivity scan's trials are not counted). */
+  maxTrials: number;
+  /** Stop trying after this long (the best passing plan so far is kept). */
+  maxSeconds?: number;
 }
 
 export interface Thresholds {
@@ -75,6 +91,11 @@ export interface Recipe {
   file: string;
   /** Every recipe file read: `file` and the files it extends (watch mode watches them all). */
   files: string[];
+  /**
+   * The recipe's data as validated: after `extends`, `--set` and matrix substitution, with `model.path` and
+   * `output` absolute and a searched option at its first candidate. The search writes its result from it.
+   */
+  document: Record<string, unknown>;
   name: string;
   description?: string;
   model: ModelSource;

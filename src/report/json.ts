@@ -26,6 +26,8 @@ export interface Report {
   passes: { id: string; stats: unknown; overridden?: unknown }[];
   thresholds: Check[];
   verdict: 'pass' | 'fail';
+  /** For a recipe with an `auto` option: the sensitivity scan, every trial, the chosen plan (src/search/search.ts). */
+  search?: Record<string, unknown>;
 }
 
 export function buildReport(plan: Plan, exec: Execution, verdict: Verdict): Report {

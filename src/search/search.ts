@@ -1,0 +1,182 @@
+/**
+ * Accuracy-driven search for a pass option written `auto` (`quantize: { bits: auto, candidates: [8, 4, 2],
+ * budget: thresholds }`): choose each layer's setting so the model is as small as possible while the recipe's
+ * thresholds hold. Greedy, starting from the sensitivity scan:
+ *
+ *  1. scan: per layer and candidate, the accuracy drop with only that layer compressed (src/search/sensitivity.ts);
+ *  2. start with every layer at the first (most conservative) candidate and build the whole recipe (every pass,
+ *     including those after the searched one, e.g. a finetune); if that misses the thresholds, nothing can pass;
+ *  3. repeatedly take the move "layer L one candidate further" with the most bytes saved per point of accuracy
+ *     the scan says it costs (bytes from the scan's measured sizes: raw, or gzip when raw sizes are equal, as
+ *     for pruning), build it, keep it when the gate holds, and otherwise never move L again;
+ *  4. stop when no move is left, after `maxTrials` builds, or after `maxSeconds`.
+ *
+ * The best plan is the smallest passing one seen (raw size, then gzip size, then accuracy), always kept and
+ * reported even when the budget runs out. It is written back as a plain recipe with explicit overrides, so it
+ * can be reviewed and rebuilt without searching. A knapsack over the scan would pick a plan in one go, but
+ * per-layer drops do not add up exactly; the greedy loop checks every step against the real gate.
+ */
+import { stringify } from 'yaml';
+import { isAbsolute, relative } from 'node:path';
+import type { BuildOptions } from '../build.js';
+import { variantFolder, type Recipe } from '../recipe/index.js';
+import { scanSensitivity, type Sensitivity } from './sensitivity.js';
+import { runTrial, trialRecipe, type SettingValue, type TrialSpec } from './trials.js';
+
+export interface SearchTrial {
+  trial: number;
+  /** "start", or the move tried: "fc_1 bits 8 → 4". */
+  move: string;
+  accuracy: number;
+  sizeBytes: number;
+  gzipBytes: number;
+  pass: boolean;
+  kept: boolean;
+}
+
+export interface SearchResult {
+  pass: { index: number; name: string };
+  option: string;
+  candidates: SettingValue[];
+  sensitivity: Sensitivity;
+  trials: SearchTrial[];
+  /** The best passing plan's per-layer settings, layers at the first candidate omitted; undefined if none passed. */
+  chosen?: Record<string, SettingValue>;
+  /** The recipe that builds the best passing plan (or the starting plan when none passed). */
+  recipe: Recipe;
+  stoppedBecause: 'no moves left' | 'maxTrials' | 'maxSeconds' | 'nothing passes';
+  /** Steps computed (not cache hits) over the scan and the trials. */
+  ran: number;
+}
+
+export interface SearchOptions extends BuildOptions {
+  onTrial?: (label: string) => void;
+}
+
+export async function searchRecipe(recipe: Recipe, opts: SearchOptions = {}): Promise<SearchResult> {
+  const index = recipe.passes.findIndex((p) => p.search);
+  const entry = recipe.passes[index]!;
+  const spec = entry.search!;
+  const started = performance.now();
+  const sensitivity = await scanSensitivity(recipe, { ...opts, pass: String(index), option: spec.option, candidates: spec.candidates, onTrial: (done, total, label) => opts.onTrial?.(`scan ${done + 1}/${total}: ${label}`) });
+  let ran = sensitivity.ran;
+  const cands = spec.candidates;
+  const level = new Map(sensitivity.layers.map((l) => [l.layer, 0]));
+  const frozen = new Set<string>();
+  const trials: SearchTrial[] = [];
+  const specOf = (levels: ReadonlyMap<string, number>): TrialSpec => ({
+    passIndex: index,
+    option: spec.option,
+    values: new Map([...levels].filter(([, k]) => k > 0).map(([layer, k]) => [layer, cands[k]!])),
+  });
+  let best: { levels: Map<string, number>; sizeBytes: number; gzipBytes: number; accuracy: number } | undefined;
+  const better = (t: { sizeBytes: number; gzipBytes: number; accuracy: number }) =>
+    !best || t.sizeBytes < best.sizeBytes || (t.sizeBytes === best.sizeBytes && (t.gzipBytes < best.gzipBytes || (t.gzipBytes === best.gzipBytes && t.accuracy > best.accuracy)));
+
+  const attempt = async (levels: Map<string, number>, move: string): Promise<boolean> => {
+    opts.onTrial?.(`trial ${trials.length + 1}: ${move}`);
+    const t = await runTrial(recipe, specOf(levels), opts);
+    ran += t.ran;
+    if (t.pass && better(t)) best = { levels: new Map(levels), sizeBytes: t.sizeBytes, gzipBytes: t.gzipBytes, accuracy: t.accuracy };
+    trials.push({ trial: trials.length + 1, move, accuracy: t.accuracy, sizeBytes: t.sizeBytes, gzipBytes: t.gzipBytes, pass: t.pass, kept: t.pass });
+    return t.pass;
+  };
+
+  let stoppedBecause: SearchResult['stoppedBecause'] = 'no moves left';
+  if (!(await attempt(level, `start: every layer at ${spec.option} ${String(cands[0])}`))) {
+    stoppedBecause = 'nothing passes';
+  } else {
+    for (;;) {
+      if (trials.length >= spec.maxTrials) {
+        stoppedBecause = 'maxTrials';
+        break;
+      }
+      if (spec.maxSeconds !== undefined && (performance.now() - started) / 1000 >= spec.maxSeconds) {
+        stoppedBecause = 'maxSeconds';
+        break;
+      }
+      const move = bestMove(sensitivity, level, frozen, cands.length);
+      if (!move) break;
+      const next = new Map(level).set(move.layer, move.to);
+      if (await attempt(next, `${move.layer} ${spec.option} ${String(cands[move.to - 1])} → ${String(cands[move.to])}`)) level.set(move.layer, move.to);
+      else frozen.add(move.layer);
+    }
+  }
+  const chosenLevels = best?.levels ?? new Map<string, number>();
+  const chosenSpec = specOf(chosenLevels);
+  return {
+    pass: { index, name: entry.name },
+    option: spec.option,
+    candidates: cands,
+    sensitivity,
+    trials,
+    ...(best ? { chosen: Object.fromEntries(chosenSpec.values) } : {}),
+    recipe: trialRecipe(recipe, chosenSpec),
+    stoppedBecause,
+    ran,
+  };
+}
+
+/** The untried move with the most bytes saved per point of accuracy lost in the scan; undefined when none is left. */
+function bestMove(s: Sensitivity, level: ReadonlyMap<string, number>, frozen: ReadonlySet<string>, n: number): { layer: string; to: number } | undefined {
+  let best: { layer: string; to: number; score: number } | undefined;
+  for (const l of s.layers) {
+    const k = level.get(l.layer)!;
+    if (frozen.has(l.layer) || k + 1 >= n) continue;
+    const [from, to] = [l.trials[k]!, l.trials[k + 1]!];
+    const saved = from.sizeBytes !== to.sizeBytes ? from.sizeBytes - to.sizeBytes : from.gzipBytes - to.gzipBytes;
+    if (saved <= 0) continue;
+    // A move the scan says costs nothing still costs something: 0.01 pt keeps scores finite and ordered by bytes.
+    const score = saved / (Math.max(0, to.drop - from.drop) + 1e-4);
+    if (!best || score > best.score) best = { layer: l.layer, to: k + 1, score };
+  }
+  return best && { layer: best.layer, to: best.to };
+}
+
+/**
+ * The searched recipe as YAML: the recipe as loaded (after extends, --set and matrix), with the searched
+ * option at its first candidate and the chosen settings as explicit override blocks. Paths are made relative
+ * to `dir`, where the file is written, so the folder can be moved with its recipe.
+ */
+export function searchedRecipeYaml(original: Recipe, result: SearchResult, dir: string): string {
+  const doc = structuredClone(original.document) as Record<string, unknown>;
+  delete doc.matrix;
+  delete doc.gate;
+  const rel = (p: unknown) => (typeof p === 'string' && isAbsolute(p) ? relative(dir, p) || '.' : p);
+  const model = doc.model as Record<string, unknown>;
+  if (typeof model.path === 'string') model.path = rel(model.path);
+  doc.output = rel(original.output);
+  const blocks = (result.recipe.overrides.slice(original.overrides.length) ?? []).map((b) => ({ layers: b.layers, ...b.passes }));
+  if (blocks.length) doc.overrides = [...((doc.overrides as unknown[] | undefined) ?? []), ...blocks];
+  const header = [
+    `# Written by mcbuild's search from ${relative(dir, original.file)}${original.variant ? ` (variant ${original.variant.name})` : ''}.`,
+    `# ${result.pass.name} ${result.option} per layer, chosen from [${result.candidates.join(', ')}] to keep the thresholds:`,
+    ...Object.entries(result.chosen ?? {}).map(([layer, v]) => `#   ${layer}: ${String(v)}`),
+    `#   every other layer: ${String(result.candidates[0])}`,
+    '# Rebuild it without searching: mcbuild <this file>',
+  ];
+  return `${header.join('\n')}\n${stringify(doc, { lineWidth: 0 })}`;
+}
+
+/** Where the searched recipe is written: beside the recipe, `x.searched.yaml` (`x.<variant>.searched.yaml`). */
+export function searchedRecipePath(recipe: Recipe): string {
+  const base = recipe.file.replace(/\.ya?ml$/i, '');
+  return `${base}${recipe.variant ? `.${variantFolder(recipe.variant)}` : ''}.searched.yaml`;
+}
+
+/** What report.json says about the search: the scan, every trial, the choice and why it stopped. */
+export function searchSummary(result: SearchResult, searchedFile: string): Record<string, unknown> {
+  return {
+    pass: result.pass,
+    option: result.option,
+    candidates: result.candidates,
+    chosen: result.chosen ?? null,
+    stoppedBecause: result.stoppedBecause,
+    recipe: searchedFile,
+    sensitivity: {
+      reference: result.sensitivity.reference,
+      layers: result.sensitivity.layers.map((l) => ({ layer: l.layer, params: l.params, drops: Object.fromEntries(l.trials.map((t) => [String(t.value), t.drop])) })),
+    },
+    trials: result.trials,
+  };
+}
