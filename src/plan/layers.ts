@@ -161,6 +161,14 @@ export function resolveLayer(
   return { layer: layer.name, ...(layer.className ? { className: layer.className } : {}), skip, raw, setBy };
 }
 
+/** `raw` with one option set, dropping the alternatives it replaces (as a block setting it would). */
+export function withOption(raw: Record<string, unknown>, option: string, value: unknown, exclusive: readonly (readonly string[])[] = []): Record<string, unknown> {
+  const out = { ...raw };
+  for (const group of exclusive) if (group.includes(option)) for (const other of group) delete out[other];
+  out[option] = value;
+  return out;
+}
+
 /** Patterns and classes of a block that match no layer in `layers`, each with up to three close names. */
 export function unmatchedPatterns(block: OverrideBlock, layers: readonly ModelLayer[]): { path: DataPath; pattern: string; closest: string[] }[] {
   const out: { path: DataPath; pattern: string; closest: string[] }[] = [];

@@ -15,7 +15,7 @@ import { getPass, type BuiltinArchitecture, type OptionsPlace } from '../passes/
 import { MCBUILD_VERSION } from '../version.js';
 import { canonicalJson, sha256Hex } from '../util/hash.js';
 import type { PlanInputs } from './inputs.js';
-import { hashedRules, layerResolver, rulesFor, unmatchedPatterns, closest, type LayerRule, type ModelLayer, type ResolvedLayer } from './layers.js';
+import { hashedRules, layerResolver, rulesFor, unmatchedPatterns, withOption, type LayerRule, type ModelLayer, type ResolvedLayer } from './layers.js';
 
 /** Bump when the layout of cache entries changes: old entries then simply miss. */
 export const CACHE_FORMAT = 1;
@@ -190,7 +190,7 @@ function checkSearch(recipe: Recipe, entry: PassEntry, place: OptionsPlace): voi
   }
   candidates.forEach((value, j) => {
     const at = () => formatPosition(recipe.source.positionOf([...place.path, 'candidates', j]));
-    pass.resolveOptions({ ...entry.rawOptions, [option]: value }, { path: place.path, at: (o) => (o === option ? at() : place.at(o)) });
+    pass.resolveOptions(withOption(entry.rawOptions, option, value, pass.exclusiveOptions), { path: place.path, at: (o) => (o === option ? at() : place.at(o)) });
   });
 }
 

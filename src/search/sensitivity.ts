@@ -8,7 +8,7 @@
 import type { BuildOptions } from '../build.js';
 import { McbError } from '../errors.js';
 import { getPass } from '../passes/index.js';
-import { compilePattern } from '../plan/layers.js';
+import { compilePattern, withOption } from '../plan/layers.js';
 import { formatDataPath, formatPosition, suggest, type Recipe } from '../recipe/index.js';
 import { kernelLayers, runTrial, type SettingValue } from './trials.js';
 
@@ -79,7 +79,7 @@ export function scanTarget(recipe: Recipe, opts: Pick<SensitivityOptions, 'pass'
   // Each candidate must be a valid setting for this pass: refuse it now, not after the first trials ran.
   for (const value of candidates) {
     const path = ['passes', index, entry.name];
-    pass.resolveOptions({ ...entry.rawOptions, [option]: value }, { path, at: (o) => `${formatPosition(recipe.source.positionOf(o === undefined ? path : [...path, o]))} (with ${option}: ${JSON.stringify(value)} from the scan's candidates, \`${formatDataPath(path)}\`)` });
+    pass.resolveOptions(withOption(entry.rawOptions, option, value, pass.exclusiveOptions), { path, at: (o) => `${formatPosition(recipe.source.positionOf(o === undefined ? path : [...path, o]))} (with ${option}: ${JSON.stringify(value)} from the scan's candidates, \`${formatDataPath(path)}\`)` });
   }
   return { index, name: entry.name, option, candidates };
 }
