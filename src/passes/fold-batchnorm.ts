@@ -10,6 +10,9 @@
  * it applies a non-linear activation, its output is also read elsewhere (a second consumer or a model
  * output), it is not one of the three classes, or the BN normalises another axis than the channels.
  *
+ * Per-layer overrides take only `skip`: a BN is also left alone when an override skips it or the layer it
+ * would fold into (either says "keep this layer as it is", and folding changes both).
+ *
  * Pure weight arithmetic on the decoded arrays (float64, rounded once to float32), no TF.js. Weights that
  * arrive quantized come out float32, like every pass that rewrites weights: put it first.
  */
@@ -17,8 +20,9 @@ import { McbError } from '../errors.js';
 import { modelKind, paramCount, type StoredModel } from '../engine/model-format.js';
 import { batchNormAxis, rebuildModel, Topology, TopologyError, WeightTable } from '../engine/topology.js';
 import { decodeWeights } from '../engine/weights.js';
+import type { ModelLayer } from '../plan/layers.js';
 import { recordedWeights } from './constraints.js';
-import type { OptionsPlace, PassDefinition } from './types.js';
+import { optionsByLayer, type LayerOptions, type OptionsPlace, type PassDefinition } from './types.js';
 
 export type FoldBatchNormOptions = Record<string, never>;
 
@@ -38,6 +42,8 @@ export interface SkippedBatchNorm {
 }
 
 const FOLDABLE: Record<string, string> = { Conv2D: 'kernel', DepthwiseConv2D: 'depthwise_kernel', Dense: 'kernel' };
+/** The reason in the stats for a BN an override keeps (its own block, or its producer's). */
+const SKIPPED_BY_OVERRIDE = 'skipped by an override';
 
 export const foldBatchnorm: PassDefinition<FoldBatchNormOptions> = {
   name: 'fold-batchnorm',
@@ -45,18 +51,23 @@ export const foldBatchnorm: PassDefinition<FoldBatchNormOptions> = {
   summary: 'fold BatchNormalization layers into the Conv2D / DepthwiseConv2D / Dense before them',
   dependsOnBackend: false,
   needs: [],
+  perLayer: [],
 
   resolveOptions() {
     return {};
   },
 
-  async apply(model, _options, ctx) {
-    return foldBatchNorms(model, ctx.place);
+  layersAfter(layers, _options, layerOptions) {
+    return predictFolds(layers, layerOptions);
+  },
+
+  async apply(model, options, ctx) {
+    return foldBatchNorms(model, ctx.place, optionsByLayer(ctx, options));
   },
 };
 
-/** The pass itself, synchronous and engine-free (apply() only wraps it). */
-export function foldBatchNorms(model: StoredModel, place?: OptionsPlace): { model: StoredModel; stats: Record<string, unknown> } {
+/** The pass itself, synchronous and engine-free (apply() only wraps it). `layerOptions`: null for a layer an override skips. */
+export function foldBatchNorms(model: StoredModel, place?: OptionsPlace, layerOptions: LayerOptions<unknown> = () => ({})): { model: StoredModel; stats: Record<string, unknown> } {
   const where = place ? ` (the fold-batchnorm pass at ${place.at()})` : '';
   if (modelKind(model.json) !== 'layers') {
     throw new McbError('MCB_MODEL_INVALID', `fold-batchnorm needs a layers model${where}, but this is a graph model (format "graph-model"), whose batch norms tensorflowjs_converter has already folded. Remove the pass or start from a layers model.`);
@@ -83,12 +94,17 @@ export function foldBatchNorms(model: StoredModel, place?: OptionsPlace): { mode
 
   const weights = new WeightTable(decodeWeights(model, { share: true }));
   for (const bn of bns) {
+    // The structural reason first: an override only shows as the reason when it is what kept the BN.
     const reason = whyNotFoldable(topology, bn.name);
     if (reason !== undefined) {
       skipped.push({ layer: bn.name, reason });
       continue;
     }
     const producer = topology.inbound(bn.name)[0]!;
+    if (layerOptions(bn.name) === null || layerOptions(producer) === null) {
+      skipped.push({ layer: bn.name, reason: SKIPPED_BY_OVERRIDE });
+      continue;
+    }
     const cls = topology.className(producer);
     const kernelKey = FOLDABLE[cls]!;
     const kernel = weights.require(producer, kernelKey);
@@ -141,6 +157,32 @@ export function foldBatchNorms(model: StoredModel, place?: OptionsPlace): { mode
   }
   const out = rebuildModel({ ...model, json }, topology, weights);
   return { model: out, stats: { ...stats, paramsBefore, paramsAfter: paramCount(out), ...(unshared.length ? { unclustered: unshared } : {}) } };
+}
+
+/**
+ * Planning: the layers after the fold, from names, classes and inbound alone. A BN is predicted folded when
+ * the pass's checks that the list can show pass: one inbound layer of a foldable class, read by nothing but
+ * the BN, and neither layer skipped by an override; its consumers then read the producer. What the list
+ * cannot show is taken in the usual layout (the producer has no activation, is channels_last and is not
+ * also a model output; the BN normalises the channels), as in every builtin architecture. This is the
+ * one prediction that is not a superset: a model that breaks those keeps more BNs than predicted, so a later
+ * pass's override block whose patterns match only such BNs would be refused at planning. Predicting no fold
+ * at all (the safe superset) would instead show every folded BN in `explain` and accept patterns for layers
+ * that are gone.
+ */
+export function predictFolds(layers: readonly ModelLayer[], layerOptions: LayerOptions<unknown>): ModelLayer[] {
+  const byName = new Map(layers.map((l) => [l.name, l]));
+  const readers = new Map<string, number>();
+  for (const l of layers) for (const from of l.inbound ?? []) readers.set(from, (readers.get(from) ?? 0) + 1);
+  const into = new Map<string, string>();
+  for (const l of layers) {
+    if (l.className !== 'BatchNormalization' || l.inbound?.length !== 1) continue;
+    const producer = byName.get(l.inbound[0]!);
+    if (!producer?.className || !(producer.className in FOLDABLE) || readers.get(producer.name) !== 1) continue;
+    if (layerOptions(l.name) === null || layerOptions(producer.name) === null) continue;
+    into.set(l.name, producer.name);
+  }
+  return layers.filter((l) => !into.has(l.name)).map((l) => (l.inbound?.some((n) => into.has(n)) ? { ...l, inbound: l.inbound.map((n) => into.get(n) ?? n) } : l));
 }
 
 /** Why folding this BN would change the function (or could not be done), or undefined when it folds. */

@@ -23,6 +23,12 @@
  * With `layers`, exactly those layers (by name) are decomposed and a layer the pass cannot handle is an
  * error; without it, every Dense and Conv2D layer is, and other layers with a kernel are listed as skipped.
  *
+ * Per-layer overrides set the rank rule of the layers they match (a block's `rank` replaces the entry's
+ * `ratio`, and so on) or `skip` them: a skipped layer stays whole, and with `layers` a layer is decomposed
+ * only when it is named there and not skipped. A fixed rank that fits none of the layers it applies to is
+ * an error pointing at where it was written (the entry or the override block); one that fits some skips
+ * the others, as without overrides.
+ *
  * Pure JS (float64 SVD, float32 factors): no TF.js, the same bytes on every backend. Weights that arrive
  * quantized come out float32. Factors are dense: a pruned or clustered kernel that is decomposed leaves
  * the record of pruned/clustered weights (a later finetune trains its factors freely).
@@ -33,8 +39,9 @@ import { chooseRank, keptEnergyFraction, lowRankFactors, reconstructionError, sp
 import { rebuildModel, Topology, TopologyError, tupleOf, weightProblems, WeightTable, type LayerSpec } from '../engine/topology.js';
 import { decodeWeights, type DecodedWeight } from '../engine/weights.js';
 import { formatDataPath, suggest } from '../recipe/index.js';
+import type { ModelLayer } from '../plan/layers.js';
 import { recordedWeights, type RecordedKind } from './constraints.js';
-import type { OptionsPlace, PassDefinition } from './types.js';
+import { optionsByLayer, type LayerOptions, type OptionsPlace, type PassDefinition } from './types.js';
 
 export type LowrankOptions = RankRule & {
   /** Exactly these layers (names as in model.json); undefined: every Dense and Conv2D layer. */
@@ -56,6 +63,8 @@ export interface DecomposedLayer {
   energyKept: number;
   /** ‖W − A·B‖_F / ‖W‖_F, of the stored float32 factors. */
   relativeError: number;
+  /** The rank rule an override block set for this layer; absent when it took the pass entry's. */
+  override?: RankRule;
 }
 
 export interface SkippedLayer {
@@ -73,9 +82,14 @@ const UNSUPPORTED_WHY: Readonly<Record<string, string>> = {
 };
 
 const RULES = ['rank', 'ratio', 'energy'] as const;
+const SKIPPED_BY_OVERRIDE = 'skipped by an override';
 
-/** Where the rank rule and `layers` were written, per resolved options (not in the options: they are hashed). */
-const written = new WeakMap<LowrankOptions, { rule: string; path: string; at: string; layers?: { path: string; at: string } }>();
+/**
+ * Where each set of resolved options was written (not in the options: they are hashed): the pass entry's,
+ * or for a layer's own options the place the override resolver gave, whose `at` points at the block that
+ * set each option. apply() errors about a layer's rank read it from here.
+ */
+const written = new WeakMap<LowrankOptions, OptionsPlace>();
 
 export const lowrank: PassDefinition<LowrankOptions> = {
   name: 'lowrank',
@@ -83,6 +97,8 @@ export const lowrank: PassDefinition<LowrankOptions> = {
   summary: 'replace Dense / Conv2D layers by two thinner ones from a truncated SVD of their kernels',
   dependsOnBackend: false,
   needs: [],
+  perLayer: ['rank', 'ratio', 'energy'],
+  exclusiveOptions: [['rank', 'ratio', 'energy']],
 
   resolveOptions(raw, place) {
     const name = `\`${formatDataPath(place.path)}\``;
@@ -109,26 +125,51 @@ export const lowrank: PassDefinition<LowrankOptions> = {
       throw new McbError('MCB_RECIPE_INVALID', `\`${formatDataPath([...place.path, 'layers'])}\` must be a non-empty list of layer names (got ${JSON.stringify(layers)}) at ${place.at('layers')}.`);
     }
     const options = { [rule]: v, ...(layers === undefined ? {} : { layers: [...(layers as string[])] }) } as LowrankOptions;
-    written.set(options, {
-      rule,
-      path: formatDataPath([...place.path, rule]),
-      at: place.at(rule),
-      ...(layers === undefined ? {} : { layers: { path: formatDataPath([...place.path, 'layers']), at: place.at('layers') } }),
-    });
+    written.set(options, place);
     return options;
   },
 
+  layersAfter(layers, options, layerOptions) {
+    return layersAfterDecomposing(layers, options, layerOptions);
+  },
+
   async apply(model, options, ctx) {
-    return decompose(model, options, ctx.place, (m) => ctx.progress(m));
+    return decompose(model, options, ctx.place, (m) => ctx.progress(m), optionsByLayer(ctx, options));
   },
 };
 
-/** The pass itself, synchronous and engine-free (apply() only wraps it). */
-export function decompose(model: StoredModel, options: LowrankOptions, place?: OptionsPlace, progress: (message: string) => void = () => {}): { model: StoredModel; stats: Record<string, unknown> } {
+/**
+ * Planning: every layer lowrank may decompose (a Dense or Conv2D, named in `layers` when given, not skipped)
+ * is followed by its two factor layers, and its consumers read the second, as after a decomposition. A
+ * superset: whether the rank rule really makes a layer smaller depends on its kernel's shape, which the
+ * list does not show, so the original stays listed too (read by nothing, in the prediction).
+ */
+export function layersAfterDecomposing(layers: readonly ModelLayer[], options: LowrankOptions, layerOptions: LayerOptions<LowrankOptions>): ModelLayer[] {
+  const mayDecompose = (l: ModelLayer) => l.className !== undefined && SUPPORTED.has(l.className) && (options.layers === undefined || options.layers.includes(l.name)) && layerOptions(l.name) !== null;
+  const tail = new Map(layers.filter(mayDecompose).map((l) => [l.name, factorNames(l.name)[1]]));
+  return layers.flatMap((l) => {
+    const read = l.inbound?.some((n) => tail.has(n)) ? { ...l, inbound: l.inbound.map((n) => tail.get(n) ?? n) } : l;
+    if (!tail.has(l.name)) return [read];
+    const [first, second] = factorNames(l.name);
+    return [read, { name: first, className: l.className!, ...(read.inbound ? { inbound: read.inbound } : {}) }, { name: second, className: l.className!, inbound: [first] }];
+  });
+}
+
+/** The pass itself, synchronous and engine-free (apply() only wraps it). `layerOptions`: a layer's options, null when an override skips it. */
+export function decompose(
+  model: StoredModel,
+  options: LowrankOptions,
+  place?: OptionsPlace,
+  progress: (message: string) => void = () => {},
+  layerOptions: LayerOptions<LowrankOptions> = () => options,
+): { model: StoredModel; stats: Record<string, unknown> } {
   const rule = RULES.find((k) => k in options)!;
-  const w = written.get(options);
-  const where = (option: string): { path: string; at: string } | undefined =>
-    place ? { path: formatDataPath([...place.path, option]), at: place.at(option) } : option === 'layers' ? w?.layers : w && { path: w.path, at: w.at };
+  // The entry's options were written where the executor says (their object may be a copy); a layer's own
+  // options where the resolver that made them said.
+  const where = (option: string, of: LowrankOptions = options): { path: string; at: string } | undefined => {
+    const p = (of === options ? place : undefined) ?? written.get(of);
+    return p && { path: formatDataPath([...p.path, option]), at: p.at(option) };
+  };
   const optionText = (option: string) => {
     const p = where(option);
     return p ? `\`${p.path}\` at ${p.at}` : `\`${option}\``;
@@ -195,36 +236,51 @@ export function decompose(model: StoredModel, options: LowrankOptions, place?: O
     }
   };
 
+  // Each layer's rank rule (an override block's, or the entry's); a layer an override skips stays whole.
+  const ruleOf = new Map<string, LowrankOptions>();
+  candidates = candidates.filter((name) => {
+    const o = layerOptions(name);
+    if (o === null) skipped.push({ layer: name, className: topology.className(name), reason: SKIPPED_BY_OVERRIDE });
+    else ruleOf.set(name, o);
+    return o !== null;
+  });
+
   // A fixed rank must be below min(m, n) of each layer it is applied to: an error for a named layer; for the
   // layers taken implicitly, a skip, unless it fits none of them (then the option is wrong, not the layers).
+  // Each set of options (the entry's, an override's) is checked against the layers it applies to.
   const matrixOf = (name: string): [number, number] => {
     const shape = weights.require(name, 'kernel').spec.shape;
     return topology.className(name) === 'Dense' ? [shape[0]!, shape[1]!] : [shape[0]! * shape[1]! * shape[2]!, shape[3]!];
   };
-  if ('rank' in options) {
-    const r = options.rank;
-    const minOf = (name: string) => Math.min(...matrixOf(name));
-    const tooBig = candidates.filter((name) => r >= minOf(name));
-    if (tooBig.length && (explicit || tooBig.length === candidates.length)) {
+  const minOf = (name: string) => Math.min(...matrixOf(name));
+  const tooBig = new Set<string>();
+  for (const [o, names] of groupByOptions(candidates, ruleOf)) {
+    if (!('rank' in o)) continue;
+    const r = o.rank;
+    const big = names.filter((name) => r >= minOf(name));
+    if (big.length && (explicit || big.length === names.length)) {
       // A named layer it does not fit, or (taken implicitly) the layer that takes the largest ranks.
-      const name = explicit ? tooBig[0]! : tooBig.reduce((a, b) => (minOf(b) > minOf(a) ? b : a));
+      const name = explicit ? big[0]! : big.reduce((a, b) => (minOf(b) > minOf(a) ? b : a));
       const [m, n] = matrixOf(name);
       const max = Math.floor((m * n - 1) / (m + n));
-      const p = where('rank');
-      const option = p ? `\`${p.path}\` (${r}, at ${p.at})` : `\`rank\` (${r})`;
-      const which = explicit || candidates.length === 1 ? `layer ${name}` : `any layer of the model: the largest, layer ${name}`;
-      const fix = explicit ? `lower \`rank\`, or remove ${name} from \`layers\`` : 'lower `rank`, or name the layers to decompose with `layers`';
+      const p = where('rank', o);
+      const own = o !== options;
+      // A layer's own options carry the override's position, not its data path: name the block by where it is.
+      const option = own ? `the override's \`rank: ${r}\`${p ? ` at ${p.at}` : ''}` : p ? `\`${p.path}\` (${r}, at ${p.at})` : `\`rank\` (${r})`;
+      const which = explicit || names.length === 1 ? `layer ${name}` : `any layer ${own || names.length < candidates.length ? 'it applies to' : 'of the model'}: the largest, layer ${name}`;
+      const fix = explicit ? `lower \`rank\`, or remove ${name} from \`layers\`` : own ? 'lower it' : 'lower `rank`, or name the layers to decompose with `layers`';
       throw new McbError(
         'MCB_RECIPE_INVALID',
         `${option} is not below min(m, n) of ${which} (${topology.className(name)}, kernel ${m}×${n}, min ${Math.min(m, n)}), which takes ranks 1..${Math.min(m, n) - 1}${max >= 1 ? ` (1..${max} make it smaller)` : ' (none makes it smaller)'}; ${fix}.`,
       );
     }
-    for (const name of tooBig) {
+    for (const name of big) {
       const [m, n] = matrixOf(name);
       skipped.push({ layer: name, className: topology.className(name), reason: `rank ${r} is not below min(${m}, ${n}) = ${Math.min(m, n)}` });
+      tooBig.add(name);
     }
-    candidates = candidates.filter((name) => !tooBig.includes(name));
   }
+  candidates = candidates.filter((name) => !tooBig.has(name));
 
   const decomposed: DecomposedLayer[] = [];
   const replaced = new Map<string, DecodedWeight[]>();
@@ -240,15 +296,16 @@ export function decompose(model: StoredModel, options: LowrankOptions, place?: O
     const config = topology.config(name);
     const bias = config.use_bias === false ? undefined : weights.get(name, 'bias');
     const biasCount = bias ? n : 0;
+    const o = ruleOf.get(name)!;
     // rank and ratio need no spectrum to decide; energy does.
-    let choice = 'energy' in options ? undefined : chooseRank(options, m, n, biasCount);
+    let choice = 'energy' in o ? undefined : chooseRank(o, m, n, biasCount);
     if (choice && 'skip' in choice) {
       skipped.push({ layer: name, className: cls, reason: choice.skip });
       continue;
     }
     progress(`lowrank: SVD of ${name} (${m}×${n})`);
     const s = spectrum(values, m, n);
-    choice ??= chooseRank(options, m, n, biasCount, s.energies);
+    choice ??= chooseRank(o, m, n, biasCount, s.energies);
     if ('skip' in choice) {
       skipped.push({ layer: name, className: cls, reason: choice.skip });
       continue;
@@ -256,7 +313,7 @@ export function decompose(model: StoredModel, options: LowrankOptions, place?: O
     const r = choice.rank;
     const f = lowRankFactors(values, s, r);
     const error = reconstructionError(values, f, m, n);
-    const [first, second] = [`${name}_lr1`, `${name}_lr2`];
+    const [first, second] = factorNames(name);
     const kshape = kernel.spec.shape;
     const prefix = kernel.spec.name.split('/').slice(0, -2).join('/');
     const named = (layer: string, key: string) => `${prefix ? `${prefix}/` : ''}${layer}/${key}`;
@@ -280,6 +337,7 @@ export function decompose(model: StoredModel, options: LowrankOptions, place?: O
       paramsAfter: choice.paramsAfter,
       energyKept: keptEnergyFraction(s, r),
       relativeError: s.total > 0 ? Math.sqrt(error / s.total) : 0,
+      ...(o === options ? {} : { override: rankRule(o) }),
     });
   }
 
@@ -322,6 +380,26 @@ export function decompose(model: StoredModel, options: LowrankOptions, place?: O
   }
   const out = rebuildModel({ ...model, json }, topology, list);
   return { model: out, stats: { ...stats, paramsAfter: paramCount(out), ...(released.length ? { released: [...new Set(released)].sort() } : {}) } };
+}
+
+/** The names of the two layers that replace `layer`. */
+function factorNames(layer: string): [string, string] {
+  return [`${layer}_lr1`, `${layer}_lr2`];
+}
+
+/** Layers grouped by their options object, in first-seen order (the resolver shares one object per merged set). */
+function groupByOptions(names: readonly string[], optionsOf: ReadonlyMap<string, LowrankOptions>): Map<LowrankOptions, string[]> {
+  const groups = new Map<LowrankOptions, string[]>();
+  for (const name of names) {
+    const o = optionsOf.get(name)!;
+    groups.set(o, [...(groups.get(o) ?? []), name]);
+  }
+  return groups;
+}
+
+/** Just the rank rule of a set of options (without `layers`). */
+function rankRule(o: LowrankOptions): RankRule {
+  return 'rank' in o ? { rank: o.rank } : 'ratio' in o ? { ratio: o.ratio } : { energy: o.energy };
 }
 
 /** Why a Dense / Conv2D layer's config keeps lowrank away from it, or undefined when it can be decomposed. */

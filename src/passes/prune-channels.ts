@@ -27,6 +27,13 @@
  * ranked together (`scope: global`: |γ| as is, l1/l2 per weight, so layers of different fan-in compare;
  * each group keeps at least one). `roundTo: r` rounds the kept count up to a multiple of r.
  *
+ * Per-layer overrides set `sparsity` and `criterion` for the root layers they match, or `skip` them (their
+ * channels are never removed). A group is pruned as one, so one skipped root keeps the whole group; when
+ * its roots' options disagree, the root with the smallest sparsity decides (the one that removes least;
+ * the first root on a tie), criterion included. With `scope: global`, a group whose options an override set
+ * is pruned on its own at its sparsity, outside the ranking, which spreads the entry's sparsity over the
+ * rest. `layers` still names the roots, and overrides narrow it (named and not skipped).
+ *
  * Pure weight arithmetic on the decoded arrays, no TF.js. Weights that arrive quantized come out float32.
  */
 import { McbError } from '../errors.js';
@@ -35,7 +42,7 @@ import { batchNormAxis, MERGE, rebuildModel, Topology, TopologyError, weightProb
 import { decodeWeights } from '../engine/weights.js';
 import { modelCost } from '../metrics/index.js';
 import { formatDataPath, suggest } from '../recipe/index.js';
-import type { OptionsPlace, PassDefinition } from './types.js';
+import { optionsByLayer, type LayerOptions, type OptionsPlace, type PassDefinition } from './types.js';
 
 export type ChannelCriterion = 'l1' | 'l2' | 'bn-gamma';
 
@@ -56,6 +63,8 @@ export interface PrunedLayer {
   className: 'Conv2D' | 'Dense';
   channelsBefore: number;
   channelsAfter: number;
+  /** The sparsity and criterion an override block set for this layer's group; absent when it took the entry's. */
+  override?: { sparsity: number; criterion: ChannelCriterion };
 }
 
 /** A group of roots whose outputs are merged (summed by an Add), pruned with one shared selection. */
@@ -95,6 +104,10 @@ const TRANSPARENT = new Set([
   'GlobalMaxPooling2D',
 ]);
 const CRITERIA: readonly ChannelCriterion[] = ['l1', 'l2', 'bn-gamma'];
+const SKIPPED_BY_OVERRIDE = 'skipped by an override';
+
+/** Where each set of resolved options was written (for a layer's own options: the override block's place). */
+const written = new WeakMap<PruneChannelsOptions, OptionsPlace>();
 
 /** How a tensor's channels relate to a space of n channels: channel s·factor + r (r < factor); `spatial` > 0 after Flatten. */
 interface Layout {
@@ -117,6 +130,7 @@ export const pruneChannels: PassDefinition<PruneChannelsOptions> = {
   summary: 'remove whole Conv2D filters / Dense units by importance and rewire the layers that read them',
   dependsOnBackend: false,
   needs: [],
+  perLayer: ['sparsity', 'criterion'],
 
   resolveOptions(raw, place) {
     const invalid = (option: string, message: string) => new McbError('MCB_RECIPE_INVALID', `\`${formatDataPath([...place.path, option])}\` ${message}`);
@@ -137,18 +151,31 @@ export const pruneChannels: PassDefinition<PruneChannelsOptions> = {
     if (layers !== undefined && (!Array.isArray(layers) || layers.length === 0 || !layers.every((l) => typeof l === 'string' && l !== ''))) {
       throw invalid('layers', `must be a non-empty list of layer names (got ${JSON.stringify(layers)}) at ${place.at('layers')}.`);
     }
-    return { sparsity, criterion, scope, roundTo, ...(layers === undefined ? {} : { layers: [...new Set(layers as string[])] }) };
+    const options: PruneChannelsOptions = { sparsity, criterion, scope, roundTo, ...(layers === undefined ? {} : { layers: [...new Set(layers as string[])] }) };
+    written.set(options, place);
+    return options;
   },
 
   async apply(model, options, ctx) {
-    return pruneModelChannels(model, options, ctx.place, (m) => ctx.progress(m));
+    return pruneModelChannels(model, options, ctx.place, (m) => ctx.progress(m), optionsByLayer(ctx, options));
   },
 };
 
-/** The pass itself, synchronous and engine-free (apply() only wraps it). */
-export function pruneModelChannels(model: StoredModel, options: PruneChannelsOptions, place?: OptionsPlace, progress: (message: string) => void = () => {}): { model: StoredModel; stats: Record<string, unknown> } {
+/** The pass itself, synchronous and engine-free (apply() only wraps it). `layerOptions`: a layer's options, null when an override skips it. */
+export function pruneModelChannels(
+  model: StoredModel,
+  options: PruneChannelsOptions,
+  place?: OptionsPlace,
+  progress: (message: string) => void = () => {},
+  layerOptions: LayerOptions<PruneChannelsOptions> = () => options,
+): { model: StoredModel; stats: Record<string, unknown> } {
   const passAt = place ? ` (the prune-channels pass at ${place.at()})` : '';
-  const optionText = (option: string) => (place ? `\`${formatDataPath([...place.path, option])}\` (at ${place.at(option)})` : `\`${option}\``);
+  // The entry's options were written where the executor says; a layer's own options in an override block,
+  // whose data path the place does not carry: name those by value and position.
+  const optionText = (option: string, of: PruneChannelsOptions = options) => {
+    if (of !== options) return `the override's \`${option}: ${String(of[option as keyof PruneChannelsOptions])}\`${written.has(of) ? ` at ${written.get(of)!.at(option)}` : ''}`;
+    return place ? `\`${formatDataPath([...place.path, option])}\` (at ${place.at(option)})` : `\`${option}\``;
+  };
   if (modelKind(model.json) !== 'layers') {
     throw new McbError('MCB_MODEL_INVALID', `prune-channels needs a layers model${passAt}, but this is a graph model (format "graph-model"), whose layers cannot be rewired. Remove the pass or start from a layers model.`);
   }
@@ -169,29 +196,43 @@ export function pruneModelChannels(model: StoredModel, options: PruneChannelsOpt
   const allRoots = groups.flatMap((g) => g.roots);
   const weights = new WeightTable(decodeWeights(model, { share: true }));
 
-  // Which groups: those of the named roots (each must be prunable), or every group (unprunable ones skipped).
+  // Which groups: those of the named roots (each must be prunable), or every group (unprunable ones skipped);
+  // then an override may skip a group or give it its own options.
   const skipped: SkippedGroup[] = [];
-  let chosen: Group[];
+  const chosen: Group[] = [];
+  const optionsOf = new Map<Group, PruneChannelsOptions>();
+  const take = (g: Group, whyNot: (why: string) => void) => {
+    const o = groupOptions(g, layerOptions);
+    if (typeof o === 'string') {
+      skipped.push({ layers: g.roots, reason: g.roots.length === 1 ? SKIPPED_BY_OVERRIDE : `${o} is ${SKIPPED_BY_OVERRIDE}, and the group is pruned as one` });
+      return;
+    }
+    const why = criterionProblem(topology, g, o.criterion);
+    if (why !== undefined) return whyNot(o === options ? why : `${why} (${optionText('criterion', o)})`);
+    chosen.push(g);
+    optionsOf.set(g, o);
+  };
   if (options.layers !== undefined) {
-    chosen = [];
+    const named = new Set<Group>();
     for (const name of options.layers) {
       if (!topology.has(name)) {
         throw new McbError('MCB_RECIPE_INVALID', `${optionText('layers')} names layer ${JSON.stringify(name)}, which the model does not have${suggest(name, topology.names())}; the layers prune-channels can prune are ${listNames(prunableRoots(groups))}.`);
       }
       const cls = topology.className(name);
       const group = groups.find((g) => g.roots.includes(name));
-      const why = group === undefined ? notARootWhy(topology, name, analysis) : (group.blocked[0] ?? criterionProblem(topology, group, options.criterion));
-      if (why !== undefined) {
+      const refuse = (why: string): never => {
         throw new McbError('MCB_RECIPE_INVALID', `${optionText('layers')} names layer ${name} (${cls}), whose channels prune-channels cannot remove: ${why}. Remove it from \`layers\`; the layers it can prune are ${listNames(prunableRoots(groups, options.criterion, topology))}.`);
-      }
-      if (!chosen.includes(group!)) chosen.push(group!);
+      };
+      const blocked = group === undefined ? notARootWhy(topology, name, analysis) : group.blocked[0];
+      if (blocked !== undefined) refuse(blocked);
+      if (named.has(group!)) continue;
+      named.add(group!);
+      take(group!, refuse);
     }
   } else {
-    chosen = [];
     for (const g of groups) {
-      const why = g.blocked[0] ?? criterionProblem(topology, g, options.criterion);
-      if (why === undefined) chosen.push(g);
-      else skipped.push({ layers: g.roots, reason: why });
+      if (g.blocked.length) skipped.push({ layers: g.roots, reason: g.blocked[0]! });
+      else take(g, (why) => skipped.push({ layers: g.roots, reason: why }));
     }
   }
 
@@ -201,39 +242,41 @@ export function pruneModelChannels(model: StoredModel, options: PruneChannelsOpt
     const n = g.size;
     const sum = new Float64Array(n);
     for (const root of g.roots) {
-      const imp = channelImportance(topology, weights, root, options.criterion, n, passAt);
+      const imp = channelImportance(topology, weights, root, optionsOf.get(g)!.criterion, n, passAt);
       for (let c = 0; c < n; c++) sum[c]! += imp[c]!;
     }
     importance.set(g, sum);
   }
 
-  // How many channels each group keeps.
+  // How many channels each group keeps: each group on its own (scope layer, or its own options from an
+  // override), the others ranked together (scope global).
   const keepCount = new Map<Group, number>();
-  const removable = (g: Group) => Math.round(options.sparsity * g.size);
-  if (options.scope === 'layer') {
-    for (const g of [...chosen]) {
-      const remove = removable(g);
-      if (remove >= g.size) {
-        const why = `it has ${g.size} channel${g.size === 1 ? '' : 's'}, and removing round(${options.sparsity}·${g.size}) = ${remove} would leave none`;
-        if (options.layers !== undefined) {
-          throw new McbError('MCB_RECIPE_INVALID', `${optionText('sparsity')} would remove every channel of layer ${g.roots.join(' + ')}: ${why}. Lower \`sparsity\` below ${Number(((g.size - 0.5) / g.size).toPrecision(6))}, or remove ${g.roots[0]} from \`layers\`.`);
-        }
-        skipped.push({ layers: g.roots, reason: why });
-        chosen.splice(chosen.indexOf(g), 1);
-        continue;
+  const alone = chosen.filter((g) => options.scope === 'layer' || optionsOf.get(g) !== options);
+  for (const g of alone) {
+    const o = optionsOf.get(g)!;
+    const remove = Math.round(o.sparsity * g.size);
+    if (remove >= g.size) {
+      const why = `it has ${g.size} channel${g.size === 1 ? '' : 's'}, and removing round(${o.sparsity}·${g.size}) = ${remove} would leave none`;
+      if (options.layers !== undefined) {
+        throw new McbError('MCB_RECIPE_INVALID', `${optionText('sparsity', o)} would remove every channel of layer ${g.roots.join(' + ')}: ${why}. Lower \`sparsity\` below ${Number(((g.size - 0.5) / g.size).toPrecision(6))}, or remove ${g.roots[0]} from \`layers\`.`);
       }
-      keepCount.set(g, g.size - remove);
+      skipped.push({ layers: g.roots, reason: why });
+      chosen.splice(chosen.indexOf(g), 1);
+      continue;
     }
-  } else {
+    keepCount.set(g, g.size - remove);
+  }
+  const ranked = chosen.filter((g) => !alone.includes(g));
+  if (ranked.length) {
     // Global: all candidate channels ranked together; each group keeps at least one.
     const all: { g: Group; c: number; score: number }[] = [];
-    for (const g of chosen) {
+    for (const g of ranked) {
       const scale = options.criterion === 'bn-gamma' ? 1 : 1 / perChannelWeights(weights, g);
       importance.get(g)!.forEach((v, c) => all.push({ g, c, score: v * scale }));
     }
     all.sort((a, b) => a.score - b.score || a.c - b.c);
     const target = Math.round(options.sparsity * all.length);
-    const left = new Map(chosen.map((g) => [g, g.size]));
+    const left = new Map(ranked.map((g) => [g, g.size]));
     let removed = 0;
     for (const item of all) {
       if (removed >= target) break;
@@ -242,7 +285,7 @@ export function pruneModelChannels(model: StoredModel, options: PruneChannelsOpt
       left.set(item.g, n - 1);
       removed++;
     }
-    for (const g of chosen) keepCount.set(g, left.get(g)!);
+    for (const g of ranked) keepCount.set(g, left.get(g)!);
   }
 
   const costBefore = modelCost(model.json);
@@ -252,7 +295,9 @@ export function pruneModelChannels(model: StoredModel, options: PruneChannelsOpt
   for (const g of chosen) {
     let keep = keepCount.get(g)!;
     keep = Math.min(g.size, Math.ceil(keep / options.roundTo) * options.roundTo);
-    for (const root of g.roots) layersStats.push({ layer: root, className: topology.className(root) as 'Conv2D' | 'Dense', channelsBefore: g.size, channelsAfter: keep });
+    const o = optionsOf.get(g)!;
+    const override = o === options ? {} : { override: { sparsity: o.sparsity, criterion: o.criterion } };
+    for (const root of g.roots) layersStats.push({ layer: root, className: topology.className(root) as 'Conv2D' | 'Dense', channelsBefore: g.size, channelsAfter: keep, ...override });
     if (keep === g.size) continue;
     const imp = importance.get(g)!;
     // The `keep` most important channels (the earlier one on a tie), in their original order.
@@ -260,7 +305,7 @@ export function pruneModelChannels(model: StoredModel, options: PruneChannelsOpt
     const kept = order.slice(0, keep).sort((a, b) => a - b);
     for (const s of g.spaces) keepOf.set(s, kept);
     if (g.roots.length > 1) {
-      groupStats.push({ layers: g.roots, merges: g.merges, channelsBefore: g.size, channelsAfter: keep, selection: `shared: the ${keep} channels with the largest ${options.criterion} importance summed over the ${g.roots.length} layers` });
+      groupStats.push({ layers: g.roots, merges: g.merges, channelsBefore: g.size, channelsAfter: keep, selection: `shared: the ${keep} channels with the largest ${o.criterion} importance summed over the ${g.roots.length} layers` });
     }
   }
 
@@ -499,6 +544,20 @@ function analyse(topology: Topology): Analysis {
     if (sz.size > 1 && !g.blocked.length) g.blocked.push(`its layers ${g.roots.join(', ')} have different channel counts`);
   }
   return { groups, edits, find, layouts };
+}
+
+/**
+ * The options a group is pruned with, or the root an override skips (a group's channels go together or not
+ * at all). Roots that disagree: the smallest sparsity wins, as it removes least; the first root on a tie.
+ */
+function groupOptions(g: Group, layerOptions: LayerOptions<PruneChannelsOptions>): PruneChannelsOptions | string {
+  let best: PruneChannelsOptions | undefined;
+  for (const root of g.roots) {
+    const o = layerOptions(root);
+    if (o === null) return root;
+    if (best === undefined || o.sparsity < best.sparsity) best = o;
+  }
+  return best!;
 }
 
 /** Why `name` is not a root of any group. */
