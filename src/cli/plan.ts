@@ -1,4 +1,6 @@
-import { planBuild } from '../build.js';
+import { planRecipe } from '../build.js';
+import { McbError } from '../errors.js';
+import { loadRecipeSet } from '../recipe/index.js';
 import type { Plan } from '../plan/index.js';
 import type { Command } from './command.js';
 import { PLAN_OPTIONS } from './command.js';
@@ -19,7 +21,22 @@ export const planCommand: Command = {
   examples: ['mcbuild plan recipes/mobilenet.yaml', 'mcbuild plan recipes/mobilenet.yaml --json | jq ".steps[].key"', 'mcbuild plan recipes/mobilenet.yaml --format dot | dot -Tsvg > plan.svg'],
   async run(ctx) {
     const format = ctx.values.json ? 'json' : stringOption(ctx, 'format', FORMATS, 'text');
-    const { plan, cached, cache } = await planBuild(ctx.positionals[0]!, planOptions(ctx));
+    const set = await loadRecipeSet(ctx.positionals[0]!, planOptions(ctx));
+    if (set.matrix && format === 'text') {
+      // A sweep: each variant's plan; keys the variants share are computed once when built.
+      const seen = new Set<string>();
+      const parts: string[] = [];
+      for (const recipe of set.variants) {
+        const { plan, cached, cache } = await planRecipe(recipe, planOptions(ctx));
+        const shared = plan.steps.filter((s) => seen.has(s.key)).length;
+        plan.steps.forEach((s) => seen.add(s.key));
+        parts.push(`variant ${recipe.variant!.name}${shared ? ` (${shared} steps shared with variants above)` : ''}\n${toText(plan, cached, cache.dir, ctx.out.style)}`);
+      }
+      ctx.out.result(`${parts.join('\n\n')}\n\n${set.variants.length} variants, ${seen.size} distinct steps`);
+      return 0;
+    }
+    if (set.matrix) throw new McbError('MCB_USAGE', `${ctx.positionals[0]} has a matrix of ${set.variants.length} variants; --format ${format} draws one: add --variant with one of ${set.variants.map((v) => JSON.stringify(v.variant!.name)).join(', ')}.`);
+    const { plan, cached, cache } = await planRecipe(set.variants[0]!, planOptions(ctx));
     if (format === 'json') {
       const steps = plan.steps.map((s) => ({ id: s.id, title: s.title, inputs: s.inputs, key: s.key, cached: cached.has(s.id), keyInputs: s.keyInputs }));
       ctx.out.jsonResult({ recipe: plan.recipe.name, backend: plan.backend, cacheDir: cache.dir, output: plan.recipe.output, steps });

@@ -1,4 +1,5 @@
-import { planBuild } from '../build.js';
+import { planRecipe } from '../build.js';
+import { loadRecipeSet } from '../recipe/index.js';
 import { isMcbError } from '../errors.js';
 import type { Command } from './command.js';
 import { PLAN_OPTIONS } from './command.js';
@@ -15,10 +16,19 @@ export const validateCommand: Command = {
     const results: { recipe: string; valid: boolean; steps?: number; code?: string; error?: string }[] = [];
     for (const file of ctx.positionals) {
       try {
-        // Planning runs every check short of executing: schema, pass options, data, model files, architecture fit.
-        const { plan } = await planBuild(file, planOptions(ctx));
-        results.push({ recipe: file, valid: true, steps: plan.steps.length });
-        ctx.out.info(`${file}: valid (${plan.steps.length} steps, backend ${plan.backend})`);
+        // Planning runs every check short of executing: schema, pass options, overrides against the model's
+        // layers, data, model files, architecture fit — for every variant of a matrix.
+        const set = await loadRecipeSet(file, planOptions(ctx));
+        let steps = 0;
+        let backend = '';
+        for (const recipe of set.variants) {
+          const { plan } = await planRecipe(recipe, planOptions(ctx));
+          steps += plan.steps.length;
+          backend = plan.backend;
+        }
+        results.push({ recipe: file, valid: true, steps });
+        const variants = set.matrix ? `, ${set.variants.length} variants` : '';
+        ctx.out.info(`${file}: valid (${steps} steps${variants}, backend ${backend})`);
       } catch (e) {
         if (!isMcbError(e)) throw e;
         results.push({ recipe: file, valid: false, code: e.code, error: e.message });
