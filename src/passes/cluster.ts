@@ -18,13 +18,17 @@
  * on 2^18 evenly spaced quantiles of its values, and each value then goes to its nearest centroid
  * (fitSample): about a sixth less time on large models, with errors within a few per cent of a fit on all
  * values. Other kernels give exactly what version 1 gave.
+ *
+ * Per-layer overrides (src/plan/layers.ts) give a kernel its layer's clusters / bits, init, iterations, seed
+ * and preserveZeros: k-means runs per kernel anyway. A kernel an override skips is passed through like a bias
+ * (not clustered, and not recorded in `clusteredWeights`, so a later finetune moves it freely).
  */
 import { McbError } from '../errors.js';
 import { alignedView, decodeWeights, encodeWeights, type DecodedWeight } from '../engine/weights.js';
 import { formatDataPath } from '../recipe/index.js';
 import { mulberry32 } from '../util/random.js';
 import { withRecordedWeights } from './constraints.js';
-import type { OptionsPlace, PassDefinition } from './types.js';
+import { optionsByLayer, type OptionsPlace, type PassDefinition } from './types.js';
 
 export interface ClusterOptions {
   /** K, the number of clusters per kernel (`bits: b` resolves to 2^b, so both spellings share a cache key). */
@@ -67,6 +71,10 @@ export const cluster: PassDefinition<ClusterOptions> = {
   summary: 'k-means weight sharing per kernel: at most K distinct values (Deep Compression)',
   dependsOnBackend: false,
   needs: [],
+  // All of them act on one kernel's k-means; `skip` leaves a kernel unclustered.
+  perLayer: ['clusters', 'bits', 'init', 'iterations', 'seed', 'preserveZeros'],
+  // A block's `bits: 2` replaces the entry's `clusters: 16` (and the other way round) instead of clashing with it.
+  exclusiveOptions: [['clusters', 'bits']],
 
   resolveOptions(raw, place) {
     const name = `\`${formatDataPath(place.path)}\``;
@@ -97,6 +105,7 @@ export const cluster: PassDefinition<ClusterOptions> = {
   },
 
   async apply(model, options, ctx) {
+    const optionsFor = optionsByLayer(ctx, options);
     const classes = layerClasses(model.json);
     const layers: ClusterLayerStats[] = [];
     let sumSq = 0;
@@ -105,17 +114,26 @@ export const cluster: PassDefinition<ClusterOptions> = {
     // with the output buffer as scratch memory (it is written last, and its pages are touched anyway), then
     // each kernel's values are replaced by their centroids straight into the output.
     const weights = decodeWeights(model, { share: true });
+    const skippedLayers = new Set<string>();
     const kernels = weights.flatMap((w) => {
       const layer = clusteredLayer(w, classes);
-      return layer === undefined ? [] : [{ w, layer, values: w.values as Float32Array }];
+      if (layer === undefined) return [];
+      // Each kernel with its layer's options; one an override skips stays as it is, like a bias.
+      const named = layerOfWeight(w.spec.name, classes);
+      const o = optionsFor(named);
+      if (o === null) {
+        skippedLayers.add(named);
+        return [];
+      }
+      return [{ w, layer, values: w.values as Float32Array, options: o }];
     });
-    const clusteredWeights = new Set(kernels.map((k) => k.w));
+    const clusteredWeights = new Map(kernels.map((k) => [k.w, k.options]));
     const fits = new Map<DecodedWeight, KernelFit>();
     const fitAll = (scratchBytes: Uint8Array) => {
       const memory = new Memory(scratchBytes);
-      for (const { w, layer, values } of kernels) {
+      for (const { w, layer, values, options: o } of kernels) {
         ctx.progress(`clustering ${w.spec.name}`);
-        fits.set(w, fitKernel(w.spec.name, layer, values, options, ctx.place, memory));
+        fits.set(w, fitKernel(w.spec.name, layer, values, o, o === options ? ctx.place : 'override', memory));
       }
     };
     const json = withRecordedWeights(model.json, 'clusteredWeights', kernels.map((k) => k.w.spec.name));
@@ -123,13 +141,14 @@ export const cluster: PassDefinition<ClusterOptions> = {
       json,
       weights,
       (w) => {
-        if (!clusteredWeights.has(w)) return undefined;
+        const o = clusteredWeights.get(w);
+        if (o === undefined) return undefined;
         const values = w.values as Float32Array;
         return {
           byteLength: values.byteLength,
           write: (into) => {
             const { view, flush } = alignedView(into, Float32Array, values.length);
-            const stats = writeKernel(values, view, fits.get(w)!, options.preserveZeros);
+            const stats = writeKernel(values, view, fits.get(w)!, o.preserveZeros);
             flush();
             layers.push(stats);
             sumSq += stats.meanSquaredError * values.length;
@@ -148,6 +167,7 @@ export const cluster: PassDefinition<ClusterOptions> = {
         weightsClustered: clustered,
         meanSquaredError: clustered ? sumSq / clustered : 0,
         layers,
+        ...(skippedLayers.size ? { skippedLayers: [...skippedLayers] } : {}),
       },
     };
   },
@@ -168,6 +188,18 @@ export function layerClasses(json: Record<string, unknown>): Map<string, string>
   };
   walk(obj(topology.model_config) ?? topology);
   return out;
+}
+
+/**
+ * The layer a weight belongs to, as override blocks name layers (src/plan/layers.ts, modelLayers): the
+ * `<layer>` of a layers model's `<layer>/<weight>`, or a graph model's weight group (the name up to its last
+ * '/'). Shared by the weight passes, so a pattern selects the same weights in each.
+ */
+export function layerOfWeight(name: string, classes: Map<string, string> | undefined): string {
+  const cut = name.lastIndexOf('/');
+  if (cut <= 0) return name;
+  const parent = name.slice(name.lastIndexOf('/', cut - 1) + 1, cut);
+  return classes?.has(parent) ? parent : name.slice(0, cut);
 }
 
 /** The layer name when `w` is the kernel of a Dense, Conv2D or DepthwiseConv2D layer (float32 only). */
@@ -212,8 +244,12 @@ interface KernelFit {
   width: number;
 }
 
-/** Checks one kernel's values and fits its k-means (in `memory`). */
-function fitKernel(name: string, layer: string, values: Float32Array, options: ClusterOptions, place: OptionsPlace | undefined, memory: Memory): KernelFit {
+/**
+ * Checks one kernel's values and fits its k-means (in `memory`). `place` is where the options were written
+ * for errors: the pass entry's, or 'override' for a layer's own options (an override block, whose position
+ * resolveOptions recorded), or undefined when unknown.
+ */
+function fitKernel(name: string, layer: string, values: Float32Array, options: ClusterOptions, place: OptionsPlace | 'override' | undefined, memory: Memory): KernelFit {
   const keep = options.preserveZeros;
   const n = values.length;
   const bits = new Int32Array(values.buffer, values.byteOffset, n);
@@ -231,11 +267,14 @@ function fitKernel(name: string, layer: string, values: Float32Array, options: C
   if (count < options.clusters) {
     const w = written.get(options);
     const option = w?.option ?? 'clusters';
-    const where = place ? { path: formatDataPath([...place.path, option]), at: place.at(option) } : w;
+    const entry = typeof place === 'object' ? { path: formatDataPath([...place.path, option]), at: place.at(option) } : place === undefined ? w : undefined;
+    // For an override, the position of the option itself: the path of its resolved options names the last
+    // block that touched the layer, which need not be the one that set `clusters`.
+    const by = entry ? ` by \`${entry.path}\` at ${entry.at}` : w ? ` by the override for this layer at ${w.at}` : '';
     const what = keep ? 'non-zero weights' : 'weights';
     throw new McbError(
       'MCB_RECIPE_INVALID',
-      `layer ${layer} (weight ${name}) has only ${count} ${what}, fewer than the ${options.clusters} clusters asked for${where ? ` by \`${where.path}\` at ${where.at}` : ''}; lower \`clusters\` (or \`bits\`) to at most ${count}${keep ? ', or prune less' : ''}.`,
+      `layer ${layer} (weight ${name}) has only ${count} ${what}, fewer than the ${options.clusters} clusters asked for${by}; lower \`clusters\` (or \`bits\`) to at most ${count}${keep ? ', or prune less' : ''}.`,
     );
   }
   // Memory: two buffers of n int32 for the radix sort (one ends up holding the sorted values), then n

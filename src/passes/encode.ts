@@ -9,13 +9,17 @@
  * the pass inflates every stream it wrote with the runtime's own inflate and compares it byte for byte.
  * Weights it cannot shrink are left as they are and listed.
  * The output needs `mcbuild/runtime` to load. Put it last: a later weight pass decodes it back to float32.
+ *
+ * Per-layer overrides (src/plan/layers.ts) can only say `skip` (the DEFLATE level is one choice for the
+ * model): a skipped layer's weights are stored exactly as they came, listed with that reason.
  */
 import { McbError } from '../errors.js';
 import { entropyEncode, type DeflateLevel } from '../engine/entropy.js';
 import { concatBytes, weightByteLength, type WeightSpec } from '../engine/model-format.js';
 import { decodeWeights } from '../engine/weights.js';
 import { formatDataPath } from '../recipe/index.js';
-import type { PassDefinition } from './types.js';
+import { layerClasses, layerOfWeight } from './cluster.js';
+import { optionsByLayer, type PassDefinition } from './types.js';
 
 export interface EncodeOptions {
   /** DEFLATE level, 1 (fastest) to 9 (smallest). */
@@ -41,6 +45,7 @@ export const encode: PassDefinition<EncodeOptions> = {
   summary: 'entropy-code weights with a small alphabet (clustered, packed ints) as DEFLATE, sparse ones as (gap, symbol) pairs (mcbuild/runtime)',
   dependsOnBackend: false,
   needs: [],
+  perLayer: [],
 
   resolveOptions(raw, place) {
     const level = raw.level ?? 9;
@@ -51,6 +56,9 @@ export const encode: PassDefinition<EncodeOptions> = {
   },
 
   async apply(model, options, ctx) {
+    const optionsFor = optionsByLayer(ctx, options);
+    const classes = layerClasses(model.json);
+    const skippedLayers = new Set<string>();
     // Views, not copies: encode only reads the values.
     const decoded = decodeWeights(model, { share: true });
     const specs: WeightSpec[] = [];
@@ -64,7 +72,15 @@ export const encode: PassDefinition<EncodeOptions> = {
       const stored = model.weightData.subarray(off, off + length);
       off += length;
       const values = decoded[i]!.values;
-      const result = values instanceof Float32Array ? entropyEncode(spec, stored, values, options.level) : { encoded: false as const, reason: `a ${spec.dtype} weight` };
+      const layer = layerOfWeight(spec.name, classes);
+      const o = optionsFor(layer);
+      if (o === null) skippedLayers.add(layer);
+      const result =
+        o === null
+          ? { encoded: false as const, reason: `layer ${layer} is skipped by an override` }
+          : values instanceof Float32Array
+            ? entropyEncode(spec, stored, values, o.level)
+            : { encoded: false as const, reason: `a ${spec.dtype} weight` };
       if (!result.encoded) {
         skipped.push({ name: spec.name, reason: result.reason });
         specs.push(spec);
@@ -93,6 +109,7 @@ export const encode: PassDefinition<EncodeOptions> = {
         weightBytesAfter: weightData.byteLength,
         encoded,
         skipped,
+        ...(skippedLayers.size ? { skippedLayers: [...skippedLayers] } : {}),
       },
     };
   },

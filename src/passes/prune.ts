@@ -12,14 +12,28 @@
  *    re-zeroed after every optimizer step.
  * Weights that arrive quantized are decoded and come out float32. A later finetune keeps the zeros
  * (src/passes/constraints.ts).
+ *
+ * Per-layer overrides (src/plan/layers.ts) give a layer its own `sparsity` or `pattern`, or `skip` it:
+ *  - a skipped kernel is never pruned, nor recorded in `prunedWeights` (a later finetune moves it freely);
+ *    while a schedule trains the model, every layer an override skips is frozen and comes out bit-identical
+ *    (as finetune treats skipped layers: the pass leaves them as they are);
+ *  - a layer's own sparsity is reached exactly in that kernel: at once, or along the entry's schedule (the
+ *    same steps and initialSparsity, its own final sparsity);
+ *  - a layer's own pattern prunes it N:M, also within a scheduled entry (re-imposed at every pruning step);
+ *  - scope global: the kernels an override gave their own sparsity or pattern are pruned on their own and
+ *    leave the global pool; one threshold over the remaining kernels reaches the entry's sparsity among them.
+ * A block's pattern replaces the entry's sparsity, scope, schedule and training options for its layer (they
+ * cannot go with a pattern), and a block's sparsity replaces the entry's pattern.
  */
 import type * as TF from '@tensorflow/tfjs';
+import type { Dataset } from '../data/index.js';
 import { McbError } from '../errors.js';
 import { modelKind, weightByteLength, type StoredModel, type WeightSpec } from '../engine/model-format.js';
+import type { Tf } from '../engine/runtime.js';
 import { decodeWeights, encodeWeights } from '../engine/weights.js';
 import { formatDataPath } from '../recipe/index.js';
 import { withRecordedWeights } from './constraints.js';
-import type { PassContext, PassDefinition } from './types.js';
+import { optionsByLayer, type LayerOptions, type PassContext, type PassDefinition } from './types.js';
 
 export interface PruneSchedule {
   kind: 'polynomial';
@@ -44,15 +58,23 @@ export interface PruneOptions {
 }
 
 export interface LayerSparsity {
+  /** The kernel: "fc_1/kernel". */
   layer: string;
   sparsity: number;
   zeros: number;
   total: number;
+  /** The sparsity an override gave this layer (absent: the entry's). */
+  target?: number;
+  /** The N:M pattern an override gave this layer. */
+  pattern?: string;
 }
 
 const PRUNABLE_CLASSES = new Set(['Dense', 'Conv2D', 'DepthwiseConv2D']);
 const KERNEL_NAME = /(?:^|\/)([^/]+)\/(depthwise_)?kernel$/;
 const TRAINING_OPTIONS = ['learningRate', 'batchSize', 'optimizer', 'seed'] as const;
+
+/** Where each resolved pattern was written, for the misfit error of a pattern an override gave one layer. */
+const patternAt = new WeakMap<PruneOptions, string>();
 
 export const prune: PassDefinition<PruneOptions> = {
   name: 'prune',
@@ -62,6 +84,10 @@ export const prune: PassDefinition<PruneOptions> = {
   needs: [],
   needsFor: (options) => (options.schedule ? ['train'] : []),
   dependsOnBackendFor: (options) => options.schedule !== undefined,
+  perLayer: ['sparsity', 'pattern'],
+  // resolveOptions refuses a pattern with a sparsity, scope, schedule or training option: a block's pattern
+  // replaces those of the entry for its layers, and a block's sparsity the entry's pattern.
+  exclusiveOptions: [['sparsity', 'pattern'], ...['scope', 'schedule', ...TRAINING_OPTIONS].map((k) => ['pattern', k])],
 
   resolveOptions(raw, place) {
     const where = formatDataPath(place.path);
@@ -83,7 +109,9 @@ export const prune: PassDefinition<PruneOptions> = {
       for (const k of ['scope', 'schedule', ...TRAINING_OPTIONS]) {
         if (has(k)) throw invalid(k, (at) => `sets ${k} with pattern, ${at}; an N:M pattern is one-shot and per group. Remove \`${k}\` (a finetune pass after prune recovers accuracy and keeps the zeros).`);
       }
-      return { method, pattern };
+      const options: PruneOptions = { method, pattern };
+      patternAt.set(options, place.at('pattern'));
+      return options;
     }
     const sparsity = raw.sparsity as number;
     const scope = (raw.scope as PruneOptions['scope']) ?? 'layer';
@@ -121,44 +149,91 @@ export const prune: PassDefinition<PruneOptions> = {
     if (modelKind(model.json) !== 'layers') {
       throw new McbError('MCB_MODEL_INVALID', 'prune needs a layers model (model.json with format "layers-model"): it finds the Dense and Conv2D kernels by layer. Remove the prune pass or start from a layers model.');
     }
-    if (options.schedule) return applyScheduled(model, options, options.schedule, ctx);
+    const optionsFor = optionsByLayer(ctx, options);
+    if (options.schedule) return applyScheduled(model, options, options.schedule, optionsFor, ctx);
     const editable = editableWeights(model);
-    const kernels = prunableKernels(model.json, editable.weights);
-    if (options.pattern !== undefined) {
-      const { n, m } = parsePattern(options.pattern);
-      const skipped: string[] = [];
-      for (const k of kernels) {
-        if (k.depthwise) {
-          skipped.push(k.name);
-          continue;
-        }
-        const dim = k.shape[k.shape.length - 2]!;
-        if (dim % m !== 0) {
-          const where = ctx.place ? `\`${formatDataPath(ctx.place.path)}.pattern\` (at ${ctx.place.at('pattern')})` : 'the prune pattern';
-          throw new McbError(
-            'MCB_RECIPE_INVALID',
-            `${where} "${options.pattern}" does not fit layer ${k.layer}: its kernel ${k.name} has shape [${k.shape.join(', ')}] and its input dimension ${dim} is not a multiple of ${m}. Choose an M that divides every pruned layer's input dimension, or use \`sparsity\`.`,
-          );
-        }
-        pruneNM(k.values, k.shape, n, m);
-      }
-      return finish(model, editable, kernels.filter((k) => !k.depthwise), { method: options.method, pattern: options.pattern, ...(skipped.length ? { skipped } : {}) });
+    const skippedLayers = new Set<string>();
+    const { kernels, left } = planKernels(prunableKernels(model.json, editable.weights), options, optionsFor, skippedLayers);
+    kernels.forEach(checkFinite);
+    for (const k of kernels) if (k.plan.kind === 'pattern') checkPattern(k, k.plan, ctx);
+    const pool: Kernel[] = [];
+    for (const k of kernels) {
+      const p = k.plan;
+      if (p.kind === 'pattern') pruneNM(k.values, k.shape, p.n, p.m);
+      else if (p.pooled) pool.push(k);
+      else pruneSmallest([k.values], Math.round(p.sparsity * k.values.length));
     }
-    const sparsity = options.sparsity!;
-    if (options.scope === 'global') pruneSmallest(kernels.map((k) => k.values), Math.round(sparsity * total(kernels)));
-    else for (const k of kernels) pruneSmallest([k.values], Math.round(sparsity * k.values.length));
-    return finish(model, editable, kernels, { method: options.method, scope: options.scope, target: sparsity });
+    if (pool.length) pruneSmallest(pool.map((k) => k.values), Math.round(options.sparsity! * total(pool)));
+    const extra = options.pattern !== undefined ? { method: options.method, pattern: options.pattern } : { method: options.method, scope: options.scope, target: options.sparsity };
+    return finish(model, editable, kernels, { ...extra, ...(left.length ? { skipped: left } : {}), ...(skippedLayers.size ? { skippedLayers: [...skippedLayers] } : {}) });
   },
 };
 
-interface Kernel {
+interface KernelRef {
   /** The weight: "fc_1/kernel". */
   name: string;
   layer: string;
   shape: readonly number[];
   depthwise: boolean;
+}
+
+interface Kernel extends KernelRef {
   /** The values to edit in place; result() writes them. */
   values: Float32Array;
+}
+
+/**
+ * How one kernel is pruned: N:M, or to a sparsity, alone or in the global pool (scope global, no override).
+ * `overridden`: an override block gave the layer these options.
+ */
+type KernelPlan =
+  | { kind: 'pattern'; pattern: string; n: number; m: number; overridden: boolean; at?: string }
+  | { kind: 'sparsity'; sparsity: number; pooled: boolean; overridden: boolean };
+
+/**
+ * Each kernel with its layer's plan. Kernels of skipped layers are left out (their layers go to
+ * `skippedLayers`), and so are depthwise kernels given a pattern (they reduce over the spatial window only):
+ * their names are `left`.
+ */
+function planKernels<K extends KernelRef>(kernels: readonly K[], options: PruneOptions, optionsFor: LayerOptions<PruneOptions>, skippedLayers: Set<string>): { kernels: (K & { plan: KernelPlan })[]; left: string[] } {
+  const out: (K & { plan: KernelPlan })[] = [];
+  const left: string[] = [];
+  for (const k of kernels) {
+    const o = optionsFor(k.layer);
+    if (o === null) {
+      skippedLayers.add(k.layer);
+      continue;
+    }
+    // The resolver hands out the entry's own options object for a layer no block touched.
+    const overridden = o !== options;
+    if (o.pattern !== undefined) {
+      if (k.depthwise) {
+        left.push(k.name);
+        continue;
+      }
+      const at = patternAt.get(o);
+      out.push({ ...k, plan: { kind: 'pattern', pattern: o.pattern, ...parsePattern(o.pattern), overridden, ...(at === undefined ? {} : { at }) } });
+    } else {
+      out.push({ ...k, plan: { kind: 'sparsity', sparsity: o.sparsity!, pooled: o.scope === 'global' && !overridden, overridden } });
+    }
+  }
+  return { kernels: out, left };
+}
+
+/** Throws when the pattern's M does not divide the kernel's input dimension, naming the option that set it. */
+function checkPattern(k: KernelRef, p: Extract<KernelPlan, { kind: 'pattern' }>, ctx: PassContext): void {
+  const dim = k.shape[k.shape.length - 2]!;
+  if (dim % p.m === 0) return;
+  const where =
+    !p.overridden && ctx.place
+      ? `\`${formatDataPath(ctx.place.path)}.pattern\` (at ${ctx.place.at('pattern')})`
+      : p.overridden
+        ? `the override's prune pattern${p.at ? ` (at ${p.at})` : ''}`
+        : 'the prune pattern';
+  throw new McbError(
+    'MCB_RECIPE_INVALID',
+    `${where} "${p.pattern}" does not fit layer ${k.layer}: its kernel ${k.name} has shape [${k.shape.join(', ')}] and its input dimension ${dim} is not a multiple of ${p.m}. Choose an M that divides every pruned layer's input dimension, or use \`sparsity\`.`,
+  );
 }
 
 interface EditableWeights {
@@ -214,15 +289,19 @@ function prunableKernels(json: StoredModel['json'], weights: EditableWeights['we
     const cls = classes.get(match[1]!);
     if (cls === undefined || !PRUNABLE_CLASSES.has(cls)) continue;
     if ((cls === 'DepthwiseConv2D') !== (match[2] !== undefined)) continue;
-    const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
-    for (let i = 0; i < bits.length; i++) {
-      if ((bits[i]! & 0x7fffffff) > 0x7f800000) {
-        throw new McbError('MCB_MODEL_INVALID', `the weight ${spec.name} holds NaN values, so its magnitudes cannot be ranked; fix the model before pruning.`);
-      }
-    }
     out.push({ name: spec.name, layer: match[1]!, shape: spec.shape, depthwise: cls === 'DepthwiseConv2D', values });
   }
   return out;
+}
+
+/** Throws when a kernel to prune holds NaN: its magnitudes cannot be ranked. */
+function checkFinite(k: Kernel): void {
+  const bits = new Uint32Array(k.values.buffer, k.values.byteOffset, k.values.length);
+  for (let i = 0; i < bits.length; i++) {
+    if ((bits[i]! & 0x7fffffff) > 0x7f800000) {
+      throw new McbError('MCB_MODEL_INVALID', `the weight ${k.name} holds NaN values, so its magnitudes cannot be ranked; fix the model before pruning.`);
+    }
+  }
 }
 
 /** Layer name → class name for every layer in a layers-model topology, nested models included. */
@@ -251,11 +330,13 @@ function total(kernels: readonly Kernel[]): number {
  * The model out, with the achieved sparsity per pruned kernel and overall. The pruned kernels are recorded
  * in the model's metadata, so later training passes keep their zeros (src/passes/constraints.ts).
  */
-function finish(input: StoredModel, editable: EditableWeights, kernels: Kernel[], extra: Record<string, unknown>) {
+function finish(input: StoredModel, editable: EditableWeights, kernels: (Kernel & { plan: KernelPlan })[], extra: Record<string, unknown>) {
   const layers: LayerSparsity[] = kernels.map((k) => {
     const v = k.values;
     const zeros = countZeros(v);
-    return { layer: k.name, sparsity: v.length ? zeros / v.length : 0, zeros, total: v.length };
+    const p = k.plan;
+    const own = !p.overridden ? {} : p.kind === 'pattern' ? { pattern: p.pattern } : { target: p.sparsity };
+    return { layer: k.name, sparsity: v.length ? zeros / v.length : 0, zeros, total: v.length, ...own };
   });
   const zeros = layers.reduce((n, l) => n + l.zeros, 0);
   const all = layers.reduce((n, l) => n + l.total, 0);
@@ -451,26 +532,51 @@ export function scheduledSparsity(final: number, s: PruneSchedule, t: number): n
   return final + (s.initialSparsity - final) * (1 - t / s.steps) ** s.power;
 }
 
-async function applyScheduled(model: StoredModel, options: PruneOptions, schedule: PruneSchedule, ctx: PassContext) {
+async function applyScheduled(model: StoredModel, options: PruneOptions, schedule: PruneSchedule, optionsFor: LayerOptions<PruneOptions>, ctx: PassContext) {
   const { tf } = await ctx.engine();
-  const { toLayersModel, fromLayersModel } = await import('../engine/runtime.js');
-  const { trainModel } = await import('../engine/train.js');
-  const { compressibleKernels } = await import('./constraints.js');
+  const { toLayersModel } = await import('../engine/runtime.js');
   const ds = await ctx.data('train');
   const layers = await toLayersModel(tf, model);
-  const variables = compressibleKernels(layers);
+  try {
+    return await trainPruning(tf, layers, model, options, schedule, optionsFor, ds, ctx);
+  } finally {
+    layers.dispose();
+  }
+}
+
+/** The schedule's training on `layers` (disposed by the caller), with each kernel pruned to its layer's plan. */
+async function trainPruning(tf: Tf, layers: TF.LayersModel, model: StoredModel, options: PruneOptions, schedule: PruneSchedule, optionsFor: LayerOptions<PruneOptions>, ds: Dataset, ctx: PassContext) {
+  const { fromLayersModel } = await import('../engine/runtime.js');
+  const { trainModel } = await import('../engine/train.js');
+  const { compressibleKernels } = await import('./constraints.js');
+  // The kernels to prune, each with its layer's plan (before freezing: a frozen layer has no trainable weights).
+  const refs = compressibleKernels(layers).flatMap((variable) => {
+    const match = KERNEL_NAME.exec(variable.originalName);
+    return match ? [{ name: variable.originalName, layer: match[1]!, shape: variable.shape as number[], depthwise: match[2] !== undefined, variable }] : [];
+  });
+  const skippedLayers = new Set<string>();
+  const { kernels: planned, left } = planKernels(refs, options, optionsFor, skippedLayers);
+  for (const k of planned) if (k.plan.kind === 'pattern') checkPattern(k, k.plan, ctx);
+  const variables = planned.map((k) => k.variable);
   const masks: (TF.Tensor | undefined)[] = variables.map(() => undefined);
   const final = options.sparsity!;
   let pruningSteps = 0;
   let current = 0;
-  // Prunes the current weights to `sparsity` (weights already zero rank lowest, so the masks only grow) and
-  // keeps every zero masked from then on.
-  const pruneTo = (sparsity: number) => {
+  // Prunes the current weights to the sparsity `at(target)` of each kernel's final target (weights already
+  // zero rank lowest, so the masks only grow) and keeps every zero masked from then on. Patterns are
+  // re-imposed as they are.
+  const pruneTo = (at: (target: number) => number) => {
     pruningSteps++;
-    current = sparsity;
+    current = at(final);
     const values = variables.map((v) => new Float32Array(v.read().dataSync() as Float32Array));
-    if (options.scope === 'global') pruneSmallest(values, Math.round(sparsity * values.reduce((s, a) => s + a.length, 0)));
-    else for (const a of values) pruneSmallest([a], Math.round(sparsity * a.length));
+    const pool: Float32Array[] = [];
+    planned.forEach(({ plan: p, shape }, i) => {
+      const a = values[i]!;
+      if (p.kind === 'pattern') pruneNM(a, shape, p.n, p.m);
+      else if (p.pooled) pool.push(a);
+      else pruneSmallest([a], Math.round(at(p.sparsity) * a.length));
+    });
+    if (pool.length) pruneSmallest(pool, Math.round(current * pool.reduce((s, a) => s + a.length, 0)));
     variables.forEach((variable, i) => {
       masks[i]?.dispose();
       masks[i] = tf.tidy(() => {
@@ -480,9 +586,14 @@ async function applyScheduled(model: StoredModel, options: PruneOptions, schedul
       });
     });
   };
+  const frozen = freeze(layers, optionsFor);
   let step = 0;
   try {
-    pruneTo(schedule.initialSparsity);
+    if (frozen.layers.length > 0 && layers.trainableWeights.length === 0) {
+      // Every layer with weights is skipped: nothing to prune or train (TF.js refuses an optimizer step without variables).
+      return { model, stats: { method: options.method, frozen: frozen.layers, note: 'every layer with weights is skipped by an override: nothing to prune' } };
+    }
+    pruneTo(() => schedule.initialSparsity);
     const batches = Math.ceil(ds.count / options.batchSize!);
     const result = await trainModel(tf, layers, ds, {
       epochs: Math.ceil(schedule.steps / Math.max(1, batches)),
@@ -500,24 +611,54 @@ async function applyScheduled(model: StoredModel, options: PruneOptions, schedul
             variable.write(tf.mul(variable.read(), masks[i]!));
           });
         }
-        if (step % schedule.frequency === 0 || step === schedule.steps) pruneTo(scheduledSparsity(final, schedule, step));
+        if (step % schedule.frequency === 0 || step === schedule.steps) pruneTo((target) => scheduledSparsity(target, schedule, step));
       },
       onProgress: (p) =>
         ctx.progress(`step ${step}/${schedule.steps} sparsity ${current.toFixed(3)} loss ${p.loss.toFixed(4)} eta ${Math.ceil(p.etaSeconds)}s`, p.fraction),
     });
+    frozen.restore();
     const trained = await fromLayersModel(tf, layers);
     // Metadata earlier passes recorded stays with the model.
     const meta = model.json.userDefinedMetadata;
     const editable = editableWeights(meta === undefined ? trained : { ...trained, json: { ...trained.json, userDefinedMetadata: meta } });
-    const kernels = prunableKernels(model.json, editable.weights);
+    const { kernels } = planKernels(prunableKernels(model.json, editable.weights), options, optionsFor, new Set());
+    kernels.forEach(checkFinite);
     return finish(model, editable, kernels, {
       method: options.method,
       scope: options.scope,
       target: final,
       schedule: { steps: step, pruningSteps, epochLosses: result.epochLosses, trainSamples: ds.count },
+      ...(left.length ? { skipped: left } : {}),
+      ...(skippedLayers.size ? { skippedLayers: [...skippedLayers] } : {}),
+      ...(frozen.layers.length ? { frozen: frozen.layers } : {}),
     });
   } finally {
+    frozen.dispose();
     masks.forEach((m) => m?.dispose());
-    layers.dispose();
   }
+}
+
+/**
+ * Freezes (trainable = false) every layer with weights that an override skips, for the training of a
+ * schedule. The optimizer leaves them alone, but TF.js still moves a BatchNormalization's moving statistics
+ * in training mode, so their weights are saved and written back by restore(); their `trainable` flags are
+ * reset too, or model.json would carry them into later passes. (finetune freezes skipped layers the same way.)
+ */
+function freeze(model: TF.LayersModel, optionsFor: LayerOptions<PruneOptions>): { layers: string[]; restore(): void; dispose(): void } {
+  const saved = model.layers
+    .filter((l) => l.weights.length > 0 && optionsFor(l.name) === null)
+    .map((layer) => ({ layer, trainable: layer.trainable, weights: layer.getWeights().map((w) => w.clone()) }));
+  for (const s of saved) s.layer.trainable = false;
+  const thaw = () => saved.forEach((s) => (s.layer.trainable = s.trainable));
+  return {
+    layers: saved.map((s) => s.layer.name),
+    restore: () => {
+      thaw();
+      saved.forEach((s) => s.layer.setWeights(s.weights));
+    },
+    dispose: () => {
+      thaw();
+      saved.forEach((s) => s.weights.forEach((w) => w.dispose()));
+    },
+  };
 }

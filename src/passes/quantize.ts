@@ -12,15 +12,22 @@
  * Only float32 weights are quantized (int32 weights never are; they are counted in `weightsSkipped`). The
  * output's accuracy is measured on these stored bytes, decoded the way the runtime decodes them, so the
  * reported numbers are what the runtime will see.
+ *
+ * Per-layer overrides (src/plan/layers.ts): each weight is quantized with the options of its layer (the
+ * `<layer>` of `<layer>/<weight>`), so one model may mix dtypes (int4 for one Dense, float16 for another,
+ * uint8 elsewhere): every manifest entry says how it is stored, and both mcbuild/runtime and stock TF.js
+ * (when every dtype used is TF.js's own) decode entry by entry. A layer an override skips keeps its stored
+ * bytes exactly, whatever format they were in. `dtype` in the stats is the pass entry's; `weightsByDtype`
+ * counts the weights stored in each dtype.
  */
 import { McbError } from '../errors.js';
-import type { QuantizationDtype, WeightSpec } from '../engine/model-format.js';
+import { weightByteLength, type QuantizationDtype, type StoredModel, type WeightSpec } from '../engine/model-format.js';
 import { packedSize, packWeight, roundHalfUp } from '../engine/packed.js';
 import { alignedView, decodeWeights, encodeWeights, float16Table, float32BitsToFloat16, type DecodedWeight, type EncodedWeight } from '../engine/weights.js';
 import { checksum, type PackedDtype } from '../runtime/decode.js';
-import { layerClasses } from './cluster.js';
+import { layerClasses, layerOfWeight } from './cluster.js';
 import { formatDataPath } from '../recipe/index.js';
-import type { PassDefinition } from './types.js';
+import { optionsByLayer, type PassDefinition } from './types.js';
 
 export type QuantizeOptions =
   | { dtype: 'float16' | 'bfloat16' | 'uint8' | 'uint16'; granularity: 'per-tensor' }
@@ -48,6 +55,9 @@ export const quantize: PassDefinition<QuantizeOptions> = {
   summary: 'store weights as float16 or affine uint8/uint16 per tensor (stock TF.js), or bfloat16 / packed int8/int4/int2 (mcbuild/runtime)',
   dependsOnBackend: false,
   needs: [],
+  perLayer: ['dtype', 'bits', 'granularity', 'groupSize', 'symmetric', 'clip'],
+  // A block's `bits: 4` replaces the entry's `dtype: uint8` (and the other way round) instead of disagreeing with it.
+  exclusiveOptions: [['dtype', 'bits']],
 
   resolveOptions(raw, place) {
     const fromBits = raw.bits === undefined ? undefined : BITS_TO_DTYPE[raw.bits as number];
@@ -85,44 +95,40 @@ export const quantize: PassDefinition<QuantizeOptions> = {
     };
   },
 
-  async apply(model, options) {
+  async apply(model, options, ctx) {
+    const optionsFor = optionsByLayer(ctx, options);
     let quantized = 0;
     let skipped = 0;
     let values = 0;
+    const byDtype: Partial<Record<QuantizationDtype, number>> = {};
+    const skippedLayers = new Set<string>();
     // |w − ŵ| over every quantized value, accumulated in weight and element order by the writers.
     const errors = { maxAbs: 0, sumSq: 0 };
     const classes = layerClasses(model.json);
-    const out = encodeWeights(model.json, decodeWeights(model, { share: true }), (w): EncodedWeight | undefined => {
+    const decoded = decodeWeights(model, { share: true });
+    const stored = storedWeights(model, decoded);
+    const out = encodeWeights(model.json, decoded, (w): EncodedWeight | undefined => {
       if (w.spec.dtype !== 'float32' || !(w.values instanceof Float32Array)) {
         skipped++;
         return undefined;
       }
-      const v = w.values;
-      let byteLength: number;
-      let write: (into: Uint8Array) => WeightSpec['quantization'] & object;
-      if (options.dtype === 'float16') {
-        byteLength = 2 * v.length;
-        write = (into) => toFloat16(v, into, errors);
-      } else if (options.dtype === 'bfloat16') {
-        byteLength = 2 * v.length;
-        write = (into) => toBfloat16(v, into, errors);
-      } else if (options.dtype === 'uint8' || options.dtype === 'uint16') {
-        const dtype = options.dtype;
-        byteLength = (dtype === 'uint8' ? 1 : 2) * v.length;
-        write = (into) => toAffine(v, dtype, into, errors);
-      } else {
-        const axis = kernelAxis(w, classes);
-        if (axis === undefined) {
-          skipped++;
-          return undefined;
-        }
-        const o = { ...(options as Extract<QuantizeOptions, { symmetric: boolean }>), axis };
-        byteLength = packedSize(w.spec.name, w.spec.shape, o);
-        write = (into) => packWeight(w.spec.name, w.spec.shape, v, o, { into, errors }).quantization;
+      const layer = layerOfWeight(w.spec.name, classes);
+      const o = optionsFor(layer);
+      if (o === null) {
+        // An override says skip: the layer's weights keep their stored bytes, an earlier quantization included.
+        skipped++;
+        skippedLayers.add(layer);
+        return stored.get(w);
+      }
+      const encoded = quantizeWeight(w, w.values, o, classes, errors);
+      if (!encoded) {
+        skipped++;
+        return undefined;
       }
       quantized++;
-      values += v.length;
-      return { byteLength, write: (into) => ({ ...w.spec, quantization: write(into) }) };
+      values += w.values.length;
+      byDtype[o.dtype] = (byDtype[o.dtype] ?? 0) + 1;
+      return encoded;
     });
     return {
       model: out,
@@ -131,6 +137,8 @@ export const quantize: PassDefinition<QuantizeOptions> = {
         ...(options.granularity === 'per-tensor' ? {} : { granularity: options.granularity }),
         weightsQuantized: quantized,
         weightsSkipped: skipped,
+        weightsByDtype: byDtype,
+        ...(skippedLayers.size ? { skippedLayers: [...skippedLayers] } : {}),
         weightBytesBefore: model.weightData.byteLength,
         weightBytesAfter: out.weightData.byteLength,
         maxAbsError: errors.maxAbs,
@@ -139,6 +147,42 @@ export const quantize: PassDefinition<QuantizeOptions> = {
     };
   },
 };
+
+/** One float32 weight stored with options `o`, or undefined when `o`'s format leaves it float32 (not a kernel, for the packed formats). */
+function quantizeWeight(w: DecodedWeight, v: Float32Array, o: QuantizeOptions, classes: Map<string, string> | undefined, errors: ErrorSink): EncodedWeight | undefined {
+  let byteLength: number;
+  let write: (into: Uint8Array) => WeightSpec['quantization'] & object;
+  if (o.dtype === 'float16') {
+    byteLength = 2 * v.length;
+    write = (into) => toFloat16(v, into, errors);
+  } else if (o.dtype === 'bfloat16') {
+    byteLength = 2 * v.length;
+    write = (into) => toBfloat16(v, into, errors);
+  } else if (o.dtype === 'uint8' || o.dtype === 'uint16') {
+    const dtype = o.dtype;
+    byteLength = (dtype === 'uint8' ? 1 : 2) * v.length;
+    write = (into) => toAffine(v, dtype, into, errors);
+  } else {
+    const axis = kernelAxis(w, classes);
+    if (axis === undefined) return undefined;
+    const packed = { ...(o as Extract<QuantizeOptions, { symmetric: boolean }>), axis };
+    byteLength = packedSize(w.spec.name, w.spec.shape, packed);
+    write = (into) => packWeight(w.spec.name, w.spec.shape, v, packed, { into, errors }).quantization;
+  }
+  return { byteLength, write: (into) => ({ ...w.spec, quantization: write(into) }) };
+}
+
+/** Each decoded weight's spec and bytes as stored in `model` (views), to write a weight back unchanged. */
+function storedWeights(model: StoredModel, decoded: readonly DecodedWeight[]): Map<DecodedWeight, { spec: WeightSpec; bytes: Uint8Array }> {
+  const out = new Map<DecodedWeight, { spec: WeightSpec; bytes: Uint8Array }>();
+  let off = 0;
+  model.weightSpecs.forEach((spec, i) => {
+    const length = weightByteLength(spec);
+    out.set(decoded[i]!, { spec, bytes: model.weightData.subarray(off, off + length) });
+    off += length;
+  });
+  return out;
+}
 
 /** First output-channel axis when `w` is a float32 Dense/Conv2D/DepthwiseConv2D kernel, else undefined. */
 function kernelAxis(w: DecodedWeight, classes: Map<string, string> | undefined): number | undefined {
