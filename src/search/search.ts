@@ -5,10 +5,12 @@
  *
  *  1. scan: per layer and candidate, the accuracy drop with only that layer compressed (src/search/sensitivity.ts);
  *  2. start with every layer at the first (most conservative) candidate and build the whole recipe (every pass,
- *     including those after the searched one, e.g. a finetune); if that misses the thresholds, nothing can pass;
+ *     including those after the searched one, e.g. a finetune); if that misses an accuracy threshold, nothing
+ *     can pass (a missed size threshold is what the search is for: going on can fix it);
  *  3. repeatedly take the move "layer L one candidate further" with the most bytes saved per point of accuracy
  *     the scan says it costs (bytes from the scan's measured sizes: raw, or gzip when raw sizes are equal, as
- *     for pruning), build it, keep it when the gate holds, and otherwise never move L again;
+ *     for pruning), build it, keep it when every threshold but size still holds, and otherwise never move L
+ *     again;
  *  4. stop when no move is left, after `maxTrials` builds, or after `maxSeconds`.
  *
  * The best plan is the smallest passing one seen (raw size, then gzip size, then accuracy), always kept and
@@ -30,7 +32,9 @@ export interface SearchTrial {
   accuracy: number;
   sizeBytes: number;
   gzipBytes: number;
+  /** Every threshold holds. */
   pass: boolean;
+  /** The move was kept: every threshold but size holds. */
   kept: boolean;
 }
 
@@ -78,14 +82,15 @@ export async function searchRecipe(recipe: Recipe, opts: SearchOptions = {}): Pr
     const t = await runTrial(recipe, specOf(levels), opts);
     ran += t.ran;
     if (t.pass && better(t)) best = { levels: new Map(levels), sizeBytes: t.sizeBytes, gzipBytes: t.gzipBytes, accuracy: t.accuracy };
-    trials.push({ trial: trials.length + 1, move, accuracy: t.accuracy, sizeBytes: t.sizeBytes, gzipBytes: t.gzipBytes, pass: t.pass, kept: t.pass });
-    return t.pass;
+    trials.push({ trial: trials.length + 1, move, accuracy: t.accuracy, sizeBytes: t.sizeBytes, gzipBytes: t.gzipBytes, pass: t.pass, kept: t.holdsAccuracy });
+    return t.holdsAccuracy;
   };
 
   let stoppedBecause: SearchResult['stoppedBecause'] = 'no moves left';
   if (!(await attempt(level, `start: every layer at ${spec.option} ${String(cands[0])}`))) {
     stoppedBecause = 'nothing passes';
   } else {
+    // From here on the accuracy thresholds hold; moves stop at the first that breaks them, per layer.
     for (;;) {
       if (trials.length >= spec.maxTrials) {
         stoppedBecause = 'maxTrials';
@@ -96,7 +101,10 @@ export async function searchRecipe(recipe: Recipe, opts: SearchOptions = {}): Pr
         break;
       }
       const move = bestMove(sensitivity, level, frozen, cands.length);
-      if (!move) break;
+      if (!move) {
+        if (!best) stoppedBecause = 'nothing passes';
+        break;
+      }
       const next = new Map(level).set(move.layer, move.to);
       if (await attempt(next, `${move.layer} ${spec.option} ${String(cands[move.to - 1])} → ${String(cands[move.to])}`)) level.set(move.layer, move.to);
       else frozen.add(move.layer);
