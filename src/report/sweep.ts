@@ -73,11 +73,12 @@ export function summariseSweep(
 type Styler = (style: 'green' | 'red' | 'bold', text: string) => string;
 
 export function renderSweep(sweep: Sweep, style: Styler = (_s, t) => t): string {
-  const head = ['variant', 'accuracy', 'drop', 'size', 'ratio', 'pareto', 'verdict'];
+  const head = ['variant', 'accuracy', 'vs baseline', 'size', 'ratio', 'pareto', 'verdict'];
+  const signed = (x: number) => `${x > 0 ? '+' : x < 0 ? '-' : '±'}${Math.abs(x * 100).toFixed(2)} pp`;
   const rows = sweep.variants.map((v) => [
     v.name,
     `${(v.accuracy * 100).toFixed(2)}%`,
-    `${(v.accuracyDrop * 100).toFixed(2)} pp`,
+    signed(-v.accuracyDrop),
     formatBytes(v.sizeBytes),
     `${v.ratio.toFixed(2)}x`,
     v.pareto ? '*' : '',
