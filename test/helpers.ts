@@ -82,3 +82,14 @@ export function listFiles(dir: string): string[] {
   }
   return out;
 }
+
+/** max |a − b| / max |a|: the error relative to the output's scale. */
+export function relativeError(a: Float32Array, b: Float32Array): number {
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < a.length; i++) {
+    diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
+    scale = Math.max(scale, Math.abs(a[i]!));
+  }
+  return diff / scale;
+}

@@ -197,3 +197,38 @@ export function modelConstraints(tf: Tf, model: TF.LayersModel, json: Record<str
     clusterConstraint(tf, model, new Set(recordedWeights(json, 'clusteredWeights'))),
   ].filter((c): c is Constraint => c !== undefined);
 }
+
+/** Layers an override skips, frozen for a training run (finetune, gradual prune). */
+export interface Frozen {
+  /** Names of the frozen layers (those with weights that an override skips). */
+  layers: string[];
+  /** Puts back their weights and `trainable` flags, so the model saved is as if they had not been touched. */
+  restore(): void;
+  dispose(): void;
+}
+
+/**
+ * Freezes (trainable = false) every layer with weights that an override skips. That keeps the optimizer off
+ * them, but TF.js still moves a BatchNormalization's moving statistics in training mode (and the training
+ * loop re-estimates them afterwards), so their weights are also saved here and written back by restore():
+ * the skipped layers come out bit-identical. Their `trainable` flags are reset too, or model.json would
+ * carry them and a later training pass without overrides would not train them.
+ */
+export function freezeSkipped(model: TF.LayersModel, layerOptions: (layer: string) => unknown): Frozen {
+  const saved = model.layers
+    .filter((l) => l.weights.length > 0 && layerOptions(l.name) === null)
+    .map((layer) => ({ layer, trainable: layer.trainable, weights: layer.getWeights().map((w) => w.clone()) }));
+  for (const s of saved) s.layer.trainable = false;
+  const thaw = () => saved.forEach((s) => (s.layer.trainable = s.trainable));
+  return {
+    layers: saved.map((s) => s.layer.name),
+    restore: () => {
+      thaw();
+      saved.forEach((s) => s.layer.setWeights(s.weights));
+    },
+    dispose: () => {
+      thaw();
+      saved.forEach((s) => s.weights.forEach((w) => w.dispose()));
+    },
+  };
+}

@@ -6,11 +6,10 @@
  * Per-layer overrides take only `skip`: a skipped layer is frozen for the run and comes out bit-identical,
  * while the others train around it (e.g. keep a carefully quantized first conv as it is).
  */
-import type * as TF from '@tensorflow/tfjs';
 import { McbError } from '../errors.js';
 import { modelKind } from '../engine/index.js';
 import type { TrainingOptions } from '../recipe/index.js';
-import { optionsByLayer, type LayerOptions, type PassDefinition } from './types.js';
+import { optionsByLayer, type PassDefinition } from './types.js';
 
 export interface FinetuneOptions extends TrainingOptions {
   steps?: number;
@@ -44,16 +43,16 @@ export const finetune: PassDefinition<FinetuneOptions> = {
     const { tf } = await ctx.engine();
     const { toLayersModel, fromLayersModel } = await import('../engine/runtime.js');
     const { trainModel } = await import('../engine/train.js');
-    const { modelConstraints } = await import('./constraints.js');
+    const { freezeSkipped, modelConstraints } = await import('./constraints.js');
     const ds = await ctx.data('train');
     const layers = await toLayersModel(tf, model);
     // Frozen before the constraints look for trainable kernels, so they leave frozen ones alone too.
-    const frozen = freeze(layers, optionsByLayer(ctx, options));
+    const frozen = freezeSkipped(layers, optionsByLayer(ctx, options));
     const constraints = modelConstraints(tf, layers, model.json);
     try {
       if (frozen.layers.length && layers.trainableWeights.length === 0) {
         // Every layer with weights is skipped: nothing to train (TF.js refuses an optimizer step without variables).
-        return { model, stats: { epochLosses: [], trainSamples: ds.count, kept: [], frozen: frozen.layers.map((l) => l.name), note: 'every layer with weights is skipped by an override: nothing to train' } };
+        return { model, stats: { epochLosses: [], trainSamples: ds.count, kept: [], frozen: frozen.layers, note: 'every layer with weights is skipped by an override: nothing to train' } };
       }
       const result = await trainModel(tf, layers, ds, {
         ...options,
@@ -68,7 +67,7 @@ export const finetune: PassDefinition<FinetuneOptions> = {
       return {
         // Metadata earlier passes recorded (which weights are clustered) stays with the model.
         model: model.json.userDefinedMetadata === undefined ? trained : { ...trained, json: { ...trained.json, userDefinedMetadata: model.json.userDefinedMetadata } },
-        stats: { epochLosses: result.epochLosses, trainSamples: ds.count, kept: constraints.map((c) => c.describe), ...(frozen.layers.length ? { frozen: frozen.layers.map((l) => l.name) } : {}) },
+        stats: { epochLosses: result.epochLosses, trainSamples: ds.count, kept: constraints.map((c) => c.describe), ...(frozen.layers.length ? { frozen: frozen.layers } : {}) },
       };
     } finally {
       frozen.dispose();
@@ -77,39 +76,3 @@ export const finetune: PassDefinition<FinetuneOptions> = {
     }
   },
 };
-
-interface Frozen {
-  /** The layers with weights that an override skips. */
-  layers: TF.layers.Layer[];
-  /** Puts back their weights and `trainable` flags, so the model saved is as if they had not been touched. */
-  restore(): void;
-  dispose(): void;
-}
-
-/**
- * Freezes (trainable = false) every layer with weights that an override skips. That keeps the optimizer off
- * them, but TF.js still moves a BatchNormalization's moving statistics in training mode (and the loop
- * re-estimates them afterwards), so their weights are also saved here and written back by restore(): the
- * skipped layers come out bit-identical. Their `trainable` flag is reset too, or model.json would carry it
- * and a later finetune without overrides would not train them.
- */
-function freeze(model: TF.LayersModel, layerOptions: LayerOptions<unknown>): Frozen {
-  const layers = model.layers.filter((l) => l.weights.length > 0 && layerOptions(l.name) === null);
-  const saved = layers.map((l) => ({ layer: l, trainable: l.trainable, weights: l.getWeights().map((w) => w.clone()) }));
-  for (const l of layers) l.trainable = false;
-  let restored = false;
-  return {
-    layers,
-    restore: () => {
-      for (const s of saved) {
-        s.layer.trainable = s.trainable;
-        s.layer.setWeights(s.weights);
-      }
-      restored = true;
-    },
-    dispose: () => {
-      if (!restored) for (const s of saved) s.layer.trainable = s.trainable;
-      for (const s of saved) s.weights.forEach((w) => w.dispose());
-    },
-  };
-}

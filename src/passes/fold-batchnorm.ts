@@ -22,7 +22,7 @@ import { batchNormAxis, rebuildModel, Topology, TopologyError, WeightTable } fro
 import { decodeWeights } from '../engine/weights.js';
 import type { ModelLayer } from '../plan/layers.js';
 import { recordedWeights } from './constraints.js';
-import { optionsByLayer, type LayerOptions, type OptionsPlace, type PassDefinition } from './types.js';
+import { optionsByLayer, type LayerOptions, type OptionsPlace, type PassDefinition, SKIPPED_BY_OVERRIDE } from './types.js';
 
 export type FoldBatchNormOptions = Record<string, never>;
 
@@ -43,7 +43,6 @@ export interface SkippedBatchNorm {
 
 const FOLDABLE: Record<string, string> = { Conv2D: 'kernel', DepthwiseConv2D: 'depthwise_kernel', Dense: 'kernel' };
 /** The reason in the stats for a BN an override keeps (its own block, or its producer's). */
-const SKIPPED_BY_OVERRIDE = 'skipped by an override';
 
 export const foldBatchnorm: PassDefinition<FoldBatchNormOptions> = {
   name: 'fold-batchnorm',

@@ -41,7 +41,7 @@ import { decodeWeights, type DecodedWeight } from '../engine/weights.js';
 import { formatDataPath, suggest } from '../recipe/index.js';
 import type { ModelLayer } from '../plan/layers.js';
 import { recordedWeights, type RecordedKind } from './constraints.js';
-import { optionsByLayer, type LayerOptions, type OptionsPlace, type PassDefinition } from './types.js';
+import { optionsByLayer, type LayerOptions, type OptionsPlace, type PassDefinition, SKIPPED_BY_OVERRIDE } from './types.js';
 
 export type LowrankOptions = RankRule & {
   /** Exactly these layers (names as in model.json); undefined: every Dense and Conv2D layer. */
@@ -82,7 +82,6 @@ const UNSUPPORTED_WHY: Readonly<Record<string, string>> = {
 };
 
 const RULES = ['rank', 'ratio', 'energy'] as const;
-const SKIPPED_BY_OVERRIDE = 'skipped by an override';
 
 /**
  * Where each set of resolved options was written (not in the options: they are hashed): the pass entry's,

@@ -42,7 +42,7 @@ import { batchNormAxis, MERGE, rebuildModel, Topology, TopologyError, weightProb
 import { decodeWeights } from '../engine/weights.js';
 import { modelCost } from '../metrics/index.js';
 import { formatDataPath, suggest } from '../recipe/index.js';
-import { optionsByLayer, type LayerOptions, type OptionsPlace, type PassDefinition } from './types.js';
+import { optionsByLayer, type LayerOptions, type OptionsPlace, type PassDefinition, SKIPPED_BY_OVERRIDE } from './types.js';
 
 export type ChannelCriterion = 'l1' | 'l2' | 'bn-gamma';
 
@@ -104,7 +104,6 @@ const TRANSPARENT = new Set([
   'GlobalMaxPooling2D',
 ]);
 const CRITERIA: readonly ChannelCriterion[] = ['l1', 'l2', 'bn-gamma'];
-const SKIPPED_BY_OVERRIDE = 'skipped by an override';
 
 /** Where each set of resolved options was written (for a layer's own options: the override block's place). */
 const written = new WeakMap<PruneChannelsOptions, OptionsPlace>();

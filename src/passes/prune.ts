@@ -32,7 +32,7 @@ import { modelKind, weightByteLength, type StoredModel, type WeightSpec } from '
 import type { Tf } from '../engine/runtime.js';
 import { decodeWeights, encodeWeights } from '../engine/weights.js';
 import { formatDataPath } from '../recipe/index.js';
-import { withRecordedWeights } from './constraints.js';
+import { freezeSkipped, withRecordedWeights } from './constraints.js';
 import { optionsByLayer, type LayerOptions, type PassContext, type PassDefinition } from './types.js';
 
 export interface PruneSchedule {
@@ -586,7 +586,7 @@ async function trainPruning(tf: Tf, layers: TF.LayersModel, model: StoredModel, 
       });
     });
   };
-  const frozen = freeze(layers, optionsFor);
+  const frozen = freezeSkipped(layers, optionsFor);
   let step = 0;
   try {
     if (frozen.layers.length > 0 && layers.trainableWeights.length === 0) {
@@ -636,29 +636,4 @@ async function trainPruning(tf: Tf, layers: TF.LayersModel, model: StoredModel, 
     frozen.dispose();
     masks.forEach((m) => m?.dispose());
   }
-}
-
-/**
- * Freezes (trainable = false) every layer with weights that an override skips, for the training of a
- * schedule. The optimizer leaves them alone, but TF.js still moves a BatchNormalization's moving statistics
- * in training mode, so their weights are saved and written back by restore(); their `trainable` flags are
- * reset too, or model.json would carry them into later passes. (finetune freezes skipped layers the same way.)
- */
-function freeze(model: TF.LayersModel, optionsFor: LayerOptions<PruneOptions>): { layers: string[]; restore(): void; dispose(): void } {
-  const saved = model.layers
-    .filter((l) => l.weights.length > 0 && optionsFor(l.name) === null)
-    .map((layer) => ({ layer, trainable: layer.trainable, weights: layer.getWeights().map((w) => w.clone()) }));
-  for (const s of saved) s.layer.trainable = false;
-  const thaw = () => saved.forEach((s) => (s.layer.trainable = s.trainable));
-  return {
-    layers: saved.map((s) => s.layer.name),
-    restore: () => {
-      thaw();
-      saved.forEach((s) => s.layer.setWeights(s.weights));
-    },
-    dispose: () => {
-      thaw();
-      saved.forEach((s) => s.weights.forEach((w) => w.dispose()));
-    },
-  };
 }

@@ -57,6 +57,9 @@ export interface PassContext {
   layerOptions?: LayerOptions<unknown>;
 }
 
+/** The reason passes give in their stats for a layer an override block skips. */
+export const SKIPPED_BY_OVERRIDE = 'skipped by an override';
+
 /** ctx.layerOptions (typed: the executor resolves it with this pass's own resolveOptions), else the pass's options for every layer. */
 export function optionsByLayer<O>(ctx: Pick<PassContext, 'layerOptions'> | undefined, options: O): LayerOptions<O> {
   return (ctx?.layerOptions as LayerOptions<O> | undefined) ?? (() => options);

@@ -22,7 +22,7 @@ import { foldBatchnorm, foldBatchNorms, type FoldedBatchNorm, type SkippedBatchN
 import type { PassContext } from '../../src/passes/index.js';
 import { prune } from '../../src/passes/prune.js';
 import { mulberry32 } from '../../src/util/random.js';
-import { ROOT, tempDir, writeText } from '../helpers.js';
+import { relativeError, ROOT, tempDir, writeText } from '../helpers.js';
 
 const dir = tempDir();
 const shape = { inputShape: [28, 28, 1], numClasses: 10, seed: 11 };
@@ -95,16 +95,6 @@ async function predict(m: StoredModel, ds: Dataset = test): Promise<Float32Array
   return out;
 }
 
-/** max |a − b| / max |a|: the error relative to the output's scale. */
-function relativeError(a: Float32Array, b: Float32Array): number {
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
-    scale = Math.max(scale, Math.abs(a[i]!));
-  }
-  return diff / scale;
-}
 
 const fold = async (m: StoredModel) => {
   const r = await foldBatchnorm.apply(m, foldBatchnorm.resolveOptions({}, place('fold-batchnorm')), noEngine);

@@ -24,6 +24,7 @@ import { pruneChannels, type PrunedLayer, type SkippedGroup } from '../../src/pa
 import { layerResolver, modelLayers, rulesFor } from '../../src/plan/layers.js';
 import { formatDataPath, type DataPath, type OverrideBlock } from '../../src/recipe/index.js';
 import { mulberry32 } from '../../src/util/random.js';
+import { relativeError } from '../helpers.js';
 
 const shape = { inputShape: [28, 28, 1], numClasses: 10, seed: 5 };
 /** Where a value was written, as the data path itself: an error pointing at an override says which block. */
@@ -91,16 +92,6 @@ async function logits(m: StoredModel): Promise<Float32Array> {
   return out;
 }
 
-/** max |a − b| / max |a|. */
-function relativeError(a: Float32Array, b: Float32Array): number {
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
-    scale = Math.max(scale, Math.abs(a[i]!));
-  }
-  return diff / scale;
-}
 
 /** MobileNet v1 α=0.25 without extra blocks, its batch norms with random γ, β and statistics re-estimated on MNIST. */
 async function mobilenetWithRealBatchNorms(seed: number): Promise<StoredModel> {
