@@ -15,6 +15,7 @@ export const DEFAULT_MAX_TRIALS = 24;
 /** Removes search settings from `data.passes` (in place) and returns them by pass index. */
 export function extractSearch(data: unknown, source: RecipeSource): Map<number, SearchSpec> {
   const found = new Map<number, SearchSpec>();
+  refuseAutoInOverrides(data, source);
   const passes = (data as { passes?: unknown } | null)?.passes;
   if (!Array.isArray(passes)) return found;
   passes.forEach((entry, index) => {
@@ -50,4 +51,20 @@ export function extractSearch(data: unknown, source: RecipeSource): Map<number, 
     found.set(index, { option, candidates, budget: 'thresholds', maxTrials, ...(maxSeconds === undefined ? {} : { maxSeconds }) });
   });
   return found;
+}
+
+/** The search chooses per-layer values itself; an override block says what a layer gets, so `auto` there is a mistake. */
+function refuseAutoInOverrides(data: unknown, source: RecipeSource): void {
+  const blocks = (data as { overrides?: unknown } | null)?.overrides;
+  if (!Array.isArray(blocks)) return;
+  blocks.forEach((block, b) => {
+    if (typeof block !== 'object' || block === null) return;
+    for (const [pass, options] of Object.entries(block as Record<string, unknown>)) {
+      if (typeof options !== 'object' || options === null) continue;
+      const auto = Object.entries(options as Record<string, unknown>).find(([, v]) => v === 'auto');
+      if (auto) {
+        throw new McbError('MCB_RECIPE_INVALID', `\`overrides[${b}].${pass}.${auto[0]}\` is auto at ${formatPosition(source.positionOf(['overrides', b, pass, auto[0]]))}; a search is written in the pass entry (\`passes: - ${pass}: { ${auto[0]}: auto, candidates: [...] }\`), and overrides give layers fixed values (or \`skip\` to keep a layer out of the search's pass).`);
+      }
+    }
+  });
 }

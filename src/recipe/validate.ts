@@ -48,9 +48,32 @@ function pathOf(e: ErrorObject): (string | number)[] {
 function describeErrors(errors: ErrorObject[], source: RecipeSource): string[] {
   // A bad byte size fails both branches of its oneOf; report it once, in words.
   const byteSizePaths = new Set(errors.filter((e) => e.keyword === 'oneOf').map((e) => e.instancePath));
+  // `skip` or a map of options (override blocks): a map is judged by its options' errors alone; anything
+  // else gets one message instead of one per branch.
+  const orConst = new Map<string, ErrorObject>();
+  for (const e of errors) {
+    const branches = (e.parentSchema as { anyOf?: { const?: unknown }[] } | undefined)?.anyOf;
+    if (e.keyword === 'anyOf' && branches?.some((b) => b.const !== undefined)) orConst.set(e.instancePath, e);
+  }
   const seen = new Set<string>();
   const out: string[] = [];
   for (const e of errors) {
+    const either = orConst.get(e.instancePath);
+    if (either) {
+      const isMap = typeof either.data === 'object' && either.data !== null && !Array.isArray(either.data);
+      if (isMap && (e.keyword === 'const' || e.keyword === 'anyOf')) continue;
+      if (!isMap) {
+        if (e !== either) continue;
+        const path = pathOf(e);
+        const word = (((e.parentSchema as { anyOf: { const?: unknown }[] }).anyOf.find((b) => b.const !== undefined)!.const) as string);
+        const m = `\`${formatDataPath(path)}\` must be \`${word}\` or a map of ${String(path[path.length - 1])} options (got ${JSON.stringify(e.data)})${typeof e.data === 'string' ? suggest(e.data, [word]) : ''} at ${formatPosition(source.positionOf(path))}`;
+        if (!seen.has(m)) {
+          seen.add(m);
+          out.push(m);
+        }
+        continue;
+      }
+    }
     if (byteSizePaths.has(e.instancePath) && e.keyword !== 'oneOf') continue;
     // propertyNames reports the bad name twice (once as propertyNames, once as the inner enum).
     if (e.keyword === 'enum' && e.propertyName !== undefined) continue;

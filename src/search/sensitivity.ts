@@ -2,13 +2,14 @@
  * The sensitivity scan: for one pass, per layer and per candidate setting, the accuracy when only that layer
  * goes through the pass at that setting (every other layer skips it, and the passes after it are left out).
  * Drops are measured against the reference: the same recipe with the pass skipped for every layer, so an
- * earlier pass's own loss is not counted against this one. Each trial is an ordinary cached build, so the
+ * earlier pass's own loss is not counted against this one. Layers the recipe's own overrides skip or give
+ * the scanned option are left out: that choice is the user's, and the search never changes it. Each trial is an ordinary cached build, so the
  * scan is cached per layer and setting.
  */
 import type { BuildOptions } from '../build.js';
 import { McbError } from '../errors.js';
 import { getPass } from '../passes/index.js';
-import { compilePattern, withOption } from '../plan/layers.js';
+import { compilePattern, resolveLayer, rulesFor, withOption, type ModelLayer } from '../plan/layers.js';
 import { formatDataPath, formatPosition, suggest, type Recipe } from '../recipe/index.js';
 import { kernelLayers, runTrial, type SettingValue } from './trials.js';
 
@@ -91,9 +92,16 @@ export async function scanSensitivity(recipe: Recipe, opts: SensitivityOptions =
   const reference = await runTrial(recipe, { ...base, values: new Map(), skipOthers: true }, opts);
   let ran = reference.ran;
   const filters = (opts.only ?? []).map((p) => compilePattern(p, () => '--layers'));
-  const layers = kernelLayers(reference.finalModel).filter((l) => filters.length === 0 || filters.some((f) => f(l.name)));
+  // A layer the recipe's own overrides skip, or give this option, is the user's decision: not scanned, not searched.
+  const entry = recipe.passes[target.index]!;
+  const rules = rulesFor(recipe.overrides, target.name);
+  const fixed = (l: ModelLayer) => {
+    const r = resolveLayer(['passes', target.index, target.name], entry.rawOptions, rules, l);
+    return r.skip || r.setBy[target.option]?.[0] === 'overrides';
+  };
+  const layers = kernelLayers(reference.finalModel).filter((l) => (filters.length === 0 || filters.some((f) => f(l.name))) && !fixed(l));
   if (layers.length === 0) {
-    throw new McbError('MCB_USAGE', `no layer with a kernel${opts.only ? ` matches --layers ${opts.only.join(',')}` : ''} reaches the ${target.name} pass of ${recipe.name}; nothing to scan.`);
+    throw new McbError('MCB_USAGE', `no layer with a kernel${opts.only ? ` matches --layers ${opts.only.join(',')}` : ''} reaches the ${target.name} pass of ${recipe.name} without an override fixing its ${target.option} or skipping it; nothing to scan.`);
   }
   const total = layers.length * target.candidates.length;
   const out: LayerSensitivity[] = [];

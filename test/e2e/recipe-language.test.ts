@@ -149,6 +149,9 @@ output: ./out/overridden
     for (const l of json.layers) expect(l.trials[1]!.drop).toBeGreaterThan(l.trials[0]!.drop);
     const again = await runCli(['sensitivity', file, '--cache-dir', cacheDir, '--pass', 'quantize', '--candidates', '8,2', '--json']);
     expect((JSON.parse(again.stdout) as { ran: number }).ran).toBe(0);
+    // A layer the recipe's own overrides skip is the user's decision: it is neither scanned nor searched.
+    const fixed = await runCli(['sensitivity', file, '--cache-dir', cacheDir, '--candidates', '8,2', '--json', '--set', 'overrides=[{layers: [predictions], quantize: skip}]']);
+    expect((JSON.parse(fixed.stdout) as { layers: { layer: string }[] }).layers.map((l) => l.layer)).toEqual(['fc_1', 'fc_2']);
   });
 
   it('search finds a per-layer plan that passes the gate and is smaller than uniform 8-bit, and writes it back', async () => {
