@@ -3,6 +3,8 @@ import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readModelDir, MODEL_JSON } from '../engine/index.js';
+import { weightLayer } from '../engine/topology.js';
+import { modelLayers } from '../plan/layers.js';
 import { errnoCode, isMcbError, McbError } from '../errors.js';
 import { findProjectRoot } from '../recipe/index.js';
 import type { Command } from './command.js';
@@ -20,8 +22,12 @@ export const initCommand: Command = {
   async run(ctx) {
     const modelJson = await locateModel(ctx.positionals[0]!);
     let json: Record<string, unknown>;
+    let weighted: { name: string; className?: string }[];
     try {
-      json = (await readModelDir(modelJson)).model.json; // validates model.json and every shard
+      const { model } = await readModelDir(modelJson); // validates model.json and every shard
+      json = model.json;
+      const withWeights = new Set(model.weightSpecs.map((w) => weightLayer(w.name) ?? w.name));
+      weighted = modelLayers(json, model.weightSpecs).filter((l) => withWeights.has(l.name));
     } catch (e) {
       if (isMcbError(e) && e.code === 'MCB_MODEL_NOT_FOUND') {
         throw new McbError('MCB_MODEL_NOT_FOUND', `\`mcbuild init\` needs a TF.js model: ${e.message.split('. ')[0]!.replace(/\.$/, '')}. Pass the path of a model.json (or of the folder holding it).`);
@@ -38,7 +44,7 @@ export const initCommand: Command = {
       /* does not exist: written below */
     }
     const shape = modelInputShape(json);
-    const text = starterRecipe({ recipeFile: file, modelJson, name: `${folder}-uint8`, inputShape: shape });
+    const text = starterRecipe({ recipeFile: file, modelJson, name: `${folder}-uint8`, inputShape: shape, layers: weighted });
     try {
       await mkdir(dirname(file), { recursive: true });
       await writeFile(file, text, { flag: ctx.values.force === true ? 'w' : 'wx' });
@@ -146,7 +152,7 @@ function scalar(s: string): string {
   return /^[A-Za-z0-9._/-][A-Za-z0-9._/ -]*$/.test(s) && !s.endsWith(' ') && !/^[-.]+$/.test(s) ? s : JSON.stringify(s);
 }
 
-export function starterRecipe(opts: { recipeFile: string; modelJson: string; name: string; inputShape: (number | null)[] | undefined }): string {
+export function starterRecipe(opts: { recipeFile: string; modelJson: string; name: string; inputShape: (number | null)[] | undefined; layers?: { name: string; className?: string }[] }): string {
   const dir = dirname(opts.recipeFile);
   const modelDir = dirname(opts.modelJson);
   // Default layout: out/<name> at the project root, unless that is the model's folder, inside it (a rebuild of
@@ -190,6 +196,7 @@ export function starterRecipe(opts: { recipeFile: string; modelJson: string; nam
     '  # - quantize: { dtype: uint16 }     # 2x smaller, finer steps than uint8',
     '  # - finetune: { epochs: 1 }         # train further on data.train (float32 out: put it before quantize)',
     '',
+    ...overridesExample(opts.layers ?? []),
     '# The gate: a missed threshold fails the build with exit code 1, so it can gate CI.',
     'thresholds:',
     '  accuracy: { maxDrop: 0.01 }         # at most 1 percentage point below the baseline',
@@ -202,4 +209,21 @@ export function starterRecipe(opts: { recipeFile: string; modelJson: string; nam
     '',
   );
   return lines.join('\n');
+}
+
+/** A commented `overrides` block naming this model's own layers, so per-layer settings start from real names. */
+function overridesExample(layers: readonly { name: string; className?: string }[]): string[] {
+  if (layers.length === 0) return [];
+  const shown = layers.length > 8 ? [...layers.slice(0, 6), undefined, layers.at(-1)!] : layers;
+  const last = layers.at(-1)!;
+  return [
+    '# Per-layer settings: blocks of layer names (exact, globs like "conv_*", or "re:<regex>") and/or classes,',
+    '# each giving passes their options for those layers, or `skip`; later blocks win. `mcbuild explain` shows',
+    `# the result per layer. This model's layers with weights (${layers.length}):`,
+    ...shown.map((l) => (l ? `#   ${l.name}${l.className ? ` (${l.className})` : ''}` : '#   …')),
+    '# overrides:',
+    `#   - layers: [${scalar(last.name)}]    # e.g. keep the output layer float32`,
+    '#     quantize: skip',
+    '',
+  ];
 }

@@ -2,7 +2,7 @@
  * `mcbuild init` and `mcbuild report` on the output of a real tiny build: init writes a recipe for the built
  * model that validates and builds; report prints the build's report.json again in three formats.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, runCli, stackLines, tempDir, tinyRecipe, writeText, type CliRun } from '../helpers.js';
@@ -124,6 +124,11 @@ describe('mcbuild init', () => {
     expect(text).toMatch(/^ {2}# size: \{ maxBytes: /m);
     expect(text).toMatch(/^output: \.\/out\/base-out-uint8$/m);
     expect(text).not.toMatch(/may not fit/); // the tiny MLP takes [28, 28, 1]
+    // The overrides example names the model's own layers with weights, and uncommented it is a valid block.
+    expect(text).toMatch(/This model's layers with weights \(2\):\n#   fc_1 \(Dense\)\n#   predictions \(Dense\)\n# overrides:\n#   - layers: \[predictions\]/);
+    writeFileSync(join(dir, 'with-overrides.yaml'), text.replace('# overrides:\n#   - layers: [predictions]', 'overrides:\n  - layers: [predictions]').replace('#     quantize: skip', '    quantize: skip'));
+    const withOverrides = await run(['validate', 'with-overrides.yaml', '--cache-dir', cacheDir]);
+    expect(withOverrides.code, withOverrides.all).toBe(0);
 
     const valid = await run(['validate', file, '--cache-dir', cacheDir]);
     expect(valid.code, valid.all).toBe(0);
