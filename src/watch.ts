@@ -6,15 +6,16 @@
 import { watch, type FSWatcher } from 'chokidar';
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve, sep } from 'node:path';
-import { build, defaultCacheDir, type BuildOptions, type BuildResult } from './build.js';
+import { buildSet, defaultCacheDir, type BuildOptions, type BuildResult, type SetResult } from './build.js';
 import { isMcbError } from './errors.js';
 import type { BuildEvent } from './execute/index.js';
-import { loadRecipe, type Recipe } from './recipe/index.js';
+import { loadRecipeSet, type Recipe } from './recipe/index.js';
 
 export type WatchEvent =
   | { type: 'build-start'; recipe: string; trigger: string }
   | { type: 'build-event'; recipe: string; event: BuildEvent }
-  | { type: 'build-done'; recipe: string; result: BuildResult; seconds: number }
+  /** `result` is the build (the last variant's, for a matrix); `set` has every variant and the sweep's summary. */
+  | { type: 'build-done'; recipe: string; result: BuildResult; set: SetResult; seconds: number }
   | { type: 'build-failed'; recipe: string; error: unknown }
   | { type: 'build-cancelled'; recipe: string }
   | { type: 'idle'; watching: number };
@@ -137,8 +138,8 @@ export class RecipeWatcher {
     const started = performance.now();
     try {
       await this.track(recipe);
-      const result = await build(recipe, { ...buildOpts, signal, onEvent: (event) => onEvent({ type: 'build-event', recipe, event }) });
-      onEvent({ type: 'build-done', recipe, result, seconds: (performance.now() - started) / 1000 });
+      const set = await buildSet(recipe, { ...buildOpts, signal, onEvent: (event) => onEvent({ type: 'build-event', recipe, event }) });
+      onEvent({ type: 'build-done', recipe, result: set.results.at(-1)!, set, seconds: (performance.now() - started) / 1000 });
     } catch (error) {
       if (isMcbError(error) && error.code === 'MCB_CANCELLED') onEvent({ type: 'build-cancelled', recipe });
       else onEvent({ type: 'build-failed', recipe, error });
@@ -149,10 +150,12 @@ export class RecipeWatcher {
   private async track(recipe: string): Promise<void> {
     let files = [recipe];
     try {
-      const r = await loadRecipe(recipe);
-      files = await recipeInputs(r);
-      this.written.add(resolve(this.opts.output ?? r.output));
-      this.written.add(resolve(this.opts.cacheDir ?? defaultCacheDir(r.file)));
+      // Every variant of a matrix reads the same files; each writes its own output folder.
+      const set = await loadRecipeSet(recipe, this.opts);
+      files = [...new Set((await Promise.all(set.variants.map(recipeInputs))).flat())];
+      for (const r of set.variants) this.written.add(resolve(r.output));
+      if (this.opts.output) this.written.add(resolve(this.opts.output));
+      this.written.add(resolve(this.opts.cacheDir ?? defaultCacheDir(set.file)));
     } catch {
       /* a broken recipe: keep watching the file itself so the fix is noticed; build() reports the error */
     }

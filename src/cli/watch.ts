@@ -5,7 +5,7 @@
 import { relative } from 'node:path';
 import { McbError, isMcbError } from '../errors.js';
 import type { Report } from '../report/index.js';
-import { renderTable } from '../report/index.js';
+import { renderSweep, renderTable } from '../report/index.js';
 import { plainProgress } from '../report/progress-plain.js';
 import { RecipeWatcher, type WatchEvent } from '../watch.js';
 import { buildSummary } from './build.js';
@@ -51,6 +51,10 @@ export async function runWatch(ctx: CommandContext): Promise<number> {
         progress.get(e.recipe)?.(e.event);
         break;
       case 'build-done': {
+        if (e.set.sweep) {
+          write(`\n${renderSweep(e.set.sweep, out.style)}\n${e.set.results.length} variants in ${e.seconds.toFixed(1)} s — ${e.set.sweep.verdict.toUpperCase()}`);
+          break;
+        }
         const report = e.result.report;
         write(`\n${renderTable(report, out.style, previous.get(e.recipe))}\n${buildSummary(e.result, e.seconds)}`);
         previous.set(e.recipe, report);
