@@ -85,11 +85,11 @@ export function compilePattern(pattern: string, at: () => string): (name: string
   return (name) => re.test(name);
 }
 
-/** The rules for one pass, from every block that configures it, in the order written. */
-export function rulesFor(blocks: readonly OverrideBlock[], pass: string): LayerRule[] {
+/** The rules for one pass entry, from every block that configures it (and, with `pass:`, that entry), in the order written. */
+export function rulesFor(blocks: readonly OverrideBlock[], pass: string, entryIndex?: number): LayerRule[] {
   return blocks.flatMap((b) => {
     const set = b.passes[pass];
-    if (set === undefined) return [];
+    if (set === undefined || (b.pass !== undefined && entryIndex !== undefined && b.pass !== entryIndex)) return [];
     return [{ block: b.index, ...(b.layers ? { layers: b.layers } : {}), ...(b.classes ? { classes: b.classes } : {}), set }];
   });
 }

@@ -131,7 +131,7 @@ export function plan(recipe: Recipe, inputs: PlanInputs): Plan {
     const data = Object.fromEntries(
       needs.map((kind) => [kind, datasetFingerprint(recipe.data[kind]!)]),
     );
-    const rules = rulesFor(recipe.overrides, entry.name);
+    const rules = rulesFor(recipe.overrides, entry.name, entry.index);
     let layerPlan: LayerPlan | undefined;
     let layersAfter = layers;
     if (inputs.layers) {
@@ -199,6 +199,15 @@ function checkOverrides(recipe: Recipe): void {
   const at = (path: DataPath) => formatPosition(recipe.source.positionOf(path, { key: true }));
   const inRecipe = new Set(recipe.passes.map((p) => p.name));
   for (const block of recipe.overrides) {
+    if (block.pass !== undefined) {
+      const target = recipe.passes[block.pass];
+      const path: DataPath = ['overrides', block.index, 'pass'];
+      if (!target) throw new McbError('MCB_RECIPE_INVALID', `\`${formatDataPath(path)}\` at ${at(path)} is ${block.pass}, but \`passes\` has ${recipe.passes.length} entries (indices from 0); name one of them.`);
+      const others = Object.keys(block.passes).filter((n) => n !== target.name);
+      if (others.length) {
+        throw new McbError('MCB_RECIPE_INVALID', `\`overrides[${block.index}]\` at ${at(['overrides', block.index])} applies only to passes[${block.pass}] (${target.name}) but configures ${others.join(', ')}; move ${others.length > 1 ? 'those' : 'that'} to another block.`);
+      }
+    }
     for (const [name, set] of Object.entries(block.passes)) {
       const path: DataPath = ['overrides', block.index, name];
       if (!inRecipe.has(name)) {

@@ -397,7 +397,7 @@ function normalise(raw: RawRecipe, source: RecipeSource, files: string[], search
     return { index, name, rawOptions: options ?? {}, ...(s ? { search: s } : {}) };
   });
 
-  const overrides: OverrideBlock[] = (raw.overrides ?? []).map(({ layers, classes, ...passes }, index) => {
+  const overrides: OverrideBlock[] = (raw.overrides ?? []).map(({ layers, classes, pass, ...passes }, index) => {
     if (!layers && !classes) {
       throw new McbError('MCB_RECIPE_INVALID', `\`overrides[${index}]\` at ${formatPosition(source.positionOf(['overrides', index]))} names no layers; add \`layers: [...]\` (names, globs or re:regex) and/or \`classes: [...]\` (Conv2D, Dense, ...).`);
     }
@@ -408,6 +408,7 @@ function normalise(raw: RawRecipe, source: RecipeSource, files: string[], search
     index,
     ...(layers ? { layers } : {}),
     ...(classes ? { classes } : {}),
+    ...(pass === undefined ? {} : { pass: pass as number }),
     passes: passes as OverrideBlock['passes'],
     };
   });

@@ -76,6 +76,8 @@ export interface OverrideBlock {
   index: number;
   layers?: string[];
   classes?: string[];
+  /** Only the pass entry at this index of `passes` (a recipe that runs a pass twice); else every entry of each pass named. */
+  pass?: number;
   passes: Record<string, Record<string, unknown> | 'skip'>;
 }
 

@@ -154,7 +154,7 @@ export function searchedRecipeYaml(original: Recipe, result: SearchResult, dir: 
   const model = doc.model as Record<string, unknown>;
   if (typeof model.path === 'string') model.path = rel(model.path);
   doc.output = rel(original.output);
-  const blocks = (result.recipe.overrides.slice(original.overrides.length) ?? []).map((b) => ({ layers: b.layers, ...b.passes }));
+  const blocks = result.recipe.overrides.slice(original.overrides.length).map((b) => ({ layers: b.layers, ...(b.pass === undefined ? {} : { pass: b.pass }), ...b.passes }));
   if (blocks.length) doc.overrides = [...((doc.overrides as unknown[] | undefined) ?? []), ...blocks];
   const header = [
     `# Written by mcbuild's search from ${relative(dir, original.file)}${original.variant ? ` (variant ${original.variant.name})` : ''}.`,

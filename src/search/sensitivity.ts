@@ -94,10 +94,12 @@ export async function scanSensitivity(recipe: Recipe, opts: SensitivityOptions =
   const filters = (opts.only ?? []).map((p) => compilePattern(p, () => '--layers'));
   // A layer the recipe's own overrides skip, or give this option, is the user's decision: not scanned, not searched.
   const entry = recipe.passes[target.index]!;
-  const rules = rulesFor(recipe.overrides, target.name);
+  const rules = rulesFor(recipe.overrides, target.name, target.index);
+  // The option or an alternative to it (a block's dtype fixes what bits would choose).
+  const alternatives = [target.option, ...(getPass(target.name)!.exclusiveOptions ?? []).filter((g) => g.includes(target.option)).flat()];
   const fixed = (l: ModelLayer) => {
     const r = resolveLayer(['passes', target.index, target.name], entry.rawOptions, rules, l);
-    return r.skip || r.setBy[target.option]?.[0] === 'overrides';
+    return r.skip || alternatives.some((o) => r.setBy[o]?.[0] === 'overrides');
   };
   const layers = kernelLayers(reference.finalModel).filter((l) => (filters.length === 0 || filters.some((f) => f(l.name))) && !fixed(l));
   if (layers.length === 0) {

@@ -52,10 +52,13 @@ export function trialRecipe(recipe: Recipe, spec: TrialSpec): Recipe {
   // The recipe's own blocks keep their indices (they name places in the file); settings for passes cut off go.
   const kept = new Set(passes.map((p) => p.name));
   const blocks: OverrideBlock[] = recipe.overrides
+    .filter((b) => b.pass === undefined || b.pass < passes.length)
     .map((b) => ({ ...b, passes: Object.fromEntries(Object.entries(b.passes).filter(([name]) => kept.has(name))) }))
     .filter((b) => Object.keys(b.passes).length > 0);
   let next = recipe.overrides.length;
-  const add = (layers: string[], set: OverrideBlock['passes'][string]) => blocks.push({ index: next++, layers, passes: { [pass]: set } });
+  // A recipe that runs this pass more than once: the blocks must reach this entry only.
+  const only = recipe.passes.filter((p) => p.name === pass).length > 1 ? { pass: spec.passIndex } : {};
+  const add = (layers: string[], set: OverrideBlock['passes'][string]) => blocks.push({ index: next++, layers, ...only, passes: { [pass]: set } });
   if (spec.skipOthers) add(['re:.*'], 'skip');
   const byValue = new Map<SettingValue, string[]>();
   for (const [layer, v] of spec.values) byValue.set(v, [...(byValue.get(v) ?? []), exactPattern(layer)]);
