@@ -35,6 +35,8 @@ export interface RecipeSet {
 const MAX_EXTENDS_DEPTH = 8;
 /** A sweep this large belongs on a cluster (issue 10), not in one recipe run. */
 const MAX_VARIANTS = 256;
+/** Keys that would reach an object's prototype rather than a recipe value. */
+const RESERVED_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 const PLACEHOLDER = /\$\{\{\s*matrix\.([A-Za-z_][A-Za-z0-9_-]*)\s*\}\}/g;
 
 /** Reads, parses, validates and normalises a recipe. Every failure is an McbError with file:line:col. */
@@ -67,29 +69,100 @@ export async function loadRecipeSet(file: string, opts: LoadOptions = {}): Promi
     if (placeholder) {
       throw new McbError('MCB_RECIPE_INVALID', `${formatPosition(source.positionOf(placeholder))} uses \`\${{ matrix.… }}\`, but the recipe has no \`matrix\`; add one (e.g. \`matrix: { bits: [8, 4] }\`) or write the value.`);
     }
+    if (top?.gate !== undefined) throw new McbError('MCB_RECIPE_INVALID', `\`gate\` at ${formatPosition(source.positionOf(['gate']))} decides how a matrix's variants pass together, but the recipe has no \`matrix\`; remove it.`);
+    if (opts.variant !== undefined) throw new McbError('MCB_USAGE', `--variant ${opts.variant}: ${file} has no \`matrix\`, so it has no variants; leave --variant out.`);
     const search = extractSearch(data, source);
     validateRecipeData(data, source);
+    checkCandidates(data, search, source);
     return { file: path, variants: [normalise(data as RawRecipe, source, merged.files, search)], gate };
   }
+  checkMatrixUse(data, matrix, source);
   let combos = cartesian(matrix);
   if (combos.length > MAX_VARIANTS) {
     throw new McbError('MCB_RECIPE_INVALID', `the matrix at ${formatPosition(source.positionOf(['matrix']))} makes ${combos.length} variants; at most ${MAX_VARIANTS} are allowed. Split the sweep into several recipes.`);
   }
-  if (opts.variant !== undefined) {
-    const wanted = combos.filter((c) => variantName(c) === opts.variant);
-    if (wanted.length === 0) {
-      const names = combos.map(variantName);
-      throw new McbError('MCB_USAGE', `--variant ${opts.variant} is not a variant of ${file}${suggest(opts.variant, names)}; its variants are: ${names.join(', ')}.`);
-    }
-    combos = wanted;
-  }
+  if (opts.variant !== undefined) combos = [pickVariant(combos, opts.variant, file)];
   const variants = combos.map((values) => {
+    const name = variantName(values);
     const substituted = substitute(data, values, [], source);
-    const search = extractSearch(substituted, source);
-    validateRecipeData(substituted, source);
-    return normalise(substituted as RawRecipe, source, merged.files, search, { name: variantName(values), values });
+    try {
+      const search = extractSearch(substituted, source);
+      validateRecipeData(substituted, source);
+      checkCandidates(substituted, search, source);
+      return normalise(substituted as RawRecipe, source, merged.files, search, { name, values });
+    } catch (e) {
+      // The value may come from the matrix: say which variant, so the bad combination can be found.
+      if (e instanceof McbError) throw new McbError(e.code, `in variant ${name} (values from \`matrix\` at ${formatPosition(source.positionOf(['matrix']))}): ${e.message}`);
+      throw e;
+    }
   });
   return { file: path, variants, matrix, gate };
+}
+
+/** `--variant "bits=8,sparsity=0.5"`, in any order of its pairs. */
+function pickVariant(combos: Record<string, unknown>[], wanted: string, file: string): Record<string, unknown> {
+  const pairs = (name: string) => name.split(',').map((p) => p.trim()).sort().join(',');
+  const found = combos.find((c) => pairs(variantName(c)) === pairs(wanted));
+  if (!found) {
+    const names = combos.map(variantName);
+    throw new McbError('MCB_USAGE', `--variant ${wanted} is not a variant of ${file}${suggest(wanted, names)}; its variants are: ${names.join(', ')}.`);
+  }
+  return found;
+}
+
+/**
+ * Every matrix key must be used (an unused one makes identical variants), and variants must not share an
+ * output folder: `output` itself may not depend on the matrix (each variant gets its own folder under it).
+ */
+function checkMatrixUse(data: unknown, matrix: Record<string, unknown[]>, source: RecipeSource): void {
+  const used = new Map<string, (string | number)[]>();
+  const collect = (v: unknown, path: (string | number)[]): void => {
+    if (typeof v === 'string') {
+      for (const m of v.matchAll(PLACEHOLDER)) if (!used.has(m[1]!)) used.set(m[1]!, path);
+      if (path.length === 1 && path[0] === 'output' && new RegExp(PLACEHOLDER.source).test(v)) {
+        throw new McbError('MCB_RECIPE_INVALID', `\`output\` at ${formatPosition(source.positionOf(['output']))} uses the matrix; each variant is written to its own folder under \`output\` already (e.g. out/name/bits-8), so write one folder.`);
+      }
+    } else if (Array.isArray(v)) v.forEach((x, i) => collect(x, [...path, i]));
+    else if (isPlainObject(v)) for (const [k, x] of Object.entries(v)) if (!(path.length === 0 && k === 'matrix')) collect(x, [...path, k]);
+  };
+  collect(data, []);
+  for (const [key, path] of used) {
+    if (!(key in matrix)) {
+      throw new McbError('MCB_RECIPE_INVALID', `${formatPosition(source.positionOf(path))} uses \`matrix.${key}\`, which the matrix does not define${suggest(key, Object.keys(matrix))}; the matrix defines ${Object.keys(matrix).join(', ')}.`);
+    }
+  }
+  for (const key of Object.keys(matrix)) {
+    if (!used.has(key)) throw new McbError('MCB_RECIPE_INVALID', `\`matrix.${key}\` at ${formatPosition(source.positionOf(['matrix', key]))} is not used anywhere in the recipe (no \`\${{ matrix.${key} }}\`), so its variants would be identical; use it or remove it.`);
+  }
+  const folders = new Map<string, string>();
+  for (const values of cartesian(matrix)) {
+    const name = variantName(values);
+    const folder = variantFolder({ name, values });
+    const clash = folders.get(folder);
+    if (clash !== undefined) {
+      throw new McbError('MCB_RECIPE_INVALID', `the matrix at ${formatPosition(source.positionOf(['matrix']))} makes variants ${clash} and ${name} that ${clash === name ? 'have the same name' : `share the output folder ${folder}`}; make the values differ in more than case, quoting or punctuation.`);
+    }
+    folders.set(folder, name);
+  }
+}
+
+/** Each search candidate must be a value the schema accepts for its option, reported at the candidate. */
+function checkCandidates(data: unknown, search: ReadonlyMap<number, SearchSpec>, source: RecipeSource): void {
+  for (const [index, spec] of search) {
+    const entry = (data as { passes: Record<string, Record<string, unknown>>[] }).passes[index]!;
+    const name = Object.keys(entry)[0]!;
+    spec.candidates.forEach((value, j) => {
+      if (j === 0) return; // the first is in the recipe as validated
+      const trial = structuredClone(data) as { passes: Record<string, Record<string, unknown>>[] };
+      trial.passes[index]![name]![spec.option] = value;
+      const optionPath = ['passes', index, name, spec.option].join('\u0000');
+      const at: RecipeSource = {
+        file: source.file,
+        positionOf: (path, o) => (path.slice(0, 4).join('\u0000') === optionPath ? source.positionOf(['passes', index, name, 'candidates', j]) : source.positionOf(path, o)),
+      };
+      validateRecipeData(trial, at);
+    });
+  }
 }
 
 interface Merged {
@@ -125,7 +198,8 @@ async function readDocument(path: string, asGiven: string): Promise<{ data: unkn
 /**
  * A document merged over the documents it `extends`, in order: maps merge key by key, the later document
  * winning; lists and values are replaced whole, except `overrides`, whose blocks are appended (the bases'
- * first), so a later block overrides an earlier one option by option, as within one file. Relative paths
+ * first), so a later block overrides an earlier one option by option, as within one file. `key: null`
+ * removes what a base set (`overrides: null` drops the bases' blocks). Relative paths
  * (`model.path`, `output`) are resolved against the file that wrote them.
  */
 async function readMerged(path: string, asGiven: string, chain: readonly string[]): Promise<Merged> {
@@ -157,7 +231,8 @@ async function readMerged(path: string, asGiven: string, chain: readonly string[
       base = await readMerged(basePath, rel, [...chain, path]);
     } catch (e) {
       if (e instanceof McbError && e.code === 'MCB_RECIPE_NOT_FOUND') {
-        throw new McbError('MCB_RECIPE_INVALID', `\`extends\` at ${at(typeof ext === 'string' ? undefined : i)} names ${rel}, which cannot be read (${e.message}).`);
+        const why = errnoCodeOf(e.cause) === 'ENOENT' || /does not exist/.test(e.message) ? `which does not exist (looked at ${basePath})` : /is a directory/.test(e.message) ? 'which is a directory' : `which cannot be read (${errnoCodeOf(e.cause) ?? 'unreadable'})`;
+        throw new McbError('MCB_RECIPE_INVALID', `\`extends\` at ${at(typeof ext === 'string' ? undefined : i)} names ${rel}, ${why}; fix the path, relative to this file.`);
       }
       throw e;
     }
@@ -180,7 +255,11 @@ function merge(a: Omit<Merged, 'files'>, b: Omit<Merged, 'files'>, depth: number
   }
   for (const [k, v] of Object.entries(b.data)) {
     const mine = { data: v, owner: ownerOf(b.owner, k) };
-    if (!(k in a.data)) {
+    if (v === null && k in a.data) {
+      // `key: null` removes what a base set (a child that trains instead of loading: `model: { path: null, train: … }`).
+      delete data[k];
+      children.delete(k);
+    } else if (!(k in a.data)) {
       data[k] = v;
       children.set(k, mine.owner);
     } else if (depth === 0 && k === 'overrides' && Array.isArray(a.data[k]) && Array.isArray(v)) {
@@ -208,6 +287,11 @@ function applySet(merged: Merged, file: string, assignment: string): void {
   if (!segments) {
     throw new McbError('MCB_USAGE', `--set ${assignment} is not of the form path=value, such as \`--set passes[2].quantize.bits=4\` or \`--set thresholds.accuracy.maxDrop=0.005\` (list indices count from 0).`);
   }
+  const reserved = segments.find((seg) => typeof seg === 'string' && RESERVED_KEYS.has(seg));
+  if (reserved !== undefined) throw new McbError('MCB_USAGE', `--set ${assignment}: \`${String(reserved)}\` is not a recipe key; name the value to change, such as passes[0].quantize.bits.`);
+  if (segments[0] === 'extends') {
+    throw new McbError('MCB_USAGE', `--set ${assignment}: \`extends\` is read before --set applies, so it cannot be set on the command line; write it in the recipe, or pass the other recipe file itself.`);
+  }
   let value: unknown;
   try {
     value = parseYaml(assignment.slice(eq + 1), { strict: true, maxAliasCount: 0 });
@@ -234,15 +318,18 @@ function applySet(merged: Merged, file: string, assignment: string): void {
       return;
     }
     let next = (container as Record<string, unknown>)[seg];
+    let created = false;
     if (next === undefined || next === null) {
       if (typeof segments[i + 1] === 'number') throw new McbError('MCB_USAGE', `--set ${assignment}: \`${shown}\` is not set, so it has no entry ${String(segments[i + 1])}; set the whole list instead.`);
       next = {};
+      created = true;
       (container as Record<string, unknown>)[seg] = next;
     }
     if (typeof next !== 'object') {
       throw new McbError('MCB_USAGE', `--set ${assignment}: \`${shown}\` is ${JSON.stringify(next)}, not a map or list; set \`${shown}\` itself.`);
     }
-    const child = ownerOf(owner, seg);
+    // A map --set had to create was written on the command line: errors about it point there.
+    const child: Owner = created ? { source: new CommandLineSource(file, assignment), path: [], children: new Map() } : ownerOf(owner, seg);
     owner.children.set(String(seg), child);
     owner = child;
     container = next as Record<string, unknown> | unknown[];
@@ -313,6 +400,10 @@ function findPlaceholder(value: unknown, path: (string | number)[]): (string | n
     }
   }
   return undefined;
+}
+
+function errnoCodeOf(e: unknown): string | undefined {
+  return e === undefined ? undefined : errnoCode(e);
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {

@@ -102,7 +102,7 @@ thresholds:
     writeText(join(dir, 'c2.yaml'), 'extends: ./c1.yaml\n');
     expect((await loadError(join(dir, 'c1.yaml'))).message).toMatch(/c2\.yaml:1:10 makes a cycle: .*c1\.yaml → .*c2\.yaml → .*c1\.yaml/);
     const missing = writeText(join(dir, 'm.yaml'), 'extends: ./nope.yaml\nname: m\n');
-    expect((await loadError(missing)).message).toMatch(/m\.yaml:1:10 names \.\/nope\.yaml, which cannot be read/);
+    expect((await loadError(missing)).message).toMatch(/m\.yaml:1:10 names \.\/nope\.yaml, which does not exist \(looked at .*nope\.yaml\); fix the path, relative to this file\./);
     const bad = writeText(join(dir, 'x.yaml'), 'extends: 3\nname: x\n');
     expect((await loadError(bad)).message).toMatch(/`extends` at .*x\.yaml:1:10 must be a recipe path or a list of them/);
   });
@@ -177,5 +177,57 @@ describe('matrix', () => {
       (x: unknown) => x as McbError,
     );
     expect(e?.message).toMatch(/has a matrix of 6 variants; this command takes one: add --variant/);
+  });
+});
+
+describe('review fixes: the language refuses what would silently do the wrong thing', () => {
+  const file = writeText(join(dir, 'rv.yaml'), tinyRecipe({ passes: '  - quantize: { dtype: uint8 }' }));
+
+  it('--set refuses prototype keys and extends, and blames the command line for maps it created', async () => {
+    for (const bad of ['__proto__.polluted=1', 'thresholds.__proto__.x=1', 'constructor=1']) {
+      const e = await loadError(file, { set: [bad] });
+      expect(e.code).toBe('MCB_USAGE');
+      expect(e.message).toMatch(/is not a recipe key/);
+    }
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expect((await loadError(file, { set: ['extends=./other.yaml'] })).message).toMatch(/`extends` is read before --set applies/);
+    const deep = await loadError(file, { set: ['nope.deep.key=1'] });
+    expect(deep.message).toMatch(/unknown key `nope` at the command line \(--set nope\.deep\.key=1\)/);
+  });
+
+  it('null in an extending file removes what the base set', async () => {
+    writeText(join(dir, 'nb.yaml'), 'model:\n  path: ./models/m/model.json\noverrides:\n  - layers: [fc_1]\n    quantize: skip\n');
+    const child = writeText(join(dir, 'nc.yaml'), `extends: ./nb.yaml\n${tinyRecipe().replace('model:\n', 'model:\n  path: null\n')}overrides: null\n`);
+    const r = await loadRecipe(child);
+    expect(r.model.kind).toBe('train');
+    expect(r.overrides).toEqual([]);
+  });
+
+  it('matrix: unused keys, output placeholders, clashing folders, gate and --variant without a matrix are errors', async () => {
+    const m = (extra: string, passes = '  - quantize: { bits: "${{ matrix.bits }}" }', output?: string) =>
+      writeText(join(dir, `mm${Math.random().toString(36).slice(2)}.yaml`), tinyRecipe({ passes, extra, ...(output ? { output } : {}) }));
+    expect((await loadError(m('matrix:\n  bits: [8, 16]\n  seed: [1, 2]\n'))).message).toMatch(/`matrix\.seed` at .*:\d+:\d+ is not used anywhere in the recipe/);
+    expect((await loadError(m('matrix:\n  bits: [8, 16]\n', undefined, '"./out/x-${{ matrix.bits }}"'))).message).toMatch(/`output` at .* uses the matrix; each variant is written to its own folder/);
+    const clash = m('matrix:\n  v: ["a/b", "a_b"]\n', '  - quantize: { dtype: "${{ matrix.v }}" }');
+    expect((await loadError(clash)).message).toMatch(/makes variants v=a\/b and v=a_b that share the output folder v-a_b/);
+    expect((await loadError(file, { variant: 'bits=8' })).message).toMatch(/has no `matrix`, so it has no variants/);
+    const gate = writeText(join(dir, 'gate.yaml'), tinyRecipe({ extra: 'gate: best\n' }));
+    expect((await loadError(gate)).message).toMatch(/`gate` at .* decides how a matrix's variants pass together, but the recipe has no `matrix`/);
+  });
+
+  it('names the variant whose matrix value is bad, and takes --variant pairs in any order', async () => {
+    const f = writeText(join(dir, 'mv.yaml'), tinyRecipe({ passes: '  - prune: { sparsity: "${{ matrix.s }}" }\n  - quantize: { bits: "${{ matrix.b }}" }', extra: 'matrix:\n  s: [0.5, 1.5]\n  b: [8]\n' }));
+    expect((await loadError(f)).message).toMatch(/^in variant s=1\.5,b=8 \(values from `matrix` at .*mv\.yaml:\d+:\d+\): `passes\[0\]\.prune\.sparsity` must be < 1/);
+    const set = await loadRecipeSet(f, { variant: 'b=8, s=0.5' });
+    expect(set.variants.map((v) => v.variant!.name)).toEqual(['s=0.5,b=8']);
+  });
+
+  it('checks every search candidate against the schema, at the candidate', async () => {
+    const f = writeText(join(dir, 'cand.yaml'), tinyRecipe({ passes: '  - quantize: { dtype: auto, candidates: [int8, uint9] }' }));
+    expect((await loadError(f)).message).toMatch(/must be one of .* \(got "uint9"\) at .*cand\.yaml:15:49/);
+    const g = writeText(join(dir, 'cand2.yaml'), tinyRecipe({ passes: '  - prune: { sparsity: auto, candidates: [0.5, 1.5] }' }));
+    expect((await loadError(g)).message).toMatch(/must be < 1 \(got 1\.5\) at .*cand2\.yaml:15:48/);
+    const h = writeText(join(dir, 'cand3.yaml'), tinyRecipe({ passes: '  - quantize: { bits: auto, candidates: [8, "4"] }' }));
+    expect((await loadError(h)).message).toMatch(/got "4"\) at .*cand3\.yaml:15:45/);
   });
 });
