@@ -9,7 +9,7 @@ import { dirname, resolve, sep } from 'node:path';
 import { buildSet, defaultCacheDir, type BuildOptions, type BuildResult, type SetResult } from './build.js';
 import { isMcbError } from './errors.js';
 import type { BuildEvent } from './execute/index.js';
-import { loadRecipeSet, type Recipe } from './recipe/index.js';
+import { extendedFiles, loadRecipeSet, type Recipe } from './recipe/index.js';
 
 export type WatchEvent =
   | { type: 'build-start'; recipe: string; trigger: string }
@@ -157,7 +157,9 @@ export class RecipeWatcher {
       if (this.opts.output) this.written.add(resolve(this.opts.output));
       this.written.add(resolve(this.opts.cacheDir ?? defaultCacheDir(set.file)));
     } catch {
-      /* a broken recipe: keep watching the file itself so the fix is noticed; build() reports the error */
+      // A broken recipe: keep watching it and the files it extends (the error may be in a base), so the fix is
+      // noticed; the build reports the error.
+      files = await extendedFiles(recipe);
     }
     const known = this.inputs.get(recipe)!;
     const added = files.filter((f) => !known.has(f));

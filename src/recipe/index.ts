@@ -1,4 +1,4 @@
-export { loadRecipe, loadRecipeSet, variantFolder, variantName, type LoadOptions, type RecipeSet } from './load.js';
+export { extendedFiles, loadRecipe, loadRecipeSet, variantFolder, variantName, type LoadOptions, type RecipeSet } from './load.js';
 export { findProjectRoot } from './paths.js';
 export { formatDataPath, formatPosition, SourceMap, type DataPath, type Position, type RecipeSource } from './source.js';
 export { editDistance, suggest, loadSchema } from './validate.js';

@@ -165,6 +165,29 @@ function checkCandidates(data: unknown, search: ReadonlyMap<number, SearchSpec>,
   }
 }
 
+/**
+ * The recipe file and the files it extends, read leniently (no validation; unreadable links skipped): for
+ * watch mode, which must watch a broken base too, so that saving the fix rebuilds.
+ */
+export async function extendedFiles(file: string): Promise<string[]> {
+  const seen: string[] = [];
+  const visit = async (path: string): Promise<void> => {
+    if (seen.includes(path) || seen.length > MAX_EXTENDS_DEPTH * 4) return;
+    seen.push(path);
+    let ext: unknown;
+    try {
+      ext = (parseYaml(await readFile(path, 'utf8'), { maxAliasCount: MAX_ALIASES }) as { extends?: unknown } | null)?.extends;
+    } catch {
+      return;
+    }
+    for (const rel of typeof ext === 'string' ? [ext] : Array.isArray(ext) ? ext : []) {
+      if (typeof rel === 'string' && rel !== '') await visit(resolve(dirname(path), rel));
+    }
+  };
+  await visit(resolve(file));
+  return seen;
+}
+
 interface Merged {
   data: unknown;
   owner: Owner;

@@ -50,4 +50,19 @@ describe('watch mode with extends and matrix', () => {
     expect(second.set.sweep!.verdict).toBe('fail');
     expect(second.set.results.every((r) => r.execution.ran.length === 0)).toBe(true);
   });
+
+  it('watches a base that is broken when watching starts, and builds once it is fixed', { timeout: 120_000 }, async () => {
+    const base = writeText(join(dir, 'broken-base.yaml'), 'thresholds:\n  accuracy: { maxDrop: 7 }\n');
+    const child = writeText(join(dir, 'broken-child.yaml'), `extends: ./broken-base.yaml\n${tinyRecipe({ output: './out-broken' }).replace(/thresholds:\n.*\n/, '')}`);
+    const events: WatchEvent[] = [];
+    const watcher = new RecipeWatcher([child], { cacheDir: join(dir, 'cache'), debounceMs: 50, onEvent: (e) => events.push(e) });
+    watchers.push(watcher);
+    await watcher.start();
+    await until(events, () => events.some((e) => e.type === 'build-failed') && events.at(-1)!.type === 'idle');
+    const failed = events.find((e): e is Extract<WatchEvent, { type: 'build-failed' }> => e.type === 'build-failed')!;
+    expect(String((failed.error as Error).message)).toMatch(/broken-base\.yaml:2:/);
+    expect(watcher.watchedFiles).toBe(2);
+    writeFileSync(base, 'thresholds:\n  accuracy: { maxDrop: 0.5 }\n');
+    await until(events, () => events.some((e) => e.type === 'build-done') && events.at(-1)!.type === 'idle');
+  });
 });
