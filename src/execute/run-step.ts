@@ -11,8 +11,8 @@ import { measureRawSize, measureSize, modelCost, type Metrics } from '../metrics
 import { getPass } from '../passes/index.js';
 import type { Plan, Step } from '../plan/index.js';
 import { optionsPlace } from '../plan/plan.js';
-import { layerResolver, modelLayers } from '../plan/layers.js';
-import { formatDataPath, formatPosition } from '../recipe/index.js';
+import { layerResolver, modelLayers, ruleMatches, unmatchedRuleMessage } from '../plan/layers.js';
+import { formatDataPath, formatPosition, type DataPath } from '../recipe/index.js';
 
 export interface StepRuntime {
   plan: Plan;
@@ -62,7 +62,13 @@ export async function runStep(step: Step, inputs: CacheEntry[], rt: StepRuntime)
       const place = optionsPlace(recipe, spec.index, spec.pass);
       const entry = recipe.passes[spec.index]!;
       // The same resolution the planner showed, now against the layers of the model this pass really receives.
-      const layers = layerResolver(pass, { path: place.path, raw: entry.rawOptions }, spec.options, spec.rules ?? [], modelLayers(input.json, input.weightSpecs), (p) => formatPosition(recipe.source.positionOf(p)));
+      const actual = modelLayers(input.json, input.weightSpecs);
+      const at = (p: DataPath) => formatPosition(recipe.source.positionOf(p));
+      // Planning predicted these layers; a block that matches none of the real ones would silently do nothing.
+      for (const rule of spec.rules ?? []) {
+        if (!actual.some((l) => ruleMatches(rule, l))) throw new McbError('MCB_RECIPE_INVALID', unmatchedRuleMessage(rule, spec.pass, actual, at(['overrides', rule.block]), 'running'));
+      }
+      const layers = layerResolver(pass, { path: place.path, raw: entry.rawOptions }, spec.options, spec.rules ?? [], actual, at);
       const out = await pass.apply(input, spec.options, {
         engine: rt.engine,
         signal: rt.signal,

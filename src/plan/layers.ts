@@ -161,6 +161,21 @@ export function resolveLayer(
   return { layer: layer.name, ...(layer.className ? { className: layer.className } : {}), skip, raw, setBy };
 }
 
+/**
+ * The error for a block that configures a pass but matches no layer of the model that pass receives (as
+ * predicted by the planner, or as it really is when the pass runs): such a block would silently do nothing.
+ */
+export function unmatchedRuleMessage(rule: LayerRule, pass: string, layers: readonly ModelLayer[], blockAt: string, when: 'planned' | 'running'): string {
+  const what = [rule.layers ? `layers ${JSON.stringify(rule.layers)}` : '', rule.classes ? `classes ${JSON.stringify(rule.classes)}` : ''].filter(Boolean).join(' and ');
+  return `\`overrides[${rule.block}]\` at ${blockAt} sets the ${pass} pass for ${what}, but no layer of the model ${when === 'running' ? 'that pass received' : 'that pass will receive'} matches ${rule.layers && rule.classes ? 'both' : 'it'}; that pass's input has ${describeLayers(layers)}. Fix the block's layers or classes, or remove its ${pass} setting.`;
+}
+
+/** "3 layers: fc_1 (Dense), fc_2 (Dense), predictions (Dense)", shortened for large models. */
+export function describeLayers(layers: readonly ModelLayer[]): string {
+  const shown = layers.slice(0, 12).map((l) => (l.className ? `${l.name} (${l.className})` : l.name));
+  return `${layers.length} layer${layers.length === 1 ? '' : 's'}${shown.length ? `: ${shown.join(', ')}${layers.length > shown.length ? ', …' : ''}` : ''}`;
+}
+
 /** `raw` with one option set, dropping the alternatives it replaces (as a block setting it would). */
 export function withOption(raw: Record<string, unknown>, option: string, value: unknown, exclusive: readonly (readonly string[])[] = []): Record<string, unknown> {
   const out = { ...raw };

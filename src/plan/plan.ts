@@ -15,7 +15,7 @@ import { getPass, type BuiltinArchitecture, type OptionsPlace } from '../passes/
 import { MCBUILD_VERSION } from '../version.js';
 import { canonicalJson, sha256Hex } from '../util/hash.js';
 import type { PlanInputs } from './inputs.js';
-import { hashedRules, layerResolver, rulesFor, unmatchedPatterns, withOption, type LayerRule, type ModelLayer, type ResolvedLayer } from './layers.js';
+import { compilePattern, describeLayers, hashedRules, layerResolver, ruleMatches, rulesFor, unmatchedPatterns, unmatchedRuleMessage, withOption, type LayerRule, type ModelLayer, type ResolvedLayer } from './layers.js';
 
 /** Bump when the layout of cache entries changes: old entries then simply miss. */
 export const CACHE_FORMAT = 1;
@@ -109,6 +109,8 @@ export function plan(recipe: Recipe, inputs: PlanInputs): Plan {
   // The layers each pass receives, as far as planning can know them (only gathered when there are overrides).
   let layers: ModelLayer[] | undefined = inputs.layers;
   const seenBy = new Map<number, ModelLayer[][] | 'unknown'>();
+  // Blocks that match no predicted layer at a pass they configure: refused after the per-pattern check below.
+  const idle: { rule: LayerRule; pass: string; layers: ModelLayer[] }[] = [];
   const at = (path: DataPath) => formatPosition(recipe.source.positionOf(path));
   let previous = 'baseline';
   // The builtin architecture of the model each pass receives, for options relative to it (distill's `width`).
@@ -142,9 +144,12 @@ export function plan(recipe: Recipe, inputs: PlanInputs): Plan {
         const seen = seenBy.get(r.block);
         if (!layers) seenBy.set(r.block, 'unknown');
         else if (seen !== 'unknown') seenBy.set(r.block, [...(seen ?? []), layers]);
+        if (layers && !layers.some((l) => ruleMatches(r, l))) idle.push({ rule: r, pass: entry.name, layers });
       }
       layerPlan = { ...(layers ? { layers } : {}), overridden: resolver.overridden() };
-      layersAfter = layers && (pass.layersAfter ? pass.layersAfter(layers, options, resolver.optionsFor) : layers);
+      // A pass that builds a new model (distill's student) makes the layers after it unknown until it runs;
+      // the executor checks the blocks of later passes against the real model.
+      layersAfter = pass.architectureAfter ? undefined : layers && (pass.layersAfter ? pass.layersAfter(layers, options, resolver.optionsFor) : layers);
     }
     const step = add(id, `${entry.name} ${summarise(options)}${rules.length ? ` + ${rules.length} override${rules.length > 1 ? 's' : ''}` : ''}`.trim(), { kind: 'pass', pass: entry.name, index: entry.index, options, ...(rules.length ? { rules } : {}) }, [previous], 'model', {
       step: 'pass',
@@ -170,10 +175,12 @@ export function plan(recipe: Recipe, inputs: PlanInputs): Plan {
         const what = missing.path[2] === 'classes' ? 'layer class' : 'layer pattern';
         throw new McbError(
           'MCB_RECIPE_INVALID',
-          `${what} ${JSON.stringify(missing.pattern)} at ${at(missing.path)} matches no layer of the model${seen.length > 1 ? ' at any pass it configures' : ''}; the closest are ${missing.closest.map((n) => JSON.stringify(n)).join(', ')}. Fix the name (\`mcbuild explain\` lists the layers), or remove it.`,
+          `${what} ${JSON.stringify(missing.pattern)} at ${at(missing.path)} matches no layer of the model${seen.length > 1 ? ' at any pass it configures' : ''}; the closest are ${missing.closest.map((n) => JSON.stringify(n)).join(', ')} (of ${describeLayers(union)}). Fix the name, or remove it.`,
         );
       }
     }
+    const first = idle[0];
+    if (first) throw new McbError('MCB_RECIPE_INVALID', unmatchedRuleMessage(first.rule, first.pass, first.layers, at(['overrides', first.rule.block]), 'planned'));
   }
 
   add('eval-result', evalTitle('result'), { kind: 'eval', role: 'result', data: recipe.data.eval }, [previous], 'metrics', evalOwn(recipe.data.eval));
@@ -199,6 +206,8 @@ function checkOverrides(recipe: Recipe): void {
   const at = (path: DataPath) => formatPosition(recipe.source.positionOf(path, { key: true }));
   const inRecipe = new Set(recipe.passes.map((p) => p.name));
   for (const block of recipe.overrides) {
+    // Compile every pattern here, so a bad regex is reported at its own position.
+    block.layers?.forEach((p, i) => compilePattern(p, () => at(['overrides', block.index, 'layers', i])));
     if (block.pass !== undefined) {
       const target = recipe.passes[block.pass];
       const path: DataPath = ['overrides', block.index, 'pass'];

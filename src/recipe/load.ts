@@ -56,6 +56,7 @@ export async function loadRecipeSet(file: string, opts: LoadOptions = {}): Promi
   const path = resolve(file);
   const merged = await readMerged(path, file, []);
   for (const assignment of opts.set ?? []) applySet(merged, path, assignment);
+  if (opts.set?.length) await dropReplacedAlternatives(merged.data, opts.set);
   const source = new MergedSource(path, merged.owner);
   const data = merged.data;
   if (data === null || data === undefined) {
@@ -362,6 +363,31 @@ function applySet(merged: Merged, file: string, assignment: string): void {
 function parseSetPath(text: string): (string | number)[] | undefined {
   if (!/^[A-Za-z_][\w-]*(?:\.[A-Za-z_][\w-]*|\[\d+\])*$/.test(text)) return undefined;
   return [...text.matchAll(/([A-Za-z_][\w-]*)|\[(\d+)\]/g)].map((m) => (m[2] !== undefined ? Number(m[2]) : m[1]!));
+}
+
+/**
+ * `--set passes[1].quantize.bits=4` on an entry written `dtype: uint8`: the command line's value replaces its
+ * alternatives (as an override block's would), instead of the two disagreeing. The pass table is imported
+ * here, when it is needed, because the passes themselves import the recipe module.
+ */
+async function dropReplacedAlternatives(data: unknown, assignments: readonly string[]): Promise<void> {
+  const { getPass } = await import('../passes/index.js');
+  const passes = (data as { passes?: unknown } | null)?.passes;
+  if (!Array.isArray(passes)) return;
+  const set = assignments.map((a) => parseSetPath(a.slice(0, Math.max(0, a.indexOf('=')))) ?? []);
+  for (const segs of set) {
+    const [top, index, name, option] = segs;
+    if (top !== 'passes' || typeof index !== 'number' || typeof name !== 'string' || typeof option !== 'string' || segs.length !== 4) continue;
+    const entry = (passes[index] as Record<string, unknown> | undefined)?.[name];
+    if (!isPlainObject(entry)) continue;
+    for (const group of getPass(name)?.exclusiveOptions ?? []) {
+      if (!group.includes(option)) continue;
+      for (const other of group) {
+        const alsoSet = set.some((t) => t.length === 4 && t[0] === 'passes' && t[1] === index && t[2] === name && t[3] === other);
+        if (other !== option && !alsoSet) delete entry[other];
+      }
+    }
+  }
 }
 
 /** `matrix: { bits: [8, 4] }`: checked here, before substitution, because the schema sees substituted recipes. */

@@ -142,4 +142,27 @@ describe('planning with overrides', () => {
     );
     expect(e?.message).toMatch(/`overrides\[0\]` at .*:20:5 names no layers/);
   });
+
+  it('refuses a block whose layers and classes never meet, and a bad regex at its own position', async () => {
+    const e = await planError(recipe('  - layers: [fc_1]\n    classes: [Flatten]\n    quantize: skip'));
+    expect(e.message).toMatch(/`overrides\[0\]` at .*:20:5 sets the quantize pass for layers \["fc_1"\] and classes \["Flatten"\], but no layer of the model that pass will receive matches both; that pass's input has 3 layers: flatten \(Flatten\), fc_1 \(Dense\), predictions \(Dense\)/);
+    const r = await planError(recipe('  - layers: [fc_1, "re:fc_("]\n    quantize: skip'));
+    expect(r.message).toMatch(/layer pattern "re:fc_\(" at .*:20:20 is not a valid regular expression/);
+  });
+
+  it('does not predict the layers after distill (a new model): later blocks are checked when the pass runs', async () => {
+    const p = await planOf(
+      tinyRecipe({
+        passes: '  - distill: { student: { architecture: lenet5 }, epochs: 1 }\n  - quantize: { dtype: uint8 }',
+        extra: 'overrides:\n  - layers: [conv_1]\n    quantize: skip\ndata:\n  eval: { dataset: mnist, split: test, limit: 300 }\n  train: { dataset: mnist, split: train, limit: 300 }\n',
+      }).replace(/data:\n {2}eval: \{ dataset: mnist, split: test, limit: 300 \}\n/, ''),
+    );
+    expect(p.steps.find((s) => s.id === 'pass-2-quantize')!.layerPlan!.layers).toBeUndefined();
+  });
+
+  it('--set of an option replaces its alternatives in the pass entry, as a block would', async () => {
+    const file = writeText(join(dir, 'alt.yaml'), tinyRecipe({ passes: '  - quantize: { dtype: uint8 }' }));
+    const r = await loadRecipe(file, { set: ['passes[0].quantize.bits=4'] });
+    expect(r.passes[0]!.rawOptions).toEqual({ bits: 4 });
+  });
 });
