@@ -2,7 +2,8 @@ import { planBuild } from '../build.js';
 import { McbError } from '../errors.js';
 import { readBuildRecord } from '../execute/history.js';
 import { describeKeyChange } from '../plan/diff.js';
-import { formatDataPath, suggest } from '../recipe/index.js';
+import { formatDataPath, formatPosition, suggest, type DataPath } from '../recipe/index.js';
+import { searchedRecipePath } from '../search/search.js';
 import { closest } from '../plan/layers.js';
 import type { Plan, Step } from '../plan/index.js';
 import type { Command, CommandContext } from './command.js';
@@ -56,11 +57,15 @@ export const explainCommand: Command = {
         const shown = k === 'inputs' ? (v as string[]).map((key, i) => `${e.inputs[i]}@${key.slice(0, 12)}`).join(', ') || '[]' : JSON.stringify(v);
         lines.push(`    ${k.padEnd(14)} ${shown}`);
       }
-      if (e.layers) lines.push(...renderLayers(e.layers));
+      if (e.layers) lines.push(...renderLayers(e.layers, (path) => formatPosition(plan.recipe.source.positionOf(path))));
       lines.push(
         `  since the last build: ${e.sinceLastBuild === null ? 'no earlier build of this recipe with this cache' : e.sinceLastBuild.length === 0 ? 'unchanged' : e.sinceLastBuild.join('; ')}`,
         '',
       );
+    }
+    const searched = plan.recipe.passes.find((p) => p.search);
+    if (searched) {
+      lines.push(`passes[${searched.index}].${searched.name}.${searched.search!.option} is auto: this is the search's starting plan (every layer at ${String(searched.search!.candidates[0])}); the plan it chooses is written to ${searchedRecipePath(plan.recipe)} when it finds one.`, '');
     }
     lines.push('Not in any key: thresholds, output paths, reporter options. Editing them never reruns a step.');
     ctx.out.result(lines.join('\n'));
@@ -100,12 +105,15 @@ function describeRow(r: LayerRow): string {
   return parts.length ? parts.join(', ') : "the pass's defaults";
 }
 
-function renderLayers(p: { known: boolean; layers: LayerRow[] }): string[] {
+function renderLayers(p: { known: boolean; layers: LayerRow[] }, at: (path: DataPath) => string): string[] {
   const n = p.layers.filter((r) => r.overridden).length;
   const out = [`  per layer  ${p.known ? `${p.layers.length} layers at its input` : 'layers unknown until the passes before it run'}; ${n} set by overrides`];
   const width = Math.max(0, ...p.layers.map((r) => r.layer.length));
   for (const r of p.layers) if (r.overridden) out.push(`    ${r.layer.padEnd(width)}  ${describeRow(r)}`);
   if (n < p.layers.length) out.push(`    ${n ? 'other layers' : 'every layer'}: the pass's own options`);
+  // Block numbers count the merged list (bases' blocks first): say where each one was written.
+  const blocks = [...new Set(p.layers.flatMap((r) => Object.values(r.setBy)).filter((w) => w.startsWith('overrides[')).map((w) => Number(/^overrides\[(\d+)\]/.exec(w)![1])))].sort((a, b) => a - b);
+  if (blocks.length) out.push(`    (${blocks.map((b) => `overrides[${b}] is at ${at(['overrides', b])}`).join('; ')})`);
   return out;
 }
 

@@ -35,6 +35,15 @@ export const planCommand: Command = {
       ctx.out.result(`${parts.join('\n\n')}\n\n${set.variants.length} variants, ${seen.size} distinct steps`);
       return 0;
     }
+    if (set.matrix && format === 'json') {
+      const variants = [];
+      for (const recipe of set.variants) {
+        const { plan, cached, cache } = await planRecipe(recipe, planOptions(ctx));
+        variants.push({ variant: recipe.variant!.name, values: recipe.variant!.values, cacheDir: cache.dir, output: plan.recipe.output, steps: plan.steps.map((s) => ({ id: s.id, title: s.title, inputs: s.inputs, key: s.key, cached: cached.has(s.id), keyInputs: s.keyInputs })) });
+      }
+      ctx.out.jsonResult({ recipe: set.variants[0]!.name, matrix: set.matrix, gate: set.gate, distinctSteps: new Set(variants.flatMap((v) => v.steps.map((s) => s.key))).size, variants });
+      return 0;
+    }
     if (set.matrix) throw new McbError('MCB_USAGE', `${ctx.positionals[0]} has a matrix of ${set.variants.length} variants; --format ${format} draws one: add --variant with one of ${set.variants.map((v) => JSON.stringify(v.variant!.name)).join(', ')}.`);
     const { plan, cached, cache } = await planRecipe(set.variants[0]!, planOptions(ctx));
     if (format === 'json') {

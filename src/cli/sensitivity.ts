@@ -1,6 +1,6 @@
-import { mkdir, rename, writeFile } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
-import { McbError } from '../errors.js';
+import { mkdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, resolve, sep } from 'node:path';
+import { errnoCode, McbError } from '../errors.js';
 import { loadRecipe } from '../recipe/index.js';
 import { renderSensitivity, scanSensitivity } from '../search/sensitivity.js';
 import type { Command } from './command.js';
@@ -18,7 +18,7 @@ export const sensitivityCommand: Command = {
     option: { type: 'string', value: 'O', description: 'the per-layer option to vary (default per pass: quantize bits, prune sparsity, cluster clusters, …)' },
     candidates: { type: 'string', value: 'A,B,C', description: 'its values, comma-separated (default per pass, e.g. 8,4,2 for bits)' },
     layers: { type: 'string', value: 'P,Q', description: 'only layers matching these names, globs or re: patterns' },
-    out: { type: 'string', value: 'FILE', description: "where to write the JSON (default: <output>.sensitivity.json beside the recipe's output folder)" },
+    out: { type: 'string', value: 'FILE', description: "where to write the JSON: a file, or an existing folder to write <output>.sensitivity.json into (default: <output>.sensitivity.json beside the recipe's output folder)" },
   },
   examples: ['mcbuild sensitivity recipes/mnist-mlp.yaml --pass quantize', 'mcbuild sensitivity recipes/mobilenet.yaml --pass quantize --option bits --candidates 8,4 --layers "conv_pw_*"'],
   async run(ctx) {
@@ -26,8 +26,14 @@ export const sensitivityCommand: Command = {
     const candidates = (ctx.values.candidates as string | undefined)?.split(',').map((c) => {
       const t = c.trim();
       if (t === '') throw new McbError('MCB_USAGE', `--candidates ${String(ctx.values.candidates)} has an empty value; write e.g. --candidates 8,4,2.`);
-      return /^-?\d+(\.\d+)?$/.test(t) ? Number(t) : t;
+      // Plain decimals only: `1e1` or `0x8` stay strings, for the schema to refuse as written.
+      return /^-?(\d+(\.\d*)?|\.\d+)$/.test(t) ? Number(t) : t;
     });
+    // Where the JSON goes, settled before the scan: a folder given as --out gets the default name inside it.
+    const name = `${basename(recipe.output)}.sensitivity.json`;
+    const out = ctx.values.out as string | undefined;
+    const file = out === undefined ? resolve(join(dirname(recipe.output), name)) : (await isDirectory(out)) || /[\\/]$/.test(out) ? resolve(out, name) : resolve(out);
+    if (await isDirectory(file)) throw new McbError('MCB_OUTPUT', `cannot write the sensitivity scan to ${file}: it is a folder; give --out a file path, or a folder to write ${name} into.`);
     const only = (ctx.values.layers as string | undefined)?.split(',').map((l) => l.trim()).filter(Boolean);
     const started = performance.now();
     const result = await scanSensitivity(recipe, {
@@ -39,13 +45,33 @@ export const sensitivityCommand: Command = {
       ...(only?.length ? { only } : {}),
       onTrial: (done, total, label) => ctx.out.info(`[${done}/${total}] ${label}`),
     });
-    const file = resolve((ctx.values.out as string | undefined) ?? join(dirname(recipe.output), `${basename(recipe.output)}.sensitivity.json`));
-    await mkdir(dirname(file), { recursive: true });
-    await writeFile(`${file}.tmp`, `${JSON.stringify({ generator: 'mcbuild', ...result }, null, 2)}\n`);
-    await rename(`${file}.tmp`, file);
+    await writeJson(file, `${JSON.stringify({ generator: 'mcbuild', ...result }, null, 2)}\n`);
     const seconds = (performance.now() - started) / 1000;
     if (ctx.out.json) ctx.out.jsonResult({ ...result, file, seconds });
     else ctx.out.result(`\n${renderSensitivity(result)}\n\nwritten to ${file}\n${result.layers.length * result.candidates.length + 1} trials, ${result.ran} steps run in ${seconds.toFixed(1)} s (the rest from cache)`);
     return 0;
   },
 };
+
+async function isDirectory(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** Written through a temporary file beside it, removed on failure; any failure is an McbError naming the file. */
+async function writeJson(file: string, text: string): Promise<void> {
+  const tmp = `${file}.${process.pid}.tmp`;
+  try {
+    await mkdir(dirname(file), { recursive: true });
+    await writeFile(tmp, text);
+    await rename(tmp, file);
+  } catch (e) {
+    await unlink(tmp).catch(() => {});
+    const code = errnoCode(e);
+    const why = code === 'EISDIR' ? 'it is a folder' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'ENOTDIR' ? `a part of ${dirname(file)}${sep} is a file, not a folder` : e instanceof Error ? e.message : String(e);
+    throw new McbError('MCB_OUTPUT', `cannot write the sensitivity scan to ${file}: ${why}; give --out a writable file path, or an existing folder to write it into.`, { cause: e });
+  }
+}

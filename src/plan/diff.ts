@@ -29,6 +29,11 @@ function walk(a: unknown, b: unknown, path: string[], out: string[]): void {
     for (const k of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort()) walk(a[k], b[k], [...path, k], out);
     return;
   }
+  // Lists of the same length (override rules, layer names) are compared entry by entry: "overrides[1].set.bits: 4 → 2".
+  if (Array.isArray(a) && Array.isArray(b) && a.length === b.length && path.length > 0) {
+    a.forEach((x, i) => walk(x, b[i], [...path.slice(0, -1), `${path[path.length - 1]}[${i}]`], out));
+    return;
+  }
   const show = (v: unknown) => (v === undefined ? '(unset)' : JSON.stringify(v));
   out.push(`${path.join('.') || 'key'}: ${show(a)} → ${show(b)}`);
 }
