@@ -82,7 +82,9 @@ export async function build(recipeFile: string, opts: BuildOptions = {}): Promis
 
 /**
  * Builds a recipe file: every variant of its matrix in turn, on one cache, so the steps variants share (the
- * baseline, its evaluation, a common prefix of passes) run once and are cache hits for the others.
+ * baseline, its evaluation, a common prefix of passes) run once and are cache hits for the others. With
+ * `variant`, only that variant is built, into its own folder, like a recipe without a matrix: sweep.json
+ * summarises the whole sweep, so one variant's build leaves it alone.
  */
 export async function buildSet(recipeFile: string, opts: BuildOptions & { onVariant?: (recipe: Recipe, index: number, total: number) => void; onSearch?: (label: string) => void } = {}): Promise<SetResult> {
   const set = await loadRecipeSet(recipeFile, opts);
@@ -91,6 +93,11 @@ export async function buildSet(recipeFile: string, opts: BuildOptions & { onVari
     return { results: [result], exitCode: result.exitCode };
   }
   const root = opts.output ?? dirname(set.variants[0]!.output);
+  if (opts.variant !== undefined) {
+    const recipe = set.variants[0]!;
+    const result = await buildOrSearch(recipe, { ...opts, output: join(root, variantFolder(recipe.variant!)) });
+    return { results: [result], exitCode: result.exitCode };
+  }
   const results: BuildResult[] = [];
   for (const [i, recipe] of set.variants.entries()) {
     opts.onVariant?.(recipe, i, set.variants.length);
@@ -110,22 +117,43 @@ export async function buildSet(recipeFile: string, opts: BuildOptions & { onVari
 }
 
 /**
- * A recipe with an `auto` option is searched first (src/search/search.ts); the best passing plan is written
- * beside the recipe as a plain recipe and built like any other, its output carrying a copy and the search log.
+ * A recipe with an `auto` option is searched first (src/search/search.ts). When a plan passes, the best is
+ * written beside the recipe as a plain recipe (`x.searched.yaml`) with the search's record (`x.search.json`)
+ * and built like any other, its output carrying a copy and the search log. When none passes, nothing beside
+ * the recipe is touched (an earlier searched recipe stays), and the build is the smallest plan that held every
+ * threshold but size (else the start), so the report shows how close the search came. Ctrl-C during the search
+ * keeps a passing plan found so far (the two files), then stops without building.
  */
 async function buildOrSearch(recipe: Recipe, opts: BuildOptions & { onSearch?: (label: string) => void }): Promise<BuildResult> {
   if (!recipe.passes.some((p) => p.search)) return buildRecipe(recipe, opts);
-  const { searchRecipe, searchedRecipePath, searchedRecipeYaml, searchSummary } = await import('./search/search.js');
-  // Trials are builds too; their step-by-step events would bury the search's own progress: pass warnings only.
-  const result = await searchRecipe(recipe, { ...opts, onEvent: (e) => e.type === 'warning' && opts.onEvent?.(e), ...(opts.onSearch ? { onTrial: opts.onSearch } : {}) });
+  const { searchRecipe, searchedRecipePath, searchRecordPath, searchedRecipeYaml, searchRecord, searchSummary } = await import('./search/search.js');
+  const root = findProjectRoot(recipe.file);
+  const shown = (file: string) => relative(root, file).split('\\').join('/');
   const file = searchedRecipePath(recipe);
-  const yaml = searchedRecipeYaml(recipe, result, dirname(file));
-  await writeFileAtomic(file, yaml);
+  const recordFile = searchRecordPath(recipe);
+  /** Writes the searched recipe and the record when a plan passed; returns the recipe's YAML, or undefined. */
+  const keep = async (result: Awaited<ReturnType<typeof searchRecipe>>): Promise<string | undefined> => {
+    if (!result.chosen) return undefined;
+    const yaml = searchedRecipeYaml(recipe, result, dirname(file));
+    await writeFileAtomic(file, yaml);
+    await writeFileAtomic(recordFile, `${JSON.stringify(searchRecord(recipe, result, shown(file), shown(recordFile)), null, 2)}\n`);
+    return yaml;
+  };
+  // Trials are builds too; their step-by-step events would bury the search's own progress: pass warnings only.
+  const result = await searchRecipe(recipe, {
+    ...opts,
+    onEvent: (e) => e.type === 'warning' && opts.onEvent?.(e),
+    ...(opts.onSearch ? { onTrial: opts.onSearch } : {}),
+    onCancelled: async (partial) => {
+      await keep(partial);
+    },
+  });
+  const yaml = await keep(result);
   return buildRecipe(result.recipe, {
     ...opts,
     ...(opts.output ? {} : { output: recipe.output }),
-    extraFiles: new Map([[SEARCHED_FILE, new TextEncoder().encode(yaml)]]),
-    reportExtras: { search: searchSummary(result, relative(findProjectRoot(recipe.file), file).split('\\').join('/')) },
+    ...(yaml === undefined ? {} : { extraFiles: new Map([[SEARCHED_FILE, new TextEncoder().encode(yaml)]]) }),
+    reportExtras: { search: searchSummary(result, yaml === undefined ? null : shown(file), yaml === undefined ? null : shown(recordFile)) },
   });
 }
 

@@ -66,10 +66,13 @@ async function runOnce(ctx: CommandContext): Promise<number> {
   if (out.json) {
     out.jsonResult({ ...result.report, outputDir: result.outputDir, cached: result.execution.cached, ran: result.execution.ran, seconds });
   } else {
-    const search = result.report.search as { chosen: Record<string, unknown> | null; trials: unknown[]; stoppedBecause: string; recipe: string; option: string } | undefined;
-    const searched = search
-      ? `\nsearch: ${search.trials.length} full builds (${search.stoppedBecause}); ${search.chosen ? `chosen ${search.option}: ${Object.entries(search.chosen).map(([l, v]) => `${l}=${String(v)}`).join(', ') || 'every layer at the first candidate'}` : 'no plan passes the thresholds'}; plain recipe written to ${search.recipe}`
-      : '';
+    const search = result.report.search as { chosen: Record<string, unknown> | null; trials: unknown[]; stoppedBecause: string; recipe: string | null; record: string | null; option: string; fallback?: string } | undefined;
+    const chosen = (c: Record<string, unknown>) => Object.entries(c).map(([l, v]) => `${l}=${String(v)}`).join(', ') || 'every layer at the first candidate';
+    const searched = !search
+      ? ''
+      : search.chosen
+        ? `\nsearch: ${search.trials.length} full builds (${search.stoppedBecause}); chosen ${search.option}: ${chosen(search.chosen)}; plain recipe written to ${search.recipe} (record: ${search.record})`
+        : `\nsearch: ${search.trials.length} full builds (${search.stoppedBecause}); no plan passes the thresholds, so nothing was written back; built ${search.fallback ?? 'the starting plan'}`;
     out.result(`\n${renderTable(result.report, out.style)}\n\noutput: ${result.outputDir}${searched}\n${buildSummary(result, seconds)}`);
     for (const c of result.verdict.checks.filter((c) => !c.pass)) {
       process.stderr.write(`mcbuild: threshold missed: ${c.name}: ${c.text}\n`);

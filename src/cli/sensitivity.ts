@@ -1,5 +1,5 @@
 import { mkdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
-import { basename, dirname, join, resolve, sep } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { errnoCode, McbError } from '../errors.js';
 import { loadRecipe } from '../recipe/index.js';
 import { renderSensitivity, scanSensitivity } from '../search/sensitivity.js';
@@ -34,6 +34,10 @@ export const sensitivityCommand: Command = {
     const out = ctx.values.out as string | undefined;
     const file = out === undefined ? resolve(join(dirname(recipe.output), name)) : (await isDirectory(out)) || /[\\/]$/.test(out) ? resolve(out, name) : resolve(out);
     if (await isDirectory(file)) throw new McbError('MCB_OUTPUT', `cannot write the sensitivity scan to ${file}: it is a folder; give --out a file path, or a folder to write ${name} into.`);
+    // Its folder now, so an unwritable place is reported before the scan's trials run, not after.
+    await mkdir(dirname(file), { recursive: true }).catch((e: unknown) => {
+      throw outputError(file, e);
+    });
     const only = (ctx.values.layers as string | undefined)?.split(',').map((l) => l.trim()).filter(Boolean);
     const started = performance.now();
     const result = await scanSensitivity(recipe, {
@@ -70,8 +74,16 @@ async function writeJson(file: string, text: string): Promise<void> {
     await rename(tmp, file);
   } catch (e) {
     await unlink(tmp).catch(() => {});
-    const code = errnoCode(e);
-    const why = code === 'EISDIR' ? 'it is a folder' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'ENOTDIR' ? `a part of ${dirname(file)}${sep} is a file, not a folder` : e instanceof Error ? e.message : String(e);
-    throw new McbError('MCB_OUTPUT', `cannot write the sensitivity scan to ${file}: ${why}; give --out a writable file path, or an existing folder to write it into.`, { cause: e });
+    throw outputError(file, e);
   }
+}
+
+function outputError(file: string, e: unknown): McbError {
+  const code = errnoCode(e);
+  const why =
+    code === 'EISDIR' ? 'it is a folder'
+    : code === 'EACCES' || code === 'EPERM' || code === 'EROFS' ? 'permission denied'
+    : code === 'EEXIST' || code === 'ENOTDIR' ? `${dirname(file)} (or a folder above it) is a file, not a folder`
+    : e instanceof Error ? e.message : String(e);
+  return new McbError('MCB_OUTPUT', `cannot write the sensitivity scan to ${file}: ${why}; give --out a writable file path, or an existing folder to write it into.`, { cause: e });
 }

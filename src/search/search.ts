@@ -11,16 +11,20 @@
  *     the scan says it costs (bytes from the scan's measured sizes: raw, or gzip when raw sizes are equal, as
  *     for pruning), build it, keep it when every threshold but size still holds, and otherwise never move L
  *     again;
- *  4. stop when no move is left, after `maxTrials` builds, or after `maxSeconds`.
+ *  4. stop when no move is left, after `maxTrials` builds, or after `maxSeconds` (counted from the scan's start:
+ *     a scan still running then stops, and only the start is built, which the build after the search needs anyway).
  *
  * The best plan is the smallest passing one seen (raw size, then gzip size, then accuracy), always kept and
- * reported even when the budget runs out. It is written back as a plain recipe with explicit overrides, so it
- * can be reviewed and rebuilt without searching. A knapsack over the scan would pick a plan in one go, but
+ * reported even when the budget runs out or the search is cancelled (`onCancelled`). The caller writes it back
+ * as a plain recipe with explicit overrides, so it can be reviewed and rebuilt without searching. When none
+ * passes, the plan built is the smallest that held every threshold but size (`fallback`), else the start. A knapsack over the scan would pick a plan in one go, but
  * per-layer drops do not add up exactly; the greedy loop checks every step against the real gate.
  */
 import { stringify } from 'yaml';
 import { isAbsolute, relative } from 'node:path';
 import type { BuildOptions } from '../build.js';
+import { cancelled } from '../engine/train.js';
+import { McbError } from '../errors.js';
 import { variantFolder, type Recipe } from '../recipe/index.js';
 import { scanSensitivity, type Sensitivity } from './sensitivity.js';
 import { runTrial, trialRecipe, type SettingValue, type TrialSpec } from './trials.js';
@@ -38,6 +42,9 @@ export interface SearchTrial {
   kept: boolean;
 }
 
+/** What the fallback build is when no plan passes but some held every threshold other than size. */
+export const FALLBACK_REASON = 'smallest plan that holds the accuracy thresholds';
+
 export interface SearchResult {
   pass: { index: number; name: string };
   option: string;
@@ -46,7 +53,12 @@ export interface SearchResult {
   trials: SearchTrial[];
   /** The best passing plan's per-layer settings, layers at the first candidate omitted; undefined if none passed. */
   chosen?: Record<string, SettingValue>;
-  /** The recipe that builds the best passing plan (or the starting plan when none passed). */
+  /**
+   * Set when no plan passed but some held every threshold other than size: the smallest of those (closest to
+   * passing) is what `recipe` builds instead of the start.
+   */
+  fallback?: { reason: string; trial: number; settings: Record<string, SettingValue> };
+  /** The recipe that builds the best passing plan (else the fallback, else the starting plan). */
   recipe: Recipe;
   stoppedBecause: 'no moves left' | 'maxTrials' | 'maxSeconds' | 'nothing passes';
   /** Steps computed (not cache hits) over the scan and the trials. */
@@ -55,14 +67,32 @@ export interface SearchResult {
 
 export interface SearchOptions extends BuildOptions {
   onTrial?: (label: string) => void;
+  /**
+   * Called when the search is cancelled (`signal`) after it started trials, with what it found so far, before
+   * the cancellation error is rethrown: a caller keeps a passing plan found before Ctrl-C.
+   */
+  onCancelled?: (partial: SearchResult) => Promise<void>;
 }
+
+type Outcome = { sizeBytes: number; gzipBytes: number; accuracy: number };
+/** Smaller raw size, then smaller gzip size, then higher accuracy. */
+const smaller = (a: Outcome, b: Outcome | undefined) => !b || a.sizeBytes < b.sizeBytes || (a.sizeBytes === b.sizeBytes && (a.gzipBytes < b.gzipBytes || (a.gzipBytes === b.gzipBytes && a.accuracy > b.accuracy)));
 
 export async function searchRecipe(recipe: Recipe, opts: SearchOptions = {}): Promise<SearchResult> {
   const index = recipe.passes.findIndex((p) => p.search);
   const entry = recipe.passes[index]!;
   const spec = entry.search!;
   const started = performance.now();
-  const sensitivity = await scanSensitivity(recipe, { ...opts, pass: String(index), option: spec.option, candidates: spec.candidates, onTrial: (done, total, label) => opts.onTrial?.(`scan ${done + 1}/${total}: ${label}`) });
+  // maxSeconds bounds the whole search, the scan included.
+  const deadline = spec.maxSeconds === undefined ? undefined : started + spec.maxSeconds * 1000;
+  const sensitivity = await scanSensitivity(recipe, {
+    ...opts,
+    pass: String(index),
+    option: spec.option,
+    candidates: spec.candidates,
+    ...(deadline === undefined ? {} : { deadline }),
+    onTrial: (done, total, label) => opts.onTrial?.(`scan ${done + 1}/${total}: ${label}`),
+  });
   let ran = sensitivity.ran;
   const cands = spec.candidates;
   const level = new Map(sensitivity.layers.map((l) => [l.layer, 0]));
@@ -73,56 +103,75 @@ export async function searchRecipe(recipe: Recipe, opts: SearchOptions = {}): Pr
     option: spec.option,
     values: new Map([...levels].filter(([, k]) => k > 0).map(([layer, k]) => [layer, cands[k]!])),
   });
-  let best: { levels: Map<string, number>; sizeBytes: number; gzipBytes: number; accuracy: number } | undefined;
-  const better = (t: { sizeBytes: number; gzipBytes: number; accuracy: number }) =>
-    !best || t.sizeBytes < best.sizeBytes || (t.sizeBytes === best.sizeBytes && (t.gzipBytes < best.gzipBytes || (t.gzipBytes === best.gzipBytes && t.accuracy > best.accuracy)));
+  type Plan = Outcome & { levels: Map<string, number>; trial: number };
+  /** The smallest passing plan, and the smallest that holds every threshold but size. */
+  let best: Plan | undefined;
+  let closest: Plan | undefined;
 
   const attempt = async (levels: Map<string, number>, move: string): Promise<boolean> => {
+    if (opts.signal?.aborted) throw cancelled();
     opts.onTrial?.(`trial ${trials.length + 1}: ${move}`);
     const t = await runTrial(recipe, specOf(levels), opts);
     ran += t.ran;
-    if (t.pass && better(t)) best = { levels: new Map(levels), sizeBytes: t.sizeBytes, gzipBytes: t.gzipBytes, accuracy: t.accuracy };
-    trials.push({ trial: trials.length + 1, move, accuracy: t.accuracy, sizeBytes: t.sizeBytes, gzipBytes: t.gzipBytes, pass: t.pass, kept: t.holdsAccuracy });
+    const plan = { levels: new Map(levels), sizeBytes: t.sizeBytes, gzipBytes: t.gzipBytes, accuracy: t.accuracy, trial: trials.length + 1 };
+    if (t.pass && smaller(t, best)) best = plan;
+    if (t.holdsAccuracy && smaller(t, closest)) closest = plan;
+    trials.push({ trial: plan.trial, move, accuracy: t.accuracy, sizeBytes: t.sizeBytes, gzipBytes: t.gzipBytes, pass: t.pass, kept: t.holdsAccuracy });
     return t.holdsAccuracy;
   };
 
-  let stoppedBecause: SearchResult['stoppedBecause'] = 'no moves left';
-  if (!(await attempt(level, `start: every layer at ${spec.option} ${String(cands[0])}`))) {
-    stoppedBecause = 'nothing passes';
-  } else {
-    // From here on the accuracy thresholds hold; moves stop at the first that breaks them, per layer.
-    for (;;) {
-      if (trials.length >= spec.maxTrials) {
-        stoppedBecause = 'maxTrials';
-        break;
-      }
-      if (spec.maxSeconds !== undefined && (performance.now() - started) / 1000 >= spec.maxSeconds) {
-        stoppedBecause = 'maxSeconds';
-        break;
-      }
-      const move = bestMove(sensitivity, level, frozen, cands.length);
-      if (!move) {
-        if (!best) stoppedBecause = 'nothing passes';
-        break;
-      }
-      const next = new Map(level).set(move.layer, move.to);
-      if (await attempt(next, `${move.layer} ${spec.option} ${String(cands[move.to - 1])} → ${String(cands[move.to])}`)) level.set(move.layer, move.to);
-      else frozen.add(move.layer);
-    }
-  }
-  const chosenLevels = best?.levels ?? new Map<string, number>();
-  const chosenSpec = specOf(chosenLevels);
-  return {
-    pass: { index, name: entry.name },
-    option: spec.option,
-    candidates: cands,
-    sensitivity,
-    trials,
-    ...(best ? { chosen: Object.fromEntries(chosenSpec.values) } : {}),
-    recipe: trialRecipe(recipe, chosenSpec),
-    stoppedBecause,
-    ran,
+  const result = (stoppedBecause: SearchResult['stoppedBecause']): SearchResult => {
+    const fallback = best ? undefined : closest;
+    const chosenSpec = specOf((best ?? fallback)?.levels ?? new Map<string, number>());
+    const settings = Object.fromEntries(chosenSpec.values);
+    return {
+      pass: { index, name: entry.name },
+      option: spec.option,
+      candidates: cands,
+      sensitivity,
+      trials,
+      ...(best ? { chosen: settings } : {}),
+      ...(fallback ? { fallback: { reason: FALLBACK_REASON, trial: fallback.trial, settings } } : {}),
+      recipe: trialRecipe(recipe, chosenSpec),
+      stoppedBecause,
+      ran,
+    };
   };
+
+  let stoppedBecause: SearchResult['stoppedBecause'] = 'no moves left';
+  try {
+    // The start is built even when the scan ran out of time: the build that follows a search would build it anyway.
+    if (!(await attempt(level, `start: every layer at ${spec.option} ${String(cands[0])}`))) {
+      stoppedBecause = 'nothing passes';
+    } else if (sensitivity.stopped) {
+      stoppedBecause = 'maxSeconds';
+    } else {
+      // From here on the accuracy thresholds hold; moves stop at the first that breaks them, per layer.
+      for (;;) {
+        if (trials.length >= spec.maxTrials) {
+          stoppedBecause = 'maxTrials';
+          break;
+        }
+        if (deadline !== undefined && performance.now() >= deadline) {
+          stoppedBecause = 'maxSeconds';
+          break;
+        }
+        const move = bestMove(sensitivity, level, frozen, cands.length);
+        if (!move) {
+          if (!best) stoppedBecause = 'nothing passes';
+          break;
+        }
+        const next = new Map(level).set(move.layer, move.to);
+        if (await attempt(next, `${move.layer} ${spec.option} ${String(cands[move.to - 1])} → ${String(cands[move.to])}`)) level.set(move.layer, move.to);
+        else frozen.add(move.layer);
+      }
+    }
+  } catch (e) {
+    // Ctrl-C: hand over what was found (a passing plan is worth keeping), then stop without building.
+    if (e instanceof McbError && e.code === 'MCB_CANCELLED') await opts.onCancelled?.(result(stoppedBecause));
+    throw e;
+  }
+  return result(stoppedBecause);
 }
 
 /** The untried move with the most bytes saved per point of accuracy lost in the scan; undefined when none is left. */
@@ -131,7 +180,8 @@ function bestMove(s: Sensitivity, level: ReadonlyMap<string, number>, frozen: Re
   for (const l of s.layers) {
     const k = level.get(l.layer)!;
     if (frozen.has(l.layer) || k + 1 >= n) continue;
-    const [from, to] = [l.trials[k]!, l.trials[k + 1]!];
+    const [from, to] = [l.trials[k], l.trials[k + 1]];
+    if (!from || !to) continue; // a scan cut short by its deadline
     const saved = from.sizeBytes !== to.sizeBytes ? from.sizeBytes - to.sizeBytes : from.gzipBytes - to.gzipBytes;
     if (saved <= 0) continue;
     // A move the scan says costs nothing still costs something: 0.01 pt keeps scores finite and ordered by bytes.
@@ -168,23 +218,54 @@ export function searchedRecipeYaml(original: Recipe, result: SearchResult, dir: 
 
 /** Where the searched recipe is written: beside the recipe, `x.searched.yaml` (`x.<variant>.searched.yaml`). */
 export function searchedRecipePath(recipe: Recipe): string {
-  const base = recipe.file.replace(/\.ya?ml$/i, '');
-  return `${base}${recipe.variant ? `.${variantFolder(recipe.variant)}` : ''}.searched.yaml`;
+  return `${searchBase(recipe)}.searched.yaml`;
 }
 
-/** What report.json says about the search: the scan, every trial, the choice and why it stopped. */
-export function searchSummary(result: SearchResult, searchedFile: string): Record<string, unknown> {
+/** Where the search's record is written beside the searched recipe: `x.search.json` (`x.<variant>.search.json`). */
+export function searchRecordPath(recipe: Recipe): string {
+  return `${searchBase(recipe)}.search.json`;
+}
+
+function searchBase(recipe: Recipe): string {
+  const base = recipe.file.replace(/\.ya?ml$/i, '');
+  return `${base}${recipe.variant ? `.${variantFolder(recipe.variant)}` : ''}`;
+}
+
+/**
+ * What report.json says about the search: the scan, every trial, the choice (null when no plan passed, with
+ * the fallback built instead, if any) and why it stopped. `searchedFile`/`recordFile`: where the searched
+ * recipe and the search record were written, null when they were not (no plan passed).
+ */
+export function searchSummary(result: SearchResult, searchedFile: string | null, recordFile: string | null = null): Record<string, unknown> {
   return {
     pass: result.pass,
     option: result.option,
     candidates: result.candidates,
     chosen: result.chosen ?? null,
+    ...(result.fallback ? { fallback: result.fallback.reason, fallbackTrial: result.fallback.trial, fallbackSettings: result.fallback.settings } : {}),
     stoppedBecause: result.stoppedBecause,
     recipe: searchedFile,
+    record: recordFile,
     sensitivity: {
       reference: result.sensitivity.reference,
+      ...(result.sensitivity.stopped ? { stopped: result.sensitivity.stopped } : {}),
       layers: result.sensitivity.layers.map((l) => ({ layer: l.layer, params: l.params, drops: Object.fromEntries(l.trials.map((t) => [String(t.value), t.drop])) })),
     },
     trials: result.trials,
+  };
+}
+
+/**
+ * The search record written beside the searched recipe (`x.search.json`): the summary report.json carries,
+ * with the full scan (accuracies and sizes per layer and candidate), so it outlives rebuilds of the output.
+ */
+export function searchRecord(recipe: Recipe, result: SearchResult, searchedFile: string, recordFile: string): Record<string, unknown> {
+  const { ran: _ran, ...sensitivity } = result.sensitivity;
+  return {
+    generator: 'mcbuild',
+    recipe: recipe.name,
+    ...(recipe.variant ? { variant: recipe.variant.name } : {}),
+    ...searchSummary(result, searchedFile, recordFile),
+    sensitivity,
   };
 }

@@ -7,10 +7,12 @@
  * scan is cached per layer and setting.
  */
 import type { BuildOptions } from '../build.js';
+import { cancelled } from '../engine/train.js';
 import { McbError } from '../errors.js';
 import { getPass } from '../passes/index.js';
 import { compilePattern, resolveLayer, rulesFor, withOption, type ModelLayer } from '../plan/layers.js';
-import { formatDataPath, formatPosition, suggest, type Recipe } from '../recipe/index.js';
+import { formatDataPath, formatPosition, suggest, type DataPath, type Recipe, type RecipeSource } from '../recipe/index.js';
+import { validateRecipeData } from '../recipe/validate.js';
 import { kernelLayers, runTrial, type SettingValue } from './trials.js';
 
 /** What to scan when the recipe does not say (`bits: auto, candidates: …` says it for a searched pass). */
@@ -31,6 +33,11 @@ export interface SensitivityOptions extends BuildOptions {
   only?: string[];
   /** Called before each trial: done so far, total, what is tried next. */
   onTrial?: (done: number, total: number, label: string) => void;
+  /**
+   * A `performance.now()` time after which no further trial starts (the search's `maxSeconds`, which the scan
+   * counts against). The reference always runs; the scan then returns what it measured, with `stopped` set.
+   */
+  deadline?: number;
 }
 
 export interface LayerSensitivity {
@@ -49,17 +56,19 @@ export interface Sensitivity {
   /** The recipe up to this pass with the pass skipped for every layer: what drops are measured against. */
   reference: { accuracy: number; sizeBytes: number; gzipBytes: number };
   layers: LayerSensitivity[];
+  /** Set when the scan stopped at its deadline: `layers` holds what was measured (the last layer may lack candidates). */
+  stopped?: 'deadline';
   /** Steps computed (not cache hits) over all trials. */
   ran: number;
 }
 
-/** Which pass entry, option and candidates a scan of `recipe` uses, checked against the pass. */
+/** Which pass entry, option and candidates a scan of `recipe` uses, checked against the pass and the recipe schema. */
 export function scanTarget(recipe: Recipe, opts: Pick<SensitivityOptions, 'pass' | 'option' | 'candidates'>): { index: number; name: string; option: string; candidates: SettingValue[] } {
   const names = recipe.passes.map((p) => p.name);
   let index: number;
   if (opts.pass === undefined) {
     index = recipe.passes.findIndex((p) => p.search);
-    if (index < 0) index = recipe.passes.findIndex((p) => getPass(p.name)?.perLayer && DEFAULT_SCANS[p.name]);
+    if (index < 0) index = recipe.passes.findIndex((p) => getPass(p.name)?.perLayer?.length && DEFAULT_SCANS[p.name]);
     if (index < 0) throw new McbError('MCB_USAGE', `${recipe.name} has no pass that takes per-layer settings (passes: ${names.join(', ') || 'none'}); add one such as quantize or prune, or name it with --pass.`);
   } else if (/^\d+$/.test(opts.pass)) {
     index = Number(opts.pass);
@@ -70,24 +79,60 @@ export function scanTarget(recipe: Recipe, opts: Pick<SensitivityOptions, 'pass'
   }
   const entry = recipe.passes[index]!;
   const pass = getPass(entry.name)!;
+  if (!pass.perLayer) throw new McbError('MCB_USAGE', `the ${entry.name} pass acts on the whole model and takes no per-layer settings, so it has no per-layer sensitivity; choose another --pass.`);
+  if (pass.perLayer.length === 0) {
+    throw new McbError('MCB_USAGE', `the ${entry.name} pass (passes[${index}]) takes only \`skip\` per layer, no option to vary, so there is nothing to scan; choose another --pass (one that takes per-layer options, such as quantize or prune).`);
+  }
   const fallback = entry.search ?? DEFAULT_SCANS[entry.name];
   const option = opts.option ?? fallback?.option;
+  // The option first: a misspelt --option is the mistake to report, not the missing --candidates.
+  if (option !== undefined && !pass.perLayer.includes(option)) throw new McbError('MCB_USAGE', `--option ${option}: the ${entry.name} pass takes ${pass.perLayer.join(', ')} per layer${suggest(option, pass.perLayer)}.`);
+  const fromCommandLine = opts.candidates !== undefined;
   const candidates = opts.candidates ?? (option === fallback?.option ? fallback?.candidates : undefined);
-  if (!pass.perLayer) throw new McbError('MCB_USAGE', `the ${entry.name} pass acts on the whole model and takes no per-layer settings, so it has no per-layer sensitivity; choose another --pass.`);
-  if (option === undefined || candidates === undefined) throw new McbError('MCB_USAGE', `say what to scan for the ${entry.name} pass: --option (one of ${pass.perLayer.join(', ') || 'none'}) and --candidates (e.g. --candidates 8,4,2).`);
-  if (!pass.perLayer.includes(option)) throw new McbError('MCB_USAGE', `--option ${option}: the ${entry.name} pass takes ${pass.perLayer.join(', ') || 'no option'} per layer${suggest(option, pass.perLayer)}.`);
+  if (option === undefined) throw new McbError('MCB_USAGE', `say what to scan for the ${entry.name} pass: --option (one of ${pass.perLayer.join(', ')}) and --candidates (e.g. --candidates 8,4,2).`);
+  if (candidates === undefined) throw new McbError('MCB_USAGE', `say which values of ${option} to scan for the ${entry.name} pass: --candidates A,B,C (the values of ${option}, most conservative first).`);
   if (candidates.length === 0) throw new McbError('MCB_USAGE', '--candidates needs at least one value, e.g. --candidates 8,4,2.');
+  const origin = fromCommandLine ? `the command line (--candidates ${candidates.map(String).join(',')})` : entry.search ? undefined : `mcbuild's default candidates for ${entry.name} ${option} (${candidates.map(String).join(', ')})`;
   // Each candidate must be a valid setting for this pass: refuse it now, not after the first trials ran.
-  for (const value of candidates) {
+  for (const [j, value] of candidates.entries()) {
+    checkCandidate(recipe, index, entry.name, option, value, candidateSource(recipe.source, index, entry.name, option, j, origin));
     const path = ['passes', index, entry.name];
     pass.resolveOptions(withOption(entry.rawOptions, option, value, pass.exclusiveOptions), { path, at: (o) => `${formatPosition(recipe.source.positionOf(o === undefined ? path : [...path, o]))} (with ${option}: ${JSON.stringify(value)} from the scan's candidates, \`${formatDataPath(path)}\`)` });
   }
   return { index, name: entry.name, option, candidates };
 }
 
+/**
+ * Positions for a candidate checked in place of the pass's option: the option's own path (and below) is
+ * where the candidate came from — the command line, the recipe's `candidates:` list, or mcbuild's defaults —
+ * and every other path is where the recipe wrote it.
+ */
+function candidateSource(source: RecipeSource, index: number, name: string, option: string, j: number, origin: string | undefined): RecipeSource {
+  const at = (path: DataPath) => path.length >= 4 && path[0] === 'passes' && path[1] === index && path[2] === name && path[3] === option;
+  return {
+    file: source.file,
+    positionOf: (path, o) => {
+      if (!at(path)) return source.positionOf(path, o);
+      return origin === undefined ? source.positionOf(['passes', index, name, 'candidates', j]) : { file: source.file, line: 0, col: 0, label: origin };
+    },
+  };
+}
+
+/** The recipe as validated, with the pass's option set to `value` (replacing its alternatives), through the schema. */
+function checkCandidate(recipe: Recipe, index: number, name: string, option: string, value: SettingValue, source: RecipeSource): void {
+  const doc = structuredClone(recipe.document) as { passes?: Record<string, unknown>[] };
+  const entry = doc.passes?.[index];
+  if (!entry || !(name in entry)) return;
+  const options = entry[name];
+  const raw = typeof options === 'object' && options !== null && !Array.isArray(options) ? (options as Record<string, unknown>) : {};
+  entry[name] = withOption(raw, option, value, getPass(name)?.exclusiveOptions);
+  validateRecipeData(doc, source);
+}
+
 export async function scanSensitivity(recipe: Recipe, opts: SensitivityOptions = {}): Promise<Sensitivity> {
   const target = scanTarget(recipe, opts);
   const base = { passIndex: target.index, option: target.option, truncate: true };
+  if (opts.signal?.aborted) throw cancelled();
   opts.onTrial?.(0, 1, `reference: ${target.name} skipped for every layer`);
   const reference = await runTrial(recipe, { ...base, values: new Map(), skipOthers: true }, opts);
   let ran = reference.ran;
@@ -108,9 +153,16 @@ export async function scanSensitivity(recipe: Recipe, opts: SensitivityOptions =
   const total = layers.length * target.candidates.length;
   const out: LayerSensitivity[] = [];
   let done = 0;
-  for (const l of layers) {
+  let stopped = false;
+  scan: for (const l of layers) {
     const trials: LayerSensitivity['trials'] = [];
     for (const value of target.candidates) {
+      if (opts.signal?.aborted) throw cancelled();
+      if (opts.deadline !== undefined && performance.now() >= opts.deadline) {
+        stopped = true;
+        if (trials.length) out.push({ layer: l.name, ...(l.className ? { className: l.className } : {}), params: l.params, trials });
+        break scan;
+      }
       opts.onTrial?.(done++, total, `${l.name} ${target.option}=${String(value)}`);
       const t = await runTrial(recipe, { ...base, values: new Map([[l.name, value]]), skipOthers: true }, opts);
       ran += t.ran;
@@ -126,6 +178,7 @@ export async function scanSensitivity(recipe: Recipe, opts: SensitivityOptions =
     baseline: { accuracy: reference.baseline.accuracy, sizeBytes: reference.baseline.sizeBytes },
     reference: { accuracy: reference.accuracy, sizeBytes: reference.sizeBytes, gzipBytes: reference.gzipBytes },
     layers: out,
+    ...(stopped ? { stopped: 'deadline' as const } : {}),
     ran,
   };
 }
