@@ -11,7 +11,7 @@ import { loadMnist } from '../../src/data/mnist.js';
 import { buildArchitecture } from '../../src/engine/architectures/index.js';
 import { recalibrateBatchNorm } from '../../src/engine/batchnorm.js';
 import type { StoredModel } from '../../src/engine/index.js';
-import { fromLayersModel, loadEngine, toLayersModel } from '../../src/engine/runtime.js';
+import { fromLayersModel, loadEngine } from '../../src/engine/runtime.js';
 import { Topology } from '../../src/engine/topology.js';
 import { trainModel } from '../../src/engine/train.js';
 import { decodeWeights } from '../../src/engine/weights.js';
@@ -25,6 +25,7 @@ import { layerResolver, modelLayers, rulesFor } from '../../src/plan/layers.js';
 import { formatDataPath, type DataPath, type OverrideBlock } from '../../src/recipe/index.js';
 import { mulberry32 } from '../../src/util/random.js';
 import { relativeError } from '../helpers.js';
+import { logits } from '../model-helpers.js';
 
 const shape = { inputShape: [28, 28, 1], numClasses: 10, seed: 5 };
 /** Where a value was written, as the data path itself: an error pointing at an override says which block. */
@@ -78,19 +79,6 @@ const shapeOf = (m: StoredModel, name: string) => m.weightSpecs.find((s) => s.na
 const bytes = (v: Float32Array) => Buffer.from(v.buffer, v.byteOffset, v.byteLength);
 const sameBits = (a: Float32Array, b: Float32Array) => a.length === b.length && bytes(a).equals(bytes(b));
 
-/** The model's logits (its output layer without the softmax) on the test digits. */
-async function logits(m: StoredModel): Promise<Float32Array> {
-  const t = Topology.fromModel(m.json);
-  const last = t.outputs()[0]!;
-  if (t.config(last).activation === 'softmax') t.updateConfig(last, { activation: 'linear' });
-  const model = await toLayersModel(tf, { ...m, json: t.toModelJson(m.json) });
-  const x = tf.tensor(test.x, [test.count, ...test.inputShape]);
-  const y = model.predict(x) as tf.Tensor;
-  const out = (await y.data()) as Float32Array;
-  tf.dispose([x, y]);
-  model.dispose();
-  return out;
-}
 
 
 /** MobileNet v1 α=0.25 without extra blocks, its batch norms with random γ, β and statistics re-estimated on MNIST. */
@@ -139,7 +127,7 @@ describe('fold-batchnorm: skip', () => {
     for (const name of ['conv_pw_2_bn/moving_mean', 'conv_dw_3_bn/gamma', 'conv_dw_3/depthwise_kernel', 'conv_pw_2/kernel']) expect(sameBits(weight(model, name), weight(m, name))).toBe(true);
     expect(after.config('conv_dw_3').use_bias).toBe(false);
 
-    const [a, b] = [await logits(m), await logits(model)];
+    const [a, b] = [await logits(m, test), await logits(model, test)];
     const error = relativeError(a, b);
     expect(error).toBeLessThan(1e-4);
     expect(error).toBeGreaterThan(0); // the folded convs' float32 rounding differs: two different models ran

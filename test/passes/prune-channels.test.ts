@@ -13,7 +13,7 @@ import type { Dataset } from '../../src/data/index.js';
 import { loadMnist } from '../../src/data/mnist.js';
 import { buildArchitecture } from '../../src/engine/architectures/index.js';
 import { modelToFiles, paramCount, readModelDir, type StoredModel } from '../../src/engine/index.js';
-import { fromLayersModel, loadEngine, toLayersModel } from '../../src/engine/runtime.js';
+import { fromLayersModel, loadEngine } from '../../src/engine/runtime.js';
 import { rebuildModel, Topology, WeightTable } from '../../src/engine/topology.js';
 import { decodeWeights } from '../../src/engine/weights.js';
 import { build, McbError } from '../../src/index.js';
@@ -22,6 +22,7 @@ import type { PassContext } from '../../src/passes/index.js';
 import { pruneChannels, type PrunedGroup, type PrunedLayer, type PruneChannelsOptions, type SkippedGroup } from '../../src/passes/prune-channels.js';
 import { mulberry32 } from '../../src/util/random.js';
 import { ROOT, tempDir, tinyRecipe, writeText } from '../helpers.js';
+import { logits } from '../model-helpers.js';
 
 const dir = tempDir();
 const shape = { inputShape: [28, 28, 1], numClasses: 10, seed: 11 };
@@ -103,19 +104,6 @@ function killOddChannels(m: StoredModel): StoredModel {
   return rebuildModel(m, t, w);
 }
 
-/** The model's logits (its output layer without the softmax). */
-async function logits(m: StoredModel): Promise<Float32Array> {
-  const t = Topology.fromModel(m.json);
-  const last = t.outputs()[0]!;
-  if (t.config(last).activation === 'softmax') t.updateConfig(last, { activation: 'linear' });
-  const model = await toLayersModel(tf, { ...m, json: t.toModelJson(m.json) });
-  const x = tf.tensor(test.x, [test.count, ...test.inputShape]);
-  const y = model.predict(x) as tf.Tensor;
-  const values = (await y.data()) as Float32Array;
-  tf.dispose([x, y]);
-  model.dispose();
-  return values;
-}
 
 const maxDiff = (a: Float32Array, b: Float32Array) => a.reduce((d, v, i) => Math.max(d, Math.abs(v - b[i]!)), 0);
 const maxAbs = (a: Float32Array) => a.reduce((d, v) => Math.max(d, Math.abs(v)), 0);
@@ -167,7 +155,7 @@ describe('prune-channels on MobileNet v1', () => {
     writeFileSync(inputs, test.x);
     const loaded = JSON.parse(execFileSync(process.execPath, [join(ROOT, 'test/load-model.mjs'), out, 'stock', 'layers', inputs, String(test.count), '28,28,1'], { cwd: ROOT }).toString()) as { classes?: number[]; error?: string };
     expect(loaded.error).toBeUndefined();
-    const ours = await logits(model);
+    const ours = await logits(model, test);
     expect(maxAbs(ours)).toBeGreaterThan(0.1);
     const classes = Array.from({ length: test.count }, (_, i) => {
       const row = ours.subarray(i * 10, i * 10 + 10);
@@ -181,7 +169,7 @@ describe('prune-channels on MobileNet v1', () => {
     const m = killOddChannels(randomiseBatchNorms(await stored('mobilenet-v1', { alpha: 0.25, depth: 0, depthMultiplier: 2 }), 3));
     const { model, stats } = await run(m, { sparsity: 0.5, criterion: 'l2' });
     expect(stats.layers.every((l) => l.channelsAfter === l.channelsBefore / 2)).toBe(true);
-    const [a, b] = [await logits(m), await logits(model)];
+    const [a, b] = [await logits(m, test), await logits(model, test)];
     expect(maxAbs(a)).toBeGreaterThan(0.1);
     expect(maxDiff(a, b)).toBeLessThan(1e-5);
     // the surviving filters are the even (live) ones: no zero left in conv_pw_2's kernel
@@ -251,7 +239,7 @@ describe('prune-channels on MobileNet v2: residual Add groups', () => {
     expect(t.outputShape('block_5_add')).toEqual([null, 7, 7, 8]);
     expect(t.outputShape('block_6_depthwise')).toEqual([null, 4, 4, 48]); // block_6_expand: 96 → 48, its depthwise follows
     expect(stats.paramsAfter).toBeLessThan(stats.paramsBefore / 3);
-    const [a, b] = [await logits(m), await logits(model)];
+    const [a, b] = [await logits(m, test), await logits(model, test)];
     expect(maxAbs(a)).toBeGreaterThan(0.1);
     expect(maxDiff(a, b)).toBeLessThan(1e-5);
     expect(tf.memory().numTensors).toBe(before);
@@ -290,7 +278,7 @@ describe('Flatten, Concatenate and Sequential', () => {
     ]);
     // 28 → 14 (conv_a) → 7 (conv_d) → 3 (pool): flat 3·3·6 = 54 → 27 rows of fc's kernel
     expect(new WeightTable(decodeWeights(model)).require('fc', 'kernel').spec.shape).toEqual([27, 6]);
-    const [a, bb] = [await logits(m), await logits(model)];
+    const [a, bb] = [await logits(m, test), await logits(model, test)];
     expect(maxAbs(a)).toBeGreaterThan(0.1);
     expect(maxDiff(a, bb)).toBeLessThan(1e-5);
   });
