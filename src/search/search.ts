@@ -17,8 +17,9 @@
  * The best plan is the smallest passing one seen (raw size, then gzip size, then accuracy), always kept and
  * reported even when the budget runs out or the search is cancelled (`onCancelled`). The caller writes it back
  * as a plain recipe with explicit overrides, so it can be reviewed and rebuilt without searching. When none
- * passes, the plan built is the smallest that held every threshold but size (`fallback`), else the start. A knapsack over the scan would pick a plan in one go, but
- * per-layer drops do not add up exactly; the greedy loop checks every step against the real gate.
+ * passes, the plan built is the smallest that held every threshold but size (`fallback`), else the start. A
+ * knapsack over the scan would pick a plan in one go, but per-layer drops do not add up exactly; the greedy
+ * loop checks every step against the real gate.
  */
 import { stringify } from 'yaml';
 import { isAbsolute, relative } from 'node:path';
