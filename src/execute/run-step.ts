@@ -7,7 +7,7 @@ import { McbError } from '../errors.js';
 import { filesToModel, modelToFiles, readModelDir } from '../engine/index.js';
 import type { Engine, InferenceModel } from '../engine/runtime.js';
 import type { CacheEntry } from '../cache/index.js';
-import { measureRawSize, measureSize, modelCost, type Metrics } from '../metrics/index.js';
+import { measureFidelity, measureRawSize, measureSize, modelCost, nonZeroParams, type Metrics } from '../metrics/index.js';
 import { getPass } from '../passes/index.js';
 import type { Plan, Step } from '../plan/index.js';
 import { optionsPlace } from '../plan/plan.js';
@@ -98,16 +98,26 @@ export async function runStep(step: Step, inputs: CacheEntry[], rt: StepRuntime)
       const model = await loadForInference(tf, stored);
       try {
         checkInputShape(tf, model, ds, step);
-        const acc = await measureAccuracy(tf, model, ds, {
+        const { outputs, classes, ...acc } = await measureAccuracy(tf, model, ds, {
           signal: rt.signal,
           onProgress: (done, total) => rt.progress(`${done}/${total} samples`, done / total),
         });
+        // The result is compared with the baseline's outputs, kept in the baseline's eval entry.
+        const baselineOutputs = spec.role === 'result' ? inputs[1]?.files.get(OUTPUTS_FILE) : undefined;
+        const fidelity = baselineOutputs ? measureFidelity(floatsOf(baselineOutputs), outputs, classes) : undefined;
         rt.progress('measuring latency');
         const latency = await measureLatency(tf, model, ds, backend, { signal: rt.signal });
         if (rt.signal.aborted) throw cancelled();
         const cost = modelCost(stored.json);
-        const metrics: Metrics = { ...acc, ...measureSize(stored), ...('unavailable' in cost ? {} : { macs: cost.macs, flops: cost.flops }), latency };
-        return { files: new Map(), meta: { ...metrics } };
+        const metrics: Metrics = {
+          ...acc,
+          ...measureSize(stored),
+          nonZeroParams: nonZeroParams(stored),
+          ...(fidelity ? { fidelity } : {}),
+          ...('unavailable' in cost ? {} : { macs: cost.macs, flops: cost.flops }),
+          latency,
+        };
+        return { files: new Map([[OUTPUTS_FILE, new Uint8Array(outputs.buffer, outputs.byteOffset, outputs.byteLength)]]), meta: { ...metrics } };
       } finally {
         model.dispose();
       }
@@ -129,4 +139,12 @@ function checkInputShape(tf: Engine['tf'], model: InferenceModel, ds: Dataset, s
     if (e instanceof McbError) throw e;
     throw new McbError('MCB_MODEL_INVALID', `${step.title}: the model does not accept ${ds.name} inputs of shape [batch, ${ds.inputShape.join(', ')}] (${e instanceof Error ? e.message.split('\n')[0] : String(e)}). Use data the model was built for.`);
   }
+}
+
+/** An eval step's model outputs (samples × classes float32, little-endian), for fidelity and paired statistics. */
+export const OUTPUTS_FILE = 'outputs.f32';
+
+function floatsOf(bytes: Uint8Array): Float32Array {
+  const copy = bytes.slice(); // aligned
+  return new Float32Array(copy.buffer, 0, copy.byteLength / 4);
 }

@@ -57,6 +57,55 @@ export function gate(thresholds: Thresholds, baseline: Metrics, result: Metrics)
       text: `accuracy is ${pct(result.accuracy)}; minimum ${pct(a.min)}`,
     });
   }
+  if (a?.topKMaxDrop !== undefined) {
+    const [b, r] = [baseline.topK, result.topK];
+    const drop = b && r ? b.accuracy - r.accuracy : Number.NaN;
+    checks.push({
+      name: 'accuracy.topKMaxDrop',
+      pass: b !== undefined && r !== undefined && drop <= a.topKMaxDrop + EPS,
+      measured: drop,
+      limit: a.topKMaxDrop,
+      text: b && r ? `top-${r.k} accuracy dropped by ${pct(drop)} (${pct(b.accuracy)} → ${pct(r.accuracy)}); limit ${pct(a.topKMaxDrop)}` : 'top-k accuracy was not measured (2 classes, or an evaluation from before mcbuild measured it); rebuild or remove the threshold',
+    });
+  }
+  if (a?.perClassMaxDrop !== undefined) {
+    // The class whose accuracy fell most, against the baseline's accuracy on that same class.
+    const worst = (result.perClass ?? [])
+      .map((r) => ({ r, b: baseline.perClass?.find((b) => b.class === r.class) }))
+      .filter((x) => x.b && x.b.count > 0)
+      .map((x) => ({ cls: x.r.class, drop: x.b!.accuracy - x.r.accuracy, from: x.b!.accuracy, to: x.r.accuracy, count: x.r.count }))
+      .sort((x, y) => y.drop - x.drop || x.cls - y.cls)[0];
+    checks.push({
+      name: 'accuracy.perClassMaxDrop',
+      pass: worst !== undefined && worst.drop <= a.perClassMaxDrop + EPS,
+      measured: worst?.drop ?? Number.NaN,
+      limit: a.perClassMaxDrop,
+      text: worst
+        ? `the worst class, ${worst.cls}, dropped by ${pct(worst.drop)} (${pct(worst.from)} → ${pct(worst.to)} of ${worst.count} samples); limit ${pct(a.perClassMaxDrop)} for every class`
+        : 'per-class accuracy was not measured (an evaluation from before mcbuild measured it); rebuild or remove the threshold',
+    });
+  }
+  const f = thresholds.fidelity;
+  if (f?.minAgreement !== undefined) {
+    const agreement = result.fidelity?.agreement;
+    checks.push({
+      name: 'fidelity.minAgreement',
+      pass: agreement !== undefined && agreement + EPS >= f.minAgreement,
+      measured: agreement ?? Number.NaN,
+      limit: f.minAgreement,
+      text: agreement !== undefined ? `the result predicts the baseline's class on ${pct(agreement)} of the samples; minimum ${pct(f.minAgreement)}` : 'fidelity was not measured (an evaluation from before mcbuild measured it); rebuild or remove the threshold',
+    });
+  }
+  if (f?.maxMeanKl !== undefined) {
+    const kl = result.fidelity?.meanKl;
+    checks.push({
+      name: 'fidelity.maxMeanKl',
+      pass: kl !== undefined && kl <= f.maxMeanKl + EPS,
+      measured: kl ?? Number.NaN,
+      limit: f.maxMeanKl,
+      text: kl !== undefined ? `mean KL(baseline ‖ result) is ${kl.toExponential(3)} nats; limit ${f.maxMeanKl}` : 'fidelity was not measured (an evaluation from before mcbuild measured it); rebuild or remove the threshold',
+    });
+  }
   const s = thresholds.size;
   if (s?.maxBytes !== undefined) {
     checks.push({

@@ -3,36 +3,80 @@ import { inputBatch } from '../engine/batches.js';
 import type { InferenceModel, Tf } from '../engine/runtime.js';
 import { cancelled, yieldToEventLoop } from '../engine/train.js';
 
+export interface ClassAccuracy {
+  class: number;
+  correct: number;
+  count: number;
+  accuracy: number;
+}
+
 export interface AccuracyResult {
   accuracy: number;
   correct: number;
   count: number;
+  /** Top-k accuracy (the label among the k highest outputs), k = min(5, classes − 1); absent for 2 classes. */
+  topK?: { k: number; accuracy: number; correct: number };
+  /** Accuracy per label, for per-class floors: a compression can hurt one digit while the mean hides it. */
+  perClass: ClassAccuracy[];
 }
 
 /** Big enough to amortise per-call overhead, small enough to keep peak memory modest. */
 export const EVAL_BATCH = 256;
 
 /**
- * Top-1 accuracy over the dataset in its fixed order. Only the predicted class of each batch leaves TF.js
- * (one small int read per batch), so the evaluator adds little over a bare predict loop.
+ * Top-1 and top-k accuracy, per class too, over the dataset in its fixed order, and the model's outputs
+ * (count × classes float32, as the model gives them) for fidelity to the baseline and paired statistics.
  */
 export async function measureAccuracy(
   tf: Tf,
   model: InferenceModel,
   ds: Dataset,
   opts: { batchSize?: number; signal?: AbortSignal; onProgress?: (done: number, total: number) => void } = {},
-): Promise<AccuracyResult> {
+): Promise<AccuracyResult & { outputs: Float32Array; classes: number }> {
   const batch = opts.batchSize ?? EVAL_BATCH;
+  const classes = ds.numClasses;
+  const k = classes > 2 ? Math.min(5, classes - 1) : 0;
+  const outputs = new Float32Array(ds.count * classes);
+  const perClass = Array.from({ length: classes }, (_, c) => ({ class: c, correct: 0, count: 0, accuracy: 0 }));
   let correct = 0;
+  let topK = 0;
   for (let start = 0; start < ds.count; start += batch) {
     await yieldToEventLoop();
     if (opts.signal?.aborted) throw cancelled();
     const end = Math.min(ds.count, start + batch);
-    const predicted = tf.tidy(() => model.predict(inputBatch(tf, ds, undefined, start, end)).argMax(-1));
-    const classes = await predicted.data();
-    predicted.dispose();
-    for (let i = 0; i < classes.length; i++) if (classes[i] === ds.y[start + i]) correct++;
+    const out = tf.tidy(() => model.predict(inputBatch(tf, ds, undefined, start, end)));
+    const values = (await out.data()) as Float32Array;
+    out.dispose();
+    if (values.length !== (end - start) * classes) throw new Error(`model output has ${values.length} values for ${end - start} samples of ${classes} classes`); // checkInputShape refuses such models first
+    outputs.set(values, start * classes);
+    for (let i = 0; i < end - start; i++) {
+      const label = ds.y[start + i]!;
+      const row = i * classes;
+      let best = 0;
+      let above = 0; // outputs strictly above the label's: its rank
+      for (let c = 0; c < classes; c++) {
+        if (values[row + c]! > values[row + best]!) best = c;
+        if (values[row + c]! > values[row + label]!) above++;
+      }
+      const hit = best === label;
+      if (hit) correct++;
+      if (above < k) topK++;
+      const pc = perClass[label];
+      if (pc) {
+        pc.count++;
+        if (hit) pc.correct++;
+      }
+    }
     opts.onProgress?.(end, ds.count);
   }
-  return { accuracy: ds.count ? correct / ds.count : 0, correct, count: ds.count };
+  for (const pc of perClass) pc.accuracy = pc.count ? pc.correct / pc.count : 0;
+  return {
+    accuracy: ds.count ? correct / ds.count : 0,
+    correct,
+    count: ds.count,
+    ...(k ? { topK: { k, accuracy: ds.count ? topK / ds.count : 0, correct: topK } } : {}),
+    perClass,
+    outputs,
+    classes,
+  };
 }

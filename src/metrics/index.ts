@@ -1,8 +1,12 @@
-export { BROTLI_QUALITY, brotliSize, GZIP_LEVEL, gzipSize, measureFiles, measureRawSize, measureSize, type FileSize, type SizeMetrics } from './size.js';
+export { BROTLI_QUALITY, brotliSize, GZIP_LEVEL, gzipSize, measureFiles, measureRawSize, measureSize, nonZeroParams, type FileSize, type SizeMetrics } from './size.js';
 export { countCost, modelCost, type LayerCost, type ModelCost } from './flops.js';
 export type { BatchLatency, LatencyMetrics } from './latency.js';
+export { measureFidelity, type Fidelity } from './fidelity.js';
+export type { ClassAccuracy } from './accuracy.js';
 import type { FileSize } from './size.js';
 import type { LatencyMetrics } from './latency.js';
+import type { ClassAccuracy } from './accuracy.js';
+import type { Fidelity } from './fidelity.js';
 
 /** What an eval step stores: the numbers thresholds and reports read. */
 export interface Metrics {
@@ -18,6 +22,14 @@ export interface Metrics {
   /** Each exported file with its raw, gzip and brotli size. */
   files: FileSize[];
   params: number;
+  /** Parameters that are not exactly zero (pruning shows here, not in `params`); absent in older reports. */
+  nonZeroParams?: number;
+  /** Top-k accuracy, k = min(5, classes − 1). */
+  topK?: { k: number; accuracy: number; correct: number };
+  /** Accuracy per label. */
+  perClass?: ClassAccuracy[];
+  /** The result's fidelity to the baseline on the same samples (result only). */
+  fidelity?: Fidelity;
   /**
    * Multiply-accumulates per sample, from the topology (src/metrics/flops.ts). Absent for a graph model or
    * a layer class mcbuild cannot count, and in reports written before mcbuild counted them.

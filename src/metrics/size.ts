@@ -4,6 +4,7 @@
  */
 import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
 import { modelToFiles, paramCount, type StoredModel } from '../engine/index.js';
+import { decodeWeights } from '../engine/weights.js';
 
 /**
  * gzip at its strongest level, what static pre-compression (gzip -9, nginx gzip_static) serves. About 0.7 s
@@ -68,4 +69,14 @@ export function gzipSize(data: Uint8Array): number {
 
 export function brotliSize(data: Uint8Array): number {
   return brotliCompressSync(data, { params: { [constants.BROTLI_PARAM_QUALITY]: BROTLI_QUALITY } }).byteLength;
+}
+
+/** Parameters that are not exactly zero, over the decoded weights (as the runtime sees them). */
+export function nonZeroParams(model: StoredModel): number {
+  let n = 0;
+  for (const w of decodeWeights(model, { share: true })) {
+    const v = w.values;
+    for (let i = 0; i < v.length; i++) if (v[i] !== 0) n++;
+  }
+  return n;
 }

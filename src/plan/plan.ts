@@ -21,9 +21,10 @@ import { compilePattern, describeLayers, hashedRules, layerResolver, ruleMatches
 export const CACHE_FORMAT = 1;
 /**
  * Bump when what an eval step measures changes. 2: gzip and brotli transfer sizes, per-file sizes. 3: MACs
- * and FLOPs from the topology, measured latency at batch 1 and 32.
+ * and FLOPs from the topology, measured latency at batch 1 and 32. 4: top-k and per-class accuracy, non-zero
+ * parameters, the outputs kept for fidelity (agreement, KL) to the baseline.
  */
-export const METRICS_VERSION = 3;
+export const METRICS_VERSION = 4;
 /** Bump when the training loop or a builtin architecture changes what it produces for the same options. */
 export const TRAIN_VERSION = 2;
 
@@ -183,7 +184,8 @@ export function plan(recipe: Recipe, inputs: PlanInputs): Plan {
     if (first) throw new McbError('MCB_RECIPE_INVALID', unmatchedRuleMessage(first.rule, first.pass, first.layers, at(['overrides', first.rule.block]), 'planned'));
   }
 
-  add('eval-result', evalTitle('result'), { kind: 'eval', role: 'result', data: recipe.data.eval }, [previous], 'metrics', evalOwn(recipe.data.eval));
+  // It reads the baseline's eval too: fidelity compares the two models' outputs on the same samples.
+  add('eval-result', evalTitle('result'), { kind: 'eval', role: 'result', data: recipe.data.eval }, [previous, 'eval-baseline'], 'metrics', evalOwn(recipe.data.eval));
   return { recipe, backend: inputs.backend, packages: inputs.packages, steps, baselineEval: 'eval-baseline', resultEval: 'eval-result', finalModel: previous };
 }
 

@@ -491,7 +491,7 @@ interface RawRecipe {
   data: { eval: RawDataSpec; calibration?: RawDataSpec; train?: RawDataSpec };
   passes?: Record<string, Record<string, unknown> | null>[];
   overrides?: ({ layers?: string[]; classes?: string[] } & Record<string, unknown>)[];
-  thresholds?: { accuracy?: Thresholds['accuracy']; size?: { maxBytes?: number | string; maxGzipBytes?: number | string; maxBrotliBytes?: number | string; minRatio?: number } };
+  thresholds?: { accuracy?: Thresholds['accuracy']; fidelity?: Thresholds['fidelity']; size?: { maxBytes?: number | string; maxGzipBytes?: number | string; maxBrotliBytes?: number | string; minRatio?: number } };
   output?: string;
   runtime?: { backend?: Recipe['runtime']['backend'] };
 }
@@ -555,6 +555,7 @@ function normalise(raw: RawRecipe, source: RecipeSource, files: string[], search
 
   const thresholds: Thresholds = {};
   if (raw.thresholds?.accuracy) thresholds.accuracy = { ...raw.thresholds.accuracy };
+  if (raw.thresholds?.fidelity) thresholds.fidelity = { ...raw.thresholds.fidelity };
   if (raw.thresholds?.size) {
     const { minRatio } = raw.thresholds.size;
     thresholds.size = {};

@@ -62,7 +62,8 @@ export interface SearchSpec {
 }
 
 export interface Thresholds {
-  accuracy?: { maxDrop?: number; maxRelativeDrop?: number; min?: number };
+  accuracy?: { maxDrop?: number; maxRelativeDrop?: number; min?: number; perClassMaxDrop?: number; topKMaxDrop?: number };
+  fidelity?: { minAgreement?: number; maxMeanKl?: number };
   /** Byte limits are parsed to numbers; gzip and brotli limits apply to the sums of per-file compressed sizes. */
   size?: { maxBytes?: number; maxGzipBytes?: number; maxBrotliBytes?: number; minRatio?: number };
 }

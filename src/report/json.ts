@@ -40,6 +40,10 @@ export function buildReport(plan: Plan, exec: Execution, verdict: Verdict): Repo
     brotliBytes: m.brotliBytes,
     files: m.files.map((f) => ({ name: f.name, bytes: f.bytes, gzip: f.gzip, brotli: f.brotli })),
     params: m.params,
+    ...(m.nonZeroParams === undefined ? {} : { nonZeroParams: m.nonZeroParams }),
+    ...(m.topK === undefined ? {} : { topK: m.topK }),
+    ...(m.perClass === undefined ? {} : { perClass: m.perClass }),
+    ...(m.fidelity === undefined ? {} : { fidelity: m.fidelity }),
     ...(m.macs === undefined ? {} : { macs: m.macs }),
     ...(m.flops === undefined ? {} : { flops: m.flops }),
     // Machine-dependent, stamped with when and where the eval step measured it: the one part of report.json

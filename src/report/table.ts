@@ -39,13 +39,38 @@ export function metricRows(report: Report, previous?: Report): string[][] {
     sizeRow('size', 'sizeBytes'),
     sizeRow('size (gzip)', 'gzipBytes'),
     sizeRow('size (brotli)', 'brotliBytes'),
+    ...(b.topK && r.topK ? [[`top-${r.topK.k} accuracy`, pct(b.topK.accuracy), pct(r.topK.accuracy), signed(r.topK.accuracy - b.topK.accuracy, pp), ...(p ? [p.topK ? signed(r.topK.accuracy - p.topK.accuracy, pp) : ''] : [])]] : []),
+    ...worstClassRow(report, p !== undefined),
+    ...(r.fidelity
+      ? [
+          ['agreement', '', pct(r.fidelity.agreement), "result's top-1 = baseline's", ...(p ? [p.fidelity ? signed(r.fidelity.agreement - p.fidelity.agreement, pp) : ''] : [])],
+          ['mean KL', '', r.fidelity.meanKl.toExponential(2), 'KL(baseline ‖ result), nats', ...(p ? [''] : [])],
+        ]
+      : []),
     ['params', String(b.params), String(r.params), signed(r.params - b.params, String), ...(p ? [signed(r.params - p.params, String)] : [])],
+    ...(b.nonZeroParams !== undefined && r.nonZeroParams !== undefined
+      ? [['non-zero params', String(b.nonZeroParams), String(r.nonZeroParams), `${signed(r.nonZeroParams - b.nonZeroParams, String)} (${r.params ? ((1 - r.nonZeroParams / r.params) * 100).toFixed(1) : '0.0'}% zeros)`, ...(p ? [p.nonZeroParams === undefined ? '' : signed(r.nonZeroParams - p.nonZeroParams, String)] : [])]]
+      : []),
     countRow('MACs', 'macs'),
     countRow('FLOPs', 'flops'),
     latencyRow('latency b1 *', 'batch1Ms'),
     latencyRow('latency b32 *', 'batch32Ms'),
     ['samples', String(b.count), String(r.count), '', ...(p ? [''] : [])],
   ];
+}
+
+/** The class whose accuracy fell most against the baseline's on that class: what a mean can hide. */
+function worstClassRow(report: Report, withPrevious: boolean): string[][] {
+  const { baseline: b, result: r } = report.metrics;
+  if (!b.perClass || !r.perClass) return [];
+  const worst = r.perClass
+    .map((rc) => ({ rc, bc: b.perClass!.find((x) => x.class === rc.class) }))
+    .filter((x) => x.bc && x.bc.count > 0)
+    .sort((x, y) => x.rc.accuracy - x.bc!.accuracy - (y.rc.accuracy - y.bc!.accuracy) || x.rc.class - y.rc.class)[0];
+  if (!worst) return [];
+  const d = worst.rc.accuracy - worst.bc!.accuracy;
+  const pp = (v: number) => `${v > 0 ? '+' : v < 0 ? '-' : '±'}${Math.abs(v * 100).toFixed(2)} pp`;
+  return [[`worst class (${worst.rc.class})`, `${(worst.bc!.accuracy * 100).toFixed(2)}%`, `${(worst.rc.accuracy * 100).toFixed(2)}%`, d === 0 ? '±0' : pp(d), ...(withPrevious ? [''] : [])]];
 }
 
 /**

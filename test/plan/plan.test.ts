@@ -22,7 +22,7 @@ describe('plan', () => {
       ['eval-baseline', ['baseline']],
       ['pass-1-quantize', ['baseline']],
       ['pass-2-quantize', ['pass-1-quantize']],
-      ['eval-result', ['pass-2-quantize']],
+      ['eval-result', ['pass-2-quantize', 'eval-baseline']], // fidelity compares with the baseline's outputs
     ]);
     expect(p.finalModel).toBe('pass-2-quantize');
   });
