@@ -7,7 +7,7 @@ import { McbError } from '../errors.js';
 import { filesToModel, modelToFiles, readModelDir } from '../engine/index.js';
 import type { Engine, InferenceModel } from '../engine/runtime.js';
 import type { CacheEntry } from '../cache/index.js';
-import { measureFidelity, measureRawSize, measureSize, modelCost, nonZeroParams, type Metrics } from '../metrics/index.js';
+import { measureFidelity, measureRawSize, pairedOutcomes, measureSize, modelCost, nonZeroParams, type Metrics } from '../metrics/index.js';
 import { getPass } from '../passes/index.js';
 import type { Plan, Step } from '../plan/index.js';
 import { optionsPlace } from '../plan/plan.js';
@@ -104,7 +104,9 @@ export async function runStep(step: Step, inputs: CacheEntry[], rt: StepRuntime)
         });
         // The result is compared with the baseline's outputs, kept in the baseline's eval entry.
         const baselineOutputs = spec.role === 'result' ? inputs[1]?.files.get(OUTPUTS_FILE) : undefined;
-        const fidelity = baselineOutputs ? measureFidelity(floatsOf(baselineOutputs), outputs, classes) : undefined;
+        const baselineFloats = baselineOutputs ? floatsOf(baselineOutputs) : undefined;
+        const fidelity = baselineFloats ? measureFidelity(baselineFloats, outputs, classes) : undefined;
+        const paired = baselineFloats ? pairedOutcomes(baselineFloats, outputs, ds.y, classes) : undefined;
         rt.progress('measuring latency');
         const latency = await measureLatency(tf, model, ds, backend, { signal: rt.signal });
         if (rt.signal.aborted) throw cancelled();
@@ -114,6 +116,7 @@ export async function runStep(step: Step, inputs: CacheEntry[], rt: StepRuntime)
           ...measureSize(stored),
           nonZeroParams: nonZeroParams(stored),
           ...(fidelity ? { fidelity } : {}),
+          ...(paired ? { paired } : {}),
           ...('unavailable' in cost ? {} : { macs: cost.macs, flops: cost.flops }),
           latency,
         };

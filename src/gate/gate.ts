@@ -142,5 +142,31 @@ export function gate(thresholds: Thresholds, baseline: Metrics, result: Metrics)
       text: `compression ratio is ${ratio.toFixed(2)}x (${formatBytes(baseline.sizeBytes)} → ${formatBytes(result.sizeBytes)}); minimum ${s.minRatio}x`,
     });
   }
+  // Counts of the result model: parameters, non-zero parameters, MACs, FLOPs.
+  for (const [key, what] of [
+    ['params', 'parameters'],
+    ['nonZeroParams', 'non-zero parameters'],
+    ['macs', 'MACs per sample'],
+    ['flops', 'FLOPs per sample'],
+  ] as const) {
+    const t = thresholds[key];
+    if (!t) continue;
+    const [b, r] = [baseline[key], result[key]];
+    const count = (v: number) => v.toLocaleString('en-US');
+    const missing = `${what} were not measured (a graph model has no topology to count, or the evaluation predates it); remove the threshold`;
+    if (t.max !== undefined) {
+      checks.push({ name: `${key}.max`, pass: r !== undefined && r <= t.max, measured: r ?? Number.NaN, limit: t.max, text: r === undefined ? missing : `${count(r)} ${what}; limit ${count(t.max)}` });
+    }
+    if (t.minRatio !== undefined) {
+      const ratio = b !== undefined && r !== undefined ? (r > 0 ? b / r : Number.POSITIVE_INFINITY) : Number.NaN;
+      checks.push({
+        name: `${key}.minRatio`,
+        pass: ratio + EPS >= t.minRatio,
+        measured: ratio,
+        limit: t.minRatio,
+        text: b === undefined || r === undefined ? missing : `${ratio.toFixed(2)}x fewer ${what} (${count(b)} → ${count(r)}); minimum ${t.minRatio}x`,
+      });
+    }
+  }
   return { pass: checks.every((c) => c.pass), checks };
 }

@@ -62,3 +62,34 @@ function argMax(v: Float64Array): number {
   for (let k = 1; k < v.length; k++) if (v[k]! > v[best]!) best = k;
   return best;
 }
+
+/**
+ * The paired outcomes of baseline and result on the same labelled samples, as the counts McNemar's test and
+ * a paired bootstrap need: samples only the baseline gets right, and only the result gets right.
+ */
+export interface PairedOutcomes {
+  count: number;
+  baselineOnly: number;
+  resultOnly: number;
+}
+
+export function pairedOutcomes(baseline: Float32Array, result: Float32Array, labels: Uint8Array, classes: number): PairedOutcomes {
+  const n = labels.length;
+  if (baseline.length !== n * classes || result.length !== n * classes) throw new Error(`paired outcomes: outputs do not match ${n} samples of ${classes} classes`);
+  let baselineOnly = 0;
+  let resultOnly = 0;
+  for (let i = 0; i < n; i++) {
+    const b = rowArgMax(baseline, i * classes, classes) === labels[i];
+    const r = rowArgMax(result, i * classes, classes) === labels[i];
+    if (b && !r) baselineOnly++;
+    else if (r && !b) resultOnly++;
+  }
+  return { count: n, baselineOnly, resultOnly };
+}
+
+/** The first largest output of a row: the same top-1 the accuracy counts. */
+function rowArgMax(v: Float32Array, offset: number, classes: number): number {
+  let best = 0;
+  for (let k = 1; k < classes; k++) if (v[offset + k]! > v[offset + best]!) best = k;
+  return best;
+}

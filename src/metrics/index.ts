@@ -1,12 +1,12 @@
 export { BROTLI_QUALITY, brotliSize, GZIP_LEVEL, gzipSize, measureFiles, measureRawSize, measureSize, nonZeroParams, type FileSize, type SizeMetrics } from './size.js';
 export { countCost, modelCost, type LayerCost, type ModelCost } from './flops.js';
 export type { BatchLatency, LatencyMetrics } from './latency.js';
-export { measureFidelity, type Fidelity } from './fidelity.js';
+export { measureFidelity, pairedOutcomes, type Fidelity, type PairedOutcomes } from './fidelity.js';
 export type { ClassAccuracy } from './accuracy.js';
 import type { FileSize } from './size.js';
 import type { LatencyMetrics } from './latency.js';
 import type { ClassAccuracy } from './accuracy.js';
-import type { Fidelity } from './fidelity.js';
+import type { Fidelity, PairedOutcomes } from './fidelity.js';
 
 /** What an eval step stores: the numbers thresholds and reports read. */
 export interface Metrics {
@@ -30,6 +30,8 @@ export interface Metrics {
   perClass?: ClassAccuracy[];
   /** The result's fidelity to the baseline on the same samples (result only). */
   fidelity?: Fidelity;
+  /** Samples only the baseline, or only the result, gets right (result only): for significance tests. */
+  paired?: PairedOutcomes;
   /**
    * Multiply-accumulates per sample, from the topology (src/metrics/flops.ts). Absent for a graph model or
    * a layer class mcbuild cannot count, and in reports written before mcbuild counted them.

@@ -4,7 +4,7 @@ import { LineCounter, parse as parseYaml, parseDocument } from 'yaml';
 import { errnoCode, McbError } from '../errors.js';
 import { findProjectRoot } from './paths.js';
 import { CommandLineSource, formatDataPath, formatPosition, MergedSource, ownerOf, SourceMap, type Owner, type RecipeSource } from './source.js';
-import type { DataSpec, OverrideBlock, PassEntry, Recipe, SearchSpec, Thresholds, TrainSpec, Variant } from './types.js';
+import type { CountThreshold, DataSpec, OverrideBlock, PassEntry, Recipe, SearchSpec, Thresholds, TrainSpec, Variant } from './types.js';
 import { extractSearch } from './search-spec.js';
 import { suggest, validateRecipeData } from './validate.js';
 import { parseByteSize } from '../util/bytes.js';
@@ -35,6 +35,9 @@ export interface RecipeSet {
 const MAX_EXTENDS_DEPTH = 8;
 /** A sweep this large belongs on a cluster (issue 10), not in one recipe run. */
 const MAX_VARIANTS = 256;
+/** Thresholds on counts of the result model, all with `max` and `minRatio`. */
+const COUNT_METRICS = ['params', 'nonZeroParams', 'macs', 'flops'] as const;
+
 /** Keys that would reach an object's prototype rather than a recipe value. */
 const RESERVED_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 const PLACEHOLDER = /\$\{\{\s*matrix\.([A-Za-z_][A-Za-z0-9_-]*)\s*\}\}/g;
@@ -491,7 +494,7 @@ interface RawRecipe {
   data: { eval: RawDataSpec; calibration?: RawDataSpec; train?: RawDataSpec };
   passes?: Record<string, Record<string, unknown> | null>[];
   overrides?: ({ layers?: string[]; classes?: string[] } & Record<string, unknown>)[];
-  thresholds?: { accuracy?: Thresholds['accuracy']; fidelity?: Thresholds['fidelity']; size?: { maxBytes?: number | string; maxGzipBytes?: number | string; maxBrotliBytes?: number | string; minRatio?: number } };
+  thresholds?: { accuracy?: Thresholds['accuracy']; fidelity?: Thresholds['fidelity']; params?: CountThreshold; nonZeroParams?: CountThreshold; macs?: CountThreshold; flops?: CountThreshold; size?: { maxBytes?: number | string; maxGzipBytes?: number | string; maxBrotliBytes?: number | string; minRatio?: number } };
   output?: string;
   runtime?: { backend?: Recipe['runtime']['backend'] };
 }
@@ -556,6 +559,7 @@ function normalise(raw: RawRecipe, source: RecipeSource, files: string[], search
   const thresholds: Thresholds = {};
   if (raw.thresholds?.accuracy) thresholds.accuracy = { ...raw.thresholds.accuracy };
   if (raw.thresholds?.fidelity) thresholds.fidelity = { ...raw.thresholds.fidelity };
+  for (const key of COUNT_METRICS) if (raw.thresholds?.[key]) thresholds[key] = { ...raw.thresholds[key] };
   if (raw.thresholds?.size) {
     const { minRatio } = raw.thresholds.size;
     thresholds.size = {};

@@ -61,9 +61,19 @@ export interface SearchSpec {
   maxSeconds?: number;
 }
 
+/** `max` count, and `minRatio` = at least this many times fewer than the baseline. */
+export interface CountThreshold {
+  max?: number;
+  minRatio?: number;
+}
+
 export interface Thresholds {
   accuracy?: { maxDrop?: number; maxRelativeDrop?: number; min?: number; perClassMaxDrop?: number; topKMaxDrop?: number };
   fidelity?: { minAgreement?: number; maxMeanKl?: number };
+  params?: CountThreshold;
+  nonZeroParams?: CountThreshold;
+  macs?: CountThreshold;
+  flops?: CountThreshold;
   /** Byte limits are parsed to numbers; gzip and brotli limits apply to the sums of per-file compressed sizes. */
   size?: { maxBytes?: number; maxGzipBytes?: number; maxBrotliBytes?: number; minRatio?: number };
 }

@@ -44,6 +44,7 @@ export function buildReport(plan: Plan, exec: Execution, verdict: Verdict): Repo
     ...(m.topK === undefined ? {} : { topK: m.topK }),
     ...(m.perClass === undefined ? {} : { perClass: m.perClass }),
     ...(m.fidelity === undefined ? {} : { fidelity: m.fidelity }),
+    ...(m.paired === undefined ? {} : { paired: m.paired }),
     ...(m.macs === undefined ? {} : { macs: m.macs }),
     ...(m.flops === undefined ? {} : { flops: m.flops }),
     // Machine-dependent, stamped with when and where the eval step measured it: the one part of report.json

@@ -9,7 +9,7 @@ import type { Dataset } from '../../src/data/index.js';
 import { fromLayersModel } from '../../src/engine/runtime.js';
 import { gate } from '../../src/gate/index.js';
 import { measureAccuracy } from '../../src/metrics/accuracy.js';
-import { measureFidelity } from '../../src/metrics/fidelity.js';
+import { measureFidelity, pairedOutcomes } from '../../src/metrics/fidelity.js';
 import { nonZeroParams, type Metrics } from '../../src/metrics/index.js';
 
 /** A model whose outputs are its inputs (6 classes). */
@@ -34,7 +34,7 @@ describe('measureAccuracy: top-1, top-k and per class', () => {
     ];
     const labels = [0, 1, 5, 2, 1];
     const model = identity();
-    const r = await measureAccuracy(tf, model, dataset(rows, labels), { batchSize: 2 });
+    const r = await measureAccuracy(tf, { predict: (x) => model.predict(x) as tf.Tensor, dispose: () => model.dispose() }, dataset(rows, labels), { batchSize: 2 });
     expect([r.correct, r.count, r.accuracy]).toEqual([2, 5, 0.4]);
     expect(r.topK).toEqual({ k: 5, correct: 4, accuracy: 0.8 });
     const pc = Object.fromEntries(r.perClass.filter((c) => c.count > 0).map((c) => [c.class, [c.correct, c.count]]));
@@ -117,5 +117,32 @@ describe('gates on per-class accuracy, top-k and fidelity', () => {
     const v = gate({ fidelity: { minAgreement: 0.5 } }, base, old);
     expect(v.checks[0]!.pass).toBe(false);
     expect(v.checks[0]!.text).toMatch(/fidelity was not measured/);
+  });
+});
+
+describe('pairedOutcomes', () => {
+  it('counts the samples only one of the two models gets right', () => {
+    // 4 samples, 2 classes; labels 0, 1, 0, 1.
+    const labels = new Uint8Array([0, 1, 0, 1]);
+    const baseline = new Float32Array([0.9, 0.1, 0.2, 0.8, 0.3, 0.7, 0.6, 0.4]); // right, right, wrong, wrong
+    const result = new Float32Array([0.4, 0.6, 0.1, 0.9, 0.8, 0.2, 0.7, 0.3]); // wrong, right, right, wrong
+    expect(pairedOutcomes(baseline, result, labels, 2)).toEqual({ count: 4, baselineOnly: 1, resultOnly: 1 });
+    expect(pairedOutcomes(baseline, baseline, labels, 2)).toEqual({ count: 4, baselineOnly: 0, resultOnly: 0 });
+  });
+});
+
+describe('count thresholds', () => {
+  const m = (params: number, nonZero: number, macs?: number): Metrics => ({ accuracy: 1, correct: 1, count: 1, sizeBytes: 1, gzipBytes: 1, brotliBytes: 1, files: [], params, nonZeroParams: nonZero, ...(macs === undefined ? {} : { macs }) });
+  it('max and minRatio on params, non-zero params and MACs, exactly at the limit', () => {
+    const v = gate({ nonZeroParams: { max: 25_000, minRatio: 10 }, params: { max: 1000 }, macs: { minRatio: 2 } }, m(266_610, 266_610, 266_200), m(266_610, 26_661, 133_100));
+    const by = Object.fromEntries(v.checks.map((c) => [c.name, c]));
+    expect(by['nonZeroParams.max']!.pass).toBe(false);
+    expect(by['nonZeroParams.minRatio']!.pass).toBe(true); // 266,610 / 26,661 = 10 exactly
+    expect(by['nonZeroParams.minRatio']!.text).toBe('10.00x fewer non-zero parameters (266,610 → 26,661); minimum 10x');
+    expect(by['params.max']!.pass).toBe(false);
+    expect(by['macs.minRatio']!.pass).toBe(true);
+    const graph = gate({ macs: { max: 10 } }, m(1, 1), m(1, 1));
+    expect(graph.checks[0]!.pass).toBe(false);
+    expect(graph.checks[0]!.text).toMatch(/MACs per sample were not measured/);
   });
 });
