@@ -202,8 +202,8 @@ export async function buildRecipe(recipe: Recipe, opts: BuildOptions & { extraFi
     const changes = describeKeyChange(before.keyInputs, step.keyInputs, step.inputs);
     return changes.length ? `changed since the last build: ${changes.join('; ')}` : undefined;
   });
-  await writeBuildRecord(cacheDir, plan);
   const report = { ...buildReport(plan, execution, verdict), ...opts.reportExtras };
+  await writeBuildRecord(cacheDir, plan, report);
   const files = new Map(execution.finalModel);
   for (const [name, bytes] of opts.extraFiles ?? []) files.set(name, bytes);
   files.set(REPORT_FILE, new TextEncoder().encode(`${JSON.stringify(report, null, 2)}\n`));

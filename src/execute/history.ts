@@ -29,15 +29,36 @@ export async function readBuildRecord(cacheDir: string, recipe: Pick<Recipe, 'fi
   }
 }
 
-export async function writeBuildRecord(cacheDir: string, plan: Plan): Promise<void> {
+/**
+ * Records a build: its step keys and, for `mcbuild report <recipe>`, its report and the one before it (the
+ * previous build's, when it differs: rebuilding unchanged keeps the pair to compare).
+ */
+export async function writeBuildRecord(cacheDir: string, plan: Plan, report?: unknown): Promise<void> {
   const file = recordPath(cacheDir, plan.recipe);
   const steps: BuildRecord = Object.fromEntries(plan.steps.map((s) => [s.id, { key: s.key, keyInputs: s.keyInputs }]));
   try {
+    const old = await readRecord(file);
+    let previousReport = old?.previousReport;
+    if (old?.report !== undefined && JSON.stringify(old.report) !== JSON.stringify(report)) previousReport = old.report;
     await mkdir(join(cacheDir, 'runs'), { recursive: true });
     const tmp = `${file}.${process.pid}.tmp`;
-    await writeFile(tmp, JSON.stringify({ recipe: plan.recipe.file, steps }));
+    await writeFile(tmp, JSON.stringify({ recipe: plan.recipe.file, steps, ...(report === undefined ? {} : { report }), ...(previousReport === undefined ? {} : { previousReport }) }));
     await rename(tmp, file);
   } catch {
     /* a hint that cannot be saved is not worth failing a build for */
+  }
+}
+
+/** The reports of a recipe's last build and of the different build before it, when recorded. */
+export async function readReportHistory(cacheDir: string, recipe: Pick<Recipe, 'file' | 'variant'>): Promise<{ latest?: unknown; previous?: unknown }> {
+  const r = await readRecord(recordPath(cacheDir, recipe));
+  return { ...(r?.report === undefined ? {} : { latest: r.report }), ...(r?.previousReport === undefined ? {} : { previous: r.previousReport }) };
+}
+
+async function readRecord(file: string): Promise<{ steps?: BuildRecord; report?: unknown; previousReport?: unknown } | undefined> {
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as { steps?: BuildRecord; report?: unknown; previousReport?: unknown };
+  } catch {
+    return undefined;
   }
 }

@@ -48,7 +48,7 @@ function invalid(file: string, why: string): McbError {
 }
 
 /** What is wrong with `data` as a Report, or undefined when it has everything the renderers read. */
-function reportProblem(data: unknown): string | undefined {
+export function reportProblem(data: unknown): string | undefined {
   const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
   if (!isObj(data)) return 'it is not a JSON object';
   if (data.generator !== 'mcbuild') return 'it has no `"generator": "mcbuild"`';
