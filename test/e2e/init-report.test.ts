@@ -36,7 +36,7 @@ describe('mcbuild report', () => {
     const r = await run(['report', '--help']);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^mcbuild report — /);
-    expect(r.stdout).toContain('mcbuild report <output-dir | report.json> [--format text|json|markdown]');
+    expect(r.stdout).toContain('mcbuild report <output-dir | report.json> [<output-dir | report.json>] | <recipe.yaml> [--format text|json|markdown]');
     expect(r.stdout).toMatch(/--format F\s+text \(default/);
     expect(r.stdout).toContain('--format markdown >> "$GITHUB_STEP_SUMMARY"');
   });
