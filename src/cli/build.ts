@@ -3,9 +3,11 @@ import type { EventListener } from '../execute/index.js';
 import { renderSweep, renderTable } from '../report/index.js';
 import { listrProgress } from '../report/progress-listr.js';
 import { plainProgress } from '../report/progress-plain.js';
+import { McbError } from '../errors.js';
 import type { Command, CommandContext } from './command.js';
 import { PLAN_OPTIONS } from './command.js';
 import { planOptions } from './common.js';
+import { parseReporters, writeCiError, writeCiReports } from './reporters.js';
 import { runWatch } from './watch.js';
 
 export const buildCommand: Command = {
@@ -17,15 +19,20 @@ export const buildCommand: Command = {
     ...PLAN_OPTIONS,
     out: { type: 'string', value: 'DIR', description: "output folder (default: the recipe's `output`)" },
     watch: { type: 'boolean', description: 'rebuild on every change to the recipes and the files they read (--watch=force without a TTY)' },
+    reporter: { type: 'string', multiple: true, value: 'junit=PATH', description: 'also write a CI report: junit=PATH (JUnit XML, one test case per threshold; repeatable)' },
   },
   examples: [
     'mcbuild recipes/mobilenet.yaml',
     'mcbuild recipes/mnist-mlp.yaml --backend cpu --out /tmp/mlp',
     'mcbuild --watch recipes/mnist-mlp.yaml recipes/mnist-mlp-fp16.yaml',
     'mcbuild recipes/mobilenet.yaml --json > result.json',
+    'mcbuild recipes/mnist-mlp.yaml --reporter junit=reports/mcbuild.xml',
   ],
   async run(ctx) {
-    if (ctx.values.watch || ctx.values['watch-force']) return runWatch(ctx);
+    if (ctx.values.watch || ctx.values['watch-force']) {
+      if (parseReporters(ctx).length > 0) throw new McbError('MCB_USAGE', '--reporter writes a CI report of one build and does not work with --watch: drop one of them.');
+      return runWatch(ctx);
+    }
     return runOnce(ctx);
   },
 };
@@ -43,6 +50,9 @@ async function runOnce(ctx: CommandContext): Promise<number> {
   const listr = live ? listrProgress() : undefined;
   const plain = out.quiet || out.json ? undefined : plainProgress((line) => process.stderr.write(`${line}\n`), { verbose: out.verbose });
   const onEvent: EventListener = (e) => (listr ? listr.listener(e) : plain?.(e));
+  const reporters = parseReporters(ctx);
+  // When each variant of a matrix started: its seconds in the JUnit report.
+  const variantStarts: number[] = [];
   let set: SetResult;
   try {
     set = await buildSet(ctx.positionals[0]!, {
@@ -53,15 +63,25 @@ async function runOnce(ctx: CommandContext): Promise<number> {
         if (!out.quiet && !out.json) process.stderr.write(`search: ${label}\n`);
       },
       onVariant: (recipe, i, total) => {
+        variantStarts.push(performance.now());
         if (!out.quiet && !out.json) process.stderr.write(`\n${out.style('bold', `variant ${i + 1}/${total}: ${recipe.variant!.name}`)}\n`);
       },
       ...(ctx.values.out === undefined ? {} : { output: ctx.values.out as string }),
     });
+  } catch (e) {
+    await writeCiError(reporters, ctx.positionals[0]!, e);
+    throw e;
   } finally {
     await listr?.finish();
   }
-  const seconds = (performance.now() - started) / 1000;
-  if (set.sweep) return reportSweep(ctx, set, seconds);
+  const ended = performance.now();
+  const seconds = (ended - started) / 1000;
+  const perBuild = set.sweep ? variantStarts.map((t, i) => ((variantStarts[i + 1] ?? ended) - t) / 1000) : [seconds];
+  if (set.sweep) {
+    const code = reportSweep(ctx, set, seconds);
+    await writeCiReports(ctx, set, reporters, perBuild);
+    return code;
+  }
   const result = set.results[0]!;
   if (out.json) {
     out.jsonResult({ ...result.report, outputDir: result.outputDir, cached: result.execution.cached, ran: result.execution.ran, seconds });
@@ -78,6 +98,7 @@ async function runOnce(ctx: CommandContext): Promise<number> {
       process.stderr.write(`mcbuild: threshold missed: ${c.name}: ${c.text}\n`);
     }
   }
+  await writeCiReports(ctx, set, reporters, perBuild);
   return result.exitCode;
 }
 
