@@ -4,6 +4,7 @@
  */
 import type { Metrics } from '../metrics/index.js';
 import type { Thresholds } from '../recipe/index.js';
+import { significanceVerdict } from '../metrics/significance.js';
 import { formatBytes } from '../util/bytes.js';
 
 export interface Check {
@@ -28,7 +29,9 @@ export function gate(thresholds: Thresholds, baseline: Metrics, result: Metrics)
   const checks: Check[] = [];
   const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
   const a = thresholds.accuracy;
-  if (a?.maxDrop !== undefined) {
+  if (a?.maxDrop !== undefined && a.significance) {
+    checks.push(significanceCheck(a.maxDrop, a.significance, baseline, result));
+  } else if (a?.maxDrop !== undefined) {
     const drop = baseline.accuracy - result.accuracy;
     checks.push({
       name: 'accuracy.maxDrop',
@@ -169,4 +172,26 @@ export function gate(thresholds: Thresholds, baseline: Metrics, result: Metrics)
     }
   }
   return { pass: checks.every((c) => c.pass), checks };
+}
+
+/**
+ * accuracy.maxDrop judged on the paired outcomes: the counts of samples only the baseline and only the result
+ * get right are all McNemar's test and the paired bootstrap depend on, so they are rebuilt as outcome vectors.
+ */
+function significanceCheck(maxDrop: number, sig: NonNullable<NonNullable<Thresholds['accuracy']>['significance']>, baseline: Metrics, result: Metrics): Check {
+  const drop = baseline.accuracy - result.accuracy;
+  const p = result.paired;
+  if (!p) {
+    return { name: 'accuracy.maxDrop', pass: false, measured: drop, limit: maxDrop, text: 'the paired outcomes a significance test needs were not measured (an evaluation from before mcbuild kept them); rebuild' };
+  }
+  const base = new Uint8Array(p.count);
+  const res = new Uint8Array(p.count);
+  // Samples both get right, then those only the baseline gets right, then those only the result does; the
+  // order does not matter to either test, and the vectors reproduce both accuracies.
+  const both = Math.max(0, baseline.correct - p.baselineOnly);
+  base.fill(1, 0, both + p.baselineOnly);
+  res.fill(1, 0, both);
+  res.fill(1, both + p.baselineOnly, both + p.baselineOnly + p.resultOnly);
+  const v = significanceVerdict(base, res, { test: sig.test, level: sig.level ?? 0.95, maxDrop, reading: sig.reading ?? 'significant' });
+  return { name: 'accuracy.maxDrop', pass: v.pass, measured: drop, limit: maxDrop, text: v.text };
 }

@@ -557,7 +557,17 @@ function normalise(raw: RawRecipe, source: RecipeSource, files: string[], search
   });
 
   const thresholds: Thresholds = {};
-  if (raw.thresholds?.accuracy) thresholds.accuracy = { ...raw.thresholds.accuracy };
+  if (raw.thresholds?.accuracy) {
+    thresholds.accuracy = { ...raw.thresholds.accuracy };
+    const sig = thresholds.accuracy.significance;
+    const at = () => formatPosition(source.positionOf(['thresholds', 'accuracy', 'significance']));
+    if (sig && thresholds.accuracy.maxDrop === undefined) {
+      throw new McbError('MCB_RECIPE_INVALID', `\`thresholds.accuracy.significance\` at ${at()} judges \`maxDrop\`, which is not set; add \`maxDrop\` (e.g. 0 with mcnemar, 0.005 with bootstrap).`);
+    }
+    if (sig?.test === 'mcnemar' && thresholds.accuracy.maxDrop !== 0) {
+      throw new McbError('MCB_RECIPE_INVALID', `\`thresholds.accuracy.significance\` at ${at()} uses mcnemar, which tests a drop of exactly 0, but maxDrop is ${String(thresholds.accuracy.maxDrop)}; use \`test: bootstrap\` for a margin, or maxDrop: 0.`);
+    }
+  }
   if (raw.thresholds?.fidelity) thresholds.fidelity = { ...raw.thresholds.fidelity };
   for (const key of COUNT_METRICS) if (raw.thresholds?.[key]) thresholds[key] = { ...raw.thresholds[key] };
   if (raw.thresholds?.size) {

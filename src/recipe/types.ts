@@ -68,7 +68,15 @@ export interface CountThreshold {
 }
 
 export interface Thresholds {
-  accuracy?: { maxDrop?: number; maxRelativeDrop?: number; min?: number; perClassMaxDrop?: number; topKMaxDrop?: number };
+  accuracy?: {
+    maxDrop?: number;
+    maxRelativeDrop?: number;
+    min?: number;
+    perClassMaxDrop?: number;
+    topKMaxDrop?: number;
+    /** Judge maxDrop on the paired outcomes (src/metrics/significance.ts) instead of the raw difference. */
+    significance?: { test: 'mcnemar' | 'bootstrap'; level?: number; reading?: 'significant' | 'strict' };
+  };
   fidelity?: { minAgreement?: number; maxMeanKl?: number };
   params?: CountThreshold;
   nonZeroParams?: CountThreshold;

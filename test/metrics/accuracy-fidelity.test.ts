@@ -146,3 +146,28 @@ describe('count thresholds', () => {
     expect(graph.checks[0]!.text).toMatch(/MACs per sample were not measured/);
   });
 });
+
+describe('accuracy.maxDrop judged by significance', () => {
+  // 1,000 samples, baseline 900 right; the result loses 30 and gains 20: a 1-point drop.
+  const m = (correct: number, paired?: { count: number; baselineOnly: number; resultOnly: number }): Metrics => ({ accuracy: correct / 1000, correct, count: 1000, sizeBytes: 1, gzipBytes: 1, brotliBytes: 1, files: [], params: 1, ...(paired ? { paired } : {}) });
+  const base = m(900);
+  const result = m(890, { count: 1000, baselineOnly: 30, resultOnly: 20 });
+
+  it('a raw 0.5-point limit fails; judged by McNemar at 0 or by the bootstrap at 0.5 points, the drop is noise', () => {
+    expect(gate({ accuracy: { maxDrop: 0.005 } }, base, result).pass).toBe(false);
+    const mc = gate({ accuracy: { maxDrop: 0, significance: { test: 'mcnemar' } } }, base, result).checks[0]!;
+    expect(mc.pass).toBe(true); // 30 vs 20 discordant: one-sided p ≈ 0.10
+    expect(mc.text).toMatch(/Accuracy dropped 1\.00 points? \(90\.00% → 89\.00%\): 30 samples got worse and 20 better, one-sided McNemar p = .* not significantly worse/);
+    const bs = gate({ accuracy: { maxDrop: 0.005, significance: { test: 'bootstrap', level: 0.95 } } }, base, result).checks[0]!;
+    expect(bs.pass).toBe(true);
+    // Strict reading: the drop must be shown within the limit, which 50 discordant samples cannot show.
+    expect(gate({ accuracy: { maxDrop: 0.005, significance: { test: 'bootstrap', reading: 'strict' } } }, base, result).pass).toBe(false);
+  });
+
+  it('a clear loss fails, and missing paired outcomes fail with the reason', () => {
+    const worse = m(860, { count: 1000, baselineOnly: 60, resultOnly: 20 });
+    expect(gate({ accuracy: { maxDrop: 0, significance: { test: 'mcnemar' } } }, base, worse).pass).toBe(false);
+    const old = gate({ accuracy: { maxDrop: 0, significance: { test: 'mcnemar' } } }, base, m(890)).checks[0]!;
+    expect([old.pass, old.text]).toEqual([false, expect.stringMatching(/paired outcomes .* were not measured/)]);
+  });
+});

@@ -231,3 +231,13 @@ describe('review fixes: the language refuses what would silently do the wrong th
     expect((await loadError(h)).message).toMatch(/got "4"\) at .*cand3\.yaml:15:45/);
   });
 });
+
+describe('significance thresholds', () => {
+  it('needs maxDrop, and mcnemar only tests a zero margin', async () => {
+    const f = (t: string) => writeText(join(dir, `sig${Math.random().toString(36).slice(2)}.yaml`), tinyRecipe({ thresholds: t }));
+    expect((await loadError(f('  accuracy: { min: 0.5, significance: { test: bootstrap } }'))).message).toMatch(/judges `maxDrop`, which is not set/);
+    expect((await loadError(f('  accuracy: { maxDrop: 0.01, significance: { test: mcnemar } }'))).message).toMatch(/uses mcnemar, which tests a drop of exactly 0, but maxDrop is 0\.01; use `test: bootstrap`/);
+    const ok = await loadRecipe(f('  accuracy: { maxDrop: 0.01, significance: { test: bootstrap, level: 0.9 } }'));
+    expect(ok.thresholds.accuracy!.significance).toEqual({ test: 'bootstrap', level: 0.9 });
+  });
+});
