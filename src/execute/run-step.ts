@@ -90,7 +90,7 @@ export async function runStep(step: Step, inputs: CacheEntry[], rt: StepRuntime)
     case 'eval': {
       const { tf, backend } = await rt.engine();
       const { loadForInference } = await import('../engine/runtime.js');
-      const { measureAccuracy } = await import('../metrics/accuracy.js');
+      const { measureAccuracy, measurePeakMemory } = await import('../metrics/accuracy.js');
       const { measureLatency } = await import('../metrics/latency.js');
       const { cancelled } = await import('../engine/train.js');
       const stored = filesToModel(inputs[0]!.files);
@@ -107,6 +107,7 @@ export async function runStep(step: Step, inputs: CacheEntry[], rt: StepRuntime)
         const baselineFloats = baselineOutputs ? floatsOf(baselineOutputs) : undefined;
         const fidelity = baselineFloats ? measureFidelity(baselineFloats, outputs, classes) : undefined;
         const paired = baselineFloats ? pairedOutcomes(baselineFloats, outputs, ds.y, classes) : undefined;
+        const peakBytes = await measurePeakMemory(tf, model, ds);
         rt.progress('measuring latency');
         const latency = await measureLatency(tf, model, ds, backend, { signal: rt.signal });
         if (rt.signal.aborted) throw cancelled();
@@ -115,6 +116,7 @@ export async function runStep(step: Step, inputs: CacheEntry[], rt: StepRuntime)
           ...acc,
           ...measureSize(stored),
           nonZeroParams: nonZeroParams(stored),
+          peakBytes,
           ...(fidelity ? { fidelity } : {}),
           ...(paired ? { paired } : {}),
           ...('unavailable' in cost ? {} : { macs: cost.macs, flops: cost.flops }),

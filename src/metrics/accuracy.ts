@@ -1,5 +1,6 @@
 import type { Dataset } from '../data/index.js';
 import { inputBatch } from '../engine/batches.js';
+import type * as TF from '@tensorflow/tfjs';
 import type { InferenceModel, Tf } from '../engine/runtime.js';
 import { cancelled, yieldToEventLoop } from '../engine/train.js';
 
@@ -79,4 +80,21 @@ export async function measureAccuracy(
     outputs,
     classes,
   };
+}
+
+/**
+ * Peak TF.js tensor memory (bytes) while the model evaluates one batch of EVAL_BATCH samples, weights included:
+ * what the evaluation needs at its highest, the batches being sequential and disposed. From TF.js's profiler,
+ * so it counts the backend's tensors (wasm heap or native), not the JavaScript heap.
+ */
+export async function measurePeakMemory(tf: Tf, model: InferenceModel, ds: Dataset, batchSize = EVAL_BATCH): Promise<number> {
+  const end = Math.min(ds.count, batchSize);
+  const x = inputBatch(tf, ds, undefined, 0, end);
+  try {
+    const info = await tf.profile(() => model.predict(x));
+    tf.dispose(info.result as TF.Tensor);
+    return info.peakBytes;
+  } finally {
+    x.dispose();
+  }
 }

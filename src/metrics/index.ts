@@ -22,6 +22,8 @@ export interface Metrics {
   /** Each exported file with its raw, gzip and brotli size. */
   files: FileSize[];
   params: number;
+  /** Peak TF.js tensor memory evaluating one batch of 256 samples, weights included (bytes). */
+  peakBytes?: number;
   /** Parameters that are not exactly zero (pruning shows here, not in `params`); absent in older reports. */
   nonZeroParams?: number;
   /** Top-k accuracy, k = min(5, classes − 1). */

@@ -41,6 +41,7 @@ export function buildReport(plan: Plan, exec: Execution, verdict: Verdict): Repo
     files: m.files.map((f) => ({ name: f.name, bytes: f.bytes, gzip: f.gzip, brotli: f.brotli })),
     params: m.params,
     ...(m.nonZeroParams === undefined ? {} : { nonZeroParams: m.nonZeroParams }),
+    ...(m.peakBytes === undefined ? {} : { peakBytes: m.peakBytes }),
     ...(m.topK === undefined ? {} : { topK: m.topK }),
     ...(m.perClass === undefined ? {} : { perClass: m.perClass }),
     ...(m.fidelity === undefined ? {} : { fidelity: m.fidelity }),

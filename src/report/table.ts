@@ -51,6 +51,7 @@ export function metricRows(report: Report, previous?: Report): string[][] {
     ...(b.nonZeroParams !== undefined && r.nonZeroParams !== undefined
       ? [['non-zero params', String(b.nonZeroParams), String(r.nonZeroParams), `${signed(r.nonZeroParams - b.nonZeroParams, String)} (${r.params ? ((1 - r.nonZeroParams / r.params) * 100).toFixed(1) : '0.0'}% zeros)`, ...(p ? [p.nonZeroParams === undefined ? '' : signed(r.nonZeroParams - p.nonZeroParams, String)] : [])]]
       : []),
+    ...(b.peakBytes !== undefined && r.peakBytes !== undefined ? [['peak memory', formatBytes(b.peakBytes), formatBytes(r.peakBytes), `${(r.peakBytes / Math.max(1, b.peakBytes)).toFixed(2)}x`, ...(p ? [p.peakBytes === undefined ? '' : `${(r.peakBytes / Math.max(1, p.peakBytes)).toFixed(2)}x`] : [])]] : []),
     countRow('MACs', 'macs'),
     countRow('FLOPs', 'flops'),
     latencyRow('latency b1 *', 'batch1Ms'),

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import type { Dataset } from '../../src/data/index.js';
 import { fromLayersModel } from '../../src/engine/runtime.js';
 import { gate } from '../../src/gate/index.js';
-import { measureAccuracy } from '../../src/metrics/accuracy.js';
+import { measureAccuracy, measurePeakMemory } from '../../src/metrics/accuracy.js';
 import { measureFidelity, pairedOutcomes } from '../../src/metrics/fidelity.js';
 import { nonZeroParams, type Metrics } from '../../src/metrics/index.js';
 
@@ -169,5 +169,20 @@ describe('accuracy.maxDrop judged by significance', () => {
     expect(gate({ accuracy: { maxDrop: 0, significance: { test: 'mcnemar' } } }, base, worse).pass).toBe(false);
     const old = gate({ accuracy: { maxDrop: 0, significance: { test: 'mcnemar' } } }, base, m(890)).checks[0]!;
     expect([old.pass, old.text]).toEqual([false, expect.stringMatching(/paired outcomes .* were not measured/)]);
+  });
+});
+
+describe('measurePeakMemory', () => {
+  it('counts the weights, the input batch and the output of one evaluation batch', async () => {
+    const model = identity();
+    const rows = Array.from({ length: 300 }, (_, i) => [i % 6, 0, 0, 0, 0, 0]);
+    const ds = dataset(rows, rows.map(() => 0));
+    const before = tf.memory().numBytes;
+    const peak = await measurePeakMemory(tf, { predict: (x) => model.predict(x) as tf.Tensor, dispose: () => model.dispose() }, ds, 256);
+    // Weights (36 floats) are already allocated; the batch (256×6) and its output (256×6) are added on top.
+    expect(peak).toBeGreaterThanOrEqual(before + 2 * 256 * 6 * 4);
+    expect(peak).toBeLessThan(before + 64 * 1024);
+    expect(tf.memory().numBytes).toBe(before); // nothing left behind
+    model.dispose();
   });
 });
