@@ -55,7 +55,7 @@ describe('mcbuild cache', () => {
       expect(e.ageSeconds).toBeGreaterThanOrEqual(0);
     }
     // Two model steps (model.json and one shard) and two evaluations (metrics only).
-    expect(ls.entries.map((e) => e.files).sort()).toEqual([0, 0, 2, 2]);
+    expect(ls.entries.map((e) => e.files).sort()).toEqual([1, 1, 2, 2]); // evals keep the model's outputs; models model.json + shard
     expect(ls.totals).toEqual({ entries: 4, sizeBytes: ls.entries.reduce((n, e) => n + e.sizeBytes, 0), incompleteEntries: 0, incompleteBytes: 0 });
     // The plan's keys are the cache's keys.
     const plan = JSON.parse((await runCli(['plan', recipe, '--json'], { cwd: dir })).stdout) as { steps: { key: string }[] };
@@ -70,7 +70,7 @@ describe('mcbuild cache', () => {
     const lines = r.stdout.trimEnd().split('\n');
     expect(lines[0]).toBe(`cache ${cacheDir}`);
     expect(lines[1]).toMatch(/^key\s+size\s+age\s+files$/);
-    expect(lines.slice(2, 6).every((l) => /^[0-9a-f]{12}\s+\d+(\.\d)? k?B\s+\d+[smhd]\s+[02]$/.test(l))).toBe(true);
+    expect(lines.slice(2, 6).every((l) => /^[0-9a-f]{12}\s+\d+(\.\d)? k?B\s+\d+[smhd]\s+[12]$/.test(l))).toBe(true);
     expect(lines[6]).toMatch(/^4 entries, \d+(\.\d+)? kB$/);
   });
 
