@@ -2,7 +2,6 @@
  * The one data flow: recipe → plan → execute → gate → report. The CLI and the programmatic API both call
  * these functions; renderers only listen to events.
  */
-import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, relative } from 'node:path';
 import { StepCache } from './cache/index.js';
 import { EXIT } from './errors.js';
@@ -13,6 +12,7 @@ import { gate, type Verdict } from './gate/index.js';
 import { gatherPlanInputs, plan as makePlan, type Plan } from './plan/index.js';
 import { findProjectRoot, loadRecipe, loadRecipeSet, variantFolder, type BackendChoice, type LoadOptions, type Recipe } from './recipe/index.js';
 import { buildReport, preflightOutput, REPORT_FILE, summariseSweep, writeOutput, type Report, type Sweep } from './report/index.js';
+import { writeTextAtomic } from './util/write.js';
 
 export const SWEEP_FILE = 'sweep.json';
 
@@ -112,7 +112,7 @@ export async function buildSet(recipeFile: string, opts: BuildOptions & { onVari
     results.map((r) => ({ name: r.plan.recipe.variant!.name, values: r.plan.recipe.variant!.values, folder: basename(r.outputDir), report: r.report })),
   );
   const sweepFile = join(root, SWEEP_FILE);
-  await writeFileAtomic(sweepFile, `${JSON.stringify(sweep, null, 2)}\n`);
+  await writeTextAtomic(sweepFile, `${JSON.stringify(sweep, null, 2)}\n`, 'sweep summary');
   return { results, sweep, sweepFile, exitCode: sweep.verdict === 'pass' ? EXIT.pass : EXIT.thresholdMissed };
 }
 
@@ -135,8 +135,8 @@ async function buildOrSearch(recipe: Recipe, opts: BuildOptions & { onSearch?: (
   const keep = async (result: Awaited<ReturnType<typeof searchRecipe>>): Promise<string | undefined> => {
     if (!result.chosen) return undefined;
     const yaml = searchedRecipeYaml(recipe, result, dirname(file));
-    await writeFileAtomic(file, yaml);
-    await writeFileAtomic(recordFile, `${JSON.stringify(searchRecord(recipe, result, shown(file), shown(recordFile)), null, 2)}\n`);
+    await writeTextAtomic(file, yaml, 'searched recipe');
+    await writeTextAtomic(recordFile, `${JSON.stringify(searchRecord(recipe, result, shown(file), shown(recordFile)), null, 2)}\n`, 'search record');
     return yaml;
   };
   // Trials are builds too; their step-by-step events would bury the search's own progress: pass warnings only.
@@ -159,13 +159,6 @@ async function buildOrSearch(recipe: Recipe, opts: BuildOptions & { onSearch?: (
 
 /** The searched recipe's copy in the output folder. */
 export const SEARCHED_FILE = 'recipe.searched.yaml';
-
-async function writeFileAtomic(file: string, text: string): Promise<void> {
-  await mkdir(dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.tmp`;
-  await writeFile(tmp, text);
-  await rename(tmp, file);
-}
 
 /** Plan, execute what is not cached and gate, without an output folder or build record (search trials, sensitivity). */
 export interface RecipeRun {

@@ -4,7 +4,8 @@
  */
 import type { SetResult } from '../build.js';
 import { McbError } from '../errors.js';
-import { appendStepSummary, renderJUnit, renderJUnitError, renderStepSummary, thresholdAnnotations, writeReportFile } from '../report/index.js';
+import { appendStepSummary, renderJUnit, renderJUnitError, renderStepSummary, thresholdAnnotations } from '../report/index.js';
+import { writeTextAtomic } from '../util/write.js';
 import type { CommandContext } from './command.js';
 
 export const REPORTERS = ['junit'] as const;
@@ -40,7 +41,7 @@ export function parseReporters(ctx: CommandContext): Reporter[] {
  */
 export async function writeCiReports(ctx: CommandContext, set: SetResult, reporters: readonly Reporter[], seconds: readonly number[]): Promise<void> {
   const builds = set.results.map((r, i) => ({ report: r.report, seconds: seconds[i] ?? 0 }));
-  for (const rep of reporters) await writeReportFile(rep.path, renderJUnit(builds), 'JUnit report');
+  for (const rep of reporters) await writeTextAtomic(rep.path, renderJUnit(builds), 'JUnit report');
   const summary = process.env.GITHUB_STEP_SUMMARY;
   if (summary) await appendStepSummary(summary, renderStepSummary(set.results.map((r) => r.report), set.sweep));
   if (process.env.GITHUB_ACTIONS === 'true') {
@@ -57,7 +58,7 @@ export async function writeCiError(reporters: readonly Reporter[], recipeFile: s
   const info = { ...(typeof e?.code === 'string' ? { code: e.code } : {}), message: typeof e?.message === 'string' ? e.message : String(error) };
   for (const rep of reporters) {
     try {
-      await writeReportFile(rep.path, renderJUnitError(recipeFile, info), 'JUnit report');
+      await writeTextAtomic(rep.path, renderJUnitError(recipeFile, info), 'JUnit report');
     } catch (w) {
       // The build's own error is what the user must see; this one is a footnote.
       process.stderr.write(`mcbuild: ${(w as Error).message}\n`);

@@ -1,4 +1,4 @@
-import { mkdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { errnoCode, McbError } from '../errors.js';
 import { loadRecipe } from '../recipe/index.js';
@@ -6,6 +6,7 @@ import { renderSensitivity, scanSensitivity } from '../search/sensitivity.js';
 import type { Command } from './command.js';
 import { PLAN_OPTIONS } from './command.js';
 import { planOptions } from './common.js';
+import { writeTextAtomic } from '../util/write.js';
 
 export const sensitivityCommand: Command = {
   name: 'sensitivity',
@@ -49,7 +50,7 @@ export const sensitivityCommand: Command = {
       ...(only?.length ? { only } : {}),
       onTrial: (done, total, label) => ctx.out.info(`[${done}/${total}] ${label}`),
     });
-    await writeJson(file, `${JSON.stringify({ generator: 'mcbuild', ...result }, null, 2)}\n`);
+    await writeTextAtomic(file, `${JSON.stringify({ generator: 'mcbuild', ...result }, null, 2)}\n`, 'sensitivity scan');
     const seconds = (performance.now() - started) / 1000;
     if (ctx.out.json) ctx.out.jsonResult({ ...result, file, seconds });
     else ctx.out.result(`\n${renderSensitivity(result)}\n\nwritten to ${file}\n${result.layers.length * result.candidates.length + 1} trials, ${result.ran} steps run in ${seconds.toFixed(1)} s (the rest from cache)`);
@@ -62,19 +63,6 @@ async function isDirectory(path: string): Promise<boolean> {
     return (await stat(path)).isDirectory();
   } catch {
     return false;
-  }
-}
-
-/** Written through a temporary file beside it, removed on failure; any failure is an McbError naming the file. */
-async function writeJson(file: string, text: string): Promise<void> {
-  const tmp = `${file}.${process.pid}.tmp`;
-  try {
-    await mkdir(dirname(file), { recursive: true });
-    await writeFile(tmp, text);
-    await rename(tmp, file);
-  } catch (e) {
-    await unlink(tmp).catch(() => {});
-    throw outputError(file, e);
   }
 }
 

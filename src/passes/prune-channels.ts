@@ -192,7 +192,6 @@ export function pruneModelChannels(
 
   const analysis = analyse(topology);
   const { groups } = analysis;
-  const allRoots = groups.flatMap((g) => g.roots);
   const weights = new WeightTable(decodeWeights(model, { share: true }));
 
   // Which groups: those of the named roots (each must be prunable), or every group (unprunable ones skipped);

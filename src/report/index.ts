@@ -5,5 +5,5 @@ export { readReport } from './read.js';
 export { preflightOutput, writeOutput, REPORT_FILE } from './output.js';
 export { paretoFront, renderSweep, summariseSweep, type Sweep, type SweepVariant } from './sweep.js';
 export { compareReports, renderComparison, type ReportComparison } from './compare.js';
-export { escapeXml, renderJUnit, renderJUnitError, suiteName, writeReportFile, type JUnitBuild } from './junit.js';
+export { escapeXml, renderJUnit, renderJUnitError, suiteName, type JUnitBuild } from './junit.js';
 export { appendStepSummary, escapeData, escapeProperty, renderStepSummary, renderSweepMarkdown, thresholdAnnotations, workflowCommand } from './github.js';

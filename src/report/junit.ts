@@ -4,9 +4,6 @@
  * missed one. The format is Ant's / Surefire's, as the Jenkins xUnit plugin's junit-10.xsd describes it
  * (the tests validate against a copy in test/fixtures/junit.xsd).
  */
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
-import { McbError } from '../errors.js';
 import type { Report } from './json.js';
 
 /** One build for the JUnit file: its report and how long it took (0 when unknown). */
@@ -120,18 +117,4 @@ export function renderJUnitError(recipeFile: string, error: { code?: string; mes
     '</testsuites>',
     '',
   ].join('\n');
-}
-
-/** Writes `text` to `file` atomically (a temporary file, then rename), creating the folder. MCB_OUTPUT on failure. */
-export async function writeReportFile(file: string, text: string, what: string): Promise<void> {
-  const target = resolve(file);
-  const tmp = `${target}.${process.pid}.tmp`;
-  try {
-    await mkdir(dirname(target), { recursive: true });
-    await writeFile(tmp, text);
-    await rename(tmp, target);
-  } catch (e) {
-    await rm(tmp, { force: true }).catch(() => undefined);
-    throw new McbError('MCB_OUTPUT', `cannot write the ${what} to ${file}: ${(e as Error).message}. Choose a path in a writable folder (the folder is created if missing), or check its permissions.`, { cause: e });
-  }
 }
