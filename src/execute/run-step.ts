@@ -109,7 +109,7 @@ export async function runStep(step: Step, inputs: CacheEntry[], rt: StepRuntime)
         const paired = baselineFloats ? pairedOutcomes(baselineFloats, outputs, ds.y, classes) : undefined;
         const peakBytes = await measurePeakMemory(tf, model, ds);
         rt.progress('measuring latency');
-        const latency = await measureLatency(tf, model, ds, backend, { signal: rt.signal });
+        const latency = await measureLatency(tf, model, ds, backend, { signal: rt.signal, ...rt.plan.recipe.runtime.latency });
         if (rt.signal.aborted) throw cancelled();
         const cost = modelCost(stored.json);
         const metrics: Metrics = {

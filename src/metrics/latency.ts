@@ -7,6 +7,8 @@
  * Cheap by design (a few hundred ms for a MobileNet on two idle cores): one warm-up pass per batch size
  * (the eval step's accuracy loop has already run the model, so kernels are compiled; the warm-up allocates
  * for the new shape), then at least MIN_RUNS timed passes, more while the time budget lasts, at most MAX_RUNS.
+ * A recipe can ask for other batch sizes, a fixed number of runs and more warm-up (`runtime.latency`); each
+ * batch size reports its median (p50), 95th percentile and fastest pass.
  */
 import { availableParallelism, cpus } from 'node:os';
 import type { Dataset } from '../data/index.js';
@@ -16,6 +18,8 @@ export interface BatchLatency {
   batchSize: number;
   /** Median milliseconds per forward pass. */
   medianMs: number;
+  /** 95th percentile (nearest rank) of the timed passes: the slow tail. */
+  p95Ms?: number;
   /** Fastest pass, for a feel of the spread. */
   minMs: number;
   /** Timed passes (after warm-up). */
@@ -23,10 +27,10 @@ export interface BatchLatency {
 }
 
 export interface LatencyMetrics {
-  /** Median ms per forward pass at batch 1. */
-  batch1Ms: number;
-  /** Median ms per forward pass at batch 32. */
-  batch32Ms: number;
+  /** Median ms per forward pass at batch 1 (when measured: the default batch sizes are 1 and 32). */
+  batch1Ms?: number;
+  /** Median ms per forward pass at batch 32 (when measured). */
+  batch32Ms?: number;
   batches: BatchLatency[];
   warmupRuns: number;
   backend: string;
@@ -44,9 +48,18 @@ export const MAX_RUNS = 50;
 /** Milliseconds of timed passes per batch size before stopping (once MIN_RUNS are done). */
 export const BUDGET_MS = 100;
 
-export async function measureLatency(tf: Tf, model: InferenceModel, ds: Dataset, backend: string, opts: { signal?: AbortSignal } = {}): Promise<LatencyMetrics> {
+/** `runtime.latency` in a recipe: which batch sizes, a fixed number of timed runs, warm-up passes. */
+export interface LatencyOptions {
+  batchSizes?: number[];
+  /** Exactly this many timed passes per batch size (no time budget). */
+  runs?: number;
+  warmup?: number;
+}
+
+export async function measureLatency(tf: Tf, model: InferenceModel, ds: Dataset, backend: string, opts: { signal?: AbortSignal } & LatencyOptions = {}): Promise<LatencyMetrics> {
   const batches: BatchLatency[] = [];
-  for (const batchSize of LATENCY_BATCHES) {
+  const warmup = opts.warmup ?? WARMUP_RUNS;
+  for (const batchSize of opts.batchSizes ?? LATENCY_BATCHES) {
     const x = sampleBatch(tf, ds, batchSize);
     try {
       const pass = async (): Promise<number> => {
@@ -58,26 +71,27 @@ export async function measureLatency(tf: Tf, model: InferenceModel, ds: Dataset,
         y.dispose();
         return ms;
       };
-      for (let i = 0; i < WARMUP_RUNS; i++) await pass();
+      for (let i = 0; i < warmup; i++) await pass();
       const times: number[] = [];
       let spent = 0;
-      while (times.length < MAX_RUNS && (times.length < MIN_RUNS || spent < BUDGET_MS)) {
+      const more = () => (opts.runs !== undefined ? times.length < opts.runs : times.length < MAX_RUNS && (times.length < MIN_RUNS || spent < BUDGET_MS));
+      while (more()) {
         if (opts.signal?.aborted) break;
         const ms = await pass();
         times.push(ms);
         spent += ms;
       }
-      batches.push({ batchSize, medianMs: median(times), minMs: Math.min(...times), runs: times.length });
+      batches.push({ batchSize, medianMs: median(times), p95Ms: percentile(times, 0.95), minMs: Math.min(...times), runs: times.length });
     } finally {
       x.dispose();
     }
   }
   const cpu = cpus()[0]?.model.trim() ?? 'unknown';
   return {
-    batch1Ms: batches[0]!.medianMs,
-    batch32Ms: batches[1]!.medianMs,
+    ...at(batches, 1, 'batch1Ms'),
+    ...at(batches, 32, 'batch32Ms'),
     batches,
-    warmupRuns: WARMUP_RUNS,
+    warmupRuns: warmup,
     backend,
     measuredAt: new Date().toISOString(),
     cores: availableParallelism(),
@@ -101,4 +115,16 @@ export function median(values: readonly number[]): number {
   const s = [...values].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** The nearest-rank percentile: the smallest value with at least q of the values at or below it. */
+export function percentile(values: readonly number[], q: number): number {
+  if (values.length === 0) return Number.NaN;
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!;
+}
+
+function at(batches: readonly BatchLatency[], size: number, key: 'batch1Ms' | 'batch32Ms'): Partial<LatencyMetrics> {
+  const b = batches.find((x) => x.batchSize === size);
+  return b ? { [key]: b.medianMs } : {};
 }

@@ -102,7 +102,8 @@ export function plan(recipe: Recipe, inputs: PlanInputs): Plan {
     });
   }
 
-  const evalOwn = (data: DataSpec) => ({ step: 'eval', metrics: METRICS_VERSION, data: datasetFingerprint(data), ...numerics });
+  const latency = recipe.runtime.latency;
+  const evalOwn = (data: DataSpec) => ({ step: 'eval', metrics: METRICS_VERSION, data: datasetFingerprint(data), ...numerics, ...(latency ? { latency } : {}) });
   const evalTitle = (who: string) => `evaluate ${who} on ${describeData(recipe.data.eval)}`;
   add('eval-baseline', evalTitle('baseline'), { kind: 'eval', role: 'baseline', data: recipe.data.eval }, ['baseline'], 'metrics', evalOwn(recipe.data.eval));
 

@@ -496,7 +496,7 @@ interface RawRecipe {
   overrides?: ({ layers?: string[]; classes?: string[] } & Record<string, unknown>)[];
   thresholds?: { accuracy?: Thresholds['accuracy']; fidelity?: Thresholds['fidelity']; params?: CountThreshold; nonZeroParams?: CountThreshold; macs?: CountThreshold; flops?: CountThreshold; size?: { maxBytes?: number | string; maxGzipBytes?: number | string; maxBrotliBytes?: number | string; minRatio?: number } };
   output?: string;
-  runtime?: { backend?: Recipe['runtime']['backend'] };
+  runtime?: { backend?: Recipe['runtime']['backend']; latency?: Recipe['runtime']['latency'] };
 }
 
 function dataSpec(raw: RawDataSpec, defaultSplit: 'train' | 'test'): DataSpec {
@@ -597,7 +597,7 @@ function normalise(raw: RawRecipe, source: RecipeSource, files: string[], search
     overrides,
     thresholds,
     output: variantOutput(raw.output !== undefined ? fromRecipe(raw.output) : join(findProjectRoot(source.file), 'out', raw.name), variant),
-    runtime: { backend: raw.runtime?.backend ?? 'auto' },
+    runtime: { backend: raw.runtime?.backend ?? 'auto', ...(raw.runtime?.latency ? { latency: { ...raw.runtime.latency } } : {}) },
     ...(variant ? { variant } : {}),
     source,
   };

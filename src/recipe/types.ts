@@ -125,7 +125,7 @@ export interface Recipe {
   overrides: OverrideBlock[];
   thresholds: Thresholds;
   output: string;
-  runtime: { backend: BackendChoice };
+  runtime: { backend: BackendChoice; latency?: { batchSizes?: number[]; runs?: number; warmup?: number } };
   /** Set when the recipe is one combination of a `matrix`. */
   variant?: Variant;
   /** Where each value was written (in this file, a file it extends, or on the command line), for error messages. */

@@ -27,12 +27,16 @@ export function metricRows(report: Report, previous?: Report): string[][] {
   };
   // Measured on this machine when each eval step ran (see latencyNote); the delta is a ratio, the only part
   // that carries over to another machine at all.
-  const latencyRow = (label: string, key: 'batch1Ms' | 'batch32Ms'): string[] => {
-    const [bv, rv, pv] = [b.latency?.[key], r.latency?.[key], p?.latency?.[key]];
-    const show = (v: number | undefined) => (v === undefined ? 'n/a' : `${v.toFixed(v < 10 ? 2 : 1)} ms`);
+  // One row per batch size measured: the median, and the 95th percentile when measured.
+  const latencyRow = (size: number): string[] => {
+    const of = (m: typeof b | undefined) => m?.latency?.batches.find((x) => x.batchSize === size);
+    const [bv, rv, pv] = [of(b), of(r), of(p)];
+    const ms = (v: number) => `${v.toFixed(v < 10 ? 2 : 1)} ms`;
+    const show = (v: typeof bv) => (v === undefined ? 'n/a' : `${ms(v.medianMs)}${v.p95Ms === undefined ? '' : ` (p95 ${ms(v.p95Ms)})`}`);
     const ratio = (x: number, y: number) => `${(y / x).toFixed(2)}x`;
-    return [label, show(bv), show(rv), bv === undefined || rv === undefined ? '' : ratio(bv, rv), ...(p ? [pv === undefined || rv === undefined ? '' : ratio(pv, rv)] : [])];
+    return [`latency b${size} *`, show(bv), show(rv), bv === undefined || rv === undefined ? '' : ratio(bv.medianMs, rv.medianMs), ...(p ? [pv === undefined || rv === undefined ? '' : ratio(pv.medianMs, rv.medianMs)] : [])];
   };
+  const latencySizes = [...new Set([...(b.latency?.batches ?? []), ...(r.latency?.batches ?? [])].map((x) => x.batchSize))].sort((x, y) => x - y);
   return [
     ['metric', 'baseline', 'result', 'delta', ...(p ? ['vs previous build'] : [])],
     ['accuracy', `${pct(b.accuracy)}`, `${pct(r.accuracy)}`, signed(r.accuracy - b.accuracy, pp), ...(p ? [signed(r.accuracy - p.accuracy, pp)] : [])],
@@ -54,8 +58,7 @@ export function metricRows(report: Report, previous?: Report): string[][] {
     ...(b.peakBytes !== undefined && r.peakBytes !== undefined ? [['peak memory', formatBytes(b.peakBytes), formatBytes(r.peakBytes), `${(r.peakBytes / Math.max(1, b.peakBytes)).toFixed(2)}x`, ...(p ? [p.peakBytes === undefined ? '' : `${(r.peakBytes / Math.max(1, p.peakBytes)).toFixed(2)}x`] : [])]] : []),
     countRow('MACs', 'macs'),
     countRow('FLOPs', 'flops'),
-    latencyRow('latency b1 *', 'batch1Ms'),
-    latencyRow('latency b32 *', 'batch32Ms'),
+    ...(latencySizes.length ? latencySizes : [1, 32]).map(latencyRow),
     ['samples', String(b.count), String(r.count), '', ...(p ? [''] : [])],
   ];
 }
@@ -84,7 +87,8 @@ export function latencyNote(report: Report): string | undefined {
   const l = (r.latency ?? b.latency)!;
   const runs = (m: typeof l | undefined) => (m ? m.batches.map((x) => `${x.runs}`).join('/') : 'n/a');
   const when = (m: typeof l | undefined) => (m ? m.measuredAt.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : 'not measured');
-  return `* latency: median ms per forward pass after ${l.warmupRuns} warm-up pass${l.warmupRuns === 1 ? '' : 'es'} per batch size (runs at batch 1/32: baseline ${runs(b.latency)}, result ${runs(r.latency)}), backend ${l.backend}, ${l.cores} cores (${l.cpu}); measured when each eval step ran (baseline ${when(b.latency)}, result ${when(r.latency)}), machine-dependent, not gated.`;
+  const sizes = l.batches.map((x) => x.batchSize).join('/');
+  return `* latency: median (and 95th percentile) ms per forward pass after ${l.warmupRuns} warm-up pass${l.warmupRuns === 1 ? '' : 'es'} per batch size (runs at batch ${sizes}: baseline ${runs(b.latency)}, result ${runs(r.latency)}), backend ${l.backend}, ${l.cores} cores (${l.cpu}); measured when each eval step ran (baseline ${when(b.latency)}, result ${when(r.latency)}), machine-dependent, not gated.`;
 }
 
 /**

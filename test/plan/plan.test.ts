@@ -109,3 +109,20 @@ describe('plan', () => {
     expect(control).toBe('true');
   });
 });
+
+describe('runtime.latency', () => {
+  it('is in the eval steps’ keys only when set, and changes only them', async () => {
+    const plain = await planOf(tinyRecipe());
+    const timed = await planOf(tinyRecipe({ extra: 'runtime: { latency: { batchSizes: [1, 8], runs: 20 } }\n' }));
+    for (const s of plain.steps) {
+      const other = timed.steps.find((t) => t.id === s.id)!;
+      if (s.spec.kind === 'eval') {
+        expect(other.key).not.toBe(s.key);
+        expect(other.keyInputs.latency).toEqual({ batchSizes: [1, 8], runs: 20 });
+        expect(s.keyInputs.latency).toBeUndefined();
+      } else {
+        expect(other.key).toBe(s.key);
+      }
+    }
+  });
+});
