@@ -628,6 +628,22 @@ function broadcast(name: string, cls: string, inputs: readonly Shape[]): Shape {
   return out;
 }
 
+/**
+ * The topology of the model a structural pass receives. A graph model, or a topology the class cannot read,
+ * is the user's input to fix (exit 2), named for the pass; `why` says why the pass needs layers.
+ */
+export function passTopology(model: StoredModel, pass: string, where: string, why: string): Topology {
+  if (modelKind(model.json) !== 'layers') {
+    throw new McbError('MCB_MODEL_INVALID', `${pass} needs a layers model${where}, but this is a graph model (format "graph-model"), ${why}. Remove the pass or start from a layers model.`);
+  }
+  try {
+    return Topology.fromModel(model.json);
+  } catch (e) {
+    if (e instanceof TopologyError) throw new McbError('MCB_MODEL_INVALID', `${pass} cannot read the model${where}: ${e.message}`);
+    throw e;
+  }
+}
+
 // ---------------------------------------------------------------- weights
 
 /** The layer part of a weight name: "conv_pw_1_bn/gamma" → "conv_pw_1_bn" (undefined without a "/"). */

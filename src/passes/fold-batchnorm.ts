@@ -17,8 +17,8 @@
  * arrive quantized come out float32, like every pass that rewrites weights: put it first.
  */
 import { McbError } from '../errors.js';
-import { modelKind, paramCount, type StoredModel } from '../engine/model-format.js';
-import { batchNormAxis, rebuildModel, Topology, TopologyError, WeightTable } from '../engine/topology.js';
+import { paramCount, type StoredModel } from '../engine/model-format.js';
+import { batchNormAxis, passTopology, rebuildModel, Topology, TopologyError, WeightTable } from '../engine/topology.js';
 import { decodeWeights } from '../engine/weights.js';
 import type { ModelLayer } from '../plan/layers.js';
 import { recordedWeights } from './constraints.js';
@@ -68,16 +68,7 @@ export const foldBatchnorm: PassDefinition<FoldBatchNormOptions> = {
 /** The pass itself, synchronous and engine-free (apply() only wraps it). `layerOptions`: null for a layer an override skips. */
 export function foldBatchNorms(model: StoredModel, place?: OptionsPlace, layerOptions: LayerOptions<unknown> = () => ({})): { model: StoredModel; stats: Record<string, unknown> } {
   const where = place ? ` (the fold-batchnorm pass at ${place.at()})` : '';
-  if (modelKind(model.json) !== 'layers') {
-    throw new McbError('MCB_MODEL_INVALID', `fold-batchnorm needs a layers model${where}, but this is a graph model (format "graph-model"), whose batch norms tensorflowjs_converter has already folded. Remove the pass or start from a layers model.`);
-  }
-  let topology: Topology;
-  try {
-    topology = Topology.fromModel(model.json);
-  } catch (e) {
-    if (e instanceof TopologyError) throw new McbError('MCB_MODEL_INVALID', `fold-batchnorm cannot read the model${where}: ${e.message}`);
-    throw e;
-  }
+  const topology = passTopology(model, 'fold-batchnorm', where, 'whose batch norms tensorflowjs_converter has already folded');
   const layersBefore = topology.names().length;
   const bns = topology.layers().filter((l) => l.className === 'BatchNormalization');
   const folded: FoldedBatchNorm[] = [];

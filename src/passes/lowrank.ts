@@ -34,9 +34,9 @@
  * the record of pruned/clustered weights (a later finetune trains its factors freely).
  */
 import { McbError } from '../errors.js';
-import { modelKind, paramCount, type StoredModel } from '../engine/model-format.js';
+import { paramCount, type StoredModel } from '../engine/model-format.js';
 import { chooseRank, keptEnergyFraction, lowRankFactors, reconstructionError, spectrum, type RankRule } from '../engine/svd.js';
-import { rebuildModel, Topology, TopologyError, tupleOf, weightProblems, WeightTable, type LayerSpec } from '../engine/topology.js';
+import { passTopology, rebuildModel, Topology, TopologyError, tupleOf, weightProblems, WeightTable, type LayerSpec } from '../engine/topology.js';
 import { decodeWeights, type DecodedWeight } from '../engine/weights.js';
 import { formatDataPath, suggest } from '../recipe/index.js';
 import type { ModelLayer } from '../plan/layers.js';
@@ -175,16 +175,7 @@ export function decompose(
   };
   const passAt = place ? ` (the lowrank pass at ${place.at()})` : '';
 
-  if (modelKind(model.json) !== 'layers') {
-    throw new McbError('MCB_MODEL_INVALID', `lowrank needs a layers model${passAt}, but this is a graph model (format "graph-model"), which has no layers to replace. Remove the pass or start from a layers model.`);
-  }
-  let topology: Topology;
-  try {
-    topology = Topology.fromModel(model.json);
-  } catch (e) {
-    if (e instanceof TopologyError) throw new McbError('MCB_MODEL_INVALID', `lowrank cannot read the model${passAt}: ${e.message}`);
-    throw e;
-  }
+  const topology = passTopology(model, 'lowrank', passAt, 'which has no layers to replace');
   const problems = weightProblems(topology, model.weightSpecs);
   if (problems.length) {
     throw new McbError('MCB_MODEL_INVALID', `lowrank cannot match the model's weights to its layers${passAt}: ${problems.slice(0, 3).join('; ')}. Export the model again with TF.js \`model.save()\`, or leave lowrank out for this model.`);

@@ -37,8 +37,8 @@
  * Pure weight arithmetic on the decoded arrays, no TF.js. Weights that arrive quantized come out float32.
  */
 import { McbError } from '../errors.js';
-import { modelKind, paramCount, type StoredModel } from '../engine/model-format.js';
-import { batchNormAxis, MERGE, rebuildModel, Topology, TopologyError, weightProblems, WeightTable } from '../engine/topology.js';
+import { paramCount, type StoredModel } from '../engine/model-format.js';
+import { batchNormAxis, MERGE, passTopology, rebuildModel, Topology, weightProblems, WeightTable } from '../engine/topology.js';
 import { decodeWeights } from '../engine/weights.js';
 import { modelCost } from '../metrics/index.js';
 import { formatDataPath, suggest } from '../recipe/index.js';
@@ -175,16 +175,7 @@ export function pruneModelChannels(
     if (of !== options) return `the override's \`${option}: ${String(of[option as keyof PruneChannelsOptions])}\`${written.has(of) ? ` at ${written.get(of)!.at(option)}` : ''}`;
     return place ? `\`${formatDataPath([...place.path, option])}\` (at ${place.at(option)})` : `\`${option}\``;
   };
-  if (modelKind(model.json) !== 'layers') {
-    throw new McbError('MCB_MODEL_INVALID', `prune-channels needs a layers model${passAt}, but this is a graph model (format "graph-model"), whose layers cannot be rewired. Remove the pass or start from a layers model.`);
-  }
-  let topology: Topology;
-  try {
-    topology = Topology.fromModel(model.json);
-  } catch (e) {
-    if (e instanceof TopologyError) throw new McbError('MCB_MODEL_INVALID', `prune-channels cannot read the model${passAt}: ${e.message}`);
-    throw e;
-  }
+  const topology = passTopology(model, 'prune-channels', passAt, 'whose layers cannot be rewired');
   const problems = weightProblems(topology, model.weightSpecs);
   if (problems.length) {
     throw new McbError('MCB_MODEL_INVALID', `prune-channels cannot match the model's weights to its layers${passAt}: ${problems.slice(0, 3).join('; ')}. Export the model again with TF.js \`model.save()\`, or leave prune-channels out for this model.`);

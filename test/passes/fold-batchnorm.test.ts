@@ -13,7 +13,7 @@ import { loadMnist } from '../../src/data/mnist.js';
 import { buildArchitecture } from '../../src/engine/architectures/index.js';
 import { recalibrateBatchNorm } from '../../src/engine/batchnorm.js';
 import { filesToModel, modelToFiles, paramCount, type StoredModel } from '../../src/engine/index.js';
-import { fromLayersModel, loadEngine, toLayersModel } from '../../src/engine/runtime.js';
+import { fromLayersModel, loadEngine } from '../../src/engine/runtime.js';
 import { rebuildModel, Topology, WeightTable } from '../../src/engine/topology.js';
 import { decodeWeights } from '../../src/engine/weights.js';
 import { build } from '../../src/index.js';
@@ -23,6 +23,7 @@ import type { PassContext } from '../../src/passes/index.js';
 import { prune } from '../../src/passes/prune.js';
 import { mulberry32 } from '../../src/util/random.js';
 import { relativeError, ROOT, tempDir, writeText } from '../helpers.js';
+import { predictAll } from '../model-helpers.js';
 
 const dir = tempDir();
 const shape = { inputShape: [28, 28, 1], numClasses: 10, seed: 11 };
@@ -85,15 +86,7 @@ function logitsModel(m: StoredModel): StoredModel {
   return { ...m, json: t.toModelJson(m.json) };
 }
 
-async function predict(m: StoredModel, ds: Dataset = test): Promise<Float32Array> {
-  const model = await toLayersModel(tf, m);
-  const x = tf.tensor(ds.x, [ds.count, ...ds.inputShape]);
-  const y = model.predict(x) as tf.Tensor;
-  const out = (await y.data()) as Float32Array;
-  tf.dispose([x, y]);
-  model.dispose();
-  return out;
-}
+const predict = (m: StoredModel, ds: Dataset = test): Promise<Float32Array> => predictAll(m, ds);
 
 
 const fold = async (m: StoredModel) => {
