@@ -11,10 +11,10 @@ import { describeKeyChange } from './plan/diff.js';
 import { gate, type Verdict } from './gate/index.js';
 import { gatherPlanInputs, plan as makePlan, type Plan } from './plan/index.js';
 import { findProjectRoot, loadRecipe, loadRecipeSet, variantFolder, type BackendChoice, type LoadOptions, type Recipe } from './recipe/index.js';
-import { buildReport, preflightOutput, REPORT_FILE, summariseSweep, writeOutput, type Report, type Sweep } from './report/index.js';
+import { buildReport, HTML_FILE, htmlPage, preflightOutput, renderHtml, REPORT_FILE, summariseSweep, SWEEP_FILE, writeOutput, type Report, type Sweep } from './report/index.js';
 import { writeTextAtomic } from './util/write.js';
 
-export const SWEEP_FILE = 'sweep.json';
+export { SWEEP_FILE };
 
 export interface PlanOptions extends LoadOptions {
   /** Cache folder; default `cache/` at the project root. */
@@ -113,6 +113,9 @@ export async function buildSet(recipeFile: string, opts: BuildOptions & { onVari
   );
   const sweepFile = join(root, SWEEP_FILE);
   await writeTextAtomic(sweepFile, `${JSON.stringify(sweep, null, 2)}\n`, 'sweep summary');
+  // One page for the whole sweep beside sweep.json: every variant on one Pareto chart.
+  const page = htmlPage([{ sweep, variants: results.map((r) => ({ report: r.report, where: basename(r.outputDir) })) }]);
+  await writeTextAtomic(join(root, HTML_FILE), renderHtml(page), 'sweep report page');
   return { results, sweep, sweepFile, exitCode: sweep.verdict === 'pass' ? EXIT.pass : EXIT.thresholdMissed };
 }
 
@@ -179,7 +182,7 @@ export async function runRecipe(recipe: Recipe, opts: BuildOptions = {}, explain
   } finally {
     await release();
   }
-  return { plan, execution, verdict: gate(recipe.thresholds, execution.baseline, execution.result) };
+  return { plan, execution, verdict: gate(recipe.thresholds, execution.baseline, execution.result, execution.latency) };
 }
 
 /** Builds a recipe already loaded: plan, execute what is not cached, gate, write the output folder. */
@@ -200,6 +203,8 @@ export async function buildRecipe(recipe: Recipe, opts: BuildOptions & { extraFi
   const files = new Map(execution.finalModel);
   for (const [name, bytes] of opts.extraFiles ?? []) files.set(name, bytes);
   files.set(REPORT_FILE, new TextEncoder().encode(`${JSON.stringify(report, null, 2)}\n`));
+  // The same report as a page with charts, for a person opening the folder (src/report/html.ts).
+  files.set(HTML_FILE, new TextEncoder().encode(renderHtml(htmlPage([{ report }]))));
   await writeOutput(outputDir, files);
   return { plan, execution, verdict, report, outputDir, exitCode: verdict.pass ? EXIT.pass : EXIT.thresholdMissed };
 }

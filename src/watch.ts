@@ -26,9 +26,17 @@ export interface WatchOptions extends Omit<BuildOptions, 'signal' | 'onEvent'> {
   onEvent: (e: WatchEvent) => void;
 }
 
-/** The files a recipe's build reads: the recipe and the files it extends and, for a model file, model.json and its shards. */
+/**
+ * The files a recipe's build reads: the recipe and the files it extends, for a model file model.json and its
+ * shards, and the data files and image folders (watched whole) of its datasets.
+ */
 export async function recipeInputs(recipe: Recipe): Promise<string[]> {
   const files = [...recipe.files];
+  const specs = [recipe.data.eval, recipe.data.calibration, recipe.data.train, recipe.model.kind === 'train' ? recipe.model.train.data : undefined];
+  for (const d of specs) {
+    if (d?.dataset === 'images' || d?.dataset === 'npz') files.push(d.path);
+    if (d?.dataset === 'npy') files.push(d.x, ...(d.y === undefined ? [] : [d.y]));
+  }
   if (recipe.model.kind === 'file') {
     files.push(recipe.model.path);
     try {
@@ -98,7 +106,9 @@ export class RecipeWatcher {
   }
 
   private changed(path: string): void {
-    const affected = this.recipes.filter((r) => this.inputs.get(r)?.has(path));
+    // A path inside a watched image folder belongs to the recipes that read the folder.
+    const reads = (inputs: Set<string> | undefined) => inputs !== undefined && (inputs.has(path) || [...inputs].some((p) => path.startsWith(p + sep)));
+    const affected = this.recipes.filter((r) => reads(this.inputs.get(r)));
     if (affected.length === 0) return;
     // An input of the build in flight changed: its result would be stale, so stop it now.
     this.controller?.abort();

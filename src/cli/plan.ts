@@ -68,7 +68,7 @@ function toText(plan: Plan, cached: Set<string>, cacheDir: string, style: (s: 'g
     const status = cached.has(s.id) ? style('green', 'cached ') : style('yellow', 'missing');
     lines.push(`  ${status}  ${s.key.slice(0, 12)}  ${s.id.padEnd(idWidth)}  ${s.title}${from}`);
   }
-  lines.push(`  always   ${'-'.repeat(12)}  ${'gate'.padEnd(idWidth)}  thresholds (in no key: editing one never reruns a step)${style('dim', ` ← ${plan.baselineEval}, ${plan.resultEval}`)}`);
+  lines.push(`  always   ${'-'.repeat(12)}  ${'gate'.padEnd(idWidth)}  thresholds (in no key: editing one never reruns a step)${style('dim', ` ← ${[plan.baselineEval, plan.resultEval, ...(plan.latencyCompare ? [plan.latencyCompare] : [])].join(', ')}`)}`);
   lines.push(`  always   ${'-'.repeat(12)}  ${'export'.padEnd(idWidth)}  write ${plan.recipe.output}${style('dim', ` ← ${plan.finalModel}`)}`);
   const missing = plan.steps.filter((s) => !cached.has(s.id)).length;
   lines.push(`${plan.steps.length} steps: ${plan.steps.length - missing} cached, ${missing} to run`);
@@ -80,6 +80,7 @@ function edges(plan: Plan): [string, string][] {
   const e: [string, string][] = [];
   for (const s of plan.steps) for (const i of s.inputs) e.push([i, s.id]);
   e.push([plan.baselineEval, 'gate'], [plan.resultEval, 'gate'], [plan.finalModel, 'export'], ['gate', 'export']);
+  if (plan.latencyCompare) e.push([plan.latencyCompare, 'gate']);
   return e;
 }
 

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { McbError } from '../errors.js';
 import type { Split } from '../recipe/index.js';
-import type { Dataset } from './types.js';
+import type { LabelledDataset } from './types.js';
 
 const require = createRequire(import.meta.url);
 const SIDE = 28;
@@ -25,7 +25,7 @@ let ordered: Promise<Ordered> | undefined;
  * helpers, which shuffle with Math.random), in a fixed class-interleaved order: sample i of digit 0, of
  * digit 1, …, of digit 9, then sample i+1. Any prefix (a `limit`) is therefore class-balanced.
  */
-export async function loadMnist(split: Split, limit?: number): Promise<Dataset> {
+export async function loadMnist(split: Split, limit?: number): Promise<LabelledDataset> {
   const all = await (ordered ??= readOrdered());
   const picked: number[] = [];
   for (let i = 0; i < all.count; i++) {

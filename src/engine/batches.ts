@@ -15,13 +15,20 @@ export function inputBatch(tf: Tf, ds: Dataset, order: ArrayLike<number> | undef
   return tf.tensor(buf, [n, ...ds.inputShape]);
 }
 
-/** One-hot labels for `order[start..end)`, built on the JS side so no int tensor has to be created and freed. */
-export function oneHotBatch(tf: Tf, ds: Dataset, order: ArrayLike<number> | undefined, start: number, end: number): TF.Tensor {
+/**
+ * One-hot labels for `order[start..end)`, built on the JS side so no int tensor has to be created and freed.
+ * Label-free data gives rows of zeros (`classes` wide): only a loss that weighs the labels out (distill with
+ * alpha 0) trains on it; the planner refuses label-free data to every other training.
+ */
+export function oneHotBatch(tf: Tf, ds: Dataset, order: ArrayLike<number> | undefined, start: number, end: number, classes = ds.numClasses ?? 0): TF.Tensor {
   const n = end - start;
-  const buf = new Float32Array(n * ds.numClasses);
-  for (let k = 0; k < n; k++) {
-    const i = order ? order[start + k]! : start + k;
-    buf[k * ds.numClasses + ds.y[i]!] = 1;
+  const buf = new Float32Array(n * classes);
+  const y = ds.y;
+  if (y) {
+    for (let k = 0; k < n; k++) {
+      const i = order ? order[start + k]! : start + k;
+      buf[k * classes + y[i]!] = 1;
+    }
   }
-  return tf.tensor2d(buf, [n, ds.numClasses]);
+  return tf.tensor2d(buf, [n, classes]);
 }

@@ -5,7 +5,7 @@
  * batches so watch mode and Ctrl-C can stop it.
  */
 import type * as TF from '@tensorflow/tfjs';
-import type { Dataset } from '../data/index.js';
+import { isLabelled, labelsNeeded, type Dataset } from '../data/index.js';
 import { McbError } from '../errors.js';
 import type { ScheduleSpec } from '../recipe/index.js';
 import { mulberry32, shuffledIndices } from '../util/random.js';
@@ -81,6 +81,10 @@ function setLearningRate(optimizer: TF.Optimizer, lr: number): void {
 
 export async function trainModel(tf: Tf, model: TF.LayersModel, ds: Dataset, opts: TrainOptions): Promise<TrainResult> {
   if (ds.count === 0) throw new McbError('MCB_DATASET', `the training data ${ds.name} is empty; check its \`limit\`.`);
+  // The planner refuses label-free data to training on labels; a custom loss (distill, alpha 0) may not read them.
+  if (!isLabelled(ds) && !opts.loss) throw labelsNeeded(ds, 'training');
+  const outputs = model.outputs[0]!.shape;
+  const classes = ds.numClasses ?? outputs[outputs.length - 1] ?? 0;
   const optimizer = makeOptimizer(tf, opts.optimizer, opts.learningRate);
   model.compile({ optimizer, loss: nanVisibleCrossEntropy(tf) });
   const random = mulberry32(opts.seed);
@@ -104,7 +108,7 @@ export async function trainModel(tf: Tf, model: TF.LayersModel, ds: Dataset, opt
         const start = b * opts.batchSize;
         const end = Math.min(ds.count, start + opts.batchSize);
         const x = inputBatch(tf, ds, order, start, end);
-        const y = oneHotBatch(tf, ds, order, start, end);
+        const y = oneHotBatch(tf, ds, order, start, end, classes);
         let loss: number;
         try {
           loss = opts.loss ? await customLossStep(model, optimizer, opts.loss, x, y, order.subarray(start, end)) : ((await model.trainOnBatch(x, y)) as number);

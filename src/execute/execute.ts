@@ -5,7 +5,7 @@
  */
 import type { CacheEntry, StepCache } from '../cache/index.js';
 import type { Engine } from '../engine/runtime.js';
-import type { Metrics } from '../metrics/index.js';
+import type { LatencyComparison, Metrics } from '../metrics/index.js';
 import type { Plan, Step } from '../plan/index.js';
 import type { EventListener } from './events.js';
 import { runStep } from './run-step.js';
@@ -21,6 +21,8 @@ export interface ExecuteOptions {
 export interface Execution {
   baseline: Metrics;
   result: Metrics;
+  /** Baseline and result timed interleaved, when a latency threshold planned it. */
+  latency?: LatencyComparison;
   /** The final model's files, as they go to the output folder. */
   finalModel: Map<string, Uint8Array>;
   /** Per-step facts stored with each entry (pass statistics, training losses). */
@@ -99,7 +101,7 @@ export async function execute(plan: Plan, opts: ExecuteOptions): Promise<Executi
     return entry;
   };
 
-  const needed = new Set([plan.baselineEval, plan.resultEval, plan.finalModel]);
+  const needed = new Set([plan.baselineEval, plan.resultEval, plan.finalModel, ...(plan.latencyCompare ? [plan.latencyCompare] : [])]);
   for (const step of plan.steps) {
     if (needed.has(step.id) || !indexed.has(step.id)) {
       await materialize(step);
@@ -114,6 +116,7 @@ export async function execute(plan: Plan, opts: ExecuteOptions): Promise<Executi
   return {
     baseline: outputs.get(plan.baselineEval)!.meta as unknown as Metrics,
     result: outputs.get(plan.resultEval)!.meta as unknown as Metrics,
+    ...(plan.latencyCompare ? { latency: outputs.get(plan.latencyCompare)!.meta as unknown as LatencyComparison } : {}),
     finalModel: outputs.get(plan.finalModel)!.files,
     stepMeta,
     ran,

@@ -2,7 +2,7 @@
  * How each kind of step computes its output. Only reached on a cache miss; the TF.js engine is loaded here,
  * on first need, so a fully cached build never loads it.
  */
-import { loadDataset, type Dataset } from '../data/index.js';
+import { isLabelled, labelsNeeded, loadDataset, type Dataset } from '../data/index.js';
 import { McbError } from '../errors.js';
 import { filesToModel, modelToFiles, readModelDir } from '../engine/index.js';
 import type { Engine, InferenceModel } from '../engine/runtime.js';
@@ -12,7 +12,7 @@ import { getPass } from '../passes/index.js';
 import type { Plan, Step } from '../plan/index.js';
 import { optionsPlace } from '../plan/plan.js';
 import { layerResolver, modelLayers, ruleMatches, unmatchedRuleMessage } from '../plan/layers.js';
-import { formatDataPath, formatPosition, type DataPath } from '../recipe/index.js';
+import { formatDataPath, formatPosition, type DataPath, type DataSpec } from '../recipe/index.js';
 
 export interface StepRuntime {
   plan: Plan;
@@ -38,7 +38,9 @@ export async function runStep(step: Step, inputs: CacheEntry[], rt: StepRuntime)
       const { trainModel } = await import('../engine/train.js');
       const { fromLayersModel } = await import('../engine/runtime.js');
       const t = spec.train;
-      const ds = await loadDataset(t.data);
+      const ds = await loadChecked(t.data, step.keyInputs.data);
+      // The planner refuses label-free data to model.train; this guards a plan built without it.
+      if (!isLabelled(ds)) throw labelsNeeded(ds, `${step.title}`);
       const model = buildArchitecture(tf, t.architecture, t.options, { inputShape: ds.inputShape, numClasses: ds.numClasses, seed: t.seed });
       try {
         const result = await trainModel(tf, model, ds, {
@@ -77,7 +79,7 @@ export async function runStep(step: Step, inputs: CacheEntry[], rt: StepRuntime)
         layerOptions: layers.optionsFor,
         data: (kind) => {
           // The planner refuses a pass whose data the recipe does not set, so the slice is there.
-          const ds = datasets.get(kind) ?? loadDataset(recipe.data[kind]!);
+          const ds = datasets.get(kind) ?? loadChecked(recipe.data[kind]!, (step.keyInputs.data as Record<string, unknown> | undefined)?.[kind]);
           datasets.set(kind, ds);
           return ds;
         },
@@ -90,30 +92,36 @@ export async function runStep(step: Step, inputs: CacheEntry[], rt: StepRuntime)
     case 'eval': {
       const { tf, backend } = await rt.engine();
       const { loadForInference } = await import('../engine/runtime.js');
-      const { measureAccuracy, measurePeakMemory } = await import('../metrics/accuracy.js');
+      const { measureOutputs, measurePeakMemory } = await import('../metrics/accuracy.js');
       const { measureLatency } = await import('../metrics/latency.js');
       const { cancelled } = await import('../engine/train.js');
       const stored = filesToModel(inputs[0]!.files);
-      const ds = await loadDataset(spec.data);
+      const ds = await loadChecked(spec.data, step.keyInputs.data);
       const model = await loadForInference(tf, stored);
       try {
-        checkInputShape(tf, model, ds, step);
-        const { outputs, classes, ...acc } = await measureAccuracy(tf, model, ds, {
+        const width = checkInputShape(tf, model, ds, step);
+        const { outputs, classes, count, accuracy: acc } = await measureOutputs(tf, model, ds, {
+          classes: width,
           signal: rt.signal,
           onProgress: (done, total) => rt.progress(`${done}/${total} samples`, done / total),
         });
         // The result is compared with the baseline's outputs, kept in the baseline's eval entry.
         const baselineOutputs = spec.role === 'result' ? inputs[1]?.files.get(OUTPUTS_FILE) : undefined;
         const baselineFloats = baselineOutputs ? floatsOf(baselineOutputs) : undefined;
+        if (baselineFloats && baselineFloats.length !== outputs.length) {
+          throw new McbError('MCB_MODEL_INVALID', `${step.title}: the result gives ${classes} outputs per sample but the baseline gave ${baselineFloats.length / Math.max(1, count)}; fidelity compares outputs of the same width, so the passes must keep the model's output layer.`);
+        }
         const fidelity = baselineFloats ? measureFidelity(baselineFloats, outputs, classes) : undefined;
-        const paired = baselineFloats ? pairedOutcomes(baselineFloats, outputs, ds.y, classes) : undefined;
+        // Label-free data has no right answers: accuracy and paired outcomes are left out, fidelity remains.
+        const paired = baselineFloats && ds.y ? pairedOutcomes(baselineFloats, outputs, ds.y, classes) : undefined;
         const peakBytes = await measurePeakMemory(tf, model, ds);
         rt.progress('measuring latency');
         const latency = await measureLatency(tf, model, ds, backend, { signal: rt.signal, ...rt.plan.recipe.runtime.latency });
         if (rt.signal.aborted) throw cancelled();
         const cost = modelCost(stored.json);
         const metrics: Metrics = {
-          ...acc,
+          ...(acc ?? {}),
+          count,
           ...measureSize(stored),
           nonZeroParams: nonZeroParams(stored),
           peakBytes,
@@ -127,23 +135,64 @@ export async function runStep(step: Step, inputs: CacheEntry[], rt: StepRuntime)
         model.dispose();
       }
     }
+    case 'latency': {
+      const { tf, backend } = await rt.engine();
+      const { loadForInference } = await import('../engine/runtime.js');
+      const { compareLatency } = await import('../metrics/latency-compare.js');
+      const { cancelled } = await import('../engine/train.js');
+      const ds = await loadDataset(spec.data);
+      const baseline = await loadForInference(tf, filesToModel(inputs[0]!.files));
+      try {
+        const result = await loadForInference(tf, filesToModel(inputs[1]!.files));
+        try {
+          rt.progress('timing baseline and result in turn');
+          const comparison = await compareLatency(tf, baseline, result, ds, backend, { signal: rt.signal, ...rt.plan.recipe.runtime.latency });
+          if (rt.signal.aborted) throw cancelled();
+          return { files: new Map(), meta: { ...comparison } };
+        } finally {
+          result.dispose();
+        }
+      } finally {
+        baseline.dispose();
+      }
+    }
   }
 }
 
-/** A model that does not fit the data fails here with a readable message instead of deep inside TF.js. */
-function checkInputShape(tf: Engine['tf'], model: InferenceModel, ds: Dataset, step: Step): void {
+/**
+ * A model that does not fit the data fails here with a readable message instead of deep inside TF.js.
+ * Returns the model's output width: the class count for labelled data (more outputs than the largest label
+ * when the class count was only inferred from the labels), any width for label-free data.
+ */
+function checkInputShape(tf: Engine['tf'], model: InferenceModel, ds: Dataset, step: Step): number {
   try {
-    tf.tidy(() => {
+    return tf.tidy(() => {
       const out = model.predict(tf.zeros([1, ...ds.inputShape]));
-      const classes = out.shape[out.shape.length - 1];
-      if (out.shape.length !== 2 || classes !== ds.numClasses) {
-        throw new McbError('MCB_MODEL_INVALID', `${step.title}: the model outputs shape [${out.shape.join(', ')}] but ${ds.name} has ${ds.numClasses} classes; mcbuild measures classifiers whose output is [batch, classes].`);
+      const classes = out.shape[out.shape.length - 1] ?? 0;
+      const fits = ds.numClasses === undefined || classes === ds.numClasses || (ds.classesInferred === true && classes > ds.numClasses);
+      if (out.shape.length !== 2 || !fits) {
+        const data = ds.numClasses === undefined ? `${ds.name} is label-free (any output width will do)` : `${ds.name} has ${ds.numClasses} classes${ds.classesInferred ? ' (its largest label + 1; set `numClasses` if the model has more)' : ''}`;
+        throw new McbError('MCB_MODEL_INVALID', `${step.title}: the model outputs shape [${out.shape.join(', ')}] but ${data}; mcbuild measures models whose output is [batch, classes].`);
       }
+      return classes;
     });
   } catch (e) {
     if (e instanceof McbError) throw e;
     throw new McbError('MCB_MODEL_INVALID', `${step.title}: the model does not accept ${ds.name} inputs of shape [batch, ${ds.inputShape.join(', ')}] (${e instanceof Error ? e.message.split('\n')[0] : String(e)}). Use data the model was built for.`);
   }
+}
+
+/**
+ * Loads a data slice and, for file datasets, checks it against the digest its step key was computed with:
+ * a file edited between planning and running would otherwise be cached under the old content's key.
+ */
+async function loadChecked(spec: DataSpec, keyed: unknown): Promise<Dataset> {
+  const ds = await loadDataset(spec);
+  const expected = (keyed as { digest?: unknown } | undefined)?.digest;
+  if (ds.digest !== undefined && expected !== undefined && ds.digest !== expected) {
+    throw new McbError('MCB_DATASET', `the data ${ds.name} changed while the build was running (its files differ from when the build was planned); run the build again.`);
+  }
+  return ds;
 }
 
 /** An eval step's model outputs (samples × classes float32, little-endian), for fidelity and paired statistics. */

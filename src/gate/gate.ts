@@ -3,7 +3,11 @@
  * re-gates from cached metrics in milliseconds.
  */
 import type { Metrics } from '../metrics/index.js';
-import type { Thresholds } from '../recipe/index.js';
+import type { LatencyThreshold, Thresholds } from '../recipe/index.js';
+import type { LatencyComparison } from '../metrics/latency-compare.js';
+import { pairedBootstrap } from '../metrics/latency-compare.js';
+import { median, percentile } from '../metrics/latency.js';
+import { metricChecks } from './metric-checks.js';
 import { significanceVerdict } from '../metrics/significance.js';
 import { formatBytes } from '../util/bytes.js';
 
@@ -25,39 +29,44 @@ export interface Verdict {
 /** Differences of accuracies are computed in floating point; a drop of exactly the limit must pass. */
 const EPS = 1e-9;
 
-export function gate(thresholds: Thresholds, baseline: Metrics, result: Metrics): Verdict {
+export function gate(thresholds: Thresholds, baseline: Metrics, result: Metrics, latency?: LatencyComparison): Verdict {
   const checks: Check[] = [];
   const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
-  const a = thresholds.accuracy;
+  // Label-free eval data has no accuracy. The planner refuses accuracy thresholds with it, so this is only
+  // reached re-gating such a build's metrics: each accuracy threshold then fails, saying why.
+  const labelled = baseline.accuracy !== undefined && result.accuracy !== undefined;
+  if (thresholds.accuracy && !labelled) checks.push(...unlabelledChecks(thresholds.accuracy));
+  const a = labelled ? thresholds.accuracy : undefined;
+  const [bAcc, rAcc] = [baseline.accuracy ?? Number.NaN, result.accuracy ?? Number.NaN];
   if (a?.maxDrop !== undefined && a.significance) {
     checks.push(significanceCheck(a.maxDrop, a.significance, baseline, result));
   } else if (a?.maxDrop !== undefined) {
-    const drop = baseline.accuracy - result.accuracy;
+    const drop = bAcc - rAcc;
     checks.push({
       name: 'accuracy.maxDrop',
       pass: drop <= a.maxDrop + EPS,
       measured: drop,
       limit: a.maxDrop,
-      text: `accuracy dropped by ${pct(drop)} (baseline ${pct(baseline.accuracy)} → result ${pct(result.accuracy)}); limit ${pct(a.maxDrop)}`,
+      text: `accuracy dropped by ${pct(drop)} (baseline ${pct(bAcc)} → result ${pct(rAcc)}); limit ${pct(a.maxDrop)}`,
     });
   }
   if (a?.maxRelativeDrop !== undefined) {
-    const rel = baseline.accuracy > 0 ? (baseline.accuracy - result.accuracy) / baseline.accuracy : 0;
+    const rel = bAcc > 0 ? (bAcc - rAcc) / bAcc : 0;
     checks.push({
       name: 'accuracy.maxRelativeDrop',
       pass: rel <= a.maxRelativeDrop + EPS,
       measured: rel,
       limit: a.maxRelativeDrop,
-      text: `accuracy dropped by ${pct(rel)} of the baseline (${pct(baseline.accuracy)} → ${pct(result.accuracy)}); limit ${pct(a.maxRelativeDrop)}`,
+      text: `accuracy dropped by ${pct(rel)} of the baseline (${pct(bAcc)} → ${pct(rAcc)}); limit ${pct(a.maxRelativeDrop)}`,
     });
   }
   if (a?.min !== undefined) {
     checks.push({
       name: 'accuracy.min',
-      pass: result.accuracy + EPS >= a.min,
-      measured: result.accuracy,
+      pass: rAcc + EPS >= a.min,
+      measured: rAcc,
       limit: a.min,
-      text: `accuracy is ${pct(result.accuracy)}; minimum ${pct(a.min)}`,
+      text: `accuracy is ${pct(rAcc)}; minimum ${pct(a.min)}`,
     });
   }
   if (a?.topKMaxDrop !== undefined) {
@@ -171,7 +180,79 @@ export function gate(thresholds: Thresholds, baseline: Metrics, result: Metrics)
       });
     }
   }
+  if (thresholds.metrics) checks.push(...metricChecks(thresholds.metrics, baseline, result));
+  if (thresholds.latency) checks.push(...latencyChecks(thresholds.latency, latency));
   return { pass: checks.every((c) => c.pass), checks };
+}
+
+/**
+ * Latency thresholds read the interleaved timing of the latency step only: the eval steps' latencies were
+ * measured at different moments and a gate on them would pass or fail with the machine's load.
+ */
+function latencyChecks(t: LatencyThreshold, cmp: LatencyComparison | undefined): Check[] {
+  const q = t.percentile ?? 50;
+  const b = cmp && (t.batchSize !== undefined ? cmp.batches.find((x) => x.batchSize === t.batchSize) : (cmp.batches.find((x) => x.batchSize === 1) ?? cmp.batches[0]));
+  const checks: Check[] = [];
+  const missing = (name: string, limit: number): Check => ({
+    name,
+    pass: false,
+    measured: Number.NaN,
+    limit,
+    text: `baseline and result were not timed side by side${t.batchSize !== undefined ? ` at batch ${t.batchSize}` : ''}; rebuild (the latency step runs when a latency threshold is set)`,
+  });
+  const ms = (v: number) => `${v.toFixed(v < 10 ? 3 : 1)} ms`;
+  const stat = q === 95 ? 'p95' : 'median';
+  if (t.minRatio !== undefined) {
+    if (!b) checks.push(missing('latency.minRatio', t.minRatio));
+    else {
+      const [bt, rt] = q === 95 ? [b.baseline.p95Ms, b.result.p95Ms] : [b.baseline.medianMs, b.result.medianMs];
+      const ratio = q === 95 ? b.p95Ratio : b.ratio;
+      const sig = t.significance;
+      const level = sig?.level ?? cmp!.level;
+      // The interval is recomputed from the kept samples (seeded, so the same every time): the threshold's
+      // level is not in the latency step's key, so the stored 95% interval may not be the one asked for.
+      const statOf = (v: readonly number[]) => (q === 95 ? percentile(v, 0.95) : median(v));
+      const [lo, hi] = pairedBootstrap(b.baseline.samplesMs, b.result.samplesMs, (x, y) => statOf(x) / statOf(y), level, cmp!.resamples);
+      const reading = sig?.reading ?? 'significant';
+      const pass = !sig ? ratio + EPS >= t.minRatio : reading === 'significant' ? hi + EPS >= t.minRatio : lo + EPS >= t.minRatio;
+      const speed = (r: number) => (r >= 1 ? `${r.toFixed(2)}x faster` : `${(1 / r).toFixed(2)}x slower`);
+      const judged = !sig ? '' : reading === 'significant' ? ` (judged on the interval: ${pass ? 'not shown' : 'shown'} to be below the limit at ${level * 100}%)` : ` (judged strictly on the interval: ${pass ? 'shown' : 'not shown'} to be within the limit at ${level * 100}%)`;
+      checks.push({
+        name: 'latency.minRatio',
+        pass,
+        measured: ratio,
+        limit: t.minRatio,
+        text: `at batch ${b.batchSize} the result is ${speed(ratio)} than the baseline (${stat} ${ms(rt)} vs ${ms(bt)}, ${b.runs} interleaved pairs; ${level * 100}% interval ${lo.toFixed(2)}–${hi.toFixed(2)}x)${judged}; minimum speed-up ${t.minRatio}x`,
+      });
+    }
+  }
+  if (t.maxMs !== undefined) {
+    if (!b) checks.push(missing('latency.maxMs', t.maxMs));
+    else {
+      const v = q === 95 ? b.result.p95Ms : b.result.medianMs;
+      checks.push({
+        name: 'latency.maxMs',
+        pass: v <= t.maxMs + EPS,
+        measured: v,
+        limit: t.maxMs,
+        text: `the result's ${stat} at batch ${b.batchSize} is ${ms(v)} (${b.runs} runs, timed beside the baseline's ${ms(q === 95 ? b.baseline.p95Ms : b.baseline.medianMs)}); limit ${ms(t.maxMs)} on this machine`,
+      });
+    }
+  }
+  return checks;
+}
+
+/** One failing check per accuracy threshold, for metrics measured on label-free data. */
+function unlabelledChecks(a: NonNullable<Thresholds['accuracy']>): Check[] {
+  return Object.entries(a)
+    .filter(([key, limit]) => key !== 'significance' && typeof limit === 'number')
+    .map(([key, limit]) => ({
+      name: `accuracy.${key}`,
+      pass: false,
+      measured: Number.NaN,
+      limit: limit as number,
+      text: 'accuracy was not measured: the eval data has no labels; gate on fidelity to the baseline (fidelity.minAgreement, fidelity.maxMeanKl) instead',
+    }));
 }
 
 /**
@@ -179,7 +260,7 @@ export function gate(thresholds: Thresholds, baseline: Metrics, result: Metrics)
  * get right are all McNemar's test and the paired bootstrap depend on, so they are rebuilt as outcome vectors.
  */
 function significanceCheck(maxDrop: number, sig: NonNullable<NonNullable<Thresholds['accuracy']>['significance']>, baseline: Metrics, result: Metrics): Check {
-  const drop = baseline.accuracy - result.accuracy;
+  const drop = (baseline.accuracy ?? Number.NaN) - (result.accuracy ?? Number.NaN);
   const p = result.paired;
   if (!p) {
     return { name: 'accuracy.maxDrop', pass: false, measured: drop, limit: maxDrop, text: 'the paired outcomes a significance test needs were not measured (an evaluation from before mcbuild kept them); rebuild' };
@@ -188,7 +269,7 @@ function significanceCheck(maxDrop: number, sig: NonNullable<NonNullable<Thresho
   const res = new Uint8Array(p.count);
   // Samples both get right, then those only the baseline gets right, then those only the result does; the
   // order does not matter to either test, and the vectors reproduce both accuracies.
-  const both = Math.max(0, baseline.correct - p.baselineOnly);
+  const both = Math.max(0, (baseline.correct ?? 0) - p.baselineOnly);
   base.fill(1, 0, both + p.baselineOnly);
   res.fill(1, 0, both);
   res.fill(1, both + p.baselineOnly, both + p.baselineOnly + p.resultOnly);

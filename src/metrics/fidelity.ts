@@ -73,7 +73,7 @@ export interface PairedOutcomes {
   resultOnly: number;
 }
 
-export function pairedOutcomes(baseline: Float32Array, result: Float32Array, labels: Uint8Array, classes: number): PairedOutcomes {
+export function pairedOutcomes(baseline: Float32Array, result: Float32Array, labels: ArrayLike<number>, classes: number): PairedOutcomes {
   const n = labels.length;
   if (baseline.length !== n * classes || result.length !== n * classes) throw new Error(`paired outcomes: outputs do not match ${n} samples of ${classes} classes`);
   let baselineOnly = 0;

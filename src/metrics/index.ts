@@ -1,6 +1,7 @@
 export { BROTLI_QUALITY, brotliSize, GZIP_LEVEL, gzipSize, measureFiles, measureRawSize, measureSize, nonZeroParams, type FileSize, type SizeMetrics } from './size.js';
 export { countCost, modelCost, type LayerCost, type ModelCost } from './flops.js';
 export type { BatchLatency, LatencyMetrics } from './latency.js';
+export type { BatchComparison, LatencyComparison, TimedSide } from './latency-compare.js';
 export { measureFidelity, pairedOutcomes, type Fidelity, type PairedOutcomes } from './fidelity.js';
 export type { ClassAccuracy } from './accuracy.js';
 import type { FileSize } from './size.js';
@@ -10,8 +11,11 @@ import type { Fidelity, PairedOutcomes } from './fidelity.js';
 
 /** What an eval step stores: the numbers thresholds and reports read. */
 export interface Metrics {
-  accuracy: number;
-  correct: number;
+  /** Top-1 accuracy; absent when the eval data is label-free (fidelity to the baseline is measured instead). */
+  accuracy?: number;
+  /** Samples classified correctly; absent with label-free eval data. */
+  correct?: number;
+  /** Samples evaluated. */
   count: number;
   /** model.json plus weight shards, raw, exactly as exported. */
   sizeBytes: number;

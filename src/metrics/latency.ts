@@ -24,6 +24,8 @@ export interface BatchLatency {
   minMs: number;
   /** Timed passes (after warm-up). */
   runs: number;
+  /** Every timed pass in run order, for a distribution (absent in reports from before mcbuild kept them). */
+  samplesMs?: number[];
 }
 
 export interface LatencyMetrics {
@@ -81,7 +83,7 @@ export async function measureLatency(tf: Tf, model: InferenceModel, ds: Dataset,
         times.push(ms);
         spent += ms;
       }
-      batches.push({ batchSize, medianMs: median(times), p95Ms: percentile(times, 0.95), minMs: Math.min(...times), runs: times.length });
+      batches.push({ batchSize, medianMs: median(times), p95Ms: percentile(times, 0.95), minMs: Math.min(...times), runs: times.length, samplesMs: times });
     } finally {
       x.dispose();
     }
@@ -100,7 +102,7 @@ export async function measureLatency(tf: Tf, model: InferenceModel, ds: Dataset,
 }
 
 /** `n` samples of the dataset (cycled when it has fewer): real inputs, so no kernel takes a shortcut on zeros. */
-function sampleBatch(tf: Tf, ds: Dataset, n: number) {
+export function sampleBatch(tf: Tf, ds: Dataset, n: number) {
   const size = ds.inputShape.reduce((a, b) => a * b, 1);
   const buf = new Float32Array(n * size);
   for (let k = 0; k < n; k++) {

@@ -26,7 +26,7 @@
  * gate measures on; it is never trained on), reporting what share of the gap distillation closed.
  */
 import type * as TF from '@tensorflow/tfjs';
-import type { Dataset } from '../data/index.js';
+import { isLabelled, labelsNeeded, type Dataset, type LabelledDataset } from '../data/index.js';
 import { McbError } from '../errors.js';
 import { inputBatch } from '../engine/batches.js';
 import { ARCHITECTURE_NAMES, LENET5_DEFAULTS, MLP_DEFAULTS, MOBILENET_DEFAULT_ALPHA, type StoredModel } from '../engine/index.js';
@@ -56,6 +56,11 @@ export const distill: PassDefinition<DistillOptions> = {
   dependsOnBackend: true,
   needs: ['train'],
   needsFor: (options) => (options.compareAlone ? ['train', 'eval'] : ['train']),
+  // The hard-label term (weight alpha) reads labels; with alpha 0 the student learns from the teacher alone,
+  // so label-free data.train will do. compareAlone trains on the labels alone and scores on data.eval's.
+  labelsFor: (options) => (options.compareAlone ? ['train', 'eval'] : options.alpha > 0 ? ['train'] : []),
+  labelsWhy: 'weighs a cross-entropy on labels (alpha, or compareAlone)',
+  labelFreeHint: 'set `alpha: 0` (and no `compareAlone`) to learn from the teacher alone',
 
   resolveOptions(raw, place, input) {
     const o = raw as Partial<Omit<DistillOptions, 'student'>> & { student?: { architecture?: string; options?: Record<string, unknown>; width?: number } };
@@ -84,7 +89,11 @@ export const distill: PassDefinition<DistillOptions> = {
     const studentAt = ctx.place ? ` at ${ctx.place.at('student')}` : '';
     const where = ctx.place ? `\`${formatDataPath(ctx.place.path)}\`` : 'distill';
     const train = await ctx.data('train');
-    const evalData = options.compareAlone ? await ctx.data('eval') : undefined;
+    // The planner refuses label-free data where this pass reads labels (alpha > 0, compareAlone).
+    if (!isLabelled(train) && options.alpha > 0) throw labelsNeeded(train, `${where} with alpha ${options.alpha}`);
+    const evalRaw = options.compareAlone ? await ctx.data('eval') : undefined;
+    if (evalRaw && !isLabelled(evalRaw)) throw labelsNeeded(evalRaw, `${where}'s compareAlone`);
+    const evalData = evalRaw as LabelledDataset | undefined;
     const { architecture, options: archOptions } = options.student;
     const misfit = architectureMisfit(architecture, train.inputShape, archOptions);
     if (misfit) throw new McbError('MCB_RECIPE_INVALID', `${where}: the student cannot take ${train.name}: ${misfit}${studentAt}. Choose a student architecture that fits the data.`);
@@ -93,15 +102,16 @@ export const distill: PassDefinition<DistillOptions> = {
     ctx.progress('teacher soft targets', 0);
     const teacher = await loadForInference(tf, model);
     let soft: Float32Array;
+    let classes: number;
     let teacherEval: Score | undefined;
     try {
-      soft = await softTargets(tf, teacher, train, options.temperature, { where, studentAt, architecture });
+      ({ soft, classes } = await softTargets(tf, teacher, train, options.temperature, { where, studentAt, architecture }));
       if (evalData) teacherEval = score(await measureAccuracy(tf, teacher, evalData, { signal: ctx.signal }));
     } finally {
       teacher.dispose();
     }
 
-    const build = () => buildArchitecture(tf, architecture, archOptions, { inputShape: train.inputShape, numClasses: train.numClasses, seed: options.seed });
+    const build = () => buildArchitecture(tf, architecture, archOptions, { inputShape: train.inputShape, numClasses: classes, seed: options.seed });
     const { epochs, batchSize, learningRate, optimizer, schedule, seed } = options;
     const trainOptions = { epochs, batchSize, learningRate, optimizer, schedule, seed, signal: ctx.signal };
     const phases = options.compareAlone ? 2 : 1;
@@ -117,7 +127,7 @@ export const distill: PassDefinition<DistillOptions> = {
     try {
       distilled = await trainModel(tf, student, train, {
         ...trainOptions,
-        loss: (output, labels, indices) => distillationLoss(tf, output, labels, targetBatch(tf, soft, train.numClasses, indices), options.alpha, options.temperature),
+        loss: (output, labels, indices) => distillationLoss(tf, output, labels, targetBatch(tf, soft, classes, indices), options.alpha, options.temperature),
         onProgress: report(0, 'distill'),
       });
       stored = await fromLayersModel(tf, student);
@@ -197,9 +207,10 @@ export function distillationLoss(tf: Tf, probs: TF.Tensor, labels: TF.Tensor, so
  * The teacher's softened predictions softmax(log p / T) for every sample of `ds`, in its order, from one pass
  * over the data. Checks that the teacher is a classifier over the data's classes.
  */
-async function softTargets(tf: Tf, teacher: { predict(x: TF.Tensor): TF.Tensor }, ds: Dataset, temperature: number, msg: { where: string; studentAt: string; architecture: string }): Promise<Float32Array> {
-  const classes = ds.numClasses;
-  const out = new Float32Array(ds.count * classes);
+async function softTargets(tf: Tf, teacher: { predict(x: TF.Tensor): TF.Tensor }, ds: Dataset, temperature: number, msg: { where: string; studentAt: string; architecture: string }): Promise<{ soft: Float32Array; classes: number }> {
+  // Label-free data (alpha 0): the teacher's output width is the class count the student learns.
+  let classes = ds.numClasses;
+  let out = new Float32Array(classes === undefined ? 0 : ds.count * classes);
   for (let start = 0; start < ds.count; start += PREDICT_BATCH) {
     const end = Math.min(ds.count, start + PREDICT_BATCH);
     let probs: TF.Tensor;
@@ -207,6 +218,10 @@ async function softTargets(tf: Tf, teacher: { predict(x: TF.Tensor): TF.Tensor }
       probs = tf.tidy(() => teacher.predict(inputBatch(tf, ds, undefined, start, end)));
     } catch (e) {
       throw new McbError('MCB_MODEL_INVALID', `${msg.where}: the teacher (the model this pass receives) does not accept ${ds.name} inputs of shape [batch, ${ds.inputShape.join(', ')}] (${e instanceof Error ? e.message.split('\n')[0] : String(e)}). Distill a teacher trained on data like data.train.`);
+    }
+    if (classes === undefined) {
+      classes = probs.shape[probs.shape.length - 1] ?? 0;
+      out = new Float32Array(ds.count * classes);
     }
     try {
       if (probs.shape.length !== 2 || probs.shape[1] !== classes) {
@@ -223,7 +238,7 @@ async function softTargets(tf: Tf, teacher: { predict(x: TF.Tensor): TF.Tensor }
       probs.dispose();
     }
   }
-  return out;
+  return { soft: out, classes: classes ?? 0 };
 }
 
 /** The teacher must output probabilities (a softmax): its rows are then soft targets after tempering. */

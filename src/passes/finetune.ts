@@ -21,6 +21,8 @@ export const finetune: PassDefinition<FinetuneOptions> = {
   summary: 'train the current model further on data.train',
   dependsOnBackend: true,
   needs: ['train'],
+  labelsFor: () => ['train'],
+  labelsWhy: 'trains on the labels of data.train',
   perLayer: [],
 
   resolveOptions(raw) {

@@ -83,6 +83,10 @@ export const prune: PassDefinition<PruneOptions> = {
   dependsOnBackend: false,
   needs: [],
   needsFor: (options) => (options.schedule ? ['train'] : []),
+  // Gradual pruning trains between pruning steps; one-shot pruning reads no data.
+  labelsFor: (options) => (options.schedule ? ['train'] : []),
+  labelsWhy: 'with a schedule trains on the labels of data.train while it prunes',
+  labelFreeHint: 'prune in one shot (no `schedule`)',
   dependsOnBackendFor: (options) => options.schedule !== undefined,
   perLayer: ['sparsity', 'pattern'],
   // resolveOptions refuses a pattern with a sparsity, scope, schedule or training option: a block's pattern

@@ -18,7 +18,8 @@
  * uint8 elsewhere): every manifest entry says how it is stored, and both mcbuild/runtime and stock TF.js
  * (when every dtype used is TF.js's own) decode entry by entry. A layer an override skips keeps its stored
  * bytes exactly, whatever format they were in. `dtype` in the stats is the pass entry's; `weightsByDtype`
- * counts the weights stored in each dtype.
+ * counts the weights stored in each dtype; `layers` gives each layer's dtype and stored bits per weight (scales
+ * and offsets included), for the per-layer chart of report.html.
  */
 import { McbError } from '../errors.js';
 import { weightByteLength, type QuantizationDtype, type StoredModel, type WeightSpec } from '../engine/model-format.js';
@@ -51,7 +52,8 @@ const KERNELS: Readonly<Record<string, { weight: string; axis: number }>> = {
 
 export const quantize: PassDefinition<QuantizeOptions> = {
   name: 'quantize',
-  version: 1,
+  // 2: the stats gained `layers` (per-layer dtype and bits); a cached step of version 1 would report without them.
+  version: 2,
   summary: 'store weights as float16 or affine uint8/uint16 per tensor (stock TF.js), or bfloat16 / packed int8/int4/int2 (mcbuild/runtime)',
   dependsOnBackend: false,
   needs: [],
@@ -101,6 +103,8 @@ export const quantize: PassDefinition<QuantizeOptions> = {
     let skipped = 0;
     let values = 0;
     const byDtype: Partial<Record<QuantizationDtype, number>> = {};
+    // Per layer, in manifest order: values quantized and their stored bytes (a layer has one dtype: its options').
+    const perLayer = new Map<string, { dtype: QuantizationDtype; values: number; bytes: number }>();
     const skippedLayers = new Set<string>();
     // |w − ŵ| over every quantized value, accumulated in weight and element order by the writers.
     const errors = { maxAbs: 0, sumSq: 0 };
@@ -128,6 +132,10 @@ export const quantize: PassDefinition<QuantizeOptions> = {
       quantized++;
       values += w.values.length;
       byDtype[o.dtype] = (byDtype[o.dtype] ?? 0) + 1;
+      const l = perLayer.get(layer) ?? { dtype: o.dtype, values: 0, bytes: 0 };
+      l.values += w.values.length;
+      l.bytes += 'bytes' in encoded ? encoded.bytes.byteLength : encoded.byteLength;
+      perLayer.set(layer, l);
       return encoded;
     });
     return {
@@ -138,6 +146,7 @@ export const quantize: PassDefinition<QuantizeOptions> = {
         weightsQuantized: quantized,
         weightsSkipped: skipped,
         weightsByDtype: byDtype,
+        layers: [...perLayer].map(([layer, l]) => ({ layer, dtype: l.dtype, values: l.values, bitsPerWeight: Number(((8 * l.bytes) / Math.max(1, l.values)).toFixed(3)) })),
         ...(skippedLayers.size ? { skippedLayers: [...skippedLayers] } : {}),
         weightBytesBefore: model.weightData.byteLength,
         weightBytesAfter: out.weightData.byteLength,

@@ -86,6 +86,15 @@ export interface PassDefinition<O extends object = Record<string, unknown>> {
   needs: ReadonlyArray<PassData>;
   /** When what the pass reads depends on its options: overrides `needs` for the resolved options. */
   needsFor?(options: O): ReadonlyArray<PassData>;
+  /**
+   * The data whose labels the pass reads (trains on), for the resolved options: the planner refuses label-free
+   * data there before anything runs. Absent: none.
+   */
+  labelsFor?(options: O): ReadonlyArray<PassData>;
+  /** What the pass does with the labels, for that error ("trains on labels"). */
+  labelsWhy?: string;
+  /** How to use the pass without labels, when it can ("set `alpha: 0` to learn from the teacher alone"). */
+  labelFreeHint?: string;
   /** When backend dependence depends on the options: overrides `dependsOnBackend` for the resolved options. */
   dependsOnBackendFor?(options: O): boolean;
   /** Fills in defaults and checks what the schema cannot; throws McbError pointing at the option. */

@@ -5,9 +5,9 @@
  */
 import { McbError } from '../errors.js';
 import { architectureMisfit, enginePackages, readModelDir, resolveBackend } from '../engine/index.js';
-import { datasetShape } from '../data/index.js';
+import { datasetFacts, datasetId, datasetShape, type DatasetFacts, type DatasetFactsMap } from '../data/index.js';
 import { modelLayers, type ModelLayer } from './layers.js';
-import { formatPosition, type Backend, type BackendChoice, type Recipe, type TrainSpec } from '../recipe/index.js';
+import { formatPosition, type Backend, type BackendChoice, type DataSpec, type Recipe, type TrainSpec } from '../recipe/index.js';
 
 export interface PlanInputs {
   backend: Backend;
@@ -16,6 +16,11 @@ export interface PlanInputs {
   modelDigest?: string;
   /** The baseline's layers, gathered when the recipe has overrides (or `layers: true` asks): for per-layer plans. */
   layers?: ModelLayer[];
+  /**
+   * Each file dataset the recipe reads (images, npy, npz), by datasetId(spec): its content digest (in the
+   * keys of the steps that read it), sample shape and whether it has labels. mnist needs no entry.
+   */
+  datasets?: DatasetFactsMap;
 }
 
 export async function gatherPlanInputs(recipe: Recipe, opts: { backend?: BackendChoice; layers?: boolean } = {}): Promise<PlanInputs> {
@@ -34,21 +39,50 @@ export async function gatherPlanInputs(recipe: Recipe, opts: { backend?: Backend
       throw e;
     }
   }
-  if (wantLayers && recipe.model.kind === 'train') inputs.layers = await architectureLayers(recipe.model.train, backend);
+  const datasets = await gatherDatasets(recipe);
+  if (Object.keys(datasets).length) inputs.datasets = datasets;
+  if (wantLayers && recipe.model.kind === 'train') inputs.layers = await architectureLayers(recipe.model.train, backend, inputs.datasets);
   return inputs;
+}
+
+/**
+ * Reads each file dataset once (the same data named twice is read once): its digest and shape. An error
+ * about the files says which recipe entry names them.
+ */
+async function gatherDatasets(recipe: Recipe): Promise<Record<string, DatasetFacts>> {
+  const named: [DataSpec, (string | number)[]][] = [];
+  for (const role of ['eval', 'calibration', 'train'] as const) {
+    const spec = recipe.data[role];
+    if (spec) named.push([spec, ['data', role]]);
+  }
+  if (recipe.model.kind === 'train') named.push([recipe.model.train.data, recipe.model.train.data.dataset === 'mnist' ? ['model', 'train'] : ['data', 'train']]);
+  const out: Record<string, DatasetFacts> = {};
+  for (const [spec, path] of named) {
+    const id = datasetId(spec);
+    if (spec.dataset === 'mnist' || id in out) continue;
+    const where = `\`${path.join('.')}\` at ${formatPosition(recipe.source.positionOf(path))}`;
+    try {
+      out[id] = (await datasetFacts(spec, where))!;
+    } catch (e) {
+      if (e instanceof McbError && !e.message.startsWith(where)) throw new McbError(e.code, `${e.message} (the data is set by ${where})`, { cause: e });
+      throw e;
+    }
+  }
+  return out;
 }
 
 /**
  * The layers of a builtin architecture, from the model TF.js builds (names are fixed by the architecture,
  * so they are those of the trained baseline). Loads TF.js, so only recipes with overrides pay for it.
  */
-async function architectureLayers(t: TrainSpec, backend: Backend): Promise<ModelLayer[]> {
-  const misfit = architectureMisfit(t.architecture, datasetShape(t.data).inputShape, t.options);
-  if (misfit) return []; // plan() reports the misfit with its position
+async function architectureLayers(t: TrainSpec, backend: Backend, datasets: DatasetFactsMap | undefined): Promise<ModelLayer[]> {
+  const shape = datasetShape(t.data, datasets);
+  const misfit = architectureMisfit(t.architecture, shape.inputShape, t.options);
+  if (misfit || shape.numClasses === undefined) return []; // plan() reports the misfit (or the missing labels) with its position
   const { loadEngine } = await import('../engine/runtime.js');
   const { buildArchitecture } = await import('../engine/architectures/index.js');
   const { tf } = await loadEngine(backend);
-  const model = buildArchitecture(tf, t.architecture, t.options, { ...datasetShape(t.data), seed: t.seed });
+  const model = buildArchitecture(tf, t.architecture, t.options, { inputShape: shape.inputShape, numClasses: shape.numClasses, seed: t.seed });
   try {
     return modelLayers({ format: 'layers-model', modelTopology: model.toJSON(undefined, false) as Record<string, unknown> });
   } finally {

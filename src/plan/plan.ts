@@ -8,9 +8,10 @@
  */
 import type { DataSpec, PassEntry, Recipe, TrainSpec } from '../recipe/index.js';
 import { formatDataPath, formatPosition, type DataPath } from '../recipe/index.js';
-import { datasetFingerprint, datasetShape } from '../data/index.js';
+import { datasetFingerprint, datasetLabelled, datasetShape, describeDataset } from '../data/index.js';
 import { architectureMisfit } from '../engine/index.js';
 import { McbError } from '../errors.js';
+import { namedMetric } from '../metrics/named.js';
 import { getPass, type BuiltinArchitecture, type OptionsPlace } from '../passes/index.js';
 import { MCBUILD_VERSION } from '../version.js';
 import { canonicalJson, sha256Hex } from '../util/hash.js';
@@ -25,6 +26,8 @@ export const CACHE_FORMAT = 1;
  * parameters, the outputs kept for fidelity (agreement, KL) to the baseline.
  */
 export const METRICS_VERSION = 4;
+/** Bump when the interleaved latency comparison changes what it measures or how. */
+export const LATENCY_COMPARE_VERSION = 1;
 /** Bump when the training loop or a builtin architecture changes what it produces for the same options. */
 export const TRAIN_VERSION = 2;
 
@@ -32,7 +35,8 @@ export type StepSpec =
   | { kind: 'load'; path: string }
   | { kind: 'train'; train: TrainSpec }
   | { kind: 'pass'; pass: string; index: number; options: object; rules?: LayerRule[] }
-  | { kind: 'eval'; role: 'baseline' | 'result'; data: DataSpec };
+  | { kind: 'eval'; role: 'baseline' | 'result'; data: DataSpec }
+  | { kind: 'latency'; data: DataSpec };
 
 export interface Step {
   /** Stable, readable id: baseline, eval-baseline, pass-1-quantize, eval-result. */
@@ -66,6 +70,8 @@ export interface Plan {
   baselineEval: string;
   resultEval: string;
   finalModel: string;
+  /** The interleaved baseline/result timing, planned only when `thresholds.latency` gates on it. */
+  latencyCompare?: string;
 }
 
 export function plan(recipe: Recipe, inputs: PlanInputs): Plan {
@@ -89,7 +95,12 @@ export function plan(recipe: Recipe, inputs: PlanInputs): Plan {
     add('baseline', 'load baseline model', { kind: 'load', path: recipe.model.path }, [], 'model', { step: 'load', modelDigest: inputs.modelDigest });
   } else {
     const t = recipe.model.train;
-    const misfit = architectureMisfit(t.architecture, datasetShape(t.data).inputShape, t.options);
+    const shape = datasetShape(t.data, inputs.datasets);
+    if (shape.numClasses === undefined) {
+      const at = formatPosition(recipe.source.positionOf(t.data.dataset === 'mnist' ? ['model', 'train'] : ['data', 'train']));
+      throw new McbError('MCB_RECIPE_INVALID', `\`model.train\` at ${formatPosition(recipe.source.positionOf(['model', 'train']))} trains a classifier on labels, but its data (${describeDataset(t.data)}, set at ${at}) has none. Give data.train labels (class folders, or a \`y\` array), or start from a trained model with \`model.path\`.`);
+    }
+    const misfit = architectureMisfit(t.architecture, shape.inputShape, t.options);
     if (misfit) {
       throw new McbError('MCB_RECIPE_INVALID', `${misfit} at ${formatPosition(recipe.source.positionOf(['model', 'train', 'architecture']))}; choose an architecture that fits the data.`);
     }
@@ -97,14 +108,16 @@ export function plan(recipe: Recipe, inputs: PlanInputs): Plan {
       step: 'train',
       trainVersion: TRAIN_VERSION,
       ...t,
-      data: datasetFingerprint(t.data),
+      data: datasetFingerprint(t.data, inputs.datasets),
       ...numerics,
     });
   }
 
   const latency = recipe.runtime.latency;
-  const evalOwn = (data: DataSpec) => ({ step: 'eval', metrics: METRICS_VERSION, data: datasetFingerprint(data), ...numerics, ...(latency ? { latency } : {}) });
-  const evalTitle = (who: string) => `evaluate ${who} on ${describeData(recipe.data.eval)}`;
+  const evalOwn = (data: DataSpec) => ({ step: 'eval', metrics: METRICS_VERSION, data: datasetFingerprint(data, inputs.datasets), ...numerics, ...(latency ? { latency } : {}) });
+  const evalTitle = (who: string) => `evaluate ${who} on ${describeDataset(recipe.data.eval)}`;
+  const labelled = (kind: 'eval' | 'calibration' | 'train') => datasetLabelled(recipe.data[kind]!, inputs.datasets);
+  if (!labelled('eval')) checkLabelFree(recipe);
   add('eval-baseline', evalTitle('baseline'), { kind: 'eval', role: 'baseline', data: recipe.data.eval }, ['baseline'], 'metrics', evalOwn(recipe.data.eval));
 
   checkOverrides(recipe);
@@ -131,9 +144,14 @@ export function plan(recipe: Recipe, inputs: PlanInputs): Plan {
         throw new McbError('MCB_RECIPE_INVALID', `the ${entry.name} pass at ${place.at()} reads data.${kind}, which the recipe does not set; add it, e.g. \`data: { ${kind}: { dataset: mnist, split: train } }\`.`);
       }
     }
+    for (const kind of pass.labelsFor?.(options) ?? []) {
+      if (!labelled(kind)) {
+        throw new McbError('MCB_RECIPE_INVALID', `the ${entry.name} pass at ${place.at()} ${pass.labelsWhy ?? 'trains on labels'}, but data.${kind} (${describeDataset(recipe.data[kind]!)}, set at ${formatPosition(recipe.source.positionOf(['data', kind]))}) has none. Give data.${kind} labels (class folders, or a \`y\` array)${pass.labelFreeHint ? `, or ${pass.labelFreeHint}` : ''}.`);
+      }
+    }
     const id = `pass-${entry.index + 1}-${entry.name}`;
     const data = Object.fromEntries(
-      needs.map((kind) => [kind, datasetFingerprint(recipe.data[kind]!)]),
+      needs.map((kind) => [kind, datasetFingerprint(recipe.data[kind]!, inputs.datasets)]),
     );
     const rules = rulesFor(recipe.overrides, entry.name, entry.index);
     let layerPlan: LayerPlan | undefined;
@@ -187,7 +205,20 @@ export function plan(recipe: Recipe, inputs: PlanInputs): Plan {
 
   // It reads the baseline's eval too: fidelity compares the two models' outputs on the same samples.
   add('eval-result', evalTitle('result'), { kind: 'eval', role: 'result', data: recipe.data.eval }, [previous, 'eval-baseline'], 'metrics', evalOwn(recipe.data.eval));
-  return { recipe, backend: inputs.backend, packages: inputs.packages, steps, baselineEval: 'eval-baseline', resultEval: 'eval-result', finalModel: previous };
+  // Only a latency threshold pays for the side-by-side timing; its value is in no key (editing it re-gates),
+  // the batch sizes and run counts it times are.
+  let latencyCompare: string | undefined;
+  if (recipe.thresholds.latency) {
+    latencyCompare = 'latency';
+    add(latencyCompare, `time baseline and result interleaved on ${describeData(recipe.data.eval)}`, { kind: 'latency', data: recipe.data.eval }, ['baseline', previous], 'metrics', {
+      step: 'latency',
+      latencyVersion: LATENCY_COMPARE_VERSION,
+      data: datasetFingerprint(recipe.data.eval, inputs.datasets),
+      ...numerics,
+      ...(latency ? { latency } : {}),
+    });
+  }
+  return { recipe, backend: inputs.backend, packages: inputs.packages, steps, baselineEval: 'eval-baseline', resultEval: 'eval-result', finalModel: previous, ...(latencyCompare ? { latencyCompare } : {}) };
 }
 
 /** An `auto` option must be one the pass takes per layer, and every candidate a valid value for it. */
@@ -250,7 +281,30 @@ export function optionsPlace(recipe: Recipe, index: number, name: string): Optio
 }
 
 function describeData(d: DataSpec): string {
-  return `${d.dataset}/${d.split}${d.limit === undefined ? '' : `[:${d.limit}]`}`;
+  return describeDataset(d);
+}
+
+/**
+ * Label-free eval data measures fidelity only: a threshold on accuracy, or a search that ranks layers by it,
+ * could never be met, so it is refused where it is written.
+ */
+function checkLabelFree(recipe: Recipe): void {
+  const data = `data.eval (${describeDataset(recipe.data.eval)}, set at ${formatPosition(recipe.source.positionOf(['data', 'eval']))}) has no labels`;
+  for (const key of Object.keys(recipe.thresholds.accuracy ?? {})) {
+    if (key === 'significance') continue; // it qualifies maxDrop, which is reported
+    const path = ['thresholds', 'accuracy', key];
+    throw new McbError('MCB_RECIPE_INVALID', `\`${formatDataPath(path)}\` at ${formatPosition(recipe.source.positionOf(path, { key: true }))} needs labels, but ${data}, so accuracy cannot be measured. Gate on fidelity to the baseline instead, e.g. \`fidelity: { minAgreement: 0.99, maxMeanKl: 0.01 }\`, or use labelled eval data.`);
+  }
+  for (const name of Object.keys(recipe.thresholds.metrics ?? {})) {
+    if (!namedMetric(name)?.needsLabels) continue;
+    const path = ['thresholds', 'metrics', name];
+    throw new McbError('MCB_RECIPE_INVALID', `\`${formatDataPath(path)}\` at ${formatPosition(recipe.source.positionOf(path, { key: true }))} needs labels, but ${data}, so ${name} cannot be measured. Gate on fidelity to the baseline instead, e.g. \`metrics: { agreement: { min: 0.99 } }\`, or use labelled eval data.`);
+  }
+  const searched = recipe.passes.find((p) => p.search);
+  if (searched) {
+    const path = ['passes', searched.index, searched.name, searched.search!.option];
+    throw new McbError('MCB_RECIPE_INVALID', `\`${formatDataPath(path)}\` at ${formatPosition(recipe.source.positionOf(path))} is auto: the search ranks layers by accuracy, but ${data}. Write a value, or use labelled eval data.`);
+  }
 }
 
 function summarise(options: object): string {

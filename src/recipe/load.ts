@@ -8,6 +8,7 @@ import type { CountThreshold, DataSpec, OverrideBlock, PassEntry, Recipe, Search
 import { extractSearch } from './search-spec.js';
 import { suggest, validateRecipeData } from './validate.js';
 import { parseByteSize } from '../util/bytes.js';
+import { LATENCY_BATCHES } from '../metrics/latency.js';
 
 /** Recipes are hand-written text; anything this large is a mistake (or an attack), not a recipe. */
 const MAX_RECIPE_BYTES = 1024 * 1024;
@@ -486,7 +487,13 @@ function firstLine(s: string): string {
 }
 
 // The shape the schema guarantees; optional members get their defaults in normalise().
-interface RawDataSpec { dataset: 'mnist'; split?: 'train' | 'test'; limit?: number }
+type RawDataSpec =
+  | { dataset: 'mnist'; split?: 'train' | 'test'; limit?: number }
+  | ({ dataset: 'images'; path: string; split?: 'train' | 'test'; limit?: number; size?: [number, number]; channels?: 1 | 3 | 4; classes?: string[]; labels?: false } & RawNormalisation)
+  | ({ dataset: 'npy'; x: string; y?: string; limit?: number; numClasses?: number } & RawNormalisation)
+  | ({ dataset: 'npz'; path: string; x?: string; y?: string; labels?: false; limit?: number; numClasses?: number } & RawNormalisation);
+interface RawNormalisation { scale?: number; offset?: number; mean?: number[]; std?: number[] }
+type DataRole = 'eval' | 'calibration' | 'train';
 interface RawRecipe {
   name: string;
   description?: string;
@@ -494,21 +501,70 @@ interface RawRecipe {
   data: { eval: RawDataSpec; calibration?: RawDataSpec; train?: RawDataSpec };
   passes?: Record<string, Record<string, unknown> | null>[];
   overrides?: ({ layers?: string[]; classes?: string[] } & Record<string, unknown>)[];
-  thresholds?: { accuracy?: Thresholds['accuracy']; fidelity?: Thresholds['fidelity']; params?: CountThreshold; nonZeroParams?: CountThreshold; macs?: CountThreshold; flops?: CountThreshold; size?: { maxBytes?: number | string; maxGzipBytes?: number | string; maxBrotliBytes?: number | string; minRatio?: number } };
+  thresholds?: { accuracy?: Thresholds['accuracy']; fidelity?: Thresholds['fidelity']; latency?: Thresholds['latency']; metrics?: Record<string, Record<string, number | string>>; params?: CountThreshold; nonZeroParams?: CountThreshold; macs?: CountThreshold; flops?: CountThreshold; size?: { maxBytes?: number | string; maxGzipBytes?: number | string; maxBrotliBytes?: number | string; minRatio?: number } };
   output?: string;
   runtime?: { backend?: Recipe['runtime']['backend']; latency?: Recipe['runtime']['latency'] };
 }
 
-function dataSpec(raw: RawDataSpec, defaultSplit: 'train' | 'test'): DataSpec {
-  return { dataset: raw.dataset, split: raw.split ?? defaultSplit, ...(raw.limit === undefined ? {} : { limit: raw.limit }) };
+/**
+ * One `data.<role>` entry with its defaults filled in. File paths are resolved against the file that wrote
+ * them (a base recipe's own folder for a path it sets; the recipe's for `--set`), as `model.path` is, and
+ * written back into `raw` so the recipe's `document` holds them absolute too.
+ */
+function dataSpec(raw: RawDataSpec, role: DataRole, source: RecipeSource): DataSpec {
+  const defaultSplit = role === 'eval' ? 'test' : 'train';
+  const limit = raw.limit === undefined ? {} : { limit: raw.limit };
+  if (raw.dataset === 'mnist') return { dataset: 'mnist', split: raw.split ?? defaultSplit, ...limit };
+  const file = (key: 'path' | 'x' | 'y'): string => {
+    const fields = raw as unknown as Record<string, string>;
+    const written = fields[key]!;
+    const absolute = isAbsolute(written) ? written : resolve(dirname(source.positionOf(['data', role, key]).file), written);
+    fields[key] = absolute;
+    return absolute;
+  };
+  const norm = {
+    offset: raw.offset ?? 0,
+    ...(raw.mean ? { mean: raw.mean } : {}),
+    ...(raw.std ? { std: raw.std } : {}),
+  };
+  switch (raw.dataset) {
+    case 'images':
+      return {
+        dataset: 'images',
+        path: file('path'),
+        split: raw.split ?? defaultSplit,
+        ...limit,
+        ...(raw.size ? { size: raw.size } : {}),
+        channels: raw.channels ?? 3,
+        ...(raw.classes ? { classes: raw.classes } : {}),
+        ...(raw.labels === false ? { labels: false as const } : {}),
+        // Pixels are 0..255: by default they become 0..1, as the mnist dataset's are.
+        scale: raw.scale ?? 1 / 255,
+        ...norm,
+      };
+    case 'npy':
+      return { dataset: 'npy', x: file('x'), ...(raw.y === undefined ? {} : { y: file('y') }), ...limit, ...(raw.numClasses === undefined ? {} : { numClasses: raw.numClasses }), scale: raw.scale ?? 1, ...norm };
+    case 'npz':
+      return {
+        dataset: 'npz',
+        path: file('path'),
+        x: raw.x ?? 'x',
+        ...(raw.y === undefined ? {} : { y: raw.y }),
+        ...(raw.labels === false ? { labels: false as const } : {}),
+        ...limit,
+        ...(raw.numClasses === undefined ? {} : { numClasses: raw.numClasses }),
+        scale: raw.scale ?? 1,
+        ...norm,
+      };
+  }
 }
 
 function normalise(raw: RawRecipe, source: RecipeSource, files: string[], search: Map<number, SearchSpec>, variant?: Variant): Recipe {
   const dir = dirname(source.file);
   const fromRecipe = (p: string) => (isAbsolute(p) ? p : resolve(dir, p));
-  const data: Recipe['data'] = { eval: dataSpec(raw.data.eval, 'test') };
-  if (raw.data.calibration) data.calibration = dataSpec(raw.data.calibration, 'train');
-  if (raw.data.train) data.train = dataSpec(raw.data.train, 'train');
+  const data: Recipe['data'] = { eval: dataSpec(raw.data.eval, 'eval', source) };
+  if (raw.data.calibration) data.calibration = dataSpec(raw.data.calibration, 'calibration', source);
+  if (raw.data.train) data.train = dataSpec(raw.data.train, 'train', source);
 
   let model: Recipe['model'];
   if (raw.model.path !== undefined) {
@@ -569,6 +625,34 @@ function normalise(raw: RawRecipe, source: RecipeSource, files: string[], search
     }
   }
   if (raw.thresholds?.fidelity) thresholds.fidelity = { ...raw.thresholds.fidelity };
+  if (raw.thresholds?.metrics) {
+    thresholds.metrics = {};
+    for (const [name, set] of Object.entries(raw.thresholds.metrics)) {
+      const limits: Record<string, number> = {};
+      for (const [limit, value] of Object.entries(set)) {
+        // Byte metrics take sizes such as "4MB"; the schema admits strings only there.
+        const n = typeof value === 'string' ? parseByteSize(value) : value;
+        if (n === undefined) throw new McbError('MCB_RECIPE_INVALID', `\`thresholds.metrics.${name}.${limit}\` is not a size at ${formatPosition(source.positionOf(['thresholds', 'metrics', name, limit]))}; write bytes or a size such as "4MB".`);
+        limits[limit] = n;
+      }
+      thresholds.metrics[name] = limits;
+    }
+  }
+  if (raw.thresholds?.latency) {
+    const l = (thresholds.latency = { ...raw.thresholds.latency });
+    const at = (key: string) => formatPosition(source.positionOf(['thresholds', 'latency', key]));
+    // The latency step times the batch sizes of runtime.latency; a gate on another one would have nothing to read.
+    const measured = raw.runtime?.latency?.batchSizes ?? [...LATENCY_BATCHES];
+    if (l.batchSize !== undefined && !measured.includes(l.batchSize)) {
+      throw new McbError('MCB_RECIPE_INVALID', `\`thresholds.latency.batchSize\` at ${at('batchSize')} is ${l.batchSize}, but latency is measured at batch ${measured.join(', ')}; add ${l.batchSize} to \`runtime.latency.batchSizes\` or gate one of those.`);
+    }
+    if (l.minRatio === undefined && l.maxMs === undefined) {
+      throw new McbError('MCB_RECIPE_INVALID', `\`thresholds.latency\` at ${formatPosition(source.positionOf(['thresholds', 'latency']))} sets no limit; add \`minRatio\` (speed-up against the baseline, e.g. 1.0 = no slower) or \`maxMs\`.`);
+    }
+    if (l.significance && l.minRatio === undefined) {
+      throw new McbError('MCB_RECIPE_INVALID', `\`thresholds.latency.significance\` at ${at('significance')} judges \`minRatio\`, which is not set; add \`minRatio\` (e.g. 1.0).`);
+    }
+  }
   for (const key of COUNT_METRICS) if (raw.thresholds?.[key]) thresholds[key] = { ...raw.thresholds[key] };
   if (raw.thresholds?.size) {
     const { minRatio } = raw.thresholds.size;

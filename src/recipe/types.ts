@@ -1,15 +1,71 @@
 import type { RecipeSource } from './source.js';
 
-export type DatasetName = 'mnist';
+export type DatasetName = 'mnist' | 'images' | 'npy' | 'npz';
 export type Split = 'train' | 'test';
 export type BackendChoice = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
 export type Backend = Exclude<BackendChoice, 'auto'>;
 
-export interface DataSpec {
-  dataset: DatasetName;
+/**
+ * How a file dataset's raw values become model inputs: x = (raw·scale + offset − mean[c]) / std[c], c the
+ * channel (the last axis). `mean`/`std` hold one value per channel, or one for all.
+ */
+export interface Normalisation {
+  scale: number;
+  offset: number;
+  mean?: number[];
+  std?: number[];
+}
+
+export interface MnistDataSpec {
+  dataset: 'mnist';
   split: Split;
   limit?: number;
 }
+
+/** `class/xxx.png|jpg` under `path` (or `path/<split>/class/…`); no class folders, or `labels: false`: label-free. */
+export interface ImagesDataSpec extends Normalisation {
+  dataset: 'images';
+  /** Absolute (resolved against the recipe file that wrote it). */
+  path: string;
+  /** The `train/` or `test/` sub-folder, when the folder has them. */
+  split: Split;
+  limit?: number;
+  /** [height, width] every image is resized to (bilinear); default: the first image's size. */
+  size?: [number, number];
+  channels: 1 | 3 | 4;
+  /** Class folder names in label order; default: the sub-folders, sorted. */
+  classes?: string[];
+  /** false: read no labels even when there are class folders (fidelity-only evaluation). */
+  labels?: false;
+}
+
+/** Arrays in NumPy .npy files: `x` [N, ...inputShape], `y` [N] class indices or [N, C] one-hot; no `y`: label-free. */
+export interface NpyDataSpec extends Normalisation {
+  dataset: 'npy';
+  /** Absolute path of the inputs' .npy file. */
+  x: string;
+  /** Absolute path of the labels' .npy file. */
+  y?: string;
+  limit?: number;
+  numClasses?: number;
+}
+
+/** Named arrays of one .npz archive (np.savez / np.savez_compressed). */
+export interface NpzDataSpec extends Normalisation {
+  dataset: 'npz';
+  /** Absolute path of the .npz file. */
+  path: string;
+  /** Array name of the inputs (default `x`). */
+  x: string;
+  /** Array name of the labels; default `y` when the archive has it. */
+  y?: string;
+  /** false: ignore labels even when the archive has them. */
+  labels?: false;
+  limit?: number;
+  numClasses?: number;
+}
+
+export type DataSpec = MnistDataSpec | ImagesDataSpec | NpyDataSpec | NpzDataSpec;
 
 export interface ScheduleSpec {
   type: 'constant' | 'cosine' | 'step';
@@ -67,6 +123,15 @@ export interface CountThreshold {
   minRatio?: number;
 }
 
+/** `thresholds.latency`: a speed-up and/or an absolute time, at one batch size and percentile. */
+export interface LatencyThreshold {
+  minRatio?: number;
+  maxMs?: number;
+  batchSize?: number;
+  percentile?: 50 | 95;
+  significance?: { level?: number; reading?: 'significant' | 'strict' };
+}
+
 export interface Thresholds {
   accuracy?: {
     maxDrop?: number;
@@ -78,6 +143,10 @@ export interface Thresholds {
     significance?: { test: 'mcnemar' | 'bootstrap'; level?: number; reading?: 'significant' | 'strict' };
   };
   fidelity?: { minAgreement?: number; maxMeanKl?: number };
+  /** `metrics.<name>.<limit>`: limits on any named metric (src/metrics/named.ts); byte sizes parsed to numbers. */
+  metrics?: Record<string, Partial<Record<'min' | 'max' | 'maxDrop' | 'maxRelativeDrop' | 'minRatio', number>>>;
+  /** Judged on the interleaved baseline/result timing of the `latency` step (src/metrics/latency-compare.ts). */
+  latency?: LatencyThreshold;
   params?: CountThreshold;
   nonZeroParams?: CountThreshold;
   macs?: CountThreshold;

@@ -10,7 +10,7 @@ import type { Check } from '../gate/index.js';
 import type { RecipeSource } from '../recipe/source.js';
 import type { Report } from './json.js';
 import { renderMarkdown } from './markdown.js';
-import type { Sweep } from './sweep.js';
+import { sweepQuality, type Sweep } from './sweep.js';
 
 /** A workflow command's message: %, CR and LF escaped as GitHub's runner unescapes them. */
 export function escapeData(text: string): string {
@@ -41,8 +41,7 @@ export function thresholdAnnotations(checks: readonly Check[], source: RecipeSou
   return checks
     .filter((c) => !c.pass)
     .map((c) => {
-      const dot = c.name.indexOf('.');
-      const path = dot < 0 ? ['thresholds', c.name] : ['thresholds', c.name.slice(0, dot), c.name.slice(dot + 1)];
+      const path = ['thresholds', ...c.name.split('.')];
       const pos = source.positionOf(path);
       const inFile = pos.label === undefined && pos.line > 0;
       const rel = relative(cwd, pos.file);
@@ -65,7 +64,6 @@ const cell = (text: string): string => text.replace(/\|/g, '\\|').replace(/\r?\n
 /** A matrix sweep as a markdown table (the terminal's sweep table, for the job summary). */
 export function renderSweepMarkdown(sweep: Sweep): string {
   const pass = sweep.verdict === 'pass';
-  const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
   const signed = (x: number) => `${x > 0 ? '+' : x < 0 ? '-' : '±'}${Math.abs(x * 100).toFixed(2)} pp`;
   const passed = sweep.variants.filter((v) => v.verdict === 'pass').length;
   return [
@@ -73,7 +71,7 @@ export function renderSweepMarkdown(sweep: Sweep): string {
     '',
     '| variant | accuracy | vs baseline | size (bytes) | ratio | pareto | verdict |',
     '| --- | ---: | ---: | ---: | ---: | :---: | --- |',
-    ...sweep.variants.map((v) => `| ${cell(v.name)} | ${pct(v.accuracy)} | ${signed(-v.accuracyDrop)} | ${v.sizeBytes} | ${v.ratio.toFixed(2)}x | ${v.pareto ? '★' : ''} | ${v.verdict === 'pass' ? '✅ PASS' : '❌ FAIL'} |`),
+    ...sweep.variants.map((v) => `| ${cell(v.name)} | ${sweepQuality(v)} | ${v.accuracyDrop === undefined ? '' : signed(-v.accuracyDrop)} | ${v.sizeBytes} | ${v.ratio.toFixed(2)}x | ${v.pareto ? '★' : ''} | ${v.verdict === 'pass' ? '✅ PASS' : '❌ FAIL'} |`),
     '',
     `${passed}/${sweep.variants.length} variants pass; gate: ${sweep.gate}${sweep.best ? `; smallest passing: \`${cell(sweep.best)}\`` : ''} — recipe \`${cell(sweep.recipe.file)}\``,
     '',

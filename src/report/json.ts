@@ -1,7 +1,7 @@
 import { relative } from 'node:path';
 import type { Execution } from '../execute/index.js';
 import type { Check, Verdict } from '../gate/index.js';
-import type { Metrics } from '../metrics/index.js';
+import type { LatencyComparison, Metrics } from '../metrics/index.js';
 import type { Plan } from '../plan/index.js';
 import { findProjectRoot } from '../recipe/index.js';
 import { MCBUILD_VERSION, packageVersion } from '../version.js';
@@ -21,7 +21,8 @@ export interface Report {
   backend: string;
   versions: Record<string, string>;
   steps: { id: string; title: string; key: string }[];
-  metrics: { baseline: Metrics; result: Metrics };
+  /** `latencyComparison`: both models timed interleaved, when a latency threshold asked for it. */
+  metrics: { baseline: Metrics; result: Metrics; latencyComparison?: LatencyComparison };
   /** Each pass's statistics and, with overrides, the layers an override touched: options applied and where each was written. */
   passes: { id: string; stats: unknown; overridden?: unknown }[];
   thresholds: Check[];
@@ -32,8 +33,9 @@ export interface Report {
 
 export function buildReport(plan: Plan, exec: Execution, verdict: Verdict): Report {
   const pick = (m: Metrics): Metrics => ({
-    accuracy: m.accuracy,
-    correct: m.correct,
+    // Absent when the eval data is label-free: the result's fidelity to the baseline stands in.
+    ...(m.accuracy === undefined ? {} : { accuracy: m.accuracy }),
+    ...(m.correct === undefined ? {} : { correct: m.correct }),
     count: m.count,
     sizeBytes: m.sizeBytes,
     gzipBytes: m.gzipBytes,
@@ -60,7 +62,7 @@ export function buildReport(plan: Plan, exec: Execution, verdict: Verdict): Repo
     backend: plan.backend,
     versions: { ...plan.packages, mnist: packageVersion('mnist') ?? 'missing' },
     steps: plan.steps.map((s) => ({ id: s.id, title: s.title, key: s.key })),
-    metrics: { baseline: pick(exec.baseline), result: pick(exec.result) },
+    metrics: { baseline: pick(exec.baseline), result: pick(exec.result), ...(exec.latency ? { latencyComparison: exec.latency } : {}) },
     passes: plan.steps
       .filter((s) => s.spec.kind === 'pass')
       .map((s) => {

@@ -58,10 +58,17 @@ function testsuite(b: JUnitBuild): { xml: string; tests: number; failures: numbe
     ...(r.variant ? ([['variant', r.variant.name]] as [string, string][]) : []),
     ['backend', r.backend],
     ['mcbuild', r.mcbuild],
-    ['baseline.accuracy', baseline.accuracy],
+    // Label-free eval data has no accuracy: those properties are left out, the result's fidelity stands in.
+    ...(baseline.accuracy === undefined ? [] : ([['baseline.accuracy', baseline.accuracy]] as [string, number][])),
     ['baseline.sizeBytes', baseline.sizeBytes],
-    ['result.accuracy', result.accuracy],
+    ...(result.accuracy === undefined ? [] : ([['result.accuracy', result.accuracy]] as [string, number][])),
     ['result.sizeBytes', result.sizeBytes],
+    ...(result.fidelity
+      ? ([
+          ['result.agreement', result.fidelity.agreement],
+          ['result.meanKl', result.fidelity.meanKl],
+        ] as [string, number][])
+      : []),
     ['verdict', r.verdict],
   ];
   const cases =

@@ -1,5 +1,5 @@
 import type { Report } from './json.js';
-import { latencyNote, metricRows } from './table.js';
+import { latencyNote, metricRows, sideBySideNote } from './table.js';
 
 /** A cell of a GitHub table: pipes escaped, line breaks flattened. */
 function cell(text: string): string {
@@ -22,6 +22,7 @@ export function renderMarkdown(report: Report): string {
     '',
     // The latency rows' footnote: where and when it was measured (machine-dependent, cached with the eval step).
     ...(latencyNote(report) ? [`<sub>${cell(latencyNote(report)!)}</sub>`, ''] : []),
+    ...(sideBySideNote(report) ? [`<sub>${cell(sideBySideNote(report)!)}</sub>`, ''] : []),
     '**Thresholds**',
     '',
   ];

@@ -6,14 +6,20 @@
 import type { Report } from './json.js';
 import { formatBytes } from '../util/bytes.js';
 
+/** The sweep's summary, written in the folder above the variants' folders. */
+export const SWEEP_FILE = 'sweep.json';
+
 export interface SweepVariant {
   name: string;
   values: Record<string, unknown>;
   /** The variant's output folder, relative to the sweep's folder. */
   folder: string;
   verdict: 'pass' | 'fail';
-  accuracy: number;
-  accuracyDrop: number;
+  /** The result's accuracy; absent with label-free eval data. */
+  accuracy?: number;
+  accuracyDrop?: number;
+  /** The result's top-1 agreement with the baseline: the quality axis of the Pareto front for label-free data. */
+  agreement?: number;
   sizeBytes: number;
   ratio: number;
   /** On the Pareto front of (smaller size, higher accuracy) among all variants. */
@@ -52,11 +58,16 @@ export function summariseSweep(
 ): Sweep {
   const rows = variants.map((v) => {
     const { baseline: b, result: r } = v.report.metrics;
-    return { name: v.name, values: v.values, folder: v.folder, verdict: v.report.verdict, accuracy: r.accuracy, accuracyDrop: b.accuracy - r.accuracy, sizeBytes: r.sizeBytes, ratio: b.sizeBytes / Math.max(1, r.sizeBytes), pareto: false };
+    const row: SweepVariant = { name: v.name, values: v.values, folder: v.folder, verdict: v.report.verdict, sizeBytes: r.sizeBytes, ratio: b.sizeBytes / Math.max(1, r.sizeBytes), pareto: false };
+    if (r.accuracy !== undefined && b.accuracy !== undefined) Object.assign(row, { accuracy: r.accuracy, accuracyDrop: b.accuracy - r.accuracy });
+    if (r.fidelity) row.agreement = r.fidelity.agreement;
+    return row;
   });
-  const front = new Set(paretoFront(rows.map((r) => ({ size: r.sizeBytes, accuracy: r.accuracy }))));
+  // Label-free eval data has no accuracy: agreement with the baseline is the quality axis instead.
+  const quality = (r: SweepVariant) => r.accuracy ?? r.agreement ?? 0;
+  const front = new Set(paretoFront(rows.map((r) => ({ size: r.sizeBytes, accuracy: quality(r) }))));
   rows.forEach((r, i) => (r.pareto = front.has(i)));
-  const passing = rows.filter((r) => r.verdict === 'pass').sort((a, b) => a.sizeBytes - b.sizeBytes || b.accuracy - a.accuracy);
+  const passing = rows.filter((r) => r.verdict === 'pass').sort((a, b) => a.sizeBytes - b.sizeBytes || quality(b) - quality(a));
   const pass = gate === 'best' ? passing.length > 0 : passing.length === rows.length;
   return {
     generator: 'mcbuild',
@@ -72,13 +83,19 @@ export function summariseSweep(
 
 type Styler = (style: 'green' | 'red' | 'bold', text: string) => string;
 
+/** A variant's accuracy, or with label-free eval data its agreement with the baseline ("agree 99.50%"). */
+export function sweepQuality(v: SweepVariant): string {
+  if (v.accuracy !== undefined) return `${(v.accuracy * 100).toFixed(2)}%`;
+  return v.agreement === undefined ? 'n/a' : `agree ${(v.agreement * 100).toFixed(2)}%`;
+}
+
 export function renderSweep(sweep: Sweep, style: Styler = (_s, t) => t): string {
   const head = ['variant', 'accuracy', 'vs baseline', 'size', 'ratio', 'pareto', 'verdict'];
   const signed = (x: number) => `${x > 0 ? '+' : x < 0 ? '-' : '±'}${Math.abs(x * 100).toFixed(2)} pp`;
   const rows = sweep.variants.map((v) => [
     v.name,
-    `${(v.accuracy * 100).toFixed(2)}%`,
-    signed(-v.accuracyDrop),
+    sweepQuality(v),
+    v.accuracyDrop === undefined ? '' : signed(-v.accuracyDrop),
     formatBytes(v.sizeBytes),
     `${v.ratio.toFixed(2)}x`,
     v.pareto ? '*' : '',

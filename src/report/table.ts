@@ -39,7 +39,10 @@ export function metricRows(report: Report, previous?: Report): string[][] {
   const latencySizes = [...new Set([...(b.latency?.batches ?? []), ...(r.latency?.batches ?? [])].map((x) => x.batchSize))].sort((x, y) => x - y);
   return [
     ['metric', 'baseline', 'result', 'delta', ...(p ? ['vs previous build'] : [])],
-    ['accuracy', `${pct(b.accuracy)}`, `${pct(r.accuracy)}`, signed(r.accuracy - b.accuracy, pp), ...(p ? [signed(r.accuracy - p.accuracy, pp)] : [])],
+    // Label-free eval data: no accuracy, the agreement and mean KL rows below say how close the result stays.
+    b.accuracy !== undefined && r.accuracy !== undefined
+      ? ['accuracy', `${pct(b.accuracy)}`, `${pct(r.accuracy)}`, signed(r.accuracy - b.accuracy, pp), ...(p ? [p.accuracy === undefined ? '' : signed(r.accuracy - p.accuracy, pp)] : [])]
+      : ['accuracy', 'n/a', 'n/a', 'no labels: fidelity only', ...(p ? [''] : [])],
     sizeRow('size', 'sizeBytes'),
     sizeRow('size (gzip)', 'gzipBytes'),
     sizeRow('size (brotli)', 'brotliBytes'),
@@ -59,8 +62,33 @@ export function metricRows(report: Report, previous?: Report): string[][] {
     countRow('MACs', 'macs'),
     countRow('FLOPs', 'flops'),
     ...(latencySizes.length ? latencySizes : [1, 32]).map(latencyRow),
+    ...sideBySideRows(report, p !== undefined),
     ['samples', String(b.count), String(r.count), '', ...(p ? [''] : [])],
   ];
+}
+
+/**
+ * The latency step's interleaved timing (when a latency threshold planned it): medians timed in turn, and the
+ * speed-up with its bootstrap interval, the numbers latency thresholds read.
+ */
+function sideBySideRows(report: Report, withPrevious: boolean): string[][] {
+  const c = report.metrics.latencyComparison;
+  if (!c) return [];
+  const ms = (v: number) => `${v.toFixed(v < 10 ? 2 : 1)} ms`;
+  return c.batches.map((b) => [
+    `latency b${b.batchSize} side by side †`,
+    ms(b.baseline.medianMs),
+    ms(b.result.medianMs),
+    `${b.ratio >= 1 ? `${b.ratio.toFixed(2)}x faster` : `${(1 / b.ratio).toFixed(2)}x slower`} (speed-up ${Math.round(c.level * 100)}% CI ${b.interval[0].toFixed(2)}–${b.interval[1].toFixed(2)})`,
+    ...(withPrevious ? [''] : []),
+  ]);
+}
+
+/** The footnote of the side-by-side rows: how they were timed. */
+export function sideBySideNote(report: Report): string | undefined {
+  const c = report.metrics.latencyComparison;
+  if (!c) return undefined;
+  return `† side by side: baseline and result timed in turn (${c.order} pairs on the same inputs, ${c.batches.map((b) => `${b.runs} pairs at batch ${b.batchSize}`).join(', ')}) after ${c.warmupRuns} warm-up pass${c.warmupRuns === 1 ? '' : 'es'} each, backend ${c.backend}, ${c.cores} cores; speed-up = baseline median / result median, with a paired bootstrap interval. Latency thresholds read these rows.`;
 }
 
 /** The class whose accuracy fell most against the baseline's on that class: what a mean can hide. */
@@ -88,7 +116,7 @@ export function latencyNote(report: Report): string | undefined {
   const runs = (m: typeof l | undefined) => (m ? m.batches.map((x) => `${x.runs}`).join('/') : 'n/a');
   const when = (m: typeof l | undefined) => (m ? m.measuredAt.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : 'not measured');
   const sizes = l.batches.map((x) => x.batchSize).join('/');
-  return `* latency: median (and 95th percentile) ms per forward pass after ${l.warmupRuns} warm-up pass${l.warmupRuns === 1 ? '' : 'es'} per batch size (runs at batch ${sizes}: baseline ${runs(b.latency)}, result ${runs(r.latency)}), backend ${l.backend}, ${l.cores} cores (${l.cpu}); measured when each eval step ran (baseline ${when(b.latency)}, result ${when(r.latency)}), machine-dependent, not gated.`;
+  return `* latency: median (and 95th percentile) ms per forward pass after ${l.warmupRuns} warm-up pass${l.warmupRuns === 1 ? '' : 'es'} per batch size (runs at batch ${sizes}: baseline ${runs(b.latency)}, result ${runs(r.latency)}), backend ${l.backend}, ${l.cores} cores (${l.cpu}); measured when each eval step ran (baseline ${when(b.latency)}, result ${when(r.latency)}), machine-dependent, never gated (latency thresholds time baseline and result side by side).`;
 }
 
 /**
@@ -100,8 +128,7 @@ export function renderTable(report: Report, style: Styler = (_s, t) => t, previo
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((row) => row[c]!.length)));
   const line = (row: string[]) => row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ').trimEnd();
   const out = [line(rows[0]!), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)];
-  const note = latencyNote(report);
-  if (note) out.push(note);
+  for (const note of [latencyNote(report), sideBySideNote(report)]) if (note) out.push(note);
   if (report.thresholds.length) {
     out.push('', 'thresholds:');
     for (const c of report.thresholds) out.push(`  ${c.pass ? style('green', 'PASS') : style('red', 'FAIL')}  ${c.name}: ${c.text}`);

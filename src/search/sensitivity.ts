@@ -175,7 +175,7 @@ export async function scanSensitivity(recipe: Recipe, opts: SensitivityOptions =
     pass: { index: target.index, name: target.name },
     option: target.option,
     candidates: target.candidates,
-    baseline: { accuracy: reference.baseline.accuracy, sizeBytes: reference.baseline.sizeBytes },
+    baseline: { accuracy: reference.baseline.accuracy ?? Number.NaN, sizeBytes: reference.baseline.sizeBytes },
     reference: { accuracy: reference.accuracy, sizeBytes: reference.sizeBytes, gzipBytes: reference.gzipBytes },
     layers: out,
     ...(stopped ? { stopped: 'deadline' as const } : {}),

@@ -5,6 +5,7 @@
  * scanning again, or searching after a scan, recomputes nothing.
  */
 import { runRecipe, type BuildOptions } from '../build.js';
+import { McbError } from '../errors.js';
 import { elementCount } from '../engine/model-format.js';
 import { weightLayer } from '../engine/topology.js';
 import { filesToModel } from '../engine/index.js';
@@ -69,6 +70,10 @@ export function trialRecipe(recipe: Recipe, spec: TrialSpec): Recipe {
 export async function runTrial(recipe: Recipe, spec: TrialSpec, opts: BuildOptions): Promise<TrialOutcome> {
   const { execution, verdict } = await runRecipe(trialRecipe(recipe, spec), opts);
   const r = execution.result;
+  // The plan refuses `auto` with label-free eval data; `mcbuild sensitivity` reaches here directly.
+  if (r.accuracy === undefined) {
+    throw new McbError('MCB_USAGE', `the sensitivity scan and the search rank layers by accuracy, but data.eval of ${recipe.name} (${recipe.file}) has no labels. Use labelled eval data for them.`);
+  }
   const holdsAccuracy = verdict.checks.filter((c) => !c.name.startsWith('size.')).every((c) => c.pass);
   return { accuracy: r.accuracy, sizeBytes: r.sizeBytes, gzipBytes: r.gzipBytes, pass: verdict.pass, holdsAccuracy, baseline: execution.baseline, finalModel: execution.finalModel, ran: execution.ran.length };
 }

@@ -66,7 +66,7 @@ describe('recipe errors', () => {
     const text = tinyRecipe().replace('eval: { dataset: mnist', 'eval: { dataset: cifar10');
     const f = writeText(join(dir, 'ds.yaml'), text);
     const at = where(text, 'cifar10');
-    expectUsageError(await run([f]), 'MCB_RECIPE_INVALID', new RegExp(`\`data\\.eval\\.dataset\` must be one of "mnist" \\(got "cifar10"\\) at ds\\.yaml:${at}`));
+    expectUsageError(await run([f]), 'MCB_RECIPE_INVALID', new RegExp(`\`data\\.eval\\.dataset\` must be one of "mnist", "images", "npy", "npz" \\(got "cifar10"\\) at ds\\.yaml:${at}`));
   });
 });
 

@@ -70,9 +70,9 @@ output: ./out/sweep
     // uint8 is ~4x smaller than float32, int4 ~8x: the size gate splits the sweep by bit width.
     expect(sweep.variants.map((v) => v.verdict)).toEqual(['fail', 'pass', 'fail', 'pass']);
     expect(set.exitCode).toBe(1); // gate: all
-    const front = paretoFront(sweep.variants.map((v) => ({ size: v.sizeBytes, accuracy: v.accuracy })));
+    const front = paretoFront(sweep.variants.map((v) => ({ size: v.sizeBytes, accuracy: v.accuracy! })));
     expect(sweep.variants.filter((v) => v.pareto).map((v) => v.name)).toEqual(front.map((i) => sweep.variants[i]!.name));
-    expect(sweep.variants.filter((v) => v.pareto).every((v) => v.name.endsWith('bits=4') || v.accuracy > Math.max(...sweep.variants.filter((w) => w.name.endsWith('bits=4')).map((w) => w.accuracy)))).toBe(true);
+    expect(sweep.variants.filter((v) => v.pareto).every((v) => v.name.endsWith('bits=4') || v.accuracy! > Math.max(...sweep.variants.filter((w) => w.name.endsWith('bits=4')).map((w) => w.accuracy!)))).toBe(true);
     const written = JSON.parse(readFileSync(set.sweepFile!, 'utf8')) as Sweep;
     expect(written).toEqual(sweep);
     for (const v of sweep.variants) {

@@ -5,10 +5,10 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import type { Dataset } from '../../src/data/index.js';
+import type { Dataset, LabelledDataset } from '../../src/data/index.js';
 import { fromLayersModel } from '../../src/engine/runtime.js';
 import { gate } from '../../src/gate/index.js';
-import { measureAccuracy, measurePeakMemory } from '../../src/metrics/accuracy.js';
+import { measureAccuracy, measureOutputs, measurePeakMemory } from '../../src/metrics/accuracy.js';
 import { measureFidelity, pairedOutcomes } from '../../src/metrics/fidelity.js';
 import { nonZeroParams, type Metrics } from '../../src/metrics/index.js';
 
@@ -18,7 +18,7 @@ function identity(): tf.LayersModel {
   return m;
 }
 
-function dataset(rows: number[][], labels: number[]): Dataset {
+function dataset(rows: number[][], labels: number[]): LabelledDataset {
   return { name: 'hand', x: new Float32Array(rows.flat()), y: new Uint8Array(labels), count: rows.length, inputShape: [6], numClasses: 6 };
 }
 
@@ -41,6 +41,28 @@ describe('measureAccuracy: top-1, top-k and per class', () => {
     expect(pc).toEqual({ 0: [1, 1], 1: [0, 2], 2: [1, 1], 5: [0, 1] });
     expect(r.outputs).toEqual(new Float32Array(rows.flat()));
     model.dispose();
+  });
+});
+
+describe('label-free data: outputs of any width, fidelity only', () => {
+  it('measureOutputs takes the width from the model, measures no accuracy, and the gate fails accuracy thresholds saying why', async () => {
+    // Three outputs per sample from 6 inputs, no labels: only the outputs are kept.
+    const model = tf.sequential({ layers: [tf.layers.dense({ inputShape: [6], units: 3, useBias: false, kernelInitializer: 'ones' })] });
+    const free: Dataset = { name: 'free', x: new Float32Array([1, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 1, 1, 1, 1, 1, 1]), count: 3, inputShape: [6] };
+    const before = tf.memory().numTensors;
+    const r = await measureOutputs(tf, { predict: (x) => model.predict(x) as tf.Tensor, dispose: () => {} }, free, { batchSize: 2 });
+    expect(tf.memory().numTensors).toBe(before);
+    expect(r.classes).toBe(3);
+    expect(r.accuracy).toBeUndefined();
+    expect(Array.from(r.outputs)).toEqual([1, 1, 1, 2, 2, 2, 6, 6, 6]);
+    model.dispose();
+    const metrics: Metrics = { count: 3, sizeBytes: 10, gzipBytes: 10, brotliBytes: 10, files: [], params: 18, fidelity: { agreement: 1, meanKl: 0 } };
+    const v = gate({ accuracy: { maxDrop: 0.01, significance: { test: 'bootstrap' } }, fidelity: { minAgreement: 0.99 } }, metrics, metrics);
+    expect(v.checks.map((c) => [c.name, c.pass])).toEqual([
+      ['accuracy.maxDrop', false],
+      ['fidelity.minAgreement', true],
+    ]);
+    expect(v.checks[0]!.text).toMatch(/accuracy was not measured: the eval data has no labels; gate on fidelity/);
   });
 });
 

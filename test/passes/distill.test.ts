@@ -283,8 +283,8 @@ describe('distill in a recipe', () => {
     const stats = result.report.passes[0]!.stats as { compare: { samples: number; errors: { teacher: number; distilled: number } } };
     // Teacher and distilled student on data.eval: exactly what the baseline and result evaluations measured.
     expect(stats.compare.samples).toBe(300);
-    expect(stats.compare.errors.teacher).toBe(300 - result.report.metrics.baseline.correct);
-    expect(stats.compare.errors.distilled).toBe(300 - result.report.metrics.result.correct);
+    expect(stats.compare.errors.teacher).toBe(300 - result.report.metrics.baseline.correct!);
+    expect(stats.compare.errors.distilled).toBe(300 - result.report.metrics.result.correct!);
     expect(result.report.metrics.result.params).toBe(784 * 8 + 8 + 90);
   });
 });
