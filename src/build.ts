@@ -11,8 +11,12 @@ import { describeKeyChange } from './plan/diff.js';
 import { gate, type Verdict } from './gate/index.js';
 import { gatherPlanInputs, plan as makePlan, type Plan } from './plan/index.js';
 import { findProjectRoot, loadRecipe, loadRecipeSet, variantFolder, type BackendChoice, type LoadOptions, type Recipe } from './recipe/index.js';
-import { buildReport, HTML_FILE, htmlPage, preflightOutput, renderHtml, REPORT_FILE, summariseSweep, SWEEP_FILE, writeOutput, type Report, type Sweep } from './report/index.js';
+import { buildReport, HTML_FILE, htmlPage, preflightOutput, renderHtml, REPORT_FILE, RUN_FILE, splitReport, summariseSweep, SWEEP_FILE, writeOutput, type Report, type Sweep } from './report/index.js';
 import { writeTextAtomic } from './util/write.js';
+import { MODEL_JSON } from './engine/model-format.js';
+import { buildManifest, buildProvenance, digestOf, MANIFEST_FILE, manifestBytes, PROVENANCE_FILE, provenanceBytes, signManifest, SIGNATURE_FILE, stampModelJson } from './provenance/index.js';
+import type { KeyObject } from 'node:crypto';
+import type { PlanInputs } from './plan/index.js';
 
 export { SWEEP_FILE };
 
@@ -30,11 +34,15 @@ export interface BuildOptions extends PlanOptions {
   output?: string;
   signal?: AbortSignal;
   onEvent?: EventListener;
+  /** An ed25519 private key (src/provenance/manifest.ts loadPrivateKey): the output's manifest.json is signed with it. */
+  signKey?: KeyObject;
 }
 
 export interface PlannedBuild {
   recipe: Recipe;
   plan: Plan;
+  /** What planning read: model and dataset digests (provenance.json records them). */
+  inputs: PlanInputs;
   cache: StepCache;
   /** Ids of the steps with a committed cache entry. */
   cached: Set<string>;
@@ -73,7 +81,7 @@ export async function planRecipe(recipe: Recipe, opts: PlanOptions = {}, onDamag
   const inputs = await gatherPlanInputs(recipe, { ...(opts.backend === undefined ? {} : { backend: opts.backend }), ...(opts.layers ? { layers: true } : {}) });
   const plan = makePlan(recipe, inputs);
   const cache = new StepCache(opts.cacheDir ?? defaultCacheDir(recipe.file), onDamage);
-  return { recipe, plan, cache, cached: await cacheStatus(plan, cache) };
+  return { recipe, plan, inputs, cache, cached: await cacheStatus(plan, cache) };
 }
 
 export async function build(recipeFile: string, opts: BuildOptions = {}): Promise<BuildResult> {
@@ -166,13 +174,14 @@ export const SEARCHED_FILE = 'recipe.searched.yaml';
 /** Plan, execute what is not cached and gate, without an output folder or build record (search trials, sensitivity). */
 export interface RecipeRun {
   plan: Plan;
+  inputs: PlanInputs;
   execution: Execution;
   verdict: Verdict;
 }
 
 export async function runRecipe(recipe: Recipe, opts: BuildOptions = {}, explainMiss?: (step: Plan['steps'][number]) => string | undefined): Promise<RecipeRun> {
   const emit = opts.onEvent ?? (() => {});
-  const { plan, cache } = await planRecipe(recipe, opts, (key, reason) => {
+  const { plan, inputs, cache } = await planRecipe(recipe, opts, (key, reason) => {
     emit({ type: 'warning', message: `cache entry ${key.slice(0, 12)} is unusable (${reason}); it will be rebuilt` });
   });
   const release = await cache.hold(plan.steps.map((s) => s.key));
@@ -182,16 +191,18 @@ export async function runRecipe(recipe: Recipe, opts: BuildOptions = {}, explain
   } finally {
     await release();
   }
-  return { plan, execution, verdict: gate(recipe.thresholds, execution.baseline, execution.result, execution.latency) };
+  return { plan, inputs, execution, verdict: gate(recipe.thresholds, execution.baseline, execution.result, execution.latency) };
 }
 
 /** Builds a recipe already loaded: plan, execute what is not cached, gate, write the output folder. */
 export async function buildRecipe(recipe: Recipe, opts: BuildOptions & { extraFiles?: ReadonlyMap<string, Uint8Array>; reportExtras?: Record<string, unknown> } = {}): Promise<BuildResult> {
+  const startedAt = new Date();
+  const started = performance.now();
   const outputDir = opts.output ?? recipe.output;
   await preflightOutput(outputDir);
   const cacheDir = opts.cacheDir ?? defaultCacheDir(recipe.file);
   const previous = await readBuildRecord(cacheDir, recipe);
-  const { plan, execution, verdict } = await runRecipe(recipe, opts, (step) => {
+  const { plan, inputs, execution, verdict } = await runRecipe(recipe, opts, (step) => {
     const before = previous?.[step.id];
     if (!before) return previous ? 'new step since the last build' : undefined;
     if (before.key === step.key) return 'not in cache (removed since the last build)';
@@ -200,11 +211,22 @@ export async function buildRecipe(recipe: Recipe, opts: BuildOptions & { extraFi
   });
   const report = { ...buildReport(plan, execution, verdict), ...opts.reportExtras };
   await writeBuildRecord(cacheDir, plan, report);
+  // report.json and provenance.json are the same bytes for the same recipe and backend; what this machine
+  // measured at this moment (latency, the build's time and host) goes to run.json (src/report/run.ts).
+  const { stable, run } = splitReport(report, { startedAt, durationMs: performance.now() - started, hits: execution.cached, misses: execution.ran });
+  const provenance = provenanceBytes(buildProvenance(plan, inputs, stable));
   const files = new Map(execution.finalModel);
+  // Only the exported copy is stamped: the cached model stays as its pass wrote it, and shared by builds.
+  files.set(MODEL_JSON, stampModelJson(files.get(MODEL_JSON)!, digestOf(provenance)));
   for (const [name, bytes] of opts.extraFiles ?? []) files.set(name, bytes);
-  files.set(REPORT_FILE, new TextEncoder().encode(`${JSON.stringify(report, null, 2)}\n`));
-  // The same report as a page with charts, for a person opening the folder (src/report/html.ts).
+  files.set(REPORT_FILE, new TextEncoder().encode(`${JSON.stringify(stable, null, 2)}\n`));
+  files.set(PROVENANCE_FILE, provenance);
+  files.set(RUN_FILE, new TextEncoder().encode(`${JSON.stringify(run, null, 2)}\n`));
+  // The full report (latency included) as a page with charts, for a person opening the folder (src/report/html.ts).
   files.set(HTML_FILE, new TextEncoder().encode(renderHtml(htmlPage([{ report }]))));
+  const manifest = manifestBytes(buildManifest(files));
+  files.set(MANIFEST_FILE, manifest);
+  if (opts.signKey) files.set(SIGNATURE_FILE, signManifest(manifest, opts.signKey));
   await writeOutput(outputDir, files);
   return { plan, execution, verdict, report, outputDir, exitCode: verdict.pass ? EXIT.pass : EXIT.thresholdMissed };
 }

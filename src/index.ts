@@ -12,5 +12,7 @@ export type { Plan, Step } from './plan/index.js';
 export type { BuildEvent } from './execute/index.js';
 export type { Verdict, Check } from './gate/index.js';
 export type { Report } from './report/index.js';
+export type { RunLog } from './report/index.js';
+export { generateKeyPair, loadPrivateKey, loadPublicKey, verifyOutput, type Manifest, type Provenance, type VerifyResult } from './provenance/index.js';
 export { McbError, EXIT, type ErrorCode } from './errors.js';
 export { MCBUILD_VERSION } from './version.js';

@@ -7,7 +7,8 @@ import cacache, { type CacheObject } from 'cacache';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoCode, McbError } from '../errors.js';
-import { LEASES_DIR } from './store.js';
+import { LEASES_DIR, SWEEP_FILE } from './store.js';
+import { LOCKS_DIR } from './lock.js';
 
 export interface StepEntryInfo {
   key: string;
@@ -39,7 +40,7 @@ export interface CacheListing {
 }
 
 /** Folders and files cacache and mcbuild keep in a cache directory. */
-const OWN_NAMES = new Set(['index-v5', 'content-v2', 'tmp', LEASES_DIR, 'runs', '_lastverified']);
+const OWN_NAMES = new Set(['index-v5', 'content-v2', 'tmp', LEASES_DIR, LOCKS_DIR, SWEEP_FILE, 'runs', '_lastverified']);
 
 /**
  * 'missing' or 'empty' when there is nothing to look at; throws when `dir` is a file or a folder that holds

@@ -7,10 +7,13 @@
  * line a build has not appended yet.
  */
 import cacache from 'cacache';
-import { McbError } from '../errors.js';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { errnoCode, McbError } from '../errors.js';
 import { cacheDiskUsage, cacheState, listCache, removeIndexKey, type CacheListing, type StepEntryInfo } from './entries.js';
-import { heldKeys, removeLease, scanLeases, type LeaseScan } from './leases.js';
-import { StepCache } from './store.js';
+import { heldKeys, pidAlive, removeLease, scanLeases, type LeaseScan } from './leases.js';
+import { describeOwner, sweepLocks, type LockScan } from './lock.js';
+import { StepCache, SWEEP_FILE } from './store.js';
 
 export type RemovalReason = 'max-age' | 'max-size' | 'incomplete';
 
@@ -34,6 +37,18 @@ export interface SweepResult {
   corruptFiles: number;
   /** Index lines dropped because their content was gone. */
   droppedIndexLines: number;
+  /** Files in cacache's tmp/ (content a stopped build was writing): deleted when the sweep ran. */
+  tmpFiles: number;
+}
+
+/** Per-key compute locks (src/cache/lock.ts) and what killed processes left beside them. */
+export interface LocksResult {
+  /** Held by running builds: left alone. */
+  live: { key: string; holder: string }[];
+  /** Their holder died: removed (unless a dry run). */
+  stale: { key: string; holder: string }[];
+  /** Temporary files of dead processes (lock and build-record files half made) removed. */
+  leftovers: number;
 }
 
 export interface GcResult {
@@ -49,6 +64,7 @@ export interface GcResult {
   staleLeases: { file: string; pid: number }[];
   liveLeases: { pid: number; keys: number | 'unreadable' }[];
   unknownLeaseFiles: string[];
+  locks: LocksResult;
   sweep: SweepResult;
   /** Bytes freed on disk (content and index); in a dry run, an estimate of the content. */
   reclaimedBytes: number;
@@ -68,7 +84,8 @@ export async function gcCache(dir: string, opts: GcOptions = {}): Promise<GcResu
     staleLeases: [],
     liveLeases: [],
     unknownLeaseFiles: [],
-    sweep: { ran: false, unreferencedFiles: 0, corruptFiles: 0, droppedIndexLines: 0 },
+    locks: { live: [], stale: [], leftovers: 0 },
+    sweep: { ran: false, unreferencedFiles: 0, corruptFiles: 0, droppedIndexLines: 0, tmpFiles: 0 },
     reclaimedBytes: 0,
   };
   if ((await cacheState(dir)) !== 'cache') {
@@ -79,6 +96,7 @@ export async function gcCache(dir: string, opts: GcOptions = {}): Promise<GcResu
   const leases = await scanLeases(dir);
   describeLeases(leases, result);
   if (!dryRun) for (const l of leases.stale) await removeLease(l);
+  result.locks = await cleanLocks(dir, dryRun);
   const held = heldKeys(leases);
   const isHeld = (key: string) => held === 'all' || held.has(key);
   const holders = (key: string) => leases.live.filter((l) => l.keys === undefined || l.keys.includes(key)).map((l) => l.pid);
@@ -180,12 +198,42 @@ function describeLeases(leases: LeaseScan, result: { staleLeases: GcResult['stal
 
 /** cacache.verify, unless a build is running (see the top of this file). */
 async function sweep(dir: string): Promise<SweepResult> {
+  // Announce the sweep before looking for leases: a build starting now either shows up below or waits for us
+  // (StepCache.hold). Another gc or verify sweeping at the same time: leave it to that one.
+  const marker = join(dir, SWEEP_FILE);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await writeFile(marker, JSON.stringify({ pid: process.pid }), { flag: 'wx' });
+      break;
+    } catch (e) {
+      if (errnoCode(e) !== 'EEXIST' || attempt > 0) {
+        return { ran: false, skipped: errnoCode(e) === 'EEXIST' ? 'another gc or verify is sweeping' : `cannot write ${marker} (${errnoCode(e) ?? String(e)})`, unreferencedFiles: 0, corruptFiles: 0, droppedIndexLines: 0, tmpFiles: 0 };
+      }
+      const pid = await readFile(marker, 'utf8').then((t) => (JSON.parse(t) as { pid?: number }).pid, () => undefined);
+      if (typeof pid === 'number' && pidAlive(pid)) return { ran: false, skipped: `another gc or verify is sweeping (pid ${pid})`, unreferencedFiles: 0, corruptFiles: 0, droppedIndexLines: 0, tmpFiles: 0 };
+      await rm(marker, { force: true }); // its sweeper died
+    }
+  }
+  try {
+    return await sweepAnnounced(dir);
+  } finally {
+    await rm(marker, { force: true }).catch(() => {});
+  }
+}
+
+async function sweepAnnounced(dir: string): Promise<SweepResult> {
   // Looked up again right before: a build may have started since the first scan.
   const leases = await scanLeases(dir);
   if (leases.live.length > 0) {
     const pids = [...new Set(leases.live.map((l) => l.pid))].join(', ');
-    return { ran: false, skipped: `a build is running (pid ${pids}); run it again when no build runs`, unreferencedFiles: 0, corruptFiles: 0, droppedIndexLines: 0 };
+    return { ran: false, skipped: `a build is running (pid ${pids}); run it again when no build runs`, unreferencedFiles: 0, corruptFiles: 0, droppedIndexLines: 0, tmpFiles: 0 };
   }
+  // A lock without a lease: something drives the executor without a lease (the API); it may be writing too.
+  const locks = await sweepLocks(dir, { dryRun: true });
+  if (locks.live.length > 0) {
+    return { ran: false, skipped: `a build is computing a step (${[...new Set(locks.live.map((l) => describeOwner(l.owner)))].join(', ')}); run it again when no build runs`, unreferencedFiles: 0, corruptFiles: 0, droppedIndexLines: 0, tmpFiles: 0 };
+  }
+  const tmpFiles = await countFiles(join(dir, 'tmp'));
   let stats: Record<string, unknown>;
   try {
     stats = (await cacache.verify(dir)) as unknown as Record<string, unknown>;
@@ -198,7 +246,31 @@ async function sweep(dir: string): Promise<SweepResult> {
     unreferencedFiles: num('reclaimedCount') - num('badContentCount'),
     corruptFiles: num('badContentCount'),
     droppedIndexLines: num('missingContent'),
+    tmpFiles,
   };
+}
+
+async function countFiles(dir: string): Promise<number> {
+  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+  let n = 0;
+  for (const e of entries) n += e.isDirectory() ? await countFiles(join(dir, e.name)) : 1;
+  return n;
+}
+
+/** Stale locks and dead processes' temporary files (locks/, runs/) go; locks of running builds stay. */
+async function cleanLocks(dir: string, dryRun: boolean): Promise<LocksResult> {
+  const scan: LockScan = await sweepLocks(dir, { dryRun });
+  const holder = (l: LockScan['live'][number]) => ({ key: l.key, holder: describeOwner(l.owner) });
+  let leftovers = scan.leftovers.length;
+  // writeBuildRecord's `<record>.json.<pid>.tmp`, left when a build was killed while saving it.
+  const runs = join(dir, 'runs');
+  for (const name of await readdir(runs).catch(() => [] as string[])) {
+    const m = /\.(\d+)\.tmp$/.exec(name);
+    if (!m || pidAlive(Number(m[1]))) continue;
+    leftovers++;
+    if (!dryRun) await rm(join(runs, name), { force: true }).catch(() => {});
+  }
+  return { live: scan.live.map(holder), stale: scan.stale.map(holder), leftovers };
 }
 
 export interface VerifyResult {
@@ -212,6 +284,7 @@ export interface VerifyResult {
   liveLeases: { pid: number; keys: number | 'unreadable' }[];
   staleLeases: { file: string; pid: number }[];
   unknownLeaseFiles: string[];
+  locks: LocksResult;
   sweep: SweepResult;
   reclaimedBytes: number;
 }
@@ -230,7 +303,8 @@ export async function verifyCache(dir: string): Promise<VerifyResult> {
     liveLeases: [],
     staleLeases: [],
     unknownLeaseFiles: [],
-    sweep: { ran: false, unreferencedFiles: 0, corruptFiles: 0, droppedIndexLines: 0 },
+    locks: { live: [], stale: [], leftovers: 0 },
+    sweep: { ran: false, unreferencedFiles: 0, corruptFiles: 0, droppedIndexLines: 0, tmpFiles: 0 },
     reclaimedBytes: 0,
   };
   if ((await cacheState(dir)) !== 'cache') {
@@ -239,6 +313,8 @@ export async function verifyCache(dir: string): Promise<VerifyResult> {
   }
   const leases = await scanLeases(dir);
   describeLeases(leases, result);
+  // A verified cache has no lock a dead build left (a waiting build would take it over anyway).
+  result.locks = await cleanLocks(dir, false);
   const before = await cacheDiskUsage(dir);
   const listing = await listCache(dir);
   const damaged = new Map<string, string>();

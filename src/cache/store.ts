@@ -8,11 +8,14 @@
  * build killed halfway leaves a miss, never a half entry. A damaged or missing file turns the entry into a
  * miss (reported through onDamage), never a crash.
  */
-import cacache from 'cacache';
+import cacache, { type CacheObject } from 'cacache';
 import { randomBytes } from 'node:crypto';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { errnoCode, McbError } from '../errors.js';
+// leases.ts imports LEASES_DIR from here; the cycle is harmless (neither uses the other at load time).
+import { pidAlive } from './leases.js';
 
 export interface CacheEntry {
   files: Map<string, Uint8Array>;
@@ -43,34 +46,45 @@ export class StepCache {
 
   /** Reads and verifies a whole entry; undefined on a miss or on damage. */
   async read(key: string, opts: { metaOnly?: boolean } = {}): Promise<CacheEntry | undefined> {
-    let metaBytes: Buffer;
-    let metadata: IndexMetadata;
+    let info: CacheObject | null;
     try {
-      const got = await cacache.get(this.dir, indexKey(key));
-      metaBytes = got.data;
-      metadata = got.metadata as IndexMetadata;
+      info = await cacache.get.info(this.dir, indexKey(key));
+    } catch (e) {
+      if (errnoCode(e) === 'ENOENT') return undefined;
+      throw this.unreadable(e);
+    }
+    if (!info) return undefined;
+    const metadata = info.metadata as Partial<IndexMetadata> | undefined;
+    // Index lines carry their own hash, so a malformed one was written by something other than mcbuild.
+    if (!Array.isArray(metadata?.files) || !metadata.files.every((f) => typeof f?.name === 'string' && typeof f.integrity === 'string')) {
+      return this.damaged(key, info, 'its index line is malformed');
+    }
+    const listed = metadata.files;
+    let metaBytes: Buffer;
+    try {
+      metaBytes = await cacache.get.byDigest(this.dir, info.integrity);
     } catch (e) {
       const code = errnoCode(e);
-      if (code === 'ENOENT' || code === 'ENOTCACHED') return undefined;
-      if (code === 'EINTEGRITY' || code === 'EBADSIZE') return this.damaged(key, 'its metadata failed verification', []);
+      if (code === 'ENOENT') return this.damaged(key, info, 'its metadata is missing');
+      if (code === 'EINTEGRITY' || code === 'EBADSIZE') return this.damaged(key, info, 'its metadata failed verification');
       throw this.unreadable(e);
     }
     let meta: Record<string, unknown>;
     try {
       meta = JSON.parse(metaBytes.toString('utf8')) as Record<string, unknown>;
     } catch {
-      return this.damaged(key, 'its metadata is not JSON', []);
+      return this.damaged(key, info, 'its metadata is not JSON');
     }
     const files = new Map<string, Uint8Array>();
     if (!opts.metaOnly) {
-      for (const f of metadata.files) {
+      for (const f of listed) {
         try {
           const data = await cacache.get.byDigest(this.dir, f.integrity);
           files.set(f.name, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
         } catch (e) {
           const code = errnoCode(e);
           if (code === 'ENOENT' || code === 'EINTEGRITY' || code === 'EBADSIZE') {
-            return this.damaged(key, `its file ${f.name} is ${code === 'ENOENT' ? 'missing' : 'corrupt'}`, metadata.files);
+            return this.damaged(key, info, `its file ${f.name} is ${code === 'ENOENT' ? 'missing' : 'corrupt'}`);
           }
           throw this.unreadable(e);
         }
@@ -125,14 +139,45 @@ export class StepCache {
     } catch (e) {
       throw this.unwritable(e);
     }
+    // A content sweep (gc, verify) deletes content no index line names yet and rewrites the index. It looks for
+    // leases after announcing itself in SWEEP_FILE; we look for it after writing our lease: at least one of us
+    // sees the other. It then skips; we wait for it to finish (it never waits, so neither can deadlock).
+    for (let look = 0; ; look++) {
+      let pid: number | undefined;
+      try {
+        pid = (JSON.parse(await readFile(join(this.dir, SWEEP_FILE), 'utf8')) as { pid?: number }).pid;
+      } catch (e) {
+        if (errnoCode(e) === 'ENOENT') break;
+        pid = undefined; // being written: look again (for 3 s; longer, it is damaged)
+      }
+      if ((typeof pid === 'number' && !pidAlive(pid)) || (pid === undefined && look >= 30)) {
+        await rm(join(this.dir, SWEEP_FILE), { force: true }).catch(() => {});
+        break;
+      }
+      await sleep(100);
+    }
     return () => rm(file, { force: true });
   }
 
-  private async damaged(key: string, reason: string, files: IndexMetadata['files']): Promise<undefined> {
+  /**
+   * Drops the damaged entry `judged` and its bad bytes. Uncommitted first, so a crash halfway leaves a miss.
+   * Another build may have stored the step again since we read it: its newer index line is left alone, and
+   * content that verifies now (rewritten good) is kept; only bytes that still fail their hash are deleted.
+   */
+  private async damaged(key: string, judged: CacheObject, reason: string): Promise<undefined> {
     this.onDamage(key, reason);
+    const now = await cacache.get.info(this.dir, indexKey(key)).catch(() => null);
+    if (now && now.integrity === judged.integrity && now.time === judged.time) await cacache.rm.entry(this.dir, indexKey(key)).catch(() => {});
+    const listed = (judged.metadata as Partial<IndexMetadata> | undefined)?.files;
+    const integrities = [judged.integrity, ...(Array.isArray(listed) ? listed.map((f) => f?.integrity).filter((i): i is string => typeof i === 'string') : [])];
     // cacache never overwrites existing content, so bad bytes must go before the step is stored again.
-    for (const f of files) await cacache.rm.content(this.dir, f.integrity).catch(() => {});
-    await cacache.rm.entry(this.dir, indexKey(key)).catch(() => {});
+    for (const integrity of integrities) {
+      try {
+        await cacache.get.byDigest(this.dir, integrity);
+      } catch {
+        await cacache.rm.content(this.dir, integrity).catch(() => {});
+      }
+    }
     return undefined;
   }
 
@@ -149,6 +194,9 @@ const TOUCH_AFTER_MS = 60 * 60 * 1000;
 
 /** Where running builds record the keys they hold (see hold()). */
 export const LEASES_DIR = 'leases';
+
+/** Present while `cache gc` or `cache verify` sweeps content (see hold()); names the sweeping pid. */
+export const SWEEP_FILE = 'sweep.lock';
 
 function indexKey(key: string): string {
   return `step:${key}`;

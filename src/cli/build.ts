@@ -1,14 +1,18 @@
 import { buildSet, type BuildResult, type SetResult } from '../build.js';
 import type { EventListener } from '../execute/index.js';
-import { renderSweep, renderTable } from '../report/index.js';
+import { HTML_FILE, renderSweep, renderTable } from '../report/index.js';
 import { listrProgress } from '../report/progress-listr.js';
 import { plainProgress } from '../report/progress-plain.js';
 import { McbError } from '../errors.js';
+import { checkInsideProject, findProjectRoot } from '../recipe/index.js';
 import type { Command, CommandContext } from './command.js';
 import { PLAN_OPTIONS } from './command.js';
 import { planOptions } from './common.js';
-import { parseReporters, writeCiError, writeCiReports } from './reporters.js';
+import { checkReportersInside, parseReporters, writeCiError, writeCiReports } from './reporters.js';
 import { runWatch } from './watch.js';
+import { loadPrivateKey } from '../provenance/index.js';
+import type { KeyObject } from 'node:crypto';
+import { join } from 'node:path';
 
 export const buildCommand: Command = {
   name: 'build',
@@ -20,6 +24,7 @@ export const buildCommand: Command = {
     out: { type: 'string', value: 'DIR', description: "output folder (default: the recipe's `output`)" },
     watch: { type: 'boolean', description: 'rebuild on every change to the recipes and the files they read (--watch=force without a TTY)' },
     reporter: { type: 'string', multiple: true, value: 'junit=PATH', description: 'also write a CI report: junit=PATH (JUnit XML, one test case per threshold; repeatable)' },
+    'sign-key': { type: 'string', value: 'PATH', description: 'sign the output: an ed25519 private key PEM file (`mcbuild keygen`); default: MCBUILD_SIGN_KEY (a path or the PEM itself)' },
   },
   examples: [
     'mcbuild recipes/mobilenet.yaml',
@@ -27,6 +32,7 @@ export const buildCommand: Command = {
     'mcbuild --watch recipes/mnist-mlp.yaml recipes/mnist-mlp-fp16.yaml',
     'mcbuild recipes/mobilenet.yaml --json > result.json',
     'mcbuild recipes/mnist-mlp.yaml --reporter junit=reports/mcbuild.xml',
+    'mcbuild recipes/mnist-mlp.yaml --sign-key keys/mcbuild-sign.pem',
   ],
   async run(ctx) {
     if (ctx.values.watch || ctx.values['watch-force']) {
@@ -36,6 +42,17 @@ export const buildCommand: Command = {
     return runOnce(ctx);
   },
 };
+
+/**
+ * The signing key of --sign-key (a file) or MCBUILD_SIGN_KEY (a file, or the PEM itself, as CI secrets are
+ * often given): loaded before any work, so a bad key fails in a second rather than after the build.
+ */
+export async function signKeyOption(ctx: CommandContext): Promise<KeyObject | undefined> {
+  const path = ctx.values['sign-key'] as string | undefined;
+  if (path !== undefined) return loadPrivateKey(path, '--sign-key');
+  const env = process.env.MCBUILD_SIGN_KEY;
+  return env ? loadPrivateKey(env, 'MCBUILD_SIGN_KEY') : undefined;
+}
 
 export function buildSummary(result: BuildResult, seconds: number): string {
   const { execution, report, plan } = result;
@@ -51,12 +68,16 @@ async function runOnce(ctx: CommandContext): Promise<number> {
   const plain = out.quiet || out.json ? undefined : plainProgress((line) => process.stderr.write(`${line}\n`), { verbose: out.verbose });
   const onEvent: EventListener = (e) => (listr ? listr.listener(e) : plain?.(e));
   const reporters = parseReporters(ctx);
+  const signKey = await signKeyOption(ctx);
+  checkReportersInside(ctx, reporters);
+  if (ctx.values.out !== undefined) checkInsideProject(ctx.values.out as string, findProjectRoot(ctx.positionals[0]!), `--out ${ctx.values.out as string}`, ctx.values['allow-outside'] === true);
   // When each variant of a matrix started: its seconds in the JUnit report.
   const variantStarts: number[] = [];
   let set: SetResult;
   try {
     set = await buildSet(ctx.positionals[0]!, {
       ...planOptions(ctx),
+      ...(signKey ? { signKey } : {}),
       signal: ctx.signal,
       onEvent,
       onSearch: (label) => {
@@ -93,7 +114,7 @@ async function runOnce(ctx: CommandContext): Promise<number> {
       : search.chosen
         ? `\nsearch: ${search.trials.length} full builds (${search.stoppedBecause}); chosen ${search.option}: ${chosen(search.chosen)}; plain recipe written to ${search.recipe} (record: ${search.record})`
         : `\nsearch: ${search.trials.length} full builds (${search.stoppedBecause}); no plan passes the thresholds, so nothing was written back; built ${search.fallback ?? 'the starting plan'}`;
-    out.result(`\n${renderTable(result.report, out.style)}\n\noutput: ${result.outputDir}${searched}\n${buildSummary(result, seconds)}`);
+    out.result(`\n${renderTable(result.report, out.style)}\n\noutput: ${result.outputDir} (charts: ${join(result.outputDir, HTML_FILE)})${searched}\n${buildSummary(result, seconds)}`);
     for (const c of result.verdict.checks.filter((c) => !c.pass)) {
       process.stderr.write(`mcbuild: threshold missed: ${c.name}: ${c.text}\n`);
     }

@@ -97,15 +97,26 @@ async function verify(ctx: CommandContext, dir: string): Promise<number> {
 function verifyText(r: VerifyResult): string {
   const lines = [`cache ${r.cacheDir}: ${plural(r.checked, 'entry', 'entries')} checked, ${r.ok} ok, ${r.removed.length} removed`];
   for (const d of r.removed) lines.push(`  removed ${d.key.slice(0, 12)}: ${d.reason} (the next build that needs it runs that step again)`);
+  lines.push(...locksText(r.locks, false));
   lines.push(sweepText(r.sweep));
   if (r.incomplete > 0) lines.push(`${plural(r.incomplete, 'incomplete entry', 'incomplete entries')} left by a stopped build; \`mcbuild cache gc\` removes them`);
-  lines.push(`${formatBytes(r.reclaimedBytes)} reclaimed. ${r.removed.length || r.sweep.corruptFiles || r.sweep.droppedIndexLines ? 'Fixed: the cache is consistent now.' : 'The cache is consistent.'}`);
+  lines.push(`${formatBytes(r.reclaimedBytes)} reclaimed. ${r.removed.length || r.sweep.corruptFiles || r.sweep.droppedIndexLines || r.locks.stale.length ? 'Fixed: the cache is consistent now.' : 'The cache is consistent.'}`);
   return lines.join('\n');
 }
 
 function sweepText(s: GcResult['sweep']): string {
   if (!s.ran) return `content sweep: skipped (${s.skipped ?? 'not needed'})`;
-  return `content sweep: ${plural(s.unreferencedFiles, 'unreferenced file', 'unreferenced files')} and ${plural(s.corruptFiles, 'corrupt file', 'corrupt files')} deleted, ${plural(s.droppedIndexLines, 'index line', 'index lines')} without content dropped`;
+  return `content sweep: ${plural(s.unreferencedFiles, 'unreferenced file', 'unreferenced files')}, ${plural(s.corruptFiles, 'corrupt file', 'corrupt files')} and ${plural(s.tmpFiles, 'temporary file', 'temporary files')} of stopped builds deleted, ${plural(s.droppedIndexLines, 'index line', 'index lines')} without content dropped`;
+}
+
+/** Step locks: only worth a line when there are some. */
+function locksText(l: GcResult['locks'], dryRun: boolean): string[] {
+  const lines: string[] = [];
+  const holders = (list: { holder: string }[]) => [...new Set(list.map((x) => x.holder))].join(', ');
+  if (l.stale.length) lines.push(`${dryRun ? 'would remove' : 'removed'} ${plural(l.stale.length, 'stale step lock', 'stale step locks')} of builds that stopped while computing (${holders(l.stale)})`);
+  if (l.live.length) lines.push(`${plural(l.live.length, 'step lock', 'step locks')} held by running builds (${holders(l.live)}): left alone`);
+  if (l.leftovers) lines.push(`${dryRun ? 'would remove' : 'removed'} ${plural(l.leftovers, 'temporary file', 'temporary files')} stopped builds left beside the locks and build records`);
+  return lines;
 }
 
 async function gc(ctx: CommandContext, dir: string): Promise<number> {
@@ -148,6 +159,7 @@ function gcText(r: GcResult, now: number): string {
   lines.push(`kept ${plural(r.kept.entries, 'entry', 'entries')}, ${formatBytes(r.kept.bytes)}${r.overMaxSize ? ' — still over --max-size because running builds hold entries; run gc again after they finish' : ''}`);
   if (r.staleLeases.length) lines.push(`${r.dryRun ? 'would delete' : 'deleted'} ${plural(r.staleLeases.length, 'stale lease', 'stale leases')} of builds no longer running (pid ${r.staleLeases.map((l) => l.pid).join(', ')})`);
   for (const f of r.unknownLeaseFiles) lines.push(`note: ignored ${f}: it names no process`);
+  lines.push(...locksText(r.locks, r.dryRun));
   lines.push(sweepText(r.sweep));
   lines.push(r.dryRun ? `about ${formatBytes(r.reclaimedBytes)} would be freed` : `${formatBytes(r.reclaimedBytes)} freed`);
   return lines.join('\n');

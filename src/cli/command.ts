@@ -43,6 +43,7 @@ export const PLAN_OPTIONS: Record<string, OptionSpec> = {
   backend: { type: 'string', value: 'B', description: 'TF.js backend: auto | tensorflow | wasm | cpu (default: runtime.backend, else auto)' },
   set: { type: 'string', multiple: true, value: 'PATH=VALUE', description: 'change a recipe value, e.g. --set passes[1].quantize.bits=4 (repeatable; list indices from 0)' },
   variant: { type: 'string', value: 'NAME', description: 'with a matrix: only this variant, e.g. --variant "bits=8,sparsity=0.5"' },
+  'allow-outside': { type: 'boolean', description: 'let `output`, --out and --reporter write outside the project root (refused by default)' },
 };
 
 export function renderHelp(cmd: Command): string {

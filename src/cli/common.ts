@@ -19,6 +19,7 @@ export function planOptions(ctx: CommandContext): PlanOptions {
     ...(backend === undefined ? {} : { backend: backend as BackendChoice }),
     ...(set?.length ? { set } : {}),
     ...(variant === undefined ? {} : { variant }),
+    ...(ctx.values['allow-outside'] === true ? { allowOutside: true } : {}),
   };
 }
 

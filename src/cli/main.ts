@@ -16,8 +16,10 @@ import { planCommand } from './plan.js';
 import { reportCommand } from './report.js';
 import { sensitivityCommand } from './sensitivity.js';
 import { validateCommand } from './validate.js';
+import { verifyCommand } from './verify.js';
+import { keygenCommand } from './keygen.js';
 
-export const COMMANDS: Command[] = [buildCommand, planCommand, validateCommand, explainCommand, sensitivityCommand, cacheCommand, initCommand, reportCommand];
+export const COMMANDS: Command[] = [buildCommand, planCommand, validateCommand, explainCommand, sensitivityCommand, cacheCommand, initCommand, reportCommand, verifyCommand, keygenCommand];
 
 export function globalHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -4,6 +4,7 @@
  */
 import type { SetResult } from '../build.js';
 import { McbError } from '../errors.js';
+import { checkInsideProject, findProjectRoot } from '../recipe/index.js';
 import { appendStepSummary, renderJUnit, renderJUnitError, renderStepSummary, thresholdAnnotations } from '../report/index.js';
 import { writeTextAtomic } from '../util/write.js';
 import type { CommandContext } from './command.js';
@@ -29,6 +30,12 @@ export function parseReporters(ctx: CommandContext): Reporter[] {
     }
     return { kind: kind as Reporter['kind'], path };
   });
+}
+
+/** A CI report is written like the output: inside the project unless --allow-outside. */
+export function checkReportersInside(ctx: CommandContext, reporters: readonly Reporter[]): void {
+  const root = findProjectRoot(ctx.positionals[0]!);
+  for (const rep of reporters) checkInsideProject(rep.path, root, `--reporter ${rep.kind}=${rep.path}`, ctx.values['allow-outside'] === true);
 }
 
 /**

@@ -1,7 +1,7 @@
 import { mkdir, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { errnoCode, McbError } from '../errors.js';
-import { loadRecipe } from '../recipe/index.js';
+import { checkInsideProject, findProjectRoot, loadRecipe } from '../recipe/index.js';
 import { renderSensitivity, scanSensitivity } from '../search/sensitivity.js';
 import type { Command } from './command.js';
 import { PLAN_OPTIONS } from './command.js';
@@ -34,6 +34,7 @@ export const sensitivityCommand: Command = {
     const name = `${basename(recipe.output)}.sensitivity.json`;
     const out = ctx.values.out as string | undefined;
     const file = out === undefined ? resolve(join(dirname(recipe.output), name)) : (await isDirectory(out)) || /[\\/]$/.test(out) ? resolve(out, name) : resolve(out);
+    checkInsideProject(file, findProjectRoot(recipe.file), out === undefined ? 'the sensitivity scan' : `--out ${out}`, ctx.values['allow-outside'] === true);
     if (await isDirectory(file)) throw new McbError('MCB_OUTPUT', `cannot write the sensitivity scan to ${file}: it is a folder; give --out a file path, or a folder to write ${name} into.`);
     // Its folder now, so an unwritable place is reported before the scan's trials run, not after.
     await mkdir(dirname(file), { recursive: true }).catch((e: unknown) => {

@@ -8,7 +8,7 @@ import type { Report } from '../report/index.js';
 import { renderSweep, renderTable } from '../report/index.js';
 import { plainProgress } from '../report/progress-plain.js';
 import { RecipeWatcher, type WatchEvent } from '../watch.js';
-import { buildSummary } from './build.js';
+import { buildSummary, signKeyOption } from './build.js';
 import type { CommandContext } from './command.js';
 import { planOptions } from './common.js';
 
@@ -75,8 +75,10 @@ export async function runWatch(ctx: CommandContext): Promise<number> {
     }
   };
 
+  const signKey = await signKeyOption(ctx);
   const watcher = new RecipeWatcher(ctx.positionals, {
     ...planOptions(ctx),
+    ...(signKey ? { signKey } : {}),
     ...(ctx.values.out === undefined ? {} : { output: ctx.values.out as string }),
     onEvent,
   });

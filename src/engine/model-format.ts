@@ -49,6 +49,18 @@ export interface StoredModel {
 }
 
 export const MODEL_JSON = 'model.json';
+/**
+ * Hostile-input limits, checked before anything is allocated for what a model.json claims. A real model.json
+ * is kilobytes to a few megabytes of topology (the weights are in the shards); 64 MB is room for the largest
+ * graph models and stops a multi-gigabyte file from being read and parsed.
+ */
+export const MAX_MODEL_JSON_BYTES = 64 * 1024 * 1024;
+/** Keras and graph topologies nest about a dozen levels; far deeper is hostile and would overflow later walks. */
+export const MAX_MODEL_JSON_DEPTH = 128;
+/** TF.js indexes tensors with int32: a weight of more elements cannot be built, whatever the shards hold. */
+export const MAX_WEIGHT_ELEMENTS = 2 ** 31 - 1;
+/** All weights of one model, read into memory at once: 2 GiB is beyond any model served with TF.js. */
+export const MAX_WEIGHT_BYTES = 2 * 1024 * 1024 * 1024;
 /** TF.js converter's default shard size: big enough to keep requests few, small enough for browser caches. */
 export const DEFAULT_SHARD_BYTES = 4 * 1024 * 1024;
 
@@ -67,6 +79,27 @@ export function elementCount(shape: readonly number[]): number {
 export function modelKind(json: Record<string, unknown>): 'layers' | 'graph' {
   const topology = json.modelTopology as Record<string, unknown> | undefined;
   return json.format === 'graph-model' || (topology !== undefined && 'node' in topology) ? 'graph' : 'layers';
+}
+
+/**
+ * Weights holding NaN or ±Infinity, with how many values each: float32 weights as stored and float16-quantized
+ * ones (their exponent bits all ones). Integer-quantized weights cannot hold them (their min and scale come
+ * from JSON, which has no NaN). Read on the raw bytes: no allocation, any alignment.
+ */
+export function nonFiniteWeights(model: StoredModel): { name: string; count: number }[] {
+  const found: { name: string; count: number }[] = [];
+  const d = model.weightData;
+  let off = 0;
+  for (const spec of model.weightSpecs) {
+    const len = weightByteLength(spec);
+    const kind = spec.quantization ? (spec.quantization.dtype === 'float16' ? 'f16' : undefined) : spec.dtype === 'float32' ? 'f32' : undefined;
+    let count = 0;
+    if (kind === 'f32') for (let i = off; i + 3 < off + len; i += 4) count += (d[i + 3]! & 0x7f) === 0x7f && (d[i + 2]! & 0x80) !== 0 ? 1 : 0;
+    else if (kind === 'f16') for (let i = off; i + 1 < off + len; i += 2) count += (d[i + 1]! & 0x7c) === 0x7c ? 1 : 0;
+    if (count > 0) found.push({ name: spec.name, count });
+    off += len;
+  }
+  return found;
 }
 
 /** Number of stored weight values (trainable or not): what "params" means in reports. */
@@ -119,6 +152,11 @@ export async function readModelDir(modelJsonPath: string): Promise<{ model: Stor
     if (s.isDirectory()) {
       throw new McbError('MCB_MODEL_NOT_FOUND', `model path ${modelJsonPath} is a directory; point \`model.path\` at the model.json inside it.`);
     }
+    // A device or FIFO (/dev/zero, /dev/stdin) has no size to check and may never end: regular files only.
+    if (!s.isFile()) throw new McbError('MCB_MODEL_INVALID', `model path ${modelJsonPath} is not a regular file; point \`model.path\` at a model.json.`);
+    if (s.size > MAX_MODEL_JSON_BYTES) {
+      throw new McbError('MCB_MODEL_INVALID', `${modelJsonPath} is ${s.size} bytes; a model.json may be at most ${MAX_MODEL_JSON_BYTES} bytes (the weights belong in the .bin shards it lists). Check that \`model.path\` names the model's model.json.`);
+    }
     text = await readFile(modelJsonPath, 'utf8');
   } catch (e) {
     if (e instanceof McbError) throw e;
@@ -126,6 +164,10 @@ export async function readModelDir(modelJsonPath: string): Promise<{ model: Stor
       'MCB_MODEL_NOT_FOUND',
       `model file ${modelJsonPath} ${errnoCode(e) === 'ENOENT' ? 'does not exist' : `cannot be read (${errnoCode(e) ?? String(e)})`}. Fix \`model.path\` (it is relative to the recipe file), or train a builtin architecture with \`model.train\`.`,
     );
+  }
+  const depth = jsonDepth(text);
+  if (depth > MAX_MODEL_JSON_DEPTH) {
+    throw new McbError('MCB_MODEL_INVALID', `${modelJsonPath} nests its JSON more than ${MAX_MODEL_JSON_DEPTH} levels deep; TF.js model.json files are a few levels deep. This is not a model file mcbuild will read.`);
   }
   let json: Record<string, unknown>;
   try {
@@ -135,11 +177,33 @@ export async function readModelDir(modelJsonPath: string): Promise<{ model: Stor
   } catch (e) {
     throw new McbError('MCB_MODEL_INVALID', `${modelJsonPath} is not a TF.js model.json: it is not a JSON object (${e instanceof Error ? e.message : String(e)}). Save the model with TF.js \`model.save()\` or tensorflowjs_converter.`);
   }
+  if (modelKind(json) === 'layers') checkLayerNames(json.modelTopology, modelJsonPath);
   const dir = dirname(modelJsonPath);
   // The digest covers the exact bytes read (model.json, then each shard in manifest order): it is what the
   // load step's key trusts.
   const hash = createHash('sha256').update(text);
   const shards = new Map<string, Uint8Array>();
+  // Sizes first, from the manifest and the file system: a shard longer or shorter than the weights need is
+  // refused before it is read, so a multi-gigabyte file named in a manifest is never loaded.
+  const expected = groupBytes(json, modelJsonPath);
+  const manifest = json.weightsManifest as { paths: string[] }[];
+  for (const [g, group] of manifest.entries()) {
+    const sizes: number[] = [];
+    for (const path of group.paths) {
+      const full = resolve(dir, path);
+      if (!isInside(dir, full)) throw outsideFolder(modelJsonPath, path);
+      try {
+        const st = await stat(full);
+        sizes.push(st.isFile() ? st.size : Number.NaN);
+      } catch (e) {
+        throw new McbError('MCB_MODEL_INVALID', `weight shard ${path} listed in ${modelJsonPath} ${errnoCode(e) === 'ENOENT' ? 'is missing' : `cannot be read (${errnoCode(e) ?? String(e)})`}. Copy every .bin file that model.json lists next to it.`);
+      }
+    }
+    const bad = sizes.findIndex((n) => Number.isNaN(n));
+    if (bad >= 0) throw new McbError('MCB_MODEL_INVALID', `weight shard ${group.paths[bad]!} listed in ${modelJsonPath} is not a regular file. Copy every .bin file that model.json lists next to it.`);
+    const actual = sizes.reduce((a, b) => a + b, 0);
+    if (actual !== expected[g]) throw shardSizeError(modelJsonPath, g, group.paths, sizes, expected[g]!);
+  }
   for (const path of manifestPaths(json, modelJsonPath)) {
     const full = resolve(dir, path);
     try {
@@ -175,8 +239,11 @@ function manifestPaths(json: Record<string, unknown>, where: string): string[] {
     }
     for (const p of groupPaths as string[]) {
       const norm = normalize(p);
-      if (isAbsolute(p) || norm.startsWith(`..${sep}`) || norm === '..' || relative('.', norm).startsWith('..')) {
-        throw new McbError('MCB_MODEL_INVALID', `${where}: weight shard path ${JSON.stringify(p)} points outside the model's folder; shard paths must be plain file names next to model.json.`);
+      // A URL (https:, file:, data:) would be fetched by a browser loader; mcbuild reads only local files
+      // next to model.json, and says so rather than trying a path named "https:".
+      const url = /^[A-Za-z][A-Za-z0-9+.-]*:/.test(p);
+      if (p === '' || p.includes('\0') || url || isAbsolute(p) || /(^|[\\/])\.\.([\\/]|$)/.test(p) || norm.startsWith(`..${sep}`) || norm === '..' || relative('.', norm).startsWith('..')) {
+        throw outsideFolder(where, p);
       }
       paths.push(p);
     }
@@ -184,32 +251,116 @@ function manifestPaths(json: Record<string, unknown>, where: string): string[] {
   return paths;
 }
 
-function fromParsedJson(json: Record<string, unknown>, shard: (path: string) => Uint8Array, where: string): StoredModel {
+function outsideFolder(where: string, p: string): McbError {
+  return new McbError('MCB_MODEL_INVALID', `${where}: weight shard path ${JSON.stringify(p)} points outside the model's folder (an absolute path, a URL or a \`..\`); shard paths must be plain file names next to model.json, as TF.js \`model.save()\` writes them.`);
+}
+
+function isInside(dir: string, full: string): boolean {
+  const rel = relative(dir, full);
+  return rel !== '' && rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel);
+}
+
+function shardSizeError(where: string, g: number, paths: readonly string[], sizes: readonly number[], expected: number): McbError {
+  const actual = sizes.reduce((a, b) => a + b, 0);
+  const files = paths.map((p, i) => `${p} (${sizes[i]} bytes)`).join(', ');
+  return new McbError(
+    'MCB_MODEL_INVALID',
+    `${where}: the weight shards of group ${g + 1} (${files}) hold ${actual} bytes but its weights need ${expected} (${actual < expected ? `${expected - actual} bytes short: a shard is truncated` : `${actual - expected} bytes too many: a shard is from another model`}). Export the model again.`,
+  );
+}
+
+/** TF.js's own rule for tensor names (tfjs-layers common.ts); a layer name outside it fails deep in TF.js. */
+const TENSOR_NAME = /^[A-Za-z0-9][-A-Za-z0-9._/]*$/;
+
+/** Layer names TF.js would refuse ("Not a valid tensor name"), reported with the file instead. */
+function checkLayerNames(topology: unknown, where: string): void {
+  const visit = (node: unknown): void => {
+    if (typeof node !== 'object' || node === null) return;
+    const n = node as { model_config?: unknown; config?: unknown };
+    if (n.model_config !== undefined) return visit(n.model_config);
+    const config = n.config as { layers?: unknown } | unknown[] | undefined;
+    const layers = Array.isArray(config) ? config : (config as { layers?: unknown } | undefined)?.layers;
+    if (!Array.isArray(layers)) return;
+    for (const [i, layer] of (layers as { config?: { name?: unknown } }[]).entries()) {
+      const name = layer?.config?.name;
+      if (name !== undefined && (typeof name !== 'string' || !TENSOR_NAME.test(name))) {
+        throw new McbError('MCB_MODEL_INVALID', `${where}: layer ${i} is named ${JSON.stringify(name)}, which TF.js cannot load (a layer name starts with a letter or digit and uses only letters, digits, -, ., _ and /). Rename the layer and save the model again.`);
+      }
+      visit(layer);
+    }
+  };
+  visit(topology);
+}
+
+/** Nesting depth of a JSON text, skipping strings; linear, and it never recurses. */
+function jsonDepth(text: string): number {
+  let depth = 0;
+  let max = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      for (i++; i < text.length && text.charCodeAt(i) !== 0x22; i++) if (text.charCodeAt(i) === 0x5c) i++;
+    } else if (c === 0x5b || c === 0x7b) max = Math.max(max, ++depth);
+    else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return max;
+}
+
+/**
+ * A weight's shape, checked before its byte length is trusted: non-negative integer dimensions whose product
+ * stays below TF.js's int32 limit. Without this a shape of [1e10, 1e10] or [-1, 4] turns into a bogus byte
+ * count (or an allocation attempt) far from the model.json that caused it.
+ */
+function checkShape(spec: WeightSpec, g: number, where: string): void {
+  const dims = spec.shape as unknown[];
+  let elements = 1;
+  for (const d of dims) {
+    if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) {
+      throw new McbError('MCB_MODEL_INVALID', `${where}: weight ${JSON.stringify(spec.name)} in weightsManifest[${g}] has shape ${JSON.stringify(dims)}; every dimension must be a non-negative integer. The model.json is damaged; export the model again.`);
+    }
+    elements *= d;
+  }
+  if (dims.length > 8 || elements > MAX_WEIGHT_ELEMENTS) {
+    throw new McbError('MCB_MODEL_INVALID', `${where}: weight ${JSON.stringify(spec.name)} in weightsManifest[${g}] has shape ${JSON.stringify(dims)}, ${dims.length > 8 ? `${dims.length} dimensions (TF.js weights have at most 8)` : `${elements} elements (at most ${MAX_WEIGHT_ELEMENTS}, TF.js's limit)`}. The model.json is damaged or not a TF.js model.`);
+  }
+}
+
+/** Bytes each manifest group's weights need, every weight spec checked (names, shapes, dtypes) on the way. */
+function groupBytes(json: Record<string, unknown>, where: string): number[] {
   manifestPaths(json, where);
   const manifest = json.weightsManifest as { paths: string[]; weights: WeightSpec[] }[];
-  const specs: WeightSpec[] = [];
-  const chunks: Uint8Array[] = [];
-  for (const [g, group] of manifest.entries()) {
+  let total = 0;
+  const out = manifest.map((group, g) => {
     let expected = 0;
     for (const spec of group.weights) {
-      if (typeof spec?.name !== 'string' || !Array.isArray(spec.shape) || typeof spec.dtype !== 'string') {
+      if (typeof spec !== 'object' || spec === null || typeof spec.name !== 'string' || !Array.isArray(spec.shape) || typeof spec.dtype !== 'string') {
         throw new McbError('MCB_MODEL_INVALID', `${where}: weightsManifest[${g}] has a weight without name, shape and dtype.`);
       }
+      checkShape(spec, g, where);
       try {
         expected += weightByteLength(spec);
       } catch (e) {
         throw new McbError('MCB_MODEL_INVALID', `${where}: weight ${spec.name} has dtype ${spec.quantization?.dtype ?? spec.dtype}, which mcbuild cannot read (${e instanceof Error ? e.message : String(e)}; float32, int32, bool, uint8, uint16, float16 and the packed int8, int4 and int2 are supported).`);
       }
-      specs.push(spec);
     }
+    total += expected;
+    return expected;
+  });
+  if (!Number.isSafeInteger(total) || total > MAX_WEIGHT_BYTES) {
+    throw new McbError('MCB_MODEL_INVALID', `${where}: the weights manifest lists ${total} bytes of weights; mcbuild reads at most ${MAX_WEIGHT_BYTES} bytes (2 GiB) of weights. The model.json is damaged, or the model is too large for TF.js.`);
+  }
+  return out;
+}
+
+function fromParsedJson(json: Record<string, unknown>, shard: (path: string) => Uint8Array, where: string): StoredModel {
+  const expected = groupBytes(json, where);
+  const manifest = json.weightsManifest as { paths: string[]; weights: WeightSpec[] }[];
+  const specs: WeightSpec[] = manifest.flatMap((group) => group.weights);
+  const chunks: Uint8Array[] = [];
+  for (const [g, group] of manifest.entries()) {
     const groupChunks = group.paths.map(shard);
     const actual = groupChunks.reduce((n, c) => n + c.byteLength, 0);
-    if (actual !== expected) {
-      throw new McbError(
-        'MCB_MODEL_INVALID',
-        `${where}: the weight shards of group ${g + 1} (${group.paths.join(', ')}) hold ${actual} bytes but its weights need ${expected}. A shard is truncated, or from another model; export the model again.`,
-      );
-    }
+    if (actual !== expected[g]) throw shardSizeError(where, g, group.paths, groupChunks.map((c) => c.byteLength), expected[g]!);
     chunks.push(...groupChunks);
   }
   const { weightsManifest: _drop, ...rest } = json;

@@ -71,12 +71,40 @@ function tfWeights(m: StoredModel): { weightSpecs: TF.io.WeightsManifestEntry[];
 
 /** Builds a TF.js LayersModel from stored artifacts; quantized weights are dequantized as on load. */
 export async function toLayersModel(tf: Tf, m: StoredModel): Promise<TF.LayersModel> {
+  checkLayerClasses(tf, m.json.modelTopology);
   const { trainingConfig: _omit, ...json } = m.json;
   return tf.loadLayersModel(tf.io.fromMemory({ ...(json as object), modelTopology: json.modelTopology as object, ...tfWeights(m) }));
 }
 
 export async function toGraphModel(tf: Tf, m: StoredModel): Promise<TF.GraphModel> {
   return tf.loadGraphModel(tf.io.fromMemory({ ...(m.json as object), modelTopology: m.json.modelTopology as object, ...tfWeights(m) }));
+}
+
+/**
+ * Every layer's class must be one TF.js has registered: otherwise TF.js throws a ValueError deep in its
+ * deserialiser, which would surface as an internal error. Nested models are walked too (bounded: readModelDir
+ * caps model.json's nesting).
+ */
+function checkLayerClasses(tf: Tf, topology: unknown): void {
+  const known = tf.serialization.SerializationMap.getMap().classNameMap;
+  const visit = (node: unknown): void => {
+    if (typeof node !== 'object' || node === null) return;
+    const n = node as { model_config?: unknown; class_name?: unknown; config?: unknown };
+    if (n.model_config !== undefined) return visit(n.model_config);
+    const config = n.config as { layers?: unknown } | unknown[] | undefined;
+    const layers = Array.isArray(config) ? config : (config as { layers?: unknown } | undefined)?.layers;
+    if (!Array.isArray(layers)) return;
+    for (const layer of layers as { class_name?: unknown; config?: { name?: unknown } }[]) {
+      const cls = layer?.class_name;
+      if (typeof cls !== 'string') continue;
+      if (!Object.prototype.hasOwnProperty.call(known, cls)) {
+        const name = typeof layer.config?.name === 'string' ? JSON.stringify(layer.config.name) : '(unnamed)';
+        throw new McbError('MCB_MODEL_INVALID', `the model's layer ${name} has class ${JSON.stringify(cls)}, which TF.js does not know (a custom layer, or a Keras layer TF.js lacks). Replace the layer with built-in ones before converting, or start from a model that uses TF.js layers only.`);
+      }
+      visit(layer);
+    }
+  };
+  visit(topology);
 }
 
 /** Captures what model.save() would write, without touching the disk. */
@@ -114,7 +142,15 @@ export async function loadForInference(tf: Tf, m: StoredModel): Promise<Inferenc
     const g = await toGraphModel(tf, m);
     return {
       predict: (x) => {
-        const out = g.predict(x);
+        let out;
+        try {
+          out = g.predict(x);
+        } catch (e) {
+          // TF.js maps a graph's ops lazily: an op it has no kernel for fails at the first prediction.
+          const op = /^(?:Unknown op '([^']+)'|Custom op (\S+) is not registered)/.exec(e instanceof Error ? e.message : '');
+          if (op) throw new McbError('MCB_MODEL_INVALID', `the graph model uses the op ${JSON.stringify(op[1] ?? op[2])}, which TF.js cannot run. Convert the model again with tensorflowjs_converter (it rejects ops TF.js lacks), or replace that op before converting.`, { cause: e });
+          throw e;
+        }
         if (out instanceof tf.Tensor) return out;
         throw new McbError('MCB_MODEL_INVALID', 'the graph model has several outputs; mcbuild measures single-output classifiers.');
       },

@@ -10,7 +10,8 @@ export type BuildEvent =
   | { type: 'engine'; backend: Backend; seconds: number }
   | { type: 'step-cached'; step: Step }
   | { type: 'step-start'; step: Step; reason: string }
-  | { type: 'step-progress'; step: Step; message: string; fraction?: number }
+  /** With `waiting`: another build (this pid, on this host) holds the step's lock and is computing it. */
+  | { type: 'step-progress'; step: Step; message: string; fraction?: number; waiting?: { pid: number; host: string } }
   | { type: 'step-done'; step: Step; seconds: number }
   | { type: 'step-failed'; step: Step; error: unknown }
   | { type: 'warning'; message: string };

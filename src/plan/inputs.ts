@@ -4,7 +4,7 @@
  * never writes, and never loads TF.js.
  */
 import { McbError } from '../errors.js';
-import { architectureMisfit, enginePackages, readModelDir, resolveBackend } from '../engine/index.js';
+import { architectureMisfit, enginePackages, nonFiniteWeights, readModelDir, resolveBackend } from '../engine/index.js';
 import { datasetFacts, datasetId, datasetShape, type DatasetFacts, type DatasetFactsMap } from '../data/index.js';
 import { modelLayers, type ModelLayer } from './layers.js';
 import { formatPosition, type Backend, type BackendChoice, type DataSpec, type Recipe, type TrainSpec } from '../recipe/index.js';
@@ -31,6 +31,7 @@ export async function gatherPlanInputs(recipe: Recipe, opts: { backend?: Backend
     try {
       const { model, digest } = await readModelDir(recipe.model.path);
       inputs.modelDigest = digest;
+      checkFinite(model, recipe.model.path, recipe.model.nonFinite ?? 'fail');
       if (wantLayers) inputs.layers = modelLayers(model.json, model.weightSpecs);
     } catch (e) {
       if (e instanceof McbError) {
@@ -43,6 +44,22 @@ export async function gatherPlanInputs(recipe: Recipe, opts: { backend?: Backend
   if (Object.keys(datasets).length) inputs.datasets = datasets;
   if (wantLayers && recipe.model.kind === 'train') inputs.layers = await architectureLayers(recipe.model.train, backend, inputs.datasets);
   return inputs;
+}
+
+/**
+ * A NaN or infinite weight makes every output and metric meaningless and breaks quantization (its min/max
+ * become infinite), so by default (`model.nonFinite: fail`) the build stops here, before any step runs.
+ * `warn` is for models where such a value is known to be harmless (a masked, never-read weight). Checked
+ * at every plan, so a fully cached build checks too; it is in no key because it changes no artifact.
+ */
+function checkFinite(model: Parameters<typeof nonFiniteWeights>[0], path: string, mode: 'fail' | 'warn'): void {
+  const bad = nonFiniteWeights(model);
+  if (bad.length === 0) return;
+  const list = bad.slice(0, 5).map((b) => `${b.name} (${b.count} value${b.count === 1 ? '' : 's'})`).join(', ') + (bad.length > 5 ? `, and ${bad.length - 5} more` : '');
+  if (mode === 'fail') {
+    throw new McbError('MCB_MODEL_INVALID', `${path} has NaN or infinite weights: ${list}. Fix or retrain the model, or set \`model.nonFinite: warn\` to build it anyway`);
+  }
+  process.stderr.write(`mcbuild: warning: ${path} has NaN or infinite weights: ${list} (model.nonFinite: warn)\n`);
 }
 
 /**

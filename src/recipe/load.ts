@@ -2,7 +2,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { LineCounter, parse as parseYaml, parseDocument } from 'yaml';
 import { errnoCode, McbError } from '../errors.js';
-import { findProjectRoot } from './paths.js';
+import { checkInsideProject, findProjectRoot } from './paths.js';
 import { CommandLineSource, formatDataPath, formatPosition, MergedSource, ownerOf, SourceMap, type Owner, type RecipeSource } from './source.js';
 import type { CountThreshold, DataSpec, OverrideBlock, PassEntry, Recipe, SearchSpec, Thresholds, TrainSpec, Variant } from './types.js';
 import { extractSearch } from './search-spec.js';
@@ -14,12 +14,21 @@ import { LATENCY_BATCHES } from '../metrics/latency.js';
 const MAX_RECIPE_BYTES = 1024 * 1024;
 /** Anchors and aliases are handy for repeating a block; thousands of them are a "billion laughs" bomb. */
 const MAX_ALIASES = 100;
+/**
+ * A recipe is a handful of levels deep (passes[0].quantize.bits is 4); a document nested far deeper is
+ * generated or hostile, and every later walk (merge, validation, canonical keys) recurses on it.
+ */
+export const MAX_RECIPE_DEPTH = 32;
+/** The longest text a recipe value needs is a path or a description; a 64 kB string is a mistake. */
+export const MAX_RECIPE_STRING = 64 * 1024;
 
 export interface LoadOptions {
   /** `--set path=value` assignments (`passes[2].quantize.bits=4`), applied in order after `extends`. */
   set?: readonly string[];
   /** For a recipe with a `matrix`: load only the variant of this name ("bits=8,sparsity=0.5"). */
   variant?: string;
+  /** Let `output` name a folder outside the project root (`--allow-outside`); refused by default. */
+  allowOutside?: boolean;
 }
 
 /** A recipe file as loaded: one recipe per `matrix` combination (exactly one without a matrix). */
@@ -62,6 +71,8 @@ export async function loadRecipeSet(file: string, opts: LoadOptions = {}): Promi
   for (const assignment of opts.set ?? []) applySet(merged, path, assignment);
   if (opts.set?.length) await dropReplacedAlternatives(merged.data, opts.set);
   const source = new MergedSource(path, merged.owner);
+  // --set values are YAML too: the same limits as a file's.
+  if (opts.set?.length) checkLimits(merged.data, source);
   const data = merged.data;
   if (data === null || data === undefined) {
     throw new McbError('MCB_RECIPE_INVALID', `${path}: the recipe is empty. Start from recipes/mnist-mlp.yaml, or run \`mcbuild --help\`.`);
@@ -77,9 +88,10 @@ export async function loadRecipeSet(file: string, opts: LoadOptions = {}): Promi
     if (top?.gate !== undefined) throw new McbError('MCB_RECIPE_INVALID', `\`gate\` at ${formatPosition(source.positionOf(['gate']))} decides how a matrix's variants pass together, but the recipe has no \`matrix\`; remove it.`);
     if (opts.variant !== undefined) throw new McbError('MCB_USAGE', `--variant ${opts.variant}: ${file} has no \`matrix\`, so it has no variants; leave --variant out.`);
     const search = extractSearch(data, source);
+    checkModelKeys(data, source);
     validateRecipeData(data, source);
     checkCandidates(data, search, source);
-    return { file: path, variants: [normalise(data as RawRecipe, source, merged.files, search)], gate };
+    return { file: path, variants: [normalise(data as RawRecipe, source, merged.files, search, undefined, opts.allowOutside)], gate };
   }
   checkMatrixUse(data, matrix, source);
   let combos = cartesian(matrix);
@@ -92,9 +104,10 @@ export async function loadRecipeSet(file: string, opts: LoadOptions = {}): Promi
     const substituted = substitute(data, values, [], source);
     try {
       const search = extractSearch(substituted, source);
+      checkModelKeys(substituted, source);
       validateRecipeData(substituted, source);
       checkCandidates(substituted, search, source);
-      return normalise(substituted as RawRecipe, source, merged.files, search, { name, values });
+      return normalise(substituted as RawRecipe, source, merged.files, search, { name, values }, opts.allowOutside);
     } catch (e) {
       // The value may come from the matrix: say which variant, so the bad combination can be found.
       if (e instanceof McbError) throw new McbError(e.code, `in variant ${name} (values from \`matrix\` at ${formatPosition(source.positionOf(['matrix']))}): ${e.message}`);
@@ -151,6 +164,23 @@ function checkMatrixUse(data: unknown, matrix: Record<string, unknown[]>, source
   }
 }
 
+/**
+ * `model` takes exactly one of `path` and `train` (and `nonFinite` only beside `path`). Checked before the
+ * schema, whose anyOf/not would otherwise report the mistake as three abstract errors.
+ */
+function checkModelKeys(data: unknown, source: RecipeSource): void {
+  const model = isPlainObject(data) ? data.model : undefined;
+  if (!isPlainObject(model)) return;
+  const at = () => formatPosition(source.positionOf(['model']));
+  const sources = ['path', 'train'].filter((k) => k in model);
+  if (sources.length !== 1 && Object.keys(model).every((k) => ['path', 'train', 'nonFinite'].includes(k))) {
+    throw new McbError('MCB_RECIPE_INVALID', `\`model\` must have exactly one of: path, train at ${at()}`);
+  }
+  if ('nonFinite' in model && 'train' in model) {
+    throw new McbError('MCB_RECIPE_INVALID', `\`model.nonFinite\` at ${formatPosition(source.positionOf(['model', 'nonFinite']))} applies to a model file (\`model.path\`); a model mcbuild trains is checked by training itself. Remove it.`);
+  }
+}
+
 /** Each search candidate must be a value the schema accepts for its option, reported at the candidate. */
 function checkCandidates(data: unknown, search: ReadonlyMap<number, SearchSpec>, source: RecipeSource): void {
   for (const [index, spec] of search) {
@@ -203,6 +233,10 @@ interface Merged {
 /** One YAML document, parsed strictly and size- and alias-limited. */
 async function readDocument(path: string, asGiven: string): Promise<{ data: unknown; source: SourceMap }> {
   const text = await readRecipeText(path, asGiven);
+  const deepAt = flowTooDeep(text);
+  if (deepAt !== undefined) {
+    throw new McbError('MCB_RECIPE_YAML', `${formatPosition({ file: path, line: deepAt, col: 1 })}: YAML error: brackets nested more than ${MAX_RECIPE_DEPTH * 2} deep; recipes are a few levels deep (passes[0].quantize.bits). Flatten the document.`);
+  }
   const lines = new LineCounter();
   // uniqueKeys: a duplicated key is an error, not "the last one silently wins".
   const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false, strict: true });
@@ -210,16 +244,77 @@ async function readDocument(path: string, asGiven: string): Promise<{ data: unkn
   const problem = doc.errors[0] ?? doc.warnings[0];
   if (problem) {
     const at = formatPosition(source.at(problem.pos[0]));
-    const what = problem.code === 'DUPLICATE_KEY' ? 'a key appears twice in the same map' : firstLine(problem.message);
+    const what = problem.code === 'DUPLICATE_KEY' ? 'a key appears twice in the same map' : /call stack/i.test(problem.message) ? `the document is nested too deeply (recipes may be at most ${MAX_RECIPE_DEPTH} levels deep)` : firstLine(problem.message);
     throw new McbError('MCB_RECIPE_YAML', `${at}: YAML error: ${what}. Fix the YAML at that line (indentation, quoting, a missing colon or a repeated key are the usual causes).`);
   }
+  let data: unknown;
   try {
-    return { data: doc.toJS({ maxAliasCount: MAX_ALIASES }) as unknown, source };
+    data = doc.toJS({ maxAliasCount: MAX_ALIASES }) as unknown;
   } catch (e) {
     throw new McbError(
       'MCB_RECIPE_YAML',
       `${formatPosition(source.at(0))}: YAML error: ${firstLine(e instanceof Error ? e.message : String(e))}. Recipes may use at most ${MAX_ALIASES} alias expansions; write the values out instead.`,
     );
+  }
+  checkLimits(data, source);
+  return { data, source };
+}
+
+/**
+ * `[[[[…` thousands deep overflows the YAML parser's stack (and near the limit V8 can abort the whole process
+ * compiling a regex), so flow nesting is counted on the text first. Quoted strings and comments are skipped;
+ * the count is conservative (twice the document limit), the positioned check in checkLimits does the rest.
+ * Returns the line where the nesting goes too deep.
+ */
+function flowTooDeep(text: string): number | undefined {
+  const limit = MAX_RECIPE_DEPTH * 2;
+  let depth = 0;
+  let line = 1;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    const prev = i === 0 ? '\n' : text[i - 1]!;
+    if (c === '\n') line++;
+    else if ((c === '"' || c === "'") && /[\s[{,:]/.test(prev)) {
+      // Skip a quoted scalar ("…\"…" or '…''…'); an unterminated one is the parser's error to report.
+      for (i++; i < text.length && text[i] !== c; i++) {
+        if (c === '"' && text[i] === '\\') i++;
+        else if (text[i] === '\n') line++;
+      }
+    } else if (c === '#' && /\s/.test(prev)) {
+      while (i + 1 < text.length && text[i + 1] !== '\n') i++;
+    } else if (c === '[' || c === '{') {
+      if (++depth > limit) return line;
+    } else if ((c === ']' || c === '}') && depth > 0) depth--;
+  }
+  return undefined;
+}
+
+/**
+ * Depth and string-length limits, checked before anything else walks the document, so a hostile recipe is
+ * one clear error instead of a stack overflow or a multi-megabyte message. Iterative: the walk itself must
+ * not recurse on a document built to be deep.
+ */
+function checkLimits(data: unknown, source: RecipeSource): void {
+  const stack: { v: unknown; path: (string | number)[] }[] = [{ v: data, path: [] }];
+  while (stack.length > 0) {
+    const { v, path } = stack.pop()!;
+    if (typeof v === 'string') {
+      if (v.length > MAX_RECIPE_STRING) {
+        throw new McbError('MCB_RECIPE_INVALID', `${formatPosition(source.positionOf(path))}: \`${formatDataPath(path)}\` is a string of ${v.length} characters; recipe values may be at most ${MAX_RECIPE_STRING}. Put large data in a file and name its path.`);
+      }
+      continue;
+    }
+    if (typeof v !== 'object' || v === null) continue;
+    if (path.length >= MAX_RECIPE_DEPTH) {
+      throw new McbError('MCB_RECIPE_INVALID', `${formatPosition(source.positionOf(path))}: the recipe is nested more than ${MAX_RECIPE_DEPTH} levels deep here; recipes are a few levels deep (passes[0].quantize.bits). Flatten the document.`);
+    }
+    const entries: [string | number, unknown][] = Array.isArray(v) ? v.map((x, i) => [i, x]) : Object.entries(v);
+    for (const [k, x] of entries) {
+      if (typeof k === 'string' && k.length > MAX_RECIPE_STRING) {
+        throw new McbError('MCB_RECIPE_INVALID', `${formatPosition(source.positionOf(path))}: a key of ${k.length} characters; recipe keys may be at most ${MAX_RECIPE_STRING}.`);
+      }
+      stack.push({ v: x, path: [...path, k] });
+    }
   }
 }
 
@@ -321,6 +416,9 @@ function applySet(merged: Merged, file: string, assignment: string): void {
     throw new McbError('MCB_USAGE', `--set ${assignment}: \`extends\` is read before --set applies, so it cannot be set on the command line; write it in the recipe, or pass the other recipe file itself.`);
   }
   let value: unknown;
+  if (flowTooDeep(assignment.slice(eq + 1)) !== undefined) {
+    throw new McbError('MCB_USAGE', `--set ${assignment.slice(0, 80)}…: the value nests brackets more than ${MAX_RECIPE_DEPTH * 2} deep; write a plain value, or a short list or map.`);
+  }
   try {
     value = parseYaml(assignment.slice(eq + 1), { strict: true, maxAliasCount: 0 });
   } catch (e) {
@@ -469,6 +567,10 @@ async function readRecipeText(path: string, asGiven: string): Promise<string> {
     if (s.isDirectory()) {
       throw new McbError('MCB_RECIPE_NOT_FOUND', `${asGiven} is a directory, not a recipe file. Pass the path of a .yaml recipe, such as recipes/mnist-mlp.yaml.`);
     }
+    // A device or FIFO (/dev/zero) passes the size check with size 0 and then never ends: regular files only.
+    if (!s.isFile()) {
+      throw new McbError('MCB_RECIPE_NOT_FOUND', `${asGiven} is not a regular file. Pass the path of a .yaml recipe, such as recipes/mnist-mlp.yaml.`);
+    }
     if (s.size > MAX_RECIPE_BYTES) {
       throw new McbError('MCB_RECIPE_INVALID', `${asGiven} is ${s.size} bytes; a recipe may be at most ${MAX_RECIPE_BYTES} bytes. Check that you passed the recipe and not a model or data file.`);
     }
@@ -497,7 +599,7 @@ type DataRole = 'eval' | 'calibration' | 'train';
 interface RawRecipe {
   name: string;
   description?: string;
-  model: { path?: string; train?: Partial<TrainSpec> & { architecture: string; dataset?: 'mnist'; limit?: number } };
+  model: { path?: string; nonFinite?: 'fail' | 'warn'; train?: Partial<TrainSpec> & { architecture: string; dataset?: 'mnist'; limit?: number } };
   data: { eval: RawDataSpec; calibration?: RawDataSpec; train?: RawDataSpec };
   passes?: Record<string, Record<string, unknown> | null>[];
   overrides?: ({ layers?: string[]; classes?: string[] } & Record<string, unknown>)[];
@@ -559,7 +661,7 @@ function dataSpec(raw: RawDataSpec, role: DataRole, source: RecipeSource): DataS
   }
 }
 
-function normalise(raw: RawRecipe, source: RecipeSource, files: string[], search: Map<number, SearchSpec>, variant?: Variant): Recipe {
+function normalise(raw: RawRecipe, source: RecipeSource, files: string[], search: Map<number, SearchSpec>, variant?: Variant, allowOutside?: boolean): Recipe {
   const dir = dirname(source.file);
   const fromRecipe = (p: string) => (isAbsolute(p) ? p : resolve(dir, p));
   const data: Recipe['data'] = { eval: dataSpec(raw.data.eval, 'eval', source) };
@@ -568,7 +670,7 @@ function normalise(raw: RawRecipe, source: RecipeSource, files: string[], search
 
   let model: Recipe['model'];
   if (raw.model.path !== undefined) {
-    model = { kind: 'file', path: fromRecipe(raw.model.path) };
+    model = { kind: 'file', path: fromRecipe(raw.model.path), ...(raw.model.nonFinite === undefined ? {} : { nonFinite: raw.model.nonFinite }) };
   } else {
     const t = raw.model.train!;
     const trainData: DataSpec = t.dataset
@@ -669,6 +771,9 @@ function normalise(raw: RawRecipe, source: RecipeSource, files: string[], search
     if (minRatio !== undefined) thresholds.size.minRatio = minRatio;
   }
 
+  const root = findProjectRoot(source.file);
+  const output = variantOutput(raw.output !== undefined ? fromRecipe(raw.output) : join(root, 'out', raw.name), variant);
+  checkInsideProject(output, root, raw.output !== undefined ? `\`output\` at ${formatPosition(source.positionOf(['output']))}` : `the default output folder out/${raw.name}`, allowOutside);
   return {
     file: source.file,
     files,
@@ -680,7 +785,7 @@ function normalise(raw: RawRecipe, source: RecipeSource, files: string[], search
     passes,
     overrides,
     thresholds,
-    output: variantOutput(raw.output !== undefined ? fromRecipe(raw.output) : join(findProjectRoot(source.file), 'out', raw.name), variant),
+    output,
     runtime: { backend: raw.runtime?.backend ?? 'auto', ...(raw.runtime?.latency ? { latency: { ...raw.runtime.latency } } : {}) },
     ...(variant ? { variant } : {}),
     source,

@@ -79,6 +79,8 @@ function describeErrors(errors: ErrorObject[], source: RecipeSource): string[] {
     if (e.keyword === 'enum' && e.propertyName !== undefined) continue;
     // An if/then (per-architecture options) also reports "must match then": the inner error says it all.
     if (e.keyword === 'if') continue;
+    // `model`'s anyOf/not (exactly one of path and train) add nothing beside an unknown key at the same place.
+    if ((e.keyword === 'anyOf' || e.keyword === 'not') && errors.some((o) => o !== e && o.instancePath === e.instancePath && o.keyword !== 'anyOf' && o.keyword !== 'not' && o.keyword !== 'required')) continue;
     const m = describe(e, pathOf(e), source);
     if (!seen.has(m)) {
       seen.add(m);

@@ -8,3 +8,4 @@ export { chartJsSource, escapeHtml, HTML_FILE, htmlPage, renderHtml, type HtmlEn
 export { compareReports, renderComparison, type ReportComparison } from './compare.js';
 export { escapeXml, renderJUnit, renderJUnitError, suiteName, type JUnitBuild } from './junit.js';
 export { appendStepSummary, escapeData, escapeProperty, renderStepSummary, renderSweepMarkdown, thresholdAnnotations, workflowCommand } from './github.js';
+export { asRunLog, isMeasuredCheck, mergeRun, RUN_FILE, splitReport, type RunLog } from './run.js';

@@ -7,10 +7,10 @@ import { findProjectRoot } from '../recipe/index.js';
 import { MCBUILD_VERSION, packageVersion } from '../version.js';
 
 /**
- * report.json, written next to the output model. It holds no timestamps, durations, cache hits or absolute
- * paths, so the same recipe on the same backend writes the same bytes (those belong in the terminal). The
- * exception is `metrics.*.latency`: measured, machine-dependent, and stamped with when the eval step ran, it
- * is cached with the step (a warm rebuild writes the same bytes) but differs between two cold builds.
+ * The build's report. In memory (the table, report.html, comparisons) it is complete; written to report.json it
+ * holds no timestamps, durations, cache hits, absolute paths or measured timings, so the same recipe on the
+ * same backend writes the same bytes: splitReport (src/report/run.ts) moves `metrics.*.latency`,
+ * `metrics.latencyComparison` and the latency checks' measurements to run.json, and readReport merges them back.
  */
 export interface Report {
   generator: 'mcbuild';
@@ -50,8 +50,7 @@ export function buildReport(plan: Plan, exec: Execution, verdict: Verdict): Repo
     ...(m.paired === undefined ? {} : { paired: m.paired }),
     ...(m.macs === undefined ? {} : { macs: m.macs }),
     ...(m.flops === undefined ? {} : { flops: m.flops }),
-    // Machine-dependent, stamped with when and where the eval step measured it: the one part of report.json
-    // that differs between two cold builds of the same recipe.
+    // Machine-dependent, stamped with when and where the eval step measured it: written to run.json, not report.json.
     ...(m.latency === undefined ? {} : { latency: m.latency }),
   });
   return {

@@ -6,6 +6,7 @@
 import { access, constants, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { errnoCode, McbError } from '../errors.js';
+import { pidAlive } from '../cache/leases.js';
 
 export const REPORT_FILE = 'report.json';
 
@@ -55,6 +56,7 @@ async function isOurOutput(dir: string): Promise<boolean> {
 
 export async function writeOutput(dir: string, files: ReadonlyMap<string, Uint8Array>): Promise<void> {
   await preflightOutput(dir);
+  await removeDeadLeftovers(dir);
   const tag = `${process.pid}-${Date.now().toString(36)}`;
   const tmp = join(dirname(dir), `.${basename(dir)}.mcbuild-new-${tag}`);
   const old = join(dirname(dir), `.${basename(dir)}.mcbuild-old-${tag}`);
@@ -79,6 +81,25 @@ export async function writeOutput(dir: string, files: ReadonlyMap<string, Uint8A
     await rm(tmp, { recursive: true, force: true }).catch(() => {});
     if (e instanceof McbError) throw e;
     throw unwritable(dir, e);
+  }
+}
+
+/**
+ * A build killed while writing its output leaves its sibling temporary folder (`-new-`, or the previous output
+ * moved aside as `-old-`) named after its pid. Nothing reads them; remove those whose writer is gone, and
+ * leave a live concurrent writer's alone.
+ */
+async function removeDeadLeftovers(dir: string): Promise<void> {
+  const prefix = `.${basename(dir)}.mcbuild-`;
+  let names: string[];
+  try {
+    names = await readdir(dirname(dir));
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const m = name.startsWith(prefix) ? /^(?:new|old)-(\d+)-[0-9a-z]+$/.exec(name.slice(prefix.length)) : null;
+    if (m && !pidAlive(Number(m[1]))) await rm(join(dirname(dir), name), { recursive: true, force: true }).catch(() => {});
   }
 }
 

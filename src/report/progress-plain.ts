@@ -26,6 +26,11 @@ export function plainProgress(write: (line: string) => void, opts: { verbose?: b
         if (opts.verbose) write(`         key inputs: ${JSON.stringify(e.step.keyInputs)}`);
         break;
       case 'step-progress': {
+        // Why a step sits still: another build is computing it (reported once per holder by the executor).
+        if (e.waiting) {
+          write(`[wait]   ${e.step.id}: ${e.message}`);
+          break;
+        }
         // Steps shorter than a couple of seconds need no progress lines at all.
         if (e.fraction === undefined || performance.now() - (startedAt.get(e.step.id) ?? 0) < 2000) break;
         const decile = Math.floor(e.fraction * 10);

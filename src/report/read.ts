@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import { errnoCode, McbError } from '../errors.js';
 import type { Report } from './json.js';
 import { REPORT_FILE } from './output.js';
+import { asRunLog, mergeRun, RUN_FILE } from './run.js';
 import { SWEEP_FILE, type Sweep } from './sweep.js';
 
 /**
@@ -33,7 +34,10 @@ export async function readReport(target: string): Promise<{ file: string; report
   }
   const problem = reportProblem(data);
   if (problem) throw invalid(file, problem);
-  return { file, report: data as Report };
+  // The run log beside it holds the latency and the latency checks' measurements (src/report/run.ts).
+  // It is informative, never required: a missing or unreadable one leaves latency out.
+  const run = await readFile(join(dirname(file), RUN_FILE), 'utf8').then((t) => asRunLog(JSON.parse(t) as unknown)).catch(() => undefined);
+  return { file, report: mergeRun(data as Report, run) };
 }
 
 function notFound(path: string, e: unknown): McbError {
@@ -65,7 +69,8 @@ export function reportProblem(data: unknown): string | undefined {
   }
   if (!Array.isArray(data.thresholds)) return '`thresholds` must be a list';
   for (const [i, c] of data.thresholds.entries()) {
-    if (!isObj(c) || typeof c.name !== 'string' || typeof c.pass !== 'boolean' || typeof c.text !== 'string') return `\`thresholds[${i}]\` needs a name, pass and text`;
+    // A latency check's text is in run.json (src/report/run.ts); every other check carries its own.
+    if (!isObj(c) || typeof c.name !== 'string' || typeof c.pass !== 'boolean' || (typeof c.text !== 'string' && !(c.text === undefined && c.name.startsWith('latency.')))) return `\`thresholds[${i}]\` needs a name, pass and text`;
   }
   if (typeof data.backend !== 'string') return '`backend` is missing';
   return undefined;

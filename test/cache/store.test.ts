@@ -77,6 +77,53 @@ describe('StepCache', () => {
     expect((await cacache.get.info(dir, 'step:k'))!.time).toBeGreaterThan(Date.now() - 60_000);
   });
 
+  it('a flipped byte in the metadata is caught; the bad blob goes, so the entry can be stored again', async () => {
+    const dir = tempDir();
+    const damaged: string[] = [];
+    const cache = new StepCache(dir, (_key, reason) => damaged.push(reason));
+    await cache.write('k', entry());
+    // The metadata blob is the only JSON content file.
+    const blob = contentFiles(dir).find((f) => readFileSync(f, 'utf8').startsWith('{"accuracy"'))!;
+    const bytes = readFileSync(blob);
+    bytes[5] ^= 1;
+    writeFileSync(blob, bytes);
+    expect(await cache.read('k', { metaOnly: true })).toBeUndefined();
+    expect(damaged).toEqual(['its metadata failed verification']);
+    // cacache never overwrites content: had the bad blob stayed, every rewrite would be damaged again.
+    expect(contentFiles(dir)).not.toContain(blob);
+    await cache.write('k', entry());
+    expect((await cache.read('k'))?.meta).toEqual({ accuracy: 0.5, note: 'x' });
+  });
+
+  it('damage found on an entry another build has since stored again leaves the new entry committed', async () => {
+    const dir = tempDir();
+    const cache = new StepCache(dir);
+    await cache.write('k', entry());
+    const blob = contentFiles(dir).find((f) => readFileSync(f).byteLength === 4096)!;
+    const bytes = readFileSync(blob);
+    bytes[7] ^= 1;
+    writeFileSync(blob, bytes);
+    // Another build notices first, drops the entry and stores it again; then a slow reader, which read the old
+    // index line before all that, reports its damage: it must not uncommit the good entry nor delete its bytes.
+    const cacache = (await import('cacache')).default;
+    const old = (await cacache.get.info(dir, 'step:k'))!;
+    expect(await cache.read('k')).toBeUndefined();
+    await cache.write('k', entry());
+    const late = cache as unknown as { damaged(key: string, judged: typeof old, reason: string): Promise<undefined> };
+    await late.damaged('k', old, 'its file w.bin is corrupt');
+    expect((await cache.read('k'))?.files.get('w.bin')?.[7]).toBe(7);
+  });
+
+  it('an index line whose metadata is not what mcbuild writes is damage, not a crash', async () => {
+    const dir = tempDir();
+    const damaged: string[] = [];
+    const cache = new StepCache(dir, (_key, reason) => damaged.push(reason));
+    const cacache = (await import('cacache')).default;
+    await cacache.put(dir, 'step:k', Buffer.from('{}'), { metadata: { files: 'nope' } });
+    expect(await cache.read('k')).toBeUndefined();
+    expect(damaged).toEqual(['its index line is malformed']);
+  });
+
   it('a torn index line is ignored, not a crash', async () => {
     const dir = tempDir();
     const cache = new StepCache(dir);

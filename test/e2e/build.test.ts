@@ -37,7 +37,7 @@ describe('a first build', () => {
   });
 
   it('writes the output model and a report', () => {
-    expect(readdirSync(out).sort()).toEqual(['group1-shard1of1.bin', 'model.json', 'report.html', 'report.json']);
+    expect(readdirSync(out).sort()).toEqual(['group1-shard1of1.bin', 'manifest.json', 'model.json', 'provenance.json', 'report.html', 'report.json', 'run.json']);
     const r = report();
     expect(r.verdict).toBe('pass');
     expect(r.backend).toBe('wasm');

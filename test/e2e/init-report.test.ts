@@ -5,6 +5,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { asRunLog, mergeRun } from '../../src/report/run.js';
 import { ROOT, runCli, stackLines, tempDir, tinyRecipe, writeText, type CliRun } from '../helpers.js';
 
 const dir = tempDir();
@@ -54,7 +55,12 @@ describe('mcbuild report', () => {
   it('json: the report itself', async () => {
     const r = await run(['report', join('base-out', 'report.json'), '--format', 'json']);
     expect(r.code, r.all).toBe(0);
-    expect(JSON.parse(r.stdout)).toEqual(JSON.parse(readFileSync(join(modelDir, 'report.json'), 'utf8')));
+    // The full report: report.json with this run's latency from run.json merged back (src/report/run.ts).
+    const written = JSON.parse(readFileSync(join(modelDir, 'report.json'), 'utf8'));
+    const runLog = JSON.parse(readFileSync(join(modelDir, 'run.json'), 'utf8'));
+    expect(written.metrics.result.latency).toBeUndefined();
+    expect(JSON.parse(r.stdout)).toEqual(JSON.parse(JSON.stringify(mergeRun(written, asRunLog(runLog)))));
+    expect(JSON.parse(r.stdout).metrics.result.latency).toEqual(runLog.latency.result);
     const viaFlag = await run(['report', 'base-out', '--json']);
     expect(viaFlag.stdout).toBe(r.stdout);
   });

@@ -13,6 +13,7 @@ import { pathToFileURL } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { escapeHtml, htmlPage, renderHtml, type Report, type Sweep } from '../../src/report/index.js';
+import { asRunLog, mergeRun } from '../../src/report/run.js';
 import { runCli, stackLines, tempDir, tinyRecipe, writeText } from '../helpers.js';
 
 const dir = tempDir('mcbuild-html-e2e-');
@@ -40,6 +41,8 @@ const fp16Recipe = writeText(
 );
 const variants = ['sparsity-0.5', 'sparsity-0.75', 'sparsity-0.9'];
 const readJson = <T>(file: string) => JSON.parse(readFileSync(file, 'utf8')) as T;
+/** A build's report.json with its run.json merged back (the latency the page charts lives there), as readReport does. */
+const readBuilt = (file: string): Report => mergeRun(readJson<Report>(file), asRunLog(readJson(join(dirname(file), 'run.json'))));
 
 let browser: Browser | undefined;
 
@@ -150,7 +153,7 @@ describe('report.html beside report.json', () => {
   it.skipIf(!hasChromium)('renders one variant: tables, thresholds, verdict, and charts with the points of its data', async () => {
     const folder = join(dir, 'out', 'sweep', variants[0]!);
     const file = join(folder, 'report.html');
-    const report = readJson<Report>(join(folder, 'report.json'));
+    const report = readBuilt(join(folder, 'report.json'));
     const o = await open(file);
     expectClean(o, file);
     expect(o.title).toBe('mcbuild: tiny sparsity=0.5 — PASS');
@@ -186,7 +189,7 @@ describe('report.html beside report.json', () => {
 
   it.skipIf(!hasChromium)('charts the interleaved latency samples when the build timed both models turn about', async () => {
     const file = join(dir, 'out', 'fp16', 'report.html');
-    const report = readJson<Report>(join(dir, 'out', 'fp16', 'report.json'));
+    const report = readBuilt(join(dir, 'out', 'fp16', 'report.json'));
     const o = await open(file);
     expectClean(o, file);
     expectLatencyCharts(o.charts, 'build-1', report);
@@ -296,7 +299,7 @@ describe('mcbuild report --html / --open', () => {
 describe('renderHtml', () => {
   const hostile = '</script><script>window.pwned = 1</script><!-- & "quoted" \'single\'';
   const report = (): Report => {
-    const real = readJson<Report>(join(dir, 'out', 'sweep', variants[2]!, 'report.json'));
+    const real = readBuilt(join(dir, 'out', 'sweep', variants[2]!, 'report.json'));
     return { ...real, recipe: { name: hostile, file: 'x</script>.yaml' }, thresholds: [{ name: 'accuracy.maxDrop', pass: false, measured: 1, limit: 0, text: `<img src=x onerror="window.pwned=2"> ${hostile}` }], verdict: 'fail' };
   };
 

@@ -161,7 +161,7 @@ describe('CI reporters', () => {
       }
       for (const [k, v] of Object.entries(n)) walk(v, `${path}/${k}`);
     };
-    for (const s of ['report', 'sweep']) walk(JSON.parse(readFileSync(join(ROOT, 'schema', `${s}.schema.json`), 'utf8')), s);
+    for (const s of ['report', 'sweep', 'run']) walk(JSON.parse(readFileSync(join(ROOT, 'schema', `${s}.schema.json`), 'utf8')), s);
     expect(undescribed).toEqual([]);
   });
 

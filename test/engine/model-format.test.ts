@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_SHARD_BYTES, filesToModel, modelToFiles, readModelDir, type StoredModel } from '../../src/engine/index.js';
+import { DEFAULT_SHARD_BYTES, filesToModel, modelToFiles, nonFiniteWeights, readModelDir, type StoredModel } from '../../src/engine/index.js';
 import { float16ToFloat32, float32ToFloat16 } from '../../src/engine/weights.js';
 import { tempDir } from '../helpers.js';
 
@@ -107,5 +107,61 @@ describe('float16', () => {
       expect(Math.abs(back - x) / x).toBeLessThanOrEqual(2 ** -11);
       x *= 1.37;
     }
+  });
+});
+
+describe('hostile model files', () => {
+  const write = (json: unknown, shards: Record<string, Uint8Array> = {}) => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'model.json'), typeof json === 'string' ? json : JSON.stringify(json));
+    for (const [name, bytes] of Object.entries(shards)) writeFileSync(join(dir, name), bytes);
+    return join(dir, 'model.json');
+  };
+  const manifest = (paths: string[], weights: unknown[]) => ({ format: 'layers-model', modelTopology: {}, weightsManifest: [{ paths, weights }] });
+
+  it('refuses URLs, absolute paths and .. in shard paths', async () => {
+    for (const p of ['https://x.test/w.bin', 'file:///etc/passwd', 'data:application/octet-stream,AAAA', '/etc/passwd', 'a/../../b.bin', '..', '']) {
+      await expect(readModelDir(write(manifest([p], [])))).rejects.toThrow(/points outside the model's folder/);
+    }
+  });
+
+  it('checks shapes before trusting their byte counts', async () => {
+    const cases: [unknown[], RegExp][] = [
+      [[-1, 2], /every dimension must be a non-negative integer/],
+      [[1.5], /every dimension must be a non-negative integer/],
+      [['4'], /every dimension must be a non-negative integer/],
+      [[65536, 65536], /4294967296 elements \(at most 2147483647/],
+      [[1, 1, 1, 1, 1, 1, 1, 1, 1], /9 dimensions/],
+    ];
+    for (const [shape, message] of cases) {
+      await expect(readModelDir(write(manifest(['w.bin'], [{ name: 'w', shape, dtype: 'float32' }]), { 'w.bin': new Uint8Array(8) }))).rejects.toThrow(message);
+    }
+  });
+
+  it('names each shard with its size when the total is wrong, before reading', async () => {
+    const path = write(manifest(['a.bin', 'b.bin'], [{ name: 'w', shape: [4], dtype: 'float32' }]), { 'a.bin': new Uint8Array(8), 'b.bin': new Uint8Array(4) });
+    await expect(readModelDir(path)).rejects.toThrow(/\(a\.bin \(8 bytes\), b\.bin \(4 bytes\)\) hold 12 bytes but its weights need 16 \(4 bytes short/);
+  });
+
+  it('limits model.json nesting and refuses non-files and bad layer names', async () => {
+    await expect(readModelDir(write(`{"modelTopology": ${'['.repeat(1000)}${']'.repeat(1000)}, "weightsManifest": []}`))).rejects.toThrow(/nests its JSON more than 128 levels deep/);
+    await expect(readModelDir('/dev/zero')).rejects.toThrow(/is not a regular file/);
+    const topology = { class_name: 'Sequential', config: { name: 's', layers: [{ class_name: 'Dense', config: { name: 'fc*1', units: 1 } }] } };
+    await expect(readModelDir(write({ format: 'layers-model', modelTopology: topology, weightsManifest: [] }))).rejects.toThrow(/layer 0 is named "fc\*1", which TF\.js cannot load/);
+  });
+
+  it('finds NaN and infinite float32 and float16 weights', () => {
+    const f32 = new Float32Array([1, Number.NaN, 2, Number.NEGATIVE_INFINITY]);
+    const f16 = new Uint16Array([0x3c00, 0x7c00, 0x7e00]); // 1, +Inf, NaN
+    const m: StoredModel = {
+      json: { format: 'layers-model', modelTopology: {} },
+      weightSpecs: [
+        { name: 'a', shape: [4], dtype: 'float32' },
+        { name: 'h', shape: [3], dtype: 'float32', quantization: { dtype: 'float16' } },
+        { name: 'i', shape: [1], dtype: 'int32' },
+      ],
+      weightData: new Uint8Array([...new Uint8Array(f32.buffer), ...new Uint8Array(f16.buffer), 0xff, 0xff, 0xff, 0x7f]),
+    };
+    expect(nonFiniteWeights(m)).toEqual([{ name: 'a', count: 2 }, { name: 'h', count: 2 }]);
   });
 });

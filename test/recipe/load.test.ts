@@ -114,3 +114,46 @@ describe('loadRecipe', () => {
     expect(e.message).toMatch(/the recipe is empty/);
   });
 });
+
+describe('hostile recipes', () => {
+  it('limits nesting depth and string length, with the place', async () => {
+    const deep = await loadError(`${tinyRecipe()}\n${Array.from({ length: 40 }, (_, i) => `${'  '.repeat(i)}k${i}:`).join('\n')} 1\n`);
+    expect(deep.message).toMatch(/r\d+\.yaml:\d+:\d+: the recipe is nested more than 32 levels deep/);
+    const flow = await loadError(`${tinyRecipe()}\nx: ${'['.repeat(10_000)}\n`);
+    expect(flow.code).toBe('MCB_RECIPE_YAML');
+    expect(flow.message).toMatch(/brackets nested more than 64 deep/);
+    // Brackets inside quotes and comments are text, not nesting.
+    const quoted = await loadRecipe(recipeFile(tinyRecipe({ extra: `description: "${'['.repeat(100)}" # ${'{'.repeat(100)}` })));
+    expect(quoted.description).toBe('['.repeat(100));
+    const long = await loadError(tinyRecipe({ extra: `description: ${'y'.repeat(70_000)}` }));
+    expect(long.message).toMatch(/`description` is a string of 70000 characters; recipe values may be at most 65536/);
+  });
+
+  it('refuses an output outside the project root unless allowOutside', async () => {
+    const project = tempDir();
+    writeText(join(project, 'package.json'), '{}');
+    const file = writeText(join(project, 'recipes', 'r.yaml'), tinyRecipe({ output: '../../elsewhere' }));
+    const e = await loadRecipe(file).catch((x: unknown) => x as McbError);
+    expect(e).toBeInstanceOf(McbError);
+    expect((e as McbError).code).toBe('MCB_OUTPUT');
+    expect((e as McbError).message).toMatch(/`output` at .*r\.yaml:\d+:\d+ is outside the project root: it resolves to .*elsewhere, and the project root is .*--allow-outside/);
+    expect((await loadRecipe(file, { allowOutside: true })).output).toBe(join(project, '..', 'elsewhere'));
+    // Inside (one folder up from recipes/, still below package.json) is fine.
+    writeText(file, tinyRecipe({ output: '../out/r' }));
+    expect((await loadRecipe(file)).output).toBe(join(project, 'out', 'r'));
+  });
+
+  it('model.nonFinite: fail or warn beside path only', async () => {
+    const r = await loadRecipe(recipeFile(tinyRecipe({ model: '  path: ./m/model.json\n  nonFinite: warn' })));
+    expect(r.model).toMatchObject({ kind: 'file', nonFinite: 'warn' });
+    const bad = await loadError(tinyRecipe({ model: '  path: ./m/model.json\n  nonFinite: ignore' }));
+    expect(bad.message).toMatch(/`model\.nonFinite` must be one of "fail", "warn" \(got "ignore"\)/);
+    const train = await loadError(tinyRecipe({ model: '  train: { architecture: mlp }\n  nonFinite: warn' }));
+    expect(train.message).toMatch(/`model\.nonFinite` at .*:\d+:\d+ applies to a model file/);
+    const neither = await loadError(tinyRecipe({ model: '  nonFinite: warn' }));
+    expect(neither.message).toMatch(/`model` must have exactly one of: path, train/);
+    const typo = await loadError(tinyRecipe({ model: '  pth: ./m/model.json' }));
+    expect(typo.message).toMatch(/unknown key `pth`.*did you mean `path`/);
+    expect(typo.message).not.toMatch(/must NOT|anyOf/);
+  });
+});
