@@ -121,7 +121,9 @@ describe('step locks across processes', () => {
     const from: (number | undefined)[] = [];
     const started = performance.now();
     const lock = await acquireKeyLock(dir, KEY, { onTakeover: (o) => from.push(o?.pid) });
-    expect(performance.now() - started).toBeLessThan(2000);
+    // Not a speed target: a dead local holder is seen from its pid, not after the 10-minute staleness bound
+    // that applies to other hosts' locks. Anything far below that bound shows it.
+    expect(performance.now() - started).toBeLessThan(60_000);
     expect(from).toEqual([dead]);
     expect(JSON.parse(readFileSync(lockPath(dir, KEY), 'utf8'))).toMatchObject({ pid: process.pid, host: hostname(), token: lock.owner.token });
     await lock.release();
