@@ -36,16 +36,20 @@ export function pidAlive(pid: number): boolean {
 
 const NAME = /^(\d+)-[0-9a-f]+\.json$/;
 
+/** The names in a folder of the cache, sorted; none when the folder does not exist (yet). */
+export async function sortedEntries(dir: string): Promise<string[]> {
+  try {
+    return (await readdir(dir)).sort();
+  } catch (e) {
+    if (errnoCode(e) === 'ENOENT' || errnoCode(e) === 'ENOTDIR') return [];
+    throw e;
+  }
+}
+
 export async function scanLeases(cacheDir: string): Promise<LeaseScan> {
   const dir = join(cacheDir, LEASES_DIR);
   const scan: LeaseScan = { live: [], stale: [], unknown: [] };
-  let names: string[];
-  try {
-    names = (await readdir(dir)).sort();
-  } catch (e) {
-    if (errnoCode(e) === 'ENOENT' || errnoCode(e) === 'ENOTDIR') return scan;
-    throw e;
-  }
+  const names = await sortedEntries(dir);
   for (const name of names) {
     const file = join(dir, name);
     const fromName = NAME.exec(name);

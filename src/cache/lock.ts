@@ -24,7 +24,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { errnoCode, McbError } from '../errors.js';
-import { pidAlive } from './leases.js';
+import { pidAlive, sortedEntries } from './leases.js';
 import { sha256Hex } from '../util/hash.js';
 
 /** Where the per-key locks live inside a cache directory. */
@@ -282,13 +282,7 @@ export async function sweepLocks(cacheDir: string, opts: { dryRun?: boolean; tim
   const timing = { ...LOCK_TIMING, ...opts.timing };
   const dir = join(cacheDir, LOCKS_DIR);
   const scan: LockScan = { live: [], stale: [], leftovers: [] };
-  let names: string[];
-  try {
-    names = (await readdir(dir)).sort();
-  } catch (e) {
-    if (errnoCode(e) === 'ENOENT' || errnoCode(e) === 'ENOTDIR') return scan;
-    throw e;
-  }
+  const names = await sortedEntries(dir);
   for (const name of names) {
     const lock = /^([0-9a-zA-Z_-]+)\.lock$/.exec(name);
     if (lock) {

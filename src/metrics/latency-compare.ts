@@ -13,7 +13,7 @@ import { availableParallelism, cpus } from 'node:os';
 import type { Dataset } from '../data/index.js';
 import type { InferenceModel, Tf } from '../engine/runtime.js';
 import { mulberry32 } from '../util/random.js';
-import { LATENCY_BATCHES, median, percentile, sampleBatch, WARMUP_RUNS } from './latency.js';
+import { LATENCY_BATCHES, median, percentile, sampleBatch, timedPass, WARMUP_RUNS } from './latency.js';
 
 export interface TimedSide {
   medianMs: number;
@@ -77,15 +77,7 @@ export async function compareLatency(tf: Tf, baseline: InferenceModel, result: I
   for (const batchSize of opts.batchSizes ?? LATENCY_BATCHES) {
     const x = sampleBatch(tf, ds, batchSize);
     try {
-      const pass = async (model: InferenceModel): Promise<number> => {
-        const t0 = performance.now();
-        const y = model.predict(x);
-        // Reading the output waits for the backend to finish (asynchronous backends return before).
-        await y.data();
-        const ms = performance.now() - t0;
-        y.dispose();
-        return ms;
-      };
+      const pass = (model: InferenceModel) => timedPass(model, x);
       // At least one warm-up each: the first pass at a new shape allocates and (on some backends) compiles.
       for (let i = 0; i < Math.max(1, warmup); i++) {
         await pass(baseline);

@@ -12,6 +12,7 @@
  */
 import { availableParallelism, cpus } from 'node:os';
 import type { Dataset } from '../data/index.js';
+import type * as TF from '@tensorflow/tfjs';
 import type { InferenceModel, Tf } from '../engine/runtime.js';
 
 export interface BatchLatency {
@@ -64,15 +65,7 @@ export async function measureLatency(tf: Tf, model: InferenceModel, ds: Dataset,
   for (const batchSize of opts.batchSizes ?? LATENCY_BATCHES) {
     const x = sampleBatch(tf, ds, batchSize);
     try {
-      const pass = async (): Promise<number> => {
-        const t0 = performance.now();
-        const y = model.predict(x);
-        // Reading the output waits for the backend to finish (asynchronous backends return before).
-        await y.data();
-        const ms = performance.now() - t0;
-        y.dispose();
-        return ms;
-      };
+      const pass = () => timedPass(model, x);
       for (let i = 0; i < warmup; i++) await pass();
       const times: number[] = [];
       let spent = 0;
@@ -99,6 +92,16 @@ export async function measureLatency(tf: Tf, model: InferenceModel, ds: Dataset,
     cores: availableParallelism(),
     cpu,
   };
+}
+
+/** Milliseconds of one forward pass of `x`, output read back (asynchronous backends return before finishing). */
+export async function timedPass(model: InferenceModel, x: TF.Tensor): Promise<number> {
+  const t0 = performance.now();
+  const y = model.predict(x);
+  await y.data();
+  const ms = performance.now() - t0;
+  y.dispose();
+  return ms;
 }
 
 /** `n` samples of the dataset (cycled when it has fewer): real inputs, so no kernel takes a shortcut on zeros. */
