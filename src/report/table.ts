@@ -102,7 +102,7 @@ function worstClassRow(report: Report, withPrevious: boolean): string[][] {
   if (!worst) return [];
   const d = worst.rc.accuracy - worst.bc!.accuracy;
   const pp = (v: number) => `${v > 0 ? '+' : v < 0 ? '-' : '±'}${Math.abs(v * 100).toFixed(2)} pp`;
-  return [[`worst class (${worst.rc.class})`, `${(worst.bc!.accuracy * 100).toFixed(2)}%`, `${(worst.rc.accuracy * 100).toFixed(2)}%`, d === 0 ? '±0' : pp(d), ...(withPrevious ? [''] : [])]];
+  return [[`most-hurt class (${worst.rc.class})`, `${(worst.bc!.accuracy * 100).toFixed(2)}%`, `${(worst.rc.accuracy * 100).toFixed(2)}%`, d === 0 ? '±0' : pp(d), ...(withPrevious ? [''] : [])]];
 }
 
 /**
