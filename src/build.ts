@@ -2,9 +2,9 @@
  * The one data flow: recipe → plan → execute → gate → report. The CLI and the programmatic API both call
  * these functions; renderers only listen to events.
  */
-import { basename, dirname, join, relative } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { StepCache } from './cache/index.js';
-import { EXIT } from './errors.js';
+import { EXIT, McbError } from './errors.js';
 import { cacheStatus, execute, type EventListener, type Execution } from './execute/index.js';
 import { readBuildRecord, writeBuildRecord } from './execute/history.js';
 import { describeKeyChange } from './plan/diff.js';
@@ -194,13 +194,33 @@ export async function runRecipe(recipe: Recipe, opts: BuildOptions = {}, explain
   return { plan, inputs, execution, verdict: gate(recipe.thresholds, execution.baseline, execution.result, execution.latency) };
 }
 
+/**
+ * The output folder and the cache must not nest: `mcbuild cache gc` deletes what it does not know inside the
+ * cache (an output in cache/tmp/ vanished), and writing the output replaces its folder whole (a cache inside it).
+ */
+function refuseCacheOverlap(outputDir: string, cacheDir: string): void {
+  const out = resolve(outputDir);
+  const cache = resolve(cacheDir);
+  const within = (inner: string, outer: string) => {
+    const rel = relative(outer, inner);
+    return rel === '' || (rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel));
+  };
+  if (within(out, cache) || within(cache, out)) {
+    throw new McbError(
+      'MCB_OUTPUT',
+      `the output folder ${outputDir} ${within(out, cache) ? 'is inside' : 'holds'} the cache folder ${cacheDir}: \`mcbuild cache gc\` removes files it does not know from the cache, and each build replaces its output folder whole. Choose an \`output\` (or --out) outside the cache, or another --cache-dir.`,
+    );
+  }
+}
+
 /** Builds a recipe already loaded: plan, execute what is not cached, gate, write the output folder. */
 export async function buildRecipe(recipe: Recipe, opts: BuildOptions & { extraFiles?: ReadonlyMap<string, Uint8Array>; reportExtras?: Record<string, unknown> } = {}): Promise<BuildResult> {
   const startedAt = new Date();
   const started = performance.now();
   const outputDir = opts.output ?? recipe.output;
-  await preflightOutput(outputDir);
   const cacheDir = opts.cacheDir ?? defaultCacheDir(recipe.file);
+  refuseCacheOverlap(outputDir, cacheDir);
+  await preflightOutput(outputDir);
   const previous = await readBuildRecord(cacheDir, recipe);
   const { plan, inputs, execution, verdict } = await runRecipe(recipe, opts, (step) => {
     const before = previous?.[step.id];

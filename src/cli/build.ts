@@ -51,7 +51,10 @@ export async function signKeyOption(ctx: CommandContext): Promise<KeyObject | un
   const path = ctx.values['sign-key'] as string | undefined;
   if (path !== undefined) return loadPrivateKey(path, '--sign-key');
   const env = process.env.MCBUILD_SIGN_KEY;
-  return env ? loadPrivateKey(env, 'MCBUILD_SIGN_KEY') : undefined;
+  // Set but empty is how CI passes a secret that is not defined (or withheld, as for pull requests from forks):
+  // the build goes on unsigned, but says so rather than leaving it to a later `verify --pub`.
+  if (env !== undefined && env.trim() === '') process.stderr.write('mcbuild: warning: MCBUILD_SIGN_KEY is set but empty, so the output will not be signed (is the CI secret defined?)\n');
+  return env?.trim() ? loadPrivateKey(env, 'MCBUILD_SIGN_KEY') : undefined;
 }
 
 export function buildSummary(result: BuildResult, seconds: number): string {

@@ -26,6 +26,11 @@ export const keygenCommand: Command = {
     for (const f of [priv, pub]) if (await stat(f).then(() => true, () => false)) throw exists();
     try {
       await mkdir(dir, { recursive: true });
+    } catch (e) {
+      // EEXIST here means --out names a file, not that a key exists.
+      throw new McbError('MCB_OUTPUT', `cannot write the key pair to ${dir}: ${errnoCode(e) === 'EEXIST' || errnoCode(e) === 'ENOTDIR' ? 'it (or a folder above it) is a file, not a folder' : `it cannot be created (${errnoCode(e) ?? String(e)})`}. Choose a writable folder with --out.`);
+    }
+    try {
       // 'wx': an existing key is never overwritten (outputs signed with it could no longer be checked).
       await writeFile(priv, privatePem, { flag: 'wx', mode: 0o600 });
       await writeFile(pub, publicPem, { flag: 'wx' });

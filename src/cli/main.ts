@@ -44,13 +44,15 @@ export function globalHelp(): string {
 export async function main(argv: string[]): Promise<number> {
   const controller = new AbortController();
   let interrupts = 0;
-  const onSigint = () => {
-    // First Ctrl-C: stop between batches, cache nothing half-done. Second: leave now.
+  const onSigint = (signal: NodeJS.Signals) => {
+    // First Ctrl-C (or SIGTERM, as CI runners and containers stop a job): stop between batches, cache
+    // nothing half-done, release the step locks and leases. Second: leave now (the exit hook still drops the locks).
     if (++interrupts > 1) process.exit(130);
-    process.stderr.write('\nmcbuild: cancelling (Ctrl-C again to quit at once)\n');
+    process.stderr.write(signal === 'SIGTERM' ? '\nmcbuild: terminated, cancelling (send SIGTERM again to quit at once)\n' : '\nmcbuild: cancelling (Ctrl-C again to quit at once)\n');
     controller.abort();
   };
   process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigint);
   try {
     if (argv.includes('--version') || argv.includes('-v')) {
       process.stdout.write(`${MCBUILD_VERSION}\n`);
@@ -103,5 +105,6 @@ export async function main(argv: string[]): Promise<number> {
     return EXIT.internal;
   } finally {
     process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigint);
   }
 }

@@ -144,7 +144,7 @@ async function pageBeside(targets: readonly string[]): Promise<string> {
 
 /**
  * Starts the user's browser on `file` and returns once it started (never waits for it to close): $BROWSER
- * (the first of a `:`-separated list; `%s` stands for the file, else it is appended; split on spaces, no shell),
+ * (the first of a `:`-separated list; `%s` stands for the file, literally, `$&` in it too; else it is appended; split on spaces, no shell),
  * else the platform's opener. ok: false when none could be started.
  */
 async function openInBrowser(file: string): Promise<{ ok: true; command: string } | { ok: false; why: string }> {
@@ -153,7 +153,7 @@ async function openInBrowser(file: string): Promise<{ ok: true; command: string 
   let argv: string[];
   if (fromEnv) {
     const words = fromEnv.split(/\s+/);
-    argv = words.some((w) => w.includes('%s')) ? words.map((w) => w.replace(/%s/g, path)) : [...words, path];
+    argv = words.some((w) => w.includes('%s')) ? words.map((w) => w.replace(/%s/g, () => path)) : [...words, path];
   } else if (process.platform === 'darwin') argv = ['open', path];
   else if (process.platform === 'win32') argv = ['cmd', '/c', 'start', '""', path];
   else argv = ['xdg-open', path];

@@ -25,6 +25,8 @@ const MAX_MEGAPIXELS = 64;
 /** jpeg-js's cap on what one decode may allocate. */
 const MAX_JPEG_MEMORY_MB = 512;
 const IMAGE_FILE = /\.(png|jpe?g)$/i;
+/** The most values one Float32Array holds: the decoded slice is one array. */
+const MAX_VALUES = 2 ** 32 - 1;
 /** ITU-R BT.601 luma weights: TF's rgb_to_grayscale and PIL's "L" conversion use these. */
 const LUMA = [0.299, 0.587, 0.114] as const;
 
@@ -59,13 +61,23 @@ async function isDirectory(path: string): Promise<boolean> {
   return (await stat(path)).isDirectory();
 }
 
+/** Whether a symbolic link points to a folder; a dangling link is the user's to fix, named, not a crash. */
+async function linkIsDirectory(path: string): Promise<boolean> {
+  try {
+    return await isDirectory(path);
+  } catch (e) {
+    const code = errnoCode(e);
+    throw problem(`${path} is a symbolic link to ${code === 'ENOENT' ? 'something that does not exist' : `something that cannot be read (${code ?? String(e)})`}. Fix or remove the link.`);
+  }
+}
+
 /** Entries of a folder that are not hidden, split into folders and files (symbolic links followed), sorted. */
 async function entries(dir: string): Promise<{ dirs: string[]; files: string[] }> {
   const dirs: string[] = [];
   const files: string[] = [];
   for (const e of await readdir(dir, { withFileTypes: true })) {
     if (e.name.startsWith('.')) continue;
-    const folder = e.isDirectory() || (e.isSymbolicLink() && (await isDirectory(join(dir, e.name))));
+    const folder = e.isDirectory() || (e.isSymbolicLink() && (await linkIsDirectory(join(dir, e.name))));
     (folder ? dirs : files).push(e.name);
   }
   return { dirs: dirs.sort(), files: files.sort() };
@@ -131,6 +143,14 @@ async function listFolder(spec: ImagesDataSpec): Promise<Listing> {
     });
   }
   return { root, files: ordered, ...(labels ? { classes } : {}) };
+}
+
+/** The slice is decoded into one float32 array: refuse, with the numbers and the fix, one that cannot be. */
+function checkSliceSize(root: string, count: number, size: readonly number[], channels: number): void {
+  const values = count * size[0]! * size[1]! * channels;
+  if (values > MAX_VALUES) {
+    throw problem(`the image folder ${root} would decode to ${count.toLocaleString('en-US')} images × ${size[0]}×${size[1]}×${channels} = ${values.toExponential(2)} values (${(values * 4 / 2 ** 30).toFixed(1)} GiB as float32), more than mcbuild holds at once (${MAX_VALUES.toExponential(2)} values). Set \`limit\` to read fewer images, or a smaller \`size\`.`);
+  }
 }
 
 /** Reads the slice's files (the first `limit` in read order) and the digest of the listing and those bytes. */
@@ -260,6 +280,7 @@ export async function loadImages(spec: ImagesDataSpec, where: string): Promise<D
     // Without `size`, the first image's size is every image's.
     size ??= [img.height, img.width];
     if (i === 0) {
+      checkSliceSize(listing.root, picked.length, size, channels);
       per = size[0] * size[1] * channels;
       x = new Float32Array(picked.length * per);
     }
@@ -284,5 +305,6 @@ export async function imagesFacts(spec: ImagesDataSpec, where: string): Promise<
   // The shape needs the first image only when `size` is not given; decoding it also catches a bad first file now.
   const first = decodeImage(bytes[0]!, join(listing.root, picked[0]!.rel));
   const size = spec.size ?? [first.height, first.width];
+  checkSliceSize(listing.root, picked.length, size, spec.channels);
   return { digest, inputShape: [...size, spec.channels], labelled: listing.classes !== undefined, ...(listing.classes ? { numClasses: listing.classes.length } : {}) };
 }

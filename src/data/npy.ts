@@ -125,6 +125,9 @@ function sampleShape(x: NpyArray, xName: string): number[] {
   if (x.shape.length < 2 || x.shape.slice(1).some((d) => d === 0)) {
     throw new McbError('MCB_DATASET', `${xName} has shape [${x.shape.join(', ')}]; inputs must be [samples, ...input shape] (e.g. [N, 28, 28, 1] or [N, 784]). Reshape it, e.g. x[..., np.newaxis] for one channel.`);
   }
+  if (x.shape[0] === 0) {
+    throw new McbError('MCB_DATASET', `${xName} has shape [${x.shape.join(', ')}]: it holds no samples. Write the inputs array with at least one sample, or point \`x\` at the right array.`);
+  }
   return x.shape.slice(1);
 }
 

@@ -186,6 +186,7 @@ export async function readModelDir(modelJsonPath: string): Promise<{ model: Stor
   // Sizes first, from the manifest and the file system: a shard longer or shorter than the weights need is
   // refused before it is read, so a multi-gigabyte file named in a manifest is never loaded.
   const expected = groupBytes(json, modelJsonPath);
+  checkWeightList(json, modelJsonPath);
   const manifest = json.weightsManifest as { paths: string[] }[];
   for (const [g, group] of manifest.entries()) {
     const sizes: number[] = [];
@@ -249,6 +250,34 @@ function manifestPaths(json: Record<string, unknown>, where: string): string[] {
     }
   }
   return paths;
+}
+
+/**
+ * What the TF.js loaders would trip over later with a stack instead of a message (run after groupBytes, which
+ * checked each weight has a name, shape and dtype): a shard listed twice (its bytes would be read twice, giving
+ * every later weight wrong values), a weight name listed twice, a complex64 weight (no mcbuild pass or wasm
+ * kernel handles it), and in a layers model a weight that is not float32 (layer variables are float32;
+ * quantized weights keep `"dtype": "float32"` and name their storage in `quantization`).
+ */
+function checkWeightList(json: Record<string, unknown>, where: string): void {
+  const manifest = json.weightsManifest as { paths: string[]; weights: WeightSpec[] }[];
+  const layers = modelKind(json) === 'layers';
+  const paths = new Set<string>();
+  const names = new Set<string>();
+  for (const group of manifest) {
+    for (const p of group.paths) {
+      const key = normalize(p);
+      if (paths.has(key)) throw new McbError('MCB_MODEL_INVALID', `${where}: weight shard ${JSON.stringify(p)} is listed twice in weightsManifest; each shard holds its own bytes and is listed once. Export the model again.`);
+      paths.add(key);
+    }
+    for (const spec of group.weights) {
+      if (names.has(spec.name)) throw new McbError('MCB_MODEL_INVALID', `${where}: weight ${spec.name} is listed twice in weightsManifest; every weight has one entry. Export the model again.`);
+      names.add(spec.name);
+      const dtype = spec.quantization?.dtype ?? spec.dtype;
+      if (dtype === 'complex64') throw new McbError('MCB_MODEL_INVALID', `${where}: weight ${spec.name} has dtype complex64, which mcbuild cannot read (float32, int32, bool, uint8, uint16, float16 and the packed int8, int4 and int2 are supported).`);
+      if (layers && spec.dtype !== 'float32') throw new McbError('MCB_MODEL_INVALID', `${where}: weight ${spec.name} of this layers model has dtype ${spec.dtype}; layer weights are float32 (a quantized weight keeps \`"dtype": "float32"\` and names its storage type in \`quantization\`). Export the model again.`);
+    }
+  }
 }
 
 function outsideFolder(where: string, p: string): McbError {

@@ -171,8 +171,10 @@ function checkInputShape(tf: Engine['tf'], model: InferenceModel, ds: Dataset, s
       const classes = out.shape[out.shape.length - 1] ?? 0;
       const fits = ds.numClasses === undefined || classes === ds.numClasses || (ds.classesInferred === true && classes > ds.numClasses);
       if (out.shape.length !== 2 || !fits) {
-        const data = ds.numClasses === undefined ? `${ds.name} is label-free (any output width will do)` : `${ds.name} has ${ds.numClasses} classes${ds.classesInferred ? ' (its largest label + 1; set `numClasses` if the model has more)' : ''}`;
-        throw new McbError('MCB_MODEL_INVALID', `${step.title}: the model outputs shape [${out.shape.join(', ')}] but ${data}; mcbuild measures models whose output is [batch, classes].`);
+        const data = ds.numClasses === undefined ? `${ds.name} is label-free (any output width will do)` : `${ds.name} has ${ds.numClasses} classes${!ds.classesInferred ? '' : out.shape.length === 2 && classes < ds.numClasses ? ` (its largest label is ${ds.numClasses - 1}, beyond the model's ${classes} outputs: fix the labels, or use the model they were made for)` : ' (its largest label + 1; set `numClasses` if the model has more)'}`;
+        // Class folders name the labels by position: the fix is the folders (or no labels), not an option.
+        const fix = out.shape.length === 2 && ds.classNames ? ` Give the image folder one class folder per model output, listed in the model's order with \`classes\`, or read it label-free (\`labels: false\`) and gate on fidelity to the baseline.` : '';
+        throw new McbError('MCB_MODEL_INVALID', `${step.title}: the model outputs shape [${out.shape.join(', ')}] but ${data}; mcbuild measures models whose output is [batch, classes].${fix}`);
       }
       return classes;
     });

@@ -212,7 +212,10 @@ function latencyChecks(t: LatencyThreshold, cmp: LatencyComparison | undefined):
       // The interval is recomputed from the kept samples (seeded, so the same every time): the threshold's
       // level is not in the latency step's key, so the stored 95% interval may not be the one asked for.
       const statOf = (v: readonly number[]) => (q === 95 ? percentile(v, 0.95) : median(v));
-      const [lo, hi] = pairedBootstrap(b.baseline.samplesMs, b.result.samplesMs, (x, y) => statOf(x) / statOf(y), level, cmp!.resamples);
+      // One pair has nothing to resample: its "interval" is the point estimate, which would let `strict`
+      // claim a speed-up shown at any level. No interval is known: [0, ∞) (significant passes, strict fails).
+      const single = b.baseline.samplesMs.length < 2;
+      const [lo, hi] = single ? [0, Number.POSITIVE_INFINITY] : pairedBootstrap(b.baseline.samplesMs, b.result.samplesMs, (x, y) => statOf(x) / statOf(y), level, cmp!.resamples);
       const reading = sig?.reading ?? 'significant';
       const pass = !sig ? ratio + EPS >= t.minRatio : reading === 'significant' ? hi + EPS >= t.minRatio : lo + EPS >= t.minRatio;
       const speed = (r: number) => (r >= 1 ? `${r.toFixed(2)}x faster` : `${(1 / r).toFixed(2)}x slower`);
@@ -222,7 +225,7 @@ function latencyChecks(t: LatencyThreshold, cmp: LatencyComparison | undefined):
         pass,
         measured: ratio,
         limit: t.minRatio,
-        text: `at batch ${b.batchSize} the result is ${speed(ratio)} than the baseline (${stat} ${ms(rt)} vs ${ms(bt)}, ${b.runs} interleaved pairs; ${level * 100}% interval ${lo.toFixed(2)}–${hi.toFixed(2)}x)${judged}; minimum speed-up ${t.minRatio}x`,
+        text: `at batch ${b.batchSize} the result is ${speed(ratio)} than the baseline (${stat} ${ms(rt)} vs ${ms(bt)}, ${b.runs} interleaved pair${b.runs === 1 ? '' : 's'}; ${single ? 'no interval from a single pair: set runtime.latency.runs to 20 or more' : `${level * 100}% interval ${lo.toFixed(2)}–${hi.toFixed(2)}x`})${judged}; minimum speed-up ${t.minRatio}x`,
       });
     }
   }

@@ -71,6 +71,8 @@ const PEM = /-----BEGIN [A-Z ]+-----/;
 export async function loadPrivateKey(source: string, from: string): Promise<KeyObject> {
   const { text, what } = await keyText(source, from);
   let key: KeyObject;
+  if (/-----BEGIN (RSA |EC )?PUBLIC KEY-----/.test(text)) throw badKey(what, 'it is not a PEM private key but a public key (the .pub.pem file); signing needs the private key, mcbuild-sign.pem');
+  if (/-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED/.test(text)) throw badKey(what, 'it is encrypted with a passphrase, which mcbuild cannot ask for; it needs an unencrypted PKCS#8 key');
   try {
     key = createPrivateKey(text);
   } catch (e) {
@@ -94,7 +96,8 @@ export async function loadPublicKey(path: string, from: string): Promise<KeyObje
 }
 
 async function keyText(source: string, from: string, inline = true): Promise<{ text: string; what: string }> {
-  if (inline && PEM.test(source)) return { text: source, what: `the PEM in ${from}` };
+  // A CI variable often holds the PEM on one line with literal \n escapes: restore its line breaks.
+  if (inline && PEM.test(source)) return { text: source.includes('\n') ? source : source.replace(/\\n/g, '\n'), what: `the PEM in ${from}` };
   try {
     return { text: await readFile(source, 'utf8'), what: `the key file ${source} (${from})` };
   } catch (e) {

@@ -123,6 +123,13 @@ describe('npy and npz datasets', () => {
     expect(await failure(loadDataset(npy({ x: fixture('x_u1.npy'), mean: [1, 2] }), 'THE-PLACE'))).toMatch(/^THE-PLACE: `mean` has 2 values, but the inputs have 1 channel /);
     expect(await failure(loadDataset(npz({ x: 'x_train' })))).toMatch(/stored\.npz has no array "x_train" for the inputs \(its arrays: "x", "y"\); set `x:`/);
     expect(await failure(loadDataset(npz({ y: 'labels' })))).toMatch(/has no array "labels" for the labels/);
+    // x with no samples: refused when planning and when loading, not a TF.js crash at evaluation.
+    const header = "{'descr': '|u1', 'fortran_order': False, 'shape': (0, 28, 28, 1), }";
+    const padded = header + ' '.repeat(63 - ((10 + header.length) % 64)) + '\n';
+    const emptyX = Buffer.concat([Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, padded.length & 0xff, padded.length >> 8]), Buffer.from(padded, 'latin1')]);
+    writeFileSync(join(tmp, 'empty.npy'), emptyX);
+    expect(await failure(datasetFacts(npy({ x: join(tmp, 'empty.npy') }), 'here'))).toMatch(/empty\.npy has shape \[0, 28, 28, 1\]: it holds no samples/);
+    expect(await failure(loadDataset(npy({ x: join(tmp, 'empty.npy') })))).toMatch(/holds no samples/);
     const bad = join(tmp, 'bad.npz');
     writeFileSync(bad, readFileSync(fixture('deflated.npz')).subarray(0, 300));
     expect(await failure(loadDataset(npz({ path: bad })))).toMatch(/bad\.npz is not a readable \.npz archive/);

@@ -1,4 +1,4 @@
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
@@ -188,6 +188,23 @@ describe('image folders: every error names the file and the fix', () => {
     expect((await failure(loadDataset(spec(folder({ 'a/1.png': tiny, 'loose.png': tiny }))))).message).toMatch(/holds both class folders \(a\/\) and image files \(loose\.png\)/);
     expect((await failure(loadDataset(spec(folder({ 'a/deeper/1.png': tiny }))))).message).toMatch(/class folder .*\/a has a sub-folder deeper\//);
     expect((await failure(loadDataset(spec(join(root, 'missing'))))).message).toMatch(/image folder .*missing does not exist\. Check `path`/);
+  });
+
+  it('a dangling symbolic link, in a class folder or beside the classes, is named (not a crash, not "does not exist")', async () => {
+    const inClass = folder({ 'a/1.png': tiny, 'b/1.png': tiny });
+    symlinkSync(join(root, 'nowhere.png'), join(inClass, 'b', '2.png'));
+    expect((await failure(loadDataset(spec(inClass)))).message).toMatch(/b\/2\.png is a symbolic link to something that does not exist\. Fix or remove the link/);
+    const beside = folder({ 'a/1.png': tiny });
+    symlinkSync(join(root, 'nowhere'), join(beside, 'zz'));
+    expect((await failure(loadDataset(spec(beside)))).message).toMatch(/zz is a symbolic link to something that does not exist/);
+  });
+
+  it('a slice too big for one float32 array is refused with the numbers and the fix, when planning and loading', async () => {
+    const many = folder(Object.fromEntries(Array.from({ length: 22 }, (_, i) => [`a/${i}.png`, tiny])));
+    const big = spec(many, { size: [8192, 8192], channels: 3 });
+    expect((await failure(datasetFacts(big, 'here'))).message).toMatch(/would decode to 22 images × 8192×8192×3 = 4\.43e\+9 values \(16\.5 GiB as float32\).*Set `limit` to read fewer images, or a smaller `size`/);
+    expect((await failure(loadDataset(big))).message).toMatch(/would decode to 22 images/);
+    expect((await datasetFacts(spec(many, { size: [8192, 8192], channels: 3, limit: 21 }), 'here'))!.inputShape).toEqual([8192, 8192, 3]);
   });
 
   it('classes that do not match the folders, a missing split, bad mean lengths', async () => {

@@ -4,7 +4,7 @@
  * label-free data gates on fidelity only, and label-free data where labels are needed is refused at plan
  * time with the recipe line. One temp project: the recipes share the baseline's cached training.
  */
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { zipSync } from 'fflate';
 import { PNG } from 'pngjs';
@@ -165,6 +165,24 @@ describe('datasets beyond mnist, through the CLI', () => {
     expect(bad.stderr).toMatch(/MCB_DATASET: .*digits\/3\/notes\.txt is not an image mcbuild reads .* \(the data is set by `data\.eval` at images\.yaml:\d+:\d+\)/);
     expect(stackLines(bad.all)).toEqual([]);
   }, 60_000);
+
+  it('class folders fewer than the model outputs, labels beyond them: refused with the fix, no stack (exit 2)', async () => {
+    cpSync(join(work, 'data', 'digits', '0'), join(work, 'data', 'two', '0'), { recursive: true });
+    cpSync(join(work, 'data', 'digits', '1'), join(work, 'data', 'two', '1'), { recursive: true });
+    writeText(join(work, 'two.yaml'), recipe('  eval: { dataset: images, path: ./data/two, channels: 1 }', { output: './out-two' }));
+    const r = await build('two.yaml');
+    expect(r.code, r.all).toBe(2);
+    expect(r.stderr).toMatch(/MCB_MODEL_INVALID: .*the model outputs shape \[1, 10\] but images:data\/two has 2 classes; .*Give the image folder one class folder per model output, .*or read it label-free \(`labels: false`\)/);
+    expect(stackLines(r.all)).toEqual([]);
+    // Labels beyond the model's outputs: the hint is to fix the labels, not to raise numClasses.
+    const x = new Uint8Array(4 * 784);
+    writeFileSync(join(work, 'data', 'big-label.npz'), zipSync({ 'x.npy': npy('|u1', [4, 28, 28, 1], x), 'y.npy': npy('|u1', [4], new Uint8Array([0, 1, 2, 15])) }));
+    writeText(join(work, 'big-label.yaml'), recipe('  eval: { dataset: npz, path: ./data/big-label.npz }', { output: './out-big-label' }));
+    const big = await build('big-label.yaml');
+    expect(big.code, big.all).toBe(2);
+    expect(big.stderr).toMatch(/has 16 classes \(its largest label is 15, beyond the model's 10 outputs: fix the labels/);
+    expect(big.stderr).not.toMatch(/set `numClasses` if the model has more/);
+  }, 120_000);
 
   it('data paths are relative to the recipe file that writes them, through extends', async () => {
     writeText(join(work, 'bases', 'data.yaml'), 'data:\n  eval: { dataset: npy, x: ../data/x.npy, y: ./y.npy }\n');

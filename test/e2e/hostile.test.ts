@@ -6,7 +6,7 @@
  * included) and must stay under MAX_RSS_MB, and the heap limit turns any attempt to allocate what a hostile
  * file claims into a crash. The log's last line gives the figures: inputs tried, unsafe outcomes, peak RSS.
  */
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listFiles, runCli, stackLines, tempDir, tinyRecipe, writeText, type CliRun } from '../helpers.js';
@@ -110,6 +110,19 @@ describe('hostile model files', () => {
     const f = damaged('long', (_, dir) => writeFileSync(join(dir, shards[2]!), Buffer.concat([readFileSync(join(dir, shards[2]!)), Buffer.alloc(12)])));
     await hostile('long shard', [f], 'MCB_MODEL_INVALID', /12 bytes too many/);
   });
+
+  // Each of these used to load (a repeated shard: silently wrong weights) or crash inside TF.js (exit 3).
+  for (const [label, edit, message] of [
+    ['a shard listed twice (same size as the one it replaces)', (json: Record<string, any>) => (json.weightsManifest[0].paths[1] = json.weightsManifest[0].paths[0]), /weight shard "group1-shard1of3\.bin" is listed twice in weightsManifest/],
+    ['a weight name listed twice', (json: Record<string, any>) => (weights(json)[1]!.name = weights(json)[0]!.name), /weight fc_1\/kernel is listed twice in weightsManifest/],
+    ['a complex64 weight of the right byte size', (json: Record<string, any>) => Object.assign(weights(json)[3]!, { dtype: 'complex64', shape: [5] }), /weight predictions\/bias has dtype complex64, which mcbuild cannot read/],
+    ['an int32 weight in a layers model', (json: Record<string, any>) => (weights(json)[3]!.dtype = 'int32'), /weight predictions\/bias of this layers model has dtype int32; layer weights are float32/],
+  ] as const) {
+    it(label, async () => {
+      const f = damaged(label.replace(/\W+/g, '-'), edit);
+      await hostile(label, [f], 'MCB_MODEL_INVALID', message);
+    });
+  }
 
   it('an 8 GB (sparse) shard is refused before it is read', async () => {
     const f = damaged('huge-shard', (_, dir) => truncateSync(join(dir, shards[0]!), 8 * 1024 ** 3));
@@ -264,6 +277,18 @@ describe('hostile recipes', () => {
 
   it('--out outside the project is refused', async () => {
     await hostile('--out', [recipe('out-flag', tinyRecipe()), '--out', join(sentinel, 'x')], 'MCB_OUTPUT', /--out .* is outside the project root/);
+  });
+
+  it('an output inside the cache (where `cache gc` sweeps it away), or holding the cache, is refused', async () => {
+    await hostile('--out in the cache', [recipe('out-cache', tinyRecipe()), '--out', join(cacheDir, 'tmp')], 'MCB_OUTPUT', /the output folder \S+\/cache\/tmp is inside the cache folder/, /another --cache-dir/);
+    await hostile('output: ./cache', [recipe('out-is-cache', tinyRecipe({ output: './cache' }))], 'MCB_OUTPUT', /the output folder \S+\/cache is inside the cache folder/);
+  });
+
+  it('an output through a symbolic link in the project that leads outside it is refused', async () => {
+    const link = join(project, 'escape-link');
+    if (!existsSync(link)) symlinkSync(sentinel, link);
+    await hostile('--out through a symlink', [recipe('out-link', tinyRecipe()), '--out', join(link, 'x')], 'MCB_OUTPUT', /--out \S+escape-link\/x leads outside the project root through a symbolic link: .* is really \S+\/x/, /--allow-outside/);
+    await hostile('output: through a symlink', [recipe('out-link-recipe', tinyRecipe({ output: './escape-link/y' }))], 'MCB_OUTPUT', /`output` at \S+\.yaml:\d+:\d+ leads outside the project root through a symbolic link/);
   });
 
   it('--reporter junit= outside the project is refused', async () => {

@@ -5,7 +5,8 @@
  * tampering by name, and signatures must bind an output to one key.
  */
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { generateKeyPairSync } from 'node:crypto';
+import { appendFileSync, cpSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
@@ -163,6 +164,34 @@ describe('mcbuild verify', () => {
     expect((await verify(run)).code).toBe(0);
   });
 
+  it('fails, without hanging or reading elsewhere, on links and special files in place of built files, and on a manifest that drops or repeats an entry', async () => {
+    const linked = copy('linked');
+    rmSync(join(linked, 'group1-shard1of1.bin'));
+    symlinkSync('/dev/zero', join(linked, 'group1-shard1of1.bin'));
+    rmSync(join(linked, 'run.json'));
+    symlinkSync('/etc/passwd', join(linked, 'run.json'));
+    const fifo = copy('fifo');
+    rmSync(join(fifo, 'model.json'));
+    execFileSync('mkfifo', [join(fifo, 'model.json')]);
+    const dropped = copy('dropped');
+    const m = JSON.parse(bytes(dropped, 'manifest.json').toString());
+    m.files = m.files.filter((f: { name: string }) => f.name !== 'provenance.json');
+    m.files.push(m.files[0]);
+    writeFileSync(join(dropped, 'manifest.json'), JSON.stringify(m));
+    rmSync(join(dropped, 'provenance.json'));
+    const cases: [string, RegExp[]][] = [
+      [linked, [/FAIL {2}group1-shard1of1\.bin: is a symbolic link, not a regular file/, /FAIL {2}run\.json: is a symbolic link, not a regular file/]],
+      [fifo, [/FAIL {2}model\.json: is a special file, not a regular file/]],
+      [dropped, [/FAIL {2}provenance\.json: not listed in manifest\.json/, /FAIL {2}group1-shard1of1\.bin: listed twice in manifest\.json/]],
+    ];
+    for (const [target, messages] of cases) {
+      const r = await verify(target);
+      expect(r.code, r.all).toBe(1);
+      for (const msg of messages) expect(r.stdout).toMatch(msg);
+      expect(r.stdout).not.toMatch(/provenance digest matches/);
+    }
+  }, 30_000);
+
   it('fails with another key, and with --pub on an unsigned output; a changed manifest breaks the signature', async () => {
     const wrong = await verify(a.out, '--pub', join(other, 'mcbuild-sign.pub.pem'));
     expect(wrong.code).toBe(1);
@@ -177,6 +206,25 @@ describe('mcbuild verify', () => {
     writeFileSync(join(resigned, 'manifest.json'), bytes(resigned, 'manifest.json').toString().replace('"unattested": [', '"unattested": [\n    "extra.js",'));
     expect((await verify(resigned, '--pub', join(keys, 'mcbuild-sign.pub.pem'))).code).toBe(1);
   });
+
+  it('MCBUILD_SIGN_KEY: a one-line PEM with \\n escapes signs; an empty one warns; an encrypted or public PEM is named as such', async () => {
+    const build = (key: string, out: string) => runCli(['tiny.yaml', '--cache-dir', join(dir, 'cache-a'), '--out', out], { cwd: a.project, env: { MCBUILD_SIGN_KEY: key } });
+    const pem = readFileSync(join(keys, 'mcbuild-sign.pem'), 'utf8');
+    const oneLine = await build(pem.trimEnd().split('\n').join('\\n'), 'out-one-line');
+    expect(oneLine.code, oneLine.all).toBe(0);
+    expect((await verify(join(a.project, 'out-one-line'), '--pub', join(keys, 'mcbuild-sign.pub.pem'))).code).toBe(0);
+    const empty = await build('', 'out-empty');
+    expect(empty.code, empty.all).toBe(0);
+    expect(empty.stderr).toMatch(/warning: MCBUILD_SIGN_KEY is set but empty, so the output will not be signed/);
+    const encrypted = generateKeyPairSync('ed25519', { privateKeyEncoding: { type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'x' }, publicKeyEncoding: { type: 'spki', format: 'pem' } }).privateKey;
+    const enc = await build(encrypted, 'out-enc');
+    expect(enc.code).toBe(2);
+    expect(enc.stderr).toMatch(/the PEM in MCBUILD_SIGN_KEY: it is encrypted with a passphrase/);
+    const pub = await build(readFileSync(join(keys, 'mcbuild-sign.pub.pem'), 'utf8'), 'out-pub');
+    expect(pub.code).toBe(2);
+    expect(pub.stderr).toMatch(/it is not a PEM private key but a public key/);
+    expect(stackLines(enc.all + pub.all)).toEqual([]);
+  }, 60_000);
 
   it('bad usage and bad keys are exit 2 with the fix and no stack', async () => {
     const missing = await verify(join(dir, 'nope'));
@@ -194,6 +242,11 @@ describe('mcbuild verify', () => {
     const again = await runCli(['keygen', '--out', keys]);
     expect(again.code).toBe(2);
     expect(again.stderr).toMatch(/already exists; mcbuild keygen never overwrites a key/);
-    expect(stackLines(missing.all + notOutput.all + badPub.all + badSign.all + again.all)).toEqual([]);
+    // --out naming a file is not "a key already exists".
+    const intoFile = await runCli(['keygen', '--out', join(a.project, 'tiny.yaml')]);
+    expect(intoFile.code).toBe(2);
+    expect(intoFile.stderr).toMatch(/cannot write the key pair to \S+tiny\.yaml: it \(or a folder above it\) is a file, not a folder/);
+    expect(intoFile.stderr).not.toMatch(/already exists/);
+    expect(stackLines(missing.all + notOutput.all + badPub.all + badSign.all + again.all + intoFile.all)).toEqual([]);
   });
 });

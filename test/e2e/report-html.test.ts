@@ -6,7 +6,7 @@
  * determinism are checked on the markup alone.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -265,6 +265,18 @@ describe('mcbuild report --html / --open', () => {
     expect(statSync(arg).isFile()).toBe(true);
     // The page the build wrote, rewritten with the same bytes.
     expect(readFileSync(arg).equals(before)).toBe(true);
+  });
+
+  it("--open with `%s` in $BROWSER passes the path literally, even one holding `$&` or `$'`", async () => {
+    const record = join(dir, 'browser-arg-2.txt');
+    const fakeBrowser = writeText(join(dir, 'fake-browser-2.sh'), `#!/bin/sh\nprintf '%s' "$2" > "${record}.tmp" && mv "${record}.tmp" "${record}"\n`);
+    chmodSync(fakeBrowser, 0o755);
+    const folder = join(dir, "odd $& $' name");
+    cpSync(join(dir, 'out', 'fp16'), folder, { recursive: true });
+    const r = await runCli(['report', folder, '--open'], { env: { BROWSER: `${fakeBrowser} --new-window %s` } });
+    expect(r.code, r.all).toBe(0);
+    for (let i = 0; i < 100 && !existsSync(record); i++) await new Promise((f) => setTimeout(f, 50));
+    expect(readFileSync(record, 'utf8')).toBe(join(folder, 'report.html'));
   });
 
   it('--open with several reports writes a temporary page; without any opener it prints the path and a hint, exit 0', async () => {

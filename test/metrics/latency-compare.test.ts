@@ -123,6 +123,17 @@ describe('latency thresholds', () => {
     expect(hi99).toBeGreaterThanOrEqual(Number(hi.toFixed(2)));
   });
 
+  it('a single pair (runtime.latency.runs: 1) gives no interval: strict never passes on it, significant never fails on it', () => {
+    const c = comparison();
+    c.batches = [summarisePairs(1, [1], [0.5])];
+    const strict = gate({ latency: { minRatio: 1.5, significance: { reading: 'strict', level: 0.9 } } }, metrics, metrics, c);
+    expect(strict.pass).toBe(false);
+    expect(strict.checks[0]!.text).toMatch(/1 interleaved pair; no interval from a single pair/);
+    expect(strict.checks[0]!.text).toMatch(/not shown to be within the limit/);
+    expect(gate({ latency: { minRatio: 3, significance: {} } }, metrics, metrics, c).pass).toBe(true);
+    expect(gate({ latency: { minRatio: 1.5 } }, metrics, metrics, c).pass).toBe(true);
+  });
+
   it('p95 and maxMs read the slow tail and the result time of the interleaved run', () => {
     const c = comparison();
     const v = gate({ latency: { maxMs: 25, batchSize: 32, percentile: 95 } }, metrics, metrics, c);
