@@ -2,7 +2,7 @@
  * How each kind of step computes its output. Only reached on a cache miss; the TF.js engine is loaded here,
  * on first need, so a fully cached build never loads it.
  */
-import { isLabelled, labelsNeeded, loadDataset, type Dataset } from '../data/index.js';
+import { datasetId, isLabelled, labelsNeeded, loadDataset, type Dataset } from '../data/index.js';
 import { McbError } from '../errors.js';
 import { filesToModel, modelToFiles, readModelDir } from '../engine/index.js';
 import type { Engine, InferenceModel } from '../engine/runtime.js';
@@ -140,7 +140,7 @@ export async function runStep(step: Step, inputs: CacheEntry[], rt: StepRuntime)
       const { loadForInference } = await import('../engine/runtime.js');
       const { compareLatency } = await import('../metrics/latency-compare.js');
       const { cancelled } = await import('../engine/train.js');
-      const ds = await loadDataset(spec.data);
+      const ds = await loadChecked(spec.data, step.keyInputs.data);
       const baseline = await loadForInference(tf, filesToModel(inputs[0]!.files));
       try {
         const result = await loadForInference(tf, filesToModel(inputs[1]!.files));
@@ -189,13 +189,26 @@ function checkInputShape(tf: Engine['tf'], model: InferenceModel, ds: Dataset, s
  * a file edited between planning and running would otherwise be cached under the old content's key.
  */
 async function loadChecked(spec: DataSpec, keyed: unknown): Promise<Dataset> {
-  const ds = await loadDataset(spec);
   const expected = (keyed as { digest?: unknown } | undefined)?.digest;
+  // The evals, the latency step and training passes of one build read the same slice: decode it once. A slice
+  // is reused only under the digest it was checked against, so a later build on changed files decodes anew.
+  const memo = typeof expected === 'string' ? `${datasetId(spec)}\n${expected}` : undefined;
+  const had = memo === undefined ? undefined : decoded.get(memo);
+  if (had) return had;
+  const ds = await loadDataset(spec);
   if (ds.digest !== undefined && expected !== undefined && ds.digest !== expected) {
     throw new McbError('MCB_DATASET', `the data ${ds.name} changed while the build was running (its files differ from when the build was planned); run the build again.`);
   }
+  if (memo !== undefined) {
+    decoded.set(memo, ds);
+    // A build reads at most three slices (eval, train, calibration); older ones belong to earlier builds.
+    while (decoded.size > 3) decoded.delete(decoded.keys().next().value!);
+  }
   return ds;
 }
+
+/** File datasets decoded by this process, by slice and digest (mnist keeps its own copy in src/data/mnist.ts). */
+const decoded = new Map<string, Dataset>();
 
 /** An eval step's model outputs (samples × classes float32, little-endian), for fidelity and paired statistics. */
 export const OUTPUTS_FILE = 'outputs.f32';

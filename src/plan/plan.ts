@@ -210,7 +210,7 @@ export function plan(recipe: Recipe, inputs: PlanInputs): Plan {
   let latencyCompare: string | undefined;
   if (recipe.thresholds.latency) {
     latencyCompare = 'latency';
-    add(latencyCompare, `time baseline and result interleaved on ${describeData(recipe.data.eval)}`, { kind: 'latency', data: recipe.data.eval }, ['baseline', previous], 'metrics', {
+    add(latencyCompare, `time baseline and result interleaved on ${describeDataset(recipe.data.eval)}`, { kind: 'latency', data: recipe.data.eval }, ['baseline', previous], 'metrics', {
       step: 'latency',
       latencyVersion: LATENCY_COMPARE_VERSION,
       data: datasetFingerprint(recipe.data.eval, inputs.datasets),
@@ -278,10 +278,6 @@ export function optionsPlace(recipe: Recipe, index: number, name: string): Optio
     path,
     at: (option) => formatPosition(recipe.source.positionOf(option === undefined ? path : [...path, option], { key: false })),
   };
-}
-
-function describeData(d: DataSpec): string {
-  return describeDataset(d);
 }
 
 /**
