@@ -17,6 +17,8 @@ import { MODEL_JSON } from './engine/model-format.js';
 import { buildManifest, buildProvenance, digestOf, MANIFEST_FILE, manifestBytes, PROVENANCE_FILE, provenanceBytes, signManifest, SIGNATURE_FILE, stampModelJson } from './provenance/index.js';
 import type { KeyObject } from 'node:crypto';
 import type { PlanInputs } from './plan/index.js';
+import type { RemoteCache } from './cache/remote.js';
+import type { StepQueue } from './distributed/coordinator.js';
 
 export { SWEEP_FILE };
 
@@ -36,6 +38,10 @@ export interface BuildOptions extends PlanOptions {
   onEvent?: EventListener;
   /** An ed25519 private key (src/provenance/manifest.ts loadPrivateKey): the output's manifest.json is signed with it. */
   signKey?: KeyObject;
+  /** The shared cache (src/cache/remote.ts): asked after the local cache; computed steps are uploaded. */
+  remote?: RemoteCache;
+  /** Workers to compute steps on (src/distributed/coordinator.ts); needs `remote`. */
+  workers?: StepQueue;
 }
 
 export interface PlannedBuild {
@@ -106,12 +112,15 @@ export async function buildSet(recipeFile: string, opts: BuildOptions & { onVari
     const result = await buildOrSearch(recipe, { ...opts, output: join(root, variantFolder(recipe.variant!)) });
     return { results: [result], exitCode: result.exitCode };
   }
-  const results: BuildResult[] = [];
-  for (const [i, recipe] of set.variants.entries()) {
+  const buildVariant = (recipe: Recipe, i: number) => {
     opts.onVariant?.(recipe, i, set.variants.length);
-    const output = join(root, variantFolder(recipe.variant!));
-    results.push(await buildOrSearch(recipe, { ...opts, output }));
-  }
+    return buildOrSearch(recipe, { ...opts, output: join(root, variantFolder(recipe.variant!)) });
+  };
+  const results: BuildResult[] = [];
+  // With workers, every variant's steps are queued at once (the workers are the limit, not this process);
+  // steps variants share are one job. Locally, one after another: TF.js work of one process shares one thread.
+  if (opts.workers) results.push(...(await Promise.all(set.variants.map(buildVariant))));
+  else for (const [i, recipe] of set.variants.entries()) results.push(await buildVariant(recipe, i));
   const first = results[0]!.report.recipe;
   const sweep = summariseSweep(
     first,
@@ -187,7 +196,14 @@ export async function runRecipe(recipe: Recipe, opts: BuildOptions = {}, explain
   const release = await cache.hold(plan.steps.map((s) => s.key));
   let execution: Execution;
   try {
-    execution = await execute(plan, { cache, ...(opts.signal ? { signal: opts.signal } : {}), onEvent: emit, ...(explainMiss ? { explainMiss } : {}) });
+    execution = await execute(plan, {
+      cache,
+      ...(opts.signal ? { signal: opts.signal } : {}),
+      onEvent: emit,
+      ...(explainMiss ? { explainMiss } : {}),
+      ...(opts.remote ? { remote: opts.remote } : {}),
+      ...(opts.workers ? { workers: opts.workers } : {}),
+    });
   } finally {
     await release();
   }

@@ -14,7 +14,8 @@ export type ErrorCode =
   | 'MCB_OUTPUT'
   | 'MCB_BACKEND'
   | 'MCB_TRAINING_DIVERGED'
-  | 'MCB_CANCELLED';
+  | 'MCB_CANCELLED'
+  | 'MCB_REMOTE';
 
 export const EXIT = { pass: 0, thresholdMissed: 1, badInput: 2, internal: 3 } as const;
 

@@ -13,6 +13,8 @@ import { runWatch } from './watch.js';
 import { loadPrivateKey } from '../provenance/index.js';
 import type { KeyObject } from 'node:crypto';
 import { join } from 'node:path';
+import type { RemoteCache } from '../cache/remote.js';
+import { REMOTE_OPTIONS, scaleOutOptions, WORKER_OPTIONS } from './scale-out.js';
 
 export const buildCommand: Command = {
   name: 'build',
@@ -25,6 +27,8 @@ export const buildCommand: Command = {
     watch: { type: 'boolean', description: 'rebuild on every change to the recipes and the files they read (--watch=force without a TTY)' },
     reporter: { type: 'string', multiple: true, value: 'junit=PATH', description: 'also write a CI report: junit=PATH (JUnit XML, one test case per threshold; repeatable)' },
     'sign-key': { type: 'string', value: 'PATH', description: 'sign the output: an ed25519 private key PEM file (`mcbuild keygen`); default: MCBUILD_SIGN_KEY (a path or the PEM itself)' },
+    ...REMOTE_OPTIONS,
+    ...WORKER_OPTIONS,
   },
   examples: [
     'mcbuild recipes/mobilenet.yaml',
@@ -33,6 +37,8 @@ export const buildCommand: Command = {
     'mcbuild recipes/mobilenet.yaml --json > result.json',
     'mcbuild recipes/mnist-mlp.yaml --reporter junit=reports/mcbuild.xml',
     'mcbuild recipes/mnist-mlp.yaml --sign-key keys/mcbuild-sign.pem',
+    'mcbuild recipes/mobilenet.yaml --remote-cache http://cache.internal:8080/mcbuild',
+    'mcbuild recipes/sweep.yaml --workers redis://queue.internal:6379 --remote-cache http://cache.internal:8080/mcbuild',
   ],
   async run(ctx) {
     if (ctx.values.watch || ctx.values['watch-force']) {
@@ -57,16 +63,25 @@ export async function signKeyOption(ctx: CommandContext): Promise<KeyObject | un
   return env?.trim() ? loadPrivateKey(env, 'MCBUILD_SIGN_KEY') : undefined;
 }
 
-export function buildSummary(result: BuildResult, seconds: number): string {
+export function buildSummary(result: BuildResult, seconds: number, remote?: RemoteCache): string {
   const { execution, report, plan } = result;
-  return `${plan.steps.length} steps, ${execution.cached.length} cached, ${execution.ran.length} run in ${seconds.toFixed(1)} s — ${report.verdict.toUpperCase()}`;
+  return `${plan.steps.length} steps, ${execution.cached.length} cached, ${execution.ran.length} run in ${seconds.toFixed(1)} s${remoteSummary(remote)} — ${report.verdict.toUpperCase()}`;
+}
+
+/** "; remote cache: 5 hits, 2 uploads" after a build with a remote cache. */
+function remoteSummary(remote: RemoteCache | undefined): string {
+  if (!remote) return '';
+  const { hits, uploads, damaged } = remote.stats;
+  return `; remote cache: ${hits} ${hits === 1 ? 'hit' : 'hits'}, ${uploads} ${uploads === 1 ? 'upload' : 'uploads'}${damaged ? `, ${damaged} damaged` : ''}${remote.available ? '' : ' (unreachable)'}`;
 }
 
 async function runOnce(ctx: CommandContext): Promise<number> {
   const started = performance.now();
   const { out } = ctx;
-  // Live redrawing only for a person at a terminal; CI logs and pipes get one line per event.
-  const live = process.stderr.isTTY === true && !process.env.CI && !out.quiet && !out.json;
+  // Live redrawing only for a person at a terminal; CI logs and pipes get one line per event. Not with
+  // workers either: the variants of a sweep then build at once, and their steps share ids.
+  const distributed = ctx.values.workers !== undefined;
+  const live = process.stderr.isTTY === true && !process.env.CI && !out.quiet && !out.json && !distributed;
   const listr = live ? listrProgress() : undefined;
   const plain = out.quiet || out.json ? undefined : plainProgress((line) => process.stderr.write(`${line}\n`), { verbose: out.verbose });
   const onEvent: EventListener = (e) => (listr ? listr.listener(e) : plain?.(e));
@@ -76,10 +91,13 @@ async function runOnce(ctx: CommandContext): Promise<number> {
   if (ctx.values.out !== undefined) checkInsideProject(ctx.values.out as string, findProjectRoot(ctx.positionals[0]!), `--out ${ctx.values.out as string}`, ctx.values['allow-outside'] === true);
   // When each variant of a matrix started: its seconds in the JUnit report.
   const variantStarts: number[] = [];
+  const scale = await scaleOutOptions(ctx, ctx.positionals[0]!, (message) => (plain || listr ? onEvent({ type: 'warning', message }) : process.stderr.write(`mcbuild: warning: ${message}\n`)));
   let set: SetResult;
   try {
     set = await buildSet(ctx.positionals[0]!, {
       ...planOptions(ctx),
+      ...(scale.remote ? { remote: scale.remote } : {}),
+      ...(scale.workers ? { workers: scale.workers } : {}),
       ...(signKey ? { signKey } : {}),
       signal: ctx.signal,
       onEvent,
@@ -97,12 +115,14 @@ async function runOnce(ctx: CommandContext): Promise<number> {
     throw e;
   } finally {
     await listr?.finish();
+    await scale.close();
   }
   const ended = performance.now();
   const seconds = (ended - started) / 1000;
-  const perBuild = set.sweep ? variantStarts.map((t, i) => ((variantStarts[i + 1] ?? ended) - t) / 1000) : [seconds];
+  // With workers the variants build at once: each one's seconds are the sweep's.
+  const perBuild = set.sweep ? variantStarts.map((t, i) => ((scale.workers ? ended : (variantStarts[i + 1] ?? ended)) - t) / 1000) : [seconds];
   if (set.sweep) {
-    const code = reportSweep(ctx, set, seconds);
+    const code = reportSweep(ctx, set, seconds, scale.remote);
     await writeCiReports(ctx, set, reporters, perBuild);
     return code;
   }
@@ -117,7 +137,7 @@ async function runOnce(ctx: CommandContext): Promise<number> {
       : search.chosen
         ? `\nsearch: ${search.trials.length} full builds (${search.stoppedBecause}); chosen ${search.option}: ${chosen(search.chosen)}; plain recipe written to ${search.recipe} (record: ${search.record})`
         : `\nsearch: ${search.trials.length} full builds (${search.stoppedBecause}); no plan passes the thresholds, so nothing was written back; built ${search.fallback ?? 'the starting plan'}`;
-    out.result(`\n${renderTable(result.report, out.style)}\n\noutput: ${result.outputDir} (charts: ${join(result.outputDir, HTML_FILE)})${searched}\n${buildSummary(result, seconds)}`);
+    out.result(`\n${renderTable(result.report, out.style)}\n\noutput: ${result.outputDir} (charts: ${join(result.outputDir, HTML_FILE)})${searched}\n${buildSummary(result, seconds, scale.remote)}`);
     for (const c of result.verdict.checks.filter((c) => !c.pass)) {
       process.stderr.write(`mcbuild: threshold missed: ${c.name}: ${c.text}\n`);
     }
@@ -126,7 +146,7 @@ async function runOnce(ctx: CommandContext): Promise<number> {
   return result.exitCode;
 }
 
-function reportSweep(ctx: CommandContext, set: SetResult, seconds: number): number {
+function reportSweep(ctx: CommandContext, set: SetResult, seconds: number, remote?: RemoteCache): number {
   const sweep = set.sweep!;
   const ran = set.results.reduce((n, r) => n + r.execution.ran.length, 0);
   if (ctx.out.json) {
@@ -138,7 +158,7 @@ function reportSweep(ctx: CommandContext, set: SetResult, seconds: number): numb
     });
     return set.exitCode;
   }
-  ctx.out.result(`\n${renderSweep(sweep, ctx.out.style)}\n\nsweep: ${set.sweepFile}\n${set.results.length} variants, ${ran} steps run in ${seconds.toFixed(1)} s — ${sweep.verdict.toUpperCase()}`);
+  ctx.out.result(`\n${renderSweep(sweep, ctx.out.style)}\n\nsweep: ${set.sweepFile}\n${set.results.length} variants, ${ran} steps run in ${seconds.toFixed(1)} s${remoteSummary(remote)} — ${sweep.verdict.toUpperCase()}`);
   for (const r of set.results) {
     for (const c of r.verdict.checks.filter((c) => !c.pass)) process.stderr.write(`mcbuild: threshold missed: ${r.plan.recipe.variant!.name}: ${c.name}: ${c.text}\n`);
   }

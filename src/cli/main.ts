@@ -18,8 +18,9 @@ import { sensitivityCommand } from './sensitivity.js';
 import { validateCommand } from './validate.js';
 import { verifyCommand } from './verify.js';
 import { keygenCommand } from './keygen.js';
+import { workerCommand } from './worker.js';
 
-export const COMMANDS: Command[] = [buildCommand, planCommand, validateCommand, explainCommand, sensitivityCommand, cacheCommand, initCommand, reportCommand, verifyCommand, keygenCommand];
+export const COMMANDS: Command[] = [buildCommand, planCommand, validateCommand, explainCommand, sensitivityCommand, cacheCommand, initCommand, reportCommand, verifyCommand, keygenCommand, workerCommand];
 
 export function globalHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -11,6 +11,7 @@ import { RecipeWatcher, type WatchEvent } from '../watch.js';
 import { buildSummary, signKeyOption } from './build.js';
 import type { CommandContext } from './command.js';
 import { planOptions } from './common.js';
+import { scaleOutOptions } from './scale-out.js';
 
 const KEYS = 'r rebuild · c clear · q quit · h help';
 const HELP = [
@@ -56,7 +57,7 @@ export async function runWatch(ctx: CommandContext): Promise<number> {
           break;
         }
         const report = e.result.report;
-        write(`\n${renderTable(report, out.style, previous.get(e.recipe))}\n${buildSummary(e.result, e.seconds)}`);
+        write(`\n${renderTable(report, out.style, previous.get(e.recipe))}\n${buildSummary(e.result, e.seconds, scale.remote)}`);
         previous.set(e.recipe, report);
         break;
       }
@@ -76,9 +77,13 @@ export async function runWatch(ctx: CommandContext): Promise<number> {
   };
 
   const signKey = await signKeyOption(ctx);
+  // One remote cache and queue for the whole session: an outage is warned about once, not at every save.
+  const scale = await scaleOutOptions(ctx, ctx.positionals[0]!, (message) => write(out.style('yellow', `mcbuild: warning: ${message}`)));
   const watcher = new RecipeWatcher(ctx.positionals, {
     ...planOptions(ctx),
     ...(signKey ? { signKey } : {}),
+    ...(scale.remote ? { remote: scale.remote } : {}),
+    ...(scale.workers ? { workers: scale.workers } : {}),
     ...(ctx.values.out === undefined ? {} : { output: ctx.values.out as string }),
     onEvent,
   });
@@ -86,6 +91,7 @@ export async function runWatch(ctx: CommandContext): Promise<number> {
     if (tty) process.stdin.setRawMode(false);
     process.stdin.pause();
     await watcher.close();
+    await scale.close();
     resolveDone(code);
   };
   const interrupt = () => {

@@ -6,9 +6,11 @@ import type { Backend } from '../recipe/index.js';
  * all listen to these; none of them reaches into the executor.
  */
 export type BuildEvent =
-  | { type: 'plan'; plan: Plan; cached: ReadonlySet<string> }
+  /** `cached` counts remote hits too; `remote` names them (with a remote cache). */
+  | { type: 'plan'; plan: Plan; cached: ReadonlySet<string>; remote?: ReadonlySet<string> }
   | { type: 'engine'; backend: Backend; seconds: number }
-  | { type: 'step-cached'; step: Step }
+  /** With `from: 'remote'`: downloaded from the remote cache (verified). */
+  | { type: 'step-cached'; step: Step; from?: 'remote' }
   | { type: 'step-start'; step: Step; reason: string }
   /** With `waiting`: another build (this pid, on this host) holds the step's lock and is computing it. */
   | { type: 'step-progress'; step: Step; message: string; fraction?: number; waiting?: { pid: number; host: string } }

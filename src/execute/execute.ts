@@ -4,12 +4,22 @@
  * or the input of a step that must run. A damaged entry is reported and recomputed, never trusted.
  * A miss is computed under the step key's lock (src/cache/lock.ts): builds sharing the cache wait for one
  * another instead of computing a step twice, and find the entry the holder stored as a hit.
+ *
+ * With a remote cache (src/cache/remote.ts) a local miss asks the remote before computing; a remote hit is
+ * verified and kept in the local cache, and what this build computes is uploaded. With workers
+ * (src/distributed/coordinator.ts) the steps to compute are queued instead, all that are ready at once; the
+ * workers upload their results and this build downloads only what it needs (the evals' metrics, the final
+ * model). When the queue or the remote cache fails, the build goes on locally: slower, never wrong.
  */
 import { acquireKeyLock, describeOwner, type CacheEntry, type KeyLock, type StepCache } from '../cache/index.js';
+import type { RemoteCache } from '../cache/remote.js';
+import { QueueUnavailable, type StepQueue } from '../distributed/coordinator.js';
+import { stepJob } from '../distributed/job.js';
 import type { Engine } from '../engine/runtime.js';
 import type { LatencyComparison, Metrics } from '../metrics/index.js';
 import type { Plan, Step } from '../plan/index.js';
 import type { EventListener } from './events.js';
+import { McbError } from '../errors.js';
 import { runStep } from './run-step.js';
 import { logStep } from './step-log.js';
 
@@ -19,6 +29,10 @@ export interface ExecuteOptions {
   onEvent?: EventListener;
   /** Why a step is not cached, in words ("options.dtype: "uint8" → "uint16""), when known. */
   explainMiss?: (step: Step) => string | undefined;
+  /** Asked after the local cache, before computing; what is computed here is uploaded (readwrite mode). */
+  remote?: RemoteCache;
+  /** Computes steps on workers; needs `remote` (the workers' results travel through it). */
+  workers?: StepQueue;
 }
 
 export interface Execution {
@@ -46,7 +60,13 @@ export async function execute(plan: Plan, opts: ExecuteOptions): Promise<Executi
   const signal = opts.signal ?? new AbortController().signal;
   const byId = new Map(plan.steps.map((s) => [s.id, s]));
   const indexed = await cacheStatus(plan, opts.cache);
-  emit({ type: 'plan', plan, cached: indexed });
+  const remote = opts.remote;
+  /** Steps missing here whose action record the remote cache holds (nothing downloaded yet). */
+  const remoteIndexed = new Set<string>();
+  if (remote) {
+    await Promise.all(plan.steps.filter((s) => !indexed.has(s.id)).map(async (s) => (await remote.has(s.key)) && remoteIndexed.add(s.id)));
+  }
+  emit({ type: 'plan', plan, cached: new Set([...indexed, ...remoteIndexed]), ...(remote ? { remote: remoteIndexed } : {}) });
 
   const outputs = new Map<string, CacheEntry>();
   /** Metadata of cached steps whose files nothing needed. */
@@ -65,10 +85,43 @@ export async function execute(plan: Plan, opts: ExecuteOptions): Promise<Executi
 
   const note = (warning: string | undefined) => warning && emit({ type: 'warning', message: warning });
 
-  const announceCached = (step: Step) => {
-    if (cached.includes(step.id)) return;
+  /** Steps a worker computed for this build: they are read from the remote cache, but they ran. */
+  const ranRemotely = new Set<string>();
+  const announceCached = (step: Step, from?: 'remote') => {
+    if (cached.includes(step.id) || ranRemotely.has(step.id)) return;
     cached.push(step.id);
-    emit({ type: 'step-cached', step });
+    emit({ type: 'step-cached', step, ...(from ? { from } : {}) });
+  };
+
+  /** The remote entry, verified, and kept in the local cache; undefined on a miss, on damage or in an outage. */
+  const readRemote = async (step: Step, metaOnly = false): Promise<CacheEntry | undefined> => {
+    if (!remote) return undefined;
+    const entry = await remote.read(step.key, { metaOnly, signal });
+    if (!entry) {
+      // Damaged (warned once) or unreachable: not asked again for this step, which is computed.
+      remoteIndexed.delete(step.id);
+      return undefined;
+    }
+    if (!metaOnly) {
+      await opts.cache.write(step.key, entry);
+      outputs.set(step.id, entry);
+    }
+    announceCached(step, 'remote');
+    return entry;
+  };
+
+  /** Runs a step in this process and stores it (and uploads it to the remote cache, in readwrite mode). */
+  const computeHere = async (step: Step, inputs: CacheEntry[]): Promise<CacheEntry> => {
+    const entry = await runStep(step, inputs, {
+      recipe: plan.recipe,
+      engine: loadEngine,
+      signal,
+      progress: (message, fraction) => emit({ type: 'step-progress', step, message, ...(fraction === undefined ? {} : { fraction }) }),
+    });
+    // Written only after the step finished: a failed or cancelled step leaves nothing behind.
+    await opts.cache.write(step.key, entry);
+    if (remote) await remote.write(step.key, entry, { signal });
+    return entry;
   };
 
   /** The entry, when it is committed and verifies; damage is reported (onDamage) and makes it a miss. */
@@ -89,6 +142,10 @@ export async function execute(plan: Plan, opts: ExecuteOptions): Promise<Executi
       const entry = await readHit(step);
       if (entry) return entry;
       reason = 'cache entry was damaged';
+    }
+    if (remoteIndexed.has(step.id)) {
+      const entry = await readRemote(step);
+      if (entry) return entry;
     }
     const inputs: CacheEntry[] = [];
     for (const id of step.inputs) inputs.push(await materialize(byId.get(id)!));
@@ -117,14 +174,7 @@ export async function execute(plan: Plan, opts: ExecuteOptions): Promise<Executi
       let entry: CacheEntry;
       try {
         note(logStep('start', step));
-        entry = await runStep(step, inputs, {
-          plan,
-          engine: loadEngine,
-          signal,
-          progress: (message, fraction) => emit({ type: 'step-progress', step, message, ...(fraction === undefined ? {} : { fraction }) }),
-        });
-        // Written only after the step finished: a failed or cancelled step leaves nothing behind.
-        await opts.cache.write(step.key, entry);
+        entry = await computeHere(step, inputs);
         note(logStep('done', step));
       } catch (error) {
         emit({ type: 'step-failed', step, error });
@@ -140,20 +190,48 @@ export async function execute(plan: Plan, opts: ExecuteOptions): Promise<Executi
   };
 
   const needed = new Set([plan.baselineEval, plan.resultEval, plan.finalModel, ...(plan.latencyCompare ? [plan.latencyCompare] : [])]);
+  if (opts.workers && remote) {
+    try {
+      await distribute(plan, needed, opts.workers, remote, {
+        signal,
+        emit,
+        remoteIndexed,
+        localOnly: (step) => indexed.has(step.id) || step.spec.kind === 'load',
+        materialize,
+        explain: (step) => opts.explainMiss?.(step) ?? 'not in cache',
+        ran: (step) => {
+          ranRemotely.add(step.id);
+          ran.push(step.id);
+        },
+      });
+    } catch (e) {
+      if (!(e instanceof QueueUnavailable)) throw e;
+      emit({ type: 'warning', message: `${e.message}; the rest of this build runs here` });
+    }
+  }
   for (const step of plan.steps) {
-    if (needed.has(step.id) || !indexed.has(step.id)) {
+    if (needed.has(step.id) || !(indexed.has(step.id) || remoteIndexed.has(step.id))) {
       await materialize(step);
     } else if (!outputs.has(step.id)) {
       // In the index and nothing needs its bytes: a downstream hit already vouches for them. Its facts (pass
       // statistics) still go into the report, which must not depend on what happened to be cached: read its
       // metadata alone (verified); when that is damaged, the step is built again like any miss.
-      const entry = await opts.cache.read(step.key, { metaOnly: true });
+      // A remote hit is downloaded whole and kept in the local cache, so the next build here is all local (and
+      // does not recompute the step offline); only with workers, whose builds download what they need, is its
+      // metadata alone read.
+      const local = indexed.has(step.id);
+      const entry = local ? await opts.cache.read(step.key, { metaOnly: true }) : await readRemote(step, opts.workers !== undefined);
       if (entry) {
         metaOnly.set(step.id, entry.meta);
-        announceCached(step);
+        if (local) announceCached(step);
       } else await materialize(step);
     }
   }
+  // In plan order, however the steps were scheduled (workers finish in any order).
+  const order = new Map(plan.steps.map((s, i) => [s.id, i]));
+  const byPlan = (a: string, b: string) => order.get(a)! - order.get(b)!;
+  ran.sort(byPlan);
+  cached.sort(byPlan);
 
   const stepMeta: Record<string, Record<string, unknown>> = {};
   for (const step of plan.steps) {
@@ -170,4 +248,66 @@ export async function execute(plan: Plan, opts: ExecuteOptions): Promise<Executi
     cached,
     engineLoaded: engine !== undefined,
   };
+}
+
+interface Distribution {
+  signal: AbortSignal;
+  emit: EventListener;
+  remoteIndexed: Set<string>;
+  /** Steps that run, or are read, on this machine: cached here, or reading the user's files (load). */
+  localOnly: (step: Step) => boolean;
+  materialize: (step: Step) => Promise<CacheEntry>;
+  explain: (step: Step) => string;
+  ran: (step: Step) => void;
+}
+
+/**
+ * Gets every needed step into the remote cache: steps only this machine can provide (cached here, or loading
+ * the user's model files) are uploaded; the others are queued as soon as their inputs are there, all at once,
+ * so independent steps (the baseline's eval and the passes, the variants of a sweep) run on workers side by
+ * side. Throws QueueUnavailable when the queue or the remote cache fails: the caller builds the rest locally.
+ */
+async function distribute(plan: Plan, needed: Set<string>, workers: StepQueue, remote: RemoteCache, d: Distribution): Promise<void> {
+  const byId = new Map(plan.steps.map((s) => [s.id, s]));
+  const ready = new Map<string, Promise<void>>();
+  const ensure = (step: Step): Promise<void> => {
+    let p = ready.get(step.id);
+    if (!p) ready.set(step.id, (p = provide(step)));
+    return p;
+  };
+  const unreachable = () => new QueueUnavailable(`the remote cache ${remote.shown} is unreachable, and workers deliver through it`);
+  const provide = async (step: Step): Promise<void> => {
+    if (d.remoteIndexed.has(step.id)) return;
+    if (d.localOnly(step)) {
+      // Workers read their inputs from the remote cache: what only this machine holds goes up first.
+      const entry = await d.materialize(step);
+      if (!(await remote.write(step.key, entry, { signal: d.signal }))) {
+        throw remote.available ? new QueueUnavailable(`could not upload ${step.title} to the remote cache ${remote.shown}`) : unreachable();
+      }
+      d.remoteIndexed.add(step.id);
+      return;
+    }
+    await Promise.all(step.inputs.map((id) => ensure(byId.get(id)!)));
+    const job = stepJob(step, plan.recipe, plan.backend, (id) => byId.get(id)!.key);
+    const reason = d.explain(step);
+    const hooks = {
+      signal: d.signal,
+      onActive: (worker: string) => d.emit({ type: 'step-start', step, reason: `${reason}; on worker ${worker}` } as const),
+      onProgress: (message: string, fraction?: number) => d.emit({ type: 'step-progress', step, message, ...(fraction === undefined ? {} : { fraction }) }),
+    };
+    d.emit({ type: 'step-progress', step, message: `queued for a worker (${workers.name} at ${workers.shown})` });
+    let run = await workers.run(job, hooks);
+    // A job that completed long ago (an older build's) may point at a result the cache server has since lost.
+    if (!(await remote.has(step.key)) && remote.available) run = await workers.run(job, hooks, { replace: true });
+    if (!(await remote.has(step.key))) {
+      if (!remote.available) throw unreachable();
+      throw new McbError('MCB_REMOTE', `${step.title}: worker ${run.worker} finished the step but its result is not in the remote cache ${remote.shown}; start the workers with the build's --remote-cache URL (mcbuild worker --remote-cache ${remote.shown} …).`);
+    }
+    d.remoteIndexed.add(step.id);
+    if (!run.reused) {
+      d.ran(step);
+      d.emit({ type: 'step-done', step, seconds: run.seconds });
+    }
+  };
+  await Promise.all([...needed].map((id) => ensure(byId.get(id)!)));
 }

@@ -9,13 +9,14 @@ import type { Engine, InferenceModel } from '../engine/runtime.js';
 import type { CacheEntry } from '../cache/index.js';
 import { measureFidelity, measureRawSize, pairedOutcomes, measureSize, modelCost, nonZeroParams, type Metrics } from '../metrics/index.js';
 import { getPass } from '../passes/index.js';
-import type { Plan, Step } from '../plan/index.js';
+import type { Step } from '../plan/index.js';
 import { optionsPlace } from '../plan/plan.js';
 import { layerResolver, modelLayers, ruleMatches, unmatchedRuleMessage } from '../plan/layers.js';
-import { formatDataPath, formatPosition, type DataPath, type DataSpec } from '../recipe/index.js';
+import { formatDataPath, formatPosition, type DataPath, type DataSpec, type Recipe } from '../recipe/index.js';
 
 export interface StepRuntime {
-  plan: Plan;
+  /** The recipe the step was planned from (on a worker: rebuilt from the job, src/distributed/job.ts). */
+  recipe: Recipe;
   engine(): Promise<Engine>;
   signal: AbortSignal;
   progress(message: string, fraction?: number): void;
@@ -60,7 +61,7 @@ export async function runStep(step: Step, inputs: CacheEntry[], rt: StepRuntime)
       const pass = getPass(spec.pass)!;
       const input = filesToModel(inputs[0]!.files);
       const datasets = new Map<string, Promise<Dataset>>();
-      const recipe = rt.plan.recipe;
+      const recipe = rt.recipe;
       const place = optionsPlace(recipe, spec.index, spec.pass);
       const entry = recipe.passes[spec.index]!;
       // The same resolution the planner showed, now against the layers of the model this pass really receives.
@@ -116,7 +117,7 @@ export async function runStep(step: Step, inputs: CacheEntry[], rt: StepRuntime)
         const paired = baselineFloats && ds.y ? pairedOutcomes(baselineFloats, outputs, ds.y, classes) : undefined;
         const peakBytes = await measurePeakMemory(tf, model, ds);
         rt.progress('measuring latency');
-        const latency = await measureLatency(tf, model, ds, backend, { signal: rt.signal, ...rt.plan.recipe.runtime.latency });
+        const latency = await measureLatency(tf, model, ds, backend, { signal: rt.signal, ...rt.recipe.runtime.latency });
         if (rt.signal.aborted) throw cancelled();
         const cost = modelCost(stored.json);
         const metrics: Metrics = {
@@ -146,7 +147,7 @@ export async function runStep(step: Step, inputs: CacheEntry[], rt: StepRuntime)
         const result = await loadForInference(tf, filesToModel(inputs[1]!.files));
         try {
           rt.progress('timing baseline and result in turn');
-          const comparison = await compareLatency(tf, baseline, result, ds, backend, { signal: rt.signal, ...rt.plan.recipe.runtime.latency });
+          const comparison = await compareLatency(tf, baseline, result, ds, backend, { signal: rt.signal, ...rt.recipe.runtime.latency });
           if (rt.signal.aborted) throw cancelled();
           return { files: new Map(), meta: { ...comparison } };
         } finally {

@@ -45,7 +45,7 @@ function pathOf(e: ErrorObject): (string | number)[] {
     .map((s) => (/^\d+$/.test(s) ? Number(s) : s));
 }
 
-function describeErrors(errors: ErrorObject[], source: RecipeSource): string[] {
+export function describeErrors(errors: ErrorObject[], source: RecipeSource): string[] {
   // A bad byte size fails both branches of its oneOf; report it once, in words.
   const byteSizePaths = new Set(errors.filter((e) => e.keyword === 'oneOf').map((e) => e.instancePath));
   // `skip` or a map of options (override blocks): a map is judged by its options' errors alone; anything

@@ -1,0 +1,222 @@
+/**
+ * The coordinator's side of distributed execution: the normal build keeps its DAG and hands each step that is
+ * ready to a BullMQ queue on Redis, as a job whose id is the step key. BullMQ refuses a second job with an id
+ * it holds, so two builds (or two variants of a sweep) that need one step share one job: a step is computed
+ * once however many builds wait for it. Workers (src/distributed/worker.ts) upload results to the remote
+ * cache and report progress, which arrives here as the same events a local step emits.
+ *
+ * Redis failing is not a build failure: connect() and run() throw QueueUnavailable, and the executor builds
+ * the rest locally (src/execute/execute.ts). A step that fails on a worker fails the build as it would locally.
+ */
+import { Queue, QueueEvents } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { McbError, type ErrorCode } from '../errors.js';
+import type { StepJob } from './job.js';
+import { DEFAULT_QUEUE, redisConnection, shownRedis } from './redis.js';
+
+export interface RunHooks {
+  signal: AbortSignal;
+  /** The worker that took the job ("host/pid"), once it starts. */
+  onActive(worker: string): void;
+  onProgress(message: string, fraction?: number): void;
+}
+
+export interface RemoteRun {
+  worker: string;
+  seconds: number;
+  /** The job had already completed (another build queued it): nothing ran for this build. */
+  reused: boolean;
+}
+
+/** What a worker reports through job.updateProgress(). */
+export interface JobProgress {
+  worker: string;
+  message: string;
+  fraction?: number;
+}
+
+/** What a worker's processor returns. */
+export interface JobResult {
+  worker: string;
+  seconds: number;
+  /** The result was in the remote cache already (a retried job another worker finished). */
+  found?: boolean;
+}
+
+/** The queue cannot be used (Redis unreachable, connection lost): build locally instead. */
+export class QueueUnavailable extends Error {}
+
+export interface StepQueueOptions {
+  url: URL;
+  queue?: string;
+  onWarning?: (message: string) => void;
+  /** How long a lost Redis is retried before the build goes on locally. */
+  giveUpMs?: number;
+}
+
+/** Attempts per job: a worker that dies mid-step (or whose step crashed) leaves the job to another. */
+export const JOB_ATTEMPTS = 3;
+
+export class StepQueue {
+  private readonly listeners = new Map<string, Set<(p: JobProgress) => void>>();
+  private readonly inflight = new Map<string, Promise<RemoteRun>>();
+  private lost: QueueUnavailable | undefined;
+  private readonly onLost = new Set<(e: QueueUnavailable) => void>();
+
+  private constructor(
+    readonly shown: string,
+    readonly name: string,
+    private readonly queue: Queue,
+    private readonly events: QueueEvents,
+    private readonly connections: Redis[],
+  ) {
+    events.on('progress', ({ jobId, data }) => {
+      const progress = data as Partial<JobProgress> | undefined;
+      if (typeof progress?.worker !== 'string' || typeof progress.message !== 'string') return;
+      for (const l of this.listeners.get(jobId) ?? []) l(progress as JobProgress);
+    });
+    for (const c of connections) {
+      c.on('end', () => {
+        this.lost ??= new QueueUnavailable(`lost the connection to Redis at ${shown}`);
+        for (const l of this.onLost) l(this.lost);
+      });
+    }
+  }
+
+  /** Connects, or throws QueueUnavailable saying why. Warns when no worker is listening yet. */
+  static async connect(opts: StepQueueOptions): Promise<StepQueue> {
+    const shown = shownRedis(opts.url);
+    const name = opts.queue ?? DEFAULT_QUEUE;
+    const connections = [redisConnection(opts.url, { giveUpMs: opts.giveUpMs ?? 15_000 }), redisConnection(opts.url, { giveUpMs: opts.giveUpMs ?? 15_000 })];
+    try {
+      await Promise.all(connections.map((c) => c.connect()));
+    } catch (e) {
+      for (const c of connections) c.disconnect();
+      throw new QueueUnavailable(`cannot reach Redis at ${shown} (${describe(e)})`);
+    }
+    const queue = new Queue(name, { connection: connections[0]! });
+    const events = new QueueEvents(name, { connection: connections[1]! });
+    try {
+      await Promise.all([queue.waitUntilReady(), events.waitUntilReady()]);
+      const workers = await queue.getWorkers();
+      if (workers.length === 0) {
+        opts.onWarning?.(`no worker is connected to queue "${name}" at ${shown}; steps wait until one starts (mcbuild worker --redis ${shown} --remote-cache URL)`);
+      }
+    } catch (e) {
+      await Promise.allSettled([queue.close(), events.close()]);
+      for (const c of connections) c.disconnect();
+      throw new QueueUnavailable(`Redis at ${shown} does not serve the queue (${describe(e)})`);
+    }
+    return new StepQueue(shown, name, queue, events, connections);
+  }
+
+  /**
+   * Queues the step (or joins the job already queued under its key) and resolves when a worker has finished
+   * it. With `replace`, a completed job is queued again (its result was not found in the remote cache).
+   */
+  async run(job: StepJob, hooks: RunHooks, opts: { replace?: boolean } = {}): Promise<RemoteRun> {
+    if (this.lost) throw this.lost;
+    const id = job.step.key;
+    // Variants of a sweep built at once need the same steps (the baseline): the first queues it, the others
+    // wait for that job and count it as a hit, as a local build finds a step another build computed.
+    const shared = this.inflight.get(id);
+    if (shared && !opts.replace) {
+      const done = await shared;
+      return { ...done, reused: true };
+    }
+    const own = this.start(job, hooks, opts);
+    this.inflight.set(id, own);
+    try {
+      return await own;
+    } finally {
+      if (this.inflight.get(id) === own) this.inflight.delete(id);
+    }
+  }
+
+  private async start(job: StepJob, hooks: RunHooks, opts: { replace?: boolean }): Promise<RemoteRun> {
+    const id = job.step.key;
+    let joined = false;
+    const listener = (p: JobProgress) => {
+      if (joined) return; // another build's job: its progress is that build's to show
+      if (p.message === STARTED) hooks.onActive(p.worker);
+      else hooks.onProgress(p.message, p.fraction);
+    };
+    const listeners = this.listeners.get(id) ?? new Set();
+    listeners.add(listener);
+    this.listeners.set(id, listeners);
+    let stop: (() => void) | undefined;
+    try {
+      const existing = await this.queue.getJob(id);
+      if (existing) {
+        const state = await existing.getState();
+        if (state === 'completed' && !opts.replace) {
+          const r = existing.returnvalue as Partial<JobResult> | undefined;
+          return { worker: r?.worker ?? 'a worker', seconds: r?.seconds ?? 0, reused: true };
+        }
+        // Queued or running for another build: wait for it, and count it as that build's work.
+        if (state !== 'failed' && state !== 'completed') joined = true;
+        // A failed job is kept by BullMQ (and would block its id): this build tries the step anew.
+        if (state === 'failed' || state === 'completed') await existing.remove();
+      }
+      const added = await this.queue.add(job.step.id, job, {
+        jobId: id,
+        attempts: JOB_ATTEMPTS,
+        backoff: { type: 'fixed', delay: 1_000 },
+        removeOnComplete: { age: 24 * 3600, count: 10_000 },
+        removeOnFail: { age: 24 * 3600, count: 10_000 },
+      });
+      const interrupted = new Promise<never>((_, reject) => {
+        const onAbort = () => reject(new McbError('MCB_CANCELLED', 'the build was cancelled; queued steps go on on the workers and their results stay in the remote cache for the next build.', { exitCode: 130 }));
+        const onLost = (e: QueueUnavailable) => reject(e);
+        hooks.signal.addEventListener('abort', onAbort, { once: true });
+        this.onLost.add(onLost);
+        stop = () => {
+          hooks.signal.removeEventListener('abort', onAbort);
+          this.onLost.delete(onLost);
+        };
+        if (hooks.signal.aborted) onAbort();
+      });
+      let result: Partial<JobResult> | undefined;
+      try {
+        result = (await Promise.race([added.waitUntilFinished(this.events), interrupted])) as Partial<JobResult> | undefined;
+      } catch (e) {
+        if (e instanceof McbError || e instanceof QueueUnavailable) throw e;
+        throw failure(job, e);
+      }
+      return { worker: result?.worker ?? 'a worker', seconds: result?.seconds ?? 0, reused: joined || result?.found === true };
+    } catch (e) {
+      if (e instanceof McbError || e instanceof QueueUnavailable) throw e;
+      throw new QueueUnavailable(`the queue at ${this.shown} failed (${describe(e)})`);
+    } finally {
+      stop?.();
+      listeners.delete(listener);
+      if (listeners.size === 0) this.listeners.delete(id);
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([this.queue.close(), this.events.close()]);
+    for (const c of this.connections) c.disconnect();
+  }
+}
+
+/** The progress message a worker sends when it takes a job. */
+export const STARTED = 'started';
+
+/**
+ * A worker's failure as the build sees it. A user error (a coded McbError) is the build's error, with its code
+ * and words, as it would be locally. Anything else failed every attempt on the workers (a lost upload, a worker
+ * short of memory, a crash): this build computes the step itself, so the workers cannot fail a build that could
+ * succeed here (a real bug then fails here too, with its stack).
+ */
+function failure(job: StepJob, e: unknown): McbError | QueueUnavailable {
+  const reason = e instanceof Error ? e.message : String(e);
+  const coded = /^(MCB_[A-Z_]+): ([\s\S]*)$/.exec(reason);
+  if (coded) return new McbError(coded[1] as ErrorCode, coded[2]!, coded[1] === 'MCB_CANCELLED' ? { exitCode: 130 } : {});
+  return new QueueUnavailable(`${job.step.title} failed on the workers after ${JOB_ATTEMPTS} attempts (${reason}; the workers' output has the details)`);
+}
+
+function describe(e: unknown): string {
+  const code = (e as { code?: string } | undefined)?.code;
+  return code ?? (e instanceof Error ? e.message : String(e));
+}

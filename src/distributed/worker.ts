@@ -1,0 +1,159 @@
+/**
+ * `mcbuild worker`: takes step jobs from the BullMQ queue, runs each with the code a local build runs
+ * (src/execute/run-step.ts), stores the result in its own local cache and uploads it to the remote cache, the
+ * one place the coordinator reads it from. A job is acknowledged only after the upload, so a worker that dies
+ * mid-step leaves the job to BullMQ's stalled-job check, which hands it to another worker.
+ *
+ * Steps whose result is already in the remote cache are not computed again (a retried job another worker
+ * finished, a job queued by an older build). Errors a user can fix (McbError) fail the job at once, with their
+ * code, for the coordinator to report; anything else is retried on another attempt.
+ */
+import { hostname } from 'node:os';
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { StepCache, type CacheEntry } from '../cache/index.js';
+import type { RemoteCache } from '../cache/remote.js';
+import { isMcbError, McbError } from '../errors.js';
+import type { Engine } from '../engine/runtime.js';
+import { runStep } from '../execute/run-step.js';
+import { logStep } from '../execute/step-log.js';
+import { STARTED, type JobProgress, type JobResult } from './coordinator.js';
+import { openJob, type StepJob } from './job.js';
+import { redisConnection, shownRedis } from './redis.js';
+
+export interface WorkerOptions {
+  redis: URL;
+  queue: string;
+  remote: RemoteCache;
+  cacheDir: string;
+  /** Jobs at once (TF.js work of one process shares one thread: 1 is right on most machines). */
+  concurrency?: number;
+  /** A job whose worker has not renewed its lock for this long is handed to another worker. */
+  lockSeconds?: number;
+  signal: AbortSignal;
+  log(line: string): void;
+}
+
+export interface WorkerSummary {
+  jobs: number;
+  failed: number;
+}
+
+/** Runs until `signal` aborts (then finishes the jobs in hand) or Redis is gone for good. */
+export async function runWorker(opts: WorkerOptions): Promise<WorkerSummary> {
+  const me = `${hostname()}/${process.pid}`;
+  const cache = new StepCache(opts.cacheDir, (key, reason) => opts.log(`warning: local cache entry ${key.slice(0, 12)} is unusable (${reason}); fetching it again`));
+  const summary: WorkerSummary = { jobs: 0, failed: 0 };
+  // A stopped worker finishes the steps in hand: they are never cancelled, only abandoned (exit).
+  const never = new AbortController().signal;
+  let engine: Promise<Engine> | undefined;
+  let engineBackend: string | undefined;
+
+  const processJob = async (job: Job<StepJob, JobResult>): Promise<JobResult> => {
+    const started = performance.now();
+    let recipe;
+    try {
+      recipe = openJob(job.data, job.id);
+    } catch (e) {
+      throw unrecoverable(e);
+    }
+    const { step } = job.data;
+    const report = (message: string, fraction?: number) => {
+      const progress: JobProgress = { worker: me, message, ...(fraction === undefined ? {} : { fraction }) };
+      void job.updateProgress(progress as unknown as object).catch(() => {});
+    };
+    if (await opts.remote.has(step.key)) {
+      opts.log(`${step.title} [${step.key.slice(0, 12)}]: already in the remote cache`);
+      return { worker: me, seconds: 0, found: true };
+    }
+    if (!opts.remote.available) throw new Error(`the remote cache ${opts.remote.shown} is unreachable from ${me}`);
+    // Computed here before (the remote cache has since lost it, or was emptied): upload, do not recompute.
+    const mine = await cache.read(step.key);
+    if (mine) {
+      if (!(await opts.remote.write(step.key, mine))) throw new Error(`could not upload ${step.title} to the remote cache ${opts.remote.shown}`);
+      opts.log(`${step.title} [${step.key.slice(0, 12)}]: uploaded from this worker's cache`);
+      return { worker: me, seconds: (performance.now() - started) / 1000, found: true };
+    }
+    report(STARTED);
+    opts.log(`${step.title} [${step.key.slice(0, 12)}]: started (attempt ${job.attemptsMade + 1})`);
+    const inputs: CacheEntry[] = [];
+    for (const input of job.data.inputs) {
+      const local = await cache.read(input.key);
+      const entry = local ?? (await opts.remote.read(input.key));
+      // The coordinator queues a step only once its inputs are uploaded; missing means the remote lost them.
+      if (!entry) throw new Error(`input ${input.id} [${input.key.slice(0, 12)}] is not in the remote cache ${opts.remote.shown}`);
+      if (!local) await cache.write(input.key, entry);
+      inputs.push(entry);
+    }
+    try {
+      const note = logStep('start', step);
+      if (note) opts.log(`warning: ${note}`);
+      const entry = await runStep(step, inputs, {
+        recipe,
+        engine: () => {
+          if (!engine || engineBackend !== job.data.backend) {
+            engineBackend = job.data.backend;
+            engine = import('../engine/runtime.js').then((m) => m.loadEngine(job.data.backend));
+          }
+          return engine;
+        },
+        signal: never,
+        progress: report,
+      });
+      await cache.write(step.key, entry);
+      if (!(await opts.remote.write(step.key, entry))) {
+        throw new Error(`could not upload the result to the remote cache ${opts.remote.shown}${opts.remote.mode === 'read' ? ' (the worker was started with --remote-cache-mode=read)' : ''}`);
+      }
+      logStep('done', step);
+      const seconds = (performance.now() - started) / 1000;
+      opts.log(`${step.title} [${step.key.slice(0, 12)}]: done in ${seconds.toFixed(1)} s`);
+      return { worker: me, seconds };
+    } catch (e) {
+      throw isMcbError(e) ? unrecoverable(e) : e;
+    }
+  };
+
+  const connection = redisConnection(opts.redis, { giveUpMs: 60_000 });
+  try {
+    await connection.connect();
+  } catch (e) {
+    connection.disconnect();
+    throw new McbError('MCB_REMOTE', `cannot reach Redis at ${shownRedis(opts.redis)} (${(e as { code?: string }).code ?? String(e)}); start it, or give its address with --redis redis://host:6379.`);
+  }
+  const lockDuration = (opts.lockSeconds ?? 60) * 1000;
+  const worker = new Worker<StepJob, JobResult>(opts.queue, processJob, {
+    connection,
+    concurrency: opts.concurrency ?? 1,
+    lockDuration,
+    stalledInterval: Math.max(1000, lockDuration / 2),
+    maxStalledCount: 2,
+    name: me,
+    autorun: false,
+  });
+  worker.on('failed', (job, e) => {
+    summary.failed++;
+    opts.log(`${job?.data.step.title ?? job?.id ?? 'a job'}: failed: ${e.message}`);
+  });
+  worker.on('completed', () => summary.jobs++);
+  worker.on('error', (e) => opts.log(`warning: ${e.message}`));
+  const gone = new Promise<void>((resolve) => connection.once('end', () => resolve()));
+  const stopped = new Promise<void>((resolve) => {
+    if (opts.signal.aborted) resolve();
+    opts.signal.addEventListener('abort', () => resolve(), { once: true });
+  });
+  opts.log(`worker ${me}: taking jobs from queue "${opts.queue}" at ${shownRedis(opts.redis)}, results to ${opts.remote.shown}, local cache ${opts.cacheDir}`);
+  const running = worker.run();
+  const why = await Promise.race([stopped.then(() => 'stopped' as const), gone.then(() => 'gone' as const), running.then(() => 'closed' as const)]);
+  // A second Ctrl-C (or SIGTERM) exits at once (src/cli/main.ts): the jobs in hand go back to the queue when
+  // their locks expire, and another worker computes them.
+  if (why === 'stopped') opts.log(`worker ${me}: stopping after the jobs in hand (Ctrl-C again to leave them to other workers)`);
+  await worker.close(why === 'gone');
+  connection.disconnect();
+  if (why === 'gone') throw new McbError('MCB_REMOTE', `lost the connection to Redis at ${shownRedis(opts.redis)}; the jobs this worker held go back to the queue for other workers.`);
+  return summary;
+}
+
+/** A user error fails its job at once (no retry can fix it), carrying its code for the coordinator. */
+function unrecoverable(e: unknown): UnrecoverableError {
+  if (e instanceof McbError) return new UnrecoverableError(`${e.code}: ${e.message}`);
+  return new UnrecoverableError(e instanceof Error ? e.message : String(e));
+}

@@ -1,0 +1,64 @@
+/**
+ * The project configuration: `mcbuild.config.yaml` at the project root, for settings every recipe of a project
+ * shares and a team wants written down once — the remote cache and the worker queue. Validated against
+ * schema/config.schema.json; a mistake is reported at its file, line and column like a recipe's.
+ */
+import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
+import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { LineCounter, parseDocument } from 'yaml';
+import { errnoCode, McbError } from '../errors.js';
+import { formatPosition, SourceMap } from './source.js';
+import { describeErrors } from './validate.js';
+
+export const CONFIG_FILE = 'mcbuild.config.yaml';
+
+export interface ProjectConfig {
+  /** The file it was read from, for messages; undefined when the project has none. */
+  file?: string;
+  remoteCache?: { url: string; mode?: 'read' | 'readwrite' | 'off'; timeoutSeconds?: number };
+  workers?: { redis: string; queue?: string };
+}
+
+let compiled: ValidateFunction | undefined;
+
+function validator(): ValidateFunction {
+  if (compiled) return compiled;
+  for (const rel of ['../../schema/config.schema.json', '../../../schema/config.schema.json']) {
+    try {
+      const schema = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as Record<string, unknown>;
+      return (compiled = new Ajv2020({ allErrors: true, verbose: true, strict: true }).compile(schema));
+    } catch (e) {
+      if (errnoCode(e) !== 'ENOENT') throw e;
+    }
+  }
+  throw new Error('mcbuild: schema/config.schema.json is missing from the installation');
+}
+
+/** The project's configuration, or {} when it has no mcbuild.config.yaml. */
+export async function loadProjectConfig(projectRoot: string): Promise<ProjectConfig> {
+  const file = join(projectRoot, CONFIG_FILE);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    if (errnoCode(e) === 'ENOENT') return {};
+    throw new McbError('MCB_USAGE', `cannot read ${file} (${errnoCode(e) ?? String(e)}); fix its permissions or remove it.`);
+  }
+  if (text.length > 64 * 1024) throw new McbError('MCB_USAGE', `${file} is ${text.length} bytes; a project configuration is a few lines (remoteCache, workers). Remove what does not belong there.`);
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false, strict: true });
+  const source = new SourceMap(file, doc, lines);
+  const problem = doc.errors[0] ?? doc.warnings[0];
+  if (problem) {
+    throw new McbError('MCB_USAGE', `${formatPosition(source.at(problem.pos[0]))}: YAML error: ${problem.message.split('\n')[0]}. Fix the YAML at that line.`);
+  }
+  const data = (doc.toJS({ maxAliasCount: 10 }) as unknown) ?? {};
+  const validate = validator();
+  if (!validate(data)) {
+    const messages = describeErrors(validate.errors ?? [], source);
+    throw new McbError('MCB_USAGE', messages.length === 1 ? `${CONFIG_FILE}: ${messages[0]!}` : `${file} has ${messages.length} problems:\n${messages.map((m) => `  - ${m}`).join('\n')}`);
+  }
+  return { file, ...(data as Omit<ProjectConfig, 'file'>) };
+}
