@@ -128,7 +128,7 @@ async function runOnce(ctx: CommandContext): Promise<number> {
   }
   const result = set.results[0]!;
   if (out.json) {
-    out.jsonResult({ ...result.report, outputDir: result.outputDir, cached: result.execution.cached, ran: result.execution.ran, seconds });
+    out.jsonResult({ ...result.report, outputDir: result.outputDir, cached: result.execution.cached, ran: result.execution.ran, seconds, ...(scale.remote ? { remoteCache: scale.remote.stats } : {}) });
   } else {
     const search = result.report.search as { chosen: Record<string, unknown> | null; trials: unknown[]; stoppedBecause: string; recipe: string | null; record: string | null; option: string; fallback?: string } | undefined;
     const chosen = (c: Record<string, unknown>) => Object.entries(c).map(([l, v]) => `${l}=${String(v)}`).join(', ') || 'every layer at the first candidate';
@@ -155,6 +155,7 @@ function reportSweep(ctx: CommandContext, set: SetResult, seconds: number, remot
       sweepFile: set.sweepFile,
       builds: set.results.map((r) => ({ variant: r.plan.recipe.variant!.name, outputDir: r.outputDir, verdict: r.report.verdict, ran: r.execution.ran, cached: r.execution.cached, thresholds: r.report.thresholds })),
       seconds,
+      ...(remote ? { remoteCache: remote.stats } : {}),
     });
     return set.exitCode;
   }

@@ -57,6 +57,9 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerSummary> {
       throw unrecoverable(e);
     }
     const { step } = job.data;
+    // Loading reads the user's files, which live with the coordinator (it runs those steps itself). A worker
+    // reads no path a job names except dataset files, so a queue writer cannot make it upload arbitrary files.
+    if (step.spec.kind === 'load') throw unrecoverable(new McbError('MCB_REMOTE', `${step.title}: load steps read the user's model files and run on the build's own machine, never on a worker.`));
     const report = (message: string, fraction?: number) => {
       const progress: JobProgress = { worker: me, message, ...(fraction === undefined ? {} : { fraction }) };
       void job.updateProgress(progress as unknown as object).catch(() => {});

@@ -195,14 +195,21 @@ describe.skipIf(!servers)('distributed builds: a coordinator and `mcbuild worker
       );
       expect((error as { code?: string }).code).toBe('MCB_REMOTE');
       expect((error as Error).message).toMatch(/planned by mcbuild 0\.0\.1 but this worker runs/);
+      // A job naming a file to load (as a queue writer could send) is refused: workers read no user paths.
+      const load = stepJob({ ...step, spec: { kind: 'load', path: '/etc/passwd' } }, recipe, plan.backend, (id) => plan.steps.find((s) => s.id === id)!.key);
+      const refused = await q.run(load, { signal: new AbortController().signal, onActive: () => {}, onProgress: () => {} }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect((refused as Error).message).toMatch(/load steps read the user's model files and run on the build's own machine/);
     } finally {
       await q.close();
     }
     expect(starts(log)).toEqual([]);
-    expect(workerOutput.get(worker)!.match(/failed: /g)?.length).toBe(1);
+    expect(workerOutput.get(worker)!.match(/failed: /g)?.length).toBe(2);
     await stopWorker(worker);
     expect(worker.exitCode).toBe(0);
-    expect(workerOutput.get(worker)).toMatch(/stopped after 0 jobs \(1 failed\)/);
+    expect(workerOutput.get(worker)).toMatch(/stopped after 0 jobs \(2 failed\)/);
   }, 120_000);
 
   it("a recipe loading the user's model files: the load step runs on the coordinator, the workers do the rest", async () => {
