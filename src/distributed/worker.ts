@@ -60,7 +60,12 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerSummary> {
     // Loading reads the user's files, which live with the coordinator (it runs those steps itself). A worker
     // reads no path a job names except dataset files, so a queue writer cannot make it upload arbitrary files.
     if (step.spec.kind === 'load') throw unrecoverable(new McbError('MCB_REMOTE', `${step.title}: load steps read the user's model files and run on the build's own machine, never on a worker.`));
+    let lastReport = 0;
     const report = (message: string, fraction?: number) => {
+      // Training reports every batch; the coordinator's renderer shows tenths. A few updates a second will do.
+      const now = performance.now();
+      if (message !== STARTED && now - lastReport < 200) return;
+      lastReport = now;
       const progress: JobProgress = { worker: me, message, ...(fraction === undefined ? {} : { fraction }) };
       void job.updateProgress(progress as unknown as object).catch(() => {});
     };
@@ -115,7 +120,8 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerSummary> {
     }
   };
 
-  const connection = redisConnection(opts.redis, { giveUpMs: 60_000 });
+  // Redis restarts (maintenance, failover) should not end a fleet of workers: retry for 10 minutes.
+  const connection = redisConnection(opts.redis, { giveUpMs: 10 * 60_000 });
   try {
     await connection.connect();
   } catch (e) {
@@ -137,7 +143,16 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerSummary> {
     opts.log(`${job?.data.step.title ?? job?.id ?? 'a job'}: failed: ${e.message}`);
   });
   worker.on('completed', () => summary.jobs++);
-  worker.on('error', (e) => opts.log(`warning: ${e.message}`));
+  // A Redis outage repeats its error at every reconnect attempt: say it once, and again only after recovery.
+  let lastError: string | undefined;
+  worker.on('error', (e) => {
+    if (e.message !== lastError) opts.log(`warning: ${e.message}${/ECONNREFUSED|ETIMEDOUT|ENOTFOUND|EHOSTUNREACH/.test(e.message) ? ' (Redis unreachable; reconnecting for up to 10 minutes)' : ''}`);
+    lastError = e.message;
+  });
+  connection.on('ready', () => {
+    if (lastError !== undefined) opts.log(`Redis at ${shownRedis(opts.redis)} is back`);
+    lastError = undefined;
+  });
   const gone = new Promise<void>((resolve) => connection.once('end', () => resolve()));
   const stopped = new Promise<void>((resolve) => {
     if (opts.signal.aborted) resolve();
