@@ -57,7 +57,7 @@ export async function loadProjectConfig(projectRoot: string): Promise<ProjectCon
   const data = (doc.toJS({ maxAliasCount: 10 }) as unknown) ?? {};
   const validate = validator();
   if (!validate(data)) {
-    const messages = describeErrors(validate.errors ?? [], source);
+    const messages = describeErrors(validate.errors ?? [], source, 'the project configuration');
     throw new McbError('MCB_USAGE', messages.length === 1 ? `${CONFIG_FILE}: ${messages[0]!}` : `${file} has ${messages.length} problems:\n${messages.map((m) => `  - ${m}`).join('\n')}`);
   }
   return { file, ...(data as Omit<ProjectConfig, 'file'>) };

@@ -45,7 +45,8 @@ function pathOf(e: ErrorObject): (string | number)[] {
     .map((s) => (/^\d+$/.test(s) ? Number(s) : s));
 }
 
-export function describeErrors(errors: ErrorObject[], source: RecipeSource): string[] {
+/** One message per schema error, at its place; `document` names the top level ("the recipe", "the configuration"). */
+export function describeErrors(errors: ErrorObject[], source: RecipeSource, document = 'the recipe'): string[] {
   // A bad byte size fails both branches of its oneOf; report it once, in words.
   const byteSizePaths = new Set(errors.filter((e) => e.keyword === 'oneOf').map((e) => e.instancePath));
   // `skip` or a map of options (override blocks): a map is judged by its options' errors alone; anything
@@ -81,7 +82,7 @@ export function describeErrors(errors: ErrorObject[], source: RecipeSource): str
     if (e.keyword === 'if') continue;
     // `model`'s anyOf/not (exactly one of path and train) add nothing beside an unknown key at the same place.
     if ((e.keyword === 'anyOf' || e.keyword === 'not') && errors.some((o) => o !== e && o.instancePath === e.instancePath && o.keyword !== 'anyOf' && o.keyword !== 'not' && o.keyword !== 'required')) continue;
-    const m = describe(e, pathOf(e), source);
+    const m = describe(e, pathOf(e), source, document);
     if (!seen.has(m)) {
       seen.add(m);
       out.push(m);
@@ -90,7 +91,7 @@ export function describeErrors(errors: ErrorObject[], source: RecipeSource): str
   return out;
 }
 
-function describe(e: ErrorObject, path: DataPath, source: RecipeSource): string {
+function describe(e: ErrorObject, path: DataPath, source: RecipeSource, document: string): string {
   const where = (p: DataPath, key = false) => `at ${formatPosition(source.positionOf(p, { key }))}`;
   const name = `\`${formatDataPath(path)}\``;
   const params = e.params as Record<string, unknown>;
@@ -104,7 +105,7 @@ function describe(e: ErrorObject, path: DataPath, source: RecipeSource): string 
     case 'additionalProperties': {
       const key = String(params.additionalProperty);
       const allowed = Object.keys((parent.properties as Record<string, unknown>) ?? {});
-      return `${path.length ? name : 'the recipe'} has an unknown key \`${key}\` ${where([...path, key], true)}${suggest(key, allowed)}; allowed keys: ${allowed.join(', ')}`;
+      return `${path.length ? name : document} has an unknown key \`${key}\` ${where([...path, key], true)}${suggest(key, allowed)}; allowed keys: ${allowed.join(', ')}`;
     }
     case 'propertyNames': {
       const key = String(params.propertyName);

@@ -151,6 +151,9 @@ describe.skipIf(!servers)('distributed builds: a coordinator and `mcbuild worker
     // Started by the victim, never finished there; started again and finished by the rescuer.
     expect(trained.filter((l) => l.pid === victim.pid).map((l) => l.event)).toEqual(['start']);
     expect(trained.filter((l) => l.pid === rescuer.pid).map((l) => l.event)).toEqual(['start', 'done']);
+    // The coordinator showed the step as usual: who ran it, and its progress as the worker reported it.
+    expect(r.all).toMatch(new RegExp(`\\[run\\] +baseline: .*on worker [^/]+/${rescuer.pid}`));
+    expect(r.all).toMatch(/ baseline: \d0% epoch \d\/3 batch/);
     // The same model a local build trains.
     const again = await runCli([recipe, '--cache-dir', join(dir, 'kill-local-cache'), '--out', 'out/kill-local'], { cwd: dir });
     expect(again.code, again.all).toBe(0);
