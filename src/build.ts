@@ -5,7 +5,7 @@
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { StepCache } from './cache/index.js';
 import { EXIT, McbError } from './errors.js';
-import { cacheStatus, execute, type EventListener, type Execution } from './execute/index.js';
+import { cacheStatus, execute, type BuildEvent, type EventListener, type Execution } from './execute/index.js';
 import { readBuildRecord, writeBuildRecord } from './execute/history.js';
 import { describeKeyChange } from './plan/diff.js';
 import { gate, type Verdict } from './gate/index.js';
@@ -114,7 +114,9 @@ export async function buildSet(recipeFile: string, opts: BuildOptions & { onVari
   }
   const buildVariant = (recipe: Recipe, i: number) => {
     opts.onVariant?.(recipe, i, set.variants.length);
-    return buildOrSearch(recipe, { ...opts, output: join(root, variantFolder(recipe.variant!)) });
+    // Built at once (with workers), the variants' events interleave: each carries its variant's name.
+    const onEvent = opts.onEvent && opts.workers ? (e: BuildEvent) => opts.onEvent!({ ...e, variant: recipe.variant!.name }) : opts.onEvent;
+    return buildOrSearch(recipe, { ...opts, ...(onEvent ? { onEvent } : {}), output: join(root, variantFolder(recipe.variant!)) });
   };
   const results: BuildResult[] = [];
   // With workers, every variant's steps are queued at once (the workers are the limit, not this process);

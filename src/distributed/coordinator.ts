@@ -60,6 +60,7 @@ export const JOB_ATTEMPTS = 3;
 export class StepQueue {
   private readonly listeners = new Map<string, Set<(p: JobProgress) => void>>();
   private readonly inflight = new Map<string, Promise<RemoteRun>>();
+  private askedForWorkers = false;
   private lost: QueueUnavailable | undefined;
   private readonly onLost = new Set<(e: QueueUnavailable) => void>();
 
@@ -69,6 +70,7 @@ export class StepQueue {
     private readonly queue: Queue,
     private readonly events: QueueEvents,
     private readonly connections: Redis[],
+    private readonly warn: (message: string) => void,
   ) {
     events.on('progress', ({ jobId, data }) => {
       const progress = data as Partial<JobProgress> | undefined;
@@ -83,7 +85,7 @@ export class StepQueue {
     }
   }
 
-  /** Connects, or throws QueueUnavailable saying why. Warns when no worker is listening yet. */
+  /** Connects, or throws QueueUnavailable saying why. */
   static async connect(opts: StepQueueOptions): Promise<StepQueue> {
     const shown = shownRedis(opts.url);
     const name = opts.queue ?? DEFAULT_QUEUE;
@@ -98,16 +100,12 @@ export class StepQueue {
     const events = new QueueEvents(name, { connection: connections[1]! });
     try {
       await Promise.all([queue.waitUntilReady(), events.waitUntilReady()]);
-      const workers = await queue.getWorkers();
-      if (workers.length === 0) {
-        opts.onWarning?.(`no worker is connected to queue "${name}" at ${shown}; steps wait until one starts (mcbuild worker --redis ${shown} --remote-cache URL)`);
-      }
     } catch (e) {
       await Promise.allSettled([queue.close(), events.close()]);
       for (const c of connections) c.disconnect();
       throw new QueueUnavailable(`Redis at ${shown} does not serve the queue (${describe(e)})`);
     }
-    return new StepQueue(shown, name, queue, events, connections);
+    return new StepQueue(shown, name, queue, events, connections, opts.onWarning ?? (() => {}));
   }
 
   /**
@@ -157,6 +155,11 @@ export class StepQueue {
         if (state !== 'failed' && state !== 'completed') joined = true;
         // A failed job is kept by BullMQ (and would block its id): this build tries the step anew.
         if (state === 'failed' || state === 'completed') await existing.remove();
+      }
+      // Said when the first step is queued, not at connection: a build whose steps are all cached needs no worker.
+      if (!this.askedForWorkers) {
+        this.askedForWorkers = true;
+        if ((await this.queue.getWorkers()).length === 0) this.warn(`no worker is connected to queue "${this.name}" at ${this.shown}; steps wait until one starts (mcbuild worker --redis ${this.shown} --remote-cache URL)`);
       }
       const added = await this.queue.add(job.step.id, job, {
         jobId: id,

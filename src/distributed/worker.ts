@@ -164,7 +164,9 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerSummary> {
   // A second Ctrl-C (or SIGTERM) exits at once (src/cli/main.ts): the jobs in hand go back to the queue when
   // their locks expire, and another worker computes them.
   if (why === 'stopped') opts.log(`worker ${me}: stopping after the jobs in hand (Ctrl-C again to leave them to other workers)`);
-  await worker.close(why === 'gone');
+  // Finishing the jobs in hand needs Redis to acknowledge them: without it, close at once (they go back to the
+  // queue when their locks expire) rather than wait for a Redis that may never return.
+  await worker.close(why === 'gone' || connection.status !== 'ready');
   connection.disconnect();
   if (why === 'gone') throw new McbError('MCB_REMOTE', `lost the connection to Redis at ${shownRedis(opts.redis)}; the jobs this worker held go back to the queue for other workers.`);
   return summary;

@@ -5,7 +5,12 @@ import type { Backend } from '../recipe/index.js';
  * Everything a build reports while it runs. The terminal renderers, the JSON output and (later) watch mode
  * all listen to these; none of them reaches into the executor.
  */
-export type BuildEvent =
+export type BuildEvent = BuildEventBody & {
+  /** The matrix variant the event belongs to, when variants build at once (with workers). */
+  variant?: string;
+};
+
+type BuildEventBody =
   /** `cached` counts remote hits too; `remote` names them (with a remote cache). */
   | { type: 'plan'; plan: Plan; cached: ReadonlySet<string>; remote?: ReadonlySet<string> }
   | { type: 'engine'; backend: Backend; seconds: number }

@@ -248,6 +248,22 @@ describe.skipIf(!servers)('distributed builds: a coordinator and `mcbuild worker
     await stopWorker(worker);
   }, 120_000);
 
+  it('a worker stopped while Redis is down exits instead of waiting for it', async () => {
+    const own = await startRedis();
+    const child = spawn(process.execPath, [BIN, 'worker', '--redis', own.url, '--remote-cache', dav.url, '--cache-dir', join(dir, 'worker-cache-orphaned')], { cwd: dir, env: { ...process.env, CI: 'true' }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    workers.push(child);
+    await waitFor('the worker to connect', () => err.includes('taking jobs'));
+    await own.stop();
+    await waitFor('the worker to notice', () => err.includes('Redis unreachable'));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    // Said once, not at every reconnect attempt.
+    expect(err.match(/Redis unreachable/g)?.length).toBe(1);
+  }, 60_000);
+
   it('worker usage errors are one paragraph with exit 2', async () => {
     const noRedis = await runCli(['worker', '--remote-cache', dav.url], { cwd: dir });
     expect(noRedis.code).toBe(2);
