@@ -9,6 +9,8 @@
  *   5. lowrank's SVD on a 1024×1024 matrix: ml-matrix's full SVD vs the Gram route vs a randomized SVD
  *   6. fold-batchnorm: MobileNet v1 inference latency before/after folding, batch 1 and 32 (wasm)
  *   7. prune-channels: MobileNet v1 inference latency before/after removing 50% of channels, batch 1 and 32 (wasm)
+ *   8. scale-out: a 12-variant sweep built cold by one process vs a coordinator with 2 workers (wall time, variants
+ *      per CPU-second), and all-hit rebuilds from the remote cache vs the local cache (real redis-server + nginx)
  */
 import { loadMnist } from '../src/data/mnist.js';
 import { installedNativePackage } from '../src/engine/backend.js';
@@ -18,6 +20,7 @@ import { loadEngine, type Engine } from '../src/engine/runtime.js';
 import { trainModel } from '../src/engine/train.js';
 import { measureAccuracy } from '../src/metrics/accuracy.js';
 import type { Backend } from '../src/recipe/index.js';
+import { benchDistributed } from './distributed.js';
 import { benchFoldBatchnorm } from './fold-batchnorm.js';
 import { benchPruneChannels } from './prune-channels.js';
 import { benchSvd } from './svd.js';
@@ -139,3 +142,4 @@ await benchWeightPasses(log);
 await benchSvd(log, (await loadEngine('wasm')).tf);
 await benchFoldBatchnorm(log, (await loadEngine('wasm')).tf);
 await benchPruneChannels(log, (await loadEngine('wasm')).tf);
+await benchDistributed(log);

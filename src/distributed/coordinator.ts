@@ -8,6 +8,7 @@
  * Redis failing is not a build failure: connect() and run() throw QueueUnavailable, and the executor builds
  * the rest locally (src/execute/execute.ts). A step that fails on a worker fails the build as it would locally.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { McbError, type ErrorCode } from '../errors.js';
@@ -53,6 +54,9 @@ export interface StepQueueOptions {
   /** How long a lost Redis is retried before the build goes on locally. */
   giveUpMs?: number;
 }
+
+/** How often a waited-for job's state is looked up besides listening for its events. */
+const POLL_MS = 2_000;
 
 /** Attempts per job: a worker that dies mid-step (or whose step crashed) leaves the job to another. */
 export const JOB_ATTEMPTS = 3;
@@ -180,11 +184,14 @@ export class StepQueue {
         if (hooks.signal.aborted) onAbort();
       });
       let result: Partial<JobResult> | undefined;
+      const polling = new AbortController();
       try {
-        result = (await Promise.race([added.waitUntilFinished(this.events), interrupted])) as Partial<JobResult> | undefined;
+        result = (await Promise.race([added.waitUntilFinished(this.events), this.poll(id, polling.signal), interrupted])) as Partial<JobResult> | undefined;
       } catch (e) {
         if (e instanceof McbError || e instanceof QueueUnavailable) throw e;
         throw failure(job, e);
+      } finally {
+        polling.abort();
       }
       return { worker: result?.worker ?? 'a worker', seconds: result?.seconds ?? 0, reused: joined || result?.found === true };
     } catch (e) {
@@ -194,6 +201,28 @@ export class StepQueue {
       stop?.();
       listeners.delete(listener);
       if (listeners.size === 0) this.listeners.delete(id);
+    }
+  }
+
+  /**
+   * The job's end as its state says, looked up every POLL_MS: the completion event is the fast path, this the
+   * safety net (a lagging or reconnected event stream must not leave a build waiting for a job that is done).
+   * A job gone from the queue (removed by hand, or by age) resolves as finished: the caller checks the cache.
+   */
+  private async poll(id: string, signal: AbortSignal): Promise<Partial<JobResult> | undefined> {
+    for (;;) {
+      await sleep(POLL_MS, undefined, { signal }).catch(() => {});
+      if (signal.aborted) return new Promise<never>(() => {});
+      let found, state;
+      try {
+        found = await this.queue.getJob(id);
+        state = await found?.getState();
+      } catch {
+        continue; // Redis hiccup: a lost connection is reported through onLost, not here
+      }
+      if (!found) return undefined;
+      if (state === 'completed') return found.returnvalue as Partial<JobResult> | undefined;
+      if (state === 'failed') throw new Error(found.failedReason);
     }
   }
 
