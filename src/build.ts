@@ -112,16 +112,16 @@ export async function buildSet(recipeFile: string, opts: BuildOptions & { onVari
     const result = await buildOrSearch(recipe, { ...opts, output: join(root, variantFolder(recipe.variant!)) });
     return { results: [result], exitCode: result.exitCode };
   }
-  const buildVariant = (recipe: Recipe, i: number) => {
+  const buildVariant = (recipe: Recipe, i: number, signal = opts.signal) => {
     opts.onVariant?.(recipe, i, set.variants.length);
     // Built at once (with workers), the variants' events interleave: each carries its variant's name.
     const onEvent = opts.onEvent && opts.workers ? (e: BuildEvent) => opts.onEvent!({ ...e, variant: recipe.variant!.name }) : opts.onEvent;
-    return buildOrSearch(recipe, { ...opts, ...(onEvent ? { onEvent } : {}), output: join(root, variantFolder(recipe.variant!)) });
+    return buildOrSearch(recipe, { ...opts, ...(signal ? { signal } : {}), ...(onEvent ? { onEvent } : {}), output: join(root, variantFolder(recipe.variant!)) });
   };
   const results: BuildResult[] = [];
   // With workers, every variant's steps are queued at once (the workers are the limit, not this process);
   // steps variants share are one job. Locally, one after another: TF.js work of one process shares one thread.
-  if (opts.workers) results.push(...(await Promise.all(set.variants.map(buildVariant))));
+  if (opts.workers) results.push(...(await allOrNothing(set.variants, buildVariant, opts.signal)));
   else for (const [i, recipe] of set.variants.entries()) results.push(await buildVariant(recipe, i));
   const first = results[0]!.report.recipe;
   const sweep = summariseSweep(
@@ -136,6 +136,33 @@ export async function buildSet(recipeFile: string, opts: BuildOptions & { onVari
   const page = htmlPage([{ sweep, variants: results.map((r) => ({ report: r.report, where: basename(r.outputDir) })) }]);
   await writeTextAtomic(join(root, HTML_FILE), renderHtml(page), 'sweep report page');
   return { results, sweep, sweepFile, exitCode: sweep.verdict === 'pass' ? EXIT.pass : EXIT.thresholdMissed };
+}
+
+/**
+ * Runs `work` on every item at once. The first failure cancels the others (the sweep has failed; they must not
+ * go on building in the background) and is thrown once they have stopped.
+ */
+async function allOrNothing<T, R>(items: readonly T[], work: (item: T, index: number, signal: AbortSignal) => Promise<R>, outer?: AbortSignal): Promise<R[]> {
+  const controller = new AbortController();
+  const onAbort = () => controller.abort();
+  outer?.addEventListener('abort', onAbort, { once: true });
+  if (outer?.aborted) controller.abort();
+  let first: { error: unknown } | undefined;
+  try {
+    const settled = await Promise.allSettled(
+      items.map((item, i) =>
+        work(item, i, controller.signal).catch((error: unknown) => {
+          first ??= { error };
+          controller.abort();
+          throw error;
+        }),
+      ),
+    );
+    if (first) throw first.error;
+    return settled.map((r) => (r as PromiseFulfilledResult<R>).value);
+  } finally {
+    outer?.removeEventListener('abort', onAbort);
+  }
 }
 
 /**

@@ -76,6 +76,7 @@ export class RemoteCache {
   private uploadsRefused = false;
   /** Blobs that failed verification here: uploaded again even though the server says it has them. */
   private readonly badBlobs = new Set<string>();
+  private readonly missedKeys = new Set<string>();
 
   constructor(opts: RemoteCacheOptions) {
     const url = parseRemoteUrl(opts.url);
@@ -97,13 +98,15 @@ export class RemoteCache {
   }
 
   /** Whether the server holds an action record for `key` (HEAD; cheap, nothing verified yet). */
-  async has(key: string): Promise<boolean> {
+  async has(key: string, opts: { signal?: AbortSignal } = {}): Promise<boolean> {
     checkKey(key);
     if (!this.available) return false;
     try {
-      const res = await this.request('HEAD', `ac/${key}`);
+      const res = await this.request('HEAD', `ac/${key}`, undefined, opts.signal);
+      if (res.status !== 200) this.missed(key);
       return res.status === 200;
     } catch (e) {
+      if (opts.signal?.aborted) throw cancelled();
       this.trip(e);
       return false;
     }
@@ -119,7 +122,7 @@ export class RemoteCache {
     try {
       const recordBytes = await this.download(`ac/${key}`, MAX_RECORD_BYTES, opts.signal);
       if (!recordBytes) {
-        this.stats.misses++;
+        this.missed(key);
         return undefined;
       }
       const record = parseRecord(recordBytes, key);
@@ -140,7 +143,7 @@ export class RemoteCache {
         this.warn(`remote cache entry ${key.slice(0, 12)} at ${this.shown} is unusable (${e.message}); it is treated as a miss${this.mode === 'readwrite' ? ' and uploaded again once computed' : ''}`);
         return undefined;
       }
-      if (opts.signal?.aborted) throw e;
+      if (opts.signal?.aborted) throw cancelled();
       this.trip(e);
       return undefined;
     }
@@ -166,7 +169,7 @@ export class RemoteCache {
       this.stats.uploads++;
       return true;
     } catch (e) {
-      if (opts.signal?.aborted) throw e;
+      if (opts.signal?.aborted) throw cancelled();
       if (e instanceof Unusable) {
         this.uploadsRefused = true;
         this.warn(`remote cache ${this.shown} refuses uploads (${e.message}); this build goes on reading from it without uploading (use --remote-cache-mode=read to say so)`);
@@ -175,6 +178,13 @@ export class RemoteCache {
       this.trip(e);
       return false;
     }
+  }
+
+  /** Counts each key looked up and not found once, however often it is asked for. */
+  private missed(key: string): void {
+    if (this.missedKeys.has(key)) return;
+    this.missedKeys.add(key);
+    this.stats.misses++;
   }
 
   private async putBlob(data: Uint8Array, signal: AbortSignal | undefined): Promise<Blob> {
@@ -215,14 +225,16 @@ export class RemoteCache {
 
   /** GETs a body of at most `limit` bytes; undefined on 404. */
   private async download(path: string, limit: number, signal: AbortSignal | undefined): Promise<Uint8Array | undefined> {
-    const res = await this.request('GET', path, undefined, signal);
+    // A blob's size is known (the time limit grows with it); a record's limit is a cap, not its size.
+    const res = await this.request('GET', path, undefined, signal, path.startsWith('cas/') ? limit : 0);
     if (res.status === 404) {
       await res.body?.cancel();
       return undefined;
     }
     if (res.status !== 200) {
       await res.body?.cancel();
-      throw res.status >= 500 ? new Outage(`GET /${path} answered HTTP ${res.status}`) : new Unusable(`GET /${path} answered HTTP ${res.status}`);
+      // 401/403 (credentials), 400, a redirect loop…: every request would answer the same, so it is an outage.
+      throw new Outage(`GET /${path} answered HTTP ${res.status}${res.status === 401 || res.status === 403 ? ': check the credentials in the URL' : ''}`);
     }
     const declared = Number(res.headers.get('content-length') ?? NaN);
     if (declared > limit) {
@@ -233,7 +245,14 @@ export class RemoteCache {
     let size = 0;
     const reader = res.body!.getReader();
     for (;;) {
-      const { done, value } = await reader.read();
+      let chunk: Awaited<ReturnType<typeof reader.read>>;
+      try {
+        chunk = await reader.read();
+      } catch (e) {
+        if (signal?.aborted) throw cancelled();
+        throw new Outage(`GET /${path} broke off (${describeFetchError(e)})`);
+      }
+      const { done, value } = chunk;
       if (done) break;
       size += value.byteLength;
       if (size > limit) {
@@ -246,8 +265,11 @@ export class RemoteCache {
     return Buffer.concat(chunks);
   }
 
-  private async request(method: string, path: string, body?: Uint8Array, signal?: AbortSignal): Promise<Response> {
-    const timeout = AbortSignal.timeout(this.timeoutMs);
+  private async request(method: string, path: string, body?: Uint8Array, signal?: AbortSignal, expectBytes = 0): Promise<Response> {
+    // The limit covers the whole transfer, so it grows with the bytes moved (as if at 100 kB/s at the least):
+    // a large shard on a slow link is slow, not an outage.
+    const limitMs = Math.ceil(this.timeoutMs + ((body?.byteLength ?? expectBytes) / 100_000) * 1000);
+    const timeout = AbortSignal.timeout(limitMs);
     let res: Response;
     try {
       res = await fetch(`${this.base}/${path}`, {
@@ -257,14 +279,16 @@ export class RemoteCache {
         signal: signal ? AbortSignal.any([timeout, signal]) : timeout,
       });
     } catch (e) {
-      if (signal?.aborted) throw e;
-      throw new Outage(timeout.aborted ? `no answer within ${this.timeoutMs / 1000} s` : describeFetchError(e));
+      if (signal?.aborted) throw cancelled();
+      throw new Outage(timeout.aborted ? `no answer within ${Math.round(limitMs / 100) / 10} s` : describeFetchError(e));
     }
     if (res.status >= 500) {
       await res.body?.cancel();
       throw new Outage(`${method} /${path} answered HTTP ${res.status}`);
     }
-    if (method === 'HEAD' && res.status !== 200 && res.status !== 404) throw new Unusable(`HEAD /${path} answered HTTP ${res.status}`);
+    if (method === 'HEAD' && res.status !== 200 && res.status !== 404) {
+      throw new Outage(`HEAD /${path} answered HTTP ${res.status}${res.status === 401 || res.status === 403 ? ': check the credentials in the URL' : ''}`);
+    }
     return res;
   }
 
@@ -282,10 +306,11 @@ export class RemoteCache {
 }
 
 /** An http(s) URL, or exit 2 naming the problem. */
-export function parseRemoteUrl(text: string, where = '--remote-cache'): URL {
+export function parseRemoteUrl(raw: string, where = '--remote-cache'): URL {
   let url: URL;
+  const text = redactUrl(raw);
   try {
-    url = new URL(text);
+    url = new URL(raw);
   } catch {
     throw new McbError('MCB_USAGE', `${where} ${JSON.stringify(text)} is not a URL; give the cache server's base URL, e.g. http://cache.internal:8080/mcbuild (its /ac/ and /cas/ folders are created below it).`);
   }
@@ -294,6 +319,15 @@ export function parseRemoteUrl(text: string, where = '--remote-cache'): URL {
   }
   if (url.search || url.hash) throw new McbError('MCB_USAGE', `${where} ${JSON.stringify(text)} has a query or fragment; give the base URL alone.`);
   return url;
+}
+
+/** The URL as it may be printed: whatever stands before an @ in its authority (user:token) is masked. */
+export function redactUrl(text: string): string {
+  return text.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^@]*@/i, '$1***@');
+}
+
+function cancelled(): McbError {
+  return new McbError('MCB_CANCELLED', 'the build was cancelled; nothing half-transferred was kept.', { exitCode: 130 });
 }
 
 function checkKey(key: string): void {

@@ -80,18 +80,22 @@ async function runOnce(ctx: CommandContext): Promise<number> {
   const { out } = ctx;
   // Live redrawing only for a person at a terminal; CI logs and pipes get one line per event. Not with
   // workers either: the variants of a sweep then build at once, and their steps share ids.
-  const distributed = ctx.values.workers !== undefined;
-  const live = process.stderr.isTTY === true && !process.env.CI && !out.quiet && !out.json && !distributed;
-  const listr = live ? listrProgress() : undefined;
-  const plain = out.quiet || out.json ? undefined : plainProgress((line) => process.stderr.write(`${line}\n`), { verbose: out.verbose });
-  const onEvent: EventListener = (e) => (listr ? listr.listener(e) : plain?.(e));
   const reporters = parseReporters(ctx);
   const signKey = await signKeyOption(ctx);
   checkReportersInside(ctx, reporters);
   if (ctx.values.out !== undefined) checkInsideProject(ctx.values.out as string, findProjectRoot(ctx.positionals[0]!), `--out ${ctx.values.out as string}`, ctx.values['allow-outside'] === true);
+  // Warnings before the renderer exists (connecting to Redis) wait for it; all go through it.
+  const early: string[] = [];
+  let warn: (message: string) => void = (message) => early.push(message);
+  const scale = await scaleOutOptions(ctx, ctx.positionals[0]!, (message) => warn(message));
+  const live = process.stderr.isTTY === true && !process.env.CI && !out.quiet && !out.json && !scale.workers;
+  const listr = live ? listrProgress() : undefined;
+  const plain = out.quiet || out.json ? undefined : plainProgress((line) => process.stderr.write(`${line}\n`), { verbose: out.verbose });
+  const onEvent: EventListener = (e) => (listr ? listr.listener(e) : plain?.(e));
+  warn = listr || plain ? (message) => onEvent({ type: 'warning', message }) : (message) => process.stderr.write(`mcbuild: warning: ${message}\n`);
+  for (const message of early) warn(message);
   // When each variant of a matrix started: its seconds in the JUnit report.
   const variantStarts: number[] = [];
-  const scale = await scaleOutOptions(ctx, ctx.positionals[0]!, (message) => (plain || listr ? onEvent({ type: 'warning', message }) : process.stderr.write(`mcbuild: warning: ${message}\n`)));
   let set: SetResult;
   try {
     set = await buildSet(ctx.positionals[0]!, {

@@ -10,7 +10,7 @@ import { REMOTE_OPTIONS, remoteCacheOption } from './scale-out.js';
 
 export const workerCommand: Command = {
   name: 'worker',
-  summary: 'take steps from the queue of builds run with --workers, compute them, upload the results to the remote cache',
+  summary: 'take steps from the queue of builds run with --workers, compute them one at a time, upload the results to the remote cache (run one per core)',
   usage: 'mcbuild worker --redis URL --remote-cache URL [--cache-dir DIR] [--queue NAME]',
   positionals: { name: 'no arguments', min: 0, max: 0 },
   options: {
@@ -18,7 +18,6 @@ export const workerCommand: Command = {
     ...REMOTE_OPTIONS,
     queue: { type: 'string', value: 'NAME', description: `queue name, as the builds give it (default: ${DEFAULT_QUEUE})` },
     'cache-dir': { type: 'string', value: 'DIR', description: "this worker's local step cache (default: cache/ in the current project)" },
-    concurrency: { type: 'string', value: 'N', description: 'steps at once (default 1: TF.js work of one process shares one thread; run one worker per core instead)' },
     'lock-seconds': { type: 'string', value: 'S', description: "a job whose worker stopped answering for this long goes to another worker (default 60; longer than any step's longest pause)" },
   },
   examples: [
@@ -39,10 +38,9 @@ export const workerCommand: Command = {
     if (!remote || remote.mode !== 'readwrite') {
       throw new McbError('MCB_USAGE', `\`mcbuild worker\` needs a remote cache it can upload to: --remote-cache URL (the builds' one)${remote ? ', without --remote-cache-mode read' : ''}. Results reach the builds through it.`);
     }
-    const concurrency = positiveInt(ctx.values.concurrency, '--concurrency', 1, 64);
     const lockSeconds = positiveInt(ctx.values['lock-seconds'], '--lock-seconds', 60, 24 * 3600);
     const cacheDir = (ctx.values['cache-dir'] as string | undefined) ?? resolve(root, 'cache');
-    const summary = await runWorker({ redis, queue, remote, cacheDir, concurrency, lockSeconds, signal: ctx.signal, log });
+    const summary = await runWorker({ redis, queue, remote, cacheDir, lockSeconds, signal: ctx.signal, log });
     log(`stopped after ${summary.jobs} ${summary.jobs === 1 ? 'job' : 'jobs'} (${summary.failed} failed)`);
     return 0;
   },

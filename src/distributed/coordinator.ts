@@ -12,6 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { McbError, type ErrorCode } from '../errors.js';
+import { MCBUILD_VERSION } from '../version.js';
 import type { StepJob } from './job.js';
 import { DEFAULT_QUEUE, redisConnection, shownRedis } from './redis.js';
 
@@ -53,10 +54,20 @@ export interface StepQueueOptions {
   onWarning?: (message: string) => void;
   /** How long a lost Redis is retried before the build goes on locally. */
   giveUpMs?: number;
+  /** A step waiting this long with no worker connected is built here instead (default 120 s). */
+  noWorkerSeconds?: number;
 }
 
 /** How often a waited-for job's state is looked up besides listening for its events. */
 const POLL_MS = 2_000;
+
+/**
+ * The queue's name in Redis carries mcbuild's version (it is in every step key): workers of another release
+ * never see this build's jobs, and the build says no worker is connected instead of failing on them.
+ */
+export function queueName(name: string): string {
+  return `${name}-v${MCBUILD_VERSION}`;
+}
 
 /** Attempts per job: a worker that dies mid-step (or whose step crashed) leaves the job to another. */
 export const JOB_ATTEMPTS = 3;
@@ -65,6 +76,8 @@ export class StepQueue {
   private readonly listeners = new Map<string, Set<(p: JobProgress) => void>>();
   private readonly inflight = new Map<string, Promise<RemoteRun>>();
   private askedForWorkers = false;
+  private workersCheckedAt = 0;
+  private noWorkersSince: number | undefined;
   private lost: QueueUnavailable | undefined;
   private readonly onLost = new Set<(e: QueueUnavailable) => void>();
 
@@ -75,6 +88,7 @@ export class StepQueue {
     private readonly events: QueueEvents,
     private readonly connections: Redis[],
     private readonly warn: (message: string) => void,
+    private readonly noWorkerMs: number,
   ) {
     events.on('progress', ({ jobId, data }) => {
       const progress = data as Partial<JobProgress> | undefined;
@@ -100,8 +114,12 @@ export class StepQueue {
       for (const c of connections) c.disconnect();
       throw new QueueUnavailable(`cannot reach Redis at ${shown} (${describe(e)})`);
     }
-    const queue = new Queue(name, { connection: connections[0]! });
-    const events = new QueueEvents(name, { connection: connections[1]! });
+    const queue = new Queue(queueName(name), { connection: connections[0]! });
+    const events = new QueueEvents(queueName(name), { connection: connections[1]! });
+    // Without listeners BullMQ prints every reconnect error with its stack; a lost Redis is reported once,
+    // through the connections' 'end' (the build then goes on here).
+    queue.on('error', () => {});
+    events.on('error', () => {});
     try {
       await Promise.all([queue.waitUntilReady(), events.waitUntilReady()]);
     } catch (e) {
@@ -109,7 +127,7 @@ export class StepQueue {
       for (const c of connections) c.disconnect();
       throw new QueueUnavailable(`Redis at ${shown} does not serve the queue (${describe(e)})`);
     }
-    return new StepQueue(shown, name, queue, events, connections, opts.onWarning ?? (() => {}));
+    return new StepQueue(shown, name, queue, events, connections, opts.onWarning ?? (() => {}), (opts.noWorkerSeconds ?? 120) * 1000);
   }
 
   /**
@@ -217,7 +235,9 @@ export class StepQueue {
       try {
         found = await this.queue.getJob(id);
         state = await found?.getState();
-      } catch {
+        await this.checkWorkers();
+      } catch (e) {
+        if (e instanceof QueueUnavailable) throw e;
         continue; // Redis hiccup: a lost connection is reported through onLost, not here
       }
       if (!found) return undefined;
@@ -226,11 +246,31 @@ export class StepQueue {
     }
   }
 
+  /**
+   * Only workers move a dead worker's job on (BullMQ's stalled check runs in them): with none connected, a
+   * job waits for ever. After noWorkerMs without any, the build stops waiting and builds here.
+   */
+  private async checkWorkers(): Promise<void> {
+    if (Date.now() - this.workersCheckedAt < Math.min(15_000, this.noWorkerMs / 2)) return;
+    this.workersCheckedAt = Date.now();
+    if ((await this.queue.getWorkers()).length > 0) {
+      this.noWorkersSince = undefined;
+      return;
+    }
+    this.noWorkersSince ??= Date.now();
+    if (Date.now() - this.noWorkersSince >= this.noWorkerMs) {
+      throw new QueueUnavailable(`no worker has been connected to queue "${this.name}" at ${this.shown} for ${Math.round(this.noWorkerMs / 1000)} s`);
+    }
+  }
+
   async close(): Promise<void> {
     await Promise.allSettled([this.queue.close(), this.events.close()]);
     for (const c of this.connections) c.disconnect();
   }
 }
+
+/** Codes a worker's environment causes rather than the build: the build then runs the step itself. */
+const WORKER_SIDE = new Set(['MCB_OUTPUT', 'MCB_BACKEND', 'MCB_DATASET', 'MCB_MODEL_NOT_FOUND', 'MCB_REMOTE']);
 
 /** The progress message a worker sends when it takes a job. */
 export const STARTED = 'started';
@@ -241,10 +281,13 @@ export const STARTED = 'started';
  * short of memory, a crash): this build computes the step itself, so the workers cannot fail a build that could
  * succeed here (a real bug then fails here too, with its stack).
  */
-function failure(job: StepJob, e: unknown): McbError | QueueUnavailable {
+export function failure(job: Pick<StepJob, 'step'>, e: unknown): McbError | QueueUnavailable {
   const reason = e instanceof Error ? e.message : String(e);
   const coded = /^(MCB_[A-Z_]+): ([\s\S]*)$/.exec(reason);
-  if (coded) return new McbError(coded[1] as ErrorCode, coded[2]!, coded[1] === 'MCB_CANCELLED' ? { exitCode: 130 } : {});
+  // Errors of the worker's own machine (its disk, its backend, its files, its version) say nothing about the
+  // build: this machine tries the step itself, and a real problem with the recipe or data shows up here too.
+  if (coded && !WORKER_SIDE.has(coded[1]!)) return new McbError(coded[1] as ErrorCode, coded[2]!, coded[1] === 'MCB_CANCELLED' ? { exitCode: 130 } : {});
+  if (coded) return new QueueUnavailable(`${job.step.title} failed on a worker: ${coded[2]!}`);
   return new QueueUnavailable(`${job.step.title} failed on the workers after ${JOB_ATTEMPTS} attempts (${reason}; the workers' output has the details)`);
 }
 

@@ -70,8 +70,17 @@ export function openJob(job: StepJob, jobId: string | undefined): Recipe {
   if (job.mcbuild !== MCBUILD_VERSION || job.step.keyInputs?.mcbuild !== MCBUILD_VERSION || job.step.keyInputs?.cacheFormat !== CACHE_FORMAT) {
     throw new McbError('MCB_REMOTE', `${job.step.title ?? job.step.id}: planned by mcbuild ${String(job.mcbuild)} but this worker runs ${MCBUILD_VERSION}; the version is part of every step key, so workers must run the coordinator's version. Upgrade or downgrade one of them.`);
   }
-  if (sha256Hex(canonicalJson(job.step.keyInputs)) !== job.step.key || (jobId !== undefined && jobId !== job.step.key)) {
-    throw new McbError('MCB_REMOTE', `${job.step.title}: the job's step key does not match its key inputs; the job was altered in the queue and is refused.`);
+  const k = job.step.keyInputs as { inputs?: unknown; pass?: unknown; options?: unknown; step?: unknown };
+  const spec = job.step.spec;
+  // The key must be the hash of its inputs, and what the worker will run must be what the key says: the input
+  // entries it fetches and, for a pass, the pass and its options. (The queue is trusted beyond that: see README.)
+  const consistent =
+    sha256Hex(canonicalJson(job.step.keyInputs)) === job.step.key &&
+    (jobId === undefined || jobId === job.step.key) &&
+    canonicalJson(job.inputs?.map((i) => i.key) ?? null) === canonicalJson(k.inputs ?? null) &&
+    (spec?.kind !== 'pass' || (k.step === 'pass' && spec.pass === k.pass && canonicalJson(spec.options) === canonicalJson(k.options)));
+  if (!consistent) {
+    throw new McbError('MCB_REMOTE', `${job.step.title}: the job's step does not match its key (its key inputs, input entries or pass options differ); the job was altered in the queue and is refused.`);
   }
   return { ...job.recipe, source: new RecordedSource(job.recipe.file, job.places) } as Recipe;
 }

@@ -5,13 +5,15 @@
  */
 import { Redis } from 'ioredis';
 import { McbError } from '../errors.js';
+import { redactUrl } from '../cache/remote.js';
 
 export const DEFAULT_QUEUE = 'mcbuild';
 
-export function parseRedisUrl(text: string, where: string): URL {
+export function parseRedisUrl(raw: string, where: string): URL {
   let url: URL;
+  const text = redactUrl(raw); // for messages: a password never reaches a CI log
   try {
-    url = new URL(text);
+    url = new URL(raw);
   } catch {
     throw new McbError('MCB_USAGE', `${where} ${JSON.stringify(text)} is not a URL; give the Redis server as redis://host:6379 (redis://:password@host:6379/0 with a password and database).`);
   }

@@ -16,7 +16,7 @@ import { isMcbError, McbError } from '../errors.js';
 import type { Engine } from '../engine/runtime.js';
 import { runStep } from '../execute/run-step.js';
 import { logStep } from '../execute/step-log.js';
-import { STARTED, type JobProgress, type JobResult } from './coordinator.js';
+import { queueName, STARTED, type JobProgress, type JobResult } from './coordinator.js';
 import { openJob, type StepJob } from './job.js';
 import { redisConnection, shownRedis } from './redis.js';
 
@@ -25,8 +25,6 @@ export interface WorkerOptions {
   queue: string;
   remote: RemoteCache;
   cacheDir: string;
-  /** Jobs at once (TF.js work of one process shares one thread: 1 is right on most machines). */
-  concurrency?: number;
   /** A job whose worker has not renewed its lock for this long is handed to another worker. */
   lockSeconds?: number;
   signal: AbortSignal;
@@ -129,9 +127,11 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerSummary> {
     throw new McbError('MCB_REMOTE', `cannot reach Redis at ${shownRedis(opts.redis)} (${(e as { code?: string }).code ?? String(e)}); start it, or give its address with --redis redis://host:6379.`);
   }
   const lockDuration = (opts.lockSeconds ?? 60) * 1000;
-  const worker = new Worker<StepJob, JobResult>(opts.queue, processJob, {
+  const worker = new Worker<StepJob, JobResult>(queueName(opts.queue), processJob, {
     connection,
-    concurrency: opts.concurrency ?? 1,
+    // One step at a time: TF.js work shares the process's one thread and its one global backend (a second
+    // job on another backend would switch it under the first). Run one worker per core instead.
+    concurrency: 1,
     lockDuration,
     stalledInterval: Math.max(1000, lockDuration / 2),
     maxStalledCount: 2,

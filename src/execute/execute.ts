@@ -64,7 +64,7 @@ export async function execute(plan: Plan, opts: ExecuteOptions): Promise<Executi
   /** Steps missing here whose action record the remote cache holds (nothing downloaded yet). */
   const remoteIndexed = new Set<string>();
   if (remote) {
-    await Promise.all(plan.steps.filter((s) => !indexed.has(s.id)).map(async (s) => (await remote.has(s.key)) && remoteIndexed.add(s.id)));
+    await Promise.all(plan.steps.filter((s) => !indexed.has(s.id)).map(async (s) => (await remote.has(s.key, { signal })) && remoteIndexed.add(s.id)));
   }
   emit({ type: 'plan', plan, cached: new Set([...indexed, ...remoteIndexed]), ...(remote ? { remote: remoteIndexed } : {}) });
 
@@ -181,7 +181,7 @@ export async function execute(plan: Plan, opts: ExecuteOptions): Promise<Executi
         throw error;
       }
       outputs.set(step.id, entry);
-      ran.push(step.id);
+      if (!ran.includes(step.id)) ran.push(step.id);
       emit({ type: 'step-done', step, seconds: (performance.now() - started) / 1000 });
       return entry;
     } finally {
@@ -191,22 +191,32 @@ export async function execute(plan: Plan, opts: ExecuteOptions): Promise<Executi
 
   const needed = new Set([plan.baselineEval, plan.resultEval, plan.finalModel, ...(plan.latencyCompare ? [plan.latencyCompare] : [])]);
   if (opts.workers && remote) {
+    // Stops what distribute() still has in flight once it gives up: the rest is built here, and a job finishing
+    // late must not count a step twice.
+    const giveUp = new AbortController();
+    const onAbort = () => giveUp.abort();
+    signal.addEventListener('abort', onAbort, { once: true });
     try {
       await distribute(plan, needed, opts.workers, remote, {
-        signal,
+        signal: giveUp.signal,
         emit,
         remoteIndexed,
         localOnly: (step) => indexed.has(step.id) || step.spec.kind === 'load',
         materialize,
         explain: (step) => opts.explainMiss?.(step) ?? 'not in cache',
         ran: (step) => {
+          if (giveUp.signal.aborted || ran.includes(step.id)) return;
           ranRemotely.add(step.id);
           ran.push(step.id);
         },
       });
     } catch (e) {
+      giveUp.abort();
+      if (signal.aborted) throw cancelledBuild();
       if (!(e instanceof QueueUnavailable)) throw e;
       emit({ type: 'warning', message: `${e.message}; the rest of this build runs here` });
+    } finally {
+      signal.removeEventListener('abort', onAbort);
     }
   }
   for (const step of plan.steps) {
@@ -250,6 +260,10 @@ export async function execute(plan: Plan, opts: ExecuteOptions): Promise<Executi
   };
 }
 
+function cancelledBuild(): McbError {
+  return new McbError('MCB_CANCELLED', 'the build was cancelled; queued steps go on on the workers and their results stay in the remote cache for the next build.', { exitCode: 130 });
+}
+
 interface Distribution {
   signal: AbortSignal;
   emit: EventListener;
@@ -279,9 +293,10 @@ async function distribute(plan: Plan, needed: Set<string>, workers: StepQueue, r
   const provide = async (step: Step): Promise<void> => {
     if (d.remoteIndexed.has(step.id)) return;
     if (d.localOnly(step)) {
-      // Workers read their inputs from the remote cache: what only this machine holds goes up first.
+      // Workers read their inputs from the remote cache: what only this machine holds goes up first (a load
+      // step computed here was uploaded as it was stored).
       const entry = await d.materialize(step);
-      if (!(await remote.write(step.key, entry, { signal: d.signal }))) {
+      if (!(await remote.has(step.key, { signal: d.signal })) && !(await remote.write(step.key, entry, { signal: d.signal }))) {
         throw remote.available ? new QueueUnavailable(`could not upload ${step.title} to the remote cache ${remote.shown}`) : unreachable();
       }
       d.remoteIndexed.add(step.id);
@@ -304,10 +319,11 @@ async function distribute(plan: Plan, needed: Set<string>, workers: StepQueue, r
       throw new McbError('MCB_REMOTE', `${step.title}: worker ${run.worker} finished the step but its result is not in the remote cache ${remote.shown}; start the workers with the build's --remote-cache URL (mcbuild worker --remote-cache ${remote.shown} …).`);
     }
     d.remoteIndexed.add(step.id);
-    if (!run.reused) {
+    if (!run.reused && !d.signal.aborted) {
       d.ran(step);
       d.emit({ type: 'step-done', step, seconds: run.seconds });
     }
   };
-  await Promise.all([...needed].map((id) => ensure(byId.get(id)!)));
+  // Needed steps this machine holds or loads itself are read here; they go up only as some worker's input.
+  await Promise.all([...needed].map((id) => byId.get(id)!).filter((step) => !d.localOnly(step)).map(ensure));
 }

@@ -585,6 +585,33 @@ describe('parseRemoteUrl and key checks', () => {
     expect(() => new RemoteCache({ url: 'cache.internal:8080' })).toThrow(McbError);
   });
 
+  it('never prints credentials, even from a URL that does not parse', () => {
+    const m = usage('https://ci:ab/cd#ef@cache.internal/mcbuild').message;
+    expect(m).not.toMatch(/ab\/cd|#ef/);
+    expect(m).toContain('https://***@cache.internal/mcbuild');
+    const r = usage('ftp://user:s3cret@cache.internal/').message;
+    expect(r).not.toContain('s3cret');
+  });
+
+  it('a cancelled build stops a transfer as a cancellation (exit 130), not as an outage or a bug', async () => {
+    const s = await memoryServer();
+    try {
+      const warnings: string[] = [];
+      const cache = new RemoteCache({ url: s.url, onWarning: (m) => warnings.push(m) });
+      const stopped = AbortSignal.abort();
+      for (const call of [() => cache.has(stepKey('c'), { signal: stopped }), () => cache.read(stepKey('c'), { signal: stopped }), () => cache.write(stepKey('c'), entry(), { signal: stopped })]) {
+        const e = await call().then(() => undefined, (error: unknown) => error);
+        expect(e).toBeInstanceOf(McbError);
+        expect((e as McbError).code).toBe('MCB_CANCELLED');
+        expect((e as McbError).exitCode).toBe(130);
+      }
+      expect(warnings).toEqual([]);
+      expect(cache.available).toBe(true);
+    } finally {
+      await s.close();
+    }
+  });
+
   it('accepts http and https base URLs', () => {
     expect(parseRemoteUrl('http://127.0.0.1:8080/mcbuild').pathname).toBe('/mcbuild');
     expect(parseRemoteUrl('https://cache.example.com').protocol).toBe('https:');

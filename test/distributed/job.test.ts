@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { planBuild } from '../../src/build.js';
+import { failure, QueueUnavailable } from '../../src/distributed/coordinator.js';
 import { openJob, stepJob, type StepJob } from '../../src/distributed/job.js';
 import { isMcbError } from '../../src/errors.js';
 import { tempDir, tinyRecipe, writeText } from '../helpers.js';
@@ -23,6 +24,28 @@ function paths(value: unknown, path: (string | number)[] = []): (string | number
   else if (value !== null && typeof value === 'object') for (const [k, v] of Object.entries(value)) out.push(...paths(v, [...path, k]));
   return out;
 }
+
+describe("a worker's failure, as the build sees it", () => {
+  const job = { step: { title: 'prune (sparsity=0.5)' } } as Pick<StepJob, 'step'>;
+  it('a user error keeps its code and words: the build fails as it would locally', () => {
+    const e = failure(job, new Error('MCB_TRAINING_DIVERGED: training diverged at epoch 2; lower the learning rate.'));
+    expect(isMcbError(e) && e.code).toBe('MCB_TRAINING_DIVERGED');
+    expect((e as Error).message).toBe('training diverged at epoch 2; lower the learning rate.');
+    expect(isMcbError(e) && e.exitCode).toBe(2);
+  });
+  it("an error of the worker's own machine (disk, backend, files, version) makes the build run the step itself", () => {
+    for (const code of ['MCB_OUTPUT', 'MCB_BACKEND', 'MCB_DATASET', 'MCB_REMOTE']) {
+      const e = failure(job, new Error(`${code}: cannot write to the cache directory /var/cache/mcbuild (ENOSPC)`));
+      expect(e).toBeInstanceOf(QueueUnavailable);
+      expect(e.message).toMatch(/prune \(sparsity=0\.5\) failed on a worker: cannot write/);
+    }
+  });
+  it('anything else (a crash on every attempt) makes the build run the step itself', () => {
+    const e = failure(job, new Error('JavaScript heap out of memory'));
+    expect(e).toBeInstanceOf(QueueUnavailable);
+    expect(e.message).toMatch(/failed on the workers after 3 attempts \(JavaScript heap out of memory/);
+  });
+});
 
 describe('step jobs', () => {
   it('carry the step and recipe through JSON with every place of the recipe intact', async () => {
@@ -64,6 +87,13 @@ describe('step jobs', () => {
     const altered = fresh();
     (altered.step.keyInputs as Record<string, unknown>).options = { sparsity: 0.99 };
     refused(altered, step.key, /altered/);
+    // What the worker would run must be what the key says: the pass options and the input entries it fetches.
+    const optionsAltered = fresh();
+    (optionsAltered.step.spec as { options: object }).options = { sparsity: 0.99 };
+    refused(optionsAltered, step.key, /altered/);
+    const inputAltered = fresh();
+    inputAltered.inputs[0]!.key = 'a'.repeat(64);
+    refused(inputAltered, step.key, /altered/);
     refused(fresh(), 'f'.repeat(64), /altered/);
     const older = fresh();
     older.mcbuild = '0.0.1';

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findCommand, freePort, startDav, startRedis, type DavServer, type LoopbackServer } from '../../bench/servers.js';
-import { StepQueue } from '../../src/distributed/coordinator.js';
+import { QueueUnavailable, StepQueue } from '../../src/distributed/coordinator.js';
 import { stepJob, type StepJob } from '../../src/distributed/job.js';
 import { build, planBuild } from '../../src/build.js';
 import { RemoteCache } from '../../src/cache/remote.js';
@@ -208,7 +208,7 @@ describe.skipIf(!servers)('distributed builds: a coordinator and `mcbuild worker
     await stopWorker(worker);
   }, 120_000);
 
-  it('a step a worker refuses fails the build with its reason, once, without retries', async () => {
+  it('a job a worker refuses (another version, a load step) fails at once, without retries, for the build to compute itself', async () => {
     const queue = newQueue();
     const log = join(dir, 'refused-steps.jsonl');
     const worker = startWorker(queue, log, 'refuser');
@@ -222,8 +222,9 @@ describe.skipIf(!servers)('distributed builds: a coordinator and `mcbuild worker
         () => undefined,
         (e: unknown) => e,
       );
-      expect((error as { code?: string }).code).toBe('MCB_REMOTE');
-      expect((error as Error).message).toMatch(/planned by mcbuild 0\.0\.1 but this worker runs/);
+      // Not the build's fault: the build is told to compute the step itself (src/execute/execute.ts).
+      expect(error).toBeInstanceOf(QueueUnavailable);
+      expect((error as Error).message).toMatch(/failed on a worker: .*planned by mcbuild 0\.0\.1 but this worker runs/);
       // A job naming a file to load (as a queue writer could send) is refused: workers read no user paths.
       const load = stepJob({ ...step, spec: { kind: 'load', path: '/etc/passwd' } }, recipe, plan.backend, (id) => plan.steps.find((s) => s.id === id)!.key);
       const refused = await q.run(load, { signal: new AbortController().signal, onActive: () => {}, onProgress: () => {} }).then(
@@ -288,6 +289,28 @@ describe.skipIf(!servers)('distributed builds: a coordinator and `mcbuild worker
     expect(await exited).toBe(0);
     // Said once, not at every reconnect attempt.
     expect(err.match(/Redis unreachable/g)?.length).toBe(1);
+  }, 60_000);
+
+  it('no worker connected: after --worker-wait seconds the build computes the waiting steps itself', async () => {
+    const recipe = writeText(join(dir, 'unattended.yaml'), tinyRecipe({ output: './out/unused' }).replace('seed: 7', 'seed: 37'));
+    const r = await coordinate(recipe, newQueue(), 'unattended-cache', 'out/unattended', ['--worker-wait', '3']);
+    expect(r.code, r.all).toBe(0);
+    expect(r.all).toMatch(/warning: no worker is connected to queue "test-[^"]+" at redis:/);
+    expect(r.all).toMatch(/warning: no worker has been connected to queue .* for 3 s; the rest of this build runs here/);
+    expect(stackLines(r.all)).toEqual([]);
+  }, 60_000);
+
+  it('workers named in mcbuild.config.yaml: a read-only build, or --workers off, builds here', async () => {
+    const project = join(dir, 'configured');
+    writeText(join(project, 'package.json'), '{}');
+    writeText(join(project, 'mcbuild.config.yaml'), `remoteCache:\n  url: ${dav.url}\nworkers:\n  redis: redis://127.0.0.1:1\n`);
+    const recipe = writeText(join(project, 'r.yaml'), tinyRecipe({ output: './out' }).replace('seed: 7', 'seed: 41'));
+    const readOnly = await runCli([recipe, '--remote-cache-mode', 'read', '--cache-dir', join(project, 'c1')], { cwd: project });
+    expect(readOnly.code, readOnly.all).toBe(0);
+    expect(readOnly.all).toMatch(/warning: workers\.redis in .*mcbuild\.config\.yaml is ignored: workers deliver through the remote cache, which this build only reads; building here/);
+    const off = await runCli([recipe, '--workers', 'off', '--cache-dir', join(project, 'c2'), '--out', 'out2'], { cwd: project });
+    expect(off.code, off.all).toBe(0);
+    expect(off.all).not.toMatch(/Redis|worker/);
   }, 60_000);
 
   it('worker usage errors are one paragraph with exit 2', async () => {
