@@ -98,12 +98,12 @@ export class RemoteCache {
   }
 
   /** Whether the server holds an action record for `key` (HEAD; cheap, nothing verified yet). */
-  async has(key: string, opts: { signal?: AbortSignal } = {}): Promise<boolean> {
+  async has(key: string, opts: { signal?: AbortSignal; countMiss?: boolean } = {}): Promise<boolean> {
     checkKey(key);
     if (!this.available) return false;
     try {
       const res = await this.request('HEAD', `ac/${key}`, undefined, opts.signal);
-      if (res.status !== 200) this.missed(key);
+      if (res.status !== 200 && opts.countMiss !== false) this.missed(key);
       return res.status === 200;
     } catch (e) {
       if (opts.signal?.aborted) throw cancelled();
@@ -323,7 +323,9 @@ export function parseRemoteUrl(raw: string, where = '--remote-cache'): URL {
 
 /** The URL as it may be printed: whatever stands before an @ in its authority (user:token) is masked. */
 export function redactUrl(text: string): string {
-  return text.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^@]*@/i, '$1***@');
+  // Up to the last @: a password may hold an unescaped @, / or #, a URL may lack its scheme. (An @ further on,
+  // in a path, masks more than needed: this is only a message.)
+  return text.replace(/^([a-z][a-z0-9+.-]*:\/\/)?.*@/i, '$1***@');
 }
 
 function cancelled(): McbError {

@@ -141,8 +141,13 @@ export class StepQueue {
     // wait for that job and count it as a hit, as a local build finds a step another build computed.
     const shared = this.inflight.get(id);
     if (shared && !opts.replace) {
-      const done = await shared;
-      return { ...done, reused: true };
+      try {
+        const done = await shared;
+        return { ...done, reused: true };
+      } catch (e) {
+        // The variant that queued it gave up on the queue (its own fallback), not this one: wait for it here.
+        if (!(e instanceof McbError && e.code === 'MCB_CANCELLED') || hooks.signal.aborted) throw e;
+      }
     }
     const own = this.start(job, hooks, opts);
     this.inflight.set(id, own);
@@ -235,14 +240,17 @@ export class StepQueue {
       try {
         found = await this.queue.getJob(id);
         state = await found?.getState();
-        await this.checkWorkers();
-      } catch (e) {
-        if (e instanceof QueueUnavailable) throw e;
+      } catch {
         continue; // Redis hiccup: a lost connection is reported through onLost, not here
       }
       if (!found) return undefined;
       if (state === 'completed') return found.returnvalue as Partial<JobResult> | undefined;
       if (state === 'failed') throw new Error(found.failedReason);
+      // A job being run has a worker, whatever the worker list says (some Redis services hide client names).
+      if (state === 'active') this.noWorkersSince = undefined;
+      else await this.checkWorkers().catch((e: unknown) => {
+        if (e instanceof QueueUnavailable) throw e;
+      });
     }
   }
 

@@ -85,6 +85,7 @@ export async function execute(plan: Plan, opts: ExecuteOptions): Promise<Executi
 
   const note = (warning: string | undefined) => warning && emit({ type: 'warning', message: warning });
 
+  let gaveUpOnWorkers = false;
   /** Steps a worker computed for this build: they are read from the remote cache, but they ran. */
   const ranRemotely = new Set<string>();
   const announceCached = (step: Step, from?: 'remote') => {
@@ -143,7 +144,8 @@ export async function execute(plan: Plan, opts: ExecuteOptions): Promise<Executi
       if (entry) return entry;
       reason = 'cache entry was damaged';
     }
-    if (remoteIndexed.has(step.id)) {
+    // After workers were given up on, jobs they still finish land in the remote cache: look before computing.
+    if (remoteIndexed.has(step.id) || (gaveUpOnWorkers && remote && (await remote.has(step.key, { signal })))) {
       const entry = await readRemote(step);
       if (entry) return entry;
     }
@@ -212,6 +214,7 @@ export async function execute(plan: Plan, opts: ExecuteOptions): Promise<Executi
       });
     } catch (e) {
       giveUp.abort();
+      gaveUpOnWorkers = true;
       if (signal.aborted) throw cancelledBuild();
       if (!(e instanceof QueueUnavailable)) throw e;
       emit({ type: 'warning', message: `${e.message}; the rest of this build runs here` });
@@ -296,7 +299,7 @@ async function distribute(plan: Plan, needed: Set<string>, workers: StepQueue, r
       // Workers read their inputs from the remote cache: what only this machine holds goes up first (a load
       // step computed here was uploaded as it was stored).
       const entry = await d.materialize(step);
-      if (!(await remote.has(step.key, { signal: d.signal })) && !(await remote.write(step.key, entry, { signal: d.signal }))) {
+      if (!(await remote.has(step.key, { signal: d.signal, countMiss: false })) && !(await remote.write(step.key, entry, { signal: d.signal }))) {
         throw remote.available ? new QueueUnavailable(`could not upload ${step.title} to the remote cache ${remote.shown}`) : unreachable();
       }
       d.remoteIndexed.add(step.id);

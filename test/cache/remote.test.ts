@@ -13,6 +13,7 @@ import { findCommand, freePort, startDav, type DavServer } from '../../bench/ser
 import { parseRemoteUrl, RemoteCache } from '../../src/cache/remote.js';
 import type { CacheEntry } from '../../src/cache/store.js';
 import { McbError } from '../../src/errors.js';
+import { parseRedisUrl } from '../../src/distributed/redis.js';
 
 // nginx (Debian's nginx-light, with the WebDAV module) is installed by .ci/run; on a machine without it the
 // tests against the real WebDAV server are skipped rather than failed. The node:http tests always run.
@@ -591,6 +592,15 @@ describe('parseRemoteUrl and key checks', () => {
     expect(m).toContain('https://***@cache.internal/mcbuild');
     const r = usage('ftp://user:s3cret@cache.internal/').message;
     expect(r).not.toContain('s3cret');
+    // A password with an unescaped @, a URL without its scheme, a Redis URL that does not parse.
+    expect(usage('https://user:p@ss@cache.internal/x?y').message).not.toMatch(/p@ss|ss@/);
+    expect(usage('user:tok3n@cache.internal:8080/mcbuild').message).not.toContain('tok3n');
+    expect(() => parseRedisUrl(':s3cret@host:6379', '--workers')).toThrow(McbError);
+    try {
+      parseRedisUrl(':s3cret@host:6379', '--workers');
+    } catch (e) {
+      expect((e as Error).message).not.toContain('s3cret');
+    }
   });
 
   it('a cancelled build stops a transfer as a cancellation (exit 130), not as an outage or a bug', async () => {
