@@ -54,9 +54,10 @@ describe.skipIf(!servers)('distributed builds: a coordinator and `mcbuild worker
   };
   const stopWorker = async (child: ChildProcess, signal: NodeJS.Signals = 'SIGINT') => {
     if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
+    // 'close': the process has exited and its output pipes are drained (what the tests read is complete).
+    const closed = new Promise((resolve) => child.once('close', resolve));
     child.kill(signal);
-    await exited;
+    await closed;
   };
   const newQueue = () => `test-${process.pid}-${++queueSeq}`;
   const coordinate = (recipe: string, queue: string, cache: string, out: string, extra: string[] = [], stepLog?: string) =>
