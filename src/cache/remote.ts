@@ -292,11 +292,8 @@ export class RemoteCache {
     return res;
   }
 
+  /** Opens the breaker on an outage (damage and refused uploads are handled where they are met). */
   private trip(e: unknown): void {
-    if (e instanceof Unusable) {
-      this.warn(`remote cache ${this.shown}: ${e.message}; treated as a miss`);
-      return;
-    }
     const reason = e instanceof Error ? e.message : String(e);
     const first = !this.outageWarned;
     this.outageWarned = true;

@@ -1,12 +1,11 @@
 import { existsSync } from 'node:fs';
 import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { readModelDir, MODEL_JSON } from '../engine/index.js';
 import { weightLayer } from '../engine/topology.js';
 import { modelLayers } from '../plan/layers.js';
 import { errnoCode, isMcbError, McbError } from '../errors.js';
-import { findProjectRoot } from '../recipe/index.js';
+import { findProjectRoot, schemaPath } from '../recipe/index.js';
 import type { Command } from './command.js';
 
 export const initCommand: Command = {
@@ -131,15 +130,6 @@ export function mnistFits(shape: readonly (number | null)[]): boolean | undefine
   return key === '28,28,1' || key === '28,28' || key === '784';
 }
 
-/** The installed package's schema (src/cli/ under vitest, dist/src/cli/ when built), as validate.ts finds it. */
-function schemaFile(): string {
-  for (const rel of ['../../schema/recipe.schema.json', '../../../schema/recipe.schema.json']) {
-    const p = fileURLToPath(new URL(rel, import.meta.url));
-    if (existsSync(p)) return p;
-  }
-  throw new Error('mcbuild: schema/recipe.schema.json is missing from the installation');
-}
-
 /** A path relative to `fromDir`, with forward slashes and a leading ./ for YAML readers. */
 function relPath(fromDir: string, to: string): string {
   const r = relative(fromDir, to).split(sep).join('/');
@@ -164,7 +154,7 @@ export function starterRecipe(opts: { recipeFile: string; modelJson: string; nam
   const fits = opts.inputShape === undefined ? undefined : mnistFits(opts.inputShape);
   const file = basename(opts.recipeFile);
   const lines = [
-    `# yaml-language-server: $schema=${relPath(dir, schemaFile())}`,
+    `# yaml-language-server: $schema=${relPath(dir, schemaPath('recipe.schema.json'))}`,
     '#',
     `# A starter recipe written by \`mcbuild init\`. Check it with \`mcbuild validate ${file}\` (runs nothing),`,
     `# build it with \`mcbuild ${file}\`. Relative paths in this file are relative to this file.`,

@@ -7,7 +7,7 @@ import { parseRemoteUrl, RemoteCache, type RemoteMode } from '../cache/remote.js
 import { QueueUnavailable, StepQueue } from '../distributed/coordinator.js';
 import { checkQueueName, DEFAULT_QUEUE, parseRedisUrl } from '../distributed/redis.js';
 import { McbError } from '../errors.js';
-import { CONFIG_FILE, loadProjectConfig } from '../recipe/project-config.js';
+import { CONFIG_FILE, loadProjectConfig, type ProjectConfig } from '../recipe/project-config.js';
 import { findProjectRoot } from '../recipe/index.js';
 import type { CommandContext, OptionSpec } from './command.js';
 
@@ -28,9 +28,8 @@ export interface ScaleOut {
   close(): Promise<void>;
 }
 
-/** The remote cache the options and the project configuration name, or undefined. */
-export async function remoteCacheOption(ctx: CommandContext, projectRoot: string, warn: (message: string) => void): Promise<RemoteCache | undefined> {
-  const config = await loadProjectConfig(projectRoot);
+/** The remote cache the options and the project configuration (read once by the caller) name, or undefined. */
+export function remoteCacheOption(ctx: CommandContext, config: ProjectConfig, warn: (message: string) => void): RemoteCache | undefined {
   const flagUrl = ctx.values['remote-cache'] as string | undefined;
   const flagMode = ctx.values['remote-cache-mode'] as string | undefined;
   if (flagMode !== undefined && !['read', 'readwrite', 'off'].includes(flagMode)) {
@@ -52,8 +51,8 @@ export async function remoteCacheOption(ctx: CommandContext, projectRoot: string
 /** --remote-cache and --workers for a build, connected. close() must run when the build ends. */
 export async function scaleOutOptions(ctx: CommandContext, recipeFile: string, warn: (message: string) => void): Promise<ScaleOut> {
   const root = findProjectRoot(recipeFile);
-  const remote = await remoteCacheOption(ctx, root, warn);
   const config = await loadProjectConfig(root);
+  const remote = remoteCacheOption(ctx, config, warn);
   const flagWorkers = ctx.values.workers as string | undefined;
   // `--workers off` builds here although the configuration names workers.
   const redisText = flagWorkers === 'off' ? undefined : (flagWorkers ?? config.workers?.redis);

@@ -34,7 +34,7 @@ export const workerCommand: Command = {
     const log = (line: string) => {
       if (!ctx.out.quiet || line.startsWith('warning')) process.stderr.write(`mcbuild worker: ${line}\n`);
     };
-    const remote: RemoteCache | undefined = await remoteCacheOption(ctx, root, (m) => log(`warning: ${m}`));
+    const remote: RemoteCache | undefined = remoteCacheOption(ctx, config, (m) => log(`warning: ${m}`));
     if (!remote || remote.mode !== 'readwrite') {
       throw new McbError('MCB_USAGE', `\`mcbuild worker\` needs a remote cache it can upload to: --remote-cache URL (the builds' one)${remote ? ', without --remote-cache-mode read' : ''}. Results reach the builds through it.`);
     }

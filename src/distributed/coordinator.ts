@@ -196,7 +196,7 @@ export class StepQueue {
         removeOnFail: { age: 24 * 3600, count: 10_000 },
       });
       const interrupted = new Promise<never>((_, reject) => {
-        const onAbort = () => reject(new McbError('MCB_CANCELLED', 'the build was cancelled; queued steps go on on the workers and their results stay in the remote cache for the next build.', { exitCode: 130 }));
+        const onAbort = () => reject(queueCancelled());
         const onLost = (e: QueueUnavailable) => reject(e);
         hooks.signal.addEventListener('abort', onAbort, { once: true });
         this.onLost.add(onLost);
@@ -279,6 +279,11 @@ export class StepQueue {
 
 /** Codes a worker's environment causes rather than the build: the build then runs the step itself. */
 const WORKER_SIDE = new Set(['MCB_OUTPUT', 'MCB_BACKEND', 'MCB_DATASET', 'MCB_MODEL_NOT_FOUND', 'MCB_REMOTE']);
+
+/** A build cancelled while it waits on jobs: the jobs themselves go on. */
+export function queueCancelled(): McbError {
+  return new McbError('MCB_CANCELLED', 'the build was cancelled; queued steps go on on the workers and their results stay in the remote cache for the next build.', { exitCode: 130 });
+}
 
 /** The progress message a worker sends when it takes a job. */
 export const STARTED = 'started';

@@ -13,7 +13,7 @@
  */
 import { acquireKeyLock, describeOwner, type CacheEntry, type KeyLock, type StepCache } from '../cache/index.js';
 import type { RemoteCache } from '../cache/remote.js';
-import { QueueUnavailable, type StepQueue } from '../distributed/coordinator.js';
+import { queueCancelled, QueueUnavailable, type StepQueue } from '../distributed/coordinator.js';
 import { stepJob } from '../distributed/job.js';
 import type { Engine } from '../engine/runtime.js';
 import type { LatencyComparison, Metrics } from '../metrics/index.js';
@@ -215,7 +215,7 @@ export async function execute(plan: Plan, opts: ExecuteOptions): Promise<Executi
     } catch (e) {
       giveUp.abort();
       gaveUpOnWorkers = true;
-      if (signal.aborted) throw cancelledBuild();
+      if (signal.aborted) throw queueCancelled();
       if (!(e instanceof QueueUnavailable)) throw e;
       emit({ type: 'warning', message: `${e.message}; the rest of this build runs here` });
     } finally {
@@ -261,10 +261,6 @@ export async function execute(plan: Plan, opts: ExecuteOptions): Promise<Executi
     cached,
     engineLoaded: engine !== undefined,
   };
-}
-
-function cancelledBuild(): McbError {
-  return new McbError('MCB_CANCELLED', 'the build was cancelled; queued steps go on on the workers and their results stay in the remote cache for the next build.', { exitCode: 130 });
 }
 
 interface Distribution {

@@ -4,13 +4,12 @@
  * schema/config.schema.json; a mistake is reported at its file, line and column like a recipe's.
  */
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
-import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { errnoCode, McbError } from '../errors.js';
 import { formatPosition, SourceMap } from './source.js';
-import { describeErrors } from './validate.js';
+import { describeErrors, loadSchema } from './validate.js';
 
 export const CONFIG_FILE = 'mcbuild.config.yaml';
 
@@ -24,16 +23,7 @@ export interface ProjectConfig {
 let compiled: ValidateFunction | undefined;
 
 function validator(): ValidateFunction {
-  if (compiled) return compiled;
-  for (const rel of ['../../schema/config.schema.json', '../../../schema/config.schema.json']) {
-    try {
-      const schema = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as Record<string, unknown>;
-      return (compiled = new Ajv2020({ allErrors: true, verbose: true, strict: true }).compile(schema));
-    } catch (e) {
-      if (errnoCode(e) !== 'ENOENT') throw e;
-    }
-  }
-  throw new Error('mcbuild: schema/config.schema.json is missing from the installation');
+  return (compiled ??= new Ajv2020({ allErrors: true, verbose: true, strict: true }).compile(loadSchema('config.schema.json')));
 }
 
 /** The project's configuration, or {} when it has no mcbuild.config.yaml. */

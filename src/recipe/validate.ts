@@ -1,20 +1,23 @@
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { McbError } from '../errors.js';
 import { formatDataPath, formatPosition, type DataPath, type RecipeSource } from './source.js';
 
 let compiled: ValidateFunction | undefined;
 
-/** The published schema; resolved from src/ (tests) or dist/src/ (built) alike. */
-export function loadSchema(): Record<string, unknown> {
-  for (const rel of ['../../schema/recipe.schema.json', '../../../schema/recipe.schema.json']) {
-    try {
-      return JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as Record<string, unknown>;
-    } catch {
-      /* try the other layout */
-    }
+/** A published schema's path; resolved from src/ (tests) or dist/src/ (built) alike. */
+export function schemaPath(name: string): string {
+  for (const rel of [`../../schema/${name}`, `../../../schema/${name}`]) {
+    const path = fileURLToPath(new URL(rel, import.meta.url));
+    if (existsSync(path)) return path;
   }
-  throw new Error('mcbuild: schema/recipe.schema.json is missing from the installation');
+  throw new Error(`mcbuild: schema/${name} is missing from the installation`);
+}
+
+/** A published schema, parsed (the recipe's by default). */
+export function loadSchema(name = 'recipe.schema.json'): Record<string, unknown> {
+  return JSON.parse(readFileSync(schemaPath(name), 'utf8')) as Record<string, unknown>;
 }
 
 function validator(): ValidateFunction {
