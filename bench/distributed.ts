@@ -100,9 +100,17 @@ const HANG_SECONDS = Number(process.env.MCB_BENCH_HANG_SECONDS ?? 600);
  * One mcbuild process to completion, under GNU time when it is there; its output also goes to `logFile`.
  * After HANG_SECONDS it is killed and the build fails, with `diagnose()`'s words (the queue's state).
  */
-function runCli(args: string[], cwd: string, timeFile: string, logFile: string, diagnose?: () => Promise<string>): Promise<Run> {
+function runCli(
+  args: string[],
+  cwd: string,
+  timeFile: string,
+  logFile: string,
+  diagnose?: () => Promise<string>,
+): Promise<Run> {
   const timed = existsSync(TIME);
-  const [cmd, argv] = timed ? [TIME, ['-f', '%U %S', '-o', timeFile, process.execPath, BIN, ...args]] : [process.execPath, [BIN, ...args]];
+  const [cmd, argv] = timed
+    ? [TIME, ['-f', '%U %S', '-o', timeFile, process.execPath, BIN, ...args]]
+    : [process.execPath, [BIN, ...args]];
   return new Promise((resolve, reject) => {
     const started = performance.now();
     // detached: its own process group, so that a hung build (GNU time and mcbuild below it) can be killed whole.
@@ -121,7 +129,11 @@ function runCli(args: string[], cwd: string, timeFile: string, logFile: string, 
         try {
           process.kill(-child.pid!, 'SIGKILL');
         } catch {}
-        reject(new Error(`mcbuild ${args.join(' ')} did not finish within ${HANG_SECONDS} s${state ? `; ${state}` : ''}; its last lines:\n${output.split('\n').slice(-25).join('\n')}`));
+        reject(
+          new Error(
+            `mcbuild ${args.join(' ')} did not finish within ${HANG_SECONDS} s${state ? `; ${state}` : ''}; its last lines:\n${output.split('\n').slice(-25).join('\n')}`,
+          ),
+        );
       })();
     }, HANG_SECONDS * 1000);
     child.on('close', (code) => {
@@ -142,7 +154,9 @@ function runCli(args: string[], cwd: string, timeFile: string, logFile: string, 
 async function queueState(redisUrl: string, name: string): Promise<string> {
   const { Queue } = await import('bullmq');
   const url = new URL(redisUrl);
-  const queue = new Queue(name, { connection: { host: url.hostname, port: Number(url.port), maxRetriesPerRequest: null } });
+  const queue = new Queue(name, {
+    connection: { host: url.hostname, port: Number(url.port), maxRetriesPerRequest: null },
+  });
   try {
     const counts = await queue.getJobCounts();
     const workers = await queue.getWorkers();
@@ -154,7 +168,8 @@ async function queueState(redisUrl: string, name: string): Promise<string> {
 }
 
 function checkRun(what: string, run: Run): void {
-  if (run.code !== 0) throw new Error(`${what} exited with ${run.code}:\n${run.output.split('\n').slice(-30).join('\n')}`);
+  if (run.code !== 0)
+    throw new Error(`${what} exited with ${run.code}:\n${run.output.split('\n').slice(-30).join('\n')}`);
 }
 
 interface WorkerProcess {
@@ -164,7 +179,11 @@ interface WorkerProcess {
 
 /** `mcbuild worker`, resolved once it takes jobs; its output also goes to `logFile`. */
 async function startWorker(args: string[], cwd: string, stepLog: string, logFile: string): Promise<WorkerProcess> {
-  const child = spawn(process.execPath, [BIN, 'worker', ...args], { cwd, env: env({ MCBUILD_STEP_LOG: stepLog }), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, 'worker', ...args], {
+    cwd,
+    env: env({ MCBUILD_STEP_LOG: stepLog }),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   const take = (d: Buffer) => {
     output += d.toString();
@@ -245,9 +264,15 @@ interface DistRun {
 export async function benchDistributed(log: (line: string) => void): Promise<void> {
   const cores = availableParallelism();
   const ticks = clockTicks();
-  log(`\n8. scale-out: a ${VARIANTS}-variant sweep (mlp 256-128 on MNIST; prune → finetune 1 epoch on 4,000 digits → quantize uint8, sparsity × finetune learning rate), cold`);
-  log(`   machine: ${cores} cores, load average ${loadavg()[0]!.toFixed(1)} at the start; 2 workers + the coordinator share the cores, so the speed-up is at most ${Math.min(2, cores)}x here`);
-  log(`   rounds in the order local, distributed, distributed, local (each cold: fresh caches, fresh nginx root, fresh queue)`);
+  log(
+    `\n8. scale-out: a ${VARIANTS}-variant sweep (mlp 256-128 on MNIST; prune → finetune 1 epoch on 4,000 digits → quantize uint8, sparsity × finetune learning rate), cold`,
+  );
+  log(
+    `   machine: ${cores} cores, load average ${loadavg()[0]!.toFixed(1)} at the start; 2 workers + the coordinator share the cores, so the speed-up is at most ${Math.min(2, cores)}x here`,
+  );
+  log(
+    `   rounds in the order local, distributed, distributed, local (each cold: fresh caches, fresh nginx root, fresh queue)`,
+  );
   if (!existsSync(TIME)) log(`   (${TIME} is missing: CPU seconds of one-shot builds are not measured)`);
 
   const work = mkdtempSync(join(tmpdir(), 'mcb-bench-dist-'));
@@ -258,13 +283,21 @@ export async function benchDistributed(log: (line: string) => void): Promise<voi
   const workers: WorkerProcess[] = [];
   const timeFile = (name: string) => join(work, `${name}.time`);
   const build = (name: string, extra: string[], diagnose?: () => Promise<string>) =>
-    runCli(['recipe.yaml', '--cache-dir', join(work, `cache-${name}`), '--out', join(work, `out-${name}`), ...extra], work, timeFile(name), join(work, `${name}.log`), diagnose);
+    runCli(
+      ['recipe.yaml', '--cache-dir', join(work, `cache-${name}`), '--out', join(work, `out-${name}`), ...extra],
+      work,
+      timeFile(name),
+      join(work, `${name}.log`),
+      diagnose,
+    );
   const perCpu = (cpu: number) => VARIANTS / cpu;
 
   const localRound = async (name: string): Promise<Run> => {
     const run = await build(name, []);
     checkRun('the local build', run);
-    log(`   one local process        wall ${s(run.wall).padStart(6)} s   CPU ${s(run.cpu).padStart(6)} s (${s(run.cpu / run.wall, 2)} cores busy)   ${s(perCpu(run.cpu), 3)} variants/CPU-s`);
+    log(
+      `   one local process        wall ${s(run.wall).padStart(6)} s   CPU ${s(run.cpu).padStart(6)} s (${s(run.cpu / run.wall, 2)} cores busy)   ${s(perCpu(run.cpu), 3)} variants/CPU-s`,
+    );
     return run;
   };
 
@@ -275,17 +308,39 @@ export async function benchDistributed(log: (line: string) => void): Promise<voi
     const stepLog = join(work, `steps-${name}.jsonl`);
     const mine: WorkerProcess[] = [];
     for (const i of [1, 2]) {
-      const w = await startWorker(['--redis', redis!.url, '--remote-cache', dav.url, '--queue', queue, '--cache-dir', join(work, `cache-${name}-worker${i}`)], work, stepLog, join(work, `${name}-worker${i}.log`));
+      const w = await startWorker(
+        [
+          '--redis',
+          redis!.url,
+          '--remote-cache',
+          dav.url,
+          '--queue',
+          queue,
+          '--cache-dir',
+          join(work, `cache-${name}-worker${i}`),
+        ],
+        work,
+        stepLog,
+        join(work, `${name}-worker${i}.log`),
+      );
       workers.push(w);
       mine.push(w);
     }
     const servers = [redis!.process.pid, dav.process.pid];
     const workersReady = mine.map((w) => procCpu(w.child.pid, ticks));
     const serversBefore = servers.map((pid) => procCpu(pid, ticks));
-    const run = await build(name, ['--workers', redis!.url, '--queue', queue, '--remote-cache', dav.url], () => queueState(redis!.url, queue));
+    const run = await build(name, ['--workers', redis!.url, '--queue', queue, '--remote-cache', dav.url], () =>
+      queueState(redis!.url, queue),
+    );
     const workersAfter = mine.map((w) => procCpu(w.child.pid, ticks));
     const serversAfter = servers.map((pid) => procCpu(pid, ticks));
-    const workerNotes = mine.flatMap((w, i) => w.output().split('\n').filter((l) => /warning|failed|error/i.test(l)).map((l) => `worker ${i + 1}: ${l}`));
+    const workerNotes = mine.flatMap((w, i) =>
+      w
+        .output()
+        .split('\n')
+        .filter((l) => /warning|failed|error/i.test(l))
+        .map((l) => `worker ${i + 1}: ${l}`),
+    );
     const stopped: string[] = [];
     for (const w of mine) stopped.push(await stopWorker(w));
     checkRun('the distributed build', run);
@@ -302,7 +357,9 @@ export async function benchDistributed(log: (line: string) => void): Promise<voi
       stepLog,
       out: join(work, `out-${name}`),
     };
-    log(`   coordinator + 2 workers  wall ${s(run.wall).padStart(6)} s   CPU ${s(d.cpu).padStart(6)} s (${s(d.cpu / run.wall, 2)} cores busy)   ${s(perCpu(d.cpu), 3)} variants/CPU-s`);
+    log(
+      `   coordinator + 2 workers  wall ${s(run.wall).padStart(6)} s   CPU ${s(d.cpu).padStart(6)} s (${s(d.cpu / run.wall, 2)} cores busy)   ${s(perCpu(d.cpu), 3)} variants/CPU-s`,
+    );
     log(
       `      CPU: coordinator ${s(d.coordinatorCpu)} s + workers ${workerCpu.map((c) => s(c)).join(' s + ')} s; not counted: the workers' start-up ${s(d.workerStartCpu)} s, ` +
         `redis ${s(d.serverCpu[0], 2)} s, nginx ${s(d.serverCpu[1], 2)} s; workers stopped: ${stopped.join(', ')}`,
@@ -325,8 +382,12 @@ export async function benchDistributed(log: (line: string) => void): Promise<voi
     const distWall = mean(dists.map((r) => r.run.wall));
     const localCpu = mean(locals.map((r) => r.cpu));
     const distCpu = mean(dists.map((r) => r.cpu));
-    log(`   mean of 2 each: wall local ${s(localWall)} s, distributed ${s(distWall)} s → speed-up ${s(localWall / distWall, 2)}x (on ${cores} cores)`);
-    log(`                   variants/CPU-s local ${s(perCpu(localCpu), 3)}, distributed ${s(perCpu(distCpu), 3)} → distributed/local ${s(localCpu / distCpu, 2)}x`);
+    log(
+      `   mean of 2 each: wall local ${s(localWall)} s, distributed ${s(distWall)} s → speed-up ${s(localWall / distWall, 2)}x (on ${cores} cores)`,
+    );
+    log(
+      `                   variants/CPU-s local ${s(perCpu(localCpu), 3)}, distributed ${s(perCpu(distCpu), 3)} → distributed/local ${s(localCpu / distCpu, 2)}x`,
+    );
 
     // (b) all hits: from the last distributed round's remote cache into an empty local cache vs the first
     // local round's warm cache, interleaved.
@@ -338,12 +399,30 @@ export async function benchDistributed(log: (line: string) => void): Promise<voi
     for (let r = 0; r < ROUNDS; r++) {
       for (const which of r % 2 ? ['local', 'remote'] : ['remote', 'local']) {
         if (which === 'remote') {
-          const run = await runCli(['recipe.yaml', '--cache-dir', join(work, `cache-remote-hit${r}`), '--out', join(work, `out-remote-hit${r}`), '--remote-cache', dav.url], work, timeFile(`remote-hit${r}`), join(work, `remote-hit${r}.log`));
+          const run = await runCli(
+            [
+              'recipe.yaml',
+              '--cache-dir',
+              join(work, `cache-remote-hit${r}`),
+              '--out',
+              join(work, `out-remote-hit${r}`),
+              '--remote-cache',
+              dav.url,
+            ],
+            work,
+            timeFile(`remote-hit${r}`),
+            join(work, `remote-hit${r}.log`),
+          );
           checkRun('the remote-hit build', run);
           remoteHit.push(run.wall);
           remoteSummary ||= summaryLine(run.output);
         } else {
-          const run = await runCli(['recipe.yaml', '--cache-dir', join(work, 'cache-local0'), '--out', join(work, `out-local-hit${r}`)], work, timeFile(`local-hit${r}`), join(work, `local-hit${r}.log`));
+          const run = await runCli(
+            ['recipe.yaml', '--cache-dir', join(work, 'cache-local0'), '--out', join(work, `out-local-hit${r}`)],
+            work,
+            timeFile(`local-hit${r}`),
+            join(work, `local-hit${r}.log`),
+          );
           checkRun('the local-hit build', run);
           localHit.push(run.wall);
           localSummary ||= summaryLine(run.output);
@@ -352,7 +431,9 @@ export async function benchDistributed(log: (line: string) => void): Promise<voi
     }
     const rh = median(remoteHit);
     const lh = median(localHit);
-    log(`   all hits, median wall of ${ROUNDS} interleaved rounds: remote cache ${s(rh, 2)} s   local cache ${s(lh, 2)} s   ratio remote/local ${s(rh / lh, 2)}x`);
+    log(
+      `   all hits, median wall of ${ROUNDS} interleaved rounds: remote cache ${s(rh, 2)} s   local cache ${s(lh, 2)} s   ratio remote/local ${s(rh / lh, 2)}x`,
+    );
     log(`      remote-hit build said: ${remoteSummary}`);
     log(`      local-hit build said:  ${localSummary}`);
 
@@ -361,9 +442,13 @@ export async function benchDistributed(log: (line: string) => void): Promise<voi
     const keys = planKeys(reference);
     for (const [i, d] of dists.entries()) {
       const cmp = compareOutputs(reference, d.out);
-      log(`   distributed round ${i + 1} vs local: ${cmp.same}/${cmp.total} result files (model.json, weights .bin, report.json per variant) byte-identical${cmp.differing.length ? `; DIFFERENT: ${cmp.differing.slice(0, 6).join(', ')}${cmp.differing.length > 6 ? ', …' : ''}` : ''}`);
+      log(
+        `   distributed round ${i + 1} vs local: ${cmp.same}/${cmp.total} result files (model.json, weights .bin, report.json per variant) byte-identical${cmp.differing.length ? `; DIFFERENT: ${cmp.differing.slice(0, 6).join(', ')}${cmp.differing.length > 6 ? ', …' : ''}` : ''}`,
+      );
       const lines = existsSync(d.stepLog) ? readFileSync(d.stepLog, 'utf8').trim().split('\n').filter(Boolean) : [];
-      const starts = lines.map((l) => JSON.parse(l) as { event: string; key: string; pid: number }).filter((e) => e.event === 'start');
+      const starts = lines
+        .map((l) => JSON.parse(l) as { event: string; key: string; pid: number })
+        .filter((e) => e.event === 'start');
       const perKey = new Map<string, number>();
       for (const e of starts) perKey.set(e.key, (perKey.get(e.key) ?? 0) + 1);
       const twice = [...perKey.values()].filter((n) => n > 1).length;
@@ -379,7 +464,10 @@ export async function benchDistributed(log: (line: string) => void): Promise<voi
     }
     for (let r = 0; r < ROUNDS; r++) {
       const cmp = compareOutputs(reference, join(work, `out-remote-hit${r}`));
-      if (cmp.differing.length || r === 0) log(`   remote-hit build ${r + 1} vs local: ${cmp.same}/${cmp.total} byte-identical${cmp.differing.length ? `; DIFFERENT: ${cmp.differing.slice(0, 6).join(', ')}` : ''}`);
+      if (cmp.differing.length || r === 0)
+        log(
+          `   remote-hit build ${r + 1} vs local: ${cmp.same}/${cmp.total} byte-identical${cmp.differing.length ? `; DIFFERENT: ${cmp.differing.slice(0, 6).join(', ')}` : ''}`,
+        );
     }
     log(`   load average at the end: ${loadavg()[0]!.toFixed(1)}`);
   } finally {
@@ -402,4 +490,5 @@ function summaryLine(output: string): string {
   );
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await benchDistributed((line) => process.stdout.write(`${line}\n`));
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href)
+  await benchDistributed((line) => process.stdout.write(`${line}\n`));

@@ -61,8 +61,16 @@ async function trainingThroughput(backend: Backend, batches: number, maxSeconds:
 async function evalOverhead(engine: Engine, rounds: number): Promise<{ ours: number; bare: number }> {
   const { tf } = engine;
   const ds = await loadMnist('test');
-  const model = buildArchitecture(tf, 'mobilenet-v1', { alpha: 0.5 }, { inputShape: ds.inputShape, numClasses: 10, seed: 1 });
-  const inference = { predict: (x: Parameters<typeof model.predict>[0]) => model.predict(x) as ReturnType<typeof tf.zeros>, dispose: () => model.dispose() };
+  const model = buildArchitecture(
+    tf,
+    'mobilenet-v1',
+    { alpha: 0.5 },
+    { inputShape: ds.inputShape, numClasses: 10, seed: 1 },
+  );
+  const inference = {
+    predict: (x: Parameters<typeof model.predict>[0]) => model.predict(x) as ReturnType<typeof tf.zeros>,
+    dispose: () => model.dispose(),
+  };
   const bare = async () => {
     for (let start = 0; start < ds.count; start += 256) {
       const x = inputBatch(tf, ds, undefined, start, Math.min(ds.count, start + 256));
@@ -88,7 +96,13 @@ async function evalOverhead(engine: Engine, rounds: number): Promise<{ ours: num
   return { ours: median(a), bare: median(b) };
 }
 
-async function inferenceLatency(backend: Backend, architecture: string, options: Record<string, unknown>, batch: number, runs: number): Promise<number> {
+async function inferenceLatency(
+  backend: Backend,
+  architecture: string,
+  options: Record<string, unknown>,
+  batch: number,
+  runs: number,
+): Promise<number> {
   const { tf } = await loadEngine(backend);
   const model = buildArchitecture(tf, architecture, options, { inputShape: [28, 28, 1], numClasses: 10, seed: 1 });
   const x = tf.randomUniform([batch, 28, 28, 1], 0, 1, 'float32', 3);
@@ -133,10 +147,13 @@ for (const backend of backends) {
   ] as const) {
     const one = await inferenceLatency(backend, name, options, 1, 20);
     const many = await inferenceLatency(backend, name, options, 64, 10);
-    log(`   ${backend.padEnd(10)} ${name} α=0.5   batch 1: ${one.toFixed(2).padStart(7)} ms   batch 64: ${many.toFixed(1).padStart(7)} ms`);
+    log(
+      `   ${backend.padEnd(10)} ${name} α=0.5   batch 1: ${one.toFixed(2).padStart(7)} ms   batch 64: ${many.toFixed(1).padStart(7)} ms`,
+    );
   }
 }
-if (!installedNativePackage()) log('   (tensorflow: @tensorflow/tfjs-node is not installed here; it is measured when it is)');
+if (!installedNativePackage())
+  log('   (tensorflow: @tensorflow/tfjs-node is not installed here; it is measured when it is)');
 
 await benchWeightPasses(log);
 await benchSvd(log, (await loadEngine('wasm')).tf);

@@ -92,7 +92,8 @@ async function main(): Promise<void> {
     for (let i = 0; i < WARMUP; i++, b++) await model.trainOnBatch(xs[b]!, ys[b]!);
     const t0 = performance.now();
     let lastLoss = 0;
-    for (let i = 0; i < TIMED; i++, b++) lastLoss = (await model.trainOnBatch(xs[b % xs.length]!, ys[b % ys.length]!)) as number;
+    for (let i = 0; i < TIMED; i++, b++)
+      lastLoss = (await model.trainOnBatch(xs[b % xs.length]!, ys[b % ys.length]!)) as number;
     const seconds = (performance.now() - t0) / 1000;
     kernelMs.clear();
     kernelCalls.clear();
@@ -109,7 +110,9 @@ async function main(): Promise<void> {
         `${inKernels.toFixed(1)} ms in kernels`,
     );
     for (const [k, ms] of rows.slice(0, 40)) {
-      console.log(`  ${k.padEnd(38)} ${(ms / PROFILED).toFixed(2).padStart(8)} ms  ${((kernelCalls.get(k) ?? 0) / PROFILED).toFixed(0).padStart(4)} calls`);
+      console.log(
+        `  ${k.padEnd(38)} ${(ms / PROFILED).toFixed(2).padStart(8)} ms  ${((kernelCalls.get(k) ?? 0) / PROFILED).toFixed(0).padStart(4)} calls`,
+      );
     }
     model.dispose();
   }

@@ -15,7 +15,9 @@ import { pruneModelChannels } from '../src/passes/prune-channels.js';
 const n = (x: number) => x.toLocaleString('en-US');
 
 export async function benchPruneChannels(log: (line: string) => void, tf: Tf): Promise<void> {
-  log('\n7. prune-channels, sparsity 0.5 (l1), mobilenet-v1 on wasm: median ms per forward pass, before and after, interleaved (goal ≤ 0.6x)');
+  log(
+    '\n7. prune-channels, sparsity 0.5 (l1), mobilenet-v1 on wasm: median ms per forward pass, before and after, interleaved (goal ≤ 0.6x)',
+  );
   for (const options of [{ alpha: 0.5 }, { alpha: 0.25, depth: 0 }]) {
     const built = buildArchitecture(tf, 'mobilenet-v1', options, { inputShape: [28, 28, 1], numClasses: 10, seed: 1 });
     const stored = await fromLayersModel(tf, built);
@@ -24,7 +26,9 @@ export async function benchPruneChannels(log: (line: string) => void, tf: Tf): P
     const pruned = pruneModelChannels(stored, { sparsity: 0.5, criterion: 'l1', scope: 'layer', roundTo: 1 });
     const ms = performance.now() - t;
     const [before, after] = [modelCost(stored.json), modelCost(pruned.model.json)] as { macs: number }[];
-    log(`   α=${options.alpha}${'depth' in options ? `, depth ${options.depth}` : ''}: pruned in ${ms.toFixed(0)} ms (no TF.js); params ${n(paramCount(stored))} → ${n(paramCount(pruned.model))}; MACs ${n(before!.macs)} → ${n(after!.macs)} (${(after!.macs / before!.macs).toFixed(2)}x)`);
+    log(
+      `   α=${options.alpha}${'depth' in options ? `, depth ${options.depth}` : ''}: pruned in ${ms.toFixed(0)} ms (no TF.js); params ${n(paramCount(stored))} → ${n(paramCount(pruned.model))}; MACs ${n(before!.macs)} → ${n(after!.macs)} (${(after!.macs / before!.macs).toFixed(2)}x)`,
+    );
     const models = [await toLayersModel(tf, stored), await toLayersModel(tf, pruned.model)];
     await latencyBeforeAfter(tf, models as [TF.LayersModel, TF.LayersModel], log, '      ');
     models.forEach((m) => m.dispose());

@@ -41,7 +41,9 @@ export async function freePort(): Promise<number> {
     server.on('error', reject);
     server.listen(0, '127.0.0.1', () => {
       const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
     });
   });
 }
@@ -83,7 +85,24 @@ export async function startRedis(opts: { port?: number } = {}): Promise<Loopback
   const dir = mkdtempSync(join(tmpdir(), 'mcb-redis-'));
   const port = opts.port ?? (await freePort());
   let log = '';
-  const child = spawn(bin, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--protected-mode', 'yes'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    bin,
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--dir',
+      dir,
+      '--protected-mode',
+      'yes',
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   child.stdout!.on('data', (d) => (log = (log + String(d)).slice(-4000)));
   child.stderr!.on('data', (d) => (log = (log + String(d)).slice(-4000)));
   await waitForPort(port, child, 'redis-server', () => log);
@@ -132,7 +151,9 @@ http {
 `,
   );
   let log = '';
-  const child = spawn(bin, ['-p', dir, '-c', conf, '-e', join(dir, 'error.log')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(bin, ['-p', dir, '-c', conf, '-e', join(dir, 'error.log')], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   child.stdout!.on('data', (d) => (log = (log + String(d)).slice(-4000)));
   child.stderr!.on('data', (d) => (log = (log + String(d)).slice(-4000)));
   await waitForPort(port, child, 'nginx', () => log);

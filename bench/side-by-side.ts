@@ -10,8 +10,16 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }
 
-export async function latencyBeforeAfter(tf: Tf, models: [TF.LayersModel, TF.LayersModel], log: (line: string) => void, indent = '   '): Promise<void> {
-  for (const [batch, runs] of [[1, 40], [32, 12]] as const) {
+export async function latencyBeforeAfter(
+  tf: Tf,
+  models: [TF.LayersModel, TF.LayersModel],
+  log: (line: string) => void,
+  indent = '   ',
+): Promise<void> {
+  for (const [batch, runs] of [
+    [1, 40],
+    [32, 12],
+  ] as const) {
     const x = tf.randomUniform([batch, 28, 28, 1], 0, 1, 'float32', 3);
     const once = async (i: number) => {
       const t = performance.now();
@@ -24,7 +32,9 @@ export async function latencyBeforeAfter(tf: Tf, models: [TF.LayersModel, TF.Lay
     const times: [number[], number[]] = [[], []];
     for (let k = 0; k < runs; k++) for (const i of k % 2 ? [1, 0] : [0, 1]) times[i]!.push(await once(i));
     const [before, after] = times.map(median) as [number, number];
-    log(`${indent}batch ${String(batch).padStart(2)}: before ${before.toFixed(2).padStart(7)} ms   after ${after.toFixed(2).padStart(7)} ms   ratio after/before ${(after / before).toFixed(2)}x`);
+    log(
+      `${indent}batch ${String(batch).padStart(2)}: before ${before.toFixed(2).padStart(7)} ms   after ${after.toFixed(2).padStart(7)} ms   ratio after/before ${(after / before).toFixed(2)}x`,
+    );
     x.dispose();
   }
 }

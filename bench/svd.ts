@@ -67,8 +67,13 @@ export async function benchSvd(log: (line: string) => void, tf: Tf): Promise<voi
       'decaying spectrum',
       () =>
         tf.tidy(() => {
-          const scale = tf.range(1, N + 1).pow(-0.5).reshape([1, N]);
-          return tf.matMul(tf.randomNormal([N, N], 0, 1, 'float32', 1).mul(scale), tf.randomNormal([N, N], 0, 1, 'float32', 2)).div(N) as ReturnType<Tf['tensor2d']>;
+          const scale = tf
+            .range(1, N + 1)
+            .pow(-0.5)
+            .reshape([1, N]);
+          return tf
+            .matMul(tf.randomNormal([N, N], 0, 1, 'float32', 1).mul(scale), tf.randomNormal([N, N], 0, 1, 'float32', 2))
+            .div(N) as ReturnType<Tf['tensor2d']>;
         }),
     ],
     ['flat (Gaussian)', () => tf.randomNormal([N, N], 0, 0.05, 'float32', 3) as ReturnType<Tf['tensor2d']>],
@@ -101,8 +106,14 @@ export async function benchSvd(log: (line: string) => void, tf: Tf): Promise<voi
 
     const faster = (x: number) => `${(fullSeconds / x).toFixed(1)}x faster`;
     log(`   ${name.padEnd(38)} ${'time'.padStart(8)}   ${'error'.padEnd(8)}   vs the full SVD`);
-    log(`     ${'ml-matrix full SVD (Golub–Kahan)'.padEnd(36)} ${fullSeconds.toFixed(2).padStart(6)} s   ${rel(optimal)}   (exact: the optimum)`);
-    log(`     ${'Gram + symmetric eig (lowrank pass)'.padEnd(36)} ${gramSeconds.toFixed(2).padStart(6)} s   ${rel(gramError)}   ${faster(gramSeconds)}, squared error within ${Math.abs(gramError / optimal - 1).toExponential(0)} of it`);
-    log(`     ${`randomized on TF.js (l=${r + OVERSAMPLE}, q=${POWER})`.padEnd(36)} ${randomizedSeconds.toFixed(2).padStart(6)} s   ${rel(randomizedError)}   ${faster(randomizedSeconds)}, ${((randomizedError / optimal - 1) * 100).toFixed(2)}% more squared error`);
+    log(
+      `     ${'ml-matrix full SVD (Golub–Kahan)'.padEnd(36)} ${fullSeconds.toFixed(2).padStart(6)} s   ${rel(optimal)}   (exact: the optimum)`,
+    );
+    log(
+      `     ${'Gram + symmetric eig (lowrank pass)'.padEnd(36)} ${gramSeconds.toFixed(2).padStart(6)} s   ${rel(gramError)}   ${faster(gramSeconds)}, squared error within ${Math.abs(gramError / optimal - 1).toExponential(0)} of it`,
+    );
+    log(
+      `     ${`randomized on TF.js (l=${r + OVERSAMPLE}, q=${POWER})`.padEnd(36)} ${randomizedSeconds.toFixed(2).padStart(6)} s   ${rel(randomizedError)}   ${faster(randomizedSeconds)}, ${((randomizedError / optimal - 1) * 100).toFixed(2)}% more squared error`,
+    );
   }
 }

@@ -19,9 +19,22 @@ function syntheticModel(layers: number, rows: number, cols: number): StoredModel
   return {
     json: {
       format: 'layers-model',
-      modelTopology: { class_name: 'Sequential', config: { name: 'synthetic', layers: Array.from({ length: layers }, (_, i) => ({ class_name: 'Dense', config: { name: `fc_${i + 1}`, units: cols } })) } },
+      modelTopology: {
+        class_name: 'Sequential',
+        config: {
+          name: 'synthetic',
+          layers: Array.from({ length: layers }, (_, i) => ({
+            class_name: 'Dense',
+            config: { name: `fc_${i + 1}`, units: cols },
+          })),
+        },
+      },
     },
-    weightSpecs: Array.from({ length: layers }, (_, i) => ({ name: `fc_${i + 1}/kernel`, shape: [rows, cols], dtype: 'float32' })),
+    weightSpecs: Array.from({ length: layers }, (_, i) => ({
+      name: `fc_${i + 1}/kernel`,
+      shape: [rows, cols],
+      dtype: 'float32',
+    })),
     weightData: new Uint8Array(data.buffer),
   };
 }
@@ -36,7 +49,11 @@ export async function benchWeightPasses(log: (line: string) => void): Promise<vo
   const cases: [string, PassDefinition<object>, Record<string, unknown>][] = [
     ['quantize uint8 per-tensor', quantize as PassDefinition<object>, { dtype: 'uint8' }],
     ['quantize int8 per-channel', quantize as PassDefinition<object>, { dtype: 'int8', granularity: 'per-channel' }],
-    ['quantize int4 per-group 32', quantize as PassDefinition<object>, { dtype: 'int4', granularity: 'per-group', groupSize: 32 }],
+    [
+      'quantize int4 per-group 32',
+      quantize as PassDefinition<object>,
+      { dtype: 'int4', granularity: 'per-group', groupSize: 32 },
+    ],
     ['quantize float16', quantize as PassDefinition<object>, { dtype: 'float16' }],
     ['prune magnitude 90% per layer', prune as PassDefinition<object>, { sparsity: 0.9 }],
     ['prune 2:4', prune as PassDefinition<object>, { pattern: '2:4' }],
@@ -56,7 +73,9 @@ export async function benchWeightPasses(log: (line: string) => void): Promise<vo
   const encoded = (await encode.apply(clustered, encode.resolveOptions({}, place), ctx)).model;
   const seconds = (performance.now() - started) / 1000;
   const ratio = clustered.weightData.byteLength / encoded.weightData.byteLength;
-  log(`   ${'encode (90% pruned, 16 clusters)'.padEnd(38)} ${(mb / seconds).toFixed(0).padStart(6)} MB/s   (${seconds.toFixed(2)} s, ${ratio.toFixed(1)}x smaller)`);
+  log(
+    `   ${'encode (90% pruned, 16 clusters)'.padEnd(38)} ${(mb / seconds).toFixed(0).padStart(6)} MB/s   (${seconds.toFixed(2)} s, ${ratio.toFixed(1)}x smaller)`,
+  );
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) await benchWeightPasses((l) => process.stdout.write(`${l}\n`));

@@ -10,11 +10,44 @@ import { readBuildRecord, writeBuildRecord } from './execute/history.js';
 import { describeKeyChange } from './plan/diff.js';
 import { gate, type Verdict } from './gate/index.js';
 import { gatherPlanInputs, plan as makePlan, type Plan } from './plan/index.js';
-import { findProjectRoot, loadRecipe, loadRecipeSet, variantFolder, type BackendChoice, type LoadOptions, type Recipe } from './recipe/index.js';
-import { buildReport, HTML_FILE, htmlPage, preflightOutput, renderHtml, REPORT_FILE, RUN_FILE, splitReport, summariseSweep, SWEEP_FILE, writeOutput, type Report, type Sweep } from './report/index.js';
+import {
+  findProjectRoot,
+  loadRecipe,
+  loadRecipeSet,
+  variantFolder,
+  type BackendChoice,
+  type LoadOptions,
+  type Recipe,
+} from './recipe/index.js';
+import {
+  buildReport,
+  HTML_FILE,
+  htmlPage,
+  preflightOutput,
+  renderHtml,
+  REPORT_FILE,
+  RUN_FILE,
+  splitReport,
+  summariseSweep,
+  SWEEP_FILE,
+  writeOutput,
+  type Report,
+  type Sweep,
+} from './report/index.js';
 import { writeTextAtomic } from './util/write.js';
 import { MODEL_JSON } from './engine/model-format.js';
-import { buildManifest, buildProvenance, digestOf, MANIFEST_FILE, manifestBytes, PROVENANCE_FILE, provenanceBytes, signManifest, SIGNATURE_FILE, stampModelJson } from './provenance/index.js';
+import {
+  buildManifest,
+  buildProvenance,
+  digestOf,
+  MANIFEST_FILE,
+  manifestBytes,
+  PROVENANCE_FILE,
+  provenanceBytes,
+  signManifest,
+  SIGNATURE_FILE,
+  stampModelJson,
+} from './provenance/index.js';
 import type { KeyObject } from 'node:crypto';
 import type { PlanInputs } from './plan/index.js';
 import type { RemoteCache } from './cache/remote.js';
@@ -78,13 +111,24 @@ export function defaultCacheDir(recipeFile: string): string {
   return join(findProjectRoot(recipeFile), 'cache');
 }
 
-export async function planBuild(recipeFile: string, opts: PlanOptions = {}, onDamage?: (key: string, reason: string) => void): Promise<PlannedBuild> {
+export async function planBuild(
+  recipeFile: string,
+  opts: PlanOptions = {},
+  onDamage?: (key: string, reason: string) => void,
+): Promise<PlannedBuild> {
   return planRecipe(await loadRecipe(recipeFile, opts), opts, onDamage);
 }
 
 /** Plans a recipe already loaded (one variant of a matrix, or a recipe made by `sensitivity` and search). */
-export async function planRecipe(recipe: Recipe, opts: PlanOptions = {}, onDamage?: (key: string, reason: string) => void): Promise<PlannedBuild> {
-  const inputs = await gatherPlanInputs(recipe, { ...(opts.backend === undefined ? {} : { backend: opts.backend }), ...(opts.layers ? { layers: true } : {}) });
+export async function planRecipe(
+  recipe: Recipe,
+  opts: PlanOptions = {},
+  onDamage?: (key: string, reason: string) => void,
+): Promise<PlannedBuild> {
+  const inputs = await gatherPlanInputs(recipe, {
+    ...(opts.backend === undefined ? {} : { backend: opts.backend }),
+    ...(opts.layers ? { layers: true } : {}),
+  });
   const plan = makePlan(recipe, inputs);
   const cache = new StepCache(opts.cacheDir ?? defaultCacheDir(recipe.file), onDamage);
   return { recipe, plan, inputs, cache, cached: await cacheStatus(plan, cache) };
@@ -100,7 +144,13 @@ export async function build(recipeFile: string, opts: BuildOptions = {}): Promis
  * `variant`, only that variant is built, into its own folder, like a recipe without a matrix: sweep.json
  * summarises the whole sweep, so one variant's build leaves it alone.
  */
-export async function buildSet(recipeFile: string, opts: BuildOptions & { onVariant?: (recipe: Recipe, index: number, total: number) => void; onSearch?: (label: string) => void } = {}): Promise<SetResult> {
+export async function buildSet(
+  recipeFile: string,
+  opts: BuildOptions & {
+    onVariant?: (recipe: Recipe, index: number, total: number) => void;
+    onSearch?: (label: string) => void;
+  } = {},
+): Promise<SetResult> {
   const set = await loadRecipeSet(recipeFile, opts);
   if (!set.matrix) {
     const result = await buildOrSearch(set.variants[0]!, opts);
@@ -115,8 +165,16 @@ export async function buildSet(recipeFile: string, opts: BuildOptions & { onVari
   const buildVariant = (recipe: Recipe, i: number, signal = opts.signal) => {
     opts.onVariant?.(recipe, i, set.variants.length);
     // Built at once (with workers), the variants' events interleave: each carries its variant's name.
-    const onEvent = opts.onEvent && opts.workers ? (e: BuildEvent) => opts.onEvent!({ ...e, variant: recipe.variant!.name }) : opts.onEvent;
-    return buildOrSearch(recipe, { ...opts, ...(signal ? { signal } : {}), ...(onEvent ? { onEvent } : {}), output: join(root, variantFolder(recipe.variant!)) });
+    const onEvent =
+      opts.onEvent && opts.workers
+        ? (e: BuildEvent) => opts.onEvent!({ ...e, variant: recipe.variant!.name })
+        : opts.onEvent;
+    return buildOrSearch(recipe, {
+      ...opts,
+      ...(signal ? { signal } : {}),
+      ...(onEvent ? { onEvent } : {}),
+      output: join(root, variantFolder(recipe.variant!)),
+    });
   };
   const results: BuildResult[] = [];
   // With workers, every variant's steps are queued at once (the workers are the limit, not this process);
@@ -128,12 +186,19 @@ export async function buildSet(recipeFile: string, opts: BuildOptions & { onVari
     first,
     set.matrix,
     set.gate,
-    results.map((r) => ({ name: r.plan.recipe.variant!.name, values: r.plan.recipe.variant!.values, folder: basename(r.outputDir), report: r.report })),
+    results.map((r) => ({
+      name: r.plan.recipe.variant!.name,
+      values: r.plan.recipe.variant!.values,
+      folder: basename(r.outputDir),
+      report: r.report,
+    })),
   );
   const sweepFile = join(root, SWEEP_FILE);
   await writeTextAtomic(sweepFile, `${JSON.stringify(sweep, null, 2)}\n`, 'sweep summary');
   // One page for the whole sweep beside sweep.json: every variant on one Pareto chart.
-  const page = htmlPage([{ sweep, variants: results.map((r) => ({ report: r.report, where: basename(r.outputDir) })) }]);
+  const page = htmlPage([
+    { sweep, variants: results.map((r) => ({ report: r.report, where: basename(r.outputDir) })) },
+  ]);
   await writeTextAtomic(join(root, HTML_FILE), renderHtml(page), 'sweep report page');
   return { results, sweep, sweepFile, exitCode: sweep.verdict === 'pass' ? EXIT.pass : EXIT.thresholdMissed };
 }
@@ -142,7 +207,11 @@ export async function buildSet(recipeFile: string, opts: BuildOptions & { onVari
  * Runs `work` on every item at once. The first failure cancels the others (the sweep has failed; they must not
  * go on building in the background) and is thrown once they have stopped.
  */
-async function allOrNothing<T, R>(items: readonly T[], work: (item: T, index: number, signal: AbortSignal) => Promise<R>, outer?: AbortSignal): Promise<R[]> {
+async function allOrNothing<T, R>(
+  items: readonly T[],
+  work: (item: T, index: number, signal: AbortSignal) => Promise<R>,
+  outer?: AbortSignal,
+): Promise<R[]> {
   const controller = new AbortController();
   const onAbort = () => controller.abort();
   outer?.addEventListener('abort', onAbort, { once: true });
@@ -173,9 +242,13 @@ async function allOrNothing<T, R>(items: readonly T[], work: (item: T, index: nu
  * threshold but size (else the start), so the report shows how close the search came. Ctrl-C during the search
  * keeps a passing plan found so far (the two files), then stops without building.
  */
-async function buildOrSearch(recipe: Recipe, opts: BuildOptions & { onSearch?: (label: string) => void }): Promise<BuildResult> {
+async function buildOrSearch(
+  recipe: Recipe,
+  opts: BuildOptions & { onSearch?: (label: string) => void },
+): Promise<BuildResult> {
   if (!recipe.passes.some((p) => p.search)) return buildRecipe(recipe, opts);
-  const { searchRecipe, searchedRecipePath, searchRecordPath, searchedRecipeYaml, searchRecord, searchSummary } = await import('./search/search.js');
+  const { searchRecipe, searchedRecipePath, searchRecordPath, searchedRecipeYaml, searchRecord, searchSummary } =
+    await import('./search/search.js');
   const root = findProjectRoot(recipe.file);
   const shown = (file: string) => relative(root, file).split('\\').join('/');
   const file = searchedRecipePath(recipe);
@@ -185,7 +258,11 @@ async function buildOrSearch(recipe: Recipe, opts: BuildOptions & { onSearch?: (
     if (!result.chosen) return undefined;
     const yaml = searchedRecipeYaml(recipe, result, dirname(file));
     await writeTextAtomic(file, yaml, 'searched recipe');
-    await writeTextAtomic(recordFile, `${JSON.stringify(searchRecord(recipe, result, shown(file), shown(recordFile)), null, 2)}\n`, 'search record');
+    await writeTextAtomic(
+      recordFile,
+      `${JSON.stringify(searchRecord(recipe, result, shown(file), shown(recordFile)), null, 2)}\n`,
+      'search record',
+    );
     return yaml;
   };
   // Trials are builds too; their step-by-step events would bury the search's own progress: pass warnings only.
@@ -202,7 +279,13 @@ async function buildOrSearch(recipe: Recipe, opts: BuildOptions & { onSearch?: (
     ...opts,
     ...(opts.output ? {} : { output: recipe.output }),
     ...(yaml === undefined ? {} : { extraFiles: new Map([[SEARCHED_FILE, new TextEncoder().encode(yaml)]]) }),
-    reportExtras: { search: searchSummary(result, yaml === undefined ? null : shown(file), yaml === undefined ? null : shown(recordFile)) },
+    reportExtras: {
+      search: searchSummary(
+        result,
+        yaml === undefined ? null : shown(file),
+        yaml === undefined ? null : shown(recordFile),
+      ),
+    },
   });
 }
 
@@ -217,7 +300,11 @@ export interface RecipeRun {
   verdict: Verdict;
 }
 
-export async function runRecipe(recipe: Recipe, opts: BuildOptions = {}, explainMiss?: (step: Plan['steps'][number]) => string | undefined): Promise<RecipeRun> {
+export async function runRecipe(
+  recipe: Recipe,
+  opts: BuildOptions = {},
+  explainMiss?: (step: Plan['steps'][number]) => string | undefined,
+): Promise<RecipeRun> {
   const emit = opts.onEvent ?? (() => {});
   const { plan, inputs, cache } = await planRecipe(recipe, opts, (key, reason) => {
     emit({ type: 'warning', message: `cache entry ${key.slice(0, 12)} is unusable (${reason}); it will be rebuilt` });
@@ -236,7 +323,12 @@ export async function runRecipe(recipe: Recipe, opts: BuildOptions = {}, explain
   } finally {
     await release();
   }
-  return { plan, inputs, execution, verdict: gate(recipe.thresholds, execution.baseline, execution.result, execution.latency) };
+  return {
+    plan,
+    inputs,
+    execution,
+    verdict: gate(recipe.thresholds, execution.baseline, execution.result, execution.latency),
+  };
 }
 
 /**
@@ -259,7 +351,10 @@ function refuseCacheOverlap(outputDir: string, cacheDir: string): void {
 }
 
 /** Builds a recipe already loaded: plan, execute what is not cached, gate, write the output folder. */
-export async function buildRecipe(recipe: Recipe, opts: BuildOptions & { extraFiles?: ReadonlyMap<string, Uint8Array>; reportExtras?: Record<string, unknown> } = {}): Promise<BuildResult> {
+export async function buildRecipe(
+  recipe: Recipe,
+  opts: BuildOptions & { extraFiles?: ReadonlyMap<string, Uint8Array>; reportExtras?: Record<string, unknown> } = {},
+): Promise<BuildResult> {
   const startedAt = new Date();
   const started = performance.now();
   const outputDir = opts.output ?? recipe.output;
@@ -278,7 +373,12 @@ export async function buildRecipe(recipe: Recipe, opts: BuildOptions & { extraFi
   await writeBuildRecord(cacheDir, plan, report);
   // report.json and provenance.json are the same bytes for the same recipe and backend; what this machine
   // measured at this moment (latency, the build's time and host) goes to run.json (src/report/run.ts).
-  const { stable, run } = splitReport(report, { startedAt, durationMs: performance.now() - started, hits: execution.cached, misses: execution.ran });
+  const { stable, run } = splitReport(report, {
+    startedAt,
+    durationMs: performance.now() - started,
+    hits: execution.cached,
+    misses: execution.ran,
+  });
   const provenance = provenanceBytes(buildProvenance(plan, inputs, stable));
   const files = new Map(execution.finalModel);
   // Only the exported copy is stamped: the cached model stays as its pass wrote it, and shared by builds.

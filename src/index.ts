@@ -5,7 +5,16 @@
  *   const result = await build('recipes/mnist-mlp.yaml', { onEvent: (e) => console.log(e.type) });
  *   process.exitCode = result.exitCode;
  */
-export { build, planBuild, planBuild as plan, defaultCacheDir, type BuildOptions, type BuildResult, type PlanOptions, type PlannedBuild } from './build.js';
+export {
+  build,
+  planBuild,
+  planBuild as plan,
+  defaultCacheDir,
+  type BuildOptions,
+  type BuildResult,
+  type PlanOptions,
+  type PlannedBuild,
+} from './build.js';
 export { RecipeWatcher, type WatchEvent, type WatchOptions } from './watch.js';
 export { loadRecipe, type Recipe } from './recipe/index.js';
 export type { Plan, Step } from './plan/index.js';
@@ -13,6 +22,14 @@ export type { BuildEvent } from './execute/index.js';
 export type { Verdict, Check } from './gate/index.js';
 export type { Report } from './report/index.js';
 export type { RunLog } from './report/index.js';
-export { generateKeyPair, loadPrivateKey, loadPublicKey, verifyOutput, type Manifest, type Provenance, type VerifyResult } from './provenance/index.js';
+export {
+  generateKeyPair,
+  loadPrivateKey,
+  loadPublicKey,
+  verifyOutput,
+  type Manifest,
+  type Provenance,
+  type VerifyResult,
+} from './provenance/index.js';
 export { McbError, EXIT, type ErrorCode } from './errors.js';
 export { MCBUILD_VERSION } from './version.js';

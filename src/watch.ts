@@ -32,7 +32,12 @@ export interface WatchOptions extends Omit<BuildOptions, 'signal' | 'onEvent'> {
  */
 export async function recipeInputs(recipe: Recipe): Promise<string[]> {
   const files = [...recipe.files];
-  const specs = [recipe.data.eval, recipe.data.calibration, recipe.data.train, recipe.model.kind === 'train' ? recipe.model.train.data : undefined];
+  const specs = [
+    recipe.data.eval,
+    recipe.data.calibration,
+    recipe.data.train,
+    recipe.model.kind === 'train' ? recipe.model.train.data : undefined,
+  ];
   for (const d of specs) {
     if (d?.dataset === 'images' || d?.dataset === 'npz') files.push(d.path);
     if (d?.dataset === 'npy') files.push(d.x, ...(d.y === undefined ? [] : [d.y]));
@@ -40,8 +45,11 @@ export async function recipeInputs(recipe: Recipe): Promise<string[]> {
   if (recipe.model.kind === 'file') {
     files.push(recipe.model.path);
     try {
-      const json = JSON.parse(await readFile(recipe.model.path, 'utf8')) as { weightsManifest?: { paths?: string[] }[] };
-      for (const group of json.weightsManifest ?? []) for (const p of group.paths ?? []) files.push(resolve(dirname(recipe.model.path), p));
+      const json = JSON.parse(await readFile(recipe.model.path, 'utf8')) as {
+        weightsManifest?: { paths?: string[] }[];
+      };
+      for (const group of json.weightsManifest ?? [])
+        for (const p of group.paths ?? []) files.push(resolve(dirname(recipe.model.path), p));
     } catch {
       /* the build reports a bad model; watching model.json is enough to notice the fix */
     }
@@ -61,7 +69,10 @@ export class RecipeWatcher {
   private running: Promise<void> | undefined;
   private closed = false;
 
-  constructor(recipes: readonly string[], private readonly opts: WatchOptions) {
+  constructor(
+    recipes: readonly string[],
+    private readonly opts: WatchOptions,
+  ) {
     this.recipes = recipes.map((r) => resolve(r));
     for (const r of this.recipes) this.inputs.set(r, new Set([r]));
   }
@@ -72,7 +83,8 @@ export class RecipeWatcher {
       ignoreInitial: true,
       ignored: (path: string) => [...this.written].some((dir) => path === dir || path.startsWith(dir + sep)),
     });
-    for (const event of ['add', 'change', 'unlink'] as const) this.watcher.on(event, (path: string) => this.changed(resolve(path)));
+    for (const event of ['add', 'change', 'unlink'] as const)
+      this.watcher.on(event, (path: string) => this.changed(resolve(path)));
     await new Promise<void>((ready) => this.watcher!.once('ready', () => ready()));
     this.schedule(this.recipes, 'start', 0);
   }
@@ -107,7 +119,8 @@ export class RecipeWatcher {
 
   private changed(path: string): void {
     // A path inside a watched image folder belongs to the recipes that read the folder.
-    const reads = (inputs: Set<string> | undefined) => inputs !== undefined && (inputs.has(path) || [...inputs].some((p) => path.startsWith(p + sep)));
+    const reads = (inputs: Set<string> | undefined) =>
+      inputs !== undefined && (inputs.has(path) || [...inputs].some((p) => path.startsWith(p + sep)));
     const affected = this.recipes.filter((r) => reads(this.inputs.get(r)));
     if (affected.length === 0) return;
     // An input of the build in flight changed: its result would be stale, so stop it now.
@@ -148,8 +161,18 @@ export class RecipeWatcher {
     const started = performance.now();
     try {
       await this.track(recipe);
-      const set = await buildSet(recipe, { ...buildOpts, signal, onEvent: (event) => onEvent({ type: 'build-event', recipe, event }) });
-      onEvent({ type: 'build-done', recipe, result: set.results.at(-1)!, set, seconds: (performance.now() - started) / 1000 });
+      const set = await buildSet(recipe, {
+        ...buildOpts,
+        signal,
+        onEvent: (event) => onEvent({ type: 'build-event', recipe, event }),
+      });
+      onEvent({
+        type: 'build-done',
+        recipe,
+        result: set.results.at(-1)!,
+        set,
+        seconds: (performance.now() - started) / 1000,
+      });
     } catch (error) {
       if (isMcbError(error) && error.code === 'MCB_CANCELLED') onEvent({ type: 'build-cancelled', recipe });
       else onEvent({ type: 'build-failed', recipe, error });

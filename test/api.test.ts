@@ -20,11 +20,18 @@ beforeAll(async () => {
  * charts them): model, report.json, provenance.json and manifest.json must be the same bytes on a cold rebuild.
  */
 function outputBytes(out: string): Record<string, string> {
-  return Object.fromEntries(readdirSync(out).filter((f) => f !== 'report.html' && f !== 'run.json').sort().map((f) => [f, readFileSync(join(out, f)).toString('base64')]));
+  return Object.fromEntries(
+    readdirSync(out)
+      .filter((f) => f !== 'report.html' && f !== 'run.json')
+      .sort()
+      .map((f) => [f, readFileSync(join(out, f)).toString('base64')]),
+  );
 }
 
 /** A report without its measured latency: machine time, stamped with when, the one part a cold rebuild changes. */
-function withoutLatency<T extends { metrics: { baseline: { latency?: unknown }; result: { latency?: unknown } } }>(report: T): T {
+function withoutLatency<T extends { metrics: { baseline: { latency?: unknown }; result: { latency?: unknown } } }>(
+  report: T,
+): T {
   expect(report.metrics.baseline.latency).toBeDefined();
   const { latency: _b, ...baseline } = report.metrics.baseline;
   const { latency: _r, ...result } = report.metrics.result;
@@ -36,7 +43,11 @@ describe('build()', () => {
     const recipe = writeText(join(dir, 'api.yaml'), tinyRecipe({ output: './out-a' }));
     const events: BuildEvent['type'][] = [];
     const before = tf.memory().numTensors;
-    const a = await build(recipe, { cacheDir: join(dir, 'cache-a'), backend: 'wasm', onEvent: (e) => events.push(e.type) });
+    const a = await build(recipe, {
+      cacheDir: join(dir, 'cache-a'),
+      backend: 'wasm',
+      onEvent: (e) => events.push(e.type),
+    });
     expect(tf.memory().numTensors).toBe(before);
     expect(a.exitCode).toBe(0);
     expect(a.execution.ran).toEqual(['baseline', 'eval-baseline', 'pass-1-quantize', 'eval-result']);
@@ -47,7 +58,13 @@ describe('build()', () => {
     const b = await build(recipe, { cacheDir: join(dir, 'cache-b'), backend: 'wasm', output: join(dir, 'out-b') });
     expect(tf.memory().numTensors).toBe(before);
     // Seeded initialisers and shuffling: a cold rebuild reproduces the trained weights byte for byte.
-    expect(Object.keys(outputBytes(join(dir, 'out-a')))).toEqual(['group1-shard1of1.bin', 'manifest.json', 'model.json', 'provenance.json', 'report.json']);
+    expect(Object.keys(outputBytes(join(dir, 'out-a')))).toEqual([
+      'group1-shard1of1.bin',
+      'manifest.json',
+      'model.json',
+      'provenance.json',
+      'report.json',
+    ]);
     expect(outputBytes(join(dir, 'out-b'))).toEqual(outputBytes(join(dir, 'out-a')));
     expect(withoutLatency(b.report)).toEqual(withoutLatency(a.report));
   });
@@ -59,24 +76,40 @@ describe('build()', () => {
     const { buildArchitecture } = await import('../src/engine/architectures/index.js');
     const { loadMnist } = await import('../src/data/mnist.js');
     const ds = await loadMnist('train', 96);
-    const model = buildArchitecture(tf, 'mlp', { hidden: [16] }, { inputShape: ds.inputShape, numClasses: 10, seed: 1 });
+    const model = buildArchitecture(
+      tf,
+      'mlp',
+      { hidden: [16] },
+      { inputShape: ds.inputShape, numClasses: 10, seed: 1 },
+    );
     const bias = model.getLayer('predictions').getWeights()[1]!;
     const poisoned = tf.fill(bias.shape, Number.NaN);
     model.getLayer('predictions').setWeights([model.getLayer('predictions').getWeights()[0]!, poisoned]);
     poisoned.dispose();
     const before = tf.memory().numTensors;
-    const err = await trainModel(tf, model, ds, { epochs: 1, batchSize: 32, learningRate: 0.01, optimizer: 'sgd', seed: 1 }).then(
+    const err = await trainModel(tf, model, ds, {
+      epochs: 1,
+      batchSize: 32,
+      learningRate: 0.01,
+      optimizer: 'sgd',
+      seed: 1,
+    }).then(
       () => undefined,
       (e: unknown) => e as Error & { code?: string },
     );
     expect(err?.code).toBe('MCB_TRAINING_DIVERGED');
-    expect(err?.message).toMatch(/training diverged: the loss became NaN in epoch 1, batch \d of 3\. Lower the learning rate \(now 0\.01\); nothing was cached/);
+    expect(err?.message).toMatch(
+      /training diverged: the loss became NaN in epoch 1, batch \d of 3\. Lower the learning rate \(now 0\.01\); nothing was cached/,
+    );
     expect(tf.memory().numTensors).toBe(before);
     model.dispose();
   });
 
   it('a cancelled build throws MCB_CANCELLED and caches nothing for the interrupted step', async () => {
-    const recipe = writeText(join(dir, 'cancel.yaml'), tinyRecipe({ output: './out-cancel' }).replace('epochs: 2', 'epochs: 5'));
+    const recipe = writeText(
+      join(dir, 'cancel.yaml'),
+      tinyRecipe({ output: './out-cancel' }).replace('epochs: 2', 'epochs: 5'),
+    );
     const cacheDir = join(dir, 'cache-cancel');
     const controller = new AbortController();
     const err = await build(recipe, {
@@ -86,7 +119,10 @@ describe('build()', () => {
       onEvent: (e) => {
         if (e.type === 'step-progress' && e.step.id === 'baseline' && (e.fraction ?? 0) > 0.3) controller.abort();
       },
-    }).then(() => undefined, (e: unknown) => e as { code?: string });
+    }).then(
+      () => undefined,
+      (e: unknown) => e as { code?: string },
+    );
     expect(err?.code).toBe('MCB_CANCELLED');
     const { planBuild } = await import('../src/index.js');
     expect((await planBuild(recipe, { cacheDir, backend: 'wasm' })).cached.size).toBe(0);

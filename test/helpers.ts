@@ -40,23 +40,30 @@ export function runCli(args: string[], opts: { cwd?: string; env?: Record<string
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr, all: stdout + stderr, seconds: (performance.now() - started) / 1000 }));
+    child.on('close', (code) =>
+      resolve({ code, stdout, stderr, all: stdout + stderr, seconds: (performance.now() - started) / 1000 }),
+    );
   });
 }
 
 /** A small, fast recipe: a tiny MLP trained on a slice of MNIST. Members can be replaced per test. */
-export function tinyRecipe(over: { passes?: string; thresholds?: string; model?: string; output?: string; extra?: string } = {}): string {
+export function tinyRecipe(
+  over: { passes?: string; thresholds?: string; model?: string; output?: string; extra?: string } = {},
+): string {
   return `version: 1
 name: tiny
 model:
-${over.model ?? `  train:
+${
+  over.model ??
+  `  train:
     architecture: mlp
     options: { hidden: [32] }
     dataset: mnist
     limit: 800
     epochs: 2
     batchSize: 32
-    seed: 7`}
+    seed: 7`
+}
 data:
   eval: { dataset: mnist, split: test, limit: 300 }
 passes:

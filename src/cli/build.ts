@@ -24,9 +24,22 @@ export const buildCommand: Command = {
   options: {
     ...PLAN_OPTIONS,
     out: { type: 'string', value: 'DIR', description: "output folder (default: the recipe's `output`)" },
-    watch: { type: 'boolean', description: 'rebuild on every change to the recipes and the files they read (--watch=force without a TTY)' },
-    reporter: { type: 'string', multiple: true, value: 'junit=PATH', description: 'also write a CI report: junit=PATH (JUnit XML, one test case per threshold; repeatable)' },
-    'sign-key': { type: 'string', value: 'PATH', description: 'sign the output: an ed25519 private key PEM file (`mcbuild keygen`); default: MCBUILD_SIGN_KEY (a path or the PEM itself)' },
+    watch: {
+      type: 'boolean',
+      description: 'rebuild on every change to the recipes and the files they read (--watch=force without a TTY)',
+    },
+    reporter: {
+      type: 'string',
+      multiple: true,
+      value: 'junit=PATH',
+      description: 'also write a CI report: junit=PATH (JUnit XML, one test case per threshold; repeatable)',
+    },
+    'sign-key': {
+      type: 'string',
+      value: 'PATH',
+      description:
+        'sign the output: an ed25519 private key PEM file (`mcbuild keygen`); default: MCBUILD_SIGN_KEY (a path or the PEM itself)',
+    },
     ...REMOTE_OPTIONS,
     ...WORKER_OPTIONS,
   },
@@ -42,7 +55,11 @@ export const buildCommand: Command = {
   ],
   async run(ctx) {
     if (ctx.values.watch || ctx.values['watch-force']) {
-      if (parseReporters(ctx).length > 0) throw new McbError('MCB_USAGE', '--reporter writes a CI report of one build and does not work with --watch: drop one of them.');
+      if (parseReporters(ctx).length > 0)
+        throw new McbError(
+          'MCB_USAGE',
+          '--reporter writes a CI report of one build and does not work with --watch: drop one of them.',
+        );
       return runWatch(ctx);
     }
     return runOnce(ctx);
@@ -59,7 +76,10 @@ export async function signKeyOption(ctx: CommandContext): Promise<KeyObject | un
   const env = process.env.MCBUILD_SIGN_KEY;
   // Set but empty is how CI passes a secret that is not defined (or withheld, as for pull requests from forks):
   // the build goes on unsigned, but says so rather than leaving it to a later `verify --pub`.
-  if (env !== undefined && env.trim() === '') process.stderr.write('mcbuild: warning: MCBUILD_SIGN_KEY is set but empty, so the output will not be signed (is the CI secret defined?)\n');
+  if (env !== undefined && env.trim() === '')
+    process.stderr.write(
+      'mcbuild: warning: MCBUILD_SIGN_KEY is set but empty, so the output will not be signed (is the CI secret defined?)\n',
+    );
   return env?.trim() ? loadPrivateKey(env, 'MCBUILD_SIGN_KEY') : undefined;
 }
 
@@ -83,16 +103,28 @@ async function runOnce(ctx: CommandContext): Promise<number> {
   const reporters = parseReporters(ctx);
   const signKey = await signKeyOption(ctx);
   checkReportersInside(ctx, reporters);
-  if (ctx.values.out !== undefined) checkInsideProject(ctx.values.out as string, findProjectRoot(ctx.positionals[0]!), `--out ${ctx.values.out as string}`, ctx.values['allow-outside'] === true);
+  if (ctx.values.out !== undefined)
+    checkInsideProject(
+      ctx.values.out as string,
+      findProjectRoot(ctx.positionals[0]!),
+      `--out ${ctx.values.out as string}`,
+      ctx.values['allow-outside'] === true,
+    );
   // Warnings before the renderer exists (connecting to Redis) wait for it; all go through it.
   const early: string[] = [];
   let warn: (message: string) => void = (message) => early.push(message);
   const scale = await scaleOutOptions(ctx, ctx.positionals[0]!, (message) => warn(message));
   const live = process.stderr.isTTY === true && !process.env.CI && !out.quiet && !out.json && !scale.workers;
   const listr = live ? listrProgress() : undefined;
-  const plain = out.quiet || out.json ? undefined : plainProgress((line) => process.stderr.write(`${line}\n`), { verbose: out.verbose });
+  const plain =
+    out.quiet || out.json
+      ? undefined
+      : plainProgress((line) => process.stderr.write(`${line}\n`), { verbose: out.verbose });
   const onEvent: EventListener = (e) => (listr ? listr.listener(e) : plain?.(e));
-  warn = listr || plain ? (message) => onEvent({ type: 'warning', message }) : (message) => process.stderr.write(`mcbuild: warning: ${message}\n`);
+  warn =
+    listr || plain
+      ? (message) => onEvent({ type: 'warning', message })
+      : (message) => process.stderr.write(`mcbuild: warning: ${message}\n`);
   for (const message of early) warn(message);
   // When each variant of a matrix started: its seconds in the JUnit report.
   const variantStarts: number[] = [];
@@ -110,7 +142,8 @@ async function runOnce(ctx: CommandContext): Promise<number> {
       },
       onVariant: (recipe, i, total) => {
         variantStarts.push(performance.now());
-        if (!out.quiet && !out.json) process.stderr.write(`\n${out.style('bold', `variant ${i + 1}/${total}: ${recipe.variant!.name}`)}\n`);
+        if (!out.quiet && !out.json)
+          process.stderr.write(`\n${out.style('bold', `variant ${i + 1}/${total}: ${recipe.variant!.name}`)}\n`);
       },
       ...(ctx.values.out === undefined ? {} : { output: ctx.values.out as string }),
     });
@@ -124,7 +157,9 @@ async function runOnce(ctx: CommandContext): Promise<number> {
   const ended = performance.now();
   const seconds = (ended - started) / 1000;
   // With workers the variants build at once: each one's seconds are the sweep's.
-  const perBuild = set.sweep ? variantStarts.map((t, i) => ((scale.workers ? ended : (variantStarts[i + 1] ?? ended)) - t) / 1000) : [seconds];
+  const perBuild = set.sweep
+    ? variantStarts.map((t, i) => ((scale.workers ? ended : (variantStarts[i + 1] ?? ended)) - t) / 1000)
+    : [seconds];
   if (set.sweep) {
     const code = reportSweep(ctx, set, seconds, scale.remote);
     await writeCiReports(ctx, set, reporters, perBuild);
@@ -132,16 +167,38 @@ async function runOnce(ctx: CommandContext): Promise<number> {
   }
   const result = set.results[0]!;
   if (out.json) {
-    out.jsonResult({ ...result.report, outputDir: result.outputDir, cached: result.execution.cached, ran: result.execution.ran, seconds, ...(scale.remote ? { remoteCache: scale.remote.stats } : {}) });
+    out.jsonResult({
+      ...result.report,
+      outputDir: result.outputDir,
+      cached: result.execution.cached,
+      ran: result.execution.ran,
+      seconds,
+      ...(scale.remote ? { remoteCache: scale.remote.stats } : {}),
+    });
   } else {
-    const search = result.report.search as { chosen: Record<string, unknown> | null; trials: unknown[]; stoppedBecause: string; recipe: string | null; record: string | null; option: string; fallback?: string } | undefined;
-    const chosen = (c: Record<string, unknown>) => Object.entries(c).map(([l, v]) => `${l}=${String(v)}`).join(', ') || 'every layer at the first candidate';
+    const search = result.report.search as
+      | {
+          chosen: Record<string, unknown> | null;
+          trials: unknown[];
+          stoppedBecause: string;
+          recipe: string | null;
+          record: string | null;
+          option: string;
+          fallback?: string;
+        }
+      | undefined;
+    const chosen = (c: Record<string, unknown>) =>
+      Object.entries(c)
+        .map(([l, v]) => `${l}=${String(v)}`)
+        .join(', ') || 'every layer at the first candidate';
     const searched = !search
       ? ''
       : search.chosen
         ? `\nsearch: ${search.trials.length} full builds (${search.stoppedBecause}); chosen ${search.option}: ${chosen(search.chosen)}; plain recipe written to ${search.recipe} (record: ${search.record})`
         : `\nsearch: ${search.trials.length} full builds (${search.stoppedBecause}); no plan passes the thresholds, so nothing was written back; built ${search.fallback ?? 'the starting plan'}`;
-    out.result(`\n${renderTable(result.report, out.style)}\n\noutput: ${result.outputDir} (charts: ${join(result.outputDir, HTML_FILE)})${searched}\n${buildSummary(result, seconds, scale.remote)}`);
+    out.result(
+      `\n${renderTable(result.report, out.style)}\n\noutput: ${result.outputDir} (charts: ${join(result.outputDir, HTML_FILE)})${searched}\n${buildSummary(result, seconds, scale.remote)}`,
+    );
     for (const c of result.verdict.checks.filter((c) => !c.pass)) {
       process.stderr.write(`mcbuild: threshold missed: ${c.name}: ${c.text}\n`);
     }
@@ -157,15 +214,25 @@ function reportSweep(ctx: CommandContext, set: SetResult, seconds: number, remot
     ctx.out.jsonResult({
       ...sweep,
       sweepFile: set.sweepFile,
-      builds: set.results.map((r) => ({ variant: r.plan.recipe.variant!.name, outputDir: r.outputDir, verdict: r.report.verdict, ran: r.execution.ran, cached: r.execution.cached, thresholds: r.report.thresholds })),
+      builds: set.results.map((r) => ({
+        variant: r.plan.recipe.variant!.name,
+        outputDir: r.outputDir,
+        verdict: r.report.verdict,
+        ran: r.execution.ran,
+        cached: r.execution.cached,
+        thresholds: r.report.thresholds,
+      })),
       seconds,
       ...(remote ? { remoteCache: remote.stats } : {}),
     });
     return set.exitCode;
   }
-  ctx.out.result(`\n${renderSweep(sweep, ctx.out.style)}\n\nsweep: ${set.sweepFile}\n${set.results.length} variants, ${ran} steps run in ${seconds.toFixed(1)} s${remoteSummary(remote)} — ${sweep.verdict.toUpperCase()}`);
+  ctx.out.result(
+    `\n${renderSweep(sweep, ctx.out.style)}\n\nsweep: ${set.sweepFile}\n${set.results.length} variants, ${ran} steps run in ${seconds.toFixed(1)} s${remoteSummary(remote)} — ${sweep.verdict.toUpperCase()}`,
+  );
   for (const r of set.results) {
-    for (const c of r.verdict.checks.filter((c) => !c.pass)) process.stderr.write(`mcbuild: threshold missed: ${r.plan.recipe.variant!.name}: ${c.name}: ${c.text}\n`);
+    for (const c of r.verdict.checks.filter((c) => !c.pass))
+      process.stderr.write(`mcbuild: threshold missed: ${r.plan.recipe.variant!.name}: ${c.name}: ${c.text}\n`);
   }
   return set.exitCode;
 }

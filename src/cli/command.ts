@@ -40,15 +40,34 @@ export const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
 /** Options of the commands that plan a recipe. */
 export const PLAN_OPTIONS: Record<string, OptionSpec> = {
   'cache-dir': { type: 'string', value: 'DIR', description: 'step cache (default: cache/ at the project root)' },
-  backend: { type: 'string', value: 'B', description: 'TF.js backend: auto | tensorflow | wasm | cpu (default: runtime.backend, else auto)' },
-  set: { type: 'string', multiple: true, value: 'PATH=VALUE', description: 'change a recipe value, e.g. --set passes[1].quantize.bits=4 (repeatable; list indices from 0)' },
-  variant: { type: 'string', value: 'NAME', description: 'with a matrix: only this variant, e.g. --variant "bits=8,sparsity=0.5"' },
-  'allow-outside': { type: 'boolean', description: 'let `output`, --out and --reporter write outside the project root (refused by default)' },
+  backend: {
+    type: 'string',
+    value: 'B',
+    description: 'TF.js backend: auto | tensorflow | wasm | cpu (default: runtime.backend, else auto)',
+  },
+  set: {
+    type: 'string',
+    multiple: true,
+    value: 'PATH=VALUE',
+    description: 'change a recipe value, e.g. --set passes[1].quantize.bits=4 (repeatable; list indices from 0)',
+  },
+  variant: {
+    type: 'string',
+    value: 'NAME',
+    description: 'with a matrix: only this variant, e.g. --variant "bits=8,sparsity=0.5"',
+  },
+  'allow-outside': {
+    type: 'boolean',
+    description: 'let `output`, --out and --reporter write outside the project root (refused by default)',
+  },
 };
 
 export function renderHelp(cmd: Command): string {
   const opts = { ...cmd.options, ...GLOBAL_OPTIONS };
-  const rows = Object.entries(opts).map(([name, o]) => [`${o.short ? `-${o.short}, ` : '    '}--${name}${o.value ? ` ${o.value}` : ''}`, o.description]);
+  const rows = Object.entries(opts).map(([name, o]) => [
+    `${o.short ? `-${o.short}, ` : '    '}--${name}${o.value ? ` ${o.value}` : ''}`,
+    o.description,
+  ]);
   const width = Math.max(...rows.map(([l]) => l!.length));
   return [
     `mcbuild ${cmd.name} — ${cmd.summary}`,

@@ -9,7 +9,10 @@ const BACKENDS: BackendChoice[] = ['auto', 'tensorflow', 'wasm', 'cpu'];
 export function planOptions(ctx: CommandContext): PlanOptions {
   const backend = ctx.values.backend as string | undefined;
   if (backend !== undefined && !BACKENDS.includes(backend as BackendChoice)) {
-    throw new McbError('MCB_USAGE', `--backend must be one of ${BACKENDS.join(', ')} (got ${JSON.stringify(backend)}).`);
+    throw new McbError(
+      'MCB_USAGE',
+      `--backend must be one of ${BACKENDS.join(', ')} (got ${JSON.stringify(backend)}).`,
+    );
   }
   const cacheDir = ctx.values['cache-dir'] as string | undefined;
   const set = ctx.values.set as string[] | undefined;
@@ -23,9 +26,15 @@ export function planOptions(ctx: CommandContext): PlanOptions {
   };
 }
 
-export function stringOption<T extends string>(ctx: CommandContext, name: string, allowed: readonly T[], fallback: T): T {
+export function stringOption<T extends string>(
+  ctx: CommandContext,
+  name: string,
+  allowed: readonly T[],
+  fallback: T,
+): T {
   const v = ctx.values[name] as string | undefined;
   if (v === undefined) return fallback;
-  if (!allowed.includes(v as T)) throw new McbError('MCB_USAGE', `--${name} must be one of ${allowed.join(', ')} (got ${JSON.stringify(v)}).`);
+  if (!allowed.includes(v as T))
+    throw new McbError('MCB_USAGE', `--${name} must be one of ${allowed.join(', ')} (got ${JSON.stringify(v)}).`);
   return v as T;
 }

@@ -20,7 +20,11 @@ export const explainCommand: Command = {
     step: { type: 'string', value: 'ID', description: 'only this step (e.g. pass-1-quantize)' },
     layer: { type: 'string', value: 'NAME', description: "only this layer's resolved options, for every pass" },
   },
-  examples: ['mcbuild explain recipes/mobilenet.yaml', 'mcbuild explain recipes/mobilenet-slim.yaml --layer conv_pw_3', 'mcbuild explain recipes/mobilenet.yaml --step eval-result --json'],
+  examples: [
+    'mcbuild explain recipes/mobilenet.yaml',
+    'mcbuild explain recipes/mobilenet-slim.yaml --layer conv_pw_3',
+    'mcbuild explain recipes/mobilenet.yaml --step eval-result --json',
+  ],
   async run(ctx) {
     const { plan, cached, cache } = await planBuild(ctx.positionals[0]!, { ...planOptions(ctx), layers: true });
     const layer = ctx.values.layer as string | undefined;
@@ -30,7 +34,10 @@ export const explainCommand: Command = {
     const steps = wanted === undefined ? plan.steps : plan.steps.filter((s) => s.id === wanted);
     if (steps.length === 0) {
       const ids = plan.steps.map((s) => s.id);
-      throw new McbError('MCB_USAGE', `--step ${wanted} is not a step of ${plan.recipe.name}${suggest(wanted!, ids)}; its steps are: ${ids.join(', ')}.`);
+      throw new McbError(
+        'MCB_USAGE',
+        `--step ${wanted} is not a step of ${plan.recipe.name}${suggest(wanted!, ids)}; its steps are: ${ids.join(', ')}.`,
+      );
     }
     const explained = steps.map((s) => {
       const before = previous?.[s.id];
@@ -41,7 +48,16 @@ export const explainCommand: Command = {
           : before.key === s.key
             ? []
             : describeKeyChange(before.keyInputs, s.keyInputs, s.inputs);
-      return { id: s.id, title: s.title, key: s.key, cached: cached.has(s.id), inputs: s.inputs, keyInputs: s.keyInputs, sinceLastBuild, ...(s.layerPlan ? { layers: perLayer(plan, s) } : {}) };
+      return {
+        id: s.id,
+        title: s.title,
+        key: s.key,
+        cached: cached.has(s.id),
+        inputs: s.inputs,
+        keyInputs: s.keyInputs,
+        sinceLastBuild,
+        ...(s.layerPlan ? { layers: perLayer(plan, s) } : {}),
+      };
     });
     if (ctx.out.json) {
       ctx.out.jsonResult({ recipe: plan.recipe.name, backend: plan.backend, cacheDir: cache.dir, steps: explained });
@@ -50,14 +66,20 @@ export const explainCommand: Command = {
     const lines = [`recipe ${plan.recipe.name} · backend ${plan.backend} · cache ${cache.dir}`, ''];
     for (const e of explained) {
       lines.push(`${ctx.out.style('bold', e.id)}: ${e.title}`);
-      lines.push(`  key     ${e.key} (${e.cached ? 'cached: an entry with exactly these inputs exists and is verified when read' : 'not in cache: it will run'})`);
+      lines.push(
+        `  key     ${e.key} (${e.cached ? 'cached: an entry with exactly these inputs exists and is verified when read' : 'not in cache: it will run'})`,
+      );
       lines.push(`  reads   ${e.inputs.length ? e.inputs.join(', ') : 'no other step'}`);
       lines.push('  hashes');
       for (const [k, v] of Object.entries(e.keyInputs)) {
-        const shown = k === 'inputs' ? (v as string[]).map((key, i) => `${e.inputs[i]}@${key.slice(0, 12)}`).join(', ') || '[]' : JSON.stringify(v);
+        const shown =
+          k === 'inputs'
+            ? (v as string[]).map((key, i) => `${e.inputs[i]}@${key.slice(0, 12)}`).join(', ') || '[]'
+            : JSON.stringify(v);
         lines.push(`    ${k.padEnd(14)} ${shown}`);
       }
-      if (e.layers) lines.push(...renderLayers(e.layers, (path) => formatPosition(plan.recipe.source.positionOf(path))));
+      if (e.layers)
+        lines.push(...renderLayers(e.layers, (path) => formatPosition(plan.recipe.source.positionOf(path))));
       lines.push(
         `  since the last build: ${e.sinceLastBuild === null ? 'no earlier build of this recipe with this cache' : e.sinceLastBuild.length === 0 ? 'unchanged' : e.sinceLastBuild.join('; ')}`,
         '',
@@ -65,7 +87,10 @@ export const explainCommand: Command = {
     }
     const searched = plan.recipe.passes.find((p) => p.search);
     if (searched) {
-      lines.push(`passes[${searched.index}].${searched.name}.${searched.search!.option} is auto: this is the search's starting plan (every layer at ${String(searched.search!.candidates[0])}); the plan it chooses is written to ${searchedRecipePath(plan.recipe)} when it finds one.`, '');
+      lines.push(
+        `passes[${searched.index}].${searched.name}.${searched.search!.option} is auto: this is the search's starting plan (every layer at ${String(searched.search!.candidates[0])}); the plan it chooses is written to ${searchedRecipePath(plan.recipe)} when it finds one.`,
+        '',
+      );
     }
     lines.push('Not in any key: thresholds, output paths, reporter options. Editing them never reruns a step.');
     ctx.out.result(lines.join('\n'));
@@ -91,28 +116,56 @@ function perLayer(plan: Plan, step: Step): { known: boolean; layers: LayerRow[] 
   const entry = plan.recipe.passes[spec.index]!;
   const own = formatDataPath(['passes', spec.index, spec.pass]);
   const touched = new Map(lp.overridden.map((r) => [r.layer, r]));
-  const rows = (lp.layers ?? lp.overridden.map((r) => ({ name: r.layer, ...(r.className ? { className: r.className } : {}) }))).map((l): LayerRow => {
+  const rows = (
+    lp.layers ?? lp.overridden.map((r) => ({ name: r.layer, ...(r.className ? { className: r.className } : {}) }))
+  ).map((l): LayerRow => {
     const r = touched.get(l.name);
-    if (!r) return { layer: l.name, ...(l.className ? { className: l.className } : {}), skip: false, options: entry.rawOptions, setBy: Object.fromEntries(Object.keys(entry.rawOptions).map((k) => [k, own])), overridden: false };
-    return { layer: l.name, ...(l.className ? { className: l.className } : {}), skip: r.skip, options: r.raw, setBy: Object.fromEntries(Object.entries(r.setBy).map(([k, p]) => [k, formatDataPath(p)])), overridden: true };
+    if (!r)
+      return {
+        layer: l.name,
+        ...(l.className ? { className: l.className } : {}),
+        skip: false,
+        options: entry.rawOptions,
+        setBy: Object.fromEntries(Object.keys(entry.rawOptions).map((k) => [k, own])),
+        overridden: false,
+      };
+    return {
+      layer: l.name,
+      ...(l.className ? { className: l.className } : {}),
+      skip: r.skip,
+      options: r.raw,
+      setBy: Object.fromEntries(Object.entries(r.setBy).map(([k, p]) => [k, formatDataPath(p)])),
+      overridden: true,
+    };
   });
   return { known: lp.layers !== undefined, layers: rows };
 }
 
 function describeRow(r: LayerRow): string {
   if (r.skip) return `skip (${r.setBy.skip})`;
-  const parts = Object.entries(r.options).map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)} (${r.setBy[k]})`);
+  const parts = Object.entries(r.options).map(
+    ([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)} (${r.setBy[k]})`,
+  );
   return parts.length ? parts.join(', ') : "the pass's defaults";
 }
 
 function renderLayers(p: { known: boolean; layers: LayerRow[] }, at: (path: DataPath) => string): string[] {
   const n = p.layers.filter((r) => r.overridden).length;
-  const out = [`  per layer  ${p.known ? `${p.layers.length} layers at its input` : 'layers unknown until the passes before it run'}; ${n} set by overrides`];
+  const out = [
+    `  per layer  ${p.known ? `${p.layers.length} layers at its input` : 'layers unknown until the passes before it run'}; ${n} set by overrides`,
+  ];
   const width = Math.max(0, ...p.layers.map((r) => r.layer.length));
   for (const r of p.layers) if (r.overridden) out.push(`    ${r.layer.padEnd(width)}  ${describeRow(r)}`);
   if (n < p.layers.length) out.push(`    ${n ? 'other layers' : 'every layer'}: the pass's own options`);
   // Block numbers count the merged list (bases' blocks first): say where each one was written.
-  const blocks = [...new Set(p.layers.flatMap((r) => Object.values(r.setBy)).filter((w) => w.startsWith('overrides[')).map((w) => Number(/^overrides\[(\d+)\]/.exec(w)![1])))].sort((a, b) => a - b);
+  const blocks = [
+    ...new Set(
+      p.layers
+        .flatMap((r) => Object.values(r.setBy))
+        .filter((w) => w.startsWith('overrides['))
+        .map((w) => Number(/^overrides\[(\d+)\]/.exec(w)![1])),
+    ),
+  ].sort((a, b) => a - b);
   if (blocks.length) out.push(`    (${blocks.map((b) => `overrides[${b}] is at ${at(['overrides', b])}`).join('; ')})`);
   return out;
 }
@@ -121,7 +174,12 @@ function explainLayer(ctx: CommandContext, plan: Plan, layer: string): number {
   const passes = plan.steps.filter((s) => s.layerPlan);
   const all = [...new Set(passes.flatMap((s) => s.layerPlan!.layers?.map((l) => l.name) ?? []))];
   if (!all.includes(layer)) {
-    throw new McbError('MCB_USAGE', `--layer ${layer} is not a layer the passes of ${plan.recipe.name} receive; the closest are ${closest(layer, all).map((n) => JSON.stringify(n)).join(', ')}.`);
+    throw new McbError(
+      'MCB_USAGE',
+      `--layer ${layer} is not a layer the passes of ${plan.recipe.name} receive; the closest are ${closest(layer, all)
+        .map((n) => JSON.stringify(n))
+        .join(', ')}.`,
+    );
   }
   const rows = passes.map((s) => {
     const row = perLayer(plan, s).layers.find((r) => r.layer === layer);
@@ -132,8 +190,14 @@ function explainLayer(ctx: CommandContext, plan: Plan, layer: string): number {
     return 0;
   }
   const lines = [`layer ${layer} in ${plan.recipe.name}`, ''];
-  for (const r of rows) lines.push(`  ${r.step.padEnd(24)} ${'absent' in r ? 'not in its input model (an earlier pass removed or renamed it)' : describeRow(r as LayerRow)}`);
-  lines.push('', 'Values say where they were written: passes[i].<pass> (the pass entry) or overrides[j].<pass> (a block; later blocks win).');
+  for (const r of rows)
+    lines.push(
+      `  ${r.step.padEnd(24)} ${'absent' in r ? 'not in its input model (an earlier pass removed or renamed it)' : describeRow(r as LayerRow)}`,
+    );
+  lines.push(
+    '',
+    'Values say where they were written: passes[i].<pass> (the pass entry) or overrides[j].<pass> (a block; later blocks win).',
+  );
   ctx.out.result(lines.join('\n'));
   return 0;
 }

@@ -14,10 +14,18 @@ export const initCommand: Command = {
   usage: 'mcbuild init <model.json | model folder> [--out recipe.yaml] [--force] [options]',
   positionals: { name: '<model.json>', min: 1, max: 1 },
   options: {
-    out: { type: 'string', value: 'FILE', description: 'the recipe to write (default: <model folder name>.yaml in the current folder)' },
+    out: {
+      type: 'string',
+      value: 'FILE',
+      description: 'the recipe to write (default: <model folder name>.yaml in the current folder)',
+    },
     force: { type: 'boolean', short: 'f', description: 'overwrite the recipe file when it exists' },
   },
-  examples: ['mcbuild init models/my-model/model.json', 'mcbuild init models/my-model --out recipes/my-model.yaml', 'mcbuild init models/my-model/model.json --out recipes/my-model.yaml --force'],
+  examples: [
+    'mcbuild init models/my-model/model.json',
+    'mcbuild init models/my-model --out recipes/my-model.yaml',
+    'mcbuild init models/my-model/model.json --out recipes/my-model.yaml --force',
+  ],
   async run(ctx) {
     const modelJson = await locateModel(ctx.positionals[0]!);
     let json: Record<string, unknown>;
@@ -29,7 +37,10 @@ export const initCommand: Command = {
       weighted = modelLayers(json, model.weightSpecs).filter((l) => withWeights.has(l.name));
     } catch (e) {
       if (isMcbError(e) && e.code === 'MCB_MODEL_NOT_FOUND') {
-        throw new McbError('MCB_MODEL_NOT_FOUND', `\`mcbuild init\` needs a TF.js model: ${e.message.split('. ')[0]!.replace(/\.$/, '')}. Pass the path of a model.json (or of the folder holding it).`);
+        throw new McbError(
+          'MCB_MODEL_NOT_FOUND',
+          `\`mcbuild init\` needs a TF.js model: ${e.message.split('. ')[0]!.replace(/\.$/, '')}. Pass the path of a model.json (or of the folder holding it).`,
+        );
       }
       throw e;
     }
@@ -43,23 +54,44 @@ export const initCommand: Command = {
       /* does not exist: written below */
     }
     const shape = modelInputShape(json);
-    const text = starterRecipe({ recipeFile: file, modelJson, name: `${folder}-uint8`, inputShape: shape, layers: weighted });
+    const text = starterRecipe({
+      recipeFile: file,
+      modelJson,
+      name: `${folder}-uint8`,
+      inputShape: shape,
+      layers: weighted,
+    });
     try {
       await mkdir(dirname(file), { recursive: true });
       await writeFile(file, text, { flag: ctx.values.force === true ? 'w' : 'wx' });
     } catch (e) {
       if (errnoCode(e) === 'EEXIST') {
-        throw new McbError('MCB_OUTPUT', `${relative(process.cwd(), file) || file} already exists; \`mcbuild init\` does not overwrite it. Pass --force to replace it, or --out to write another file.`);
+        throw new McbError(
+          'MCB_OUTPUT',
+          `${relative(process.cwd(), file) || file} already exists; \`mcbuild init\` does not overwrite it. Pass --force to replace it, or --out to write another file.`,
+        );
       }
-      throw new McbError('MCB_OUTPUT', `cannot write the recipe ${file} (${errnoCode(e) ?? String(e)}). Make its folder writable, or choose another file with --out.`);
+      throw new McbError(
+        'MCB_OUTPUT',
+        `cannot write the recipe ${file} (${errnoCode(e) ?? String(e)}). Make its folder writable, or choose another file with --out.`,
+      );
     }
     const shown = relative(process.cwd(), file) || file;
     const fits = shape === undefined ? undefined : mnistFits(shape);
     if (ctx.out.json) {
-      ctx.out.jsonResult({ recipe: file, model: modelJson, name: `${folder}-uint8`, inputShape: shape ?? null, mnistFits: fits ?? null });
+      ctx.out.jsonResult({
+        recipe: file,
+        model: modelJson,
+        name: `${folder}-uint8`,
+        inputShape: shape ?? null,
+        mnistFits: fits ?? null,
+      });
     } else {
       ctx.out.result(`wrote ${shown} for ${relative(process.cwd(), modelJson) || modelJson}`);
-      if (fits === false) ctx.out.info(`note: the model takes inputs of shape [${shape!.join(', ')}], but mnist gives [28, 28, 1]; change \`data\` before building (the recipe says so too).`);
+      if (fits === false)
+        ctx.out.info(
+          `note: the model takes inputs of shape [${shape!.join(', ')}], but mnist gives [28, 28, 1]; change \`data\` before building (the recipe says so too).`,
+        );
       ctx.out.info(`next: mcbuild validate ${shown} && mcbuild ${shown}`);
     }
     return 0;
@@ -72,7 +104,11 @@ async function locateModel(arg: string): Promise<string> {
   try {
     if ((await stat(path)).isDirectory()) {
       const inside = join(path, MODEL_JSON);
-      if (!existsSync(inside)) throw new McbError('MCB_MODEL_NOT_FOUND', `the folder ${arg} holds no ${MODEL_JSON}. Pass the path of a TF.js model.json (or of the folder holding it).`);
+      if (!existsSync(inside))
+        throw new McbError(
+          'MCB_MODEL_NOT_FOUND',
+          `the folder ${arg} holds no ${MODEL_JSON}. Pass the path of a TF.js model.json (or of the folder holding it).`,
+        );
       return inside;
     }
   } catch (e) {
@@ -84,7 +120,10 @@ async function locateModel(arg: string): Promise<string> {
 
 /** A recipe name (schema: ^[A-Za-z0-9][A-Za-z0-9._-]*$) from a folder name. */
 export function sanitizeName(folder: string): string {
-  const name = folder.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 90);
+  const name = folder
+    .replace(/[^A-Za-z0-9._-]+/g, '-')
+    .replace(/^[^A-Za-z0-9]+/, '')
+    .slice(0, 90);
   return name || 'model';
 }
 
@@ -94,9 +133,12 @@ export function sanitizeName(folder: string): string {
  * first Placeholder of a graph model. Undefined when it cannot tell.
  */
 export function modelInputShape(json: Record<string, unknown>): (number | null)[] | undefined {
-  const obj = (v: unknown): Record<string, unknown> | undefined => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined);
+  const obj = (v: unknown): Record<string, unknown> | undefined =>
+    typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
   const dims = (v: unknown): (number | null)[] | undefined =>
-    Array.isArray(v) && v.every((d) => d === null || typeof d === 'number') ? (v as (number | null)[]).map((d) => (d === -1 ? null : d)) : undefined;
+    Array.isArray(v) && v.every((d) => d === null || typeof d === 'number')
+      ? (v as (number | null)[]).map((d) => (d === -1 ? null : d))
+      : undefined;
   const topology = obj(json.modelTopology);
   if (!topology) return undefined;
   if (Array.isArray(topology.node)) {
@@ -142,7 +184,13 @@ function scalar(s: string): string {
   return /^[A-Za-z0-9._/-][A-Za-z0-9._/ -]*$/.test(s) && !s.endsWith(' ') && !/^[-.]+$/.test(s) ? s : JSON.stringify(s);
 }
 
-export function starterRecipe(opts: { recipeFile: string; modelJson: string; name: string; inputShape: (number | null)[] | undefined; layers?: { name: string; className?: string }[] }): string {
+export function starterRecipe(opts: {
+  recipeFile: string;
+  modelJson: string;
+  name: string;
+  inputShape: (number | null)[] | undefined;
+  layers?: { name: string; className?: string }[];
+}): string {
   const dir = dirname(opts.recipeFile);
   const modelDir = dirname(opts.modelJson);
   // Default layout: out/<name> at the project root, unless that is the model's folder, inside it (a rebuild of

@@ -20,7 +20,19 @@ import { verifyCommand } from './verify.js';
 import { keygenCommand } from './keygen.js';
 import { workerCommand } from './worker.js';
 
-export const COMMANDS: Command[] = [buildCommand, planCommand, validateCommand, explainCommand, sensitivityCommand, cacheCommand, initCommand, reportCommand, verifyCommand, keygenCommand, workerCommand];
+export const COMMANDS: Command[] = [
+  buildCommand,
+  planCommand,
+  validateCommand,
+  explainCommand,
+  sensitivityCommand,
+  cacheCommand,
+  initCommand,
+  reportCommand,
+  verifyCommand,
+  keygenCommand,
+  workerCommand,
+];
 
 export function globalHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
@@ -33,7 +45,7 @@ export function globalHelp(): string {
     'Commands:',
     ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     '',
-    'Run `mcbuild <command> --help` for a command\'s options and examples.',
+    "Run `mcbuild <command> --help` for a command's options and examples.",
     '',
     'Global options: --json, -q/--quiet, --verbose, -h/--help, -v/--version. Colour: NO_COLOR=1 / FORCE_COLOR=1.',
     '',
@@ -49,7 +61,11 @@ export async function main(argv: string[]): Promise<number> {
     // First Ctrl-C (or SIGTERM, as CI runners and containers stop a job): stop between batches, cache
     // nothing half-done, release the step locks and leases. Second: leave now (the exit hook still drops the locks).
     if (++interrupts > 1) process.exit(130);
-    process.stderr.write(signal === 'SIGTERM' ? '\nmcbuild: terminated, cancelling (send SIGTERM again to quit at once)\n' : '\nmcbuild: cancelling (Ctrl-C again to quit at once)\n');
+    process.stderr.write(
+      signal === 'SIGTERM'
+        ? '\nmcbuild: terminated, cancelling (send SIGTERM again to quit at once)\n'
+        : '\nmcbuild: cancelling (Ctrl-C again to quit at once)\n',
+    );
     controller.abort();
   };
   process.on('SIGINT', onSigint);
@@ -64,7 +80,10 @@ export async function main(argv: string[]): Promise<number> {
     const named = COMMANDS.find((c) => c.name === args[0]);
     const command = named ?? buildCommand;
     if (named) args = args.slice(1);
-    else if (args.length === 0 || (args.every((a) => a.startsWith('-')) && (args.includes('--help') || args.includes('-h')))) {
+    else if (
+      args.length === 0 ||
+      (args.every((a) => a.startsWith('-')) && (args.includes('--help') || args.includes('-h')))
+    ) {
       process.stdout.write(globalHelp());
       return EXIT.pass;
     }
@@ -73,11 +92,19 @@ export async function main(argv: string[]): Promise<number> {
     args = args.filter((a) => a !== '--watch=force');
     let parsed;
     try {
-      parsed = parseArgs({ args, allowPositionals: true, strict: true, options: { ...command.options, ...GLOBAL_OPTIONS } });
+      parsed = parseArgs({
+        args,
+        allowPositionals: true,
+        strict: true,
+        options: { ...command.options, ...GLOBAL_OPTIONS },
+      });
     } catch (e) {
       // Node's message for an unknown option also explains `--`, which is noise here: keep its first sentence.
       const first = (e instanceof Error ? e.message : String(e)).split('. ')[0]!.replace(/\.$/, '');
-      throw new McbError('MCB_USAGE', `${first} for \`mcbuild ${command.name}\`. Run \`mcbuild ${command.name} --help\` for its options.`);
+      throw new McbError(
+        'MCB_USAGE',
+        `${first} for \`mcbuild ${command.name}\`. Run \`mcbuild ${command.name} --help\` for its options.`,
+      );
     }
     const values = { ...parsed.values } as Record<string, string | boolean | string[] | undefined>;
     if (watchForce) values['watch-force'] = true;
@@ -88,12 +115,22 @@ export async function main(argv: string[]): Promise<number> {
     const { positionals } = parsed;
     const p = command.positionals;
     if (positionals.length < p.min) {
-      throw new McbError('MCB_USAGE', `\`mcbuild ${command.name}\` needs ${p.name}; for example \`${command.examples[0]}\`. Run \`mcbuild ${command.name} --help\`.`);
+      throw new McbError(
+        'MCB_USAGE',
+        `\`mcbuild ${command.name}\` needs ${p.name}; for example \`${command.examples[0]}\`. Run \`mcbuild ${command.name} --help\`.`,
+      );
     }
     if (positionals.length > p.max && !(command === buildCommand && (values.watch || values['watch-force']))) {
-      throw new McbError('MCB_USAGE', `unexpected argument ${JSON.stringify(positionals[p.max])}: \`mcbuild ${command.name}\` takes ${p.name}. Run \`mcbuild ${command.name} --help\`.`);
+      throw new McbError(
+        'MCB_USAGE',
+        `unexpected argument ${JSON.stringify(positionals[p.max])}: \`mcbuild ${command.name}\` takes ${p.name}. Run \`mcbuild ${command.name} --help\`.`,
+      );
     }
-    const out = makeOutput({ quiet: values.quiet === true, verbose: values.verbose === true, json: values.json === true });
+    const out = makeOutput({
+      quiet: values.quiet === true,
+      verbose: values.verbose === true,
+      json: values.json === true,
+    });
     return await command.run({ positionals, values, out, signal: controller.signal });
   } catch (e) {
     if (isMcbError(e)) {

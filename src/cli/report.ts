@@ -6,7 +6,19 @@ import { defaultCacheDir } from '../build.js';
 import { McbError } from '../errors.js';
 import { readReportHistory } from '../execute/history.js';
 import { loadRecipe } from '../recipe/index.js';
-import { compareReports, HTML_FILE, htmlPage, readReport, readReportOrSweep, renderComparison, renderHtml, renderMarkdown, renderTable, type HtmlItem, type Report } from '../report/index.js';
+import {
+  compareReports,
+  HTML_FILE,
+  htmlPage,
+  readReport,
+  readReportOrSweep,
+  renderComparison,
+  renderHtml,
+  renderMarkdown,
+  renderTable,
+  type HtmlItem,
+  type Report,
+} from '../report/index.js';
 import { writeTextAtomic } from '../util/write.js';
 import { reportProblem } from '../report/read.js';
 import type { Command, CommandContext } from './command.js';
@@ -17,16 +29,31 @@ const FORMATS = ['text', 'json', 'markdown'] as const;
 
 export const reportCommand: Command = {
   name: 'report',
-  summary: "print a build's report.json again, compare two (two reports, or a recipe's last two builds), or chart any number as one HTML page",
+  summary:
+    "print a build's report.json again, compare two (two reports, or a recipe's last two builds), or chart any number as one HTML page",
   usage:
     'mcbuild report <output-dir | report.json> [<output-dir | report.json>] | <recipe.yaml> [--format text|json|markdown] [options]\n' +
     '  mcbuild report <output-dir | report.json | sweep-dir | sweep.json>... (--html PATH | --open)',
   // Without --html / --open at most two (checked in run): one report, or two to compare.
   positionals: { name: '<output-dir | report.json | recipe.yaml>', min: 1, max: Number.POSITIVE_INFINITY },
   options: {
-    format: { type: 'string', value: 'F', description: 'text (default: the table a build prints), json, or markdown (a GitHub table with ✅/❌ thresholds; one report only)' },
-    html: { type: 'string', value: 'PATH', description: 'write the reports (any number; sweep folders too) as one self-contained HTML page with charts, and print where' },
-    open: { type: 'boolean', description: 'write that page (beside the report, else a temporary file; or to --html) and open it in the browser ($BROWSER, else xdg-open / open / start)' },
+    format: {
+      type: 'string',
+      value: 'F',
+      description:
+        'text (default: the table a build prints), json, or markdown (a GitHub table with ✅/❌ thresholds; one report only)',
+    },
+    html: {
+      type: 'string',
+      value: 'PATH',
+      description:
+        'write the reports (any number; sweep folders too) as one self-contained HTML page with charts, and print where',
+    },
+    open: {
+      type: 'boolean',
+      description:
+        'write that page (beside the report, else a temporary file; or to --html) and open it in the browser ($BROWSER, else xdg-open / open / start)',
+    },
     ...PLAN_OPTIONS,
   },
   examples: [
@@ -41,13 +68,21 @@ export const reportCommand: Command = {
   async run(ctx) {
     if (ctx.values.html !== undefined || ctx.values.open) return htmlReport(ctx);
     if (ctx.positionals.length > 2) {
-      throw new McbError('MCB_USAGE', `unexpected argument ${JSON.stringify(ctx.positionals[2])}: \`mcbuild report\` prints one report or compares two; to put more on one page add --html PATH or --open. Run \`mcbuild report --help\`.`);
+      throw new McbError(
+        'MCB_USAGE',
+        `unexpected argument ${JSON.stringify(ctx.positionals[2])}: \`mcbuild report\` prints one report or compares two; to put more on one page add --html PATH or --open. Run \`mcbuild report --help\`.`,
+      );
     }
     const format = ctx.values.json ? 'json' : stringOption(ctx, 'format', FORMATS, 'text');
     const [first, second] = ctx.positionals as [string, string | undefined];
     if (second !== undefined || /\.ya?ml$/i.test(first)) {
-      if (format === 'markdown') throw new McbError('MCB_USAGE', '--format markdown renders one report; compare two with the text table or --json.');
-      const [before, after, labels] = second !== undefined ? await twoReports(first, second) : await lastTwoBuilds(ctx, first);
+      if (format === 'markdown')
+        throw new McbError(
+          'MCB_USAGE',
+          '--format markdown renders one report; compare two with the text table or --json.',
+        );
+      const [before, after, labels] =
+        second !== undefined ? await twoReports(first, second) : await lastTwoBuilds(ctx, first);
       const comparison = compareReports(before, after);
       if (format === 'json') ctx.out.jsonResult(comparison);
       else ctx.out.result(renderComparison(comparison, labels));
@@ -80,7 +115,11 @@ async function lastTwoBuilds(ctx: CommandContext, recipeFile: string): Promise<[
   }
   for (const r of [latest, previous]) {
     const problem = reportProblem(r);
-    if (problem) throw new McbError('MCB_USAGE', `the build record of ${recipeFile} in ${cacheDir} holds an unreadable report (${problem}); build the recipe again.`);
+    if (problem)
+      throw new McbError(
+        'MCB_USAGE',
+        `the build record of ${recipeFile} in ${cacheDir} holds an unreadable report (${problem}); build the recipe again.`,
+      );
   }
   return [previous as Report, latest as Report, ['previous build', 'last build']];
 }
@@ -91,12 +130,19 @@ async function lastTwoBuilds(ctx: CommandContext, recipeFile: string): Promise<[
  * its gate), or not.
  */
 async function htmlReport(ctx: CommandContext): Promise<number> {
-  if (ctx.values.format !== undefined) throw new McbError('MCB_USAGE', '--format chooses the terminal output; --html and --open write a page instead. Drop one of them.');
+  if (ctx.values.format !== undefined)
+    throw new McbError(
+      'MCB_USAGE',
+      '--format chooses the terminal output; --html and --open write a page instead. Drop one of them.',
+    );
   const items: HtmlItem[] = [];
   let pass = true;
   for (const target of ctx.positionals) {
     if (/\.ya?ml$/i.test(target)) {
-      throw new McbError('MCB_USAGE', `${target} is a recipe; --html and --open chart built reports. Pass the recipe's output folder (build it first with \`mcbuild ${target}\`), or its sweep folder.`);
+      throw new McbError(
+        'MCB_USAGE',
+        `${target} is a recipe; --html and --open chart built reports. Pass the recipe's output folder (build it first with \`mcbuild ${target}\`), or its sweep folder.`,
+      );
     }
     const read = await readReportOrSweep(target);
     // The folder's name tells apart two builds of one recipe; never a full path (the page carries none).
@@ -105,7 +151,10 @@ async function htmlReport(ctx: CommandContext): Promise<number> {
       items.push({ report: read.report, where: where(read.file) });
       pass &&= read.report.verdict === 'pass';
     } else {
-      items.push({ sweep: read.sweep, variants: read.variants.map((v) => ({ report: v.report, where: where(v.file) })) });
+      items.push({
+        sweep: read.sweep,
+        variants: read.variants.map((v) => ({ report: v.report, where: where(v.file) })),
+      });
       pass &&= read.sweep.verdict === 'pass';
     }
   }
@@ -114,11 +163,18 @@ async function htmlReport(ctx: CommandContext): Promise<number> {
   await writeTextAtomic(file, html, 'HTML report');
   const opened = ctx.values.open ? await openInBrowser(file) : undefined;
   if (ctx.out.json) {
-    ctx.out.jsonResult({ html: resolve(file), reports: items.reduce((n, i) => n + ('sweep' in i ? i.variants.length : 1), 0), ...(opened === undefined ? {} : { opened: opened.ok, ...(opened.ok ? { with: opened.command } : {}) }) });
+    ctx.out.jsonResult({
+      html: resolve(file),
+      reports: items.reduce((n, i) => n + ('sweep' in i ? i.variants.length : 1), 0),
+      ...(opened === undefined ? {} : { opened: opened.ok, ...(opened.ok ? { with: opened.command } : {}) }),
+    });
   } else {
     ctx.out.result(`report page: ${file}`);
     if (opened?.ok) ctx.out.info(`opened with ${opened.command}`);
-    else if (opened) ctx.out.result(`could not open a browser (${opened.why}); open the file above yourself, or set BROWSER to your browser's command (e.g. BROWSER=firefox).`);
+    else if (opened)
+      ctx.out.result(
+        `could not open a browser (${opened.why}); open the file above yourself, or set BROWSER to your browser's command (e.g. BROWSER=firefox).`,
+      );
   }
   return pass ? 0 : 1;
 }
@@ -149,7 +205,9 @@ async function pageBeside(targets: readonly string[]): Promise<string> {
  */
 async function openInBrowser(file: string): Promise<{ ok: true; command: string } | { ok: false; why: string }> {
   const path = resolve(file);
-  const fromEnv = process.env.BROWSER?.split(delimiter).map((s) => s.trim()).find((s) => s.length > 0);
+  const fromEnv = process.env.BROWSER?.split(delimiter)
+    .map((s) => s.trim())
+    .find((s) => s.length > 0);
   let argv: string[];
   if (fromEnv) {
     const words = fromEnv.split(/\s+/);
@@ -161,7 +219,12 @@ async function openInBrowser(file: string): Promise<{ ok: true; command: string 
   return new Promise((done) => {
     try {
       const child = spawn(command, args, { detached: true, stdio: 'ignore', windowsHide: true });
-      child.once('error', (e) => done({ ok: false, why: `${command}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found' : e.message}` }));
+      child.once('error', (e) =>
+        done({
+          ok: false,
+          why: `${command}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found' : e.message}`,
+        }),
+      );
       child.once('spawn', () => {
         child.unref();
         done({ ok: true, command });

@@ -5,7 +5,13 @@
 import type { SetResult } from '../build.js';
 import { McbError } from '../errors.js';
 import { checkInsideProject, findProjectRoot } from '../recipe/index.js';
-import { appendStepSummary, renderJUnit, renderJUnitError, renderStepSummary, thresholdAnnotations } from '../report/index.js';
+import {
+  appendStepSummary,
+  renderJUnit,
+  renderJUnitError,
+  renderStepSummary,
+  thresholdAnnotations,
+} from '../report/index.js';
 import { writeTextAtomic } from '../util/write.js';
 import type { CommandContext } from './command.js';
 
@@ -23,10 +29,16 @@ export function parseReporters(ctx: CommandContext): Reporter[] {
     const kind = eq < 0 ? arg : arg.slice(0, eq);
     const path = eq < 0 ? '' : arg.slice(eq + 1);
     if (!(REPORTERS as readonly string[]).includes(kind)) {
-      throw new McbError('MCB_USAGE', `--reporter ${JSON.stringify(arg)}: unknown reporter ${JSON.stringify(kind)}. Reporters: ${REPORTERS.join(', ')}, written as NAME=PATH, e.g. \`--reporter junit=reports/junit.xml\`.`);
+      throw new McbError(
+        'MCB_USAGE',
+        `--reporter ${JSON.stringify(arg)}: unknown reporter ${JSON.stringify(kind)}. Reporters: ${REPORTERS.join(', ')}, written as NAME=PATH, e.g. \`--reporter junit=reports/junit.xml\`.`,
+      );
     }
     if (path === '') {
-      throw new McbError('MCB_USAGE', `--reporter ${JSON.stringify(arg)} needs the file to write after \`=\`, e.g. \`--reporter ${kind}=reports/${kind}.xml\`.`);
+      throw new McbError(
+        'MCB_USAGE',
+        `--reporter ${JSON.stringify(arg)} needs the file to write after \`=\`, e.g. \`--reporter ${kind}=reports/${kind}.xml\`.`,
+      );
     }
     return { kind: kind as Reporter['kind'], path };
   });
@@ -35,7 +47,8 @@ export function parseReporters(ctx: CommandContext): Reporter[] {
 /** A CI report is written like the output: inside the project unless --allow-outside. */
 export function checkReportersInside(ctx: CommandContext, reporters: readonly Reporter[]): void {
   const root = findProjectRoot(ctx.positionals[0]!);
-  for (const rep of reporters) checkInsideProject(rep.path, root, `--reporter ${rep.kind}=${rep.path}`, ctx.values['allow-outside'] === true);
+  for (const rep of reporters)
+    checkInsideProject(rep.path, root, `--reporter ${rep.kind}=${rep.path}`, ctx.values['allow-outside'] === true);
 }
 
 /**
@@ -46,14 +59,30 @@ export function checkReportersInside(ctx: CommandContext, reporters: readonly Re
  * stay one JSON document (a CI step pipes it to a file or to jq), so they go to stderr instead and still
  * annotate the run. --quiet does not silence them: they are results, not progress.
  */
-export async function writeCiReports(ctx: CommandContext, set: SetResult, reporters: readonly Reporter[], seconds: readonly number[]): Promise<void> {
+export async function writeCiReports(
+  ctx: CommandContext,
+  set: SetResult,
+  reporters: readonly Reporter[],
+  seconds: readonly number[],
+): Promise<void> {
   const builds = set.results.map((r, i) => ({ report: r.report, seconds: seconds[i] ?? 0 }));
   for (const rep of reporters) await writeTextAtomic(rep.path, renderJUnit(builds), 'JUnit report');
   const summary = process.env.GITHUB_STEP_SUMMARY;
-  if (summary) await appendStepSummary(summary, renderStepSummary(set.results.map((r) => r.report), set.sweep));
+  if (summary)
+    await appendStepSummary(
+      summary,
+      renderStepSummary(
+        set.results.map((r) => r.report),
+        set.sweep,
+      ),
+    );
   if (process.env.GITHUB_ACTIONS === 'true') {
     const lines = set.results.flatMap((r) =>
-      thresholdAnnotations(r.verdict.checks, r.plan.recipe.source, r.plan.recipe.variant && set.sweep ? { variant: r.plan.recipe.variant.name } : {}),
+      thresholdAnnotations(
+        r.verdict.checks,
+        r.plan.recipe.source,
+        r.plan.recipe.variant && set.sweep ? { variant: r.plan.recipe.variant.name } : {},
+      ),
     );
     if (lines.length > 0) (ctx.out.json ? process.stderr : process.stdout).write(`${lines.join('\n')}\n`);
   }
@@ -62,7 +91,10 @@ export async function writeCiReports(ctx: CommandContext, set: SetResult, report
 /** A build that failed before it had results: each JUnit file gets one <error> test case (best effort). */
 export async function writeCiError(reporters: readonly Reporter[], recipeFile: string, error: unknown): Promise<void> {
   const e = error as { code?: unknown; message?: unknown };
-  const info = { ...(typeof e?.code === 'string' ? { code: e.code } : {}), message: typeof e?.message === 'string' ? e.message : String(error) };
+  const info = {
+    ...(typeof e?.code === 'string' ? { code: e.code } : {}),
+    message: typeof e?.message === 'string' ? e.message : String(error),
+  };
   for (const rep of reporters) {
     try {
       await writeTextAtomic(rep.path, renderJUnitError(recipeFile, info), 'JUnit report');

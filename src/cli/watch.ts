@@ -27,7 +27,10 @@ export async function runWatch(ctx: CommandContext): Promise<number> {
   const force = ctx.values['watch-force'] === true;
   const tty = process.stdin.isTTY === true && process.stdout.isTTY === true;
   if (!tty && !force) {
-    throw new McbError('MCB_USAGE', 'watch mode needs an interactive terminal (stdin and stdout are not a TTY here). In CI run a plain `mcbuild <recipe>`; to watch anyway, use --watch=force.');
+    throw new McbError(
+      'MCB_USAGE',
+      'watch mode needs an interactive terminal (stdin and stdout are not a TTY here). In CI run a plain `mcbuild <recipe>`; to watch anyway, use --watch=force.',
+    );
   }
   const { out } = ctx;
   const write = (text: string) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
@@ -44,20 +47,28 @@ export async function runWatch(ctx: CommandContext): Promise<number> {
   const onEvent = (e: WatchEvent) => {
     switch (e.type) {
       case 'build-start':
-        if (e.trigger !== 'start') write(out.style('dim', `\n— ${show(e.recipe)}: ${e.trigger.replace(process.cwd() + '/', '')}`));
+        if (e.trigger !== 'start')
+          write(out.style('dim', `\n— ${show(e.recipe)}: ${e.trigger.replace(process.cwd() + '/', '')}`));
         write(out.style('bold', `building ${show(e.recipe)}`));
-        progress.set(e.recipe, plainProgress((line) => write(`  ${line}`), { verbose: out.verbose }));
+        progress.set(
+          e.recipe,
+          plainProgress((line) => write(`  ${line}`), { verbose: out.verbose }),
+        );
         break;
       case 'build-event':
         progress.get(e.recipe)?.(e.event);
         break;
       case 'build-done': {
         if (e.set.sweep) {
-          write(`\n${renderSweep(e.set.sweep, out.style)}\n${e.set.results.length} variants in ${e.seconds.toFixed(1)} s — ${e.set.sweep.verdict.toUpperCase()}`);
+          write(
+            `\n${renderSweep(e.set.sweep, out.style)}\n${e.set.results.length} variants in ${e.seconds.toFixed(1)} s — ${e.set.sweep.verdict.toUpperCase()}`,
+          );
           break;
         }
         const report = e.result.report;
-        write(`\n${renderTable(report, out.style, previous.get(e.recipe))}\n${buildSummary(e.result, e.seconds, scale.remote)}`);
+        write(
+          `\n${renderTable(report, out.style, previous.get(e.recipe))}\n${buildSummary(e.result, e.seconds, scale.remote)}`,
+        );
         previous.set(e.recipe, report);
         break;
       }
@@ -66,19 +77,33 @@ export async function runWatch(ctx: CommandContext): Promise<number> {
         break;
       case 'build-failed': {
         const err = e.error;
-        write(isMcbError(err) ? out.style('red', `mcbuild: error ${err.code}: ${err.message}`) : out.style('red', `mcbuild: internal error — a bug in mcbuild: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`));
+        write(
+          isMcbError(err)
+            ? out.style('red', `mcbuild: error ${err.code}: ${err.message}`)
+            : out.style(
+                'red',
+                `mcbuild: internal error — a bug in mcbuild: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
+              ),
+        );
         write(out.style('dim', 'fix the file and save: still watching'));
         break;
       }
       case 'idle':
-        write(out.style('dim', `\nwatching ${e.watching} file${e.watching === 1 ? '' : 's'} — waiting for changes (${KEYS})`));
+        write(
+          out.style(
+            'dim',
+            `\nwatching ${e.watching} file${e.watching === 1 ? '' : 's'} — waiting for changes (${KEYS})`,
+          ),
+        );
         break;
     }
   };
 
   const signKey = await signKeyOption(ctx);
   // One remote cache and queue for the whole session: an outage is warned about once, not at every save.
-  const scale = await scaleOutOptions(ctx, ctx.positionals[0]!, (message) => write(out.style('yellow', `mcbuild: warning: ${message}`)));
+  const scale = await scaleOutOptions(ctx, ctx.positionals[0]!, (message) =>
+    write(out.style('yellow', `mcbuild: warning: ${message}`)),
+  );
   const watcher = new RecipeWatcher(ctx.positionals, {
     ...planOptions(ctx),
     ...(signKey ? { signKey } : {}),

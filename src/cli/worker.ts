@@ -10,15 +10,33 @@ import { REMOTE_OPTIONS, remoteCacheOption } from './scale-out.js';
 
 export const workerCommand: Command = {
   name: 'worker',
-  summary: 'take steps from the queue of builds run with --workers, compute them one at a time, upload the results to the remote cache (run one per core)',
+  summary:
+    'take steps from the queue of builds run with --workers, compute them one at a time, upload the results to the remote cache (run one per core)',
   usage: 'mcbuild worker --redis URL --remote-cache URL [--cache-dir DIR] [--queue NAME]',
   positionals: { name: 'no arguments', min: 0, max: 0 },
   options: {
-    redis: { type: 'string', value: 'URL', description: `the Redis server the builds queue steps on (default: workers.redis in ${CONFIG_FILE})` },
+    redis: {
+      type: 'string',
+      value: 'URL',
+      description: `the Redis server the builds queue steps on (default: workers.redis in ${CONFIG_FILE})`,
+    },
     ...REMOTE_OPTIONS,
-    queue: { type: 'string', value: 'NAME', description: `queue name, as the builds give it (default: ${DEFAULT_QUEUE})` },
-    'cache-dir': { type: 'string', value: 'DIR', description: "this worker's local step cache (default: cache/ in the current project)" },
-    'lock-seconds': { type: 'string', value: 'S', description: "a job whose worker stopped answering for this long goes to another worker (default 60; longer than any step's longest pause)" },
+    queue: {
+      type: 'string',
+      value: 'NAME',
+      description: `queue name, as the builds give it (default: ${DEFAULT_QUEUE})`,
+    },
+    'cache-dir': {
+      type: 'string',
+      value: 'DIR',
+      description: "this worker's local step cache (default: cache/ in the current project)",
+    },
+    'lock-seconds': {
+      type: 'string',
+      value: 'S',
+      description:
+        "a job whose worker stopped answering for this long goes to another worker (default 60; longer than any step's longest pause)",
+    },
   },
   examples: [
     'mcbuild worker --redis redis://queue.internal:6379 --remote-cache http://cache.internal:8080/mcbuild',
@@ -28,15 +46,28 @@ export const workerCommand: Command = {
     const root = findProjectRoot(resolve('mcbuild.config.yaml'));
     const config = await loadProjectConfig(root);
     const redisText = (ctx.values.redis as string | undefined) ?? config.workers?.redis;
-    if (redisText === undefined) throw new McbError('MCB_USAGE', `\`mcbuild worker\` needs the Redis server the builds queue on: --redis redis://host:6379 (or workers.redis in ${CONFIG_FILE}).`);
-    const redis = parseRedisUrl(redisText, ctx.values.redis !== undefined ? '--redis' : `workers.redis in ${config.file}`);
-    const queue = checkQueueName((ctx.values.queue as string | undefined) ?? config.workers?.queue ?? DEFAULT_QUEUE, '--queue');
+    if (redisText === undefined)
+      throw new McbError(
+        'MCB_USAGE',
+        `\`mcbuild worker\` needs the Redis server the builds queue on: --redis redis://host:6379 (or workers.redis in ${CONFIG_FILE}).`,
+      );
+    const redis = parseRedisUrl(
+      redisText,
+      ctx.values.redis !== undefined ? '--redis' : `workers.redis in ${config.file}`,
+    );
+    const queue = checkQueueName(
+      (ctx.values.queue as string | undefined) ?? config.workers?.queue ?? DEFAULT_QUEUE,
+      '--queue',
+    );
     const log = (line: string) => {
       if (!ctx.out.quiet || line.startsWith('warning')) process.stderr.write(`mcbuild worker: ${line}\n`);
     };
     const remote: RemoteCache | undefined = remoteCacheOption(ctx, config, (m) => log(`warning: ${m}`));
     if (!remote || remote.mode !== 'readwrite') {
-      throw new McbError('MCB_USAGE', `\`mcbuild worker\` needs a remote cache it can upload to: --remote-cache URL (the builds' one)${remote ? ', without --remote-cache-mode read' : ''}. Results reach the builds through it.`);
+      throw new McbError(
+        'MCB_USAGE',
+        `\`mcbuild worker\` needs a remote cache it can upload to: --remote-cache URL (the builds' one)${remote ? ', without --remote-cache-mode read' : ''}. Results reach the builds through it.`,
+      );
     }
     const lockSeconds = positiveInt(ctx.values['lock-seconds'], '--lock-seconds', 60, 24 * 3600);
     const cacheDir = (ctx.values['cache-dir'] as string | undefined) ?? resolve(root, 'cache');
@@ -49,6 +80,7 @@ export const workerCommand: Command = {
 function positiveInt(value: unknown, name: string, fallback: number, max: number): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > max) throw new McbError('MCB_USAGE', `${name} must be a whole number from 1 to ${max} (got ${JSON.stringify(value)}).`);
+  if (!Number.isInteger(n) || n < 1 || n > max)
+    throw new McbError('MCB_USAGE', `${name} must be a whole number from 1 to ${max} (got ${JSON.stringify(value)}).`);
   return n;
 }

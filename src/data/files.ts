@@ -14,8 +14,17 @@ export async function readDataFile(path: string, what: string): Promise<Uint8Arr
     return await readFile(path);
   } catch (e) {
     const code = errnoCode(e);
-    const why = code === 'ENOENT' ? 'does not exist' : code === 'EISDIR' ? 'is a folder, not a file' : `cannot be read (${code ?? String(e)})`;
-    throw new McbError('MCB_DATASET', `${what} ${path} ${why}. Check the path; it is relative to the recipe file that sets it.`, { cause: e });
+    const why =
+      code === 'ENOENT'
+        ? 'does not exist'
+        : code === 'EISDIR'
+          ? 'is a folder, not a file'
+          : `cannot be read (${code ?? String(e)})`;
+    throw new McbError(
+      'MCB_DATASET',
+      `${what} ${path} ${why}. Check the path; it is relative to the recipe file that sets it.`,
+      { cause: e },
+    );
   }
 }
 
@@ -50,7 +59,10 @@ export function normaliser(spec: Normalisation, channels: number, where: string)
     const v = spec[key];
     if (v === undefined) return new Float64Array(channels).fill(fallback);
     if (v.length !== 1 && v.length !== channels) {
-      throw new McbError('MCB_DATASET', `${where}: \`${key}\` has ${v.length} values, but the inputs have ${channels} channel${channels === 1 ? '' : 's'} (the last axis); give one value per channel, or one for all.`);
+      throw new McbError(
+        'MCB_DATASET',
+        `${where}: \`${key}\` has ${v.length} values, but the inputs have ${channels} channel${channels === 1 ? '' : 's'} (the last axis); give one value per channel, or one for all.`,
+      );
     }
     return Float64Array.from({ length: channels }, (_, c) => v[v.length === 1 ? 0 : c]!);
   };

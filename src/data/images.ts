@@ -67,7 +67,9 @@ async function linkIsDirectory(path: string): Promise<boolean> {
     return await isDirectory(path);
   } catch (e) {
     const code = errnoCode(e);
-    throw problem(`${path} is a symbolic link to ${code === 'ENOENT' ? 'something that does not exist' : `something that cannot be read (${code ?? String(e)})`}. Fix or remove the link.`);
+    throw problem(
+      `${path} is a symbolic link to ${code === 'ENOENT' ? 'something that does not exist' : `something that cannot be read (${code ?? String(e)})`}. Fix or remove the link.`,
+    );
   }
 }
 
@@ -86,7 +88,9 @@ async function entries(dir: string): Promise<{ dirs: string[]; files: string[] }
 function checkImageNames(dir: string, files: string[]): void {
   const other = files.find((f) => !IMAGE_FILE.test(f));
   if (other !== undefined) {
-    throw problem(`${join(dir, other)} is not an image mcbuild reads (by its name: it reads .png, .jpg and .jpeg). Move it out of the image folder (names starting with a dot are skipped), or convert it to PNG.`);
+    throw problem(
+      `${join(dir, other)} is not an image mcbuild reads (by its name: it reads .png, .jpg and .jpeg). Move it out of the image folder (names starting with a dot are skipped), or convert it to PNG.`,
+    );
   }
 }
 
@@ -94,12 +98,17 @@ function checkImageNames(dir: string, files: string[]): void {
 async function listFolder(spec: ImagesDataSpec): Promise<Listing> {
   let top: { dirs: string[]; files: string[] };
   try {
-    if (!(await isDirectory(spec.path))) throw problem(`the image folder ${spec.path} is a file, not a folder. Set \`path\` to the folder that holds one sub-folder of images per class.`);
+    if (!(await isDirectory(spec.path)))
+      throw problem(
+        `the image folder ${spec.path} is a file, not a folder. Set \`path\` to the folder that holds one sub-folder of images per class.`,
+      );
     top = await entries(spec.path);
   } catch (e) {
     if (e instanceof McbError) throw e;
     const code = errnoCode(e);
-    throw problem(`the image folder ${spec.path} ${code === 'ENOENT' ? 'does not exist' : `cannot be read (${code ?? String(e)})`}. Check \`path\`; it is relative to the recipe file that sets it.`);
+    throw problem(
+      `the image folder ${spec.path} ${code === 'ENOENT' ? 'does not exist' : `cannot be read (${code ?? String(e)})`}. Check \`path\`; it is relative to the recipe file that sets it.`,
+    );
   }
   // A folder of nothing but train/ and test/ is split by them; anything else beside them makes them classes.
   const split = top.files.length === 0 && top.dirs.length > 0 && top.dirs.every((d) => d === 'train' || d === 'test');
@@ -107,30 +116,52 @@ async function listFolder(spec: ImagesDataSpec): Promise<Listing> {
   if (split) {
     if (!top.dirs.includes(spec.split)) {
       const other = spec.split === 'train' ? 'test' : 'train';
-      throw problem(`the image folder ${spec.path} is split into ${other}/ only, but this data reads its ${spec.split}/ sub-folder (the default for ${spec.split === 'test' ? 'data.eval' : 'training and calibration data'}). Add ${spec.split}/, or set \`split: ${other}\`.`);
+      throw problem(
+        `the image folder ${spec.path} is split into ${other}/ only, but this data reads its ${spec.split}/ sub-folder (the default for ${spec.split === 'test' ? 'data.eval' : 'training and calibration data'}). Add ${spec.split}/, or set \`split: ${other}\`.`,
+      );
     }
     root = join(spec.path, spec.split);
   }
   const { dirs, files } = split ? await entries(root) : top;
   if (dirs.length > 0 && files.length > 0) {
-    throw problem(`the image folder ${root} holds both class folders (${dirs.slice(0, 3).join('/, ')}/) and image files (${files.slice(0, 3).join(', ')}); put every image in the folder of its class, or, for label-free data, remove the sub-folders.`);
+    throw problem(
+      `the image folder ${root} holds both class folders (${dirs.slice(0, 3).join('/, ')}/) and image files (${files.slice(0, 3).join(', ')}); put every image in the folder of its class, or, for label-free data, remove the sub-folders.`,
+    );
   }
   if (dirs.length === 0) {
-    if (files.length === 0) throw problem(`the image folder ${root} holds no images and no class folders. Put the images in one sub-folder per class (\`${shortPath(root)}/cat/001.png\`), or directly in it for label-free data.`);
-    if (spec.classes) throw problem(`\`classes\` lists ${spec.classes.length} classes, but the image folder ${root} has no class sub-folders (its images are label-free). Put the images in one folder per class, or remove \`classes\`.`);
+    if (files.length === 0)
+      throw problem(
+        `the image folder ${root} holds no images and no class folders. Put the images in one sub-folder per class (\`${shortPath(root)}/cat/001.png\`), or directly in it for label-free data.`,
+      );
+    if (spec.classes)
+      throw problem(
+        `\`classes\` lists ${spec.classes.length} classes, but the image folder ${root} has no class sub-folders (its images are label-free). Put the images in one folder per class, or remove \`classes\`.`,
+      );
     checkImageNames(root, files);
     return { root, files: files.map((rel) => ({ rel })) };
   }
   const classes = spec.classes ?? dirs;
   const missing = classes.find((c) => !dirs.includes(c));
-  if (missing !== undefined) throw problem(`\`classes\` lists ${JSON.stringify(missing)}, but the image folder ${root} has no sub-folder of that name (it has ${dirs.map((d) => JSON.stringify(d)).join(', ')}). Fix the name, or add the folder.`);
+  if (missing !== undefined)
+    throw problem(
+      `\`classes\` lists ${JSON.stringify(missing)}, but the image folder ${root} has no sub-folder of that name (it has ${dirs.map((d) => JSON.stringify(d)).join(', ')}). Fix the name, or add the folder.`,
+    );
   const unlisted = dirs.find((d) => !classes.includes(d));
-  if (unlisted !== undefined) throw problem(`the image folder ${root} has a class folder ${JSON.stringify(unlisted)} that \`classes\` does not list; add it in its label position, or move the folder out.`);
+  if (unlisted !== undefined)
+    throw problem(
+      `the image folder ${root} has a class folder ${JSON.stringify(unlisted)} that \`classes\` does not list; add it in its label position, or move the folder out.`,
+    );
   const perClass: string[][] = [];
   for (const c of classes) {
     const inside = await entries(join(root, c));
-    if (inside.dirs.length) throw problem(`the class folder ${join(root, c)} has a sub-folder ${inside.dirs[0]}/; a class folder holds image files only. Move its images up, or out.`);
-    if (inside.files.length === 0) throw problem(`the class folder ${join(root, c)} holds no images; every class needs at least one. Add images, or remove the folder${spec.classes ? ' and its entry in `classes`' : ''}.`);
+    if (inside.dirs.length)
+      throw problem(
+        `the class folder ${join(root, c)} has a sub-folder ${inside.dirs[0]}/; a class folder holds image files only. Move its images up, or out.`,
+      );
+    if (inside.files.length === 0)
+      throw problem(
+        `the class folder ${join(root, c)} holds no images; every class needs at least one. Add images, or remove the folder${spec.classes ? ' and its entry in `classes`' : ''}.`,
+      );
     checkImageNames(join(root, c), inside.files);
     perClass.push(inside.files.map((f) => `${c}/${f}`));
   }
@@ -149,12 +180,17 @@ async function listFolder(spec: ImagesDataSpec): Promise<Listing> {
 function checkSliceSize(root: string, count: number, size: readonly number[], channels: number): void {
   const values = count * size[0]! * size[1]! * channels;
   if (values > MAX_VALUES) {
-    throw problem(`the image folder ${root} would decode to ${count.toLocaleString('en-US')} images × ${size[0]}×${size[1]}×${channels} = ${values.toExponential(2)} values (${(values * 4 / 2 ** 30).toFixed(1)} GiB as float32), more than mcbuild holds at once (${MAX_VALUES.toExponential(2)} values). Set \`limit\` to read fewer images, or a smaller \`size\`.`);
+    throw problem(
+      `the image folder ${root} would decode to ${count.toLocaleString('en-US')} images × ${size[0]}×${size[1]}×${channels} = ${values.toExponential(2)} values (${((values * 4) / 2 ** 30).toFixed(1)} GiB as float32), more than mcbuild holds at once (${MAX_VALUES.toExponential(2)} values). Set \`limit\` to read fewer images, or a smaller \`size\`.`,
+    );
   }
 }
 
 /** Reads the slice's files (the first `limit` in read order) and the digest of the listing and those bytes. */
-async function readSlice(spec: ImagesDataSpec, listing: Listing): Promise<{ picked: FolderFile[]; bytes: Uint8Array[]; digest: string }> {
+async function readSlice(
+  spec: ImagesDataSpec,
+  listing: Listing,
+): Promise<{ picked: FolderFile[]; bytes: Uint8Array[]; digest: string }> {
   const picked = listing.files.slice(0, spec.limit ?? listing.files.length);
   // The whole listing (it decides the order and the labels), then the bytes of the files the slice reads: a
   // file beyond `limit` that changes does not change the data, one added anywhere may.
@@ -170,7 +206,8 @@ async function readSlice(spec: ImagesDataSpec, listing: Listing): Promise<{ pick
 
 /** Decodes a PNG or JPEG (by its first bytes) to 8-bit RGBA; a damaged or unsupported file names itself. */
 export function decodeImage(bytes: Uint8Array, file: string): Rgba {
-  const fail = (why: string): McbError => problem(`${file} ${why}. Re-export it as PNG or baseline JPEG, or move it out of the image folder.`);
+  const fail = (why: string): McbError =>
+    problem(`${file} ${why}. Re-export it as PNG or baseline JPEG, or move it out of the image folder.`);
   const isPng = bytes.length >= 8 && bytes[0] === 0x89 && bytes[1] === 0x50 && bytes[2] === 0x4e && bytes[3] === 0x47;
   const isJpeg = bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff;
   if (isPng) {
@@ -178,11 +215,18 @@ export function decodeImage(bytes: Uint8Array, file: string): Rgba {
       // IHDR width and height, checked before pngjs allocates the pixels.
       const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
       const mp = (v.getUint32(16) * v.getUint32(20)) / 1e6;
-      if (mp > MAX_MEGAPIXELS) throw fail(`is ${v.getUint32(16)}×${v.getUint32(20)} pixels (${mp.toFixed(0)} MP); mcbuild decodes at most ${MAX_MEGAPIXELS} MP per image`);
+      if (mp > MAX_MEGAPIXELS)
+        throw fail(
+          `is ${v.getUint32(16)}×${v.getUint32(20)} pixels (${mp.toFixed(0)} MP); mcbuild decodes at most ${MAX_MEGAPIXELS} MP per image`,
+        );
     }
     try {
       const png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-      return { width: png.width, height: png.height, data: new Uint8Array(png.data.buffer, png.data.byteOffset, png.data.byteLength) };
+      return {
+        width: png.width,
+        height: png.height,
+        data: new Uint8Array(png.data.buffer, png.data.byteOffset, png.data.byteLength),
+      };
     } catch (e) {
       throw fail(`is not a readable PNG (${e instanceof Error ? e.message : String(e)})`);
     }
@@ -190,14 +234,22 @@ export function decodeImage(bytes: Uint8Array, file: string): Rgba {
   if (isJpeg) {
     try {
       // tolerantDecoding off: a truncated JPEG is an error, not an image with a grey bottom half.
-      const img = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true, tolerantDecoding: false, maxResolutionInMP: MAX_MEGAPIXELS, maxMemoryUsageInMB: MAX_JPEG_MEMORY_MB });
+      const img = jpeg.decode(bytes, {
+        useTArray: true,
+        formatAsRGBA: true,
+        tolerantDecoding: false,
+        maxResolutionInMP: MAX_MEGAPIXELS,
+        maxMemoryUsageInMB: MAX_JPEG_MEMORY_MB,
+      });
       return { width: img.width, height: img.height, data: img.data };
     } catch (e) {
       throw fail(`is not a readable JPEG (${e instanceof Error ? e.message : String(e)})`);
     }
   }
   const head = Array.from(bytes.subarray(0, 4), (b) => b.toString(16).padStart(2, '0')).join(' ');
-  throw fail(`is named as an image but is neither PNG nor JPEG (it starts with bytes ${head || 'nothing: it is empty'})`);
+  throw fail(
+    `is named as an image but is neither PNG nor JPEG (it starts with bytes ${head || 'nothing: it is empty'})`,
+  );
 }
 
 /** RGBA → `channels` raw values (0..255, float64), row-major HWC. */
@@ -226,7 +278,14 @@ export function toChannels(img: Rgba, channels: 1 | 3 | 4): Float64Array {
  * source coordinate (o + 0.5)·in/out − 0.5, the two neighbours clamped to the image, weights from its
  * fraction. Deterministic (float64, fixed order); the identity when the size is unchanged.
  */
-export function resizeBilinear(src: Float64Array, height: number, width: number, channels: number, outHeight: number, outWidth: number): Float64Array {
+export function resizeBilinear(
+  src: Float64Array,
+  height: number,
+  width: number,
+  channels: number,
+  outHeight: number,
+  outWidth: number,
+): Float64Array {
   if (height === outHeight && width === outWidth) return src;
   const out = new Float64Array(outHeight * outWidth * channels);
   const axis = (inSize: number, outSize: number) => {
@@ -306,5 +365,10 @@ export async function imagesFacts(spec: ImagesDataSpec, where: string): Promise<
   const first = decodeImage(bytes[0]!, join(listing.root, picked[0]!.rel));
   const size = spec.size ?? [first.height, first.width];
   checkSliceSize(listing.root, picked.length, size, spec.channels);
-  return { digest, inputShape: [...size, spec.channels], labelled: listing.classes !== undefined, ...(listing.classes ? { numClasses: listing.classes.length } : {}) };
+  return {
+    digest,
+    inputShape: [...size, spec.channels],
+    labelled: listing.classes !== undefined,
+    ...(listing.classes ? { numClasses: listing.classes.length } : {}),
+  };
 }

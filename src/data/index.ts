@@ -7,7 +7,14 @@ import type { Dataset, DatasetFacts } from './types.js';
 // The file loaders (and their decoders: pngjs, jpeg-js, fflate) are imported when a recipe names such data,
 // so planning an mnist recipe loads none of them.
 
-export { isLabelled, labelsNeeded, type Dataset, type DatasetFacts, type LabelledDataset, type Labels } from './types.js';
+export {
+  isLabelled,
+  labelsNeeded,
+  type Dataset,
+  type DatasetFacts,
+  type LabelledDataset,
+  type Labels,
+} from './types.js';
 
 /** Facts of the file datasets a recipe reads, by datasetId(spec): gathered before planning (src/plan/inputs.ts). */
 export type DatasetFactsMap = Readonly<Record<string, DatasetFacts>>;
@@ -51,7 +58,10 @@ export async function datasetFacts(spec: DataSpec, where: string): Promise<Datas
 function factsOf(spec: DataSpec, facts: DatasetFactsMap | undefined): DatasetFacts {
   const f = facts?.[datasetId(spec)];
   // gatherPlanInputs reads every file dataset the recipe names; a plan without them is a programming error.
-  if (!f) throw new Error(`no facts gathered for the ${spec.dataset} dataset ${datasetId(spec)}: call gatherPlanInputs first`);
+  if (!f)
+    throw new Error(
+      `no facts gathered for the ${spec.dataset} dataset ${datasetId(spec)}: call gatherPlanInputs first`,
+    );
   return f;
 }
 

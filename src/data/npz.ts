@@ -26,7 +26,11 @@ async function readNpz(spec: NpzDataSpec): Promise<NpzArrays> {
     try {
       return unzipSync(bytes, { filter: (f) => filter(f.name) });
     } catch (e) {
-      throw new McbError('MCB_DATASET', `${spec.path} is not a readable .npz archive (${e instanceof Error ? e.message : String(e)}). Write it with np.savez or np.savez_compressed; a download or copy may have been cut short.`, { cause: e });
+      throw new McbError(
+        'MCB_DATASET',
+        `${spec.path} is not a readable .npz archive (${e instanceof Error ? e.message : String(e)}). Write it with np.savez or np.savez_compressed; a download or copy may have been cut short.`,
+        { cause: e },
+      );
     }
   };
   // First only the member names (nothing is inflated), then just the arrays used.
@@ -39,17 +43,28 @@ async function readNpz(spec: NpzDataSpec): Promise<NpzArrays> {
   const has = (a: string) => arrays.includes(a);
   const listed = arrays.length ? arrays.map((a) => JSON.stringify(a)).join(', ') : 'none';
   if (!has(spec.x)) {
-    throw new McbError('MCB_DATASET', `${spec.path} has no array ${JSON.stringify(spec.x)} for the inputs (its arrays: ${listed}); set \`x:\` to the name of the inputs' array.`);
+    throw new McbError(
+      'MCB_DATASET',
+      `${spec.path} has no array ${JSON.stringify(spec.x)} for the inputs (its arrays: ${listed}); set \`x:\` to the name of the inputs' array.`,
+    );
   }
   if (spec.y !== undefined && !has(spec.y)) {
-    throw new McbError('MCB_DATASET', `${spec.path} has no array ${JSON.stringify(spec.y)} for the labels (its arrays: ${listed}); set \`y:\` to the labels' array, or remove it for label-free data.`);
+    throw new McbError(
+      'MCB_DATASET',
+      `${spec.path} has no array ${JSON.stringify(spec.y)} for the labels (its arrays: ${listed}); set \`y:\` to the labels' array, or remove it for label-free data.`,
+    );
   }
   // `y` defaults to an array named y when there is one; `labels: false` reads none.
   const yName = spec.labels === false ? undefined : (spec.y ?? (has('y') && spec.x !== 'y' ? 'y' : undefined));
   const wanted = new Set([`${spec.x}.npy`, ...(yName ? [`${yName}.npy`] : [])]);
   const files = unzip((name) => wanted.has(name));
   const member = (a: string) => parseNpy(files[`${a}.npy`]!, `${spec.path} (array ${JSON.stringify(a)})`);
-  return { x: member(spec.x), xName: `${spec.path} (array ${JSON.stringify(spec.x)})`, ...(yName ? { y: member(yName), yName: `${spec.path} (array ${JSON.stringify(yName)})` } : {}), digest };
+  return {
+    x: member(spec.x),
+    xName: `${spec.path} (array ${JSON.stringify(spec.x)})`,
+    ...(yName ? { y: member(yName), yName: `${spec.path} (array ${JSON.stringify(yName)})` } : {}),
+    digest,
+  };
 }
 
 export async function loadNpz(spec: NpzDataSpec, where: string): Promise<Dataset> {

@@ -51,5 +51,8 @@ export interface DatasetFacts {
 
 /** A label-free dataset where labels are needed (the planner refuses this first): which data, and what to do. */
 export function labelsNeeded(ds: Dataset, what: string): McbError {
-  return new McbError('MCB_DATASET', `${what} needs labelled data, but ${ds.name} has no labels. Use data with labels (class folders, or a \`y\` array).`);
+  return new McbError(
+    'MCB_DATASET',
+    `${what} needs labelled data, but ${ds.name} has no labels. Use data with labels (class folders, or a \`y\` array).`,
+  );
 }

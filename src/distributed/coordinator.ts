@@ -107,7 +107,10 @@ export class StepQueue {
   static async connect(opts: StepQueueOptions): Promise<StepQueue> {
     const shown = shownRedis(opts.url);
     const name = opts.queue ?? DEFAULT_QUEUE;
-    const connections = [redisConnection(opts.url, { giveUpMs: opts.giveUpMs ?? 15_000 }), redisConnection(opts.url, { giveUpMs: opts.giveUpMs ?? 15_000 })];
+    const connections = [
+      redisConnection(opts.url, { giveUpMs: opts.giveUpMs ?? 15_000 }),
+      redisConnection(opts.url, { giveUpMs: opts.giveUpMs ?? 15_000 }),
+    ];
     try {
       await Promise.all(connections.map((c) => c.connect()));
     } catch (e) {
@@ -127,7 +130,15 @@ export class StepQueue {
       for (const c of connections) c.disconnect();
       throw new QueueUnavailable(`Redis at ${shown} does not serve the queue (${describe(e)})`);
     }
-    return new StepQueue(shown, name, queue, events, connections, opts.onWarning ?? (() => {}), (opts.noWorkerSeconds ?? 120) * 1000);
+    return new StepQueue(
+      shown,
+      name,
+      queue,
+      events,
+      connections,
+      opts.onWarning ?? (() => {}),
+      (opts.noWorkerSeconds ?? 120) * 1000,
+    );
   }
 
   /**
@@ -186,7 +197,10 @@ export class StepQueue {
       // Said when the first step is queued, not at connection: a build whose steps are all cached needs no worker.
       if (!this.askedForWorkers) {
         this.askedForWorkers = true;
-        if ((await this.queue.getWorkers()).length === 0) this.warn(`no worker is connected to queue "${this.name}" at ${this.shown}; steps wait until one starts (mcbuild worker --redis ${this.shown} --remote-cache URL)`);
+        if ((await this.queue.getWorkers()).length === 0)
+          this.warn(
+            `no worker is connected to queue "${this.name}" at ${this.shown}; steps wait until one starts (mcbuild worker --redis ${this.shown} --remote-cache URL)`,
+          );
       }
       const added = await this.queue.add(job.step.id, job, {
         jobId: id,
@@ -209,14 +223,22 @@ export class StepQueue {
       let result: Partial<JobResult> | undefined;
       const polling = new AbortController();
       try {
-        result = (await Promise.race([added.waitUntilFinished(this.events), this.poll(id, polling.signal), interrupted])) as Partial<JobResult> | undefined;
+        result = (await Promise.race([
+          added.waitUntilFinished(this.events),
+          this.poll(id, polling.signal),
+          interrupted,
+        ])) as Partial<JobResult> | undefined;
       } catch (e) {
         if (e instanceof McbError || e instanceof QueueUnavailable) throw e;
         throw failure(job, e);
       } finally {
         polling.abort();
       }
-      return { worker: result?.worker ?? 'a worker', seconds: result?.seconds ?? 0, reused: joined || result?.found === true };
+      return {
+        worker: result?.worker ?? 'a worker',
+        seconds: result?.seconds ?? 0,
+        reused: joined || result?.found === true,
+      };
     } catch (e) {
       if (e instanceof McbError || e instanceof QueueUnavailable) throw e;
       throw new QueueUnavailable(`the queue at ${this.shown} failed (${describe(e)})`);
@@ -248,9 +270,10 @@ export class StepQueue {
       if (state === 'failed') throw new Error(found.failedReason);
       // A job being run has a worker, whatever the worker list says (some Redis services hide client names).
       if (state === 'active') this.noWorkersSince = undefined;
-      else await this.checkWorkers().catch((e: unknown) => {
-        if (e instanceof QueueUnavailable) throw e;
-      });
+      else
+        await this.checkWorkers().catch((e: unknown) => {
+          if (e instanceof QueueUnavailable) throw e;
+        });
     }
   }
 
@@ -267,7 +290,9 @@ export class StepQueue {
     }
     this.noWorkersSince ??= Date.now();
     if (Date.now() - this.noWorkersSince >= this.noWorkerMs) {
-      throw new QueueUnavailable(`no worker has been connected to queue "${this.name}" at ${this.shown} for ${Math.round(this.noWorkerMs / 1000)} s`);
+      throw new QueueUnavailable(
+        `no worker has been connected to queue "${this.name}" at ${this.shown} for ${Math.round(this.noWorkerMs / 1000)} s`,
+      );
     }
   }
 
@@ -282,7 +307,11 @@ const WORKER_SIDE = new Set(['MCB_OUTPUT', 'MCB_BACKEND', 'MCB_DATASET', 'MCB_MO
 
 /** A build cancelled while it waits on jobs: the jobs themselves go on. */
 export function queueCancelled(): McbError {
-  return new McbError('MCB_CANCELLED', 'the build was cancelled; queued steps go on on the workers and their results stay in the remote cache for the next build.', { exitCode: 130 });
+  return new McbError(
+    'MCB_CANCELLED',
+    'the build was cancelled; queued steps go on on the workers and their results stay in the remote cache for the next build.',
+    { exitCode: 130 },
+  );
 }
 
 /** The progress message a worker sends when it takes a job. */
@@ -299,9 +328,12 @@ export function failure(job: Pick<StepJob, 'step'>, e: unknown): McbError | Queu
   const coded = /^(MCB_[A-Z_]+): ([\s\S]*)$/.exec(reason);
   // Errors of the worker's own machine (its disk, its backend, its files, its version) say nothing about the
   // build: this machine tries the step itself, and a real problem with the recipe or data shows up here too.
-  if (coded && !WORKER_SIDE.has(coded[1]!)) return new McbError(coded[1] as ErrorCode, coded[2]!, coded[1] === 'MCB_CANCELLED' ? { exitCode: 130 } : {});
+  if (coded && !WORKER_SIDE.has(coded[1]!))
+    return new McbError(coded[1] as ErrorCode, coded[2]!, coded[1] === 'MCB_CANCELLED' ? { exitCode: 130 } : {});
   if (coded) return new QueueUnavailable(`${job.step.title} failed on a worker: ${coded[2]!}`);
-  return new QueueUnavailable(`${job.step.title} failed on the workers after ${JOB_ATTEMPTS} attempts (${reason}; the workers' output has the details)`);
+  return new QueueUnavailable(
+    `${job.step.title} failed on the workers after ${JOB_ATTEMPTS} attempts (${reason}; the workers' output has the details)`,
+  );
 }
 
 function describe(e: unknown): string {

@@ -30,12 +30,21 @@ export function stepJob(step: Step, recipe: Recipe, backend: Backend, inputKeys:
     places[canonicalJson(path)] = source.positionOf(path);
     if (path.length > 0) places[`k:${canonicalJson(path)}`] = source.positionOf(path, { key: true });
     if (Array.isArray(value)) value.forEach((v, i) => visit([...path, i], v));
-    else if (value !== null && typeof value === 'object') for (const [k, v] of Object.entries(value)) visit([...path, k], v);
+    else if (value !== null && typeof value === 'object')
+      for (const [k, v] of Object.entries(value)) visit([...path, k], v);
   };
   visit([], recipe.document);
   // layerPlan is the planner's prediction for `explain`; the worker resolves layers against the real model.
   const { layerPlan: _, ...plainStep } = step;
-  return { format: JOB_FORMAT, mcbuild: MCBUILD_VERSION, step: plainStep, recipe: plain, places, backend, inputs: step.inputs.map((id) => ({ id, key: inputKeys(id) })) };
+  return {
+    format: JOB_FORMAT,
+    mcbuild: MCBUILD_VERSION,
+    step: plainStep,
+    recipe: plain,
+    places,
+    backend,
+    inputs: step.inputs.map((id) => ({ id, key: inputKeys(id) })),
+  };
 }
 
 /** The places of a recipe that came in a job: the nearest recorded ancestor, as SourceMap falls back. */
@@ -65,10 +74,20 @@ export class RecordedSource implements RecipeSource {
  */
 export function openJob(job: StepJob, jobId: string | undefined): Recipe {
   if (job?.format !== JOB_FORMAT || typeof job.step?.key !== 'string') {
-    throw new McbError('MCB_REMOTE', `job ${jobId ?? '?'} is not an mcbuild step job of format ${JOB_FORMAT}; the coordinator and this worker run different mcbuild versions (this is ${MCBUILD_VERSION}): run the same version on both.`);
+    throw new McbError(
+      'MCB_REMOTE',
+      `job ${jobId ?? '?'} is not an mcbuild step job of format ${JOB_FORMAT}; the coordinator and this worker run different mcbuild versions (this is ${MCBUILD_VERSION}): run the same version on both.`,
+    );
   }
-  if (job.mcbuild !== MCBUILD_VERSION || job.step.keyInputs?.mcbuild !== MCBUILD_VERSION || job.step.keyInputs?.cacheFormat !== CACHE_FORMAT) {
-    throw new McbError('MCB_REMOTE', `${job.step.title ?? job.step.id}: planned by mcbuild ${String(job.mcbuild)} but this worker runs ${MCBUILD_VERSION}; the version is part of every step key, so workers must run the coordinator's version. Upgrade or downgrade one of them.`);
+  if (
+    job.mcbuild !== MCBUILD_VERSION ||
+    job.step.keyInputs?.mcbuild !== MCBUILD_VERSION ||
+    job.step.keyInputs?.cacheFormat !== CACHE_FORMAT
+  ) {
+    throw new McbError(
+      'MCB_REMOTE',
+      `${job.step.title ?? job.step.id}: planned by mcbuild ${String(job.mcbuild)} but this worker runs ${MCBUILD_VERSION}; the version is part of every step key, so workers must run the coordinator's version. Upgrade or downgrade one of them.`,
+    );
   }
   const k = job.step.keyInputs as { inputs?: unknown; pass?: unknown; options?: unknown; step?: unknown };
   const spec = job.step.spec;
@@ -78,9 +97,13 @@ export function openJob(job: StepJob, jobId: string | undefined): Recipe {
     sha256Hex(canonicalJson(job.step.keyInputs)) === job.step.key &&
     (jobId === undefined || jobId === job.step.key) &&
     canonicalJson(job.inputs?.map((i) => i.key) ?? null) === canonicalJson(k.inputs ?? null) &&
-    (spec?.kind !== 'pass' || (k.step === 'pass' && spec.pass === k.pass && canonicalJson(spec.options) === canonicalJson(k.options)));
+    (spec?.kind !== 'pass' ||
+      (k.step === 'pass' && spec.pass === k.pass && canonicalJson(spec.options) === canonicalJson(k.options)));
   if (!consistent) {
-    throw new McbError('MCB_REMOTE', `${job.step.title}: the job's step does not match its key (its key inputs, input entries or pass options differ); the job was altered in the queue and is refused.`);
+    throw new McbError(
+      'MCB_REMOTE',
+      `${job.step.title}: the job's step does not match its key (its key inputs, input entries or pass options differ); the job was altered in the queue and is refused.`,
+    );
   }
   return { ...job.recipe, source: new RecordedSource(job.recipe.file, job.places) } as Recipe;
 }

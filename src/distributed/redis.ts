@@ -15,10 +15,16 @@ export function parseRedisUrl(raw: string, where: string): URL {
   try {
     url = new URL(raw);
   } catch {
-    throw new McbError('MCB_USAGE', `${where} ${JSON.stringify(text)} is not a URL; give the Redis server as redis://host:6379 (redis://:password@host:6379/0 with a password and database).`);
+    throw new McbError(
+      'MCB_USAGE',
+      `${where} ${JSON.stringify(text)} is not a URL; give the Redis server as redis://host:6379 (redis://:password@host:6379/0 with a password and database).`,
+    );
   }
   if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
-    throw new McbError('MCB_USAGE', `${where} ${JSON.stringify(text)} uses ${url.protocol}; give the Redis server that carries the queue as redis://host:6379 (rediss:// for TLS).`);
+    throw new McbError(
+      'MCB_USAGE',
+      `${where} ${JSON.stringify(text)} uses ${url.protocol}; give the Redis server that carries the queue as redis://host:6379 (rediss:// for TLS).`,
+    );
   }
   return url;
 }
@@ -31,7 +37,11 @@ export function shownRedis(url: URL): string {
 }
 
 export function checkQueueName(name: string, where: string): string {
-  if (!/^[A-Za-z0-9_.-]{1,100}$/.test(name)) throw new McbError('MCB_USAGE', `${where} ${JSON.stringify(name)} is not a queue name; use letters, digits, '_', '.' and '-' (the coordinator and its workers must use the same one).`);
+  if (!/^[A-Za-z0-9_.-]{1,100}$/.test(name))
+    throw new McbError(
+      'MCB_USAGE',
+      `${where} ${JSON.stringify(name)} is not a queue name; use letters, digits, '_', '.' and '-' (the coordinator and its workers must use the same one).`,
+    );
   return name;
 }
 

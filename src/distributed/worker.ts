@@ -39,7 +39,9 @@ export interface WorkerSummary {
 /** Runs until `signal` aborts (then finishes the jobs in hand) or Redis is gone for good. */
 export async function runWorker(opts: WorkerOptions): Promise<WorkerSummary> {
   const me = `${hostname()}/${process.pid}`;
-  const cache = new StepCache(opts.cacheDir, (key, reason) => opts.log(`warning: local cache entry ${key.slice(0, 12)} is unusable (${reason}); fetching it again`));
+  const cache = new StepCache(opts.cacheDir, (key, reason) =>
+    opts.log(`warning: local cache entry ${key.slice(0, 12)} is unusable (${reason}); fetching it again`),
+  );
   const summary: WorkerSummary = { jobs: 0, failed: 0 };
   // A stopped worker finishes the steps in hand: they are never cancelled, only abandoned (exit).
   const never = new AbortController().signal;
@@ -57,7 +59,13 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerSummary> {
     const { step } = job.data;
     // Loading reads the user's files, which live with the coordinator (it runs those steps itself). A worker
     // reads no path a job names except dataset files, so a queue writer cannot make it upload arbitrary files.
-    if (step.spec.kind === 'load') throw unrecoverable(new McbError('MCB_REMOTE', `${step.title}: load steps read the user's model files and run on the build's own machine, never on a worker.`));
+    if (step.spec.kind === 'load')
+      throw unrecoverable(
+        new McbError(
+          'MCB_REMOTE',
+          `${step.title}: load steps read the user's model files and run on the build's own machine, never on a worker.`,
+        ),
+      );
     let lastReport = 0;
     const report = (message: string, fraction?: number) => {
       // Training reports every batch; the coordinator's renderer shows tenths. A few updates a second will do.
@@ -75,7 +83,8 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerSummary> {
     // Computed here before (the remote cache has since lost it, or was emptied): upload, do not recompute.
     const mine = await cache.read(step.key);
     if (mine) {
-      if (!(await opts.remote.write(step.key, mine))) throw new Error(`could not upload ${step.title} to the remote cache ${opts.remote.shown}`);
+      if (!(await opts.remote.write(step.key, mine)))
+        throw new Error(`could not upload ${step.title} to the remote cache ${opts.remote.shown}`);
       opts.log(`${step.title} [${step.key.slice(0, 12)}]: uploaded from this worker's cache`);
       return { worker: me, seconds: (performance.now() - started) / 1000, found: true };
     }
@@ -86,7 +95,10 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerSummary> {
       const local = await cache.read(input.key);
       const entry = local ?? (await opts.remote.read(input.key));
       // The coordinator queues a step only once its inputs are uploaded; missing means the remote lost them.
-      if (!entry) throw new Error(`input ${input.id} [${input.key.slice(0, 12)}] is not in the remote cache ${opts.remote.shown}`);
+      if (!entry)
+        throw new Error(
+          `input ${input.id} [${input.key.slice(0, 12)}] is not in the remote cache ${opts.remote.shown}`,
+        );
       if (!local) await cache.write(input.key, entry);
       inputs.push(entry);
     }
@@ -107,7 +119,9 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerSummary> {
       });
       await cache.write(step.key, entry);
       if (!(await opts.remote.write(step.key, entry))) {
-        throw new Error(`could not upload the result to the remote cache ${opts.remote.shown}${opts.remote.mode === 'read' ? ' (the worker was started with --remote-cache-mode=read)' : ''}`);
+        throw new Error(
+          `could not upload the result to the remote cache ${opts.remote.shown}${opts.remote.mode === 'read' ? ' (the worker was started with --remote-cache-mode=read)' : ''}`,
+        );
       }
       logStep('done', step);
       const seconds = (performance.now() - started) / 1000;
@@ -124,7 +138,10 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerSummary> {
     await connection.connect();
   } catch (e) {
     connection.disconnect();
-    throw new McbError('MCB_REMOTE', `cannot reach Redis at ${shownRedis(opts.redis)} (${(e as { code?: string }).code ?? String(e)}); start it, or give its address with --redis redis://host:6379.`);
+    throw new McbError(
+      'MCB_REMOTE',
+      `cannot reach Redis at ${shownRedis(opts.redis)} (${(e as { code?: string }).code ?? String(e)}); start it, or give its address with --redis redis://host:6379.`,
+    );
   }
   const lockDuration = (opts.lockSeconds ?? 60) * 1000;
   const worker = new Worker<StepJob, JobResult>(queueName(opts.queue), processJob, {
@@ -146,7 +163,10 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerSummary> {
   // A Redis outage repeats its error at every reconnect attempt: say it once, and again only after recovery.
   let lastError: string | undefined;
   worker.on('error', (e) => {
-    if (e.message !== lastError) opts.log(`warning: ${e.message}${/ECONNREFUSED|ETIMEDOUT|ENOTFOUND|EHOSTUNREACH/.test(e.message) ? ' (Redis unreachable; reconnecting for up to 10 minutes)' : ''}`);
+    if (e.message !== lastError)
+      opts.log(
+        `warning: ${e.message}${/ECONNREFUSED|ETIMEDOUT|ENOTFOUND|EHOSTUNREACH/.test(e.message) ? ' (Redis unreachable; reconnecting for up to 10 minutes)' : ''}`,
+      );
     lastError = e.message;
   });
   connection.on('ready', () => {
@@ -158,17 +178,28 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerSummary> {
     if (opts.signal.aborted) resolve();
     opts.signal.addEventListener('abort', () => resolve(), { once: true });
   });
-  opts.log(`worker ${me}: taking jobs from queue "${opts.queue}" at ${shownRedis(opts.redis)}, results to ${opts.remote.shown}, local cache ${opts.cacheDir}`);
+  opts.log(
+    `worker ${me}: taking jobs from queue "${opts.queue}" at ${shownRedis(opts.redis)}, results to ${opts.remote.shown}, local cache ${opts.cacheDir}`,
+  );
   const running = worker.run();
-  const why = await Promise.race([stopped.then(() => 'stopped' as const), gone.then(() => 'gone' as const), running.then(() => 'closed' as const)]);
+  const why = await Promise.race([
+    stopped.then(() => 'stopped' as const),
+    gone.then(() => 'gone' as const),
+    running.then(() => 'closed' as const),
+  ]);
   // A second Ctrl-C (or SIGTERM) exits at once (src/cli/main.ts): the jobs in hand go back to the queue when
   // their locks expire, and another worker computes them.
-  if (why === 'stopped') opts.log(`worker ${me}: stopping after the jobs in hand (Ctrl-C again to leave them to other workers)`);
+  if (why === 'stopped')
+    opts.log(`worker ${me}: stopping after the jobs in hand (Ctrl-C again to leave them to other workers)`);
   // Finishing the jobs in hand needs Redis to acknowledge them: without it, close at once (they go back to the
   // queue when their locks expire) rather than wait for a Redis that may never return.
   await worker.close(why === 'gone' || connection.status !== 'ready');
   connection.disconnect();
-  if (why === 'gone') throw new McbError('MCB_REMOTE', `lost the connection to Redis at ${shownRedis(opts.redis)}; the jobs this worker held go back to the queue for other workers.`);
+  if (why === 'gone')
+    throw new McbError(
+      'MCB_REMOTE',
+      `lost the connection to Redis at ${shownRedis(opts.redis)}; the jobs this worker held go back to the queue for other workers.`,
+    );
   return summary;
 }
 

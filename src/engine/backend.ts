@@ -40,13 +40,19 @@ function hasBinding(libDir: string): boolean {
 export function resolveBackend(choice: BackendChoice): Backend {
   if (choice === 'tensorflow') {
     if (!installedNativePackage()) {
-      throw new McbError('MCB_BACKEND', 'backend "tensorflow" was asked for, but neither @tensorflow/tfjs-node nor @tensorflow/tfjs-node-gpu is installed with its native library. Install one (`npm install @tensorflow/tfjs-node@4.22.0`), or use --backend wasm.');
+      throw new McbError(
+        'MCB_BACKEND',
+        'backend "tensorflow" was asked for, but neither @tensorflow/tfjs-node nor @tensorflow/tfjs-node-gpu is installed with its native library. Install one (`npm install @tensorflow/tfjs-node@4.22.0`), or use --backend wasm.',
+      );
     }
     return 'tensorflow';
   }
   if (choice === 'wasm') {
     if (!packageVersion('@tensorflow/tfjs-backend-wasm')) {
-      throw new McbError('MCB_BACKEND', 'backend "wasm" was asked for, but @tensorflow/tfjs-backend-wasm is not installed. Run `npm ci`, or use --backend cpu.');
+      throw new McbError(
+        'MCB_BACKEND',
+        'backend "wasm" was asked for, but @tensorflow/tfjs-backend-wasm is not installed. Run `npm ci`, or use --backend cpu.',
+      );
     }
     return 'wasm';
   }

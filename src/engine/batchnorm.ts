@@ -25,7 +25,12 @@ export function batchNormLayers(model: TF.LayersModel): TF.layers.Layer[] {
   return model.layers.filter((l) => l.getClassName() === 'BatchNormalization');
 }
 
-export function recalibrateBatchNorm(tf: Tf, model: TF.LayersModel, ds: Dataset, opts: { batches: number; batchSize: number; seed: number }): number {
+export function recalibrateBatchNorm(
+  tf: Tf,
+  model: TF.LayersModel,
+  ds: Dataset,
+  opts: { batches: number; batchSize: number; seed: number },
+): number {
   const layers = batchNormLayers(model);
   if (layers.length === 0) return 0;
   const saved = layers.map((l) => (l as unknown as WithMomentum).momentum);

@@ -24,7 +24,8 @@ const LZ77_MAX_SYMBOLS = 1 << 20;
 
 /** The smallest raw DEFLATE stream of `data` among the strategies (the first wins ties: deterministic). */
 export function deflateSmallest(data: Uint8Array, level: DeflateLevel): Uint8Array {
-  const strategies: number[] = data.byteLength <= LZ77_MAX_SYMBOLS ? [...STRATEGIES, constants.Z_DEFAULT_STRATEGY] : [...STRATEGIES];
+  const strategies: number[] =
+    data.byteLength <= LZ77_MAX_SYMBOLS ? [...STRATEGIES, constants.Z_DEFAULT_STRATEGY] : [...STRATEGIES];
   let best: Uint8Array | undefined;
   for (const strategy of strategies) {
     const out = deflateRawSync(data, { level, strategy, memLevel: 9 });
@@ -46,7 +47,12 @@ export type EntropyResult =
  * Entropy-codes one weight. `stored` is the weight's current bytes, `values` what they decode to. Returns
  * { encoded: false, reason } when the weight has no small symbol alphabet or encoding would not shrink it.
  */
-export function entropyEncode(spec: WeightSpec, stored: Uint8Array, values: Float32Array, level: DeflateLevel): EntropyResult {
+export function entropyEncode(
+  spec: WeightSpec,
+  stored: Uint8Array,
+  values: Float32Array,
+  level: DeflateLevel,
+): EntropyResult {
   if (isEncoded(spec)) return { encoded: false, reason: 'already entropy-coded' };
   let header: Uint8Array;
   let symbols: Uint8Array;
@@ -65,24 +71,36 @@ export function entropyEncode(spec: WeightSpec, stored: Uint8Array, values: Floa
     quantization = { ...q };
   } else {
     const book = codebookOf(values);
-    if (book === undefined) return { encoded: false, reason: `more than ${MAX_CODEBOOK} distinct values (cluster or quantize it first)` };
+    if (book === undefined)
+      return { encoded: false, reason: `more than ${MAX_CODEBOOK} distinct values (cluster or quantize it first)` };
     header = new Uint8Array(book.values.buffer.slice(0));
     symbols = book.symbols;
     zero = book.zero;
     quantization = { dtype: 'codebook', codebookSize: book.values.length };
   }
 
-  const dense = { layout: 'dense' as const, entries: symbols.length, sources: [symbols], streams: [deflateSmallest(symbols, level)] };
+  const dense = {
+    layout: 'dense' as const,
+    entries: symbols.length,
+    sources: [symbols],
+    streams: [deflateSmallest(symbols, level)],
+  };
   let best: { layout: 'dense' | 'sparse'; entries: number; sources: Uint8Array[]; streams: Uint8Array[] } = dense;
   if (zero !== undefined) {
     const { gaps, kept } = sparsePairs(symbols, zero);
     if (kept.length < symbols.length) {
-      const sparse = { layout: 'sparse' as const, entries: kept.length, sources: [gaps, kept], streams: [deflateSmallest(gaps, level), deflateSmallest(kept, level)] };
+      const sparse = {
+        layout: 'sparse' as const,
+        entries: kept.length,
+        sources: [gaps, kept],
+        streams: [deflateSmallest(gaps, level), deflateSmallest(kept, level)],
+      };
       if (total(sparse.streams) < total(dense.streams)) best = sparse;
     }
   }
   const byteLength = header.byteLength + total(best.streams);
-  if (byteLength >= stored.byteLength) return { encoded: false, reason: `encoding would not shrink it (${stored.byteLength} → ${byteLength} bytes)` };
+  if (byteLength >= stored.byteLength)
+    return { encoded: false, reason: `encoding would not shrink it (${stored.byteLength} → ${byteLength} bytes)` };
 
   const bytes = new Uint8Array(byteLength);
   bytes.set(header, 0);
@@ -102,7 +120,12 @@ export function entropyEncode(spec: WeightSpec, stored: Uint8Array, values: Floa
   const out: WeightSpec = {
     ...spec,
     dtype: 'float32',
-    quantization: { ...rest, encoding, checksum: checksum(bytes), original_dtype: 'float32' } as unknown as WeightSpec['quantization'],
+    quantization: {
+      ...rest,
+      encoding,
+      checksum: checksum(bytes),
+      original_dtype: 'float32',
+    } as unknown as WeightSpec['quantization'],
   };
   // The runtime inflates with fflate what zlib deflated here: inflate every stream with the runtime's own
   // inflate and compare it byte for byte, so a disagreement between the two fails the build, not a user's
@@ -112,7 +135,8 @@ export function entropyEncode(spec: WeightSpec, stored: Uint8Array, values: Floa
   best.streams.forEach((stream, k) => {
     const back = inflateSync(bytes.subarray(at2, at2 + stream.byteLength));
     at2 += stream.byteLength;
-    if (!equalBytes(back, best.sources[k]!)) throw new Error(`internal error: the DEFLATE stream ${k} of ${spec.name} does not inflate to what was deflated`);
+    if (!equalBytes(back, best.sources[k]!))
+      throw new Error(`internal error: the DEFLATE stream ${k} of ${spec.name} does not inflate to what was deflated`);
   });
   return { encoded: true, spec: out, bytes, layout: best.layout, symbols: symbolCount(symbols), entries: best.entries };
 }
@@ -122,7 +146,9 @@ export function entropyEncode(spec: WeightSpec, stored: Uint8Array, values: Floa
  * index; undefined when there are more than MAX_CODEBOOK. An open-addressing table of bit patterns keeps it
  * at a few nanoseconds per element (a Map was the pass's bottleneck) and stops at the 257th value.
  */
-export function codebookOf(values: Float32Array): { values: Float32Array; symbols: Uint8Array; zero: number | undefined } | undefined {
+export function codebookOf(
+  values: Float32Array,
+): { values: Float32Array; symbols: Uint8Array; zero: number | undefined } | undefined {
   const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
   const SLOTS = 1024; // power of two, 4x MAX_CODEBOOK: short probe runs
   const keys = new Uint32Array(SLOTS);
@@ -187,7 +213,10 @@ export function sparsePairs(symbols: Uint8Array, zero: number): { gaps: Uint8Arr
 }
 
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.byteLength === b.byteLength && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+  return (
+    a.byteLength === b.byteLength &&
+    Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength))
+  );
 }
 
 function total(streams: Uint8Array[]): number {

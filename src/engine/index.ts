@@ -2,4 +2,10 @@
 // loadEngine() (and the modules that take its `tf`), imported dynamically by the executor.
 export { enginePackages, installedNativePackage, resolveBackend } from './backend.js';
 export * from './model-format.js';
-export { architectureMisfit, ARCHITECTURE_NAMES, LENET5_DEFAULTS, MLP_DEFAULTS, MOBILENET_DEFAULT_ALPHA } from './architectures/index.js';
+export {
+  architectureMisfit,
+  ARCHITECTURE_NAMES,
+  LENET5_DEFAULTS,
+  MLP_DEFAULTS,
+  MOBILENET_DEFAULT_ALPHA,
+} from './architectures/index.js';

@@ -32,7 +32,11 @@ export interface WeightSpec {
   name: string;
   shape: number[];
   dtype: string;
-  quantization?: NativeQuantization | (PackedQuantization & { encoding?: EntropyEncoding }) | CodebookQuantization | BfloatQuantization;
+  quantization?:
+    | NativeQuantization
+    | (PackedQuantization & { encoding?: EntropyEncoding })
+    | CodebookQuantization
+    | BfloatQuantization;
   [extra: string]: unknown;
 }
 
@@ -92,9 +96,17 @@ export function nonFiniteWeights(model: StoredModel): { name: string; count: num
   let off = 0;
   for (const spec of model.weightSpecs) {
     const len = weightByteLength(spec);
-    const kind = spec.quantization ? (spec.quantization.dtype === 'float16' ? 'f16' : undefined) : spec.dtype === 'float32' ? 'f32' : undefined;
+    const kind = spec.quantization
+      ? spec.quantization.dtype === 'float16'
+        ? 'f16'
+        : undefined
+      : spec.dtype === 'float32'
+        ? 'f32'
+        : undefined;
     let count = 0;
-    if (kind === 'f32') for (let i = off; i + 3 < off + len; i += 4) count += (d[i + 3]! & 0x7f) === 0x7f && (d[i + 2]! & 0x80) !== 0 ? 1 : 0;
+    if (kind === 'f32')
+      for (let i = off; i + 3 < off + len; i += 4)
+        count += (d[i + 3]! & 0x7f) === 0x7f && (d[i + 2]! & 0x80) !== 0 ? 1 : 0;
     else if (kind === 'f16') for (let i = off; i + 1 < off + len; i += 2) count += (d[i + 1]! & 0x7c) === 0x7c ? 1 : 0;
     if (count > 0) found.push({ name: spec.name, count });
     off += len;
@@ -113,7 +125,10 @@ export function paramCount(model: StoredModel): number {
  * two shards; TF.js concatenates a group's shards before decoding), so every shard but the last is exactly
  * `shardBytes` long and filesToModel can recover the size from the files.
  */
-export function modelToFiles(model: StoredModel, shardBytes = model.shardBytes ?? DEFAULT_SHARD_BYTES): Map<string, Uint8Array> {
+export function modelToFiles(
+  model: StoredModel,
+  shardBytes = model.shardBytes ?? DEFAULT_SHARD_BYTES,
+): Map<string, Uint8Array> {
   if (!Number.isSafeInteger(shardBytes) || shardBytes < 1) throw new Error(`invalid shard size ${shardBytes}`);
   const total = model.weightData.byteLength;
   const n = Math.max(1, Math.ceil(total / shardBytes));
@@ -134,11 +149,15 @@ export function filesToModel(files: ReadonlyMap<string, Uint8Array>): StoredMode
   const jsonBytes = files.get(MODEL_JSON);
   if (!jsonBytes) throw new Error('model files without model.json');
   const json = JSON.parse(new TextDecoder().decode(jsonBytes)) as Record<string, unknown>;
-  return fromParsedJson(json, (path) => {
-    const data = files.get(path);
-    if (!data) throw new Error(`model files without ${path}`);
-    return data;
-  }, 'cache');
+  return fromParsedJson(
+    json,
+    (path) => {
+      const data = files.get(path);
+      if (!data) throw new Error(`model files without ${path}`);
+      return data;
+    },
+    'cache',
+  );
 }
 
 /**
@@ -150,12 +169,22 @@ export async function readModelDir(modelJsonPath: string): Promise<{ model: Stor
   try {
     const s = await stat(modelJsonPath);
     if (s.isDirectory()) {
-      throw new McbError('MCB_MODEL_NOT_FOUND', `model path ${modelJsonPath} is a directory; point \`model.path\` at the model.json inside it.`);
+      throw new McbError(
+        'MCB_MODEL_NOT_FOUND',
+        `model path ${modelJsonPath} is a directory; point \`model.path\` at the model.json inside it.`,
+      );
     }
     // A device or FIFO (/dev/zero, /dev/stdin) has no size to check and may never end: regular files only.
-    if (!s.isFile()) throw new McbError('MCB_MODEL_INVALID', `model path ${modelJsonPath} is not a regular file; point \`model.path\` at a model.json.`);
+    if (!s.isFile())
+      throw new McbError(
+        'MCB_MODEL_INVALID',
+        `model path ${modelJsonPath} is not a regular file; point \`model.path\` at a model.json.`,
+      );
     if (s.size > MAX_MODEL_JSON_BYTES) {
-      throw new McbError('MCB_MODEL_INVALID', `${modelJsonPath} is ${s.size} bytes; a model.json may be at most ${MAX_MODEL_JSON_BYTES} bytes (the weights belong in the .bin shards it lists). Check that \`model.path\` names the model's model.json.`);
+      throw new McbError(
+        'MCB_MODEL_INVALID',
+        `${modelJsonPath} is ${s.size} bytes; a model.json may be at most ${MAX_MODEL_JSON_BYTES} bytes (the weights belong in the .bin shards it lists). Check that \`model.path\` names the model's model.json.`,
+      );
     }
     text = await readFile(modelJsonPath, 'utf8');
   } catch (e) {
@@ -167,7 +196,10 @@ export async function readModelDir(modelJsonPath: string): Promise<{ model: Stor
   }
   const depth = jsonDepth(text);
   if (depth > MAX_MODEL_JSON_DEPTH) {
-    throw new McbError('MCB_MODEL_INVALID', `${modelJsonPath} nests its JSON more than ${MAX_MODEL_JSON_DEPTH} levels deep; TF.js model.json files are a few levels deep. This is not a model file mcbuild will read.`);
+    throw new McbError(
+      'MCB_MODEL_INVALID',
+      `${modelJsonPath} nests its JSON more than ${MAX_MODEL_JSON_DEPTH} levels deep; TF.js model.json files are a few levels deep. This is not a model file mcbuild will read.`,
+    );
   }
   let json: Record<string, unknown>;
   try {
@@ -175,7 +207,10 @@ export async function readModelDir(modelJsonPath: string): Promise<{ model: Stor
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not an object');
     json = parsed as Record<string, unknown>;
   } catch (e) {
-    throw new McbError('MCB_MODEL_INVALID', `${modelJsonPath} is not a TF.js model.json: it is not a JSON object (${e instanceof Error ? e.message : String(e)}). Save the model with TF.js \`model.save()\` or tensorflowjs_converter.`);
+    throw new McbError(
+      'MCB_MODEL_INVALID',
+      `${modelJsonPath} is not a TF.js model.json: it is not a JSON object (${e instanceof Error ? e.message : String(e)}). Save the model with TF.js \`model.save()\` or tensorflowjs_converter.`,
+    );
   }
   if (modelKind(json) === 'layers') checkLayerNames(json.modelTopology, modelJsonPath);
   const dir = dirname(modelJsonPath);
@@ -197,11 +232,18 @@ export async function readModelDir(modelJsonPath: string): Promise<{ model: Stor
         const st = await stat(full);
         sizes.push(st.isFile() ? st.size : Number.NaN);
       } catch (e) {
-        throw new McbError('MCB_MODEL_INVALID', `weight shard ${path} listed in ${modelJsonPath} ${errnoCode(e) === 'ENOENT' ? 'is missing' : `cannot be read (${errnoCode(e) ?? String(e)})`}. Copy every .bin file that model.json lists next to it.`);
+        throw new McbError(
+          'MCB_MODEL_INVALID',
+          `weight shard ${path} listed in ${modelJsonPath} ${errnoCode(e) === 'ENOENT' ? 'is missing' : `cannot be read (${errnoCode(e) ?? String(e)})`}. Copy every .bin file that model.json lists next to it.`,
+        );
       }
     }
     const bad = sizes.findIndex((n) => Number.isNaN(n));
-    if (bad >= 0) throw new McbError('MCB_MODEL_INVALID', `weight shard ${group.paths[bad]!} listed in ${modelJsonPath} is not a regular file. Copy every .bin file that model.json lists next to it.`);
+    if (bad >= 0)
+      throw new McbError(
+        'MCB_MODEL_INVALID',
+        `weight shard ${group.paths[bad]!} listed in ${modelJsonPath} is not a regular file. Copy every .bin file that model.json lists next to it.`,
+      );
     const actual = sizes.reduce((a, b) => a + b, 0);
     if (actual !== expected[g]) throw shardSizeError(modelJsonPath, g, group.paths, sizes, expected[g]!);
   }
@@ -225,25 +267,43 @@ export async function readModelDir(modelJsonPath: string): Promise<{ model: Stor
 function manifestPaths(json: Record<string, unknown>, where: string): string[] {
   const fix = 'Save the model with TF.js `model.save()` or tensorflowjs_converter.';
   if (typeof json.modelTopology !== 'object' || json.modelTopology === null) {
-    throw new McbError('MCB_MODEL_INVALID', `${where} is not a TF.js model.json: it has no \`modelTopology\` object. ${fix}`);
+    throw new McbError(
+      'MCB_MODEL_INVALID',
+      `${where} is not a TF.js model.json: it has no \`modelTopology\` object. ${fix}`,
+    );
   }
   const manifest = json.weightsManifest;
   if (!Array.isArray(manifest)) {
-    throw new McbError('MCB_MODEL_INVALID', `${where} is not a TF.js model.json: it has no \`weightsManifest\` list. ${fix}`);
+    throw new McbError(
+      'MCB_MODEL_INVALID',
+      `${where} is not a TF.js model.json: it has no \`weightsManifest\` list. ${fix}`,
+    );
   }
   const paths: string[] = [];
   for (const [g, group] of manifest.entries()) {
     const groupPaths = (group as { paths?: unknown })?.paths;
     const weights = (group as { weights?: unknown })?.weights;
     if (!Array.isArray(groupPaths) || !Array.isArray(weights) || !groupPaths.every((p) => typeof p === 'string')) {
-      throw new McbError('MCB_MODEL_INVALID', `${where}: weightsManifest[${g}] needs a \`paths\` list of file names and a \`weights\` list. ${fix}`);
+      throw new McbError(
+        'MCB_MODEL_INVALID',
+        `${where}: weightsManifest[${g}] needs a \`paths\` list of file names and a \`weights\` list. ${fix}`,
+      );
     }
     for (const p of groupPaths as string[]) {
       const norm = normalize(p);
       // A URL (https:, file:, data:) would be fetched by a browser loader; mcbuild reads only local files
       // next to model.json, and says so rather than trying a path named "https:".
       const url = /^[A-Za-z][A-Za-z0-9+.-]*:/.test(p);
-      if (p === '' || p.includes('\0') || url || isAbsolute(p) || /(^|[\\/])\.\.([\\/]|$)/.test(p) || norm.startsWith(`..${sep}`) || norm === '..' || relative('.', norm).startsWith('..')) {
+      if (
+        p === '' ||
+        p.includes('\0') ||
+        url ||
+        isAbsolute(p) ||
+        /(^|[\\/])\.\.([\\/]|$)/.test(p) ||
+        norm.startsWith(`..${sep}`) ||
+        norm === '..' ||
+        relative('.', norm).startsWith('..')
+      ) {
         throw outsideFolder(where, p);
       }
       paths.push(p);
@@ -267,21 +327,40 @@ function checkWeightList(json: Record<string, unknown>, where: string): void {
   for (const group of manifest) {
     for (const p of group.paths) {
       const key = normalize(p);
-      if (paths.has(key)) throw new McbError('MCB_MODEL_INVALID', `${where}: weight shard ${JSON.stringify(p)} is listed twice in weightsManifest; each shard holds its own bytes and is listed once. Export the model again.`);
+      if (paths.has(key))
+        throw new McbError(
+          'MCB_MODEL_INVALID',
+          `${where}: weight shard ${JSON.stringify(p)} is listed twice in weightsManifest; each shard holds its own bytes and is listed once. Export the model again.`,
+        );
       paths.add(key);
     }
     for (const spec of group.weights) {
-      if (names.has(spec.name)) throw new McbError('MCB_MODEL_INVALID', `${where}: weight ${spec.name} is listed twice in weightsManifest; every weight has one entry. Export the model again.`);
+      if (names.has(spec.name))
+        throw new McbError(
+          'MCB_MODEL_INVALID',
+          `${where}: weight ${spec.name} is listed twice in weightsManifest; every weight has one entry. Export the model again.`,
+        );
       names.add(spec.name);
       const dtype = spec.quantization?.dtype ?? spec.dtype;
-      if (dtype === 'complex64') throw new McbError('MCB_MODEL_INVALID', `${where}: weight ${spec.name} has dtype complex64, which mcbuild cannot read (float32, int32, bool, uint8, uint16, float16 and the packed int8, int4 and int2 are supported).`);
-      if (layers && spec.dtype !== 'float32') throw new McbError('MCB_MODEL_INVALID', `${where}: weight ${spec.name} of this layers model has dtype ${spec.dtype}; layer weights are float32 (a quantized weight keeps \`"dtype": "float32"\` and names its storage type in \`quantization\`). Export the model again.`);
+      if (dtype === 'complex64')
+        throw new McbError(
+          'MCB_MODEL_INVALID',
+          `${where}: weight ${spec.name} has dtype complex64, which mcbuild cannot read (float32, int32, bool, uint8, uint16, float16 and the packed int8, int4 and int2 are supported).`,
+        );
+      if (layers && spec.dtype !== 'float32')
+        throw new McbError(
+          'MCB_MODEL_INVALID',
+          `${where}: weight ${spec.name} of this layers model has dtype ${spec.dtype}; layer weights are float32 (a quantized weight keeps \`"dtype": "float32"\` and names its storage type in \`quantization\`). Export the model again.`,
+        );
     }
   }
 }
 
 function outsideFolder(where: string, p: string): McbError {
-  return new McbError('MCB_MODEL_INVALID', `${where}: weight shard path ${JSON.stringify(p)} points outside the model's folder (an absolute path, a URL or a \`..\`); shard paths must be plain file names next to model.json, as TF.js \`model.save()\` writes them.`);
+  return new McbError(
+    'MCB_MODEL_INVALID',
+    `${where}: weight shard path ${JSON.stringify(p)} points outside the model's folder (an absolute path, a URL or a \`..\`); shard paths must be plain file names next to model.json, as TF.js \`model.save()\` writes them.`,
+  );
 }
 
 function isInside(dir: string, full: string): boolean {
@@ -289,7 +368,13 @@ function isInside(dir: string, full: string): boolean {
   return rel !== '' && rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel);
 }
 
-function shardSizeError(where: string, g: number, paths: readonly string[], sizes: readonly number[], expected: number): McbError {
+function shardSizeError(
+  where: string,
+  g: number,
+  paths: readonly string[],
+  sizes: readonly number[],
+  expected: number,
+): McbError {
   const actual = sizes.reduce((a, b) => a + b, 0);
   const files = paths.map((p, i) => `${p} (${sizes[i]} bytes)`).join(', ');
   return new McbError(
@@ -313,7 +398,10 @@ function checkLayerNames(topology: unknown, where: string): void {
     for (const [i, layer] of (layers as { config?: { name?: unknown } }[]).entries()) {
       const name = layer?.config?.name;
       if (name !== undefined && (typeof name !== 'string' || !TENSOR_NAME.test(name))) {
-        throw new McbError('MCB_MODEL_INVALID', `${where}: layer ${i} is named ${JSON.stringify(name)}, which TF.js cannot load (a layer name starts with a letter or digit and uses only letters, digits, -, ., _ and /). Rename the layer and save the model again.`);
+        throw new McbError(
+          'MCB_MODEL_INVALID',
+          `${where}: layer ${i} is named ${JSON.stringify(name)}, which TF.js cannot load (a layer name starts with a letter or digit and uses only letters, digits, -, ., _ and /). Rename the layer and save the model again.`,
+        );
       }
       visit(layer);
     }
@@ -345,12 +433,18 @@ function checkShape(spec: WeightSpec, g: number, where: string): void {
   let elements = 1;
   for (const d of dims) {
     if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) {
-      throw new McbError('MCB_MODEL_INVALID', `${where}: weight ${JSON.stringify(spec.name)} in weightsManifest[${g}] has shape ${JSON.stringify(dims)}; every dimension must be a non-negative integer. The model.json is damaged; export the model again.`);
+      throw new McbError(
+        'MCB_MODEL_INVALID',
+        `${where}: weight ${JSON.stringify(spec.name)} in weightsManifest[${g}] has shape ${JSON.stringify(dims)}; every dimension must be a non-negative integer. The model.json is damaged; export the model again.`,
+      );
     }
     elements *= d;
   }
   if (dims.length > 8 || elements > MAX_WEIGHT_ELEMENTS) {
-    throw new McbError('MCB_MODEL_INVALID', `${where}: weight ${JSON.stringify(spec.name)} in weightsManifest[${g}] has shape ${JSON.stringify(dims)}, ${dims.length > 8 ? `${dims.length} dimensions (TF.js weights have at most 8)` : `${elements} elements (at most ${MAX_WEIGHT_ELEMENTS}, TF.js's limit)`}. The model.json is damaged or not a TF.js model.`);
+    throw new McbError(
+      'MCB_MODEL_INVALID',
+      `${where}: weight ${JSON.stringify(spec.name)} in weightsManifest[${g}] has shape ${JSON.stringify(dims)}, ${dims.length > 8 ? `${dims.length} dimensions (TF.js weights have at most 8)` : `${elements} elements (at most ${MAX_WEIGHT_ELEMENTS}, TF.js's limit)`}. The model.json is damaged or not a TF.js model.`,
+    );
   }
 }
 
@@ -362,26 +456,45 @@ function groupBytes(json: Record<string, unknown>, where: string): number[] {
   const out = manifest.map((group, g) => {
     let expected = 0;
     for (const spec of group.weights) {
-      if (typeof spec !== 'object' || spec === null || typeof spec.name !== 'string' || !Array.isArray(spec.shape) || typeof spec.dtype !== 'string') {
-        throw new McbError('MCB_MODEL_INVALID', `${where}: weightsManifest[${g}] has a weight without name, shape and dtype.`);
+      if (
+        typeof spec !== 'object' ||
+        spec === null ||
+        typeof spec.name !== 'string' ||
+        !Array.isArray(spec.shape) ||
+        typeof spec.dtype !== 'string'
+      ) {
+        throw new McbError(
+          'MCB_MODEL_INVALID',
+          `${where}: weightsManifest[${g}] has a weight without name, shape and dtype.`,
+        );
       }
       checkShape(spec, g, where);
       try {
         expected += weightByteLength(spec);
       } catch (e) {
-        throw new McbError('MCB_MODEL_INVALID', `${where}: weight ${spec.name} has dtype ${spec.quantization?.dtype ?? spec.dtype}, which mcbuild cannot read (${e instanceof Error ? e.message : String(e)}; float32, int32, bool, uint8, uint16, float16 and the packed int8, int4 and int2 are supported).`);
+        throw new McbError(
+          'MCB_MODEL_INVALID',
+          `${where}: weight ${spec.name} has dtype ${spec.quantization?.dtype ?? spec.dtype}, which mcbuild cannot read (${e instanceof Error ? e.message : String(e)}; float32, int32, bool, uint8, uint16, float16 and the packed int8, int4 and int2 are supported).`,
+        );
       }
     }
     total += expected;
     return expected;
   });
   if (!Number.isSafeInteger(total) || total > MAX_WEIGHT_BYTES) {
-    throw new McbError('MCB_MODEL_INVALID', `${where}: the weights manifest lists ${total} bytes of weights; mcbuild reads at most ${MAX_WEIGHT_BYTES} bytes (2 GiB) of weights. The model.json is damaged, or the model is too large for TF.js.`);
+    throw new McbError(
+      'MCB_MODEL_INVALID',
+      `${where}: the weights manifest lists ${total} bytes of weights; mcbuild reads at most ${MAX_WEIGHT_BYTES} bytes (2 GiB) of weights. The model.json is damaged, or the model is too large for TF.js.`,
+    );
   }
   return out;
 }
 
-function fromParsedJson(json: Record<string, unknown>, shard: (path: string) => Uint8Array, where: string): StoredModel {
+function fromParsedJson(
+  json: Record<string, unknown>,
+  shard: (path: string) => Uint8Array,
+  where: string,
+): StoredModel {
   const expected = groupBytes(json, where);
   const manifest = json.weightsManifest as { paths: string[]; weights: WeightSpec[] }[];
   const specs: WeightSpec[] = manifest.flatMap((group) => group.weights);
@@ -389,12 +502,24 @@ function fromParsedJson(json: Record<string, unknown>, shard: (path: string) => 
   for (const [g, group] of manifest.entries()) {
     const groupChunks = group.paths.map(shard);
     const actual = groupChunks.reduce((n, c) => n + c.byteLength, 0);
-    if (actual !== expected[g]) throw shardSizeError(where, g, group.paths, groupChunks.map((c) => c.byteLength), expected[g]!);
+    if (actual !== expected[g])
+      throw shardSizeError(
+        where,
+        g,
+        group.paths,
+        groupChunks.map((c) => c.byteLength),
+        expected[g]!,
+      );
     chunks.push(...groupChunks);
   }
   const { weightsManifest: _drop, ...rest } = json;
   const shardBytes = recoverShardBytes(manifest.map((group) => group.paths.map((p) => shard(p).byteLength)));
-  return { json: rest, weightSpecs: specs, weightData: concatBytes(chunks), ...(shardBytes === undefined ? {} : { shardBytes }) };
+  return {
+    json: rest,
+    weightSpecs: specs,
+    weightData: concatBytes(chunks),
+    ...(shardBytes === undefined ? {} : { shardBytes }),
+  };
 }
 
 /**

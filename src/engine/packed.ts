@@ -5,7 +5,14 @@
  * are computed on what the runtime will see.
  */
 import { crc32 } from 'node:zlib';
-import { decodePacked, packedLayout, type PackedDtype, type PackedGranularity, type PackedLayout, type PackedQuantization } from '../runtime/decode.js';
+import {
+  decodePacked,
+  packedLayout,
+  type PackedDtype,
+  type PackedGranularity,
+  type PackedLayout,
+  type PackedQuantization,
+} from '../runtime/decode.js';
 
 export interface PackOptions {
   dtype: PackedDtype;
@@ -40,7 +47,11 @@ export interface PackTarget {
   errors?: { maxAbs: number; sumSq: number };
 }
 
-function plan(name: string, shape: number[], o: PackOptions): { quantization: PackedQuantization; layout: PackedLayout } {
+function plan(
+  name: string,
+  shape: number[],
+  o: PackOptions,
+): { quantization: PackedQuantization; layout: PackedLayout } {
   const quantization: PackedQuantization = {
     dtype: o.dtype,
     granularity: o.granularity,
@@ -105,7 +116,13 @@ interface PackState {
  * Packs one weight group by group (a group's rows are read for its range, then again to pack them, while
  * they are still in cache), with the group's scale and offset of each channel in contiguous arrays.
  */
-export function packWeight(name: string, shape: number[], values: Float32Array, o: PackOptions, target: PackTarget = {}): Packed {
+export function packWeight(
+  name: string,
+  shape: number[],
+  values: Float32Array,
+  o: PackOptions,
+  target: PackTarget = {},
+): Packed {
   const { quantization, layout } = plan(name, shape, o);
   const { n, scaleCount, bits } = layout;
   const C = layout.channels;
@@ -114,10 +131,17 @@ export function packWeight(name: string, shape: number[], values: Float32Array, 
   const symmetric = o.symmetric;
   const qmax = symmetric ? (1 << (bits - 1)) - 1 : (1 << bits) - 1;
   const bytes = target.into ?? new Uint8Array(layout.byteLength);
-  if (bytes.byteLength !== layout.byteLength) throw new Error(`packWeight(${name}): ${bytes.byteLength} bytes to write into, ${layout.byteLength} needed`);
+  if (bytes.byteLength !== layout.byteLength)
+    throw new Error(`packWeight(${name}): ${bytes.byteLength} bytes to write into, ${layout.byteLength} needed`);
   const ints = bytes.subarray(layout.scaleBytes);
   const errors = target.errors;
-  const st: PackState = { acc: 0, shift: 0, at: 0, maxAbs: errors ? errors.maxAbs : 0, sumSq: errors ? errors.sumSq : 0 };
+  const st: PackState = {
+    acc: 0,
+    shift: 0,
+    at: 0,
+    maxAbs: errors ? errors.maxAbs : 0,
+    sumSq: errors ? errors.sumSq : 0,
+  };
   const withErrors = errors !== undefined;
 
   // Every scale group's scale and offset, at c·P + g.
@@ -129,7 +153,10 @@ export function packWeight(name: string, shape: number[], values: Float32Array, 
   const gScale = new Float64Array(C);
   const gOffset = new Float64Array(C);
   // clip: mse: the candidates of a ratio, their squared errors, the lowest error so far.
-  const mse = o.clip === 'mse' ? { scale: new Float64Array(C), offset: new Float64Array(C), err: new Float64Array(C), best: new Float64Array(C) } : undefined;
+  const mse =
+    o.clip === 'mse'
+      ? { scale: new Float64Array(C), offset: new Float64Array(C), err: new Float64Array(C), best: new Float64Array(C) }
+      : undefined;
   for (let g = 0; g < P; g++) {
     lo.fill(0);
     hi.fill(0);
@@ -162,7 +189,8 @@ export function packWeight(name: string, shape: number[], values: Float32Array, 
       g,
       symmetric
         ? (i0, length, c0) => packRunSymmetric(values, i0, length, c0, cStep, gScale, qmax, bits, ints, st, withErrors)
-        : (i0, length, c0) => packRunAsymmetric(values, i0, length, c0, cStep, gScale, gOffset, qmax, bits, ints, st, withErrors),
+        : (i0, length, c0) =>
+            packRunAsymmetric(values, i0, length, c0, cStep, gScale, gOffset, qmax, bits, ints, st, withErrors),
     );
   }
   if (st.shift > 0) ints[st.at] = st.acc;
@@ -203,14 +231,28 @@ export function packWeight(name: string, shape: number[], values: Float32Array, 
 
 // Per scale group: from the per-channel arrays of group g to scale indices c·P + g, and back.
 
-function scatterGroup(a: Float64Array, b: Float64Array, toA: Float64Array, toB: Float64Array, P: number, g: number): void {
+function scatterGroup(
+  a: Float64Array,
+  b: Float64Array,
+  toA: Float64Array,
+  toB: Float64Array,
+  P: number,
+  g: number,
+): void {
   for (let c = 0; c < a.length; c++) {
     toA[c * P + g] = a[c]!;
     toB[c * P + g] = b[c]!;
   }
 }
 
-function gatherGroup(a: Float64Array, b: Float64Array, toA: Float64Array, toB: Float64Array, P: number, g: number): void {
+function gatherGroup(
+  a: Float64Array,
+  b: Float64Array,
+  toA: Float64Array,
+  toB: Float64Array,
+  P: number,
+  g: number,
+): void {
   for (let c = 0; c < toA.length; c++) {
     toA[c] = a[c * P + g]!;
     toB[c] = b[c * P + g]!;
@@ -218,7 +260,15 @@ function gatherGroup(a: Float64Array, b: Float64Array, toA: Float64Array, toB: F
 }
 
 /** The float32 scale (and offset) of every scale group for a clipping ratio, from its range [lo, hi] ∋ 0. */
-function groupParams(lo: Float64Array, hi: Float64Array, symmetric: boolean, qmax: number, ratio: number, scale: Float64Array, offset: Float64Array): void {
+function groupParams(
+  lo: Float64Array,
+  hi: Float64Array,
+  symmetric: boolean,
+  qmax: number,
+  ratio: number,
+  scale: Float64Array,
+  offset: Float64Array,
+): void {
   for (let s = 0; s < lo.length; s++) {
     if (symmetric) {
       const amax = Math.max(-lo[s]!, hi[s]!) * ratio;
@@ -239,7 +289,15 @@ function groupParams(lo: Float64Array, hi: Float64Array, symmetric: boolean, qma
 
 // The per-element loops, one function each (see forEachRun).
 
-function rangeRun(values: Float32Array, i0: number, length: number, c0: number, cStep: number, lo: Float64Array, hi: Float64Array): void {
+function rangeRun(
+  values: Float32Array,
+  i0: number,
+  length: number,
+  c0: number,
+  cStep: number,
+  lo: Float64Array,
+  hi: Float64Array,
+): void {
   for (let j = 0, c = c0; j < length; j++, c += cStep) {
     const v = values[i0 + j]!;
     if (v < lo[c]!) lo[c] = v;
@@ -247,7 +305,16 @@ function rangeRun(values: Float32Array, i0: number, length: number, c0: number, 
   }
 }
 
-function mseRunSymmetric(values: Float32Array, i0: number, length: number, c0: number, cStep: number, scale: Float64Array, qmax: number, err: Float64Array): void {
+function mseRunSymmetric(
+  values: Float32Array,
+  i0: number,
+  length: number,
+  c0: number,
+  cStep: number,
+  scale: Float64Array,
+  qmax: number,
+  err: Float64Array,
+): void {
   for (let j = 0, c = c0; j < length; j++, c += cStep) {
     const v = values[i0 + j]!;
     const sc = scale[c]!;
@@ -257,7 +324,17 @@ function mseRunSymmetric(values: Float32Array, i0: number, length: number, c0: n
   }
 }
 
-function mseRunAsymmetric(values: Float32Array, i0: number, length: number, c0: number, cStep: number, scale: Float64Array, offset: Float64Array, qmax: number, err: Float64Array): void {
+function mseRunAsymmetric(
+  values: Float32Array,
+  i0: number,
+  length: number,
+  c0: number,
+  cStep: number,
+  scale: Float64Array,
+  offset: Float64Array,
+  qmax: number,
+  err: Float64Array,
+): void {
   for (let j = 0, c = c0; j < length; j++, c += cStep) {
     const v = values[i0 + j]!;
     const sc = scale[c]!;
@@ -273,7 +350,19 @@ function mseRunAsymmetric(values: Float32Array, i0: number, length: number, c0: 
  * 8, so whole bytes are written as they fill); `| 0` stores NaN as 0. With `withErrors`, adds |w − ŵ| with ŵ
  * computed as the decoder does (the double product rounded once to float32).
  */
-function packRunSymmetric(values: Float32Array, i0: number, length: number, c0: number, cStep: number, scale: Float64Array, qmax: number, bits: number, ints: Uint8Array, st: PackState, withErrors: boolean): void {
+function packRunSymmetric(
+  values: Float32Array,
+  i0: number,
+  length: number,
+  c0: number,
+  cStep: number,
+  scale: Float64Array,
+  qmax: number,
+  bits: number,
+  ints: Uint8Array,
+  st: PackState,
+  withErrors: boolean,
+): void {
   const mask = (1 << bits) - 1;
   let { acc, shift, at, maxAbs, sumSq } = st;
   for (let j = 0, c = c0; j < length; j++, c += cStep) {
@@ -304,7 +393,20 @@ function packRunSymmetric(values: Float32Array, i0: number, length: number, c0: 
   st.sumSq = sumSq;
 }
 
-function packRunAsymmetric(values: Float32Array, i0: number, length: number, c0: number, cStep: number, scale: Float64Array, offset: Float64Array, qmax: number, bits: number, ints: Uint8Array, st: PackState, withErrors: boolean): void {
+function packRunAsymmetric(
+  values: Float32Array,
+  i0: number,
+  length: number,
+  c0: number,
+  cStep: number,
+  scale: Float64Array,
+  offset: Float64Array,
+  qmax: number,
+  bits: number,
+  ints: Uint8Array,
+  st: PackState,
+  withErrors: boolean,
+): void {
   let { acc, shift, at, maxAbs, sumSq } = st;
   for (let j = 0, c = c0; j < length; j++, c += cStep) {
     const i = i0 + j;

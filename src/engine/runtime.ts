@@ -47,12 +47,19 @@ async function init(backend: Backend): Promise<Engine> {
       }
     }
   } catch (e) {
-    throw new McbError('MCB_BACKEND', `cannot load the TF.js "${backend}" backend: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}. Reinstall with \`npm ci\`, or pick another with --backend wasm|cpu.`, { cause: e });
+    throw new McbError(
+      'MCB_BACKEND',
+      `cannot load the TF.js "${backend}" backend: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}. Reinstall with \`npm ci\`, or pick another with --backend wasm|cpu.`,
+      { cause: e },
+    );
   }
   // PROD silences TF.js's console advice ("install tfjs-node"), which would garble our progress output.
   tf.env().set('PROD', true);
   if (!(await tf.setBackend(backend))) {
-    throw new McbError('MCB_BACKEND', `the TF.js "${backend}" backend failed to initialise. Pick another with --backend wasm|cpu.`);
+    throw new McbError(
+      'MCB_BACKEND',
+      `the TF.js "${backend}" backend failed to initialise. Pick another with --backend wasm|cpu.`,
+    );
   }
   await tf.ready();
   return { tf, backend };
@@ -64,7 +71,8 @@ async function init(backend: Backend): Promise<Engine> {
  * measures exactly what `mcbuild/runtime` produces.
  */
 function tfWeights(m: StoredModel): { weightSpecs: TF.io.WeightsManifestEntry[]; weightData: ArrayBuffer } {
-  if (!m.weightSpecs.some(isPacked)) return { weightSpecs: m.weightSpecs as TF.io.WeightsManifestEntry[], weightData: toArrayBuffer(m.weightData) };
+  if (!m.weightSpecs.some(isPacked))
+    return { weightSpecs: m.weightSpecs as TF.io.WeightsManifestEntry[], weightData: toArrayBuffer(m.weightData) };
   const u = unpackWeights(m.weightSpecs, m.weightData);
   return { weightSpecs: u.weightSpecs as TF.io.WeightsManifestEntry[], weightData: toArrayBuffer(u.weightData) };
 }
@@ -73,11 +81,15 @@ function tfWeights(m: StoredModel): { weightSpecs: TF.io.WeightsManifestEntry[];
 export async function toLayersModel(tf: Tf, m: StoredModel): Promise<TF.LayersModel> {
   checkLayerClasses(tf, m.json.modelTopology);
   const { trainingConfig: _omit, ...json } = m.json;
-  return tf.loadLayersModel(tf.io.fromMemory({ ...(json as object), modelTopology: json.modelTopology as object, ...tfWeights(m) }));
+  return tf.loadLayersModel(
+    tf.io.fromMemory({ ...(json as object), modelTopology: json.modelTopology as object, ...tfWeights(m) }),
+  );
 }
 
 export async function toGraphModel(tf: Tf, m: StoredModel): Promise<TF.GraphModel> {
-  return tf.loadGraphModel(tf.io.fromMemory({ ...(m.json as object), modelTopology: m.json.modelTopology as object, ...tfWeights(m) }));
+  return tf.loadGraphModel(
+    tf.io.fromMemory({ ...(m.json as object), modelTopology: m.json.modelTopology as object, ...tfWeights(m) }),
+  );
 }
 
 /**
@@ -99,7 +111,10 @@ function checkLayerClasses(tf: Tf, topology: unknown): void {
       if (typeof cls !== 'string') continue;
       if (!Object.prototype.hasOwnProperty.call(known, cls)) {
         const name = typeof layer.config?.name === 'string' ? JSON.stringify(layer.config.name) : '(unnamed)';
-        throw new McbError('MCB_MODEL_INVALID', `the model's layer ${name} has class ${JSON.stringify(cls)}, which TF.js does not know (a custom layer, or a Keras layer TF.js lacks). Replace the layer with built-in ones before converting, or start from a model that uses TF.js layers only.`);
+        throw new McbError(
+          'MCB_MODEL_INVALID',
+          `the model's layer ${name} has class ${JSON.stringify(cls)}, which TF.js does not know (a custom layer, or a Keras layer TF.js lacks). Replace the layer with built-in ones before converting, or start from a model that uses TF.js layers only.`,
+        );
       }
       visit(layer);
     }
@@ -147,12 +162,22 @@ export async function loadForInference(tf: Tf, m: StoredModel): Promise<Inferenc
           out = g.predict(x);
         } catch (e) {
           // TF.js maps a graph's ops lazily: an op it has no kernel for fails at the first prediction.
-          const op = /^(?:Unknown op '([^']+)'|Custom op (\S+) is not registered)/.exec(e instanceof Error ? e.message : '');
-          if (op) throw new McbError('MCB_MODEL_INVALID', `the graph model uses the op ${JSON.stringify(op[1] ?? op[2])}, which TF.js cannot run. Convert the model again with tensorflowjs_converter (it rejects ops TF.js lacks), or replace that op before converting.`, { cause: e });
+          const op = /^(?:Unknown op '([^']+)'|Custom op (\S+) is not registered)/.exec(
+            e instanceof Error ? e.message : '',
+          );
+          if (op)
+            throw new McbError(
+              'MCB_MODEL_INVALID',
+              `the graph model uses the op ${JSON.stringify(op[1] ?? op[2])}, which TF.js cannot run. Convert the model again with tensorflowjs_converter (it rejects ops TF.js lacks), or replace that op before converting.`,
+              { cause: e },
+            );
           throw e;
         }
         if (out instanceof tf.Tensor) return out;
-        throw new McbError('MCB_MODEL_INVALID', 'the graph model has several outputs; mcbuild measures single-output classifiers.');
+        throw new McbError(
+          'MCB_MODEL_INVALID',
+          'the graph model has several outputs; mcbuild measures single-output classifiers.',
+        );
       },
       dispose: () => g.dispose(),
     };

@@ -4,7 +4,13 @@ import type { ScheduleSpec } from '../recipe/index.js';
  * The learning rate for batch `step` (0-based) of `total`, given `batchesPerEpoch`. Pure, so it is tested on
  * its own and the same schedule gives the same numbers wherever it runs.
  */
-export function learningRateAt(base: number, schedule: ScheduleSpec, step: number, total: number, batchesPerEpoch: number): number {
+export function learningRateAt(
+  base: number,
+  schedule: ScheduleSpec,
+  step: number,
+  total: number,
+  batchesPerEpoch: number,
+): number {
   const warmup = schedule.warmupBatches ?? 0;
   if (step < warmup) return (base * (step + 1)) / warmup;
   switch (schedule.type) {

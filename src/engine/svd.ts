@@ -193,8 +193,7 @@ export function reconstructionError(w: ArrayLike<number>, f: Factors, m: number,
 export type RankRule = { rank: number } | { ratio: number } | { energy: number };
 
 export type RankChoice =
-  | { rank: number; paramsBefore: number; paramsAfter: number }
-  | { skip: string; rank?: number; paramsBefore: number };
+  { rank: number; paramsBefore: number; paramsAfter: number } | { skip: string; rank?: number; paramsBefore: number };
 
 /**
  * The rank for an m×n kernel (plus `bias` bias values, unchanged by the decomposition) under `rule`, or why
@@ -205,7 +204,13 @@ export type RankChoice =
  *    parameters: r·(m + n) + bias ≤ ratio·(m·n + bias).
  *  - energy: the smallest r with Σ_{i≤r} σ_i² ≥ energy·Σ σ_i² (needs the spectrum's energies).
  */
-export function chooseRank(rule: RankRule, m: number, n: number, bias: number, energies?: ArrayLike<number>): RankChoice {
+export function chooseRank(
+  rule: RankRule,
+  m: number,
+  n: number,
+  bias: number,
+  energies?: ArrayLike<number>,
+): RankChoice {
   const paramsBefore = m * n + bias;
   const max = maxUsefulRank(m, n);
   const after = (r: number) => r * (m + n) + bias;
@@ -215,7 +220,10 @@ export function chooseRank(rule: RankRule, m: number, n: number, bias: number, e
   } else if ('ratio' in rule) {
     r = Math.floor((rule.ratio * paramsBefore - bias) / (m + n));
     if (r < 1) {
-      return { skip: `ratio ${rule.ratio} allows ${Math.floor(rule.ratio * paramsBefore)} of its ${paramsBefore} parameters, fewer than rank 1 needs (${after(1)})`, paramsBefore };
+      return {
+        skip: `ratio ${rule.ratio} allows ${Math.floor(rule.ratio * paramsBefore)} of its ${paramsBefore} parameters, fewer than rank 1 needs (${after(1)})`,
+        paramsBefore,
+      };
     }
   } else {
     if (!energies) throw new Error('chooseRank: the energy rule needs the spectrum');
@@ -228,8 +236,13 @@ export function chooseRank(rule: RankRule, m: number, n: number, bias: number, e
     r = Math.max(1, r);
   }
   if (r > max) {
-    const why = 'rank' in rule ? `rank ${r}` : 'energy' in rule ? `energy ${rule.energy} needs rank ${r}, which` : `rank ${r}`;
-    return { skip: `${why} would store ${after(r)} parameters, not fewer than the ${paramsBefore} it has (ranks up to ${max} reduce a ${m}×${n} kernel)`, rank: r, paramsBefore };
+    const why =
+      'rank' in rule ? `rank ${r}` : 'energy' in rule ? `energy ${rule.energy} needs rank ${r}, which` : `rank ${r}`;
+    return {
+      skip: `${why} would store ${after(r)} parameters, not fewer than the ${paramsBefore} it has (ranks up to ${max} reduce a ${m}×${n} kernel)`,
+      rank: r,
+      paramsBefore,
+    };
   }
   return { rank: r, paramsBefore, paramsAfter: after(r) };
 }

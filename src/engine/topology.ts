@@ -96,7 +96,8 @@ const WEIGHTLESS = new Set([
   'GlobalMaxPooling2D',
 ]);
 
-const obj = (v: unknown): Record<string, unknown> | undefined => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined);
+const obj = (v: unknown): Record<string, unknown> | undefined =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
 const clone = <T>(v: T): T => structuredClone(v);
 
 export class Topology {
@@ -117,42 +118,68 @@ export class Topology {
       this.kind = 'sequential';
       // Keras < 2.2.3 stored a Sequential's config as the bare layer list.
       const layers = Array.isArray(config) ? config : obj(config)?.layers;
-      if (!Array.isArray(layers)) throw new TopologyError('the Sequential model in model.json has no `config.layers` list. Save the model again with TF.js `model.save()`.');
+      if (!Array.isArray(layers))
+        throw new TopologyError(
+          'the Sequential model in model.json has no `config.layers` list. Save the model again with TF.js `model.save()`.',
+        );
       this.list = layers as RawLayer[];
       if (Array.isArray(config)) this.model.config = { name: 'sequential', layers: this.list };
     } else if (cls === 'Model' || cls === 'Functional') {
       this.kind = 'functional';
       const layers = obj(config)?.layers;
-      if (!Array.isArray(layers)) throw new TopologyError(`the ${cls} model in model.json has no \`config.layers\` list. Save the model again with TF.js \`model.save()\`.`);
+      if (!Array.isArray(layers))
+        throw new TopologyError(
+          `the ${cls} model in model.json has no \`config.layers\` list. Save the model again with TF.js \`model.save()\`.`,
+        );
       this.list = layers as RawLayer[];
     } else {
-      throw new TopologyError(`model.json's topology is a ${typeof cls === 'string' ? cls : 'model of unknown class'}; mcbuild reads Sequential and functional (Model / Functional) layers models.`);
+      throw new TopologyError(
+        `model.json's topology is a ${typeof cls === 'string' ? cls : 'model of unknown class'}; mcbuild reads Sequential and functional (Model / Functional) layers models.`,
+      );
     }
     const seen = new Set<string>();
     for (const [i, l] of this.list.entries()) {
       const name = obj(l?.config)?.name;
-      if (typeof l?.class_name !== 'string' || typeof name !== 'string') throw new TopologyError(`layer ${i} of model.json's topology has no class_name and config.name. Save the model again with TF.js \`model.save()\`.`);
-      if (seen.has(name)) throw new TopologyError(`model.json's topology has two layers named ${JSON.stringify(name)}; layer names must be unique.`);
+      if (typeof l?.class_name !== 'string' || typeof name !== 'string')
+        throw new TopologyError(
+          `layer ${i} of model.json's topology has no class_name and config.name. Save the model again with TF.js \`model.save()\`.`,
+        );
+      if (seen.has(name))
+        throw new TopologyError(
+          `model.json's topology has two layers named ${JSON.stringify(name)}; layer names must be unique.`,
+        );
       seen.add(name);
       if (l.class_name === 'Sequential' || l.class_name === 'Model' || l.class_name === 'Functional') {
-        throw new TopologyError(`layer ${JSON.stringify(name)} is a nested ${l.class_name} model; structural passes and FLOPs counting need a flat model. Flatten it before exporting (build one model from its layers).`);
+        throw new TopologyError(
+          `layer ${JSON.stringify(name)} is a nested ${l.class_name} model; structural passes and FLOPs counting need a flat model. Flatten it before exporting (build one model from its layers).`,
+        );
       }
       if (this.kind === 'functional') {
         const nodes = l.inbound_nodes ?? [];
         if (!Array.isArray(nodes) || nodes.length > 1) {
-          throw new TopologyError(`layer ${JSON.stringify(name)} is called ${Array.isArray(nodes) ? nodes.length : '?'} times (a shared layer); structural passes need each layer applied once.`);
+          throw new TopologyError(
+            `layer ${JSON.stringify(name)} is called ${Array.isArray(nodes) ? nodes.length : '?'} times (a shared layer); structural passes need each layer applied once.`,
+          );
         }
         if (nodes.length === 1 && !(Array.isArray(nodes[0]) && (nodes[0] as unknown[]).every(isRef))) {
-          throw new TopologyError(`layer ${JSON.stringify(name)} has inbound_nodes in a format mcbuild does not read (expected [[["layer", 0, 0, {}], …]], as TF.js and Keras 2 write).`);
+          throw new TopologyError(
+            `layer ${JSON.stringify(name)} has inbound_nodes in a format mcbuild does not read (expected [[["layer", 0, 0, {}], …]], as TF.js and Keras 2 write).`,
+          );
         }
-        if (nodes.length === 0 && l.class_name !== 'InputLayer') throw new TopologyError(`layer ${JSON.stringify(name)} has no inbound node: it is not connected to the model.`);
+        if (nodes.length === 0 && l.class_name !== 'InputLayer')
+          throw new TopologyError(
+            `layer ${JSON.stringify(name)} has no inbound node: it is not connected to the model.`,
+          );
       }
     }
   }
 
   /** Reads a layers model's topology (a deep copy: edits never touch `json`). Throws TopologyError for a graph model. */
   static fromModel(json: StoredModel['json']): Topology {
-    if (modelKind(json) !== 'layers') throw new TopologyError('this is a graph model (model.json with format "graph-model"); structural passes and FLOPs counting need a layers model.');
+    if (modelKind(json) !== 'layers')
+      throw new TopologyError(
+        'this is a graph model (model.json with format "graph-model"); structural passes and FLOPs counting need a layers model.',
+      );
     const t = obj(json.modelTopology);
     if (!t) throw new TopologyError('model.json has no `modelTopology` object.');
     return new Topology(clone(t));
@@ -204,7 +231,8 @@ export class Topology {
   /** Names of the layers feeding `name`, in call order ([] for an InputLayer and a Sequential's first layer). */
   inbound(name: string): string[] {
     const i = this.mustIndex(name);
-    if (this.kind === 'sequential') return i === 0 || this.list[i]!.class_name === 'InputLayer' ? [] : [this.list[i - 1]!.config.name as string];
+    if (this.kind === 'sequential')
+      return i === 0 || this.list[i]!.class_name === 'InputLayer' ? [] : [this.list[i - 1]!.config.name as string];
     return this.refsOf(this.list[i]!).map((r) => r[0]);
   }
 
@@ -223,7 +251,8 @@ export class Topology {
 
   /** Names of the model's input layers (InputLayers); [] for a Sequential without one (its first layer takes the input). */
   inputs(): string[] {
-    if (this.kind === 'sequential') return this.list[0]?.class_name === 'InputLayer' ? [this.list[0].config.name as string] : [];
+    if (this.kind === 'sequential')
+      return this.list[0]?.class_name === 'InputLayer' ? [this.list[0].config.name as string] : [];
     const refs = obj(this.model.config)?.input_layers;
     return Array.isArray(refs) ? refs.filter(isRef).map((r) => r[0]) : [];
   }
@@ -238,7 +267,8 @@ export class Topology {
   /** Replaces a layer's config (its name cannot change here: use renameLayer). */
   setConfig(name: string, config: Record<string, unknown>): void {
     const l = this.list[this.mustIndex(name)]!;
-    if (config.name !== undefined && config.name !== name) throw new TopologyError(`setConfig cannot rename layer ${JSON.stringify(name)}; use renameLayer.`);
+    if (config.name !== undefined && config.name !== name)
+      throw new TopologyError(`setConfig cannot rename layer ${JSON.stringify(name)}; use renameLayer.`);
     l.config = { ...clone(config), name };
     this.changed();
   }
@@ -261,15 +291,20 @@ export class Topology {
   removeLayer(name: string): void {
     const i = this.mustIndex(name);
     const l = this.list[i]!;
-    if (l.class_name === 'InputLayer') throw new TopologyError(`cannot remove ${JSON.stringify(name)}: it is the model's input.`);
+    if (l.class_name === 'InputLayer')
+      throw new TopologyError(`cannot remove ${JSON.stringify(name)}: it is the model's input.`);
     if (this.kind === 'sequential') {
-      if (this.list.length === 1) throw new TopologyError(`cannot remove ${JSON.stringify(name)}: it is the model's only layer.`);
+      if (this.list.length === 1)
+        throw new TopologyError(`cannot remove ${JSON.stringify(name)}: it is the model's only layer.`);
       const next = this.list[i + 1];
       if (next && next.class_name !== 'InputLayer') inheritInput(l, next);
       this.list.splice(i, 1);
     } else {
       const refs = this.refsOf(l);
-      if (refs.length !== 1) throw new TopologyError(`cannot remove ${JSON.stringify(name)}: it has ${refs.length} inputs, and only a single-input layer can be bypassed.`);
+      if (refs.length !== 1)
+        throw new TopologyError(
+          `cannot remove ${JSON.stringify(name)}: it has ${refs.length} inputs, and only a single-input layer can be bypassed.`,
+        );
       const source = refs[0]!;
       this.redirect(name, source);
       this.list.splice(i, 1);
@@ -285,16 +320,29 @@ export class Topology {
   replaceLayer(name: string, chain: readonly LayerSpec[]): void {
     const i = this.mustIndex(name);
     const old = this.list[i]!;
-    if (chain.length === 0) throw new TopologyError(`replaceLayer(${JSON.stringify(name)}) needs at least one layer; use removeLayer to bypass a layer.`);
-    if (old.class_name === 'InputLayer') throw new TopologyError(`cannot replace ${JSON.stringify(name)}: it is the model's input.`);
+    if (chain.length === 0)
+      throw new TopologyError(
+        `replaceLayer(${JSON.stringify(name)}) needs at least one layer; use removeLayer to bypass a layer.`,
+      );
+    if (old.class_name === 'InputLayer')
+      throw new TopologyError(`cannot replace ${JSON.stringify(name)}: it is the model's input.`);
     const names = chain.map((s, k) => {
       const n = s.config?.name;
-      if (typeof s.class_name !== 'string' || typeof n !== 'string' || n === '') throw new TopologyError(`replaceLayer(${JSON.stringify(name)}): new layer ${k} needs a class_name and a config.name.`);
+      if (typeof s.class_name !== 'string' || typeof n !== 'string' || n === '')
+        throw new TopologyError(
+          `replaceLayer(${JSON.stringify(name)}): new layer ${k} needs a class_name and a config.name.`,
+        );
       return n;
     });
     for (const [k, n] of names.entries()) {
-      if (names.indexOf(n) !== k) throw new TopologyError(`replaceLayer(${JSON.stringify(name)}): two new layers are named ${JSON.stringify(n)}.`);
-      if (n !== name && this.has(n)) throw new TopologyError(`replaceLayer(${JSON.stringify(name)}): a layer named ${JSON.stringify(n)} already exists.`);
+      if (names.indexOf(n) !== k)
+        throw new TopologyError(
+          `replaceLayer(${JSON.stringify(name)}): two new layers are named ${JSON.stringify(n)}.`,
+        );
+      if (n !== name && this.has(n))
+        throw new TopologyError(
+          `replaceLayer(${JSON.stringify(name)}): a layer named ${JSON.stringify(n)} already exists.`,
+        );
     }
     const fresh: RawLayer[] = chain.map((s) => ({ class_name: s.class_name, config: clone(s.config) }));
     if (this.kind === 'sequential') {
@@ -322,7 +370,8 @@ export class Topology {
   renameLayer(from: string, to: string): void {
     const i = this.mustIndex(from);
     if (from === to) return;
-    if (this.has(to)) throw new TopologyError(`cannot rename ${JSON.stringify(from)} to ${JSON.stringify(to)}: that name is taken.`);
+    if (this.has(to))
+      throw new TopologyError(`cannot rename ${JSON.stringify(from)} to ${JSON.stringify(to)}: that name is taken.`);
     const l = this.list[i]!;
     l.config = { ...l.config, name: to };
     if (this.kind === 'functional') {
@@ -350,9 +399,15 @@ export class Topology {
 
   /** The model's input shape, batch first ([null, 28, 28, 1]). */
   modelInputShape(): Shape {
-    const first = this.kind === 'sequential' ? this.list[0] : this.list.find((l) => l.class_name === 'InputLayer' && l.config.name === this.inputs()[0]);
+    const first =
+      this.kind === 'sequential'
+        ? this.list[0]
+        : this.list.find((l) => l.class_name === 'InputLayer' && l.config.name === this.inputs()[0]);
     const shape = first && declaredInputShape(first.config);
-    if (!shape) throw new TopologyError('model.json does not declare the model\'s input shape (no batch_input_shape on the input layer).');
+    if (!shape)
+      throw new TopologyError(
+        "model.json does not declare the model's input shape (no batch_input_shape on the input layer).",
+      );
     return shape;
   }
 
@@ -377,7 +432,10 @@ export class Topology {
   /** The single input shape of a single-input layer. */
   inputShape(name: string): Shape {
     const shapes = this.inputShapes(name);
-    if (shapes.length !== 1) throw new TopologyError(`layer ${JSON.stringify(name)} has ${shapes.length} inputs; inputShape() is for single-input layers (use inputShapes()).`);
+    if (shapes.length !== 1)
+      throw new TopologyError(
+        `layer ${JSON.stringify(name)} has ${shapes.length} inputs; inputShape() is for single-input layers (use inputShapes()).`,
+      );
     return shapes[0]!;
   }
 
@@ -423,9 +481,10 @@ export class Topology {
       });
     }
     const outs = obj(this.model.config)?.output_layers;
-    if (Array.isArray(outs)) outs.forEach((r, k) => {
-      if (isRef(r) && r[0] === from) outs[k] = [to[0], to[1], to[2]];
-    });
+    if (Array.isArray(outs))
+      outs.forEach((r, k) => {
+        if (isRef(r) && r[0] === from) outs[k] = [to[0], to[1], to[2]];
+      });
   }
 
   private changed(): void {
@@ -439,17 +498,25 @@ export class Topology {
     const compute = (name: string): Shape | Error => {
       const known = out.get(name);
       if (known) return known;
-      if (visiting.has(name)) return new TopologyError(`layer ${JSON.stringify(name)} is part of a cycle in model.json's topology.`);
+      if (visiting.has(name))
+        return new TopologyError(`layer ${JSON.stringify(name)} is part of a cycle in model.json's topology.`);
       visiting.add(name);
       let result: Shape | Error;
       const l = this.list[this.mustIndex(name)]!;
       const inbound = this.inbound(name);
       let inputs: Shape[] | Error;
       if (inbound.length === 0) {
-        const declared = l.class_name === 'InputLayer' ? undefined : declaredInputShape(l.config) ?? safe(() => this.modelInputShape());
+        const declared =
+          l.class_name === 'InputLayer'
+            ? undefined
+            : (declaredInputShape(l.config) ?? safe(() => this.modelInputShape()));
         inputs = declared instanceof Error ? declared : declared ? [declared] : [];
       } else {
-        const ins = inbound.map((n) => (this.has(n) ? compute(n) : new TopologyError(`layer ${JSON.stringify(name)} reads ${JSON.stringify(n)}, which is not in the model.`)));
+        const ins = inbound.map((n) =>
+          this.has(n)
+            ? compute(n)
+            : new TopologyError(`layer ${JSON.stringify(name)} reads ${JSON.stringify(n)}, which is not in the model.`),
+        );
         const bad = ins.find((s): s is Error => s instanceof Error);
         inputs = bad ?? (ins as Shape[]);
       }
@@ -497,7 +564,9 @@ function declaredInputShape(config: Record<string, unknown>): Shape | undefined 
 export function tupleOf(v: unknown, n: number, what: string, layer: string): number[] {
   if (typeof v === 'number') return Array.from({ length: n }, () => v);
   if (Array.isArray(v) && v.length === n && v.every((x) => typeof x === 'number')) return v as number[];
-  throw new TopologyError(`layer ${JSON.stringify(layer)} has ${what} ${JSON.stringify(v)}; expected a number or a list of ${n}.`);
+  throw new TopologyError(
+    `layer ${JSON.stringify(layer)} has ${what} ${JSON.stringify(v)}; expected a number or a list of ${n}.`,
+  );
 }
 
 /** Output size of a window op along one axis (Keras conv_utils.conv_output_length); null stays null. */
@@ -511,17 +580,29 @@ export function windowOutput(size: Dim, kernel: number, stride: number, padding:
 
 function channelsLast(layer: string, cls: string, config: Record<string, unknown>): void {
   const f = config.data_format;
-  if (f !== undefined && f !== null && f !== 'channels_last') throw new TopologyError(`layer ${JSON.stringify(layer)} (${cls}) uses data_format ${String(f)}; mcbuild reads channels_last models only.`);
+  if (f !== undefined && f !== null && f !== 'channels_last')
+    throw new TopologyError(
+      `layer ${JSON.stringify(layer)} (${cls}) uses data_format ${String(f)}; mcbuild reads channels_last models only.`,
+    );
 }
 
 /** Keras's output shape of one layer from its input shapes. Exported for the tests and for passes that plan a new layer. */
-export function layerOutputShape(name: string, cls: string, config: Record<string, unknown>, inputs: readonly Shape[]): Shape {
+export function layerOutputShape(
+  name: string,
+  cls: string,
+  config: Record<string, unknown>,
+  inputs: readonly Shape[],
+): Shape {
   const one = (): Shape => {
-    if (inputs.length !== 1) throw new TopologyError(`layer ${JSON.stringify(name)} (${cls}) has ${inputs.length} inputs; it takes one.`);
+    if (inputs.length !== 1)
+      throw new TopologyError(`layer ${JSON.stringify(name)} (${cls}) has ${inputs.length} inputs; it takes one.`);
     return inputs[0]!;
   };
   const rank = (s: Shape, r: number): Shape => {
-    if (s.length !== r) throw new TopologyError(`layer ${JSON.stringify(name)} (${cls}) gets an input of shape [${s.join(', ')}]; it takes rank ${r}.`);
+    if (s.length !== r)
+      throw new TopologyError(
+        `layer ${JSON.stringify(name)} (${cls}) gets an input of shape [${s.join(', ')}]; it takes rank ${r}.`,
+      );
     return s;
   };
   switch (cls) {
@@ -543,7 +624,12 @@ export function layerOutputShape(name: string, cls: string, config: Record<strin
       const st = tupleOf(config.strides ?? 1, 2, 'strides', name);
       const d = tupleOf(config.dilation_rate ?? 1, 2, 'dilation_rate', name);
       const padding = String(config.padding ?? 'valid');
-      const out = cls === 'DepthwiseConv2D' ? (c === null ? null : c! * ((config.depth_multiplier as number | undefined) ?? 1)) : (config.filters as number);
+      const out =
+        cls === 'DepthwiseConv2D'
+          ? c === null
+            ? null
+            : c! * ((config.depth_multiplier as number | undefined) ?? 1)
+          : (config.filters as number);
       return [n!, windowOutput(h!, k[0]!, st[0]!, padding, d[0]), windowOutput(w!, k[1]!, st[1]!, padding, d[1]), out];
     }
     case 'MaxPooling2D':
@@ -568,7 +654,8 @@ export function layerOutputShape(name: string, cls: string, config: Record<strin
     case 'Reshape': {
       const [n, ...rest] = one();
       const target = config.target_shape;
-      if (!Array.isArray(target)) throw new TopologyError(`layer ${JSON.stringify(name)} (Reshape) has no target_shape.`);
+      if (!Array.isArray(target))
+        throw new TopologyError(`layer ${JSON.stringify(name)} (Reshape) has no target_shape.`);
       const t = target.map(Number);
       const unknown = t.indexOf(-1);
       if (unknown >= 0) {
@@ -584,21 +671,33 @@ export function layerOutputShape(name: string, cls: string, config: Record<strin
       const p = config.padding ?? 1;
       const pads: [number, number][] =
         typeof p === 'number'
-          ? [[p, p], [p, p]]
+          ? [
+              [p, p],
+              [p, p],
+            ]
           : Array.isArray(p) && p.length === 2 && p.every((x) => typeof x === 'number')
-            ? [[p[0] as number, p[0] as number], [p[1] as number, p[1] as number]]
+            ? [
+                [p[0] as number, p[0] as number],
+                [p[1] as number, p[1] as number],
+              ]
             : Array.isArray(p) && p.length === 2 && p.every((x) => Array.isArray(x) && x.length === 2)
               ? (p as [number, number][])
               : (() => {
-                  throw new TopologyError(`layer ${JSON.stringify(name)} (ZeroPadding2D) has padding ${JSON.stringify(p)}.`);
+                  throw new TopologyError(
+                    `layer ${JSON.stringify(name)} (ZeroPadding2D) has padding ${JSON.stringify(p)}.`,
+                  );
                 })();
       const add = (d: Dim, [a, b]: [number, number]) => (d === null ? null : d + a + b);
       return [n!, add(h!, pads[0]!), add(w!, pads[1]!), c!];
     }
     case 'Concatenate': {
-      if (inputs.length < 2) throw new TopologyError(`layer ${JSON.stringify(name)} (Concatenate) needs at least two inputs.`);
+      if (inputs.length < 2)
+        throw new TopologyError(`layer ${JSON.stringify(name)} (Concatenate) needs at least two inputs.`);
       const r = inputs[0]!.length;
-      const axis = ((config.axis as number | undefined) ?? -1) < 0 ? r + ((config.axis as number | undefined) ?? -1) : (config.axis as number);
+      const axis =
+        ((config.axis as number | undefined) ?? -1) < 0
+          ? r + ((config.axis as number | undefined) ?? -1)
+          : (config.axis as number);
       const out = [...inputs[0]!];
       out[axis] = inputs.some((s) => s[axis] === null) ? null : inputs.reduce((a, s) => a + s[axis]!, 0);
       return out;
@@ -606,7 +705,9 @@ export function layerOutputShape(name: string, cls: string, config: Record<strin
     default:
       if (SAME_SHAPE.has(cls)) return [...one()];
       if (MERGE.has(cls)) return broadcast(name, cls, inputs);
-      throw new TopologyError(`cannot infer the output shape of layer ${JSON.stringify(name)}: mcbuild does not know layer class ${cls}.`);
+      throw new TopologyError(
+        `cannot infer the output shape of layer ${JSON.stringify(name)}: mcbuild does not know layer class ${cls}.`,
+      );
   }
 }
 
@@ -621,7 +722,10 @@ function broadcast(name: string, cls: string, inputs: readonly Shape[]): Shape {
       if (x === undefined || x === 1) continue;
       if (x === null) d = d === 1 ? null : d;
       else if (d === 1 || d === null) d = x;
-      else if (d !== x) throw new TopologyError(`layer ${JSON.stringify(name)} (${cls}) gets inputs of shapes ${inputs.map((s) => `[${s.join(', ')}]`).join(' and ')}, which do not broadcast.`);
+      else if (d !== x)
+        throw new TopologyError(
+          `layer ${JSON.stringify(name)} (${cls}) gets inputs of shapes ${inputs.map((s) => `[${s.join(', ')}]`).join(' and ')}, which do not broadcast.`,
+        );
     }
     out.push(d);
   }
@@ -634,12 +738,16 @@ function broadcast(name: string, cls: string, inputs: readonly Shape[]): Shape {
  */
 export function passTopology(model: StoredModel, pass: string, where: string, why: string): Topology {
   if (modelKind(model.json) !== 'layers') {
-    throw new McbError('MCB_MODEL_INVALID', `${pass} needs a layers model${where}, but this is a graph model (format "graph-model"), ${why}. Remove the pass or start from a layers model.`);
+    throw new McbError(
+      'MCB_MODEL_INVALID',
+      `${pass} needs a layers model${where}, but this is a graph model (format "graph-model"), ${why}. Remove the pass or start from a layers model.`,
+    );
   }
   try {
     return Topology.fromModel(model.json);
   } catch (e) {
-    if (e instanceof TopologyError) throw new McbError('MCB_MODEL_INVALID', `${pass} cannot read the model${where}: ${e.message}`);
+    if (e instanceof TopologyError)
+      throw new McbError('MCB_MODEL_INVALID', `${pass} cannot read the model${where}: ${e.message}`);
     throw e;
   }
 }
@@ -664,7 +772,8 @@ export function expectedWeights(topology: Topology, name: string): { key: string
   const inShape = () => {
     const s = topology.inputShape(name);
     const d = s.at(-1);
-    if (typeof d !== 'number') throw new TopologyError(`layer ${JSON.stringify(name)} has an input whose last dimension is not known.`);
+    if (typeof d !== 'number')
+      throw new TopologyError(`layer ${JSON.stringify(name)} has an input whose last dimension is not known.`);
     return d;
   };
   const bias = (n: number) => (c.use_bias === false ? [] : [{ key: 'bias', shape: [n] }]);
@@ -695,7 +804,8 @@ export function expectedWeights(topology: Topology, name: string): { key: string
       const s = topology.inputShape(name);
       const axis = batchNormAxis(name, c, s.length);
       const n = s[axis];
-      if (typeof n !== 'number') throw new TopologyError(`layer ${JSON.stringify(name)} normalises an axis of unknown size.`);
+      if (typeof n !== 'number')
+        throw new TopologyError(`layer ${JSON.stringify(name)} normalises an axis of unknown size.`);
       return [
         ...(c.scale === false ? [] : [{ key: 'gamma', shape: [n] }]),
         ...(c.center === false ? [] : [{ key: 'beta', shape: [n] }]),
@@ -712,7 +822,10 @@ export function expectedWeights(topology: Topology, name: string): { key: string
 export function batchNormAxis(name: string, config: Readonly<Record<string, unknown>>, rank: number): number {
   const a = config.axis ?? -1;
   const axis = Array.isArray(a) && a.length === 1 ? a[0] : a;
-  if (typeof axis !== 'number') throw new TopologyError(`layer ${JSON.stringify(name)} (BatchNormalization) normalises axes ${JSON.stringify(a)}; mcbuild reads a single axis.`);
+  if (typeof axis !== 'number')
+    throw new TopologyError(
+      `layer ${JSON.stringify(name)} (BatchNormalization) normalises axes ${JSON.stringify(a)}; mcbuild reads a single axis.`,
+    );
   return axis < 0 ? rank + axis : axis;
 }
 
@@ -748,10 +861,16 @@ export function weightProblems(topology: Topology, specs: readonly Pick<WeightSp
     const have = byLayer.get(name) ?? new Map<string, number[]>();
     for (const { key, shape } of expected) {
       const got = have.get(key);
-      if (!got) problems.push(`layer ${name} (${topology.className(name)}) has no weight ${name}/${key} [${shape.join(', ')}]`);
-      else if (got.length !== shape.length || got.some((d, k) => d !== shape[k])) problems.push(`weight ${name}/${key} has shape [${got.join(', ')}] but layer ${name} needs [${shape.join(', ')}]`);
+      if (!got)
+        problems.push(`layer ${name} (${topology.className(name)}) has no weight ${name}/${key} [${shape.join(', ')}]`);
+      else if (got.length !== shape.length || got.some((d, k) => d !== shape[k]))
+        problems.push(
+          `weight ${name}/${key} has shape [${got.join(', ')}] but layer ${name} needs [${shape.join(', ')}]`,
+        );
     }
-    for (const key of have.keys()) if (!expected.some((e) => e.key === key)) problems.push(`weight ${name}/${key} is not a weight of layer ${name} (${topology.className(name)})`);
+    for (const key of have.keys())
+      if (!expected.some((e) => e.key === key))
+        problems.push(`weight ${name}/${key} is not a weight of layer ${name} (${topology.className(name)})`);
   }
   return problems;
 }
@@ -778,14 +897,16 @@ export class WeightTable {
   /** The weight, or a TopologyError naming it: for weights a layer's class requires. */
   require(layer: string, key: string): DecodedWeight {
     const w = this.get(layer, key);
-    if (!w) throw new TopologyError(`the model has no weight ${layer}/${key}; model.json's weights do not match its layers.`);
+    if (!w)
+      throw new TopologyError(`the model has no weight ${layer}/${key}; model.json's weights do not match its layers.`);
     return w;
   }
 
   /** float32 values of a weight (a TopologyError for a missing or non-float weight). */
   floats(layer: string, key: string): Float32Array {
     const w = this.require(layer, key);
-    if (!(w.values instanceof Float32Array)) throw new TopologyError(`weight ${w.spec.name} is ${w.spec.dtype}, not float32.`);
+    if (!(w.values instanceof Float32Array))
+      throw new TopologyError(`weight ${w.spec.name} is ${w.spec.dtype}, not float32.`);
     return w.values;
   }
 
@@ -795,7 +916,8 @@ export class WeightTable {
 
   /** Sets (replacing, or adding after the layer's other weights) weight `layer/key` as float32 of `shape`. */
   set(layer: string, key: string, values: Float32Array, shape: readonly number[]): void {
-    if (values.length !== elementCount(shape)) throw new Error(`weight ${layer}/${key}: ${values.length} values for shape [${shape.join(', ')}]`);
+    if (values.length !== elementCount(shape))
+      throw new Error(`weight ${layer}/${key}: ${values.length} values for shape [${shape.join(', ')}]`);
     const at = this.items.findIndex((w) => weightLayer(w.spec.name) === layer && weightKey(w.spec.name) === key);
     if (at >= 0) {
       const { quantization: _dropped, ...spec } = this.items[at]!.spec;
@@ -805,7 +927,10 @@ export class WeightTable {
     const sibling = this.items.findLastIndex((w) => weightLayer(w.spec.name) === layer);
     // Keep any scope prefix the layer's other weights carry ("model/conv1/kernel").
     const prefix = sibling >= 0 ? this.items[sibling]!.spec.name.split('/').slice(0, -2).join('/') : '';
-    const w: DecodedWeight = { spec: { name: `${prefix ? `${prefix}/` : ''}${layer}/${key}`, shape: [...shape], dtype: 'float32' }, values };
+    const w: DecodedWeight = {
+      spec: { name: `${prefix ? `${prefix}/` : ''}${layer}/${key}`, shape: [...shape], dtype: 'float32' },
+      values,
+    };
     this.items.splice(sibling >= 0 ? sibling + 1 : this.items.length, 0, w);
   }
 
@@ -838,12 +963,21 @@ export class WeightTable {
  * last step. Metadata and the shard size carry over; quantized weights the table still holds as decoded
  * are written as float32 (their spec no longer carries a quantization).
  */
-export function rebuildModel(model: StoredModel, topology: Topology, weights: WeightTable | readonly DecodedWeight[]): StoredModel {
+export function rebuildModel(
+  model: StoredModel,
+  topology: Topology,
+  weights: WeightTable | readonly DecodedWeight[],
+): StoredModel {
   const list = weights instanceof WeightTable ? weights.list() : [...weights];
-  const problems = weightProblems(topology, list.map((w) => w.spec));
+  const problems = weightProblems(
+    topology,
+    list.map((w) => w.spec),
+  );
   if (problems.length) {
     // The pass built an inconsistent model: a bug, not the user's input.
-    throw new Error(`rewired model is inconsistent: ${problems.slice(0, 5).join('; ')}${problems.length > 5 ? `; and ${problems.length - 5} more` : ''}`);
+    throw new Error(
+      `rewired model is inconsistent: ${problems.slice(0, 5).join('; ')}${problems.length > 5 ? `; and ${problems.length - 5} more` : ''}`,
+    );
   }
   const out = encodeWeights(topology.toModelJson(model.json), list);
   return model.shardBytes === undefined ? out : { ...out, shardBytes: model.shardBytes };

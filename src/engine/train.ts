@@ -111,7 +111,9 @@ export async function trainModel(tf: Tf, model: TF.LayersModel, ds: Dataset, opt
         const y = oneHotBatch(tf, ds, order, start, end, classes);
         let loss: number;
         try {
-          loss = opts.loss ? await customLossStep(model, optimizer, opts.loss, x, y, order.subarray(start, end)) : ((await model.trainOnBatch(x, y)) as number);
+          loss = opts.loss
+            ? await customLossStep(model, optimizer, opts.loss, x, y, order.subarray(start, end))
+            : ((await model.trainOnBatch(x, y)) as number);
         } finally {
           x.dispose();
           y.dispose();
@@ -127,12 +129,26 @@ export async function trainModel(tf: Tf, model: TF.LayersModel, ds: Dataset, opt
         seen += end - start;
         const done = step + 1;
         const elapsed = (performance.now() - started) / 1000;
-        opts.onProgress?.({ epoch: epoch + 1, epochs: opts.epochs, batch: b + 1, batches, loss, learningRate: lr, fraction: done / totalBatches, etaSeconds: (elapsed / done) * (totalBatches - done) });
+        opts.onProgress?.({
+          epoch: epoch + 1,
+          epochs: opts.epochs,
+          batch: b + 1,
+          batches,
+          loss,
+          learningRate: lr,
+          fraction: done / totalBatches,
+          etaSeconds: (elapsed / done) * (totalBatches - done),
+        });
       }
       epochLosses.push(lossSum / seen);
     }
     // The moving statistics lag the weights on short runs; re-estimate them with the final weights.
-    if (!opts.signal?.aborted) recalibrateBatchNorm(tf, model, ds, { batches: opts.batchNormBatches ?? 16, batchSize: opts.batchSize, seed: opts.seed });
+    if (!opts.signal?.aborted)
+      recalibrateBatchNorm(tf, model, ds, {
+        batches: opts.batchNormBatches ?? 16,
+        batchSize: opts.batchSize,
+        seed: opts.seed,
+      });
   } finally {
     optimizer.dispose();
   }
@@ -144,9 +160,20 @@ export async function trainModel(tf: Tf, model: TF.LayersModel, ds: Dataset, opt
  * mode, so dropout and batch-norm behave as in training, gradients of the trainable weights, one update),
  * without its check that the targets have the output's shape.
  */
-async function customLossStep(model: TF.LayersModel, optimizer: TF.Optimizer, loss: BatchLoss, x: TF.Tensor, y: TF.Tensor, indices: Uint32Array): Promise<number> {
+async function customLossStep(
+  model: TF.LayersModel,
+  optimizer: TF.Optimizer,
+  loss: BatchLoss,
+  x: TF.Tensor,
+  y: TF.Tensor,
+  indices: Uint32Array,
+): Promise<number> {
   const variables = model.trainableWeights.map((w) => w.read() as TF.Variable);
-  const cost = optimizer.minimize(() => loss(model.apply(x, { training: true }) as TF.Tensor, y, indices), true, variables)!;
+  const cost = optimizer.minimize(
+    () => loss(model.apply(x, { training: true }) as TF.Tensor, y, indices),
+    true,
+    variables,
+  )!;
   try {
     return (await cost.data())[0]!;
   } finally {
@@ -175,5 +202,7 @@ export function yieldToEventLoop(): Promise<void> {
 }
 
 export function cancelled(): McbError {
-  return new McbError('MCB_CANCELLED', 'the build was cancelled; nothing was cached for the step that was running.', { exitCode: 130 });
+  return new McbError('MCB_CANCELLED', 'the build was cancelled; nothing was cached for the step that was running.', {
+    exitCode: 130,
+  });
 }

@@ -54,9 +54,16 @@ export function decodeWeights(model: StoredModel, options: DecodeOptions = {}): 
       }
       out.push({ spec: stripQuantization(spec), values });
     } else if (spec.dtype === 'float32') {
-      out.push({ spec, values: share && at % 4 === 0 ? new Float32Array(data.buffer, at, n) : new Float32Array(bytes.slice().buffer, 0, n) });
+      out.push({
+        spec,
+        values:
+          share && at % 4 === 0 ? new Float32Array(data.buffer, at, n) : new Float32Array(bytes.slice().buffer, 0, n),
+      });
     } else if (spec.dtype === 'int32') {
-      out.push({ spec, values: share && at % 4 === 0 ? new Int32Array(data.buffer, at, n) : new Int32Array(bytes.slice().buffer, 0, n) });
+      out.push({
+        spec,
+        values: share && at % 4 === 0 ? new Int32Array(data.buffer, at, n) : new Int32Array(bytes.slice().buffer, 0, n),
+      });
     } else {
       out.push({ spec, values: share ? bytes : bytes.slice() });
     }
@@ -70,7 +77,8 @@ export function decodeWeights(model: StoredModel, options: DecodeOptions = {}): 
  * of `into` (at any byte offset; zeroed unless `prepare` used the buffer) and returns the spec. Writers run
  * in weight order, after every weight has been offered to the encoder.
  */
-export type EncodedWeight = { spec: WeightSpec; bytes: Uint8Array } | { byteLength: number; write(into: Uint8Array): WeightSpec };
+export type EncodedWeight =
+  { spec: WeightSpec; bytes: Uint8Array } | { byteLength: number; write(into: Uint8Array): WeightSpec };
 
 /**
  * Writes decoded weights back; `encode` may return quantized bytes and spec for a weight, or undefined to keep
@@ -86,7 +94,8 @@ export function encodeWeights(
 ): StoredModel {
   const encoded = weights.map((w) => encode(w));
   let total = 0;
-  for (const [i, e] of encoded.entries()) total += e === undefined ? weights[i]!.values.byteLength : 'bytes' in e ? e.bytes.byteLength : e.byteLength;
+  for (const [i, e] of encoded.entries())
+    total += e === undefined ? weights[i]!.values.byteLength : 'bytes' in e ? e.bytes.byteLength : e.byteLength;
   // One output buffer, each weight written at its place.
   const weightData = new Uint8Array(total);
   prepare?.(weightData);
@@ -116,10 +125,15 @@ export function encodeWeights(
  */
 export function alignedView<T extends Float32Array | Uint16Array | Int32Array>(
   into: Uint8Array,
-  Ctor: { new (buffer: ArrayBufferLike, byteOffset: number, length: number): T; new (length: number): T; BYTES_PER_ELEMENT: number },
+  Ctor: {
+    new (buffer: ArrayBufferLike, byteOffset: number, length: number): T;
+    new (length: number): T;
+    BYTES_PER_ELEMENT: number;
+  },
   length: number,
 ): { view: T; flush(): void } {
-  if (into.byteOffset % Ctor.BYTES_PER_ELEMENT === 0) return { view: new Ctor(into.buffer, into.byteOffset, length), flush: () => {} };
+  if (into.byteOffset % Ctor.BYTES_PER_ELEMENT === 0)
+    return { view: new Ctor(into.buffer, into.byteOffset, length), flush: () => {} };
   const view = new Ctor(length);
   return { view, flush: () => into.set(new Uint8Array(view.buffer, 0, length * Ctor.BYTES_PER_ELEMENT)) };
 }

@@ -64,9 +64,18 @@ export async function execute(plan: Plan, opts: ExecuteOptions): Promise<Executi
   /** Steps missing here whose action record the remote cache holds (nothing downloaded yet). */
   const remoteIndexed = new Set<string>();
   if (remote) {
-    await Promise.all(plan.steps.filter((s) => !indexed.has(s.id)).map(async (s) => (await remote.has(s.key, { signal })) && remoteIndexed.add(s.id)));
+    await Promise.all(
+      plan.steps
+        .filter((s) => !indexed.has(s.id))
+        .map(async (s) => (await remote.has(s.key, { signal })) && remoteIndexed.add(s.id)),
+    );
   }
-  emit({ type: 'plan', plan, cached: new Set([...indexed, ...remoteIndexed]), ...(remote ? { remote: remoteIndexed } : {}) });
+  emit({
+    type: 'plan',
+    plan,
+    cached: new Set([...indexed, ...remoteIndexed]),
+    ...(remote ? { remote: remoteIndexed } : {}),
+  });
 
   const outputs = new Map<string, CacheEntry>();
   /** Metadata of cached steps whose files nothing needed. */
@@ -117,7 +126,8 @@ export async function execute(plan: Plan, opts: ExecuteOptions): Promise<Executi
       recipe: plan.recipe,
       engine: loadEngine,
       signal,
-      progress: (message, fraction) => emit({ type: 'step-progress', step, message, ...(fraction === undefined ? {} : { fraction }) }),
+      progress: (message, fraction) =>
+        emit({ type: 'step-progress', step, message, ...(fraction === undefined ? {} : { fraction }) }),
     });
     // Written only after the step finished: a failed or cancelled step leaves nothing behind.
     await opts.cache.write(step.key, entry);
@@ -157,8 +167,18 @@ export async function execute(plan: Plan, opts: ExecuteOptions): Promise<Executi
     try {
       lock = await acquireKeyLock(opts.cache.dir, step.key, {
         signal,
-        onWait: (owner) => emit({ type: 'step-progress', step, message: `waiting for ${describeOwner(owner)}, which is computing this step`, ...(owner ? { waiting: { pid: owner.pid, host: owner.host } } : {}) }),
-        onTakeover: (owner) => emit({ type: 'warning', message: `${step.id}: took over the lock of ${describeOwner(owner)}, which stopped while computing this step (its partial work was never committed)` }),
+        onWait: (owner) =>
+          emit({
+            type: 'step-progress',
+            step,
+            message: `waiting for ${describeOwner(owner)}, which is computing this step`,
+            ...(owner ? { waiting: { pid: owner.pid, host: owner.host } } : {}),
+          }),
+        onTakeover: (owner) =>
+          emit({
+            type: 'warning',
+            message: `${step.id}: took over the lock of ${describeOwner(owner)}, which stopped while computing this step (its partial work was never committed)`,
+          }),
       });
     } catch (error) {
       emit({ type: 'step-failed', step, error });
@@ -191,7 +211,12 @@ export async function execute(plan: Plan, opts: ExecuteOptions): Promise<Executi
     }
   };
 
-  const needed = new Set([plan.baselineEval, plan.resultEval, plan.finalModel, ...(plan.latencyCompare ? [plan.latencyCompare] : [])]);
+  const needed = new Set([
+    plan.baselineEval,
+    plan.resultEval,
+    plan.finalModel,
+    ...(plan.latencyCompare ? [plan.latencyCompare] : []),
+  ]);
   if (opts.workers && remote) {
     // Stops what distribute() still has in flight once it gives up: the rest is built here, and a job finishing
     // late must not count a step twice.
@@ -233,7 +258,9 @@ export async function execute(plan: Plan, opts: ExecuteOptions): Promise<Executi
       // does not recompute the step offline); only with workers, whose builds download what they need, is its
       // metadata alone read.
       const local = indexed.has(step.id);
-      const entry = local ? await opts.cache.read(step.key, { metaOnly: true }) : await readRemote(step, opts.workers !== undefined);
+      const entry = local
+        ? await opts.cache.read(step.key, { metaOnly: true })
+        : await readRemote(step, opts.workers !== undefined);
       if (entry) {
         metaOnly.set(step.id, entry.meta);
         if (local) announceCached(step);
@@ -280,7 +307,13 @@ interface Distribution {
  * so independent steps (the baseline's eval and the passes, the variants of a sweep) run on workers side by
  * side. Throws QueueUnavailable when the queue or the remote cache fails: the caller builds the rest locally.
  */
-async function distribute(plan: Plan, needed: Set<string>, workers: StepQueue, remote: RemoteCache, d: Distribution): Promise<void> {
+async function distribute(
+  plan: Plan,
+  needed: Set<string>,
+  workers: StepQueue,
+  remote: RemoteCache,
+  d: Distribution,
+): Promise<void> {
   const byId = new Map(plan.steps.map((s) => [s.id, s]));
   const ready = new Map<string, Promise<void>>();
   const ensure = (step: Step): Promise<void> => {
@@ -288,15 +321,21 @@ async function distribute(plan: Plan, needed: Set<string>, workers: StepQueue, r
     if (!p) ready.set(step.id, (p = provide(step)));
     return p;
   };
-  const unreachable = () => new QueueUnavailable(`the remote cache ${remote.shown} is unreachable, and workers deliver through it`);
+  const unreachable = () =>
+    new QueueUnavailable(`the remote cache ${remote.shown} is unreachable, and workers deliver through it`);
   const provide = async (step: Step): Promise<void> => {
     if (d.remoteIndexed.has(step.id)) return;
     if (d.localOnly(step)) {
       // Workers read their inputs from the remote cache: what only this machine holds goes up first (a load
       // step computed here was uploaded as it was stored).
       const entry = await d.materialize(step);
-      if (!(await remote.has(step.key, { signal: d.signal, countMiss: false })) && !(await remote.write(step.key, entry, { signal: d.signal }))) {
-        throw remote.available ? new QueueUnavailable(`could not upload ${step.title} to the remote cache ${remote.shown}`) : unreachable();
+      if (
+        !(await remote.has(step.key, { signal: d.signal, countMiss: false })) &&
+        !(await remote.write(step.key, entry, { signal: d.signal }))
+      ) {
+        throw remote.available
+          ? new QueueUnavailable(`could not upload ${step.title} to the remote cache ${remote.shown}`)
+          : unreachable();
       }
       d.remoteIndexed.add(step.id);
       return;
@@ -306,8 +345,10 @@ async function distribute(plan: Plan, needed: Set<string>, workers: StepQueue, r
     const reason = d.explain(step);
     const hooks = {
       signal: d.signal,
-      onActive: (worker: string) => d.emit({ type: 'step-start', step, reason: `${reason}; on worker ${worker}` } as const),
-      onProgress: (message: string, fraction?: number) => d.emit({ type: 'step-progress', step, message, ...(fraction === undefined ? {} : { fraction }) }),
+      onActive: (worker: string) =>
+        d.emit({ type: 'step-start', step, reason: `${reason}; on worker ${worker}` } as const),
+      onProgress: (message: string, fraction?: number) =>
+        d.emit({ type: 'step-progress', step, message, ...(fraction === undefined ? {} : { fraction }) }),
     };
     d.emit({ type: 'step-progress', step, message: `queued for a worker (${workers.name} at ${workers.shown})` });
     let run = await workers.run(job, hooks);
@@ -315,7 +356,10 @@ async function distribute(plan: Plan, needed: Set<string>, workers: StepQueue, r
     if (!(await remote.has(step.key)) && remote.available) run = await workers.run(job, hooks, { replace: true });
     if (!(await remote.has(step.key))) {
       if (!remote.available) throw unreachable();
-      throw new McbError('MCB_REMOTE', `${step.title}: worker ${run.worker} finished the step but its result is not in the remote cache ${remote.shown}; start the workers with the build's --remote-cache URL (mcbuild worker --remote-cache ${remote.shown} …).`);
+      throw new McbError(
+        'MCB_REMOTE',
+        `${step.title}: worker ${run.worker} finished the step but its result is not in the remote cache ${remote.shown}; start the workers with the build's --remote-cache URL (mcbuild worker --remote-cache ${remote.shown} …).`,
+      );
     }
     d.remoteIndexed.add(step.id);
     if (!run.reused && !d.signal.aborted) {
@@ -324,5 +368,10 @@ async function distribute(plan: Plan, needed: Set<string>, workers: StepQueue, r
     }
   };
   // Needed steps this machine holds or loads itself are read here; they go up only as some worker's input.
-  await Promise.all([...needed].map((id) => byId.get(id)!).filter((step) => !d.localOnly(step)).map(ensure));
+  await Promise.all(
+    [...needed]
+      .map((id) => byId.get(id)!)
+      .filter((step) => !d.localOnly(step))
+      .map(ensure),
+  );
 }

@@ -21,7 +21,10 @@ function recordPath(cacheDir: string, recipe: Pick<Recipe, 'file' | 'variant'>):
   return join(cacheDir, 'runs', `${sha256Hex(id).slice(0, 32)}.json`);
 }
 
-export async function readBuildRecord(cacheDir: string, recipe: Pick<Recipe, 'file' | 'variant'>): Promise<BuildRecord | undefined> {
+export async function readBuildRecord(
+  cacheDir: string,
+  recipe: Pick<Recipe, 'file' | 'variant'>,
+): Promise<BuildRecord | undefined> {
   try {
     return (JSON.parse(await readFile(recordPath(cacheDir, recipe), 'utf8')) as { steps: BuildRecord }).steps;
   } catch {
@@ -42,7 +45,15 @@ export async function writeBuildRecord(cacheDir: string, plan: Plan, report?: un
     if (old?.report !== undefined && JSON.stringify(old.report) !== JSON.stringify(report)) previousReport = old.report;
     await mkdir(join(cacheDir, 'runs'), { recursive: true });
     const tmp = `${file}.${process.pid}.tmp`;
-    await writeFile(tmp, JSON.stringify({ recipe: plan.recipe.file, steps, ...(report === undefined ? {} : { report }), ...(previousReport === undefined ? {} : { previousReport }) }));
+    await writeFile(
+      tmp,
+      JSON.stringify({
+        recipe: plan.recipe.file,
+        steps,
+        ...(report === undefined ? {} : { report }),
+        ...(previousReport === undefined ? {} : { previousReport }),
+      }),
+    );
     await rename(tmp, file);
   } catch {
     /* a hint that cannot be saved is not worth failing a build for */
@@ -50,14 +61,26 @@ export async function writeBuildRecord(cacheDir: string, plan: Plan, report?: un
 }
 
 /** The reports of a recipe's last build and of the different build before it, when recorded. */
-export async function readReportHistory(cacheDir: string, recipe: Pick<Recipe, 'file' | 'variant'>): Promise<{ latest?: unknown; previous?: unknown }> {
+export async function readReportHistory(
+  cacheDir: string,
+  recipe: Pick<Recipe, 'file' | 'variant'>,
+): Promise<{ latest?: unknown; previous?: unknown }> {
   const r = await readRecord(recordPath(cacheDir, recipe));
-  return { ...(r?.report === undefined ? {} : { latest: r.report }), ...(r?.previousReport === undefined ? {} : { previous: r.previousReport }) };
+  return {
+    ...(r?.report === undefined ? {} : { latest: r.report }),
+    ...(r?.previousReport === undefined ? {} : { previous: r.previousReport }),
+  };
 }
 
-async function readRecord(file: string): Promise<{ steps?: BuildRecord; report?: unknown; previousReport?: unknown } | undefined> {
+async function readRecord(
+  file: string,
+): Promise<{ steps?: BuildRecord; report?: unknown; previousReport?: unknown } | undefined> {
   try {
-    return JSON.parse(await readFile(file, 'utf8')) as { steps?: BuildRecord; report?: unknown; previousReport?: unknown };
+    return JSON.parse(await readFile(file, 'utf8')) as {
+      steps?: BuildRecord;
+      report?: unknown;
+      previousReport?: unknown;
+    };
   } catch {
     return undefined;
   }

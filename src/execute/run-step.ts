@@ -7,7 +7,15 @@ import { McbError } from '../errors.js';
 import { filesToModel, modelToFiles, readModelDir } from '../engine/index.js';
 import type { Engine, InferenceModel } from '../engine/runtime.js';
 import type { CacheEntry } from '../cache/index.js';
-import { measureFidelity, measureRawSize, pairedOutcomes, measureSize, modelCost, nonZeroParams, type Metrics } from '../metrics/index.js';
+import {
+  measureFidelity,
+  measureRawSize,
+  pairedOutcomes,
+  measureSize,
+  modelCost,
+  nonZeroParams,
+  type Metrics,
+} from '../metrics/index.js';
 import { getPass } from '../passes/index.js';
 import type { Step } from '../plan/index.js';
 import { optionsPlace } from '../plan/plan.js';
@@ -28,7 +36,10 @@ export async function runStep(step: Step, inputs: CacheEntry[], rt: StepRuntime)
     case 'load': {
       const { model, digest } = await readModelDir(spec.path);
       if (digest !== step.keyInputs.modelDigest) {
-        throw new McbError('MCB_MODEL_INVALID', `${spec.path} changed while the build was running; run the build again.`);
+        throw new McbError(
+          'MCB_MODEL_INVALID',
+          `${spec.path} changed while the build was running; run the build again.`,
+        );
       }
       const files = modelToFiles(model);
       return { files, meta: measureRawSize(files, model) };
@@ -42,17 +53,27 @@ export async function runStep(step: Step, inputs: CacheEntry[], rt: StepRuntime)
       const ds = await loadChecked(t.data, step.keyInputs.data);
       // The planner refuses label-free data to model.train; this guards a plan built without it.
       if (!isLabelled(ds)) throw labelsNeeded(ds, `${step.title}`);
-      const model = buildArchitecture(tf, t.architecture, t.options, { inputShape: ds.inputShape, numClasses: ds.numClasses, seed: t.seed });
+      const model = buildArchitecture(tf, t.architecture, t.options, {
+        inputShape: ds.inputShape,
+        numClasses: ds.numClasses,
+        seed: t.seed,
+      });
       try {
         const result = await trainModel(tf, model, ds, {
           ...t,
           signal: rt.signal,
           onProgress: (p) =>
-            rt.progress(`epoch ${p.epoch}/${p.epochs} batch ${p.batch}/${p.batches} loss ${p.loss.toFixed(4)} eta ${Math.ceil(p.etaSeconds)}s`, p.fraction),
+            rt.progress(
+              `epoch ${p.epoch}/${p.epochs} batch ${p.batch}/${p.batches} loss ${p.loss.toFixed(4)} eta ${Math.ceil(p.etaSeconds)}s`,
+              p.fraction,
+            ),
         });
         const stored = await fromLayersModel(tf, model);
         const files = modelToFiles(stored);
-        return { files, meta: { ...measureRawSize(files, stored), epochLosses: result.epochLosses, trainSamples: ds.count } };
+        return {
+          files,
+          meta: { ...measureRawSize(files, stored), epochLosses: result.epochLosses, trainSamples: ds.count },
+        };
       } finally {
         model.dispose();
       }
@@ -69,9 +90,20 @@ export async function runStep(step: Step, inputs: CacheEntry[], rt: StepRuntime)
       const at = (p: DataPath) => formatPosition(recipe.source.positionOf(p));
       // Planning predicted these layers; a block that matches none of the real ones would silently do nothing.
       for (const rule of spec.rules ?? []) {
-        if (!actual.some((l) => ruleMatches(rule, l))) throw new McbError('MCB_RECIPE_INVALID', unmatchedRuleMessage(rule, spec.pass, actual, at(['overrides', rule.block]), 'running'));
+        if (!actual.some((l) => ruleMatches(rule, l)))
+          throw new McbError(
+            'MCB_RECIPE_INVALID',
+            unmatchedRuleMessage(rule, spec.pass, actual, at(['overrides', rule.block]), 'running'),
+          );
       }
-      const layers = layerResolver(pass, { path: place.path, raw: entry.rawOptions }, spec.options, spec.rules ?? [], actual, at);
+      const layers = layerResolver(
+        pass,
+        { path: place.path, raw: entry.rawOptions },
+        spec.options,
+        spec.rules ?? [],
+        actual,
+        at,
+      );
       const out = await pass.apply(input, spec.options, {
         engine: rt.engine,
         signal: rt.signal,
@@ -80,15 +112,26 @@ export async function runStep(step: Step, inputs: CacheEntry[], rt: StepRuntime)
         layerOptions: layers.optionsFor,
         data: (kind) => {
           // The planner refuses a pass whose data the recipe does not set, so the slice is there.
-          const ds = datasets.get(kind) ?? loadChecked(recipe.data[kind]!, (step.keyInputs.data as Record<string, unknown> | undefined)?.[kind]);
+          const ds =
+            datasets.get(kind) ??
+            loadChecked(recipe.data[kind]!, (step.keyInputs.data as Record<string, unknown> | undefined)?.[kind]);
           datasets.set(kind, ds);
           return ds;
         },
       });
       if (out.model.shardBytes === undefined && input.shardBytes !== undefined) out.model.shardBytes = input.shardBytes; // passes that rebuild the model keep an earlier `shard` size
       const files = modelToFiles(out.model);
-      const overridden = layers.overridden().map(({ layer, skip, raw, setBy }) => ({ layer, ...(skip ? { skip } : { options: raw }), setBy: Object.fromEntries(Object.entries(setBy).map(([k, p]) => [k, formatDataPath(p)])) }));
-      return { files, meta: { ...measureRawSize(files, out.model), stats: out.stats, ...(spec.rules ? { overridden } : {}) } };
+      const overridden = layers
+        .overridden()
+        .map(({ layer, skip, raw, setBy }) => ({
+          layer,
+          ...(skip ? { skip } : { options: raw }),
+          setBy: Object.fromEntries(Object.entries(setBy).map(([k, p]) => [k, formatDataPath(p)])),
+        }));
+      return {
+        files,
+        meta: { ...measureRawSize(files, out.model), stats: out.stats, ...(spec.rules ? { overridden } : {}) },
+      };
     }
     case 'eval': {
       const { tf, backend } = await rt.engine();
@@ -101,7 +144,12 @@ export async function runStep(step: Step, inputs: CacheEntry[], rt: StepRuntime)
       const model = await loadForInference(tf, stored);
       try {
         const width = checkInputShape(tf, model, ds, step);
-        const { outputs, classes, count, accuracy: acc } = await measureOutputs(tf, model, ds, {
+        const {
+          outputs,
+          classes,
+          count,
+          accuracy: acc,
+        } = await measureOutputs(tf, model, ds, {
           classes: width,
           signal: rt.signal,
           onProgress: (done, total) => rt.progress(`${done}/${total} samples`, done / total),
@@ -110,14 +158,20 @@ export async function runStep(step: Step, inputs: CacheEntry[], rt: StepRuntime)
         const baselineOutputs = spec.role === 'result' ? inputs[1]?.files.get(OUTPUTS_FILE) : undefined;
         const baselineFloats = baselineOutputs ? floatsOf(baselineOutputs) : undefined;
         if (baselineFloats && baselineFloats.length !== outputs.length) {
-          throw new McbError('MCB_MODEL_INVALID', `${step.title}: the result gives ${classes} outputs per sample but the baseline gave ${baselineFloats.length / Math.max(1, count)}; fidelity compares outputs of the same width, so the passes must keep the model's output layer.`);
+          throw new McbError(
+            'MCB_MODEL_INVALID',
+            `${step.title}: the result gives ${classes} outputs per sample but the baseline gave ${baselineFloats.length / Math.max(1, count)}; fidelity compares outputs of the same width, so the passes must keep the model's output layer.`,
+          );
         }
         const fidelity = baselineFloats ? measureFidelity(baselineFloats, outputs, classes) : undefined;
         // Label-free data has no right answers: accuracy and paired outcomes are left out, fidelity remains.
         const paired = baselineFloats && ds.y ? pairedOutcomes(baselineFloats, outputs, ds.y, classes) : undefined;
         const peakBytes = await measurePeakMemory(tf, model, ds);
         rt.progress('measuring latency');
-        const latency = await measureLatency(tf, model, ds, backend, { signal: rt.signal, ...rt.recipe.runtime.latency });
+        const latency = await measureLatency(tf, model, ds, backend, {
+          signal: rt.signal,
+          ...rt.recipe.runtime.latency,
+        });
         if (rt.signal.aborted) throw cancelled();
         const cost = modelCost(stored.json);
         const metrics: Metrics = {
@@ -131,7 +185,10 @@ export async function runStep(step: Step, inputs: CacheEntry[], rt: StepRuntime)
           ...('unavailable' in cost ? {} : { macs: cost.macs, flops: cost.flops }),
           latency,
         };
-        return { files: new Map([[OUTPUTS_FILE, new Uint8Array(outputs.buffer, outputs.byteOffset, outputs.byteLength)]]), meta: { ...metrics } };
+        return {
+          files: new Map([[OUTPUTS_FILE, new Uint8Array(outputs.buffer, outputs.byteOffset, outputs.byteLength)]]),
+          meta: { ...metrics },
+        };
       } finally {
         model.dispose();
       }
@@ -147,7 +204,10 @@ export async function runStep(step: Step, inputs: CacheEntry[], rt: StepRuntime)
         const result = await loadForInference(tf, filesToModel(inputs[1]!.files));
         try {
           rt.progress('timing baseline and result in turn');
-          const comparison = await compareLatency(tf, baseline, result, ds, backend, { signal: rt.signal, ...rt.recipe.runtime.latency });
+          const comparison = await compareLatency(tf, baseline, result, ds, backend, {
+            signal: rt.signal,
+            ...rt.recipe.runtime.latency,
+          });
           if (rt.signal.aborted) throw cancelled();
           return { files: new Map(), meta: { ...comparison } };
         } finally {
@@ -170,18 +230,33 @@ function checkInputShape(tf: Engine['tf'], model: InferenceModel, ds: Dataset, s
     return tf.tidy(() => {
       const out = model.predict(tf.zeros([1, ...ds.inputShape]));
       const classes = out.shape[out.shape.length - 1] ?? 0;
-      const fits = ds.numClasses === undefined || classes === ds.numClasses || (ds.classesInferred === true && classes > ds.numClasses);
+      const fits =
+        ds.numClasses === undefined ||
+        classes === ds.numClasses ||
+        (ds.classesInferred === true && classes > ds.numClasses);
       if (out.shape.length !== 2 || !fits) {
-        const data = ds.numClasses === undefined ? `${ds.name} is label-free (any output width will do)` : `${ds.name} has ${ds.numClasses} classes${!ds.classesInferred ? '' : out.shape.length === 2 && classes < ds.numClasses ? ` (its largest label is ${ds.numClasses - 1}, beyond the model's ${classes} outputs: fix the labels, or use the model they were made for)` : ' (its largest label + 1; set `numClasses` if the model has more)'}`;
+        const data =
+          ds.numClasses === undefined
+            ? `${ds.name} is label-free (any output width will do)`
+            : `${ds.name} has ${ds.numClasses} classes${!ds.classesInferred ? '' : out.shape.length === 2 && classes < ds.numClasses ? ` (its largest label is ${ds.numClasses - 1}, beyond the model's ${classes} outputs: fix the labels, or use the model they were made for)` : ' (its largest label + 1; set `numClasses` if the model has more)'}`;
         // Class folders name the labels by position: the fix is the folders (or no labels), not an option.
-        const fix = out.shape.length === 2 && ds.classNames ? ` Give the image folder one class folder per model output, listed in the model's order with \`classes\`, or read it label-free (\`labels: false\`) and gate on fidelity to the baseline.` : '';
-        throw new McbError('MCB_MODEL_INVALID', `${step.title}: the model outputs shape [${out.shape.join(', ')}] but ${data}; mcbuild measures models whose output is [batch, classes].${fix}`);
+        const fix =
+          out.shape.length === 2 && ds.classNames
+            ? ` Give the image folder one class folder per model output, listed in the model's order with \`classes\`, or read it label-free (\`labels: false\`) and gate on fidelity to the baseline.`
+            : '';
+        throw new McbError(
+          'MCB_MODEL_INVALID',
+          `${step.title}: the model outputs shape [${out.shape.join(', ')}] but ${data}; mcbuild measures models whose output is [batch, classes].${fix}`,
+        );
       }
       return classes;
     });
   } catch (e) {
     if (e instanceof McbError) throw e;
-    throw new McbError('MCB_MODEL_INVALID', `${step.title}: the model does not accept ${ds.name} inputs of shape [batch, ${ds.inputShape.join(', ')}] (${e instanceof Error ? e.message.split('\n')[0] : String(e)}). Use data the model was built for.`);
+    throw new McbError(
+      'MCB_MODEL_INVALID',
+      `${step.title}: the model does not accept ${ds.name} inputs of shape [batch, ${ds.inputShape.join(', ')}] (${e instanceof Error ? e.message.split('\n')[0] : String(e)}). Use data the model was built for.`,
+    );
   }
 }
 
@@ -198,7 +273,10 @@ async function loadChecked(spec: DataSpec, keyed: unknown): Promise<Dataset> {
   if (had) return had;
   const ds = await loadDataset(spec);
   if (ds.digest !== undefined && expected !== undefined && ds.digest !== expected) {
-    throw new McbError('MCB_DATASET', `the data ${ds.name} changed while the build was running (its files differ from when the build was planned); run the build again.`);
+    throw new McbError(
+      'MCB_DATASET',
+      `the data ${ds.name} changed while the build was running (its files differ from when the build was planned); run the build again.`,
+    );
   }
   if (memo !== undefined) {
     decoded.set(memo, ds);

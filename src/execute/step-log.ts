@@ -17,7 +17,10 @@ export function logStep(event: StepLogEvent, step: Step): string | undefined {
   const file = process.env.MCBUILD_STEP_LOG;
   if (!file) return undefined;
   try {
-    appendFileSync(file, `${JSON.stringify({ event, key: step.key, step: step.id, pid: process.pid, time: Date.now() })}\n`);
+    appendFileSync(
+      file,
+      `${JSON.stringify({ event, key: step.key, step: step.id, pid: process.pid, time: Date.now() })}\n`,
+    );
     return undefined;
   } catch (e) {
     if (warned) return undefined;

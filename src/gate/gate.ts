@@ -77,7 +77,10 @@ export function gate(thresholds: Thresholds, baseline: Metrics, result: Metrics,
       pass: b !== undefined && r !== undefined && drop <= a.topKMaxDrop + EPS,
       measured: drop,
       limit: a.topKMaxDrop,
-      text: b && r ? `top-${r.k} accuracy dropped by ${pct(drop)} (${pct(b.accuracy)} → ${pct(r.accuracy)}); limit ${pct(a.topKMaxDrop)}` : 'top-k accuracy was not measured (2 classes, or an evaluation from before mcbuild measured it); rebuild or remove the threshold',
+      text:
+        b && r
+          ? `top-${r.k} accuracy dropped by ${pct(drop)} (${pct(b.accuracy)} → ${pct(r.accuracy)}); limit ${pct(a.topKMaxDrop)}`
+          : 'top-k accuracy was not measured (2 classes, or an evaluation from before mcbuild measured it); rebuild or remove the threshold',
     });
   }
   if (a?.perClassMaxDrop !== undefined) {
@@ -85,7 +88,13 @@ export function gate(thresholds: Thresholds, baseline: Metrics, result: Metrics,
     const worst = (result.perClass ?? [])
       .map((r) => ({ r, b: baseline.perClass?.find((b) => b.class === r.class) }))
       .filter((x) => x.b && x.b.count > 0)
-      .map((x) => ({ cls: x.r.class, drop: x.b!.accuracy - x.r.accuracy, from: x.b!.accuracy, to: x.r.accuracy, count: x.r.count }))
+      .map((x) => ({
+        cls: x.r.class,
+        drop: x.b!.accuracy - x.r.accuracy,
+        from: x.b!.accuracy,
+        to: x.r.accuracy,
+        count: x.r.count,
+      }))
       .sort((x, y) => y.drop - x.drop || x.cls - y.cls)[0];
     checks.push({
       name: 'accuracy.perClassMaxDrop',
@@ -105,7 +114,10 @@ export function gate(thresholds: Thresholds, baseline: Metrics, result: Metrics,
       pass: agreement !== undefined && agreement + EPS >= f.minAgreement,
       measured: agreement ?? Number.NaN,
       limit: f.minAgreement,
-      text: agreement !== undefined ? `the result predicts the baseline's class on ${pct(agreement)} of the samples; minimum ${pct(f.minAgreement)}` : 'fidelity was not measured (an evaluation from before mcbuild measured it); rebuild or remove the threshold',
+      text:
+        agreement !== undefined
+          ? `the result predicts the baseline's class on ${pct(agreement)} of the samples; minimum ${pct(f.minAgreement)}`
+          : 'fidelity was not measured (an evaluation from before mcbuild measured it); rebuild or remove the threshold',
     });
   }
   if (f?.maxMeanKl !== undefined) {
@@ -115,7 +127,10 @@ export function gate(thresholds: Thresholds, baseline: Metrics, result: Metrics,
       pass: kl !== undefined && kl <= f.maxMeanKl + EPS,
       measured: kl ?? Number.NaN,
       limit: f.maxMeanKl,
-      text: kl !== undefined ? `mean KL(baseline ‖ result) is ${kl.toExponential(3)} nats; limit ${f.maxMeanKl}` : 'fidelity was not measured (an evaluation from before mcbuild measured it); rebuild or remove the threshold',
+      text:
+        kl !== undefined
+          ? `mean KL(baseline ‖ result) is ${kl.toExponential(3)} nats; limit ${f.maxMeanKl}`
+          : 'fidelity was not measured (an evaluation from before mcbuild measured it); rebuild or remove the threshold',
     });
   }
   const s = thresholds.size;
@@ -167,7 +182,13 @@ export function gate(thresholds: Thresholds, baseline: Metrics, result: Metrics,
     const count = (v: number) => v.toLocaleString('en-US');
     const missing = `${what} were not measured (a graph model has no topology to count, or the evaluation predates it); remove the threshold`;
     if (t.max !== undefined) {
-      checks.push({ name: `${key}.max`, pass: r !== undefined && r <= t.max, measured: r ?? Number.NaN, limit: t.max, text: r === undefined ? missing : `${count(r)} ${what}; limit ${count(t.max)}` });
+      checks.push({
+        name: `${key}.max`,
+        pass: r !== undefined && r <= t.max,
+        measured: r ?? Number.NaN,
+        limit: t.max,
+        text: r === undefined ? missing : `${count(r)} ${what}; limit ${count(t.max)}`,
+      });
     }
     if (t.minRatio !== undefined) {
       const ratio = b !== undefined && r !== undefined ? (r > 0 ? b / r : Number.POSITIVE_INFINITY) : Number.NaN;
@@ -176,7 +197,10 @@ export function gate(thresholds: Thresholds, baseline: Metrics, result: Metrics,
         pass: ratio + EPS >= t.minRatio,
         measured: ratio,
         limit: t.minRatio,
-        text: b === undefined || r === undefined ? missing : `${ratio.toFixed(2)}x fewer ${what} (${count(b)} → ${count(r)}); minimum ${t.minRatio}x`,
+        text:
+          b === undefined || r === undefined
+            ? missing
+            : `${ratio.toFixed(2)}x fewer ${what} (${count(b)} → ${count(r)}); minimum ${t.minRatio}x`,
       });
     }
   }
@@ -191,7 +215,11 @@ export function gate(thresholds: Thresholds, baseline: Metrics, result: Metrics,
  */
 function latencyChecks(t: LatencyThreshold, cmp: LatencyComparison | undefined): Check[] {
   const q = t.percentile ?? 50;
-  const b = cmp && (t.batchSize !== undefined ? cmp.batches.find((x) => x.batchSize === t.batchSize) : (cmp.batches.find((x) => x.batchSize === 1) ?? cmp.batches[0]));
+  const b =
+    cmp &&
+    (t.batchSize !== undefined
+      ? cmp.batches.find((x) => x.batchSize === t.batchSize)
+      : (cmp.batches.find((x) => x.batchSize === 1) ?? cmp.batches[0]));
   const checks: Check[] = [];
   const missing = (name: string, limit: number): Check => ({
     name,
@@ -215,11 +243,27 @@ function latencyChecks(t: LatencyThreshold, cmp: LatencyComparison | undefined):
       // One pair has nothing to resample: its "interval" is the point estimate, which would let `strict`
       // claim a speed-up shown at any level. No interval is known: [0, ∞) (significant passes, strict fails).
       const single = b.baseline.samplesMs.length < 2;
-      const [lo, hi] = single ? [0, Number.POSITIVE_INFINITY] : pairedBootstrap(b.baseline.samplesMs, b.result.samplesMs, (x, y) => statOf(x) / statOf(y), level, cmp!.resamples);
+      const [lo, hi] = single
+        ? [0, Number.POSITIVE_INFINITY]
+        : pairedBootstrap(
+            b.baseline.samplesMs,
+            b.result.samplesMs,
+            (x, y) => statOf(x) / statOf(y),
+            level,
+            cmp!.resamples,
+          );
       const reading = sig?.reading ?? 'significant';
-      const pass = !sig ? ratio + EPS >= t.minRatio : reading === 'significant' ? hi + EPS >= t.minRatio : lo + EPS >= t.minRatio;
+      const pass = !sig
+        ? ratio + EPS >= t.minRatio
+        : reading === 'significant'
+          ? hi + EPS >= t.minRatio
+          : lo + EPS >= t.minRatio;
       const speed = (r: number) => (r >= 1 ? `${r.toFixed(2)}x faster` : `${(1 / r).toFixed(2)}x slower`);
-      const judged = !sig ? '' : reading === 'significant' ? ` (judged on the interval: ${pass ? 'not shown' : 'shown'} to be below the limit at ${level * 100}%)` : ` (judged strictly on the interval: ${pass ? 'shown' : 'not shown'} to be within the limit at ${level * 100}%)`;
+      const judged = !sig
+        ? ''
+        : reading === 'significant'
+          ? ` (judged on the interval: ${pass ? 'not shown' : 'shown'} to be below the limit at ${level * 100}%)`
+          : ` (judged strictly on the interval: ${pass ? 'shown' : 'not shown'} to be within the limit at ${level * 100}%)`;
       checks.push({
         name: 'latency.minRatio',
         pass,
@@ -262,11 +306,22 @@ function unlabelledChecks(a: NonNullable<Thresholds['accuracy']>): Check[] {
  * accuracy.maxDrop judged on the paired outcomes: the counts of samples only the baseline and only the result
  * get right are all McNemar's test and the paired bootstrap depend on, so they are rebuilt as outcome vectors.
  */
-function significanceCheck(maxDrop: number, sig: NonNullable<NonNullable<Thresholds['accuracy']>['significance']>, baseline: Metrics, result: Metrics): Check {
+function significanceCheck(
+  maxDrop: number,
+  sig: NonNullable<NonNullable<Thresholds['accuracy']>['significance']>,
+  baseline: Metrics,
+  result: Metrics,
+): Check {
   const drop = (baseline.accuracy ?? Number.NaN) - (result.accuracy ?? Number.NaN);
   const p = result.paired;
   if (!p) {
-    return { name: 'accuracy.maxDrop', pass: false, measured: drop, limit: maxDrop, text: 'the paired outcomes a significance test needs were not measured (an evaluation from before mcbuild kept them); rebuild' };
+    return {
+      name: 'accuracy.maxDrop',
+      pass: false,
+      measured: drop,
+      limit: maxDrop,
+      text: 'the paired outcomes a significance test needs were not measured (an evaluation from before mcbuild kept them); rebuild',
+    };
   }
   const base = new Uint8Array(p.count);
   const res = new Uint8Array(p.count);
@@ -276,6 +331,11 @@ function significanceCheck(maxDrop: number, sig: NonNullable<NonNullable<Thresho
   base.fill(1, 0, both + p.baselineOnly);
   res.fill(1, 0, both);
   res.fill(1, both + p.baselineOnly, both + p.baselineOnly + p.resultOnly);
-  const v = significanceVerdict(base, res, { test: sig.test, level: sig.level ?? 0.95, maxDrop, reading: sig.reading ?? 'significant' });
+  const v = significanceVerdict(base, res, {
+    test: sig.test,
+    level: sig.level ?? 0.95,
+    maxDrop,
+    reading: sig.reading ?? 'significant',
+  });
   return { name: 'accuracy.maxDrop', pass: v.pass, measured: drop, limit: maxDrop, text: v.text };
 }

@@ -13,7 +13,11 @@ const EPS = 1e-9;
 
 export type MetricLimits = Partial<Record<MetricLimit, number>>;
 
-export function metricChecks(limits: Readonly<Record<string, MetricLimits>>, baseline: Metrics, result: Metrics): Check[] {
+export function metricChecks(
+  limits: Readonly<Record<string, MetricLimits>>,
+  baseline: Metrics,
+  result: Metrics,
+): Check[] {
   const checks: Check[] = [];
   for (const [name, set] of Object.entries(limits)) {
     const metric = namedMetric(name);
@@ -26,29 +30,65 @@ export function metricChecks(limits: Readonly<Record<string, MetricLimits>>, bas
       if (l === undefined) continue;
       const checkName = `metrics.${name}.${limit}`;
       if (r === undefined || b === undefined) {
-        checks.push({ name: checkName, pass: false, measured: Number.NaN, limit: l, text: `${name} (${metric.description}) was not measured ${notMeasuredWhy(name)}; remove the threshold or rebuild` });
+        checks.push({
+          name: checkName,
+          pass: false,
+          measured: Number.NaN,
+          limit: l,
+          text: `${name} (${metric.description}) was not measured ${notMeasuredWhy(name)}; remove the threshold or rebuild`,
+        });
         continue;
       }
       switch (limit) {
         case 'min':
-          checks.push({ name: checkName, pass: r + EPS >= l, measured: r, limit: l, text: `${name} is ${show(r)}; minimum ${show(l)}` });
+          checks.push({
+            name: checkName,
+            pass: r + EPS >= l,
+            measured: r,
+            limit: l,
+            text: `${name} is ${show(r)}; minimum ${show(l)}`,
+          });
           break;
         case 'max':
-          checks.push({ name: checkName, pass: r <= l + EPS, measured: r, limit: l, text: `${name} is ${show(r)}; maximum ${show(l)}` });
+          checks.push({
+            name: checkName,
+            pass: r <= l + EPS,
+            measured: r,
+            limit: l,
+            text: `${name} is ${show(r)}; maximum ${show(l)}`,
+          });
           break;
         case 'maxDrop': {
           const drop = b - r;
-          checks.push({ name: checkName, pass: drop <= l + EPS, measured: drop, limit: l, text: `${name} dropped by ${showDelta(metric, drop)} (${show(b)} → ${show(r)}); limit ${showDelta(metric, l)}` });
+          checks.push({
+            name: checkName,
+            pass: drop <= l + EPS,
+            measured: drop,
+            limit: l,
+            text: `${name} dropped by ${showDelta(metric, drop)} (${show(b)} → ${show(r)}); limit ${showDelta(metric, l)}`,
+          });
           break;
         }
         case 'maxRelativeDrop': {
           const rel = b > 0 ? (b - r) / b : 0;
-          checks.push({ name: checkName, pass: rel <= l + EPS, measured: rel, limit: l, text: `${name} dropped by ${(rel * 100).toFixed(2)}% of the baseline (${show(b)} → ${show(r)}); limit ${(l * 100).toFixed(2)}%` });
+          checks.push({
+            name: checkName,
+            pass: rel <= l + EPS,
+            measured: rel,
+            limit: l,
+            text: `${name} dropped by ${(rel * 100).toFixed(2)}% of the baseline (${show(b)} → ${show(r)}); limit ${(l * 100).toFixed(2)}%`,
+          });
           break;
         }
         case 'minRatio': {
           const ratio = r > 0 ? b / r : Number.POSITIVE_INFINITY;
-          checks.push({ name: checkName, pass: ratio + EPS >= l, measured: ratio, limit: l, text: `${name} is ${ratio.toFixed(2)}x smaller than the baseline's (${show(b)} → ${show(r)}); minimum ${l}x` });
+          checks.push({
+            name: checkName,
+            pass: ratio + EPS >= l,
+            measured: ratio,
+            limit: l,
+            text: `${name} is ${ratio.toFixed(2)}x smaller than the baseline's (${show(b)} → ${show(r)}); minimum ${l}x`,
+          });
           break;
         }
       }

@@ -47,7 +47,12 @@ export async function measureOutputs(
   tf: Tf,
   model: InferenceModel,
   ds: Dataset,
-  opts: { batchSize?: number; signal?: AbortSignal; onProgress?: (done: number, total: number) => void; classes?: number } = {},
+  opts: {
+    batchSize?: number;
+    signal?: AbortSignal;
+    onProgress?: (done: number, total: number) => void;
+    classes?: number;
+  } = {},
 ): Promise<{ outputs: Float32Array; classes: number; count: number; accuracy?: AccuracyResult }> {
   const batch = opts.batchSize ?? EVAL_BATCH;
   const labels = ds.y;
@@ -73,7 +78,8 @@ export async function measureOutputs(
       k = classes > 2 ? Math.min(5, classes - 1) : 0;
       perClass = Array.from({ length: classes }, (_, c) => ({ class: c, correct: 0, count: 0, accuracy: 0 }));
     }
-    if (values.length !== (end - start) * classes) throw new Error(`model output has ${values.length} values for ${end - start} samples of ${classes} classes`); // checkInputShape refuses such models first
+    if (values.length !== (end - start) * classes)
+      throw new Error(`model output has ${values.length} values for ${end - start} samples of ${classes} classes`); // checkInputShape refuses such models first
     outputs.set(values, start * classes);
     if (labels) {
       for (let i = 0; i < end - start; i++) {
@@ -119,7 +125,12 @@ export async function measureOutputs(
  * what the evaluation needs at its highest, the batches being sequential and disposed. From TF.js's profiler,
  * so it counts the backend's tensors (wasm heap or native), not the JavaScript heap.
  */
-export async function measurePeakMemory(tf: Tf, model: InferenceModel, ds: Dataset, batchSize = EVAL_BATCH): Promise<number> {
+export async function measurePeakMemory(
+  tf: Tf,
+  model: InferenceModel,
+  ds: Dataset,
+  batchSize = EVAL_BATCH,
+): Promise<number> {
   const end = Math.min(ds.count, batchSize);
   const x = inputBatch(tf, ds, undefined, 0, end);
   try {

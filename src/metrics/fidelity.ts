@@ -18,7 +18,9 @@ const FLOOR = 1e-7;
 
 export function measureFidelity(baseline: Float32Array, result: Float32Array, classes: number): Fidelity {
   if (baseline.length !== result.length || classes <= 0 || baseline.length % classes !== 0) {
-    throw new Error(`fidelity: outputs of ${baseline.length} and ${result.length} values do not split into rows of ${classes}`);
+    throw new Error(
+      `fidelity: outputs of ${baseline.length} and ${result.length} values do not split into rows of ${classes}`,
+    );
   }
   const n = baseline.length / classes;
   if (n === 0) return { agreement: 0, meanKl: 0 };
@@ -73,9 +75,15 @@ export interface PairedOutcomes {
   resultOnly: number;
 }
 
-export function pairedOutcomes(baseline: Float32Array, result: Float32Array, labels: ArrayLike<number>, classes: number): PairedOutcomes {
+export function pairedOutcomes(
+  baseline: Float32Array,
+  result: Float32Array,
+  labels: ArrayLike<number>,
+  classes: number,
+): PairedOutcomes {
   const n = labels.length;
-  if (baseline.length !== n * classes || result.length !== n * classes) throw new Error(`paired outcomes: outputs do not match ${n} samples of ${classes} classes`);
+  if (baseline.length !== n * classes || result.length !== n * classes)
+    throw new Error(`paired outcomes: outputs do not match ${n} samples of ${classes} classes`);
   let baselineOnly = 0;
   let resultOnly = 0;
   for (let i = 0; i < n; i++) {

@@ -58,17 +58,27 @@ export function modelCost(json: StoredModel['json']): ModelCost | { unavailable:
 function perSample(name: string, s: Shape): number {
   let n = 1;
   for (const d of s.slice(1)) {
-    if (d === null) throw new TopologyError(`layer ${JSON.stringify(name)} has an output of open shape [${s.join(', ')}]; FLOPs need fixed input sizes.`);
+    if (d === null)
+      throw new TopologyError(
+        `layer ${JSON.stringify(name)} has an output of open shape [${s.join(', ')}]; FLOPs need fixed input sizes.`,
+      );
     n *= d;
   }
   return n;
 }
 
-function layerCost(name: string, cls: string, config: Record<string, unknown>, ins: Shape[], out: Shape): { macs: number; flops: number } {
+function layerCost(
+  name: string,
+  cls: string,
+  config: Record<string, unknown>,
+  ins: Shape[],
+  out: Shape,
+): { macs: number; flops: number } {
   const outputs = () => perSample(name, out);
   const inChannels = () => {
     const c = ins[0]?.at(-1);
-    if (typeof c !== 'number') throw new TopologyError(`layer ${JSON.stringify(name)} has an input with an open channel dimension.`);
+    if (typeof c !== 'number')
+      throw new TopologyError(`layer ${JSON.stringify(name)} has an input with an open channel dimension.`);
     return c;
   };
   const bias = (n: number) => (config.use_bias === false ? 0 : n);

@@ -1,4 +1,15 @@
-export { BROTLI_QUALITY, brotliSize, GZIP_LEVEL, gzipSize, measureFiles, measureRawSize, measureSize, nonZeroParams, type FileSize, type SizeMetrics } from './size.js';
+export {
+  BROTLI_QUALITY,
+  brotliSize,
+  GZIP_LEVEL,
+  gzipSize,
+  measureFiles,
+  measureRawSize,
+  measureSize,
+  nonZeroParams,
+  type FileSize,
+  type SizeMetrics,
+} from './size.js';
 export { countCost, modelCost, type LayerCost, type ModelCost } from './flops.js';
 export type { BatchLatency, LatencyMetrics } from './latency.js';
 export type { BatchComparison, LatencyComparison, TimedSide } from './latency-compare.js';

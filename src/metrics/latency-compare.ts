@@ -71,7 +71,14 @@ export interface CompareOptions {
   signal?: AbortSignal;
 }
 
-export async function compareLatency(tf: Tf, baseline: InferenceModel, result: InferenceModel, ds: Dataset, backend: string, opts: CompareOptions = {}): Promise<LatencyComparison> {
+export async function compareLatency(
+  tf: Tf,
+  baseline: InferenceModel,
+  result: InferenceModel,
+  ds: Dataset,
+  backend: string,
+  opts: CompareOptions = {},
+): Promise<LatencyComparison> {
   const warmup = opts.warmup ?? WARMUP_RUNS;
   const batches: BatchComparison[] = [];
   for (const batchSize of opts.batchSizes ?? LATENCY_BATCHES) {
@@ -86,7 +93,10 @@ export async function compareLatency(tf: Tf, baseline: InferenceModel, result: I
       const b: number[] = [];
       const r: number[] = [];
       let spent = 0;
-      const more = () => (opts.runs !== undefined ? b.length < opts.runs : b.length < MAX_PAIRS && (b.length < MIN_PAIRS || spent < PAIR_BUDGET_MS));
+      const more = () =>
+        opts.runs !== undefined
+          ? b.length < opts.runs
+          : b.length < MAX_PAIRS && (b.length < MIN_PAIRS || spent < PAIR_BUDGET_MS);
       while (more()) {
         if (opts.signal?.aborted) break;
         const baselineFirst = b.length % 2 === 0;
@@ -115,9 +125,21 @@ export async function compareLatency(tf: Tf, baseline: InferenceModel, result: I
 }
 
 /** The ratios and their paired bootstrap intervals from the timed pairs (pure: tested on known timings). */
-export function summarisePairs(batchSize: number, baselineMs: readonly number[], resultMs: readonly number[], level = LEVEL, resamples = RESAMPLES): BatchComparison {
-  const side = (v: readonly number[]): TimedSide => ({ medianMs: median(v), p95Ms: percentile(v, 0.95), minMs: Math.min(...v), samplesMs: [...v] });
-  const ratioOf = (stat: (v: readonly number[]) => number) => (bs: readonly number[], rs: readonly number[]) => stat(bs) / stat(rs);
+export function summarisePairs(
+  batchSize: number,
+  baselineMs: readonly number[],
+  resultMs: readonly number[],
+  level = LEVEL,
+  resamples = RESAMPLES,
+): BatchComparison {
+  const side = (v: readonly number[]): TimedSide => ({
+    medianMs: median(v),
+    p95Ms: percentile(v, 0.95),
+    minMs: Math.min(...v),
+    samplesMs: [...v],
+  });
+  const ratioOf = (stat: (v: readonly number[]) => number) => (bs: readonly number[], rs: readonly number[]) =>
+    stat(bs) / stat(rs);
   const p95 = (v: readonly number[]) => percentile(v, 0.95);
   return {
     batchSize,
@@ -135,7 +157,13 @@ export function summarisePairs(batchSize: number, baselineMs: readonly number[],
  * Percentile interval of `statistic` over `resamples` resamplings of whole pairs (with replacement), from a
  * seeded generator. With fewer than two pairs there is nothing to resample: the interval is the estimate.
  */
-export function pairedBootstrap(a: readonly number[], b: readonly number[], statistic: (a: readonly number[], b: readonly number[]) => number, level = LEVEL, resamples = RESAMPLES): [number, number] {
+export function pairedBootstrap(
+  a: readonly number[],
+  b: readonly number[],
+  statistic: (a: readonly number[], b: readonly number[]) => number,
+  level = LEVEL,
+  resamples = RESAMPLES,
+): [number, number] {
   const n = a.length;
   const estimate = statistic(a, b);
   if (n < 2) return [estimate, estimate];

@@ -59,7 +59,13 @@ export interface LatencyOptions {
   warmup?: number;
 }
 
-export async function measureLatency(tf: Tf, model: InferenceModel, ds: Dataset, backend: string, opts: { signal?: AbortSignal } & LatencyOptions = {}): Promise<LatencyMetrics> {
+export async function measureLatency(
+  tf: Tf,
+  model: InferenceModel,
+  ds: Dataset,
+  backend: string,
+  opts: { signal?: AbortSignal } & LatencyOptions = {},
+): Promise<LatencyMetrics> {
   const batches: BatchLatency[] = [];
   const warmup = opts.warmup ?? WARMUP_RUNS;
   for (const batchSize of opts.batchSizes ?? LATENCY_BATCHES) {
@@ -69,14 +75,24 @@ export async function measureLatency(tf: Tf, model: InferenceModel, ds: Dataset,
       for (let i = 0; i < warmup; i++) await pass();
       const times: number[] = [];
       let spent = 0;
-      const more = () => (opts.runs !== undefined ? times.length < opts.runs : times.length < MAX_RUNS && (times.length < MIN_RUNS || spent < BUDGET_MS));
+      const more = () =>
+        opts.runs !== undefined
+          ? times.length < opts.runs
+          : times.length < MAX_RUNS && (times.length < MIN_RUNS || spent < BUDGET_MS);
       while (more()) {
         if (opts.signal?.aborted) break;
         const ms = await pass();
         times.push(ms);
         spent += ms;
       }
-      batches.push({ batchSize, medianMs: median(times), p95Ms: percentile(times, 0.95), minMs: Math.min(...times), runs: times.length, samplesMs: times });
+      batches.push({
+        batchSize,
+        medianMs: median(times),
+        p95Ms: percentile(times, 0.95),
+        minMs: Math.min(...times),
+        runs: times.length,
+        samplesMs: times,
+      });
     } finally {
       x.dispose();
     }

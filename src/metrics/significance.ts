@@ -175,7 +175,7 @@ function erfSeries(x: number): number {
     sum += term;
     if (term < sum * 1e-17) break;
   }
-  return ((2 / Math.sqrt(Math.PI)) * Math.exp(-x2) * sum);
+  return (2 / Math.sqrt(Math.PI)) * Math.exp(-x2) * sum;
 }
 
 /** P(χ²₁ ≥ x). */
@@ -251,8 +251,18 @@ export function mcnemarFromCounts(b: number, c: number, n = b + c): McNemarResul
   const d = b + c;
   if (d === 0) {
     return {
-      n, b, c, exactPValue: 1, chiSquare: 0, chiSquarePValue: 1, chiSquareUncorrected: 0,
-      chiSquareUncorrectedPValue: 1, pValue: 1, method: 'exact', pWorse: 1, pBetter: 1,
+      n,
+      b,
+      c,
+      exactPValue: 1,
+      chiSquare: 0,
+      chiSquarePValue: 1,
+      chiSquareUncorrected: 0,
+      chiSquareUncorrectedPValue: 1,
+      pValue: 1,
+      method: 'exact',
+      pWorse: 1,
+      pBetter: 1,
     };
   }
   const corrected = Math.max(0, Math.abs(b - c) - 1) ** 2 / d;
@@ -286,7 +296,8 @@ function binomialDraw(m: number, r: number, u: number): number {
   if (m === 0 || r <= 0) return 0;
   if (r >= 1) return m;
   const mode = Math.min(m, Math.floor((m + 1) * r));
-  const logP = logFactorial(m) - logFactorial(mode) - logFactorial(m - mode) + mode * Math.log(r) + (m - mode) * Math.log1p(-r);
+  const logP =
+    logFactorial(m) - logFactorial(mode) - logFactorial(m - mode) + mode * Math.log(r) + (m - mode) * Math.log1p(-r);
   const p0 = Math.exp(logP);
   const odds = r / (1 - r);
   u -= p0;
@@ -325,15 +336,27 @@ function checkLevel(level: number, what: string): void {
   if (!(level > 0 && level < 1)) throw new Error(`${what}: level must be in (0, 1), got ${level}`);
 }
 
-export function pairedBootstrap(baselineCorrect: Uint8Array, resultCorrect: Uint8Array, options: BootstrapOptions = {}): BootstrapResult {
+export function pairedBootstrap(
+  baselineCorrect: Uint8Array,
+  resultCorrect: Uint8Array,
+  options: BootstrapOptions = {},
+): BootstrapResult {
   const { samples = 10_000, level = 0.95, seed = 1 } = options;
-  if (!Number.isInteger(samples) || samples < 1) throw new Error(`pairedBootstrap: samples must be a positive integer, got ${samples}`);
+  if (!Number.isInteger(samples) || samples < 1)
+    throw new Error(`pairedBootstrap: samples must be a positive integer, got ${samples}`);
   checkLevel(level, 'pairedBootstrap');
   const { b, c } = discordant(baselineCorrect, resultCorrect, 'pairedBootstrap');
   return bootstrapFromCounts(b, c, baselineCorrect.length, samples, level, seed);
 }
 
-function bootstrapFromCounts(b: number, c: number, n: number, samples: number, level: number, seed: number): BootstrapResult {
+function bootstrapFromCounts(
+  b: number,
+  c: number,
+  n: number,
+  samples: number,
+  level: number,
+  seed: number,
+): BootstrapResult {
   if (n === 0 || b + c === 0) return { difference: 0, interval: [0, 0], level, samples };
   const random = mulberry32(seed);
   const d = b + c;
@@ -381,7 +404,11 @@ function formatP(p: number): string {
  * two readings and why. Throws a plain Error on mismatched lengths, a level outside (0, 1), a negative maxDrop,
  * or McNemar with maxDrop ≠ 0 (configuration errors the recipe layer should reject first).
  */
-export function significanceVerdict(baselineCorrect: Uint8Array, resultCorrect: Uint8Array, options: VerdictOptions): Verdict {
+export function significanceVerdict(
+  baselineCorrect: Uint8Array,
+  resultCorrect: Uint8Array,
+  options: VerdictOptions,
+): Verdict {
   const { test, level = 0.95, maxDrop = 0, reading = 'significant', samples = 10_000, seed = 1 } = options;
   checkLevel(level, 'significanceVerdict');
   if (!(maxDrop >= 0)) throw new Error(`significanceVerdict: maxDrop must be ≥ 0, got ${maxDrop}`);
@@ -398,7 +425,9 @@ export function significanceVerdict(baselineCorrect: Uint8Array, resultCorrect: 
 
   if (test === 'mcnemar') {
     if (maxDrop !== 0) {
-      throw new Error(`significanceVerdict: McNemar tests a drop of exactly 0, so maxDrop must be 0 (got ${maxDrop}); use the bootstrap test for a margin`);
+      throw new Error(
+        `significanceVerdict: McNemar tests a drop of exactly 0, so maxDrop must be 0 (got ${maxDrop}); use the bootstrap test for a margin`,
+      );
     }
     const m = mcnemarFromCounts(b, c, n);
     const counts = `${b} sample${b === 1 ? '' : 's'} got worse and ${c} better`;

@@ -45,14 +45,23 @@ export interface SizeMetrics {
 export function measureSize(model: StoredModel): SizeMetrics {
   const files = measureFiles(modelToFiles(model));
   const sum = (k: 'bytes' | 'gzip' | 'brotli') => files.reduce((n, f) => n + f[k], 0);
-  return { sizeBytes: sum('bytes'), gzipBytes: sum('gzip'), brotliBytes: sum('brotli'), files, params: paramCount(model) };
+  return {
+    sizeBytes: sum('bytes'),
+    gzipBytes: sum('gzip'),
+    brotliBytes: sum('brotli'),
+    files,
+    params: paramCount(model),
+  };
 }
 
 /**
  * What a model step records about its output: raw bytes and parameters, no compression. Only the eval
  * steps' sizes reach reports and gates, so only they pay for gzip and brotli (measureSize).
  */
-export function measureRawSize(files: ReadonlyMap<string, Uint8Array>, model: StoredModel): { sizeBytes: number; params: number } {
+export function measureRawSize(
+  files: ReadonlyMap<string, Uint8Array>,
+  model: StoredModel,
+): { sizeBytes: number; params: number } {
   let sizeBytes = 0;
   for (const data of files.values()) sizeBytes += data.byteLength;
   return { sizeBytes, params: paramCount(model) };
@@ -60,7 +69,12 @@ export function measureRawSize(files: ReadonlyMap<string, Uint8Array>, model: St
 
 /** Raw, gzip and brotli size of each file, in the map's order. */
 export function measureFiles(files: ReadonlyMap<string, Uint8Array>): FileSize[] {
-  return [...files].map(([name, data]) => ({ name, bytes: data.byteLength, gzip: gzipSize(data), brotli: brotliSize(data) }));
+  return [...files].map(([name, data]) => ({
+    name,
+    bytes: data.byteLength,
+    gzip: gzipSize(data),
+    brotli: brotliSize(data),
+  }));
 }
 
 export function gzipSize(data: Uint8Array): number {

@@ -56,7 +56,11 @@ export interface ClusterLayerStats {
 }
 
 /** Layer classes whose kernels are clustered, and the name of that kernel. */
-const KERNEL_OF: Readonly<Record<string, string>> = { Dense: 'kernel', Conv2D: 'kernel', DepthwiseConv2D: 'depthwise_kernel' };
+const KERNEL_OF: Readonly<Record<string, string>> = {
+  Dense: 'kernel',
+  Conv2D: 'kernel',
+  DepthwiseConv2D: 'depthwise_kernel',
+};
 
 /**
  * Where `clusters` / `bits` were written, per resolved options object, for the errors only apply() can see
@@ -85,13 +89,19 @@ export const cluster: PassDefinition<ClusterOptions> = {
       );
     }
     if (raw.clusters === undefined && raw.bits === undefined) {
-      throw new McbError('MCB_RECIPE_INVALID', `${name} needs the number of clusters at ${place.at()}; set \`clusters: K\` (2..65536) or \`bits: b\` (1..16, K = 2^b), e.g. \`- cluster: { bits: 4 }\`.`);
+      throw new McbError(
+        'MCB_RECIPE_INVALID',
+        `${name} needs the number of clusters at ${place.at()}; set \`clusters: K\` (2..65536) or \`bits: b\` (1..16, K = 2^b), e.g. \`- cluster: { bits: 4 }\`.`,
+      );
     }
     const option = raw.clusters !== undefined ? 'clusters' : 'bits';
     const value = raw[option];
     const [lo, hi] = option === 'clusters' ? [2, 65536] : [1, 16];
     if (typeof value !== 'number' || !Number.isInteger(value) || value < lo || value > hi) {
-      throw new McbError('MCB_RECIPE_INVALID', `\`${formatDataPath([...place.path, option])}\` must be an integer from ${lo} to ${hi} (got ${JSON.stringify(value)}) at ${place.at(option)}.`);
+      throw new McbError(
+        'MCB_RECIPE_INVALID',
+        `\`${formatDataPath([...place.path, option])}\` must be an integer from ${lo} to ${hi} (got ${JSON.stringify(value)}) at ${place.at(option)}.`,
+      );
     }
     const options: ClusterOptions = {
       clusters: option === 'clusters' ? value : 2 ** value,
@@ -136,7 +146,11 @@ export const cluster: PassDefinition<ClusterOptions> = {
         fits.set(w, fitKernel(w.spec.name, layer, values, o, o === options ? ctx.place : 'override', memory));
       }
     };
-    const json = withRecordedWeights(model.json, 'clusteredWeights', kernels.map((k) => k.w.spec.name));
+    const json = withRecordedWeights(
+      model.json,
+      'clusteredWeights',
+      kernels.map((k) => k.w.spec.name),
+    );
     const out = encodeWeights(
       json,
       weights,
@@ -175,7 +189,8 @@ export const cluster: PassDefinition<ClusterOptions> = {
 
 /** Layer name → class name, from a layers model's topology (undefined for a graph model). */
 export function layerClasses(json: Record<string, unknown>): Map<string, string> | undefined {
-  const obj = (v: unknown): Record<string, unknown> | undefined => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined);
+  const obj = (v: unknown): Record<string, unknown> | undefined =>
+    typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
   const topology = obj(json.modelTopology);
   if (!topology || Array.isArray(topology.node)) return undefined;
   const out = new Map<string, string>();
@@ -249,7 +264,14 @@ interface KernelFit {
  * for errors: the pass entry's, or 'override' for a layer's own options (an override block, whose position
  * resolveOptions recorded), or undefined when unknown.
  */
-function fitKernel(name: string, layer: string, values: Float32Array, options: ClusterOptions, place: OptionsPlace | 'override' | undefined, memory: Memory): KernelFit {
+function fitKernel(
+  name: string,
+  layer: string,
+  values: Float32Array,
+  options: ClusterOptions,
+  place: OptionsPlace | 'override' | undefined,
+  memory: Memory,
+): KernelFit {
   const keep = options.preserveZeros;
   const n = values.length;
   const bits = new Int32Array(values.buffer, values.byteOffset, n);
@@ -260,14 +282,22 @@ function fitKernel(name: string, layer: string, values: Float32Array, options: C
   const nonZero = scanValues(bits, counts, !trySample);
   if (nonZero < 0) {
     const x = values[firstNonFinite(bits)]!;
-    throw new McbError('MCB_MODEL_INVALID', `weight ${name} holds ${x}; a model with non-finite weights cannot be clustered. Retrain it or check the steps before the cluster pass.`);
+    throw new McbError(
+      'MCB_MODEL_INVALID',
+      `weight ${name} holds ${x}; a model with non-finite weights cannot be clustered. Retrain it or check the steps before the cluster pass.`,
+    );
   }
   // The values to cluster: all, or the non-zero ones.
   const count = keep ? nonZero : n;
   if (count < options.clusters) {
     const w = written.get(options);
     const option = w?.option ?? 'clusters';
-    const entry = typeof place === 'object' ? { path: formatDataPath([...place.path, option]), at: place.at(option) } : place === undefined ? w : undefined;
+    const entry =
+      typeof place === 'object'
+        ? { path: formatDataPath([...place.path, option]), at: place.at(option) }
+        : place === undefined
+          ? w
+          : undefined;
     // For an override, the position of the option itself: the path of its resolved options names the last
     // block that touched the layer, which need not be the one that set `clusters`.
     const by = entry ? ` by \`${entry.path}\` at ${entry.at}` : w ? ` by the override for this layer at ${w.at}` : '';
@@ -407,7 +437,16 @@ function compactNonZero(bits: Int32Array, kept: Int32Array): void {
  * Writes each value's centroid (kept zeros as they are) into `out` and returns the sum of squared changes,
  * summed in element order. `table` gives the cluster of each bucket, −1 for a bucket with a boundary.
  */
-function assignValues(values: Float32Array, out: Float32Array, keep: boolean, min: number, scale: number, table: Int32Array, upper: Float64Array, centroids: Float32Array): number {
+function assignValues(
+  values: Float32Array,
+  out: Float32Array,
+  keep: boolean,
+  min: number,
+  scale: number,
+  table: Int32Array,
+  upper: Float64Array,
+  centroids: Float32Array,
+): number {
   let sumSq = 0;
   for (let i = 0; i < values.length; i++) {
     const x = values[i]!;
@@ -434,7 +473,12 @@ function assignValues(values: Float32Array, out: Float32Array, keep: boolean, mi
  * value then goes to its nearest centroid. Undefined (fit all values) when the sample has fewer distinct
  * values than clusters are needed, or a cluster would be left without values.
  */
-function fitSample(bits: Int32Array, part: Int32Array, counts: Int32Array, options: ClusterOptions): Omit<KernelFit, 'name' | 'layer' | 'nonZero'> | undefined {
+function fitSample(
+  bits: Int32Array,
+  part: Int32Array,
+  counts: Int32Array,
+  options: ClusterOptions,
+): Omit<KernelFit, 'name' | 'layer' | 'nonZero'> | undefined {
   const n = bits.length;
   const starts = new Int32Array(0x10001);
   for (let d = 0; d < 0x10000; d++) starts[d + 1] = starts[d]! + counts[0x10000 + d]!;
@@ -520,7 +564,8 @@ class Partitions {
       const x = keyValue(this.keys[i]!);
       if (x <= t && x > best) best = x;
     }
-    for (let d = home - 1; best === Number.NEGATIVE_INFINITY && d >= 0; d--) if (this.starts[d + 1]! > this.starts[d]!) best = this.extreme(d, 1);
+    for (let d = home - 1; best === Number.NEGATIVE_INFINITY && d >= 0; d--)
+      if (this.starts[d + 1]! > this.starts[d]!) best = this.extreme(d, 1);
     return best;
   }
 
@@ -532,7 +577,8 @@ class Partitions {
       const x = keyValue(this.keys[i]!);
       if (x > t && x < best) best = x;
     }
-    for (let d = home + 1; best === Number.POSITIVE_INFINITY && d <= 0xffff; d++) if (this.starts[d + 1]! > this.starts[d]!) best = this.extreme(d, -1);
+    for (let d = home + 1; best === Number.POSITIVE_INFINITY && d <= 0xffff; d++)
+      if (this.starts[d + 1]! > this.starts[d]!) best = this.extreme(d, -1);
     return best;
   }
 
@@ -565,7 +611,8 @@ function countDistinctKeys(keys: Int32Array, starts: Int32Array): number {
   // seen[low] = 1 + the last partition that held a key with this low half.
   const seen = new Int32Array(0x10000);
   let distinct = 0;
-  for (let d = 0; d < 0x10000; d++) if (starts[d + 1]! > starts[d]!) distinct += countNew(keys, starts[d]!, starts[d + 1]!, seen, d + 1);
+  for (let d = 0; d < 0x10000; d++)
+    if (starts[d + 1]! > starts[d]!) distinct += countNew(keys, starts[d]!, starts[d + 1]!, seen, d + 1);
   const has = (key: number) => {
     const d = key >>> 16;
     for (let i = starts[d]!; i < starts[d + 1]!; i++) if (keys[i] === key) return true;
@@ -655,7 +702,16 @@ interface SortedFit {
  */
 function kmeansSorted(xs: Sorted, k: number, opts: KMeans1DOptions, d2?: Float64Array): SortedFit {
   const n = xs.length;
-  if (n === 0 || k < 1) return { centroids: new Float64Array(0), upper: new Float64Array(0), lower: new Float64Array(0), starts: Int32Array.of(0), iterations: 0, converged: true, distinct: 0 };
+  if (n === 0 || k < 1)
+    return {
+      centroids: new Float64Array(0),
+      upper: new Float64Array(0),
+      lower: new Float64Array(0),
+      starts: Int32Array.of(0),
+      iterations: 0,
+      converged: true,
+      distinct: 0,
+    };
   let centroids: Float64Array;
   let distinct: number;
   const checkpoints = new Float64Array((n >> 4) + 1);
@@ -775,7 +831,13 @@ function linearInit(xs: Sorted, k: number): Float64Array {
  * of the distances over blocks of √n values make sampling O(√n). Returns at most min(k, distinct values)
  * centres, and the number of distinct values.
  */
-function kmeansPlusPlusInit(xs: Sorted, k: number, seed: number, d2: Float64Array, checkpoints: Float64Array): { centroids: Float64Array; distinct: number } {
+function kmeansPlusPlusInit(
+  xs: Sorted,
+  k: number,
+  seed: number,
+  d2: Float64Array,
+  checkpoints: Float64Array,
+): { centroids: Float64Array; distinct: number } {
   const n = xs.length;
   const random = mulberry32(seed);
   const first = Math.min(n - 1, Math.floor(random() * n));
@@ -787,7 +849,8 @@ function kmeansPlusPlusInit(xs: Sorted, k: number, seed: number, d2: Float64Arra
   const distinct = initialDistances(xs, d2, blockSum, B, xs[first]!, checkpoints);
   const target = Math.min(k, distinct);
   const resum = (from: number, to: number) => {
-    for (let blk = Math.floor(from / B), last = Math.floor(to / B); blk <= last; blk++) blockSum[blk] = sumRange(d2, blk * B, Math.min(n, blk * B + B));
+    for (let blk = Math.floor(from / B), last = Math.floor(to / B); blk <= last; blk++)
+      blockSum[blk] = sumRange(d2, blk * B, Math.min(n, blk * B + B));
   };
   while (chosen.length < target) {
     let total = 0;
@@ -813,7 +876,14 @@ function kmeansPlusPlusInit(xs: Sorted, k: number, seed: number, d2: Float64Arra
  * d2[i] = (xs[i] − x0)² and each block's sum of them (in order) into blockSum; returns the number of
  * distinct values (xs is sorted). Fills `checkpoints` as countDistinct does, in the same pass.
  */
-function initialDistances(xs: Sorted, d2: Float64Array, blockSum: Float64Array, B: number, x0: number, checkpoints: Float64Array): number {
+function initialDistances(
+  xs: Sorted,
+  d2: Float64Array,
+  blockSum: Float64Array,
+  B: number,
+  x0: number,
+  checkpoints: Float64Array,
+): number {
   const n = xs.length;
   let distinct = 1;
   let prev = xs[0]!;
@@ -1078,7 +1148,14 @@ function toOffsets(counts: Int32Array, from: number, n: number): boolean {
 }
 
 /** The first pass: from bit patterns to keys (or straight back, when it is also the last). */
-function scatterKeys(bits: Int32Array, dst: Int32Array, counts: Int32Array, base: number, shift: number, last: boolean): void {
+function scatterKeys(
+  bits: Int32Array,
+  dst: Int32Array,
+  counts: Int32Array,
+  base: number,
+  shift: number,
+  last: boolean,
+): void {
   for (let i = 0; i < bits.length; i++) {
     const u = bits[i]!;
     const key = u ^ ((u >> 31) | 0x80000000);

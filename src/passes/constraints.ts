@@ -27,7 +27,11 @@ export function compressibleKernels(model: TF.LayersModel): TF.LayerVariable[] {
 }
 
 /** Keeps the zeros of pruned kernels at zero (a pruned model stays pruned while it trains). */
-export function sparsityConstraint(tf: Tf, model: TF.LayersModel, prunedWeights: ReadonlySet<string>): Constraint | undefined {
+export function sparsityConstraint(
+  tf: Tf,
+  model: TF.LayersModel,
+  prunedWeights: ReadonlySet<string>,
+): Constraint | undefined {
   const masked: { variable: TF.LayerVariable; mask: TF.Tensor }[] = [];
   for (const variable of compressibleKernels(model)) {
     if (!prunedWeights.has(variable.originalName)) continue;
@@ -70,7 +74,11 @@ export interface SharedValues {
  * The shared-value structure of a kernel, or undefined when it does not look clustered (more than
  * `maxDistinct` distinct non-zero values, or fewer than `minSharing` non-zero weights per distinct value).
  */
-export function sharedValues(kernel: Float32Array, maxDistinct = CLUSTER_MAX_DISTINCT, minSharing = CLUSTER_MIN_SHARING): SharedValues | undefined {
+export function sharedValues(
+  kernel: Float32Array,
+  maxDistinct = CLUSTER_MAX_DISTINCT,
+  minSharing = CLUSTER_MIN_SHARING,
+): SharedValues | undefined {
   const seen = new Set<number>();
   let nonZero = 0;
   for (const x of kernel) {
@@ -127,8 +135,18 @@ export function sharedValues(kernel: Float32Array, maxDistinct = CLUSTER_MAX_DIS
  * appended for the zero slot, and a gather back to the kernel's shape. The index tensors are held for the
  * run and released by dispose().
  */
-export function clusterConstraint(tf: Tf, model: TF.LayersModel, clusteredWeights: ReadonlySet<string>): Constraint | undefined {
-  const shared: { variable: TF.LayerVariable; ids: TF.Tensor1D; order: TF.Tensor1D; orderIds: TF.Tensor1D; zero: TF.Tensor1D }[] = [];
+export function clusterConstraint(
+  tf: Tf,
+  model: TF.LayersModel,
+  clusteredWeights: ReadonlySet<string>,
+): Constraint | undefined {
+  const shared: {
+    variable: TF.LayerVariable;
+    ids: TF.Tensor1D;
+    order: TF.Tensor1D;
+    orderIds: TF.Tensor1D;
+    zero: TF.Tensor1D;
+  }[] = [];
   let maxClusters = 0;
   for (const variable of compressibleKernels(model)) {
     // Only kernels the cluster pass recorded: a uint8-quantized kernel also has few distinct values, but
@@ -183,7 +201,11 @@ export function recordedWeights(json: Record<string, unknown>, kind: RecordedKin
   return Array.isArray(list) ? list.filter((x): x is string => typeof x === 'string') : [];
 }
 
-export function withRecordedWeights(json: Record<string, unknown>, kind: RecordedKind, names: readonly string[]): Record<string, unknown> {
+export function withRecordedWeights(
+  json: Record<string, unknown>,
+  kind: RecordedKind,
+  names: readonly string[],
+): Record<string, unknown> {
   const meta = (json.userDefinedMetadata ?? {}) as Record<string, unknown>;
   const mcb = (meta.mcbuild ?? {}) as Record<string, unknown>;
   const all = [...new Set([...recordedWeights(json, kind), ...names])].sort();

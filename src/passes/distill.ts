@@ -29,7 +29,13 @@ import type * as TF from '@tensorflow/tfjs';
 import { isLabelled, labelsNeeded, type Dataset, type LabelledDataset } from '../data/index.js';
 import { McbError } from '../errors.js';
 import { inputBatch } from '../engine/batches.js';
-import { ARCHITECTURE_NAMES, LENET5_DEFAULTS, MLP_DEFAULTS, MOBILENET_DEFAULT_ALPHA, type StoredModel } from '../engine/index.js';
+import {
+  ARCHITECTURE_NAMES,
+  LENET5_DEFAULTS,
+  MLP_DEFAULTS,
+  MOBILENET_DEFAULT_ALPHA,
+  type StoredModel,
+} from '../engine/index.js';
 import type { Tf } from '../engine/runtime.js';
 import type { TrainProgress } from '../engine/train.js';
 import { formatDataPath, type TrainingOptions } from '../recipe/index.js';
@@ -63,7 +69,9 @@ export const distill: PassDefinition<DistillOptions> = {
   labelFreeHint: 'set `alpha: 0` (and no `compareAlone`) to learn from the teacher alone',
 
   resolveOptions(raw, place, input) {
-    const o = raw as Partial<Omit<DistillOptions, 'student'>> & { student?: { architecture?: string; options?: Record<string, unknown>; width?: number } };
+    const o = raw as Partial<Omit<DistillOptions, 'student'>> & {
+      student?: { architecture?: string; options?: Record<string, unknown>; width?: number };
+    };
     return {
       student: resolveStudent(o.student, place, input),
       alpha: o.alpha ?? 0.1,
@@ -96,7 +104,11 @@ export const distill: PassDefinition<DistillOptions> = {
     const evalData = evalRaw as LabelledDataset | undefined;
     const { architecture, options: archOptions } = options.student;
     const misfit = architectureMisfit(architecture, train.inputShape, archOptions);
-    if (misfit) throw new McbError('MCB_RECIPE_INVALID', `${where}: the student cannot take ${train.name}: ${misfit}${studentAt}. Choose a student architecture that fits the data.`);
+    if (misfit)
+      throw new McbError(
+        'MCB_RECIPE_INVALID',
+        `${where}: the student cannot take ${train.name}: ${misfit}${studentAt}. Choose a student architecture that fits the data.`,
+      );
 
     // 1. The teacher, once: soft targets for every training sample, and its score on data.eval.
     ctx.progress('teacher soft targets', 0);
@@ -105,18 +117,30 @@ export const distill: PassDefinition<DistillOptions> = {
     let classes: number;
     let teacherEval: Score | undefined;
     try {
-      ({ soft, classes } = await softTargets(tf, teacher, train, options.temperature, { where, studentAt, architecture }));
+      ({ soft, classes } = await softTargets(tf, teacher, train, options.temperature, {
+        where,
+        studentAt,
+        architecture,
+      }));
       if (evalData) teacherEval = score(await measureAccuracy(tf, teacher, evalData, { signal: ctx.signal }));
     } finally {
       teacher.dispose();
     }
 
-    const build = () => buildArchitecture(tf, architecture, archOptions, { inputShape: train.inputShape, numClasses: classes, seed: options.seed });
+    const build = () =>
+      buildArchitecture(tf, architecture, archOptions, {
+        inputShape: train.inputShape,
+        numClasses: classes,
+        seed: options.seed,
+      });
     const { epochs, batchSize, learningRate, optimizer, schedule, seed } = options;
     const trainOptions = { epochs, batchSize, learningRate, optimizer, schedule, seed, signal: ctx.signal };
     const phases = options.compareAlone ? 2 : 1;
     const report = (phase: number, name: string) => (p: TrainProgress) =>
-      ctx.progress(`${name}: epoch ${p.epoch}/${p.epochs} batch ${p.batch}/${p.batches} loss ${p.loss.toFixed(4)}`, (phase + p.fraction) / phases);
+      ctx.progress(
+        `${name}: epoch ${p.epoch}/${p.epochs} batch ${p.batch}/${p.batches} loss ${p.loss.toFixed(4)}`,
+        (phase + p.fraction) / phases,
+      );
 
     // 2. The distilled student.
     const student = build();
@@ -127,11 +151,20 @@ export const distill: PassDefinition<DistillOptions> = {
     try {
       distilled = await trainModel(tf, student, train, {
         ...trainOptions,
-        loss: (output, labels, indices) => distillationLoss(tf, output, labels, targetBatch(tf, soft, classes, indices), options.alpha, options.temperature),
+        loss: (output, labels, indices) =>
+          distillationLoss(
+            tf,
+            output,
+            labels,
+            targetBatch(tf, soft, classes, indices),
+            options.alpha,
+            options.temperature,
+          ),
         onProgress: report(0, 'distill'),
       });
       stored = await fromLayersModel(tf, student);
-      if (evalData) distilledEval = score(await measureAccuracy(tf, asInference(student), evalData, { signal: ctx.signal }));
+      if (evalData)
+        distilledEval = score(await measureAccuracy(tf, asInference(student), evalData, { signal: ctx.signal }));
     } finally {
       student.dispose();
     }
@@ -191,7 +224,14 @@ function asInference(model: TF.LayersModel) {
  * softmax(log probs / T)). `probs` are the student's softmax outputs, `soft` the teacher's softened
  * predictions for the same samples. A NaN in `probs` stays visible in the loss (the floor would hide it).
  */
-export function distillationLoss(tf: Tf, probs: TF.Tensor, labels: TF.Tensor, soft: TF.Tensor, alpha: number, temperature: number): TF.Scalar {
+export function distillationLoss(
+  tf: Tf,
+  probs: TF.Tensor,
+  labels: TF.Tensor,
+  soft: TF.Tensor,
+  alpha: number,
+  temperature: number,
+): TF.Scalar {
   return tf.tidy(() => {
     const logP = tf.log(tf.maximum(probs, MIN_PROBABILITY));
     const hard = tf.neg(tf.sum(tf.mul(labels, logP), -1));
@@ -207,7 +247,13 @@ export function distillationLoss(tf: Tf, probs: TF.Tensor, labels: TF.Tensor, so
  * The teacher's softened predictions softmax(log p / T) for every sample of `ds`, in its order, from one pass
  * over the data. Checks that the teacher is a classifier over the data's classes.
  */
-async function softTargets(tf: Tf, teacher: { predict(x: TF.Tensor): TF.Tensor }, ds: Dataset, temperature: number, msg: { where: string; studentAt: string; architecture: string }): Promise<{ soft: Float32Array; classes: number }> {
+async function softTargets(
+  tf: Tf,
+  teacher: { predict(x: TF.Tensor): TF.Tensor },
+  ds: Dataset,
+  temperature: number,
+  msg: { where: string; studentAt: string; architecture: string },
+): Promise<{ soft: Float32Array; classes: number }> {
   // Label-free data (alpha 0): the teacher's output width is the class count the student learns.
   let classes = ds.numClasses;
   let out = new Float32Array(classes === undefined ? 0 : ds.count * classes);
@@ -217,7 +263,10 @@ async function softTargets(tf: Tf, teacher: { predict(x: TF.Tensor): TF.Tensor }
     try {
       probs = tf.tidy(() => teacher.predict(inputBatch(tf, ds, undefined, start, end)));
     } catch (e) {
-      throw new McbError('MCB_MODEL_INVALID', `${msg.where}: the teacher (the model this pass receives) does not accept ${ds.name} inputs of shape [batch, ${ds.inputShape.join(', ')}] (${e instanceof Error ? e.message.split('\n')[0] : String(e)}). Distill a teacher trained on data like data.train.`);
+      throw new McbError(
+        'MCB_MODEL_INVALID',
+        `${msg.where}: the teacher (the model this pass receives) does not accept ${ds.name} inputs of shape [batch, ${ds.inputShape.join(', ')}] (${e instanceof Error ? e.message.split('\n')[0] : String(e)}). Distill a teacher trained on data like data.train.`,
+      );
     }
     if (classes === undefined) {
       classes = probs.shape[probs.shape.length - 1] ?? 0;
@@ -262,26 +311,50 @@ function checkProbabilities(p: ArrayLike<number>, classes: number, where: string
 /** Rows `indices` of the soft targets, as a [n, classes] tensor. */
 function targetBatch(tf: Tf, soft: Float32Array, classes: number, indices: Uint32Array): TF.Tensor2D {
   const buf = new Float32Array(indices.length * classes);
-  for (let k = 0; k < indices.length; k++) buf.set(soft.subarray(indices[k]! * classes, (indices[k]! + 1) * classes), k * classes);
+  for (let k = 0; k < indices.length; k++)
+    buf.set(soft.subarray(indices[k]! * classes, (indices[k]! + 1) * classes), k * classes);
   return tf.tensor2d(buf, [indices.length, classes]);
 }
 
 /** `student` as written → the concrete architecture and options, with `width` applied to the teacher's. */
-function resolveStudent(raw: { architecture?: string; options?: Record<string, unknown>; width?: number } | undefined, place: OptionsPlace, input: PassInput | undefined): BuiltinArchitecture {
+function resolveStudent(
+  raw: { architecture?: string; options?: Record<string, unknown>; width?: number } | undefined,
+  place: OptionsPlace,
+  input: PassInput | undefined,
+): BuiltinArchitecture {
   const where = `\`${formatDataPath([...place.path, 'student'])}\``;
   const at = `at ${place.at('student')}`;
-  const example = '`student: { architecture: mlp, options: { hidden: [100] } }` or `student: { width: 0.5 }` (the teacher\'s architecture at half width)';
-  if (raw === undefined) throw new McbError('MCB_RECIPE_INVALID', `\`${formatDataPath(place.path)}\` names no student ${`at ${place.at()}`}; add one, e.g. ${example}.`);
+  const example =
+    "`student: { architecture: mlp, options: { hidden: [100] } }` or `student: { width: 0.5 }` (the teacher's architecture at half width)";
+  if (raw === undefined)
+    throw new McbError(
+      'MCB_RECIPE_INVALID',
+      `\`${formatDataPath(place.path)}\` names no student ${`at ${place.at()}`}; add one, e.g. ${example}.`,
+    );
   if (raw.architecture !== undefined && raw.width !== undefined) {
-    throw new McbError('MCB_RECIPE_INVALID', `${where} sets both architecture and width ${at}; keep one: \`architecture\` (with \`options\`) names the student, \`width\` scales the teacher's own architecture.`);
+    throw new McbError(
+      'MCB_RECIPE_INVALID',
+      `${where} sets both architecture and width ${at}; keep one: \`architecture\` (with \`options\`) names the student, \`width\` scales the teacher's own architecture.`,
+    );
   }
   if (raw.architecture !== undefined) {
-    if (!ARCHITECTURE_NAMES.includes(raw.architecture)) throw new McbError('MCB_RECIPE_INVALID', `${where} names an unknown architecture ${JSON.stringify(raw.architecture)} ${at}; known: ${ARCHITECTURE_NAMES.join(', ')}.`);
+    if (!ARCHITECTURE_NAMES.includes(raw.architecture))
+      throw new McbError(
+        'MCB_RECIPE_INVALID',
+        `${where} names an unknown architecture ${JSON.stringify(raw.architecture)} ${at}; known: ${ARCHITECTURE_NAMES.join(', ')}.`,
+      );
     return { architecture: raw.architecture, options: raw.options ?? {} };
   }
-  if (raw.width === undefined) throw new McbError('MCB_RECIPE_INVALID', `${where} names neither an architecture nor a width ${at}; add one, e.g. ${example}.`);
+  if (raw.width === undefined)
+    throw new McbError(
+      'MCB_RECIPE_INVALID',
+      `${where} names neither an architecture nor a width ${at}; add one, e.g. ${example}.`,
+    );
   if (raw.options !== undefined) {
-    throw new McbError('MCB_RECIPE_INVALID', `${where} sets options with width ${at}; \`options\` go with \`architecture\`. Name the student (\`architecture\` and \`options\`) or scale the teacher's (\`width\` alone).`);
+    throw new McbError(
+      'MCB_RECIPE_INVALID',
+      `${where} sets options with width ${at}; \`options\` go with \`architecture\`. Name the student (\`architecture\` and \`options\`) or scale the teacher's (\`width\` alone).`,
+    );
   }
   if (!input?.architecture) {
     throw new McbError(
@@ -302,12 +375,25 @@ export function scaleWidth(arch: BuiltinArchitecture, width: number): BuiltinArc
   const o = arch.options;
   switch (arch.architecture) {
     case 'mlp':
-      return { architecture: 'mlp', options: { ...o, hidden: scale((o.hidden as number[] | undefined) ?? MLP_DEFAULTS.hidden) } };
+      return {
+        architecture: 'mlp',
+        options: { ...o, hidden: scale((o.hidden as number[] | undefined) ?? MLP_DEFAULTS.hidden) },
+      };
     case 'lenet5':
-      return { architecture: 'lenet5', options: { ...o, filters: scale((o.filters as number[] | undefined) ?? LENET5_DEFAULTS.filters), hidden: scale((o.hidden as number[] | undefined) ?? LENET5_DEFAULTS.hidden) } };
+      return {
+        architecture: 'lenet5',
+        options: {
+          ...o,
+          filters: scale((o.filters as number[] | undefined) ?? LENET5_DEFAULTS.filters),
+          hidden: scale((o.hidden as number[] | undefined) ?? LENET5_DEFAULTS.hidden),
+        },
+      };
     case 'mobilenet-v1':
     case 'mobilenet-v2':
-      return { architecture: arch.architecture, options: { ...o, alpha: ((o.alpha as number | undefined) ?? MOBILENET_DEFAULT_ALPHA) * width } };
+      return {
+        architecture: arch.architecture,
+        options: { ...o, alpha: ((o.alpha as number | undefined) ?? MOBILENET_DEFAULT_ALPHA) * width },
+      };
     default:
       throw new Error(`scaleWidth: no width rule for architecture ${arch.architecture}`);
   }

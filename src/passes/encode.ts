@@ -42,7 +42,8 @@ export interface EncodedWeightStats {
 export const encode: PassDefinition<EncodeOptions> = {
   name: 'encode',
   version: 1,
-  summary: 'entropy-code weights with a small alphabet (clustered, packed ints) as DEFLATE, sparse ones as (gap, symbol) pairs (mcbuild/runtime)',
+  summary:
+    'entropy-code weights with a small alphabet (clustered, packed ints) as DEFLATE, sparse ones as (gap, symbol) pairs (mcbuild/runtime)',
   dependsOnBackend: false,
   needs: [],
   perLayer: [],
@@ -50,7 +51,10 @@ export const encode: PassDefinition<EncodeOptions> = {
   resolveOptions(raw, place) {
     const level = raw.level ?? 9;
     if (typeof level !== 'number' || !Number.isInteger(level) || level < 1 || level > 9) {
-      throw new McbError('MCB_RECIPE_INVALID', `\`${formatDataPath([...place.path, 'level'])}\` is ${JSON.stringify(level)} at ${place.at('level')}; the DEFLATE level is a whole number from 1 (fastest) to 9 (smallest).`);
+      throw new McbError(
+        'MCB_RECIPE_INVALID',
+        `\`${formatDataPath([...place.path, 'level'])}\` is ${JSON.stringify(level)} at ${place.at('level')}; the DEFLATE level is a whole number from 1 (fastest) to 9 (smallest).`,
+      );
     }
     return { level: level as DeflateLevel };
   },

@@ -40,7 +40,10 @@ export const finetune: PassDefinition<FinetuneOptions> = {
 
   async apply(model, options, ctx) {
     if (modelKind(model.json) !== 'layers') {
-      throw new McbError('MCB_MODEL_INVALID', 'finetune needs a layers model (model.json with format "layers-model"); a graph model has no trainable layers. Remove the finetune pass or start from a layers model.');
+      throw new McbError(
+        'MCB_MODEL_INVALID',
+        'finetune needs a layers model (model.json with format "layers-model"); a graph model has no trainable layers. Remove the finetune pass or start from a layers model.',
+      );
     }
     const { tf } = await ctx.engine();
     const { toLayersModel, fromLayersModel } = await import('../engine/runtime.js');
@@ -54,7 +57,16 @@ export const finetune: PassDefinition<FinetuneOptions> = {
     try {
       if (frozen.layers.length && layers.trainableWeights.length === 0) {
         // Every layer with weights is skipped: nothing to train (TF.js refuses an optimizer step without variables).
-        return { model, stats: { epochLosses: [], trainSamples: ds.count, kept: [], frozen: frozen.layers, note: 'every layer with weights is skipped by an override: nothing to train' } };
+        return {
+          model,
+          stats: {
+            epochLosses: [],
+            trainSamples: ds.count,
+            kept: [],
+            frozen: frozen.layers,
+            note: 'every layer with weights is skipped by an override: nothing to train',
+          },
+        };
       }
       const result = await trainModel(tf, layers, ds, {
         ...options,
@@ -62,14 +74,25 @@ export const finetune: PassDefinition<FinetuneOptions> = {
         ...(options.steps === undefined ? {} : { maxBatches: options.steps }),
         signal: ctx.signal,
         onProgress: (p) =>
-          ctx.progress(`epoch ${p.epoch}/${p.epochs} batch ${p.batch}/${p.batches} loss ${p.loss.toFixed(4)} eta ${Math.ceil(p.etaSeconds)}s`, p.fraction),
+          ctx.progress(
+            `epoch ${p.epoch}/${p.epochs} batch ${p.batch}/${p.batches} loss ${p.loss.toFixed(4)} eta ${Math.ceil(p.etaSeconds)}s`,
+            p.fraction,
+          ),
       });
       frozen.restore();
       const trained = await fromLayersModel(tf, layers);
       return {
         // Metadata earlier passes recorded (which weights are clustered) stays with the model.
-        model: model.json.userDefinedMetadata === undefined ? trained : { ...trained, json: { ...trained.json, userDefinedMetadata: model.json.userDefinedMetadata } },
-        stats: { epochLosses: result.epochLosses, trainSamples: ds.count, kept: constraints.map((c) => c.describe), ...(frozen.layers.length ? { frozen: frozen.layers } : {}) },
+        model:
+          model.json.userDefinedMetadata === undefined
+            ? trained
+            : { ...trained, json: { ...trained.json, userDefinedMetadata: model.json.userDefinedMetadata } },
+        stats: {
+          epochLosses: result.epochLosses,
+          trainSamples: ds.count,
+          kept: constraints.map((c) => c.describe),
+          ...(frozen.layers.length ? { frozen: frozen.layers } : {}),
+        },
       };
     } finally {
       frozen.dispose();

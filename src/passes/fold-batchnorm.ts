@@ -22,7 +22,13 @@ import { batchNormAxis, passTopology, rebuildModel, Topology, TopologyError, Wei
 import { decodeWeights } from '../engine/weights.js';
 import type { ModelLayer } from '../plan/layers.js';
 import { recordedWeights } from './constraints.js';
-import { optionsByLayer, type LayerOptions, type OptionsPlace, type PassDefinition, SKIPPED_BY_OVERRIDE } from './types.js';
+import {
+  optionsByLayer,
+  type LayerOptions,
+  type OptionsPlace,
+  type PassDefinition,
+  SKIPPED_BY_OVERRIDE,
+} from './types.js';
 
 export type FoldBatchNormOptions = Record<string, never>;
 
@@ -66,9 +72,18 @@ export const foldBatchnorm: PassDefinition<FoldBatchNormOptions> = {
 };
 
 /** The pass itself, synchronous and engine-free (apply() only wraps it). `layerOptions`: null for a layer an override skips. */
-export function foldBatchNorms(model: StoredModel, place?: OptionsPlace, layerOptions: LayerOptions<unknown> = () => ({})): { model: StoredModel; stats: Record<string, unknown> } {
+export function foldBatchNorms(
+  model: StoredModel,
+  place?: OptionsPlace,
+  layerOptions: LayerOptions<unknown> = () => ({}),
+): { model: StoredModel; stats: Record<string, unknown> } {
   const where = place ? ` (the fold-batchnorm pass at ${place.at()})` : '';
-  const topology = passTopology(model, 'fold-batchnorm', where, 'whose batch norms tensorflowjs_converter has already folded');
+  const topology = passTopology(
+    model,
+    'fold-batchnorm',
+    where,
+    'whose batch norms tensorflowjs_converter has already folded',
+  );
   const layersBefore = topology.names().length;
   const bns = topology.layers().filter((l) => l.className === 'BatchNormalization');
   const folded: FoldedBatchNorm[] = [];
@@ -78,7 +93,17 @@ export function foldBatchNorms(model: StoredModel, place?: OptionsPlace, layerOp
     // Nothing to do: the input passes through byte for byte (quantized weights stay quantized).
     return {
       model,
-      stats: { layersBefore, layersAfter: layersBefore, batchNormsFolded: 0, batchNormsSkipped: 0, folded, skipped, paramsBefore, paramsAfter: paramsBefore, note: 'the model has no BatchNormalization layers: nothing to fold' },
+      stats: {
+        layersBefore,
+        layersAfter: layersBefore,
+        batchNormsFolded: 0,
+        batchNormsSkipped: 0,
+        folded,
+        skipped,
+        paramsBefore,
+        paramsAfter: paramsBefore,
+        note: 'the model has no BatchNormalization layers: nothing to fold',
+      },
     };
   }
 
@@ -99,13 +124,18 @@ export function foldBatchNorms(model: StoredModel, place?: OptionsPlace, layerOp
     const kernelKey = FOLDABLE[cls]!;
     const kernel = weights.require(producer, kernelKey);
     const k = weights.floats(producer, kernelKey);
-    const channels = cls === 'DepthwiseConv2D' ? kernel.spec.shape.at(-2)! * kernel.spec.shape.at(-1)! : kernel.spec.shape.at(-1)!;
+    const channels =
+      cls === 'DepthwiseConv2D' ? kernel.spec.shape.at(-2)! * kernel.spec.shape.at(-1)! : kernel.spec.shape.at(-1)!;
     const config = topology.config(bn.name);
     const read = (key: string, fallback: number): Float64Array => {
       // scale: false has no gamma (1), center: false no beta (0); the moving statistics are always stored.
       const present = key === 'gamma' ? config.scale !== false : key === 'beta' ? config.center !== false : true;
       const v = present ? weights.floats(bn.name, key) : undefined;
-      if (v && v.length !== channels) throw new McbError('MCB_MODEL_INVALID', `weight ${bn.name}/${key} has ${v.length} values but ${producer} outputs ${channels} channels${where}; the model's weights do not match its layers.`);
+      if (v && v.length !== channels)
+        throw new McbError(
+          'MCB_MODEL_INVALID',
+          `weight ${bn.name}/${key} has ${v.length} values but ${producer} outputs ${channels} channels${where}; the model's weights do not match its layers.`,
+        );
       return v ? Float64Array.from(v) : new Float64Array(channels).fill(fallback);
     };
     const gamma = read('gamma', 1);
@@ -132,7 +162,14 @@ export function foldBatchNorms(model: StoredModel, place?: OptionsPlace, layerOp
     folded.push({ batchNorm: bn.name, into: producer, className: cls, addedBias: !hadBias });
   }
 
-  const stats = { layersBefore, layersAfter: topology.names().length, batchNormsFolded: folded.length, batchNormsSkipped: skipped.length, folded, skipped };
+  const stats = {
+    layersBefore,
+    layersAfter: topology.names().length,
+    batchNormsFolded: folded.length,
+    batchNormsSkipped: skipped.length,
+    folded,
+    skipped,
+  };
   if (folded.length === 0) return { model, stats: { ...stats, paramsBefore, paramsAfter: paramsBefore } };
 
   let json = topology.toModelJson(model.json);
@@ -143,10 +180,24 @@ export function foldBatchNorms(model: StoredModel, place?: OptionsPlace, layerOp
   const unshared = clustered.filter((n) => into.has(n.split('/').at(-2) ?? ''));
   if (unshared.length) {
     const meta = json.userDefinedMetadata as { mcbuild: Record<string, unknown> };
-    json = { ...json, userDefinedMetadata: { ...meta, mcbuild: { ...meta.mcbuild, clusteredWeights: clustered.filter((n) => !unshared.includes(n)) } } };
+    json = {
+      ...json,
+      userDefinedMetadata: {
+        ...meta,
+        mcbuild: { ...meta.mcbuild, clusteredWeights: clustered.filter((n) => !unshared.includes(n)) },
+      },
+    };
   }
   const out = rebuildModel({ ...model, json }, topology, weights);
-  return { model: out, stats: { ...stats, paramsBefore, paramsAfter: paramCount(out), ...(unshared.length ? { unclustered: unshared } : {}) } };
+  return {
+    model: out,
+    stats: {
+      ...stats,
+      paramsBefore,
+      paramsAfter: paramCount(out),
+      ...(unshared.length ? { unclustered: unshared } : {}),
+    },
+  };
 }
 
 /**
@@ -172,20 +223,25 @@ export function predictFolds(layers: readonly ModelLayer[], layerOptions: LayerO
     if (layerOptions(l.name) === null || layerOptions(producer.name) === null) continue;
     into.set(l.name, producer.name);
   }
-  return layers.filter((l) => !into.has(l.name)).map((l) => (l.inbound?.some((n) => into.has(n)) ? { ...l, inbound: l.inbound.map((n) => into.get(n) ?? n) } : l));
+  return layers
+    .filter((l) => !into.has(l.name))
+    .map((l) => (l.inbound?.some((n) => into.has(n)) ? { ...l, inbound: l.inbound.map((n) => into.get(n) ?? n) } : l));
 }
 
 /** Why folding this BN would change the function (or could not be done), or undefined when it folds. */
 function whyNotFoldable(topology: Topology, bn: string): string | undefined {
   const inbound = topology.inbound(bn);
-  if (inbound.length !== 1) return inbound.length === 0 ? 'it reads the model input directly' : `it has ${inbound.length} inputs`;
+  if (inbound.length !== 1)
+    return inbound.length === 0 ? 'it reads the model input directly' : `it has ${inbound.length} inputs`;
   const producer = inbound[0]!;
   const cls = topology.className(producer);
   if (!(cls in FOLDABLE)) return `it follows ${producer} (${cls}), not a Conv2D, DepthwiseConv2D or Dense`;
   const pc = topology.config(producer);
   const activation = pc.activation ?? 'linear';
-  if (activation !== 'linear' && activation !== null) return `${producer} applies a ${String(activation)} activation before it`;
-  if (pc.data_format !== undefined && pc.data_format !== null && pc.data_format !== 'channels_last') return `${producer} is ${String(pc.data_format)}`;
+  if (activation !== 'linear' && activation !== null)
+    return `${producer} applies a ${String(activation)} activation before it`;
+  if (pc.data_format !== undefined && pc.data_format !== null && pc.data_format !== 'channels_last')
+    return `${producer} is ${String(pc.data_format)}`;
   const others = topology.consumers(producer).filter((c) => c !== bn);
   if (others.length) return `${producer}'s output is also read by ${others.join(', ')}`;
   if (topology.isOutput(producer)) return `${producer}'s output is also a model output`;
@@ -195,7 +251,8 @@ function whyNotFoldable(topology: Topology, bn: string): string | undefined {
     // not know), only the default axis -1 is known to be the channels.
     const rank = topology.shapes().get(producer)?.length;
     const axis = batchNormAxis(bn, config, rank ?? 0);
-    if (rank === undefined ? axis !== -1 : axis !== rank - 1) return `it normalises axis ${JSON.stringify(config.axis)}, not ${producer}'s channels (the last axis)`;
+    if (rank === undefined ? axis !== -1 : axis !== rank - 1)
+      return `it normalises axis ${JSON.stringify(config.axis)}, not ${producer}'s channels (the last axis)`;
   } catch (e) {
     if (e instanceof TopologyError) return e.message.replace(/\.$/, '');
     throw e;

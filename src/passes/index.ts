@@ -10,7 +10,16 @@ import { quantize } from './quantize.js';
 import { shard } from './shard.js';
 import type { PassDefinition } from './types.js';
 
-export type { BuiltinArchitecture, LayerOptions, OptionsPlace, PassContext, PassData, PassDefinition, PassInput, PassResult } from './types.js';
+export type {
+  BuiltinArchitecture,
+  LayerOptions,
+  OptionsPlace,
+  PassContext,
+  PassData,
+  PassDefinition,
+  PassInput,
+  PassResult,
+} from './types.js';
 export { optionsByLayer } from './types.js';
 
 /** Every pass mcbuild knows, by recipe name. Adding a pass = adding its file and one line here. */

@@ -35,13 +35,35 @@
  */
 import { McbError } from '../errors.js';
 import { paramCount, type StoredModel } from '../engine/model-format.js';
-import { chooseRank, keptEnergyFraction, lowRankFactors, reconstructionError, spectrum, type RankRule } from '../engine/svd.js';
-import { passTopology, rebuildModel, Topology, TopologyError, tupleOf, weightProblems, WeightTable, type LayerSpec } from '../engine/topology.js';
+import {
+  chooseRank,
+  keptEnergyFraction,
+  lowRankFactors,
+  reconstructionError,
+  spectrum,
+  type RankRule,
+} from '../engine/svd.js';
+import {
+  passTopology,
+  rebuildModel,
+  Topology,
+  TopologyError,
+  tupleOf,
+  weightProblems,
+  WeightTable,
+  type LayerSpec,
+} from '../engine/topology.js';
 import { decodeWeights, type DecodedWeight } from '../engine/weights.js';
 import { formatDataPath, suggest } from '../recipe/index.js';
 import type { ModelLayer } from '../plan/layers.js';
 import { recordedWeights, type RecordedKind } from './constraints.js';
-import { optionsByLayer, type LayerOptions, type OptionsPlace, type PassDefinition, SKIPPED_BY_OVERRIDE } from './types.js';
+import {
+  optionsByLayer,
+  type LayerOptions,
+  type OptionsPlace,
+  type PassDefinition,
+  SKIPPED_BY_OVERRIDE,
+} from './types.js';
 
 export type LowrankOptions = RankRule & {
   /** Exactly these layers (names as in model.json); undefined: every Dense and Conv2D layer. */
@@ -78,7 +100,8 @@ const SUPPORTED = new Set(['Dense', 'Conv2D']);
 /** Other layers with a kernel, and why they are left alone (listed in the stats when not named). */
 const UNSUPPORTED_WHY: Readonly<Record<string, string>> = {
   DepthwiseConv2D: 'a depthwise kernel has one filter per channel: there is no channel-mixing matrix to factor',
-  SeparableConv2D: 'it is already factored (depthwise then pointwise); decompose its pointwise part as a Conv2D instead',
+  SeparableConv2D:
+    'it is already factored (depthwise then pointwise); decompose its pointwise part as a Conv2D instead',
 };
 
 const RULES = ['rank', 'ratio', 'energy'] as const;
@@ -113,17 +136,34 @@ export const lowrank: PassDefinition<LowrankOptions> = {
     const rule = given[0]!;
     const value = raw[rule];
     const bad = (what: string): never => {
-      throw new McbError('MCB_RECIPE_INVALID', `\`${formatDataPath([...place.path, rule])}\` must be ${what} (got ${JSON.stringify(value)}) at ${place.at(rule)}.`);
+      throw new McbError(
+        'MCB_RECIPE_INVALID',
+        `\`${formatDataPath([...place.path, rule])}\` must be ${what} (got ${JSON.stringify(value)}) at ${place.at(rule)}.`,
+      );
     };
-    if (typeof value !== 'number' || !Number.isFinite(value)) bad(rule === 'rank' ? 'a positive integer' : 'a number between 0 and 1');
+    if (typeof value !== 'number' || !Number.isFinite(value))
+      bad(rule === 'rank' ? 'a positive integer' : 'a number between 0 and 1');
     const v = value as number;
-    if (rule === 'rank' && (!Number.isInteger(v) || v < 1)) bad('a positive integer (the rank of each factorisation, below min(in, out) of every layer it is applied to)');
-    if (rule !== 'rank' && !(v > 0 && v < 1)) bad(`a number greater than 0 and less than 1 (the fraction of ${rule === 'ratio' ? "each layer's parameters" : 'the squared singular values'} kept)`);
+    if (rule === 'rank' && (!Number.isInteger(v) || v < 1))
+      bad('a positive integer (the rank of each factorisation, below min(in, out) of every layer it is applied to)');
+    if (rule !== 'rank' && !(v > 0 && v < 1))
+      bad(
+        `a number greater than 0 and less than 1 (the fraction of ${rule === 'ratio' ? "each layer's parameters" : 'the squared singular values'} kept)`,
+      );
     const layers = raw.layers;
-    if (layers !== undefined && (!Array.isArray(layers) || layers.length === 0 || !layers.every((l) => typeof l === 'string' && l !== ''))) {
-      throw new McbError('MCB_RECIPE_INVALID', `\`${formatDataPath([...place.path, 'layers'])}\` must be a non-empty list of layer names (got ${JSON.stringify(layers)}) at ${place.at('layers')}.`);
+    if (
+      layers !== undefined &&
+      (!Array.isArray(layers) || layers.length === 0 || !layers.every((l) => typeof l === 'string' && l !== ''))
+    ) {
+      throw new McbError(
+        'MCB_RECIPE_INVALID',
+        `\`${formatDataPath([...place.path, 'layers'])}\` must be a non-empty list of layer names (got ${JSON.stringify(layers)}) at ${place.at('layers')}.`,
+      );
     }
-    const options = { [rule]: v, ...(layers === undefined ? {} : { layers: [...(layers as string[])] }) } as LowrankOptions;
+    const options = {
+      [rule]: v,
+      ...(layers === undefined ? {} : { layers: [...(layers as string[])] }),
+    } as LowrankOptions;
     written.set(options, place);
     return options;
   },
@@ -143,14 +183,26 @@ export const lowrank: PassDefinition<LowrankOptions> = {
  * superset: whether the rank rule really makes a layer smaller depends on its kernel's shape, which the
  * list does not show, so the original stays listed too (read by nothing, in the prediction).
  */
-export function layersAfterDecomposing(layers: readonly ModelLayer[], options: LowrankOptions, layerOptions: LayerOptions<LowrankOptions>): ModelLayer[] {
-  const mayDecompose = (l: ModelLayer) => l.className !== undefined && SUPPORTED.has(l.className) && (options.layers === undefined || options.layers.includes(l.name)) && layerOptions(l.name) !== null;
+export function layersAfterDecomposing(
+  layers: readonly ModelLayer[],
+  options: LowrankOptions,
+  layerOptions: LayerOptions<LowrankOptions>,
+): ModelLayer[] {
+  const mayDecompose = (l: ModelLayer) =>
+    l.className !== undefined &&
+    SUPPORTED.has(l.className) &&
+    (options.layers === undefined || options.layers.includes(l.name)) &&
+    layerOptions(l.name) !== null;
   const tail = new Map(layers.filter(mayDecompose).map((l) => [l.name, factorNames(l.name)[1]]));
   return layers.flatMap((l) => {
     const read = l.inbound?.some((n) => tail.has(n)) ? { ...l, inbound: l.inbound.map((n) => tail.get(n) ?? n) } : l;
     if (!tail.has(l.name)) return [read];
     const [first, second] = factorNames(l.name);
-    return [read, { name: first, className: l.className!, ...(read.inbound ? { inbound: read.inbound } : {}) }, { name: second, className: l.className!, inbound: [first] }];
+    return [
+      read,
+      { name: first, className: l.className!, ...(read.inbound ? { inbound: read.inbound } : {}) },
+      { name: second, className: l.className!, inbound: [first] },
+    ];
   });
 }
 
@@ -178,7 +230,10 @@ export function decompose(
   const topology = passTopology(model, 'lowrank', passAt, 'which has no layers to replace');
   const problems = weightProblems(topology, model.weightSpecs);
   if (problems.length) {
-    throw new McbError('MCB_MODEL_INVALID', `lowrank cannot match the model's weights to its layers${passAt}: ${problems.slice(0, 3).join('; ')}. Export the model again with TF.js \`model.save()\`, or leave lowrank out for this model.`);
+    throw new McbError(
+      'MCB_MODEL_INVALID',
+      `lowrank cannot match the model's weights to its layers${passAt}: ${problems.slice(0, 3).join('; ')}. Export the model again with TF.js \`model.save()\`, or leave lowrank out for this model.`,
+    );
   }
 
   // Which layers: the named ones (each must exist and be decomposable), or every Dense and Conv2D.
@@ -197,9 +252,14 @@ export function decompose(
         );
       }
       const cls = topology.className(name);
-      const why = SUPPORTED.has(cls) ? unsupportedConfig(topology, name) : (UNSUPPORTED_WHY[cls] ?? 'lowrank decomposes Dense and Conv2D layers only');
+      const why = SUPPORTED.has(cls)
+        ? unsupportedConfig(topology, name)
+        : (UNSUPPORTED_WHY[cls] ?? 'lowrank decomposes Dense and Conv2D layers only');
       if (why !== undefined) {
-        throw new McbError('MCB_RECIPE_INVALID', `${optionText('layers')} names layer ${name} (${cls}), which lowrank cannot decompose: ${why}. Remove it from \`layers\`; the layers lowrank can decompose are ${listNames(supported)}.`);
+        throw new McbError(
+          'MCB_RECIPE_INVALID',
+          `${optionText('layers')} names layer ${name} (${cls}), which lowrank cannot decompose: ${why}. Remove it from \`layers\`; the layers lowrank can decompose are ${listNames(supported)}.`,
+        );
       }
       if (!candidates.includes(name)) candidates.push(name);
     }
@@ -210,8 +270,15 @@ export function decompose(
         const why = unsupportedConfig(topology, l.name);
         if (why === undefined) candidates.push(l.name);
         else skipped.push({ layer: l.name, className: l.className, reason: why });
-      } else if (UNSUPPORTED_WHY[l.className] !== undefined || model.weightSpecs.some((s) => /(^|\/)kernel$/.test(s.name) && s.name.split('/').at(-2) === l.name)) {
-        skipped.push({ layer: l.name, className: l.className, reason: UNSUPPORTED_WHY[l.className] ?? 'lowrank decomposes Dense and Conv2D layers only' });
+      } else if (
+        UNSUPPORTED_WHY[l.className] !== undefined ||
+        model.weightSpecs.some((s) => /(^|\/)kernel$/.test(s.name) && s.name.split('/').at(-2) === l.name)
+      ) {
+        skipped.push({
+          layer: l.name,
+          className: l.className,
+          reason: UNSUPPORTED_WHY[l.className] ?? 'lowrank decomposes Dense and Conv2D layers only',
+        });
       }
     }
   }
@@ -221,7 +288,8 @@ export function decompose(
     try {
       return weights.floats(name, 'kernel');
     } catch (e) {
-      if (e instanceof TopologyError) throw new McbError('MCB_MODEL_INVALID', `lowrank cannot read layer ${name}${passAt}: ${e.message}`);
+      if (e instanceof TopologyError)
+        throw new McbError('MCB_MODEL_INVALID', `lowrank cannot read layer ${name}${passAt}: ${e.message}`);
       throw e;
     }
   };
@@ -240,7 +308,9 @@ export function decompose(
   // Each set of options (the entry's, an override's) is checked against the layers it applies to.
   const matrixOf = (name: string): [number, number] => {
     const shape = weights.require(name, 'kernel').spec.shape;
-    return topology.className(name) === 'Dense' ? [shape[0]!, shape[1]!] : [shape[0]! * shape[1]! * shape[2]!, shape[3]!];
+    return topology.className(name) === 'Dense'
+      ? [shape[0]!, shape[1]!]
+      : [shape[0]! * shape[1]! * shape[2]!, shape[3]!];
   };
   const minOf = (name: string) => Math.min(...matrixOf(name));
   const tooBig = new Set<string>();
@@ -256,9 +326,20 @@ export function decompose(
       const p = where('rank', o);
       const own = o !== options;
       // A layer's own options carry the override's position, not its data path: name the block by where it is.
-      const option = own ? `the override's \`rank: ${r}\`${p ? ` at ${p.at}` : ''}` : p ? `\`${p.path}\` (${r}, at ${p.at})` : `\`rank\` (${r})`;
-      const which = explicit || names.length === 1 ? `layer ${name}` : `any layer ${own || names.length < candidates.length ? 'it applies to' : 'of the model'}: the largest, layer ${name}`;
-      const fix = explicit ? `lower \`rank\`, or remove ${name} from \`layers\`` : own ? 'lower it' : 'lower `rank`, or name the layers to decompose with `layers`';
+      const option = own
+        ? `the override's \`rank: ${r}\`${p ? ` at ${p.at}` : ''}`
+        : p
+          ? `\`${p.path}\` (${r}, at ${p.at})`
+          : `\`rank\` (${r})`;
+      const which =
+        explicit || names.length === 1
+          ? `layer ${name}`
+          : `any layer ${own || names.length < candidates.length ? 'it applies to' : 'of the model'}: the largest, layer ${name}`;
+      const fix = explicit
+        ? `lower \`rank\`, or remove ${name} from \`layers\``
+        : own
+          ? 'lower it'
+          : 'lower `rank`, or name the layers to decompose with `layers`';
       throw new McbError(
         'MCB_RECIPE_INVALID',
         `${option} is not below min(m, n) of ${which} (${topology.className(name)}, kernel ${m}×${n}, min ${Math.min(m, n)}), which takes ranks 1..${Math.min(m, n) - 1}${max >= 1 ? ` (1..${max} make it smaller)` : ' (none makes it smaller)'}; ${fix}.`,
@@ -266,7 +347,11 @@ export function decompose(
     }
     for (const name of big) {
       const [m, n] = matrixOf(name);
-      skipped.push({ layer: name, className: topology.className(name), reason: `rank ${r} is not below min(${m}, ${n}) = ${Math.min(m, n)}` });
+      skipped.push({
+        layer: name,
+        className: topology.className(name),
+        reason: `rank ${r} is not below min(${m}, ${n}) = ${Math.min(m, n)}`,
+      });
       tooBig.add(name);
     }
   }
@@ -280,7 +365,11 @@ export function decompose(
     const values = kernelOf(name);
     for (let i = 0; i < values.length; i++) {
       const x = values[i]!;
-      if (x - x !== 0) throw new McbError('MCB_MODEL_INVALID', `weight ${kernel.spec.name} holds ${x}${passAt}; a model with non-finite weights cannot be decomposed. Retrain it or check the steps before the lowrank pass.`);
+      if (x - x !== 0)
+        throw new McbError(
+          'MCB_MODEL_INVALID',
+          `weight ${kernel.spec.name} holds ${x}${passAt}; a model with non-finite weights cannot be decomposed. Retrain it or check the steps before the lowrank pass.`,
+        );
     }
     const [m, n] = matrixOf(name);
     const config = topology.config(name);
@@ -308,8 +397,18 @@ export function decompose(
     const prefix = kernel.spec.name.split('/').slice(0, -2).join('/');
     const named = (layer: string, key: string) => `${prefix ? `${prefix}/` : ''}${layer}/${key}`;
     const out: DecodedWeight[] = [
-      { spec: { name: named(first, 'kernel'), shape: cls === 'Dense' ? [m, r] : [kshape[0]!, kshape[1]!, kshape[2]!, r], dtype: 'float32' }, values: f.a },
-      { spec: { name: named(second, 'kernel'), shape: cls === 'Dense' ? [r, n] : [1, 1, r, n], dtype: 'float32' }, values: f.b },
+      {
+        spec: {
+          name: named(first, 'kernel'),
+          shape: cls === 'Dense' ? [m, r] : [kshape[0]!, kshape[1]!, kshape[2]!, r],
+          dtype: 'float32',
+        },
+        values: f.a,
+      },
+      {
+        spec: { name: named(second, 'kernel'), shape: cls === 'Dense' ? [r, n] : [1, 1, r, n], dtype: 'float32' },
+        values: f.b,
+      },
     ];
     if (bias) {
       const { quantization: _q, ...spec } = bias.spec;
@@ -369,7 +468,14 @@ export function decompose(
     json = { ...json, userDefinedMetadata: { ...meta, mcbuild: { ...meta.mcbuild, [kind]: kept } } };
   }
   const out = rebuildModel({ ...model, json }, topology, list);
-  return { model: out, stats: { ...stats, paramsAfter: paramCount(out), ...(released.length ? { released: [...new Set(released)].sort() } : {}) } };
+  return {
+    model: out,
+    stats: {
+      ...stats,
+      paramsAfter: paramCount(out),
+      ...(released.length ? { released: [...new Set(released)].sort() } : {}),
+    },
+  };
 }
 
 /** The names of the two layers that replace `layer`. */
@@ -378,7 +484,10 @@ function factorNames(layer: string): [string, string] {
 }
 
 /** Layers grouped by their options object, in first-seen order (the resolver shares one object per merged set). */
-function groupByOptions(names: readonly string[], optionsOf: ReadonlyMap<string, LowrankOptions>): Map<LowrankOptions, string[]> {
+function groupByOptions(
+  names: readonly string[],
+  optionsOf: ReadonlyMap<string, LowrankOptions>,
+): Map<LowrankOptions, string[]> {
   const groups = new Map<LowrankOptions, string[]>();
   for (const name of names) {
     const o = optionsOf.get(name)!;
@@ -396,7 +505,8 @@ function rankRule(o: LowrankOptions): RankRule {
 function unsupportedConfig(topology: Topology, name: string): string | undefined {
   const c = topology.config(name);
   if (topology.className(name) === 'Conv2D') {
-    if (c.data_format !== undefined && c.data_format !== null && c.data_format !== 'channels_last') return `it is ${String(c.data_format)}; lowrank reads channels_last convolutions`;
+    if (c.data_format !== undefined && c.data_format !== null && c.data_format !== 'channels_last')
+      return `it is ${String(c.data_format)}; lowrank reads channels_last convolutions`;
     if (typeof c.groups === 'number' && c.groups !== 1) return `it is a grouped convolution (groups ${c.groups})`;
     tupleOf(c.kernel_size, 2, 'kernel_size', name);
   }
@@ -404,7 +514,13 @@ function unsupportedConfig(topology: Topology, name: string): string | undefined
 }
 
 /** The two layers that replace `cls` layer `config`: r outputs without bias, then the original's outputs, bias and activation. */
-function factorLayers(cls: 'Dense' | 'Conv2D', config: Readonly<Record<string, unknown>>, first: string, second: string, r: number): [LayerSpec, LayerSpec] {
+function factorLayers(
+  cls: 'Dense' | 'Conv2D',
+  config: Readonly<Record<string, unknown>>,
+  first: string,
+  second: string,
+  r: number,
+): [LayerSpec, LayerSpec] {
   const { batch_input_shape: _b, input_shape: _i, ...rest } = config;
   const common = { kernel_constraint: null };
   const head: Record<string, unknown> = {

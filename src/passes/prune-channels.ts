@@ -38,11 +38,25 @@
  */
 import { McbError } from '../errors.js';
 import { paramCount, type StoredModel } from '../engine/model-format.js';
-import { batchNormAxis, MERGE, passTopology, rebuildModel, Topology, weightProblems, WeightTable } from '../engine/topology.js';
+import {
+  batchNormAxis,
+  MERGE,
+  passTopology,
+  rebuildModel,
+  Topology,
+  weightProblems,
+  WeightTable,
+} from '../engine/topology.js';
 import { decodeWeights } from '../engine/weights.js';
 import { modelCost } from '../metrics/index.js';
 import { formatDataPath, suggest } from '../recipe/index.js';
-import { optionsByLayer, type LayerOptions, type OptionsPlace, type PassDefinition, SKIPPED_BY_OVERRIDE } from './types.js';
+import {
+  optionsByLayer,
+  type LayerOptions,
+  type OptionsPlace,
+  type PassDefinition,
+  SKIPPED_BY_OVERRIDE,
+} from './types.js';
 
 export type ChannelCriterion = 'l1' | 'l2' | 'bn-gamma';
 
@@ -132,25 +146,53 @@ export const pruneChannels: PassDefinition<PruneChannelsOptions> = {
   perLayer: ['sparsity', 'criterion'],
 
   resolveOptions(raw, place) {
-    const invalid = (option: string, message: string) => new McbError('MCB_RECIPE_INVALID', `\`${formatDataPath([...place.path, option])}\` ${message}`);
+    const invalid = (option: string, message: string) =>
+      new McbError('MCB_RECIPE_INVALID', `\`${formatDataPath([...place.path, option])}\` ${message}`);
     const sparsity = raw.sparsity;
     if (sparsity === undefined) {
-      throw new McbError('MCB_RECIPE_INVALID', `\`${formatDataPath(place.path)}\` needs \`sparsity\` at ${place.at()}: the fraction of each layer's channels to remove, e.g. \`- prune-channels: { sparsity: 0.5 }\`.`);
+      throw new McbError(
+        'MCB_RECIPE_INVALID',
+        `\`${formatDataPath(place.path)}\` needs \`sparsity\` at ${place.at()}: the fraction of each layer's channels to remove, e.g. \`- prune-channels: { sparsity: 0.5 }\`.`,
+      );
     }
     if (typeof sparsity !== 'number' || !(sparsity >= 0 && sparsity < 1)) {
-      throw invalid('sparsity', `must be a number in [0, 1) (got ${JSON.stringify(sparsity)}) at ${place.at('sparsity')}: the fraction of channels removed; 1 would remove every channel.`);
+      throw invalid(
+        'sparsity',
+        `must be a number in [0, 1) (got ${JSON.stringify(sparsity)}) at ${place.at('sparsity')}: the fraction of channels removed; 1 would remove every channel.`,
+      );
     }
     const criterion = (raw.criterion ?? 'l1') as ChannelCriterion;
-    if (!CRITERIA.includes(criterion)) throw invalid('criterion', `must be one of ${CRITERIA.join(', ')} (got ${JSON.stringify(raw.criterion)}) at ${place.at('criterion')}.`);
+    if (!CRITERIA.includes(criterion))
+      throw invalid(
+        'criterion',
+        `must be one of ${CRITERIA.join(', ')} (got ${JSON.stringify(raw.criterion)}) at ${place.at('criterion')}.`,
+      );
     const scope = (raw.scope ?? 'layer') as 'layer' | 'global';
-    if (scope !== 'layer' && scope !== 'global') throw invalid('scope', `must be layer or global (got ${JSON.stringify(raw.scope)}) at ${place.at('scope')}.`);
+    if (scope !== 'layer' && scope !== 'global')
+      throw invalid('scope', `must be layer or global (got ${JSON.stringify(raw.scope)}) at ${place.at('scope')}.`);
     const roundTo = raw.roundTo ?? 1;
-    if (typeof roundTo !== 'number' || !Number.isInteger(roundTo) || roundTo < 1) throw invalid('roundTo', `must be a positive integer (got ${JSON.stringify(raw.roundTo)}) at ${place.at('roundTo')}, e.g. 8 to keep channel counts multiples of 8.`);
+    if (typeof roundTo !== 'number' || !Number.isInteger(roundTo) || roundTo < 1)
+      throw invalid(
+        'roundTo',
+        `must be a positive integer (got ${JSON.stringify(raw.roundTo)}) at ${place.at('roundTo')}, e.g. 8 to keep channel counts multiples of 8.`,
+      );
     const layers = raw.layers;
-    if (layers !== undefined && (!Array.isArray(layers) || layers.length === 0 || !layers.every((l) => typeof l === 'string' && l !== ''))) {
-      throw invalid('layers', `must be a non-empty list of layer names (got ${JSON.stringify(layers)}) at ${place.at('layers')}.`);
+    if (
+      layers !== undefined &&
+      (!Array.isArray(layers) || layers.length === 0 || !layers.every((l) => typeof l === 'string' && l !== ''))
+    ) {
+      throw invalid(
+        'layers',
+        `must be a non-empty list of layer names (got ${JSON.stringify(layers)}) at ${place.at('layers')}.`,
+      );
     }
-    const options: PruneChannelsOptions = { sparsity, criterion, scope, roundTo, ...(layers === undefined ? {} : { layers: [...new Set(layers as string[])] }) };
+    const options: PruneChannelsOptions = {
+      sparsity,
+      criterion,
+      scope,
+      roundTo,
+      ...(layers === undefined ? {} : { layers: [...new Set(layers as string[])] }),
+    };
     written.set(options, place);
     return options;
   },
@@ -172,13 +214,17 @@ export function pruneModelChannels(
   // The entry's options were written where the executor says; a layer's own options in an override block,
   // whose data path the place does not carry: name those by value and position.
   const optionText = (option: string, of: PruneChannelsOptions = options) => {
-    if (of !== options) return `the override's \`${option}: ${String(of[option as keyof PruneChannelsOptions])}\`${written.has(of) ? ` at ${written.get(of)!.at(option)}` : ''}`;
+    if (of !== options)
+      return `the override's \`${option}: ${String(of[option as keyof PruneChannelsOptions])}\`${written.has(of) ? ` at ${written.get(of)!.at(option)}` : ''}`;
     return place ? `\`${formatDataPath([...place.path, option])}\` (at ${place.at(option)})` : `\`${option}\``;
   };
   const topology = passTopology(model, 'prune-channels', passAt, 'whose layers cannot be rewired');
   const problems = weightProblems(topology, model.weightSpecs);
   if (problems.length) {
-    throw new McbError('MCB_MODEL_INVALID', `prune-channels cannot match the model's weights to its layers${passAt}: ${problems.slice(0, 3).join('; ')}. Export the model again with TF.js \`model.save()\`, or leave prune-channels out for this model.`);
+    throw new McbError(
+      'MCB_MODEL_INVALID',
+      `prune-channels cannot match the model's weights to its layers${passAt}: ${problems.slice(0, 3).join('; ')}. Export the model again with TF.js \`model.save()\`, or leave prune-channels out for this model.`,
+    );
   }
 
   const analysis = analyse(topology);
@@ -193,7 +239,11 @@ export function pruneModelChannels(
   const take = (g: Group, whyNot: (why: string) => void) => {
     const o = groupOptions(g, layerOptions);
     if (typeof o === 'string') {
-      skipped.push({ layers: g.roots, reason: g.roots.length === 1 ? SKIPPED_BY_OVERRIDE : `${o} is ${SKIPPED_BY_OVERRIDE}, and the group is pruned as one` });
+      skipped.push({
+        layers: g.roots,
+        reason:
+          g.roots.length === 1 ? SKIPPED_BY_OVERRIDE : `${o} is ${SKIPPED_BY_OVERRIDE}, and the group is pruned as one`,
+      });
       return;
     }
     const why = criterionProblem(topology, g, o.criterion);
@@ -205,12 +255,18 @@ export function pruneModelChannels(
     const named = new Set<Group>();
     for (const name of options.layers) {
       if (!topology.has(name)) {
-        throw new McbError('MCB_RECIPE_INVALID', `${optionText('layers')} names layer ${JSON.stringify(name)}, which the model does not have${suggest(name, topology.names())}; the layers prune-channels can prune are ${listNames(prunableRoots(groups))}.`);
+        throw new McbError(
+          'MCB_RECIPE_INVALID',
+          `${optionText('layers')} names layer ${JSON.stringify(name)}, which the model does not have${suggest(name, topology.names())}; the layers prune-channels can prune are ${listNames(prunableRoots(groups))}.`,
+        );
       }
       const cls = topology.className(name);
       const group = groups.find((g) => g.roots.includes(name));
       const refuse = (why: string): never => {
-        throw new McbError('MCB_RECIPE_INVALID', `${optionText('layers')} names layer ${name} (${cls}), whose channels prune-channels cannot remove: ${why}. Remove it from \`layers\`; the layers it can prune are ${listNames(prunableRoots(groups, options.criterion, topology))}.`);
+        throw new McbError(
+          'MCB_RECIPE_INVALID',
+          `${optionText('layers')} names layer ${name} (${cls}), whose channels prune-channels cannot remove: ${why}. Remove it from \`layers\`; the layers it can prune are ${listNames(prunableRoots(groups, options.criterion, topology))}.`,
+        );
       };
       const blocked = group === undefined ? notARootWhy(topology, name, analysis) : group.blocked[0];
       if (blocked !== undefined) refuse(blocked);
@@ -247,7 +303,10 @@ export function pruneModelChannels(
     if (remove >= g.size) {
       const why = `it has ${g.size} channel${g.size === 1 ? '' : 's'}, and removing round(${o.sparsity}·${g.size}) = ${remove} would leave none`;
       if (options.layers !== undefined) {
-        throw new McbError('MCB_RECIPE_INVALID', `${optionText('sparsity', o)} would remove every channel of layer ${g.roots.join(' + ')}: ${why}. Lower \`sparsity\` below ${Number(((g.size - 0.5) / g.size).toPrecision(6))}, or remove ${g.roots[0]} from \`layers\`.`);
+        throw new McbError(
+          'MCB_RECIPE_INVALID',
+          `${optionText('sparsity', o)} would remove every channel of layer ${g.roots.join(' + ')}: ${why}. Lower \`sparsity\` below ${Number(((g.size - 0.5) / g.size).toPrecision(6))}, or remove ${g.roots[0]} from \`layers\`.`,
+        );
       }
       skipped.push({ layers: g.roots, reason: why });
       chosen.splice(chosen.indexOf(g), 1);
@@ -286,7 +345,14 @@ export function pruneModelChannels(
     keep = Math.min(g.size, Math.ceil(keep / options.roundTo) * options.roundTo);
     const o = optionsOf.get(g)!;
     const override = o === options ? {} : { override: { sparsity: o.sparsity, criterion: o.criterion } };
-    for (const root of g.roots) layersStats.push({ layer: root, className: topology.className(root) as 'Conv2D' | 'Dense', channelsBefore: g.size, channelsAfter: keep, ...override });
+    for (const root of g.roots)
+      layersStats.push({
+        layer: root,
+        className: topology.className(root) as 'Conv2D' | 'Dense',
+        channelsBefore: g.size,
+        channelsAfter: keep,
+        ...override,
+      });
     if (keep === g.size) continue;
     const imp = importance.get(g)!;
     // The `keep` most important channels (the earlier one on a tie), in their original order.
@@ -294,7 +360,13 @@ export function pruneModelChannels(
     const kept = order.slice(0, keep).sort((a, b) => a - b);
     for (const s of g.spaces) keepOf.set(s, kept);
     if (g.roots.length > 1) {
-      groupStats.push({ layers: g.roots, merges: g.merges, channelsBefore: g.size, channelsAfter: keep, selection: `shared: the ${keep} channels with the largest ${o.criterion} importance summed over the ${g.roots.length} layers` });
+      groupStats.push({
+        layers: g.roots,
+        merges: g.merges,
+        channelsBefore: g.size,
+        channelsAfter: keep,
+        selection: `shared: the ${keep} channels with the largest ${o.criterion} importance summed over the ${g.roots.length} layers`,
+      });
     }
   }
 
@@ -318,10 +390,19 @@ export function pruneModelChannels(
     ...(before ? { macsBefore: before.macs, flopsBefore: before.flops } : {}),
   };
   // Nothing removed: the input passes through byte for byte (quantized weights stay quantized).
-  if (keepOf.size === 0) return { model, stats: { ...stats, paramsAfter: paramsBefore, ...(before ? { macsAfter: before.macs, flopsAfter: before.flops } : {}) } };
+  if (keepOf.size === 0)
+    return {
+      model,
+      stats: {
+        ...stats,
+        paramsAfter: paramsBefore,
+        ...(before ? { macsAfter: before.macs, flopsAfter: before.flops } : {}),
+      },
+    };
 
   progress(`prune-channels: rewiring ${keepOf.size} channel spaces`);
-  const expand = (kept: readonly number[], factor: number): number[] => (factor === 1 ? [...kept] : kept.flatMap((c) => Array.from({ length: factor }, (_, r) => c * factor + r)));
+  const expand = (kept: readonly number[], factor: number): number[] =>
+    factor === 1 ? [...kept] : kept.flatMap((c) => Array.from({ length: factor }, (_, r) => c * factor + r));
   // Roots: output channels (the last axis of a Conv2D or Dense kernel) and bias.
   for (const g of chosen) {
     const kept = keepOf.get(g.spaces[0]!);
@@ -329,7 +410,10 @@ export function pruneModelChannels(
     for (const root of g.roots) {
       sliceWeight(weights, root, 'kernel', -1, kept);
       if (topology.config(root).use_bias !== false) sliceWeight(weights, root, 'bias', 0, kept);
-      topology.updateConfig(root, topology.className(root) === 'Dense' ? { units: kept.length } : { filters: kept.length });
+      topology.updateConfig(
+        root,
+        topology.className(root) === 'Dense' ? { units: kept.length } : { filters: kept.length },
+      );
     }
   }
   // Readers: per-channel parameters and input channels.
@@ -339,7 +423,8 @@ export function pruneModelChannels(
     const idx = expand(kept, e.factor);
     switch (e.kind) {
       case 'bn':
-        for (const key of ['gamma', 'beta', 'moving_mean', 'moving_variance']) if (weights.get(e.layer, key)) sliceWeight(weights, e.layer, key, 0, idx);
+        for (const key of ['gamma', 'beta', 'moving_mean', 'moving_variance'])
+          if (weights.get(e.layer, key)) sliceWeight(weights, e.layer, key, 0, idx);
         break;
       case 'depthwise':
         sliceWeight(weights, e.layer, 'depthwise_kernel', 2, idx);
@@ -350,7 +435,8 @@ export function pruneModelChannels(
         break;
       case 'dense-in': {
         const width = weights.require(e.layer, 'kernel').spec.shape[0]! / Math.max(1, e.spatial);
-        const rows = e.spatial === 0 ? idx : Array.from({ length: e.spatial }, (_, p) => idx.map((t) => p * width + t)).flat();
+        const rows =
+          e.spatial === 0 ? idx : Array.from({ length: e.spatial }, (_, p) => idx.map((t) => p * width + t)).flat();
         sliceWeight(weights, e.layer, 'kernel', 0, rows);
         break;
       }
@@ -358,7 +444,14 @@ export function pruneModelChannels(
   }
   const out = rebuildModel(model, topology, weights);
   const after = cost(modelCost(out.json));
-  return { model: out, stats: { ...stats, paramsAfter: paramCount(out), ...(before && after ? { macsAfter: after.macs, flopsAfter: after.flops } : {}) } };
+  return {
+    model: out,
+    stats: {
+      ...stats,
+      paramsAfter: paramCount(out),
+      ...(before && after ? { macsAfter: after.macs, flopsAfter: after.flops } : {}),
+    },
+  };
 }
 
 // ---------------------------------------------------------------- analysis
@@ -441,14 +534,22 @@ function analyse(topology: Topology): Analysis {
         blocked[s]!.push(`${l.name} is a grouped convolution (groups ${c.groups})`);
         if (inp) block(inp.space, `it is read by the grouped convolution ${l.name}`);
       }
-      if (out?.at(-1) === null || out === undefined) blocked[s]!.push(`the output shape of ${l.name} cannot be inferred`);
+      if (out?.at(-1) === null || out === undefined)
+        blocked[s]!.push(`the output shape of ${l.name} cannot be inferred`);
       layouts.set(l.name, { space: s, factor: 1, spatial: 0 });
       continue;
     }
     if (tracked.length === 0) continue; // reads the model input or untracked tensors only
     if (cls === 'DepthwiseConv2D' && inp && inp.spatial === 0) {
       const m = (c.depth_multiplier as number | undefined) ?? 1;
-      edits.push({ kind: 'depthwise', layer: l.name, space: inp.space, factor: inp.factor, multiplier: m, bias: c.use_bias !== false });
+      edits.push({
+        kind: 'depthwise',
+        layer: l.name,
+        space: inp.space,
+        factor: inp.factor,
+        multiplier: m,
+        bias: c.use_bias !== false,
+      });
       layouts.set(l.name, { space: inp.space, factor: inp.factor * m, spatial: 0 });
       continue;
     }
@@ -461,7 +562,9 @@ function analyse(topology: Topology): Analysis {
         axis = undefined;
       }
       if (rank === undefined || axis !== rank - 1) {
-        blockAll(`it is read by ${l.name} (BatchNormalization), which normalises axis ${JSON.stringify(c.axis)}, not the channels`);
+        blockAll(
+          `it is read by ${l.name} (BatchNormalization), which normalises axis ${JSON.stringify(c.axis)}, not the channels`,
+        );
         continue;
       }
       edits.push({ kind: 'bn', layer: l.name, space: inp.space, factor: inp.factor });
@@ -483,7 +586,8 @@ function analyse(topology: Topology): Analysis {
     if (cls === 'Flatten' && inp) {
       const inner = shapes.get(l.inbound[0]!)?.slice(1, -1);
       if (inp.spatial > 0) layouts.set(l.name, inp);
-      else if (inner === undefined || inner.some((d) => d === null)) blockAll(`it is read by ${l.name} (Flatten) of an input of open shape`);
+      else if (inner === undefined || inner.some((d) => d === null))
+        blockAll(`it is read by ${l.name} (Flatten) of an input of open shape`);
       else layouts.set(l.name, { ...inp, spatial: (inner as number[]).reduce((a, b) => a * b, 1) });
       continue;
     }
@@ -514,7 +618,13 @@ function analyse(topology: Topology): Analysis {
   }
   for (const o of topology.outputs()) {
     const t = layouts.get(o);
-    if (t) block(t.space, topology.className(o) === 'Dense' || topology.className(o) === 'Conv2D' ? `${o} is the model's output layer` : `it reaches the model's output ${o}`);
+    if (t)
+      block(
+        t.space,
+        topology.className(o) === 'Dense' || topology.className(o) === 'Conv2D'
+          ? `${o} is the model's output layer`
+          : `it reaches the model's output ${o}`,
+      );
   }
 
   const byRoot = new Map<number, Group>();
@@ -530,7 +640,8 @@ function analyse(topology: Topology): Analysis {
   const groups = [...byRoot.values()];
   for (const g of groups) {
     const sz = new Set(g.spaces.map((s) => sizes[s]!));
-    if (sz.size > 1 && !g.blocked.length) g.blocked.push(`its layers ${g.roots.join(', ')} have different channel counts`);
+    if (sz.size > 1 && !g.blocked.length)
+      g.blocked.push(`its layers ${g.roots.join(', ')} have different channel counts`);
   }
   return { groups, edits, find, layouts };
 }
@@ -557,7 +668,8 @@ function notARootWhy(topology: Topology, name: string, analysis: Analysis): stri
     const root = t && analysis.groups.find((g) => g.spaces.includes(t.space))?.roots[0];
     return `a depthwise convolution's channels follow its input, so it is pruned with the layer that feeds it${root ? ` (name ${root} instead)` : ''}`;
   }
-  if (cls === 'BatchNormalization') return 'a batch norm is pruned with the Conv2D or Dense layer before it; name that layer instead';
+  if (cls === 'BatchNormalization')
+    return 'a batch norm is pruned with the Conv2D or Dense layer before it; name that layer instead';
   return 'prune-channels removes output channels of Conv2D and Dense layers only';
 }
 
@@ -566,23 +678,39 @@ function criterionProblem(topology: Topology, g: Group, criterion: ChannelCriter
   if (criterion !== 'bn-gamma') return undefined;
   for (const root of g.roots) {
     const bn = followingBatchNorm(topology, root);
-    if (bn === undefined) return `criterion bn-gamma needs a BatchNormalization right after ${root}, which has none; use criterion l1 or l2`;
-    if (topology.config(bn).scale === false) return `criterion bn-gamma needs gamma, and ${bn} after ${root} has scale: false; use criterion l1 or l2`;
+    if (bn === undefined)
+      return `criterion bn-gamma needs a BatchNormalization right after ${root}, which has none; use criterion l1 or l2`;
+    if (topology.config(bn).scale === false)
+      return `criterion bn-gamma needs gamma, and ${bn} after ${root} has scale: false; use criterion l1 or l2`;
   }
   return undefined;
 }
 
 function followingBatchNorm(topology: Topology, root: string): string | undefined {
   const consumers = topology.consumers(root);
-  return consumers.length === 1 && topology.className(consumers[0]!) === 'BatchNormalization' ? consumers[0] : undefined;
+  return consumers.length === 1 && topology.className(consumers[0]!) === 'BatchNormalization'
+    ? consumers[0]
+    : undefined;
 }
 
 /** Importance of each of the n output channels of a root. */
-function channelImportance(topology: Topology, weights: WeightTable, root: string, criterion: ChannelCriterion, n: number, passAt: string): Float64Array {
+function channelImportance(
+  topology: Topology,
+  weights: WeightTable,
+  root: string,
+  criterion: ChannelCriterion,
+  n: number,
+  passAt: string,
+): Float64Array {
   const out = new Float64Array(n);
   const read = (layer: string, key: string) => {
     const v = weights.floats(layer, key);
-    for (const x of v) if (x - x !== 0) throw new McbError('MCB_MODEL_INVALID', `weight ${layer}/${key} holds ${x}${passAt}, so its channels cannot be ranked; retrain the model or check the steps before prune-channels.`);
+    for (const x of v)
+      if (x - x !== 0)
+        throw new McbError(
+          'MCB_MODEL_INVALID',
+          `weight ${layer}/${key} holds ${x}${passAt}, so its channels cannot be ranked; retrain the model or check the steps before prune-channels.`,
+        );
     return v;
   };
   if (criterion === 'bn-gamma') {
@@ -628,7 +756,13 @@ function sliceWeight(weights: WeightTable, layer: string, key: string, axis: num
 }
 
 function prunableRoots(groups: readonly Group[], criterion?: ChannelCriterion, topology?: Topology): string[] {
-  return groups.filter((g) => g.blocked.length === 0 && (criterion === undefined || topology === undefined || criterionProblem(topology, g, criterion) === undefined)).flatMap((g) => g.roots);
+  return groups
+    .filter(
+      (g) =>
+        g.blocked.length === 0 &&
+        (criterion === undefined || topology === undefined || criterionProblem(topology, g, criterion) === undefined),
+    )
+    .flatMap((g) => g.roots);
 }
 
 function listNames(names: readonly string[]): string {

@@ -100,18 +100,36 @@ export const prune: PassDefinition<PruneOptions> = {
       new McbError('MCB_RECIPE_INVALID', `\`${where}\` ${message(`at ${place.at(option)}`)}`);
     const has = (k: string) => raw[k] !== undefined;
     if (has('sparsity') && has('pattern')) {
-      throw invalid('pattern', (at) => `sets both sparsity and pattern, ${at}; keep one: \`sparsity\` prunes a fraction by magnitude, \`pattern: "N:M"\` keeps N of every M weights.`);
+      throw invalid(
+        'pattern',
+        (at) =>
+          `sets both sparsity and pattern, ${at}; keep one: \`sparsity\` prunes a fraction by magnitude, \`pattern: "N:M"\` keeps N of every M weights.`,
+      );
     }
     if (!has('sparsity') && !has('pattern')) {
-      throw invalid(undefined, (at) => `sets neither sparsity nor pattern, ${at}; add e.g. \`sparsity: 0.5\` (half of each kernel set to zero) or \`pattern: "2:4"\`.`);
+      throw invalid(
+        undefined,
+        (at) =>
+          `sets neither sparsity nor pattern, ${at}; add e.g. \`sparsity: 0.5\` (half of each kernel set to zero) or \`pattern: "2:4"\`.`,
+      );
     }
     const method = 'magnitude' as const;
     if (has('pattern')) {
       const pattern = raw.pattern as string;
       const { n, m } = parsePattern(pattern);
-      if (n >= m) throw invalid('pattern', (at) => `keeps ${n} of every ${m} weights (pattern "${pattern}"), ${at}; N must be smaller than M, e.g. "2:4".`);
+      if (n >= m)
+        throw invalid(
+          'pattern',
+          (at) =>
+            `keeps ${n} of every ${m} weights (pattern "${pattern}"), ${at}; N must be smaller than M, e.g. "2:4".`,
+        );
       for (const k of ['scope', 'schedule', ...TRAINING_OPTIONS]) {
-        if (has(k)) throw invalid(k, (at) => `sets ${k} with pattern, ${at}; an N:M pattern is one-shot and per group. Remove \`${k}\` (a finetune pass after prune recovers accuracy and keeps the zeros).`);
+        if (has(k))
+          throw invalid(
+            k,
+            (at) =>
+              `sets ${k} with pattern, ${at}; an N:M pattern is one-shot and per group. Remove \`${k}\` (a finetune pass after prune recovers accuracy and keeps the zeros).`,
+          );
       }
       const options: PruneOptions = { method, pattern };
       patternAt.set(options, place.at('pattern'));
@@ -121,14 +139,23 @@ export const prune: PassDefinition<PruneOptions> = {
     const scope = (raw.scope as PruneOptions['scope']) ?? 'layer';
     if (!has('schedule')) {
       for (const k of TRAINING_OPTIONS) {
-        if (has(k)) throw invalid(k, (at) => `sets ${k} without a schedule, ${at}; training options apply only to gradual pruning (\`schedule: { steps: 1000 }\`). Remove \`${k}\`, or add a schedule.`);
+        if (has(k))
+          throw invalid(
+            k,
+            (at) =>
+              `sets ${k} without a schedule, ${at}; training options apply only to gradual pruning (\`schedule: { steps: 1000 }\`). Remove \`${k}\`, or add a schedule.`,
+          );
       }
       return { method, sparsity, scope };
     }
     const s = raw.schedule as Partial<PruneSchedule> & { steps: number };
     const initialSparsity = s.initialSparsity ?? 0;
     if (initialSparsity > sparsity) {
-      throw invalid('schedule', (at) => `starts its schedule at initialSparsity ${initialSparsity}, above the final sparsity ${sparsity}, ${at}; the schedule only raises sparsity.`);
+      throw invalid(
+        'schedule',
+        (at) =>
+          `starts its schedule at initialSparsity ${initialSparsity}, above the final sparsity ${sparsity}, ${at}; the schedule only raises sparsity.`,
+      );
     }
     const schedule: PruneSchedule = {
       kind: s.kind ?? 'polynomial',
@@ -151,13 +178,21 @@ export const prune: PassDefinition<PruneOptions> = {
 
   async apply(model, options, ctx) {
     if (modelKind(model.json) !== 'layers') {
-      throw new McbError('MCB_MODEL_INVALID', 'prune needs a layers model (model.json with format "layers-model"): it finds the Dense and Conv2D kernels by layer. Remove the prune pass or start from a layers model.');
+      throw new McbError(
+        'MCB_MODEL_INVALID',
+        'prune needs a layers model (model.json with format "layers-model"): it finds the Dense and Conv2D kernels by layer. Remove the prune pass or start from a layers model.',
+      );
     }
     const optionsFor = optionsByLayer(ctx, options);
     if (options.schedule) return applyScheduled(model, options, options.schedule, optionsFor, ctx);
     const editable = editableWeights(model);
     const skippedLayers = new Set<string>();
-    const { kernels, left } = planKernels(prunableKernels(model.json, editable.weights), options, optionsFor, skippedLayers);
+    const { kernels, left } = planKernels(
+      prunableKernels(model.json, editable.weights),
+      options,
+      optionsFor,
+      skippedLayers,
+    );
     kernels.forEach(checkFinite);
     for (const k of kernels) if (k.plan.kind === 'pattern') checkPattern(k, k.plan, ctx);
     const pool: Kernel[] = [];
@@ -167,9 +202,20 @@ export const prune: PassDefinition<PruneOptions> = {
       else if (p.pooled) pool.push(k);
       else pruneSmallest([k.values], Math.round(p.sparsity * k.values.length));
     }
-    if (pool.length) pruneSmallest(pool.map((k) => k.values), Math.round(options.sparsity! * total(pool)));
-    const extra = options.pattern !== undefined ? { method: options.method, pattern: options.pattern } : { method: options.method, scope: options.scope, target: options.sparsity };
-    return finish(model, editable, kernels, { ...extra, ...(left.length ? { skipped: left } : {}), ...(skippedLayers.size ? { skippedLayers: [...skippedLayers] } : {}) });
+    if (pool.length)
+      pruneSmallest(
+        pool.map((k) => k.values),
+        Math.round(options.sparsity! * total(pool)),
+      );
+    const extra =
+      options.pattern !== undefined
+        ? { method: options.method, pattern: options.pattern }
+        : { method: options.method, scope: options.scope, target: options.sparsity };
+    return finish(model, editable, kernels, {
+      ...extra,
+      ...(left.length ? { skipped: left } : {}),
+      ...(skippedLayers.size ? { skippedLayers: [...skippedLayers] } : {}),
+    });
   },
 };
 
@@ -199,7 +245,12 @@ type KernelPlan =
  * `skippedLayers`), and so are depthwise kernels given a pattern (they reduce over the spatial window only):
  * their names are `left`.
  */
-function planKernels<K extends KernelRef>(kernels: readonly K[], options: PruneOptions, optionsFor: LayerOptions<PruneOptions>, skippedLayers: Set<string>): { kernels: (K & { plan: KernelPlan })[]; left: string[] } {
+function planKernels<K extends KernelRef>(
+  kernels: readonly K[],
+  options: PruneOptions,
+  optionsFor: LayerOptions<PruneOptions>,
+  skippedLayers: Set<string>,
+): { kernels: (K & { plan: KernelPlan })[]; left: string[] } {
   const out: (K & { plan: KernelPlan })[] = [];
   const left: string[] = [];
   for (const k of kernels) {
@@ -216,9 +267,21 @@ function planKernels<K extends KernelRef>(kernels: readonly K[], options: PruneO
         continue;
       }
       const at = patternAt.get(o);
-      out.push({ ...k, plan: { kind: 'pattern', pattern: o.pattern, ...parsePattern(o.pattern), overridden, ...(at === undefined ? {} : { at }) } });
+      out.push({
+        ...k,
+        plan: {
+          kind: 'pattern',
+          pattern: o.pattern,
+          ...parsePattern(o.pattern),
+          overridden,
+          ...(at === undefined ? {} : { at }),
+        },
+      });
     } else {
-      out.push({ ...k, plan: { kind: 'sparsity', sparsity: o.sparsity!, pooled: o.scope === 'global' && !overridden, overridden } });
+      out.push({
+        ...k,
+        plan: { kind: 'sparsity', sparsity: o.sparsity!, pooled: o.scope === 'global' && !overridden, overridden },
+      });
     }
   }
   return { kernels: out, left };
@@ -262,7 +325,10 @@ function editableWeights(model: StoredModel): EditableWeights {
   if (!direct) {
     const decoded = decodeWeights(model);
     return {
-      weights: decoded.map((w) => ({ spec: w.spec, ...(w.values instanceof Float32Array && w.spec.dtype === 'float32' ? { values: w.values } : {}) })),
+      weights: decoded.map((w) => ({
+        spec: w.spec,
+        ...(w.values instanceof Float32Array && w.spec.dtype === 'float32' ? { values: w.values } : {}),
+      })),
       result: () => encodeWeights(model.json, decoded),
     };
   }
@@ -303,7 +369,10 @@ function checkFinite(k: Kernel): void {
   const bits = new Uint32Array(k.values.buffer, k.values.byteOffset, k.values.length);
   for (let i = 0; i < bits.length; i++) {
     if ((bits[i]! & 0x7fffffff) > 0x7f800000) {
-      throw new McbError('MCB_MODEL_INVALID', `the weight ${k.name} holds NaN values, so its magnitudes cannot be ranked; fix the model before pruning.`);
+      throw new McbError(
+        'MCB_MODEL_INVALID',
+        `the weight ${k.name} holds NaN values, so its magnitudes cannot be ranked; fix the model before pruning.`,
+      );
     }
   }
 }
@@ -334,7 +403,12 @@ function total(kernels: readonly Kernel[]): number {
  * The model out, with the achieved sparsity per pruned kernel and overall. The pruned kernels are recorded
  * in the model's metadata, so later training passes keep their zeros (src/passes/constraints.ts).
  */
-function finish(input: StoredModel, editable: EditableWeights, kernels: (Kernel & { plan: KernelPlan })[], extra: Record<string, unknown>) {
+function finish(
+  input: StoredModel,
+  editable: EditableWeights,
+  kernels: (Kernel & { plan: KernelPlan })[],
+  extra: Record<string, unknown>,
+) {
   const layers: LayerSparsity[] = kernels.map((k) => {
     const v = k.values;
     const zeros = countZeros(v);
@@ -345,7 +419,14 @@ function finish(input: StoredModel, editable: EditableWeights, kernels: (Kernel 
   const zeros = layers.reduce((n, l) => n + l.zeros, 0);
   const all = layers.reduce((n, l) => n + l.total, 0);
   const result = editable.result();
-  const out = { ...result, json: withRecordedWeights(result.json, 'prunedWeights', kernels.map((k) => k.name)) };
+  const out = {
+    ...result,
+    json: withRecordedWeights(
+      result.json,
+      'prunedWeights',
+      kernels.map((k) => k.name),
+    ),
+  };
   return {
     model: out,
     stats: {
@@ -536,7 +617,13 @@ export function scheduledSparsity(final: number, s: PruneSchedule, t: number): n
   return final + (s.initialSparsity - final) * (1 - t / s.steps) ** s.power;
 }
 
-async function applyScheduled(model: StoredModel, options: PruneOptions, schedule: PruneSchedule, optionsFor: LayerOptions<PruneOptions>, ctx: PassContext) {
+async function applyScheduled(
+  model: StoredModel,
+  options: PruneOptions,
+  schedule: PruneSchedule,
+  optionsFor: LayerOptions<PruneOptions>,
+  ctx: PassContext,
+) {
   const { tf } = await ctx.engine();
   const { toLayersModel } = await import('../engine/runtime.js');
   const ds = await ctx.data('train');
@@ -549,14 +636,33 @@ async function applyScheduled(model: StoredModel, options: PruneOptions, schedul
 }
 
 /** The schedule's training on `layers` (disposed by the caller), with each kernel pruned to its layer's plan. */
-async function trainPruning(tf: Tf, layers: TF.LayersModel, model: StoredModel, options: PruneOptions, schedule: PruneSchedule, optionsFor: LayerOptions<PruneOptions>, ds: Dataset, ctx: PassContext) {
+async function trainPruning(
+  tf: Tf,
+  layers: TF.LayersModel,
+  model: StoredModel,
+  options: PruneOptions,
+  schedule: PruneSchedule,
+  optionsFor: LayerOptions<PruneOptions>,
+  ds: Dataset,
+  ctx: PassContext,
+) {
   const { fromLayersModel } = await import('../engine/runtime.js');
   const { trainModel } = await import('../engine/train.js');
   const { compressibleKernels } = await import('./constraints.js');
   // The kernels to prune, each with its layer's plan (before freezing: a frozen layer has no trainable weights).
   const refs = compressibleKernels(layers).flatMap((variable) => {
     const match = KERNEL_NAME.exec(variable.originalName);
-    return match ? [{ name: variable.originalName, layer: match[1]!, shape: variable.shape as number[], depthwise: match[2] !== undefined, variable }] : [];
+    return match
+      ? [
+          {
+            name: variable.originalName,
+            layer: match[1]!,
+            shape: variable.shape as number[],
+            depthwise: match[2] !== undefined,
+            variable,
+          },
+        ]
+      : [];
   });
   const skippedLayers = new Set<string>();
   const { kernels: planned, left } = planKernels(refs, options, optionsFor, skippedLayers);
@@ -595,7 +701,14 @@ async function trainPruning(tf: Tf, layers: TF.LayersModel, model: StoredModel, 
   try {
     if (frozen.layers.length > 0 && layers.trainableWeights.length === 0) {
       // Every layer with weights is skipped: nothing to prune or train (TF.js refuses an optimizer step without variables).
-      return { model, stats: { method: options.method, frozen: frozen.layers, note: 'every layer with weights is skipped by an override: nothing to prune' } };
+      return {
+        model,
+        stats: {
+          method: options.method,
+          frozen: frozen.layers,
+          note: 'every layer with weights is skipped by an override: nothing to prune',
+        },
+      };
     }
     pruneTo(() => schedule.initialSparsity);
     const batches = Math.ceil(ds.count / options.batchSize!);
@@ -615,16 +728,22 @@ async function trainPruning(tf: Tf, layers: TF.LayersModel, model: StoredModel, 
             variable.write(tf.mul(variable.read(), masks[i]!));
           });
         }
-        if (step % schedule.frequency === 0 || step === schedule.steps) pruneTo((target) => scheduledSparsity(target, schedule, step));
+        if (step % schedule.frequency === 0 || step === schedule.steps)
+          pruneTo((target) => scheduledSparsity(target, schedule, step));
       },
       onProgress: (p) =>
-        ctx.progress(`step ${step}/${schedule.steps} sparsity ${current.toFixed(3)} loss ${p.loss.toFixed(4)} eta ${Math.ceil(p.etaSeconds)}s`, p.fraction),
+        ctx.progress(
+          `step ${step}/${schedule.steps} sparsity ${current.toFixed(3)} loss ${p.loss.toFixed(4)} eta ${Math.ceil(p.etaSeconds)}s`,
+          p.fraction,
+        ),
     });
     frozen.restore();
     const trained = await fromLayersModel(tf, layers);
     // Metadata earlier passes recorded stays with the model.
     const meta = model.json.userDefinedMetadata;
-    const editable = editableWeights(meta === undefined ? trained : { ...trained, json: { ...trained.json, userDefinedMetadata: meta } });
+    const editable = editableWeights(
+      meta === undefined ? trained : { ...trained, json: { ...trained.json, userDefinedMetadata: meta } },
+    );
     const { kernels } = planKernels(prunableKernels(model.json, editable.weights), options, optionsFor, new Set());
     kernels.forEach(checkFinite);
     return finish(model, editable, kernels, {

@@ -24,7 +24,15 @@
 import { McbError } from '../errors.js';
 import { weightByteLength, type QuantizationDtype, type StoredModel, type WeightSpec } from '../engine/model-format.js';
 import { packedSize, packWeight, roundHalfUp } from '../engine/packed.js';
-import { alignedView, decodeWeights, encodeWeights, float16Table, float32BitsToFloat16, type DecodedWeight, type EncodedWeight } from '../engine/weights.js';
+import {
+  alignedView,
+  decodeWeights,
+  encodeWeights,
+  float16Table,
+  float32BitsToFloat16,
+  type DecodedWeight,
+  type EncodedWeight,
+} from '../engine/weights.js';
 import { checksum, type PackedDtype } from '../runtime/decode.js';
 import { layerClasses, layerOfWeight } from './cluster.js';
 import { formatDataPath } from '../recipe/index.js';
@@ -54,7 +62,8 @@ export const quantize: PassDefinition<QuantizeOptions> = {
   name: 'quantize',
   // 2: the stats gained `layers` (per-layer dtype and bits); a cached step of version 1 would report without them.
   version: 2,
-  summary: 'store weights as float16 or affine uint8/uint16 per tensor (stock TF.js), or bfloat16 / packed int8/int4/int2 (mcbuild/runtime)',
+  summary:
+    'store weights as float16 or affine uint8/uint16 per tensor (stock TF.js), or bfloat16 / packed int8/int4/int2 (mcbuild/runtime)',
   dependsOnBackend: false,
   needs: [],
   perLayer: ['dtype', 'bits', 'granularity', 'groupSize', 'symmetric', 'clip'],
@@ -78,15 +87,34 @@ export const quantize: PassDefinition<QuantizeOptions> = {
     const granularity = (raw.granularity as string | undefined) ?? 'per-tensor';
     if (!PACKED.includes(resolved)) {
       // TF.js's own formats: one min and scale per tensor (or float16), asymmetric by definition.
-      if (granularity !== 'per-tensor') refuse('granularity', `sets granularity ${granularity} with dtype ${resolved}, which TF.js stores per tensor only; use dtype int8, int4 or int2 for ${granularity}`);
-      if (raw.symmetric === true) refuse('symmetric', `sets symmetric: true with dtype ${resolved}; TF.js's ${resolved} format is ${resolved === 'float16' || resolved === 'bfloat16' ? 'not affine' : 'affine (min and scale)'}, use dtype int8, int4 or int2 for symmetric quantization`);
-      if (raw.symmetric === false && (resolved === 'float16' || resolved === 'bfloat16')) refuse('symmetric', `sets symmetric with dtype ${resolved}, which has no range to make symmetric`);
-      if (raw.clip !== undefined && raw.clip !== 'none') refuse('clip', `sets clip ${String(raw.clip)} with dtype ${resolved}; clipping applies to int8, int4 and int2`);
-      if (raw.groupSize !== undefined) refuse('groupSize', `sets groupSize with dtype ${resolved}; groups apply to int8, int4 and int2 with granularity per-group`);
+      if (granularity !== 'per-tensor')
+        refuse(
+          'granularity',
+          `sets granularity ${granularity} with dtype ${resolved}, which TF.js stores per tensor only; use dtype int8, int4 or int2 for ${granularity}`,
+        );
+      if (raw.symmetric === true)
+        refuse(
+          'symmetric',
+          `sets symmetric: true with dtype ${resolved}; TF.js's ${resolved} format is ${resolved === 'float16' || resolved === 'bfloat16' ? 'not affine' : 'affine (min and scale)'}, use dtype int8, int4 or int2 for symmetric quantization`,
+        );
+      if (raw.symmetric === false && (resolved === 'float16' || resolved === 'bfloat16'))
+        refuse('symmetric', `sets symmetric with dtype ${resolved}, which has no range to make symmetric`);
+      if (raw.clip !== undefined && raw.clip !== 'none')
+        refuse('clip', `sets clip ${String(raw.clip)} with dtype ${resolved}; clipping applies to int8, int4 and int2`);
+      if (raw.groupSize !== undefined)
+        refuse(
+          'groupSize',
+          `sets groupSize with dtype ${resolved}; groups apply to int8, int4 and int2 with granularity per-group`,
+        );
       return { dtype: resolved as 'float16' | 'bfloat16' | 'uint8' | 'uint16', granularity: 'per-tensor' };
     }
-    if (granularity === 'per-group' && raw.groupSize === undefined) refuse('granularity', 'sets granularity per-group without groupSize; add groupSize (values per scale along the reduction axis, e.g. 32)');
-    if (granularity !== 'per-group' && raw.groupSize !== undefined) refuse('groupSize', `sets groupSize with granularity ${granularity}; groupSize needs granularity: per-group`);
+    if (granularity === 'per-group' && raw.groupSize === undefined)
+      refuse(
+        'granularity',
+        'sets granularity per-group without groupSize; add groupSize (values per scale along the reduction axis, e.g. 32)',
+      );
+    if (granularity !== 'per-group' && raw.groupSize !== undefined)
+      refuse('groupSize', `sets groupSize with granularity ${granularity}; groupSize needs granularity: per-group`);
     const symmetric = (raw.symmetric as boolean | undefined) ?? true;
     return {
       dtype: resolved as PackedDtype,
@@ -146,7 +174,12 @@ export const quantize: PassDefinition<QuantizeOptions> = {
         weightsQuantized: quantized,
         weightsSkipped: skipped,
         weightsByDtype: byDtype,
-        layers: [...perLayer].map(([layer, l]) => ({ layer, dtype: l.dtype, values: l.values, bitsPerWeight: Number(((8 * l.bytes) / Math.max(1, l.values)).toFixed(3)) })),
+        layers: [...perLayer].map(([layer, l]) => ({
+          layer,
+          dtype: l.dtype,
+          values: l.values,
+          bitsPerWeight: Number(((8 * l.bytes) / Math.max(1, l.values)).toFixed(3)),
+        })),
         ...(skippedLayers.size ? { skippedLayers: [...skippedLayers] } : {}),
         weightBytesBefore: model.weightData.byteLength,
         weightBytesAfter: out.weightData.byteLength,
@@ -158,7 +191,13 @@ export const quantize: PassDefinition<QuantizeOptions> = {
 };
 
 /** One float32 weight stored with options `o`, or undefined when `o`'s format leaves it float32 (not a kernel, for the packed formats). */
-function quantizeWeight(w: DecodedWeight, v: Float32Array, o: QuantizeOptions, classes: Map<string, string> | undefined, errors: ErrorSink): EncodedWeight | undefined {
+function quantizeWeight(
+  w: DecodedWeight,
+  v: Float32Array,
+  o: QuantizeOptions,
+  classes: Map<string, string> | undefined,
+  errors: ErrorSink,
+): EncodedWeight | undefined {
   let byteLength: number;
   let write: (into: Uint8Array) => WeightSpec['quantization'] & object;
   if (o.dtype === 'float16') {
@@ -182,7 +221,10 @@ function quantizeWeight(w: DecodedWeight, v: Float32Array, o: QuantizeOptions, c
 }
 
 /** Each decoded weight's spec and bytes as stored in `model` (views), to write a weight back unchanged. */
-function storedWeights(model: StoredModel, decoded: readonly DecodedWeight[]): Map<DecodedWeight, { spec: WeightSpec; bytes: Uint8Array }> {
+function storedWeights(
+  model: StoredModel,
+  decoded: readonly DecodedWeight[],
+): Map<DecodedWeight, { spec: WeightSpec; bytes: Uint8Array }> {
   const out = new Map<DecodedWeight, { spec: WeightSpec; bytes: Uint8Array }>();
   let off = 0;
   model.weightSpecs.forEach((spec, i) => {
@@ -200,7 +242,11 @@ function kernelAxis(w: DecodedWeight, classes: Map<string, string> | undefined):
   const layer = parts.at(-2);
   if (layer === undefined || w.spec.shape.length < 2) return undefined;
   // Without a topology (graph models) go by the Keras weight names alone.
-  const kernel = classes ? KERNELS[classes.get(layer) ?? ''] : own === 'depthwise_kernel' ? KERNELS.DepthwiseConv2D : KERNELS.Dense;
+  const kernel = classes
+    ? KERNELS[classes.get(layer) ?? '']
+    : own === 'depthwise_kernel'
+      ? KERNELS.DepthwiseConv2D
+      : KERNELS.Dense;
   if (!kernel || kernel.weight !== own) return undefined;
   return kernel.axis < 0 ? w.spec.shape.length + kernel.axis : kernel.axis;
 }
@@ -253,7 +299,11 @@ function toBfloat16(v: Float32Array, into: Uint8Array, errors: ErrorSink): Weigh
   }
   errors.maxAbs = maxAbs;
   errors.sumSq = sumSq;
-  return { dtype: 'bfloat16', checksum: checksum(into.subarray(0, 2 * n)), original_dtype: 'float32' } as unknown as WeightSpec['quantization'] & object;
+  return {
+    dtype: 'bfloat16',
+    checksum: checksum(into.subarray(0, 2 * n)),
+    original_dtype: 'float32',
+  } as unknown as WeightSpec['quantization'] & object;
 }
 
 /** The TF.js converter's affine range: scale over [min, max] with min nudged so that 0 maps to an integer. */
@@ -268,7 +318,12 @@ export function affineRange(min: number, max: number, qmax: number): { scale: nu
 }
 
 /** Writes v as affine uint8/uint16 into `into`, adding |w − ŵ| of what TF.js decodes to `errors`. */
-function toAffine(v: Float32Array, dtype: 'uint8' | 'uint16', into: Uint8Array, errors: ErrorSink): WeightSpec['quantization'] & object {
+function toAffine(
+  v: Float32Array,
+  dtype: 'uint8' | 'uint16',
+  into: Uint8Array,
+  errors: ErrorSink,
+): WeightSpec['quantization'] & object {
   const qmax = dtype === 'uint8' ? 255 : 65535;
   const range = new Float64Array(2);
   minMax(v, range);

@@ -7,7 +7,14 @@ import { McbError } from '../errors.js';
 import { architectureMisfit, enginePackages, nonFiniteWeights, readModelDir, resolveBackend } from '../engine/index.js';
 import { datasetFacts, datasetId, datasetShape, type DatasetFacts, type DatasetFactsMap } from '../data/index.js';
 import { modelLayers, type ModelLayer } from './layers.js';
-import { formatPosition, type Backend, type BackendChoice, type DataSpec, type Recipe, type TrainSpec } from '../recipe/index.js';
+import {
+  formatPosition,
+  type Backend,
+  type BackendChoice,
+  type DataSpec,
+  type Recipe,
+  type TrainSpec,
+} from '../recipe/index.js';
 
 export interface PlanInputs {
   backend: Backend;
@@ -23,7 +30,10 @@ export interface PlanInputs {
   datasets?: DatasetFactsMap;
 }
 
-export async function gatherPlanInputs(recipe: Recipe, opts: { backend?: BackendChoice; layers?: boolean } = {}): Promise<PlanInputs> {
+export async function gatherPlanInputs(
+  recipe: Recipe,
+  opts: { backend?: BackendChoice; layers?: boolean } = {},
+): Promise<PlanInputs> {
   const backend = resolveBackend(opts.backend ?? recipe.runtime.backend);
   const inputs: PlanInputs = { backend, packages: enginePackages(backend) };
   const wantLayers = opts.layers === true || recipe.overrides.length > 0;
@@ -35,14 +45,18 @@ export async function gatherPlanInputs(recipe: Recipe, opts: { backend?: Backend
       if (wantLayers) inputs.layers = modelLayers(model.json, model.weightSpecs);
     } catch (e) {
       if (e instanceof McbError) {
-        throw new McbError(e.code, `${e.message} (\`model.path\` is set at ${formatPosition(recipe.source.positionOf(['model', 'path']))})`);
+        throw new McbError(
+          e.code,
+          `${e.message} (\`model.path\` is set at ${formatPosition(recipe.source.positionOf(['model', 'path']))})`,
+        );
       }
       throw e;
     }
   }
   const datasets = await gatherDatasets(recipe);
   if (Object.keys(datasets).length) inputs.datasets = datasets;
-  if (wantLayers && recipe.model.kind === 'train') inputs.layers = await architectureLayers(recipe.model.train, backend, inputs.datasets);
+  if (wantLayers && recipe.model.kind === 'train')
+    inputs.layers = await architectureLayers(recipe.model.train, backend, inputs.datasets);
   return inputs;
 }
 
@@ -55,9 +69,16 @@ export async function gatherPlanInputs(recipe: Recipe, opts: { backend?: Backend
 function checkFinite(model: Parameters<typeof nonFiniteWeights>[0], path: string, mode: 'fail' | 'warn'): void {
   const bad = nonFiniteWeights(model);
   if (bad.length === 0) return;
-  const list = bad.slice(0, 5).map((b) => `${b.name} (${b.count} value${b.count === 1 ? '' : 's'})`).join(', ') + (bad.length > 5 ? `, and ${bad.length - 5} more` : '');
+  const list =
+    bad
+      .slice(0, 5)
+      .map((b) => `${b.name} (${b.count} value${b.count === 1 ? '' : 's'})`)
+      .join(', ') + (bad.length > 5 ? `, and ${bad.length - 5} more` : '');
   if (mode === 'fail') {
-    throw new McbError('MCB_MODEL_INVALID', `${path} has NaN or infinite weights: ${list}. Fix or retrain the model, or set \`model.nonFinite: warn\` to build it anyway`);
+    throw new McbError(
+      'MCB_MODEL_INVALID',
+      `${path} has NaN or infinite weights: ${list}. Fix or retrain the model, or set \`model.nonFinite: warn\` to build it anyway`,
+    );
   }
   process.stderr.write(`mcbuild: warning: ${path} has NaN or infinite weights: ${list} (model.nonFinite: warn)\n`);
 }
@@ -72,7 +93,11 @@ async function gatherDatasets(recipe: Recipe): Promise<Record<string, DatasetFac
     const spec = recipe.data[role];
     if (spec) named.push([spec, ['data', role]]);
   }
-  if (recipe.model.kind === 'train') named.push([recipe.model.train.data, recipe.model.train.data.dataset === 'mnist' ? ['model', 'train'] : ['data', 'train']]);
+  if (recipe.model.kind === 'train')
+    named.push([
+      recipe.model.train.data,
+      recipe.model.train.data.dataset === 'mnist' ? ['model', 'train'] : ['data', 'train'],
+    ]);
   const out: Record<string, DatasetFacts> = {};
   for (const [spec, path] of named) {
     const id = datasetId(spec);
@@ -81,7 +106,8 @@ async function gatherDatasets(recipe: Recipe): Promise<Record<string, DatasetFac
     try {
       out[id] = (await datasetFacts(spec, where))!;
     } catch (e) {
-      if (e instanceof McbError && !e.message.startsWith(where)) throw new McbError(e.code, `${e.message} (the data is set by ${where})`, { cause: e });
+      if (e instanceof McbError && !e.message.startsWith(where))
+        throw new McbError(e.code, `${e.message} (the data is set by ${where})`, { cause: e });
       throw e;
     }
   }
@@ -92,16 +118,27 @@ async function gatherDatasets(recipe: Recipe): Promise<Record<string, DatasetFac
  * The layers of a builtin architecture, from the model TF.js builds (names are fixed by the architecture,
  * so they are those of the trained baseline). Loads TF.js, so only recipes with overrides pay for it.
  */
-async function architectureLayers(t: TrainSpec, backend: Backend, datasets: DatasetFactsMap | undefined): Promise<ModelLayer[]> {
+async function architectureLayers(
+  t: TrainSpec,
+  backend: Backend,
+  datasets: DatasetFactsMap | undefined,
+): Promise<ModelLayer[]> {
   const shape = datasetShape(t.data, datasets);
   const misfit = architectureMisfit(t.architecture, shape.inputShape, t.options);
   if (misfit || shape.numClasses === undefined) return []; // plan() reports the misfit (or the missing labels) with its position
   const { loadEngine } = await import('../engine/runtime.js');
   const { buildArchitecture } = await import('../engine/architectures/index.js');
   const { tf } = await loadEngine(backend);
-  const model = buildArchitecture(tf, t.architecture, t.options, { inputShape: shape.inputShape, numClasses: shape.numClasses, seed: t.seed });
+  const model = buildArchitecture(tf, t.architecture, t.options, {
+    inputShape: shape.inputShape,
+    numClasses: shape.numClasses,
+    seed: t.seed,
+  });
   try {
-    return modelLayers({ format: 'layers-model', modelTopology: model.toJSON(undefined, false) as Record<string, unknown> });
+    return modelLayers({
+      format: 'layers-model',
+      modelTopology: model.toJSON(undefined, false) as Record<string, unknown>,
+    });
   } finally {
     model.dispose();
   }

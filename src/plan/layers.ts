@@ -75,12 +75,18 @@ export function compilePattern(pattern: string, at: () => string): (name: string
     try {
       re = new RegExp(`^(?:${pattern.slice(3)})$`, 'u');
     } catch (e) {
-      throw new McbError('MCB_RECIPE_INVALID', `layer pattern ${JSON.stringify(pattern)} at ${at()} is not a valid regular expression (${e instanceof Error ? e.message : String(e)}); fix it, or write a glob such as "conv_pw_*".`);
+      throw new McbError(
+        'MCB_RECIPE_INVALID',
+        `layer pattern ${JSON.stringify(pattern)} at ${at()} is not a valid regular expression (${e instanceof Error ? e.message : String(e)}); fix it, or write a glob such as "conv_pw_*".`,
+      );
     }
     return (name) => re.test(name);
   }
   if (!/[*?]/.test(pattern)) return (name) => name === pattern;
-  const body = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  const body = pattern
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
   const re = new RegExp(`^${body}$`, 'su');
   return (name) => re.test(name);
 }
@@ -90,7 +96,9 @@ export function rulesFor(blocks: readonly OverrideBlock[], pass: string, entryIn
   return blocks.flatMap((b) => {
     const set = b.passes[pass];
     if (set === undefined || (b.pass !== undefined && entryIndex !== undefined && b.pass !== entryIndex)) return [];
-    return [{ block: b.index, ...(b.layers ? { layers: b.layers } : {}), ...(b.classes ? { classes: b.classes } : {}), set }];
+    return [
+      { block: b.index, ...(b.layers ? { layers: b.layers } : {}), ...(b.classes ? { classes: b.classes } : {}), set },
+    ];
   });
 }
 
@@ -108,7 +116,9 @@ function matcher(rule: LayerRule): Matcher {
     const where = () => formatDataPath(['overrides', rule.block, 'layers']);
     const names = rule.layers?.map((p) => compilePattern(p, where));
     const classes = rule.classes ? new Set(rule.classes) : undefined;
-    m = (layer) => (!names || names.some((f) => f(layer.name))) && (!classes || (layer.className !== undefined && classes.has(layer.className)));
+    m = (layer) =>
+      (!names || names.some((f) => f(layer.name))) &&
+      (!classes || (layer.className !== undefined && classes.has(layer.className)));
     compiled.set(rule, m);
   }
   return m;
@@ -165,8 +175,19 @@ export function resolveLayer(
  * The error for a block that configures a pass but matches no layer of the model that pass receives (as
  * predicted by the planner, or as it really is when the pass runs): such a block would silently do nothing.
  */
-export function unmatchedRuleMessage(rule: LayerRule, pass: string, layers: readonly ModelLayer[], blockAt: string, when: 'planned' | 'running'): string {
-  const what = [rule.layers ? `layers ${JSON.stringify(rule.layers)}` : '', rule.classes ? `classes ${JSON.stringify(rule.classes)}` : ''].filter(Boolean).join(' and ');
+export function unmatchedRuleMessage(
+  rule: LayerRule,
+  pass: string,
+  layers: readonly ModelLayer[],
+  blockAt: string,
+  when: 'planned' | 'running',
+): string {
+  const what = [
+    rule.layers ? `layers ${JSON.stringify(rule.layers)}` : '',
+    rule.classes ? `classes ${JSON.stringify(rule.classes)}` : '',
+  ]
+    .filter(Boolean)
+    .join(' and ');
   return `\`overrides[${rule.block}]\` at ${blockAt} sets the ${pass} pass for ${what}, but no layer of the model ${when === 'running' ? 'that pass received' : 'that pass will receive'} matches ${rule.layers && rule.classes ? 'both' : 'it'}; that pass's input has ${describeLayers(layers)}. Fix the block's layers or classes, or remove its ${pass} setting.`;
 }
 
@@ -177,7 +198,12 @@ export function describeLayers(layers: readonly ModelLayer[]): string {
 }
 
 /** `raw` with one option set, dropping the alternatives it replaces (as a block setting it would). */
-export function withOption(raw: Record<string, unknown>, option: string, value: unknown, exclusive: readonly (readonly string[])[] = []): Record<string, unknown> {
+export function withOption(
+  raw: Record<string, unknown>,
+  option: string,
+  value: unknown,
+  exclusive: readonly (readonly string[])[] = [],
+): Record<string, unknown> {
   const out = { ...raw };
   for (const group of exclusive) if (group.includes(option)) for (const other of group) delete out[other];
   out[option] = value;
@@ -185,17 +211,32 @@ export function withOption(raw: Record<string, unknown>, option: string, value: 
 }
 
 /** Patterns and classes of a block that match no layer in `layers`, each with up to three close names. */
-export function unmatchedPatterns(block: OverrideBlock, layers: readonly ModelLayer[]): { path: DataPath; pattern: string; closest: string[] }[] {
+export function unmatchedPatterns(
+  block: OverrideBlock,
+  layers: readonly ModelLayer[],
+): { path: DataPath; pattern: string; closest: string[] }[] {
   const out: { path: DataPath; pattern: string; closest: string[] }[] = [];
   (block.layers ?? []).forEach((pattern, i) => {
     const path: DataPath = ['overrides', block.index, 'layers', i];
     const f = compilePattern(pattern, () => formatDataPath(path));
-    if (!layers.some((l) => f(l.name))) out.push({ path, pattern, closest: closest(pattern, layers.map((l) => l.name)) });
+    if (!layers.some((l) => f(l.name)))
+      out.push({
+        path,
+        pattern,
+        closest: closest(
+          pattern,
+          layers.map((l) => l.name),
+        ),
+      });
   });
   (block.classes ?? []).forEach((cls, i) => {
     if (!layers.some((l) => l.className === cls)) {
       const path: DataPath = ['overrides', block.index, 'classes', i];
-      out.push({ path, pattern: cls, closest: closest(cls, [...new Set(layers.flatMap((l) => (l.className ? [l.className] : [])))]) });
+      out.push({
+        path,
+        pattern: cls,
+        closest: closest(cls, [...new Set(layers.flatMap((l) => (l.className ? [l.className] : [])))]),
+      });
     }
   });
   return out;
@@ -203,7 +244,10 @@ export function unmatchedPatterns(block: OverrideBlock, layers: readonly ModelLa
 
 /** The names nearest to `word` by edit distance (regex and glob characters stripped first). */
 export function closest(word: string, names: readonly string[], n = 3): string[] {
-  const plain = word.replace(/^re:/, '').replace(/[*?^$.+()[\]{}|\\]/g, '').toLowerCase();
+  const plain = word
+    .replace(/^re:/, '')
+    .replace(/[*?^$.+()[\]{}|\\]/g, '')
+    .toLowerCase();
   return [...new Set(names)]
     .map((name) => ({ name, d: editDistance(plain, name.toLowerCase()) }))
     .sort((a, b) => a.d - b.d || a.name.localeCompare(b.name))
@@ -246,7 +290,9 @@ export function layerResolver<O extends object>(
     let resolved = byRaw.get(key);
     if (!resolved) {
       // Messages name the block that set this layer's options (the last one), where the bad value most likely is.
-      const blockPath = Object.values(r.setBy).filter((p) => p !== entry.path && p[0] === 'overrides').at(-1);
+      const blockPath = Object.values(r.setBy)
+        .filter((p) => p !== entry.path && p[0] === 'overrides')
+        .at(-1);
       const place: OptionsPlace = {
         path: blockPath ?? entry.path,
         at: (option) => placeAt(option === undefined ? entry.path : [...(r.setBy[option] ?? entry.path), option]),

@@ -16,7 +16,20 @@ import { getPass, type BuiltinArchitecture, type OptionsPlace } from '../passes/
 import { MCBUILD_VERSION } from '../version.js';
 import { canonicalJson, sha256Hex } from '../util/hash.js';
 import type { PlanInputs } from './inputs.js';
-import { compilePattern, describeLayers, hashedRules, layerResolver, ruleMatches, rulesFor, unmatchedPatterns, unmatchedRuleMessage, withOption, type LayerRule, type ModelLayer, type ResolvedLayer } from './layers.js';
+import {
+  compilePattern,
+  describeLayers,
+  hashedRules,
+  layerResolver,
+  ruleMatches,
+  rulesFor,
+  unmatchedPatterns,
+  unmatchedRuleMessage,
+  withOption,
+  type LayerRule,
+  type ModelLayer,
+  type ResolvedLayer,
+} from './layers.js';
 
 /** Bump when the layout of cache entries changes: old entries then simply miss. */
 export const CACHE_FORMAT = 1;
@@ -77,14 +90,29 @@ export interface Plan {
 export function plan(recipe: Recipe, inputs: PlanInputs): Plan {
   const steps: Step[] = [];
   const byId = new Map<string, Step>();
-  const add = (id: string, title: string, spec: StepSpec, inputIds: string[], produces: Step['produces'], own: Record<string, unknown>) => {
+  const add = (
+    id: string,
+    title: string,
+    spec: StepSpec,
+    inputIds: string[],
+    produces: Step['produces'],
+    own: Record<string, unknown>,
+  ) => {
     const keyInputs = {
       cacheFormat: CACHE_FORMAT,
       mcbuild: MCBUILD_VERSION,
       ...own,
       inputs: inputIds.map((i) => byId.get(i)!.key),
     };
-    const step: Step = { id, title, spec, inputs: inputIds, produces, key: sha256Hex(canonicalJson(keyInputs)), keyInputs };
+    const step: Step = {
+      id,
+      title,
+      spec,
+      inputs: inputIds,
+      produces,
+      key: sha256Hex(canonicalJson(keyInputs)),
+      keyInputs,
+    };
     steps.push(step);
     byId.set(id, step);
     return step;
@@ -92,17 +120,28 @@ export function plan(recipe: Recipe, inputs: PlanInputs): Plan {
   const numerics = { backend: inputs.backend, packages: inputs.packages };
 
   if (recipe.model.kind === 'file') {
-    add('baseline', 'load baseline model', { kind: 'load', path: recipe.model.path }, [], 'model', { step: 'load', modelDigest: inputs.modelDigest });
+    add('baseline', 'load baseline model', { kind: 'load', path: recipe.model.path }, [], 'model', {
+      step: 'load',
+      modelDigest: inputs.modelDigest,
+    });
   } else {
     const t = recipe.model.train;
     const shape = datasetShape(t.data, inputs.datasets);
     if (shape.numClasses === undefined) {
-      const at = formatPosition(recipe.source.positionOf(t.data.dataset === 'mnist' ? ['model', 'train'] : ['data', 'train']));
-      throw new McbError('MCB_RECIPE_INVALID', `\`model.train\` at ${formatPosition(recipe.source.positionOf(['model', 'train']))} trains a classifier on labels, but its data (${describeDataset(t.data)}, set at ${at}) has none. Give data.train labels (class folders, or a \`y\` array), or start from a trained model with \`model.path\`.`);
+      const at = formatPosition(
+        recipe.source.positionOf(t.data.dataset === 'mnist' ? ['model', 'train'] : ['data', 'train']),
+      );
+      throw new McbError(
+        'MCB_RECIPE_INVALID',
+        `\`model.train\` at ${formatPosition(recipe.source.positionOf(['model', 'train']))} trains a classifier on labels, but its data (${describeDataset(t.data)}, set at ${at}) has none. Give data.train labels (class folders, or a \`y\` array), or start from a trained model with \`model.path\`.`,
+      );
     }
     const misfit = architectureMisfit(t.architecture, shape.inputShape, t.options);
     if (misfit) {
-      throw new McbError('MCB_RECIPE_INVALID', `${misfit} at ${formatPosition(recipe.source.positionOf(['model', 'train', 'architecture']))}; choose an architecture that fits the data.`);
+      throw new McbError(
+        'MCB_RECIPE_INVALID',
+        `${misfit} at ${formatPosition(recipe.source.positionOf(['model', 'train', 'architecture']))}; choose an architecture that fits the data.`,
+      );
     }
     add('baseline', `train baseline ${t.architecture}`, { kind: 'train', train: t }, [], 'model', {
       step: 'train',
@@ -114,11 +153,24 @@ export function plan(recipe: Recipe, inputs: PlanInputs): Plan {
   }
 
   const latency = recipe.runtime.latency;
-  const evalOwn = (data: DataSpec) => ({ step: 'eval', metrics: METRICS_VERSION, data: datasetFingerprint(data, inputs.datasets), ...numerics, ...(latency ? { latency } : {}) });
+  const evalOwn = (data: DataSpec) => ({
+    step: 'eval',
+    metrics: METRICS_VERSION,
+    data: datasetFingerprint(data, inputs.datasets),
+    ...numerics,
+    ...(latency ? { latency } : {}),
+  });
   const evalTitle = (who: string) => `evaluate ${who} on ${describeDataset(recipe.data.eval)}`;
   const labelled = (kind: 'eval' | 'calibration' | 'train') => datasetLabelled(recipe.data[kind]!, inputs.datasets);
   if (!labelled('eval')) checkLabelFree(recipe);
-  add('eval-baseline', evalTitle('baseline'), { kind: 'eval', role: 'baseline', data: recipe.data.eval }, ['baseline'], 'metrics', evalOwn(recipe.data.eval));
+  add(
+    'eval-baseline',
+    evalTitle('baseline'),
+    { kind: 'eval', role: 'baseline', data: recipe.data.eval },
+    ['baseline'],
+    'metrics',
+    evalOwn(recipe.data.eval),
+  );
 
   checkOverrides(recipe);
   // The layers each pass receives, as far as planning can know them (only gathered when there are overrides).
@@ -129,24 +181,38 @@ export function plan(recipe: Recipe, inputs: PlanInputs): Plan {
   const at = (path: DataPath) => formatPosition(recipe.source.positionOf(path));
   let previous = 'baseline';
   // The builtin architecture of the model each pass receives, for options relative to it (distill's `width`).
-  let architecture: BuiltinArchitecture | undefined = recipe.model.kind === 'train' ? { architecture: recipe.model.train.architecture, options: recipe.model.train.options } : undefined;
-  const modelAt = formatPosition(recipe.source.positionOf(['model', recipe.model.kind === 'file' ? 'path' : 'train'], { key: false }));
+  let architecture: BuiltinArchitecture | undefined =
+    recipe.model.kind === 'train'
+      ? { architecture: recipe.model.train.architecture, options: recipe.model.train.options }
+      : undefined;
+  const modelAt = formatPosition(
+    recipe.source.positionOf(['model', recipe.model.kind === 'file' ? 'path' : 'train'], { key: false }),
+  );
   for (const entry of recipe.passes) {
     const pass = getPass(entry.name);
     if (!pass) throw new Error(`schema admitted unknown pass ${entry.name}`); // the schema's enum prevents this
     const place = optionsPlace(recipe, entry.index, entry.name);
-    const options = pass.resolveOptions(entry.rawOptions, place, { ...(architecture ? { architecture } : {}), modelAt });
+    const options = pass.resolveOptions(entry.rawOptions, place, {
+      ...(architecture ? { architecture } : {}),
+      modelAt,
+    });
     if (entry.search) checkSearch(recipe, entry, place);
     architecture = pass.architectureAfter?.(options) ?? architecture;
     const needs = pass.needsFor?.(options) ?? pass.needs;
     for (const kind of needs) {
       if (!recipe.data[kind]) {
-        throw new McbError('MCB_RECIPE_INVALID', `the ${entry.name} pass at ${place.at()} reads data.${kind}, which the recipe does not set; add it, e.g. \`data: { ${kind}: { dataset: mnist, split: train } }\`.`);
+        throw new McbError(
+          'MCB_RECIPE_INVALID',
+          `the ${entry.name} pass at ${place.at()} reads data.${kind}, which the recipe does not set; add it, e.g. \`data: { ${kind}: { dataset: mnist, split: train } }\`.`,
+        );
       }
     }
     for (const kind of pass.labelsFor?.(options) ?? []) {
       if (!labelled(kind)) {
-        throw new McbError('MCB_RECIPE_INVALID', `the ${entry.name} pass at ${place.at()} ${pass.labelsWhy ?? 'trains on labels'}, but data.${kind} (${describeDataset(recipe.data[kind]!)}, set at ${formatPosition(recipe.source.positionOf(['data', kind]))}) has none. Give data.${kind} labels (class folders, or a \`y\` array)${pass.labelFreeHint ? `, or ${pass.labelFreeHint}` : ''}.`);
+        throw new McbError(
+          'MCB_RECIPE_INVALID',
+          `the ${entry.name} pass at ${place.at()} ${pass.labelsWhy ?? 'trains on labels'}, but data.${kind} (${describeDataset(recipe.data[kind]!)}, set at ${formatPosition(recipe.source.positionOf(['data', kind]))}) has none. Give data.${kind} labels (class folders, or a \`y\` array)${pass.labelFreeHint ? `, or ${pass.labelFreeHint}` : ''}.`,
+        );
       }
     }
     const id = `pass-${entry.index + 1}-${entry.name}`;
@@ -158,7 +224,15 @@ export function plan(recipe: Recipe, inputs: PlanInputs): Plan {
     let layersAfter = layers;
     if (inputs.layers) {
       // Resolve every predicted layer now, so a bad merged option fails the plan instead of a later step.
-      const resolver = layerResolver(pass, { path: place.path, raw: entry.rawOptions }, options, rules, layers ?? [], at, { ...(architecture ? { architecture } : {}), modelAt });
+      const resolver = layerResolver(
+        pass,
+        { path: place.path, raw: entry.rawOptions },
+        options,
+        rules,
+        layers ?? [],
+        at,
+        { ...(architecture ? { architecture } : {}), modelAt },
+      );
       if (layers) for (const l of layers) resolver.optionsFor(l.name);
       for (const r of rules) {
         const seen = seenBy.get(r.block);
@@ -169,17 +243,26 @@ export function plan(recipe: Recipe, inputs: PlanInputs): Plan {
       layerPlan = { ...(layers ? { layers } : {}), overridden: resolver.overridden() };
       // A pass that builds a new model (distill's student) makes the layers after it unknown until it runs;
       // the executor checks the blocks of later passes against the real model.
-      layersAfter = pass.architectureAfter ? undefined : layers && (pass.layersAfter ? pass.layersAfter(layers, options, resolver.optionsFor) : layers);
+      layersAfter = pass.architectureAfter
+        ? undefined
+        : layers && (pass.layersAfter ? pass.layersAfter(layers, options, resolver.optionsFor) : layers);
     }
-    const step = add(id, `${entry.name} ${summarise(options)}${rules.length ? ` + ${rules.length} override${rules.length > 1 ? 's' : ''}` : ''}`.trim(), { kind: 'pass', pass: entry.name, index: entry.index, options, ...(rules.length ? { rules } : {}) }, [previous], 'model', {
-      step: 'pass',
-      pass: entry.name,
-      passVersion: pass.version,
-      options,
-      ...(rules.length ? { overrides: hashedRules(rules) } : {}),
-      ...(needs.length ? { data } : {}),
-      ...((pass.dependsOnBackendFor?.(options) ?? pass.dependsOnBackend) ? numerics : {}),
-    });
+    const step = add(
+      id,
+      `${entry.name} ${summarise(options)}${rules.length ? ` + ${rules.length} override${rules.length > 1 ? 's' : ''}` : ''}`.trim(),
+      { kind: 'pass', pass: entry.name, index: entry.index, options, ...(rules.length ? { rules } : {}) },
+      [previous],
+      'model',
+      {
+        step: 'pass',
+        pass: entry.name,
+        passVersion: pass.version,
+        options,
+        ...(rules.length ? { overrides: hashedRules(rules) } : {}),
+        ...(needs.length ? { data } : {}),
+        ...((pass.dependsOnBackendFor?.(options) ?? pass.dependsOnBackend) ? numerics : {}),
+      },
+    );
     if (layerPlan) step.layerPlan = layerPlan;
     layers = layersAfter;
     previous = id;
@@ -200,25 +283,52 @@ export function plan(recipe: Recipe, inputs: PlanInputs): Plan {
       }
     }
     const first = idle[0];
-    if (first) throw new McbError('MCB_RECIPE_INVALID', unmatchedRuleMessage(first.rule, first.pass, first.layers, at(['overrides', first.rule.block]), 'planned'));
+    if (first)
+      throw new McbError(
+        'MCB_RECIPE_INVALID',
+        unmatchedRuleMessage(first.rule, first.pass, first.layers, at(['overrides', first.rule.block]), 'planned'),
+      );
   }
 
   // It reads the baseline's eval too: fidelity compares the two models' outputs on the same samples.
-  add('eval-result', evalTitle('result'), { kind: 'eval', role: 'result', data: recipe.data.eval }, [previous, 'eval-baseline'], 'metrics', evalOwn(recipe.data.eval));
+  add(
+    'eval-result',
+    evalTitle('result'),
+    { kind: 'eval', role: 'result', data: recipe.data.eval },
+    [previous, 'eval-baseline'],
+    'metrics',
+    evalOwn(recipe.data.eval),
+  );
   // Only a latency threshold pays for the side-by-side timing; its value is in no key (editing it re-gates),
   // the batch sizes and run counts it times are.
   let latencyCompare: string | undefined;
   if (recipe.thresholds.latency) {
     latencyCompare = 'latency';
-    add(latencyCompare, `time baseline and result interleaved on ${describeDataset(recipe.data.eval)}`, { kind: 'latency', data: recipe.data.eval }, ['baseline', previous], 'metrics', {
-      step: 'latency',
-      latencyVersion: LATENCY_COMPARE_VERSION,
-      data: datasetFingerprint(recipe.data.eval, inputs.datasets),
-      ...numerics,
-      ...(latency ? { latency } : {}),
-    });
+    add(
+      latencyCompare,
+      `time baseline and result interleaved on ${describeDataset(recipe.data.eval)}`,
+      { kind: 'latency', data: recipe.data.eval },
+      ['baseline', previous],
+      'metrics',
+      {
+        step: 'latency',
+        latencyVersion: LATENCY_COMPARE_VERSION,
+        data: datasetFingerprint(recipe.data.eval, inputs.datasets),
+        ...numerics,
+        ...(latency ? { latency } : {}),
+      },
+    );
   }
-  return { recipe, backend: inputs.backend, packages: inputs.packages, steps, baselineEval: 'eval-baseline', resultEval: 'eval-result', finalModel: previous, ...(latencyCompare ? { latencyCompare } : {}) };
+  return {
+    recipe,
+    backend: inputs.backend,
+    packages: inputs.packages,
+    steps,
+    baselineEval: 'eval-baseline',
+    resultEval: 'eval-result',
+    finalModel: previous,
+    ...(latencyCompare ? { latencyCompare } : {}),
+  };
 }
 
 /** An `auto` option must be one the pass takes per layer, and every candidate a valid value for it. */
@@ -226,12 +336,20 @@ function checkSearch(recipe: Recipe, entry: PassEntry, place: OptionsPlace): voi
   const { option, candidates } = entry.search!;
   const pass = getPass(entry.name)!;
   if (!pass.perLayer?.includes(option)) {
-    const takes = pass.perLayer?.length ? `it chooses per layer only ${pass.perLayer.join(', ')}` : 'the pass takes no per-layer options';
-    throw new McbError('MCB_RECIPE_INVALID', `\`${formatDataPath([...place.path, option])}\` is auto at ${place.at(option)}, but the search cannot choose ${entry.name}'s ${option} per layer (${takes}); write a value.`);
+    const takes = pass.perLayer?.length
+      ? `it chooses per layer only ${pass.perLayer.join(', ')}`
+      : 'the pass takes no per-layer options';
+    throw new McbError(
+      'MCB_RECIPE_INVALID',
+      `\`${formatDataPath([...place.path, option])}\` is auto at ${place.at(option)}, but the search cannot choose ${entry.name}'s ${option} per layer (${takes}); write a value.`,
+    );
   }
   candidates.forEach((value, j) => {
     const at = () => formatPosition(recipe.source.positionOf([...place.path, 'candidates', j]));
-    pass.resolveOptions(withOption(entry.rawOptions, option, value, pass.exclusiveOptions), { path: place.path, at: (o) => (o === option ? at() : place.at(o)) });
+    pass.resolveOptions(withOption(entry.rawOptions, option, value, pass.exclusiveOptions), {
+      path: place.path,
+      at: (o) => (o === option ? at() : place.at(o)),
+    });
   });
 }
 
@@ -245,26 +363,44 @@ function checkOverrides(recipe: Recipe): void {
     if (block.pass !== undefined) {
       const target = recipe.passes[block.pass];
       const path: DataPath = ['overrides', block.index, 'pass'];
-      if (!target) throw new McbError('MCB_RECIPE_INVALID', `\`${formatDataPath(path)}\` at ${at(path)} is ${block.pass}, but \`passes\` has ${recipe.passes.length} entries (indices from 0); name one of them.`);
+      if (!target)
+        throw new McbError(
+          'MCB_RECIPE_INVALID',
+          `\`${formatDataPath(path)}\` at ${at(path)} is ${block.pass}, but \`passes\` has ${recipe.passes.length} entries (indices from 0); name one of them.`,
+        );
       const others = Object.keys(block.passes).filter((n) => n !== target.name);
       if (others.length) {
-        throw new McbError('MCB_RECIPE_INVALID', `\`overrides[${block.index}]\` at ${at(['overrides', block.index])} applies only to passes[${block.pass}] (${target.name}) but configures ${others.join(', ')}; move ${others.length > 1 ? 'those' : 'that'} to another block.`);
+        throw new McbError(
+          'MCB_RECIPE_INVALID',
+          `\`overrides[${block.index}]\` at ${at(['overrides', block.index])} applies only to passes[${block.pass}] (${target.name}) but configures ${others.join(', ')}; move ${others.length > 1 ? 'those' : 'that'} to another block.`,
+        );
       }
     }
     for (const [name, set] of Object.entries(block.passes)) {
       const path: DataPath = ['overrides', block.index, name];
       if (!inRecipe.has(name)) {
-        throw new McbError('MCB_RECIPE_INVALID', `\`${formatDataPath(path)}\` at ${at(path)} configures the ${name} pass, which \`passes\` does not run; add the pass or remove it from the block (passes: ${[...inRecipe].join(', ') || 'none'}).`);
+        throw new McbError(
+          'MCB_RECIPE_INVALID',
+          `\`${formatDataPath(path)}\` at ${at(path)} configures the ${name} pass, which \`passes\` does not run; add the pass or remove it from the block (passes: ${[...inRecipe].join(', ') || 'none'}).`,
+        );
       }
       const pass = getPass(name)!;
       if (!pass.perLayer) {
-        throw new McbError('MCB_RECIPE_INVALID', `\`${formatDataPath(path)}\` at ${at(path)}: the ${name} pass acts on the whole model and takes no per-layer options; set its options in \`passes\` instead.`);
+        throw new McbError(
+          'MCB_RECIPE_INVALID',
+          `\`${formatDataPath(path)}\` at ${at(path)}: the ${name} pass acts on the whole model and takes no per-layer options; set its options in \`passes\` instead.`,
+        );
       }
       if (set === 'skip') continue;
       for (const option of Object.keys(set)) {
         if (!pass.perLayer.includes(option)) {
-          const allowed = pass.perLayer.length ? `it takes ${pass.perLayer.join(', ')} per layer, or skip` : 'it takes only `skip` per layer';
-          throw new McbError('MCB_RECIPE_INVALID', `\`${formatDataPath([...path, option])}\` at ${at([...path, option])}: ${name}'s ${option} applies to the whole model, not one layer (${allowed}); set it in \`passes\`.`);
+          const allowed = pass.perLayer.length
+            ? `it takes ${pass.perLayer.join(', ')} per layer, or skip`
+            : 'it takes only `skip` per layer';
+          throw new McbError(
+            'MCB_RECIPE_INVALID',
+            `\`${formatDataPath([...path, option])}\` at ${at([...path, option])}: ${name}'s ${option} applies to the whole model, not one layer (${allowed}); set it in \`passes\`.`,
+          );
         }
       }
     }
@@ -276,7 +412,8 @@ export function optionsPlace(recipe: Recipe, index: number, name: string): Optio
   const path = ['passes', index, name];
   return {
     path,
-    at: (option) => formatPosition(recipe.source.positionOf(option === undefined ? path : [...path, option], { key: false })),
+    at: (option) =>
+      formatPosition(recipe.source.positionOf(option === undefined ? path : [...path, option], { key: false })),
   };
 }
 
@@ -289,22 +426,32 @@ function checkLabelFree(recipe: Recipe): void {
   for (const key of Object.keys(recipe.thresholds.accuracy ?? {})) {
     if (key === 'significance') continue; // it qualifies maxDrop, which is reported
     const path = ['thresholds', 'accuracy', key];
-    throw new McbError('MCB_RECIPE_INVALID', `\`${formatDataPath(path)}\` at ${formatPosition(recipe.source.positionOf(path, { key: true }))} needs labels, but ${data}, so accuracy cannot be measured. Gate on fidelity to the baseline instead, e.g. \`fidelity: { minAgreement: 0.99, maxMeanKl: 0.01 }\`, or use labelled eval data.`);
+    throw new McbError(
+      'MCB_RECIPE_INVALID',
+      `\`${formatDataPath(path)}\` at ${formatPosition(recipe.source.positionOf(path, { key: true }))} needs labels, but ${data}, so accuracy cannot be measured. Gate on fidelity to the baseline instead, e.g. \`fidelity: { minAgreement: 0.99, maxMeanKl: 0.01 }\`, or use labelled eval data.`,
+    );
   }
   for (const name of Object.keys(recipe.thresholds.metrics ?? {})) {
     if (!namedMetric(name)?.needsLabels) continue;
     const path = ['thresholds', 'metrics', name];
-    throw new McbError('MCB_RECIPE_INVALID', `\`${formatDataPath(path)}\` at ${formatPosition(recipe.source.positionOf(path, { key: true }))} needs labels, but ${data}, so ${name} cannot be measured. Gate on fidelity to the baseline instead, e.g. \`metrics: { agreement: { min: 0.99 } }\`, or use labelled eval data.`);
+    throw new McbError(
+      'MCB_RECIPE_INVALID',
+      `\`${formatDataPath(path)}\` at ${formatPosition(recipe.source.positionOf(path, { key: true }))} needs labels, but ${data}, so ${name} cannot be measured. Gate on fidelity to the baseline instead, e.g. \`metrics: { agreement: { min: 0.99 } }\`, or use labelled eval data.`,
+    );
   }
   const searched = recipe.passes.find((p) => p.search);
   if (searched) {
     const path = ['passes', searched.index, searched.name, searched.search!.option];
-    throw new McbError('MCB_RECIPE_INVALID', `\`${formatDataPath(path)}\` at ${formatPosition(recipe.source.positionOf(path))} is auto: the search ranks layers by accuracy, but ${data}. Write a value, or use labelled eval data.`);
+    throw new McbError(
+      'MCB_RECIPE_INVALID',
+      `\`${formatDataPath(path)}\` at ${formatPosition(recipe.source.positionOf(path))} is auto: the search ranks layers by accuracy, but ${data}. Write a value, or use labelled eval data.`,
+    );
   }
 }
 
 function summarise(options: object): string {
-  const parts = Object.entries(options).map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`);
+  const parts = Object.entries(options).map(
+    ([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`,
+  );
   return parts.length ? `(${parts.join(', ')})` : '';
 }
-

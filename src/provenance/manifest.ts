@@ -37,7 +37,9 @@ export function buildManifest(files: ReadonlyMap<string, Uint8Array>): Manifest 
   return {
     generator: 'mcbuild',
     mcbuild: MCBUILD_VERSION,
-    files: names.filter((n) => !UNATTESTED.includes(n)).map((name) => ({ name, sha256: sha256Hex(files.get(name)!), size: files.get(name)!.byteLength })),
+    files: names
+      .filter((n) => !UNATTESTED.includes(n))
+      .map((name) => ({ name, sha256: sha256Hex(files.get(name)!), size: files.get(name)!.byteLength })),
     unattested: names.filter((n) => UNATTESTED.includes(n)),
   };
 }
@@ -71,14 +73,23 @@ const PEM = /-----BEGIN [A-Z ]+-----/;
 export async function loadPrivateKey(source: string, from: string): Promise<KeyObject> {
   const { text, what } = await keyText(source, from);
   let key: KeyObject;
-  if (/-----BEGIN (RSA |EC )?PUBLIC KEY-----/.test(text)) throw badKey(what, 'it is not a PEM private key but a public key (the .pub.pem file); signing needs the private key, mcbuild-sign.pem');
-  if (/-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED/.test(text)) throw badKey(what, 'it is encrypted with a passphrase, which mcbuild cannot ask for; it needs an unencrypted PKCS#8 key');
+  if (/-----BEGIN (RSA |EC )?PUBLIC KEY-----/.test(text))
+    throw badKey(
+      what,
+      'it is not a PEM private key but a public key (the .pub.pem file); signing needs the private key, mcbuild-sign.pem',
+    );
+  if (/-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED/.test(text))
+    throw badKey(
+      what,
+      'it is encrypted with a passphrase, which mcbuild cannot ask for; it needs an unencrypted PKCS#8 key',
+    );
   try {
     key = createPrivateKey(text);
   } catch (e) {
     throw badKey(what, `it is not a PEM private key (${e instanceof Error ? e.message : String(e)})`);
   }
-  if (key.asymmetricKeyType !== 'ed25519') throw badKey(what, `it is a ${key.asymmetricKeyType ?? 'unknown'} key; mcbuild signs with ed25519`);
+  if (key.asymmetricKeyType !== 'ed25519')
+    throw badKey(what, `it is a ${key.asymmetricKeyType ?? 'unknown'} key; mcbuild signs with ed25519`);
   return key;
 }
 
@@ -89,29 +100,49 @@ export async function loadPublicKey(path: string, from: string): Promise<KeyObje
   try {
     key = createPublicKey(text);
   } catch (e) {
-    throw badKey(what, `it is not a PEM public key (${e instanceof Error ? e.message : String(e)})`, 'pass the .pub.pem file `mcbuild keygen` wrote');
+    throw badKey(
+      what,
+      `it is not a PEM public key (${e instanceof Error ? e.message : String(e)})`,
+      'pass the .pub.pem file `mcbuild keygen` wrote',
+    );
   }
-  if (key.asymmetricKeyType !== 'ed25519') throw badKey(what, `it is a ${key.asymmetricKeyType ?? 'unknown'} key; mcbuild signs with ed25519`, 'pass the .pub.pem file `mcbuild keygen` wrote');
+  if (key.asymmetricKeyType !== 'ed25519')
+    throw badKey(
+      what,
+      `it is a ${key.asymmetricKeyType ?? 'unknown'} key; mcbuild signs with ed25519`,
+      'pass the .pub.pem file `mcbuild keygen` wrote',
+    );
   return key;
 }
 
 async function keyText(source: string, from: string, inline = true): Promise<{ text: string; what: string }> {
   // A CI variable often holds the PEM on one line with literal \n escapes: restore its line breaks.
-  if (inline && PEM.test(source)) return { text: source.includes('\n') ? source : source.replace(/\\n/g, '\n'), what: `the PEM in ${from}` };
+  if (inline && PEM.test(source))
+    return { text: source.includes('\n') ? source : source.replace(/\\n/g, '\n'), what: `the PEM in ${from}` };
   try {
     return { text: await readFile(source, 'utf8'), what: `the key file ${source} (${from})` };
   } catch (e) {
     const code = errnoCode(e);
-    throw badKey(`the key file ${source} (${from})`, code === 'ENOENT' ? 'it does not exist' : `it cannot be read (${code ?? String(e)})`);
+    throw badKey(
+      `the key file ${source} (${from})`,
+      code === 'ENOENT' ? 'it does not exist' : `it cannot be read (${code ?? String(e)})`,
+    );
   }
 }
 
-function badKey(what: string, why: string, fix = 'create a key pair with `mcbuild keygen --out keys/` and pass the private key file (keys/mcbuild-sign.pem)'): McbError {
+function badKey(
+  what: string,
+  why: string,
+  fix = 'create a key pair with `mcbuild keygen --out keys/` and pass the private key file (keys/mcbuild-sign.pem)',
+): McbError {
   return new McbError('MCB_USAGE', `cannot use ${what}: ${why}. To fix, ${fix}.`);
 }
 
 /** A new ed25519 key pair as PEM (PKCS#8 private, SPKI public). */
 export function generateKeyPair(): { privatePem: string; publicPem: string } {
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-  return { privatePem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), publicPem: publicKey.export({ type: 'spki', format: 'pem' }).toString() };
+  return {
+    privatePem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    publicPem: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+  };
 }

@@ -49,12 +49,18 @@ export function buildProvenance(plan: Plan, inputs: PlanInputs, report: Report):
   return {
     generator: 'mcbuild',
     mcbuild: MCBUILD_VERSION,
-    recipe: { name: recipe.name, file: shown(recipe.file), resolved: relativePaths(document, root) as Record<string, unknown> },
+    recipe: {
+      name: recipe.name,
+      file: shown(recipe.file),
+      resolved: relativePaths(document, root) as Record<string, unknown>,
+    },
     ...(recipe.variant ? { variant: recipe.variant } : {}),
     backend: report.backend,
     versions: report.versions,
     inputs: {
-      ...(recipe.model.kind === 'file' && inputs.modelDigest ? { model: { path: shown(recipe.model.path), digest: `sha256:${inputs.modelDigest}` } } : {}),
+      ...(recipe.model.kind === 'file' && inputs.modelDigest
+        ? { model: { path: shown(recipe.model.path), digest: `sha256:${inputs.modelDigest}` } }
+        : {}),
       data,
     },
     steps: plan.steps.map((s) => ({ id: s.id, title: s.title, key: s.key, keyInputs: s.keyInputs })),
@@ -66,9 +72,13 @@ export function buildProvenance(plan: Plan, inputs: PlanInputs, report: Report):
 
 /** Every absolute path inside the project, made relative to it with forward slashes; other values as they are. */
 function relativePaths(value: unknown, root: string): unknown {
-  if (typeof value === 'string') return isAbsolute(value) && (value === root || value.startsWith(root + sep)) ? relative(root, value).split(sep).join('/') || '.' : value;
+  if (typeof value === 'string')
+    return isAbsolute(value) && (value === root || value.startsWith(root + sep))
+      ? relative(root, value).split(sep).join('/') || '.'
+      : value;
   if (Array.isArray(value)) return value.map((v) => relativePaths(v, root));
-  if (typeof value === 'object' && value !== null) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, relativePaths(v, root)]));
+  if (typeof value === 'object' && value !== null)
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, relativePaths(v, root)]));
   return value;
 }
 
@@ -88,14 +98,20 @@ export function digestOf(bytes: Uint8Array): string {
  */
 export function stampModelJson(bytes: Uint8Array, digest: string): Uint8Array {
   const json = JSON.parse(new TextDecoder().decode(bytes)) as Record<string, unknown>;
-  const meta = (typeof json.userDefinedMetadata === 'object' && json.userDefinedMetadata !== null ? json.userDefinedMetadata : {}) as Record<string, unknown>;
-  const mcb = (typeof meta.mcbuild === 'object' && meta.mcbuild !== null ? meta.mcbuild : {}) as Record<string, unknown>;
+  const meta = (
+    typeof json.userDefinedMetadata === 'object' && json.userDefinedMetadata !== null ? json.userDefinedMetadata : {}
+  ) as Record<string, unknown>;
+  const mcb = (typeof meta.mcbuild === 'object' && meta.mcbuild !== null ? meta.mcbuild : {}) as Record<
+    string,
+    unknown
+  >;
   json.userDefinedMetadata = { ...meta, mcbuild: { ...mcb, provenance: digest } };
   return new TextEncoder().encode(JSON.stringify(json));
 }
 
 /** The digest a model.json was stamped with, or undefined. */
 export function stampOf(json: unknown): string | undefined {
-  const p = (json as { userDefinedMetadata?: { mcbuild?: { provenance?: unknown } } } | null)?.userDefinedMetadata?.mcbuild?.provenance;
+  const p = (json as { userDefinedMetadata?: { mcbuild?: { provenance?: unknown } } } | null)?.userDefinedMetadata
+    ?.mcbuild?.provenance;
   return typeof p === 'string' ? p : undefined;
 }

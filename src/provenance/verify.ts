@@ -31,20 +31,34 @@ export interface VerifyResult {
 
 export async function verifyOutput(dir: string, pub?: KeyObject): Promise<VerifyResult> {
   try {
-    if (!(await stat(dir)).isDirectory()) throw new McbError('MCB_USAGE', `${dir} is a file; \`mcbuild verify\` takes the output folder a build wrote (the recipe's \`output\`, or --out).`);
+    if (!(await stat(dir)).isDirectory())
+      throw new McbError(
+        'MCB_USAGE',
+        `${dir} is a file; \`mcbuild verify\` takes the output folder a build wrote (the recipe's \`output\`, or --out).`,
+      );
   } catch (e) {
     if (e instanceof McbError) throw e;
-    throw new McbError('MCB_USAGE', `${dir} ${errnoCode(e) === 'ENOENT' ? 'does not exist' : `cannot be read (${errnoCode(e) ?? String(e)})`}. Pass the output folder a build wrote (the recipe's \`output\`, or --out).`);
+    throw new McbError(
+      'MCB_USAGE',
+      `${dir} ${errnoCode(e) === 'ENOENT' ? 'does not exist' : `cannot be read (${errnoCode(e) ?? String(e)})`}. Pass the output folder a build wrote (the recipe's \`output\`, or --out).`,
+    );
   }
   const manifestFile = join(dir, MANIFEST_FILE);
   let manifestRaw: Buffer;
   try {
     const info = await lstat(manifestFile);
-    if (!info.isFile()) throw new McbError('MCB_USAGE', `${manifestFile} ${notRegular(info)}: the output folder was tampered with. Build the recipe again to rewrite it.`);
+    if (!info.isFile())
+      throw new McbError(
+        'MCB_USAGE',
+        `${manifestFile} ${notRegular(info)}: the output folder was tampered with. Build the recipe again to rewrite it.`,
+      );
     manifestRaw = await readFile(manifestFile);
   } catch (e) {
     if (e instanceof McbError) throw e;
-    throw new McbError('MCB_USAGE', `${dir} holds no readable ${MANIFEST_FILE} (${errnoCode(e) ?? String(e)}): it is not the output folder of an mcbuild build, or was built before mcbuild wrote manifests, or the manifest was removed. Build the recipe again to write one.`);
+    throw new McbError(
+      'MCB_USAGE',
+      `${dir} holds no readable ${MANIFEST_FILE} (${errnoCode(e) ?? String(e)}): it is not the output folder of an mcbuild build, or was built before mcbuild wrote manifests, or the manifest was removed. Build the recipe again to write one.`,
+    );
   }
   const manifest = parseManifest(manifestRaw, manifestFile);
   const problems: VerifyProblem[] = [];
@@ -54,7 +68,11 @@ export async function verifyOutput(dir: string, pub?: KeyObject): Promise<Verify
   const unsafe = new Set<string>();
   for (const entry of manifest.files) {
     if (listed.has(entry.name)) {
-      problems.push({ file: entry.name, kind: 'changed', message: `listed twice in ${MANIFEST_FILE} (a build lists each file once; the manifest was edited)` });
+      problems.push({
+        file: entry.name,
+        kind: 'changed',
+        message: `listed twice in ${MANIFEST_FILE} (a build lists each file once; the manifest was edited)`,
+      });
       continue;
     }
     listed.add(entry.name);
@@ -69,17 +87,32 @@ export async function verifyOutput(dir: string, pub?: KeyObject): Promise<Verify
         continue;
       }
       if (info.size !== entry.size) {
-        problems.push({ file: entry.name, kind: 'changed', message: `changed: ${info.size} bytes, the manifest says ${entry.size} bytes` });
+        problems.push({
+          file: entry.name,
+          kind: 'changed',
+          message: `changed: ${info.size} bytes, the manifest says ${entry.size} bytes`,
+        });
         continue;
       }
       bytes = await readFile(join(dir, entry.name));
     } catch (e) {
-      problems.push({ file: entry.name, kind: 'missing', message: errnoCode(e) === 'ENOENT' ? 'listed in the manifest but missing' : `cannot be read (${errnoCode(e) ?? String(e)})` });
+      problems.push({
+        file: entry.name,
+        kind: 'missing',
+        message:
+          errnoCode(e) === 'ENOENT'
+            ? 'listed in the manifest but missing'
+            : `cannot be read (${errnoCode(e) ?? String(e)})`,
+      });
       continue;
     }
     const hash = sha256Hex(bytes);
     if (hash !== entry.sha256 || bytes.byteLength !== entry.size) {
-      problems.push({ file: entry.name, kind: 'changed', message: `changed: sha256 ${hash.slice(0, 12)}… (${bytes.byteLength} bytes), the manifest says ${entry.sha256.slice(0, 12)}… (${entry.size} bytes)` });
+      problems.push({
+        file: entry.name,
+        kind: 'changed',
+        message: `changed: sha256 ${hash.slice(0, 12)}… (${bytes.byteLength} bytes), the manifest says ${entry.sha256.slice(0, 12)}… (${entry.size} bytes)`,
+      });
     } else verified++;
   }
   // Only the known machine-dependent files may go unhashed, whatever an edited manifest claims.
@@ -94,13 +127,32 @@ export async function verifyOutput(dir: string, pub?: KeyObject): Promise<Verify
     problems.push({ file: name, kind: 'extra', message: 'not in the manifest (added after the build)' });
   }
   // Every build writes both; a manifest without them cannot vouch for the stamp.
-  for (const f of [MODEL_JSON, PROVENANCE_FILE]) if (!listed.has(f)) problems.push({ file: f, kind: 'provenance', message: `not listed in ${MANIFEST_FILE} (every build attests ${MODEL_JSON} and ${PROVENANCE_FILE}); the manifest was edited` });
+  for (const f of [MODEL_JSON, PROVENANCE_FILE])
+    if (!listed.has(f))
+      problems.push({
+        file: f,
+        kind: 'provenance',
+        message: `not listed in ${MANIFEST_FILE} (every build attests ${MODEL_JSON} and ${PROVENANCE_FILE}); the manifest was edited`,
+      });
   // The stamp ties the model to its record even when the model is copied away from the folder.
-  if (listed.has(MODEL_JSON) && listed.has(PROVENANCE_FILE) && !unsafe.has(MODEL_JSON) && !unsafe.has(PROVENANCE_FILE)) {
+  if (
+    listed.has(MODEL_JSON) &&
+    listed.has(PROVENANCE_FILE) &&
+    !unsafe.has(MODEL_JSON) &&
+    !unsafe.has(PROVENANCE_FILE)
+  ) {
     try {
       const stamp = stampOf(JSON.parse(await readFile(join(dir, MODEL_JSON), 'utf8')));
       const actual = digestOf(await readFile(join(dir, PROVENANCE_FILE)));
-      if (stamp !== actual) problems.push({ file: MODEL_JSON, kind: 'provenance', message: stamp === undefined ? `carries no provenance digest (userDefinedMetadata.mcbuild.provenance)` : `names provenance ${stamp.slice(0, 19)}…, but ${PROVENANCE_FILE} is ${actual.slice(0, 19)}…` });
+      if (stamp !== actual)
+        problems.push({
+          file: MODEL_JSON,
+          kind: 'provenance',
+          message:
+            stamp === undefined
+              ? `carries no provenance digest (userDefinedMetadata.mcbuild.provenance)`
+              : `names provenance ${stamp.slice(0, 19)}…, but ${PROVENANCE_FILE} is ${actual.slice(0, 19)}…`,
+        });
     } catch {
       // A missing or unparsable file is already reported above as missing or changed.
     }
@@ -110,11 +162,19 @@ export async function verifyOutput(dir: string, pub?: KeyObject): Promise<Verify
   if (!pub) signature = sig === undefined ? 'absent' : 'present, not checked';
   else if (sig === undefined) {
     signature = 'missing';
-    problems.push({ file: SIGNATURE_FILE, kind: 'signature', message: 'missing: the output is not signed (build with --sign-key or MCBUILD_SIGN_KEY)' });
+    problems.push({
+      file: SIGNATURE_FILE,
+      kind: 'signature',
+      message: 'missing: the output is not signed (build with --sign-key or MCBUILD_SIGN_KEY)',
+    });
   } else if (signatureHolds(manifestRaw, sig, pub)) signature = 'valid';
   else {
     signature = 'invalid';
-    problems.push({ file: SIGNATURE_FILE, kind: 'signature', message: `does not verify with this public key: signed by another key, or ${MANIFEST_FILE} was changed` });
+    problems.push({
+      file: SIGNATURE_FILE,
+      kind: 'signature',
+      message: `does not verify with this public key: signed by another key, or ${MANIFEST_FILE} was changed`,
+    });
   }
   return { ok: problems.length === 0, verified, problems, signature, unattested };
 }
@@ -124,13 +184,28 @@ function parseManifest(raw: Buffer, file: string): Manifest {
   try {
     data = JSON.parse(raw.toString('utf8'));
   } catch (e) {
-    throw new McbError('MCB_USAGE', `${file} is not valid JSON (${e instanceof Error ? e.message : String(e)}); it was damaged or edited. Build the recipe again to rewrite the output folder.`);
+    throw new McbError(
+      'MCB_USAGE',
+      `${file} is not valid JSON (${e instanceof Error ? e.message : String(e)}); it was damaged or edited. Build the recipe again to rewrite the output folder.`,
+    );
   }
   const m = data as Partial<Manifest> | null;
   const ok =
-    typeof m === 'object' && m !== null && m.generator === 'mcbuild' && Array.isArray(m.files) && Array.isArray(m.unattested) &&
-    m.files.every((f) => typeof f?.name === 'string' && plainName(f.name) && typeof f.sha256 === 'string' && typeof f.size === 'number') && m.unattested.every((n) => typeof n === 'string');
-  if (!ok) throw new McbError('MCB_USAGE', `${file} is not an mcbuild manifest (it needs \`"generator": "mcbuild"\`, \`files\` with name, sha256 and size, and \`unattested\`). Build the recipe again to rewrite the output folder.`);
+    typeof m === 'object' &&
+    m !== null &&
+    m.generator === 'mcbuild' &&
+    Array.isArray(m.files) &&
+    Array.isArray(m.unattested) &&
+    m.files.every(
+      (f) =>
+        typeof f?.name === 'string' && plainName(f.name) && typeof f.sha256 === 'string' && typeof f.size === 'number',
+    ) &&
+    m.unattested.every((n) => typeof n === 'string');
+  if (!ok)
+    throw new McbError(
+      'MCB_USAGE',
+      `${file} is not an mcbuild manifest (it needs \`"generator": "mcbuild"\`, \`files\` with name, sha256 and size, and \`unattested\`). Build the recipe again to rewrite the output folder.`,
+    );
   return m as Manifest;
 }
 

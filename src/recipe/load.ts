@@ -3,8 +3,27 @@ import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { LineCounter, parse as parseYaml, parseDocument } from 'yaml';
 import { errnoCode, McbError } from '../errors.js';
 import { checkInsideProject, findProjectRoot } from './paths.js';
-import { CommandLineSource, formatDataPath, formatPosition, MergedSource, ownerOf, SourceMap, type Owner, type RecipeSource } from './source.js';
-import type { CountThreshold, DataSpec, OverrideBlock, PassEntry, Recipe, SearchSpec, Thresholds, TrainSpec, Variant } from './types.js';
+import {
+  CommandLineSource,
+  formatDataPath,
+  formatPosition,
+  MergedSource,
+  ownerOf,
+  SourceMap,
+  type Owner,
+  type RecipeSource,
+} from './source.js';
+import type {
+  CountThreshold,
+  DataSpec,
+  OverrideBlock,
+  PassEntry,
+  Recipe,
+  SearchSpec,
+  Thresholds,
+  TrainSpec,
+  Variant,
+} from './types.js';
 import { extractSearch } from './search-spec.js';
 import { suggest, validateRecipeData } from './validate.js';
 import { parseByteSize } from '../util/bytes.js';
@@ -56,7 +75,10 @@ const PLACEHOLDER = /\$\{\{\s*matrix\.([A-Za-z_][A-Za-z0-9_-]*)\s*\}\}/g;
 export async function loadRecipe(file: string, opts: LoadOptions = {}): Promise<Recipe> {
   const set = await loadRecipeSet(file, opts);
   if (set.variants.length !== 1) {
-    throw new McbError('MCB_USAGE', `${file} has a matrix of ${set.variants.length} variants; this command takes one: add --variant with one of ${set.variants.map((v) => JSON.stringify(v.variant!.name)).join(', ')}.`);
+    throw new McbError(
+      'MCB_USAGE',
+      `${file} has a matrix of ${set.variants.length} variants; this command takes one: add --variant with one of ${set.variants.map((v) => JSON.stringify(v.variant!.name)).join(', ')}.`,
+    );
   }
   return set.variants[0]!;
 }
@@ -75,7 +97,10 @@ export async function loadRecipeSet(file: string, opts: LoadOptions = {}): Promi
   if (opts.set?.length) checkLimits(merged.data, source);
   const data = merged.data;
   if (data === null || data === undefined) {
-    throw new McbError('MCB_RECIPE_INVALID', `${path}: the recipe is empty. Start from recipes/mnist-mlp.yaml, or run \`mcbuild --help\`.`);
+    throw new McbError(
+      'MCB_RECIPE_INVALID',
+      `${path}: the recipe is empty. Start from recipes/mnist-mlp.yaml, or run \`mcbuild --help\`.`,
+    );
   }
   const top = isPlainObject(data) ? data : undefined;
   const gate = top?.gate === 'best' ? 'best' : 'all';
@@ -83,20 +108,38 @@ export async function loadRecipeSet(file: string, opts: LoadOptions = {}): Promi
   if (!matrix) {
     const placeholder = findPlaceholder(data, []);
     if (placeholder) {
-      throw new McbError('MCB_RECIPE_INVALID', `${formatPosition(source.positionOf(placeholder))} uses \`\${{ matrix.… }}\`, but the recipe has no \`matrix\`; add one (e.g. \`matrix: { bits: [8, 4] }\`) or write the value.`);
+      throw new McbError(
+        'MCB_RECIPE_INVALID',
+        `${formatPosition(source.positionOf(placeholder))} uses \`\${{ matrix.… }}\`, but the recipe has no \`matrix\`; add one (e.g. \`matrix: { bits: [8, 4] }\`) or write the value.`,
+      );
     }
-    if (top?.gate !== undefined) throw new McbError('MCB_RECIPE_INVALID', `\`gate\` at ${formatPosition(source.positionOf(['gate']))} decides how a matrix's variants pass together, but the recipe has no \`matrix\`; remove it.`);
-    if (opts.variant !== undefined) throw new McbError('MCB_USAGE', `--variant ${opts.variant}: ${file} has no \`matrix\`, so it has no variants; leave --variant out.`);
+    if (top?.gate !== undefined)
+      throw new McbError(
+        'MCB_RECIPE_INVALID',
+        `\`gate\` at ${formatPosition(source.positionOf(['gate']))} decides how a matrix's variants pass together, but the recipe has no \`matrix\`; remove it.`,
+      );
+    if (opts.variant !== undefined)
+      throw new McbError(
+        'MCB_USAGE',
+        `--variant ${opts.variant}: ${file} has no \`matrix\`, so it has no variants; leave --variant out.`,
+      );
     const search = extractSearch(data, source);
     checkModelKeys(data, source);
     validateRecipeData(data, source);
     checkCandidates(data, search, source);
-    return { file: path, variants: [normalise(data as RawRecipe, source, merged.files, search, undefined, opts.allowOutside)], gate };
+    return {
+      file: path,
+      variants: [normalise(data as RawRecipe, source, merged.files, search, undefined, opts.allowOutside)],
+      gate,
+    };
   }
   checkMatrixUse(data, matrix, source);
   let combos = cartesian(matrix);
   if (combos.length > MAX_VARIANTS) {
-    throw new McbError('MCB_RECIPE_INVALID', `the matrix at ${formatPosition(source.positionOf(['matrix']))} makes ${combos.length} variants; at most ${MAX_VARIANTS} are allowed. Split the sweep into several recipes.`);
+    throw new McbError(
+      'MCB_RECIPE_INVALID',
+      `the matrix at ${formatPosition(source.positionOf(['matrix']))} makes ${combos.length} variants; at most ${MAX_VARIANTS} are allowed. Split the sweep into several recipes.`,
+    );
   }
   if (opts.variant !== undefined) combos = [pickVariant(combos, opts.variant, file)];
   const variants = combos.map((values) => {
@@ -110,7 +153,11 @@ export async function loadRecipeSet(file: string, opts: LoadOptions = {}): Promi
       return normalise(substituted as RawRecipe, source, merged.files, search, { name, values }, opts.allowOutside);
     } catch (e) {
       // The value may come from the matrix: say which variant, so the bad combination can be found.
-      if (e instanceof McbError) throw new McbError(e.code, `in variant ${name} (values from \`matrix\` at ${formatPosition(source.positionOf(['matrix']))}): ${e.message}`);
+      if (e instanceof McbError)
+        throw new McbError(
+          e.code,
+          `in variant ${name} (values from \`matrix\` at ${formatPosition(source.positionOf(['matrix']))}): ${e.message}`,
+        );
       throw e;
     }
   });
@@ -119,11 +166,19 @@ export async function loadRecipeSet(file: string, opts: LoadOptions = {}): Promi
 
 /** `--variant "bits=8,sparsity=0.5"`, in any order of its pairs. */
 function pickVariant(combos: Record<string, unknown>[], wanted: string, file: string): Record<string, unknown> {
-  const pairs = (name: string) => name.split(',').map((p) => p.trim()).sort().join(',');
+  const pairs = (name: string) =>
+    name
+      .split(',')
+      .map((p) => p.trim())
+      .sort()
+      .join(',');
   const found = combos.find((c) => pairs(variantName(c)) === pairs(wanted));
   if (!found) {
     const names = combos.map(variantName);
-    throw new McbError('MCB_USAGE', `--variant ${wanted} is not a variant of ${file}${suggest(wanted, names)}; its variants are: ${names.join(', ')}.`);
+    throw new McbError(
+      'MCB_USAGE',
+      `--variant ${wanted} is not a variant of ${file}${suggest(wanted, names)}; its variants are: ${names.join(', ')}.`,
+    );
   }
   return found;
 }
@@ -138,19 +193,30 @@ function checkMatrixUse(data: unknown, matrix: Record<string, unknown[]>, source
     if (typeof v === 'string') {
       for (const m of v.matchAll(PLACEHOLDER)) if (!used.has(m[1]!)) used.set(m[1]!, path);
       if (path.length === 1 && path[0] === 'output' && new RegExp(PLACEHOLDER.source).test(v)) {
-        throw new McbError('MCB_RECIPE_INVALID', `\`output\` at ${formatPosition(source.positionOf(['output']))} uses the matrix; each variant is written to its own folder under \`output\` already (e.g. out/name/bits-8), so write one folder.`);
+        throw new McbError(
+          'MCB_RECIPE_INVALID',
+          `\`output\` at ${formatPosition(source.positionOf(['output']))} uses the matrix; each variant is written to its own folder under \`output\` already (e.g. out/name/bits-8), so write one folder.`,
+        );
       }
     } else if (Array.isArray(v)) v.forEach((x, i) => collect(x, [...path, i]));
-    else if (isPlainObject(v)) for (const [k, x] of Object.entries(v)) if (!(path.length === 0 && k === 'matrix')) collect(x, [...path, k]);
+    else if (isPlainObject(v))
+      for (const [k, x] of Object.entries(v)) if (!(path.length === 0 && k === 'matrix')) collect(x, [...path, k]);
   };
   collect(data, []);
   for (const [key, path] of used) {
     if (!(key in matrix)) {
-      throw new McbError('MCB_RECIPE_INVALID', `${formatPosition(source.positionOf(path))} uses \`matrix.${key}\`, which the matrix does not define${suggest(key, Object.keys(matrix))}; the matrix defines ${Object.keys(matrix).join(', ')}.`);
+      throw new McbError(
+        'MCB_RECIPE_INVALID',
+        `${formatPosition(source.positionOf(path))} uses \`matrix.${key}\`, which the matrix does not define${suggest(key, Object.keys(matrix))}; the matrix defines ${Object.keys(matrix).join(', ')}.`,
+      );
     }
   }
   for (const key of Object.keys(matrix)) {
-    if (!used.has(key)) throw new McbError('MCB_RECIPE_INVALID', `\`matrix.${key}\` at ${formatPosition(source.positionOf(['matrix', key]))} is not used anywhere in the recipe (no \`\${{ matrix.${key} }}\`), so its variants would be identical; use it or remove it.`);
+    if (!used.has(key))
+      throw new McbError(
+        'MCB_RECIPE_INVALID',
+        `\`matrix.${key}\` at ${formatPosition(source.positionOf(['matrix', key]))} is not used anywhere in the recipe (no \`\${{ matrix.${key} }}\`), so its variants would be identical; use it or remove it.`,
+      );
   }
   const folders = new Map<string, string>();
   for (const values of cartesian(matrix)) {
@@ -158,7 +224,10 @@ function checkMatrixUse(data: unknown, matrix: Record<string, unknown[]>, source
     const folder = variantFolder({ name, values });
     const clash = folders.get(folder);
     if (clash !== undefined) {
-      throw new McbError('MCB_RECIPE_INVALID', `the matrix at ${formatPosition(source.positionOf(['matrix']))} makes variants ${clash} and ${name} that ${clash === name ? 'have the same name' : `share the output folder ${folder}`}; make the values differ in more than case, quoting or punctuation.`);
+      throw new McbError(
+        'MCB_RECIPE_INVALID',
+        `the matrix at ${formatPosition(source.positionOf(['matrix']))} makes variants ${clash} and ${name} that ${clash === name ? 'have the same name' : `share the output folder ${folder}`}; make the values differ in more than case, quoting or punctuation.`,
+      );
     }
     folders.set(folder, name);
   }
@@ -177,7 +246,10 @@ function checkModelKeys(data: unknown, source: RecipeSource): void {
     throw new McbError('MCB_RECIPE_INVALID', `\`model\` must have exactly one of: path, train at ${at()}`);
   }
   if ('nonFinite' in model && 'train' in model) {
-    throw new McbError('MCB_RECIPE_INVALID', `\`model.nonFinite\` at ${formatPosition(source.positionOf(['model', 'nonFinite']))} applies to a model file (\`model.path\`); a model mcbuild trains is checked by training itself. Remove it.`);
+    throw new McbError(
+      'MCB_RECIPE_INVALID',
+      `\`model.nonFinite\` at ${formatPosition(source.positionOf(['model', 'nonFinite']))} applies to a model file (\`model.path\`); a model mcbuild trains is checked by training itself. Remove it.`,
+    );
   }
 }
 
@@ -193,7 +265,10 @@ function checkCandidates(data: unknown, search: ReadonlyMap<number, SearchSpec>,
       const optionPath = ['passes', index, name, spec.option].join('\u0000');
       const at: RecipeSource = {
         file: source.file,
-        positionOf: (path, o) => (path.slice(0, 4).join('\u0000') === optionPath ? source.positionOf(['passes', index, name, 'candidates', j]) : source.positionOf(path, o)),
+        positionOf: (path, o) =>
+          path.slice(0, 4).join('\u0000') === optionPath
+            ? source.positionOf(['passes', index, name, 'candidates', j])
+            : source.positionOf(path, o),
       };
       validateRecipeData(trial, at);
     });
@@ -211,7 +286,8 @@ export async function extendedFiles(file: string): Promise<string[]> {
     seen.push(path);
     let ext: unknown;
     try {
-      ext = (parseYaml(await readFile(path, 'utf8'), { maxAliasCount: MAX_ALIASES }) as { extends?: unknown } | null)?.extends;
+      ext = (parseYaml(await readFile(path, 'utf8'), { maxAliasCount: MAX_ALIASES }) as { extends?: unknown } | null)
+        ?.extends;
     } catch {
       return;
     }
@@ -235,7 +311,10 @@ async function readDocument(path: string, asGiven: string): Promise<{ data: unkn
   const text = await readRecipeText(path, asGiven);
   const deepAt = flowTooDeep(text);
   if (deepAt !== undefined) {
-    throw new McbError('MCB_RECIPE_YAML', `${formatPosition({ file: path, line: deepAt, col: 1 })}: YAML error: brackets nested more than ${MAX_RECIPE_DEPTH * 2} deep; recipes are a few levels deep (passes[0].quantize.bits). Flatten the document.`);
+    throw new McbError(
+      'MCB_RECIPE_YAML',
+      `${formatPosition({ file: path, line: deepAt, col: 1 })}: YAML error: brackets nested more than ${MAX_RECIPE_DEPTH * 2} deep; recipes are a few levels deep (passes[0].quantize.bits). Flatten the document.`,
+    );
   }
   const lines = new LineCounter();
   // uniqueKeys: a duplicated key is an error, not "the last one silently wins".
@@ -244,8 +323,16 @@ async function readDocument(path: string, asGiven: string): Promise<{ data: unkn
   const problem = doc.errors[0] ?? doc.warnings[0];
   if (problem) {
     const at = formatPosition(source.at(problem.pos[0]));
-    const what = problem.code === 'DUPLICATE_KEY' ? 'a key appears twice in the same map' : /call stack/i.test(problem.message) ? `the document is nested too deeply (recipes may be at most ${MAX_RECIPE_DEPTH} levels deep)` : firstLine(problem.message);
-    throw new McbError('MCB_RECIPE_YAML', `${at}: YAML error: ${what}. Fix the YAML at that line (indentation, quoting, a missing colon or a repeated key are the usual causes).`);
+    const what =
+      problem.code === 'DUPLICATE_KEY'
+        ? 'a key appears twice in the same map'
+        : /call stack/i.test(problem.message)
+          ? `the document is nested too deeply (recipes may be at most ${MAX_RECIPE_DEPTH} levels deep)`
+          : firstLine(problem.message);
+    throw new McbError(
+      'MCB_RECIPE_YAML',
+      `${at}: YAML error: ${what}. Fix the YAML at that line (indentation, quoting, a missing colon or a repeated key are the usual causes).`,
+    );
   }
   let data: unknown;
   try {
@@ -300,18 +387,27 @@ function checkLimits(data: unknown, source: RecipeSource): void {
     const { v, path } = stack.pop()!;
     if (typeof v === 'string') {
       if (v.length > MAX_RECIPE_STRING) {
-        throw new McbError('MCB_RECIPE_INVALID', `${formatPosition(source.positionOf(path))}: \`${formatDataPath(path)}\` is a string of ${v.length} characters; recipe values may be at most ${MAX_RECIPE_STRING}. Put large data in a file and name its path.`);
+        throw new McbError(
+          'MCB_RECIPE_INVALID',
+          `${formatPosition(source.positionOf(path))}: \`${formatDataPath(path)}\` is a string of ${v.length} characters; recipe values may be at most ${MAX_RECIPE_STRING}. Put large data in a file and name its path.`,
+        );
       }
       continue;
     }
     if (typeof v !== 'object' || v === null) continue;
     if (path.length >= MAX_RECIPE_DEPTH) {
-      throw new McbError('MCB_RECIPE_INVALID', `${formatPosition(source.positionOf(path))}: the recipe is nested more than ${MAX_RECIPE_DEPTH} levels deep here; recipes are a few levels deep (passes[0].quantize.bits). Flatten the document.`);
+      throw new McbError(
+        'MCB_RECIPE_INVALID',
+        `${formatPosition(source.positionOf(path))}: the recipe is nested more than ${MAX_RECIPE_DEPTH} levels deep here; recipes are a few levels deep (passes[0].quantize.bits). Flatten the document.`,
+      );
     }
     const entries: [string | number, unknown][] = Array.isArray(v) ? v.map((x, i) => [i, x]) : Object.entries(v);
     for (const [k, x] of entries) {
       if (typeof k === 'string' && k.length > MAX_RECIPE_STRING) {
-        throw new McbError('MCB_RECIPE_INVALID', `${formatPosition(source.positionOf(path))}: a key of ${k.length} characters; recipe keys may be at most ${MAX_RECIPE_STRING}.`);
+        throw new McbError(
+          'MCB_RECIPE_INVALID',
+          `${formatPosition(source.positionOf(path))}: a key of ${k.length} characters; recipe keys may be at most ${MAX_RECIPE_STRING}.`,
+        );
       }
       stack.push({ v: x, path: [...path, k] });
     }
@@ -330,37 +426,63 @@ async function readMerged(path: string, asGiven: string, chain: readonly string[
   const own: Merged = { data, owner: { source, path: [] }, files: [path] };
   if (!isPlainObject(data)) return own;
   const dir = dirname(path);
-  if (isPlainObject(data.model) && typeof data.model.path === 'string' && !isAbsolute(data.model.path)) data.model.path = resolve(dir, data.model.path);
+  if (isPlainObject(data.model) && typeof data.model.path === 'string' && !isAbsolute(data.model.path))
+    data.model.path = resolve(dir, data.model.path);
   if (typeof data.output === 'string' && !isAbsolute(data.output)) data.output = resolve(dir, data.output);
   const ext = data.extends;
   delete data.extends;
   if (ext === undefined) return own;
   const at = (i?: number) => formatPosition(source.positionOf(i === undefined ? ['extends'] : ['extends', i]));
-  const list = typeof ext === 'string' ? [ext] : Array.isArray(ext) && ext.length > 0 && ext.every((e) => typeof e === 'string' && e !== '') ? (ext as string[]) : undefined;
+  const list =
+    typeof ext === 'string'
+      ? [ext]
+      : Array.isArray(ext) && ext.length > 0 && ext.every((e) => typeof e === 'string' && e !== '')
+        ? (ext as string[])
+        : undefined;
   if (!list || list.includes('')) {
-    throw new McbError('MCB_RECIPE_INVALID', `\`extends\` at ${at()} must be a recipe path or a list of them, such as \`extends: ./base.yaml\` (got ${JSON.stringify(ext)}).`);
+    throw new McbError(
+      'MCB_RECIPE_INVALID',
+      `\`extends\` at ${at()} must be a recipe path or a list of them, such as \`extends: ./base.yaml\` (got ${JSON.stringify(ext)}).`,
+    );
   }
   if (chain.length >= MAX_EXTENDS_DEPTH) {
-    throw new McbError('MCB_RECIPE_INVALID', `\`extends\` at ${at()} goes ${MAX_EXTENDS_DEPTH + 1} files deep (${[...chain, path].map((p) => relative(process.cwd(), p)).join(' → ')}); flatten the chain.`);
+    throw new McbError(
+      'MCB_RECIPE_INVALID',
+      `\`extends\` at ${at()} goes ${MAX_EXTENDS_DEPTH + 1} files deep (${[...chain, path].map((p) => relative(process.cwd(), p)).join(' → ')}); flatten the chain.`,
+    );
   }
   let acc: Merged | undefined;
   for (const [i, rel] of list.entries()) {
     const basePath = resolve(dir, rel);
     if (basePath === path || chain.includes(basePath)) {
-      throw new McbError('MCB_RECIPE_INVALID', `\`extends\` at ${at(typeof ext === 'string' ? undefined : i)} makes a cycle: ${[...chain, path, basePath].map((p) => relative(process.cwd(), p)).join(' → ')}. Remove one of the links.`);
+      throw new McbError(
+        'MCB_RECIPE_INVALID',
+        `\`extends\` at ${at(typeof ext === 'string' ? undefined : i)} makes a cycle: ${[...chain, path, basePath].map((p) => relative(process.cwd(), p)).join(' → ')}. Remove one of the links.`,
+      );
     }
     let base: Merged;
     try {
       base = await readMerged(basePath, rel, [...chain, path]);
     } catch (e) {
       if (e instanceof McbError && e.code === 'MCB_RECIPE_NOT_FOUND') {
-        const why = errnoCodeOf(e.cause) === 'ENOENT' || /does not exist/.test(e.message) ? `which does not exist (looked at ${basePath})` : /is a directory/.test(e.message) ? 'which is a directory' : `which cannot be read (${errnoCodeOf(e.cause) ?? 'unreadable'})`;
-        throw new McbError('MCB_RECIPE_INVALID', `\`extends\` at ${at(typeof ext === 'string' ? undefined : i)} names ${rel}, ${why}; fix the path, relative to this file.`);
+        const why =
+          errnoCodeOf(e.cause) === 'ENOENT' || /does not exist/.test(e.message)
+            ? `which does not exist (looked at ${basePath})`
+            : /is a directory/.test(e.message)
+              ? 'which is a directory'
+              : `which cannot be read (${errnoCodeOf(e.cause) ?? 'unreadable'})`;
+        throw new McbError(
+          'MCB_RECIPE_INVALID',
+          `\`extends\` at ${at(typeof ext === 'string' ? undefined : i)} names ${rel}, ${why}; fix the path, relative to this file.`,
+        );
       }
       throw e;
     }
     if (!isPlainObject(base.data)) {
-      throw new McbError('MCB_RECIPE_INVALID', `${rel}, extended at ${at(typeof ext === 'string' ? undefined : i)}, is not a map of recipe keys; a base recipe is a partial recipe such as \`data: { eval: { dataset: mnist } }\`.`);
+      throw new McbError(
+        'MCB_RECIPE_INVALID',
+        `${rel}, extended at ${at(typeof ext === 'string' ? undefined : i)}, is not a map of recipe keys; a base recipe is a partial recipe such as \`data: { eval: { dataset: mnist } }\`.`,
+      );
     }
     acc = acc ? { ...merge(acc, base, 0), files: [...new Set([...acc.files, ...base.files])] } : base;
   }
@@ -408,21 +530,37 @@ function applySet(merged: Merged, file: string, assignment: string): void {
   const pathText = eq > 0 ? assignment.slice(0, eq) : '';
   const segments = parseSetPath(pathText);
   if (!segments) {
-    throw new McbError('MCB_USAGE', `--set ${assignment} is not of the form path=value, such as \`--set passes[2].quantize.bits=4\` or \`--set thresholds.accuracy.maxDrop=0.005\` (list indices count from 0).`);
+    throw new McbError(
+      'MCB_USAGE',
+      `--set ${assignment} is not of the form path=value, such as \`--set passes[2].quantize.bits=4\` or \`--set thresholds.accuracy.maxDrop=0.005\` (list indices count from 0).`,
+    );
   }
   const reserved = segments.find((seg) => typeof seg === 'string' && RESERVED_KEYS.has(seg));
-  if (reserved !== undefined) throw new McbError('MCB_USAGE', `--set ${assignment}: \`${String(reserved)}\` is not a recipe key; name the value to change, such as passes[0].quantize.bits.`);
+  if (reserved !== undefined)
+    throw new McbError(
+      'MCB_USAGE',
+      `--set ${assignment}: \`${String(reserved)}\` is not a recipe key; name the value to change, such as passes[0].quantize.bits.`,
+    );
   if (segments[0] === 'extends') {
-    throw new McbError('MCB_USAGE', `--set ${assignment}: \`extends\` is read before --set applies, so it cannot be set on the command line; write it in the recipe, or pass the other recipe file itself.`);
+    throw new McbError(
+      'MCB_USAGE',
+      `--set ${assignment}: \`extends\` is read before --set applies, so it cannot be set on the command line; write it in the recipe, or pass the other recipe file itself.`,
+    );
   }
   let value: unknown;
   if (flowTooDeep(assignment.slice(eq + 1)) !== undefined) {
-    throw new McbError('MCB_USAGE', `--set ${assignment.slice(0, 80)}…: the value nests brackets more than ${MAX_RECIPE_DEPTH * 2} deep; write a plain value, or a short list or map.`);
+    throw new McbError(
+      'MCB_USAGE',
+      `--set ${assignment.slice(0, 80)}…: the value nests brackets more than ${MAX_RECIPE_DEPTH * 2} deep; write a plain value, or a short list or map.`,
+    );
   }
   try {
     value = parseYaml(assignment.slice(eq + 1), { strict: true, maxAliasCount: 0 });
   } catch (e) {
-    throw new McbError('MCB_USAGE', `--set ${assignment}: the value is not valid YAML (${firstLine(e instanceof Error ? e.message : String(e))}); quote it or write a plain number or word.`);
+    throw new McbError(
+      'MCB_USAGE',
+      `--set ${assignment}: the value is not valid YAML (${firstLine(e instanceof Error ? e.message : String(e))}); quote it or write a plain number or word.`,
+    );
   }
   if (!isPlainObject(merged.data)) merged.data = {};
   let container = merged.data as Record<string, unknown> | unknown[];
@@ -432,12 +570,23 @@ function applySet(merged: Merged, file: string, assignment: string): void {
     const last = i === segments.length - 1;
     const shown = formatDataPath(segments.slice(0, i + 1));
     if (Array.isArray(container) !== (typeof seg === 'number')) {
-      throw new McbError('MCB_USAGE', `--set ${assignment}: \`${formatDataPath(segments.slice(0, i))}\` is ${Array.isArray(container) ? 'a list; index it as [0], [1], …' : 'a map; name a key, not an index'}.`);
+      throw new McbError(
+        'MCB_USAGE',
+        `--set ${assignment}: \`${formatDataPath(segments.slice(0, i))}\` is ${Array.isArray(container) ? 'a list; index it as [0], [1], …' : 'a map; name a key, not an index'}.`,
+      );
     }
     if (typeof seg === 'number' && seg >= (container as unknown[]).length) {
-      throw new McbError('MCB_USAGE', `--set ${assignment}: \`${shown}\` does not exist; the list has ${(container as unknown[]).length} entries (indices count from 0).`);
+      throw new McbError(
+        'MCB_USAGE',
+        `--set ${assignment}: \`${shown}\` does not exist; the list has ${(container as unknown[]).length} entries (indices count from 0).`,
+      );
     }
-    owner.children ??= new Map(Object.keys(container).map((k) => [k, { source: owner.source, path: [...owner.path, Array.isArray(container) ? Number(k) : k] }]));
+    owner.children ??= new Map(
+      Object.keys(container).map((k) => [
+        k,
+        { source: owner.source, path: [...owner.path, Array.isArray(container) ? Number(k) : k] },
+      ]),
+    );
     if (last) {
       (container as Record<string, unknown>)[seg] = value;
       owner.children.set(String(seg), { source: new CommandLineSource(file, assignment), path: [] });
@@ -446,16 +595,25 @@ function applySet(merged: Merged, file: string, assignment: string): void {
     let next = (container as Record<string, unknown>)[seg];
     let created = false;
     if (next === undefined || next === null) {
-      if (typeof segments[i + 1] === 'number') throw new McbError('MCB_USAGE', `--set ${assignment}: \`${shown}\` is not set, so it has no entry ${String(segments[i + 1])}; set the whole list instead.`);
+      if (typeof segments[i + 1] === 'number')
+        throw new McbError(
+          'MCB_USAGE',
+          `--set ${assignment}: \`${shown}\` is not set, so it has no entry ${String(segments[i + 1])}; set the whole list instead.`,
+        );
       next = {};
       created = true;
       (container as Record<string, unknown>)[seg] = next;
     }
     if (typeof next !== 'object') {
-      throw new McbError('MCB_USAGE', `--set ${assignment}: \`${shown}\` is ${JSON.stringify(next)}, not a map or list; set \`${shown}\` itself.`);
+      throw new McbError(
+        'MCB_USAGE',
+        `--set ${assignment}: \`${shown}\` is ${JSON.stringify(next)}, not a map or list; set \`${shown}\` itself.`,
+      );
     }
     // A map --set had to create was written on the command line: errors about it point there.
-    const child: Owner = created ? { source: new CommandLineSource(file, assignment), path: [], children: new Map() } : ownerOf(owner, seg);
+    const child: Owner = created
+      ? { source: new CommandLineSource(file, assignment), path: [], children: new Map() }
+      : ownerOf(owner, seg);
     owner.children.set(String(seg), child);
     owner = child;
     container = next as Record<string, unknown> | unknown[];
@@ -479,13 +637,22 @@ async function dropReplacedAlternatives(data: unknown, assignments: readonly str
   const set = assignments.map((a) => parseSetPath(a.slice(0, Math.max(0, a.indexOf('=')))) ?? []);
   for (const segs of set) {
     const [top, index, name, option] = segs;
-    if (top !== 'passes' || typeof index !== 'number' || typeof name !== 'string' || typeof option !== 'string' || segs.length !== 4) continue;
+    if (
+      top !== 'passes' ||
+      typeof index !== 'number' ||
+      typeof name !== 'string' ||
+      typeof option !== 'string' ||
+      segs.length !== 4
+    )
+      continue;
     const entry = (passes[index] as Record<string, unknown> | undefined)?.[name];
     if (!isPlainObject(entry)) continue;
     for (const group of getPass(name)?.exclusiveOptions ?? []) {
       if (!group.includes(option)) continue;
       for (const other of group) {
-        const alsoSet = set.some((t) => t.length === 4 && t[0] === 'passes' && t[1] === index && t[2] === name && t[3] === other);
+        const alsoSet = set.some(
+          (t) => t.length === 4 && t[0] === 'passes' && t[1] === index && t[2] === name && t[3] === other,
+        );
         if (other !== option && !alsoSet) delete entry[other];
       }
     }
@@ -497,14 +664,28 @@ function readMatrix(raw: unknown, source: RecipeSource): Record<string, unknown[
   if (raw === undefined) return undefined;
   const at = (...p: (string | number)[]) => formatPosition(source.positionOf(['matrix', ...p]));
   if (!isPlainObject(raw) || Object.keys(raw).length === 0) {
-    throw new McbError('MCB_RECIPE_INVALID', `\`matrix\` at ${at()} must be a map from names to lists of values, such as \`matrix: { bits: [8, 4], sparsity: [0.5, 0.9] }\`.`);
+    throw new McbError(
+      'MCB_RECIPE_INVALID',
+      `\`matrix\` at ${at()} must be a map from names to lists of values, such as \`matrix: { bits: [8, 4], sparsity: [0.5, 0.9] }\`.`,
+    );
   }
   for (const [k, v] of Object.entries(raw)) {
-    if (!/^[A-Za-z_][A-Za-z0-9_-]*$/.test(k)) throw new McbError('MCB_RECIPE_INVALID', `matrix key ${JSON.stringify(k)} at ${at(k)} must be a plain name (letters, digits, _ and -) so that \`\${{ matrix.${k} }}\` can name it.`);
+    if (!/^[A-Za-z_][A-Za-z0-9_-]*$/.test(k))
+      throw new McbError(
+        'MCB_RECIPE_INVALID',
+        `matrix key ${JSON.stringify(k)} at ${at(k)} must be a plain name (letters, digits, _ and -) so that \`\${{ matrix.${k} }}\` can name it.`,
+      );
     if (!Array.isArray(v) || v.length === 0 || !v.every((x) => ['string', 'number', 'boolean'].includes(typeof x))) {
-      throw new McbError('MCB_RECIPE_INVALID', `\`matrix.${k}\` at ${at(k)} must be a non-empty list of numbers, strings or booleans (got ${JSON.stringify(v)}).`);
+      throw new McbError(
+        'MCB_RECIPE_INVALID',
+        `\`matrix.${k}\` at ${at(k)} must be a non-empty list of numbers, strings or booleans (got ${JSON.stringify(v)}).`,
+      );
     }
-    if (new Set(v.map((x) => JSON.stringify(x))).size !== v.length) throw new McbError('MCB_RECIPE_INVALID', `\`matrix.${k}\` at ${at(k)} lists a value twice; each variant must differ.`);
+    if (new Set(v.map((x) => JSON.stringify(x))).size !== v.length)
+      throw new McbError(
+        'MCB_RECIPE_INVALID',
+        `\`matrix.${k}\` at ${at(k)} lists a value twice; each variant must differ.`,
+      );
   }
   return raw as Record<string, unknown[]>;
 }
@@ -516,15 +697,25 @@ function cartesian(matrix: Record<string, unknown[]>): Record<string, unknown>[]
 }
 
 export function variantName(values: Record<string, unknown>): string {
-  return Object.entries(values).map(([k, v]) => `${k}=${String(v)}`).join(',');
+  return Object.entries(values)
+    .map(([k, v]) => `${k}=${String(v)}`)
+    .join(',');
 }
 
 /** `${{ matrix.bits }}` alone is replaced by the value itself (a number stays a number); inside text, by its text. */
-function substitute(value: unknown, values: Record<string, unknown>, path: (string | number)[], source: RecipeSource): unknown {
+function substitute(
+  value: unknown,
+  values: Record<string, unknown>,
+  path: (string | number)[],
+  source: RecipeSource,
+): unknown {
   if (typeof value === 'string') {
     const unknownKey = [...value.matchAll(PLACEHOLDER)].find((m) => !(m[1]! in values));
     if (unknownKey) {
-      throw new McbError('MCB_RECIPE_INVALID', `${formatPosition(source.positionOf(path))} uses \`matrix.${unknownKey[1]}\`, which the matrix does not define${suggest(unknownKey[1]!, Object.keys(values))}; the matrix defines ${Object.keys(values).join(', ')}.`);
+      throw new McbError(
+        'MCB_RECIPE_INVALID',
+        `${formatPosition(source.positionOf(path))} uses \`matrix.${unknownKey[1]}\`, which the matrix does not define${suggest(unknownKey[1]!, Object.keys(values))}; the matrix defines ${Object.keys(values).join(', ')}.`,
+      );
     }
     const whole = /^\$\{\{\s*matrix\.([A-Za-z_][A-Za-z0-9_-]*)\s*\}\}$/.exec(value);
     if (whole) return values[whole[1]!];
@@ -532,7 +723,12 @@ function substitute(value: unknown, values: Record<string, unknown>, path: (stri
   }
   if (Array.isArray(value)) return value.map((v, i) => substitute(v, values, [...path, i], source));
   if (isPlainObject(value)) {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, path.length === 0 && k === 'matrix' ? v : substitute(v, values, [...path, k], source)]));
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => [
+        k,
+        path.length === 0 && k === 'matrix' ? v : substitute(v, values, [...path, k], source),
+      ]),
+    );
   }
   return value;
 }
@@ -565,22 +761,37 @@ async function readRecipeText(path: string, asGiven: string): Promise<string> {
   try {
     const s = await stat(path);
     if (s.isDirectory()) {
-      throw new McbError('MCB_RECIPE_NOT_FOUND', `${asGiven} is a directory, not a recipe file. Pass the path of a .yaml recipe, such as recipes/mnist-mlp.yaml.`);
+      throw new McbError(
+        'MCB_RECIPE_NOT_FOUND',
+        `${asGiven} is a directory, not a recipe file. Pass the path of a .yaml recipe, such as recipes/mnist-mlp.yaml.`,
+      );
     }
     // A device or FIFO (/dev/zero) passes the size check with size 0 and then never ends: regular files only.
     if (!s.isFile()) {
-      throw new McbError('MCB_RECIPE_NOT_FOUND', `${asGiven} is not a regular file. Pass the path of a .yaml recipe, such as recipes/mnist-mlp.yaml.`);
+      throw new McbError(
+        'MCB_RECIPE_NOT_FOUND',
+        `${asGiven} is not a regular file. Pass the path of a .yaml recipe, such as recipes/mnist-mlp.yaml.`,
+      );
     }
     if (s.size > MAX_RECIPE_BYTES) {
-      throw new McbError('MCB_RECIPE_INVALID', `${asGiven} is ${s.size} bytes; a recipe may be at most ${MAX_RECIPE_BYTES} bytes. Check that you passed the recipe and not a model or data file.`);
+      throw new McbError(
+        'MCB_RECIPE_INVALID',
+        `${asGiven} is ${s.size} bytes; a recipe may be at most ${MAX_RECIPE_BYTES} bytes. Check that you passed the recipe and not a model or data file.`,
+      );
     }
     return await readFile(path, 'utf8');
   } catch (e) {
     if (e instanceof McbError) throw e;
     if (errnoCode(e) === 'ENOENT') {
-      throw new McbError('MCB_RECIPE_NOT_FOUND', `recipe file ${asGiven} does not exist (looked at ${path}). Check the path, or list the examples in recipes/.`);
+      throw new McbError(
+        'MCB_RECIPE_NOT_FOUND',
+        `recipe file ${asGiven} does not exist (looked at ${path}). Check the path, or list the examples in recipes/.`,
+      );
     }
-    throw new McbError('MCB_RECIPE_NOT_FOUND', `cannot read recipe file ${asGiven}: ${errnoCode(e) ?? String(e)}. Check that it is a readable file.`);
+    throw new McbError(
+      'MCB_RECIPE_NOT_FOUND',
+      `cannot read recipe file ${asGiven}: ${errnoCode(e) ?? String(e)}. Check that it is a readable file.`,
+    );
   }
 }
 
@@ -591,19 +802,60 @@ function firstLine(s: string): string {
 // The shape the schema guarantees; optional members get their defaults in normalise().
 type RawDataSpec =
   | { dataset: 'mnist'; split?: 'train' | 'test'; limit?: number }
-  | ({ dataset: 'images'; path: string; split?: 'train' | 'test'; limit?: number; size?: [number, number]; channels?: 1 | 3 | 4; classes?: string[]; labels?: false } & RawNormalisation)
+  | ({
+      dataset: 'images';
+      path: string;
+      split?: 'train' | 'test';
+      limit?: number;
+      size?: [number, number];
+      channels?: 1 | 3 | 4;
+      classes?: string[];
+      labels?: false;
+    } & RawNormalisation)
   | ({ dataset: 'npy'; x: string; y?: string; limit?: number; numClasses?: number } & RawNormalisation)
-  | ({ dataset: 'npz'; path: string; x?: string; y?: string; labels?: false; limit?: number; numClasses?: number } & RawNormalisation);
-interface RawNormalisation { scale?: number; offset?: number; mean?: number[]; std?: number[] }
+  | ({
+      dataset: 'npz';
+      path: string;
+      x?: string;
+      y?: string;
+      labels?: false;
+      limit?: number;
+      numClasses?: number;
+    } & RawNormalisation);
+interface RawNormalisation {
+  scale?: number;
+  offset?: number;
+  mean?: number[];
+  std?: number[];
+}
 type DataRole = 'eval' | 'calibration' | 'train';
 interface RawRecipe {
   name: string;
   description?: string;
-  model: { path?: string; nonFinite?: 'fail' | 'warn'; train?: Partial<TrainSpec> & { architecture: string; dataset?: 'mnist'; limit?: number } };
+  model: {
+    path?: string;
+    nonFinite?: 'fail' | 'warn';
+    train?: Partial<TrainSpec> & { architecture: string; dataset?: 'mnist'; limit?: number };
+  };
   data: { eval: RawDataSpec; calibration?: RawDataSpec; train?: RawDataSpec };
   passes?: Record<string, Record<string, unknown> | null>[];
   overrides?: ({ layers?: string[]; classes?: string[] } & Record<string, unknown>)[];
-  thresholds?: { accuracy?: Thresholds['accuracy']; fidelity?: Thresholds['fidelity']; latency?: Thresholds['latency']; metrics?: Record<string, Record<string, number | string>>; params?: CountThreshold; nonZeroParams?: CountThreshold; macs?: CountThreshold; flops?: CountThreshold; size?: { maxBytes?: number | string; maxGzipBytes?: number | string; maxBrotliBytes?: number | string; minRatio?: number } };
+  thresholds?: {
+    accuracy?: Thresholds['accuracy'];
+    fidelity?: Thresholds['fidelity'];
+    latency?: Thresholds['latency'];
+    metrics?: Record<string, Record<string, number | string>>;
+    params?: CountThreshold;
+    nonZeroParams?: CountThreshold;
+    macs?: CountThreshold;
+    flops?: CountThreshold;
+    size?: {
+      maxBytes?: number | string;
+      maxGzipBytes?: number | string;
+      maxBrotliBytes?: number | string;
+      minRatio?: number;
+    };
+  };
   output?: string;
   runtime?: { backend?: Recipe['runtime']['backend']; latency?: Recipe['runtime']['latency'] };
 }
@@ -620,7 +872,9 @@ function dataSpec(raw: RawDataSpec, role: DataRole, source: RecipeSource): DataS
   const file = (key: 'path' | 'x' | 'y'): string => {
     const fields = raw as unknown as Record<string, string>;
     const written = fields[key]!;
-    const absolute = isAbsolute(written) ? written : resolve(dirname(source.positionOf(['data', role, key]).file), written);
+    const absolute = isAbsolute(written)
+      ? written
+      : resolve(dirname(source.positionOf(['data', role, key]).file), written);
     fields[key] = absolute;
     return absolute;
   };
@@ -645,7 +899,15 @@ function dataSpec(raw: RawDataSpec, role: DataRole, source: RecipeSource): DataS
         ...norm,
       };
     case 'npy':
-      return { dataset: 'npy', x: file('x'), ...(raw.y === undefined ? {} : { y: file('y') }), ...limit, ...(raw.numClasses === undefined ? {} : { numClasses: raw.numClasses }), scale: raw.scale ?? 1, ...norm };
+      return {
+        dataset: 'npy',
+        x: file('x'),
+        ...(raw.y === undefined ? {} : { y: file('y') }),
+        ...limit,
+        ...(raw.numClasses === undefined ? {} : { numClasses: raw.numClasses }),
+        scale: raw.scale ?? 1,
+        ...norm,
+      };
     case 'npz':
       return {
         dataset: 'npz',
@@ -661,7 +923,14 @@ function dataSpec(raw: RawDataSpec, role: DataRole, source: RecipeSource): DataS
   }
 }
 
-function normalise(raw: RawRecipe, source: RecipeSource, files: string[], search: Map<number, SearchSpec>, variant?: Variant, allowOutside?: boolean): Recipe {
+function normalise(
+  raw: RawRecipe,
+  source: RecipeSource,
+  files: string[],
+  search: Map<number, SearchSpec>,
+  variant?: Variant,
+  allowOutside?: boolean,
+): Recipe {
   const dir = dirname(source.file);
   const fromRecipe = (p: string) => (isAbsolute(p) ? p : resolve(dir, p));
   const data: Recipe['data'] = { eval: dataSpec(raw.data.eval, 'eval', source) };
@@ -670,12 +939,19 @@ function normalise(raw: RawRecipe, source: RecipeSource, files: string[], search
 
   let model: Recipe['model'];
   if (raw.model.path !== undefined) {
-    model = { kind: 'file', path: fromRecipe(raw.model.path), ...(raw.model.nonFinite === undefined ? {} : { nonFinite: raw.model.nonFinite }) };
+    model = {
+      kind: 'file',
+      path: fromRecipe(raw.model.path),
+      ...(raw.model.nonFinite === undefined ? {} : { nonFinite: raw.model.nonFinite }),
+    };
   } else {
     const t = raw.model.train!;
     const trainData: DataSpec = t.dataset
       ? { dataset: t.dataset, split: 'train', ...(t.limit === undefined ? {} : { limit: t.limit }) }
-      : { ...(data.train ?? { dataset: 'mnist', split: 'train' }), ...(t.limit === undefined ? {} : { limit: t.limit }) };
+      : {
+          ...(data.train ?? { dataset: 'mnist', split: 'train' }),
+          ...(t.limit === undefined ? {} : { limit: t.limit }),
+        };
     model = {
       kind: 'train',
       train: {
@@ -700,17 +976,23 @@ function normalise(raw: RawRecipe, source: RecipeSource, files: string[], search
 
   const overrides: OverrideBlock[] = (raw.overrides ?? []).map(({ layers, classes, pass, ...passes }, index) => {
     if (!layers && !classes) {
-      throw new McbError('MCB_RECIPE_INVALID', `\`overrides[${index}]\` at ${formatPosition(source.positionOf(['overrides', index]))} names no layers; add \`layers: [...]\` (names, globs or re:regex) and/or \`classes: [...]\` (Conv2D, Dense, ...).`);
+      throw new McbError(
+        'MCB_RECIPE_INVALID',
+        `\`overrides[${index}]\` at ${formatPosition(source.positionOf(['overrides', index]))} names no layers; add \`layers: [...]\` (names, globs or re:regex) and/or \`classes: [...]\` (Conv2D, Dense, ...).`,
+      );
     }
     if (Object.keys(passes).length === 0) {
-      throw new McbError('MCB_RECIPE_INVALID', `\`overrides[${index}]\` at ${formatPosition(source.positionOf(['overrides', index]))} configures no pass; add a pass name with its options for these layers, or \`skip\` (e.g. \`quantize: { bits: 4 }\` or \`quantize: skip\`).`);
+      throw new McbError(
+        'MCB_RECIPE_INVALID',
+        `\`overrides[${index}]\` at ${formatPosition(source.positionOf(['overrides', index]))} configures no pass; add a pass name with its options for these layers, or \`skip\` (e.g. \`quantize: { bits: 4 }\` or \`quantize: skip\`).`,
+      );
     }
     return {
-    index,
-    ...(layers ? { layers } : {}),
-    ...(classes ? { classes } : {}),
-    ...(pass === undefined ? {} : { pass: pass as number }),
-    passes: passes as OverrideBlock['passes'],
+      index,
+      ...(layers ? { layers } : {}),
+      ...(classes ? { classes } : {}),
+      ...(pass === undefined ? {} : { pass: pass as number }),
+      passes: passes as OverrideBlock['passes'],
     };
   });
 
@@ -720,10 +1002,16 @@ function normalise(raw: RawRecipe, source: RecipeSource, files: string[], search
     const sig = thresholds.accuracy.significance;
     const at = () => formatPosition(source.positionOf(['thresholds', 'accuracy', 'significance']));
     if (sig && thresholds.accuracy.maxDrop === undefined) {
-      throw new McbError('MCB_RECIPE_INVALID', `\`thresholds.accuracy.significance\` at ${at()} judges \`maxDrop\`, which is not set; add \`maxDrop\` (e.g. 0 with mcnemar, 0.005 with bootstrap).`);
+      throw new McbError(
+        'MCB_RECIPE_INVALID',
+        `\`thresholds.accuracy.significance\` at ${at()} judges \`maxDrop\`, which is not set; add \`maxDrop\` (e.g. 0 with mcnemar, 0.005 with bootstrap).`,
+      );
     }
     if (sig?.test === 'mcnemar' && thresholds.accuracy.maxDrop !== 0) {
-      throw new McbError('MCB_RECIPE_INVALID', `\`thresholds.accuracy.significance\` at ${at()} uses mcnemar, which tests a drop of exactly 0, but maxDrop is ${String(thresholds.accuracy.maxDrop)}; use \`test: bootstrap\` for a margin, or maxDrop: 0.`);
+      throw new McbError(
+        'MCB_RECIPE_INVALID',
+        `\`thresholds.accuracy.significance\` at ${at()} uses mcnemar, which tests a drop of exactly 0, but maxDrop is ${String(thresholds.accuracy.maxDrop)}; use \`test: bootstrap\` for a margin, or maxDrop: 0.`,
+      );
     }
   }
   if (raw.thresholds?.fidelity) thresholds.fidelity = { ...raw.thresholds.fidelity };
@@ -734,7 +1022,11 @@ function normalise(raw: RawRecipe, source: RecipeSource, files: string[], search
       for (const [limit, value] of Object.entries(set)) {
         // Byte metrics take sizes such as "4MB"; the schema admits strings only there.
         const n = typeof value === 'string' ? parseByteSize(value) : value;
-        if (n === undefined) throw new McbError('MCB_RECIPE_INVALID', `\`thresholds.metrics.${name}.${limit}\` is not a size at ${formatPosition(source.positionOf(['thresholds', 'metrics', name, limit]))}; write bytes or a size such as "4MB".`);
+        if (n === undefined)
+          throw new McbError(
+            'MCB_RECIPE_INVALID',
+            `\`thresholds.metrics.${name}.${limit}\` is not a size at ${formatPosition(source.positionOf(['thresholds', 'metrics', name, limit]))}; write bytes or a size such as "4MB".`,
+          );
         limits[limit] = n;
       }
       thresholds.metrics[name] = limits;
@@ -746,13 +1038,22 @@ function normalise(raw: RawRecipe, source: RecipeSource, files: string[], search
     // The latency step times the batch sizes of runtime.latency; a gate on another one would have nothing to read.
     const measured = raw.runtime?.latency?.batchSizes ?? [...LATENCY_BATCHES];
     if (l.batchSize !== undefined && !measured.includes(l.batchSize)) {
-      throw new McbError('MCB_RECIPE_INVALID', `\`thresholds.latency.batchSize\` at ${at('batchSize')} is ${l.batchSize}, but latency is measured at batch ${measured.join(', ')}; add ${l.batchSize} to \`runtime.latency.batchSizes\` or gate one of those.`);
+      throw new McbError(
+        'MCB_RECIPE_INVALID',
+        `\`thresholds.latency.batchSize\` at ${at('batchSize')} is ${l.batchSize}, but latency is measured at batch ${measured.join(', ')}; add ${l.batchSize} to \`runtime.latency.batchSizes\` or gate one of those.`,
+      );
     }
     if (l.minRatio === undefined && l.maxMs === undefined) {
-      throw new McbError('MCB_RECIPE_INVALID', `\`thresholds.latency\` at ${formatPosition(source.positionOf(['thresholds', 'latency']))} sets no limit; add \`minRatio\` (speed-up against the baseline, e.g. 1.0 = no slower) or \`maxMs\`.`);
+      throw new McbError(
+        'MCB_RECIPE_INVALID',
+        `\`thresholds.latency\` at ${formatPosition(source.positionOf(['thresholds', 'latency']))} sets no limit; add \`minRatio\` (speed-up against the baseline, e.g. 1.0 = no slower) or \`maxMs\`.`,
+      );
     }
     if (l.significance && l.minRatio === undefined) {
-      throw new McbError('MCB_RECIPE_INVALID', `\`thresholds.latency.significance\` at ${at('significance')} judges \`minRatio\`, which is not set; add \`minRatio\` (e.g. 1.0).`);
+      throw new McbError(
+        'MCB_RECIPE_INVALID',
+        `\`thresholds.latency.significance\` at ${at('significance')} judges \`minRatio\`, which is not set; add \`minRatio\` (e.g. 1.0).`,
+      );
     }
   }
   for (const key of COUNT_METRICS) if (raw.thresholds?.[key]) thresholds[key] = { ...raw.thresholds[key] };
@@ -764,7 +1065,10 @@ function normalise(raw: RawRecipe, source: RecipeSource, files: string[], search
       if (value === undefined) continue;
       const bytes = parseByteSize(value);
       if (bytes === undefined) {
-        throw new McbError('MCB_RECIPE_INVALID', `\`thresholds.size.${key}\` is not a size at ${formatPosition(source.positionOf(['thresholds', 'size', key]))}; write bytes or a size such as "300kB".`);
+        throw new McbError(
+          'MCB_RECIPE_INVALID',
+          `\`thresholds.size.${key}\` is not a size at ${formatPosition(source.positionOf(['thresholds', 'size', key]))}; write bytes or a size such as "300kB".`,
+        );
       }
       thresholds.size[key] = bytes;
     }
@@ -772,8 +1076,18 @@ function normalise(raw: RawRecipe, source: RecipeSource, files: string[], search
   }
 
   const root = findProjectRoot(source.file);
-  const output = variantOutput(raw.output !== undefined ? fromRecipe(raw.output) : join(root, 'out', raw.name), variant);
-  checkInsideProject(output, root, raw.output !== undefined ? `\`output\` at ${formatPosition(source.positionOf(['output']))}` : `the default output folder out/${raw.name}`, allowOutside);
+  const output = variantOutput(
+    raw.output !== undefined ? fromRecipe(raw.output) : join(root, 'out', raw.name),
+    variant,
+  );
+  checkInsideProject(
+    output,
+    root,
+    raw.output !== undefined
+      ? `\`output\` at ${formatPosition(source.positionOf(['output']))}`
+      : `the default output folder out/${raw.name}`,
+    allowOutside,
+  );
   return {
     file: source.file,
     files,
@@ -786,7 +1100,10 @@ function normalise(raw: RawRecipe, source: RecipeSource, files: string[], search
     overrides,
     thresholds,
     output,
-    runtime: { backend: raw.runtime?.backend ?? 'auto', ...(raw.runtime?.latency ? { latency: { ...raw.runtime.latency } } : {}) },
+    runtime: {
+      backend: raw.runtime?.backend ?? 'auto',
+      ...(raw.runtime?.latency ? { latency: { ...raw.runtime.latency } } : {}),
+    },
     ...(variant ? { variant } : {}),
     source,
   };
@@ -799,5 +1116,8 @@ function variantOutput(output: string, variant?: Variant): string {
 
 /** A variant's folder name: bits-8_sparsity-0.5. */
 export function variantFolder(variant: Variant): string {
-  return Object.entries(variant.values).map(([k, v]) => `${k}-${String(v)}`).join('_').replace(/[^A-Za-z0-9._-]/g, '_');
+  return Object.entries(variant.values)
+    .map(([k, v]) => `${k}-${String(v)}`)
+    .join('_')
+    .replace(/[^A-Za-z0-9._-]/g, '_');
 }

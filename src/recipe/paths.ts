@@ -9,7 +9,7 @@ import { McbError } from '../errors.js';
  */
 export function findProjectRoot(recipeFile: string): string {
   const start = dirname(resolve(recipeFile));
-  for (let dir = start; ; ) {
+  for (let dir = start; ;) {
     if (existsSync(join(dir, 'package.json')) || existsSync(join(dir, '.git'))) return dir;
     const up = dirname(dir);
     if (up === dir) return start;
@@ -30,7 +30,7 @@ export function isInside(root: string, path: string): boolean {
 /** The path with every symbolic link of its existing part resolved (the part not created yet kept as written). */
 function realPath(path: string): string {
   const full = resolve(path);
-  for (let dir = full, rest = ''; ; ) {
+  for (let dir = full, rest = ''; ;) {
     try {
       return join(realpathSync(dir), rest);
     } catch {

@@ -23,7 +23,9 @@ export interface ProjectConfig {
 let compiled: ValidateFunction | undefined;
 
 function validator(): ValidateFunction {
-  return (compiled ??= new Ajv2020({ allErrors: true, verbose: true, strict: true }).compile(loadSchema('config.schema.json')));
+  return (compiled ??= new Ajv2020({ allErrors: true, verbose: true, strict: true }).compile(
+    loadSchema('config.schema.json'),
+  ));
 }
 
 /** The project's configuration, or {} when it has no mcbuild.config.yaml. */
@@ -34,21 +36,36 @@ export async function loadProjectConfig(projectRoot: string): Promise<ProjectCon
     text = await readFile(file, 'utf8');
   } catch (e) {
     if (errnoCode(e) === 'ENOENT') return {};
-    throw new McbError('MCB_USAGE', `cannot read ${file} (${errnoCode(e) ?? String(e)}); fix its permissions or remove it.`);
+    throw new McbError(
+      'MCB_USAGE',
+      `cannot read ${file} (${errnoCode(e) ?? String(e)}); fix its permissions or remove it.`,
+    );
   }
-  if (text.length > 64 * 1024) throw new McbError('MCB_USAGE', `${file} is ${text.length} bytes; a project configuration is a few lines (remoteCache, workers). Remove what does not belong there.`);
+  if (text.length > 64 * 1024)
+    throw new McbError(
+      'MCB_USAGE',
+      `${file} is ${text.length} bytes; a project configuration is a few lines (remoteCache, workers). Remove what does not belong there.`,
+    );
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false, strict: true });
   const source = new SourceMap(file, doc, lines);
   const problem = doc.errors[0] ?? doc.warnings[0];
   if (problem) {
-    throw new McbError('MCB_USAGE', `${formatPosition(source.at(problem.pos[0]))}: YAML error: ${problem.message.split('\n')[0]}. Fix the YAML at that line.`);
+    throw new McbError(
+      'MCB_USAGE',
+      `${formatPosition(source.at(problem.pos[0]))}: YAML error: ${problem.message.split('\n')[0]}. Fix the YAML at that line.`,
+    );
   }
   const data = (doc.toJS({ maxAliasCount: 10 }) as unknown) ?? {};
   const validate = validator();
   if (!validate(data)) {
     const messages = describeErrors(validate.errors ?? [], source, 'the project configuration');
-    throw new McbError('MCB_USAGE', messages.length === 1 ? `${CONFIG_FILE}: ${messages[0]!}` : `${file} has ${messages.length} problems:\n${messages.map((m) => `  - ${m}`).join('\n')}`);
+    throw new McbError(
+      'MCB_USAGE',
+      messages.length === 1
+        ? `${CONFIG_FILE}: ${messages[0]!}`
+        : `${file} has ${messages.length} problems:\n${messages.map((m) => `  - ${m}`).join('\n')}`,
+    );
   }
   return { file, ...(data as Omit<ProjectConfig, 'file'>) };
 }

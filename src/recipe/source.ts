@@ -55,7 +55,9 @@ export class SourceMap implements RecipeSource {
       }
     }
     const node = this.doc.getIn(path, true);
-    return node !== undefined && node !== null && typeof node === 'object' && 'range' in node ? (node as Node) : undefined;
+    return node !== undefined && node !== null && typeof node === 'object' && 'range' in node
+      ? (node as Node)
+      : undefined;
   }
 }
 

@@ -92,7 +92,8 @@ export interface TrainSpec extends TrainingOptions {
 }
 
 /** `nonFinite`: what a NaN/Inf weight in the file does; absent means `fail` (see readModelDir's callers). */
-export type ModelSource = { kind: 'file'; path: string; nonFinite?: 'fail' | 'warn' } | { kind: 'train'; train: TrainSpec };
+export type ModelSource =
+  { kind: 'file'; path: string; nonFinite?: 'fail' | 'warn' } | { kind: 'train'; train: TrainSpec };
 
 export interface PassEntry {
   /** Position in `passes`, for messages and step ids. */

@@ -69,7 +69,8 @@ export function describeErrors(errors: ErrorObject[], source: RecipeSource, docu
       if (!isMap) {
         if (e !== either) continue;
         const path = pathOf(e);
-        const word = (((e.parentSchema as { anyOf: { const?: unknown }[] }).anyOf.find((b) => b.const !== undefined)!.const) as string);
+        const word = (e.parentSchema as { anyOf: { const?: unknown }[] }).anyOf.find((b) => b.const !== undefined)!
+          .const as string;
         const m = `\`${formatDataPath(path)}\` must be \`${word}\` or a map of ${String(path[path.length - 1])} options (got ${JSON.stringify(e.data)})${typeof e.data === 'string' ? suggest(e.data, [word]) : ''} at ${formatPosition(source.positionOf(path))}`;
         if (!seen.has(m)) {
           seen.add(m);
@@ -84,7 +85,18 @@ export function describeErrors(errors: ErrorObject[], source: RecipeSource, docu
     // An if/then (per-architecture options) also reports "must match then": the inner error says it all.
     if (e.keyword === 'if') continue;
     // `model`'s anyOf/not (exactly one of path and train) add nothing beside an unknown key at the same place.
-    if ((e.keyword === 'anyOf' || e.keyword === 'not') && errors.some((o) => o !== e && o.instancePath === e.instancePath && o.keyword !== 'anyOf' && o.keyword !== 'not' && o.keyword !== 'required')) continue;
+    if (
+      (e.keyword === 'anyOf' || e.keyword === 'not') &&
+      errors.some(
+        (o) =>
+          o !== e &&
+          o.instancePath === e.instancePath &&
+          o.keyword !== 'anyOf' &&
+          o.keyword !== 'not' &&
+          o.keyword !== 'required',
+      )
+    )
+      continue;
     const m = describe(e, pathOf(e), source, document);
     if (!seen.has(m)) {
       seen.add(m);

@@ -45,15 +45,27 @@ const METRICS: Getter[] = [
 export function compareReports(before: Report, after: Report): ReportComparison {
   const metrics = METRICS.map(([metric, unit, get]): MetricChange => {
     const [b, a] = [get(before.metrics.result), get(after.metrics.result)];
-    return { metric, unit, ...(b === undefined ? {} : { before: b }), ...(a === undefined ? {} : { after: a }), ...(a !== undefined && b !== undefined ? { delta: a - b } : {}) };
+    return {
+      metric,
+      unit,
+      ...(b === undefined ? {} : { before: b }),
+      ...(a === undefined ? {} : { after: a }),
+      ...(a !== undefined && b !== undefined ? { delta: a - b } : {}),
+    };
   }).filter((m) => m.before !== undefined || m.after !== undefined);
   const names = [...new Set([...before.thresholds.map((c) => c.name), ...after.thresholds.map((c) => c.name)])];
-  const side = (r: Report) => ({ recipe: r.recipe.name, verdict: r.verdict, ...(r.variant ? { variant: r.variant.name } : {}) });
+  const side = (r: Report) => ({
+    recipe: r.recipe.name,
+    verdict: r.verdict,
+    ...(r.variant ? { variant: r.variant.name } : {}),
+  });
   return {
     before: side(before),
     after: side(after),
     metrics,
-    baselineChanged: before.metrics.baseline.accuracy !== after.metrics.baseline.accuracy || before.metrics.baseline.sizeBytes !== after.metrics.baseline.sizeBytes,
+    baselineChanged:
+      before.metrics.baseline.accuracy !== after.metrics.baseline.accuracy ||
+      before.metrics.baseline.sizeBytes !== after.metrics.baseline.sizeBytes,
     thresholds: names.map((name) => {
       const [b, a] = [before.thresholds.find((c) => c.name === name), after.thresholds.find((c) => c.name === name)];
       return { name, ...(b ? { before: b.pass } : {}), ...(a ? { after: a.pass } : {}) };
@@ -86,14 +98,28 @@ export function renderComparison(c: ReportComparison, labels: [string, string]):
     const ratio = m.before ? ` (${(m.after! / m.before).toFixed(2)}x)` : '';
     return `${sign}${show(abs, m.unit)}${ratio}`;
   };
-  const rows = [['metric (result)', labels[0], labels[1], 'change'], ...c.metrics.map((m) => [m.metric, show(m.before, m.unit), show(m.after, m.unit), change(m)])];
+  const rows = [
+    ['metric (result)', labels[0], labels[1], 'change'],
+    ...c.metrics.map((m) => [m.metric, show(m.before, m.unit), show(m.after, m.unit), change(m)]),
+  ];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  const line = (r: string[]) => r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ').trimEnd();
+  const line = (r: string[]) =>
+    r
+      .map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   const verdict = (v: boolean | undefined) => (v === undefined ? 'absent' : v ? 'PASS' : 'FAIL');
   const out = [line(rows[0]!), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)];
-  if (c.baselineChanged) out.push('', 'note: the baselines differ (accuracy or size), so the results were measured against different references.');
+  if (c.baselineChanged)
+    out.push(
+      '',
+      'note: the baselines differ (accuracy or size), so the results were measured against different references.',
+    );
   const changed = c.thresholds.filter((t) => t.before !== t.after);
-  out.push('', changed.length ? 'thresholds that changed:' : `thresholds: no verdict changed (${c.thresholds.length} compared)`);
+  out.push(
+    '',
+    changed.length ? 'thresholds that changed:' : `thresholds: no verdict changed (${c.thresholds.length} compared)`,
+  );
   for (const t of changed) out.push(`  ${t.name}: ${verdict(t.before)} → ${verdict(t.after)}`);
   out.push('', `verdict: ${c.before.verdict.toUpperCase()} → ${c.after.verdict.toUpperCase()}`);
   return out.join('\n');

@@ -23,7 +23,11 @@ export function escapeProperty(text: string): string {
 }
 
 /** `::error file=…,line=…,col=…,title=…::message`, properties escaped, the ones undefined left out. */
-export function workflowCommand(command: string, props: Record<string, string | number | undefined>, message: string): string {
+export function workflowCommand(
+  command: string,
+  props: Record<string, string | number | undefined>,
+  message: string,
+): string {
   const p = Object.entries(props)
     .filter(([, v]) => v !== undefined)
     .map(([k, v]) => `${k}=${escapeProperty(String(v))}`)
@@ -36,7 +40,11 @@ export function workflowCommand(command: string, props: Record<string, string | 
  * recipe, or of the base recipe that wrote it when `extends` is used. A threshold set with `--set` has no
  * place in a file: its annotation names no file. `variant` prefixes the message for a matrix variant.
  */
-export function thresholdAnnotations(checks: readonly Check[], source: RecipeSource, opts: { cwd?: string; variant?: string } = {}): string[] {
+export function thresholdAnnotations(
+  checks: readonly Check[],
+  source: RecipeSource,
+  opts: { cwd?: string; variant?: string } = {},
+): string[] {
   const cwd = opts.cwd ?? process.cwd();
   return checks
     .filter((c) => !c.pass)
@@ -71,7 +79,10 @@ export function renderSweepMarkdown(sweep: Sweep): string {
     '',
     '| variant | accuracy | vs baseline | size (bytes) | ratio | pareto | verdict |',
     '| --- | ---: | ---: | ---: | ---: | :---: | --- |',
-    ...sweep.variants.map((v) => `| ${cell(v.name)} | ${sweepQuality(v)} | ${v.accuracyDrop === undefined ? '' : signed(-v.accuracyDrop)} | ${v.sizeBytes} | ${v.ratio.toFixed(2)}x | ${v.pareto ? '★' : ''} | ${v.verdict === 'pass' ? '✅ PASS' : '❌ FAIL'} |`),
+    ...sweep.variants.map(
+      (v) =>
+        `| ${cell(v.name)} | ${sweepQuality(v)} | ${v.accuracyDrop === undefined ? '' : signed(-v.accuracyDrop)} | ${v.sizeBytes} | ${v.ratio.toFixed(2)}x | ${v.pareto ? '★' : ''} | ${v.verdict === 'pass' ? '✅ PASS' : '❌ FAIL'} |`,
+    ),
     '',
     `${passed}/${sweep.variants.length} variants pass; gate: ${sweep.gate}${sweep.best ? `; smallest passing: \`${cell(sweep.best)}\`` : ''} — recipe \`${cell(sweep.recipe.file)}\``,
     '',
@@ -89,6 +100,10 @@ export async function appendStepSummary(file: string, markdown: string): Promise
     await mkdir(dirname(file), { recursive: true });
     await appendFile(file, `${markdown}\n`);
   } catch (e) {
-    throw new McbError('MCB_OUTPUT', `cannot append the build's summary to GITHUB_STEP_SUMMARY (${file}): ${(e as Error).message}. Unset GITHUB_STEP_SUMMARY or point it at a writable file.`, { cause: e });
+    throw new McbError(
+      'MCB_OUTPUT',
+      `cannot append the build's summary to GITHUB_STEP_SUMMARY (${file}): ${(e as Error).message}. Unset GITHUB_STEP_SUMMARY or point it at a writable file.`,
+      { cause: e },
+    );
   }
 }

@@ -41,7 +41,8 @@ export interface HtmlPage {
 }
 
 /** What a page is made of: single reports (`where`: a short name telling two builds of one recipe apart) and sweeps. */
-export type HtmlItem = { report: Report; where?: string } | { sweep: Sweep; variants: readonly { report: Report; where?: string }[] };
+export type HtmlItem =
+  { report: Report; where?: string } | { sweep: Sweep; variants: readonly { report: Report; where?: string }[] };
 
 /**
  * The page's entries in order, each labelled by its recipe (and variant); a label two builds would share gets
@@ -59,7 +60,9 @@ export function htmlPage(items: readonly HtmlItem[]): HtmlPage {
   const base = (r: Report) => (r.variant ? `${r.recipe.name} ${r.variant.name}` : r.recipe.name);
   const count = (labels: string[], l: string) => labels.filter((x) => x === l).length;
   const bases = flat.map((f) => base(f.report));
-  const withWhere = flat.map((f, i) => (count(bases, bases[i]!) > 1 && f.where ? `${bases[i]} (${f.where})` : bases[i]!));
+  const withWhere = flat.map((f, i) =>
+    count(bases, bases[i]!) > 1 && f.where ? `${bases[i]} (${f.where})` : bases[i]!,
+  );
   const seen = new Map<string, number>();
   const entries = flat.map((f, i) => {
     const l = withWhere[i]!;
@@ -93,8 +96,20 @@ interface LayerData {
 }
 
 type LatencyChart =
-  | { id: string; kind: 'samples'; batchSize: number; source: 'interleaved' | 'separate'; baseline: number[]; result: number[] }
-  | { id: string; kind: 'summary'; batchSizes: number[]; series: { label: string; side: 'baseline' | 'result'; values: (number | null)[] }[] };
+  | {
+      id: string;
+      kind: 'samples';
+      batchSize: number;
+      source: 'interleaved' | 'separate';
+      baseline: number[];
+      result: number[];
+    }
+  | {
+      id: string;
+      kind: 'summary';
+      batchSizes: number[];
+      series: { label: string; side: 'baseline' | 'result'; values: (number | null)[] }[];
+    };
 
 interface BuildData {
   id: string;
@@ -104,7 +119,12 @@ interface BuildData {
 }
 
 interface PageData {
-  pareto: { axis: 'accuracy' | 'agreement'; results: { recipe: string; points: (Point & { pass: boolean })[] }[]; baselines: Point[]; front: Point[] };
+  pareto: {
+    axis: 'accuracy' | 'agreement';
+    results: { recipe: string; points: (Point & { pass: boolean })[] }[];
+    baselines: Point[];
+    front: Point[];
+  };
   builds: BuildData[];
 }
 
@@ -112,7 +132,12 @@ interface PageData {
 
 /** Text for HTML element content and attribute values (double-quoted). */
 export function escapeHtml(text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
+  return text
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&#39;');
 }
 
 /**
@@ -200,32 +225,60 @@ export function layerData(report: Report): LayerData | null {
     };
     if (name === 'prune') {
       // `layer` is the kernel ("dense_1/kernel"); zeros and totals weight the layer's mean.
-      const rows = items('layers').flatMap((l) => (str(l.layer) !== undefined && num(l.sparsity) !== undefined ? [{ layer: layerOf(str(l.layer)!), value: num(l.sparsity)!, weight: num(l.total) ?? 1 }] : []));
+      const rows = items('layers').flatMap((l) =>
+        str(l.layer) !== undefined && num(l.sparsity) !== undefined
+          ? [{ layer: layerOf(str(l.layer)!), value: num(l.sparsity)!, weight: num(l.total) ?? 1 }]
+          : [],
+      );
       add('sparsity', 'fraction', perLayerMean(rows));
     } else if (name === 'quantize') {
-      add('bits per weight', 'bits', items('layers').flatMap((l) => (str(l.layer) !== undefined && num(l.bitsPerWeight) !== undefined ? [[str(l.layer)!, num(l.bitsPerWeight)!] as [string, number]] : [])));
+      add(
+        'bits per weight',
+        'bits',
+        items('layers').flatMap((l) =>
+          str(l.layer) !== undefined && num(l.bitsPerWeight) !== undefined
+            ? [[str(l.layer)!, num(l.bitsPerWeight)!] as [string, number]]
+            : [],
+        ),
+      );
     } else if (name === 'cluster') {
       const rows = items('layers').flatMap((l) => {
         const distinct = num(l.distinctValues);
         const layer = str(l.layer) ?? (str(l.weight) !== undefined ? layerOf(str(l.weight)!) : undefined);
-        return layer !== undefined && distinct !== undefined ? [{ layer, value: Math.ceil(Math.log2(Math.max(2, distinct))), weight: 1 }] : [];
+        return layer !== undefined && distinct !== undefined
+          ? [{ layer, value: Math.ceil(Math.log2(Math.max(2, distinct))), weight: 1 }]
+          : [];
       });
-      add('index bits', 'bits', perLayerMean(rows).map(([l, v]) => [l, Math.round(v * 1000) / 1000]));
+      add(
+        'index bits',
+        'bits',
+        perLayerMean(rows).map(([l, v]) => [l, Math.round(v * 1000) / 1000]),
+      );
     } else if (name === 'encode') {
       const rows = items('encoded').flatMap((e) => {
         const bits = num(e.bitsPerWeight);
         const bytes = num(e.bytesAfter);
         const n = str(e.name);
         // The weight's value count, back from its bytes and bits per weight (the stats keep both).
-        return n !== undefined && bits !== undefined && bits > 0 ? [{ layer: layerOf(n), value: bits, weight: bytes !== undefined ? (8 * bytes) / bits : 1 }] : [];
+        return n !== undefined && bits !== undefined && bits > 0
+          ? [{ layer: layerOf(n), value: bits, weight: bytes !== undefined ? (8 * bytes) / bits : 1 }]
+          : [];
       });
-      add('bits per weight', 'bits', perLayerMean(rows).map(([l, v]) => [l, Math.round(v * 1000) / 1000]));
+      add(
+        'bits per weight',
+        'bits',
+        perLayerMean(rows).map(([l, v]) => [l, Math.round(v * 1000) / 1000]),
+      );
     }
   }
   if (raw.length === 0) return null;
   return {
     labels,
-    series: raw.map((s) => ({ label: s.label, axis: s.axis, values: labels.map((_, i) => (s.values.has(i) ? roundTo(s.values.get(i)!, 6) : null)) })),
+    series: raw.map((s) => ({
+      label: s.label,
+      axis: s.axis,
+      values: labels.map((_, i) => (s.values.has(i) ? roundTo(s.values.get(i)!, 6) : null)),
+    })),
   };
 }
 
@@ -245,35 +298,70 @@ function samplesOf(side: unknown): number[] | undefined {
  */
 export function latencyCharts(report: Report, idBase: string): LatencyChart[] {
   const metrics = report.metrics as unknown as Obj;
-  const comparison = isObj(metrics.latencyComparison) && Array.isArray(metrics.latencyComparison.batches) ? metrics.latencyComparison.batches.filter(isObj) : [];
+  const comparison =
+    isObj(metrics.latencyComparison) && Array.isArray(metrics.latencyComparison.batches)
+      ? metrics.latencyComparison.batches.filter(isObj)
+      : [];
   const sides = (['baseline', 'result'] as const).map((s) => {
     const l = (isObj(metrics[s]) ? (metrics[s] as Obj).latency : undefined) as Obj | undefined;
     return isObj(l) && Array.isArray(l.batches) ? l.batches.filter(isObj) : [];
   });
-  const sizes = [...new Set([...comparison, ...sides[0]!, ...sides[1]!].map((b) => num(b.batchSize)).filter((n): n is number => n !== undefined))].sort((a, b) => a - b);
+  const sizes = [
+    ...new Set(
+      [...comparison, ...sides[0]!, ...sides[1]!]
+        .map((b) => num(b.batchSize))
+        .filter((n): n is number => n !== undefined),
+    ),
+  ].sort((a, b) => a - b);
   const charts: LatencyChart[] = [];
   const summaryFor: number[] = [];
   for (const size of sizes) {
     const c = comparison.find((b) => b.batchSize === size);
     const [cb, cr] = [samplesOf(c?.baseline), samplesOf(c?.result)];
     if (cb && cr) {
-      charts.push({ id: `${idBase}-b${size}`, kind: 'samples', batchSize: size, source: 'interleaved', baseline: cb, result: cr });
+      charts.push({
+        id: `${idBase}-b${size}`,
+        kind: 'samples',
+        batchSize: size,
+        source: 'interleaved',
+        baseline: cb,
+        result: cr,
+      });
       continue;
     }
     const [b, r] = sides.map((side) => samplesOf(side.find((x) => x.batchSize === size)));
-    if (b || r) charts.push({ id: `${idBase}-b${size}`, kind: 'samples', batchSize: size, source: 'separate', baseline: b ?? [], result: r ?? [] });
+    if (b || r)
+      charts.push({
+        id: `${idBase}-b${size}`,
+        kind: 'samples',
+        batchSize: size,
+        source: 'separate',
+        baseline: b ?? [],
+        result: r ?? [],
+      });
     else summaryFor.push(size);
   }
   if (summaryFor.length) {
-    const stat = (side: 0 | 1, key: 'medianMs' | 'p95Ms' | 'minMs') => summaryFor.map((size) => {
-      const v = num(sides[side]!.find((x) => x.batchSize === size)?.[key]);
-      return v === undefined ? null : roundTo(v, 4);
-    });
+    const stat = (side: 0 | 1, key: 'medianMs' | 'p95Ms' | 'minMs') =>
+      summaryFor.map((size) => {
+        const v = num(sides[side]!.find((x) => x.batchSize === size)?.[key]);
+        return v === undefined ? null : roundTo(v, 4);
+      });
     const series: Extract<LatencyChart, { kind: 'summary' }>['series'] = [];
-    for (const [key, what] of [['medianMs', 'median'], ['p95Ms', 'p95'], ['minMs', 'fastest']] as const) {
-      for (const [i, side] of (['baseline', 'result'] as const).entries()) series.push({ label: `${side} ${what}`, side, values: stat(i as 0 | 1, key) });
+    for (const [key, what] of [
+      ['medianMs', 'median'],
+      ['p95Ms', 'p95'],
+      ['minMs', 'fastest'],
+    ] as const) {
+      for (const [i, side] of (['baseline', 'result'] as const).entries())
+        series.push({ label: `${side} ${what}`, side, values: stat(i as 0 | 1, key) });
     }
-    charts.push({ id: `${idBase}-summary`, kind: 'summary', batchSizes: summaryFor, series: series.filter((s) => s.values.some((v) => v !== null)) });
+    charts.push({
+      id: `${idBase}-summary`,
+      kind: 'summary',
+      batchSizes: summaryFor,
+      series: series.filter((s) => s.values.some((v) => v !== null)),
+    });
   }
   return charts;
 }
@@ -291,21 +379,30 @@ function verdictBadge(pass: boolean): string {
 
 /** A table whose first column heads each row; a cell reading PASS or FAIL gets that class (coloured). */
 function table(head: string[], rows: string[][], cls: string): string {
-  const td = (c: string) => (c === 'PASS' || c === 'FAIL' ? `<td class="${c.toLowerCase()}">${c === 'PASS' ? '✔ PASS' : '✘ FAIL'}</td>` : `<td>${escapeHtml(c)}</td>`);
+  const td = (c: string) =>
+    c === 'PASS' || c === 'FAIL'
+      ? `<td class="${c.toLowerCase()}">${c === 'PASS' ? '✔ PASS' : '✘ FAIL'}</td>`
+      : `<td>${escapeHtml(c)}</td>`;
   return `<table class="${cls}"><thead><tr>${head.map((h) => `<th scope="col">${escapeHtml(h)}</th>`).join('')}</tr></thead><tbody>${rows
     .map((r) => `<tr>${r.map((c, i) => (i === 0 ? `<th scope="row">${escapeHtml(c)}</th>` : td(c))).join('')}</tr>`)
     .join('')}</tbody></table>`;
 }
 
 function canvas(id: string, points: number, label: string, extra: Record<string, number> = {}): string {
-  const attrs = Object.entries(extra).map(([k, v]) => ` data-${k}="${v}"`).join('');
+  const attrs = Object.entries(extra)
+    .map(([k, v]) => ` data-${k}="${v}"`)
+    .join('');
   return `<div class="chart"><canvas id="${escapeHtml(id)}" data-points="${points}"${attrs} role="img" aria-label="${escapeHtml(label)}"></canvas></div>`;
 }
 
 function thresholdsHtml(report: Report): string {
-  if (report.thresholds.length === 0) return '<p class="note">No thresholds set: the build passes whatever it measures (add <code>thresholds:</code> to the recipe to gate it).</p>';
+  if (report.thresholds.length === 0)
+    return '<p class="note">No thresholds set: the build passes whatever it measures (add <code>thresholds:</code> to the recipe to gate it).</p>';
   return `<table class="thresholds"><thead><tr><th scope="col">check</th><th scope="col">threshold</th><th scope="col">measured</th></tr></thead><tbody>${report.thresholds
-    .map((c) => `<tr class="${c.pass ? 'pass' : 'fail'}"><td>${c.pass ? '✔ PASS' : '✘ FAIL'}</td><th scope="row"><code>${escapeHtml(c.name)}</code></th><td class="text">${escapeHtml(c.text)}</td></tr>`)
+    .map(
+      (c) =>
+        `<tr class="${c.pass ? 'pass' : 'fail'}"><td>${c.pass ? '✔ PASS' : '✘ FAIL'}</td><th scope="row"><code>${escapeHtml(c.name)}</code></th><td class="text">${escapeHtml(c.text)}</td></tr>`,
+    )
     .join('')}</tbody></table>`;
 }
 
@@ -316,13 +413,18 @@ function layersHtml(report: Report, build: BuildData): string {
     return `<p class="note">No per-layer data: ${passes ? `none of this build's passes (${escapeHtml(passes)}) reported` : 'the recipe has no passes, so nothing reported'} sparsity or bits per layer (prune, quantize, cluster and encode do).</p>`;
   }
   const both = l.series.some((s) => s.axis === 'fraction') && l.series.some((s) => s.axis === 'bits');
-  const fmt = (s: LayerSeries, v: number | null) => (v === null ? '' : s.axis === 'fraction' ? `${(v * 100).toFixed(1)}%` : v.toFixed(2));
+  const fmt = (s: LayerSeries, v: number | null) =>
+    v === null ? '' : s.axis === 'fraction' ? `${(v * 100).toFixed(1)}%` : v.toFixed(2);
   const rows = l.labels.map((layer, i) => [layer, ...l.series.map((s) => fmt(s, s.values[i] ?? null))]);
   return `<figure>${canvas(`chart-layers-${build.id}`, l.labels.length * l.series.length, `per-layer sparsity and bits of ${build.label}`, { layers: l.labels.length, series: l.series.length })}
 <figcaption>Per layer with weights, as each pass reported it: ${[
-    ...(l.series.some((s) => s.axis === 'fraction') ? [`sparsity reached (share of zeros${both ? ', left axis' : ''})`] : []),
+    ...(l.series.some((s) => s.axis === 'fraction')
+      ? [`sparsity reached (share of zeros${both ? ', left axis' : ''})`]
+      : []),
     ...(l.series.some((s) => s.axis === 'bits')
-      ? [`bits per stored weight (${both ? 'right axis; ' : ''}quantization scales included${l.series.some((s) => s.label.startsWith('index bits')) ? '; index bits: what an index into cluster\'s centroids needs' : ''})`]
+      ? [
+          `bits per stored weight (${both ? 'right axis; ' : ''}quantization scales included${l.series.some((s) => s.label.startsWith('index bits')) ? "; index bits: what an index into cluster's centroids needs" : ''})`,
+        ]
       : []),
   ].join(' and ')}.</figcaption>
 <details><summary>per-layer numbers</summary>${table(['layer', ...l.series.map((s) => s.label)], rows, 'layers')}</details></figure>`;
@@ -331,7 +433,10 @@ function layersHtml(report: Report, build: BuildData): string {
 function latencyHtml(report: Report, build: BuildData): string {
   if (build.latency.length === 0) return '<p class="note">No latency in this report.</p>';
   const metrics = report.metrics as unknown as Obj;
-  const comparison = isObj(metrics.latencyComparison) && Array.isArray(metrics.latencyComparison.batches) ? metrics.latencyComparison.batches.filter(isObj) : [];
+  const comparison =
+    isObj(metrics.latencyComparison) && Array.isArray(metrics.latencyComparison.batches)
+      ? metrics.latencyComparison.batches.filter(isObj)
+      : [];
   return build.latency
     .map((c) => {
       if (c.kind === 'summary') {
@@ -341,7 +446,8 @@ function latencyHtml(report: Report, build: BuildData): string {
       const cmp = comparison.find((b) => b.batchSize === c.batchSize);
       const ratio = num(cmp?.ratio);
       const interval = Array.isArray(cmp?.interval) ? (cmp!.interval as unknown[]).map(num) : [];
-      const medians = (s: number[]) => (s.length ? ms(s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2) : 'n/a');
+      const medians = (s: number[]) =>
+        s.length ? ms(s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2) : 'n/a';
       const how =
         c.source === 'interleaved'
           ? `Baseline and result timed turn about in one run (ABBA, ${c.baseline.length} pairs)${ratio !== undefined ? `: speed-up ${ratio.toFixed(2)}x${interval[0] !== undefined && interval[1] !== undefined ? ` (95% interval ${interval[0].toFixed(2)}–${interval[1].toFixed(2)}x)` : ''}` : ''}`
@@ -356,7 +462,12 @@ function buildSection(entry: HtmlEntry, build: BuildData, single: boolean): stri
   const r = entry.report;
   const [head, ...rows] = metricRows(r);
   const note = latencyNote(r);
-  const meta = [`recipe <code>${escapeHtml(r.recipe.file)}</code>`, ...(r.variant ? [`variant <code>${escapeHtml(r.variant.name)}</code>`] : []), `backend ${escapeHtml(r.backend)}`, `mcbuild ${escapeHtml(r.mcbuild)}`].join(' · ');
+  const meta = [
+    `recipe <code>${escapeHtml(r.recipe.file)}</code>`,
+    ...(r.variant ? [`variant <code>${escapeHtml(r.variant.name)}</code>`] : []),
+    `backend ${escapeHtml(r.backend)}`,
+    `mcbuild ${escapeHtml(r.mcbuild)}`,
+  ].join(' · ');
   const heading = single ? '' : `<h2>${escapeHtml(entry.label)} ${verdictBadge(r.verdict === 'pass')}</h2>\n`;
   return `<section class="build" id="${build.id}">
 ${heading}<p class="meta">${meta}</p>
@@ -379,13 +490,29 @@ export function renderHtml(page: HtmlPage, chartJs: string = chartJsSource()): s
   const sweeps = page.sweeps ?? [];
   // The quality axis: accuracy; with label-free eval data (no accuracy anywhere) agreement with the baseline
   // (the baseline agrees with itself: 100%). A build without the chosen measure is left off the chart, and said.
-  const axis: 'accuracy' | 'agreement' = entries.every((e) => e.report.metrics.result.accuracy === undefined) && entries.some((e) => e.report.metrics.result.fidelity) ? 'agreement' : 'accuracy';
-  const quality = (m: Report['metrics']['result'], isBaseline: boolean) => (axis === 'accuracy' ? m.accuracy : isBaseline ? 1 : m.fidelity?.agreement);
-  const plotted = entries.map((e, i) => ({ e, i, q: quality(e.report.metrics.result, false), qb: quality(e.report.metrics.baseline, true) })).filter((p) => p.q !== undefined);
+  const axis: 'accuracy' | 'agreement' =
+    entries.every((e) => e.report.metrics.result.accuracy === undefined) &&
+    entries.some((e) => e.report.metrics.result.fidelity)
+      ? 'agreement'
+      : 'accuracy';
+  const quality = (m: Report['metrics']['result'], isBaseline: boolean) =>
+    axis === 'accuracy' ? m.accuracy : isBaseline ? 1 : m.fidelity?.agreement;
+  const plotted = entries
+    .map((e, i) => ({ e, i, q: quality(e.report.metrics.result, false), qb: quality(e.report.metrics.baseline, true) }))
+    .filter((p) => p.q !== undefined);
   const leftOff = entries.filter((e) => quality(e.report.metrics.result, false) === undefined).map((e) => e.label);
   // Results: one point per build, grouped by recipe (one colour each); baselines once per distinct model.
-  const results = plotted.map(({ e, q }) => ({ recipe: e.report.recipe.name, x: e.report.metrics.result.sizeBytes, y: roundTo(q! * 100, 4), label: e.label, pass: e.report.verdict === 'pass' }));
-  const groups = [...new Set(results.map((p) => p.recipe))].map((recipe) => ({ recipe, points: results.filter((p) => p.recipe === recipe).map(({ x, y, label, pass }) => ({ x, y, label, pass })) }));
+  const results = plotted.map(({ e, q }) => ({
+    recipe: e.report.recipe.name,
+    x: e.report.metrics.result.sizeBytes,
+    y: roundTo(q! * 100, 4),
+    label: e.label,
+    pass: e.report.verdict === 'pass',
+  }));
+  const groups = [...new Set(results.map((p) => p.recipe))].map((recipe) => ({
+    recipe,
+    points: results.filter((p) => p.recipe === recipe).map(({ x, y, label, pass }) => ({ x, y, label, pass })),
+  }));
   // Recipes (and a sweep's variants) that start from the same model share one baseline point.
   const baselines = new Map<string, Point & { recipes: string[] }>();
   for (const { e, qb } of plotted) {
@@ -399,16 +526,36 @@ export function renderHtml(page: HtmlPage, chartJs: string = chartJsSource()): s
   }
   const frontIdx = paretoFront(results.map((p) => ({ size: p.x, accuracy: p.y })));
   const onFront = new Set(frontIdx.map((k) => plotted[k]!.i));
-  const front = frontIdx.map((k) => results[k]!).sort((a, b) => a.x - b.x || a.y - b.y).map(({ x, y, label }) => ({ x, y, label }));
-  const builds: BuildData[] = entries.map((e, i) => ({ id: `build-${i + 1}`, label: e.label, layers: layerData(e.report), latency: latencyCharts(e.report, `build-${i + 1}`) }));
-  const data: PageData = { pareto: { axis, results: groups, baselines: [...baselines.values()].map(({ x, y, label }) => ({ x, y, label })), front }, builds };
+  const front = frontIdx
+    .map((k) => results[k]!)
+    .sort((a, b) => a.x - b.x || a.y - b.y)
+    .map(({ x, y, label }) => ({ x, y, label }));
+  const builds: BuildData[] = entries.map((e, i) => ({
+    id: `build-${i + 1}`,
+    label: e.label,
+    layers: layerData(e.report),
+    latency: latencyCharts(e.report, `build-${i + 1}`),
+  }));
+  const data: PageData = {
+    pareto: {
+      axis,
+      results: groups,
+      baselines: [...baselines.values()].map(({ x, y, label }) => ({ x, y, label })),
+      front,
+    },
+    builds,
+  };
 
   // A sweep's variants stand or fall by its gate (`best` passes with one passing variant); other builds by their own verdict.
   const standalone = entries.filter((e) => e.sweep === undefined);
   const pagePass = standalone.every((e) => e.report.verdict === 'pass') && sweeps.every((s) => s.verdict === 'pass');
   const single = entries.length === 1 && sweeps.length === 0;
   const passed = entries.filter((e) => e.report.verdict === 'pass').length;
-  const name = single ? entries[0]!.label : sweeps.length === 1 && standalone.length === 0 ? `${sweeps[0]!.recipe.name} (sweep of ${entries.length} variants)` : `${entries.length} builds`;
+  const name = single
+    ? entries[0]!.label
+    : sweeps.length === 1 && standalone.length === 0
+      ? `${sweeps[0]!.recipe.name} (sweep of ${entries.length} variants)`
+      : `${entries.length} builds`;
   const title = `mcbuild: ${name} — ${pagePass ? 'PASS' : 'FAIL'}`;
 
   const overview = single
@@ -418,7 +565,15 @@ ${table(
   ['build', 'verdict', 'accuracy', 'vs baseline', 'size', 'smaller by', 'Pareto'],
   entries.map((e, i) => {
     const { baseline: b, result: r } = e.report.metrics;
-    return [e.label, e.report.verdict.toUpperCase(), r.accuracy === undefined ? 'n/a' : pct(r.accuracy), r.accuracy === undefined || b.accuracy === undefined ? '' : signedPp(r.accuracy - b.accuracy), formatBytes(r.sizeBytes), `${(b.sizeBytes / Math.max(1, r.sizeBytes)).toFixed(2)}x`, onFront.has(i) ? '★' : ''];
+    return [
+      e.label,
+      e.report.verdict.toUpperCase(),
+      r.accuracy === undefined ? 'n/a' : pct(r.accuracy),
+      r.accuracy === undefined || b.accuracy === undefined ? '' : signedPp(r.accuracy - b.accuracy),
+      formatBytes(r.sizeBytes),
+      `${(b.sizeBytes / Math.max(1, r.sizeBytes)).toFixed(2)}x`,
+      onFront.has(i) ? '★' : '',
+    ];
   }),
   'overview',
 )}
@@ -427,12 +582,18 @@ ${sweeps
   .map((s) => {
     const n = s.variants.filter((v) => v.verdict === 'pass').length;
     const rule = s.gate === 'best' ? 'gate best: at least one variant must pass' : 'gate all: every variant must pass';
-    return `<p class="sweep">Sweep of <code>${escapeHtml(s.recipe.file)}</code> over ${Object.entries(s.matrix).map(([k, v]) => `${escapeHtml(k)} (${v.length})`).join(' × ')}: ${n}/${s.variants.length} variants pass (${rule})${s.best ? `; smallest passing: <code>${escapeHtml(s.best)}</code>` : ''} — sweep verdict ${verdictBadge(s.verdict === 'pass')}</p>`;
+    return `<p class="sweep">Sweep of <code>${escapeHtml(s.recipe.file)}</code> over ${Object.entries(s.matrix)
+      .map(([k, v]) => `${escapeHtml(k)} (${v.length})`)
+      .join(
+        ' × ',
+      )}: ${n}/${s.variants.length} variants pass (${rule})${s.best ? `; smallest passing: <code>${escapeHtml(s.best)}</code>` : ''} — sweep verdict ${verdictBadge(s.verdict === 'pass')}</p>`;
   })
   .join('\n')}
 </section>`;
 
-  const nav = single ? '' : `<nav><ul>${builds.map((b) => `<li><a href="#${b.id}">${escapeHtml(b.label)}</a></li>`).join('')}</ul></nav>`;
+  const nav = single
+    ? ''
+    : `<nav><ul>${builds.map((b) => `<li><a href="#${b.id}">${escapeHtml(b.label)}</a></li>`).join('')}</ul></nav>`;
   const body = `<header><h1>${escapeHtml(`mcbuild: ${name}`)} ${verdictBadge(pagePass)}</h1>
 ${single ? '' : `<p class="meta">${passed}/${entries.length} builds pass${sweeps.length ? `; ${sweeps.length === 1 ? 'the sweep is' : 'sweeps are'} judged by ${sweeps.length === 1 ? 'its gate' : 'their gates'}` : ''}.</p>`}
 <noscript><p class="note">The charts need JavaScript; every number they show is also in the tables.</p></noscript>
@@ -442,7 +603,7 @@ ${nav}
 ${overview}
 <section id="pareto"><h2>Size vs ${axis === 'accuracy' ? 'accuracy' : 'agreement with the baseline'}</h2>
 <figure>${canvas('chart-pareto', results.length + baselines.size + front.length, 'size against accuracy of every build and baseline, with the Pareto front', { results: results.length, baselines: baselines.size, front: front.length })}
-<figcaption>Each build's result (● passes its thresholds, ✕ misses one), its baseline (▲), and the Pareto front (ringed, joined by a dashed line): the builds no other build on this page beats on both size and ${axis === 'accuracy' ? 'accuracy' : 'agreement (label-free eval data: the share of samples where the result predicts the baseline\'s class)'}. Size on a log scale.${leftOff.length ? ` Not on the chart (no ${axis} measured): ${escapeHtml(leftOff.join(', '))}.` : ''}</figcaption></figure>
+<figcaption>Each build's result (● passes its thresholds, ✕ misses one), its baseline (▲), and the Pareto front (ringed, joined by a dashed line): the builds no other build on this page beats on both size and ${axis === 'accuracy' ? 'accuracy' : "agreement (label-free eval data: the share of samples where the result predicts the baseline's class)"}. Size on a log scale.${leftOff.length ? ` Not on the chart (no ${axis} measured): ${escapeHtml(leftOff.join(', '))}.` : ''}</figcaption></figure>
 </section>
 ${entries.map((e, i) => buildSection(e, builds[i]!, single)).join('\n')}
 </main>

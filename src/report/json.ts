@@ -56,17 +56,28 @@ export function buildReport(plan: Plan, exec: Execution, verdict: Verdict): Repo
   return {
     generator: 'mcbuild',
     mcbuild: MCBUILD_VERSION,
-    recipe: { name: plan.recipe.name, file: relative(findProjectRoot(plan.recipe.file), plan.recipe.file).split('\\').join('/') },
+    recipe: {
+      name: plan.recipe.name,
+      file: relative(findProjectRoot(plan.recipe.file), plan.recipe.file).split('\\').join('/'),
+    },
     ...(plan.recipe.variant ? { variant: plan.recipe.variant } : {}),
     backend: plan.backend,
     versions: { ...plan.packages, mnist: packageVersion('mnist') ?? 'missing' },
     steps: plan.steps.map((s) => ({ id: s.id, title: s.title, key: s.key })),
-    metrics: { baseline: pick(exec.baseline), result: pick(exec.result), ...(exec.latency ? { latencyComparison: exec.latency } : {}) },
+    metrics: {
+      baseline: pick(exec.baseline),
+      result: pick(exec.result),
+      ...(exec.latency ? { latencyComparison: exec.latency } : {}),
+    },
     passes: plan.steps
       .filter((s) => s.spec.kind === 'pass')
       .map((s) => {
         const overridden = exec.stepMeta[s.id]?.overridden;
-        return { id: s.id, stats: exec.stepMeta[s.id]?.stats ?? null, ...(overridden === undefined ? {} : { overridden }) };
+        return {
+          id: s.id,
+          stats: exec.stepMeta[s.id]?.stats ?? null,
+          ...(overridden === undefined ? {} : { overridden }),
+        };
       }),
     thresholds: verdict.checks,
     verdict: verdict.pass ? 'pass' : 'fail',

@@ -27,7 +27,15 @@ export function escapeXml(text: string, attribute = false): string {
     else if (ch === '"') out += '&quot;';
     else if (ch === "'") out += '&apos;';
     else if (attribute && (ch === '\n' || ch === '\r' || ch === '\t')) out += `&#${c};`;
-    else if (c === 0x9 || c === 0xa || c === 0xd || (c >= 0x20 && c <= 0xd7ff) || (c >= 0xe000 && c <= 0xfffd) || c >= 0x10000) out += ch;
+    else if (
+      c === 0x9 ||
+      c === 0xa ||
+      c === 0xd ||
+      (c >= 0x20 && c <= 0xd7ff) ||
+      (c >= 0xe000 && c <= 0xfffd) ||
+      c >= 0x10000
+    )
+      out += ch;
     // Anything else is not a legal XML 1.0 character, not even as a reference: dropped.
   }
   return out;
@@ -73,7 +81,9 @@ function testsuite(b: JUnitBuild): { xml: string; tests: number; failures: numbe
   ];
   const cases =
     r.thresholds.length === 0
-      ? [`    <testcase${attrs({ name: 'thresholds', classname, time: '0' })}>\n      <system-out>${escapeXml('no thresholds are set in the recipe: the build passes whatever it measures')}</system-out>\n    </testcase>`]
+      ? [
+          `    <testcase${attrs({ name: 'thresholds', classname, time: '0' })}>\n      <system-out>${escapeXml('no thresholds are set in the recipe: the build passes whatever it measures')}</system-out>\n    </testcase>`,
+        ]
       : r.thresholds.map((c) => {
           const open = `    <testcase${attrs({ name: c.name, classname, time: '0' })}`;
           if (c.pass) return `${open}>\n      <system-out>${escapeXml(c.text)}</system-out>\n    </testcase>`;

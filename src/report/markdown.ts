@@ -28,6 +28,9 @@ export function renderMarkdown(report: Report): string {
   ];
   if (report.thresholds.length === 0) out.push('- none set: the build passes whatever it measures');
   for (const c of report.thresholds) out.push(`- ${c.pass ? '✅' : '❌'} \`${c.name}\`: ${c.text}`);
-  out.push('', `**Verdict: ${pass ? '✅ PASS' : '❌ FAIL'}** — recipe \`${report.recipe.file}\`, backend ${report.backend}, mcbuild ${report.mcbuild}`);
+  out.push(
+    '',
+    `**Verdict: ${pass ? '✅ PASS' : '❌ FAIL'}** — recipe \`${report.recipe.file}\`, backend ${report.backend}, mcbuild ${report.mcbuild}`,
+  );
   return `${out.join('\n')}\n`;
 }

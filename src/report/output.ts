@@ -17,7 +17,11 @@ export async function preflightOutput(dir: string): Promise<void> {
   for (;;) {
     try {
       const s = await stat(parent);
-      if (!s.isDirectory()) throw new McbError('MCB_OUTPUT', `cannot write the output to ${dir}: ${parent} is a file, not a folder. Change \`output\` in the recipe or pass --out.`);
+      if (!s.isDirectory())
+        throw new McbError(
+          'MCB_OUTPUT',
+          `cannot write the output to ${dir}: ${parent} is a file, not a folder. Change \`output\` in the recipe or pass --out.`,
+        );
       break;
     } catch (e) {
       if (e instanceof McbError) throw e;
@@ -34,10 +38,17 @@ export async function preflightOutput(dir: string): Promise<void> {
   }
   try {
     const s = await stat(dir);
-    if (!s.isDirectory()) throw new McbError('MCB_OUTPUT', `the output path ${dir} is a file; mcbuild writes a folder there. Remove the file, or change \`output\` in the recipe or pass --out.`);
+    if (!s.isDirectory())
+      throw new McbError(
+        'MCB_OUTPUT',
+        `the output path ${dir} is a file; mcbuild writes a folder there. Remove the file, or change \`output\` in the recipe or pass --out.`,
+      );
     const entries = await readdir(dir);
     if (entries.length > 0 && !(await isOurOutput(dir))) {
-      throw new McbError('MCB_OUTPUT', `the output folder ${dir} already holds files that mcbuild did not write (no ${REPORT_FILE} from mcbuild); it will not overwrite them. Choose another \`output\` (or --out), or empty that folder.`);
+      throw new McbError(
+        'MCB_OUTPUT',
+        `the output folder ${dir} already holds files that mcbuild did not write (no ${REPORT_FILE} from mcbuild); it will not overwrite them. Choose another \`output\` (or --out), or empty that folder.`,
+      );
     }
   } catch (e) {
     if (e instanceof McbError) throw e;
@@ -99,10 +110,14 @@ async function removeDeadLeftovers(dir: string): Promise<void> {
   }
   for (const name of names) {
     const m = name.startsWith(prefix) ? /^(?:new|old)-(\d+)-[0-9a-z]+$/.exec(name.slice(prefix.length)) : null;
-    if (m && !pidAlive(Number(m[1]))) await rm(join(dirname(dir), name), { recursive: true, force: true }).catch(() => {});
+    if (m && !pidAlive(Number(m[1])))
+      await rm(join(dirname(dir), name), { recursive: true, force: true }).catch(() => {});
   }
 }
 
 function unwritable(dir: string, e: unknown): McbError {
-  return new McbError('MCB_OUTPUT', `cannot write the output folder ${dir} (${errnoCode(e) ?? String(e)}). Make its parent folder writable, or change \`output\` in the recipe or pass --out.`);
+  return new McbError(
+    'MCB_OUTPUT',
+    `cannot write the output folder ${dir} (${errnoCode(e) ?? String(e)}). Make its parent folder writable, or change \`output\` in the recipe or pass --out.`,
+  );
 }

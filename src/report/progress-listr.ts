@@ -44,7 +44,9 @@ export function listrProgress(): { listener: EventListener; finish(): Promise<vo
             },
           };
         });
-        running = new Listr(tasks, { concurrent: false, exitOnError: true, rendererOptions: { collapseSkips: false } }).run().catch(() => {});
+        running = new Listr(tasks, { concurrent: false, exitOnError: true, rendererOptions: { collapseSkips: false } })
+          .run()
+          .catch(() => {});
         break;
       }
       case 'step-cached':
@@ -57,7 +59,8 @@ export function listrProgress(): { listener: EventListener; finish(): Promise<vo
       }
       case 'step-progress': {
         const p = pending.get(e.step.id);
-        if (p?.task) p.task.output = e.fraction === undefined ? e.message : `${Math.round(e.fraction * 100)}% ${e.message}`;
+        if (p?.task)
+          p.task.output = e.fraction === undefined ? e.message : `${Math.round(e.fraction * 100)}% ${e.message}`;
         break;
       }
       case 'step-done': {

@@ -13,14 +13,18 @@ export function plainProgress(write: (line: string) => void, opts: { verbose?: b
     switch (e.type) {
       case 'plan': {
         const n = e.plan.steps.length;
-        write(`${e.variant ? `${e.variant}: ` : ''}plan: ${n} steps, ${e.cached.size} in cache${e.remote?.size ? ` (${e.remote.size} in the remote cache)` : ''}, backend ${e.plan.backend}`);
+        write(
+          `${e.variant ? `${e.variant}: ` : ''}plan: ${n} steps, ${e.cached.size} in cache${e.remote?.size ? ` (${e.remote.size} in the remote cache)` : ''}, backend ${e.plan.backend}`,
+        );
         break;
       }
       case 'engine':
         write(`engine: TF.js ${e.backend} backend ready in ${e.seconds.toFixed(1)} s`);
         break;
       case 'step-cached':
-        write(`[cached] ${id}: ${e.step.title} (key ${e.step.key.slice(0, 12)}; same inputs as a verified earlier run${e.from === 'remote' ? ', downloaded from the remote cache' : ''})`);
+        write(
+          `[cached] ${id}: ${e.step.title} (key ${e.step.key.slice(0, 12)}; same inputs as a verified earlier run${e.from === 'remote' ? ', downloaded from the remote cache' : ''})`,
+        );
         break;
       case 'step-start':
         startedAt.set(id, performance.now());

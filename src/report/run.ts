@@ -41,21 +41,35 @@ export type StableCheck = Omit<Check, 'measured' | 'text'> & Partial<Pick<Check,
  * Splits a full report into what report.json holds (machine- and moment-free) and what the run log holds.
  * `facts` are the build's own: when, how long, the cache's hits and misses.
  */
-export function splitReport(report: Report, facts: { startedAt: Date; durationMs: number; hits: string[]; misses: string[] }): { stable: Report; run: RunLog } {
+export function splitReport(
+  report: Report,
+  facts: { startedAt: Date; durationMs: number; hits: string[]; misses: string[] },
+): { stable: Report; run: RunLog } {
   const { latency: bl, ...baseline } = report.metrics.baseline;
   const { latency: rl, ...result } = report.metrics.result;
   const comparison = report.metrics.latencyComparison;
-  const stableChecks: StableCheck[] = report.thresholds.map((c) => (isMeasuredCheck(c) ? { name: c.name, pass: c.pass, limit: c.limit } : c));
+  const stableChecks: StableCheck[] = report.thresholds.map((c) =>
+    isMeasuredCheck(c) ? { name: c.name, pass: c.pass, limit: c.limit } : c,
+  );
   const stable: Report = { ...report, metrics: { baseline, result }, thresholds: stableChecks as Check[] };
   const run: RunLog = {
     generator: 'mcbuild',
     mcbuild: MCBUILD_VERSION,
     builtAt: facts.startedAt.toISOString(),
     durationMs: Math.round(facts.durationMs),
-    host: { hostname: hostname(), platform: process.platform, arch: process.arch, cpu: cpus()[0]?.model?.trim() ?? 'unknown', cores: cpus().length, node: process.version },
+    host: {
+      hostname: hostname(),
+      platform: process.platform,
+      arch: process.arch,
+      cpu: cpus()[0]?.model?.trim() ?? 'unknown',
+      cores: cpus().length,
+      node: process.version,
+    },
     cache: { hits: facts.hits, misses: facts.misses },
     latency: { ...(bl ? { baseline: bl } : {}), ...(rl ? { result: rl } : {}), ...(comparison ? { comparison } : {}) },
-    thresholds: report.thresholds.filter(isMeasuredCheck).map((c) => ({ name: c.name, measured: c.measured, text: c.text })),
+    thresholds: report.thresholds
+      .filter(isMeasuredCheck)
+      .map((c) => ({ name: c.name, measured: c.measured, text: c.text })),
   };
   return { stable, run };
 }
@@ -71,15 +85,30 @@ export function mergeRun(report: Report, run: RunLog | undefined): Report {
     if (typeof c.text === 'string') return c;
     const m = measured.get(c.name);
     // NaN, as the gate writes for "not measured"; JSON wrote it as null.
-    return { ...c, measured: typeof m?.measured === 'number' ? m.measured : Number.NaN, text: m?.text ?? `measured on the build machine; the measurement is in ${RUN_FILE}, which is not beside this report` };
+    return {
+      ...c,
+      measured: typeof m?.measured === 'number' ? m.measured : Number.NaN,
+      text:
+        m?.text ?? `measured on the build machine; the measurement is in ${RUN_FILE}, which is not beside this report`,
+    };
   });
   const l = run?.latency;
   return {
     ...report,
     metrics: {
-      baseline: { ...report.metrics.baseline, ...(l?.baseline && report.metrics.baseline.latency === undefined ? { latency: l.baseline } : {}) },
-      result: { ...report.metrics.result, ...(l?.result && report.metrics.result.latency === undefined ? { latency: l.result } : {}) },
-      ...(report.metrics.latencyComparison ? { latencyComparison: report.metrics.latencyComparison } : l?.comparison ? { latencyComparison: l.comparison } : {}),
+      baseline: {
+        ...report.metrics.baseline,
+        ...(l?.baseline && report.metrics.baseline.latency === undefined ? { latency: l.baseline } : {}),
+      },
+      result: {
+        ...report.metrics.result,
+        ...(l?.result && report.metrics.result.latency === undefined ? { latency: l.result } : {}),
+      },
+      ...(report.metrics.latencyComparison
+        ? { latencyComparison: report.metrics.latencyComparison }
+        : l?.comparison
+          ? { latencyComparison: l.comparison }
+          : {}),
     },
     thresholds,
   };
@@ -89,6 +118,7 @@ export function mergeRun(report: Report, run: RunLog | undefined): Report {
 export function asRunLog(data: unknown): RunLog | undefined {
   if (typeof data !== 'object' || data === null) return undefined;
   const d = data as Partial<RunLog>;
-  if (d.generator !== 'mcbuild' || typeof d.latency !== 'object' || d.latency === null || !Array.isArray(d.thresholds)) return undefined;
+  if (d.generator !== 'mcbuild' || typeof d.latency !== 'object' || d.latency === null || !Array.isArray(d.thresholds))
+    return undefined;
   return d as RunLog;
 }

@@ -46,7 +46,13 @@ export interface Sweep {
 export function paretoFront(points: readonly { size: number; accuracy: number }[]): number[] {
   return points
     .map((p, i) => ({ p, i }))
-    .filter(({ p, i }) => !points.some((q, j) => j !== i && q.size <= p.size && q.accuracy >= p.accuracy && (q.size < p.size || q.accuracy > p.accuracy)))
+    .filter(
+      ({ p, i }) =>
+        !points.some(
+          (q, j) =>
+            j !== i && q.size <= p.size && q.accuracy >= p.accuracy && (q.size < p.size || q.accuracy > p.accuracy),
+        ),
+    )
     .map(({ i }) => i);
 }
 
@@ -58,8 +64,17 @@ export function summariseSweep(
 ): Sweep {
   const rows = variants.map((v) => {
     const { baseline: b, result: r } = v.report.metrics;
-    const row: SweepVariant = { name: v.name, values: v.values, folder: v.folder, verdict: v.report.verdict, sizeBytes: r.sizeBytes, ratio: b.sizeBytes / Math.max(1, r.sizeBytes), pareto: false };
-    if (r.accuracy !== undefined && b.accuracy !== undefined) Object.assign(row, { accuracy: r.accuracy, accuracyDrop: b.accuracy - r.accuracy });
+    const row: SweepVariant = {
+      name: v.name,
+      values: v.values,
+      folder: v.folder,
+      verdict: v.report.verdict,
+      sizeBytes: r.sizeBytes,
+      ratio: b.sizeBytes / Math.max(1, r.sizeBytes),
+      pareto: false,
+    };
+    if (r.accuracy !== undefined && b.accuracy !== undefined)
+      Object.assign(row, { accuracy: r.accuracy, accuracyDrop: b.accuracy - r.accuracy });
     if (r.fidelity) row.agreement = r.fidelity.agreement;
     return row;
   });
@@ -67,7 +82,9 @@ export function summariseSweep(
   const quality = (r: SweepVariant) => r.accuracy ?? r.agreement ?? 0;
   const front = new Set(paretoFront(rows.map((r) => ({ size: r.sizeBytes, accuracy: quality(r) }))));
   rows.forEach((r, i) => (r.pareto = front.has(i)));
-  const passing = rows.filter((r) => r.verdict === 'pass').sort((a, b) => a.sizeBytes - b.sizeBytes || quality(b) - quality(a));
+  const passing = rows
+    .filter((r) => r.verdict === 'pass')
+    .sort((a, b) => a.sizeBytes - b.sizeBytes || quality(b) - quality(a));
   const pass = gate === 'best' ? passing.length > 0 : passing.length === rows.length;
   return {
     generator: 'mcbuild',
@@ -75,7 +92,10 @@ export function summariseSweep(
     matrix,
     gate,
     variants: rows,
-    pareto: rows.filter((r) => r.pareto).sort((a, b) => a.sizeBytes - b.sizeBytes).map((r) => r.name),
+    pareto: rows
+      .filter((r) => r.pareto)
+      .sort((a, b) => a.sizeBytes - b.sizeBytes)
+      .map((r) => r.name),
     ...(passing[0] ? { best: passing[0].name } : {}),
     verdict: pass ? 'pass' : 'fail',
   };
@@ -102,13 +122,17 @@ export function renderSweep(sweep: Sweep, style: Styler = (_s, t) => t): string 
     v.verdict.toUpperCase(),
   ]);
   const widths = head.map((_, c) => Math.max(head[c]!.length, ...rows.map((r) => r[c]!.length)));
-  const line = (r: string[]) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ');
+  const line = (r: string[]) =>
+    r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ');
   const body = rows.map((r) => {
     const text = line(r);
-    return r[6] === 'PASS' ? text.replace(/PASS$/, style('green', 'PASS')) : text.replace(/FAIL$/, style('red', 'FAIL'));
+    return r[6] === 'PASS'
+      ? text.replace(/PASS$/, style('green', 'PASS'))
+      : text.replace(/FAIL$/, style('red', 'FAIL'));
   });
   const passed = sweep.variants.filter((v) => v.verdict === 'pass').length;
-  const rule = sweep.gate === 'best' ? 'gate: best (at least one variant must pass)' : 'gate: all (every variant must pass)';
+  const rule =
+    sweep.gate === 'best' ? 'gate: best (at least one variant must pass)' : 'gate: all (every variant must pass)';
   return [
     line(head),
     widths.map((w) => '-'.repeat(w)).join('  '),

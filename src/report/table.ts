@@ -14,16 +14,34 @@ export function metricRows(report: Report, previous?: Report): string[][] {
   const sizeRow = (label: string, key: 'sizeBytes' | 'gzipBytes' | 'brotliBytes'): string[] => {
     const [bv, rv, pv] = [b[key], r[key], p?.[key]] as (number | undefined)[];
     const show = (v: number | undefined) => (v === undefined ? 'n/a' : formatBytes(v));
-    const delta = bv === undefined || rv === undefined ? '' : `${signed(rv - bv, formatBytes)} (${(bv / Math.max(1, rv)).toFixed(2)}x smaller)`;
-    return [label, show(bv), show(rv), delta, ...(p ? [pv === undefined || rv === undefined ? '' : signed(rv - pv, formatBytes)] : [])];
+    const delta =
+      bv === undefined || rv === undefined
+        ? ''
+        : `${signed(rv - bv, formatBytes)} (${(bv / Math.max(1, rv)).toFixed(2)}x smaller)`;
+    return [
+      label,
+      show(bv),
+      show(rv),
+      delta,
+      ...(p ? [pv === undefined || rv === undefined ? '' : signed(rv - pv, formatBytes)] : []),
+    ];
   };
   // Per-sample compute from the topology; n/a for graph models and reports from before mcbuild counted it.
   const countRow = (label: string, key: 'macs' | 'flops'): string[] => {
     const [bv, rv, pv] = [b[key], r[key], p?.[key]];
     const show = (v: number | undefined) => (v === undefined ? 'n/a' : v.toLocaleString('en-US'));
     const count = (v: number) => v.toLocaleString('en-US');
-    const delta = bv === undefined || rv === undefined ? '' : `${signed(rv - bv, count)}${rv > 0 && rv < bv ? ` (${(bv / rv).toFixed(2)}x fewer)` : bv > 0 && rv > bv ? ` (${(rv / bv).toFixed(2)}x more)` : ''}`;
-    return [label, show(bv), show(rv), delta, ...(p ? [pv === undefined || rv === undefined ? '' : signed(rv - pv, count)] : [])];
+    const delta =
+      bv === undefined || rv === undefined
+        ? ''
+        : `${signed(rv - bv, count)}${rv > 0 && rv < bv ? ` (${(bv / rv).toFixed(2)}x fewer)` : bv > 0 && rv > bv ? ` (${(rv / bv).toFixed(2)}x more)` : ''}`;
+    return [
+      label,
+      show(bv),
+      show(rv),
+      delta,
+      ...(p ? [pv === undefined || rv === undefined ? '' : signed(rv - pv, count)] : []),
+    ];
   };
   // Measured on this machine when each eval step ran (see latencyNote); the delta is a ratio, the only part
   // that carries over to another machine at all.
@@ -32,33 +50,88 @@ export function metricRows(report: Report, previous?: Report): string[][] {
     const of = (m: typeof b | undefined) => m?.latency?.batches.find((x) => x.batchSize === size);
     const [bv, rv, pv] = [of(b), of(r), of(p)];
     const ms = (v: number) => `${v.toFixed(v < 10 ? 2 : 1)} ms`;
-    const show = (v: typeof bv) => (v === undefined ? 'n/a' : `${ms(v.medianMs)}${v.p95Ms === undefined ? '' : ` (p95 ${ms(v.p95Ms)})`}`);
+    const show = (v: typeof bv) =>
+      v === undefined ? 'n/a' : `${ms(v.medianMs)}${v.p95Ms === undefined ? '' : ` (p95 ${ms(v.p95Ms)})`}`;
     const ratio = (x: number, y: number) => `${(y / x).toFixed(2)}x`;
-    return [`latency b${size} *`, show(bv), show(rv), bv === undefined || rv === undefined ? '' : ratio(bv.medianMs, rv.medianMs), ...(p ? [pv === undefined || rv === undefined ? '' : ratio(pv.medianMs, rv.medianMs)] : [])];
+    return [
+      `latency b${size} *`,
+      show(bv),
+      show(rv),
+      bv === undefined || rv === undefined ? '' : ratio(bv.medianMs, rv.medianMs),
+      ...(p ? [pv === undefined || rv === undefined ? '' : ratio(pv.medianMs, rv.medianMs)] : []),
+    ];
   };
-  const latencySizes = [...new Set([...(b.latency?.batches ?? []), ...(r.latency?.batches ?? [])].map((x) => x.batchSize))].sort((x, y) => x - y);
+  const latencySizes = [
+    ...new Set([...(b.latency?.batches ?? []), ...(r.latency?.batches ?? [])].map((x) => x.batchSize)),
+  ].sort((x, y) => x - y);
   return [
     ['metric', 'baseline', 'result', 'delta', ...(p ? ['vs previous build'] : [])],
     // Label-free eval data: no accuracy, the agreement and mean KL rows below say how close the result stays.
     b.accuracy !== undefined && r.accuracy !== undefined
-      ? ['accuracy', `${pct(b.accuracy)}`, `${pct(r.accuracy)}`, signed(r.accuracy - b.accuracy, pp), ...(p ? [p.accuracy === undefined ? '' : signed(r.accuracy - p.accuracy, pp)] : [])]
+      ? [
+          'accuracy',
+          `${pct(b.accuracy)}`,
+          `${pct(r.accuracy)}`,
+          signed(r.accuracy - b.accuracy, pp),
+          ...(p ? [p.accuracy === undefined ? '' : signed(r.accuracy - p.accuracy, pp)] : []),
+        ]
       : ['accuracy', 'n/a', 'n/a', 'no labels: fidelity only', ...(p ? [''] : [])],
     sizeRow('size', 'sizeBytes'),
     sizeRow('size (gzip)', 'gzipBytes'),
     sizeRow('size (brotli)', 'brotliBytes'),
-    ...(b.topK && r.topK ? [[`top-${r.topK.k} accuracy`, pct(b.topK.accuracy), pct(r.topK.accuracy), signed(r.topK.accuracy - b.topK.accuracy, pp), ...(p ? [p.topK ? signed(r.topK.accuracy - p.topK.accuracy, pp) : ''] : [])]] : []),
+    ...(b.topK && r.topK
+      ? [
+          [
+            `top-${r.topK.k} accuracy`,
+            pct(b.topK.accuracy),
+            pct(r.topK.accuracy),
+            signed(r.topK.accuracy - b.topK.accuracy, pp),
+            ...(p ? [p.topK ? signed(r.topK.accuracy - p.topK.accuracy, pp) : ''] : []),
+          ],
+        ]
+      : []),
     ...worstClassRow(report, p !== undefined),
     ...(r.fidelity
       ? [
-          ['agreement', '', pct(r.fidelity.agreement), "result's top-1 = baseline's", ...(p ? [p.fidelity ? signed(r.fidelity.agreement - p.fidelity.agreement, pp) : ''] : [])],
+          [
+            'agreement',
+            '',
+            pct(r.fidelity.agreement),
+            "result's top-1 = baseline's",
+            ...(p ? [p.fidelity ? signed(r.fidelity.agreement - p.fidelity.agreement, pp) : ''] : []),
+          ],
           ['mean KL', '', r.fidelity.meanKl.toExponential(2), 'KL(baseline ‖ result), nats', ...(p ? [''] : [])],
         ]
       : []),
-    ['params', String(b.params), String(r.params), signed(r.params - b.params, String), ...(p ? [signed(r.params - p.params, String)] : [])],
+    [
+      'params',
+      String(b.params),
+      String(r.params),
+      signed(r.params - b.params, String),
+      ...(p ? [signed(r.params - p.params, String)] : []),
+    ],
     ...(b.nonZeroParams !== undefined && r.nonZeroParams !== undefined
-      ? [['non-zero params', String(b.nonZeroParams), String(r.nonZeroParams), `${signed(r.nonZeroParams - b.nonZeroParams, String)} (${r.params ? ((1 - r.nonZeroParams / r.params) * 100).toFixed(1) : '0.0'}% zeros)`, ...(p ? [p.nonZeroParams === undefined ? '' : signed(r.nonZeroParams - p.nonZeroParams, String)] : [])]]
+      ? [
+          [
+            'non-zero params',
+            String(b.nonZeroParams),
+            String(r.nonZeroParams),
+            `${signed(r.nonZeroParams - b.nonZeroParams, String)} (${r.params ? ((1 - r.nonZeroParams / r.params) * 100).toFixed(1) : '0.0'}% zeros)`,
+            ...(p ? [p.nonZeroParams === undefined ? '' : signed(r.nonZeroParams - p.nonZeroParams, String)] : []),
+          ],
+        ]
       : []),
-    ...(b.peakBytes !== undefined && r.peakBytes !== undefined ? [['peak memory', formatBytes(b.peakBytes), formatBytes(r.peakBytes), `${(r.peakBytes / Math.max(1, b.peakBytes)).toFixed(2)}x`, ...(p ? [p.peakBytes === undefined ? '' : `${(r.peakBytes / Math.max(1, p.peakBytes)).toFixed(2)}x`] : [])]] : []),
+    ...(b.peakBytes !== undefined && r.peakBytes !== undefined
+      ? [
+          [
+            'peak memory',
+            formatBytes(b.peakBytes),
+            formatBytes(r.peakBytes),
+            `${(r.peakBytes / Math.max(1, b.peakBytes)).toFixed(2)}x`,
+            ...(p ? [p.peakBytes === undefined ? '' : `${(r.peakBytes / Math.max(1, p.peakBytes)).toFixed(2)}x`] : []),
+          ],
+        ]
+      : []),
     countRow('MACs', 'macs'),
     countRow('FLOPs', 'flops'),
     ...(latencySizes.length ? latencySizes : [1, 32]).map(latencyRow),
@@ -102,7 +175,15 @@ function worstClassRow(report: Report, withPrevious: boolean): string[][] {
   if (!worst) return [];
   const d = worst.rc.accuracy - worst.bc!.accuracy;
   const pp = (v: number) => `${v > 0 ? '+' : v < 0 ? '-' : '±'}${Math.abs(v * 100).toFixed(2)} pp`;
-  return [[`most-hurt class (${worst.rc.class})`, `${(worst.bc!.accuracy * 100).toFixed(2)}%`, `${(worst.rc.accuracy * 100).toFixed(2)}%`, d === 0 ? '±0' : pp(d), ...(withPrevious ? [''] : [])]];
+  return [
+    [
+      `most-hurt class (${worst.rc.class})`,
+      `${(worst.bc!.accuracy * 100).toFixed(2)}%`,
+      `${(worst.rc.accuracy * 100).toFixed(2)}%`,
+      d === 0 ? '±0' : pp(d),
+      ...(withPrevious ? [''] : []),
+    ],
+  ];
 }
 
 /**
@@ -114,7 +195,8 @@ export function latencyNote(report: Report): string | undefined {
   if (!b.latency && !r.latency) return undefined;
   const l = (r.latency ?? b.latency)!;
   const runs = (m: typeof l | undefined) => (m ? m.batches.map((x) => `${x.runs}`).join('/') : 'n/a');
-  const when = (m: typeof l | undefined) => (m ? m.measuredAt.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : 'not measured');
+  const when = (m: typeof l | undefined) =>
+    m ? m.measuredAt.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : 'not measured';
   const sizes = l.batches.map((x) => x.batchSize).join('/');
   return `* latency: median (and 95th percentile) ms per forward pass after ${l.warmupRuns} warm-up pass${l.warmupRuns === 1 ? '' : 'es'} per batch size (runs at batch ${sizes}: baseline ${runs(b.latency)}, result ${runs(r.latency)}), backend ${l.backend}, ${l.cores} cores (${l.cpu}); measured when each eval step ran (baseline ${when(b.latency)}, result ${when(r.latency)}), machine-dependent, never gated (latency thresholds time baseline and result side by side).`;
 }
@@ -126,12 +208,17 @@ export function latencyNote(report: Report): string | undefined {
 export function renderTable(report: Report, style: Styler = (_s, t) => t, previous?: Report): string {
   const rows = metricRows(report, previous);
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((row) => row[c]!.length)));
-  const line = (row: string[]) => row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ').trimEnd();
+  const line = (row: string[]) =>
+    row
+      .map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!)))
+      .join('  ')
+      .trimEnd();
   const out = [line(rows[0]!), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)];
   for (const note of [latencyNote(report), sideBySideNote(report)]) if (note) out.push(note);
   if (report.thresholds.length) {
     out.push('', 'thresholds:');
-    for (const c of report.thresholds) out.push(`  ${c.pass ? style('green', 'PASS') : style('red', 'FAIL')}  ${c.name}: ${c.text}`);
+    for (const c of report.thresholds)
+      out.push(`  ${c.pass ? style('green', 'PASS') : style('red', 'FAIL')}  ${c.name}: ${c.text}`);
   } else {
     out.push('', 'thresholds: none set (the build passes whatever it measures; add `thresholds:` to gate it)');
   }

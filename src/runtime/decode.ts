@@ -53,15 +53,21 @@ export function isPacked(spec: ManifestEntry): boolean {
  * the stored bits followed by 16 zero bits.
  */
 export function isBfloat16(spec: ManifestEntry): boolean {
-  return spec.quantization?.dtype === 'bfloat16' && (spec.quantization as { encoding?: unknown }).encoding === undefined;
+  return (
+    spec.quantization?.dtype === 'bfloat16' && (spec.quantization as { encoding?: unknown }).encoding === undefined
+  );
 }
 
 export function decodeBfloat16(spec: ManifestEntry, bytes: Uint8Array): Float32Array {
   const n = count(spec.shape);
-  if (bytes.byteLength !== 2 * n) throw new PackedFormatError(`weight ${spec.name}: ${bytes.byteLength} bytes stored but bfloat16 needs ${2 * n}`);
+  if (bytes.byteLength !== 2 * n)
+    throw new PackedFormatError(`weight ${spec.name}: ${bytes.byteLength} bytes stored but bfloat16 needs ${2 * n}`);
   const sum = checksum(bytes);
   const expected = (spec.quantization as { checksum?: string }).checksum;
-  if (expected !== sum) throw new PackedFormatError(`weight ${spec.name}: checksum mismatch (model.json says ${String(expected)}, the shard bytes give ${sum}); the weight shard is corrupted or belongs to another model`);
+  if (expected !== sum)
+    throw new PackedFormatError(
+      `weight ${spec.name}: checksum mismatch (model.json says ${String(expected)}, the shard bytes give ${sum}); the weight shard is corrupted or belongs to another model`,
+    );
   const out = new Float32Array(n);
   const bits = new Uint32Array(out.buffer);
   for (let i = 0; i < n; i++) bits[i] = (bytes[2 * i]! | (bytes[2 * i + 1]! << 8)) << 16;
@@ -99,14 +105,17 @@ export function packedLayout(spec: ManifestEntry, derive = false): PackedLayout 
   const q = spec.quantization as Partial<PackedQuantization> | undefined;
   const where = `weight ${spec.name}`;
   if (!q || !isPackedDtype(q.dtype)) throw new PackedFormatError(`${where} is not a packed weight`);
-  if (!Array.isArray(spec.shape) || !spec.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw new PackedFormatError(`${where} has an invalid shape`);
+  if (!Array.isArray(spec.shape) || !spec.shape.every((d) => Number.isSafeInteger(d) && d >= 0))
+    throw new PackedFormatError(`${where} has an invalid shape`);
   const n = count(spec.shape);
   const bits = PACKED_BITS[q.dtype];
   let channels = 1;
   if (q.granularity === 'per-channel' || q.granularity === 'per-group') {
     const axis = q.axis;
     if (typeof axis !== 'number' || !Number.isInteger(axis) || axis < 0 || axis >= spec.shape.length) {
-      throw new PackedFormatError(`${where}: quantization.axis ${String(axis)} is not an axis of shape [${spec.shape.join(',')}]`);
+      throw new PackedFormatError(
+        `${where}: quantization.axis ${String(axis)} is not an axis of shape [${spec.shape.join(',')}]`,
+      );
     }
     channels = count(spec.shape.slice(axis));
   } else if (q.granularity !== 'per-tensor') {
@@ -115,16 +124,32 @@ export function packedLayout(spec: ManifestEntry, derive = false): PackedLayout 
   const reduction = channels === 0 ? 0 : n / channels;
   let groupSize = Math.max(1, reduction);
   if (q.granularity === 'per-group') {
-    if (typeof q.groupSize !== 'number' || !Number.isInteger(q.groupSize) || q.groupSize < 1) throw new PackedFormatError(`${where}: per-group quantization needs a positive integer groupSize`);
+    if (typeof q.groupSize !== 'number' || !Number.isInteger(q.groupSize) || q.groupSize < 1)
+      throw new PackedFormatError(`${where}: per-group quantization needs a positive integer groupSize`);
     groupSize = q.groupSize;
   }
   const groupsPerChannel = reduction === 0 ? 0 : Math.ceil(reduction / groupSize);
   const scaleCount = channels * groupsPerChannel;
-  if (!derive && q.scaleCount !== scaleCount) throw new PackedFormatError(`${where}: quantization.scaleCount is ${String(q.scaleCount)} but its shape and granularity need ${scaleCount}`);
-  if (typeof q.symmetric !== 'boolean') throw new PackedFormatError(`${where}: quantization.symmetric must be true or false`);
+  if (!derive && q.scaleCount !== scaleCount)
+    throw new PackedFormatError(
+      `${where}: quantization.scaleCount is ${String(q.scaleCount)} but its shape and granularity need ${scaleCount}`,
+    );
+  if (typeof q.symmetric !== 'boolean')
+    throw new PackedFormatError(`${where}: quantization.symmetric must be true or false`);
   const scaleBytes = 4 * scaleCount * (q.symmetric ? 1 : 2);
   const intBytes = Math.ceil((n * bits) / 8);
-  return { n, bits, channels, reduction, groupSize, groupsPerChannel, scaleCount, scaleBytes, intBytes, byteLength: scaleBytes + intBytes };
+  return {
+    n,
+    bits,
+    channels,
+    reduction,
+    groupSize,
+    groupsPerChannel,
+    scaleCount,
+    scaleBytes,
+    intBytes,
+    byteLength: scaleBytes + intBytes,
+  };
 }
 
 /** Index of the scale of element i. */
@@ -145,9 +170,15 @@ export function readInt(ints: Uint8Array, i: number, bits: number, signed: boole
 export function decodePacked(spec: ManifestEntry, bytes: Uint8Array): Float32Array {
   const l = packedLayout(spec);
   const q = spec.quantization as unknown as PackedQuantization;
-  if (bytes.byteLength !== l.byteLength) throw new PackedFormatError(`weight ${spec.name}: ${bytes.byteLength} bytes stored but its packed format needs ${l.byteLength}`);
+  if (bytes.byteLength !== l.byteLength)
+    throw new PackedFormatError(
+      `weight ${spec.name}: ${bytes.byteLength} bytes stored but its packed format needs ${l.byteLength}`,
+    );
   const sum = checksum(bytes);
-  if (q.checksum !== sum) throw new PackedFormatError(`weight ${spec.name}: checksum mismatch (model.json says ${String(q.checksum)}, the shard bytes give ${sum}); the weight shard is corrupted or belongs to another model`);
+  if (q.checksum !== sum)
+    throw new PackedFormatError(
+      `weight ${spec.name}: checksum mismatch (model.json says ${String(q.checksum)}, the shard bytes give ${sum}); the weight shard is corrupted or belongs to another model`,
+    );
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const scales = new Float32Array(l.scaleCount);
   const offsets = new Float32Array(q.symmetric ? 0 : l.scaleCount);
@@ -206,7 +237,15 @@ export function decodeStored(spec: ManifestEntry, bytes: Uint8Array): Float32Arr
   return isBfloat16(spec) ? decodeBfloat16(spec, bytes) : decodePacked(spec, bytes);
 }
 
-const NATIVE_BYTES: Readonly<Record<string, number>> = { float32: 4, int32: 4, bool: 1, complex64: 8, uint8: 1, uint16: 2, float16: 2 };
+const NATIVE_BYTES: Readonly<Record<string, number>> = {
+  float32: 4,
+  int32: 4,
+  bool: 1,
+  complex64: 8,
+  uint8: 1,
+  uint16: 2,
+  float16: 2,
+};
 
 /** Bytes any weight occupies in the shards (packed or TF.js-native). */
 export function storedByteLength(spec: ManifestEntry): number {
@@ -222,10 +261,16 @@ export function storedByteLength(spec: ManifestEntry): number {
  * Replaces every packed weight by its float32 decoding; other weights (float32, int32, TF.js's own
  * uint8/uint16/float16) pass through byte for byte. `data` is all weight bytes in manifest order.
  */
-export function unpackWeights(specs: readonly ManifestEntry[], data: Uint8Array): { weightSpecs: ManifestEntry[]; weightData: Uint8Array } {
+export function unpackWeights(
+  specs: readonly ManifestEntry[],
+  data: Uint8Array,
+): { weightSpecs: ManifestEntry[]; weightData: Uint8Array } {
   const lengths = specs.map(storedByteLength);
   const expected = lengths.reduce((a, b) => a + b, 0);
-  if (data.byteLength !== expected) throw new PackedFormatError(`the weight shards hold ${data.byteLength} bytes but the weights need ${expected}; a shard is truncated or from another model`);
+  if (data.byteLength !== expected)
+    throw new PackedFormatError(
+      `the weight shards hold ${data.byteLength} bytes but the weights need ${expected}; a shard is truncated or from another model`,
+    );
   const outSpecs: ManifestEntry[] = [];
   const chunks: Uint8Array[] = [];
   let off = 0;

@@ -7,7 +7,15 @@
  * the runtime's one dependency; any valid DEFLATE stream decodes, whatever compressor wrote it.
  */
 import { inflateSync } from 'fflate';
-import { PackedFormatError, checksum, packedLayout, scaleIndex, type ManifestEntry, type PackedLayout, type PackedQuantization } from './decode.js';
+import {
+  PackedFormatError,
+  checksum,
+  packedLayout,
+  scaleIndex,
+  type ManifestEntry,
+  type PackedLayout,
+  type PackedQuantization,
+} from './decode.js';
 
 /** The `quantization.encoding` member of an entropy-coded weight. */
 export interface EntropyEncoding {
@@ -61,19 +69,26 @@ export function encodedLayout(spec: ManifestEntry): EncodedLayout {
   const q = spec.quantization as (Partial<PackedQuantization> & Partial<CodebookQuantization>) | undefined;
   const e = q?.encoding as Partial<EntropyEncoding> | undefined;
   if (!q || !e || typeof e !== 'object') throw new PackedFormatError(`${where}: quantization.encoding is missing`);
-  if (e.method !== 'deflate') throw new PackedFormatError(`${where}: unknown quantization.encoding.method ${String(e.method)}`);
-  if (e.layout !== 'dense' && e.layout !== 'sparse') throw new PackedFormatError(`${where}: quantization.encoding.layout must be dense or sparse`);
+  if (e.method !== 'deflate')
+    throw new PackedFormatError(`${where}: unknown quantization.encoding.method ${String(e.method)}`);
+  if (e.layout !== 'dense' && e.layout !== 'sparse')
+    throw new PackedFormatError(`${where}: quantization.encoding.layout must be dense or sparse`);
   if (!isCount(e.entries) || !isCount(e.symbolBytes) || (e.layout === 'sparse' && !isCount(e.gapBytes))) {
-    throw new PackedFormatError(`${where}: quantization.encoding needs non-negative integer entries, symbolBytes${e.layout === 'sparse' ? ' and gapBytes' : ''}`);
+    throw new PackedFormatError(
+      `${where}: quantization.encoding needs non-negative integer entries, symbolBytes${e.layout === 'sparse' ? ' and gapBytes' : ''}`,
+    );
   }
-  if (!Array.isArray(spec.shape) || !spec.shape.every(isCount)) throw new PackedFormatError(`${where} has an invalid shape`);
+  if (!Array.isArray(spec.shape) || !spec.shape.every(isCount))
+    throw new PackedFormatError(`${where} has an invalid shape`);
   const n = count(spec.shape);
-  if (e.layout === 'dense' && e.entries !== n) throw new PackedFormatError(`${where}: a dense encoding stores ${n} entries, not ${e.entries}`);
+  if (e.layout === 'dense' && e.entries !== n)
+    throw new PackedFormatError(`${where}: a dense encoding stores ${n} entries, not ${e.entries}`);
   let headerBytes: number;
   let packed: PackedLayout | undefined;
   let codebookSize: number | undefined;
   if (q.dtype === 'codebook') {
-    if (!isCount(q.codebookSize) || q.codebookSize < 1 || q.codebookSize > 256) throw new PackedFormatError(`${where}: quantization.codebookSize must be an integer in [1, 256]`);
+    if (!isCount(q.codebookSize) || q.codebookSize < 1 || q.codebookSize > 256)
+      throw new PackedFormatError(`${where}: quantization.codebookSize must be an integer in [1, 256]`);
     codebookSize = q.codebookSize;
     headerBytes = 4 * codebookSize;
   } else {
@@ -98,9 +113,14 @@ function inflateExactly(where: string, stream: string, data: Uint8Array, expecte
   try {
     out = inflateSync(data);
   } catch (err) {
-    throw new PackedFormatError(`${where}: its ${stream} stream is not valid DEFLATE data (${err instanceof Error ? err.message : String(err)})`);
+    throw new PackedFormatError(
+      `${where}: its ${stream} stream is not valid DEFLATE data (${err instanceof Error ? err.message : String(err)})`,
+    );
   }
-  if (out.byteLength !== expected) throw new PackedFormatError(`${where}: its ${stream} stream holds ${out.byteLength} symbols, the manifest says ${expected}`);
+  if (out.byteLength !== expected)
+    throw new PackedFormatError(
+      `${where}: its ${stream} stream holds ${out.byteLength} symbols, the manifest says ${expected}`,
+    );
   return out;
 }
 
@@ -109,12 +129,18 @@ export function decodeEncoded(spec: ManifestEntry, bytes: Uint8Array): Float32Ar
   const l = encodedLayout(spec);
   const where = `weight ${spec.name}`;
   const q = spec.quantization as unknown as { checksum?: string; symmetric?: boolean };
-  if (bytes.byteLength !== l.byteLength) throw new PackedFormatError(`${where}: ${bytes.byteLength} bytes stored but its encoding needs ${l.byteLength}`);
+  if (bytes.byteLength !== l.byteLength)
+    throw new PackedFormatError(`${where}: ${bytes.byteLength} bytes stored but its encoding needs ${l.byteLength}`);
   const sum = checksum(bytes);
-  if (q.checksum !== sum) throw new PackedFormatError(`${where}: checksum mismatch (model.json says ${String(q.checksum)}, the shard bytes give ${sum}); the weight shard is corrupted or belongs to another model`);
+  if (q.checksum !== sum)
+    throw new PackedFormatError(
+      `${where}: checksum mismatch (model.json says ${String(q.checksum)}, the shard bytes give ${sum}); the weight shard is corrupted or belongs to another model`,
+    );
   const view = new DataView(bytes.buffer, bytes.byteOffset, l.headerBytes);
   const sparse = l.encoding.layout === 'sparse';
-  const gaps = sparse ? inflateExactly(where, 'gap', bytes.subarray(l.headerBytes, l.headerBytes + l.gapBytes), l.encoding.entries) : undefined;
+  const gaps = sparse
+    ? inflateExactly(where, 'gap', bytes.subarray(l.headerBytes, l.headerBytes + l.gapBytes), l.encoding.entries)
+    : undefined;
   const symbols = inflateExactly(where, 'symbol', bytes.subarray(l.headerBytes + l.gapBytes), l.encoding.entries);
 
   // symbol → value at element i: a codebook look-up, or the packed int format's q·scale (+ offset).
@@ -143,7 +169,10 @@ export function decodeEncoded(spec: ManifestEntry, bytes: Uint8Array): Float32Ar
         };
   }
   for (let j = 0; j < symbols.length; j++) {
-    if (symbols[j]! >= limit) throw new PackedFormatError(`${where}: symbol ${symbols[j]} is outside its ${table ? `codebook of ${limit} values` : `${Math.log2(limit)}-bit integers`}`);
+    if (symbols[j]! >= limit)
+      throw new PackedFormatError(
+        `${where}: symbol ${symbols[j]} is outside its ${table ? `codebook of ${limit} values` : `${Math.log2(limit)}-bit integers`}`,
+      );
   }
 
   const out = new Float32Array(l.n);

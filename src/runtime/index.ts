@@ -13,7 +13,16 @@
 import type { io } from '@tensorflow/tfjs';
 import { concatBytes, PackedFormatError, storedByteLength, unpackWeights, type ManifestEntry } from './decode.js';
 
-export { crc32, decodePacked, decodeStored, isPacked, PackedFormatError, packedLayout, storedByteLength, unpackWeights } from './decode.js';
+export {
+  crc32,
+  decodePacked,
+  decodeStored,
+  isPacked,
+  PackedFormatError,
+  packedLayout,
+  storedByteLength,
+  unpackWeights,
+} from './decode.js';
 export { decodeEncoded, encodedLayout, isEncoded } from './encoded.js';
 export type { CodebookQuantization, EntropyEncoding } from './encoded.js';
 export type { ManifestEntry, PackedDtype, PackedGranularity, PackedQuantization } from './decode.js';
@@ -55,7 +64,8 @@ export function mcbuildLoader(url: string, opts: McbuildLoaderOptions = {}): io.
         if (e instanceof PackedFormatError) throw e;
         return fail(`model.json is not JSON (${e instanceof Error ? e.message : String(e)})`);
       }
-      if (typeof json !== 'object' || json === null || typeof json.modelTopology !== 'object') fail('model.json has no modelTopology');
+      if (typeof json !== 'object' || json === null || typeof json.modelTopology !== 'object')
+        fail('model.json has no modelTopology');
       const manifest = json.weightsManifest as ManifestGroup[] | undefined;
       if (!Array.isArray(manifest)) fail('model.json has no weightsManifest');
       // Relative model URLs resolve against the page in a browser.
@@ -64,7 +74,9 @@ export function mcbuildLoader(url: string, opts: McbuildLoaderOptions = {}): io.
       const specs: ManifestEntry[] = [];
       const chunks: Uint8Array[] = [];
       for (const [g, group] of manifest!.entries()) {
-        const groupChunks = await Promise.all(group.paths.map(async (p) => new Uint8Array(await (await fetchOk(new URL(p, base).href)).arrayBuffer())));
+        const groupChunks = await Promise.all(
+          group.paths.map(async (p) => new Uint8Array(await (await fetchOk(new URL(p, base).href)).arrayBuffer())),
+        );
         let expected = 0;
         for (const spec of group.weights) {
           try {
@@ -74,7 +86,10 @@ export function mcbuildLoader(url: string, opts: McbuildLoaderOptions = {}): io.
           }
         }
         const actual = groupChunks.reduce((n, c) => n + c.byteLength, 0);
-        if (actual !== expected) fail(`the weight shards of group ${g + 1} (${group.paths.join(', ')}) hold ${actual} bytes but its weights need ${expected}; a shard is truncated or from another model`);
+        if (actual !== expected)
+          fail(
+            `the weight shards of group ${g + 1} (${group.paths.join(', ')}) hold ${actual} bytes but its weights need ${expected}; a shard is truncated or from another model`,
+          );
         specs.push(...group.weights);
         chunks.push(...groupChunks);
       }

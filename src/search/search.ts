@@ -77,7 +77,11 @@ export interface SearchOptions extends BuildOptions {
 
 type Outcome = { sizeBytes: number; gzipBytes: number; accuracy: number };
 /** Smaller raw size, then smaller gzip size, then higher accuracy. */
-const smaller = (a: Outcome, b: Outcome | undefined) => !b || a.sizeBytes < b.sizeBytes || (a.sizeBytes === b.sizeBytes && (a.gzipBytes < b.gzipBytes || (a.gzipBytes === b.gzipBytes && a.accuracy > b.accuracy)));
+const smaller = (a: Outcome, b: Outcome | undefined) =>
+  !b ||
+  a.sizeBytes < b.sizeBytes ||
+  (a.sizeBytes === b.sizeBytes &&
+    (a.gzipBytes < b.gzipBytes || (a.gzipBytes === b.gzipBytes && a.accuracy > b.accuracy)));
 
 export async function searchRecipe(recipe: Recipe, opts: SearchOptions = {}): Promise<SearchResult> {
   const index = recipe.passes.findIndex((p) => p.search);
@@ -114,10 +118,24 @@ export async function searchRecipe(recipe: Recipe, opts: SearchOptions = {}): Pr
     opts.onTrial?.(`trial ${trials.length + 1}: ${move}`);
     const t = await runTrial(recipe, specOf(levels), opts);
     ran += t.ran;
-    const plan = { levels: new Map(levels), sizeBytes: t.sizeBytes, gzipBytes: t.gzipBytes, accuracy: t.accuracy, trial: trials.length + 1 };
+    const plan = {
+      levels: new Map(levels),
+      sizeBytes: t.sizeBytes,
+      gzipBytes: t.gzipBytes,
+      accuracy: t.accuracy,
+      trial: trials.length + 1,
+    };
     if (t.pass && smaller(t, best)) best = plan;
     if (t.holdsAccuracy && smaller(t, closest)) closest = plan;
-    trials.push({ trial: plan.trial, move, accuracy: t.accuracy, sizeBytes: t.sizeBytes, gzipBytes: t.gzipBytes, pass: t.pass, kept: t.holdsAccuracy });
+    trials.push({
+      trial: plan.trial,
+      move,
+      accuracy: t.accuracy,
+      sizeBytes: t.sizeBytes,
+      gzipBytes: t.gzipBytes,
+      pass: t.pass,
+      kept: t.holdsAccuracy,
+    });
     return t.holdsAccuracy;
   };
 
@@ -163,7 +181,10 @@ export async function searchRecipe(recipe: Recipe, opts: SearchOptions = {}): Pr
           break;
         }
         const next = new Map(level).set(move.layer, move.to);
-        if (await attempt(next, `${move.layer} ${spec.option} ${String(cands[move.to - 1])} → ${String(cands[move.to])}`)) level.set(move.layer, move.to);
+        if (
+          await attempt(next, `${move.layer} ${spec.option} ${String(cands[move.to - 1])} → ${String(cands[move.to])}`)
+        )
+          level.set(move.layer, move.to);
         else frozen.add(move.layer);
       }
     }
@@ -176,7 +197,12 @@ export async function searchRecipe(recipe: Recipe, opts: SearchOptions = {}): Pr
 }
 
 /** The untried move with the most bytes saved per point of accuracy lost in the scan; undefined when none is left. */
-function bestMove(s: Sensitivity, level: ReadonlyMap<string, number>, frozen: ReadonlySet<string>, n: number): { layer: string; to: number } | undefined {
+function bestMove(
+  s: Sensitivity,
+  level: ReadonlyMap<string, number>,
+  frozen: ReadonlySet<string>,
+  n: number,
+): { layer: string; to: number } | undefined {
   let best: { layer: string; to: number; score: number } | undefined;
   for (const l of s.layers) {
     const k = level.get(l.layer)!;
@@ -205,7 +231,9 @@ export function searchedRecipeYaml(original: Recipe, result: SearchResult, dir: 
   const model = doc.model as Record<string, unknown>;
   if (typeof model.path === 'string') model.path = rel(model.path);
   doc.output = rel(original.output);
-  const blocks = result.recipe.overrides.slice(original.overrides.length).map((b) => ({ layers: b.layers, ...(b.pass === undefined ? {} : { pass: b.pass }), ...b.passes }));
+  const blocks = result.recipe.overrides
+    .slice(original.overrides.length)
+    .map((b) => ({ layers: b.layers, ...(b.pass === undefined ? {} : { pass: b.pass }), ...b.passes }));
   if (blocks.length) doc.overrides = [...((doc.overrides as unknown[] | undefined) ?? []), ...blocks];
   const header = [
     `# Written by mcbuild's search from ${relative(dir, original.file)}${original.variant ? ` (variant ${original.variant.name})` : ''}.`,
@@ -237,20 +265,34 @@ function searchBase(recipe: Recipe): string {
  * the fallback built instead, if any) and why it stopped. `searchedFile`/`recordFile`: where the searched
  * recipe and the search record were written, null when they were not (no plan passed).
  */
-export function searchSummary(result: SearchResult, searchedFile: string | null, recordFile: string | null = null): Record<string, unknown> {
+export function searchSummary(
+  result: SearchResult,
+  searchedFile: string | null,
+  recordFile: string | null = null,
+): Record<string, unknown> {
   return {
     pass: result.pass,
     option: result.option,
     candidates: result.candidates,
     chosen: result.chosen ?? null,
-    ...(result.fallback ? { fallback: result.fallback.reason, fallbackTrial: result.fallback.trial, fallbackSettings: result.fallback.settings } : {}),
+    ...(result.fallback
+      ? {
+          fallback: result.fallback.reason,
+          fallbackTrial: result.fallback.trial,
+          fallbackSettings: result.fallback.settings,
+        }
+      : {}),
     stoppedBecause: result.stoppedBecause,
     recipe: searchedFile,
     record: recordFile,
     sensitivity: {
       reference: result.sensitivity.reference,
       ...(result.sensitivity.stopped ? { stopped: result.sensitivity.stopped } : {}),
-      layers: result.sensitivity.layers.map((l) => ({ layer: l.layer, params: l.params, drops: Object.fromEntries(l.trials.map((t) => [String(t.value), t.drop])) })),
+      layers: result.sensitivity.layers.map((l) => ({
+        layer: l.layer,
+        params: l.params,
+        drops: Object.fromEntries(l.trials.map((t) => [String(t.value), t.drop])),
+      })),
     },
     trials: result.trials,
   };
@@ -260,7 +302,12 @@ export function searchSummary(result: SearchResult, searchedFile: string | null,
  * The search record written beside the searched recipe (`x.search.json`): the summary report.json carries,
  * with the full scan (accuracies and sizes per layer and candidate), so it outlives rebuilds of the output.
  */
-export function searchRecord(recipe: Recipe, result: SearchResult, searchedFile: string, recordFile: string): Record<string, unknown> {
+export function searchRecord(
+  recipe: Recipe,
+  result: SearchResult,
+  searchedFile: string,
+  recordFile: string,
+): Record<string, unknown> {
   const { ran: _ran, ...sensitivity } = result.sensitivity;
   return {
     generator: 'mcbuild',

@@ -11,7 +11,14 @@ import { cancelled } from '../engine/train.js';
 import { McbError } from '../errors.js';
 import { getPass } from '../passes/index.js';
 import { compilePattern, resolveLayer, rulesFor, withOption, type ModelLayer } from '../plan/layers.js';
-import { formatDataPath, formatPosition, suggest, type DataPath, type Recipe, type RecipeSource } from '../recipe/index.js';
+import {
+  formatDataPath,
+  formatPosition,
+  suggest,
+  type DataPath,
+  type Recipe,
+  type RecipeSource,
+} from '../recipe/index.js';
 import { validateRecipeData } from '../recipe/validate.js';
 import { kernelLayers, runTrial, type SettingValue } from './trials.js';
 
@@ -63,41 +70,91 @@ export interface Sensitivity {
 }
 
 /** Which pass entry, option and candidates a scan of `recipe` uses, checked against the pass and the recipe schema. */
-export function scanTarget(recipe: Recipe, opts: Pick<SensitivityOptions, 'pass' | 'option' | 'candidates'>): { index: number; name: string; option: string; candidates: SettingValue[] } {
+export function scanTarget(
+  recipe: Recipe,
+  opts: Pick<SensitivityOptions, 'pass' | 'option' | 'candidates'>,
+): { index: number; name: string; option: string; candidates: SettingValue[] } {
   const names = recipe.passes.map((p) => p.name);
   let index: number;
   if (opts.pass === undefined) {
     index = recipe.passes.findIndex((p) => p.search);
     if (index < 0) index = recipe.passes.findIndex((p) => getPass(p.name)?.perLayer?.length && DEFAULT_SCANS[p.name]);
-    if (index < 0) throw new McbError('MCB_USAGE', `${recipe.name} has no pass that takes per-layer settings (passes: ${names.join(', ') || 'none'}); add one such as quantize or prune, or name it with --pass.`);
+    if (index < 0)
+      throw new McbError(
+        'MCB_USAGE',
+        `${recipe.name} has no pass that takes per-layer settings (passes: ${names.join(', ') || 'none'}); add one such as quantize or prune, or name it with --pass.`,
+      );
   } else if (/^\d+$/.test(opts.pass)) {
     index = Number(opts.pass);
-    if (index >= names.length) throw new McbError('MCB_USAGE', `--pass ${opts.pass}: the recipe has ${names.length} passes (indices from 0: ${names.map((n, i) => `${i} ${n}`).join(', ')}).`);
+    if (index >= names.length)
+      throw new McbError(
+        'MCB_USAGE',
+        `--pass ${opts.pass}: the recipe has ${names.length} passes (indices from 0: ${names.map((n, i) => `${i} ${n}`).join(', ')}).`,
+      );
   } else {
     index = names.indexOf(opts.pass);
-    if (index < 0) throw new McbError('MCB_USAGE', `--pass ${opts.pass} is not a pass of ${recipe.name}${suggest(opts.pass, names)}; its passes are: ${names.join(', ') || 'none'}.`);
+    if (index < 0)
+      throw new McbError(
+        'MCB_USAGE',
+        `--pass ${opts.pass} is not a pass of ${recipe.name}${suggest(opts.pass, names)}; its passes are: ${names.join(', ') || 'none'}.`,
+      );
   }
   const entry = recipe.passes[index]!;
   const pass = getPass(entry.name)!;
-  if (!pass.perLayer) throw new McbError('MCB_USAGE', `the ${entry.name} pass acts on the whole model and takes no per-layer settings, so it has no per-layer sensitivity; choose another --pass.`);
+  if (!pass.perLayer)
+    throw new McbError(
+      'MCB_USAGE',
+      `the ${entry.name} pass acts on the whole model and takes no per-layer settings, so it has no per-layer sensitivity; choose another --pass.`,
+    );
   if (pass.perLayer.length === 0) {
-    throw new McbError('MCB_USAGE', `the ${entry.name} pass (passes[${index}]) takes only \`skip\` per layer, no option to vary, so there is nothing to scan; choose another --pass (one that takes per-layer options, such as quantize or prune).`);
+    throw new McbError(
+      'MCB_USAGE',
+      `the ${entry.name} pass (passes[${index}]) takes only \`skip\` per layer, no option to vary, so there is nothing to scan; choose another --pass (one that takes per-layer options, such as quantize or prune).`,
+    );
   }
   const fallback = entry.search ?? DEFAULT_SCANS[entry.name];
   const option = opts.option ?? fallback?.option;
   // The option first: a misspelt --option is the mistake to report, not the missing --candidates.
-  if (option !== undefined && !pass.perLayer.includes(option)) throw new McbError('MCB_USAGE', `--option ${option}: the ${entry.name} pass takes ${pass.perLayer.join(', ')} per layer${suggest(option, pass.perLayer)}.`);
+  if (option !== undefined && !pass.perLayer.includes(option))
+    throw new McbError(
+      'MCB_USAGE',
+      `--option ${option}: the ${entry.name} pass takes ${pass.perLayer.join(', ')} per layer${suggest(option, pass.perLayer)}.`,
+    );
   const fromCommandLine = opts.candidates !== undefined;
   const candidates = opts.candidates ?? (option === fallback?.option ? fallback?.candidates : undefined);
-  if (option === undefined) throw new McbError('MCB_USAGE', `say what to scan for the ${entry.name} pass: --option (one of ${pass.perLayer.join(', ')}) and --candidates (e.g. --candidates 8,4,2).`);
-  if (candidates === undefined) throw new McbError('MCB_USAGE', `say which values of ${option} to scan for the ${entry.name} pass: --candidates A,B,C (the values of ${option}, most conservative first).`);
-  if (candidates.length === 0) throw new McbError('MCB_USAGE', '--candidates needs at least one value, e.g. --candidates 8,4,2.');
-  const origin = fromCommandLine ? `the command line (--candidates ${candidates.map(String).join(',')})` : entry.search ? undefined : `mcbuild's default candidates for ${entry.name} ${option} (${candidates.map(String).join(', ')})`;
+  if (option === undefined)
+    throw new McbError(
+      'MCB_USAGE',
+      `say what to scan for the ${entry.name} pass: --option (one of ${pass.perLayer.join(', ')}) and --candidates (e.g. --candidates 8,4,2).`,
+    );
+  if (candidates === undefined)
+    throw new McbError(
+      'MCB_USAGE',
+      `say which values of ${option} to scan for the ${entry.name} pass: --candidates A,B,C (the values of ${option}, most conservative first).`,
+    );
+  if (candidates.length === 0)
+    throw new McbError('MCB_USAGE', '--candidates needs at least one value, e.g. --candidates 8,4,2.');
+  const origin = fromCommandLine
+    ? `the command line (--candidates ${candidates.map(String).join(',')})`
+    : entry.search
+      ? undefined
+      : `mcbuild's default candidates for ${entry.name} ${option} (${candidates.map(String).join(', ')})`;
   // Each candidate must be a valid setting for this pass: refuse it now, not after the first trials ran.
   for (const [j, value] of candidates.entries()) {
-    checkCandidate(recipe, index, entry.name, option, value, candidateSource(recipe.source, index, entry.name, option, j, origin));
+    checkCandidate(
+      recipe,
+      index,
+      entry.name,
+      option,
+      value,
+      candidateSource(recipe.source, index, entry.name, option, j, origin),
+    );
     const path = ['passes', index, entry.name];
-    pass.resolveOptions(withOption(entry.rawOptions, option, value, pass.exclusiveOptions), { path, at: (o) => `${formatPosition(recipe.source.positionOf(o === undefined ? path : [...path, o]))} (with ${option}: ${JSON.stringify(value)} from the scan's candidates, \`${formatDataPath(path)}\`)` });
+    pass.resolveOptions(withOption(entry.rawOptions, option, value, pass.exclusiveOptions), {
+      path,
+      at: (o) =>
+        `${formatPosition(recipe.source.positionOf(o === undefined ? path : [...path, o]))} (with ${option}: ${JSON.stringify(value)} from the scan's candidates, \`${formatDataPath(path)}\`)`,
+    });
   }
   return { index, name: entry.name, option, candidates };
 }
@@ -107,24 +164,44 @@ export function scanTarget(recipe: Recipe, opts: Pick<SensitivityOptions, 'pass'
  * where the candidate came from — the command line, the recipe's `candidates:` list, or mcbuild's defaults —
  * and every other path is where the recipe wrote it.
  */
-function candidateSource(source: RecipeSource, index: number, name: string, option: string, j: number, origin: string | undefined): RecipeSource {
-  const at = (path: DataPath) => path.length >= 4 && path[0] === 'passes' && path[1] === index && path[2] === name && path[3] === option;
+function candidateSource(
+  source: RecipeSource,
+  index: number,
+  name: string,
+  option: string,
+  j: number,
+  origin: string | undefined,
+): RecipeSource {
+  const at = (path: DataPath) =>
+    path.length >= 4 && path[0] === 'passes' && path[1] === index && path[2] === name && path[3] === option;
   return {
     file: source.file,
     positionOf: (path, o) => {
       if (!at(path)) return source.positionOf(path, o);
-      return origin === undefined ? source.positionOf(['passes', index, name, 'candidates', j]) : { file: source.file, line: 0, col: 0, label: origin };
+      return origin === undefined
+        ? source.positionOf(['passes', index, name, 'candidates', j])
+        : { file: source.file, line: 0, col: 0, label: origin };
     },
   };
 }
 
 /** The recipe as validated, with the pass's option set to `value` (replacing its alternatives), through the schema. */
-function checkCandidate(recipe: Recipe, index: number, name: string, option: string, value: SettingValue, source: RecipeSource): void {
+function checkCandidate(
+  recipe: Recipe,
+  index: number,
+  name: string,
+  option: string,
+  value: SettingValue,
+  source: RecipeSource,
+): void {
   const doc = structuredClone(recipe.document) as { passes?: Record<string, unknown>[] };
   const entry = doc.passes?.[index];
   if (!entry || !(name in entry)) return;
   const options = entry[name];
-  const raw = typeof options === 'object' && options !== null && !Array.isArray(options) ? (options as Record<string, unknown>) : {};
+  const raw =
+    typeof options === 'object' && options !== null && !Array.isArray(options)
+      ? (options as Record<string, unknown>)
+      : {};
   entry[name] = withOption(raw, option, value, getPass(name)?.exclusiveOptions);
   validateRecipeData(doc, source);
 }
@@ -141,14 +218,22 @@ export async function scanSensitivity(recipe: Recipe, opts: SensitivityOptions =
   const entry = recipe.passes[target.index]!;
   const rules = rulesFor(recipe.overrides, target.name, target.index);
   // The option or an alternative to it (a block's dtype fixes what bits would choose).
-  const alternatives = [target.option, ...(getPass(target.name)!.exclusiveOptions ?? []).filter((g) => g.includes(target.option)).flat()];
+  const alternatives = [
+    target.option,
+    ...(getPass(target.name)!.exclusiveOptions ?? []).filter((g) => g.includes(target.option)).flat(),
+  ];
   const fixed = (l: ModelLayer) => {
     const r = resolveLayer(['passes', target.index, target.name], entry.rawOptions, rules, l);
     return r.skip || alternatives.some((o) => r.setBy[o]?.[0] === 'overrides');
   };
-  const layers = kernelLayers(reference.finalModel).filter((l) => (filters.length === 0 || filters.some((f) => f(l.name))) && !fixed(l));
+  const layers = kernelLayers(reference.finalModel).filter(
+    (l) => (filters.length === 0 || filters.some((f) => f(l.name))) && !fixed(l),
+  );
   if (layers.length === 0) {
-    throw new McbError('MCB_USAGE', `no layer with a kernel${opts.only ? ` matches --layers ${opts.only.join(',')}` : ''} reaches the ${target.name} pass of ${recipe.name} without an override fixing its ${target.option} or skipping it; nothing to scan.`);
+    throw new McbError(
+      'MCB_USAGE',
+      `no layer with a kernel${opts.only ? ` matches --layers ${opts.only.join(',')}` : ''} reaches the ${target.name} pass of ${recipe.name} without an override fixing its ${target.option} or skipping it; nothing to scan.`,
+    );
   }
   const total = layers.length * target.candidates.length;
   const out: LayerSensitivity[] = [];
@@ -160,13 +245,20 @@ export async function scanSensitivity(recipe: Recipe, opts: SensitivityOptions =
       if (opts.signal?.aborted) throw cancelled();
       if (opts.deadline !== undefined && performance.now() >= opts.deadline) {
         stopped = true;
-        if (trials.length) out.push({ layer: l.name, ...(l.className ? { className: l.className } : {}), params: l.params, trials });
+        if (trials.length)
+          out.push({ layer: l.name, ...(l.className ? { className: l.className } : {}), params: l.params, trials });
         break scan;
       }
       opts.onTrial?.(done++, total, `${l.name} ${target.option}=${String(value)}`);
       const t = await runTrial(recipe, { ...base, values: new Map([[l.name, value]]), skipOthers: true }, opts);
       ran += t.ran;
-      trials.push({ value, accuracy: t.accuracy, drop: reference.accuracy - t.accuracy, sizeBytes: t.sizeBytes, gzipBytes: t.gzipBytes });
+      trials.push({
+        value,
+        accuracy: t.accuracy,
+        drop: reference.accuracy - t.accuracy,
+        sizeBytes: t.sizeBytes,
+        gzipBytes: t.gzipBytes,
+      });
     }
     out.push({ layer: l.name, ...(l.className ? { className: l.className } : {}), params: l.params, trials });
   }
@@ -187,9 +279,15 @@ export async function scanSensitivity(recipe: Recipe, opts: SensitivityOptions =
 export function renderSensitivity(s: Sensitivity): string {
   const pp = (x: number) => `${x > 0 ? '-' : x < 0 ? '+' : '±'}${Math.abs(x * 100).toFixed(2)} pp`;
   const head = ['layer', 'class', 'params', ...s.candidates.map((c) => `${s.option}=${String(c)}`)];
-  const rows = s.layers.map((l) => [l.layer, l.className ?? '', l.params.toLocaleString('en-US'), ...l.trials.map((t) => pp(t.drop))]);
+  const rows = s.layers.map((l) => [
+    l.layer,
+    l.className ?? '',
+    l.params.toLocaleString('en-US'),
+    ...l.trials.map((t) => pp(t.drop)),
+  ]);
   const widths = head.map((_, c) => Math.max(head[c]!.length, ...rows.map((r) => r[c]!.length)));
-  const line = (r: string[]) => r.map((cell, c) => (c < 2 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ');
+  const line = (r: string[]) =>
+    r.map((cell, c) => (c < 2 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ');
   return [
     `sensitivity of ${s.recipe} to ${s.pass.name} (passes[${s.pass.index}]) ${s.option}, one layer at a time`,
     `reference (${s.pass.name} skipped for every layer): accuracy ${(s.reference.accuracy * 100).toFixed(2)}%; baseline ${(s.baseline.accuracy * 100).toFixed(2)}%`,

@@ -49,7 +49,9 @@ export function exactPattern(name: string): string {
 /** The recipe with `spec`'s blocks appended after its own overrides (so they win), one block per value. */
 export function trialRecipe(recipe: Recipe, spec: TrialSpec): Recipe {
   const pass = recipe.passes[spec.passIndex]!.name;
-  const passes = (spec.truncate ? recipe.passes.slice(0, spec.passIndex + 1) : recipe.passes).map(({ search: _search, ...entry }) => entry);
+  const passes = (spec.truncate ? recipe.passes.slice(0, spec.passIndex + 1) : recipe.passes).map(
+    ({ search: _search, ...entry }) => entry,
+  );
   // The recipe's own blocks keep their indices (they name places in the file); settings for passes cut off go.
   const kept = new Set(passes.map((p) => p.name));
   const blocks: OverrideBlock[] = recipe.overrides
@@ -59,7 +61,8 @@ export function trialRecipe(recipe: Recipe, spec: TrialSpec): Recipe {
   let next = recipe.overrides.length;
   // A recipe that runs this pass more than once: the blocks must reach this entry only.
   const only = recipe.passes.filter((p) => p.name === pass).length > 1 ? { pass: spec.passIndex } : {};
-  const add = (layers: string[], set: OverrideBlock['passes'][string]) => blocks.push({ index: next++, layers, ...only, passes: { [pass]: set } });
+  const add = (layers: string[], set: OverrideBlock['passes'][string]) =>
+    blocks.push({ index: next++, layers, ...only, passes: { [pass]: set } });
   if (spec.skipOthers) add(['re:.*'], 'skip');
   const byValue = new Map<SettingValue, string[]>();
   for (const [layer, v] of spec.values) byValue.set(v, [...(byValue.get(v) ?? []), exactPattern(layer)]);
@@ -72,10 +75,22 @@ export async function runTrial(recipe: Recipe, spec: TrialSpec, opts: BuildOptio
   const r = execution.result;
   // The plan refuses `auto` with label-free eval data; `mcbuild sensitivity` reaches here directly.
   if (r.accuracy === undefined) {
-    throw new McbError('MCB_USAGE', `the sensitivity scan and the search rank layers by accuracy, but data.eval of ${recipe.name} (${recipe.file}) has no labels. Use labelled eval data for them.`);
+    throw new McbError(
+      'MCB_USAGE',
+      `the sensitivity scan and the search rank layers by accuracy, but data.eval of ${recipe.name} (${recipe.file}) has no labels. Use labelled eval data for them.`,
+    );
   }
   const holdsAccuracy = verdict.checks.filter((c) => !c.name.startsWith('size.')).every((c) => c.pass);
-  return { accuracy: r.accuracy, sizeBytes: r.sizeBytes, gzipBytes: r.gzipBytes, pass: verdict.pass, holdsAccuracy, baseline: execution.baseline, finalModel: execution.finalModel, ran: execution.ran.length };
+  return {
+    accuracy: r.accuracy,
+    sizeBytes: r.sizeBytes,
+    gzipBytes: r.gzipBytes,
+    pass: verdict.pass,
+    holdsAccuracy,
+    baseline: execution.baseline,
+    finalModel: execution.finalModel,
+    ran: execution.ran.length,
+  };
 }
 
 /** Layers of a model with a kernel (Dense, Conv2D, DepthwiseConv2D, …), with their parameter counts. */

@@ -17,7 +17,16 @@ export async function writeTextAtomic(file: string, text: string, what: string):
   } catch (e) {
     await rm(tmp, { force: true }).catch(() => undefined);
     const code = errnoCode(e);
-    const why = code === 'EISDIR' ? 'it is a folder' : code === 'EACCES' || code === 'EPERM' || code === 'EROFS' ? 'permission denied' : (code ?? (e instanceof Error ? e.message : String(e)));
-    throw new McbError('MCB_OUTPUT', `cannot write the ${what} to ${file}: ${why}. Choose a path in a writable folder (the folder is created if missing), or check its permissions.`, { cause: e });
+    const why =
+      code === 'EISDIR'
+        ? 'it is a folder'
+        : code === 'EACCES' || code === 'EPERM' || code === 'EROFS'
+          ? 'permission denied'
+          : (code ?? (e instanceof Error ? e.message : String(e)));
+    throw new McbError(
+      'MCB_OUTPUT',
+      `cannot write the ${what} to ${file}: ${why}. Choose a path in a writable folder (the folder is created if missing), or check its permissions.`,
+      { cause: e },
+    );
   }
 }

@@ -6,12 +6,35 @@ import { tempDir, writeText } from '../helpers.js';
 
 describe('modelInputShape', () => {
   it('reads a TF.js layers model (Sequential and functional)', () => {
-    expect(modelInputShape({ modelTopology: { class_name: 'Sequential', config: { layers: [{ class_name: 'Flatten', config: { batch_input_shape: [null, 28, 28, 1] } }] } } })).toEqual([null, 28, 28, 1]);
-    expect(modelInputShape({ modelTopology: { model_config: { class_name: 'Functional', config: { layers: [{ class_name: 'InputLayer', config: { batch_shape: [null, 224, 224, 3] } }] } } } })).toEqual([null, 224, 224, 3]);
+    expect(
+      modelInputShape({
+        modelTopology: {
+          class_name: 'Sequential',
+          config: { layers: [{ class_name: 'Flatten', config: { batch_input_shape: [null, 28, 28, 1] } }] },
+        },
+      }),
+    ).toEqual([null, 28, 28, 1]);
+    expect(
+      modelInputShape({
+        modelTopology: {
+          model_config: {
+            class_name: 'Functional',
+            config: { layers: [{ class_name: 'InputLayer', config: { batch_shape: [null, 224, 224, 3] } }] },
+          },
+        },
+      }),
+    ).toEqual([null, 224, 224, 3]);
   });
 
   it('reads a graph model placeholder', () => {
-    const json = { format: 'graph-model', modelTopology: { node: [{ name: 'x', op: 'Placeholder', attr: { shape: { shape: { dim: [{ size: '-1' }, { size: '784' }] } } } }] } };
+    const json = {
+      format: 'graph-model',
+      modelTopology: {
+        node: [
+          { name: 'x', op: 'Placeholder', attr: { shape: { shape: { dim: [{ size: '-1' }, { size: '784' }] } } } },
+        ],
+      },
+    };
     expect(modelInputShape(json)).toEqual([null, 784]);
   });
 
@@ -33,8 +56,15 @@ describe('starterRecipe', () => {
     const dir = tempDir();
     writeText(join(dir, 'package.json'), '{}');
     const file = join(dir, 'recipes', 'cifar.yaml');
-    const text = starterRecipe({ recipeFile: file, modelJson: join(dir, 'models', 'cifar', 'model.json'), name: 'cifar-uint8', inputShape: [null, 32, 32, 3] });
-    expect(text).toMatch(/# NOTE: this model takes inputs of shape \[null, 32, 32, 3\], but mnist gives\n {2}# \[28, 28, 1\] images: mnist may not fit this model/);
+    const text = starterRecipe({
+      recipeFile: file,
+      modelJson: join(dir, 'models', 'cifar', 'model.json'),
+      name: 'cifar-uint8',
+      inputShape: [null, 32, 32, 3],
+    });
+    expect(text).toMatch(
+      /# NOTE: this model takes inputs of shape \[null, 32, 32, 3\], but mnist gives\n {2}# \[28, 28, 1\] images: mnist may not fit this model/,
+    );
     expect(text).toMatch(/^ {2}path: \.\.\/models\/cifar\/model\.json$/m);
     expect(text).toMatch(/^output: \.\.\/out\/cifar-uint8$/m);
     writeText(file, text);
@@ -46,16 +76,31 @@ describe('starterRecipe', () => {
 
   it('never points the output at the model folder or around it', () => {
     const dir = tempDir();
-    const text = starterRecipe({ recipeFile: join(dir, 'r.yaml'), modelJson: join(dir, 'out', 'm-uint8', 'model.json'), name: 'm-uint8', inputShape: undefined });
+    const text = starterRecipe({
+      recipeFile: join(dir, 'r.yaml'),
+      modelJson: join(dir, 'out', 'm-uint8', 'model.json'),
+      name: 'm-uint8',
+      inputShape: undefined,
+    });
     expect(text).toMatch(/^output: \.\/out\/m-uint8-2$/m);
-    const inside = starterRecipe({ recipeFile: join(dir, 'r.yaml'), modelJson: join(dir, 'out', 'model.json'), name: 'out-uint8', inputShape: undefined });
+    const inside = starterRecipe({
+      recipeFile: join(dir, 'r.yaml'),
+      modelJson: join(dir, 'out', 'model.json'),
+      name: 'out-uint8',
+      inputShape: undefined,
+    });
     expect(inside).toMatch(/^output: \.\/out-uint8$/m);
   });
 
   it('quotes paths YAML would misread', async () => {
     const dir = tempDir();
     const file = join(dir, 'r.yaml');
-    const text = starterRecipe({ recipeFile: file, modelJson: join(dir, 'my models: #1', 'model.json'), name: 'x', inputShape: undefined });
+    const text = starterRecipe({
+      recipeFile: file,
+      modelJson: join(dir, 'my models: #1', 'model.json'),
+      name: 'x',
+      inputShape: undefined,
+    });
     expect(text).toMatch(/^ {2}path: "\.\/my models: #1\/model\.json"$/m);
     writeText(file, text);
     expect((await loadRecipe(file)).model).toEqual({ kind: 'file', path: join(dir, 'my models: #1', 'model.json') });

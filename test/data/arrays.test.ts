@@ -17,11 +17,28 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 function values(name: string): { descr: string; shape: number[]; values: number[] } {
   const a = parseNpy(readFileSync(fixture(name)), name);
   const read = elementReader(a);
-  return { descr: a.descr, shape: a.shape, values: Array.from({ length: a.data.length / a.itemSize }, (_, i) => read(i)) };
+  return {
+    descr: a.descr,
+    shape: a.shape,
+    values: Array.from({ length: a.data.length / a.itemSize }, (_, i) => read(i)),
+  };
 }
 
-const npy = (over: Partial<NpyDataSpec>): NpyDataSpec => ({ dataset: 'npy', x: fixture('x_u1.npy'), scale: 1, offset: 0, ...over });
-const npz = (over: Partial<NpzDataSpec>): NpzDataSpec => ({ dataset: 'npz', path: fixture('stored.npz'), x: 'x', scale: 1, offset: 0, ...over });
+const npy = (over: Partial<NpyDataSpec>): NpyDataSpec => ({
+  dataset: 'npy',
+  x: fixture('x_u1.npy'),
+  scale: 1,
+  offset: 0,
+  ...over,
+});
+const npz = (over: Partial<NpzDataSpec>): NpzDataSpec => ({
+  dataset: 'npz',
+  path: fixture('stored.npz'),
+  x: 'x',
+  scale: 1,
+  offset: 0,
+  ...over,
+});
 
 async function failure(p: Promise<unknown>): Promise<string> {
   const e = await p.then(
@@ -35,9 +52,21 @@ async function failure(p: Promise<unknown>): Promise<string> {
 
 describe('.npy: the header and every dtype, against numpy-made files', () => {
   it('reads each dtype and byte order to the values numpy wrote', () => {
-    expect(values('x_u1.npy')).toEqual({ descr: '|u1', shape: [4, 2, 2, 1], values: Array.from({ length: 16 }, (_, i) => i * 17) });
-    expect(values('x_f2.npy')).toEqual({ descr: '<f2', shape: [2, 4], values: [0.5, -1.25, 65504, 2 ** -24, 1, 0, -0, 3.140625] });
-    expect(values('x_f4_be.npy')).toEqual({ descr: '>f4', shape: [2, 3], values: [1.5, -2.25, 3, 0.1, 1e-3, -7].map(Math.fround) });
+    expect(values('x_u1.npy')).toEqual({
+      descr: '|u1',
+      shape: [4, 2, 2, 1],
+      values: Array.from({ length: 16 }, (_, i) => i * 17),
+    });
+    expect(values('x_f2.npy')).toEqual({
+      descr: '<f2',
+      shape: [2, 4],
+      values: [0.5, -1.25, 65504, 2 ** -24, 1, 0, -0, 3.140625],
+    });
+    expect(values('x_f4_be.npy')).toEqual({
+      descr: '>f4',
+      shape: [2, 3],
+      values: [1.5, -2.25, 3, 0.1, 1e-3, -7].map(Math.fround),
+    });
     expect(values('x_i2_be.npy')).toEqual({ descr: '>i2', shape: [2, 2], values: [-300, 2, 32767, -32768] });
     expect(values('x_f8.npy').values).toEqual([1 / 3, -2, 1e-10, 4]);
     expect(values('x_i1.npy').values).toEqual([-128, 127, 0, -1]);
@@ -68,10 +97,14 @@ describe('.npy: the header and every dtype, against numpy-made files', () => {
       }
       throw new Error('no error');
     };
-    expect(msg('x_fortran.npy')).toMatch(/^x_fortran\.npy is stored in Fortran \(column-major\) order.*np\.ascontiguousarray/);
+    expect(msg('x_fortran.npy')).toMatch(
+      /^x_fortran\.npy is stored in Fortran \(column-major\) order.*np\.ascontiguousarray/,
+    );
     expect(msg('x_object.npy')).toMatch(/holds Python objects \(a pickle\).*astype\(np\.float32\)/);
     expect(msg('x_struct.npy')).toMatch(/structured dtype/);
-    expect(msg('cut.npy', readFileSync(fixture('x_f8.npy')).subarray(0, 140))).toMatch(/is truncated: its header promises 4 values of 8 bytes \(shape \[2, 2\]\)/);
+    expect(msg('cut.npy', readFileSync(fixture('x_f8.npy')).subarray(0, 140))).toMatch(
+      /is truncated: its header promises 4 values of 8 bytes \(shape \[2, 2\]\)/,
+    );
     expect(msg('x.csv', Buffer.from('1,2,3\n'))).toMatch(/is not a NumPy \.npy array/);
   });
 });
@@ -105,7 +138,9 @@ describe('npy and npz datasets', () => {
     const stored = await loadDataset(npz({}));
     expect(Array.from(stored.y!)).toEqual([0, 2, 1, 2]); // `y` read because the archive has it
     const deflated = await loadDataset(npz({ path: fixture('deflated.npz'), x: 'x_test', y: 'y_test' }));
-    expect(Array.from(deflated.x)).toEqual(Array.from({ length: 16 }, (_, i) => Math.fround(Math.fround(i * 17) / 255)));
+    expect(Array.from(deflated.x)).toEqual(
+      Array.from({ length: 16 }, (_, i) => Math.fround(Math.fround(i * 17) / 255)),
+    );
     expect(Array.from(deflated.y!)).toEqual([0, 2, 1, 2]);
     expect((await loadDataset(npz({ labels: false }))).y).toBeUndefined();
     expect((await loadDataset(npz({ path: fixture('unlabelled.npz') }))).y).toBeUndefined();
@@ -115,25 +150,46 @@ describe('npy and npz datasets', () => {
   });
 
   it('errors: mismatched rows, bad labels, non-finite inputs, missing arrays, damaged archives, missing files', async () => {
-    expect(await failure(loadDataset(npy({ y: fixture('y_short.npy') })))).toMatch(/y_short\.npy has 2 rows but the inputs have 4 samples/);
-    expect(await failure(loadDataset(npy({ y: fixture('y_bad_float.npy') })))).toMatch(/y_bad_float\.npy holds 1\.5 at row 1; class indices are integers from 0/);
-    expect(await failure(loadDataset(npy({ y: fixture('y_i8.npy'), numClasses: 2 })))).toMatch(/holds the class 2, but `numClasses` is 2/);
-    expect(await failure(loadDataset(npy({ x: fixture('x_nan.npy') })))).toMatch(/x_nan\.npy holds NaN at sample 0 \(flat index 1\)/);
-    expect(await failure(loadDataset(npy({ x: fixture('y_i8.npy') })))).toMatch(/has shape \[4\]; inputs must be \[samples, \.\.\.input shape\]/);
-    expect(await failure(loadDataset(npy({ x: fixture('x_u1.npy'), mean: [1, 2] }), 'THE-PLACE'))).toMatch(/^THE-PLACE: `mean` has 2 values, but the inputs have 1 channel /);
-    expect(await failure(loadDataset(npz({ x: 'x_train' })))).toMatch(/stored\.npz has no array "x_train" for the inputs \(its arrays: "x", "y"\); set `x:`/);
+    expect(await failure(loadDataset(npy({ y: fixture('y_short.npy') })))).toMatch(
+      /y_short\.npy has 2 rows but the inputs have 4 samples/,
+    );
+    expect(await failure(loadDataset(npy({ y: fixture('y_bad_float.npy') })))).toMatch(
+      /y_bad_float\.npy holds 1\.5 at row 1; class indices are integers from 0/,
+    );
+    expect(await failure(loadDataset(npy({ y: fixture('y_i8.npy'), numClasses: 2 })))).toMatch(
+      /holds the class 2, but `numClasses` is 2/,
+    );
+    expect(await failure(loadDataset(npy({ x: fixture('x_nan.npy') })))).toMatch(
+      /x_nan\.npy holds NaN at sample 0 \(flat index 1\)/,
+    );
+    expect(await failure(loadDataset(npy({ x: fixture('y_i8.npy') })))).toMatch(
+      /has shape \[4\]; inputs must be \[samples, \.\.\.input shape\]/,
+    );
+    expect(await failure(loadDataset(npy({ x: fixture('x_u1.npy'), mean: [1, 2] }), 'THE-PLACE'))).toMatch(
+      /^THE-PLACE: `mean` has 2 values, but the inputs have 1 channel /,
+    );
+    expect(await failure(loadDataset(npz({ x: 'x_train' })))).toMatch(
+      /stored\.npz has no array "x_train" for the inputs \(its arrays: "x", "y"\); set `x:`/,
+    );
     expect(await failure(loadDataset(npz({ y: 'labels' })))).toMatch(/has no array "labels" for the labels/);
     // x with no samples: refused when planning and when loading, not a TF.js crash at evaluation.
     const header = "{'descr': '|u1', 'fortran_order': False, 'shape': (0, 28, 28, 1), }";
     const padded = header + ' '.repeat(63 - ((10 + header.length) % 64)) + '\n';
-    const emptyX = Buffer.concat([Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, padded.length & 0xff, padded.length >> 8]), Buffer.from(padded, 'latin1')]);
+    const emptyX = Buffer.concat([
+      Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, padded.length & 0xff, padded.length >> 8]),
+      Buffer.from(padded, 'latin1'),
+    ]);
     writeFileSync(join(tmp, 'empty.npy'), emptyX);
-    expect(await failure(datasetFacts(npy({ x: join(tmp, 'empty.npy') }), 'here'))).toMatch(/empty\.npy has shape \[0, 28, 28, 1\]: it holds no samples/);
+    expect(await failure(datasetFacts(npy({ x: join(tmp, 'empty.npy') }), 'here'))).toMatch(
+      /empty\.npy has shape \[0, 28, 28, 1\]: it holds no samples/,
+    );
     expect(await failure(loadDataset(npy({ x: join(tmp, 'empty.npy') })))).toMatch(/holds no samples/);
     const bad = join(tmp, 'bad.npz');
     writeFileSync(bad, readFileSync(fixture('deflated.npz')).subarray(0, 300));
     expect(await failure(loadDataset(npz({ path: bad })))).toMatch(/bad\.npz is not a readable \.npz archive/);
-    expect(await failure(loadDataset(npy({ x: join(tmp, 'nope.npy') })))).toMatch(/`x`: .*nope\.npy does not exist\. Check the path/);
+    expect(await failure(loadDataset(npy({ x: join(tmp, 'nope.npy') })))).toMatch(
+      /`x`: .*nope\.npy does not exist\. Check the path/,
+    );
     // A one-hot row with two 1s: soft labels are refused.
     const twoHot = join(tmp, 'two.npz');
     const member = readFileSync(fixture('y_onehot_f4.npy'));

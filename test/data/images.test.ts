@@ -55,14 +55,24 @@ async function failure(p: Promise<unknown>): Promise<McbError> {
 
 describe('image folders: decoding, channels, resizing', () => {
   it('a 2×2 grey PNG resized to 4×4 gives the hand-computed half-pixel bilinear values', async () => {
-    const dir = folder({ 'a/img.png': greyPng([[0, 100], [200, 255]]) });
+    const dir = folder({
+      'a/img.png': greyPng([
+        [0, 100],
+        [200, 255],
+      ]),
+    });
     const ds = await loadDataset(spec(dir, { size: [4, 4] }));
     expect(ds.inputShape).toEqual([4, 4, 1]);
     // Source coordinate (o + 0.5)/2 − 0.5 = −0.25, 0.25, 0.75, 1.25: clamped ends, weights 0.25 / 0.75 inside.
     const row = (a: number, b: number) => [a, a + (b - a) * 0.25, a + (b - a) * 0.75, b];
     const top = row(0, 100);
     const bottom = row(200, 255);
-    const expected = [top, top.map((t, i) => t + (bottom[i]! - t) * 0.25), top.map((t, i) => t + (bottom[i]! - t) * 0.75), bottom].flat();
+    const expected = [
+      top,
+      top.map((t, i) => t + (bottom[i]! - t) * 0.25),
+      top.map((t, i) => t + (bottom[i]! - t) * 0.75),
+      bottom,
+    ].flat();
     expect(Array.from(ds.x)).toEqual(expected.map((v) => Math.fround(v)));
     expect(expected.slice(0, 4)).toEqual([0, 25, 75, 100]);
   });
@@ -75,12 +85,23 @@ describe('image folders: decoding, channels, resizing', () => {
   });
 
   it('RGB → grey with BT.601 weights, grey → RGB repeated, RGBA keeps alpha, and scale/offset/mean/std per channel', async () => {
-    const dir = folder({ 'c/x.png': png([[[255, 0, 0, 255], [0, 255, 0, 128], [0, 0, 255, 0], [10, 10, 10, 255]]]) });
+    const dir = folder({
+      'c/x.png': png([
+        [
+          [255, 0, 0, 255],
+          [0, 255, 0, 128],
+          [0, 0, 255, 0],
+          [10, 10, 10, 255],
+        ],
+      ]),
+    });
     const grey = await loadDataset(spec(dir));
     expect(Array.from(grey.x)).toEqual([0.299 * 255, 0.587 * 255, 0.114 * 255, 10].map(Math.fround));
     const rgba = await loadDataset(spec(dir, { channels: 4 }));
     expect(Array.from(rgba.x)).toEqual([255, 0, 0, 255, 0, 255, 0, 128, 0, 0, 255, 0, 10, 10, 10, 255]);
-    const rgb = await loadDataset(spec(dir, { channels: 3, scale: 1 / 255, offset: 0, mean: [0.5, 0, 0.25], std: [0.5, 1, 2] }));
+    const rgb = await loadDataset(
+      spec(dir, { channels: 3, scale: 1 / 255, offset: 0, mean: [0.5, 0, 0.25], std: [0.5, 1, 2] }),
+    );
     // ((raw / 255) − mean[c]) / std[c]
     expect(rgb.inputShape).toEqual([1, 4, 3]);
     expect(Array.from(rgb.x.slice(0, 3))).toEqual([(1 - 0.5) / 0.5, 0, (0 - 0.25) / 2].map(Math.fround));
@@ -93,7 +114,16 @@ describe('image folders: decoding, channels, resizing', () => {
     const files: Record<string, Uint8Array> = {};
     for (let i = 0; i < 2; i++) {
       const rgba = new Uint8Array(28 * 28 * 4);
-      for (let p = 0; p < 784; p++) rgba.set([Math.round(digits.x[i * 784 + p]! * 255), Math.round(digits.x[i * 784 + p]! * 255), Math.round(digits.x[i * 784 + p]! * 255), 255], p * 4);
+      for (let p = 0; p < 784; p++)
+        rgba.set(
+          [
+            Math.round(digits.x[i * 784 + p]! * 255),
+            Math.round(digits.x[i * 784 + p]! * 255),
+            Math.round(digits.x[i * 784 + p]! * 255),
+            255,
+          ],
+          p * 4,
+        );
       files[`d${digits.y[i]}/0.jpg`] = jpeg.encode({ width: 28, height: 28, data: rgba }, 100).data;
       const img = new PNG({ width: 28, height: 28 });
       img.data.set(rgba);
@@ -117,7 +147,16 @@ describe('image folders: layout, order, labels', () => {
   const tiny = (v: number) => greyPng([[v]]);
 
   it('classes are the sorted sub-folders, files sorted and class-interleaved, so a limit prefix is balanced', async () => {
-    const dir = folder({ 'b/1.png': tiny(11), 'b/2.png': tiny(12), 'b/3.png': tiny(13), 'a/2.png': tiny(2), 'a/1.png': tiny(1), 'c/9.png': tiny(99), '.DS_Store': 'x', 'a/.hidden': 'x' });
+    const dir = folder({
+      'b/1.png': tiny(11),
+      'b/2.png': tiny(12),
+      'b/3.png': tiny(13),
+      'a/2.png': tiny(2),
+      'a/1.png': tiny(1),
+      'c/9.png': tiny(99),
+      '.DS_Store': 'x',
+      'a/.hidden': 'x',
+    });
     const ds = await loadDataset(spec(dir));
     expect(ds.classNames).toEqual(['a', 'b', 'c']);
     expect(Array.from(ds.x)).toEqual([1, 11, 99, 2, 12, 13]);
@@ -149,7 +188,8 @@ describe('image folders: layout, order, labels', () => {
 
   it('the digest follows the listing and the bytes of the files read, not files beyond the limit', async () => {
     const dir = folder({ 'a/1.png': tiny(1), 'a/2.png': tiny(2), 'b/1.png': tiny(3), 'b/2.png': tiny(4) });
-    const digest = async (limit?: number) => (await datasetFacts(spec(dir, limit === undefined ? {} : { limit }), 'here'))!.digest;
+    const digest = async (limit?: number) =>
+      (await datasetFacts(spec(dir, limit === undefined ? {} : { limit }), 'here'))!.digest;
     const [all, two] = [await digest(), await digest(2)];
     const loaded = await loadDataset(spec(dir, { limit: 2 }));
     expect(loaded.digest).toBe(two);
@@ -176,43 +216,77 @@ describe('image folders: every error names the file and the fix', () => {
   const tiny = greyPng([[1]]);
 
   it('unsupported files, empty class folders, corrupt images, empty folders, mixed layouts', async () => {
-    expect((await failure(loadDataset(spec(folder({ 'a/1.png': tiny, 'a/notes.txt': 'hi' }))))).message).toMatch(/a\/notes\.txt is not an image mcbuild reads .*\.png, \.jpg and \.jpeg.*Move it out/);
+    expect((await failure(loadDataset(spec(folder({ 'a/1.png': tiny, 'a/notes.txt': 'hi' }))))).message).toMatch(
+      /a\/notes\.txt is not an image mcbuild reads .*\.png, \.jpg and \.jpeg.*Move it out/,
+    );
     const emptyClass = folder({ 'a/1.png': tiny });
     mkdirSync(join(emptyClass, 'b'));
-    expect((await failure(loadDataset(spec(emptyClass)))).message).toMatch(/class folder .*\/b holds no images; every class needs at least one/);
-    expect((await failure(loadDataset(spec(folder({ 'a/1.png': tiny.subarray(0, 40) }))))).message).toMatch(/a\/1\.png is not a readable PNG .*Re-export it/);
-    expect((await failure(loadDataset(spec(folder({ 'a/1.jpg': Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0, 1, 2]) }))))).message).toMatch(/a\/1\.jpg is not a readable JPEG/);
-    expect((await failure(loadDataset(spec(folder({ 'a/1.png': 'GIF89a...' }))))).message).toMatch(/1\.png is named as an image but is neither PNG nor JPEG \(it starts with bytes 47 49 46 38\)/);
+    expect((await failure(loadDataset(spec(emptyClass)))).message).toMatch(
+      /class folder .*\/b holds no images; every class needs at least one/,
+    );
+    expect((await failure(loadDataset(spec(folder({ 'a/1.png': tiny.subarray(0, 40) }))))).message).toMatch(
+      /a\/1\.png is not a readable PNG .*Re-export it/,
+    );
+    expect(
+      (await failure(loadDataset(spec(folder({ 'a/1.jpg': Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0, 1, 2]) }))))).message,
+    ).toMatch(/a\/1\.jpg is not a readable JPEG/);
+    expect((await failure(loadDataset(spec(folder({ 'a/1.png': 'GIF89a...' }))))).message).toMatch(
+      /1\.png is named as an image but is neither PNG nor JPEG \(it starts with bytes 47 49 46 38\)/,
+    );
     const empty = folder({});
     expect((await failure(loadDataset(spec(empty)))).message).toMatch(/holds no images and no class folders/);
-    expect((await failure(loadDataset(spec(folder({ 'a/1.png': tiny, 'loose.png': tiny }))))).message).toMatch(/holds both class folders \(a\/\) and image files \(loose\.png\)/);
-    expect((await failure(loadDataset(spec(folder({ 'a/deeper/1.png': tiny }))))).message).toMatch(/class folder .*\/a has a sub-folder deeper\//);
-    expect((await failure(loadDataset(spec(join(root, 'missing'))))).message).toMatch(/image folder .*missing does not exist\. Check `path`/);
+    expect((await failure(loadDataset(spec(folder({ 'a/1.png': tiny, 'loose.png': tiny }))))).message).toMatch(
+      /holds both class folders \(a\/\) and image files \(loose\.png\)/,
+    );
+    expect((await failure(loadDataset(spec(folder({ 'a/deeper/1.png': tiny }))))).message).toMatch(
+      /class folder .*\/a has a sub-folder deeper\//,
+    );
+    expect((await failure(loadDataset(spec(join(root, 'missing'))))).message).toMatch(
+      /image folder .*missing does not exist\. Check `path`/,
+    );
   });
 
   it('a dangling symbolic link, in a class folder or beside the classes, is named (not a crash, not "does not exist")', async () => {
     const inClass = folder({ 'a/1.png': tiny, 'b/1.png': tiny });
     symlinkSync(join(root, 'nowhere.png'), join(inClass, 'b', '2.png'));
-    expect((await failure(loadDataset(spec(inClass)))).message).toMatch(/b\/2\.png is a symbolic link to something that does not exist\. Fix or remove the link/);
+    expect((await failure(loadDataset(spec(inClass)))).message).toMatch(
+      /b\/2\.png is a symbolic link to something that does not exist\. Fix or remove the link/,
+    );
     const beside = folder({ 'a/1.png': tiny });
     symlinkSync(join(root, 'nowhere'), join(beside, 'zz'));
-    expect((await failure(loadDataset(spec(beside)))).message).toMatch(/zz is a symbolic link to something that does not exist/);
+    expect((await failure(loadDataset(spec(beside)))).message).toMatch(
+      /zz is a symbolic link to something that does not exist/,
+    );
   });
 
   it('a slice too big for one float32 array is refused with the numbers and the fix, when planning and loading', async () => {
     const many = folder(Object.fromEntries(Array.from({ length: 22 }, (_, i) => [`a/${i}.png`, tiny])));
     const big = spec(many, { size: [8192, 8192], channels: 3 });
-    expect((await failure(datasetFacts(big, 'here'))).message).toMatch(/would decode to 22 images × 8192×8192×3 = 4\.43e\+9 values \(16\.5 GiB as float32\).*Set `limit` to read fewer images, or a smaller `size`/);
+    expect((await failure(datasetFacts(big, 'here'))).message).toMatch(
+      /would decode to 22 images × 8192×8192×3 = 4\.43e\+9 values \(16\.5 GiB as float32\).*Set `limit` to read fewer images, or a smaller `size`/,
+    );
     expect((await failure(loadDataset(big))).message).toMatch(/would decode to 22 images/);
-    expect((await datasetFacts(spec(many, { size: [8192, 8192], channels: 3, limit: 21 }), 'here'))!.inputShape).toEqual([8192, 8192, 3]);
+    expect(
+      (await datasetFacts(spec(many, { size: [8192, 8192], channels: 3, limit: 21 }), 'here'))!.inputShape,
+    ).toEqual([8192, 8192, 3]);
   });
 
   it('classes that do not match the folders, a missing split, bad mean lengths', async () => {
     const dir = folder({ 'a/1.png': tiny, 'b/1.png': tiny });
-    expect((await failure(loadDataset(spec(dir, { classes: ['a', 'c', 'b'] })))).message).toMatch(/`classes` lists "c", but .* has no sub-folder of that name \(it has "a", "b"\)/);
-    expect((await failure(loadDataset(spec(dir, { classes: ['a'] })))).message).toMatch(/has a class folder "b" that `classes` does not list/);
-    expect((await failure(loadDataset(spec(folder({ '1.png': tiny }), { classes: ['a'] })))).message).toMatch(/has no class sub-folders/);
-    expect((await failure(loadDataset(spec(folder({ 'train/a/1.png': tiny }), { split: 'test' })))).message).toMatch(/split into train\/ only, but this data reads its test\/ sub-folder .* set `split: train`/);
-    expect((await failure(loadDataset(spec(dir, { channels: 3, mean: [0.1, 0.2] }), 'THE-PLACE'))).message).toMatch(/^THE-PLACE: `mean` has 2 values, but the inputs have 3 channels/);
+    expect((await failure(loadDataset(spec(dir, { classes: ['a', 'c', 'b'] })))).message).toMatch(
+      /`classes` lists "c", but .* has no sub-folder of that name \(it has "a", "b"\)/,
+    );
+    expect((await failure(loadDataset(spec(dir, { classes: ['a'] })))).message).toMatch(
+      /has a class folder "b" that `classes` does not list/,
+    );
+    expect((await failure(loadDataset(spec(folder({ '1.png': tiny }), { classes: ['a'] })))).message).toMatch(
+      /has no class sub-folders/,
+    );
+    expect((await failure(loadDataset(spec(folder({ 'train/a/1.png': tiny }), { split: 'test' })))).message).toMatch(
+      /split into train\/ only, but this data reads its test\/ sub-folder .* set `split: train`/,
+    );
+    expect((await failure(loadDataset(spec(dir, { channels: 3, mean: [0.1, 0.2] }), 'THE-PLACE'))).message).toMatch(
+      /^THE-PLACE: `mean` has 2 values, but the inputs have 3 channels/,
+    );
   });
 });

@@ -10,7 +10,10 @@ import { tempDir, tinyRecipe, writeText } from '../helpers.js';
 async function planned() {
   const dir = tempDir();
   writeText(join(dir, 'package.json'), '{}');
-  writeText(join(dir, 'base.yaml'), tinyRecipe({ passes: '  - prune: { sparsity: 0.5 }\n  - quantize: { dtype: uint8 }' }));
+  writeText(
+    join(dir, 'base.yaml'),
+    tinyRecipe({ passes: '  - prune: { sparsity: 0.5 }\n  - quantize: { dtype: uint8 }' }),
+  );
   const file = writeText(
     join(dir, 'child.yaml'),
     `extends: ./base.yaml\nname: child\noverrides:\n  - layers: [fc_1]\n    prune: skip\n`,
@@ -21,7 +24,8 @@ async function planned() {
 function paths(value: unknown, path: (string | number)[] = []): (string | number)[][] {
   const out = [path];
   if (Array.isArray(value)) value.forEach((v, i) => out.push(...paths(v, [...path, i])));
-  else if (value !== null && typeof value === 'object') for (const [k, v] of Object.entries(value)) out.push(...paths(v, [...path, k]));
+  else if (value !== null && typeof value === 'object')
+    for (const [k, v] of Object.entries(value)) out.push(...paths(v, [...path, k]));
   return out;
 }
 
@@ -51,7 +55,9 @@ describe('step jobs', () => {
   it('carry the step and recipe through JSON with every place of the recipe intact', async () => {
     const { plan, recipe } = await planned();
     for (const step of plan.steps) {
-      const job = JSON.parse(JSON.stringify(stepJob(step, recipe, plan.backend, (id) => plan.steps.find((s) => s.id === id)!.key))) as StepJob;
+      const job = JSON.parse(
+        JSON.stringify(stepJob(step, recipe, plan.backend, (id) => plan.steps.find((s) => s.id === id)!.key)),
+      ) as StepJob;
       expect(job.inputs.map((i) => i.key)).toEqual(step.inputs.map((id) => plan.steps.find((s) => s.id === id)!.key));
       const opened = openJob(job, step.key);
       expect(opened.passes).toEqual(JSON.parse(JSON.stringify(recipe.passes)));
@@ -61,7 +67,9 @@ describe('step jobs', () => {
         expect(opened.source.positionOf(p, { key: true })).toEqual(recipe.source.positionOf(p, { key: true }));
       }
       // A path below any recorded one falls back to its nearest ancestor, as the YAML source map does.
-      expect(opened.source.positionOf(['passes', 0, 'prune', 'nonexistent'])).toEqual(recipe.source.positionOf(['passes', 0, 'prune', 'nonexistent']));
+      expect(opened.source.positionOf(['passes', 0, 'prune', 'nonexistent'])).toEqual(
+        recipe.source.positionOf(['passes', 0, 'prune', 'nonexistent']),
+      );
     }
     // The three places a recipe's values come from all survive: the child, the file it extends, the command line.
     const files = new Set(paths(recipe.document).map((p) => recipe.source.positionOf(p).file));
@@ -73,7 +81,10 @@ describe('step jobs', () => {
   it('are refused when altered, or planned by another mcbuild version', async () => {
     const { plan, recipe } = await planned();
     const step = plan.steps.find((s) => s.spec.kind === 'pass')!;
-    const fresh = () => JSON.parse(JSON.stringify(stepJob(step, recipe, plan.backend, (id) => plan.steps.find((s) => s.id === id)!.key))) as StepJob;
+    const fresh = () =>
+      JSON.parse(
+        JSON.stringify(stepJob(step, recipe, plan.backend, (id) => plan.steps.find((s) => s.id === id)!.key)),
+      ) as StepJob;
     const refused = (job: StepJob, id: string | undefined, pattern: RegExp) => {
       let error: unknown;
       try {

@@ -37,11 +37,24 @@ describe('a first build', () => {
   });
 
   it('writes the output model and a report', () => {
-    expect(readdirSync(out).sort()).toEqual(['group1-shard1of1.bin', 'manifest.json', 'model.json', 'provenance.json', 'report.html', 'report.json', 'run.json']);
+    expect(readdirSync(out).sort()).toEqual([
+      'group1-shard1of1.bin',
+      'manifest.json',
+      'model.json',
+      'provenance.json',
+      'report.html',
+      'report.json',
+      'run.json',
+    ]);
     const r = report();
     expect(r.verdict).toBe('pass');
     expect(r.backend).toBe('wasm');
-    expect(r.steps.map((s: { id: string }) => s.id)).toEqual(['baseline', 'eval-baseline', 'pass-1-quantize', 'eval-result']);
+    expect(r.steps.map((s: { id: string }) => s.id)).toEqual([
+      'baseline',
+      'eval-baseline',
+      'pass-1-quantize',
+      'eval-result',
+    ]);
     expect(r.steps.every((s: { key: string }) => /^[0-9a-f]{64}$/.test(s.key))).toBe(true);
     expect(r.versions['@tensorflow/tfjs-core']).toBe('4.22.0');
     // A trained 784-32-10 MLP learns MNIST far beyond chance (10%) even on 800 samples.
@@ -58,7 +71,11 @@ describe('a first build', () => {
     const test = await loadMnist('test', 300);
     const inputs = join(dir, 'inputs.f32');
     writeFileSync(inputs, test.x);
-    const stdout = execFileSync(process.execPath, [join(ROOT, 'test/load-model.mjs'), out, 'stock', 'layers', inputs, '300', '28,28,1'], { cwd: ROOT }).toString();
+    const stdout = execFileSync(
+      process.execPath,
+      [join(ROOT, 'test/load-model.mjs'), out, 'stock', 'layers', inputs, '300', '28,28,1'],
+      { cwd: ROOT },
+    ).toString();
     const { classes } = JSON.parse(stdout) as { classes: number[] };
     const correct = classes.filter((c, i) => c === test.y[i]).length;
     expect(correct).toBe(report().metrics.result.correct);
@@ -94,15 +111,26 @@ describe('the next builds', () => {
   });
 
   it('a missed threshold exits 1 naming it, the measured value and the limit; loosening it passes; neither recomputes', async () => {
-    writeText(recipe, tinyRecipe({ passes: '  - quantize: { dtype: uint16 }', thresholds: '  size: { maxBytes: 1kB }' }));
+    writeText(
+      recipe,
+      tinyRecipe({ passes: '  - quantize: { dtype: uint16 }', thresholds: '  size: { maxBytes: 1kB }' }),
+    );
     const tight = await build();
     expect(tight.code).toBe(1);
     expect(summary(tight)).toEqual([4, 4, 0]);
-    expect(tight.stderr).toMatch(/threshold missed: size\.maxBytes: size is [\d.]+ kB \(\d+ bytes\); limit 1\.0 kB \(1000 bytes\)/);
+    expect(tight.stderr).toMatch(
+      /threshold missed: size\.maxBytes: size is [\d.]+ kB \(\d+ bytes\); limit 1\.0 kB \(1000 bytes\)/,
+    );
     expect(tight.stdout).toMatch(/FAIL\s+size\.maxBytes/);
     expect(report().verdict).toBe('fail');
 
-    writeText(recipe, tinyRecipe({ passes: '  - quantize: { dtype: uint16 }', thresholds: '  size: { maxBytes: 10MB }\n  accuracy: { min: 0.5 }' }));
+    writeText(
+      recipe,
+      tinyRecipe({
+        passes: '  - quantize: { dtype: uint16 }',
+        thresholds: '  size: { maxBytes: 10MB }\n  accuracy: { min: 0.5 }',
+      }),
+    );
     const loose = await build();
     expect(loose.code).toBe(0);
     expect(summary(loose)).toEqual([4, 4, 0]);
@@ -120,7 +148,9 @@ describe('the next builds', () => {
     }
     const r = await build();
     expect(r.code).toBe(0);
-    expect(r.stderr).toMatch(/warning: cache entry [0-9a-f]{12} is unusable \(its file \S+ is corrupt\); it will be rebuilt/);
+    expect(r.stderr).toMatch(
+      /warning: cache entry [0-9a-f]{12} is unusable \(its file \S+ is corrupt\); it will be rebuilt/,
+    );
     expect(r.stderr).toMatch(/cache entry was damaged/);
     const again = await build();
     expect(summary(again)).toEqual([4, 4, 0]);

@@ -38,13 +38,14 @@ describe('mcbuild cache', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^mcbuild cache — /);
     expect(r.stdout).toContain('mcbuild cache ls|verify|gc [--cache-dir DIR]');
-    for (const opt of ['--cache-dir DIR', '--max-size SIZE', '--max-age AGE', '--dry-run', '--json']) expect(r.stdout).toContain(opt);
+    for (const opt of ['--cache-dir DIR', '--max-size SIZE', '--max-age AGE', '--dry-run', '--json'])
+      expect(r.stdout).toContain(opt);
     expect(r.stdout).toContain('mcbuild cache gc --max-size 2GB --max-age 30d');
     const global = await runCli(['--help']);
     expect(global.stdout).toMatch(/^ {2}cache +list the step cache/m);
   });
 
-  it('ls --json lists the build\'s entries with full keys, sizes and times', async () => {
+  it("ls --json lists the build's entries with full keys, sizes and times", async () => {
     const ls = await lsJson(join(dir)); // default cache dir: <project root>/cache
     expect(ls.cacheDir).toBe(cacheDir);
     expect(ls.entries).toHaveLength(4);
@@ -56,13 +57,20 @@ describe('mcbuild cache', () => {
     }
     // Two model steps (model.json and one shard) and two evaluations (metrics only).
     expect(ls.entries.map((e) => e.files).sort()).toEqual([1, 1, 2, 2]); // evals keep the model's outputs; models model.json + shard
-    expect(ls.totals).toEqual({ entries: 4, sizeBytes: ls.entries.reduce((n, e) => n + e.sizeBytes, 0), incompleteEntries: 0, incompleteBytes: 0 });
+    expect(ls.totals).toEqual({
+      entries: 4,
+      sizeBytes: ls.entries.reduce((n, e) => n + e.sizeBytes, 0),
+      incompleteEntries: 0,
+      incompleteBytes: 0,
+    });
     // The plan's keys are the cache's keys.
-    const plan = JSON.parse((await runCli(['plan', recipe, '--json'], { cwd: dir })).stdout) as { steps: { key: string }[] };
+    const plan = JSON.parse((await runCli(['plan', recipe, '--json'], { cwd: dir })).stdout) as {
+      steps: { key: string }[];
+    };
     expect(ls.entries.map((e) => e.key).sort()).toEqual(plan.steps.map((s) => s.key).sort());
   });
 
-  it('ls finds the project\'s cache from a subfolder and prints a table with totals', async () => {
+  it("ls finds the project's cache from a subfolder and prints a table with totals", async () => {
     const sub = join(dir, 'deep', 'er');
     writeText(join(sub, '.keep'), '');
     const r = await runCli(['cache', 'ls'], { cwd: sub });
@@ -81,15 +89,24 @@ describe('mcbuild cache', () => {
     expect(ok.stdout).toMatch(/The cache is consistent\./);
 
     // Flip one byte of the largest content file: the baseline's weights.
-    const biggest = listFiles(join(cacheDir, 'content-v2')).sort((a, b) => readFileSync(b).byteLength - readFileSync(a).byteLength)[0]!;
+    const biggest = listFiles(join(cacheDir, 'content-v2')).sort(
+      (a, b) => readFileSync(b).byteLength - readFileSync(a).byteLength,
+    )[0]!;
     const bytes = readFileSync(biggest);
     bytes[bytes.length >> 1] ^= 0x40;
     writeFileSync(biggest, bytes);
     const r = await runCli(['cache', 'verify', '--json'], { cwd: dir });
     expect(r.code, r.all).toBe(0);
-    const v = JSON.parse(r.stdout) as { checked: number; ok: number; removed: { key: string; reason: string }[]; consistent: boolean };
+    const v = JSON.parse(r.stdout) as {
+      checked: number;
+      ok: number;
+      removed: { key: string; reason: string }[];
+      consistent: boolean;
+    };
     expect(v).toMatchObject({ checked: 4, ok: 3, consistent: true });
-    expect(v.removed).toEqual([{ key: expect.stringMatching(/^[0-9a-f]{64}$/), reason: 'its file group1-shard1of1.bin is corrupt' }]);
+    expect(v.removed).toEqual([
+      { key: expect.stringMatching(/^[0-9a-f]{64}$/), reason: 'its file group1-shard1of1.bin is corrupt' },
+    ]);
     expect((await lsJson()).entries.map((e) => e.key)).not.toContain(v.removed[0]!.key);
 
     const rebuilt = await runCli([recipe], { cwd: dir });
@@ -107,7 +124,12 @@ describe('mcbuild cache', () => {
 
     const r = await runCli(['cache', 'gc', '--max-size', '0', '--json'], { cwd: dir });
     expect(r.code, r.all).toBe(0);
-    const gc = JSON.parse(r.stdout) as { removed: { reason: string }[]; kept: { entries: number }; reclaimedBytes: number; sweep: { ran: boolean } };
+    const gc = JSON.parse(r.stdout) as {
+      removed: { reason: string }[];
+      kept: { entries: number };
+      reclaimedBytes: number;
+      sweep: { ran: boolean };
+    };
     expect(gc.removed.map((e) => e.reason)).toEqual(['max-size', 'max-size', 'max-size', 'max-size']);
     expect(gc.kept.entries).toBe(0);
     expect(gc.reclaimedBytes).toBeGreaterThan(10_000);
@@ -120,7 +142,9 @@ describe('mcbuild cache', () => {
   it('gc without limits on an empty cache says what it did', async () => {
     const r = await runCli(['cache', 'gc', '--cache-dir', cacheDir]);
     expect(r.code, r.all).toBe(0);
-    expect(r.stdout).toMatch(/no --max-size or --max-age: removing only stale leases, incomplete entries and unreferenced content/);
+    expect(r.stdout).toMatch(
+      /no --max-size or --max-age: removing only stale leases, incomplete entries and unreferenced content/,
+    );
     expect(r.stdout).toMatch(/removed 0 entries/);
   });
 
@@ -128,10 +152,16 @@ describe('mcbuild cache', () => {
     const cases: [string[], RegExp][] = [
       [['cache', 'prune'], /`mcbuild cache` has no subcommand "prune": use ls .*, verify .* or gc/],
       [['cache'], /`mcbuild cache` needs ls, verify or gc/],
-      [['cache', 'gc', '--max-size', 'lots'], /--max-size must be a byte size such as 500MB, 2GB or 1\.5GiB \(got "lots"\)/],
+      [
+        ['cache', 'gc', '--max-size', 'lots'],
+        /--max-size must be a byte size such as 500MB, 2GB or 1\.5GiB \(got "lots"\)/,
+      ],
       [['cache', 'gc', '--max-age', '30'], /--max-age must be a number and a unit: s, m, h, d or w/],
       [['cache', 'ls', '--max-age', '3d'], /--max-age only applies to `mcbuild cache gc`/],
-      [['cache', 'gc', '--cache-dir', dir, '--max-size', '0'], /is not an mcbuild cache: it has no index-v5\/ or content-v2\/ folder/],
+      [
+        ['cache', 'gc', '--cache-dir', dir, '--max-size', '0'],
+        /is not an mcbuild cache: it has no index-v5\/ or content-v2\/ folder/,
+      ],
     ];
     for (const [args, pattern] of cases) {
       const r = await runCli(args, { cwd: dir });

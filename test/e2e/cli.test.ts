@@ -18,8 +18,11 @@ describe('help', () => {
   it('mcbuild --help lists every command with a summary and the exit codes', async () => {
     const r = await runCli(['--help']);
     expect(r.code).toBe(0);
-    for (const c of ['build', 'plan', 'validate', 'explain']) expect(r.stdout).toMatch(new RegExp(`^  ${c}\\s+\\S.+$`, 'm'));
-    expect(r.stdout).toMatch(/Exit codes: 0 every threshold passed · 1 a threshold was missed · 2 bad recipe, input or usage · 3 internal error/);
+    for (const c of ['build', 'plan', 'validate', 'explain'])
+      expect(r.stdout).toMatch(new RegExp(`^  ${c}\\s+\\S.+$`, 'm'));
+    expect(r.stdout).toMatch(
+      /Exit codes: 0 every threshold passed · 1 a threshold was missed · 2 bad recipe, input or usage · 3 internal error/,
+    );
     expect((await runCli([])).stdout).toBe(r.stdout);
     expect((await runCli(['help'])).stdout).toBe(r.stdout);
   });
@@ -37,7 +40,9 @@ describe('help', () => {
 
   it('build --help names watch mode and its keys are in the watch screen', async () => {
     const r = await runCli(['build', '--help']);
-    expect(r.stdout).toMatch(/--watch\s+rebuild on every change to the recipes and the files they read \(--watch=force without a TTY\)/);
+    expect(r.stdout).toMatch(
+      /--watch\s+rebuild on every change to the recipes and the files they read \(--watch=force without a TTY\)/,
+    );
   });
 
   it('--version prints the package version', async () => {
@@ -60,14 +65,22 @@ describe('output modes', () => {
     expect(quiet.stdout).toMatch(/verdict: PASS/);
     writeText(recipe, tinyRecipe({ passes: '  - quantize: { dtype: float16 }' }));
     const verbose = await runCli([recipe, '--cache-dir', cacheDir, '--verbose']);
-    expect(verbose.stderr).toMatch(/key inputs: \{"cacheFormat":1,.*"pass":"quantize".*"options":\{"dtype":"float16","granularity":"per-tensor"\}/);
+    expect(verbose.stderr).toMatch(
+      /key inputs: \{"cacheFormat":1,.*"pass":"quantize".*"options":\{"dtype":"float16","granularity":"per-tensor"\}/,
+    );
   });
 
   it('--json gives the report, with what was cached and what ran', async () => {
     const r = await runCli([recipe, '--cache-dir', cacheDir, '--json']);
     expect(r.stderr).toBe('');
     const json = JSON.parse(r.stdout);
-    expect(json).toMatchObject({ generator: 'mcbuild', verdict: 'pass', backend: 'wasm', ran: [], cached: ['baseline', 'eval-baseline', 'pass-1-quantize', 'eval-result'] });
+    expect(json).toMatchObject({
+      generator: 'mcbuild',
+      verdict: 'pass',
+      backend: 'wasm',
+      ran: [],
+      cached: ['baseline', 'eval-baseline', 'pass-1-quantize', 'eval-result'],
+    });
     const v = JSON.parse((await runCli(['validate', recipe, '--json'])).stdout);
     expect(v).toEqual({ valid: true, recipes: [{ recipe, valid: true, steps: 4 }] });
   });
@@ -77,7 +90,9 @@ describe('output modes', () => {
     const r = await runCli(['validate', recipe, bad]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/r\.yaml: valid \(4 steps, backend wasm\)/);
-    expect(r.stderr).toMatch(/mcbuild: error MCB_RECIPE_INVALID: `passes\[0\]\.quantize\.bits` must be one of 2, 4, 8, 16 \(got 3\) at .*bad\.yaml:15:23/);
+    expect(r.stderr).toMatch(
+      /mcbuild: error MCB_RECIPE_INVALID: `passes\[0\]\.quantize\.bits` must be one of 2, 4, 8, 16 \(got 3\) at .*bad\.yaml:15:23/,
+    );
   });
 
   it('plan --format dot and mermaid draw the DAG with gate and export', async () => {
@@ -102,7 +117,9 @@ describe('programmatic API', () => {
       const p = await m.plan(${JSON.stringify(recipe)}, { cacheDir: ${JSON.stringify(cacheDir)} });
       process.stdout.write(JSON.stringify([typeof m.build, r.name, p.plan.steps.length, p.cached.size]));
     })`;
-    const out = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT }).toString());
+    const out = JSON.parse(
+      execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT }).toString(),
+    );
     expect(out).toEqual(['function', 'tiny', 4, 4]);
   });
 });

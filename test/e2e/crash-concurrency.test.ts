@@ -28,8 +28,22 @@ const MODEL = `  train:
     seed: 7`;
 const PRUNE = '  - prune: { method: magnitude, sparsity: 0.5 }';
 const recipes = {
-  a: writeText(join(dir, 'a.yaml'), tinyRecipe({ model: MODEL, passes: `${PRUNE}\n  - quantize: { dtype: uint8 }`, thresholds: '  accuracy: { maxDrop: 0.5 }' })),
-  b: writeText(join(dir, 'b.yaml'), tinyRecipe({ model: MODEL, passes: `${PRUNE}\n  - quantize: { dtype: float16 }`, thresholds: '  accuracy: { maxDrop: 0.5 }' })),
+  a: writeText(
+    join(dir, 'a.yaml'),
+    tinyRecipe({
+      model: MODEL,
+      passes: `${PRUNE}\n  - quantize: { dtype: uint8 }`,
+      thresholds: '  accuracy: { maxDrop: 0.5 }',
+    }),
+  ),
+  b: writeText(
+    join(dir, 'b.yaml'),
+    tinyRecipe({
+      model: MODEL,
+      passes: `${PRUNE}\n  - quantize: { dtype: float16 }`,
+      thresholds: '  accuracy: { maxDrop: 0.5 }',
+    }),
+  ),
 };
 type Name = keyof typeof recipes;
 /** Output files that record this machine and moment, not the recipe's result. */
@@ -45,7 +59,15 @@ function comparable(out: string): Map<string, string> {
     if (MEASURED.has(name)) continue;
     if (name === 'report.json') {
       const strip = (v: unknown): unknown =>
-        Array.isArray(v) ? v.map(strip) : v && typeof v === 'object' ? Object.fromEntries(Object.entries(v).filter(([k]) => k !== 'latency').map(([k, x]) => [k, strip(x)])) : v;
+        Array.isArray(v)
+          ? v.map(strip)
+          : v && typeof v === 'object'
+            ? Object.fromEntries(
+                Object.entries(v)
+                  .filter(([k]) => k !== 'latency')
+                  .map(([k, x]) => [k, strip(x)]),
+              )
+            : v;
       files.set(name, JSON.stringify(strip(JSON.parse(readFileSync(f, 'utf8')))));
     } else files.set(name, readFileSync(f).toString('base64'));
   }
@@ -55,7 +77,8 @@ function comparable(out: string): Map<string, string> {
 function expectSameOutput(out: string, name: Name): void {
   const got = comparable(out);
   expect([...got.keys()]).toEqual([...reference[name].keys()]);
-  for (const [file, bytes] of reference[name]) expect(got.get(file), `${out}/${file} differs from the reference build's`).toBe(bytes);
+  for (const [file, bytes] of reference[name])
+    expect(got.get(file), `${out}/${file} differs from the reference build's`).toBe(bytes);
 }
 
 interface StepLine {
@@ -94,7 +117,10 @@ beforeAll(async () => {
   writeText(join(dir, 'package.json'), '{"name":"crash-e2e","private":true}');
   // The reference: each recipe built alone on a cache of its own. Recipe a's cold build also times a build.
   for (const name of ['a', 'b'] as const) {
-    const r = await runCli([recipes[name], '--cache-dir', join(dir, `ref-cache-${name}`), '--out', join(dir, `ref-${name}`)], { cwd: dir });
+    const r = await runCli(
+      [recipes[name], '--cache-dir', join(dir, `ref-cache-${name}`), '--out', join(dir, `ref-${name}`)],
+      { cwd: dir },
+    );
     expect(r.code, r.all).toBe(0);
     if (name === 'a') coldSeconds = r.seconds;
     reference[name] = comparable(join(dir, `ref-${name}`));
@@ -107,7 +133,14 @@ describe('concurrent builds on one cache', () => {
     const cacheDir = join(dir, 'shared-cache');
     const log = join(dir, 'steps.jsonl');
     const order: Name[] = ['a', 'b', 'a', 'b'];
-    const runs = await Promise.all(order.map((name, i) => runCli([recipes[name], '--cache-dir', cacheDir, '--out', join(dir, `out-${i}`)], { cwd: dir, env: { MCBUILD_STEP_LOG: log } })));
+    const runs = await Promise.all(
+      order.map((name, i) =>
+        runCli([recipes[name], '--cache-dir', cacheDir, '--out', join(dir, `out-${i}`)], {
+          cwd: dir,
+          env: { MCBUILD_STEP_LOG: log },
+        }),
+      ),
+    );
     for (const r of runs) expect(r.code, r.all).toBe(0);
 
     const keys = new Set([...(await planKeys('a')), ...(await planKeys('b'))]);
@@ -117,34 +150,56 @@ describe('concurrent builds on one cache', () => {
     // Every key once: no key computed twice, let alone at the same time.
     expect(starts.map((l) => l.key).sort()).toEqual([...keys].sort());
     const brief = (l: StepLine) => ({ event: l.event, key: l.key, step: l.step, pid: l.pid });
-    for (const s of starts) expect(lines.filter((l) => l.key === s.key).map(brief)).toEqual([brief(s), { ...brief(s), event: 'done' }]);
+    for (const s of starts)
+      expect(lines.filter((l) => l.key === s.key).map(brief)).toEqual([brief(s), { ...brief(s), event: 'done' }]);
     // And the others waited and said why, or found the step done.
-    const waited = runs.filter((r) => /\[wait\] +\S+: waiting for pid \d+, which is computing this step/.test(r.stderr));
+    const waited = runs.filter((r) =>
+      /\[wait\] +\S+: waiting for pid \d+, which is computing this step/.test(r.stderr),
+    );
     expect(waited.length).toBeGreaterThan(0);
 
     const v = await verify(cacheDir);
-    expect(v).toMatchObject({ checked: 7, ok: 7, removed: [], incomplete: 0, locks: { live: [], stale: [], leftovers: 0 } });
+    expect(v).toMatchObject({
+      checked: 7,
+      ok: 7,
+      removed: [],
+      incomplete: 0,
+      locks: { live: [], stale: [], leftovers: 0 },
+    });
     order.forEach((name, i) => expectSameOutput(join(dir, `out-${i}`), name));
     // Builds of one recipe on one cache share its measured latency too: their report.json is identical.
-    expect(readFileSync(join(dir, 'out-0', 'report.json'), 'utf8')).toBe(readFileSync(join(dir, 'out-2', 'report.json'), 'utf8'));
+    expect(readFileSync(join(dir, 'out-0', 'report.json'), 'utf8')).toBe(
+      readFileSync(join(dir, 'out-2', 'report.json'), 'utf8'),
+    );
   });
 
   it('a flipped byte in a cached model is caught on read: a warning, that step rebuilt, the same outputs', async () => {
     const cacheDir = join(dir, 'shared-cache');
     // The final model's weights, as stored in the cache (the output holds the same bytes).
     const shard = readFileSync(join(dir, 'out-0', 'group1-shard1of1.bin'));
-    const stored = listFiles(join(cacheDir, 'content-v2')).find((f) => statSync(f).size === shard.byteLength && readFileSync(f).equals(shard))!;
+    const stored = listFiles(join(cacheDir, 'content-v2')).find(
+      (f) => statSync(f).size === shard.byteLength && readFileSync(f).equals(shard),
+    )!;
     expect(stored).toBeDefined();
     const bytes = readFileSync(stored);
     bytes[bytes.length >> 1]! ^= 0x10;
     writeFileSync(stored, bytes);
 
     const log = join(dir, 'flip.jsonl');
-    const r = await runCli([recipes.a, '--cache-dir', cacheDir, '--out', join(dir, 'out-flip')], { cwd: dir, env: { MCBUILD_STEP_LOG: log } });
+    const r = await runCli([recipes.a, '--cache-dir', cacheDir, '--out', join(dir, 'out-flip')], {
+      cwd: dir,
+      env: { MCBUILD_STEP_LOG: log },
+    });
     expect(r.code, r.all).toBe(0);
-    expect(r.stderr).toMatch(/warning: cache entry [0-9a-f]{12} is unusable \(its file group1-shard1of1\.bin is corrupt\); it will be rebuilt/);
+    expect(r.stderr).toMatch(
+      /warning: cache entry [0-9a-f]{12} is unusable \(its file group1-shard1of1\.bin is corrupt\); it will be rebuilt/,
+    );
     expect(r.stderr).toMatch(/\[run\] +pass-2-quantize: .*cache entry was damaged/);
-    expect(readStepLog(log).filter((l) => l.event === 'start').map((l) => l.step)).toEqual(['pass-2-quantize']);
+    expect(
+      readStepLog(log)
+        .filter((l) => l.event === 'start')
+        .map((l) => l.step),
+    ).toEqual(['pass-2-quantize']);
     expectSameOutput(join(dir, 'out-flip'), 'a');
     expect(await verify(cacheDir)).toMatchObject({ checked: 7, ok: 7, removed: [] });
   });
@@ -152,17 +207,23 @@ describe('concurrent builds on one cache', () => {
   it('cache verify finds and removes an entry whose metadata has a flipped byte; the next build stores it again', async () => {
     const cacheDir = join(dir, 'shared-cache');
     // A small JSON blob: some step's metrics. Flip a byte in the middle of the one holding an accuracy.
-    const meta = listFiles(join(cacheDir, 'content-v2')).find((f) => statSync(f).size < 20_000 && readFileSync(f, 'utf8').startsWith('{"accuracy"'))!;
+    const meta = listFiles(join(cacheDir, 'content-v2')).find(
+      (f) => statSync(f).size < 20_000 && readFileSync(f, 'utf8').startsWith('{"accuracy"'),
+    )!;
     expect(meta).toBeDefined();
     const bytes = readFileSync(meta);
     bytes[bytes.length >> 1]! ^= 0x01;
     writeFileSync(meta, bytes);
     const v = await verify(cacheDir);
     expect(v.checked).toBe(7);
-    expect(v.removed).toEqual([{ key: expect.stringMatching(/^[0-9a-f]{64}$/), reason: 'its metadata failed verification' }]);
+    expect(v.removed).toEqual([
+      { key: expect.stringMatching(/^[0-9a-f]{64}$/), reason: 'its metadata failed verification' },
+    ]);
     expect(existsSync(meta)).toBe(false);
     for (const name of ['a', 'b'] as const) {
-      const again = await runCli([recipes[name], '--cache-dir', cacheDir, '--out', join(dir, `out-meta-${name}`)], { cwd: dir });
+      const again = await runCli([recipes[name], '--cache-dir', cacheDir, '--out', join(dir, `out-meta-${name}`)], {
+        cwd: dir,
+      });
       expect(again.code, again.all).toBe(0);
       expectSameOutput(join(dir, `out-meta-${name}`), name);
     }
@@ -192,7 +253,9 @@ describe('builds killed with SIGKILL', () => {
       const random = mulberry32(seed);
       const out = join(dir, `kill-out-${name}`);
       for (let i = 0; i < iterations; i++) {
-        expect(performance.now() - started, `only ${tally.iterations} iterations within the time budget`).toBeLessThan(budgetMs);
+        expect(performance.now() - started, `only ${tally.iterations} iterations within the time budget`).toBeLessThan(
+          budgetMs,
+        );
         const delay = Math.floor(random() * spanMs);
         const child = spawn(process.execPath, [BIN, recipes[name], '--cache-dir', cacheDir, '--out', out], {
           cwd: dir,
@@ -202,7 +265,9 @@ describe('builds killed with SIGKILL', () => {
         let stderr = '';
         child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
         const timer = setTimeout(() => child.kill('SIGKILL'), delay);
-        const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on('close', (c, s) => resolve([c, s])));
+        const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
+          child.on('close', (c, s) => resolve([c, s])),
+        );
         clearTimeout(timer);
         tally.iterations++;
         if (signal === 'SIGKILL') tally.kills++;
@@ -230,7 +295,9 @@ describe('builds killed with SIGKILL', () => {
     expect(v.locks.live).toEqual([]);
     // Every recipe then builds to the reference bytes, from whatever the kills left.
     for (const name of ['a', 'b'] as const) {
-      const r = await runCli([recipes[name], '--cache-dir', cacheDir, '--out', join(dir, `final-${name}`)], { cwd: dir });
+      const r = await runCli([recipes[name], '--cache-dir', cacheDir, '--out', join(dir, `final-${name}`)], {
+        cwd: dir,
+      });
       expect(r.code, r.all).toBe(0);
       expect(r.stderr).not.toMatch(/warning: cache entry/);
       expectSameOutput(join(dir, `final-${name}`), name);

@@ -31,7 +31,8 @@ beforeAll(async () => {
 function copyModel(name: string): string {
   const target = join(dir, name);
   mkdirSync(target, { recursive: true });
-  for (const f of ['model.json', 'group1-shard1of1.bin']) writeFileSync(join(target, f), readFileSync(join(modelDir, f)));
+  for (const f of ['model.json', 'group1-shard1of1.bin'])
+    writeFileSync(join(target, f), readFileSync(join(modelDir, f)));
   return target;
 }
 
@@ -59,26 +60,45 @@ describe('recipe errors', () => {
     const text = tinyRecipe({ passes: '  - quantize: { bits: 3 }' });
     const f = writeText(join(dir, 'bits.yaml'), text);
     const at = where(text, '3 }');
-    expectUsageError(await run([f]), 'MCB_RECIPE_INVALID', new RegExp(`\`passes\\[0\\]\\.quantize\\.bits\` must be one of 2, 4, 8, 16 \\(got 3\\) at bits\\.yaml:${at}`));
+    expectUsageError(
+      await run([f]),
+      'MCB_RECIPE_INVALID',
+      new RegExp(`\`passes\\[0\\]\\.quantize\\.bits\` must be one of 2, 4, 8, 16 \\(got 3\\) at bits\\.yaml:${at}`),
+    );
   });
 
   it('an unknown dataset', async () => {
     const text = tinyRecipe().replace('eval: { dataset: mnist', 'eval: { dataset: cifar10');
     const f = writeText(join(dir, 'ds.yaml'), text);
     const at = where(text, 'cifar10');
-    expectUsageError(await run([f]), 'MCB_RECIPE_INVALID', new RegExp(`\`data\\.eval\\.dataset\` must be one of "mnist", "images", "npy", "npz" \\(got "cifar10"\\) at ds\\.yaml:${at}`));
+    expectUsageError(
+      await run([f]),
+      'MCB_RECIPE_INVALID',
+      new RegExp(
+        `\`data\\.eval\\.dataset\` must be one of "mnist", "images", "npy", "npz" \\(got "cifar10"\\) at ds\\.yaml:${at}`,
+      ),
+    );
   });
 });
 
 describe('model errors', () => {
   it('a model path that does not exist', async () => {
-    expectUsageError(await run([fileRecipe('./missing/model.json', 'm1')]), 'MCB_MODEL_NOT_FOUND', /missing\/model\.json does not exist/, /`model\.path` is set at m1\.yaml:4:9/);
+    expectUsageError(
+      await run([fileRecipe('./missing/model.json', 'm1')]),
+      'MCB_MODEL_NOT_FOUND',
+      /missing\/model\.json does not exist/,
+      /`model\.path` is set at m1\.yaml:4:9/,
+    );
   });
 
   it('a model.json that is not a TF.js model', async () => {
     const d = join(dir, 'notmodel');
     writeText(join(d, 'model.json'), JSON.stringify({ hello: 'world' }));
-    expectUsageError(await run([fileRecipe('./notmodel/model.json', 'm2')]), 'MCB_MODEL_INVALID', /is not a TF\.js model\.json: it has no `modelTopology`/);
+    expectUsageError(
+      await run([fileRecipe('./notmodel/model.json', 'm2')]),
+      'MCB_MODEL_INVALID',
+      /is not a TF\.js model\.json: it has no `modelTopology`/,
+    );
   });
 
   it('a missing weight shard', async () => {
@@ -86,14 +106,22 @@ describe('model errors', () => {
     writeFileSync(join(d, 'group1-shard1of1.bin'), '');
     const { rmSync } = await import('node:fs');
     rmSync(join(d, 'group1-shard1of1.bin'));
-    expectUsageError(await run([fileRecipe('./noshard/model.json', 'm3')]), 'MCB_MODEL_INVALID', /weight shard group1-shard1of1\.bin listed in .* is missing/);
+    expectUsageError(
+      await run([fileRecipe('./noshard/model.json', 'm3')]),
+      'MCB_MODEL_INVALID',
+      /weight shard group1-shard1of1\.bin listed in .* is missing/,
+    );
   });
 
   it('a weight shard of the wrong length', async () => {
     const d = copyModel('short');
     const bytes = readFileSync(join(d, 'group1-shard1of1.bin'));
     writeFileSync(join(d, 'group1-shard1of1.bin'), bytes.subarray(0, bytes.length - 10));
-    expectUsageError(await run([fileRecipe('./short/model.json', 'm4')]), 'MCB_MODEL_INVALID', /hold \d+ bytes but its weights need \d+/);
+    expectUsageError(
+      await run([fileRecipe('./short/model.json', 'm4')]),
+      'MCB_MODEL_INVALID',
+      /hold \d+ bytes but its weights need \d+/,
+    );
   });
 
   it('a valid model file builds', async () => {
@@ -121,7 +149,10 @@ describe('output errors keep what was built', () => {
 
   it('a failed build leaves the previous output intact', async () => {
     const before = readFileSync(join(modelDir, 'model.json'));
-    const f = writeText(join(dir, 'base.yaml'), tinyRecipe({ output: './base-out', passes: '  - quantize: { bits: 3 }' }));
+    const f = writeText(
+      join(dir, 'base.yaml'),
+      tinyRecipe({ output: './base-out', passes: '  - quantize: { bits: 3 }' }),
+    );
     expectUsageError(await run([f]), 'MCB_RECIPE_INVALID');
     expect(readFileSync(join(modelDir, 'model.json'))).toEqual(before);
     expect(readdirSync(dir).filter((n) => n.includes('mcbuild-new'))).toEqual([]);
@@ -130,11 +161,19 @@ describe('output errors keep what was built', () => {
 
 describe('usage errors', () => {
   it('an unknown flag', async () => {
-    expectUsageError(await runCli(['--frobnicate']), 'MCB_USAGE', /Unknown option '--frobnicate' for `mcbuild build`\. Run `mcbuild build --help` for its options\./);
+    expectUsageError(
+      await runCli(['--frobnicate']),
+      'MCB_USAGE',
+      /Unknown option '--frobnicate' for `mcbuild build`\. Run `mcbuild build --help` for its options\./,
+    );
   });
 
   it('an unknown backend', async () => {
-    expectUsageError(await runCli(['x.yaml', '--backend', 'tpu']), 'MCB_USAGE', /--backend must be one of auto, tensorflow, wasm, cpu/);
+    expectUsageError(
+      await runCli(['x.yaml', '--backend', 'tpu']),
+      'MCB_USAGE',
+      /--backend must be one of auto, tensorflow, wasm, cpu/,
+    );
   });
 
   it('asking for tensorflow where tfjs-node is not installed', async () => {

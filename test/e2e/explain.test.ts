@@ -18,8 +18,12 @@ describe('why a step runs', () => {
     writeText(recipe, tinyRecipe({ passes: '  - quantize: { dtype: float16 }' }));
     const r = await run([recipe]);
     expect(r.code).toBe(0);
-    expect(r.stderr).toMatch(/\[run\]\s+pass-1-quantize: .*\(changed since the last build: options\.dtype: "uint8" → "float16"; key [0-9a-f]{12}\)/);
-    expect(r.stderr).toMatch(/\[run\]\s+eval-result: .*\(changed since the last build: upstream step pass-1-quantize changed;/);
+    expect(r.stderr).toMatch(
+      /\[run\]\s+pass-1-quantize: .*\(changed since the last build: options\.dtype: "uint8" → "float16"; key [0-9a-f]{12}\)/,
+    );
+    expect(r.stderr).toMatch(
+      /\[run\]\s+eval-result: .*\(changed since the last build: upstream step pass-1-quantize changed;/,
+    );
     expect(r.stderr).toMatch(/\[cached\] baseline: .*same inputs as a verified earlier run/);
     expect(r.stdout).toMatch(/^4 steps, 2 cached, 2 run in [\d.]+ s — PASS$/m);
   });
@@ -48,6 +52,8 @@ describe('why a step runs', () => {
   it('explain --step with an unknown id suggests the right one', async () => {
     const r = await run(['explain', recipe, '--step', 'pass-1-quantise']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/--step pass-1-quantise is not a step of tiny \(did you mean `pass-1-quantize`\?\); its steps are: baseline, eval-baseline, pass-1-quantize, eval-result\./);
+    expect(r.stderr).toMatch(
+      /--step pass-1-quantise is not a step of tiny \(did you mean `pass-1-quantize`\?\); its steps are: baseline, eval-baseline, pass-1-quantize, eval-result\./,
+    );
   });
 });

@@ -37,7 +37,9 @@ describe('mcbuild report', () => {
     const r = await run(['report', '--help']);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^mcbuild report — /);
-    expect(r.stdout).toContain('mcbuild report <output-dir | report.json> [<output-dir | report.json>] | <recipe.yaml> [--format text|json|markdown]');
+    expect(r.stdout).toContain(
+      'mcbuild report <output-dir | report.json> [<output-dir | report.json>] | <recipe.yaml> [--format text|json|markdown]',
+    );
     expect(r.stdout).toMatch(/--format F\s+text \(default/);
     expect(r.stdout).toContain('--format markdown >> "$GITHUB_STEP_SUMMARY"');
   });
@@ -90,14 +92,34 @@ describe('mcbuild report', () => {
   });
 
   it('a missing or invalid report is exit 2 with a clear message', async () => {
-    expectUsageError(await run(['report', 'nowhere']), 'MCB_USAGE', /nowhere does not exist\. Pass the output folder of a build/);
+    expectUsageError(
+      await run(['report', 'nowhere']),
+      'MCB_USAGE',
+      /nowhere does not exist\. Pass the output folder of a build/,
+    );
     writeText(join(dir, 'empty', '.keep'), '');
-    expectUsageError(await run(['report', 'empty']), 'MCB_USAGE', /empty holds no report\.json: it is not the output folder of an mcbuild build/);
+    expectUsageError(
+      await run(['report', 'empty']),
+      'MCB_USAGE',
+      /empty holds no report\.json: it is not the output folder of an mcbuild build/,
+    );
     writeText(join(dir, 'bad.json'), '{"generator": "mcbuild",');
-    expectUsageError(await run(['report', 'bad.json']), 'MCB_USAGE', /bad\.json is not an mcbuild report: it is not valid JSON/);
+    expectUsageError(
+      await run(['report', 'bad.json']),
+      'MCB_USAGE',
+      /bad\.json is not an mcbuild report: it is not valid JSON/,
+    );
     writeText(join(dir, 'other.json'), '{"hello": 1}');
-    expectUsageError(await run(['report', 'other.json']), 'MCB_USAGE', /other\.json is not an mcbuild report: it has no `"generator": "mcbuild"`/);
-    expectUsageError(await run(['report', 'base-out', '--format', 'html']), 'MCB_USAGE', /--format must be one of text, json, markdown \(got "html"\)/);
+    expectUsageError(
+      await run(['report', 'other.json']),
+      'MCB_USAGE',
+      /other\.json is not an mcbuild report: it has no `"generator": "mcbuild"`/,
+    );
+    expectUsageError(
+      await run(['report', 'base-out', '--format', 'html']),
+      'MCB_USAGE',
+      /--format must be one of text, json, markdown \(got "html"\)/,
+    );
   });
 });
 
@@ -131,8 +153,15 @@ describe('mcbuild init', () => {
     expect(text).toMatch(/^output: \.\/out\/base-out-uint8$/m);
     expect(text).not.toMatch(/may not fit/); // the tiny MLP takes [28, 28, 1]
     // The overrides example names the model's own layers with weights, and uncommented it is a valid block.
-    expect(text).toMatch(/This model's layers with weights \(2\):\n#   fc_1 \(Dense\)\n#   predictions \(Dense\)\n# overrides:\n#   - layers: \[predictions\]/);
-    writeFileSync(join(dir, 'with-overrides.yaml'), text.replace('# overrides:\n#   - layers: [predictions]', 'overrides:\n  - layers: [predictions]').replace('#     quantize: skip', '    quantize: skip'));
+    expect(text).toMatch(
+      /This model's layers with weights \(2\):\n#   fc_1 \(Dense\)\n#   predictions \(Dense\)\n# overrides:\n#   - layers: \[predictions\]/,
+    );
+    writeFileSync(
+      join(dir, 'with-overrides.yaml'),
+      text
+        .replace('# overrides:\n#   - layers: [predictions]', 'overrides:\n  - layers: [predictions]')
+        .replace('#     quantize: skip', '    quantize: skip'),
+    );
     const withOverrides = await run(['validate', 'with-overrides.yaml', '--cache-dir', cacheDir]);
     expect(withOverrides.code, withOverrides.all).toBe(0);
 
@@ -141,18 +170,30 @@ describe('mcbuild init', () => {
     const built = await build(file);
     expect(built.code, built.all).toBe(0);
     expect(built.stdout).toMatch(/verdict: PASS/);
-    expect(JSON.parse(readFileSync(join(dir, 'out', 'base-out-uint8', 'report.json'), 'utf8')).recipe.name).toBe('base-out-uint8');
+    expect(JSON.parse(readFileSync(join(dir, 'out', 'base-out-uint8', 'report.json'), 'utf8')).recipe.name).toBe(
+      'base-out-uint8',
+    );
   });
 
   it('refuses to overwrite without --force, and overwrites with it', async () => {
     const file = join(dir, 'recipes', 'mine.yaml');
     expect((await run(['init', 'base-out', '--out', file])).code).toBe(0);
     writeText(file, '# my edits\n');
-    expectUsageError(await run(['init', 'base-out', '--out', file]), 'MCB_OUTPUT', /mine\.yaml already exists; `mcbuild init` does not overwrite it\. Pass --force/);
+    expectUsageError(
+      await run(['init', 'base-out', '--out', file]),
+      'MCB_OUTPUT',
+      /mine\.yaml already exists; `mcbuild init` does not overwrite it\. Pass --force/,
+    );
     expect(readFileSync(file, 'utf8')).toBe('# my edits\n');
     const forced = await run(['init', 'base-out', '--out', file, '--force', '--json']);
     expect(forced.code, forced.all).toBe(0);
-    expect(JSON.parse(forced.stdout)).toMatchObject({ recipe: file, model: join(modelDir, 'model.json'), name: 'base-out-uint8', inputShape: [null, 28, 28, 1], mnistFits: true });
+    expect(JSON.parse(forced.stdout)).toMatchObject({
+      recipe: file,
+      model: join(modelDir, 'model.json'),
+      name: 'base-out-uint8',
+      inputShape: [null, 28, 28, 1],
+      mnistFits: true,
+    });
     const text = readFileSync(file, 'utf8');
     // Paths are relative to the recipe's folder.
     expect(text).toMatch(/^ {2}path: \.\.\/base-out\/model\.json$/m);
@@ -162,9 +203,17 @@ describe('mcbuild init', () => {
   });
 
   it('checks the model before writing anything', async () => {
-    expectUsageError(await run(['init', 'missing/model.json']), 'MCB_MODEL_NOT_FOUND', /`mcbuild init` needs a TF\.js model: model file .*missing\/model\.json does not exist\. Pass the path of a model\.json/);
+    expectUsageError(
+      await run(['init', 'missing/model.json']),
+      'MCB_MODEL_NOT_FOUND',
+      /`mcbuild init` needs a TF\.js model: model file .*missing\/model\.json does not exist\. Pass the path of a model\.json/,
+    );
     writeText(join(dir, 'notmodel', 'model.json'), '{"hello": "world"}');
-    expectUsageError(await run(['init', 'notmodel']), 'MCB_MODEL_INVALID', /is not a TF\.js model\.json: it has no `modelTopology`/);
+    expectUsageError(
+      await run(['init', 'notmodel']),
+      'MCB_MODEL_INVALID',
+      /is not a TF\.js model\.json: it has no `modelTopology`/,
+    );
     expectUsageError(await run(['init', 'empty']), 'MCB_MODEL_NOT_FOUND', /the folder empty holds no model\.json/);
     expect((await run(['init', 'notmodel'])).code).toBe(2);
     const { existsSync } = await import('node:fs');

@@ -71,12 +71,25 @@ output: ./out/sweep
     expect(sweep.variants.map((v) => v.verdict)).toEqual(['fail', 'pass', 'fail', 'pass']);
     expect(set.exitCode).toBe(1); // gate: all
     const front = paretoFront(sweep.variants.map((v) => ({ size: v.sizeBytes, accuracy: v.accuracy! })));
-    expect(sweep.variants.filter((v) => v.pareto).map((v) => v.name)).toEqual(front.map((i) => sweep.variants[i]!.name));
-    expect(sweep.variants.filter((v) => v.pareto).every((v) => v.name.endsWith('bits=4') || v.accuracy! > Math.max(...sweep.variants.filter((w) => w.name.endsWith('bits=4')).map((w) => w.accuracy!)))).toBe(true);
+    expect(sweep.variants.filter((v) => v.pareto).map((v) => v.name)).toEqual(
+      front.map((i) => sweep.variants[i]!.name),
+    );
+    expect(
+      sweep.variants
+        .filter((v) => v.pareto)
+        .every(
+          (v) =>
+            v.name.endsWith('bits=4') ||
+            v.accuracy! > Math.max(...sweep.variants.filter((w) => w.name.endsWith('bits=4')).map((w) => w.accuracy!)),
+        ),
+    ).toBe(true);
     const written = JSON.parse(readFileSync(set.sweepFile!, 'utf8')) as Sweep;
     expect(written).toEqual(sweep);
     for (const v of sweep.variants) {
-      const report = JSON.parse(readFileSync(join(dir, 'out', 'sweep', v.folder, 'report.json'), 'utf8')) as { variant: { name: string }; verdict: string };
+      const report = JSON.parse(readFileSync(join(dir, 'out', 'sweep', v.folder, 'report.json'), 'utf8')) as {
+        variant: { name: string };
+        verdict: string;
+      };
       expect(report.variant.name).toBe(v.name);
       expect(report.verdict).toBe(v.verdict);
     }
@@ -85,7 +98,9 @@ output: ./out/sweep
   it('gate: best passes when one variant passes, re-gated from cache without running a step', async () => {
     const run = await runCli([file, '--cache-dir', cacheDir, '--set', 'gate=best']);
     expect(run.code).toBe(0);
-    expect(run.all).toMatch(/2\/4 variants pass; gate: best \(at least one variant must pass\); smallest passing: sparsity=0\.(5|75),bits=4/);
+    expect(run.all).toMatch(
+      /2\/4 variants pass; gate: best \(at least one variant must pass\); smallest passing: sparsity=0\.(5|75),bits=4/,
+    );
     expect(run.all).toMatch(/4 variants, 0 steps run/);
     const all = await runCli([file, '--cache-dir', cacheDir]);
     expect(all.code).toBe(1);
@@ -114,13 +129,33 @@ output: ./out/overridden
   it('builds the per-layer plan and records what was applied', async () => {
     const run = await runCli([overridden, '--cache-dir', cacheDir]);
     expect(run.code, run.all).toBe(0);
-    const json = JSON.parse(readFileSync(join(dir, 'out', 'overridden', 'model.json'), 'utf8')) as { weightsManifest: { weights: { name: string; dtype: string; quantization?: { dtype: string } }[] }[] };
-    const dtype = (name: string) => json.weightsManifest.flatMap((g) => g.weights).find((w) => w.name === name)!.quantization?.dtype ?? 'float32';
-    expect([dtype('fc_1/kernel'), dtype('fc_2/kernel'), dtype('predictions/kernel')]).toEqual(['int4', 'int4', 'float32']);
-    const report = JSON.parse(readFileSync(join(dir, 'out', 'overridden', 'report.json'), 'utf8')) as { passes: { overridden: { layer: string; skip?: boolean; options?: Record<string, unknown>; setBy: Record<string, string> }[] }[] };
+    const json = JSON.parse(readFileSync(join(dir, 'out', 'overridden', 'model.json'), 'utf8')) as {
+      weightsManifest: { weights: { name: string; dtype: string; quantization?: { dtype: string } }[] }[];
+    };
+    const dtype = (name: string) =>
+      json.weightsManifest.flatMap((g) => g.weights).find((w) => w.name === name)!.quantization?.dtype ?? 'float32';
+    expect([dtype('fc_1/kernel'), dtype('fc_2/kernel'), dtype('predictions/kernel')]).toEqual([
+      'int4',
+      'int4',
+      'float32',
+    ]);
+    const report = JSON.parse(readFileSync(join(dir, 'out', 'overridden', 'report.json'), 'utf8')) as {
+      passes: {
+        overridden: {
+          layer: string;
+          skip?: boolean;
+          options?: Record<string, unknown>;
+          setBy: Record<string, string>;
+        }[];
+      }[];
+    };
     const applied = Object.fromEntries(report.passes[0]!.overridden.map((o) => [o.layer, o]));
     expect(applied.fc_1!.options).toEqual({ dtype: 'int4', granularity: 'per-channel', clip: 'mse' });
-    expect(applied.fc_1!.setBy).toEqual({ dtype: 'overrides[0].quantize', granularity: 'passes[0].quantize', clip: 'overrides[1].quantize' });
+    expect(applied.fc_1!.setBy).toEqual({
+      dtype: 'overrides[0].quantize',
+      granularity: 'passes[0].quantize',
+      clip: 'overrides[1].quantize',
+    });
     expect(applied.predictions!.skip).toBe(true);
   });
 
@@ -128,41 +163,112 @@ output: ./out/overridden
     const run = await runCli(['explain', overridden, '--cache-dir', cacheDir, '--step', 'pass-1-quantize']);
     expect(run.code, run.all).toBe(0);
     expect(run.stdout).toMatch(/per layer {2}4 layers at its input; 3 set by overrides/);
-    expect(run.stdout).toMatch(/fc_1 +dtype=int4 \(overrides\[0\]\.quantize\), granularity=per-channel \(passes\[0\]\.quantize\), clip=mse \(overrides\[1\]\.quantize\)/);
+    expect(run.stdout).toMatch(
+      /fc_1 +dtype=int4 \(overrides\[0\]\.quantize\), granularity=per-channel \(passes\[0\]\.quantize\), clip=mse \(overrides\[1\]\.quantize\)/,
+    );
     expect(run.stdout).toMatch(/predictions +skip \(overrides\[2\]\.quantize\)/);
     expect(run.stdout).toMatch(/since the last build: unchanged/);
-    const layer = await runCli(['explain', overridden, '--cache-dir', cacheDir, '--layer', 'fc_2', '--set', 'overrides[0].quantize.dtype=int2']);
+    const layer = await runCli([
+      'explain',
+      overridden,
+      '--cache-dir',
+      cacheDir,
+      '--layer',
+      'fc_2',
+      '--set',
+      'overrides[0].quantize.dtype=int2',
+    ]);
     expect(layer.stdout).toMatch(/pass-1-quantize +dtype=int2 \(overrides\[0\]\.quantize\)/);
-    const changed = await runCli(['explain', overridden, '--cache-dir', cacheDir, '--step', 'pass-1-quantize', '--set', 'overrides[0].quantize.dtype=int2']);
+    const changed = await runCli([
+      'explain',
+      overridden,
+      '--cache-dir',
+      cacheDir,
+      '--step',
+      'pass-1-quantize',
+      '--set',
+      'overrides[0].quantize.dtype=int2',
+    ]);
     expect(changed.stdout).toMatch(/since the last build: overrides\[0\]\.set\.dtype: "int4" → "int2"/);
   });
 
   it('sensitivity scans each kernel layer at each candidate, and a second scan is all cache hits', async () => {
-    const file = writeText(join(dir, 'scan.yaml'), recipe('passes:\n  - quantize: { dtype: uint8 }\noutput: ./out/scan\n'));
-    const run = await runCli(['sensitivity', file, '--cache-dir', cacheDir, '--pass', 'quantize', '--candidates', '8,2']);
+    const file = writeText(
+      join(dir, 'scan.yaml'),
+      recipe('passes:\n  - quantize: { dtype: uint8 }\noutput: ./out/scan\n'),
+    );
+    const run = await runCli([
+      'sensitivity',
+      file,
+      '--cache-dir',
+      cacheDir,
+      '--pass',
+      'quantize',
+      '--candidates',
+      '8,2',
+    ]);
     expect(run.code, run.all).toBe(0);
     expect(run.stdout).toMatch(/layer +class +params +bits=8 +bits=2/);
     expect(run.stdout).toMatch(/fc_1 +Dense +50,240 /);
-    const json = JSON.parse(readFileSync(join(dir, 'out', 'scan.sensitivity.json'), 'utf8')) as { layers: { layer: string; trials: { value: number; drop: number }[] }[] };
+    const json = JSON.parse(readFileSync(join(dir, 'out', 'scan.sensitivity.json'), 'utf8')) as {
+      layers: { layer: string; trials: { value: number; drop: number }[] }[];
+    };
     expect(json.layers.map((l) => l.layer)).toEqual(['fc_1', 'fc_2', 'predictions']);
     // 2 bits on one layer costs more than 8 bits on it, for every layer.
     for (const l of json.layers) expect(l.trials[1]!.drop).toBeGreaterThan(l.trials[0]!.drop);
-    const again = await runCli(['sensitivity', file, '--cache-dir', cacheDir, '--pass', 'quantize', '--candidates', '8,2', '--json']);
+    const again = await runCli([
+      'sensitivity',
+      file,
+      '--cache-dir',
+      cacheDir,
+      '--pass',
+      'quantize',
+      '--candidates',
+      '8,2',
+      '--json',
+    ]);
     expect((JSON.parse(again.stdout) as { ran: number }).ran).toBe(0);
     // A layer the recipe's own overrides skip is the user's decision: it is neither scanned nor searched.
-    const fixed = await runCli(['sensitivity', file, '--cache-dir', cacheDir, '--candidates', '8,2', '--json', '--set', 'overrides=[{layers: [predictions], quantize: skip}]']);
-    expect((JSON.parse(fixed.stdout) as { layers: { layer: string }[] }).layers.map((l) => l.layer)).toEqual(['fc_1', 'fc_2']);
+    const fixed = await runCli([
+      'sensitivity',
+      file,
+      '--cache-dir',
+      cacheDir,
+      '--candidates',
+      '8,2',
+      '--json',
+      '--set',
+      'overrides=[{layers: [predictions], quantize: skip}]',
+    ]);
+    expect((JSON.parse(fixed.stdout) as { layers: { layer: string }[] }).layers.map((l) => l.layer)).toEqual([
+      'fc_1',
+      'fc_2',
+    ]);
   });
 
   it('search finds a per-layer plan that passes the gate and is smaller than uniform 8-bit, and writes it back', async () => {
-    const uniform = writeText(join(dir, 'uniform8.yaml'), recipe('passes:\n  - quantize: { bits: 8 }\nthresholds:\n  accuracy: { maxDrop: 0.01 }\noutput: ./out/uniform8\n'));
-    const searched = writeText(join(dir, 'auto.yaml'), recipe('passes:\n  - quantize: { bits: auto, candidates: [8, 4, 2], budget: thresholds, maxTrials: 8 }\nthresholds:\n  accuracy: { maxDrop: 0.01 }\noutput: ./out/auto\n'));
+    const uniform = writeText(
+      join(dir, 'uniform8.yaml'),
+      recipe(
+        'passes:\n  - quantize: { bits: 8 }\nthresholds:\n  accuracy: { maxDrop: 0.01 }\noutput: ./out/uniform8\n',
+      ),
+    );
+    const searched = writeText(
+      join(dir, 'auto.yaml'),
+      recipe(
+        'passes:\n  - quantize: { bits: auto, candidates: [8, 4, 2], budget: thresholds, maxTrials: 8 }\nthresholds:\n  accuracy: { maxDrop: 0.01 }\noutput: ./out/auto\n',
+      ),
+    );
     const u = await runCli([uniform, '--cache-dir', cacheDir, '--json']);
     expect(u.code, u.all).toBe(0);
     const s = await runCli([searched, '--cache-dir', cacheDir, '--json']);
     expect(s.code, s.all).toBe(0);
     const ur = JSON.parse(u.stdout) as { metrics: { result: { sizeBytes: number } } };
-    const sr = JSON.parse(s.stdout) as { verdict: string; metrics: { result: { sizeBytes: number } }; search: { chosen: Record<string, number>; trials: { move: string; pass: boolean }[]; stoppedBecause: string } };
+    const sr = JSON.parse(s.stdout) as {
+      verdict: string;
+      metrics: { result: { sizeBytes: number } };
+      search: { chosen: Record<string, number>; trials: { move: string; pass: boolean }[]; stoppedBecause: string };
+    };
     expect(sr.verdict).toBe('pass');
     expect(sr.metrics.result.sizeBytes).toBeLessThan(ur.metrics.result.sizeBytes);
     expect(Object.keys(sr.search.chosen).length).toBeGreaterThan(0);
@@ -178,12 +284,17 @@ output: ./out/overridden
     // The same model, byte for byte, except the provenance stamp: it names the recipe that built it, and the
     // searched recipe is another file than the one with `auto`.
     const unstamped = () => {
-      const json = JSON.parse(readFileSync(join(dir, 'out', 'auto', 'model.json'), 'utf8')) as { userDefinedMetadata?: { mcbuild?: { provenance?: string } } };
+      const json = JSON.parse(readFileSync(join(dir, 'out', 'auto', 'model.json'), 'utf8')) as {
+        userDefinedMetadata?: { mcbuild?: { provenance?: string } };
+      };
       expect(json.userDefinedMetadata?.mcbuild?.provenance).toMatch(/^sha256:[0-9a-f]{64}$/);
       delete json.userDefinedMetadata!.mcbuild;
       return json;
     };
-    const shards = () => readdirSync(join(dir, 'out', 'auto')).filter((f) => f.endsWith('.bin')).map((f) => readFileSync(join(dir, 'out', 'auto', f)).toString('base64'));
+    const shards = () =>
+      readdirSync(join(dir, 'out', 'auto'))
+        .filter((f) => f.endsWith('.bin'))
+        .map((f) => readFileSync(join(dir, 'out', 'auto', f)).toString('base64'));
     const [modelBefore, shardsBefore] = [unstamped(), shards()];
     const rebuilt = await runCli([plain, '--cache-dir', cacheDir]);
     expect(rebuilt.code, rebuilt.all).toBe(0);

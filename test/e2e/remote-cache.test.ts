@@ -32,7 +32,10 @@ function project(name: string, config?: string): string {
 
 /** Builds tiny.yaml in `root` with the cache `cacheDir` (under the test folder) and logs computed steps. */
 async function build(root: string, cacheDir: string, args: string[] = [], stepLog?: string): Promise<CliRun> {
-  return runCli(['tiny.yaml', '--cache-dir', join(dir, cacheDir), ...args], { cwd: root, ...(stepLog ? { env: { MCBUILD_STEP_LOG: stepLog } } : {}) });
+  return runCli(['tiny.yaml', '--cache-dir', join(dir, cacheDir), ...args], {
+    cwd: root,
+    ...(stepLog ? { env: { MCBUILD_STEP_LOG: stepLog } } : {}),
+  });
 }
 
 interface StepLogLine {
@@ -41,16 +44,23 @@ interface StepLogLine {
   step: string;
 }
 const stepLog = (file: string): StepLogLine[] =>
-  existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as StepLogLine) : [];
+  existsSync(file)
+    ? readFileSync(file, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as StepLogLine)
+    : [];
 const started = (file: string) => stepLog(file).filter((l) => l.event === 'start');
 
-const files = (root: string, sub: 'ac' | 'cas') => (existsSync(join(root, sub)) ? readdirSync(join(root, sub)).sort() : []);
+const files = (root: string, sub: 'ac' | 'cas') =>
+  existsSync(join(root, sub)) ? readdirSync(join(root, sub)).sort() : [];
 const sha256 = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
 const summary = (r: CliRun) => r.stdout.trimEnd().split('\n').at(-1)!;
 const warnings = (r: CliRun, pattern: RegExp) => r.stderr.split('\n').filter((l) => pattern.test(l));
 
 function expectSameOutput(a: string, b: string): void {
-  for (const f of DETERMINISTIC) expect(readFileSync(join(b, 'out', f)).equals(readFileSync(join(a, 'out', f))), f).toBe(true);
+  for (const f of DETERMINISTIC)
+    expect(readFileSync(join(b, 'out', f)).equals(readFileSync(join(a, 'out', f))), f).toBe(true);
 }
 
 describe.skipIf(!hasNginx)('a team sharing one cache server', () => {
@@ -71,7 +81,10 @@ describe.skipIf(!hasNginx)('a team sharing one cache server', () => {
     expect(files(dav.root, 'ac')).toHaveLength(STEPS.length);
     for (const key of files(dav.root, 'ac')) {
       expect(key).toMatch(/^[0-9a-f]{64}$/);
-      const record = JSON.parse(readFileSync(join(dav.root, 'ac', key), 'utf8')) as { key: string; files: { name: string }[] };
+      const record = JSON.parse(readFileSync(join(dav.root, 'ac', key), 'utf8')) as {
+        key: string;
+        files: { name: string }[];
+      };
       expect(record).toMatchObject({ mcbuild: 'remote-cache/1', key });
     }
     for (const blob of files(dav.root, 'cas')) expect(sha256(join(dav.root, 'cas', blob)), blob).toBe(blob);
@@ -83,7 +96,8 @@ describe.skipIf(!hasNginx)('a team sharing one cache server', () => {
     expect(r.code, r.all).toBe(0);
     expect(stepLog(log)).toEqual([]);
     expect(r.stderr).toMatch(/^plan: 4 steps, 4 in cache \(4 in the remote cache\)/m);
-    for (const id of STEPS) expect(r.stderr).toMatch(new RegExp(`^\\[cached\\] ${id}: .*downloaded from the remote cache\\)$`, 'm'));
+    for (const id of STEPS)
+      expect(r.stderr).toMatch(new RegExp(`^\\[cached\\] ${id}: .*downloaded from the remote cache\\)$`, 'm'));
     expect(r.stderr).not.toMatch(/^\[run\]/m);
     expect(summary(r)).toMatch(/^4 steps, 4 cached, 0 run in [\d.]+ s; remote cache: 4 hits, 0 uploads — PASS$/);
     expectSameOutput(a, b);
@@ -111,7 +125,9 @@ describe.skipIf(!hasNginx)('a team sharing one cache server', () => {
     // The biggest blob: the baseline's float32 weights.
     const blobs = files(dav.root, 'cas').map((name) => ({ name, path: join(dav.root, 'cas', name) }));
     const victim = blobs.sort((x, y) => statSync(y.path).size - statSync(x.path).size)[0]!;
-    const owner = files(dav.root, 'ac').find((key) => readFileSync(join(dav.root, 'ac', key), 'utf8').includes(victim.name))!;
+    const owner = files(dav.root, 'ac').find((key) =>
+      readFileSync(join(dav.root, 'ac', key), 'utf8').includes(victim.name),
+    )!;
     expect(owner).toBeDefined();
     const bytes = readFileSync(victim.path);
     bytes[bytes.length >> 1] ^= 0x40;
@@ -124,10 +140,14 @@ describe.skipIf(!hasNginx)('a team sharing one cache server', () => {
     const unusable = warnings(r, /unusable/);
     expect(unusable, r.stderr).toHaveLength(1);
     expect(unusable[0]).toMatch(
-      new RegExp(`^warning: remote cache entry ${owner.slice(0, 12)} at ${dav.url} is unusable \\(its blob ${victim.name.slice(0, 12)} failed verification .*\\); it is treated as a miss and uploaded again once computed$`),
+      new RegExp(
+        `^warning: remote cache entry ${owner.slice(0, 12)} at ${dav.url} is unusable \\(its blob ${victim.name.slice(0, 12)} failed verification .*\\); it is treated as a miss and uploaded again once computed$`,
+      ),
     );
     expect(started(log).map((l) => l.key)).toEqual([owner]);
-    expect(summary(r)).toMatch(/^4 steps, 3 cached, 1 run in [\d.]+ s; remote cache: 3 hits, 1 upload, 1 damaged — PASS$/);
+    expect(summary(r)).toMatch(
+      /^4 steps, 3 cached, 1 run in [\d.]+ s; remote cache: 3 hits, 1 upload, 1 damaged — PASS$/,
+    );
     expectSameOutput(a, c);
     expect(sha256(victim.path)).toBe(victim.name);
     expect(stackLines(r.all)).toEqual([]);
@@ -139,7 +159,11 @@ describe.skipIf(!hasNginx)('a team sharing one cache server', () => {
     const port = await freePort();
     const r = await build(d, 'cache-d', ['--workers', `redis://127.0.0.1:${port}`, '--remote-cache', dav.url], log);
     expect(r.code, r.all).toBe(0);
-    expect(warnings(r, /Redis/), r.stderr).toEqual([expect.stringMatching(new RegExp(`^warning: cannot reach Redis at redis://127\\.0\\.0\\.1:${port} .*this build runs here`))]);
+    expect(warnings(r, /Redis/), r.stderr).toEqual([
+      expect.stringMatching(
+        new RegExp(`^warning: cannot reach Redis at redis://127\\.0\\.0\\.1:${port} .*this build runs here`),
+      ),
+    ]);
     expect(summary(r)).toMatch(/^4 steps, 4 cached, 0 run in [\d.]+ s; remote cache: 4 hits, 0 uploads — PASS$/);
     expect(stepLog(log)).toEqual([]);
     expectSameOutput(a, d);
@@ -157,7 +181,11 @@ describe.skipIf(!hasNginx)('a remote cache that cannot help', () => {
     expect(out).toMatchObject({ ran: STEPS, cached: [], verdict: 'pass' });
     const unreachable = warnings(r, /unreachable/);
     expect(unreachable, r.stderr).toHaveLength(1);
-    expect(unreachable[0]).toMatch(new RegExp(`^mcbuild: warning: remote cache http://127\\.0\\.0\\.1:${port} is unreachable \\(.+\\); going on with the local cache only$`));
+    expect(unreachable[0]).toMatch(
+      new RegExp(
+        `^mcbuild: warning: remote cache http://127\\.0\\.0\\.1:${port} is unreachable \\(.+\\); going on with the local cache only$`,
+      ),
+    );
     expect(stackLines(r.all)).toEqual([]);
     expect(JSON.parse(readFileSync(join(root, 'out', 'report.json'), 'utf8')).verdict).toBe('pass');
   });
@@ -170,7 +198,12 @@ describe.skipIf(!hasNginx)('a remote cache that cannot help', () => {
     afterAll(() => dav?.stop());
 
     it('uploads nothing, and the build passes', async () => {
-      const r = await build(project('read-only'), 'cache-read', ['--remote-cache', dav.url, '--remote-cache-mode', 'read']);
+      const r = await build(project('read-only'), 'cache-read', [
+        '--remote-cache',
+        dav.url,
+        '--remote-cache-mode',
+        'read',
+      ]);
       expect(r.code, r.all).toBe(0);
       expect(summary(r)).toMatch(/^4 steps, 0 cached, 4 run in [\d.]+ s; remote cache: 0 hits, 0 uploads — PASS$/);
       expect(listFiles(dav.root)).toEqual([]);
@@ -196,7 +229,10 @@ describe.skipIf(!hasNginx)('the remote cache in mcbuild.config.yaml', () => {
   });
 
   it('--remote-cache-mode off ignores it: a fresh cache computes everything, nothing is downloaded or uploaded', async () => {
-    const snapshot = () => listFiles(dav.root).map((f) => `${f} ${statSync(f).ino} ${statSync(f).mtimeMs}`).sort();
+    const snapshot = () =>
+      listFiles(dav.root)
+        .map((f) => `${f} ${statSync(f).ino} ${statSync(f).mtimeMs}`)
+        .sort();
     const before = snapshot();
     expect(before.length).toBeGreaterThan(STEPS.length);
     const log = join(dir, 'off.steps.jsonl');
@@ -220,11 +256,17 @@ describe('mistakes are usage errors: exit 2, one paragraph, no stack trace', () 
     expect(stackLines(r.all)).toEqual([]);
     for (const p of patterns) expect(r.stderr).toMatch(p);
   };
-  const run = (args: string[], cwd = root) => runCli(['tiny.yaml', '--cache-dir', join(dir, 'cache-mistakes'), ...args], { cwd });
+  const run = (args: string[], cwd = root) =>
+    runCli(['tiny.yaml', '--cache-dir', join(dir, 'cache-mistakes'), ...args], { cwd });
 
   it('a typo in mcbuild.config.yaml is named at its line and column, with a suggestion', async () => {
     const typo = project('typo', 'remoteCach:\n  url: http://127.0.0.1:1\n');
-    expectUsage(await run([], typo), /mcbuild\.config\.yaml:1:1\b/, /the project configuration has an unknown key `remoteCach`/, /did you mean `remoteCache`\?/);
+    expectUsage(
+      await run([], typo),
+      /mcbuild\.config\.yaml:1:1\b/,
+      /the project configuration has an unknown key `remoteCach`/,
+      /did you mean `remoteCache`\?/,
+    );
   });
 
   it('an unknown remoteCache.mode in mcbuild.config.yaml is named at its line and column', async () => {
@@ -233,20 +275,38 @@ describe('mistakes are usage errors: exit 2, one paragraph, no stack trace', () 
   });
 
   it('--remote-cache with a scheme other than http(s)', async () => {
-    expectUsage(await run(['--remote-cache', 'ftp://x']), /--remote-cache "ftp:\/\/x" uses ftp:/, /http:\/\/ or https:\/\//);
+    expectUsage(
+      await run(['--remote-cache', 'ftp://x']),
+      /--remote-cache "ftp:\/\/x" uses ftp:/,
+      /http:\/\/ or https:\/\//,
+    );
   });
 
   it('--remote-cache-mode other than read, readwrite, off', async () => {
-    expectUsage(await run(['--remote-cache-mode', 'maybe']), /--remote-cache-mode must be read, readwrite or off \(got "maybe"\)/);
+    expectUsage(
+      await run(['--remote-cache-mode', 'maybe']),
+      /--remote-cache-mode must be read, readwrite or off \(got "maybe"\)/,
+    );
   });
 
   it('--workers without a remote cache', async () => {
-    expectUsage(await run(['--workers', 'redis://127.0.0.1:1']), /--workers needs a remote cache in readwrite mode/, /Add --remote-cache URL/);
+    expectUsage(
+      await run(['--workers', 'redis://127.0.0.1:1']),
+      /--workers needs a remote cache in readwrite mode/,
+      /Add --remote-cache URL/,
+    );
   });
 
   it('--workers with a read-only remote cache', async () => {
     expectUsage(
-      await run(['--workers', 'redis://127.0.0.1:1', '--remote-cache', 'http://127.0.0.1:1', '--remote-cache-mode', 'read']),
+      await run([
+        '--workers',
+        'redis://127.0.0.1:1',
+        '--remote-cache',
+        'http://127.0.0.1:1',
+        '--remote-cache-mode',
+        'read',
+      ]),
       /--workers needs a remote cache in readwrite mode/,
       /drop --remote-cache-mode read/,
     );

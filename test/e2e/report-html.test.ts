@@ -37,12 +37,18 @@ const sweepRecipe = writeText(
 // Another recipe on the same baseline: float16, with a latency gate, so its eval times both models interleaved.
 const fp16Recipe = writeText(
   join(dir, 'fp16.yaml'),
-  tinyRecipe({ passes: '  - quantize: { dtype: float16 }', thresholds: '  accuracy: { maxDrop: 0.5 }\n  latency: { minRatio: 0.01 }', output: './out/fp16', extra: `${LATENCY}\n` }).replace('name: tiny', 'name: tiny-fp16'),
+  tinyRecipe({
+    passes: '  - quantize: { dtype: float16 }',
+    thresholds: '  accuracy: { maxDrop: 0.5 }\n  latency: { minRatio: 0.01 }',
+    output: './out/fp16',
+    extra: `${LATENCY}\n`,
+  }).replace('name: tiny', 'name: tiny-fp16'),
 );
 const variants = ['sparsity-0.5', 'sparsity-0.75', 'sparsity-0.9'];
 const readJson = <T>(file: string) => JSON.parse(readFileSync(file, 'utf8')) as T;
 /** A build's report.json with its run.json merged back (the latency the page charts lives there), as readReport does. */
-const readBuilt = (file: string): Report => mergeRun(readJson<Report>(file), asRunLog(readJson(join(dirname(file), 'run.json'))));
+const readBuilt = (file: string): Report =>
+  mergeRun(readJson<Report>(file), asRunLog(readJson(join(dirname(file), 'run.json'))));
 
 let browser: Browser | undefined;
 
@@ -54,7 +60,16 @@ beforeAll(async () => {
   if (hasChromium) {
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
   }
 }, 300_000);
@@ -116,13 +131,16 @@ function expectedLatency(report: Report): Map<number, { baseline: number; result
   const m = report.metrics as unknown as {
     baseline: { latency?: { batches: { batchSize: number; samplesMs?: number[] }[] } };
     result: { latency?: { batches: { batchSize: number; samplesMs?: number[] }[] } };
-    latencyComparison?: { batches: { batchSize: number; baseline: { samplesMs: number[] }; result: { samplesMs: number[] } }[] };
+    latencyComparison?: {
+      batches: { batchSize: number; baseline: { samplesMs: number[] }; result: { samplesMs: number[] } }[];
+    };
   };
   for (const b of m.baseline.latency?.batches ?? []) {
     const c = m.latencyComparison?.batches.find((x) => x.batchSize === b.batchSize);
     const r = m.result.latency?.batches.find((x) => x.batchSize === b.batchSize);
     if (c) out.set(b.batchSize, { baseline: c.baseline.samplesMs.length, result: c.result.samplesMs.length });
-    else if (b.samplesMs || r?.samplesMs) out.set(b.batchSize, { baseline: b.samplesMs?.length ?? 0, result: r?.samplesMs?.length ?? 0 });
+    else if (b.samplesMs || r?.samplesMs)
+      out.set(b.batchSize, { baseline: b.samplesMs?.length ?? 0, result: r?.samplesMs?.length ?? 0 });
     else out.set(b.batchSize, 'summary');
   }
   return out;
@@ -150,83 +168,100 @@ function expectClean(o: Opened, file: string) {
 }
 
 describe('report.html beside report.json', () => {
-  it.skipIf(!hasChromium)('renders one variant: tables, thresholds, verdict, and charts with the points of its data', async () => {
-    const folder = join(dir, 'out', 'sweep', variants[0]!);
-    const file = join(folder, 'report.html');
-    const report = readBuilt(join(folder, 'report.json'));
-    const o = await open(file);
-    expectClean(o, file);
-    expect(o.title).toBe('mcbuild: tiny sparsity=0.5 — PASS');
-    expect(o.text).toMatch(/accuracy\s+\d+\.\d\d%\s+\d+\.\d\d%/);
-    expect(await o.page.locator('table.metrics tbody tr').count()).toBeGreaterThanOrEqual(8);
-    expect(await o.page.locator('table.thresholds tbody tr').count()).toBe(report.thresholds.length);
-    expect(await o.page.locator('table.thresholds tbody tr.pass').count()).toBe(1);
-    expect(o.text).toMatch(/accuracy\.maxDrop/);
-    expect(await o.page.locator('.build-verdict').innerText()).toMatch(/Verdict: ✔ PASS/);
+  it.skipIf(!hasChromium)(
+    'renders one variant: tables, thresholds, verdict, and charts with the points of its data',
+    async () => {
+      const folder = join(dir, 'out', 'sweep', variants[0]!);
+      const file = join(folder, 'report.html');
+      const report = readBuilt(join(folder, 'report.json'));
+      const o = await open(file);
+      expectClean(o, file);
+      expect(o.title).toBe('mcbuild: tiny sparsity=0.5 — PASS');
+      expect(o.text).toMatch(/accuracy\s+\d+\.\d\d%\s+\d+\.\d\d%/);
+      expect(await o.page.locator('table.metrics tbody tr').count()).toBeGreaterThanOrEqual(8);
+      expect(await o.page.locator('table.thresholds tbody tr').count()).toBe(report.thresholds.length);
+      expect(await o.page.locator('table.thresholds tbody tr.pass').count()).toBe(1);
+      expect(o.text).toMatch(/accuracy\.maxDrop/);
+      expect(await o.page.locator('.build-verdict').innerText()).toMatch(/Verdict: ✔ PASS/);
 
-    const pareto = o.charts.find((c) => c.id === 'chart-pareto')!;
-    expect(pareto.type).toBe('scatter');
-    expect(byKind(pareto, 'result')).toBe(1);
-    expect(byKind(pareto, 'baseline')).toBe(1);
-    expect(byKind(pareto, 'front')).toBe(1);
-    expect(total(pareto)).toBe(Number(pareto.attrs.points));
-    expect(pareto.drawn).toBe(true);
+      const pareto = o.charts.find((c) => c.id === 'chart-pareto')!;
+      expect(pareto.type).toBe('scatter');
+      expect(byKind(pareto, 'result')).toBe(1);
+      expect(byKind(pareto, 'baseline')).toBe(1);
+      expect(byKind(pareto, 'front')).toBe(1);
+      expect(total(pareto)).toBe(Number(pareto.attrs.points));
+      expect(pareto.drawn).toBe(true);
 
-    // Per layer: the tiny MLP's two Dense layers, sparsity from prune and bits from quantize (uint8: 8 bits).
-    const layers = o.charts.find((c) => c.id === 'chart-layers-build-1')!;
-    expect(layers.type).toBe('bar');
-    expect(layers.labels).toBe(2);
-    expect(Number(layers.attrs.layers)).toBe(2);
-    expect(layers.datasets.map((d) => [d.kind, d.values])).toEqual([
-      ['fraction', 2],
-      ['bits', 2],
-    ]);
-    expect(await o.page.locator('table.layers tbody tr').count()).toBe(2);
-    expect(await o.page.locator('table.layers').textContent()).toMatch(/8\.00/); // inside a closed <details>: textContent
-    expectLatencyCharts(o.charts, 'build-1', report);
-    await o.page.close();
-  });
+      // Per layer: the tiny MLP's two Dense layers, sparsity from prune and bits from quantize (uint8: 8 bits).
+      const layers = o.charts.find((c) => c.id === 'chart-layers-build-1')!;
+      expect(layers.type).toBe('bar');
+      expect(layers.labels).toBe(2);
+      expect(Number(layers.attrs.layers)).toBe(2);
+      expect(layers.datasets.map((d) => [d.kind, d.values])).toEqual([
+        ['fraction', 2],
+        ['bits', 2],
+      ]);
+      expect(await o.page.locator('table.layers tbody tr').count()).toBe(2);
+      expect(await o.page.locator('table.layers').textContent()).toMatch(/8\.00/); // inside a closed <details>: textContent
+      expectLatencyCharts(o.charts, 'build-1', report);
+      await o.page.close();
+    },
+  );
 
-  it.skipIf(!hasChromium)('charts the interleaved latency samples when the build timed both models turn about', async () => {
-    const file = join(dir, 'out', 'fp16', 'report.html');
-    const report = readBuilt(join(dir, 'out', 'fp16', 'report.json'));
-    const o = await open(file);
-    expectClean(o, file);
-    expectLatencyCharts(o.charts, 'build-1', report);
-    if (report.metrics.latencyComparison) expect(o.text).toMatch(/timed turn about in one run \(ABBA, 6 pairs\): speed-up \d+\.\d\dx/);
-    // float16 keeps every weight: 16 bits per weight in every layer, and no sparsity series.
-    const layers = o.charts.find((c) => c.id === 'chart-layers-build-1')!;
-    expect(layers.datasets.map((d) => d.kind)).toEqual(['bits']);
-    expect(await o.page.locator('table.layers').textContent()).toMatch(/fc_1\s*16\.00\s*predictions\s*16\.00/);
-    await o.page.close();
-  });
+  it.skipIf(!hasChromium)(
+    'charts the interleaved latency samples when the build timed both models turn about',
+    async () => {
+      const file = join(dir, 'out', 'fp16', 'report.html');
+      const report = readBuilt(join(dir, 'out', 'fp16', 'report.json'));
+      const o = await open(file);
+      expectClean(o, file);
+      expectLatencyCharts(o.charts, 'build-1', report);
+      if (report.metrics.latencyComparison)
+        expect(o.text).toMatch(/timed turn about in one run \(ABBA, 6 pairs\): speed-up \d+\.\d\dx/);
+      // float16 keeps every weight: 16 bits per weight in every layer, and no sparsity series.
+      const layers = o.charts.find((c) => c.id === 'chart-layers-build-1')!;
+      expect(layers.datasets.map((d) => d.kind)).toEqual(['bits']);
+      expect(await o.page.locator('table.layers').textContent()).toMatch(/fc_1\s*16\.00\s*predictions\s*16\.00/);
+      await o.page.close();
+    },
+  );
 
-  it.skipIf(!hasChromium)('the sweep’s page beside sweep.json: one point per variant, the Pareto front, a section per variant', async () => {
-    const file = join(dir, 'out', 'sweep', 'report.html');
-    const sweep = readJson<Sweep>(join(dir, 'out', 'sweep', 'sweep.json'));
-    const o = await open(file);
-    expectClean(o, file);
-    expect(o.title).toBe('mcbuild: tiny (sweep of 3 variants) — PASS');
-    expect(await o.page.locator('table.overview tbody tr').count()).toBe(3);
-    expect(await o.page.locator('section.build').count()).toBe(3);
-    const pareto = o.charts.find((c) => c.id === 'chart-pareto')!;
-    expect(byKind(pareto, 'result')).toBe(3);
-    expect(byKind(pareto, 'baseline')).toBe(1);
-    expect(byKind(pareto, 'front')).toBe(sweep.pareto.length);
-    for (let i = 1; i <= 3; i++) expect(o.charts.find((c) => c.id === `chart-layers-build-${i}`)!.labels).toBe(2);
-    const passing = sweep.variants.filter((v) => v.verdict === 'pass').length;
-    expect(passing).toBeGreaterThan(0);
-    expect(o.text).toContain(`${passing}/3 variants pass (gate best`);
-    expect(await o.page.locator('table.overview tbody tr', { hasText: 'FAIL' }).count()).toBe(3 - passing);
-    if (process.env.MCBUILD_SCREENSHOT) await o.page.screenshot({ path: process.env.MCBUILD_SCREENSHOT, fullPage: true });
-    await o.page.close();
-  });
+  it.skipIf(!hasChromium)(
+    'the sweep’s page beside sweep.json: one point per variant, the Pareto front, a section per variant',
+    async () => {
+      const file = join(dir, 'out', 'sweep', 'report.html');
+      const sweep = readJson<Sweep>(join(dir, 'out', 'sweep', 'sweep.json'));
+      const o = await open(file);
+      expectClean(o, file);
+      expect(o.title).toBe('mcbuild: tiny (sweep of 3 variants) — PASS');
+      expect(await o.page.locator('table.overview tbody tr').count()).toBe(3);
+      expect(await o.page.locator('section.build').count()).toBe(3);
+      const pareto = o.charts.find((c) => c.id === 'chart-pareto')!;
+      expect(byKind(pareto, 'result')).toBe(3);
+      expect(byKind(pareto, 'baseline')).toBe(1);
+      expect(byKind(pareto, 'front')).toBe(sweep.pareto.length);
+      for (let i = 1; i <= 3; i++) expect(o.charts.find((c) => c.id === `chart-layers-build-${i}`)!.labels).toBe(2);
+      const passing = sweep.variants.filter((v) => v.verdict === 'pass').length;
+      expect(passing).toBeGreaterThan(0);
+      expect(o.text).toContain(`${passing}/3 variants pass (gate best`);
+      expect(await o.page.locator('table.overview tbody tr', { hasText: 'FAIL' }).count()).toBe(3 - passing);
+      if (process.env.MCBUILD_SCREENSHOT)
+        await o.page.screenshot({ path: process.env.MCBUILD_SCREENSHOT, fullPage: true });
+      await o.page.close();
+    },
+  );
 });
 
 describe('mcbuild report --html / --open', () => {
   it('puts a sweep folder and another recipe’s build on one page, and prints where', async () => {
     const out = join(dir, 'pages', 'all.html');
-    const r = await runCli(['report', join(dir, 'out', 'sweep'), join(dir, 'out', 'fp16', 'report.json'), '--html', out]);
+    const r = await runCli([
+      'report',
+      join(dir, 'out', 'sweep'),
+      join(dir, 'out', 'fp16', 'report.json'),
+      '--html',
+      out,
+    ]);
     expect(r.code, r.all).toBe(0);
     expect(r.stdout).toContain(`report page: ${out}`);
     const html = readFileSync(out, 'utf8');
@@ -234,7 +269,10 @@ describe('mcbuild report --html / --open', () => {
     expect(html).not.toContain(dir); // no absolute paths
     // The same inputs give the same bytes.
     const again = join(dir, 'pages', 'again.html');
-    expect((await runCli(['report', join(dir, 'out', 'sweep', 'sweep.json'), join(dir, 'out', 'fp16'), '--html', again])).code).toBe(0);
+    expect(
+      (await runCli(['report', join(dir, 'out', 'sweep', 'sweep.json'), join(dir, 'out', 'fp16'), '--html', again]))
+        .code,
+    ).toBe(0);
     expect(readFileSync(again, 'utf8')).toBe(html);
     if (!browser) return;
     const o = await open(out);
@@ -252,7 +290,10 @@ describe('mcbuild report --html / --open', () => {
 
   it('--open starts $BROWSER on report.html beside the report and does not wait for it', async () => {
     const record = join(dir, 'browser-arg.txt');
-    const fakeBrowser = writeText(join(dir, 'fake-browser.sh'), `#!/bin/sh\nprintf '%s' "$1" > "${record}.tmp" && mv "${record}.tmp" "${record}"\n`);
+    const fakeBrowser = writeText(
+      join(dir, 'fake-browser.sh'),
+      `#!/bin/sh\nprintf '%s' "$1" > "${record}.tmp" && mv "${record}.tmp" "${record}"\n`,
+    );
     chmodSync(fakeBrowser, 0o755);
     const folder = join(dir, 'out', 'fp16');
     const before = readFileSync(join(folder, 'report.html'));
@@ -269,7 +310,10 @@ describe('mcbuild report --html / --open', () => {
 
   it("--open with `%s` in $BROWSER passes the path literally, even one holding `$&` or `$'`", async () => {
     const record = join(dir, 'browser-arg-2.txt');
-    const fakeBrowser = writeText(join(dir, 'fake-browser-2.sh'), `#!/bin/sh\nprintf '%s' "$2" > "${record}.tmp" && mv "${record}.tmp" "${record}"\n`);
+    const fakeBrowser = writeText(
+      join(dir, 'fake-browser-2.sh'),
+      `#!/bin/sh\nprintf '%s' "$2" > "${record}.tmp" && mv "${record}.tmp" "${record}"\n`,
+    );
     chmodSync(fakeBrowser, 0o755);
     const folder = join(dir, "odd $& $' name");
     cpSync(join(dir, 'out', 'fp16'), folder, { recursive: true });
@@ -280,12 +324,16 @@ describe('mcbuild report --html / --open', () => {
   });
 
   it('--open with several reports writes a temporary page; without any opener it prints the path and a hint, exit 0', async () => {
-    const r = await runCli(['report', join(dir, 'out', 'sweep', variants[1]!), join(dir, 'out', 'fp16'), '--open'], { env: { BROWSER: '', PATH: join(dir, 'no-such-bin') } });
+    const r = await runCli(['report', join(dir, 'out', 'sweep', variants[1]!), join(dir, 'out', 'fp16'), '--open'], {
+      env: { BROWSER: '', PATH: join(dir, 'no-such-bin') },
+    });
     expect(r.code, r.all).toBe(0);
     const file = /report page: (.+)$/m.exec(r.stdout)?.[1];
     expect(file).toMatch(/mcbuild-report-[^/]+\/report\.html$/);
     expect(readFileSync(file!, 'utf8')).toContain('<title>mcbuild: 2 builds — PASS</title>');
-    expect(r.stdout).toMatch(/could not open a browser \(xdg-open: not found\); open the file above yourself, or set BROWSER/);
+    expect(r.stdout).toMatch(
+      /could not open a browser \(xdg-open: not found\); open the file above yourself, or set BROWSER/,
+    );
     rmSync(dirname(file!), { recursive: true, force: true });
   });
 
@@ -294,8 +342,14 @@ describe('mcbuild report --html / --open', () => {
       [['report', join(dir, 'nope'), '--html', join(dir, 'x.html')], /nope does not exist/],
       [['report', dir, '--html', join(dir, 'x.html')], /holds neither report\.json nor sweep\.json/],
       [['report', sweepRecipe, '--open'], /is a recipe; --html and --open chart built reports/],
-      [['report', join(dir, 'out', 'fp16'), join(dir, 'out', 'fp16'), join(dir, 'out', 'fp16')], /prints one report or compares two; to put more on one page add --html PATH or --open/],
-      [['report', join(dir, 'out', 'fp16'), '--html', join(dir, 'out', 'fp16', 'model.json', 'x.html')], /cannot write the HTML report to .*x\.html/],
+      [
+        ['report', join(dir, 'out', 'fp16'), join(dir, 'out', 'fp16'), join(dir, 'out', 'fp16')],
+        /prints one report or compares two; to put more on one page add --html PATH or --open/,
+      ],
+      [
+        ['report', join(dir, 'out', 'fp16'), '--html', join(dir, 'out', 'fp16', 'model.json', 'x.html')],
+        /cannot write the HTML report to .*x\.html/,
+      ],
     ];
     for (const [args, pattern] of cases) {
       const r = await runCli(args);
@@ -312,7 +366,20 @@ describe('renderHtml', () => {
   const hostile = '</script><script>window.pwned = 1</script><!-- & "quoted" \'single\'';
   const report = (): Report => {
     const real = readBuilt(join(dir, 'out', 'sweep', variants[2]!, 'report.json'));
-    return { ...real, recipe: { name: hostile, file: 'x</script>.yaml' }, thresholds: [{ name: 'accuracy.maxDrop', pass: false, measured: 1, limit: 0, text: `<img src=x onerror="window.pwned=2"> ${hostile}` }], verdict: 'fail' };
+    return {
+      ...real,
+      recipe: { name: hostile, file: 'x</script>.yaml' },
+      thresholds: [
+        {
+          name: 'accuracy.maxDrop',
+          pass: false,
+          measured: 1,
+          limit: 0,
+          text: `<img src=x onerror="window.pwned=2"> ${hostile}`,
+        },
+      ],
+      verdict: 'fail',
+    };
   };
 
   it('escapes every text and keeps the data block closed; the same input gives the same bytes', () => {
@@ -323,7 +390,9 @@ describe('renderHtml', () => {
     expect(html).toContain(escapeHtml(hostile));
     const data = /<script type="application\/json" id="mcbuild-data">([^<]*)<\/script>/.exec(html)?.[1];
     expect(data).toBeDefined();
-    expect((JSON.parse(data!) as { pareto: { results: { recipe: string }[] } }).pareto.results[0]!.recipe).toBe(hostile); // read back exactly
+    expect((JSON.parse(data!) as { pareto: { results: { recipe: string }[] } }).pareto.results[0]!.recipe).toBe(
+      hostile,
+    ); // read back exactly
     expect(renderHtml(htmlPage([{ report: structuredClone(report()) }]))).toBe(html);
   });
 
@@ -355,7 +424,9 @@ describe('renderHtml', () => {
     const { accuracy: _a, ...baseline } = r.metrics.baseline;
     const { accuracy: _b, ...result } = r.metrics.result;
     const html = renderHtml(htmlPage([{ report: { ...r, metrics: { ...r.metrics, baseline, result } } }]), '');
-    const data = JSON.parse(/id="mcbuild-data">([^<]*)</.exec(html)![1]!) as { pareto: { axis: string; results: { points: { y: number }[] }[]; baselines: { y: number }[] } };
+    const data = JSON.parse(/id="mcbuild-data">([^<]*)</.exec(html)![1]!) as {
+      pareto: { axis: string; results: { points: { y: number }[] }[]; baselines: { y: number }[] };
+    };
     expect(data.pareto.axis).toBe('agreement');
     expect(data.pareto.results[0]!.points[0]!.y).toBeCloseTo(r.metrics.result.fidelity!.agreement * 100, 3);
     expect(data.pareto.baselines).toEqual([expect.objectContaining({ y: 100 })]);
@@ -369,13 +440,27 @@ describe('renderHtml', () => {
       passes: r.passes.map((p) => ({ ...p, stats: { note: 'nothing per layer' } })),
       metrics: {
         ...r.metrics,
-        baseline: { ...r.metrics.baseline, latency: { ...r.metrics.baseline.latency!, batches: r.metrics.baseline.latency!.batches.map(({ samplesMs: _s, ...b }) => b) } },
-        result: { ...r.metrics.result, latency: { ...r.metrics.result.latency!, batches: r.metrics.result.latency!.batches.map(({ samplesMs: _s, ...b }) => b) } },
+        baseline: {
+          ...r.metrics.baseline,
+          latency: {
+            ...r.metrics.baseline.latency!,
+            batches: r.metrics.baseline.latency!.batches.map(({ samplesMs: _s, ...b }) => b),
+          },
+        },
+        result: {
+          ...r.metrics.result,
+          latency: {
+            ...r.metrics.result.latency!,
+            batches: r.metrics.result.latency!.batches.map(({ samplesMs: _s, ...b }) => b),
+          },
+        },
       },
     };
     const html = renderHtml(htmlPage([{ report: stripped }]), '');
     expect(html).toContain("No per-layer data: none of this build's passes (pass-1-prune, pass-2-quantize) reported");
     expect(html).not.toContain('id="chart-layers-');
-    expect(html).toMatch(/<canvas id="chart-latency-build-1-summary" data-points="12" data-batches="2" data-series="6"/);
+    expect(html).toMatch(
+      /<canvas id="chart-latency-build-1-summary" data-points="12" data-batches="2" data-series="6"/,
+    );
   });
 });

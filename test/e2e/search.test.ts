@@ -17,7 +17,8 @@ const dir = tempDir('mcbuild-search-e2e-');
 const cacheDir = join(dir, 'cache');
 
 /** One baseline for every test here (same model block, so one training in the shared cache). */
-const MODEL = '{ architecture: mlp, options: { hidden: [32, 16] }, dataset: mnist, limit: 1000, epochs: 2, batchSize: 32, seed: 5 }';
+const MODEL =
+  '{ architecture: mlp, options: { hidden: [32, 16] }, dataset: mnist, limit: 1000, epochs: 2, batchSize: 32, seed: 5 }';
 const recipe = (name: string, body: string, model = MODEL) => `version: 1
 name: ${name}
 model:
@@ -46,7 +47,10 @@ const SEARCH = 'passes:\n  - quantize: { bits: auto, candidates: [8, 4, 2], budg
 
 describe('search', () => {
   it('a search that finds no passing plan leaves an earlier searched recipe untouched and says so', async () => {
-    const file = writeText(join(dir, 'none.yaml'), recipe('none', `${SEARCH}thresholds:\n  accuracy: { min: 0.999 }\noutput: ./out/none\n`));
+    const file = writeText(
+      join(dir, 'none.yaml'),
+      recipe('none', `${SEARCH}thresholds:\n  accuracy: { min: 0.999 }\noutput: ./out/none\n`),
+    );
     const earlier = '# an earlier good plan\nversion: 1\n';
     writeText(join(dir, 'none.searched.yaml'), earlier);
     const run = await runCli([file, '--cache-dir', cacheDir]);
@@ -65,7 +69,13 @@ describe('search', () => {
   });
 
   it('when only size fails, the build is the smallest plan that held the accuracy thresholds, not the start', async () => {
-    const file = writeText(join(dir, 'small.yaml'), recipe('small', `${SEARCH}thresholds:\n  accuracy: { maxDrop: 0.5 }\n  size: { maxBytes: 100 }\noutput: ./out/small\n`));
+    const file = writeText(
+      join(dir, 'small.yaml'),
+      recipe(
+        'small',
+        `${SEARCH}thresholds:\n  accuracy: { maxDrop: 0.5 }\n  size: { maxBytes: 100 }\noutput: ./out/small\n`,
+      ),
+    );
     const run = await runCli([file, '--cache-dir', cacheDir, '--json']);
     expect(run.code, run.all).toBe(1);
     const report = JSON.parse(run.stdout) as SearchReport;
@@ -83,7 +93,10 @@ describe('search', () => {
   });
 
   it('Ctrl-C during a search keeps the passing plan found so far, then stops without building', async () => {
-    const file = writeText(join(dir, 'stop.yaml'), recipe('stop', `${SEARCH}thresholds:\n  accuracy: { maxDrop: 0.5 }\noutput: ./out/stop\n`));
+    const file = writeText(
+      join(dir, 'stop.yaml'),
+      recipe('stop', `${SEARCH}thresholds:\n  accuracy: { maxDrop: 0.5 }\noutput: ./out/stop\n`),
+    );
     const controller = new AbortController();
     const labels: string[] = [];
     const built = buildSet(file, {
@@ -108,7 +121,11 @@ describe('search', () => {
     // A model of its own, trained inside the scan's reference trial: well over a second.
     const file = writeText(
       join(dir, 'slow.yaml'),
-      recipe('slow', 'passes:\n  - quantize: { bits: auto, candidates: [8, 4, 2], maxSeconds: 1 }\nthresholds:\n  accuracy: { maxDrop: 0.5 }\noutput: ./out/slow\n', MODEL.replace('seed: 5', 'seed: 6').replace('epochs: 2', 'epochs: 4')),
+      recipe(
+        'slow',
+        'passes:\n  - quantize: { bits: auto, candidates: [8, 4, 2], maxSeconds: 1 }\nthresholds:\n  accuracy: { maxDrop: 0.5 }\noutput: ./out/slow\n',
+        MODEL.replace('seed: 5', 'seed: 6').replace('epochs: 2', 'epochs: 4'),
+      ),
     );
     const run = await runCli([file, '--cache-dir', cacheDir, '--json']);
     expect(run.code, run.all).toBe(0);
@@ -124,7 +141,10 @@ describe('search', () => {
   it('a matrix search writes search.json per variant, and --variant builds one variant leaving sweep.json alone', async () => {
     const file = writeText(
       join(dir, 'm.yaml'),
-      recipe('m', `matrix:\n  drop: [0.02, 0.5]\n${SEARCH}thresholds:\n  accuracy: { maxDrop: "\${{ matrix.drop }}" }\noutput: ./out/m\n`),
+      recipe(
+        'm',
+        `matrix:\n  drop: [0.02, 0.5]\n${SEARCH}thresholds:\n  accuracy: { maxDrop: "\${{ matrix.drop }}" }\noutput: ./out/m\n`,
+      ),
     );
     const sweep = await runCli([file, '--cache-dir', cacheDir]);
     expect(sweep.code, sweep.all).toBeLessThanOrEqual(1);
@@ -148,7 +168,10 @@ describe('search', () => {
       variant: string;
       chosen: Record<string, unknown>;
       trials: unknown[];
-      sensitivity: { reference: { accuracy: number }; layers: { layer: string; trials: { value: number; accuracy: number; sizeBytes: number }[] }[] };
+      sensitivity: {
+        reference: { accuracy: number };
+        layers: { layer: string; trials: { value: number; accuracy: number; sizeBytes: number }[] }[];
+      };
     };
     expect(record.variant).toBe('drop=0.5');
     expect(record.chosen).toEqual(report.search.chosen);
@@ -160,35 +183,66 @@ describe('search', () => {
 });
 
 describe('sensitivity', () => {
-  const scan = writeText(join(dir, 'scan.yaml'), recipe('scan', 'passes:\n  - quantize: { dtype: uint8 }\n  - encode: {}\noutput: ./out/scan\n'));
+  const scan = writeText(
+    join(dir, 'scan.yaml'),
+    recipe('scan', 'passes:\n  - quantize: { dtype: uint8 }\n  - encode: {}\noutput: ./out/scan\n'),
+  );
 
   it('--out an existing folder writes <output>.sensitivity.json inside it; an unwritable --out is exit 2 before the scan, with no .tmp left', async () => {
     const folder = join(dir, 'scans');
     mkdirSync(folder);
     const run = await runCli(['sensitivity', scan, '--cache-dir', cacheDir, '--candidates', '8,2', '--json']);
     expect(run.code, run.all).toBe(0);
-    const inFolder = await runCli(['sensitivity', scan, '--cache-dir', cacheDir, '--candidates', '8,2', '--out', folder]);
+    const inFolder = await runCli([
+      'sensitivity',
+      scan,
+      '--cache-dir',
+      cacheDir,
+      '--candidates',
+      '8,2',
+      '--out',
+      folder,
+    ]);
     expect(inFolder.code, inFolder.all).toBe(0);
     expect(readdirSync(folder)).toEqual(['scan.sensitivity.json']);
-    expect((JSON.parse(readFileSync(join(folder, 'scan.sensitivity.json'), 'utf8')) as { layers: unknown[] }).layers).toHaveLength(3);
+    expect(
+      (JSON.parse(readFileSync(join(folder, 'scan.sensitivity.json'), 'utf8')) as { layers: unknown[] }).layers,
+    ).toHaveLength(3);
     expect(readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
 
     // A path below a file: not writable.
     const blocker = join(dir, 'blocker');
     writeFileSync(blocker, 'x');
-    const bad = await runCli(['sensitivity', scan, '--cache-dir', cacheDir, '--candidates', '8,2', '--out', join(blocker, 'x.json')]);
+    const bad = await runCli([
+      'sensitivity',
+      scan,
+      '--cache-dir',
+      cacheDir,
+      '--candidates',
+      '8,2',
+      '--out',
+      join(blocker, 'x.json'),
+    ]);
     expect(bad.code, bad.all).toBe(2);
-    expect(bad.stderr).toMatch(/MCB_OUTPUT.*cannot write the sensitivity scan to .*blocker.*is a file, not a folder.*--out/);
+    expect(bad.stderr).toMatch(
+      /MCB_OUTPUT.*cannot write the sensitivity scan to .*blocker.*is a file, not a folder.*--out/,
+    );
     expect(bad.all).not.toMatch(/reference:/); // refused before the scan's first trial
     expect(readdirSync(dir).filter((f) => f.includes('.tmp'))).toEqual([]);
   });
 
   it('refuses candidates the recipe schema refuses, naming the command line (exit 2)', async () => {
     const cases: [string[], RegExp][] = [
-      [['--candidates', '8,3'], /`passes\[0\]\.quantize\.bits` must be one of 2, 4, 8, 16 \(got 3\) at the command line \(--candidates 8,3\)/],
+      [
+        ['--candidates', '8,3'],
+        /`passes\[0\]\.quantize\.bits` must be one of 2, 4, 8, 16 \(got 3\) at the command line \(--candidates 8,3\)/,
+      ],
       [['--candidates', '8,1e1'], /\(got "1e1"\) at the command line \(--candidates 8,1e1\)/],
       [['--candidates', '8,-4'], /\(got -4\) at the command line/],
-      [['--option', 'dtype', '--candidates', 'int8,uint9'], /`passes\[0\]\.quantize\.dtype` must be one of .*\(got "uint9"\) at the command line \(--candidates int8,uint9\)/],
+      [
+        ['--option', 'dtype', '--candidates', 'int8,uint9'],
+        /`passes\[0\]\.quantize\.dtype` must be one of .*\(got "uint9"\) at the command line \(--candidates int8,uint9\)/,
+      ],
     ];
     for (const [args, message] of cases) {
       const run = await runCli(['sensitivity', scan, '--cache-dir', cacheDir, ...args]);
@@ -200,7 +254,9 @@ describe('sensitivity', () => {
   it('names a bad --option before asking for candidates, and says a pass with no per-layer option has nothing to scan', async () => {
     const option = await runCli(['sensitivity', scan, '--cache-dir', cacheDir, '--option', 'bitz']);
     expect(option.code).toBe(2);
-    expect(option.stderr).toMatch(/--option bitz: the quantize pass takes dtype, bits, .* per layer \(did you mean `bits`\?\)/);
+    expect(option.stderr).toMatch(
+      /--option bitz: the quantize pass takes dtype, bits, .* per layer \(did you mean `bits`\?\)/,
+    );
     const encode = await runCli(['sensitivity', scan, '--cache-dir', cacheDir, '--pass', 'encode']);
     expect(encode.code).toBe(2);
     expect(encode.stderr).toMatch(/the encode pass \(passes\[1\]\) takes only `skip` per layer.*nothing to scan/);
@@ -208,16 +264,38 @@ describe('sensitivity', () => {
   });
 
   it('scanning the second of two prune entries measures against the recipe up to it, the first prune and finetune included', async () => {
-    const data = 'data:\n  eval: { dataset: mnist, split: test, limit: 300 }\n  train: { dataset: mnist, split: train, limit: 1000 }\n';
+    const data =
+      'data:\n  eval: { dataset: mnist, split: test, limit: 300 }\n  train: { dataset: mnist, split: train, limit: 1000 }\n';
     const head = (name: string) => recipe(name, '').replace(/data:\n.*\n$/, data);
-    const twice = writeText(join(dir, 'twice.yaml'), `${head('twice')}passes:\n  - prune: { sparsity: 0.5 }\n  - finetune: { epochs: 1 }\n  - prune: { sparsity: 0.5 }\noutput: ./out/twice\n`);
-    const once = writeText(join(dir, 'once.yaml'), `${head('once')}passes:\n  - prune: { sparsity: 0.5 }\n  - finetune: { epochs: 1 }\noutput: ./out/once\n`);
+    const twice = writeText(
+      join(dir, 'twice.yaml'),
+      `${head('twice')}passes:\n  - prune: { sparsity: 0.5 }\n  - finetune: { epochs: 1 }\n  - prune: { sparsity: 0.5 }\noutput: ./out/twice\n`,
+    );
+    const once = writeText(
+      join(dir, 'once.yaml'),
+      `${head('once')}passes:\n  - prune: { sparsity: 0.5 }\n  - finetune: { epochs: 1 }\noutput: ./out/once\n`,
+    );
     const built = await runCli([once, '--cache-dir', cacheDir, '--json']);
     expect(built.code, built.all).toBe(0);
-    const result = (JSON.parse(built.stdout) as { metrics: { result: { accuracy: number; gzipBytes: number } } }).metrics.result;
-    const run = await runCli(['sensitivity', twice, '--cache-dir', cacheDir, '--pass', '2', '--candidates', '0.5,0.9', '--json']);
+    const result = (JSON.parse(built.stdout) as { metrics: { result: { accuracy: number; gzipBytes: number } } })
+      .metrics.result;
+    const run = await runCli([
+      'sensitivity',
+      twice,
+      '--cache-dir',
+      cacheDir,
+      '--pass',
+      '2',
+      '--candidates',
+      '0.5,0.9',
+      '--json',
+    ]);
     expect(run.code, run.all).toBe(0);
-    const s = JSON.parse(run.stdout) as { pass: { index: number; name: string }; reference: { accuracy: number; gzipBytes: number }; layers: unknown[] };
+    const s = JSON.parse(run.stdout) as {
+      pass: { index: number; name: string };
+      reference: { accuracy: number; gzipBytes: number };
+      layers: unknown[];
+    };
     expect(s.pass).toEqual({ index: 2, name: 'prune' });
     // The same model as prune → finetune: the scan's skip reaches passes[2] only, not the first prune too.
     expect(s.reference.accuracy).toBe(result.accuracy);

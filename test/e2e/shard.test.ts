@@ -70,12 +70,19 @@ describe('the shard pass', () => {
       const shards = shardsOf(`out-${size}`);
       expect(shards).toHaveLength(n);
       const json = JSON.parse(readFileSync(join(dir, `out-${size}`, 'model.json'), 'utf8'));
-      expect(json.weightsManifest[0].paths).toEqual(Array.from({ length: n }, (_, i) => `group1-shard${i + 1}of${n}.bin`));
+      expect(json.weightsManifest[0].paths).toEqual(
+        Array.from({ length: n }, (_, i) => `group1-shard${i + 1}of${n}.bin`),
+      );
       json.weightsManifest[0].paths.forEach((p: string, i: number) => {
-        expect(readFileSync(join(dir, `out-${size}`, p)).byteLength).toBe(i < n - 1 ? bytes : WEIGHT_BYTES - bytes * (n - 1));
+        expect(readFileSync(join(dir, `out-${size}`, p)).byteLength).toBe(
+          i < n - 1 ? bytes : WEIGHT_BYTES - bytes * (n - 1),
+        );
       });
       // report.json lists the same files that were exported.
-      expect(report(`out-${size}`).metrics.result.files.map((f: { name: string }) => f.name)).toEqual(['model.json', ...json.weightsManifest[0].paths]);
+      expect(report(`out-${size}`).metrics.result.files.map((f: { name: string }) => f.name)).toEqual([
+        'model.json',
+        ...json.weightsManifest[0].paths,
+      ]);
     }
     expect(shardsOf('out-64kB')).toHaveLength(3);
     expect(shardsOf('out-1kB')).toHaveLength(160);
@@ -84,7 +91,8 @@ describe('the shard pass', () => {
   it('changes no weight byte and no weight spec', () => {
     const ref = weightBytes('out-4MB');
     expect(ref.byteLength).toBe(WEIGHT_BYTES);
-    const specs = (out: string) => JSON.parse(readFileSync(join(dir, out, 'model.json'), 'utf8')).weightsManifest[0].weights;
+    const specs = (out: string) =>
+      JSON.parse(readFileSync(join(dir, out, 'model.json'), 'utf8')).weightsManifest[0].weights;
     for (const size of ['1kB', '64kB'] as const) {
       expect(weightBytes(`out-${size}`).equals(ref)).toBe(true);
       expect(specs(`out-${size}`)).toEqual(specs('out-4MB'));
@@ -95,7 +103,7 @@ describe('the shard pass', () => {
     expect(a.accuracy).toBe(c.accuracy);
   });
 
-  it('predicts byte-identically through mcbuild\'s evaluator at every size', async () => {
+  it("predicts byte-identically through mcbuild's evaluator at every size", async () => {
     await loadEngine('wasm');
     const test = await loadMnist('test', 300);
     const predictions = [];
@@ -118,7 +126,11 @@ describe('the shard pass', () => {
     const inputs = join(dir, 'inputs.f32');
     writeFileSync(inputs, test.x);
     const classes = (Object.keys(SIZES) as Size[]).map((size) => {
-      const stdout = execFileSync(process.execPath, [join(ROOT, 'test/load-model.mjs'), join(dir, `out-${size}`), 'stock', 'layers', inputs, '300', '28,28,1'], { cwd: ROOT }).toString();
+      const stdout = execFileSync(
+        process.execPath,
+        [join(ROOT, 'test/load-model.mjs'), join(dir, `out-${size}`), 'stock', 'layers', inputs, '300', '28,28,1'],
+        { cwd: ROOT },
+      ).toString();
       return (JSON.parse(stdout) as { classes: number[] }).classes;
     });
     expect(classes[0]).toEqual(classes[2]);
@@ -130,9 +142,13 @@ describe('the shard pass', () => {
     const file = writeText(join(dir, 'shard-last.yaml'), recipeFor('1kB', 'out-last', true));
     const r = await runCli([file, '--cache-dir', cacheDir], { cwd: dir });
     expect(r.code, r.all).toBe(0);
-    const models = (out: string) => readdirSync(join(dir, out)).filter((f) => f === 'model.json' || f.endsWith('.bin')).sort();
+    const models = (out: string) =>
+      readdirSync(join(dir, out))
+        .filter((f) => f === 'model.json' || f.endsWith('.bin'))
+        .sort();
     expect(models('out-last')).toEqual(models('out-1kB'));
-    for (const f of models('out-1kB').filter((f) => f !== 'model.json')) expect(readFileSync(join(dir, 'out-last', f)).equals(readFileSync(join(dir, 'out-1kB', f)))).toBe(true);
+    for (const f of models('out-1kB').filter((f) => f !== 'model.json'))
+      expect(readFileSync(join(dir, 'out-last', f)).equals(readFileSync(join(dir, 'out-1kB', f)))).toBe(true);
     // model.json names its own recipe's provenance (two recipes, two records); the rest of it is the same.
     const modelJson = (out: string) => {
       const json = JSON.parse(readFileSync(join(dir, out, 'model.json'), 'utf8'));
@@ -147,6 +163,8 @@ describe('the shard pass', () => {
     const file = writeText(join(dir, 'tiny-shards.yaml'), recipeFor('512', 'out-bad'));
     const r = await runCli(['validate', file], { cwd: dir });
     expect(r.code).toBe(2);
-    expect(r.all).toMatch(/`passes\[0\]\.shard\.shardBytes` is 512 bytes at \S*tiny-shards\.yaml:\d+:\d+; shards must hold at least 1 kB \(1000 bytes\)/);
+    expect(r.all).toMatch(
+      /`passes\[0\]\.shard\.shardBytes` is 512 bytes at \S*tiny-shards\.yaml:\d+:\d+; shards must hold at least 1 kB \(1000 bytes\)/,
+    );
   });
 });

@@ -25,7 +25,10 @@ it('SIGTERM during a step cancels the build (exit 130) and leaves no step lock o
   writeText(join(dir, 'slow.yaml'), tinyRecipe({ model: SLOW }));
   const locks = join(dir, 'cache', 'locks');
   const leases = join(dir, 'cache', 'leases');
-  const child = spawn(process.execPath, [BIN, 'slow.yaml', '--cache-dir', 'cache'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, 'slow.yaml', '--cache-dir', 'cache'], {
+    cwd: dir,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   child.stdout.resume();

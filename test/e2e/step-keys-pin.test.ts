@@ -47,7 +47,7 @@ describe('step keys of the shipped recipes', () => {
       const r = await runCli(['plan', '--json', '--backend', 'wasm', '--cache-dir', cacheDir, join('recipes', name)]);
       expect(r.code, r.all).toBe(0);
       const plan = JSON.parse(r.stdout) as PlanJson;
-      const variants = plan.variants ?? [{ variant: "", steps: plan.steps ?? [] }];
+      const variants = plan.variants ?? [{ variant: '', steps: plan.steps ?? [] }];
       for (const v of variants) {
         pinned[v.variant ? `${name} [${v.variant}]` : name] = Object.fromEntries(v.steps.map((s) => [s.id, s.key]));
         allSteps.push(...v.steps);

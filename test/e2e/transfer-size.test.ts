@@ -16,7 +16,12 @@ const build = () => runCli([recipe, '--cache-dir', cacheDir], { cwd: dir });
 const report = () => JSON.parse(readFileSync(join(out, 'report.json'), 'utf8'));
 const summary = (r: CliRun) => /(\d+) steps, (\d+) cached, (\d+) run/.exec(r.stdout)?.slice(1).map(Number);
 
-interface FileSize { name: string; bytes: number; gzip: number; brotli: number }
+interface FileSize {
+  name: string;
+  bytes: number;
+  gzip: number;
+  brotli: number;
+}
 
 let first: CliRun;
 
@@ -43,7 +48,8 @@ describe('transfer sizes', () => {
     expect(result.files[0].name).toBe('model.json');
     for (const f of result.files as FileSize[]) {
       // The metrics measure the model as built; the exported model.json adds the provenance stamp (README).
-      const data = f.name === 'model.json' ? unstamped(readFileSync(join(out, f.name))) : readFileSync(join(out, f.name));
+      const data =
+        f.name === 'model.json' ? unstamped(readFileSync(join(out, f.name))) : readFileSync(join(out, f.name));
       expect(f.bytes).toBe(data.byteLength);
       expect(f.gzip).toBe(gzipSync(data, { level: 9 }).byteLength);
       expect(f.brotli).toBe(brotliCompressSync(data, { params: { [constants.BROTLI_PARAM_QUALITY]: 5 } }).byteLength);
@@ -74,11 +80,16 @@ describe('transfer sizes', () => {
 
   it('gate the build: exactly the gzip size passes (exit 0), a byte less fails (exit 1); both re-gate from cache', async () => {
     const { gzipBytes, brotliBytes } = report().metrics.result;
-    writeText(recipe, tinyRecipe({ thresholds: `  size: { maxGzipBytes: ${gzipBytes}, maxBrotliBytes: ${brotliBytes} }` }));
+    writeText(
+      recipe,
+      tinyRecipe({ thresholds: `  size: { maxGzipBytes: ${gzipBytes}, maxBrotliBytes: ${brotliBytes} }` }),
+    );
     const ok = await build();
     expect(ok.code, ok.all).toBe(0);
     expect(summary(ok)).toEqual([4, 4, 0]);
-    expect(ok.stdout).toMatch(/PASS\s+size\.maxGzipBytes: size with gzip is [\d.]+ kB \(\d+ bytes, 2 files compressed one by one\)/);
+    expect(ok.stdout).toMatch(
+      /PASS\s+size\.maxGzipBytes: size with gzip is [\d.]+ kB \(\d+ bytes, 2 files compressed one by one\)/,
+    );
     expect(ok.stdout).toMatch(/PASS\s+size\.maxBrotliBytes/);
 
     writeText(recipe, tinyRecipe({ thresholds: `  size: { maxGzipBytes: ${gzipBytes - 1} }` }));
@@ -90,11 +101,15 @@ describe('transfer sizes', () => {
     expect(tight.stderr).toContain(`(${gzipBytes - 1} bytes)`);
     const r = report();
     expect(r.verdict).toBe('fail');
-    expect(r.thresholds).toEqual([expect.objectContaining({ name: 'size.maxGzipBytes', pass: false, measured: gzipBytes, limit: gzipBytes - 1 })]);
+    expect(r.thresholds).toEqual([
+      expect.objectContaining({ name: 'size.maxGzipBytes', pass: false, measured: gzipBytes, limit: gzipBytes - 1 }),
+    ]);
 
     writeText(recipe, tinyRecipe({ thresholds: '  size: { maxBrotliBytes: 1kB }' }));
     const brotli = await build();
     expect(brotli.code).toBe(1);
-    expect(brotli.stderr).toMatch(/threshold missed: size\.maxBrotliBytes: size with brotli is [\d.]+ kB \(\d+ bytes, 2 files compressed one by one\); limit 1\.0 kB \(1000 bytes\)/);
+    expect(brotli.stderr).toMatch(
+      /threshold missed: size\.maxBrotliBytes: size with brotli is [\d.]+ kB \(\d+ bytes, 2 files compressed one by one\); limit 1\.0 kB \(1000 bytes\)/,
+    );
   });
 });

@@ -31,7 +31,11 @@ describe('watch mode with extends and matrix', () => {
       `extends: ./base.yaml\n${tinyRecipe({ passes: '  - quantize: { bits: "${{ matrix.bits }}" }', extra: 'matrix:\n  bits: [8, 16]\n' }).replace(/thresholds:\n.*\n/, '')}`,
     );
     const events: WatchEvent[] = [];
-    const watcher = new RecipeWatcher([child], { cacheDir: join(dir, 'cache'), debounceMs: 50, onEvent: (e) => events.push(e) });
+    const watcher = new RecipeWatcher([child], {
+      cacheDir: join(dir, 'cache'),
+      debounceMs: 50,
+      onEvent: (e) => events.push(e),
+    });
     watchers.push(watcher);
     await watcher.start();
     const done = () => events.filter((e): e is Extract<WatchEvent, { type: 'build-done' }> => e.type === 'build-done');
@@ -44,25 +48,38 @@ describe('watch mode with extends and matrix', () => {
     // Tightening the base's threshold to an impossible value rebuilds from cache and fails every variant.
     writeFileSync(base, 'thresholds:\n  accuracy: { min: 1 }\n');
     await until(events, () => done().length >= 2 && events.at(-1)!.type === 'idle');
-    const start = events.filter((e): e is Extract<WatchEvent, { type: 'build-start' }> => e.type === 'build-start').at(-1)!;
+    const start = events
+      .filter((e): e is Extract<WatchEvent, { type: 'build-start' }> => e.type === 'build-start')
+      .at(-1)!;
     expect(start.trigger).toMatch(/base\.yaml/);
     const second = done()[1]!;
     expect(second.set.sweep!.verdict).toBe('fail');
     expect(second.set.results.every((r) => r.execution.ran.length === 0)).toBe(true);
   });
 
-  it('watches a base that is broken when watching starts, and builds once it is fixed', { timeout: 120_000 }, async () => {
-    const base = writeText(join(dir, 'broken-base.yaml'), 'thresholds:\n  accuracy: { maxDrop: 7 }\n');
-    const child = writeText(join(dir, 'broken-child.yaml'), `extends: ./broken-base.yaml\n${tinyRecipe({ output: './out-broken' }).replace(/thresholds:\n.*\n/, '')}`);
-    const events: WatchEvent[] = [];
-    const watcher = new RecipeWatcher([child], { cacheDir: join(dir, 'cache'), debounceMs: 50, onEvent: (e) => events.push(e) });
-    watchers.push(watcher);
-    await watcher.start();
-    await until(events, () => events.some((e) => e.type === 'build-failed') && events.at(-1)!.type === 'idle');
-    const failed = events.find((e): e is Extract<WatchEvent, { type: 'build-failed' }> => e.type === 'build-failed')!;
-    expect(String((failed.error as Error).message)).toMatch(/broken-base\.yaml:2:/);
-    expect(watcher.watchedFiles).toBe(2);
-    writeFileSync(base, 'thresholds:\n  accuracy: { maxDrop: 0.5 }\n');
-    await until(events, () => events.some((e) => e.type === 'build-done') && events.at(-1)!.type === 'idle');
-  });
+  it(
+    'watches a base that is broken when watching starts, and builds once it is fixed',
+    { timeout: 120_000 },
+    async () => {
+      const base = writeText(join(dir, 'broken-base.yaml'), 'thresholds:\n  accuracy: { maxDrop: 7 }\n');
+      const child = writeText(
+        join(dir, 'broken-child.yaml'),
+        `extends: ./broken-base.yaml\n${tinyRecipe({ output: './out-broken' }).replace(/thresholds:\n.*\n/, '')}`,
+      );
+      const events: WatchEvent[] = [];
+      const watcher = new RecipeWatcher([child], {
+        cacheDir: join(dir, 'cache'),
+        debounceMs: 50,
+        onEvent: (e) => events.push(e),
+      });
+      watchers.push(watcher);
+      await watcher.start();
+      await until(events, () => events.some((e) => e.type === 'build-failed') && events.at(-1)!.type === 'idle');
+      const failed = events.find((e): e is Extract<WatchEvent, { type: 'build-failed' }> => e.type === 'build-failed')!;
+      expect(String((failed.error as Error).message)).toMatch(/broken-base\.yaml:2:/);
+      expect(watcher.watchedFiles).toBe(2);
+      writeFileSync(base, 'thresholds:\n  accuracy: { maxDrop: 0.5 }\n');
+      await until(events, () => events.some((e) => e.type === 'build-done') && events.at(-1)!.type === 'idle');
+    },
+  );
 });

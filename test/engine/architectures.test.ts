@@ -14,9 +14,32 @@ describe('builtin architectures', () => {
     ['mlp', {}, ['fc_1', 'fc_2', 'predictions'], [266_610, 266_610]],
     ['lenet5', {}, ['conv_1', 'pool_1', 'conv_2', 'pool_2', 'fc_1', 'fc_2', 'predictions'], [40_000, 80_000]],
     // The Caffe LeNet of Deep Compression: 520 + 25,050 + 400,500 + 5,010 parameters.
-    ['lenet5', { filters: [20, 50], hidden: [500], padding: 'valid' }, ['conv_1', 'conv_2', 'fc_1', 'predictions'], [431_080, 431_080]],
-    ['mobilenet-v1', { alpha: 0.5 }, ['conv1', 'conv1_bn', 'conv_dw_1', 'conv_pw_1', 'conv_pw_7_bn', 'predictions'], [100_000, 200_000]],
-    ['mobilenet-v2', { alpha: 0.5 }, ['Conv1', 'expanded_conv_depthwise', 'block_1_expand', 'block_2_add', 'block_7_project_BN', 'Conv_1', 'predictions'], [30_000, 200_000]],
+    [
+      'lenet5',
+      { filters: [20, 50], hidden: [500], padding: 'valid' },
+      ['conv_1', 'conv_2', 'fc_1', 'predictions'],
+      [431_080, 431_080],
+    ],
+    [
+      'mobilenet-v1',
+      { alpha: 0.5 },
+      ['conv1', 'conv1_bn', 'conv_dw_1', 'conv_pw_1', 'conv_pw_7_bn', 'predictions'],
+      [100_000, 200_000],
+    ],
+    [
+      'mobilenet-v2',
+      { alpha: 0.5 },
+      [
+        'Conv1',
+        'expanded_conv_depthwise',
+        'block_1_expand',
+        'block_2_add',
+        'block_7_project_BN',
+        'Conv_1',
+        'predictions',
+      ],
+      [30_000, 200_000],
+    ],
   ];
   for (const [name, options, layerNames, [minParams, maxParams]] of cases) {
     it(`${name} ${JSON.stringify(options)}: readable layer names, [batch, 10] softmax output, stock layer classes`, () => {
@@ -34,7 +57,19 @@ describe('builtin architectures', () => {
       for (const s of sums) expect(s).toBeCloseTo(1, 5);
       tf.dispose(y);
       const classes = new Set(model.layers.map((l) => l.getClassName()));
-      for (const c of classes) expect(['InputLayer', 'Conv2D', 'DepthwiseConv2D', 'BatchNormalization', 'ReLU', 'Add', 'GlobalAveragePooling2D', 'Dense', 'Flatten', 'MaxPooling2D']).toContain(c);
+      for (const c of classes)
+        expect([
+          'InputLayer',
+          'Conv2D',
+          'DepthwiseConv2D',
+          'BatchNormalization',
+          'ReLU',
+          'Add',
+          'GlobalAveragePooling2D',
+          'Dense',
+          'Flatten',
+          'MaxPooling2D',
+        ]).toContain(c);
       model.dispose();
       expect(tf.memory().numTensors).toBe(before);
     });
@@ -59,11 +94,19 @@ describe('builtin architectures', () => {
 
   it('says when an architecture does not fit the data', () => {
     expect(architectureMisfit('lenet5', [28, 28, 1])).toBeUndefined();
-    expect(architectureMisfit('lenet5', [8, 8, 1])).toBe('lenet5 needs images of at least 12×12 pixels, but the data is 8×8');
-    expect(architectureMisfit('lenet5', [14, 14, 1], { padding: 'valid' })).toBe('lenet5 needs images of at least 16×16 pixels, but the data is 14×14');
+    expect(architectureMisfit('lenet5', [8, 8, 1])).toBe(
+      'lenet5 needs images of at least 12×12 pixels, but the data is 8×8',
+    );
+    expect(architectureMisfit('lenet5', [14, 14, 1], { padding: 'valid' })).toBe(
+      'lenet5 needs images of at least 16×16 pixels, but the data is 14×14',
+    );
     expect(architectureMisfit('lenet5', [16, 16, 1], { padding: 'valid' })).toBeUndefined();
-    expect(architectureMisfit('mobilenet-v1', [784])).toMatch(/takes images \[height, width, channels\], but the data has samples of shape \[784\]/);
+    expect(architectureMisfit('mobilenet-v1', [784])).toMatch(
+      /takes images \[height, width, channels\], but the data has samples of shape \[784\]/,
+    );
     expect(architectureMisfit('mlp', [784])).toBeUndefined();
-    expect(architectureMisfit('resnet', [28, 28, 1])).toMatch(/unknown architecture "resnet"; known: mlp, lenet5, mobilenet-v1, mobilenet-v2/);
+    expect(architectureMisfit('resnet', [28, 28, 1])).toMatch(
+      /unknown architecture "resnet"; known: mlp, lenet5, mobilenet-v1, mobilenet-v2/,
+    );
   });
 });

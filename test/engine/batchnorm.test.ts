@@ -15,8 +15,21 @@ beforeAll(async () => {
 describe('batch-norm recalibration', () => {
   it('sets moving statistics to the average of the batch statistics, and restores the momentum', async () => {
     const ds = await loadMnist('train', 256);
-    const conv = tf.layers.conv2d({ inputShape: [28, 28, 1], filters: 4, kernelSize: 3, useBias: false, kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }) });
-    const model = tf.sequential({ layers: [conv, tf.layers.batchNormalization({ name: 'bn' }), tf.layers.flatten(), tf.layers.dense({ units: 10, activation: 'softmax' })] });
+    const conv = tf.layers.conv2d({
+      inputShape: [28, 28, 1],
+      filters: 4,
+      kernelSize: 3,
+      useBias: false,
+      kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }),
+    });
+    const model = tf.sequential({
+      layers: [
+        conv,
+        tf.layers.batchNormalization({ name: 'bn' }),
+        tf.layers.flatten(),
+        tf.layers.dense({ units: 10, activation: 'softmax' }),
+      ],
+    });
     const before = tf.memory().numTensors;
     expect(recalibrateBatchNorm(tf, model, ds, { batches: 3, batchSize: 64, seed: 9 })).toBe(3);
     expect(tf.memory().numTensors).toBe(before);
@@ -26,7 +39,10 @@ describe('batch-norm recalibration', () => {
     const variances: tf.Tensor[] = [];
     for (let k = 0; k < 3; k++) {
       tf.tidy(() => {
-        const { mean, variance } = tf.moments(conv.apply(inputBatch(tf, ds, order, k * 64, k * 64 + 64)) as tf.Tensor, [0, 1, 2]);
+        const { mean, variance } = tf.moments(
+          conv.apply(inputBatch(tf, ds, order, k * 64, k * 64 + 64)) as tf.Tensor,
+          [0, 1, 2],
+        );
         means.push(tf.keep(mean));
         variances.push(tf.keep(variance));
       });
@@ -34,7 +50,8 @@ describe('batch-norm recalibration', () => {
     const [, , movingMean, movingVariance] = model.getLayer('bn').getWeights();
     const wantMean = tf.tidy(() => tf.addN(means).div(3));
     const wantVar = tf.tidy(() => tf.addN(variances).div(3));
-    const close = (a: tf.Tensor, b: tf.Tensor) => Array.from(a.dataSync()).forEach((v, i) => expect(v).toBeCloseTo(b.dataSync()[i]!, 5));
+    const close = (a: tf.Tensor, b: tf.Tensor) =>
+      Array.from(a.dataSync()).forEach((v, i) => expect(v).toBeCloseTo(b.dataSync()[i]!, 5));
     close(movingMean!, wantMean);
     close(movingVariance!, wantVar);
     expect((model.getLayer('bn') as unknown as { momentum: number }).momentum).toBe(0.99);
@@ -46,7 +63,9 @@ describe('batch-norm recalibration', () => {
     const train = await loadMnist('train', 512);
     const test = await loadMnist('test', 300);
     const accuracy = (m: tf.LayersModel) => {
-      const classes = tf.tidy(() => (m.predict(tf.tensor(test.x, [300, 28, 28, 1])) as tf.Tensor).argMax(-1).dataSync());
+      const classes = tf.tidy(() =>
+        (m.predict(tf.tensor(test.x, [300, 28, 28, 1])) as tf.Tensor).argMax(-1).dataSync(),
+      );
       return classes.filter((c, i) => c === test.y[i]).length / 300;
     };
     const opts = { epochs: 1, batchSize: 64, learningRate: 0.004, optimizer: 'adam' as const, seed: 1 };

@@ -8,7 +8,13 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { loadMnist } from '../../src/data/mnist.js';
 import { buildArchitecture } from '../../src/engine/architectures/index.js';
 import { mulberry32 } from '../../src/util/random.js';
-import { registerWasmTrainingKernels, sumRows, tileInto, wasmKernelOverrides, wasmTrainingKernels } from '../../src/engine/kernels/index.js';
+import {
+  registerWasmTrainingKernels,
+  sumRows,
+  tileInto,
+  wasmKernelOverrides,
+  wasmTrainingKernels,
+} from '../../src/engine/kernels/index.js';
 
 type Shape4 = [number, number, number, number];
 type ExplicitPadding = [[number, number], [number, number], [number, number], [number, number]];
@@ -40,7 +46,9 @@ function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, lab
     maxRef = Math.max(maxRef, Math.abs(expected[i] as number));
     maxErr = Math.max(maxErr, Math.abs((actual[i] as number) - (expected[i] as number)));
   }
-  expect(maxErr, `${label}: max abs error ${maxErr} (max |ref| ${maxRef})`).toBeLessThanOrEqual(1e-4 * Math.max(1, maxRef));
+  expect(maxErr, `${label}: max abs error ${maxErr} (max |ref| ${maxRef})`).toBeLessThanOrEqual(
+    1e-4 * Math.max(1, maxRef),
+  );
 }
 
 /** Runs a kernel on the current backend, checking it leaves exactly one new tensor and one new data buffer. */
@@ -74,13 +82,25 @@ function randomCases(count: number, depthwise: boolean): ConvCase[] {
   while (cases.length < count) {
     const x: Shape4 = [int(1, 4), int(3, 13), int(3, 13), int(1, 6)];
     const filter: Shape4 = [int(1, 5), int(1, 5), x[3], depthwise ? int(1, 2) : int(1, 12)];
-    const strides: [number, number] = pick([[1, 1], [2, 2], [1, 2], [2, 1]] as const).slice() as [number, number];
+    const strides: [number, number] = pick([
+      [1, 1],
+      [2, 2],
+      [1, 2],
+      [2, 1],
+    ] as const).slice() as [number, number];
     const dilated = depthwise && strides[0] === 1 && strides[1] === 1 && rng() < 0.4;
     const dilations: [number, number] = dilated ? [2, pick([1, 2])] : [1, 1];
     const padKind = pick(['same', 'valid', 'number', 'explicit'] as const);
     let pad: Pad = padKind === 'same' || padKind === 'valid' ? padKind : int(0, 2);
-    if (padKind === 'explicit') pad = [[0, 0], [int(0, 2), int(0, 2)], [int(0, 2), int(0, 2)], [0, 0]];
-    const dimRoundingMode: Rounding = padKind === 'number' ? pick([undefined, 'floor', 'round', 'ceil'] as const) : undefined;
+    if (padKind === 'explicit')
+      pad = [
+        [0, 0],
+        [int(0, 2), int(0, 2)],
+        [int(0, 2), int(0, 2)],
+        [0, 0],
+      ];
+    const dimRoundingMode: Rounding =
+      padKind === 'number' ? pick([undefined, 'floor', 'round', 'ceil'] as const) : undefined;
     const c = { x, filter, strides, dilations, pad, dimRoundingMode };
     const info = tf.backend_util.computeConv2DInfo(x, filter, strides, dilations, pad, dimRoundingMode, depthwise);
     if (info.outHeight >= 1 && info.outWidth >= 1) cases.push(c);
@@ -91,24 +111,102 @@ function randomCases(count: number, depthwise: boolean): ConvCase[] {
 /** Shapes like the layers of a small CNN, on top of the random ones. */
 const realisticConv: ConvCase[] = [
   // Ci*KH*KW <= Co takes the im2col path, larger the convolution path; both appear among the first layers here.
-  { x: [4, 28, 28, 1], filter: [3, 3, 1, 16], strides: [1, 1], dilations: [1, 1], pad: 'same', dimRoundingMode: undefined },
-  { x: [4, 28, 28, 1], filter: [3, 3, 1, 8], strides: [1, 1], dilations: [1, 1], pad: 'same', dimRoundingMode: undefined },
-  { x: [3, 14, 14, 8], filter: [3, 3, 8, 16], strides: [2, 2], dilations: [1, 1], pad: 'same', dimRoundingMode: undefined },
-  { x: [2, 12, 10, 16], filter: [3, 3, 16, 8], strides: [1, 1], dilations: [1, 1], pad: 'valid', dimRoundingMode: undefined },
-  { x: [2, 9, 9, 12], filter: [1, 1, 12, 24], strides: [1, 1], dilations: [1, 1], pad: 'valid', dimRoundingMode: undefined },
-  { x: [2, 9, 9, 12], filter: [1, 1, 12, 5], strides: [2, 2], dilations: [1, 1], pad: 'same', dimRoundingMode: undefined },
+  {
+    x: [4, 28, 28, 1],
+    filter: [3, 3, 1, 16],
+    strides: [1, 1],
+    dilations: [1, 1],
+    pad: 'same',
+    dimRoundingMode: undefined,
+  },
+  {
+    x: [4, 28, 28, 1],
+    filter: [3, 3, 1, 8],
+    strides: [1, 1],
+    dilations: [1, 1],
+    pad: 'same',
+    dimRoundingMode: undefined,
+  },
+  {
+    x: [3, 14, 14, 8],
+    filter: [3, 3, 8, 16],
+    strides: [2, 2],
+    dilations: [1, 1],
+    pad: 'same',
+    dimRoundingMode: undefined,
+  },
+  {
+    x: [2, 12, 10, 16],
+    filter: [3, 3, 16, 8],
+    strides: [1, 1],
+    dilations: [1, 1],
+    pad: 'valid',
+    dimRoundingMode: undefined,
+  },
+  {
+    x: [2, 9, 9, 12],
+    filter: [1, 1, 12, 24],
+    strides: [1, 1],
+    dilations: [1, 1],
+    pad: 'valid',
+    dimRoundingMode: undefined,
+  },
+  {
+    x: [2, 9, 9, 12],
+    filter: [1, 1, 12, 5],
+    strides: [2, 2],
+    dilations: [1, 1],
+    pad: 'same',
+    dimRoundingMode: undefined,
+  },
   { x: [2, 16, 13, 3], filter: [5, 5, 3, 4], strides: [2, 1], dilations: [1, 1], pad: 2, dimRoundingMode: 'ceil' },
 ];
 const realisticDepthwise: ConvCase[] = [
-  { x: [4, 28, 28, 8], filter: [3, 3, 8, 1], strides: [2, 2], dilations: [1, 1], pad: 'same', dimRoundingMode: undefined },
-  { x: [3, 14, 14, 16], filter: [3, 3, 16, 2], strides: [1, 1], dilations: [1, 1], pad: 'same', dimRoundingMode: undefined },
-  { x: [2, 15, 12, 6], filter: [5, 3, 6, 2], strides: [1, 1], dilations: [2, 2], pad: 'same', dimRoundingMode: undefined },
-  { x: [2, 13, 11, 4], filter: [3, 3, 4, 1], strides: [2, 2], dilations: [1, 1], pad: 'valid', dimRoundingMode: undefined },
+  {
+    x: [4, 28, 28, 8],
+    filter: [3, 3, 8, 1],
+    strides: [2, 2],
+    dilations: [1, 1],
+    pad: 'same',
+    dimRoundingMode: undefined,
+  },
+  {
+    x: [3, 14, 14, 16],
+    filter: [3, 3, 16, 2],
+    strides: [1, 1],
+    dilations: [1, 1],
+    pad: 'same',
+    dimRoundingMode: undefined,
+  },
+  {
+    x: [2, 15, 12, 6],
+    filter: [5, 3, 6, 2],
+    strides: [1, 1],
+    dilations: [2, 2],
+    pad: 'same',
+    dimRoundingMode: undefined,
+  },
+  {
+    x: [2, 13, 11, 4],
+    filter: [3, 3, 4, 1],
+    strides: [2, 2],
+    dilations: [1, 1],
+    pad: 'valid',
+    dimRoundingMode: undefined,
+  },
 ];
 
 // Direct float64 evaluation of the definitions (TF semantics, dilation included).
 function referenceFilterGrad(xv: Float32Array, dyv: Float32Array, c: ConvCase, depthwise: boolean): Float64Array {
-  const info = tf.backend_util.computeConv2DInfo(c.x, c.filter, c.strides, c.dilations, c.pad, c.dimRoundingMode, depthwise);
+  const info = tf.backend_util.computeConv2DInfo(
+    c.x,
+    c.filter,
+    c.strides,
+    c.dilations,
+    c.pad,
+    c.dimRoundingMode,
+    depthwise,
+  );
   const [n, h, w, ch] = c.x;
   const [kh, kw, , last] = c.filter;
   const { outHeight: oh, outWidth: ow, outChannels: oc } = info;
@@ -169,8 +267,22 @@ interface Prepared {
 
 function prepare(cases: ConvCase[], depthwise: boolean): Prepared[] {
   return cases.map((c) => {
-    const info = tf.backend_util.computeConv2DInfo(c.x, c.filter, c.strides, c.dilations, c.pad, c.dimRoundingMode, depthwise);
-    return { c, x: values(sizeOf(c.x)), dy: values(sizeOf(info.outShape)), filter: values(sizeOf(c.filter)), dyShape: info.outShape };
+    const info = tf.backend_util.computeConv2DInfo(
+      c.x,
+      c.filter,
+      c.strides,
+      c.dilations,
+      c.pad,
+      c.dimRoundingMode,
+      depthwise,
+    );
+    return {
+      c,
+      x: values(sizeOf(c.x)),
+      dy: values(sizeOf(info.outShape)),
+      filter: values(sizeOf(c.filter)),
+      dyShape: info.outShape,
+    };
   });
 }
 
@@ -249,7 +361,9 @@ describe('Conv2DBackpropFilter on wasm', () => {
       filterShape: p.c.filter,
     });
     const run = (p: Prepared) =>
-      tf.tidy(() => runChecked('Conv2DBackpropFilter', { x: tf.tensor(p.x, p.c.x), dy: tf.tensor(p.dy, p.dyShape) }, attrs(p)));
+      tf.tidy(() =>
+        runChecked('Conv2DBackpropFilter', { x: tf.tensor(p.x, p.c.x), dy: tf.tensor(p.dy, p.dyShape) }, attrs(p)),
+      );
     const expected = await onBackend('cpu', () => prepared.map(run));
     await tf.setBackend('wasm');
     prepared.forEach((p, i) => expectClose(run(p), expected[i]!, describeCase(p.c)));
@@ -265,7 +379,13 @@ describe('DepthwiseConv2dNativeBackpropFilter on wasm', () => {
         runChecked(
           'DepthwiseConv2dNativeBackpropFilter',
           { x: tf.tensor(p.x, p.c.x), dy: tf.tensor(p.dy, p.dyShape) },
-          { strides: p.c.strides, dilations: p.c.dilations, pad: p.c.pad, dimRoundingMode: p.c.dimRoundingMode, filterShape: p.c.filter },
+          {
+            strides: p.c.strides,
+            dilations: p.c.dilations,
+            pad: p.c.pad,
+            dimRoundingMode: p.c.dimRoundingMode,
+            filterShape: p.c.filter,
+          },
         ),
       );
     const expected = await onBackend('cpu', () =>
@@ -284,7 +404,13 @@ describe('DepthwiseConv2dNativeBackpropInput on wasm', () => {
         runChecked(
           'DepthwiseConv2dNativeBackpropInput',
           { dy: tf.tensor(p.dy, p.dyShape), filter: tf.tensor(p.filter, p.c.filter) },
-          { strides: p.c.strides, dilations: p.c.dilations, pad: p.c.pad, dimRoundingMode: p.c.dimRoundingMode, inputShape: p.c.x },
+          {
+            strides: p.c.strides,
+            dilations: p.c.dilations,
+            pad: p.c.pad,
+            dimRoundingMode: p.c.dimRoundingMode,
+            inputShape: p.c.x,
+          },
         ),
       );
     const expected = await onBackend('cpu', () =>
@@ -295,14 +421,23 @@ describe('DepthwiseConv2dNativeBackpropInput on wasm', () => {
   });
 
   it('agrees with the float64 definition where the cpu kernel is right (guards the reference itself)', async () => {
-    const prepared = prepare(randomCases(6, true).filter((c) => !dilated(c)), true);
+    const prepared = prepare(
+      randomCases(6, true).filter((c) => !dilated(c)),
+      true,
+    );
     await tf.setBackend('cpu');
     for (const p of prepared) {
       const cpu = tf.tidy(() =>
         runChecked(
           'DepthwiseConv2dNativeBackpropInput',
           { dy: tf.tensor(p.dy, p.dyShape), filter: tf.tensor(p.filter, p.c.filter) },
-          { strides: p.c.strides, dilations: p.c.dilations, pad: p.c.pad, dimRoundingMode: p.c.dimRoundingMode, inputShape: p.c.x },
+          {
+            strides: p.c.strides,
+            dilations: p.c.dilations,
+            pad: p.c.pad,
+            dimRoundingMode: p.c.dimRoundingMode,
+            inputShape: p.c.x,
+          },
         ),
       );
       expectClose(referenceDepthwiseInputGrad(p.dy, p.filter, p.c), cpu, describeCase(p.c));
@@ -310,7 +445,13 @@ describe('DepthwiseConv2dNativeBackpropInput on wasm', () => {
         runChecked(
           'DepthwiseConv2dNativeBackpropFilter',
           { x: tf.tensor(p.x, p.c.x), dy: tf.tensor(p.dy, p.dyShape) },
-          { strides: p.c.strides, dilations: p.c.dilations, pad: p.c.pad, dimRoundingMode: p.c.dimRoundingMode, filterShape: p.c.filter },
+          {
+            strides: p.c.strides,
+            dilations: p.c.dilations,
+            pad: p.c.pad,
+            dimRoundingMode: p.c.dimRoundingMode,
+            filterShape: p.c.filter,
+          },
         ),
       );
       expectClose(referenceFilterGrad(p.x, p.dy, p.c, true), cpuFilter, describeCase(p.c));
@@ -375,10 +516,38 @@ describe('gradients through the ops on wasm', () => {
 describe('Conv2DBackpropInput on wasm (replaced)', () => {
   it('matches the cpu kernel on random and CNN-like shapes, without leaks', async () => {
     const pointwise: ConvCase[] = [
-      { x: [4, 14, 14, 16], filter: [1, 1, 16, 32], strides: [1, 1], dilations: [1, 1], pad: 'same', dimRoundingMode: undefined },
-      { x: [3, 7, 5, 24], filter: [1, 1, 24, 8], strides: [1, 1], dilations: [1, 1], pad: 'valid', dimRoundingMode: undefined },
-      { x: [2, 9, 9, 6], filter: [1, 1, 6, 10], strides: [1, 1], dilations: [1, 1], pad: 1, dimRoundingMode: undefined },
-      { x: [2, 9, 8, 6], filter: [1, 1, 6, 10], strides: [2, 2], dilations: [1, 1], pad: 'same', dimRoundingMode: undefined },
+      {
+        x: [4, 14, 14, 16],
+        filter: [1, 1, 16, 32],
+        strides: [1, 1],
+        dilations: [1, 1],
+        pad: 'same',
+        dimRoundingMode: undefined,
+      },
+      {
+        x: [3, 7, 5, 24],
+        filter: [1, 1, 24, 8],
+        strides: [1, 1],
+        dilations: [1, 1],
+        pad: 'valid',
+        dimRoundingMode: undefined,
+      },
+      {
+        x: [2, 9, 9, 6],
+        filter: [1, 1, 6, 10],
+        strides: [1, 1],
+        dilations: [1, 1],
+        pad: 1,
+        dimRoundingMode: undefined,
+      },
+      {
+        x: [2, 9, 8, 6],
+        filter: [1, 1, 6, 10],
+        strides: [2, 2],
+        dilations: [1, 1],
+        pad: 'same',
+        dimRoundingMode: undefined,
+      },
     ];
     const prepared = prepare([...pointwise, ...realisticConv, ...randomCases(100, false)], false);
     const run = (p: Prepared) =>
@@ -386,7 +555,13 @@ describe('Conv2DBackpropInput on wasm (replaced)', () => {
         runChecked(
           'Conv2DBackpropInput',
           { dy: tf.tensor(p.dy, p.dyShape), filter: tf.tensor(p.filter, p.c.filter) },
-          { strides: p.c.strides, pad: p.c.pad, dataFormat: 'NHWC', dimRoundingMode: p.c.dimRoundingMode, inputShape: p.c.x },
+          {
+            strides: p.c.strides,
+            pad: p.c.pad,
+            dataFormat: 'NHWC',
+            dimRoundingMode: p.c.dimRoundingMode,
+            inputShape: p.c.x,
+          },
         ),
       );
     const expected = await onBackend('cpu', () => prepared.map(run));
@@ -425,9 +600,15 @@ describe('Tile on wasm (replaced)', () => {
       const reps = Array.from({ length: rank }, () => (rng() < 0.4 ? 1 : int(1, 4)));
       cases.push({ shape, reps, dtype: pick(['float32', 'float32', 'int32', 'bool'] as const) });
     }
-    const data = cases.map((c) => Array.from(values(sizeOf(c.shape)), (v) => (c.dtype === 'float32' ? v : c.dtype === 'int32' ? Math.round(v * 100) : v > 0 ? 1 : 0)));
+    const data = cases.map((c) =>
+      Array.from(values(sizeOf(c.shape)), (v) =>
+        c.dtype === 'float32' ? v : c.dtype === 'int32' ? Math.round(v * 100) : v > 0 ? 1 : 0,
+      ),
+    );
     const run = () =>
-      cases.map((c, i) => tf.tidy(() => runChecked('Tile', { x: tf.tensor(data[i]!, c.shape, c.dtype) }, { reps: c.reps })));
+      cases.map((c, i) =>
+        tf.tidy(() => runChecked('Tile', { x: tf.tensor(data[i]!, c.shape, c.dtype) }, { reps: c.reps })),
+      );
     const expected = await onBackend('cpu', run);
     const actual = await onBackend('wasm', run);
     cases.forEach((c, i) => {
@@ -464,19 +645,28 @@ describe('Sum and Mean on wasm (replaced for leading axes)', () => {
     }
     const data = cases.map((c) => values(sizeOf(c.shape)));
     const run = (kernel: 'Sum' | 'Mean') => () =>
-      cases.map((c, i) => tf.tidy(() => runChecked(kernel, { x: tf.tensor(data[i]!, c.shape) }, { axis: c.axis, keepDims: c.keepDims })));
+      cases.map((c, i) =>
+        tf.tidy(() => runChecked(kernel, { x: tf.tensor(data[i]!, c.shape) }, { axis: c.axis, keepDims: c.keepDims })),
+      );
     for (const kernel of ['Sum', 'Mean'] as const) {
       const expected = await onBackend('cpu', run(kernel));
       const actual = await onBackend('wasm', run(kernel));
       cases.forEach((c, i) => expectClose(actual[i]!, expected[i]!, `${kernel} ${JSON.stringify(c)}`));
     }
     // The output shape (keepDims) must match too, not just the values.
-    const shapes = () => cases.map((c, i) => tf.tidy(() => tf.sum(tf.tensor(data[i]!, c.shape), c.axis, c.keepDims).shape));
+    const shapes = () =>
+      cases.map((c, i) => tf.tidy(() => tf.sum(tf.tensor(data[i]!, c.shape), c.axis, c.keepDims).shape));
     expect(await onBackend('wasm', shapes)).toEqual(await onBackend('cpu', shapes));
   });
 
   it('sumRows covers column counts that are not multiples of four and more rows than one block', () => {
-    for (const [rows, cols] of [[1, 1], [3, 5], [130, 7], [65, 4], [200, 13]] as const) {
+    for (const [rows, cols] of [
+      [1, 1],
+      [3, 5],
+      [130, 7],
+      [65, 4],
+      [200, 13],
+    ] as const) {
       const src = values(rows * cols);
       const out = new Float32Array(cols);
       sumRows(src, rows, cols, out, 0.5);
@@ -495,7 +685,14 @@ describe('GreaterEqual, LessEqual and LogicalAnd on wasm (replaced)', () => {
       const rank = int(0, 4);
       const shape = Array.from({ length: rank }, () => int(1, 7));
       const kind = pick(['same', 'scalar', 'scalar1', 'broadcast'] as const);
-      const other = kind === 'same' ? shape : kind === 'scalar' ? [] : kind === 'scalar1' ? shape.map(() => 1) : [...shape.slice(0, -1), 1];
+      const other =
+        kind === 'same'
+          ? shape
+          : kind === 'scalar'
+            ? []
+            : kind === 'scalar1'
+              ? shape.map(() => 1)
+              : [...shape.slice(0, -1), 1];
       const kernel = pick(['GreaterEqual', 'LessEqual', 'LogicalAnd'] as const);
       const dtype = pick(['float32', 'int32'] as const);
       if (kernel === 'LogicalAnd') cases.push({ kernel, shapes: [shape, other], dtypes: ['bool', 'bool'] });
@@ -555,7 +752,13 @@ describe('gradients of the builtin architectures on wasm', () => {
   ];
 
   /** Gradients of the mean cross-entropy for every trainable weight, BatchNormalization in training mode. */
-  function modelGrads(weights: Float32Array[], name: string, options: Record<string, unknown>, xv: Float32Array, yv: Float32Array) {
+  function modelGrads(
+    weights: Float32Array[],
+    name: string,
+    options: Record<string, unknown>,
+    xv: Float32Array,
+    yv: Float32Array,
+  ) {
     const model = buildArchitecture(tf, name, options, { inputShape: [28, 28, 1], numClasses: 10, seed: 1 });
     // One set of weights for both backends, so the comparison does not rest on seeded initializers agreeing.
     model.setWeights(model.getWeights().map((w, i) => tf.tensor(weights[i] ?? w.dataSync(), w.shape)));
@@ -564,7 +767,10 @@ describe('gradients of the builtin architectures on wasm', () => {
       const pred = model.apply(tf.tensor4d(xv, [4, 28, 28, 1]), { training: true }) as tf.Tensor;
       return tf.mean(tf.metrics.categoricalCrossentropy(tf.tensor2d(yv, [4, 10]), pred)) as tf.Scalar;
     }, trainable);
-    const out = model.trainableWeights.map((w, i) => ({ name: w.name, values: grads[trainable[i]!.name]!.dataSync() as Float32Array }));
+    const out = model.trainableWeights.map((w, i) => ({
+      name: w.name,
+      values: grads[trainable[i]!.name]!.dataSync() as Float32Array,
+    }));
     const all = model.getWeights().map((w) => w.dataSync() as Float32Array);
     tf.dispose(grads);
     model.dispose();
@@ -592,9 +798,10 @@ describe('gradients of the builtin architectures on wasm', () => {
         for (let k = 0; k < g.values.length; k++) maxErr = Math.max(maxErr, Math.abs(actual[k]! - g.values[k]!));
         const maxRef = maxAbs(g.values);
         expect(Number.isFinite(maxErr), `${name} ${g.name}: non-finite gradient`).toBe(true);
-        expect(maxErr, `${name} ${g.name}: max abs error ${maxErr} (max |ref| ${maxRef}, floor ${floor})`).toBeLessThanOrEqual(
-          1e-3 * Math.max(maxRef, floor),
-        );
+        expect(
+          maxErr,
+          `${name} ${g.name}: max abs error ${maxErr} (max |ref| ${maxRef}, floor ${floor})`,
+        ).toBeLessThanOrEqual(1e-3 * Math.max(maxRef, floor));
       });
     }
   });

@@ -1,7 +1,14 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_SHARD_BYTES, filesToModel, modelToFiles, nonFiniteWeights, readModelDir, type StoredModel } from '../../src/engine/index.js';
+import {
+  DEFAULT_SHARD_BYTES,
+  filesToModel,
+  modelToFiles,
+  nonFiniteWeights,
+  readModelDir,
+  type StoredModel,
+} from '../../src/engine/index.js';
 import { float16ToFloat32, float32ToFloat16 } from '../../src/engine/weights.js';
 import { tempDir } from '../helpers.js';
 
@@ -21,7 +28,12 @@ describe('model files', () => {
   it('shards by size and reads back the same model', async () => {
     const m = model(10_000);
     const files = modelToFiles(m, 4096);
-    expect([...files.keys()]).toEqual(['model.json', 'group1-shard1of3.bin', 'group1-shard2of3.bin', 'group1-shard3of3.bin']);
+    expect([...files.keys()]).toEqual([
+      'model.json',
+      'group1-shard1of3.bin',
+      'group1-shard2of3.bin',
+      'group1-shard3of3.bin',
+    ]);
     expect([...files.values()].slice(1).map((f) => f.byteLength)).toEqual([4096, 4096, 1808]);
     // The shard size is read back from the files (every shard but the last is full), so writing the model
     // again gives the same files.
@@ -31,7 +43,7 @@ describe('model files', () => {
     expect(digest).toMatch(/^[0-9a-f]{64}$/);
   });
 
-  it('writes with the model\'s own shardBytes, and round-trips every shard size exactly', () => {
+  it("writes with the model's own shardBytes, and round-trips every shard size exactly", () => {
     const m = model(10_000);
     for (const shardBytes of [1000, 1024, 4096, 5000, 9999, 10_000, 65_536]) {
       const files = modelToFiles({ ...m, shardBytes });
@@ -63,7 +75,11 @@ describe('model files', () => {
   });
 
   it('writes an empty weight list as one empty shard and reads it back', () => {
-    const empty: StoredModel = { json: { format: 'layers-model', modelTopology: {} }, weightSpecs: [], weightData: new Uint8Array(0) };
+    const empty: StoredModel = {
+      json: { format: 'layers-model', modelTopology: {} },
+      weightSpecs: [],
+      weightData: new Uint8Array(0),
+    };
     const files = modelToFiles({ ...empty, shardBytes: 1000 });
     expect([...files.keys()]).toEqual(['model.json', 'group1-shard1of1.bin']);
     expect(filesToModel(files)).toEqual(empty);
@@ -72,15 +88,26 @@ describe('model files', () => {
   it('rejects shard paths that leave the model folder', async () => {
     const dir = tempDir();
     mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'model.json'), JSON.stringify({ modelTopology: {}, weightsManifest: [{ paths: ['../../etc/passwd'], weights: [] }] }));
+    writeFileSync(
+      join(dir, 'model.json'),
+      JSON.stringify({ modelTopology: {}, weightsManifest: [{ paths: ['../../etc/passwd'], weights: [] }] }),
+    );
     await expect(readModelDir(join(dir, 'model.json'))).rejects.toThrow(/points outside the model's folder/);
   });
 
   it('rejects JSON that is not an object, and unsupported dtypes', async () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'model.json'), '[1,2]');
-    await expect(readModelDir(join(dir, 'model.json'))).rejects.toThrow(/is not a TF\.js model\.json: it is not a JSON object/);
-    writeFileSync(join(dir, 'model.json'), JSON.stringify({ modelTopology: {}, weightsManifest: [{ paths: [], weights: [{ name: 's', shape: [1], dtype: 'string' }] }] }));
+    await expect(readModelDir(join(dir, 'model.json'))).rejects.toThrow(
+      /is not a TF\.js model\.json: it is not a JSON object/,
+    );
+    writeFileSync(
+      join(dir, 'model.json'),
+      JSON.stringify({
+        modelTopology: {},
+        weightsManifest: [{ paths: [], weights: [{ name: 's', shape: [1], dtype: 'string' }] }],
+      }),
+    );
     await expect(readModelDir(join(dir, 'model.json'))).rejects.toThrow(/dtype string, which mcbuild cannot read/);
   });
 });
@@ -117,10 +144,22 @@ describe('hostile model files', () => {
     for (const [name, bytes] of Object.entries(shards)) writeFileSync(join(dir, name), bytes);
     return join(dir, 'model.json');
   };
-  const manifest = (paths: string[], weights: unknown[]) => ({ format: 'layers-model', modelTopology: {}, weightsManifest: [{ paths, weights }] });
+  const manifest = (paths: string[], weights: unknown[]) => ({
+    format: 'layers-model',
+    modelTopology: {},
+    weightsManifest: [{ paths, weights }],
+  });
 
   it('refuses URLs, absolute paths and .. in shard paths', async () => {
-    for (const p of ['https://x.test/w.bin', 'file:///etc/passwd', 'data:application/octet-stream,AAAA', '/etc/passwd', 'a/../../b.bin', '..', '']) {
+    for (const p of [
+      'https://x.test/w.bin',
+      'file:///etc/passwd',
+      'data:application/octet-stream,AAAA',
+      '/etc/passwd',
+      'a/../../b.bin',
+      '..',
+      '',
+    ]) {
       await expect(readModelDir(write(manifest([p], [])))).rejects.toThrow(/points outside the model's folder/);
     }
   });
@@ -134,20 +173,36 @@ describe('hostile model files', () => {
       [[1, 1, 1, 1, 1, 1, 1, 1, 1], /9 dimensions/],
     ];
     for (const [shape, message] of cases) {
-      await expect(readModelDir(write(manifest(['w.bin'], [{ name: 'w', shape, dtype: 'float32' }]), { 'w.bin': new Uint8Array(8) }))).rejects.toThrow(message);
+      await expect(
+        readModelDir(
+          write(manifest(['w.bin'], [{ name: 'w', shape, dtype: 'float32' }]), { 'w.bin': new Uint8Array(8) }),
+        ),
+      ).rejects.toThrow(message);
     }
   });
 
   it('names each shard with its size when the total is wrong, before reading', async () => {
-    const path = write(manifest(['a.bin', 'b.bin'], [{ name: 'w', shape: [4], dtype: 'float32' }]), { 'a.bin': new Uint8Array(8), 'b.bin': new Uint8Array(4) });
-    await expect(readModelDir(path)).rejects.toThrow(/\(a\.bin \(8 bytes\), b\.bin \(4 bytes\)\) hold 12 bytes but its weights need 16 \(4 bytes short/);
+    const path = write(manifest(['a.bin', 'b.bin'], [{ name: 'w', shape: [4], dtype: 'float32' }]), {
+      'a.bin': new Uint8Array(8),
+      'b.bin': new Uint8Array(4),
+    });
+    await expect(readModelDir(path)).rejects.toThrow(
+      /\(a\.bin \(8 bytes\), b\.bin \(4 bytes\)\) hold 12 bytes but its weights need 16 \(4 bytes short/,
+    );
   });
 
   it('limits model.json nesting and refuses non-files and bad layer names', async () => {
-    await expect(readModelDir(write(`{"modelTopology": ${'['.repeat(1000)}${']'.repeat(1000)}, "weightsManifest": []}`))).rejects.toThrow(/nests its JSON more than 128 levels deep/);
+    await expect(
+      readModelDir(write(`{"modelTopology": ${'['.repeat(1000)}${']'.repeat(1000)}, "weightsManifest": []}`)),
+    ).rejects.toThrow(/nests its JSON more than 128 levels deep/);
     await expect(readModelDir('/dev/zero')).rejects.toThrow(/is not a regular file/);
-    const topology = { class_name: 'Sequential', config: { name: 's', layers: [{ class_name: 'Dense', config: { name: 'fc*1', units: 1 } }] } };
-    await expect(readModelDir(write({ format: 'layers-model', modelTopology: topology, weightsManifest: [] }))).rejects.toThrow(/layer 0 is named "fc\*1", which TF\.js cannot load/);
+    const topology = {
+      class_name: 'Sequential',
+      config: { name: 's', layers: [{ class_name: 'Dense', config: { name: 'fc*1', units: 1 } }] },
+    };
+    await expect(
+      readModelDir(write({ format: 'layers-model', modelTopology: topology, weightsManifest: [] })),
+    ).rejects.toThrow(/layer 0 is named "fc\*1", which TF\.js cannot load/);
   });
 
   it('finds NaN and infinite float32 and float16 weights', () => {
@@ -160,8 +215,18 @@ describe('hostile model files', () => {
         { name: 'h', shape: [3], dtype: 'float32', quantization: { dtype: 'float16' } },
         { name: 'i', shape: [1], dtype: 'int32' },
       ],
-      weightData: new Uint8Array([...new Uint8Array(f32.buffer), ...new Uint8Array(f16.buffer), 0xff, 0xff, 0xff, 0x7f]),
+      weightData: new Uint8Array([
+        ...new Uint8Array(f32.buffer),
+        ...new Uint8Array(f16.buffer),
+        0xff,
+        0xff,
+        0xff,
+        0x7f,
+      ]),
     };
-    expect(nonFiniteWeights(m)).toEqual([{ name: 'a', count: 2 }, { name: 'h', count: 2 }]);
+    expect(nonFiniteWeights(m)).toEqual([
+      { name: 'a', count: 2 },
+      { name: 'h', count: 2 },
+    ]);
   });
 });

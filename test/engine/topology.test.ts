@@ -8,7 +8,15 @@ import { loadMnist } from '../../src/data/mnist.js';
 import { buildArchitecture } from '../../src/engine/architectures/index.js';
 import type { StoredModel } from '../../src/engine/index.js';
 import { fromLayersModel, loadEngine, toLayersModel } from '../../src/engine/runtime.js';
-import { expectedWeights, layerOutputShape, rebuildModel, Topology, TopologyError, WeightTable, weightProblems } from '../../src/engine/topology.js';
+import {
+  expectedWeights,
+  layerOutputShape,
+  rebuildModel,
+  Topology,
+  TopologyError,
+  WeightTable,
+  weightProblems,
+} from '../../src/engine/topology.js';
 import { decodeWeights } from '../../src/engine/weights.js';
 
 let mnist: tf.Tensor;
@@ -82,15 +90,35 @@ describe('reading a topology', () => {
     expect(t.consumers('block_1_project_BN')).toEqual(['block_2_expand', 'block_2_add']);
     expect(t.inputs()).toEqual(['input']);
     expect(t.isOutput('predictions')).toBe(true);
-    expect(t.layer('block_2_add')).toMatchObject({ name: 'block_2_add', className: 'Add', inbound: ['block_1_project_BN', 'block_2_project_BN'] });
+    expect(t.layer('block_2_add')).toMatchObject({
+      name: 'block_2_add',
+      className: 'Add',
+      inbound: ['block_1_project_BN', 'block_2_project_BN'],
+    });
   });
 
   it('infers the shapes TF.js computes for padding, strides, dilation, pooling, merges and reshapes', async () => {
     const input = tf.input({ shape: [13, 11, 3], name: 'in' });
-    const apply = (layer: tf.layers.Layer, x: tf.SymbolicTensor | tf.SymbolicTensor[]) => layer.apply(x) as tf.SymbolicTensor;
-    let x = apply(tf.layers.zeroPadding2d({ padding: [[1, 2], [0, 1]], name: 'pad' }), input);
-    x = apply(tf.layers.conv2d({ filters: 5, kernelSize: [3, 2], strides: [2, 3], padding: 'valid', name: 'conv_s' }), x);
-    const dil = apply(tf.layers.conv2d({ filters: 5, kernelSize: 3, dilationRate: 2, padding: 'same', name: 'conv_d' }), x);
+    const apply = (layer: tf.layers.Layer, x: tf.SymbolicTensor | tf.SymbolicTensor[]) =>
+      layer.apply(x) as tf.SymbolicTensor;
+    let x = apply(
+      tf.layers.zeroPadding2d({
+        padding: [
+          [1, 2],
+          [0, 1],
+        ],
+        name: 'pad',
+      }),
+      input,
+    );
+    x = apply(
+      tf.layers.conv2d({ filters: 5, kernelSize: [3, 2], strides: [2, 3], padding: 'valid', name: 'conv_s' }),
+      x,
+    );
+    const dil = apply(
+      tf.layers.conv2d({ filters: 5, kernelSize: 3, dilationRate: 2, padding: 'same', name: 'conv_d' }),
+      x,
+    );
     x = apply(tf.layers.add({ name: 'add' }), [x, dil]);
     x = apply(tf.layers.averagePooling2d({ poolSize: 3, strides: 2, padding: 'same', name: 'avg' }), x);
     const dw = apply(tf.layers.depthwiseConv2d({ kernelSize: 2, depthMultiplier: 3, padding: 'valid', name: 'dw' }), x);
@@ -108,7 +136,8 @@ describe('reading a topology', () => {
     const model = tf.model({ inputs: input, outputs: out });
     const stored = await fromLayersModel(tf, model);
     const t = Topology.fromModel(stored.json);
-    for (const layer of model.layers) expect([layer.name, t.outputShape(layer.name)]).toEqual([layer.name, layer.outputShape]);
+    for (const layer of model.layers)
+      expect([layer.name, t.outputShape(layer.name)]).toEqual([layer.name, layer.outputShape]);
     expect(t.inputShapes('cat')).toEqual([model.getLayer('dw').outputShape, model.getLayer('sep').outputShape]);
     expect(weightProblems(t, stored.weightSpecs)).toEqual([]);
     model.dispose();
@@ -116,7 +145,9 @@ describe('reading a topology', () => {
 
   it('refuses what it cannot read, naming the layer', async () => {
     expect(() => Topology.fromModel({ format: 'graph-model', modelTopology: { node: [] } })).toThrow(TopologyError);
-    expect(() => Topology.fromModel({ modelTopology: { class_name: 'Weird', config: {} } })).toThrow(/mcbuild reads Sequential and functional/);
+    expect(() => Topology.fromModel({ modelTopology: { class_name: 'Weird', config: {} } })).toThrow(
+      /mcbuild reads Sequential and functional/,
+    );
     // A layer applied twice (shared weights) has two inbound nodes.
     const input = tf.input({ shape: [4], name: 'in' });
     const shared = tf.layers.dense({ units: 4, name: 'shared' });
@@ -125,11 +156,18 @@ describe('reading a topology', () => {
     expect(() => Topology.fromModel(stored.json)).toThrow(/layer "shared" is called 2 times \(a shared layer\)/);
     expect(Topology.tryFromModel(stored.json)).toBeUndefined();
     // An unknown class only fails the shapes that depend on it.
-    const t = Topology.fromModel({ modelTopology: { class_name: 'Sequential', config: { layers: [
-      { class_name: 'Dense', config: { name: 'a', units: 3, batch_input_shape: [null, 5] } },
-      { class_name: 'MyLayer', config: { name: 'b' } },
-      { class_name: 'Dense', config: { name: 'c', units: 2 } },
-    ] } } });
+    const t = Topology.fromModel({
+      modelTopology: {
+        class_name: 'Sequential',
+        config: {
+          layers: [
+            { class_name: 'Dense', config: { name: 'a', units: 3, batch_input_shape: [null, 5] } },
+            { class_name: 'MyLayer', config: { name: 'b' } },
+            { class_name: 'Dense', config: { name: 'c', units: 2 } },
+          ],
+        },
+      },
+    });
     expect(t.outputShape('a')).toEqual([null, 3]);
     expect(() => t.outputShape('b')).toThrow(/mcbuild does not know layer class MyLayer/);
     expect(() => t.outputShape('c')).toThrow(/MyLayer/);
@@ -138,10 +176,15 @@ describe('reading a topology', () => {
   });
 
   it('reads the pre-2.2.3 Keras Sequential (config is the layer list)', () => {
-    const t = Topology.fromModel({ modelTopology: { class_name: 'Sequential', config: [
-      { class_name: 'Flatten', config: { name: 'f', batch_input_shape: [null, 2, 3] } },
-      { class_name: 'Dense', config: { name: 'd', units: 4 } },
-    ] } });
+    const t = Topology.fromModel({
+      modelTopology: {
+        class_name: 'Sequential',
+        config: [
+          { class_name: 'Flatten', config: { name: 'f', batch_input_shape: [null, 2, 3] } },
+          { class_name: 'Dense', config: { name: 'd', units: 4 } },
+        ],
+      },
+    });
     expect(t.outputShape('d')).toEqual([null, 4]);
     expect(t.inbound('d')).toEqual(['f']);
     expect(t.consumers('f')).toEqual(['d']);
@@ -153,8 +196,17 @@ describe('reading a topology', () => {
   });
 
   it('layerOutputShape follows Keras for valid and same windows', () => {
-    const conv = (size: number, k: number, s: number, padding: string) => layerOutputShape('c', 'Conv2D', { filters: 1, kernel_size: [k, k], strides: [s, s], padding }, [[null, size, size, 1]])[1];
-    expect([conv(28, 3, 2, 'same'), conv(7, 3, 2, 'same'), conv(28, 5, 1, 'valid'), conv(8, 3, 2, 'valid'), conv(4, 5, 1, 'valid')]).toEqual([14, 4, 24, 3, 0]);
+    const conv = (size: number, k: number, s: number, padding: string) =>
+      layerOutputShape('c', 'Conv2D', { filters: 1, kernel_size: [k, k], strides: [s, s], padding }, [
+        [null, size, size, 1],
+      ])[1];
+    expect([
+      conv(28, 3, 2, 'same'),
+      conv(7, 3, 2, 'same'),
+      conv(28, 5, 1, 'valid'),
+      conv(8, 3, 2, 'valid'),
+      conv(4, 5, 1, 'valid'),
+    ]).toEqual([14, 4, 24, 3, 0]);
   });
 });
 
@@ -187,7 +239,15 @@ describe('editing a topology', () => {
 
   it('Functional: removing a layer rewires an Add input, a second consumer and a model output', async () => {
     const input = tf.input({ shape: [28, 28, 1], name: 'in' });
-    const conv = tf.layers.conv2d({ filters: 4, kernelSize: 3, padding: 'same', name: 'conv', kernelInitializer: tf.initializers.randomNormal({ seed: 4 }) }).apply(input) as tf.SymbolicTensor;
+    const conv = tf.layers
+      .conv2d({
+        filters: 4,
+        kernelSize: 3,
+        padding: 'same',
+        name: 'conv',
+        kernelInitializer: tf.initializers.randomNormal({ seed: 4 }),
+      })
+      .apply(input) as tf.SymbolicTensor;
     const id1 = tf.layers.activation({ activation: 'linear', name: 'id1' }).apply(conv) as tf.SymbolicTensor;
     const relu = tf.layers.reLU({ name: 'relu' }).apply(id1) as tf.SymbolicTensor;
     const add = tf.layers.add({ name: 'add' }).apply([id1, relu]) as tf.SymbolicTensor;
@@ -209,8 +269,13 @@ describe('editing a topology', () => {
   });
 
   it('replaceLayer: a Dense becomes two (W·I), in a Sequential hidden layer and a functional output layer', async () => {
-    for (const [arch, layer] of [['mlp', 'fc_1'], ['mobilenet-v1', 'predictions']] as const) {
-      const stored = await store(buildArchitecture(tf, arch, arch === 'mlp' ? { hidden: [24] } : { alpha: 0.25, depth: 0 }, shape));
+    for (const [arch, layer] of [
+      ['mlp', 'fc_1'],
+      ['mobilenet-v1', 'predictions'],
+    ] as const) {
+      const stored = await store(
+        buildArchitecture(tf, arch, arch === 'mlp' ? { hidden: [24] } : { alpha: 0.25, depth: 0 }, shape),
+      );
       const t = Topology.fromModel(stored.json);
       const old = t.layer(layer);
       const units = old.config.units as number;
@@ -226,9 +291,17 @@ describe('editing a topology', () => {
       for (let i = 0; i < units; i++) eye[i * units + i] = 1;
       weights.set(`${layer}_u`, 'kernel', kernel, [inUnits, units]);
       weights.set(layer, 'kernel', eye, [units, units]);
-      expect(weights.list().map((w) => w.spec.name).filter((n) => n.startsWith(layer))).toEqual([`${layer}/kernel`, `${layer}/bias`, `${layer}_u/kernel`]);
+      expect(
+        weights
+          .list()
+          .map((w) => w.spec.name)
+          .filter((n) => n.startsWith(layer)),
+      ).toEqual([`${layer}/kernel`, `${layer}/bias`, `${layer}_u/kernel`]);
       expect(t.inbound(layer)).toEqual([`${layer}_u`]);
-      expect(expectedWeights(t, layer)).toEqual([{ key: 'kernel', shape: [units, units] }, { key: 'bias', shape: [units] }]);
+      expect(expectedWeights(t, layer)).toEqual([
+        { key: 'kernel', shape: [units, units] },
+        { key: 'bias', shape: [units] },
+      ]);
       const edited = rebuildModel(stored, t, weights);
       expect(maxAbsDiff(await predict(edited), await predict(stored))).toBeLessThan(1e-6);
       expect(Topology.fromModel(edited.json).outputs()).toEqual(['predictions']);
@@ -238,18 +311,36 @@ describe('editing a topology', () => {
   it('replaceLayer refuses duplicate and taken names; insertAfter and renameLayer keep the function', async () => {
     const stored = await store(buildArchitecture(tf, 'mobilenet-v2', { alpha: 0.35 }, shape));
     const t = Topology.fromModel(stored.json);
-    expect(() => t.replaceLayer('Conv1', [{ class_name: 'ReLU', config: { name: 'Conv1_relu' } }])).toThrow(/a layer named "Conv1_relu" already exists/);
-    expect(() => t.replaceLayer('Conv1', [{ class_name: 'ReLU', config: { name: 'x' } }, { class_name: 'ReLU', config: { name: 'x' } }])).toThrow(/two new layers are named "x"/);
+    expect(() => t.replaceLayer('Conv1', [{ class_name: 'ReLU', config: { name: 'Conv1_relu' } }])).toThrow(
+      /a layer named "Conv1_relu" already exists/,
+    );
+    expect(() =>
+      t.replaceLayer('Conv1', [
+        { class_name: 'ReLU', config: { name: 'x' } },
+        { class_name: 'ReLU', config: { name: 'x' } },
+      ]),
+    ).toThrow(/two new layers are named "x"/);
     expect(() => t.replaceLayer('Conv1', [])).toThrow(/at least one layer/);
     // An identity after the branch point of a residual: both the expand conv and the Add must read it.
-    t.insertAfter('block_1_project_BN', { class_name: 'Activation', config: { name: 'tap', activation: 'linear', trainable: true } });
+    t.insertAfter('block_1_project_BN', {
+      class_name: 'Activation',
+      config: { name: 'tap', activation: 'linear', trainable: true },
+    });
     expect(t.inbound('tap')).toEqual(['block_1_project_BN']);
     expect(t.consumers('tap')).toEqual(['block_2_expand', 'block_2_add']);
     expect(t.consumers('block_1_project_BN')).toEqual(['tap']);
     t.renameLayer('Conv1', 'stem');
     expect(t.consumers('input')).toEqual(['stem']);
     const weights = new WeightTable(decodeWeights(stored));
-    expect(weightProblems(t, weights.list().map((w) => w.spec))).toEqual(['weight Conv1/kernel belongs to no layer of the model', 'layer stem (Conv2D) has no weight stem/kernel [3, 3, 1, 8]']);
+    expect(
+      weightProblems(
+        t,
+        weights.list().map((w) => w.spec),
+      ),
+    ).toEqual([
+      'weight Conv1/kernel belongs to no layer of the model',
+      'layer stem (Conv2D) has no weight stem/kernel [3, 3, 1, 8]',
+    ]);
     weights.renameLayer('Conv1', 'stem');
     const edited = rebuildModel(stored, t, weights);
     expect(maxAbsDiff(await predict(edited), await predict(stored))).toBe(0);
@@ -262,12 +353,19 @@ describe('editing a topology', () => {
     weights.delete('fc_1', 'bias');
     weights.set('fc_2', 'kernel', new Float32Array(84 * 121), [121, 84]);
     weights.set('pool_1', 'kernel', new Float32Array(1), [1]);
-    expect(weightProblems(t, weights.list().map((w) => w.spec))).toEqual([
+    expect(
+      weightProblems(
+        t,
+        weights.list().map((w) => w.spec),
+      ),
+    ).toEqual([
       'weight pool_1/kernel is not a weight of layer pool_1 (MaxPooling2D)',
       'layer fc_1 (Dense) has no weight fc_1/bias [120]',
       'weight fc_2/kernel has shape [121, 84] but layer fc_2 needs [120, 84]',
     ]);
-    expect(() => rebuildModel(stored, t, weights)).toThrow(/rewired model is inconsistent: weight pool_1\/kernel is not a weight/);
+    expect(() => rebuildModel(stored, t, weights)).toThrow(
+      /rewired model is inconsistent: weight pool_1\/kernel is not a weight/,
+    );
     // use_bias: false takes the bias away from what the layer needs.
     t.updateConfig('fc_1', { use_bias: false });
     expect(expectedWeights(t, 'fc_1')).toEqual([{ key: 'kernel', shape: [400, 120] }]);

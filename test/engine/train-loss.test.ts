@@ -13,7 +13,7 @@ beforeAll(async () => {
 });
 
 describe('the training loop', () => {
-  it('a custom loss sees the model\'s training-mode output, the labels and the dataset indices of the same samples', async () => {
+  it("a custom loss sees the model's training-mode output, the labels and the dataset indices of the same samples", async () => {
     const ds = await loadMnist('train', 200);
     const model = buildArchitecture(tf, 'mlp', { hidden: [16] }, { ...SHAPE, seed: 1 });
     const batches: number[][] = [];
@@ -31,7 +31,12 @@ describe('the training loop', () => {
     expect(tf.memory().numTensors).toBe(tensors);
     // Every sample once per epoch, in a shuffled order.
     expect(batches.length).toBe(14);
-    expect(batches.slice(0, 7).flat().sort((a, b) => a - b)).toEqual(Array.from({ length: 200 }, (_, i) => i));
+    expect(
+      batches
+        .slice(0, 7)
+        .flat()
+        .sort((a, b) => a - b),
+    ).toEqual(Array.from({ length: 200 }, (_, i) => i));
     expect(result.epochLosses[1]).toBeLessThan(result.epochLosses[0]!);
     model.dispose();
   });

@@ -6,8 +6,24 @@
 import { describe, expect, it } from 'vitest';
 import type { StoredModel } from '../../src/engine/model-format.js';
 import { packWeight, packedSize, roundHalfUp, type PackOptions } from '../../src/engine/packed.js';
-import { alignedView, decodeWeights, encodeWeights, float16Table, float16ToFloat32, float32BitsToFloat16, float32ToFloat16 } from '../../src/engine/weights.js';
-import { checksum, decodePacked, packedLayout, readInt, scaleIndex, type ManifestEntry, type PackedQuantization } from '../../src/runtime/decode.js';
+import {
+  alignedView,
+  decodeWeights,
+  encodeWeights,
+  float16Table,
+  float16ToFloat32,
+  float32BitsToFloat16,
+  float32ToFloat16,
+} from '../../src/engine/weights.js';
+import {
+  checksum,
+  decodePacked,
+  packedLayout,
+  readInt,
+  scaleIndex,
+  type ManifestEntry,
+  type PackedQuantization,
+} from '../../src/runtime/decode.js';
 import { mulberry32 } from '../../src/util/random.js';
 
 function bytesOf(parts: ArrayBufferView[]): Uint8Array {
@@ -42,7 +58,9 @@ function mixedModel(): StoredModel {
 function edgyValues(n: number, seed: number): Float32Array {
   const random = mulberry32(seed);
   const special = [Number.NaN, Infinity, -Infinity, 0, -0, 1e-40, -1e-40, 0.5, -0.5, 65504, 70000];
-  return Float32Array.from({ length: n }, (_, i) => (random() < 0.08 ? special[i % special.length]! : (random() * 2 - 1 + 0.2) * (1 + (i % 5))));
+  return Float32Array.from({ length: n }, (_, i) =>
+    random() < 0.08 ? special[i % special.length]! : (random() * 2 - 1 + 0.2) * (1 + (i % 5)),
+  );
 }
 
 describe('decodeWeights', () => {
@@ -68,7 +86,10 @@ describe('decodeWeights', () => {
     // The same bytes at an aligned offset of a larger buffer are viewed, not copied.
     const big = new Uint8Array(model.weightData.byteLength + 8);
     big.set(model.weightData, 4);
-    const offset = decodeWeights({ ...model, weightData: big.subarray(4, 4 + model.weightData.byteLength) }, { share: true });
+    const offset = decodeWeights(
+      { ...model, weightData: big.subarray(4, 4 + model.weightData.byteLength) },
+      { share: true },
+    );
     expect(offset[0]!.values.buffer).toBe(big.buffer);
     expect(offset.map((w) => Array.from(w.values))).toEqual(plain.map((w) => Array.from(w.values)));
   });
@@ -150,7 +171,23 @@ describe('float16 and rounding helpers', () => {
       return f[0]!;
     };
     const random = mulberry32(6);
-    const cases = [0.49999999999999994, 0.5, -0.5, 1.5, -1.5, 2.5, -2.5, 4503599627370495.5, -4503599627370495.5, Number.NaN, Infinity, -Infinity, 0, -0, 1e-300];
+    const cases = [
+      0.49999999999999994,
+      0.5,
+      -0.5,
+      1.5,
+      -1.5,
+      2.5,
+      -2.5,
+      4503599627370495.5,
+      -4503599627370495.5,
+      Number.NaN,
+      Infinity,
+      -Infinity,
+      0,
+      -0,
+      1e-300,
+    ];
     for (let i = 0; i < 20_000; i++) {
       const k = Math.floor((random() - 0.5) * 2 ** Math.floor(random() * 50));
       for (let d = -2; d <= 2; d++) cases.push(next(k + 0.5, d), next(k, d), next(-k - 0.5, d));
@@ -241,15 +278,26 @@ describe('packWeight', () => {
       for (const dtype of ['int8', 'int4', 'int2'] as const) {
         for (const granularity of ['per-tensor', 'per-channel', 'per-group'] as const) {
           for (const symmetric of [true, false]) {
-            const quantization = { dtype, granularity, ...(granularity === 'per-tensor' ? {} : { axis }), ...(granularity === 'per-group' ? { groupSize: 4 } : {}), symmetric, scaleCount: 0, checksum: '' };
+            const quantization = {
+              dtype,
+              granularity,
+              ...(granularity === 'per-tensor' ? {} : { axis }),
+              ...(granularity === 'per-group' ? { groupSize: 4 } : {}),
+              symmetric,
+              scaleCount: 0,
+              checksum: '',
+            };
             const spec: ManifestEntry = { name: 'w', shape, dtype: 'float32', quantization };
             const l = packedLayout(spec, true);
             quantization.scaleCount = l.scaleCount;
             const bytes = Uint8Array.from({ length: l.byteLength }, () => Math.floor(random() * 256));
             const scales = new DataView(bytes.buffer);
-            for (let s = 0; s < l.scaleCount * (symmetric ? 1 : 2); s++) scales.setFloat32(4 * s, (random() - 0.3) * 10, true);
+            for (let s = 0; s < l.scaleCount * (symmetric ? 1 : 2); s++)
+              scales.setFloat32(4 * s, (random() - 0.3) * 10, true);
             quantization.checksum = checksum(bytes);
-            expect(new Uint8Array(decodePacked(spec, bytes).buffer)).toEqual(new Uint8Array(referenceDecode(spec, bytes).buffer));
+            expect(new Uint8Array(decodePacked(spec, bytes).buffer)).toEqual(
+              new Uint8Array(referenceDecode(spec, bytes).buffer),
+            );
           }
         }
       }

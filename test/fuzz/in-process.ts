@@ -30,7 +30,11 @@ export async function runInProcess(argv: string[]): Promise<InProcessRun> {
     return { code, stdout, stderr };
   } catch (e) {
     // main() turns every error into an exit code; one escaping it is a crash like exit 3.
-    return { code: -1, stdout, stderr: `${stderr}\nescaped main(): ${e instanceof Error ? (e.stack ?? e.message) : String(e)}` };
+    return {
+      code: -1,
+      stdout,
+      stderr: `${stderr}\nescaped main(): ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`,
+    };
   } finally {
     process.stdout.write = out;
     process.stderr.write = err;

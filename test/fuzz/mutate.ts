@@ -14,13 +14,90 @@ const pick = <T>(rng: Rng, xs: readonly T[]): T => xs[Math.floor(rng() * xs.leng
 
 /** Values a careless or hostile author writes. */
 const HOSTILE: readonly unknown[] = [
-  0, -1, 1, 2, 3, 7, 8, 16, 0.5, -0.5, 1e308, -1e308, 2 ** 53 + 1, 1e-320, 4294967296,
-  'NaN', '.nan', 'Infinity', '-.inf', '1e999', '0x10', '', ' ', 'null', 'true', 'auto', 'skip',
-  'x'.repeat(5000), 'Ω≈ç√∫˜µ≤≥÷', '😀🎉', 'a\u0000b', '\u202eevil', '${{ matrix.bits }}', '${{ matrix.nope }}',
-  '../../x', '../../../../etc', '/etc', '/tmp/../etc/passwd', 'C:\\Windows', 'file:///etc/passwd', 'https://example.com/model.json',
-  're:(', 're:^(a+)+$', '*', '**/*', '300kB', '1.5MB', '-3MB', '9e99GB', true, false, null, [], {}, [null], [[[]]], { a: { b: { c: {} } } },
+  0,
+  -1,
+  1,
+  2,
+  3,
+  7,
+  8,
+  16,
+  0.5,
+  -0.5,
+  1e308,
+  -1e308,
+  2 ** 53 + 1,
+  1e-320,
+  4294967296,
+  'NaN',
+  '.nan',
+  'Infinity',
+  '-.inf',
+  '1e999',
+  '0x10',
+  '',
+  ' ',
+  'null',
+  'true',
+  'auto',
+  'skip',
+  'x'.repeat(5000),
+  'Ω≈ç√∫˜µ≤≥÷',
+  '😀🎉',
+  'a\u0000b',
+  '\u202eevil',
+  '${{ matrix.bits }}',
+  '${{ matrix.nope }}',
+  '../../x',
+  '../../../../etc',
+  '/etc',
+  '/tmp/../etc/passwd',
+  'C:\\Windows',
+  'file:///etc/passwd',
+  'https://example.com/model.json',
+  're:(',
+  're:^(a+)+$',
+  '*',
+  '**/*',
+  '300kB',
+  '1.5MB',
+  '-3MB',
+  '9e99GB',
+  true,
+  false,
+  null,
+  [],
+  {},
+  [null],
+  [[[]]],
+  { a: { b: { c: {} } } },
 ];
-const KEYS = ['version', 'name', 'model', 'path', 'train', 'data', 'eval', 'passes', 'quantize', 'prune', 'overrides', 'layers', 'thresholds', 'output', 'extends', 'matrix', 'runtime', 'bits', 'dtype', 'limit', '__proto__', 'constructor', 'nonFinite', 'gate'];
+const KEYS = [
+  'version',
+  'name',
+  'model',
+  'path',
+  'train',
+  'data',
+  'eval',
+  'passes',
+  'quantize',
+  'prune',
+  'overrides',
+  'layers',
+  'thresholds',
+  'output',
+  'extends',
+  'matrix',
+  'runtime',
+  'bits',
+  'dtype',
+  'limit',
+  '__proto__',
+  'constructor',
+  'nonFinite',
+  'gate',
+];
 
 function nodes(value: unknown, path: Path = [], out: Path[] = []): Path[] {
   out.push(path);
@@ -46,12 +123,18 @@ function sameType(rng: Rng, v: unknown): unknown {
 function swapType(rng: Rng, v: unknown): unknown {
   const as = pick(rng, ['string', 'number', 'list', 'map', 'null', 'bool'] as const);
   switch (as) {
-    case 'string': return typeof v === 'string' ? `${v}x` : JSON.stringify(v) ?? 'x';
-    case 'number': return typeof v === 'number' ? -v * 1000 : Number.parseFloat(String(v)) || pick(rng, [0, -1, 1e9]);
-    case 'list': return Array.isArray(v) ? [] : [v];
-    case 'map': return v && typeof v === 'object' && !Array.isArray(v) ? {} : { value: v };
-    case 'null': return null;
-    case 'bool': return rng() < 0.5;
+    case 'string':
+      return typeof v === 'string' ? `${v}x` : (JSON.stringify(v) ?? 'x');
+    case 'number':
+      return typeof v === 'number' ? -v * 1000 : Number.parseFloat(String(v)) || pick(rng, [0, -1, 1e9]);
+    case 'list':
+      return Array.isArray(v) ? [] : [v];
+    case 'map':
+      return v && typeof v === 'object' && !Array.isArray(v) ? {} : { value: v };
+    case 'null':
+      return null;
+    case 'bool':
+      return rng() < 0.5;
   }
 }
 
@@ -62,7 +145,18 @@ function mutateTree(rng: Rng, root: Record<string, unknown>): string {
   const path = pick(rng, all);
   const parent = get(root, path.slice(0, -1)) as Record<string | number, unknown> | unknown[];
   const key = path[path.length - 1]!;
-  const op = pick(rng, ['delete', 'duplicate', 'rename', 'swap', 'value', 'same', 'same', 'same', 'list', 'unknown-key'] as const);
+  const op = pick(rng, [
+    'delete',
+    'duplicate',
+    'rename',
+    'swap',
+    'value',
+    'same',
+    'same',
+    'same',
+    'list',
+    'unknown-key',
+  ] as const);
   const at = path.join('.');
   if (Array.isArray(parent)) {
     const i = key as number;
@@ -80,7 +174,10 @@ function mutateTree(rng: Rng, root: Record<string, unknown>): string {
       break;
     case 'duplicate':
     case 'rename': {
-      const name = op === 'rename' ? pick(rng, [`${String(key)}s`, String(key).slice(1), String(key).toUpperCase(), pick(rng, KEYS)]) : `${String(key)}_copy`;
+      const name =
+        op === 'rename'
+          ? pick(rng, [`${String(key)}s`, String(key).slice(1), String(key).toUpperCase(), pick(rng, KEYS)])
+          : `${String(key)}_copy`;
       const v = obj[key as string];
       if (op === 'rename') delete obj[key as string];
       obj[name] = structuredClone(v);
@@ -105,14 +202,37 @@ function mutateTree(rng: Rng, root: Record<string, unknown>): string {
 function mutateText(rng: Rng, text: string): [string, string] {
   const lines = text.split('\n');
   const i = Math.floor(rng() * lines.length);
-  const op = pick(rng, ['indent', 'dedent', 'drop-line', 'dup-line', 'tab', 'truncate', 'anchor', 'bracket', 'deep', 'colon', 'proto'] as const);
+  const op = pick(rng, [
+    'indent',
+    'dedent',
+    'drop-line',
+    'dup-line',
+    'tab',
+    'truncate',
+    'anchor',
+    'bracket',
+    'deep',
+    'colon',
+    'proto',
+  ] as const);
   switch (op) {
-    case 'indent': lines[i] = ' '.repeat(1 + Math.floor(rng() * 3)) + lines[i]; break;
-    case 'dedent': lines[i] = lines[i]!.replace(/^ {1,2}/, ''); break;
-    case 'drop-line': lines.splice(i, 1); break;
-    case 'dup-line': lines.splice(i, 0, lines[i]!); break;
-    case 'tab': lines[i] = `\t${lines[i]}`; break;
-    case 'truncate': return [text.slice(0, Math.floor(rng() * text.length)), op];
+    case 'indent':
+      lines[i] = ' '.repeat(1 + Math.floor(rng() * 3)) + lines[i];
+      break;
+    case 'dedent':
+      lines[i] = lines[i]!.replace(/^ {1,2}/, '');
+      break;
+    case 'drop-line':
+      lines.splice(i, 1);
+      break;
+    case 'dup-line':
+      lines.splice(i, 0, lines[i]!);
+      break;
+    case 'tab':
+      lines[i] = `\t${lines[i]}`;
+      break;
+    case 'truncate':
+      return [text.slice(0, Math.floor(rng() * text.length)), op];
     case 'anchor': {
       // An anchor on one value, aliases to it elsewhere (sometimes a small bomb of nested aliases).
       const m = /^(\s*[\w-]+:)\s*(.*)$/.exec(lines[i]!);
@@ -122,13 +242,25 @@ function mutateText(rng: Rng, text: string): [string, string] {
         const n = /^(\s*[\w-]+:)/.exec(lines[j]!);
         if (n && j !== i) lines[j] = `${n[1]} *a`;
       }
-      if (rng() < 0.2) lines.push('bomb: &b0 [x, x]', ...Array.from({ length: 12 }, (_, k) => `b${k + 1}: &b${k + 1} [*b${k}, *b${k}]`));
+      if (rng() < 0.2)
+        lines.push(
+          'bomb: &b0 [x, x]',
+          ...Array.from({ length: 12 }, (_, k) => `b${k + 1}: &b${k + 1} [*b${k}, *b${k}]`),
+        );
       break;
     }
-    case 'bracket': lines[i] = `${lines[i]} [`; break;
-    case 'deep': lines.push(`deep: ${'['.repeat(40 + Math.floor(rng() * 3000))}`); break;
-    case 'colon': lines[i] = lines[i]!.replace(':', ''); break;
-    case 'proto': lines.push(pick(rng, ['__proto__: { polluted: true }', 'constructor: { prototype: { polluted: true } }'])); break;
+    case 'bracket':
+      lines[i] = `${lines[i]} [`;
+      break;
+    case 'deep':
+      lines.push(`deep: ${'['.repeat(40 + Math.floor(rng() * 3000))}`);
+      break;
+    case 'colon':
+      lines[i] = lines[i]!.replace(':', '');
+      break;
+    case 'proto':
+      lines.push(pick(rng, ['__proto__: { polluted: true }', 'constructor: { prototype: { polluted: true } }']));
+      break;
   }
   return [lines.join('\n'), op];
 }
@@ -170,7 +302,9 @@ export function setArgument(n: number, text: string): string {
   }
   const paths = nodes(doc).filter((p) => p.length > 0);
   const path = paths.length ? pick(rng, paths) : ['name'];
-  const shown = path.map((k, i) => (typeof k === 'number' ? `[${rng() < 0.1 ? k + 5 : k}]` : `${i ? '.' : ''}${k}`)).join('');
+  const shown = path
+    .map((k, i) => (typeof k === 'number' ? `[${rng() < 0.1 ? k + 5 : k}]` : `${i ? '.' : ''}${k}`))
+    .join('');
   const value = pick(rng, HOSTILE);
   return `${shown}=${typeof value === 'string' ? value : JSON.stringify(value)}`;
 }

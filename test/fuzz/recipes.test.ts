@@ -26,15 +26,25 @@ const sentinel = tempDir('mcbuild-fuzz-sentinel-');
 writeText(join(sentinel, 'keep.txt'), 'keep');
 
 const corpus = [
-  ...readdirSync(join(ROOT, 'recipes')).filter((f) => f.endsWith('.yaml')).sort().map((f) => ({ name: `recipes/${f}`, text: readFileSync(join(ROOT, 'recipes', f), 'utf8') })),
-  ...readdirSync(FIXTURES).filter((f) => f.startsWith('seed-')).sort().map((f) => ({ name: `fixtures/fuzz/${f}`, text: readFileSync(join(FIXTURES, f), 'utf8') })),
+  ...readdirSync(join(ROOT, 'recipes'))
+    .filter((f) => f.endsWith('.yaml'))
+    .sort()
+    .map((f) => ({ name: `recipes/${f}`, text: readFileSync(join(ROOT, 'recipes', f), 'utf8') })),
+  ...readdirSync(FIXTURES)
+    .filter((f) => f.startsWith('seed-'))
+    .sort()
+    .map((f) => ({ name: `fixtures/fuzz/${f}`, text: readFileSync(join(FIXTURES, f), 'utf8') })),
 ];
 
 // The shipped recipes beside the mutants, so that `extends: ./mnist-mlp.yaml` resolves as in recipes/.
-for (const c of corpus) if (c.name.startsWith('recipes/')) writeText(join(recipesDir, c.name.slice('recipes/'.length)), c.text);
+for (const c of corpus)
+  if (c.name.startsWith('recipes/')) writeText(join(recipesDir, c.name.slice('recipes/'.length)), c.text);
 const shipped = new Set(listFiles(recipesDir));
 
-interface Outcome { code: number; all: string }
+interface Outcome {
+  code: number;
+  all: string;
+}
 
 function problems(r: Outcome): string[] {
   const out: string[] = [];
@@ -59,7 +69,10 @@ describe('fuzzed recipes', () => {
       for (const cmd of n % 2 === 0 ? ['validate', 'plan'] : ['validate']) {
         // One validate in three also gets a hostile --set, on a path the recipe has.
         const set = cmd === 'validate' && n % 3 === 1 ? ['--set', setArgument(n, m.text)] : [];
-        const args = cmd === 'plan' ? ['plan', file, '--cache-dir', cacheDir, '--format', n % 4 === 0 ? 'json' : 'text'] : ['validate', file, '--cache-dir', cacheDir, ...set];
+        const args =
+          cmd === 'plan'
+            ? ['plan', file, '--cache-dir', cacheDir, '--format', n % 4 === 0 ? 'json' : 'text']
+            : ['validate', file, '--cache-dir', cacheDir, ...set];
         const r = await runInProcess(args);
         const all = r.stdout + r.stderr;
         exits[`${cmd} ${r.code}`] = (exits[`${cmd} ${r.code}`] ?? 0) + 1;
@@ -70,16 +83,27 @@ describe('fuzzed recipes', () => {
     }
     const seconds = (performance.now() - started) / 1000;
     // The figures the issue asks for, in the test log.
-    console.log(`fuzz: ${N} mutants of ${corpus.length} seeds in ${seconds.toFixed(1)} s; exits ${JSON.stringify(exits)}; crashes ${crashes.length}`);
-    for (const c of crashes.slice(0, 5)) console.log(`mutant ${c.m.seed} (${c.m.from}: ${c.m.ops.join('; ')}) ${c.cmd}: ${c.why.join(', ')}\n${c.m.text}\n---\n${c.all.slice(0, 3000)}`);
+    console.log(
+      `fuzz: ${N} mutants of ${corpus.length} seeds in ${seconds.toFixed(1)} s; exits ${JSON.stringify(exits)}; crashes ${crashes.length}`,
+    );
+    for (const c of crashes.slice(0, 5))
+      console.log(
+        `mutant ${c.m.seed} (${c.m.from}: ${c.m.ops.join('; ')}) ${c.cmd}: ${c.why.join(', ')}\n${c.m.text}\n---\n${c.all.slice(0, 3000)}`,
+      );
     expect(crashes.map((c) => `mutant ${c.m.seed} ${c.cmd}: ${c.why.join(', ')}`)).toEqual([]);
     expect(listFiles(sentinel)).toEqual([join(sentinel, 'keep.txt')]);
     // Planning writes nothing but the cache folder: no output folders, no reports.
-    expect(listFiles(project).filter((f) => !f.startsWith(cacheDir) && !shipped.has(f)).map((f) => f.slice(project.length))).toEqual(['/package.json']);
+    expect(
+      listFiles(project)
+        .filter((f) => !f.startsWith(cacheDir) && !shipped.has(f))
+        .map((f) => f.slice(project.length)),
+    ).toEqual(['/package.json']);
   }, 240_000);
 
   it('the regression corpus: each fixture exits as recorded', async () => {
-    const fixtures = readdirSync(FIXTURES).filter((f) => f.endsWith('.yaml')).sort();
+    const fixtures = readdirSync(FIXTURES)
+      .filter((f) => f.endsWith('.yaml'))
+      .sort();
     expect(fixtures.length).toBeGreaterThan(0);
     for (const f of fixtures) {
       const text = readFileSync(join(FIXTURES, f), 'utf8');
@@ -100,7 +124,9 @@ describe('fuzzed recipes', () => {
       const file = writeText(join(recipesDir, `bin${n}.yaml`), m.text);
       const inProcess = await runInProcess(['validate', file, '--cache-dir', cacheDir]);
       const r = await runCli(['validate', file, '--cache-dir', cacheDir]);
-      expect(problems({ code: r.code ?? -1, all: r.all }), `mutant ${m.seed}: ${m.ops.join('; ')}\n${r.all}`).toEqual([]);
+      expect(problems({ code: r.code ?? -1, all: r.all }), `mutant ${m.seed}: ${m.ops.join('; ')}\n${r.all}`).toEqual(
+        [],
+      );
       expect(r.code).toBe(inProcess.code);
       rmSync(file);
     }

@@ -43,7 +43,8 @@ const result: Metrics = {
   peakBytes: 2_500_000,
 };
 
-const check = (metrics: NonNullable<Parameters<typeof gate>[0]['metrics']>, r: Metrics = result) => gate({ metrics }, baseline, r).checks;
+const check = (metrics: NonNullable<Parameters<typeof gate>[0]['metrics']>, r: Metrics = result) =>
+  gate({ metrics }, baseline, r).checks;
 
 describe('thresholds.metrics: one vocabulary of limits on every named metric', () => {
   it('min and max bound the result value (exactly at the limit passes)', () => {
@@ -103,10 +104,15 @@ describe('thresholds.metrics: one vocabulary of limits on every named metric', (
 
   it('the published schema offers exactly the named metrics, each with the limits that make sense for it', () => {
     const schema = JSON.parse(readFileSync(join(ROOT, 'schema', 'recipe.schema.json'), 'utf8')) as {
-      properties: { thresholds: { properties: { metrics: { properties: Record<string, { properties: Record<string, unknown> }> } } } };
+      properties: {
+        thresholds: {
+          properties: { metrics: { properties: Record<string, { properties: Record<string, unknown> }> } };
+        };
+      };
     };
     const props = schema.properties.thresholds.properties.metrics.properties;
     expect(Object.keys(props).sort()).toEqual(NAMED_METRICS.map((m) => m.name).sort());
-    for (const m of NAMED_METRICS) expect(Object.keys(props[m.name]!.properties).sort(), m.name).toEqual(limitsFor(m).sort());
+    for (const m of NAMED_METRICS)
+      expect(Object.keys(props[m.name]!.properties).sort(), m.name).toEqual(limitsFor(m).sort());
   });
 });

@@ -14,12 +14,21 @@ import { nonZeroParams, type Metrics } from '../../src/metrics/index.js';
 
 /** A model whose outputs are its inputs (6 classes). */
 function identity(): tf.LayersModel {
-  const m = tf.sequential({ layers: [tf.layers.dense({ inputShape: [6], units: 6, useBias: false, kernelInitializer: 'identity' })] });
+  const m = tf.sequential({
+    layers: [tf.layers.dense({ inputShape: [6], units: 6, useBias: false, kernelInitializer: 'identity' })],
+  });
   return m;
 }
 
 function dataset(rows: number[][], labels: number[]): LabelledDataset {
-  return { name: 'hand', x: new Float32Array(rows.flat()), y: new Uint8Array(labels), count: rows.length, inputShape: [6], numClasses: 6 };
+  return {
+    name: 'hand',
+    x: new Float32Array(rows.flat()),
+    y: new Uint8Array(labels),
+    count: rows.length,
+    inputShape: [6],
+    numClasses: 6,
+  };
 }
 
 describe('measureAccuracy: top-1, top-k and per class', () => {
@@ -34,7 +43,12 @@ describe('measureAccuracy: top-1, top-k and per class', () => {
     ];
     const labels = [0, 1, 5, 2, 1];
     const model = identity();
-    const r = await measureAccuracy(tf, { predict: (x) => model.predict(x) as tf.Tensor, dispose: () => model.dispose() }, dataset(rows, labels), { batchSize: 2 });
+    const r = await measureAccuracy(
+      tf,
+      { predict: (x) => model.predict(x) as tf.Tensor, dispose: () => model.dispose() },
+      dataset(rows, labels),
+      { batchSize: 2 },
+    );
     expect([r.correct, r.count, r.accuracy]).toEqual([2, 5, 0.4]);
     expect(r.topK).toEqual({ k: 5, correct: 4, accuracy: 0.8 });
     const pc = Object.fromEntries(r.perClass.filter((c) => c.count > 0).map((c) => [c.class, [c.correct, c.count]]));
@@ -47,17 +61,38 @@ describe('measureAccuracy: top-1, top-k and per class', () => {
 describe('label-free data: outputs of any width, fidelity only', () => {
   it('measureOutputs takes the width from the model, measures no accuracy, and the gate fails accuracy thresholds saying why', async () => {
     // Three outputs per sample from 6 inputs, no labels: only the outputs are kept.
-    const model = tf.sequential({ layers: [tf.layers.dense({ inputShape: [6], units: 3, useBias: false, kernelInitializer: 'ones' })] });
-    const free: Dataset = { name: 'free', x: new Float32Array([1, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 1, 1, 1, 1, 1, 1]), count: 3, inputShape: [6] };
+    const model = tf.sequential({
+      layers: [tf.layers.dense({ inputShape: [6], units: 3, useBias: false, kernelInitializer: 'ones' })],
+    });
+    const free: Dataset = {
+      name: 'free',
+      x: new Float32Array([1, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 1, 1, 1, 1, 1, 1]),
+      count: 3,
+      inputShape: [6],
+    };
     const before = tf.memory().numTensors;
-    const r = await measureOutputs(tf, { predict: (x) => model.predict(x) as tf.Tensor, dispose: () => {} }, free, { batchSize: 2 });
+    const r = await measureOutputs(tf, { predict: (x) => model.predict(x) as tf.Tensor, dispose: () => {} }, free, {
+      batchSize: 2,
+    });
     expect(tf.memory().numTensors).toBe(before);
     expect(r.classes).toBe(3);
     expect(r.accuracy).toBeUndefined();
     expect(Array.from(r.outputs)).toEqual([1, 1, 1, 2, 2, 2, 6, 6, 6]);
     model.dispose();
-    const metrics: Metrics = { count: 3, sizeBytes: 10, gzipBytes: 10, brotliBytes: 10, files: [], params: 18, fidelity: { agreement: 1, meanKl: 0 } };
-    const v = gate({ accuracy: { maxDrop: 0.01, significance: { test: 'bootstrap' } }, fidelity: { minAgreement: 0.99 } }, metrics, metrics);
+    const metrics: Metrics = {
+      count: 3,
+      sizeBytes: 10,
+      gzipBytes: 10,
+      brotliBytes: 10,
+      files: [],
+      params: 18,
+      fidelity: { agreement: 1, meanKl: 0 },
+    };
+    const v = gate(
+      { accuracy: { maxDrop: 0.01, significance: { test: 'bootstrap' } }, fidelity: { minAgreement: 0.99 } },
+      metrics,
+      metrics,
+    );
     expect(v.checks.map((c) => [c.name, c.pass])).toEqual([
       ['accuracy.maxDrop', false],
       ['fidelity.minAgreement', true],
@@ -122,12 +157,21 @@ describe('gates on per-class accuracy, top-k and fidelity', () => {
   };
 
   it('names the worst class and passes or fails at the limit', () => {
-    const v = gate({ accuracy: { maxDrop: 0.02, perClassMaxDrop: 0.05, topKMaxDrop: 0.02 }, fidelity: { minAgreement: 0.95, maxMeanKl: 0.01 } }, base, result);
+    const v = gate(
+      {
+        accuracy: { maxDrop: 0.02, perClassMaxDrop: 0.05, topKMaxDrop: 0.02 },
+        fidelity: { minAgreement: 0.95, maxMeanKl: 0.01 },
+      },
+      base,
+      result,
+    );
     const by = Object.fromEntries(v.checks.map((c) => [c.name, c]));
     expect(by['accuracy.maxDrop']!.pass).toBe(true); // the mean fell 1 point only
     expect(by['accuracy.perClassMaxDrop']!.pass).toBe(false); // class 1 fell 8 points
     expect(by['accuracy.perClassMaxDrop']!.measured).toBeCloseTo(0.08, 9);
-    expect(by['accuracy.perClassMaxDrop']!.text).toMatch(/the worst class, 1, dropped by 8\.00% \(90\.00% → 82\.00% of 50 samples\)/);
+    expect(by['accuracy.perClassMaxDrop']!.text).toMatch(
+      /the worst class, 1, dropped by 8\.00% \(90\.00% → 82\.00% of 50 samples\)/,
+    );
     expect(by['accuracy.topKMaxDrop']!.pass).toBe(true); // 0.02 exactly
     expect(by['fidelity.minAgreement']!.pass).toBe(true); // 0.95 exactly
     expect(by['fidelity.maxMeanKl']!.pass).toBe(false);
@@ -154,9 +198,24 @@ describe('pairedOutcomes', () => {
 });
 
 describe('count thresholds', () => {
-  const m = (params: number, nonZero: number, macs?: number): Metrics => ({ accuracy: 1, correct: 1, count: 1, sizeBytes: 1, gzipBytes: 1, brotliBytes: 1, files: [], params, nonZeroParams: nonZero, ...(macs === undefined ? {} : { macs }) });
+  const m = (params: number, nonZero: number, macs?: number): Metrics => ({
+    accuracy: 1,
+    correct: 1,
+    count: 1,
+    sizeBytes: 1,
+    gzipBytes: 1,
+    brotliBytes: 1,
+    files: [],
+    params,
+    nonZeroParams: nonZero,
+    ...(macs === undefined ? {} : { macs }),
+  });
   it('max and minRatio on params, non-zero params and MACs, exactly at the limit', () => {
-    const v = gate({ nonZeroParams: { max: 25_000, minRatio: 10 }, params: { max: 1000 }, macs: { minRatio: 2 } }, m(266_610, 266_610, 266_200), m(266_610, 26_661, 133_100));
+    const v = gate(
+      { nonZeroParams: { max: 25_000, minRatio: 10 }, params: { max: 1000 }, macs: { minRatio: 2 } },
+      m(266_610, 266_610, 266_200),
+      m(266_610, 26_661, 133_100),
+    );
     const by = Object.fromEntries(v.checks.map((c) => [c.name, c]));
     expect(by['nonZeroParams.max']!.pass).toBe(false);
     expect(by['nonZeroParams.minRatio']!.pass).toBe(true); // 266,610 / 26,661 = 10 exactly
@@ -171,7 +230,17 @@ describe('count thresholds', () => {
 
 describe('accuracy.maxDrop judged by significance', () => {
   // 1,000 samples, baseline 900 right; the result loses 30 and gains 20: a 1-point drop.
-  const m = (correct: number, paired?: { count: number; baselineOnly: number; resultOnly: number }): Metrics => ({ accuracy: correct / 1000, correct, count: 1000, sizeBytes: 1, gzipBytes: 1, brotliBytes: 1, files: [], params: 1, ...(paired ? { paired } : {}) });
+  const m = (correct: number, paired?: { count: number; baselineOnly: number; resultOnly: number }): Metrics => ({
+    accuracy: correct / 1000,
+    correct,
+    count: 1000,
+    sizeBytes: 1,
+    gzipBytes: 1,
+    brotliBytes: 1,
+    files: [],
+    params: 1,
+    ...(paired ? { paired } : {}),
+  });
   const base = m(900);
   const result = m(890, { count: 1000, baselineOnly: 30, resultOnly: 20 });
 
@@ -179,11 +248,16 @@ describe('accuracy.maxDrop judged by significance', () => {
     expect(gate({ accuracy: { maxDrop: 0.005 } }, base, result).pass).toBe(false);
     const mc = gate({ accuracy: { maxDrop: 0, significance: { test: 'mcnemar' } } }, base, result).checks[0]!;
     expect(mc.pass).toBe(true); // 30 vs 20 discordant: one-sided p ≈ 0.10
-    expect(mc.text).toMatch(/Accuracy dropped 1\.00 points? \(90\.00% → 89\.00%\): 30 samples got worse and 20 better, one-sided McNemar p = .* not significantly worse/);
-    const bs = gate({ accuracy: { maxDrop: 0.005, significance: { test: 'bootstrap', level: 0.95 } } }, base, result).checks[0]!;
+    expect(mc.text).toMatch(
+      /Accuracy dropped 1\.00 points? \(90\.00% → 89\.00%\): 30 samples got worse and 20 better, one-sided McNemar p = .* not significantly worse/,
+    );
+    const bs = gate({ accuracy: { maxDrop: 0.005, significance: { test: 'bootstrap', level: 0.95 } } }, base, result)
+      .checks[0]!;
     expect(bs.pass).toBe(true);
     // Strict reading: the drop must be shown within the limit, which 50 discordant samples cannot show.
-    expect(gate({ accuracy: { maxDrop: 0.005, significance: { test: 'bootstrap', reading: 'strict' } } }, base, result).pass).toBe(false);
+    expect(
+      gate({ accuracy: { maxDrop: 0.005, significance: { test: 'bootstrap', reading: 'strict' } } }, base, result).pass,
+    ).toBe(false);
   });
 
   it('a clear loss fails, and missing paired outcomes fail with the reason', () => {
@@ -198,9 +272,17 @@ describe('measurePeakMemory', () => {
   it('counts the weights, the input batch and the output of one evaluation batch', async () => {
     const model = identity();
     const rows = Array.from({ length: 300 }, (_, i) => [i % 6, 0, 0, 0, 0, 0]);
-    const ds = dataset(rows, rows.map(() => 0));
+    const ds = dataset(
+      rows,
+      rows.map(() => 0),
+    );
     const before = tf.memory().numBytes;
-    const peak = await measurePeakMemory(tf, { predict: (x) => model.predict(x) as tf.Tensor, dispose: () => model.dispose() }, ds, 256);
+    const peak = await measurePeakMemory(
+      tf,
+      { predict: (x) => model.predict(x) as tf.Tensor, dispose: () => model.dispose() },
+      ds,
+      256,
+    );
     // Weights (36 floats) are already allocated; the batch (256×6) and its output (256×6) are added on top.
     expect(peak).toBeGreaterThanOrEqual(before + 2 * 256 * 6 * 4);
     expect(peak).toBeLessThan(before + 64 * 1024);

@@ -38,7 +38,11 @@ describe('MACs of the builtin architectures', () => {
     const biases = 28 * 28 * 6 + 10 * 10 * 16 + 120 + 84 + 10;
     const pools = 14 * 14 * 6 * 3 + 5 * 5 * 16 * 3;
     expect(c.flops).toBe(2 * macs + biases + pools);
-    expect(c.layers.find((l) => l.name === 'pool_1')).toMatchObject({ macs: 0, flops: 14 * 14 * 6 * 3, outputShape: [null, 14, 14, 6] });
+    expect(c.layers.find((l) => l.name === 'pool_1')).toMatchObject({
+      macs: 0,
+      flops: 14 * 14 * 6 * 3,
+      outputShape: [null, 14, 14, 6],
+    });
   });
 
   it('lenet5, the Caffe LeNet of Deep Compression: 2,293,000 MACs', async () => {
@@ -56,7 +60,15 @@ describe('MACs of the builtin architectures', () => {
       let ch = width(32);
       let macs = side * side * ch * 9;
       let bnElements = side * side * ch;
-      const blocks = [[64, 1], [128, 2], [128, 1], [256, 2], [256, 1], [512, 2], ...Array.from({ length: options.depth ?? 1 }, () => [512, 1])];
+      const blocks = [
+        [64, 1],
+        [128, 2],
+        [128, 1],
+        [256, 2],
+        [256, 1],
+        [512, 2],
+        ...Array.from({ length: options.depth ?? 1 }, () => [512, 1]),
+      ];
       for (const [filters, stride] of blocks) {
         side = Math.ceil(side / stride!);
         macs += side * side * ch * dm * 9; // depthwise: one 3×3 window per output channel
@@ -82,7 +94,16 @@ describe('MACs of the builtin architectures', () => {
     let ch = width(32);
     let macs = side * side * ch * 9;
     let adds = 0;
-    const spec = [[1, 16, 1], [6, 24, 2], [6, 24, 1], [6, 32, 2], [6, 32, 1], [6, 32, 1], [6, 64, 2], [6, 64, 1]];
+    const spec = [
+      [1, 16, 1],
+      [6, 24, 2],
+      [6, 24, 1],
+      [6, 32, 2],
+      [6, 32, 1],
+      [6, 32, 1],
+      [6, 64, 2],
+      [6, 64, 1],
+    ];
     for (const [t, c, stride] of spec) {
       const out = width(c!);
       const mid = ch * t!;
@@ -104,10 +125,20 @@ describe('MACs of the builtin architectures', () => {
 
 describe('pooling and what cannot be counted', () => {
   it('max and average pooling count the in-bounds elements of every window, as a brute-force count does', async () => {
-    for (const [size, pool, stride, padding] of [[7, 3, 2, 'same'], [8, 2, 2, 'same'], [9, 3, 1, 'same'], [9, 3, 2, 'valid'], [5, 4, 3, 'same']] as const) {
+    for (const [size, pool, stride, padding] of [
+      [7, 3, 2, 'same'],
+      [8, 2, 2, 'same'],
+      [9, 3, 1, 'same'],
+      [9, 3, 2, 'valid'],
+      [5, 4, 3, 'same'],
+    ] as const) {
       const input = tf.input({ shape: [size, size + 1, 2] });
-      const max = tf.layers.maxPooling2d({ poolSize: pool, strides: stride, padding, name: 'max' }).apply(input) as tf.SymbolicTensor;
-      const avg = tf.layers.averagePooling2d({ poolSize: pool, strides: stride, padding, name: 'avg' }).apply(max) as tf.SymbolicTensor;
+      const max = tf.layers
+        .maxPooling2d({ poolSize: pool, strides: stride, padding, name: 'max' })
+        .apply(input) as tf.SymbolicTensor;
+      const avg = tf.layers
+        .averagePooling2d({ poolSize: pool, strides: stride, padding, name: 'avg' })
+        .apply(max) as tf.SymbolicTensor;
       const stored = await fromLayersModel(tf, tf.model({ inputs: input, outputs: avg }));
       const t = Topology.fromModel(stored.json);
       const c = countCost(t);
@@ -115,7 +146,8 @@ describe('pooling and what cannot be counted', () => {
       const reads = (n: number, o: number) => {
         const padBefore = padding === 'same' ? Math.floor(Math.max(0, (o - 1) * stride + pool - n) / 2) : 0;
         let count = 0;
-        for (let i = 0; i < o; i++) for (let k = 0; k < pool; k++) if (i * stride - padBefore + k >= 0 && i * stride - padBefore + k < n) count++;
+        for (let i = 0; i < o; i++)
+          for (let k = 0; k < pool; k++) if (i * stride - padBefore + k >= 0 && i * stride - padBefore + k < n) count++;
         return count;
       };
       const [, h1, w1] = t.outputShape('max') as number[];
@@ -127,11 +159,20 @@ describe('pooling and what cannot be counted', () => {
   });
 
   it('a graph model or an unknown layer class is not counted, with the reason', () => {
-    expect(modelCost({ format: 'graph-model', modelTopology: { node: [] } })).toEqual({ unavailable: expect.stringMatching(/graph model/) });
-    const json = { modelTopology: { class_name: 'Sequential', config: { layers: [
-      { class_name: 'Dense', config: { name: 'a', units: 3, batch_input_shape: [null, 5] } },
-      { class_name: 'LSTM', config: { name: 'b' } },
-    ] } } };
+    expect(modelCost({ format: 'graph-model', modelTopology: { node: [] } })).toEqual({
+      unavailable: expect.stringMatching(/graph model/),
+    });
+    const json = {
+      modelTopology: {
+        class_name: 'Sequential',
+        config: {
+          layers: [
+            { class_name: 'Dense', config: { name: 'a', units: 3, batch_input_shape: [null, 5] } },
+            { class_name: 'LSTM', config: { name: 'b' } },
+          ],
+        },
+      },
+    };
     expect(modelCost(json)).toEqual({ unavailable: expect.stringMatching(/mcbuild does not know layer class LSTM/) });
   });
 });

@@ -9,7 +9,13 @@ import { loadMnist } from '../../src/data/mnist.js';
 import { buildArchitecture } from '../../src/engine/architectures/index.js';
 import { loadEngine } from '../../src/engine/runtime.js';
 import { gate } from '../../src/gate/index.js';
-import { compareLatency, MIN_PAIRS, pairedBootstrap, summarisePairs, type LatencyComparison } from '../../src/metrics/latency-compare.js';
+import {
+  compareLatency,
+  MIN_PAIRS,
+  pairedBootstrap,
+  summarisePairs,
+  type LatencyComparison,
+} from '../../src/metrics/latency-compare.js';
 import type { Metrics } from '../../src/metrics/index.js';
 
 const median = (v: readonly number[]) => {
@@ -36,14 +42,18 @@ describe('paired bootstrap', () => {
 
   it('is seeded (the same timings, the same interval) and narrows as pairs are added', () => {
     // Two unrelated sequences in [1, 2): the pairs share nothing, so the ratio is uncertain.
-    const noisy = (n: number, k: number) => Array.from({ length: n }, (_, i) => 1 + (((i * (k === 1 ? 37 : 61) + 17 * k) % 101) / 100));
+    const noisy = (n: number, k: number) =>
+      Array.from({ length: n }, (_, i) => 1 + ((i * (k === 1 ? 37 : 61) + 17 * k) % 101) / 100);
     const few = [noisy(20, 1), noisy(20, 2)] as const;
     const many = [noisy(400, 1), noisy(400, 2)] as const;
     const i1 = pairedBootstrap(...few, ratioOfMedians);
     expect(pairedBootstrap(...few, ratioOfMedians)).toEqual(i1);
     const i2 = pairedBootstrap(...many, ratioOfMedians);
     expect(i2[1] - i2[0]).toBeLessThan(i1[1] - i1[0]);
-    for (const [[lo, hi], [x, y]] of [[i1, few], [i2, many]] as const) {
+    for (const [[lo, hi], [x, y]] of [
+      [i1, few],
+      [i2, many],
+    ] as const) {
       expect(lo).toBeLessThanOrEqual(ratioOfMedians(x, y));
       expect(hi).toBeGreaterThanOrEqual(ratioOfMedians(x, y));
     }
@@ -65,7 +75,16 @@ describe('summarisePairs', () => {
   });
 });
 
-const metrics: Metrics = { accuracy: 0.9, correct: 90, count: 100, sizeBytes: 1, gzipBytes: 1, brotliBytes: 1, files: [], params: 1 };
+const metrics: Metrics = {
+  accuracy: 0.9,
+  correct: 90,
+  count: 100,
+  sizeBytes: 1,
+  gzipBytes: 1,
+  brotliBytes: 1,
+  files: [],
+  params: 1,
+};
 
 /** A comparison from hand-made timings: batch 1 (result 1.25x faster, noisy) and batch 32 (result 2x slower, exact). */
 function comparison(): LatencyComparison {
@@ -74,7 +93,14 @@ function comparison(): LatencyComparison {
   const b32 = Array.from({ length: 40 }, () => 10);
   return {
     order: 'ABBA',
-    batches: [summarisePairs(1, b1, r1), summarisePairs(32, b32, b32.map((x) => x * 2))],
+    batches: [
+      summarisePairs(1, b1, r1),
+      summarisePairs(
+        32,
+        b32,
+        b32.map((x) => x * 2),
+      ),
+    ],
     warmupRuns: 1,
     level: 0.95,
     resamples: 2000,
@@ -93,7 +119,9 @@ describe('latency thresholds', () => {
     expect(v.checks).toHaveLength(1);
     expect(v.checks[0]).toMatchObject({ name: 'latency.minRatio', pass: true, limit: 1.2 });
     expect(v.checks[0]!.measured).toBeCloseTo(1.25, 10);
-    expect(v.checks[0]!.text).toMatch(/^at batch 1 the result is 1\.25x faster than the baseline \(median 0\.800 ms vs 1\.000 ms, 40 interleaved pairs; 95% interval [\d.]+–[\d.]+x\); minimum speed-up 1\.2x$/);
+    expect(v.checks[0]!.text).toMatch(
+      /^at batch 1 the result is 1\.25x faster than the baseline \(median 0\.800 ms vs 1\.000 ms, 40 interleaved pairs; 95% interval [\d.]+–[\d.]+x\); minimum speed-up 1\.2x$/,
+    );
     expect(gate({ latency: { minRatio: 1.3 } }, metrics, metrics, c).pass).toBe(false);
     const slow = gate({ latency: { minRatio: 0.9, batchSize: 32 } }, metrics, metrics, c);
     expect(slow.checks[0]).toMatchObject({ pass: false, measured: 0.5 });
@@ -114,11 +142,18 @@ describe('latency thresholds', () => {
     expect(gate({ latency: { minRatio: hi * 1.05, significance: {} } }, metrics, metrics, c).pass).toBe(false);
     // strict: 1.25 ≥ between, but the interval's lower end is not.
     expect(gate({ latency: { minRatio: between } }, metrics, metrics, c).pass).toBe(true);
-    expect(gate({ latency: { minRatio: between, significance: { reading: 'strict' } } }, metrics, metrics, c).pass).toBe(false);
-    expect(gate({ latency: { minRatio: lo * 0.95, significance: { reading: 'strict' } } }, metrics, metrics, c).pass).toBe(true);
+    expect(
+      gate({ latency: { minRatio: between, significance: { reading: 'strict' } } }, metrics, metrics, c).pass,
+    ).toBe(false);
+    expect(
+      gate({ latency: { minRatio: lo * 0.95, significance: { reading: 'strict' } } }, metrics, metrics, c).pass,
+    ).toBe(true);
     // A wider level (recomputed from the kept samples) widens the interval.
     const text = gate({ latency: { minRatio: 1, significance: { level: 0.99 } } }, metrics, metrics, c).checks[0]!.text;
-    const [lo99, hi99] = text.match(/99% interval ([\d.]+)–([\d.]+)x/)!.slice(1).map(Number) as [number, number];
+    const [lo99, hi99] = text
+      .match(/99% interval ([\d.]+)–([\d.]+)x/)!
+      .slice(1)
+      .map(Number) as [number, number];
     expect(lo99).toBeLessThanOrEqual(Number(lo.toFixed(2)));
     expect(hi99).toBeGreaterThanOrEqual(Number(hi.toFixed(2)));
   });
@@ -126,7 +161,12 @@ describe('latency thresholds', () => {
   it('a single pair (runtime.latency.runs: 1) gives no interval: strict never passes on it, significant never fails on it', () => {
     const c = comparison();
     c.batches = [summarisePairs(1, [1], [0.5])];
-    const strict = gate({ latency: { minRatio: 1.5, significance: { reading: 'strict', level: 0.9 } } }, metrics, metrics, c);
+    const strict = gate(
+      { latency: { minRatio: 1.5, significance: { reading: 'strict', level: 0.9 } } },
+      metrics,
+      metrics,
+      c,
+    );
     expect(strict.pass).toBe(false);
     expect(strict.checks[0]!.text).toMatch(/1 interleaved pair; no interval from a single pair/);
     expect(strict.checks[0]!.text).toMatch(/not shown to be within the limit/);
@@ -138,7 +178,9 @@ describe('latency thresholds', () => {
     const c = comparison();
     const v = gate({ latency: { maxMs: 25, batchSize: 32, percentile: 95 } }, metrics, metrics, c);
     expect(v.checks[0]).toMatchObject({ name: 'latency.maxMs', pass: true, measured: 20 });
-    expect(v.checks[0]!.text).toBe("the result's p95 at batch 32 is 20.0 ms (40 runs, timed beside the baseline's 10.0 ms); limit 25.0 ms on this machine");
+    expect(v.checks[0]!.text).toBe(
+      "the result's p95 at batch 32 is 20.0 ms (40 runs, timed beside the baseline's 10.0 ms); limit 25.0 ms on this machine",
+    );
     expect(gate({ latency: { maxMs: 19.9, batchSize: 32 } }, metrics, metrics, c).pass).toBe(false);
   });
 
@@ -178,7 +220,11 @@ describe('compareLatency on real TF.js models', () => {
     }
     // The baseline here is the large model: the small "result" is faster by far at batch 32.
     expect(c.batches[1]!.ratio).toBeGreaterThan(2);
-    const fixed = await compareLatency(tf, wrap(small), wrap(small), ds, 'wasm', { batchSizes: [4], runs: 7, warmup: 3 });
+    const fixed = await compareLatency(tf, wrap(small), wrap(small), ds, 'wasm', {
+      batchSizes: [4],
+      runs: 7,
+      warmup: 3,
+    });
     expect(fixed.batches.map((b) => [b.batchSize, b.runs])).toEqual([[4, 7]]);
     expect(fixed.warmupRuns).toBe(3);
     small.dispose();

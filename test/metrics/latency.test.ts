@@ -7,7 +7,15 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { loadMnist } from '../../src/data/mnist.js';
 import { buildArchitecture } from '../../src/engine/architectures/index.js';
 import { loadEngine } from '../../src/engine/runtime.js';
-import { LATENCY_BATCHES, MAX_RUNS, measureLatency, median, MIN_RUNS, percentile, WARMUP_RUNS } from '../../src/metrics/latency.js';
+import {
+  LATENCY_BATCHES,
+  MAX_RUNS,
+  measureLatency,
+  median,
+  MIN_RUNS,
+  percentile,
+  WARMUP_RUNS,
+} from '../../src/metrics/latency.js';
 
 beforeAll(async () => {
   await loadEngine('wasm');
@@ -20,7 +28,12 @@ describe('measureLatency', () => {
     const model = buildArchitecture(tf, 'lenet5', {}, { inputShape: ds.inputShape, numClasses: 10, seed: 1 });
     const before = tf.memory().numTensors;
     const started = Date.now();
-    const l = await measureLatency(tf, { predict: (x) => model.predict(x) as tf.Tensor, dispose: () => {} }, ds, 'wasm');
+    const l = await measureLatency(
+      tf,
+      { predict: (x) => model.predict(x) as tf.Tensor, dispose: () => {} },
+      ds,
+      'wasm',
+    );
     expect(tf.memory().numTensors).toBe(before);
     expect(l.batches.map((b) => b.batchSize)).toEqual([...LATENCY_BATCHES]);
     for (const b of l.batches) {
@@ -48,14 +61,30 @@ describe('measureLatency', () => {
     const v = Array.from({ length: 20 }, (_, i) => 20 - i); // 1..20, shuffled order
     expect(percentile(v, 0.95)).toBe(19);
     expect(percentile([5], 0.95)).toBe(5);
-    expect(percentile(Array.from({ length: 100 }, (_, i) => i + 1), 0.95)).toBe(95);
+    expect(
+      percentile(
+        Array.from({ length: 100 }, (_, i) => i + 1),
+        0.95,
+      ),
+    ).toBe(95);
     expect(percentile([], 0.95)).toBeNaN();
   });
 
   it('takes the batch sizes, exact run count and warm-up a recipe asks for, with p95 per batch size', async () => {
     const ds = await loadMnist('test', 20);
-    const model = buildArchitecture(tf, 'mlp', { hidden: [16] }, { inputShape: ds.inputShape, numClasses: 10, seed: 1 });
-    const l = await measureLatency(tf, { predict: (x) => model.predict(x) as tf.Tensor, dispose: () => {} }, ds, 'wasm', { batchSizes: [4, 64], runs: 7, warmup: 2 });
+    const model = buildArchitecture(
+      tf,
+      'mlp',
+      { hidden: [16] },
+      { inputShape: ds.inputShape, numClasses: 10, seed: 1 },
+    );
+    const l = await measureLatency(
+      tf,
+      { predict: (x) => model.predict(x) as tf.Tensor, dispose: () => {} },
+      ds,
+      'wasm',
+      { batchSizes: [4, 64], runs: 7, warmup: 2 },
+    );
     expect(l.batches.map((b) => [b.batchSize, b.runs])).toEqual([
       [4, 7],
       [64, 7],

@@ -165,7 +165,16 @@ describe('mcnemar', () => {
   it('no discordant pairs, or equal counts, give p = 1 (the correction never goes below 0)', () => {
     const same = new Uint8Array([1, 0, 1, 1, 0]);
     const m = mcnemar(same, same.slice());
-    expect(m).toMatchObject({ b: 0, c: 0, exactPValue: 1, chiSquare: 0, chiSquarePValue: 1, pValue: 1, pWorse: 1, pBetter: 1 });
+    expect(m).toMatchObject({
+      b: 0,
+      c: 0,
+      exactPValue: 1,
+      chiSquare: 0,
+      chiSquarePValue: 1,
+      pValue: 1,
+      pWorse: 1,
+      pBetter: 1,
+    });
     const eq = mcnemarFromCounts(7, 7);
     expect(eq.exactPValue).toBe(1);
     expect(eq.chiSquare).toBe(0);
@@ -204,7 +213,11 @@ describe('pairedBootstrap', () => {
   });
 
   it('contains the observed difference', () => {
-    for (const [b, c] of [[60, 40], [5, 30], [1, 0]] as const) {
+    for (const [b, c] of [
+      [60, 40],
+      [5, 30],
+      [1, 0],
+    ] as const) {
       const { base, res } = outcomes(500, b, c, 50);
       const r = pairedBootstrap(base, res, { samples: 3000, seed: 3 });
       expect(r.interval[0]).toBeLessThanOrEqual(r.difference);
@@ -215,14 +228,20 @@ describe('pairedBootstrap', () => {
 
   it('all-identical outcomes give [0, 0]', () => {
     const same = new Uint8Array([1, 1, 0, 1, 0, 0, 1]);
-    expect(pairedBootstrap(same, same.slice(), { seed: 1 })).toEqual({ difference: 0, interval: [0, 0], level: 0.95, samples: 10_000 });
+    expect(pairedBootstrap(same, same.slice(), { seed: 1 })).toEqual({
+      difference: 0,
+      interval: [0, 0],
+      level: 0.95,
+      samples: 10_000,
+    });
   });
 
   it('width shrinks like 1/√n (n vs 4n)', () => {
     const small = outcomes(1500, 200, 120, 180); // n = 2000
     const large = outcomes(6000, 800, 480, 720); // n = 8000, same proportions
     const w = (r: { interval: [number, number] }) => r.interval[1] - r.interval[0];
-    const ratio = w(pairedBootstrap(small.base, small.res, { seed: 11 })) / w(pairedBootstrap(large.base, large.res, { seed: 11 }));
+    const ratio =
+      w(pairedBootstrap(small.base, small.res, { seed: 11 })) / w(pairedBootstrap(large.base, large.res, { seed: 11 }));
     expect(ratio).toBeGreaterThan(1.7);
     expect(ratio).toBeLessThan(2.3);
   });

@@ -70,7 +70,12 @@ function bruteForceLloyd(values: ArrayLike<number>, init: number[]): number[] {
   return c;
 }
 
-type ClusterLayerStatsLike = { meanSquaredError: number; distinctBefore: number; distinctValues: number; zerosKept: number };
+type ClusterLayerStatsLike = {
+  meanSquaredError: number;
+  distinctBefore: number;
+  distinctValues: number;
+  zerosKept: number;
+};
 
 const distinct = (v: ArrayLike<number>) => new Set(Array.from(v)).size;
 const nonZeroDistinct = (v: ArrayLike<number>) => new Set(Array.from(v).filter((x) => x !== 0)).size;
@@ -98,14 +103,24 @@ describe('cluster options', () => {
   it('fills defaults; bits is a shorthand for clusters = 2^bits', () => {
     const defaults = { init: 'kmeans++', iterations: 30, seed: 1, preserveZeros: true };
     expect(cluster.resolveOptions({ clusters: 12 }, place)).toEqual({ clusters: 12, ...defaults });
-    expect(cluster.resolveOptions({ bits: 4, init: 'linear' }, place)).toEqual({ ...defaults, clusters: 16, init: 'linear' });
+    expect(cluster.resolveOptions({ bits: 4, init: 'linear' }, place)).toEqual({
+      ...defaults,
+      clusters: 16,
+      init: 'linear',
+    });
   });
 
   it('wants exactly one of clusters and bits, pointing at the recipe', () => {
-    expect(() => cluster.resolveOptions({}, place)).toThrow(/`passes\[0\]\.cluster` needs the number of clusters at r\.yaml:3:5; set `clusters: K`/);
+    expect(() => cluster.resolveOptions({}, place)).toThrow(
+      /`passes\[0\]\.cluster` needs the number of clusters at r\.yaml:3:5; set `clusters: K`/,
+    );
     expect(() => cluster.resolveOptions({ bits: 4, clusters: 16 }, place)).toThrow(McbError);
-    expect(() => cluster.resolveOptions({ bits: 4, clusters: 16 }, place)).toThrow(/sets both clusters \(16\) and bits \(4\) at r\.yaml:3:4/);
-    expect(() => cluster.resolveOptions({ clusters: 1 }, place)).toThrow(/`passes\[0\]\.cluster\.clusters` must be an integer from 2 to 65536 \(got 1\) at r\.yaml:3:8/);
+    expect(() => cluster.resolveOptions({ bits: 4, clusters: 16 }, place)).toThrow(
+      /sets both clusters \(16\) and bits \(4\) at r\.yaml:3:4/,
+    );
+    expect(() => cluster.resolveOptions({ clusters: 1 }, place)).toThrow(
+      /`passes\[0\]\.cluster\.clusters` must be an integer from 2 to 65536 \(got 1\) at r\.yaml:3:8/,
+    );
   });
 });
 
@@ -116,7 +131,10 @@ describe('1-D k-means', () => {
     for (const k of [2, 5, 9]) {
       const lo = Math.min(...values);
       const hi = Math.max(...values);
-      const reference = bruteForceLloyd(values, Array.from({ length: k }, (_, j) => lo + ((hi - lo) * j) / (k - 1)));
+      const reference = bruteForceLloyd(
+        values,
+        Array.from({ length: k }, (_, j) => lo + ((hi - lo) * j) / (k - 1)),
+      );
       const ours = kmeans1d(values, k, { init: 'linear', iterations: 1000, seed: 1 });
       expect(ours.converged).toBe(true);
       expect(Array.from(ours.centroids)).toHaveLength(k);
@@ -124,7 +142,10 @@ describe('1-D k-means', () => {
       // the returned ranges are the nearest-centroid assignment
       for (const x of values) {
         const j = clusterOf(ours.upper, x);
-        const nearest = Array.from(ours.centroids).reduce((b, c, i, a) => (Math.abs(x - c) < Math.abs(x - a[b]!) ? i : b), 0);
+        const nearest = Array.from(ours.centroids).reduce(
+          (b, c, i, a) => (Math.abs(x - c) < Math.abs(x - a[b]!) ? i : b),
+          0,
+        );
         expect(j).toBe(nearest);
       }
     }
@@ -136,7 +157,10 @@ describe('1-D k-means', () => {
     let lo = Infinity;
     let hi = -Infinity;
     for (const x of values) [lo, hi] = [Math.min(lo, x), Math.max(hi, x)];
-    const linearAlone = mseTo(values, Array.from({ length: k }, (_, j) => lo + ((hi - lo) * j) / (k - 1)));
+    const linearAlone = mseTo(
+      values,
+      Array.from({ length: k }, (_, j) => lo + ((hi - lo) * j) / (k - 1)),
+    );
     for (const init of ['linear', 'kmeans++'] as const) {
       const r = kmeans1d(values, k, { init, iterations: 30, seed: 1 });
       expect(r.centroids).toHaveLength(k);
@@ -157,8 +181,12 @@ describe('1-D k-means', () => {
     for (let j = 1; j < 8; j++) expect(r.centroids[j]!).toBeGreaterThan(r.centroids[j - 1]!);
     expect(r.centroids[7]).toBe(100);
     // fewer distinct values than k: one centroid per value, no error
-    expect(Array.from(kmeans1d([3, 1, 2, 1, 3, 3], 5, { init: 'kmeans++', iterations: 30, seed: 1 }).centroids)).toEqual([1, 2, 3]);
-    expect(Array.from(kmeans1d([3, 1, 2, 1, 3, 3], 5, { init: 'linear', iterations: 30, seed: 1 }).centroids)).toEqual([1, 2, 3]);
+    expect(
+      Array.from(kmeans1d([3, 1, 2, 1, 3, 3], 5, { init: 'kmeans++', iterations: 30, seed: 1 }).centroids),
+    ).toEqual([1, 2, 3]);
+    expect(Array.from(kmeans1d([3, 1, 2, 1, 3, 3], 5, { init: 'linear', iterations: 30, seed: 1 }).centroids)).toEqual([
+      1, 2, 3,
+    ]);
   });
 
   it('is fast: a million values into 256 clusters in well under the time of an O(nK) pass', () => {
@@ -172,14 +200,19 @@ describe('1-D k-means', () => {
 });
 
 /** A layers model of the given weights (float32 unless a dtype is given), one Dense layer per kernel. */
-function syntheticModel(weights: { name: string; shape: number[]; values: Float32Array | Uint8Array; dtype?: string }[]): StoredModel {
+function syntheticModel(
+  weights: { name: string; shape: number[]; values: Float32Array | Uint8Array; dtype?: string }[],
+): StoredModel {
   const bytes = new Uint8Array(weights.reduce((n, w) => n + w.values.byteLength, 0));
   let at = 0;
   for (const w of weights) {
     bytes.set(new Uint8Array(w.values.buffer, w.values.byteOffset, w.values.byteLength), at);
     at += w.values.byteLength;
   }
-  const layers = [...new Set(weights.map((w) => w.name.split('/')[0]!))].map((name) => ({ class_name: 'Dense', config: { name } }));
+  const layers = [...new Set(weights.map((w) => w.name.split('/')[0]!))].map((name) => ({
+    class_name: 'Dense',
+    config: { name },
+  }));
   return {
     json: { format: 'layers-model', modelTopology: { class_name: 'Sequential', config: { name: 's', layers } } },
     weightSpecs: weights.map((w) => ({ name: w.name, shape: w.shape, dtype: w.dtype ?? 'float32' })),
@@ -191,11 +224,21 @@ describe('cluster pass writes exactly the k-means assignment', () => {
   /** What the pass must write for one kernel: kmeans1d's centroid of each value's range, zeros kept. */
   function reference(values: Float32Array, options: ReturnType<typeof cluster.resolveOptions>) {
     const keep = options.preserveZeros;
-    const fit = kmeans1d(Array.from(values).filter((x) => !keep || x !== 0), options.clusters, options);
+    const fit = kmeans1d(
+      Array.from(values).filter((x) => !keep || x !== 0),
+      options.clusters,
+      options,
+    );
     const out = values.map((x) => (keep && x === 0 ? x : fit.centroids[clusterOf(fit.upper, x)]!));
     let sumSq = 0;
-    for (let i = 0; i < values.length; i++) if (!(keep && values[i] === 0)) sumSq += (out[i]! - values[i]!) * (out[i]! - values[i]!);
-    return { out, meanSquaredError: sumSq / values.length, distinctValues: new Set(out).size, clusters: fit.centroids.length };
+    for (let i = 0; i < values.length; i++)
+      if (!(keep && values[i] === 0)) sumSq += (out[i]! - values[i]!) * (out[i]! - values[i]!);
+    return {
+      out,
+      meanSquaredError: sumSq / values.length,
+      distinctValues: new Set(out).size,
+      clusters: fit.centroids.length,
+    };
   }
 
   /** Weights with duplicates, ±0 and a wide range, so buckets with cluster boundaries are common. */
@@ -225,10 +268,21 @@ describe('cluster pass writes exactly the k-means assignment', () => {
     ];
     for (const model of models) {
       const input = decodeWeights(model);
-      for (const raw of [{ clusters: 2 }, { clusters: 16 }, { bits: 8, init: 'linear' }, { clusters: 1000, preserveZeros: false }, { clusters: 64, seed: 3, iterations: 2 }]) {
+      for (const raw of [
+        { clusters: 2 },
+        { clusters: 16 },
+        { bits: 8, init: 'linear' },
+        { clusters: 1000, preserveZeros: false },
+        { clusters: 64, seed: 3, iterations: 2 },
+      ]) {
         const options = cluster.resolveOptions(raw, place);
         const { model: out, stats } = await cluster.apply(model, options, ctx);
-        const layers = stats.layers as { weight: string; meanSquaredError: number; distinctValues: number; clusters: number }[];
+        const layers = stats.layers as {
+          weight: string;
+          meanSquaredError: number;
+          distinctValues: number;
+          clusters: number;
+        }[];
         for (const [i, w] of decodeWeights(out).entries()) {
           const before = input[i]!.values as Float32Array;
           if (!/kernel$/.test(w.spec.name)) {
@@ -266,14 +320,21 @@ describe('cluster pass on kernels of more than 2^20 values (fitted on a sample)'
   it('every value goes to its nearest centroid; exact statistics; deterministic; close to the full k-means error', async () => {
     const values = big(1);
     const model = syntheticModel([{ name: 'fc/kernel', shape: [1500, 1000], values }]);
-    for (const raw of [{ clusters: 16 }, { bits: 5, seed: 2 }, { clusters: 32, seed: 5 }, { clusters: 8, preserveZeros: false }]) {
+    for (const raw of [
+      { clusters: 16 },
+      { bits: 5, seed: 2 },
+      { clusters: 32, seed: 5 },
+      { clusters: 8, preserveZeros: false },
+    ]) {
       const options = cluster.resolveOptions(raw, place);
       const keep = options.preserveZeros;
       const { model: out, stats } = await cluster.apply(model, options, ctx);
       const again = await cluster.apply(model, options, ctx);
       expect(Buffer.compare(again.model.weightData, out.weightData), 'deterministic').toBe(0);
       const got = decodeWeights(out)[0]!.values as Float32Array;
-      const centroids = [...new Set(Array.from(got).filter((x, i) => !(keep && values[i] === 0)))].sort((a, b) => a - b);
+      const centroids = [...new Set(Array.from(got).filter((x, i) => !(keep && values[i] === 0)))].sort(
+        (a, b) => a - b,
+      );
       expect(centroids).toHaveLength(options.clusters);
       let wrong = 0;
       let sumSq = 0;
@@ -286,7 +347,11 @@ describe('cluster pass on kernels of more than 2^20 values (fitted on a sample)'
         // No centroid nearer than the one written (up to the rounding of the midpoints in float64).
         const d = Math.abs(x - got[i]!);
         const j = centroids.indexOf(got[i]!);
-        if ((j > 0 && Math.abs(x - centroids[j - 1]!) < d * (1 - 1e-12)) || (j + 1 < centroids.length && Math.abs(x - centroids[j + 1]!) < d * (1 - 1e-12))) wrong++;
+        if (
+          (j > 0 && Math.abs(x - centroids[j - 1]!) < d * (1 - 1e-12)) ||
+          (j + 1 < centroids.length && Math.abs(x - centroids[j + 1]!) < d * (1 - 1e-12))
+        )
+          wrong++;
         sumSq += (got[i]! - x) * (got[i]! - x);
       }
       expect(wrong).toBe(0);
@@ -343,7 +408,13 @@ describe('cluster on real models', () => {
     expect(before.some((w) => /moving_mean/.test(w.spec.name))).toBe(true);
     expect(before.some((w) => /depthwise_kernel/.test(w.spec.name))).toBe(true);
     expect(a.stats.kernelsClustered).toBe(kernels);
-    const layers = a.stats.layers as { weight: string; clusters: number; distinctValues: number; meanSquaredError: number; zerosKept: number }[];
+    const layers = a.stats.layers as {
+      weight: string;
+      clusters: number;
+      distinctValues: number;
+      meanSquaredError: number;
+      zerosKept: number;
+    }[];
     expect(layers.find((l) => l.weight === 'conv_pw_1/kernel')).toMatchObject({ clusters: 8, distinctValues: 9 });
     expect(layers.find((l) => l.weight === 'conv_pw_1/kernel')!.zerosKept).toBeGreaterThan(0);
     expect(layers.every((l) => l.meanSquaredError > 0)).toBe(true);
@@ -355,7 +426,11 @@ describe('cluster on real models', () => {
 
   it('clusters zeros too with preserveZeros: false', async () => {
     const input = zeroSome(await stored('mlp', { hidden: [16] }, 1), ['fc_1/kernel'], 2);
-    const { model } = await cluster.apply(input, cluster.resolveOptions({ clusters: 4, preserveZeros: false, init: 'linear' }, place), ctx);
+    const { model } = await cluster.apply(
+      input,
+      cluster.resolveOptions({ clusters: 4, preserveZeros: false, init: 'linear' }, place),
+      ctx,
+    );
     const fc1 = decodeWeights(model).find((w) => w.spec.name === 'fc_1/kernel')!.values;
     expect(distinct(fc1)).toBeLessThanOrEqual(4);
   });
@@ -364,7 +439,9 @@ describe('cluster on real models', () => {
     const input = await stored('mobilenet-v1', { alpha: 0.25, depth: 0 }, 3);
     const options = cluster.resolveOptions({ clusters: 128 }, place);
     await expect(cluster.apply(input, options, ctx)).rejects.toThrow(McbError);
-    await expect(cluster.apply(input, options, ctx)).rejects.toThrow(/layer conv1 \(weight conv1\/kernel\) has only 72 non-zero weights, fewer than the 128 clusters asked for by `passes\[0\]\.cluster\.clusters` at r\.yaml:3:8/);
+    await expect(cluster.apply(input, options, ctx)).rejects.toThrow(
+      /layer conv1 \(weight conv1\/kernel\) has only 72 non-zero weights, fewer than the 128 clusters asked for by `passes\[0\]\.cluster\.clusters` at r\.yaml:3:8/,
+    );
   });
 });
 
@@ -373,14 +450,25 @@ describe('cluster → finetune', () => {
     // a trained mlp on a real MNIST slice, then fc_1 pruned by a third, then clustered to 16 values
     const train = await loadMnist('train', 1024);
     const trainCtx: PassContext = { ...ctx, data: async () => train };
-    const trained = await finetune.apply(await stored('mlp', { hidden: [64] }, 2), finetune.resolveOptions({ epochs: 2, learningRate: 0.003, batchSize: 32 }, place), trainCtx);
+    const trained = await finetune.apply(
+      await stored('mlp', { hidden: [64] }, 2),
+      finetune.resolveOptions({ epochs: 2, learningRate: 0.003, batchSize: 32 }, place),
+      trainCtx,
+    );
     const pruned = zeroSome(trained.model, ['fc_1/kernel'], 3);
     const clustered = (await cluster.apply(pruned, cluster.resolveOptions({ bits: 4 }, place), ctx)).model;
 
     const tensors = tf.memory().numTensors;
-    const tuned = await finetune.apply(clustered, finetune.resolveOptions({ epochs: 1, learningRate: 0.001, batchSize: 32 }, place), trainCtx);
+    const tuned = await finetune.apply(
+      clustered,
+      finetune.resolveOptions({ epochs: 1, learningRate: 0.001, batchSize: 32 }, place),
+      trainCtx,
+    );
     expect(tf.memory().numTensors).toBe(tensors);
-    expect(tuned.stats.kept).toEqual(['sparsity of 1 kernel', 'shared values of 2 clustered kernels (at most 16 per kernel)']);
+    expect(tuned.stats.kept).toEqual([
+      'sparsity of 1 kernel',
+      'shared values of 2 clustered kernels (at most 16 per kernel)',
+    ]);
 
     const before = decodeWeights(clustered);
     const after = decodeWeights(tuned.model);
@@ -406,7 +494,9 @@ describe('cluster → finetune', () => {
 
     const model = await toLayersModel(tf, tuned.model);
     const test = await loadMnist('test', 300);
-    const predicted = await tf.tidy(() => (model.predict(tf.tensor(test.x, [300, 28, 28, 1])) as tf.Tensor).argMax(-1)).data();
+    const predicted = await tf
+      .tidy(() => (model.predict(tf.tensor(test.x, [300, 28, 28, 1])) as tf.Tensor).argMax(-1))
+      .data();
     model.dispose();
     const accuracy = predicted.filter((c, i) => c === test.y[i]).length / 300;
     expect(accuracy).toBeGreaterThan(0.1 + 0.5);
@@ -428,29 +518,43 @@ describe('cluster in a recipe', () => {
     const file = writeText(join(dir, 'cl.yaml'), tinyRecipe({ passes: '  - cluster: { bits: 4 }', output: './out' }));
     const result = await build(file, { cacheDir: join(dir, 'c'), backend: 'wasm' });
     expect(result.execution.ran).toEqual(['baseline', 'eval-baseline', 'pass-1-cluster', 'eval-result']);
-    const { baseline, result: res } = result.report.metrics as unknown as Record<'baseline' | 'result', { accuracy: number }>;
+    const { baseline, result: res } = result.report.metrics as unknown as Record<
+      'baseline' | 'result',
+      { accuracy: number }
+    >;
     expect(res.accuracy).toBeGreaterThan(baseline.accuracy - 0.03);
     const { model } = await readModelDir(join(dir, 'out', 'model.json'));
-    for (const w of decodeWeights(model)) if (KERNEL.test(w.spec.name)) expect(distinct(w.values)).toBeLessThanOrEqual(16);
+    for (const w of decodeWeights(model))
+      if (KERNEL.test(w.spec.name)) expect(distinct(w.values)).toBeLessThanOrEqual(16);
   });
 
   it('bad options fail with McbError pointing at the recipe', async () => {
     const dir = tempDir();
-    const recipe = (options: string) => writeText(join(dir, 'bad.yaml'), tinyRecipe({ passes: `  - cluster: ${options}`, output: './out' }));
+    const recipe = (options: string) =>
+      writeText(join(dir, 'bad.yaml'), tinyRecipe({ passes: `  - cluster: ${options}`, output: './out' }));
     const lineCol = (file: string, key: string) => {
       const lines = readFileSync(file, 'utf8').split('\n');
       const line = lines.findIndex((l) => l.includes('cluster:'));
       return `${line + 1}:${lines[line]!.indexOf(key) + key.length + 2}`;
     };
     let file = recipe('{ clusters: 16, bits: 4 }');
-    await expect(planBuild(file, { cacheDir: join(dir, 'c') })).rejects.toThrow(new RegExp(`sets both clusters \\(16\\) and bits \\(4\\) at .*bad\\.yaml:${lineCol(file, 'bits:')}`));
+    await expect(planBuild(file, { cacheDir: join(dir, 'c') })).rejects.toThrow(
+      new RegExp(`sets both clusters \\(16\\) and bits \\(4\\) at .*bad\\.yaml:${lineCol(file, 'bits:')}`),
+    );
     file = recipe('{ bits: 20 }');
-    await expect(planBuild(file, { cacheDir: join(dir, 'c') })).rejects.toThrow(new RegExp(`\`passes\\[0\\]\\.cluster\\.bits\` must be <= 16 \\(got 20\\) at .*bad\\.yaml:${lineCol(file, 'bits:')}`));
+    await expect(planBuild(file, { cacheDir: join(dir, 'c') })).rejects.toThrow(
+      new RegExp(
+        `\`passes\\[0\\]\\.cluster\\.bits\` must be <= 16 \\(got 20\\) at .*bad\\.yaml:${lineCol(file, 'bits:')}`,
+      ),
+    );
     file = recipe('{ clusters: 1000 }');
     const err = await build(file, { cacheDir: join(dir, 'c'), backend: 'wasm' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(McbError);
     expect((err as McbError).code).toBe('MCB_RECIPE_INVALID');
-    expect((err as McbError).message).toMatch(new RegExp(`layer predictions \\(weight predictions/kernel\\) has only 320 non-zero weights, fewer than the 1000 clusters asked for by \`passes\\[0\\]\\.cluster\\.clusters\` at .*bad\\.yaml:${lineCol(file, 'clusters:')}`));
+    expect((err as McbError).message).toMatch(
+      new RegExp(
+        `layer predictions \\(weight predictions/kernel\\) has only 320 non-zero weights, fewer than the 1000 clusters asked for by \`passes\\[0\\]\\.cluster\\.clusters\` at .*bad\\.yaml:${lineCol(file, 'clusters:')}`,
+      ),
+    );
   });
 });
-

@@ -16,7 +16,8 @@ import { tempDir, tinyRecipe, writeText } from '../helpers.js';
 
 const place = { path: ['passes', 2, 'distill'], at: (o?: string) => `r.yaml:9:${o ?? 'entry'}` };
 const mlp1200 = { modelAt: 'r.yaml:4:3', architecture: { architecture: 'mlp', options: { hidden: [1200, 1200] } } };
-const resolve = (raw: Record<string, unknown>, input: Parameters<typeof distill.resolveOptions>[2] = mlp1200) => distill.resolveOptions(raw, place, input);
+const resolve = (raw: Record<string, unknown>, input: Parameters<typeof distill.resolveOptions>[2] = mlp1200) =>
+  distill.resolveOptions(raw, place, input);
 const SHAPE = { inputShape: [28, 28, 1], numClasses: 10 };
 
 beforeAll(async () => {
@@ -62,15 +63,34 @@ describe('distill options', () => {
     expect(resolve({ student: { architecture: 'lenet5' } }).student).toEqual({ architecture: 'lenet5', options: {} });
   });
 
-  it('`width` scales the teacher\'s own architecture, from its defaults when an option is left out', () => {
-    expect(resolve({ student: { width: 0.5 } }).student).toEqual({ architecture: 'mlp', options: { hidden: [600, 600] } });
-    expect(scaleWidth({ architecture: 'mlp', options: {} }, 0.25)).toEqual({ architecture: 'mlp', options: { hidden: [75, 25] } });
-    expect(scaleWidth({ architecture: 'mlp', options: { hidden: [3] } }, 0.1)).toEqual({ architecture: 'mlp', options: { hidden: [1] } });
-    expect(scaleWidth({ architecture: 'lenet5', options: { padding: 'valid' } }, 0.5)).toEqual({ architecture: 'lenet5', options: { padding: 'valid', filters: [3, 8], hidden: [60, 42] } });
-    expect(scaleWidth({ architecture: 'mobilenet-v1', options: { depth: 2 } }, 0.5)).toEqual({ architecture: 'mobilenet-v1', options: { depth: 2, alpha: 0.25 } });
-    expect(scaleWidth({ architecture: 'mobilenet-v2', options: { alpha: 1 } }, 0.5)).toEqual({ architecture: 'mobilenet-v2', options: { alpha: 0.5 } });
+  it("`width` scales the teacher's own architecture, from its defaults when an option is left out", () => {
+    expect(resolve({ student: { width: 0.5 } }).student).toEqual({
+      architecture: 'mlp',
+      options: { hidden: [600, 600] },
+    });
+    expect(scaleWidth({ architecture: 'mlp', options: {} }, 0.25)).toEqual({
+      architecture: 'mlp',
+      options: { hidden: [75, 25] },
+    });
+    expect(scaleWidth({ architecture: 'mlp', options: { hidden: [3] } }, 0.1)).toEqual({
+      architecture: 'mlp',
+      options: { hidden: [1] },
+    });
+    expect(scaleWidth({ architecture: 'lenet5', options: { padding: 'valid' } }, 0.5)).toEqual({
+      architecture: 'lenet5',
+      options: { padding: 'valid', filters: [3, 8], hidden: [60, 42] },
+    });
+    expect(scaleWidth({ architecture: 'mobilenet-v1', options: { depth: 2 } }, 0.5)).toEqual({
+      architecture: 'mobilenet-v1',
+      options: { depth: 2, alpha: 0.25 },
+    });
+    expect(scaleWidth({ architecture: 'mobilenet-v2', options: { alpha: 1 } }, 0.5)).toEqual({
+      architecture: 'mobilenet-v2',
+      options: { alpha: 0.5 },
+    });
     // Every builtin architecture has a width rule.
-    for (const name of ARCHITECTURE_NAMES) expect(() => scaleWidth({ architecture: name, options: {} }, 0.5)).not.toThrow();
+    for (const name of ARCHITECTURE_NAMES)
+      expect(() => scaleWidth({ architecture: name, options: {} }, 0.5)).not.toThrow();
   });
 
   it('reads data.eval only to compare with the student trained alone', () => {
@@ -80,11 +100,31 @@ describe('distill options', () => {
 
   it('refuses a student it cannot build, in one paragraph pointing at the option', () => {
     const bad: [Record<string, unknown>, Parameters<typeof resolve>[1], RegExp][] = [
-      [{}, mlp1200, /`passes\[2\]\.distill` names no student at r\.yaml:9:entry; add one, e\.g\. `student: \{ architecture: mlp/],
-      [{ student: { architecture: 'mlp', width: 0.5 } }, mlp1200, /`passes\[2\]\.distill\.student` sets both architecture and width at r\.yaml:9:student; keep one/],
-      [{ student: { options: { hidden: [3] } } }, mlp1200, /`passes\[2\]\.distill\.student` names neither an architecture nor a width at r\.yaml:9:student/],
-      [{ student: { width: 0.5, options: { hidden: [3] } } }, mlp1200, /sets options with width at r\.yaml:9:student; `options` go with `architecture`/],
-      [{ student: { architecture: 'resnet' } }, mlp1200, /names an unknown architecture "resnet" at r\.yaml:9:student; known: mlp, lenet5/],
+      [
+        {},
+        mlp1200,
+        /`passes\[2\]\.distill` names no student at r\.yaml:9:entry; add one, e\.g\. `student: \{ architecture: mlp/,
+      ],
+      [
+        { student: { architecture: 'mlp', width: 0.5 } },
+        mlp1200,
+        /`passes\[2\]\.distill\.student` sets both architecture and width at r\.yaml:9:student; keep one/,
+      ],
+      [
+        { student: { options: { hidden: [3] } } },
+        mlp1200,
+        /`passes\[2\]\.distill\.student` names neither an architecture nor a width at r\.yaml:9:student/,
+      ],
+      [
+        { student: { width: 0.5, options: { hidden: [3] } } },
+        mlp1200,
+        /sets options with width at r\.yaml:9:student; `options` go with `architecture`/,
+      ],
+      [
+        { student: { architecture: 'resnet' } },
+        mlp1200,
+        /names an unknown architecture "resnet" at r\.yaml:9:student; known: mlp, lenet5/,
+      ],
       [
         { student: { width: 0.5 } },
         { modelAt: 'r.yaml:4:9' },
@@ -104,20 +144,29 @@ describe('distill options', () => {
     }
   });
 
-  it('the schema checks a student\'s options like model.train\'s, for every architecture', () => {
-    const defs = (loadSchema() as { $defs: Record<string, { allOf?: { $ref: string }[]; properties?: Record<string, { allOf?: { $ref: string }[] }> }> }).$defs;
+  it("the schema checks a student's options like model.train's, for every architecture", () => {
+    const defs = (
+      loadSchema() as {
+        $defs: Record<
+          string,
+          { allOf?: { $ref: string }[]; properties?: Record<string, { allOf?: { $ref: string }[] }> }
+        >;
+      }
+    ).$defs;
     const refs = defs['pass-distill']!.properties!.student!.allOf!.map((r) => r.$ref);
     expect(refs).toEqual(defs.train!.allOf!.map((_, i) => `#/$defs/train/allOf/${i}`));
   });
 });
 
 describe('the distillation loss', () => {
-  it('equals α·CE + (1−α)·T²·KL computed directly from the logits, and its gradient is Hinton\'s', () => {
+  it("equals α·CE + (1−α)·T²·KL computed directly from the logits, and its gradient is Hinton's", () => {
     const n = 5;
     const c = 7;
     const rand = (k: number) => Array.from({ length: k }, (_, i) => Math.sin(i * 12.9898 + k) * 6);
     const zs = rand(n * c); // student logits, spread over ±6
-    const zt = rand(n * c + 1).slice(1).map((v) => v * 1.7); // teacher logits
+    const zt = rand(n * c + 1)
+      .slice(1)
+      .map((v) => v * 1.7); // teacher logits
     const labels = Array.from({ length: n }, (_, i) => (i * 3) % c);
     const [alpha, T] = [0.3, 2.5];
     const softmax = (z: number[], t: number) => {
@@ -137,7 +186,8 @@ describe('the distillation loss', () => {
       const kl = q.reduce((a, qk, k) => a + qk * Math.log(qk / r[k]!), 0);
       expected += (alpha * ce + (1 - alpha) * T * T * kl) / n;
       // d/dz: α(p − y) + (1−α)·T·(r − q), averaged over the batch (Hinton et al. 2015, section 2.1).
-      for (let k = 0; k < c; k++) gradient.push((alpha * (p[k]! - (k === labels[i] ? 1 : 0)) + (1 - alpha) * T * (r[k]! - q[k]!)) / n);
+      for (let k = 0; k < c; k++)
+        gradient.push((alpha * (p[k]! - (k === labels[i] ? 1 : 0)) + (1 - alpha) * T * (r[k]! - q[k]!)) / n);
     }
     const tensors = tf.memory().numTensors;
     const { loss, g, nan } = tf.tidy(() => {
@@ -146,7 +196,9 @@ describe('the distillation loss', () => {
       const soft = tf.softmax(tf.tensor2d(zt, [n, c]).div(T));
       return {
         loss: distillationLoss(tf, tf.softmax(logits), y, soft, alpha, T).dataSync()[0]!,
-        g: tf.grad((z: tf.Tensor) => distillationLoss(tf, tf.softmax(z), y, soft, alpha, T))(logits).dataSync(),
+        g: tf
+          .grad((z: tf.Tensor) => distillationLoss(tf, tf.softmax(z), y, soft, alpha, T))(logits)
+          .dataSync(),
         // A NaN prediction is not hidden by the floor under the log.
         nan: distillationLoss(tf, tf.fill([n, c], Number.NaN), y, soft, alpha, T).dataSync()[0]!,
       };
@@ -170,11 +222,19 @@ describe('distill on real digits', () => {
     // student trained on a small transfer set generalises far better with them. 200 digits, 500 to measure.
     const transfer = await loadMnist('train', 200);
     const test = await loadMnist('test', 500);
-    const options = resolve({ student: { architecture: 'mlp', options: { hidden: [32] } }, epochs: 100, batchSize: 50, compareAlone: true });
+    const options = resolve({
+      student: { architecture: 'mlp', options: { hidden: [32] } },
+      epochs: 100,
+      batchSize: 50,
+      compareAlone: true,
+    });
     const tensors = tf.memory().numTensors;
     const out = await distill.apply(teacher, options, context({ train: transfer, eval: test }));
     expect(tf.memory().numTensors).toBe(tensors);
-    const { errors, gapClosed } = out.stats.compare as { errors: { teacher: number; alone: number; distilled: number }; gapClosed: number };
+    const { errors, gapClosed } = out.stats.compare as {
+      errors: { teacher: number; alone: number; distilled: number };
+      gapClosed: number;
+    };
     // Measured on wasm: teacher 43, alone 101, distilled 69 errors (gap closed 55%); 100 epochs of 4 batches.
     expect(errors.alone - errors.distilled).toBeGreaterThanOrEqual(15);
     expect(gapClosed).toBeGreaterThan(0.3);
@@ -184,7 +244,11 @@ describe('distill on real digits', () => {
     const student = await toLayersModel(tf, out.model);
     expect(student.layers.map((l) => l.name)).toEqual(['flatten', 'fc_1', 'predictions']);
     student.dispose();
-    expect(out.stats.student).toEqual({ architecture: 'mlp', options: { hidden: [32] }, params: 784 * 32 + 32 + 32 * 10 + 10 });
+    expect(out.stats.student).toEqual({
+      architecture: 'mlp',
+      options: { hidden: [32] },
+      params: 784 * 32 + 32 + 32 * 10 + 10,
+    });
   });
 
   it('compareAlone reports teacher, student alone and distilled on data.eval, without changing the student', async () => {
@@ -205,8 +269,18 @@ describe('distill on real digits', () => {
     };
     const alone = buildArchitecture(tf, 'mlp', { hidden: [12] }, { ...SHAPE, seed: options.seed });
     await trainModel(tf, alone, train, options);
-    const expected = { teacher: await errors(await toLayersModel(tf, teacher)), alone: await errors(alone), distilled: await errors(await toLayersModel(tf, compared.model)) };
-    const compare = compared.stats.compare as { data: string; samples: number; errors: typeof expected; accuracy: Record<string, number>; gapClosed: number | null };
+    const expected = {
+      teacher: await errors(await toLayersModel(tf, teacher)),
+      alone: await errors(alone),
+      distilled: await errors(await toLayersModel(tf, compared.model)),
+    };
+    const compare = compared.stats.compare as {
+      data: string;
+      samples: number;
+      errors: typeof expected;
+      accuracy: Record<string, number>;
+      gapClosed: number | null;
+    };
     expect(compare).toMatchObject({ data: 'mnist/test', samples: 300, errors: expected });
     expect(compare.accuracy.distilled).toBeCloseTo(1 - expected.distilled / 300, 10);
     const gap = expected.alone - expected.teacher;
@@ -223,20 +297,26 @@ describe('distill on real digits', () => {
       if (this.countParams() === teacherParams) seen.push((x as tf.Tensor).shape[0]);
       return predict.call(this, x, args);
     });
-    const out = await distill.apply(teacher, resolve({ student: { architecture: 'mlp', options: { hidden: [8] } }, epochs: 3, batchSize: 32 }), context({ train }));
+    const out = await distill.apply(
+      teacher,
+      resolve({ student: { architecture: 'mlp', options: { hidden: [8] } }, epochs: 3, batchSize: 32 }),
+      context({ train }),
+    );
     expect(seen).toEqual([256, 44]);
     expect(out.stats.teacherForwardSamples).toBe(300);
     expect((out.stats.epochLosses as number[]).length).toBe(3);
   });
 
-  it('refuses a student whose output does not match the teacher\'s', async () => {
+  it("refuses a student whose output does not match the teacher's", async () => {
     const train = await loadMnist('train', 64);
     const twelve = buildArchitecture(tf, 'mlp', { hidden: [8] }, { ...SHAPE, numClasses: 12, seed: 1 }); // 12 outputs, for 10 classes
     const stored = await fromLayersModel(tf, twelve);
     twelve.dispose();
     const ctx = { ...context({ train }), place };
     const tensors = tf.memory().numTensors;
-    const error = await distill.apply(stored, resolve({ student: { architecture: 'mlp', options: { hidden: [8] } } }), ctx).catch((e: unknown) => e);
+    const error = await distill
+      .apply(stored, resolve({ student: { architecture: 'mlp', options: { hidden: [8] } } }), ctx)
+      .catch((e: unknown) => e);
     expect(tf.memory().numTensors).toBe(tensors);
     expect(error).toMatchObject({ name: 'McbError', code: 'MCB_MODEL_INVALID' });
     expect((error as Error).message).toMatch(
@@ -244,10 +324,14 @@ describe('distill on real digits', () => {
     );
     expect((error as Error).message).not.toContain('\n');
     // And a teacher that does not end in a softmax.
-    const linear = tf.sequential({ layers: [tf.layers.flatten({ inputShape: [28, 28, 1] }), tf.layers.dense({ units: 10 })] });
+    const linear = tf.sequential({
+      layers: [tf.layers.flatten({ inputShape: [28, 28, 1] }), tf.layers.dense({ units: 10 })],
+    });
     const logits = await fromLayersModel(tf, linear);
     linear.dispose();
-    await expect(distill.apply(logits, resolve({ student: { architecture: 'mlp', options: { hidden: [8] } } }), ctx)).rejects.toThrow(/the teacher's outputs are not probabilities/);
+    await expect(
+      distill.apply(logits, resolve({ student: { architecture: 'mlp', options: { hidden: [8] } } }), ctx),
+    ).rejects.toThrow(/the teacher's outputs are not probabilities/);
   });
 });
 
@@ -256,8 +340,19 @@ describe('distill in a recipe', () => {
     const dir = tempDir();
     mkdirSync(join(dir, 'teacher'));
     const recipe = (passes: string, model?: string) =>
-      writeText(join(dir, 'd.yaml'), tinyRecipe({ passes, ...(model ? { model } : {}) }).replace('data:\n', 'data:\n  train: { dataset: mnist, split: train, limit: 400 }\n'));
-    const planned = await planBuild(recipe('  - distill: { student: { width: 0.25 }, epochs: 2 }\n  - distill: { student: { width: 0.5 }, epochs: 1 }'), { cacheDir: join(dir, 'c') });
+      writeText(
+        join(dir, 'd.yaml'),
+        tinyRecipe({ passes, ...(model ? { model } : {}) }).replace(
+          'data:\n',
+          'data:\n  train: { dataset: mnist, split: train, limit: 400 }\n',
+        ),
+      );
+    const planned = await planBuild(
+      recipe(
+        '  - distill: { student: { width: 0.25 }, epochs: 2 }\n  - distill: { student: { width: 0.5 }, epochs: 1 }',
+      ),
+      { cacheDir: join(dir, 'c') },
+    );
     const passSteps = planned.plan.steps.filter((s) => s.spec.kind === 'pass');
     // The teacher is mlp [32]: the first student is [8], the second scales the first: [4].
     expect(passSteps.map((s) => (s.spec as { options: DistillOptions }).options.student)).toEqual([
@@ -267,20 +362,34 @@ describe('distill in a recipe', () => {
     expect(Object.keys(passSteps[0]!.keyInputs.data as object)).toEqual(['train']);
 
     // The student's options are checked by the schema like model.train's.
-    await expect(planBuild(recipe('  - distill: { student: { architecture: mlp, options: { hiden: [8] } } }'), { cacheDir: join(dir, 'c') })).rejects.toThrow(
+    await expect(
+      planBuild(recipe('  - distill: { student: { architecture: mlp, options: { hiden: [8] } } }'), {
+        cacheDir: join(dir, 'c'),
+      }),
+    ).rejects.toThrow(
       /`passes\[0\]\.distill\.student\.options` has an unknown key `hiden` at .*d\.yaml:\d+:\d+ \(did you mean `hidden`\?\)/,
     );
     // A teacher loaded from a file has no known architecture to scale.
     const file = buildArchitecture(tf, 'mlp', { hidden: [4] }, { ...SHAPE, seed: 1 });
-    for (const [name, bytes] of modelToFiles(await fromLayersModel(tf, file))) writeFileSync(join(dir, 'teacher', name), bytes);
+    for (const [name, bytes] of modelToFiles(await fromLayersModel(tf, file)))
+      writeFileSync(join(dir, 'teacher', name), bytes);
     file.dispose();
-    await expect(planBuild(recipe('  - distill: { student: { width: 0.5 } }', '  path: ./teacher/model.json'), { cacheDir: join(dir, 'c') })).rejects.toThrow(
+    await expect(
+      planBuild(recipe('  - distill: { student: { width: 0.5 } }', '  path: ./teacher/model.json'), {
+        cacheDir: join(dir, 'c'),
+      }),
+    ).rejects.toThrow(
       /`passes\[0\]\.distill\.student` sets width 0\.5, which scales the teacher's builtin architecture, but the teacher is loaded from a file \(model\.path at .*d\.yaml:4:9\)/,
     );
 
-    const result = await build(recipe('  - distill: { student: { width: 0.25 }, epochs: 2, compareAlone: true }'), { cacheDir: join(dir, 'c'), backend: 'wasm' });
+    const result = await build(recipe('  - distill: { student: { width: 0.25 }, epochs: 2, compareAlone: true }'), {
+      cacheDir: join(dir, 'c'),
+      backend: 'wasm',
+    });
     expect(result.execution.ran).toEqual(['baseline', 'eval-baseline', 'pass-1-distill', 'eval-result']);
-    const stats = result.report.passes[0]!.stats as { compare: { samples: number; errors: { teacher: number; distilled: number } } };
+    const stats = result.report.passes[0]!.stats as {
+      compare: { samples: number; errors: { teacher: number; distilled: number } };
+    };
     // Teacher and distilled student on data.eval: exactly what the baseline and result evaluations measured.
     expect(stats.compare.samples).toBe(300);
     expect(stats.compare.errors.teacher).toBe(300 - result.report.metrics.baseline.correct!);

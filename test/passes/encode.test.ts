@@ -64,7 +64,11 @@ describe('entropy coding of one weight', () => {
     const v = drawn(20_000, [0, ...book], [0.9, 0.03, 0.03, 0.02, 0.02], 1);
     const r = roundTrip(f32spec('fc/kernel', [100, 200]), bytesOf(v), v);
     expect(r.layout).toBe('sparse');
-    expect(r.spec.quantization).toMatchObject({ dtype: 'codebook', codebookSize: 5, encoding: { method: 'deflate', layout: 'sparse' } });
+    expect(r.spec.quantization).toMatchObject({
+      dtype: 'codebook',
+      codebookSize: 5,
+      encoding: { method: 'deflate', layout: 'sparse' },
+    });
   });
 
   it('a dense codebook weight takes the dense layout; −0 is stored as +0', () => {
@@ -103,7 +107,11 @@ describe('entropy coding of one weight', () => {
       const p = packWeight('q/kernel', [256, 48], values, { ...o, axis: 1, clip: 'none' });
       const spec: WeightSpec = { name: 'q/kernel', shape: [256, 48], dtype: 'float32', quantization: p.quantization };
       const enc = roundTrip(spec, p.bytes, p.decoded);
-      expect(enc.spec.quantization).toMatchObject({ dtype: o.dtype, granularity: o.granularity, scaleCount: p.quantization.scaleCount });
+      expect(enc.spec.quantization).toMatchObject({
+        dtype: o.dtype,
+        granularity: o.granularity,
+        scaleCount: p.quantization.scaleCount,
+      });
       expect(enc.bytes.byteLength).toBeLessThan(p.bytes.byteLength);
     }
   });
@@ -112,7 +120,12 @@ describe('entropy coding of one weight', () => {
     // Skewed 16-symbol distribution: ~3.3 bits of entropy in a 4-bit alphabet; int8 storage would be 8 bits.
     const p = Array.from({ length: 16 }, (_, k) => 2 ** -(k + 1));
     p[15] = p[14]!;
-    const v = drawn(50_000, Array.from({ length: 16 }, (_, k) => k + 1), p, 4);
+    const v = drawn(
+      50_000,
+      Array.from({ length: 16 }, (_, k) => k + 1),
+      p,
+      4,
+    );
     const r = roundTrip(f32spec('e/kernel', [50_000]), bytesOf(v), v);
     const ideal = (entropyBits(v) + 16 * 32) / 8; // + the codebook
     expect(r.bytes.byteLength).toBeLessThan(ideal * 1.03 + 64);
@@ -121,9 +134,15 @@ describe('entropy coding of one weight', () => {
 
   it('leaves weights with more than 256 distinct values, or that would grow, as they are', () => {
     const many = Float32Array.from({ length: 1000 }, (_, i) => i / 7);
-    expect(entropyEncode(f32spec('m/kernel', [1000]), bytesOf(many), many, 9)).toEqual({ encoded: false, reason: expect.stringMatching(/more than 256 distinct values/) });
+    expect(entropyEncode(f32spec('m/kernel', [1000]), bytesOf(many), many, 9)).toEqual({
+      encoded: false,
+      reason: expect.stringMatching(/more than 256 distinct values/),
+    });
     const tiny = Float32Array.from([0.5, -0.25, 1]);
-    expect(entropyEncode(f32spec('t/bias', [3]), bytesOf(tiny), tiny, 9)).toEqual({ encoded: false, reason: expect.stringMatching(/would not shrink it \(12 → \d+ bytes\)/) });
+    expect(entropyEncode(f32spec('t/bias', [3]), bytesOf(tiny), tiny, 9)).toEqual({
+      encoded: false,
+      reason: expect.stringMatching(/would not shrink it \(12 → \d+ bytes\)/),
+    });
   });
 });
 
@@ -140,14 +159,22 @@ describe('corrupted encodings are refused', () => {
 
   it('a manifest whose entry count disagrees with the stream, or a wrong length, is refused', () => {
     const q = enc.spec.quantization as unknown as { encoding: { entries: number } };
-    const spec = { ...enc.spec, quantization: { ...q, encoding: { ...q.encoding, entries: q.encoding.entries + 1 } } } as WeightSpec;
-    expect(() => decodeStored(spec, enc.bytes)).toThrow(/weight fc\/kernel: its (gap|symbol) stream holds \d+ symbols, the manifest says \d+/);
+    const spec = {
+      ...enc.spec,
+      quantization: { ...q, encoding: { ...q.encoding, entries: q.encoding.entries + 1 } },
+    } as WeightSpec;
+    expect(() => decodeStored(spec, enc.bytes)).toThrow(
+      /weight fc\/kernel: its (gap|symbol) stream holds \d+ symbols, the manifest says \d+/,
+    );
     expect(() => unpackWeights([enc.spec], enc.bytes.subarray(1))).toThrow(/hold \d+ bytes but the weights need \d+/);
   });
 
   it('an unknown method or layout is refused by name', () => {
     const q = enc.spec.quantization as unknown as { encoding: object };
-    const spec = { ...enc.spec, quantization: { ...q, encoding: { ...q.encoding, method: 'zstd' } } } as unknown as WeightSpec;
+    const spec = {
+      ...enc.spec,
+      quantization: { ...q, encoding: { ...q.encoding, method: 'zstd' } },
+    } as unknown as WeightSpec;
     expect(() => decodeStored(spec, enc.bytes)).toThrow(/unknown quantization\.encoding\.method zstd/);
   });
 });
@@ -155,7 +182,9 @@ describe('corrupted encodings are refused', () => {
 describe('encode options', () => {
   it('defaults to level 9 and refuses a level outside 1..9, pointing at it', () => {
     expect(encode.resolveOptions({}, place)).toEqual({ level: 9 });
-    expect(() => encode.resolveOptions({ level: 0 }, place)).toThrow(/`passes\[0\]\.encode\.level` is 0 at r\.yaml:3:level; the DEFLATE level is a whole number from 1/);
+    expect(() => encode.resolveOptions({ level: 0 }, place)).toThrow(
+      /`passes\[0\]\.encode\.level` is 0 at r\.yaml:3:level; the DEFLATE level is a whole number from 1/,
+    );
   });
 });
 
@@ -164,12 +193,24 @@ describe('prune → cluster → encode in a recipe', () => {
     const dir = tempDir();
     const passes = '  - prune: { sparsity: 0.9 }\n  - cluster: { bits: 4 }\n  - encode: {}';
     const cacheDir = join(dir, 'c');
-    const before = await build(writeText(join(dir, 'a.yaml'), tinyRecipe({ passes: '  - prune: { sparsity: 0.9 }\n  - cluster: { bits: 4 }', output: './a' })), { cacheDir, backend: 'wasm' });
-    const after = await build(writeText(join(dir, 'b.yaml'), tinyRecipe({ passes, output: './b' })), { cacheDir, backend: 'wasm' });
+    const before = await build(
+      writeText(
+        join(dir, 'a.yaml'),
+        tinyRecipe({ passes: '  - prune: { sparsity: 0.9 }\n  - cluster: { bits: 4 }', output: './a' }),
+      ),
+      { cacheDir, backend: 'wasm' },
+    );
+    const after = await build(writeText(join(dir, 'b.yaml'), tinyRecipe({ passes, output: './b' })), {
+      cacheDir,
+      backend: 'wasm',
+    });
     // Only encode and its evaluation ran for the second recipe: the rest came from the cache.
     expect(after.execution.ran).toEqual(['pass-3-encode', 'eval-result']);
     type M = { correct: number; sizeBytes: number; gzipBytes: number };
-    const [mb, ma] = [before.report.metrics as unknown as Record<'result', M>, after.report.metrics as unknown as Record<'result', M>];
+    const [mb, ma] = [
+      before.report.metrics as unknown as Record<'result', M>,
+      after.report.metrics as unknown as Record<'result', M>,
+    ];
     expect(ma.result.correct).toBe(mb.result.correct);
     // Entropy coding beats gzip of the clustered float32 shard by far.
     const shard = (m: unknown) => (m as { files: { name: string; bytes: number; gzip: number }[] }).files[1]!;
@@ -178,14 +219,25 @@ describe('prune → cluster → encode in a recipe', () => {
     const a = (await readModelDir(join(dir, 'a', 'model.json'))).model;
     const b = (await readModelDir(join(dir, 'b', 'model.json'))).model;
     const [wa, wb] = [decodeWeights(a), decodeWeights(b)];
-    for (const [i, w] of wa.entries()) expect(Array.from(wb[i]!.values)).toEqual(Array.from(w.values, (x) => (Object.is(x, -0) ? 0 : x)));
+    for (const [i, w] of wa.entries())
+      expect(Array.from(wb[i]!.values)).toEqual(Array.from(w.values, (x) => (Object.is(x, -0) ? 0 : x)));
     const kernels = (b.weightSpecs as WeightSpec[]).filter((s) => s.name.endsWith('kernel'));
-    expect(kernels.map((k) => (k.quantization as { dtype?: string } | undefined)?.dtype)).toEqual(['codebook', 'codebook']);
+    expect(kernels.map((k) => (k.quantization as { dtype?: string } | undefined)?.dtype)).toEqual([
+      'codebook',
+      'codebook',
+    ]);
 
     const test = await loadMnist('test', 300);
     const inputs = join(dir, 'inputs.f32');
     writeFileSync(inputs, test.x);
-    const load = (how: string) => JSON.parse(execFileSync(process.execPath, [join(ROOT, 'test/load-model.mjs'), join(dir, 'b'), how, 'layers', inputs, '300', '28,28,1'], { cwd: ROOT }).toString());
+    const load = (how: string) =>
+      JSON.parse(
+        execFileSync(
+          process.execPath,
+          [join(ROOT, 'test/load-model.mjs'), join(dir, 'b'), how, 'layers', inputs, '300', '28,28,1'],
+          { cwd: ROOT },
+        ).toString(),
+      );
     const loaded = load('loader');
     expect(loaded.error).toBeUndefined();
     expect(loaded.classes.filter((c: number, i: number) => c === test.y[i]).length).toBe(ma.result.correct);
@@ -198,7 +250,11 @@ describe('prune → cluster → encode in a recipe', () => {
 
   it('a later weight pass decodes an encoded model back (encode is not a dead end)', async () => {
     const v = drawn(1000, [0, 1, 2], [0.5, 0.25, 0.25], 6);
-    const model: StoredModel = { json: { format: 'layers-model', modelTopology: {} }, weightSpecs: [f32spec('fc/kernel', [1000])], weightData: Uint8Array.from(bytesOf(v)) };
+    const model: StoredModel = {
+      json: { format: 'layers-model', modelTopology: {} },
+      weightSpecs: [f32spec('fc/kernel', [1000])],
+      weightData: Uint8Array.from(bytesOf(v)),
+    };
     const out = (await encode.apply(model, { level: 9 }, ctx)).model;
     expect(out.weightData.byteLength).toBeLessThan(1000);
     expect(Array.from(decodeWeights(out)[0]!.values)).toEqual(Array.from(v));

@@ -18,13 +18,22 @@ beforeAll(async () => {
 
 async function accuracy(model: tf.LayersModel, n = 300): Promise<number> {
   const test = await loadMnist('test', n);
-  const classes = await tf.tidy(() => (model.predict(tf.tensor(test.x, [n, 28, 28, 1])) as tf.Tensor).argMax(-1)).data();
+  const classes = await tf
+    .tidy(() => (model.predict(tf.tensor(test.x, [n, 28, 28, 1])) as tf.Tensor).argMax(-1))
+    .data();
   return classes.filter((c, i) => c === test.y[i]).length / n;
 }
 
 describe('finetune', () => {
   it('fills defaults: one epoch at a small learning rate', () => {
-    expect(finetune.resolveOptions({}, place)).toEqual({ epochs: 1, batchSize: 64, learningRate: 1e-4, optimizer: 'adam', schedule: { type: 'constant' }, seed: 1 });
+    expect(finetune.resolveOptions({}, place)).toEqual({
+      epochs: 1,
+      batchSize: 64,
+      learningRate: 1e-4,
+      optimizer: 'adam',
+      schedule: { type: 'constant' },
+      seed: 1,
+    });
   });
 
   it('improves an untrained CNN on real MNIST (training through the wasm conv kernels), deterministically, without leaks', async () => {
@@ -61,7 +70,12 @@ describe('finetune', () => {
     model.dispose();
     const train = await loadMnist('train', 640);
     let batches = 0;
-    const ctx: PassContext = { engine: () => loadEngine('wasm'), data: async () => train, signal: new AbortController().signal, progress: () => batches++ };
+    const ctx: PassContext = {
+      engine: () => loadEngine('wasm'),
+      data: async () => train,
+      signal: new AbortController().signal,
+      progress: () => batches++,
+    };
     await finetune.apply(stored, finetune.resolveOptions({ epochs: 3, steps: 7 }, place), ctx);
     expect(batches).toBe(7);
   });
@@ -80,13 +94,24 @@ describe('finetune', () => {
     const line = text.findIndex((l) => l.includes('finetune:')) + 1;
     const col = text[line - 1]!.indexOf('{') + 1;
     await expect(planBuild(join(dir, 'ft.yaml'), { cacheDir: join(dir, 'c') })).rejects.toThrow(
-      new RegExp(`the finetune pass at .*ft\\.yaml:${line}:${col} reads data\\.train, which the recipe does not set; add it`),
+      new RegExp(
+        `the finetune pass at .*ft\\.yaml:${line}:${col} reads data\\.train, which the recipe does not set; add it`,
+      ),
     );
     const first = await build(recipe('{ epochs: 1 }'), { cacheDir: join(dir, 'c'), backend: 'wasm' });
-    expect(first.execution.ran).toEqual(['baseline', 'eval-baseline', 'pass-1-quantize', 'pass-2-finetune', 'eval-result']);
+    expect(first.execution.ran).toEqual([
+      'baseline',
+      'eval-baseline',
+      'pass-1-quantize',
+      'pass-2-finetune',
+      'eval-result',
+    ]);
     // finetune writes float32 weights: the model is back to full size.
     expect(first.report.metrics.result.sizeBytes).toBeGreaterThan(first.report.metrics.baseline.sizeBytes * 0.95);
-    const second = await build(recipe('{ epochs: 1, learningRate: 0.001 }'), { cacheDir: join(dir, 'c'), backend: 'wasm' });
+    const second = await build(recipe('{ epochs: 1, learningRate: 0.001 }'), {
+      cacheDir: join(dir, 'c'),
+      backend: 'wasm',
+    });
     expect(second.execution.ran).toEqual(['pass-2-finetune', 'eval-result']);
   });
 });
@@ -97,7 +122,9 @@ describe('finetune keeps what earlier passes established', () => {
     // Zero every other weight of fc_1's kernel and record it, as the prune pass does.
     const fc1 = model.getLayer('fc_1');
     const [kernel, bias] = fc1.getWeights();
-    const pruned = tf.tidy(() => kernel!.mul(tf.tensor1d(Array.from({ length: kernel!.size }, (_, i) => i % 2)).reshape(kernel!.shape)));
+    const pruned = tf.tidy(() =>
+      kernel!.mul(tf.tensor1d(Array.from({ length: kernel!.size }, (_, i) => i % 2)).reshape(kernel!.shape)),
+    );
     fc1.setWeights([pruned, bias!]);
     pruned.dispose();
     const { withRecordedWeights } = await import('../../src/passes/constraints.js');
@@ -105,7 +132,12 @@ describe('finetune keeps what earlier passes established', () => {
     const stored = { ...raw, json: withRecordedWeights(raw.json, 'prunedWeights', ['fc_1/kernel']) };
     model.dispose();
     const train = await loadMnist('train', 256);
-    const ctx: PassContext = { engine: () => loadEngine('wasm'), data: async () => train, signal: new AbortController().signal, progress: () => {} };
+    const ctx: PassContext = {
+      engine: () => loadEngine('wasm'),
+      data: async () => train,
+      signal: new AbortController().signal,
+      progress: () => {},
+    };
     const tensors = tf.memory().numTensors;
     const out = await finetune.apply(stored, finetune.resolveOptions({ learningRate: 0.01 }, place), ctx);
     expect(tf.memory().numTensors).toBe(tensors);
@@ -133,7 +165,12 @@ describe('finetune keeps what earlier passes established', () => {
     model.dispose();
     const q = (await quantize.apply(stored, { dtype: 'uint8', granularity: 'per-tensor' }, {} as PassContext)).model;
     const train = await loadMnist('train', 256);
-    const ctx: PassContext = { engine: () => loadEngine('wasm'), data: async () => train, signal: new AbortController().signal, progress: () => {} };
+    const ctx: PassContext = {
+      engine: () => loadEngine('wasm'),
+      data: async () => train,
+      signal: new AbortController().signal,
+      progress: () => {},
+    };
     const out = await finetune.apply(q, finetune.resolveOptions({ learningRate: 0.01 }, place), ctx);
     expect(out.stats.kept).toEqual([]);
     const tuned = await toLayersModel(tf, out.model);

@@ -18,7 +18,12 @@ import { rebuildModel, Topology, WeightTable } from '../../src/engine/topology.j
 import { decodeWeights } from '../../src/engine/weights.js';
 import { build } from '../../src/index.js';
 import { cluster } from '../../src/passes/cluster.js';
-import { foldBatchnorm, foldBatchNorms, type FoldedBatchNorm, type SkippedBatchNorm } from '../../src/passes/fold-batchnorm.js';
+import {
+  foldBatchnorm,
+  foldBatchNorms,
+  type FoldedBatchNorm,
+  type SkippedBatchNorm,
+} from '../../src/passes/fold-batchnorm.js';
 import type { PassContext } from '../../src/passes/index.js';
 import { prune } from '../../src/passes/prune.js';
 import { mulberry32 } from '../../src/util/random.js';
@@ -59,7 +64,8 @@ interface FoldStats {
  */
 async function withRealBatchNorms(model: tf.LayersModel, seed: number, recalibrate = true): Promise<StoredModel> {
   const random = mulberry32(seed);
-  const draw = (n: number, lo: number, hi: number) => tf.tensor1d(Float32Array.from({ length: n }, () => lo + (hi - lo) * random()));
+  const draw = (n: number, lo: number, hi: number) =>
+    tf.tensor1d(Float32Array.from({ length: n }, () => lo + (hi - lo) * random()));
   for (const layer of model.layers.filter((l) => l.getClassName() === 'BatchNormalization')) {
     const values = layer.weights.map((w) => {
       const n = w.shape[0]!;
@@ -88,7 +94,6 @@ function logitsModel(m: StoredModel): StoredModel {
 
 const predict = (m: StoredModel, ds: Dataset = test): Promise<Float32Array> => predictAll(m, ds);
 
-
 const fold = async (m: StoredModel) => {
   const r = await foldBatchnorm.apply(m, foldBatchnorm.resolveOptions({}, place('fold-batchnorm')), noEngine);
   return { model: r.model, stats: r.stats as unknown as FoldStats };
@@ -100,7 +105,12 @@ describe('fold-batchnorm on the builtin architectures', () => {
       const m = await fromLayersModel(tf, buildArchitecture(tf, arch, {}, shape));
       const { model, stats } = await fold(m);
       expect(model).toBe(m);
-      expect(stats).toMatchObject({ batchNormsFolded: 0, batchNormsSkipped: 0, layersBefore: stats.layersAfter, note: 'the model has no BatchNormalization layers: nothing to fold' });
+      expect(stats).toMatchObject({
+        batchNormsFolded: 0,
+        batchNormsSkipped: 0,
+        layersBefore: stats.layersAfter,
+        note: 'the model has no BatchNormalization layers: nothing to fold',
+      });
     }
   });
 
@@ -135,7 +145,13 @@ describe('fold-batchnorm on the builtin architectures', () => {
       const identity = new WeightTable(decodeWeights(m));
       for (const bn of bns) {
         const n = t.outputShape(bn.name).at(-1) as number;
-        for (const [key, v] of [['gamma', 1], ['beta', 0], ['moving_mean', 0], ['moving_variance', 1]] as const) identity.set(bn.name, key, new Float32Array(n).fill(v), [n]);
+        for (const [key, v] of [
+          ['gamma', 1],
+          ['beta', 0],
+          ['moving_mean', 0],
+          ['moving_variance', 1],
+        ] as const)
+          identity.set(bn.name, key, new Float32Array(n).fill(v), [n]);
       }
       expect(relativeError(a, await predict(logitsModel(rebuildModel(m, t, identity))))).toBeGreaterThan(0.1);
       expect(tf.memory().numTensors).toBe(before);
@@ -149,15 +165,48 @@ describe('which batch norms fold', () => {
     const input = tf.input({ shape: [28, 28, 1], name: 'input' });
     const apply = (l: tf.layers.Layer, x: tf.SymbolicTensor | tf.SymbolicTensor[]) => l.apply(x) as tf.SymbolicTensor;
     // Folds: conv with bias; conv whose BN has neither scale nor center.
-    let x = apply(tf.layers.conv2d({ name: 'conv_a', filters: 6, kernelSize: 3, strides: 2, padding: 'same', kernelInitializer: init(1), biasInitializer: init(2) }), input);
+    let x = apply(
+      tf.layers.conv2d({
+        name: 'conv_a',
+        filters: 6,
+        kernelSize: 3,
+        strides: 2,
+        padding: 'same',
+        kernelInitializer: init(1),
+        biasInitializer: init(2),
+      }),
+      input,
+    );
     x = apply(tf.layers.batchNormalization({ name: 'bn_a' }), x);
-    x = apply(tf.layers.conv2d({ name: 'conv_b', filters: 6, kernelSize: 3, padding: 'same', useBias: false, kernelInitializer: init(3) }), x);
+    x = apply(
+      tf.layers.conv2d({
+        name: 'conv_b',
+        filters: 6,
+        kernelSize: 3,
+        padding: 'same',
+        useBias: false,
+        kernelInitializer: init(3),
+      }),
+      x,
+    );
     x = apply(tf.layers.batchNormalization({ name: 'bn_b', scale: false, center: false }), x);
     // Skips: the conv applies relu before its BN.
-    x = apply(tf.layers.conv2d({ name: 'conv_relu', filters: 6, kernelSize: 1, activation: 'relu', kernelInitializer: init(4) }), x);
+    x = apply(
+      tf.layers.conv2d({
+        name: 'conv_relu',
+        filters: 6,
+        kernelSize: 1,
+        activation: 'relu',
+        kernelInitializer: init(4),
+      }),
+      x,
+    );
     x = apply(tf.layers.batchNormalization({ name: 'bn_after_relu' }), x);
     // Skips: the conv's output also feeds the Add.
-    const branch = apply(tf.layers.conv2d({ name: 'conv_shared', filters: 6, kernelSize: 1, kernelInitializer: init(5) }), x);
+    const branch = apply(
+      tf.layers.conv2d({ name: 'conv_shared', filters: 6, kernelSize: 1, kernelInitializer: init(5) }),
+      x,
+    );
     const normed = apply(tf.layers.batchNormalization({ name: 'bn_shared' }), branch);
     x = apply(tf.layers.add({ name: 'add' }), [branch, normed]);
     // Skips: a BN after a pooling layer, and one over the height axis.
@@ -192,13 +241,30 @@ describe('which batch norms fold', () => {
     const m = await withRealBatchNorms(
       tf.sequential({
         layers: [
-          tf.layers.conv2d({ inputShape: [28, 28, 1], name: 'c1', filters: 4, kernelSize: 5, strides: 2, useBias: false, kernelInitializer: tf.initializers.randomNormal({ seed: 1 }) }),
+          tf.layers.conv2d({
+            inputShape: [28, 28, 1],
+            name: 'c1',
+            filters: 4,
+            kernelSize: 5,
+            strides: 2,
+            useBias: false,
+            kernelInitializer: tf.initializers.randomNormal({ seed: 1 }),
+          }),
           tf.layers.batchNormalization({ name: 'bn1' }),
           tf.layers.reLU({ name: 'r1' }),
-          tf.layers.depthwiseConv2d({ name: 'dw', kernelSize: 3, depthMultiplier: 3, depthwiseInitializer: tf.initializers.randomNormal({ seed: 2 }) }),
+          tf.layers.depthwiseConv2d({
+            name: 'dw',
+            kernelSize: 3,
+            depthMultiplier: 3,
+            depthwiseInitializer: tf.initializers.randomNormal({ seed: 2 }),
+          }),
           tf.layers.batchNormalization({ name: 'bn2', epsilon: 0.01 }),
           tf.layers.flatten({ name: 'f' }),
-          tf.layers.dense({ name: 'out', units: 10, kernelInitializer: tf.initializers.randomNormal({ seed: 3, stddev: 0.05 }) }),
+          tf.layers.dense({
+            name: 'out',
+            units: 10,
+            kernelInitializer: tf.initializers.randomNormal({ seed: 3, stddev: 0.05 }),
+          }),
         ],
       }),
       3,
@@ -212,18 +278,28 @@ describe('which batch norms fold', () => {
   it('keeps pruned zeros; folded clustered kernels leave the cluster record (their shared values are rescaled)', async () => {
     const m = await withRealBatchNorms(buildArchitecture(tf, 'mobilenet-v1', { alpha: 0.25, depth: 0 }, shape), 2);
     const pruned = (await prune.apply(m, prune.resolveOptions({ sparsity: 0.5 }, place('prune')), noEngine)).model;
-    const clustered = (await cluster.apply(pruned, cluster.resolveOptions({ clusters: 8 }, place('cluster')), noEngine)).model;
+    const clustered = (await cluster.apply(pruned, cluster.resolveOptions({ clusters: 8 }, place('cluster')), noEngine))
+      .model;
     const { model, stats } = await fold(clustered);
-    const zeros = (s: StoredModel) => decodeWeights(s).filter((w) => /kernel$/.test(w.spec.name)).reduce((n, w) => n + w.values.filter((v) => v === 0).length, 0);
+    const zeros = (s: StoredModel) =>
+      decodeWeights(s)
+        .filter((w) => /kernel$/.test(w.spec.name))
+        .reduce((n, w) => n + w.values.filter((v) => v === 0).length, 0);
     expect(zeros(model)).toBe(zeros(clustered));
-    const meta = (s: StoredModel) => (s.json.userDefinedMetadata as { mcbuild: { prunedWeights: string[]; clusteredWeights: string[] } }).mcbuild;
+    const meta = (s: StoredModel) =>
+      (s.json.userDefinedMetadata as { mcbuild: { prunedWeights: string[]; clusteredWeights: string[] } }).mcbuild;
     expect(meta(model).prunedWeights).toEqual(meta(clustered).prunedWeights);
     expect(meta(model).clusteredWeights).toEqual(['predictions/kernel']);
     expect(stats.unclustered).toHaveLength(meta(clustered).clusteredWeights.length - 1);
   });
 
   it('a graph model is an error naming the pass, with the fix', () => {
-    expect(() => foldBatchNorms({ json: { format: 'graph-model', modelTopology: { node: [] } }, weightSpecs: [], weightData: new Uint8Array() }, place('fold-batchnorm'))).toThrow(
+    expect(() =>
+      foldBatchNorms(
+        { json: { format: 'graph-model', modelTopology: { node: [] } }, weightSpecs: [], weightData: new Uint8Array() },
+        place('fold-batchnorm'),
+      ),
+    ).toThrow(
       /fold-batchnorm needs a layers model \(the fold-batchnorm pass at r\.yaml:7:entry\), but this is a graph model/,
     );
   });
@@ -254,7 +330,18 @@ output: ./out
     expect(result.params).toBeLessThan(baseline.params);
     // FLOPs: each BN's 2 per element go; each conv's new bias adds 1 per output element.
     const t = Topology.fromModel(m.json);
-    const bnElements = t.layers().filter((l) => l.className === 'BatchNormalization').reduce((n, l) => n + t.outputShape(l.name).slice(1).reduce<number>((a, d) => a * d!, 1), 0);
+    const bnElements = t
+      .layers()
+      .filter((l) => l.className === 'BatchNormalization')
+      .reduce(
+        (n, l) =>
+          n +
+          t
+            .outputShape(l.name)
+            .slice(1)
+            .reduce<number>((a, d) => a * d!, 1),
+        0,
+      );
     expect(result.flops).toBe(baseline.flops! - bnElements);
     for (const side of [baseline, result]) {
       expect(side.latency!.batch1Ms).toBeGreaterThan(0);
@@ -268,11 +355,18 @@ output: ./out
     // Stock TF.js (no mcbuild loader) loads the output and predicts what the folded model predicts here.
     const inputs = join(dir, 'inputs.f32');
     writeFileSync(inputs, test.x);
-    const stdout = execFileSync(process.execPath, [join(ROOT, 'test/load-model.mjs'), join(dir, 'out'), 'stock', 'layers', inputs, String(test.count), '28,28,1'], { cwd: ROOT }).toString();
+    const stdout = execFileSync(
+      process.execPath,
+      [join(ROOT, 'test/load-model.mjs'), join(dir, 'out'), 'stock', 'layers', inputs, String(test.count), '28,28,1'],
+      { cwd: ROOT },
+    ).toString();
     const loaded = JSON.parse(stdout) as { classes?: number[]; error?: string };
     expect(loaded.error).toBeUndefined();
     const folded = await predict(filesToModel(r.execution.finalModel));
-    const argmax = (p: Float32Array) => Array.from({ length: p.length / 10 }, (_, i) => p.subarray(i * 10, i * 10 + 10).reduce((best, v, k, arr) => (v > arr[best]! ? k : best), 0));
+    const argmax = (p: Float32Array) =>
+      Array.from({ length: p.length / 10 }, (_, i) =>
+        p.subarray(i * 10, i * 10 + 10).reduce((best, v, k, arr) => (v > arr[best]! ? k : best), 0),
+      );
     expect(loaded.classes).toEqual(argmax(folded));
 
     // A warm rebuild reuses the cached eval steps: the latency, and when it was measured, come with them.

@@ -8,7 +8,15 @@ import { loadMnist } from '../../src/data/mnist.js';
 import { buildArchitecture } from '../../src/engine/architectures/index.js';
 import { paramCount, readModelDir, type StoredModel } from '../../src/engine/model-format.js';
 import { fromLayersModel, loadEngine, toLayersModel } from '../../src/engine/runtime.js';
-import { chooseRank, discardedEnergy, keptEnergyFraction, lowRankFactors, maxUsefulRank, reconstructionError, spectrum } from '../../src/engine/svd.js';
+import {
+  chooseRank,
+  discardedEnergy,
+  keptEnergyFraction,
+  lowRankFactors,
+  maxUsefulRank,
+  reconstructionError,
+  spectrum,
+} from '../../src/engine/svd.js';
 import { Topology } from '../../src/engine/topology.js';
 import { decodeWeights, encodeWeights } from '../../src/engine/weights.js';
 import { build, McbError, planBuild } from '../../src/index.js';
@@ -41,7 +49,8 @@ function ofRank(m: number, n: number, k: number, seed: number): Float32Array {
   const p = bell(m, k, seed, 1);
   const q = bell(k, n, seed + 1, 1);
   const out = new Float32Array(m * n);
-  for (let i = 0; i < m; i++) for (let c = 0; c < k; c++) for (let j = 0; j < n; j++) out[i * n + j]! += p[i * k + c]! * q[c * n + j]!;
+  for (let i = 0; i < m; i++)
+    for (let c = 0; c < k; c++) for (let j = 0; j < n; j++) out[i * n + j]! += p[i * k + c]! * q[c * n + j]!;
   return out;
 }
 
@@ -62,7 +71,8 @@ describe('truncated SVD (src/engine/svd.ts)', () => {
       expect(s.side).toBe(n <= m ? 'right' : 'left');
       const ref = referenceSingularValues(w, m, n);
       expect(s.energies).toHaveLength(Math.min(m, n));
-      for (let i = 0; i < ref.length; i++) expect(Math.abs(Math.sqrt(s.energies[i]!) - ref[i]!)).toBeLessThan(1e-9 * ref[0]!);
+      for (let i = 0; i < ref.length; i++)
+        expect(Math.abs(Math.sqrt(s.energies[i]!) - ref[i]!)).toBeLessThan(1e-9 * ref[0]!);
       // Σ σ² = ‖W‖²_F
       expect(s.energies.reduce((a, b) => a + b, 0)).toBeCloseTo(s.total, 8);
     }
@@ -113,7 +123,11 @@ describe('truncated SVD (src/engine/svd.ts)', () => {
 
 describe('rank selection', () => {
   it('rank: kept as given when it reduces the kernel, skipped with the limit otherwise', () => {
-    expect(chooseRank({ rank: 32 }, 784, 300, 300)).toEqual({ rank: 32, paramsBefore: 235_500, paramsAfter: 32 * 1084 + 300 });
+    expect(chooseRank({ rank: 32 }, 784, 300, 300)).toEqual({
+      rank: 32,
+      paramsBefore: 235_500,
+      paramsAfter: 32 * 1084 + 300,
+    });
     expect(maxUsefulRank(784, 300)).toBe(216); // 216·1084 = 234,144 < 235,200 ≤ 217·1084
     expect(chooseRank({ rank: 216 }, 784, 300, 0)).toMatchObject({ rank: 216 });
     expect(chooseRank({ rank: 217 }, 784, 300, 0)).toEqual({
@@ -140,7 +154,9 @@ describe('rank selection', () => {
     }
     // LeNet-300-100's fc_1 at a quarter: rank 54 (58,836 of 235,500 parameters)
     expect(chooseRank({ ratio: 0.25 }, 784, 300, 300)).toMatchObject({ rank: 54, paramsAfter: 58_836 });
-    expect(chooseRank({ ratio: 0.01 }, 100, 10, 10)).toMatchObject({ skip: expect.stringMatching(/^ratio 0\.01 allows 10 of its 1010 parameters, fewer than rank 1 needs \(120\)$/) });
+    expect(chooseRank({ ratio: 0.01 }, 100, 10, 10)).toMatchObject({
+      skip: expect.stringMatching(/^ratio 0\.01 allows 10 of its 1010 parameters, fewer than rank 1 needs \(120\)$/),
+    });
   });
 
   it('energy: the smallest rank keeping that fraction of Σσ², from the spectrum', () => {
@@ -153,7 +169,11 @@ describe('rank selection', () => {
       expect(keptEnergyFraction(s, c.rank - 1)).toBeLessThan(energy);
     }
     // a flat (random) spectrum needs most ranks for 99%: not worth it
-    expect(chooseRank({ energy: 0.99 }, 300, 100, 100, s.energies)).toMatchObject({ skip: expect.stringMatching(/^energy 0\.99 needs rank \d+, which would store \d+ parameters, not fewer than the 30100 it has \(ranks up to 74 reduce a 300×100 kernel\)$/) });
+    expect(chooseRank({ energy: 0.99 }, 300, 100, 100, s.energies)).toMatchObject({
+      skip: expect.stringMatching(
+        /^energy 0\.99 needs rank \d+, which would store \d+ parameters, not fewer than the 30100 it has \(ranks up to 74 reduce a 300×100 kernel\)$/,
+      ),
+    });
     // a rank-3 matrix keeps all its energy at rank 3
     const low = ofRank(40, 20, 3, 8);
     expect(chooseRank({ energy: 0.999999 }, 40, 20, 0, spectrum(low, 40, 20).energies)).toMatchObject({ rank: 3 });
@@ -203,13 +223,25 @@ describe('lowrank options', () => {
     expect(options({ rank: 32, layers: ['fc_1'] })).toEqual({ rank: 32, layers: ['fc_1'] });
     expect(options({ energy: 0.95 })).toEqual({ energy: 0.95 });
     expect(() => options({})).toThrow(McbError);
-    expect(() => options({})).toThrow(/^`passes\[0\]\.lowrank` needs a rank rule at r\.yaml:3:5; set exactly one of `rank: r` \(a fixed rank\), `ratio: 0\.25`/);
-    expect(() => options({ rank: 8, ratio: 0.5 })).toThrow(/^`passes\[0\]\.lowrank` sets rank and ratio at r\.yaml:3:5; keep exactly one of rank, ratio and energy\.$/);
-    expect(() => options({ rank: 0 })).toThrow(/^`passes\[0\]\.lowrank\.rank` must be a positive integer .* \(got 0\) at r\.yaml:3:4\.$/);
+    expect(() => options({})).toThrow(
+      /^`passes\[0\]\.lowrank` needs a rank rule at r\.yaml:3:5; set exactly one of `rank: r` \(a fixed rank\), `ratio: 0\.25`/,
+    );
+    expect(() => options({ rank: 8, ratio: 0.5 })).toThrow(
+      /^`passes\[0\]\.lowrank` sets rank and ratio at r\.yaml:3:5; keep exactly one of rank, ratio and energy\.$/,
+    );
+    expect(() => options({ rank: 0 })).toThrow(
+      /^`passes\[0\]\.lowrank\.rank` must be a positive integer .* \(got 0\) at r\.yaml:3:4\.$/,
+    );
     expect(() => options({ rank: -3 })).toThrow(/\(got -3\) at r\.yaml:3:4/);
-    expect(() => options({ ratio: 1 })).toThrow(/^`passes\[0\]\.lowrank\.ratio` must be a number greater than 0 and less than 1 \(the fraction of each layer's parameters kept\) \(got 1\) at r\.yaml:3:5\.$/);
-    expect(() => options({ energy: 0, layers: ['a'] })).toThrow(/`passes\[0\]\.lowrank\.energy` must be a number greater than 0 and less than 1/);
-    expect(() => options({ ratio: 0.5, layers: [] })).toThrow(/^`passes\[0\]\.lowrank\.layers` must be a non-empty list of layer names \(got \[\]\) at r\.yaml:3:6\.$/);
+    expect(() => options({ ratio: 1 })).toThrow(
+      /^`passes\[0\]\.lowrank\.ratio` must be a number greater than 0 and less than 1 \(the fraction of each layer's parameters kept\) \(got 1\) at r\.yaml:3:5\.$/,
+    );
+    expect(() => options({ energy: 0, layers: ['a'] })).toThrow(
+      /`passes\[0\]\.lowrank\.energy` must be a number greater than 0 and less than 1/,
+    );
+    expect(() => options({ ratio: 0.5, layers: [] })).toThrow(
+      /^`passes\[0\]\.lowrank\.layers` must be a non-empty list of layer names \(got \[\]\) at r\.yaml:3:6\.$/,
+    );
   });
 });
 
@@ -219,7 +251,10 @@ describe('lowrank on a Sequential model (Dense first)', () => {
   let input: StoredModel;
   beforeAll(async () => {
     const m = tf.sequential({
-      layers: [tf.layers.dense({ inputShape: [64], units: 8, activation: 'relu', name: 'fc' }), tf.layers.dense({ units: 3, name: 'out' })],
+      layers: [
+        tf.layers.dense({ inputShape: [64], units: 8, activation: 'relu', name: 'fc' }),
+        tf.layers.dense({ units: 3, name: 'out' }),
+      ],
     });
     setKernel(m, 'fc', ofRank(64, 8, 7, 11), bell(1, 8, 12, 1));
     setKernel(m, 'out', ofRank(8, 3, 2, 13), bell(1, 3, 14, 1));
@@ -231,7 +266,9 @@ describe('lowrank on a Sequential model (Dense first)', () => {
     const before = tf.memory().numTensors;
     const { model, stats } = await run(input, { energy: 0.999999 });
     expect(tf.memory().numTensors).toBe(before); // pure JS: no tensors
-    expect((stats.decomposed as DecomposedLayer[]).map((d) => [d.layer, d.matrix, d.rank, d.paramsBefore, d.paramsAfter])).toEqual([
+    expect(
+      (stats.decomposed as DecomposedLayer[]).map((d) => [d.layer, d.matrix, d.rank, d.paramsBefore, d.paramsAfter]),
+    ).toEqual([
       ['fc', [64, 8], 7, 520, 7 * 72 + 8],
       ['out', [8, 3], 2, 27, 2 * 11 + 3],
     ]);
@@ -248,7 +285,12 @@ describe('lowrank on a Sequential model (Dense first)', () => {
     // The Sequential's input declaration moved to the first new layer; the second carries bias and activation.
     const t = Topology.fromModel(model.json);
     expect(t.names()).toEqual(['fc_lr1', 'fc_lr2', 'out_lr1', 'out_lr2']);
-    expect(t.config('fc_lr1')).toMatchObject({ units: 7, use_bias: false, activation: 'linear', batch_input_shape: [null, 64] });
+    expect(t.config('fc_lr1')).toMatchObject({
+      units: 7,
+      use_bias: false,
+      activation: 'linear',
+      batch_input_shape: [null, 64],
+    });
     expect(t.config('fc_lr2')).toMatchObject({ units: 8, use_bias: true, activation: 'relu' });
     expect(t.config('fc_lr2').batch_input_shape).toBeUndefined();
     expect(t.config('out_lr2')).toMatchObject({ units: 3, activation: 'linear' });
@@ -279,7 +321,13 @@ describe('lowrank on a Sequential model (Dense first)', () => {
 
   it('decomposes only the named layers; the others keep their weights byte for byte', async () => {
     const { model } = await run(input, { rank: 7, layers: ['fc'] });
-    expect(specsOf(model).map(([n]) => n)).toEqual(['fc_lr1/kernel', 'fc_lr2/kernel', 'fc_lr2/bias', 'out/kernel', 'out/bias']);
+    expect(specsOf(model).map(([n]) => n)).toEqual([
+      'fc_lr1/kernel',
+      'fc_lr2/kernel',
+      'fc_lr2/bias',
+      'out/kernel',
+      'out/bias',
+    ]);
     const get = (m: StoredModel, n: string) => Array.from(decodeWeights(m).find((w) => w.spec.name === n)!.values);
     expect(get(model, 'out/kernel')).toEqual(get(input, 'out/kernel'));
     expect(get(model, 'fc_lr2/bias')).toEqual(get(input, 'fc/bias'));
@@ -296,8 +344,12 @@ describe('lowrank on a functional model with Conv2D', () => {
   let input: StoredModel;
   beforeAll(async () => {
     const x = tf.input({ shape: [9, 9, 16], name: 'image' });
-    const a = tf.layers.conv2d({ filters: 4, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', name: 'conv_a' }).apply(x) as tf.SymbolicTensor;
-    const b = tf.layers.conv2d({ filters: 6, kernelSize: 3, dilationRate: 2, padding: 'valid', name: 'conv_b' }).apply(a) as tf.SymbolicTensor;
+    const a = tf.layers
+      .conv2d({ filters: 4, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', name: 'conv_a' })
+      .apply(x) as tf.SymbolicTensor;
+    const b = tf.layers
+      .conv2d({ filters: 6, kernelSize: 3, dilationRate: 2, padding: 'valid', name: 'conv_b' })
+      .apply(a) as tf.SymbolicTensor;
     const flat = tf.layers.flatten({ name: 'flat' }).apply(b) as tf.SymbolicTensor;
     const gap = tf.layers.globalAveragePooling2d({ name: 'gap' }).apply(a) as tf.SymbolicTensor;
     const cat = tf.layers.concatenate({ name: 'cat' }).apply([flat, gap]) as tf.SymbolicTensor;
@@ -312,7 +364,9 @@ describe('lowrank on a functional model with Conv2D', () => {
 
   it('a k×k conv with r filters (strides, padding, dilation kept) then a 1×1 conv: same outputs, exact shapes and params, rewired consumers', async () => {
     const { model, stats } = await run(input, { energy: 0.999999 });
-    expect((stats.decomposed as DecomposedLayer[]).map((d) => [d.layer, d.className, d.matrix, d.rank, d.into])).toEqual([
+    expect(
+      (stats.decomposed as DecomposedLayer[]).map((d) => [d.layer, d.className, d.matrix, d.rank, d.into]),
+    ).toEqual([
       ['conv_a', 'Conv2D', [144, 4], 3, ['conv_a_lr1', 'conv_a_lr2']],
       ['conv_b', 'Conv2D', [36, 6], 5, ['conv_b_lr1', 'conv_b_lr2']],
       ['head', 'Dense', [10, 2], 1, ['head_lr1', 'head_lr2']],
@@ -336,8 +390,22 @@ describe('lowrank on a functional model with Conv2D', () => {
     expect(paramCount(model)).toBe(expected);
     expect(stats.paramsAfter).toBe(expected);
     const t = Topology.fromModel(model.json);
-    expect(t.config('conv_a_lr1')).toMatchObject({ filters: 3, kernel_size: [3, 3], strides: [2, 2], padding: 'same', use_bias: false, activation: 'linear' });
-    expect(t.config('conv_a_lr2')).toMatchObject({ filters: 4, kernel_size: [1, 1], strides: [1, 1], padding: 'valid', use_bias: true, activation: 'relu' });
+    expect(t.config('conv_a_lr1')).toMatchObject({
+      filters: 3,
+      kernel_size: [3, 3],
+      strides: [2, 2],
+      padding: 'same',
+      use_bias: false,
+      activation: 'linear',
+    });
+    expect(t.config('conv_a_lr2')).toMatchObject({
+      filters: 4,
+      kernel_size: [1, 1],
+      strides: [1, 1],
+      padding: 'valid',
+      use_bias: true,
+      activation: 'relu',
+    });
     expect(t.config('conv_b_lr1')).toMatchObject({ filters: 5, dilation_rate: [2, 2], padding: 'valid' });
     // both consumers of conv_a now read conv_a_lr2; the model output is head_lr2
     expect(t.inbound('conv_a_lr1')).toEqual(['image']);
@@ -366,7 +434,12 @@ describe('lowrank on a functional model with Conv2D', () => {
 describe('lowrank on LeNet-300-100', () => {
   let input: StoredModel;
   beforeAll(async () => {
-    const m = buildArchitecture(tf, 'mlp', { hidden: [300, 100] }, { inputShape: [28, 28, 1], numClasses: 10, seed: 3 });
+    const m = buildArchitecture(
+      tf,
+      'mlp',
+      { hidden: [300, 100] },
+      { inputShape: [28, 28, 1], numClasses: 10, seed: 3 },
+    );
     input = await fromLayersModel(tf, m);
     m.dispose();
   });
@@ -385,7 +458,11 @@ describe('lowrank on LeNet-300-100', () => {
       // ‖W − A·B‖²/‖W‖² = 1 − kept energy (Eckart–Young), on the stored float32 factors
       expect(d.relativeError ** 2).toBeCloseTo(1 - d.energyKept, 6);
     }
-    expect(stats).toMatchObject({ paramsBefore: 266_610, paramsAfter: 66_366, released: ['fc_1/kernel', 'fc_2/kernel'] });
+    expect(stats).toMatchObject({
+      paramsBefore: 266_610,
+      paramsAfter: 66_366,
+      released: ['fc_1/kernel', 'fc_2/kernel'],
+    });
     expect(recordedWeights(model.json, 'prunedWeights')).toEqual([]);
 
     // Reference: the original architecture with each kernel replaced by A·B (float64 product).
@@ -420,13 +497,26 @@ describe('lowrank on LeNet-300-100', () => {
     const { stats } = await run(input, { rank: 80 });
     expect((stats.decomposed as DecomposedLayer[]).map((d) => d.layer)).toEqual(['fc_1']);
     expect(stats.skipped).toEqual([
-      { layer: 'fc_2', className: 'Dense', reason: 'rank 80 would store 32100 parameters, not fewer than the 30100 it has (ranks up to 74 reduce a 300×100 kernel)' },
+      {
+        layer: 'fc_2',
+        className: 'Dense',
+        reason:
+          'rank 80 would store 32100 parameters, not fewer than the 30100 it has (ranks up to 74 reduce a 300×100 kernel)',
+      },
       { layer: 'predictions', className: 'Dense', reason: 'rank 80 is not below min(100, 10) = 10' },
     ]);
     // an untrained (random) kernel has a flat spectrum: 95% of its energy needs most of its ranks
     const flat = await run(input, { energy: 0.95, layers: ['fc_2'] });
     expect(flat.stats.layersDecomposed).toBe(0);
-    expect(flat.stats.skipped).toEqual([{ layer: 'fc_2', className: 'Dense', reason: expect.stringMatching(/^energy 0\.95 needs rank \d+, which would store \d+ parameters, not fewer than the 30100 it has \(ranks up to 74 reduce a 300×100 kernel\)$/) }]);
+    expect(flat.stats.skipped).toEqual([
+      {
+        layer: 'fc_2',
+        className: 'Dense',
+        reason: expect.stringMatching(
+          /^energy 0\.95 needs rank \d+, which would store \d+ parameters, not fewer than the 30100 it has \(ranks up to 74 reduce a 300×100 kernel\)$/,
+        ),
+      },
+    ]);
     // nothing replaced: the input passes through unchanged
     expect(flat.model).toBe(input);
   });
@@ -436,13 +526,30 @@ describe('lowrank in a recipe', () => {
   const dir = tempDir();
   const cacheDir = join(dir, 'cache');
   const recipe = (passes: string) =>
-    writeText(join(dir, 'lr.yaml'), tinyRecipe({ passes, output: './out' }).replace('data:\n', 'data:\n  train: { dataset: mnist, split: train, limit: 800 }\n'));
+    writeText(
+      join(dir, 'lr.yaml'),
+      tinyRecipe({ passes, output: './out' }).replace(
+        'data:\n',
+        'data:\n  train: { dataset: mnist, split: train, limit: 800 }\n',
+      ),
+    );
 
   it('lowrank → finetune builds a model that stock TF.js loads in a separate process and that predicts exactly as mcbuild measured', async () => {
-    const file = recipe('  - lowrank: { ratio: 0.25, layers: [fc_1] }\n  - finetune: { epochs: 1, learningRate: 0.001 }');
+    const file = recipe(
+      '  - lowrank: { ratio: 0.25, layers: [fc_1] }\n  - finetune: { epochs: 1, learningRate: 0.001 }',
+    );
     const result = await build(file, { cacheDir, backend: 'wasm' });
-    expect(result.execution.ran).toEqual(['baseline', 'eval-baseline', 'pass-1-lowrank', 'pass-2-finetune', 'eval-result']);
-    const { baseline, result: res } = result.report.metrics as unknown as Record<'baseline' | 'result', { accuracy: number; params: number; correct: number }>;
+    expect(result.execution.ran).toEqual([
+      'baseline',
+      'eval-baseline',
+      'pass-1-lowrank',
+      'pass-2-finetune',
+      'eval-result',
+    ]);
+    const { baseline, result: res } = result.report.metrics as unknown as Record<
+      'baseline' | 'result',
+      { accuracy: number; params: number; correct: number }
+    >;
     // fc_1 (784×32 + 32) at a quarter: rank 7; predictions (32×10 + 10) untouched
     expect(baseline.params).toBe(784 * 32 + 32 + 330);
     expect(res.params).toBe(7 * (784 + 32) + 32 + 330);
@@ -453,7 +560,13 @@ describe('lowrank in a recipe', () => {
     const test = await loadMnist('test', 300);
     const inputs = join(dir, 'inputs.f32');
     writeFileSync(inputs, test.x);
-    const loaded = JSON.parse(execFileSync(process.execPath, [join(ROOT, 'test/load-model.mjs'), out, 'stock', 'layers', inputs, '300', '28,28,1'], { cwd: ROOT }).toString()) as { classes?: number[]; error?: string };
+    const loaded = JSON.parse(
+      execFileSync(
+        process.execPath,
+        [join(ROOT, 'test/load-model.mjs'), out, 'stock', 'layers', inputs, '300', '28,28,1'],
+        { cwd: ROOT },
+      ).toString(),
+    ) as { classes?: number[]; error?: string };
     expect(loaded.error).toBeUndefined();
     expect(loaded.classes!.filter((c, i) => c === test.y[i]).length).toBe(res.correct);
   });
@@ -465,15 +578,23 @@ describe('lowrank in a recipe', () => {
       return `${line + 1}:${lines[line]!.lastIndexOf(key) + key.length + 2}`;
     };
     let file = recipe('  - lowrank: { rank: 0 }');
-    await expect(planBuild(file, { cacheDir })).rejects.toThrow(new RegExp(`\`passes\\[0\\]\\.lowrank\\.rank\` must be >= 1 \\(got 0\\) at .*lr\\.yaml:${at(file, 'rank:')}`));
+    await expect(planBuild(file, { cacheDir })).rejects.toThrow(
+      new RegExp(`\`passes\\[0\\]\\.lowrank\\.rank\` must be >= 1 \\(got 0\\) at .*lr\\.yaml:${at(file, 'rank:')}`),
+    );
     file = recipe('  - lowrank: { rank: 4, energy: 0.9 }');
-    await expect(planBuild(file, { cacheDir })).rejects.toThrow(new RegExp(`\`passes\\[0\\]\\.lowrank\` sets rank and energy at .*lr\\.yaml:${at(file, 'energy:')}; keep exactly one`));
+    await expect(planBuild(file, { cacheDir })).rejects.toThrow(
+      new RegExp(
+        `\`passes\\[0\\]\\.lowrank\` sets rank and energy at .*lr\\.yaml:${at(file, 'energy:')}; keep exactly one`,
+      ),
+    );
     // needs the model: the baseline comes from the cache of the test above
     file = recipe('  - lowrank: { rank: 10, layers: [predictions] }');
     const err = await build(file, { cacheDir, backend: 'wasm' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(McbError);
     expect((err as McbError).message).toMatch(
-      new RegExp(`^\`passes\\[0\\]\\.lowrank\\.rank\` \\(10, at .*lr\\.yaml:${at(file, 'rank:')}\\) is not below min\\(m, n\\) of layer predictions \\(Dense, kernel 32×10, min 10\\), which takes ranks 1\\.\\.9 \\(1\\.\\.7 make it smaller\\); lower \`rank\`, or remove predictions from \`layers\`\\.$`),
+      new RegExp(
+        `^\`passes\\[0\\]\\.lowrank\\.rank\` \\(10, at .*lr\\.yaml:${at(file, 'rank:')}\\) is not below min\\(m, n\\) of layer predictions \\(Dense, kernel 32×10, min 10\\), which takes ranks 1\\.\\.9 \\(1\\.\\.7 make it smaller\\); lower \`rank\`, or remove predictions from \`layers\`\\.$`,
+      ),
     );
   });
 });

@@ -48,7 +48,13 @@ beforeAll(async () => {
 type Block = Omit<OverrideBlock, 'index'>;
 
 /** A pass's options, the real resolver for `blocks` against the model's layers, and the ctx the executor would give. */
-function resolved<O extends object>(pass: PassDefinition<O>, raw: Record<string, unknown>, blocks: Block[], model: StoredModel, base: Partial<PassContext> = {}) {
+function resolved<O extends object>(
+  pass: PassDefinition<O>,
+  raw: Record<string, unknown>,
+  blocks: Block[],
+  model: StoredModel,
+  base: Partial<PassContext> = {},
+) {
   const path: DataPath = ['passes', 0, pass.name];
   const place: OptionsPlace = { path, at: (option) => placeAt(option === undefined ? path : [...path, option]) };
   const options = pass.resolveOptions(raw, place);
@@ -78,8 +84,6 @@ function weight(m: StoredModel, name: string): Float32Array {
 const shapeOf = (m: StoredModel, name: string) => m.weightSpecs.find((s) => s.name === name)?.shape;
 const bytes = (v: Float32Array) => Buffer.from(v.buffer, v.byteOffset, v.byteLength);
 const sameBits = (a: Float32Array, b: Float32Array) => a.length === b.length && bytes(a).equals(bytes(b));
-
-
 
 /** MobileNet v1 α=0.25 without extra blocks, its batch norms with random γ, β and statistics re-estimated on MNIST. */
 async function mobilenetWithRealBatchNorms(seed: number): Promise<StoredModel> {
@@ -122,9 +126,20 @@ describe('fold-batchnorm: skip', () => {
     expect(s.batchNormsFolded).toBe(13 - kept.length);
     expect(s.folded.map((f) => f.into)).toContain('conv_dw_1');
     const after = Topology.fromModel(model.json);
-    expect(after.layers().filter((l) => l.className === 'BatchNormalization').map((l) => l.name)).toEqual(kept);
+    expect(
+      after
+        .layers()
+        .filter((l) => l.className === 'BatchNormalization')
+        .map((l) => l.name),
+    ).toEqual(kept);
     // The kept BNs' parameters and their convs' kernels are untouched.
-    for (const name of ['conv_pw_2_bn/moving_mean', 'conv_dw_3_bn/gamma', 'conv_dw_3/depthwise_kernel', 'conv_pw_2/kernel']) expect(sameBits(weight(model, name), weight(m, name))).toBe(true);
+    for (const name of [
+      'conv_pw_2_bn/moving_mean',
+      'conv_dw_3_bn/gamma',
+      'conv_dw_3/depthwise_kernel',
+      'conv_pw_2/kernel',
+    ])
+      expect(sameBits(weight(model, name), weight(m, name))).toBe(true);
     expect(after.config('conv_dw_3').use_bias).toBe(false);
 
     const [a, b] = [await logits(m, test), await logits(model, test)];
@@ -135,7 +150,9 @@ describe('fold-batchnorm: skip', () => {
     // Planning: the prediction is exact on this model (linear convs each read by their BN alone).
     expect(foldBatchnorm.layersAfter!(layers, options, resolver.optionsFor)).toEqual(modelLayers(model.json));
     // And it follows the overrides: without them every BN goes.
-    expect(foldBatchnorm.layersAfter!(layers, options, () => options)!.some((l) => l.className === 'BatchNormalization')).toBe(false);
+    expect(
+      foldBatchnorm.layersAfter!(layers, options, () => options)!.some((l) => l.className === 'BatchNormalization'),
+    ).toBe(false);
   });
 });
 
@@ -195,14 +212,24 @@ describe('lowrank: per-layer rank rules and skip', () => {
   });
 
   it('a per-layer rank no layer it applies to takes is an error pointing at the override block', async () => {
-    const { options, ctx } = resolved(lowrank, { ratio: 0.25 }, [{ layers: ['fc_2'], passes: { lowrank: { rank: 24 } } }], lenet);
+    const { options, ctx } = resolved(
+      lowrank,
+      { ratio: 0.25 },
+      [{ layers: ['fc_2'], passes: { lowrank: { rank: 24 } } }],
+      lenet,
+    );
     const err = await lowrank.apply(lenet, options, ctx).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(McbError);
     expect((err as McbError).message).toBe(
       "the override's `rank: 24` at r.yaml:overrides[0].lowrank.rank is not below min(m, n) of layer fc_2 (Dense, kernel 32×24, min 24), which takes ranks 1..23 (1..13 make it smaller); lower it.",
     );
     // With `layers`, a layer must be named there and not skipped.
-    const named = resolved(lowrank, { rank: 2, layers: ['fc_1', 'fc_2'] }, [{ layers: ['fc_1'], passes: { lowrank: 'skip' } }], lenet);
+    const named = resolved(
+      lowrank,
+      { rank: 2, layers: ['fc_1', 'fc_2'] },
+      [{ layers: ['fc_1'], passes: { lowrank: 'skip' } }],
+      lenet,
+    );
     const { stats } = await lowrank.apply(lenet, named.options, named.ctx);
     expect((stats.decomposed as DecomposedLayer[]).map((d) => [d.layer, d.rank])).toEqual([['fc_2', 2]]);
     expect(lowrank.layersAfter!(named.layers, named.options, named.resolver.optionsFor)!.map((l) => l.name)).toEqual([
@@ -246,8 +273,13 @@ describe('prune-channels: per-layer sparsity and criterion, skip', () => {
     // conv_2 kept its 12 filters of largest L2 norm (its bias follows them); fc_1 keeps its 32 units and
     // bias bit for bit, and loses only the rows of conv_2's removed channels (5·5 positions × 12 kept).
     const k = weight(lenet, 'conv_2/kernel');
-    const norms = Array.from({ length: 16 }, (_, c) => Math.hypot(...Array.from({ length: k.length / 16 }, (_, i) => k[i * 16 + c]!)));
-    const top = [...norms.keys()].sort((a, b) => norms[b]! - norms[a]!).slice(0, 12).sort((a, b) => a - b);
+    const norms = Array.from({ length: 16 }, (_, c) =>
+      Math.hypot(...Array.from({ length: k.length / 16 }, (_, i) => k[i * 16 + c]!)),
+    );
+    const top = [...norms.keys()]
+      .sort((a, b) => norms[b]! - norms[a]!)
+      .slice(0, 12)
+      .sort((a, b) => a - b);
     const bias = weight(lenet, 'conv_2/bias');
     expect(Array.from(weight(r.model, 'conv_2/bias'))).toEqual(top.map((c) => bias[c]));
     expect(shapeOf(r.model, 'fc_1/kernel')).toEqual([5 * 5 * 12, 32]);
@@ -265,12 +297,20 @@ describe('prune-channels: per-layer sparsity and criterion, skip', () => {
     expect(byName.get('conv_2')).toMatchObject({ channelsAfter: 12 });
     expect(byName.has('fc_1')).toBe(false);
     // conv_1 (6) and fc_2 (24) are ranked together: half of their 30 channels go.
-    const removed = ['conv_1', 'fc_2'].reduce((n, l) => n + byName.get(l)!.channelsBefore - byName.get(l)!.channelsAfter, 0);
+    const removed = ['conv_1', 'fc_2'].reduce(
+      (n, l) => n + byName.get(l)!.channelsBefore - byName.get(l)!.channelsAfter,
+      0,
+    );
     expect(removed).toBe(15);
   });
 
   it('a per-layer sparsity that would empty a named layer is an error pointing at the override block', async () => {
-    const { options, ctx } = resolved(pruneChannels, { sparsity: 0.5, layers: ['conv_1'] }, [{ layers: ['conv_1'], passes: { 'prune-channels': { sparsity: 0.95 } } }], lenet);
+    const { options, ctx } = resolved(
+      pruneChannels,
+      { sparsity: 0.5, layers: ['conv_1'] },
+      [{ layers: ['conv_1'], passes: { 'prune-channels': { sparsity: 0.95 } } }],
+      lenet,
+    );
     await expect(pruneChannels.apply(lenet, options, ctx)).rejects.toThrow(
       "the override's `sparsity: 0.95` at r.yaml:overrides[0].prune-channels.sparsity would remove every channel of layer conv_1: it has 6 channels, and removing round(0.95·6) = 6 would leave none.",
     );
@@ -289,9 +329,15 @@ describe('prune-channels: per-layer sparsity and criterion, skip', () => {
     const stats = r.stats as unknown as Stats & { groups: { layers: string[]; channelsAfter: number }[] };
     const channels = (name: string) => stats.layers.find((l) => l.layer === name)?.channelsAfter;
     expect([channels('block_1_project'), channels('block_2_project')]).toEqual([12, 12]);
-    expect(stats.layers.find((l) => l.layer === 'block_1_project')!.override).toEqual({ sparsity: 0.25, criterion: 'l1' });
+    expect(stats.layers.find((l) => l.layer === 'block_1_project')!.override).toEqual({
+      sparsity: 0.25,
+      criterion: 'l1',
+    });
     expect([channels('block_6_project'), channels('block_7_project')]).toEqual([16, 16]);
-    expect(stats.skipped).toContainEqual({ layers: ['block_3_project', 'block_4_project', 'block_5_project'], reason: 'block_4_project is skipped by an override, and the group is pruned as one' });
+    expect(stats.skipped).toContainEqual({
+      layers: ['block_3_project', 'block_4_project', 'block_5_project'],
+      reason: 'block_4_project is skipped by an override, and the group is pruned as one',
+    });
     const t = Topology.fromModel(r.model.json);
     expect(t.outputShape('block_2_add')).toEqual([null, 14, 14, 12]);
     expect(t.outputShape('block_5_add')).toEqual([null, 7, 7, 16]);
@@ -306,17 +352,41 @@ describe('finetune: skip freezes', () => {
       { layers: ['conv_pw_1'], passes: { finetune: {} } },
     ];
     const data = await loadMnist('train', 128);
-    const { options, ctx } = resolved(finetune, { epochs: 1, batchSize: 32, learningRate: 0.01, seed: 2 }, blocks, m, { data: async () => data });
+    const { options, ctx } = resolved(finetune, { epochs: 1, batchSize: 32, learningRate: 0.01, seed: 2 }, blocks, m, {
+      data: async () => data,
+    });
     const tensors = tf.memory().numTensors;
     const { model, stats } = await finetune.apply(m, options, ctx);
     expect(tf.memory().numTensors).toBe(tensors);
-    expect(stats.frozen).toEqual(['conv1', 'conv1_bn', 'conv_pw_2', 'conv_pw_3', 'conv_pw_4', 'conv_pw_5', 'conv_pw_6']);
+    expect(stats.frozen).toEqual([
+      'conv1',
+      'conv1_bn',
+      'conv_pw_2',
+      'conv_pw_3',
+      'conv_pw_4',
+      'conv_pw_5',
+      'conv_pw_6',
+    ]);
     const changed = (name: string) => !sameBits(weight(model, name), weight(m, name));
-    for (const name of ['conv1/kernel', 'conv1_bn/gamma', 'conv1_bn/beta', 'conv1_bn/moving_mean', 'conv1_bn/moving_variance', 'conv_pw_2/kernel', 'conv_pw_6/kernel']) {
+    for (const name of [
+      'conv1/kernel',
+      'conv1_bn/gamma',
+      'conv1_bn/beta',
+      'conv1_bn/moving_mean',
+      'conv1_bn/moving_variance',
+      'conv_pw_2/kernel',
+      'conv_pw_6/kernel',
+    ]) {
       expect(changed(name), name).toBe(false);
     }
     // conv_pw_1 was taken back by the second block; its BN (never skipped) trains and is re-estimated.
-    for (const name of ['conv_pw_1/kernel', 'conv_dw_1/depthwise_kernel', 'conv_pw_1_bn/gamma', 'conv_pw_2_bn/moving_mean', 'predictions/kernel']) {
+    for (const name of [
+      'conv_pw_1/kernel',
+      'conv_dw_1/depthwise_kernel',
+      'conv_pw_1_bn/gamma',
+      'conv_pw_2_bn/moving_mean',
+      'predictions/kernel',
+    ]) {
       expect(changed(name), name).toBe(true);
     }
     expect(JSON.stringify(model.json)).not.toContain('"trainable":false');
@@ -324,7 +394,9 @@ describe('finetune: skip freezes', () => {
 
   it('with every layer skipped, the model passes through unchanged', async () => {
     const data = await loadMnist('train', 64);
-    const { options, ctx } = resolved(finetune, {}, [{ layers: ['*'], passes: { finetune: 'skip' } }], lenet, { data: async () => data });
+    const { options, ctx } = resolved(finetune, {}, [{ layers: ['*'], passes: { finetune: 'skip' } }], lenet, {
+      data: async () => data,
+    });
     const { model, stats } = await finetune.apply(lenet, options, ctx);
     expect(model).toBe(lenet);
     expect(stats.frozen).toEqual(['conv_1', 'conv_2', 'fc_1', 'fc_2', 'predictions']);

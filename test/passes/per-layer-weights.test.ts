@@ -44,7 +44,12 @@ const base: PassContext = {
 beforeAll(async () => {
   await loadEngine('wasm');
   // fc_1 [784, 32], fc_2 [32, 16], fc_3 [16, 16], predictions [16, 10]: all Dense.
-  const model = buildArchitecture(tf, 'mlp', { hidden: [32, 16, 16] }, { inputShape: [28, 28, 1], numClasses: 10, seed: 3 });
+  const model = buildArchitecture(
+    tf,
+    'mlp',
+    { hidden: [32, 16, 16] },
+    { inputShape: [28, 28, 1], numClasses: 10, seed: 3 },
+  );
   train = await loadMnist('train', 512);
   await trainModel(tf, model, train, { epochs: 3, batchSize: 32, learningRate: 0.005, optimizer: 'adam', seed: 1 });
   trained = await fromLayersModel(tf, model);
@@ -55,7 +60,12 @@ beforeAll(async () => {
 type Block = Omit<LayerRule, 'block'>;
 
 /** The pass's options for `raw` and a context whose layerOptions is the real resolver for `blocks`, as the executor builds them. */
-function withOverrides<O extends object>(pass: PassDefinition<O>, raw: Record<string, unknown>, blocks: Block[], model: StoredModel) {
+function withOverrides<O extends object>(
+  pass: PassDefinition<O>,
+  raw: Record<string, unknown>,
+  blocks: Block[],
+  model: StoredModel,
+) {
   const path: DataPath = ['passes', 0, pass.name];
   // Positions name the data path, so an error shows which option (entry or block) it points at.
   const placeAt = (p: DataPath) => `r.yaml:${formatDataPath(p)}`;
@@ -94,7 +104,8 @@ function values(model: StoredModel): Map<string, Float32Array> {
 
 const zeros = (v: Float32Array) => v.reduce((n, x) => n + (x === 0 ? 1 : 0), 0);
 const distinct = (v: Float32Array) => new Set(v).size;
-const dtypeOf = (model: StoredModel) => Object.fromEntries(model.weightSpecs.map((s) => [s.name, s.quantization?.dtype ?? s.dtype]));
+const dtypeOf = (model: StoredModel) =>
+  Object.fromEntries(model.weightSpecs.map((s) => [s.name, s.quantization?.dtype ?? s.dtype]));
 
 /** A fetch over an in-memory model folder served at http://h/m/. */
 function memoryFetch(files: ReadonlyMap<string, Uint8Array>): typeof fetch {
@@ -111,7 +122,13 @@ async function predict(model: StoredModel, via: 'mcbuild' | 'runtime' | 'stock')
       ? await toLayersModel(tf, model)
       : via === 'runtime'
         ? await tf.loadLayersModel(mcbuildLoader('http://h/m/model.json', { fetch: memoryFetch(modelToFiles(model)) }))
-        : await tf.loadLayersModel(tf.io.fromMemory({ modelTopology: model.json.modelTopology as object, weightSpecs: model.weightSpecs as tf.io.WeightsManifestEntry[], weightData: model.weightData.slice().buffer }));
+        : await tf.loadLayersModel(
+            tf.io.fromMemory({
+              modelTopology: model.json.modelTopology as object,
+              weightSpecs: model.weightSpecs as tf.io.WeightsManifestEntry[],
+              weightData: model.weightData.slice().buffer,
+            }),
+          );
   const out = tf.tidy(() => loaded.predict(tf.tensor(test.x, [test.count, 28, 28, 1])) as tf.Tensor);
   const p = (await out.data()) as Float32Array;
   out.dispose();
@@ -133,11 +150,16 @@ function agreement(a: Float32Array, b: Float32Array): number {
 
 describe('quantize per layer', () => {
   it('mixes int4, float16 and uint8 in one model as the blocks say; loads through mcbuild/runtime and predicts close to the original', async () => {
-    const { options, ctx, resolver } = withOverrides(quantize, { dtype: 'uint8' }, [
-      { layers: ['re:fc_\\d'], set: { bits: 4, granularity: 'per-channel' } },
-      // A later block wins option by option: its dtype replaces the earlier block's bits.
-      { layers: ['fc_2'], set: { dtype: 'float16', granularity: 'per-tensor' } },
-    ], trained);
+    const { options, ctx, resolver } = withOverrides(
+      quantize,
+      { dtype: 'uint8' },
+      [
+        { layers: ['re:fc_\\d'], set: { bits: 4, granularity: 'per-channel' } },
+        // A later block wins option by option: its dtype replaces the earlier block's bits.
+        { layers: ['fc_2'], set: { dtype: 'float16', granularity: 'per-tensor' } },
+      ],
+      trained,
+    );
     const { model, stats } = await quantize.apply(trained, options, ctx);
     expect(dtypeOf(model)).toEqual({
       'fc_1/kernel': 'int4',
@@ -149,11 +171,25 @@ describe('quantize per layer', () => {
       'predictions/kernel': 'uint8',
       'predictions/bias': 'uint8',
     });
-    expect(model.weightSpecs.find((s) => s.name === 'fc_1/kernel')!.quantization).toMatchObject({ granularity: 'per-channel', axis: 1 });
-    expect(stats).toMatchObject({ dtype: 'uint8', weightsQuantized: 6, weightsSkipped: 2, weightsByDtype: { int4: 2, float16: 2, uint8: 2 } });
-    expect(resolver.overridden().map((r) => r.layer).sort()).toEqual(['fc_1', 'fc_2', 'fc_3']);
+    expect(model.weightSpecs.find((s) => s.name === 'fc_1/kernel')!.quantization).toMatchObject({
+      granularity: 'per-channel',
+      axis: 1,
+    });
+    expect(stats).toMatchObject({
+      dtype: 'uint8',
+      weightsQuantized: 6,
+      weightsSkipped: 2,
+      weightsByDtype: { int4: 2, float16: 2, uint8: 2 },
+    });
+    expect(
+      resolver
+        .overridden()
+        .map((r) => r.layer)
+        .sort(),
+    ).toEqual(['fc_1', 'fc_2', 'fc_3']);
     // Each layer's bytes are exactly what the pass writes for that layer's options on their own.
-    const allHalf = (await quantize.apply(trained, quantize.resolveOptions({ dtype: 'float16' }, ctx.place!), base)).model;
+    const allHalf = (await quantize.apply(trained, quantize.resolveOptions({ dtype: 'float16' }, ctx.place!), base))
+      .model;
     expectSameStored(allHalf, model, ['fc_2/kernel', 'fc_2/bias']);
     const original = await predict(trained, 'mcbuild');
     const measured = await predict(model, 'mcbuild');
@@ -163,10 +199,15 @@ describe('quantize per layer', () => {
   });
 
   it('with TF.js dtypes only (float16, uint16, uint8) stock TF.js loads the mixed model and predicts what mcbuild measured', async () => {
-    const { options, ctx } = withOverrides(quantize, { bits: 8 }, [
-      { layers: ['fc_1'], set: { dtype: 'float16' } }, // replaces the entry's bits
-      { layers: ['predictions'], set: { bits: 16 } },
-    ], trained);
+    const { options, ctx } = withOverrides(
+      quantize,
+      { bits: 8 },
+      [
+        { layers: ['fc_1'], set: { dtype: 'float16' } }, // replaces the entry's bits
+        { layers: ['predictions'], set: { bits: 16 } },
+      ],
+      trained,
+    );
     const { model } = await quantize.apply(trained, options, ctx);
     expect(dtypeOf(model)).toEqual({
       'fc_1/kernel': 'float16',
@@ -183,24 +224,50 @@ describe('quantize per layer', () => {
     expect(agreement(measured, await predict(trained, 'mcbuild'))).toBeGreaterThanOrEqual(0.97);
   });
 
-  it('skip keeps a layer\'s stored bytes, also of an earlier quantization; with layers and classes a layer must match both', async () => {
-    const earlier = (await quantize.apply(trained, quantize.resolveOptions({ dtype: 'uint16' }, { path: [], at: () => '' }), base)).model;
-    const { options, ctx } = withOverrides(quantize, { dtype: 'int8', granularity: 'per-channel' }, [
-      { layers: ['predictions'], set: 'skip' },
-      { layers: ['fc_*'], classes: ['Dense'], set: { dtype: 'float16', granularity: 'per-tensor' } },
-      { layers: ['fc_1'], classes: ['Conv2D'], set: 'skip' }, // fc_1 is Dense: no match
-    ], earlier);
+  it("skip keeps a layer's stored bytes, also of an earlier quantization; with layers and classes a layer must match both", async () => {
+    const earlier = (
+      await quantize.apply(trained, quantize.resolveOptions({ dtype: 'uint16' }, { path: [], at: () => '' }), base)
+    ).model;
+    const { options, ctx } = withOverrides(
+      quantize,
+      { dtype: 'int8', granularity: 'per-channel' },
+      [
+        { layers: ['predictions'], set: 'skip' },
+        { layers: ['fc_*'], classes: ['Dense'], set: { dtype: 'float16', granularity: 'per-tensor' } },
+        { layers: ['fc_1'], classes: ['Conv2D'], set: 'skip' }, // fc_1 is Dense: no match
+      ],
+      earlier,
+    );
     const { model, stats } = await quantize.apply(earlier, options, ctx);
     expectSameStored(earlier, model, ['predictions/kernel', 'predictions/bias']);
-    expect(dtypeOf(model)).toMatchObject({ 'fc_1/kernel': 'float16', 'fc_2/bias': 'float16', 'fc_3/kernel': 'float16', 'predictions/kernel': 'uint16' });
-    expect(stats).toMatchObject({ weightsQuantized: 6, weightsSkipped: 2, weightsByDtype: { float16: 6 }, skippedLayers: ['predictions'] });
+    expect(dtypeOf(model)).toMatchObject({
+      'fc_1/kernel': 'float16',
+      'fc_2/bias': 'float16',
+      'fc_3/kernel': 'float16',
+      'predictions/kernel': 'uint16',
+    });
+    expect(stats).toMatchObject({
+      weightsQuantized: 6,
+      weightsSkipped: 2,
+      weightsByDtype: { float16: 6 },
+      skippedLayers: ['predictions'],
+    });
     expect(Array.from(await predict(model, 'stock'))).toEqual(Array.from(await predict(model, 'mcbuild')));
   });
 
-  it('a graph model\'s layers are its weight groups: a block on one changes only its weights; the model predicts as mcbuild measured', async () => {
+  it("a graph model's layers are its weight groups: a block on one changes only its weights; the model predicts as mcbuild measured", async () => {
     const dims = (shape: number[]) => ({ dim: shape.map((size) => ({ size: String(size) })) });
-    const constNode = (name: string, shape: number[]) => ({ name, op: 'Const', attr: { value: { tensor: { dtype: 'DT_FLOAT', tensorShape: dims(shape) } }, dtype: { type: 'DT_FLOAT' } } });
-    const matMul = (name: string, input: string, kernel: string) => ({ name, op: 'MatMul', input: [input, kernel], attr: { T: { type: 'DT_FLOAT' }, transpose_a: { b: false }, transpose_b: { b: false } } });
+    const constNode = (name: string, shape: number[]) => ({
+      name,
+      op: 'Const',
+      attr: { value: { tensor: { dtype: 'DT_FLOAT', tensorShape: dims(shape) } }, dtype: { type: 'DT_FLOAT' } },
+    });
+    const matMul = (name: string, input: string, kernel: string) => ({
+      name,
+      op: 'MatMul',
+      input: [input, kernel],
+      attr: { T: { type: 'DT_FLOAT' }, transpose_a: { b: false }, transpose_b: { b: false } },
+    });
     const graph: StoredModel = {
       json: {
         format: 'graph-model',
@@ -225,24 +292,43 @@ describe('quantize per layer', () => {
       weightData: new Uint8Array(Float32Array.from({ length: 96 + 32 }, (_, i) => Math.sin(i * 1.3) * 0.5).buffer),
     };
     expect(modelLayers(graph.json, graph.weightSpecs).map((l) => l.name)).toEqual(['net/a', 'net/b']);
-    const { options, ctx } = withOverrides(quantize, { dtype: 'int4', granularity: 'per-channel' }, [{ layers: ['net/b'], set: { dtype: 'float16', granularity: 'per-tensor' } }], graph);
+    const { options, ctx } = withOverrides(
+      quantize,
+      { dtype: 'int4', granularity: 'per-channel' },
+      [{ layers: ['net/b'], set: { dtype: 'float16', granularity: 'per-tensor' } }],
+      graph,
+    );
     const { model } = await quantize.apply(graph, options, ctx);
     expect(dtypeOf(model)).toEqual({ 'net/a/kernel': 'int4', 'net/b/kernel': 'float16' });
     const { toGraphModel } = await import('../../src/engine/runtime.js');
     const measured = await toGraphModel(tf, model);
-    const viaRuntime = await tf.loadGraphModel(mcbuildLoader('http://h/m/model.json', { fetch: memoryFetch(modelToFiles(model)) }));
-    const x = tf.tensor2d(Float32Array.from({ length: 36 }, (_, i) => Math.cos(i)), [3, 12]);
-    expect(Array.from(await (viaRuntime.predict(x) as tf.Tensor).data())).toEqual(Array.from(await (measured.predict(x) as tf.Tensor).data()));
+    const viaRuntime = await tf.loadGraphModel(
+      mcbuildLoader('http://h/m/model.json', { fetch: memoryFetch(modelToFiles(model)) }),
+    );
+    const x = tf.tensor2d(
+      Float32Array.from({ length: 36 }, (_, i) => Math.cos(i)),
+      [3, 12],
+    );
+    expect(Array.from(await (viaRuntime.predict(x) as tf.Tensor).data())).toEqual(
+      Array.from(await (measured.predict(x) as tf.Tensor).data()),
+    );
     x.dispose();
     measured.dispose();
     viaRuntime.dispose();
   });
 
-  it('blocks that touch no weighted layer leave every weight pass\'s output byte for byte as without overrides', async () => {
+  it("blocks that touch no weighted layer leave every weight pass's output byte for byte as without overrides", async () => {
     // `flatten` has no weights: every weight takes the entry's options, exactly as when no resolver is given.
-    const clustered = (await cluster.apply(trained, cluster.resolveOptions({ bits: 3 }, { path: [], at: () => '' }), base)).model;
+    const clustered = (
+      await cluster.apply(trained, cluster.resolveOptions({ bits: 3 }, { path: [], at: () => '' }), base)
+    ).model;
     const cases: [PassDefinition<object>, Record<string, unknown>, Record<string, unknown> | 'skip', StoredModel][] = [
-      [quantize as PassDefinition<object>, { dtype: 'int4', granularity: 'per-group', groupSize: 16 }, { dtype: 'uint8', granularity: 'per-tensor' }, trained],
+      [
+        quantize as PassDefinition<object>,
+        { dtype: 'int4', granularity: 'per-group', groupSize: 16 },
+        { dtype: 'uint8', granularity: 'per-tensor' },
+        trained,
+      ],
       [prune as PassDefinition<object>, { sparsity: 0.6, scope: 'global' }, { sparsity: 0.1 }, trained],
       [cluster as PassDefinition<object>, { bits: 3 }, { clusters: 5 }, trained],
       [encode as PassDefinition<object>, {}, 'skip', clustered],
@@ -271,16 +357,21 @@ describe('prune per layer', () => {
   }
 
   it('scope layer: each layer at its own sparsity or pattern, exactly; a skipped layer is untouched, not recorded, and a later finetune moves it freely', async () => {
-    const { options, ctx } = withOverrides(prune, { sparsity: 0.5 }, [
-      { layers: ['fc_1', 'fc_3'], set: { sparsity: 0.8 } },
-      { layers: ['predictions'], set: 'skip' },
-      { layers: ['fc_3'], set: { pattern: '2:4' } }, // replaces the sparsity the first block gave fc_3
-    ], trained);
+    const { options, ctx } = withOverrides(
+      prune,
+      { sparsity: 0.5 },
+      [
+        { layers: ['fc_1', 'fc_3'], set: { sparsity: 0.8 } },
+        { layers: ['predictions'], set: 'skip' },
+        { layers: ['fc_3'], set: { pattern: '2:4' } }, // replaces the sparsity the first block gave fc_3
+      ],
+      trained,
+    );
     const { model, stats } = await prune.apply(trained, options, ctx);
     const w = values(model);
     expect(zeros(w.get('fc_1/kernel')!)).toBe(Math.round(0.8 * 784 * 32));
     expect(zeros(w.get('fc_2/kernel')!)).toBe(Math.round(0.5 * 32 * 16));
-    expect(zeros(w.get('fc_3/kernel')!)).toBe(16 * 16 / 2);
+    expect(zeros(w.get('fc_3/kernel')!)).toBe((16 * 16) / 2);
     expectNM(w.get('fc_3/kernel')!, [16, 16], 2, 4);
     expectSameStored(trained, model, ['predictions/kernel', 'predictions/bias']);
     expect(recordedWeights(model.json, 'prunedWeights')).toEqual(['fc_1/kernel', 'fc_2/kernel', 'fc_3/kernel']);
@@ -292,7 +383,13 @@ describe('prune per layer', () => {
     ]);
     expect(stats).toMatchObject({ scope: 'layer', target: 0.5, skippedLayers: ['predictions'] });
     // finetune keeps the pruned kernels' zeros and does not zero anything of the skipped one.
-    const tuned = (await finetune.apply(model, finetune.resolveOptions({ epochs: 1, batchSize: 32, learningRate: 0.01 }, ctx.place!), base)).model;
+    const tuned = (
+      await finetune.apply(
+        model,
+        finetune.resolveOptions({ epochs: 1, batchSize: 32, learningRate: 0.01 }, ctx.place!),
+        base,
+      )
+    ).model;
     const t = values(tuned);
     expect(zeros(t.get('fc_1/kernel')!)).toBe(zeros(w.get('fc_1/kernel')!));
     expect(zeros(t.get('fc_3/kernel')!)).toBe(zeros(w.get('fc_3/kernel')!));
@@ -302,16 +399,21 @@ describe('prune per layer', () => {
     expect(after.filter((x, i) => x !== before[i]).length).toBeGreaterThan(before.length / 2);
   });
 
-  it('scope global: layers with their own sparsity or pattern leave the pool; one threshold over the rest reaches the entry\'s sparsity', async () => {
-    const { options, ctx } = withOverrides(prune, { sparsity: 0.6, scope: 'global' }, [
-      { layers: ['fc_2'], set: { sparsity: 0.25 } },
-      { layers: ['fc_3'], set: { pattern: '1:4' } }, // a pattern drops the entry's scope for its layer
-    ], trained);
+  it("scope global: layers with their own sparsity or pattern leave the pool; one threshold over the rest reaches the entry's sparsity", async () => {
+    const { options, ctx } = withOverrides(
+      prune,
+      { sparsity: 0.6, scope: 'global' },
+      [
+        { layers: ['fc_2'], set: { sparsity: 0.25 } },
+        { layers: ['fc_3'], set: { pattern: '1:4' } }, // a pattern drops the entry's scope for its layer
+      ],
+      trained,
+    );
     const { model, stats } = await prune.apply(trained, options, ctx);
     const before = values(trained);
     const w = values(model);
     expect(zeros(w.get('fc_2/kernel')!)).toBe(Math.round(0.25 * 32 * 16));
-    expect(zeros(w.get('fc_3/kernel')!)).toBe(16 * 16 * 3 / 4);
+    expect(zeros(w.get('fc_3/kernel')!)).toBe((16 * 16 * 3) / 4);
     expectNM(w.get('fc_3/kernel')!, [16, 16], 1, 4);
     const pool = ['fc_1/kernel', 'predictions/kernel'];
     const total = 784 * 32 + 16 * 10;
@@ -328,15 +430,23 @@ describe('prune per layer', () => {
     expect(maxPruned).toBeLessThanOrEqual(minKept);
     // …and it is not the per-layer result: the pool's kernels end at different sparsities.
     expect(zeros(w.get('predictions/kernel')!)).not.toBe(Math.round(0.6 * 160));
-    expect((stats.layers as LayerSparsity[]).find((l) => l.layer === 'fc_2/kernel')).toMatchObject({ target: 0.25, sparsity: Math.round(0.25 * 512) / 512 });
+    expect((stats.layers as LayerSparsity[]).find((l) => l.layer === 'fc_2/kernel')).toMatchObject({
+      target: 0.25,
+      sparsity: Math.round(0.25 * 512) / 512,
+    });
   });
 
   it('gradual: each layer follows the schedule to its own target; a skipped layer is frozen and comes out bit-identical; no leaks', async () => {
-    const { options, ctx } = withOverrides(prune, { sparsity: 0.5, schedule: { steps: 16, frequency: 4 }, learningRate: 0.003, batchSize: 32 }, [
-      { layers: ['fc_2'], set: { sparsity: 0.75 } },
-      { layers: ['fc_3'], set: { pattern: '2:4' } },
-      { layers: ['predictions'], set: 'skip' },
-    ], trained);
+    const { options, ctx } = withOverrides(
+      prune,
+      { sparsity: 0.5, schedule: { steps: 16, frequency: 4 }, learningRate: 0.003, batchSize: 32 },
+      [
+        { layers: ['fc_2'], set: { sparsity: 0.75 } },
+        { layers: ['fc_3'], set: { pattern: '2:4' } },
+        { layers: ['predictions'], set: 'skip' },
+      ],
+      trained,
+    );
     const tensors = tf.memory().numTensors;
     const { model, stats } = await prune.apply(trained, options, ctx);
     expect(tf.memory().numTensors).toBe(tensors);
@@ -344,31 +454,49 @@ describe('prune per layer', () => {
     const w = values(model);
     expect(zeros(w.get('fc_1/kernel')!)).toBe(Math.round(0.5 * 784 * 32));
     expect(zeros(w.get('fc_2/kernel')!)).toBe(Math.round(0.75 * 32 * 16));
-    expect(zeros(w.get('fc_3/kernel')!)).toBe(16 * 16 / 2);
+    expect(zeros(w.get('fc_3/kernel')!)).toBe((16 * 16) / 2);
     expectNM(w.get('fc_3/kernel')!, [16, 16], 2, 4);
     // The others trained: most kept weights of fc_1 moved.
     const kept = w.get('fc_1/kernel')!.filter((x) => x !== 0).length;
-    expect(w.get('fc_1/kernel')!.filter((x, i) => x !== 0 && x !== before.get('fc_1/kernel')![i]).length).toBeGreaterThan(kept / 2);
+    expect(
+      w.get('fc_1/kernel')!.filter((x, i) => x !== 0 && x !== before.get('fc_1/kernel')![i]).length,
+    ).toBeGreaterThan(kept / 2);
     expectSameStored(trained, model, ['predictions/kernel', 'predictions/bias']);
-    expect(stats).toMatchObject({ frozen: ['predictions'], skippedLayers: ['predictions'], schedule: { steps: 16, pruningSteps: 1 + 4 } });
+    expect(stats).toMatchObject({
+      frozen: ['predictions'],
+      skippedLayers: ['predictions'],
+      schedule: { steps: 16, pruningSteps: 1 + 4 },
+    });
     expect(recordedWeights(model.json, 'prunedWeights')).toEqual(['fc_1/kernel', 'fc_2/kernel', 'fc_3/kernel']);
     // The freeze does not leak into model.json (a later pass would not train the layer).
     expect(JSON.stringify(model.json.modelTopology)).not.toMatch(/"trainable":false/);
   });
 
   it('a pattern an override gives a layer it does not fit is refused, pointing at the block', async () => {
-    const { options, ctx } = withOverrides(prune, { sparsity: 0.5 }, [{ layers: ['fc_2'], set: { pattern: '3:7' } }], trained);
-    await expect(prune.apply(trained, options, ctx)).rejects.toThrow(/the override's prune pattern \(at r\.yaml:overrides\[0\]\.prune\.pattern\) "3:7" does not fit layer fc_2: its kernel fc_2\/kernel has shape \[32, 16\]/);
+    const { options, ctx } = withOverrides(
+      prune,
+      { sparsity: 0.5 },
+      [{ layers: ['fc_2'], set: { pattern: '3:7' } }],
+      trained,
+    );
+    await expect(prune.apply(trained, options, ctx)).rejects.toThrow(
+      /the override's prune pattern \(at r\.yaml:overrides\[0\]\.prune\.pattern\) "3:7" does not fit layer fc_2: its kernel fc_2\/kernel has shape \[32, 16\]/,
+    );
   });
 });
 
 describe('cluster per layer', () => {
   it('each layer gets its own clusters (as clusters or bits) and init; a skipped kernel is untouched, not recorded, and trains freely later', async () => {
-    const { options, ctx } = withOverrides(cluster, { bits: 4 }, [
-      { layers: ['fc_1'], set: { clusters: 12 } }, // replaces the entry's bits
-      { layers: ['fc_2'], set: { bits: 3, init: 'linear' } },
-      { layers: ['predictions'], set: 'skip' },
-    ], trained);
+    const { options, ctx } = withOverrides(
+      cluster,
+      { bits: 4 },
+      [
+        { layers: ['fc_1'], set: { clusters: 12 } }, // replaces the entry's bits
+        { layers: ['fc_2'], set: { bits: 3, init: 'linear' } },
+        { layers: ['predictions'], set: 'skip' },
+      ],
+      trained,
+    );
     const { model, stats } = await cluster.apply(trained, options, ctx);
     const w = values(model);
     expect(distinct(w.get('fc_1/kernel')!)).toBe(12);
@@ -384,33 +512,60 @@ describe('cluster per layer', () => {
     ]);
     expect(stats).toMatchObject({ clusters: 16, skippedLayers: ['predictions'] });
     // fc_2 is exactly what the pass makes of it with { bits: 3, init: linear } for the whole model.
-    const linear = values((await cluster.apply(trained, cluster.resolveOptions({ bits: 3, init: 'linear' }, ctx.place!), base)).model);
+    const linear = values(
+      (await cluster.apply(trained, cluster.resolveOptions({ bits: 3, init: 'linear' }, ctx.place!), base)).model,
+    );
     expect(Array.from(w.get('fc_2/kernel')!)).toEqual(Array.from(linear.get('fc_2/kernel')!));
     expect(agreement(await predict(model, 'runtime'), await predict(trained, 'mcbuild'))).toBeGreaterThanOrEqual(0.85);
     // finetune keeps the clustered kernels' values shared; the skipped kernel is not constrained.
-    const tuned = values((await finetune.apply(model, finetune.resolveOptions({ epochs: 1, batchSize: 32, learningRate: 0.01 }, ctx.place!), base)).model);
+    const tuned = values(
+      (
+        await finetune.apply(
+          model,
+          finetune.resolveOptions({ epochs: 1, batchSize: 32, learningRate: 0.01 }, ctx.place!),
+          base,
+        )
+      ).model,
+    );
     expect(distinct(tuned.get('fc_1/kernel')!)).toBeLessThanOrEqual(12);
     expect(Array.from(tuned.get('predictions/kernel')!)).not.toEqual(Array.from(w.get('predictions/kernel')!));
   });
 
   it('too few weights for the clusters an override asks for: the error points at the block', async () => {
-    const { options, ctx } = withOverrides(cluster, { bits: 2 }, [{ layers: ['predictions'], set: { clusters: 1000 } }], trained);
-    await expect(cluster.apply(trained, options, ctx)).rejects.toThrow(/layer predictions \(weight predictions\/kernel\) has only 160 non-zero weights, fewer than the 1000 clusters asked for by the override for this layer at r\.yaml:overrides\[0\]\.cluster\.clusters/);
+    const { options, ctx } = withOverrides(
+      cluster,
+      { bits: 2 },
+      [{ layers: ['predictions'], set: { clusters: 1000 } }],
+      trained,
+    );
+    await expect(cluster.apply(trained, options, ctx)).rejects.toThrow(
+      /layer predictions \(weight predictions\/kernel\) has only 160 non-zero weights, fewer than the 1000 clusters asked for by the override for this layer at r\.yaml:overrides\[0\]\.cluster\.clusters/,
+    );
   });
 });
 
 describe('encode per layer', () => {
-  it('a skipped layer\'s weights are stored as they came; the rest are entropy-coded; predictions exactly as before, through mcbuild/runtime', async () => {
-    const clustered = (await cluster.apply(trained, cluster.resolveOptions({ bits: 3 }, { path: [], at: () => '' }), base)).model;
+  it("a skipped layer's weights are stored as they came; the rest are entropy-coded; predictions exactly as before, through mcbuild/runtime", async () => {
+    const clustered = (
+      await cluster.apply(trained, cluster.resolveOptions({ bits: 3 }, { path: [], at: () => '' }), base)
+    ).model;
     const { options, ctx } = withOverrides(encode, {}, [{ layers: ['fc_1'], set: 'skip' }], clustered);
     const { model, stats } = await encode.apply(clustered, options, ctx);
     expectSameStored(clustered, model, ['fc_1/kernel', 'fc_1/bias']);
-    const encoded = (name: string) => (model.weightSpecs.find((s) => s.name === name)!.quantization as { encoding?: unknown } | undefined)?.encoding !== undefined;
-    expect(['fc_2/kernel', 'fc_3/kernel', 'predictions/kernel'].filter(encoded)).toEqual(['fc_2/kernel', 'fc_3/kernel', 'predictions/kernel']);
-    expect(stats.skipped).toEqual(expect.arrayContaining([
-      { name: 'fc_1/kernel', reason: 'layer fc_1 is skipped by an override' },
-      { name: 'fc_1/bias', reason: 'layer fc_1 is skipped by an override' },
-    ]));
+    const encoded = (name: string) =>
+      (model.weightSpecs.find((s) => s.name === name)!.quantization as { encoding?: unknown } | undefined)?.encoding !==
+      undefined;
+    expect(['fc_2/kernel', 'fc_3/kernel', 'predictions/kernel'].filter(encoded)).toEqual([
+      'fc_2/kernel',
+      'fc_3/kernel',
+      'predictions/kernel',
+    ]);
+    expect(stats.skipped).toEqual(
+      expect.arrayContaining([
+        { name: 'fc_1/kernel', reason: 'layer fc_1 is skipped by an override' },
+        { name: 'fc_1/bias', reason: 'layer fc_1 is skipped by an override' },
+      ]),
+    );
     expect(stats.skippedLayers).toEqual(['fc_1']);
     expect(model.weightData.byteLength).toBeLessThan(clustered.weightData.byteLength);
     expect(Array.from(await predict(model, 'runtime'))).toEqual(Array.from(await predict(clustered, 'mcbuild')));
@@ -418,7 +573,7 @@ describe('encode per layer', () => {
 });
 
 describe('a recipe with per-layer overrides', () => {
-  it('builds: model.json has each layer\'s dtype, the skipped layer stays float32, report.json passes and records the overrides', async () => {
+  it("builds: model.json has each layer's dtype, the skipped layer stays float32, report.json passes and records the overrides", async () => {
     const dir = tempDir();
     const file = writeText(
       join(dir, 'o.yaml'),
@@ -445,9 +600,15 @@ describe('a recipe with per-layer overrides', () => {
       }),
     );
     const result = await build(file, { cacheDir: join(dir, 'c'), backend: 'wasm' });
-    expect(result.report.thresholds, JSON.stringify(result.report.metrics)).toEqual([expect.objectContaining({ pass: true })]);
-    const json = JSON.parse(readFileSync(join(dir, 'out', 'model.json'), 'utf8')) as { weightsManifest: { weights: WeightSpec[] }[] };
-    const dtypes = Object.fromEntries(json.weightsManifest.flatMap((g) => g.weights).map((w) => [w.name, w.quantization?.dtype ?? w.dtype]));
+    expect(result.report.thresholds, JSON.stringify(result.report.metrics)).toEqual([
+      expect.objectContaining({ pass: true }),
+    ]);
+    const json = JSON.parse(readFileSync(join(dir, 'out', 'model.json'), 'utf8')) as {
+      weightsManifest: { weights: WeightSpec[] }[];
+    };
+    const dtypes = Object.fromEntries(
+      json.weightsManifest.flatMap((g) => g.weights).map((w) => [w.name, w.quantization?.dtype ?? w.dtype]),
+    );
     expect(dtypes).toEqual({
       'fc_1/kernel': 'int4',
       'fc_1/bias': 'float32',
@@ -456,9 +617,15 @@ describe('a recipe with per-layer overrides', () => {
       'predictions/kernel': 'float32',
       'predictions/bias': 'float32',
     });
-    const report = JSON.parse(readFileSync(join(dir, 'out', 'report.json'), 'utf8')) as { passes: { id: string; stats: Record<string, unknown>; overridden?: { layer: string; skip?: boolean }[] }[] };
+    const report = JSON.parse(readFileSync(join(dir, 'out', 'report.json'), 'utf8')) as {
+      passes: { id: string; stats: Record<string, unknown>; overridden?: { layer: string; skip?: boolean }[] }[];
+    };
     const pass = report.passes.find((p) => p.id === 'pass-1-quantize')!;
-    expect(pass.stats).toMatchObject({ dtype: 'uint8', weightsByDtype: { int4: 1, float16: 2 }, skippedLayers: ['predictions'] });
+    expect(pass.stats).toMatchObject({
+      dtype: 'uint8',
+      weightsByDtype: { int4: 1, float16: 2 },
+      skippedLayers: ['predictions'],
+    });
     expect(pass.overridden!.map((o) => [o.layer, o.skip ?? false]).sort()).toEqual([
       ['fc_1', false],
       ['fc_2', false],

@@ -19,7 +19,13 @@ import { decodeWeights } from '../../src/engine/weights.js';
 import { build, McbError } from '../../src/index.js';
 import { modelCost } from '../../src/metrics/index.js';
 import type { PassContext } from '../../src/passes/index.js';
-import { pruneChannels, type PrunedGroup, type PrunedLayer, type PruneChannelsOptions, type SkippedGroup } from '../../src/passes/prune-channels.js';
+import {
+  pruneChannels,
+  type PrunedGroup,
+  type PrunedLayer,
+  type PruneChannelsOptions,
+  type SkippedGroup,
+} from '../../src/passes/prune-channels.js';
 import { mulberry32 } from '../../src/util/random.js';
 import { ROOT, tempDir, tinyRecipe, writeText } from '../helpers.js';
 import { logits } from '../model-helpers.js';
@@ -65,11 +71,21 @@ function randomiseBatchNorms(m: StoredModel, seed: number): StoredModel {
   const random = mulberry32(seed);
   const t = Topology.fromModel(m.json);
   const w = new WeightTable(decodeWeights(m));
-  const ranges: Record<string, [number, number]> = { gamma: [0.5, 1.5], beta: [-0.5, 0.5], moving_mean: [-0.5, 0.5], moving_variance: [0.2, 2] };
+  const ranges: Record<string, [number, number]> = {
+    gamma: [0.5, 1.5],
+    beta: [-0.5, 0.5],
+    moving_mean: [-0.5, 0.5],
+    moving_variance: [0.2, 2],
+  };
   for (const l of t.layers().filter((x) => x.className === 'BatchNormalization')) {
     for (const [key, [lo, hi]] of Object.entries(ranges)) {
       const n = w.require(l.name, key).spec.shape[0]!;
-      w.set(l.name, key, Float32Array.from({ length: n }, () => lo + (hi - lo) * random()), [n]);
+      w.set(
+        l.name,
+        key,
+        Float32Array.from({ length: n }, () => lo + (hi - lo) * random()),
+        [n],
+      );
     }
   }
   return rebuildModel(m, t, w);
@@ -95,7 +111,8 @@ function killOddChannels(m: StoredModel): StoredModel {
   for (const l of t.layers().filter((x) => x.className === 'BatchNormalization')) {
     // after a depthwise layer of depth multiplier m, channel c·m + j carries input channel c
     const from = l.inbound[0]!;
-    const f = t.className(from) === 'DepthwiseConv2D' ? ((t.config(from).depth_multiplier as number | undefined) ?? 1) : 1;
+    const f =
+      t.className(from) === 'DepthwiseConv2D' ? ((t.config(from).depth_multiplier as number | undefined) ?? 1) : 1;
     for (const key of ['beta', 'moving_mean']) {
       const v = w.floats(l.name, key);
       for (let i = 0; i < v.length; i++) if (Math.floor(i / f) % 2 === 1) v[i] = 0;
@@ -103,7 +120,6 @@ function killOddChannels(m: StoredModel): StoredModel {
   }
   return rebuildModel(m, t, w);
 }
-
 
 const maxDiff = (a: Float32Array, b: Float32Array) => a.reduce((d, v, i) => Math.max(d, Math.abs(v - b[i]!)), 0);
 const maxAbs = (a: Float32Array) => a.reduce((d, v) => Math.max(d, Math.abs(v)), 0);
@@ -117,7 +133,12 @@ describe('prune-channels on MobileNet v1', () => {
     const full = [8, 16, 32, 32, 64, 64, 128];
     const strides = [1, 2, 1, 2, 1, 2];
     // params: conv1 3·3·1·c0 + BN 4·c0; block i: depthwise 9·c(i−1) + BN 4·c(i−1), pointwise c(i−1)·c(i) + BN 4·c(i); dense c6·10 + 10
-    const params = (c: number[]) => 9 * c[0]! + 4 * c[0]! + c.slice(1).reduce((n, ci, i) => n + 13 * c[i]! + c[i]! * ci + 4 * ci, 0) + c[6]! * 10 + 10;
+    const params = (c: number[]) =>
+      9 * c[0]! +
+      4 * c[0]! +
+      c.slice(1).reduce((n, ci, i) => n + 13 * c[i]! + c[i]! * ci + 4 * ci, 0) +
+      c[6]! * 10 +
+      10;
     const macs = (c: number[]) => {
       let hw = 28;
       let total = hw * hw * 9 * c[0]!;
@@ -132,10 +153,19 @@ describe('prune-channels on MobileNet v1', () => {
     const { model, stats } = await run(m, { sparsity: 0.5 });
     const half = full.map((c) => c / 2);
     const roots = ['conv1', ...[1, 2, 3, 4, 5, 6].map((i) => `conv_pw_${i}`)];
-    expect(stats.layers).toEqual(roots.map((layer, i) => ({ layer, className: 'Conv2D', channelsBefore: full[i], channelsAfter: half[i] })));
+    expect(stats.layers).toEqual(
+      roots.map((layer, i) => ({ layer, className: 'Conv2D', channelsBefore: full[i], channelsAfter: half[i] })),
+    );
     expect(stats.skipped).toEqual([{ layers: ['predictions'], reason: "predictions is the model's output layer" }]);
     expect(stats.groups).toEqual([]);
-    expect(stats).toMatchObject({ paramsBefore: 21546, paramsAfter: params(half), macsBefore: macs(full), macsAfter: macs(half), channelsBefore: 344, channelsAfter: 172 });
+    expect(stats).toMatchObject({
+      paramsBefore: 21546,
+      paramsAfter: params(half),
+      macsBefore: macs(full),
+      macsAfter: macs(half),
+      channelsBefore: 344,
+      channelsAfter: 172,
+    });
     expect(paramCount(model)).toBe(params(half));
     expect((modelCost(model.json) as { macs: number }).macs).toBe(macs(half));
     const t = Topology.fromModel(model.json);
@@ -153,7 +183,13 @@ describe('prune-channels on MobileNet v1', () => {
     for (const [name, bytes] of modelToFiles(model)) writeFileSync(join(out, name), bytes);
     const inputs = join(dir, 'inputs.f32');
     writeFileSync(inputs, test.x);
-    const loaded = JSON.parse(execFileSync(process.execPath, [join(ROOT, 'test/load-model.mjs'), out, 'stock', 'layers', inputs, String(test.count), '28,28,1'], { cwd: ROOT }).toString()) as { classes?: number[]; error?: string };
+    const loaded = JSON.parse(
+      execFileSync(
+        process.execPath,
+        [join(ROOT, 'test/load-model.mjs'), out, 'stock', 'layers', inputs, String(test.count), '28,28,1'],
+        { cwd: ROOT },
+      ).toString(),
+    ) as { classes?: number[]; error?: string };
     expect(loaded.error).toBeUndefined();
     const ours = await logits(model, test);
     expect(maxAbs(ours)).toBeGreaterThan(0.1);
@@ -166,7 +202,9 @@ describe('prune-channels on MobileNet v1', () => {
   });
 
   it('removing dead channels (zero filters) keeps the function within 1e-5 on MNIST; the dead ones are the ones removed', async () => {
-    const m = killOddChannels(randomiseBatchNorms(await stored('mobilenet-v1', { alpha: 0.25, depth: 0, depthMultiplier: 2 }), 3));
+    const m = killOddChannels(
+      randomiseBatchNorms(await stored('mobilenet-v1', { alpha: 0.25, depth: 0, depthMultiplier: 2 }), 3),
+    );
     const { model, stats } = await run(m, { sparsity: 0.5, criterion: 'l2' });
     expect(stats.layers.every((l) => l.channelsAfter === l.channelsBefore / 2)).toBe(true);
     const [a, b] = [await logits(m, test), await logits(model, test)];
@@ -189,7 +227,9 @@ describe('prune-channels on MobileNet v1', () => {
     const t = Topology.fromModel(m.json);
     const input = rebuildModel(m, t, w);
     const { model } = await run(input, { sparsity: 0.25, criterion: 'bn-gamma', layers: ['conv_pw_1'] });
-    expect(Array.from(new WeightTable(decodeWeights(model)).floats('conv_pw_1_bn', 'gamma'))).toEqual(Array.from(gamma.slice(4)));
+    expect(Array.from(new WeightTable(decodeWeights(model)).floats('conv_pw_1_bn', 'gamma'))).toEqual(
+      Array.from(gamma.slice(4)),
+    );
 
     const global = await run(input, { sparsity: 0.5, criterion: 'bn-gamma', scope: 'global' });
     expect(global.stats.channelsBefore - global.stats.channelsAfter).toBe(172);
@@ -206,16 +246,27 @@ describe('prune-channels on MobileNet v1', () => {
       return (e as McbError).message;
     };
     expect(await err({ sparsity: 0.5, layers: ['conv_dw_2'] })).toBe(
-      '`passes[0].prune-channels.layers` (at r.yaml:7:layers) names layer conv_dw_2 (DepthwiseConv2D), whose channels prune-channels cannot remove: a depthwise convolution\'s channels follow its input, so it is pruned with the layer that feeds it (name conv_pw_1 instead). Remove it from `layers`; the layers it can prune are conv1, conv_pw_1, conv_pw_2, conv_pw_3, conv_pw_4, conv_pw_5, conv_pw_6.',
+      "`passes[0].prune-channels.layers` (at r.yaml:7:layers) names layer conv_dw_2 (DepthwiseConv2D), whose channels prune-channels cannot remove: a depthwise convolution's channels follow its input, so it is pruned with the layer that feeds it (name conv_pw_1 instead). Remove it from `layers`; the layers it can prune are conv1, conv_pw_1, conv_pw_2, conv_pw_3, conv_pw_4, conv_pw_5, conv_pw_6.",
     );
-    expect(await err({ sparsity: 0.5, layers: ['predictions'] })).toMatch(/names layer predictions \(Dense\), whose channels prune-channels cannot remove: predictions is the model's output layer\. Remove it/);
-    expect(await err({ sparsity: 0.5, layers: ['conv_pw1'] })).toMatch(/names layer "conv_pw1", which the model does not have \(did you mean `conv_pw_1`\?\)/);
+    expect(await err({ sparsity: 0.5, layers: ['predictions'] })).toMatch(
+      /names layer predictions \(Dense\), whose channels prune-channels cannot remove: predictions is the model's output layer\. Remove it/,
+    );
+    expect(await err({ sparsity: 0.5, layers: ['conv_pw1'] })).toMatch(
+      /names layer "conv_pw1", which the model does not have \(did you mean `conv_pw_1`\?\)/,
+    );
     // conv1 has 8 filters: 0.95 would remove round(7.6) = 8
-    expect(await err({ sparsity: 0.95, layers: ['conv1'] })).toMatch(/^`passes\[0\]\.prune-channels\.sparsity` \(at r\.yaml:7:sparsity\) would remove every channel of layer conv1: it has 8 channels, and removing round\(0\.95·8\) = 8 would leave none\. Lower `sparsity` below 0\.9375,/);
-    expect(() => pruneChannels.resolveOptions({}, place)).toThrow('`passes[0].prune-channels` needs `sparsity` at r.yaml:7:entry');
+    expect(await err({ sparsity: 0.95, layers: ['conv1'] })).toMatch(
+      /^`passes\[0\]\.prune-channels\.sparsity` \(at r\.yaml:7:sparsity\) would remove every channel of layer conv1: it has 8 channels, and removing round\(0\.95·8\) = 8 would leave none\. Lower `sparsity` below 0\.9375,/,
+    );
+    expect(() => pruneChannels.resolveOptions({}, place)).toThrow(
+      '`passes[0].prune-channels` needs `sparsity` at r.yaml:7:entry',
+    );
     // taken implicitly, such a layer is skipped with the reason
     const { stats } = await run(m, { sparsity: 0.95 });
-    expect(stats.skipped).toContainEqual({ layers: ['conv1'], reason: 'it has 8 channels, and removing round(0.95·8) = 8 would leave none' });
+    expect(stats.skipped).toContainEqual({
+      layers: ['conv1'],
+      reason: 'it has 8 channels, and removing round(0.95·8) = 8 would leave none',
+    });
     expect(stats.layers.every((l) => l.channelsAfter >= 1)).toBe(true);
   });
 });
@@ -230,7 +281,9 @@ describe('prune-channels on MobileNet v2: residual Add groups', () => {
       [['block_3_project', 'block_4_project', 'block_5_project'], ['block_4_add', 'block_5_add'], 16, 8],
       [['block_6_project', 'block_7_project'], ['block_7_add'], 32, 16],
     ]);
-    expect(stats.groups[0]!.selection).toBe('shared: the 8 channels with the largest l1 importance summed over the 2 layers');
+    expect(stats.groups[0]!.selection).toBe(
+      'shared: the 8 channels with the largest l1 importance summed over the 2 layers',
+    );
     const t = Topology.fromModel(model.json);
     for (const add of ['block_2_add', 'block_4_add', 'block_5_add', 'block_7_add']) {
       const shapes = t.inputShapes(add);
@@ -251,16 +304,48 @@ describe('Flatten, Concatenate and Sequential', () => {
     const init = (seed: number) => tf.initializers.randomNormal({ seed, stddev: 0.3 });
     const input = tf.input({ shape: [28, 28, 1], name: 'input' });
     const apply = (l: tf.layers.Layer, x: tf.SymbolicTensor | tf.SymbolicTensor[]) => l.apply(x) as tf.SymbolicTensor;
-    let x = apply(tf.layers.conv2d({ name: 'conv_a', filters: 6, kernelSize: 3, strides: 2, padding: 'same', kernelInitializer: init(1), biasInitializer: init(2) }), input);
+    let x = apply(
+      tf.layers.conv2d({
+        name: 'conv_a',
+        filters: 6,
+        kernelSize: 3,
+        strides: 2,
+        padding: 'same',
+        kernelInitializer: init(1),
+        biasInitializer: init(2),
+      }),
+      input,
+    );
     x = apply(tf.layers.batchNormalization({ name: 'bn_a' }), x);
     x = apply(tf.layers.reLU({ name: 'relu_a' }), x);
     const b = apply(tf.layers.conv2d({ name: 'conv_b', filters: 4, kernelSize: 1, kernelInitializer: init(3) }), x);
     const c = apply(tf.layers.conv2d({ name: 'conv_c', filters: 4, kernelSize: 1, kernelInitializer: init(4) }), x);
     x = apply(tf.layers.concatenate({ name: 'concat' }), [b, c]);
-    x = apply(tf.layers.conv2d({ name: 'conv_d', filters: 6, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', kernelInitializer: init(5), biasInitializer: init(6) }), x);
+    x = apply(
+      tf.layers.conv2d({
+        name: 'conv_d',
+        filters: 6,
+        kernelSize: 3,
+        strides: 2,
+        padding: 'same',
+        activation: 'relu',
+        kernelInitializer: init(5),
+        biasInitializer: init(6),
+      }),
+      x,
+    );
     x = apply(tf.layers.maxPooling2d({ name: 'pool', poolSize: 2 }), x);
     x = apply(tf.layers.flatten({ name: 'flat' }), x);
-    x = apply(tf.layers.dense({ name: 'fc', units: 12, activation: 'relu', kernelInitializer: init(7), biasInitializer: init(8) }), x);
+    x = apply(
+      tf.layers.dense({
+        name: 'fc',
+        units: 12,
+        activation: 'relu',
+        kernelInitializer: init(7),
+        biasInitializer: init(8),
+      }),
+      x,
+    );
     const out = apply(tf.layers.dense({ name: 'predictions', units: 10, kernelInitializer: init(9) }), x);
     const built = tf.model({ inputs: input, outputs: out });
     const m = killOddChannels(randomiseBatchNorms(await fromLayersModel(tf, built), 5));
@@ -291,7 +376,10 @@ describe('prune-channels in a recipe', () => {
   it('builds a smaller model that stock TF.js loads in a separate process and predicts as mcbuild measured; bad layers point at the recipe', async () => {
     const file = recipe('  - prune-channels: { sparsity: 0.5 }');
     const result = await build(file, { cacheDir, backend: 'wasm' });
-    const { baseline, result: res } = result.report.metrics as unknown as Record<'baseline' | 'result', { params: number; correct: number; macs: number }>;
+    const { baseline, result: res } = result.report.metrics as unknown as Record<
+      'baseline' | 'result',
+      { params: number; correct: number; macs: number }
+    >;
     // mlp [32]: fc_1 784×32 + 32 loses 16 units, predictions loses 16 input rows
     expect(baseline.params).toBe(784 * 32 + 32 + 330);
     expect(res.params).toBe(784 * 16 + 16 + 16 * 10 + 10);
@@ -302,7 +390,13 @@ describe('prune-channels in a recipe', () => {
     const inputs = join(dir, 'mlp-inputs.f32');
     const ds = await loadMnist('test', 300);
     writeFileSync(inputs, ds.x);
-    const loaded = JSON.parse(execFileSync(process.execPath, [join(ROOT, 'test/load-model.mjs'), out, 'stock', 'layers', inputs, '300', '28,28,1'], { cwd: ROOT }).toString()) as { classes?: number[]; error?: string };
+    const loaded = JSON.parse(
+      execFileSync(
+        process.execPath,
+        [join(ROOT, 'test/load-model.mjs'), out, 'stock', 'layers', inputs, '300', '28,28,1'],
+        { cwd: ROOT },
+      ).toString(),
+    ) as { classes?: number[]; error?: string };
     expect(loaded.error).toBeUndefined();
     expect(loaded.classes!.filter((c, i) => c === ds.y[i]).length).toBe(res.correct);
 
@@ -312,6 +406,10 @@ describe('prune-channels in a recipe', () => {
     const col = lines[line]!.indexOf('layers:') + 'layers: '.length + 1;
     const e = await build(bad, { cacheDir, backend: 'wasm' }).catch((x: unknown) => x);
     expect(e).toBeInstanceOf(McbError);
-    expect((e as McbError).message).toMatch(new RegExp(`^\`passes\\[0\\]\\.prune-channels\\.layers\` \\(at .*pc\\.yaml:${line + 1}:${col}\\) names layer predictions \\(Dense\\), whose channels prune-channels cannot remove: predictions is the model's output layer\\. Remove it from \`layers\`; the layers it can prune are fc_1\\.$`));
+    expect((e as McbError).message).toMatch(
+      new RegExp(
+        `^\`passes\\[0\\]\\.prune-channels\\.layers\` \\(at .*pc\\.yaml:${line + 1}:${col}\\) names layer predictions \\(Dense\\), whose channels prune-channels cannot remove: predictions is the model's output layer\\. Remove it from \`layers\`; the layers it can prune are fc_1\\.$`,
+      ),
+    );
   });
 });

@@ -29,9 +29,27 @@ async function convModel(seed = 5): Promise<StoredModel> {
   const bias = tf.initializers.constant({ value: 0.125 });
   const m = tf.sequential({
     layers: [
-      tf.layers.conv2d({ name: 'conv_a', inputShape: [6, 6, 4], filters: 8, kernelSize: 3, kernelInitializer: init(1), biasInitializer: bias }),
-      tf.layers.batchNormalization({ name: 'bn', gammaInitializer: init(2), betaInitializer: init(3), movingMeanInitializer: init(4) }),
-      tf.layers.depthwiseConv2d({ name: 'dw', kernelSize: 3, depthMultiplier: 2, depthwiseInitializer: init(5), biasInitializer: bias }),
+      tf.layers.conv2d({
+        name: 'conv_a',
+        inputShape: [6, 6, 4],
+        filters: 8,
+        kernelSize: 3,
+        kernelInitializer: init(1),
+        biasInitializer: bias,
+      }),
+      tf.layers.batchNormalization({
+        name: 'bn',
+        gammaInitializer: init(2),
+        betaInitializer: init(3),
+        movingMeanInitializer: init(4),
+      }),
+      tf.layers.depthwiseConv2d({
+        name: 'dw',
+        kernelSize: 3,
+        depthMultiplier: 2,
+        depthwiseInitializer: init(5),
+        biasInitializer: bias,
+      }),
       tf.layers.conv2d({ name: 'pw', filters: 4, kernelSize: 1, kernelInitializer: init(6), biasInitializer: bias }),
       tf.layers.flatten({ name: 'flat' }),
       tf.layers.dense({ name: 'fc', units: 5, kernelInitializer: init(7), biasInitializer: bias }),
@@ -92,14 +110,24 @@ describe('prune options', () => {
   });
 
   it('refuses contradictory or incomplete options, pointing at the option', () => {
-    expect(() => resolve({ sparsity: 0.5, pattern: '2:4' })).toThrow(/`passes\[0\]\.prune` sets both sparsity and pattern, at r\.yaml:3:pattern; keep one/);
+    expect(() => resolve({ sparsity: 0.5, pattern: '2:4' })).toThrow(
+      /`passes\[0\]\.prune` sets both sparsity and pattern, at r\.yaml:3:pattern; keep one/,
+    );
     expect(() => resolve({})).toThrow(/sets neither sparsity nor pattern, at r\.yaml:3:entry/);
-    expect(() => resolve({ pattern: '4:4' })).toThrow(/keeps 4 of every 4 weights .* at r\.yaml:3:pattern; N must be smaller than M/);
+    expect(() => resolve({ pattern: '4:4' })).toThrow(
+      /keeps 4 of every 4 weights .* at r\.yaml:3:pattern; N must be smaller than M/,
+    );
     expect(() => resolve({ pattern: '5:4' })).toThrow(/MCB_RECIPE_INVALID|N must be smaller than M/);
     expect(() => resolve({ pattern: '2:4', scope: 'global' })).toThrow(/sets scope with pattern, at r\.yaml:3:scope/);
-    expect(() => resolve({ pattern: '2:4', schedule: { steps: 10 } })).toThrow(/sets schedule with pattern, at r\.yaml:3:schedule/);
-    expect(() => resolve({ sparsity: 0.5, learningRate: 0.01 })).toThrow(/sets learningRate without a schedule, at r\.yaml:3:learningRate/);
-    expect(() => resolve({ sparsity: 0.5, schedule: { steps: 10, initialSparsity: 0.6 } })).toThrow(/initialSparsity 0\.6, above the final sparsity 0\.5, at r\.yaml:3:schedule/);
+    expect(() => resolve({ pattern: '2:4', schedule: { steps: 10 } })).toThrow(
+      /sets schedule with pattern, at r\.yaml:3:schedule/,
+    );
+    expect(() => resolve({ sparsity: 0.5, learningRate: 0.01 })).toThrow(
+      /sets learningRate without a schedule, at r\.yaml:3:learningRate/,
+    );
+    expect(() => resolve({ sparsity: 0.5, schedule: { steps: 10, initialSparsity: 0.6 } })).toThrow(
+      /initialSparsity 0\.6, above the final sparsity 0\.5, at r\.yaml:3:schedule/,
+    );
   });
 
   it('the polynomial schedule runs from initialSparsity to sparsity, fast first', () => {
@@ -107,7 +135,8 @@ describe('prune options', () => {
     expect(scheduledSparsity(0.9, s, 0)).toBeCloseTo(0.1, 12);
     expect(scheduledSparsity(0.9, s, 100)).toBe(0.9);
     expect(scheduledSparsity(0.9, s, 50)).toBeCloseTo(0.9 - 0.8 / 8, 12);
-    for (let t = 1; t <= 100; t++) expect(scheduledSparsity(0.9, s, t)).toBeGreaterThanOrEqual(scheduledSparsity(0.9, s, t - 1));
+    for (let t = 1; t <= 100; t++)
+      expect(scheduledSparsity(0.9, s, t)).toBeGreaterThanOrEqual(scheduledSparsity(0.9, s, t - 1));
   });
 });
 
@@ -117,7 +146,10 @@ describe('selection', () => {
     for (let trial = 0; trial < 300; trial++) {
       const levels = trial % 3 === 0 ? 5 : trial % 3 === 1 ? 1000 : 1e9;
       const arrays = Array.from({ length: 1 + (trial % 4) }, () =>
-        Float32Array.from({ length: Math.floor(random() * 200) }, () => (Math.floor(random() * levels) - levels / 2) / 7 * (random() < 0.01 ? 1e30 : 1)),
+        Float32Array.from(
+          { length: Math.floor(random() * 200) },
+          () => ((Math.floor(random() * levels) - levels / 2) / 7) * (random() < 0.01 ? 1e30 : 1),
+        ),
       );
       const flat = arrays.flatMap((a) => Array.from(a));
       const k = Math.floor(random() * (flat.length + 2));
@@ -156,9 +188,18 @@ describe('one-shot magnitude pruning', () => {
       }
       const layers = stats.layers as LayerSparsity[];
       expect(layers.map((l) => l.layer)).toEqual(KERNELS);
-      for (const l of layers) expect(l).toEqual({ layer: l.layer, zeros: Math.round(sparsity * l.total), total: before.get(l.layer)!.length, sparsity: Math.round(sparsity * l.total) / l.total });
+      for (const l of layers)
+        expect(l).toEqual({
+          layer: l.layer,
+          zeros: Math.round(sparsity * l.total),
+          total: before.get(l.layer)!.length,
+          sparsity: Math.round(sparsity * l.total) / l.total,
+        });
       // Recorded in the model, so a later finetune keeps these zeros.
-      expect(model.json).toEqual({ ...input.json, userDefinedMetadata: { mcbuild: { prunedWeights: [...KERNELS].sort() } } });
+      expect(model.json).toEqual({
+        ...input.json,
+        userDefinedMetadata: { mcbuild: { prunedWeights: [...KERNELS].sort() } },
+      });
       expect(model.weightSpecs).toEqual(input.weightSpecs);
     }
   });
@@ -178,14 +219,21 @@ describe('one-shot magnitude pruning', () => {
     const total = KERNELS.reduce((n, k) => n + before.get(k)!.length, 0);
     expect(KERNELS.reduce((n, k) => n + zeros(after.get(k)!), 0)).toBe(Math.round(0.6 * total));
     expect(stats.overall).toEqual({ sparsity: Math.round(0.6 * total) / total, zeros: Math.round(0.6 * total), total });
-    expectMagnitudeOrder(KERNELS.map((k) => before.get(k)!), KERNELS.map((k) => after.get(k)!));
+    expectMagnitudeOrder(
+      KERNELS.map((k) => before.get(k)!),
+      KERNELS.map((k) => after.get(k)!),
+    );
     const fcStats = (stats.layers as LayerSparsity[]).find((l) => l.layer === 'fc/kernel')!;
     expect(fcStats.sparsity).toBe(1);
     expect(after.get('bn/gamma')).toEqual(before.get('bn/gamma'));
   });
 
   it('decodes quantized weights (many ties) and still zeroes exactly round(sparsity·n); the output is float32', async () => {
-    const { model: q } = await quantize.apply(await convModel(2), { dtype: 'uint8', granularity: 'per-tensor' }, noEngine);
+    const { model: q } = await quantize.apply(
+      await convModel(2),
+      { dtype: 'uint8', granularity: 'per-tensor' },
+      noEngine,
+    );
     const before = byName(q); // dequantized, as TF.js would decode them
     const { model } = await prune.apply(q, resolve({ sparsity: 0.45 }), noEngine);
     expect(model.weightSpecs.every((s) => s.dtype === 'float32' && s.quantization === undefined)).toBe(true);
@@ -215,7 +263,8 @@ describe('N:M pruning', () => {
     const o = shape.at(-1)!;
     const out: number[][] = [];
     for (let lead = 0; lead < v.length / (d * o); lead++)
-      for (let g = 0; g < d; g += m) for (let c = 0; c < o; c++) out.push(Array.from({ length: m }, (_, i) => (lead * d + g + i) * o + c));
+      for (let g = 0; g < d; g += m)
+        for (let c = 0; c < o; c++) out.push(Array.from({ length: m }, (_, i) => (lead * d + g + i) * o + c));
     return out;
   }
 
@@ -239,7 +288,9 @@ describe('N:M pruning', () => {
       // Depthwise kernels reduce over the spatial window only: left alone, and said so.
       expect(after.get('dw/depthwise_kernel')).toEqual(before.get('dw/depthwise_kernel'));
       expect(stats.skipped).toEqual(['dw/depthwise_kernel']);
-      expect(model.json.userDefinedMetadata).toEqual({ mcbuild: { prunedWeights: ['conv_a/kernel', 'fc/kernel', 'pw/kernel'] } });
+      expect(model.json.userDefinedMetadata).toEqual({
+        mcbuild: { prunedWeights: ['conv_a/kernel', 'fc/kernel', 'pw/kernel'] },
+      });
       expect(after.get('conv_a/bias')).toEqual(before.get('conv_a/bias'));
     });
   }
@@ -250,7 +301,10 @@ describe('N:M pruning', () => {
       for (let n = 1; n < m; n++) {
         for (const levels of [3, 1e6]) {
           const shape = [2, m * 3, 5]; // leading 2, input m·3, output 5
-          const v = Float32Array.from({ length: 2 * m * 3 * 5 }, () => (Math.floor(random() * levels) - levels / 2) / 3);
+          const v = Float32Array.from(
+            { length: 2 * m * 3 * 5 },
+            () => (Math.floor(random() * levels) - levels / 2) / 3,
+          );
           const original = Float32Array.from(v);
           pruneNM(v, shape, n, m);
           const expected = Float32Array.from(original);
@@ -288,14 +342,16 @@ describe('N:M pruning', () => {
     }
   });
 
-  it('refuses an M that does not divide a layer\'s input dimension, naming the layer and the option', async () => {
+  it("refuses an M that does not divide a layer's input dimension, naming the layer and the option", async () => {
     const input = await convModel();
     const ctx = { place } as unknown as PassContext;
     // conv_a has 4 input channels: M = 8 does not divide them.
     await expect(prune.apply(input, resolve({ pattern: '2:8' }), ctx)).rejects.toThrow(
       /`passes\[0\]\.prune\.pattern` \(at r\.yaml:3:pattern\) "2:8" does not fit layer conv_a: its kernel conv_a\/kernel has shape \[3, 3, 4, 8\] and its input dimension 4 is not a multiple of 8/,
     );
-    await expect(prune.apply(input, resolve({ pattern: '1:3' }), noEngine)).rejects.toMatchObject({ code: 'MCB_RECIPE_INVALID' });
+    await expect(prune.apply(input, resolve({ pattern: '1:3' }), noEngine)).rejects.toMatchObject({
+      code: 'MCB_RECIPE_INVALID',
+    });
   });
 });
 
@@ -303,7 +359,9 @@ describe('gradual pruning (Zhu & Gupta) while training', () => {
   async function accuracy(stored: StoredModel, n = 500): Promise<number> {
     const model = await toLayersModel(tf, stored);
     const test = await loadMnist('test', n);
-    const classes = await tf.tidy(() => (model.predict(tf.tensor(test.x, [n, 28, 28, 1])) as tf.Tensor).argMax(-1)).data();
+    const classes = await tf
+      .tidy(() => (model.predict(tf.tensor(test.x, [n, 28, 28, 1])) as tf.Tensor).argMax(-1))
+      .data();
     model.dispose();
     return classes.filter((c, i) => c === test.y[i]).length / n;
   }
@@ -311,7 +369,13 @@ describe('gradual pruning (Zhu & Gupta) while training', () => {
   let trained: StoredModel;
   beforeAll(async () => {
     const model = buildArchitecture(tf, 'mlp', { hidden: [32] }, { inputShape: [28, 28, 1], numClasses: 10, seed: 2 });
-    await trainModel(tf, model, await loadMnist('train', 1024), { epochs: 4, batchSize: 32, learningRate: 0.005, optimizer: 'adam', seed: 1 });
+    await trainModel(tf, model, await loadMnist('train', 1024), {
+      epochs: 4,
+      batchSize: 32,
+      learningRate: 0.005,
+      optimizer: 'adam',
+      seed: 1,
+    });
     trained = await fromLayersModel(tf, model);
     model.dispose();
   });
@@ -319,8 +383,18 @@ describe('gradual pruning (Zhu & Gupta) while training', () => {
   it('reaches the sparsity exactly, keeps accuracy, deterministic, no leaks', async () => {
     const train = await loadMnist('train', 512);
     const messages: string[] = [];
-    const ctx: PassContext = { engine: () => loadEngine('wasm'), data: async () => train, signal: new AbortController().signal, progress: (m) => messages.push(m) };
-    const options = resolve({ sparsity: 0.7, schedule: { steps: 64, frequency: 8 }, learningRate: 0.003, batchSize: 32 });
+    const ctx: PassContext = {
+      engine: () => loadEngine('wasm'),
+      data: async () => train,
+      signal: new AbortController().signal,
+      progress: (m) => messages.push(m),
+    };
+    const options = resolve({
+      sparsity: 0.7,
+      schedule: { steps: 64, frequency: 8 },
+      learningRate: 0.003,
+      batchSize: 32,
+    });
     const tensors = tf.memory().numTensors;
     const a = await prune.apply(trained, options, ctx);
     const b = await prune.apply(trained, options, ctx);
@@ -348,8 +422,17 @@ describe('gradual pruning (Zhu & Gupta) while training', () => {
     const half = (await prune.apply(trained, resolve({ sparsity: 0.5 }), noEngine)).model;
     const before = byName(half);
     const train = await loadMnist('train', 256);
-    const ctx: PassContext = { engine: () => loadEngine('wasm'), data: async () => train, signal: new AbortController().signal, progress: () => {} };
-    const { model } = await prune.apply(half, resolve({ sparsity: 0.3, schedule: { steps: 12, frequency: 4 }, learningRate: 0.01, batchSize: 32 }), ctx);
+    const ctx: PassContext = {
+      engine: () => loadEngine('wasm'),
+      data: async () => train,
+      signal: new AbortController().signal,
+      progress: () => {},
+    };
+    const { model } = await prune.apply(
+      half,
+      resolve({ sparsity: 0.3, schedule: { steps: 12, frequency: 4 }, learningRate: 0.01, batchSize: 32 }),
+      ctx,
+    );
     const after = byName(model);
     for (const name of ['fc_1/kernel', 'predictions/kernel']) {
       const b = before.get(name)!;
@@ -366,18 +449,38 @@ describe('gradual pruning (Zhu & Gupta) while training', () => {
 });
 
 describe('prune in a recipe', () => {
-  const withTrain = (text: string) => text.replace('data:\n', 'data:\n  train: { dataset: mnist, split: train, limit: 256 }\n');
+  const withTrain = (text: string) =>
+    text.replace('data:\n', 'data:\n  train: { dataset: mnist, split: train, limit: 256 }\n');
 
   it('prune → finetune → eval: the result keeps the sparsity, report.json has the stats', async () => {
     const dir = tempDir();
-    const file = writeText(join(dir, 'p.yaml'), withTrain(tinyRecipe({ passes: '  - prune: { sparsity: 0.6 }\n  - finetune: { epochs: 2, learningRate: 0.002 }', thresholds: '  accuracy: { maxDrop: 0.1 }' })));
+    const file = writeText(
+      join(dir, 'p.yaml'),
+      withTrain(
+        tinyRecipe({
+          passes: '  - prune: { sparsity: 0.6 }\n  - finetune: { epochs: 2, learningRate: 0.002 }',
+          thresholds: '  accuracy: { maxDrop: 0.1 }',
+        }),
+      ),
+    );
     const result = await build(file, { cacheDir: join(dir, 'c'), backend: 'wasm' });
-    expect(result.execution.ran).toEqual(['baseline', 'eval-baseline', 'pass-1-prune', 'pass-2-finetune', 'eval-result']);
-    expect(result.report.thresholds, JSON.stringify(result.report.metrics)).toEqual([expect.objectContaining({ pass: true })]);
+    expect(result.execution.ran).toEqual([
+      'baseline',
+      'eval-baseline',
+      'pass-1-prune',
+      'pass-2-finetune',
+      'eval-result',
+    ]);
+    expect(result.report.thresholds, JSON.stringify(result.report.metrics)).toEqual([
+      expect.objectContaining({ pass: true }),
+    ]);
     const { model } = await readModelDir(join(dir, 'out', 'model.json'));
     const w = byName(model);
-    for (const name of ['fc_1/kernel', 'predictions/kernel']) expect(zeros(w.get(name)!)).toBe(Math.round(0.6 * w.get(name)!.length));
-    const report = JSON.parse(readFileSync(join(dir, 'out', 'report.json'), 'utf8')) as { passes: { id: string; stats: { layers: LayerSparsity[]; overall: { sparsity: number } } }[] };
+    for (const name of ['fc_1/kernel', 'predictions/kernel'])
+      expect(zeros(w.get(name)!)).toBe(Math.round(0.6 * w.get(name)!.length));
+    const report = JSON.parse(readFileSync(join(dir, 'out', 'report.json'), 'utf8')) as {
+      passes: { id: string; stats: { layers: LayerSparsity[]; overall: { sparsity: number } } }[];
+    };
     const stats = report.passes.find((p) => p.id === 'pass-1-prune')!.stats;
     expect(stats.layers.map((l) => [l.layer, l.zeros])).toEqual([
       ['fc_1/kernel', Math.round(0.6 * 784 * 32)],
@@ -389,18 +492,30 @@ describe('prune in a recipe', () => {
   it('one-shot needs no data and no backend in its key; the schedule needs data.train and the backend', async () => {
     const dir = tempDir();
     const oneShot = writeText(join(dir, 'a.yaml'), tinyRecipe({ passes: '  - prune: { sparsity: 0.5 }' }));
-    const step = (await planBuild(oneShot, { cacheDir: join(dir, 'c'), backend: 'wasm' })).plan.steps.find((s) => s.id === 'pass-1-prune')!;
+    const step = (await planBuild(oneShot, { cacheDir: join(dir, 'c'), backend: 'wasm' })).plan.steps.find(
+      (s) => s.id === 'pass-1-prune',
+    )!;
     expect(step.keyInputs).not.toHaveProperty('backend');
     expect(step.keyInputs).not.toHaveProperty('data');
-    const gradual = writeText(join(dir, 'b.yaml'), tinyRecipe({ passes: '  - prune: { sparsity: 0.5, schedule: { steps: 10 } }' }));
-    await expect(planBuild(gradual, { cacheDir: join(dir, 'c'), backend: 'wasm' })).rejects.toThrow(/the prune pass at .*b\.yaml:\d+:\d+ reads data\.train, which the recipe does not set/);
+    const gradual = writeText(
+      join(dir, 'b.yaml'),
+      tinyRecipe({ passes: '  - prune: { sparsity: 0.5, schedule: { steps: 10 } }' }),
+    );
+    await expect(planBuild(gradual, { cacheDir: join(dir, 'c'), backend: 'wasm' })).rejects.toThrow(
+      /the prune pass at .*b\.yaml:\d+:\d+ reads data\.train, which the recipe does not set/,
+    );
     writeText(gradual, withTrain(readFileSync(gradual, 'utf8')));
-    const g = (await planBuild(gradual, { cacheDir: join(dir, 'c'), backend: 'wasm' })).plan.steps.find((s) => s.id === 'pass-1-prune')!;
+    const g = (await planBuild(gradual, { cacheDir: join(dir, 'c'), backend: 'wasm' })).plan.steps.find(
+      (s) => s.id === 'pass-1-prune',
+    )!;
     expect(g.keyInputs).toHaveProperty('backend', 'wasm');
     expect(g.keyInputs).toHaveProperty('data.train');
     // …and the executor hands it the data.
     const result = await build(gradual, { cacheDir: join(dir, 'c'), backend: 'wasm' });
-    const stats = result.report.passes.find((p) => p.id === 'pass-1-prune')!.stats as { schedule: { steps: number; trainSamples: number }; overall: { sparsity: number } };
+    const stats = result.report.passes.find((p) => p.id === 'pass-1-prune')!.stats as {
+      schedule: { steps: number; trainSamples: number };
+      overall: { sparsity: number };
+    };
     expect(stats.schedule).toMatchObject({ steps: 10, trainSamples: 256 });
     expect(stats.overall.sparsity).toBeCloseTo(0.5, 4);
   });
@@ -412,7 +527,9 @@ describe('prune in a recipe', () => {
     writeText(join(dir, 'both.yaml'), both);
     const r1 = await runCli(['validate', join(dir, 'both.yaml')]);
     expect(r1.code).toBe(2);
-    expect(r1.stderr).toMatch(new RegExp(`sets both sparsity and pattern, at .*both\\.yaml:${lineOf(both, 'prune:')}:\\d+`));
+    expect(r1.stderr).toMatch(
+      new RegExp(`sets both sparsity and pattern, at .*both\\.yaml:${lineOf(both, 'prune:')}:\\d+`),
+    );
     const range = tinyRecipe({ passes: '  - prune: { sparsity: 1.5 }' });
     writeText(join(dir, 'range.yaml'), range);
     const r2 = await runCli(['validate', join(dir, 'range.yaml')]);
@@ -423,7 +540,10 @@ describe('prune in a recipe', () => {
     writeText(join(dir, 'misfit.yaml'), misfit);
     const r3 = await runCli(['build', join(dir, 'misfit.yaml'), '--backend', 'wasm', '--cache-dir', join(dir, 'c')]);
     expect(r3.code).toBe(2);
-    expect(r3.stderr).toMatch(new RegExp(`\`passes\\[0\\]\\.prune\\.pattern\` \\(at .*misfit\\.yaml:${lineOf(misfit, 'prune:')}:\\d+\\) "3:7" does not fit layer predictions`));
+    expect(r3.stderr).toMatch(
+      new RegExp(
+        `\`passes\\[0\\]\\.prune\\.pattern\` \\(at .*misfit\\.yaml:${lineOf(misfit, 'prune:')}:\\d+\\) "3:7" does not fit layer predictions`,
+      ),
+    );
   });
 });
-

@@ -36,10 +36,26 @@ function randomValues(n: number, seed: number, skew = 0.3): Float32Array {
 async function convModel(): Promise<StoredModel> {
   const m = tf.sequential({
     layers: [
-      tf.layers.conv2d({ inputShape: [8, 8, 2], filters: 6, kernelSize: 3, name: 'c1', kernelInitializer: tf.initializers.randomUniform({ minval: -0.4, maxval: 0.7, seed: 1 }) }),
-      tf.layers.depthwiseConv2d({ kernelSize: 3, depthMultiplier: 2, name: 'dw', depthwiseInitializer: tf.initializers.randomUniform({ minval: -0.5, maxval: 0.3, seed: 2 }) }),
+      tf.layers.conv2d({
+        inputShape: [8, 8, 2],
+        filters: 6,
+        kernelSize: 3,
+        name: 'c1',
+        kernelInitializer: tf.initializers.randomUniform({ minval: -0.4, maxval: 0.7, seed: 1 }),
+      }),
+      tf.layers.depthwiseConv2d({
+        kernelSize: 3,
+        depthMultiplier: 2,
+        name: 'dw',
+        depthwiseInitializer: tf.initializers.randomUniform({ minval: -0.5, maxval: 0.3, seed: 2 }),
+      }),
       tf.layers.flatten(),
-      tf.layers.dense({ units: 5, name: 'd', kernelInitializer: tf.initializers.randomUniform({ minval: -0.3, maxval: 1.1, seed: 3 }), biasInitializer: tf.initializers.constant({ value: 0.25 }) }),
+      tf.layers.dense({
+        units: 5,
+        name: 'd',
+        kernelInitializer: tf.initializers.randomUniform({ minval: -0.3, maxval: 1.1, seed: 3 }),
+        biasInitializer: tf.initializers.constant({ value: 0.25 }),
+      }),
     ],
   });
   const stored = await fromLayersModel(tf, m);
@@ -49,16 +65,33 @@ async function convModel(): Promise<StoredModel> {
 
 describe('packed quantize options', () => {
   it('resolves int formats with their defaults and the bits shorthand', () => {
-    expect(quantize.resolveOptions({ dtype: 'int8' }, place)).toEqual({ dtype: 'int8', granularity: 'per-tensor', symmetric: true, clip: 'none' });
-    expect(quantize.resolveOptions({ bits: 4, granularity: 'per-group', groupSize: 16, clip: 'mse' }, place)).toEqual({ dtype: 'int4', granularity: 'per-group', groupSize: 16, symmetric: true, clip: 'mse' });
-    expect(quantize.resolveOptions({ bits: 2, symmetric: false }, place)).toMatchObject({ dtype: 'int2', symmetric: false });
+    expect(quantize.resolveOptions({ dtype: 'int8' }, place)).toEqual({
+      dtype: 'int8',
+      granularity: 'per-tensor',
+      symmetric: true,
+      clip: 'none',
+    });
+    expect(quantize.resolveOptions({ bits: 4, granularity: 'per-group', groupSize: 16, clip: 'mse' }, place)).toEqual({
+      dtype: 'int4',
+      granularity: 'per-group',
+      groupSize: 16,
+      symmetric: true,
+      clip: 'mse',
+    });
+    expect(quantize.resolveOptions({ bits: 2, symmetric: false }, place)).toMatchObject({
+      dtype: 'int2',
+      symmetric: false,
+    });
     // Existing recipes resolve exactly as before (same cache keys).
     expect(quantize.resolveOptions({ dtype: 'uint8' }, place)).toEqual({ dtype: 'uint8', granularity: 'per-tensor' });
   });
 
   it('refuses combinations that make no sense, pointing at the option', () => {
     const bad: [Record<string, unknown>, RegExp][] = [
-      [{ dtype: 'uint8', granularity: 'per-channel' }, /granularity per-channel with dtype uint8.*at r\.yaml:1:granularity/],
+      [
+        { dtype: 'uint8', granularity: 'per-channel' },
+        /granularity per-channel with dtype uint8.*at r\.yaml:1:granularity/,
+      ],
       [{ dtype: 'uint16', symmetric: true }, /symmetric: true with dtype uint16.*at r\.yaml:1:symmetric/],
       [{ dtype: 'float16', clip: 'mse' }, /clip mse with dtype float16.*at r\.yaml:1:clip/],
       [{ dtype: 'int8', granularity: 'per-group' }, /per-group without groupSize.*at r\.yaml:1:granularity/],
@@ -81,20 +114,40 @@ describe('packed error bounds', () => {
         for (const [, shape, axis] of shapes) {
           const n = shape.reduce((a, b) => a * b, 1);
           const v = randomValues(n, n + axis);
-          const p = packWeight('l/kernel', shape, v, { dtype, granularity, axis, groupSize: 5, symmetric: true, clip: 'none' });
-          for (let i = 0; i < n; i++) expect(Math.abs(v[i]! - p.decoded[i]!)).toBeLessThanOrEqual((p.scales[i]! / 2) * (1 + 1e-6) + 1e-7);
+          const p = packWeight('l/kernel', shape, v, {
+            dtype,
+            granularity,
+            axis,
+            groupSize: 5,
+            symmetric: true,
+            clip: 'none',
+          });
+          for (let i = 0; i < n; i++)
+            expect(Math.abs(v[i]! - p.decoded[i]!)).toBeLessThanOrEqual((p.scales[i]! / 2) * (1 + 1e-6) + 1e-7);
           const scalesUsed = new Set(p.scales).size;
           if (granularity === 'per-tensor') expect(scalesUsed).toBe(1);
           expect(p.quantization.scaleCount).toBe(
-            granularity === 'per-tensor' ? 1 : granularity === 'per-channel' ? n / shape.slice(0, axis).reduce((a, b) => a * b, 1) : (n / shape.slice(0, axis).reduce((a, b) => a * b, 1)) * Math.ceil(shape.slice(0, axis).reduce((a, b) => a * b, 1) / 5),
+            granularity === 'per-tensor'
+              ? 1
+              : granularity === 'per-channel'
+                ? n / shape.slice(0, axis).reduce((a, b) => a * b, 1)
+                : (n / shape.slice(0, axis).reduce((a, b) => a * b, 1)) *
+                  Math.ceil(shape.slice(0, axis).reduce((a, b) => a * b, 1) / 5),
           );
         }
       });
     }
     it(`${dtype} asymmetric per-channel: |w − ŵ| ≤ scale/2 (+ float32 rounding)`, () => {
       const v = randomValues(3 * 3 * 4 * 6, 9, 0.8);
-      const p = packWeight('l/kernel', [3, 3, 4, 6], v, { dtype, granularity: 'per-channel', axis: 3, symmetric: false, clip: 'none' });
-      for (let i = 0; i < v.length; i++) expect(Math.abs(v[i]! - p.decoded[i]!)).toBeLessThanOrEqual(p.scales[i]! / 2 + 1e-6);
+      const p = packWeight('l/kernel', [3, 3, 4, 6], v, {
+        dtype,
+        granularity: 'per-channel',
+        axis: 3,
+        symmetric: false,
+        clip: 'none',
+      });
+      for (let i = 0; i < v.length; i++)
+        expect(Math.abs(v[i]! - p.decoded[i]!)).toBeLessThanOrEqual(p.scales[i]! / 2 + 1e-6);
     });
     it(`${dtype}: clip mse never has a higher squared error than no clipping`, () => {
       for (const granularity of ['per-tensor', 'per-channel', 'per-group'] as const) {
@@ -117,7 +170,13 @@ describe('packed error bounds', () => {
 describe('packed bytes', () => {
   it('packs little-endian within each byte: element i at bit i·b, low bits first', () => {
     // int4 symmetric: values 1, -1, 7, -7 with scale 1 → nibbles 0x1, 0xF, 0x7, 0x9.
-    const p = packWeight('l/kernel', [4, 1], Float32Array.from([1, -1, 7, -7]), { dtype: 'int4', granularity: 'per-tensor', axis: 1, symmetric: true, clip: 'none' });
+    const p = packWeight('l/kernel', [4, 1], Float32Array.from([1, -1, 7, -7]), {
+      dtype: 'int4',
+      granularity: 'per-tensor',
+      axis: 1,
+      symmetric: true,
+      clip: 'none',
+    });
     expect(Array.from(p.bytes)).toEqual([0, 0, 0x80, 0x3f, 0xf1, 0x97]); // float32 1.0, then the nibbles
     expect(Array.from(p.decoded)).toEqual([1, -1, 7, -7]);
     expect(readInt(Uint8Array.from([0b11100100]), 3, 2, true)).toBe(-1);
@@ -128,7 +187,14 @@ describe('packed bytes', () => {
     for (const dtype of ['int8', 'int4', 'int2'] as const) {
       for (const symmetric of [true, false]) {
         const v = randomValues(7 * 5 * 3, 4);
-        const p = packWeight('l/kernel', [7, 5, 3], v, { dtype, granularity: 'per-group', axis: 2, groupSize: 4, symmetric, clip: 'mse' });
+        const p = packWeight('l/kernel', [7, 5, 3], v, {
+          dtype,
+          granularity: 'per-group',
+          axis: 2,
+          groupSize: 4,
+          symmetric,
+          clip: 'mse',
+        });
         const spec = { name: 'l/kernel', shape: [7, 5, 3], dtype: 'float32', quantization: p.quantization };
         expect(decodePacked(spec, Uint8Array.from(p.bytes))).toEqual(p.decoded);
         expect(weightByteLength(spec)).toBe(p.bytes.byteLength);
@@ -157,7 +223,11 @@ describe('packed bytes', () => {
   });
 
   it('decodeWeights refuses a packed weight whose bytes do not match its checksum', async () => {
-    const { model } = await quantize.apply(await convModel(), { dtype: 'int8', granularity: 'per-channel', symmetric: true, clip: 'none' }, ctx);
+    const { model } = await quantize.apply(
+      await convModel(),
+      { dtype: 'int8', granularity: 'per-channel', symmetric: true, clip: 'none' },
+      ctx,
+    );
     const data = Uint8Array.from(model.weightData);
     data[10] ^= 0x01;
     expect(() => decodeWeights({ ...model, weightData: data })).toThrow(/weight c1\/kernel: checksum mismatch/);
@@ -165,7 +235,11 @@ describe('packed bytes', () => {
 
   it('TF.js gets exactly the decoder output: per-channel axes of Dense, Conv2D and DepthwiseConv2D kernels', async () => {
     const input = await convModel();
-    const { model } = await quantize.apply(input, { dtype: 'int8', granularity: 'per-channel', symmetric: true, clip: 'none' }, ctx);
+    const { model } = await quantize.apply(
+      input,
+      { dtype: 'int8', granularity: 'per-channel', symmetric: true, clip: 'none' },
+      ctx,
+    );
     const byName = new Map(model.weightSpecs.map((s) => [s.name, s.quantization]));
     expect(byName.get('c1/kernel')).toMatchObject({ dtype: 'int8', axis: 3, scaleCount: 6 });
     expect(byName.get('dw/depthwise_kernel')).toMatchObject({ dtype: 'int8', axis: 2, scaleCount: 12 });
@@ -183,7 +257,12 @@ describe('per-channel int8 on a trained MobileNet v1', () => {
   it('keeps accuracy within the per-tensor uint8 result or better', async () => {
     const train = await loadMnist('train', 400);
     const test = await loadMnist('test', 200);
-    const m = buildArchitecture(tf, 'mobilenet-v1', { alpha: 0.25, depth: 0 }, { inputShape: [28, 28, 1], numClasses: 10, seed: 3 });
+    const m = buildArchitecture(
+      tf,
+      'mobilenet-v1',
+      { alpha: 0.25, depth: 0 },
+      { inputShape: [28, 28, 1], numClasses: 10, seed: 3 },
+    );
     await trainModel(tf, m, train, { epochs: 1, batchSize: 32, learningRate: 0.002, optimizer: 'adam', seed: 3 });
     const stored = await fromLayersModel(tf, m);
     m.dispose();
@@ -193,8 +272,12 @@ describe('per-channel int8 on a trained MobileNet v1', () => {
       inf.dispose();
       return r.correct;
     };
-    const uint8 = await accuracy((await quantize.apply(stored, { dtype: 'uint8', granularity: 'per-tensor' }, ctx)).model);
-    const perChannel = (await quantize.apply(stored, { dtype: 'int8', granularity: 'per-channel', symmetric: true, clip: 'none' }, ctx)).model;
+    const uint8 = await accuracy(
+      (await quantize.apply(stored, { dtype: 'uint8', granularity: 'per-tensor' }, ctx)).model,
+    );
+    const perChannel = (
+      await quantize.apply(stored, { dtype: 'int8', granularity: 'per-channel', symmetric: true, clip: 'none' }, ctx)
+    ).model;
     expect(perChannel.weightSpecs.filter((s) => s.quantization?.dtype === 'int8').length).toBeGreaterThan(5);
     const int8 = await accuracy(perChannel);
     // Qualitative: a couple of samples of slack out of 200 for a noisy 1-epoch model.

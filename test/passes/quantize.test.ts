@@ -14,7 +14,16 @@ const place = { path: ['passes', 0, 'quantize'], at: () => 'r.yaml:1:1' };
 /** A real Dense model's artifacts with seeded weights spanning an asymmetric range. */
 async function denseModel(): Promise<StoredModel> {
   const { fromLayersModel } = await import('../../src/engine/runtime.js');
-  const m = tf.sequential({ layers: [tf.layers.dense({ inputShape: [6], units: 5, kernelInitializer: tf.initializers.randomUniform({ minval: -0.3, maxval: 1.1, seed: 3 }), biasInitializer: tf.initializers.constant({ value: 0.25 }) })] });
+  const m = tf.sequential({
+    layers: [
+      tf.layers.dense({
+        inputShape: [6],
+        units: 5,
+        kernelInitializer: tf.initializers.randomUniform({ minval: -0.3, maxval: 1.1, seed: 3 }),
+        biasInitializer: tf.initializers.constant({ value: 0.25 }),
+      }),
+    ],
+  });
   const stored = await fromLayersModel(tf, m);
   m.dispose();
   return stored;
@@ -32,7 +41,9 @@ describe('quantize options', () => {
   });
 
   it('refuses dtype and bits that disagree, pointing at the recipe', () => {
-    expect(() => quantize.resolveOptions({ dtype: 'float16', bits: 8 }, place)).toThrow(/`passes\[0\]\.quantize` sets dtype float16 and bits 8, which disagree, at r\.yaml:1:1/);
+    expect(() => quantize.resolveOptions({ dtype: 'float16', bits: 8 }, place)).toThrow(
+      /`passes\[0\]\.quantize` sets dtype float16 and bits 8, which disagree, at r\.yaml:1:1/,
+    );
   });
 });
 
@@ -65,7 +76,8 @@ describe('quantize round trip', () => {
         const v = w.values as Float32Array;
         const range = Math.max(...v, 0) - Math.min(...v, 0) || 1;
         const q = after[i]!.values as Float32Array;
-        for (let k = 0; k < v.length; k++) expect(Math.abs(q[k]! - v[k]!)).toBeLessThanOrEqual(bound(range) * 1.0001 + 1e-7);
+        for (let k = 0; k < v.length; k++)
+          expect(Math.abs(q[k]! - v[k]!)).toBeLessThanOrEqual(bound(range) * 1.0001 + 1e-7);
       }
       expect(model.weightSpecs.every((s) => s.quantization?.dtype === dtype)).toBe(true);
       expect(stats.weightBytesAfter).toBe((input.weightData.byteLength / 4) * (dtype === 'uint8' ? 1 : 2));
@@ -80,7 +92,8 @@ describe('quantize round trip', () => {
     for (const [i, w] of before.entries()) {
       const v = w.values as Float32Array;
       const q = after[i]!.values as Float32Array;
-      for (let k = 0; k < v.length; k++) expect(Math.abs(q[k]! - v[k]!)).toBeLessThanOrEqual(Math.abs(v[k]!) * 2 ** -11);
+      for (let k = 0; k < v.length; k++)
+        expect(Math.abs(q[k]! - v[k]!)).toBeLessThanOrEqual(Math.abs(v[k]!) * 2 ** -11);
     }
   });
 
@@ -102,6 +115,7 @@ describe('quantize round trip', () => {
     const twice = (await quantize.apply(once, { dtype: 'uint8', granularity: 'per-tensor' }, ctx)).model;
     const a = decodeWeights(once).map((w) => Array.from(w.values));
     const b = decodeWeights(twice).map((w) => Array.from(w.values));
-    for (let i = 0; i < a.length; i++) for (let k = 0; k < a[i]!.length; k++) expect(b[i]![k]).toBeCloseTo(a[i]![k]!, 5);
+    for (let i = 0; i < a.length; i++)
+      for (let k = 0; k < a[i]!.length; k++) expect(b[i]![k]).toBeCloseTo(a[i]![k]!, 5);
   });
 });

@@ -17,7 +17,7 @@ const model: StoredModel = {
 };
 
 describe('shard options', () => {
-  it('reads bytes and human sizes, defaulting to TF.js\'s 4 MiB', () => {
+  it("reads bytes and human sizes, defaulting to TF.js's 4 MiB", () => {
     expect(shard.resolveOptions({}, place)).toEqual({ shardBytes: DEFAULT_SHARD_BYTES });
     expect(shard.resolveOptions({ shardBytes: 4096 }, place)).toEqual({ shardBytes: 4096 });
     expect(shard.resolveOptions({ shardBytes: '512kB' }, place)).toEqual({ shardBytes: 512_000 });
@@ -27,9 +27,13 @@ describe('shard options', () => {
   });
 
   it('refuses shards under 1 kB and non-sizes, pointing at the option', () => {
-    expect(() => shard.resolveOptions({ shardBytes: 999 }, place)).toThrow(/`passes\[1\]\.shard\.shardBytes` is 999 bytes at r\.yaml:3:20; shards must hold at least 1 kB \(1000 bytes\)/);
+    expect(() => shard.resolveOptions({ shardBytes: 999 }, place)).toThrow(
+      /`passes\[1\]\.shard\.shardBytes` is 999 bytes at r\.yaml:3:20; shards must hold at least 1 kB \(1000 bytes\)/,
+    );
     expect(() => shard.resolveOptions({ shardBytes: '0.5kB' }, place)).toThrow(/is 500 bytes/);
-    expect(() => shard.resolveOptions({ shardBytes: '4 parsecs' }, place)).toThrow(/`passes\[1\]\.shard\.shardBytes` is not a size \(got "4 parsecs"\) at r\.yaml:3:20/);
+    expect(() => shard.resolveOptions({ shardBytes: '4 parsecs' }, place)).toThrow(
+      /`passes\[1\]\.shard\.shardBytes` is not a size \(got "4 parsecs"\) at r\.yaml:3:20/,
+    );
     expect(() => shard.resolveOptions({ shardBytes: 1500.5 }, place)).toThrow(/is not a size/);
   });
 
@@ -45,7 +49,13 @@ describe('shard apply', () => {
     expect(out.model.weightData).toBe(model.weightData);
     expect(out.model.weightSpecs).toEqual(model.weightSpecs);
     expect(out.model.shardBytes).toBe(1000);
-    expect(out.stats).toEqual({ shardBytes: 1000, shardSize: '1.0 kB', weightBytes: 2229, shardsBefore: 1, shardsAfter: 3 });
+    expect(out.stats).toEqual({
+      shardBytes: 1000,
+      shardSize: '1.0 kB',
+      weightBytes: 2229,
+      shardsBefore: 1,
+      shardsAfter: 3,
+    });
     const files = modelToFiles(out.model);
     expect([...files].map(([name, data]) => [name, data.byteLength]).slice(1)).toEqual([
       ['group1-shard1of3.bin', 1000],
@@ -53,7 +63,9 @@ describe('shard apply', () => {
       ['group1-shard3of3.bin', 229],
     ]);
     const manifest = JSON.parse(new TextDecoder().decode(files.get('model.json')!)).weightsManifest;
-    expect(manifest).toEqual([{ paths: ['group1-shard1of3.bin', 'group1-shard2of3.bin', 'group1-shard3of3.bin'], weights: model.weightSpecs }]);
+    expect(manifest).toEqual([
+      { paths: ['group1-shard1of3.bin', 'group1-shard2of3.bin', 'group1-shard3of3.bin'], weights: model.weightSpecs },
+    ]);
     // Read back (as the next step does from the cache): same bytes, same shard size.
     const back = filesToModel(files);
     expect(back.shardBytes).toBe(1000);
@@ -64,6 +76,10 @@ describe('shard apply', () => {
     const first = await shard.apply(model, { shardBytes: 1000 }, ctx);
     const second = await shard.apply(filesToModel(modelToFiles(first.model)), { shardBytes: 2000 }, ctx);
     expect(second.stats).toMatchObject({ shardsBefore: 3, shardsAfter: 2 });
-    expect([...modelToFiles(second.model).keys()]).toEqual(['model.json', 'group1-shard1of2.bin', 'group1-shard2of2.bin']);
+    expect([...modelToFiles(second.model).keys()]).toEqual([
+      'model.json',
+      'group1-shard1of2.bin',
+      'group1-shard2of2.bin',
+    ]);
   });
 });

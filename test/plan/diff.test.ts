@@ -12,7 +12,9 @@ describe('describeKeyChange', () => {
   });
 
   it('names upstream steps whose keys changed', () => {
-    expect(describeKeyChange({ inputs: ['k1', 'k2'] }, { inputs: ['k1', 'k3'] }, ['baseline', 'pass-1-quantize'])).toEqual(['upstream step pass-1-quantize changed']);
+    expect(
+      describeKeyChange({ inputs: ['k1', 'k2'] }, { inputs: ['k1', 'k3'] }, ['baseline', 'pass-1-quantize']),
+    ).toEqual(['upstream step pass-1-quantize changed']);
   });
 
   it('is empty when nothing changed, whatever the key order', () => {

@@ -55,7 +55,11 @@ describe('resolveLayer: the one precedence rule', () => {
   const entry = ['passes', 0, 'quantize'] as const;
   const resolve = (name: string, className = 'Dense') => {
     const r = resolveLayer([...entry], { dtype: 'uint8', symmetric: false }, rules, { name, className });
-    return { skip: r.skip, raw: r.raw, setBy: Object.fromEntries(Object.entries(r.setBy).map(([k, p]) => [k, formatDataPath(p)])) };
+    return {
+      skip: r.skip,
+      raw: r.raw,
+      setBy: Object.fromEntries(Object.entries(r.setBy).map(([k, p]) => [k, formatDataPath(p)])),
+    };
   };
 
   it('applies the entry, then every matching block in order, option by option', () => {
@@ -77,18 +81,29 @@ describe('resolveLayer: the one precedence rule', () => {
 
   it('layers and classes in one block must both match; other passes’ settings are not this pass’s', () => {
     expect(resolve('fc_2', 'Conv2D').raw.dtype).toBe('float16');
-    expect(resolve('conv1', 'Conv2D')).toEqual({ skip: false, raw: { dtype: 'uint8', symmetric: false }, setBy: { dtype: 'passes[0].quantize', symmetric: 'passes[0].quantize' } });
+    expect(resolve('conv1', 'Conv2D')).toEqual({
+      skip: false,
+      raw: { dtype: 'uint8', symmetric: false },
+      setBy: { dtype: 'passes[0].quantize', symmetric: 'passes[0].quantize' },
+    });
     expect(rulesFor(blocks, 'prune')).toEqual([{ block: 4, layers: ['predictions'], set: { sparsity: 0.1 } }]);
   });
 
   it('alternative options replace each other', () => {
-    const r = resolveLayer(['passes', 0, 'quantize'], { dtype: 'int8' }, [{ block: 0, layers: ['a'], set: { bits: 4 } }], { name: 'a' }, [['dtype', 'bits']]);
+    const r = resolveLayer(
+      ['passes', 0, 'quantize'],
+      { dtype: 'int8' },
+      [{ block: 0, layers: ['a'], set: { bits: 4 } }],
+      { name: 'a' },
+      [['dtype', 'bits']],
+    );
     expect(r.raw).toEqual({ bits: 4 });
   });
 });
 
 describe('planning with overrides', () => {
-  const recipe = (overrides: string, passes = '  - quantize: { dtype: int8, granularity: per-channel }') => tinyRecipe({ passes, extra: `overrides:\n${overrides}` });
+  const recipe = (overrides: string, passes = '  - quantize: { dtype: int8, granularity: per-channel }') =>
+    tinyRecipe({ passes, extra: `overrides:\n${overrides}` });
 
   it('hashes the rules into the pass key: a block changes that pass and what follows, not what precedes', async () => {
     const passes = '  - prune: { sparsity: 0.5 }\n  - quantize: { dtype: int8 }';
@@ -114,19 +129,31 @@ describe('planning with overrides', () => {
 
   it('refuses a pattern that matches no layer, naming it, its position and the closest layers', async () => {
     const e = await planError(recipe('  - layers: [fc_1, fc1x]\n    quantize: { dtype: int4 }'));
-    expect(e.message).toMatch(/layer pattern "fc1x" at .*o\d+\.yaml:20:20 matches no layer of the model; the closest are "fc_1", /);
+    expect(e.message).toMatch(
+      /layer pattern "fc1x" at .*o\d+\.yaml:20:20 matches no layer of the model; the closest are "fc_1", /,
+    );
     const c = await planError(recipe('  - classes: [Conv2D]\n    quantize: skip'));
-    expect(c.message).toMatch(/layer class "Conv2D" at .*:20:15 matches no layer of the model; the closest are "Dense", "Flatten"/);
+    expect(c.message).toMatch(
+      /layer class "Conv2D" at .*:20:15 matches no layer of the model; the closest are "Dense", "Flatten"/,
+    );
     const r = await planError(recipe('  - layers: ["re:conv.*"]\n    quantize: skip'));
     expect(r.message).toMatch(/layer pattern "re:conv\.\*" at .*:20:14 matches no layer/);
   });
 
   it('refuses blocks for passes the recipe does not run, passes that are not per-layer, and options that are model-wide', async () => {
-    expect((await planError(recipe('  - layers: [fc_1]\n    prune: { sparsity: 0.5 }'))).message).toMatch(/`overrides\[0\]\.prune` at .*:21:5 configures the prune pass, which `passes` does not run/);
-    const shard = await planError(recipe('  - layers: [fc_1]\n    shard: { shardBytes: 4096 }', '  - shard: { shardBytes: 8192 }'));
+    expect((await planError(recipe('  - layers: [fc_1]\n    prune: { sparsity: 0.5 }'))).message).toMatch(
+      /`overrides\[0\]\.prune` at .*:21:5 configures the prune pass, which `passes` does not run/,
+    );
+    const shard = await planError(
+      recipe('  - layers: [fc_1]\n    shard: { shardBytes: 4096 }', '  - shard: { shardBytes: 8192 }'),
+    );
     expect(shard.message).toMatch(/the shard pass acts on the whole model and takes no per-layer options/);
-    const wide = await planError(recipe('  - layers: [fc_1]\n    finetune: { epochs: 3 }', '  - finetune: { epochs: 1 }'));
-    expect(wide.message).toMatch(/`overrides\[0\]\.finetune\.epochs` at .*:21:17: finetune's epochs applies to the whole model, not one layer \(it takes only `skip` per layer\)/);
+    const wide = await planError(
+      recipe('  - layers: [fc_1]\n    finetune: { epochs: 3 }', '  - finetune: { epochs: 1 }'),
+    );
+    expect(wide.message).toMatch(
+      /`overrides\[0\]\.finetune\.epochs` at .*:21:17: finetune's epochs applies to the whole model, not one layer \(it takes only `skip` per layer\)/,
+    );
   });
 
   it('checks the merged options of each layer with the pass’s own rules, pointing at the block', async () => {
@@ -145,7 +172,9 @@ describe('planning with overrides', () => {
 
   it('refuses a block whose layers and classes never meet, and a bad regex at its own position', async () => {
     const e = await planError(recipe('  - layers: [fc_1]\n    classes: [Flatten]\n    quantize: skip'));
-    expect(e.message).toMatch(/`overrides\[0\]` at .*:20:5 sets the quantize pass for layers \["fc_1"\] and classes \["Flatten"\], but no layer of the model that pass will receive matches both; that pass's input has 3 layers: flatten \(Flatten\), fc_1 \(Dense\), predictions \(Dense\)/);
+    expect(e.message).toMatch(
+      /`overrides\[0\]` at .*:20:5 sets the quantize pass for layers \["fc_1"\] and classes \["Flatten"\], but no layer of the model that pass will receive matches both; that pass's input has 3 layers: flatten \(Flatten\), fc_1 \(Dense\), predictions \(Dense\)/,
+    );
     const r = await planError(recipe('  - layers: [fc_1, "re:fc_("]\n    quantize: skip'));
     expect(r.message).toMatch(/layer pattern "re:fc_\(" at .*:20:20 is not a valid regular expression/);
   });
@@ -154,7 +183,8 @@ describe('planning with overrides', () => {
     const p = await planOf(
       tinyRecipe({
         passes: '  - distill: { student: { architecture: lenet5 }, epochs: 1 }\n  - quantize: { dtype: uint8 }',
-        extra: 'overrides:\n  - layers: [conv_1]\n    quantize: skip\ndata:\n  eval: { dataset: mnist, split: test, limit: 300 }\n  train: { dataset: mnist, split: train, limit: 300 }\n',
+        extra:
+          'overrides:\n  - layers: [conv_1]\n    quantize: skip\ndata:\n  eval: { dataset: mnist, split: test, limit: 300 }\n  train: { dataset: mnist, split: train, limit: 300 }\n',
       }).replace(/data:\n {2}eval: \{ dataset: mnist, split: test, limit: 300 \}\n/, ''),
     );
     expect(p.steps.find((s) => s.id === 'pass-2-quantize')!.layerPlan!.layers).toBeUndefined();

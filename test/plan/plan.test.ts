@@ -31,7 +31,10 @@ describe('plan', () => {
     const a = await planOf(tinyRecipe());
     const b = await planOf(tinyRecipe());
     const reordered = await planOf(
-      tinyRecipe().replace('eval: { dataset: mnist, split: test, limit: 300 }', 'eval:\n    limit: 300\n    split: test\n    dataset: mnist'),
+      tinyRecipe().replace(
+        'eval: { dataset: mnist, split: test, limit: 300 }',
+        'eval:\n    limit: 300\n    split: test\n    dataset: mnist',
+      ),
     );
     expect(keys(b)).toEqual(keys(a));
     expect(keys(reordered)).toEqual(keys(a));
@@ -56,7 +59,11 @@ describe('plan', () => {
 
   it('thresholds and the output path are in no key', async () => {
     const a = keys(await planOf(tinyRecipe()));
-    const b = keys(await planOf(tinyRecipe({ thresholds: '  accuracy: { min: 0.99 }\n  size: { maxBytes: 1kB }', output: './elsewhere' })));
+    const b = keys(
+      await planOf(
+        tinyRecipe({ thresholds: '  accuracy: { min: 0.99 }\n  size: { maxBytes: 1kB }', output: './elsewhere' }),
+      ),
+    );
     expect(b).toEqual(a);
   });
 
@@ -80,13 +87,22 @@ describe('plan', () => {
     const cpu = await planOf(tinyRecipe(), 'cpu');
     expect(wasm.backend).toBe('wasm');
     expect(cpu.steps[0]!.key).not.toBe(wasm.steps[0]!.key);
-    expect(wasm.steps[0]!.keyInputs).toMatchObject({ backend: 'wasm', packages: { '@tensorflow/tfjs-backend-wasm': '4.22.0' } });
+    expect(wasm.steps[0]!.keyInputs).toMatchObject({
+      backend: 'wasm',
+      packages: { '@tensorflow/tfjs-backend-wasm': '4.22.0' },
+    });
     expect(wasm.steps.find((s) => s.id === 'pass-1-quantize')!.keyInputs).not.toHaveProperty('backend');
   });
 
   it('a model file is keyed by its content', async () => {
     const m = join(dir, 'model');
-    writeText(join(m, 'model.json'), JSON.stringify({ modelTopology: {}, weightsManifest: [{ paths: ['w.bin'], weights: [{ name: 'w', shape: [2], dtype: 'float32' }] }] }));
+    writeText(
+      join(m, 'model.json'),
+      JSON.stringify({
+        modelTopology: {},
+        weightsManifest: [{ paths: ['w.bin'], weights: [{ name: 'w', shape: [2], dtype: 'float32' }] }],
+      }),
+    );
     writeFileSync(join(m, 'w.bin'), Buffer.alloc(8));
     const a = await planOf(tinyRecipe({ model: `  path: ${m}/model.json` }));
     writeFileSync(join(m, 'w.bin'), Buffer.from([0, 0, 0, 0, 0, 0, 128, 63]));
@@ -105,7 +121,14 @@ describe('plan', () => {
     const loaded = JSON.parse(execFileSync(process.execPath, ['-e', script]).toString()) as string[];
     expect(loaded).toEqual([]);
     // The check is real: loading the engine does show up in the same list.
-    const control = execFileSync(process.execPath, ['-e', `import('@tensorflow/tfjs').then(() => process.stdout.write(String(Object.keys(require.cache).some((k) => k.includes('@tensorflow')))))`], { cwd: ROOT }).toString();
+    const control = execFileSync(
+      process.execPath,
+      [
+        '-e',
+        `import('@tensorflow/tfjs').then(() => process.stdout.write(String(Object.keys(require.cache).some((k) => k.includes('@tensorflow')))))`,
+      ],
+      { cwd: ROOT },
+    ).toString();
     expect(control).toBe('true');
   });
 });

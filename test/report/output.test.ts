@@ -23,6 +23,8 @@ describe('writeOutput', () => {
     expect(readFileSync(join(out, 'report.json'), 'utf8')).toBe('{"generator":"mcbuild"}');
     expect([deadNew, deadOld].map(existsSync)).toEqual([false, false]);
     expect([live, other].map(existsSync)).toEqual([true, true]);
-    expect(readdirSync(root).sort()).toEqual([`.other.mcbuild-new-${dead}-k1`, `.out.mcbuild-new-${process.pid}-zz`, 'out'].sort());
+    expect(readdirSync(root).sort()).toEqual(
+      [`.other.mcbuild-new-${dead}-k1`, `.out.mcbuild-new-${process.pid}-zz`, 'out'].sort(),
+    );
   });
 });

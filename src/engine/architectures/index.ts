@@ -28,21 +28,36 @@ export { MLP_DEFAULTS } from './mlp.js';
 export { MOBILENET_DEFAULT_ALPHA } from './mobilenet-v1.js';
 
 /** Why an architecture cannot take inputs of this shape, or undefined when it can. Engine-free, for planning. */
-export function architectureMisfit(name: string, inputShape: readonly number[], options: Record<string, unknown> = {}): string | undefined {
+export function architectureMisfit(
+  name: string,
+  inputShape: readonly number[],
+  options: Record<string, unknown> = {},
+): string | undefined {
   const arch = ARCHITECTURES[name];
   if (!arch) return `unknown architecture ${JSON.stringify(name)}; known: ${ARCHITECTURE_NAMES.join(', ')}`;
   const minSide = arch.minSide(options);
   if (minSide > 1) {
-    if (inputShape.length !== 3) return `${name} takes images [height, width, channels], but the data has samples of shape [${inputShape.join(', ')}]`;
+    if (inputShape.length !== 3)
+      return `${name} takes images [height, width, channels], but the data has samples of shape [${inputShape.join(', ')}]`;
     const side = Math.min(inputShape[0]!, inputShape[1]!);
-    if (side < minSide) return `${name} needs images of at least ${minSide}×${minSide} pixels, but the data is ${inputShape[0]}×${inputShape[1]}`;
+    if (side < minSide)
+      return `${name} needs images of at least ${minSide}×${minSide} pixels, but the data is ${inputShape[0]}×${inputShape[1]}`;
   }
   return undefined;
 }
 
-export function buildArchitecture(tf: Tf, name: string, options: Record<string, unknown>, shape: { inputShape: number[]; numClasses: number; seed: number }) {
+export function buildArchitecture(
+  tf: Tf,
+  name: string,
+  options: Record<string, unknown>,
+  shape: { inputShape: number[]; numClasses: number; seed: number },
+) {
   const misfit = architectureMisfit(name, shape.inputShape, options);
-  if (misfit) throw new McbError('MCB_RECIPE_INVALID', `${misfit}. Choose an architecture that fits the data (see \`model.train.architecture\`).`);
+  if (misfit)
+    throw new McbError(
+      'MCB_RECIPE_INVALID',
+      `${misfit}. Choose an architecture that fits the data (see \`model.train.architecture\`).`,
+    );
   return ARCHITECTURES[name]!.build(tf, options, {
     inputShape: shape.inputShape,
     numClasses: shape.numClasses,

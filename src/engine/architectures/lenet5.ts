@@ -18,12 +18,29 @@ export function buildLenet5(tf: Tf, options: Record<string, unknown>, ctx: Archi
   let i = 0;
   const init = () => ctx.initializer(i++);
   const layers: TF.layers.Layer[] = [
-    tf.layers.conv2d({ inputShape: ctx.inputShape, filters: filters[0]!, kernelSize: 5, padding, activation: 'relu', name: 'conv_1', kernelInitializer: init() }),
+    tf.layers.conv2d({
+      inputShape: ctx.inputShape,
+      filters: filters[0]!,
+      kernelSize: 5,
+      padding,
+      activation: 'relu',
+      name: 'conv_1',
+      kernelInitializer: init(),
+    }),
     tf.layers.maxPooling2d({ poolSize: 2, strides: 2, name: 'pool_1' }),
-    tf.layers.conv2d({ filters: filters[1]!, kernelSize: 5, padding: 'valid', activation: 'relu', name: 'conv_2', kernelInitializer: init() }),
+    tf.layers.conv2d({
+      filters: filters[1]!,
+      kernelSize: 5,
+      padding: 'valid',
+      activation: 'relu',
+      name: 'conv_2',
+      kernelInitializer: init(),
+    }),
     tf.layers.maxPooling2d({ poolSize: 2, strides: 2, name: 'pool_2' }),
     tf.layers.flatten({ name: 'flatten' }),
-    ...hidden.map((units, k) => tf.layers.dense({ units, activation: 'relu', name: `fc_${k + 1}`, kernelInitializer: init() })),
+    ...hidden.map((units, k) =>
+      tf.layers.dense({ units, activation: 'relu', name: `fc_${k + 1}`, kernelInitializer: init() }),
+    ),
     tf.layers.dense({ units: ctx.numClasses, activation: 'softmax', name: 'predictions', kernelInitializer: init() }),
   ];
   return tf.sequential({ name: 'lenet5', layers });

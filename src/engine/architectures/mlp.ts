@@ -13,10 +13,24 @@ export function buildMlp(tf: Tf, options: Record<string, unknown>, ctx: Architec
   const hidden = (options.hidden as readonly number[] | undefined) ?? MLP_DEFAULTS.hidden;
   const layers: TF.layers.Layer[] = [tf.layers.flatten({ inputShape: ctx.inputShape, name: 'flatten' })];
   hidden.forEach((units, i) => {
-    layers.push(tf.layers.dense({ units, activation: 'relu', name: `fc_${i + 1}`, kernelInitializer: ctx.initializer(i), biasInitializer: 'zeros' }));
+    layers.push(
+      tf.layers.dense({
+        units,
+        activation: 'relu',
+        name: `fc_${i + 1}`,
+        kernelInitializer: ctx.initializer(i),
+        biasInitializer: 'zeros',
+      }),
+    );
   });
   layers.push(
-    tf.layers.dense({ units: ctx.numClasses, activation: 'softmax', name: 'predictions', kernelInitializer: ctx.initializer(hidden.length), biasInitializer: 'zeros' }),
+    tf.layers.dense({
+      units: ctx.numClasses,
+      activation: 'softmax',
+      name: 'predictions',
+      kernelInitializer: ctx.initializer(hidden.length),
+      biasInitializer: 'zeros',
+    }),
   );
   return tf.sequential({ name: 'mlp', layers });
 }

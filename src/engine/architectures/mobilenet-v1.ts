@@ -35,14 +35,24 @@ export function buildMobilenetV1(tf: Tf, options: Record<string, unknown>, ctx: 
   blocks.forEach(([filters, stride], k) => {
     const id = k + 1;
     x = tf.layers
-      .depthwiseConv2d({ kernelSize: 3, strides: stride, padding: 'same', depthMultiplier, useBias: false, name: `conv_dw_${id}`, depthwiseInitializer: init() })
+      .depthwiseConv2d({
+        kernelSize: 3,
+        strides: stride,
+        padding: 'same',
+        depthMultiplier,
+        useBias: false,
+        name: `conv_dw_${id}`,
+        depthwiseInitializer: init(),
+      })
       .apply(x) as TF.SymbolicTensor;
     x = tf.layers.batchNormalization({ name: `conv_dw_${id}_bn` }).apply(x) as TF.SymbolicTensor;
     x = tf.layers.reLU({ maxValue: 6, name: `conv_dw_${id}_relu` }).apply(x) as TF.SymbolicTensor;
     x = convBnRelu(tf, x, `conv_pw_${id}`, width(filters), 1, 1, init());
   });
   x = tf.layers.globalAveragePooling2d({ name: 'global_pool' }).apply(x) as TF.SymbolicTensor;
-  const output = tf.layers.dense({ units: ctx.numClasses, activation: 'softmax', name: 'predictions', kernelInitializer: init() }).apply(x) as TF.SymbolicTensor;
+  const output = tf.layers
+    .dense({ units: ctx.numClasses, activation: 'softmax', name: 'predictions', kernelInitializer: init() })
+    .apply(x) as TF.SymbolicTensor;
   return tf.model({ inputs: input, outputs: output, name: 'mobilenet_v1' });
 }
 
@@ -57,7 +67,9 @@ export function convBnRelu(
   kernelInitializer: ReturnType<ArchitectureContext['initializer']>,
   opts: { relu?: boolean; bnName?: string; reluName?: string } = {},
 ): TF.SymbolicTensor {
-  let y = tf.layers.conv2d({ filters, kernelSize, strides, padding: 'same', useBias: false, name, kernelInitializer }).apply(x) as TF.SymbolicTensor;
+  let y = tf.layers
+    .conv2d({ filters, kernelSize, strides, padding: 'same', useBias: false, name, kernelInitializer })
+    .apply(x) as TF.SymbolicTensor;
   y = tf.layers.batchNormalization({ name: opts.bnName ?? `${name}_bn` }).apply(y) as TF.SymbolicTensor;
   if (opts.relu === false) return y;
   return tf.layers.reLU({ maxValue: 6, name: opts.reluName ?? `${name}_relu` }).apply(y) as TF.SymbolicTensor;

@@ -38,17 +38,37 @@ export function buildMobilenetV2(tf: Tf, options: Record<string, unknown>, ctx: 
     const prefix = id === 0 ? 'expanded_conv' : `block_${id}`;
     let y = x;
     if (t !== 1) {
-      y = convBnRelu(tf, y, `${prefix}_expand`, channels * t, 1, 1, init(), { bnName: `${prefix}_expand_BN`, reluName: `${prefix}_expand_relu` });
+      y = convBnRelu(tf, y, `${prefix}_expand`, channels * t, 1, 1, init(), {
+        bnName: `${prefix}_expand_BN`,
+        reluName: `${prefix}_expand_relu`,
+      });
     }
-    y = tf.layers.depthwiseConv2d({ kernelSize: 3, strides: stride, padding: 'same', useBias: false, name: `${prefix}_depthwise`, depthwiseInitializer: init() }).apply(y) as TF.SymbolicTensor;
+    y = tf.layers
+      .depthwiseConv2d({
+        kernelSize: 3,
+        strides: stride,
+        padding: 'same',
+        useBias: false,
+        name: `${prefix}_depthwise`,
+        depthwiseInitializer: init(),
+      })
+      .apply(y) as TF.SymbolicTensor;
     y = tf.layers.batchNormalization({ name: `${prefix}_depthwise_BN` }).apply(y) as TF.SymbolicTensor;
     y = tf.layers.reLU({ maxValue: 6, name: `${prefix}_depthwise_relu` }).apply(y) as TF.SymbolicTensor;
     y = convBnRelu(tf, y, `${prefix}_project`, out, 1, 1, init(), { relu: false, bnName: `${prefix}_project_BN` });
-    x = stride === 1 && channels === out ? (tf.layers.add({ name: `${prefix}_add` }).apply([x, y]) as TF.SymbolicTensor) : y;
+    x =
+      stride === 1 && channels === out
+        ? (tf.layers.add({ name: `${prefix}_add` }).apply([x, y]) as TF.SymbolicTensor)
+        : y;
     channels = out;
   });
-  x = convBnRelu(tf, x, 'Conv_1', Math.max(lastChannels, width(lastChannels)), 1, 1, init(), { bnName: 'Conv_1_bn', reluName: 'out_relu' });
+  x = convBnRelu(tf, x, 'Conv_1', Math.max(lastChannels, width(lastChannels)), 1, 1, init(), {
+    bnName: 'Conv_1_bn',
+    reluName: 'out_relu',
+  });
   x = tf.layers.globalAveragePooling2d({ name: 'global_pool' }).apply(x) as TF.SymbolicTensor;
-  const output = tf.layers.dense({ units: ctx.numClasses, activation: 'softmax', name: 'predictions', kernelInitializer: init() }).apply(x) as TF.SymbolicTensor;
+  const output = tf.layers
+    .dense({ units: ctx.numClasses, activation: 'softmax', name: 'predictions', kernelInitializer: init() })
+    .apply(x) as TF.SymbolicTensor;
   return tf.model({ inputs: input, outputs: output, name: 'mobilenet_v2' });
 }

@@ -8,4 +8,8 @@ export interface ArchitectureContext {
   initializer(layerIndex: number): ReturnType<typeof TF.initializers.glorotUniform>;
 }
 
-export type ArchitectureBuilder = (tf: Tf, options: Record<string, unknown>, ctx: ArchitectureContext) => TF.LayersModel;
+export type ArchitectureBuilder = (
+  tf: Tf,
+  options: Record<string, unknown>,
+  ctx: ArchitectureContext,
+) => TF.LayersModel;

@@ -18,7 +18,8 @@ import { type KernelArgs, type KernelResult, wasmOverride } from './override.js'
 
 function conv2DBackpropInput(args: KernelArgs, fallback: (args: KernelArgs) => KernelResult): KernelResult {
   const { dy, filter } = args.inputs as Conv2DBackpropInputInputs;
-  if (dy === undefined || filter === undefined) throw new Error('Conv2DBackpropInput: inputs dy and filter are required.');
+  if (dy === undefined || filter === undefined)
+    throw new Error('Conv2DBackpropInput: inputs dy and filter are required.');
   const { strides, pad, dataFormat, dimRoundingMode, inputShape } = args.attrs as unknown as Conv2DBackpropInputAttrs;
   if (dataFormat === 'NCHW') return fallback(args);
   const info = tf.backend_util.computeConv2DInfo(
@@ -36,7 +37,8 @@ function conv2DBackpropInput(args: KernelArgs, fallback: (args: KernelArgs) => K
   return tf.tidy(() => {
     const dyt = asTensor<Tensor4D>(dy, 'Conv2DBackpropInput', 'dy');
     const wt = asTensor<Tensor4D>(filter, 'Conv2DBackpropInput', 'filter');
-    const pointwise = kh === 1 && kw === 1 && sh === 1 && sw === 1 && padInfo.top === 0 && padInfo.left === 0 && oh === h && ow === w;
+    const pointwise =
+      kh === 1 && kw === 1 && sh === 1 && sw === 1 && padInfo.top === 0 && padInfo.left === 0 && oh === h && ow === w;
     if (pointwise) {
       const wT = tf.transpose(tf.reshape(wt, [ci, co])); // [Co, Ci]
       return tf.reshape(tf.matMul(tf.reshape(dyt, [n * oh * ow, co]), wT), [n, h, w, ci]);

@@ -58,15 +58,11 @@ export function depthwiseConv2dNativeBackpropFilter(args: {
     const filter = tf.reshape(dyt, [oh, ow, n * c, m]);
     const { input, pad: explicitPad } = cropForWindow(xt, receptiveWindow(info));
     // Called as a raw kernel: the op-level check forbids stride and dilation both > 1, which XNNPACK handles fine.
-    const out = tf.engine().runKernel(
-      'DepthwiseConv2dNative',
-      { x: input, filter },
-      {
-        strides: [info.dilationHeight, info.dilationWidth],
-        dilations: [info.strideHeight, info.strideWidth],
-        pad: explicitPad,
-      } as unknown as NamedAttrMap,
-    ) as Tensor; // [1, KH, KW, N*C*M]
+    const out = tf.engine().runKernel('DepthwiseConv2dNative', { x: input, filter }, {
+      strides: [info.dilationHeight, info.dilationWidth],
+      dilations: [info.strideHeight, info.strideWidth],
+      pad: explicitPad,
+    } as unknown as NamedAttrMap) as Tensor; // [1, KH, KW, N*C*M]
     const perImage = tf.reshape(out, [taps, n, cm]);
     const summed = n > 1 ? tf.sum(perImage, 1) : perImage;
     return tf.reshape(summed, filterShape);

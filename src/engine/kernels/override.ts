@@ -7,7 +7,14 @@
  * backend initialises, so without forwarding the captured kernel would be unusable if registration happens first
  * (as it does in loadEngine).
  */
-import type { DataType, KernelConfig, KernelFunc, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs';
+import type {
+  DataType,
+  KernelConfig,
+  KernelFunc,
+  NamedAttrMap,
+  NamedTensorInfoMap,
+  TensorInfo,
+} from '@tensorflow/tfjs';
 
 export interface KernelArgs {
   inputs: NamedTensorInfoMap;
@@ -35,7 +42,8 @@ export function wasmOverride(
 ): WasmOverride {
   let original: KernelConfig | undefined;
   const fallback = (args: KernelArgs): KernelResult => {
-    if (original === undefined) throw new Error(`${kernelName} on wasm: this case needs the backend's own kernel, which is not registered.`);
+    if (original === undefined)
+      throw new Error(`${kernelName} on wasm: this case needs the backend's own kernel, which is not registered.`);
     return original.kernelFunc(args as Parameters<KernelFunc>[0]);
   };
   const config: KernelConfig = {

@@ -50,7 +50,11 @@ export function sumRows(src: ArrayLike<number>, rows: number, cols: number, out:
   for (let c = 0; c < cols; c++) out[c] = acc[c]! * scale;
 }
 
-function reduceLeading(args: KernelArgs, fallback: (args: KernelArgs) => KernelResult, kernel: 'Sum' | 'Mean'): KernelResult {
+function reduceLeading(
+  args: KernelArgs,
+  fallback: (args: KernelArgs) => KernelResult,
+  kernel: 'Sum' | 'Mean',
+): KernelResult {
   const x = args.inputs.x as TensorInfo | undefined;
   if (x === undefined) throw new Error(`${kernel}: input 'x' is required.`);
   const { axis, keepDims } = args.attrs as unknown as SumAttrs | MeanAttrs;
