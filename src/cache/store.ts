@@ -102,7 +102,7 @@ export class StepCache {
     try {
       const info = await cacache.get.info(this.dir, indexKey(key));
       if (info && Date.now() - info.time > TOUCH_AFTER_MS) {
-        await cacache.index.insert(this.dir, indexKey(key), info.integrity, { metadata: info.metadata, size: info.size });
+        await cacache.index.insert(this.dir, indexKey(key), info.integrity, { metadata: info.metadata, ...(info.size === undefined ? {} : { size: info.size }) });
       }
     } catch {
       /* a read-only cache still serves hits */

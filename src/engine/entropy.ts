@@ -125,7 +125,7 @@ export function entropyEncode(
       encoding,
       checksum: checksum(bytes),
       original_dtype: 'float32',
-    } as unknown as WeightSpec['quantization'],
+    } as unknown as NonNullable<WeightSpec['quantization']>,
   };
   // The runtime inflates with fflate what zlib deflated here: inflate every stream with the runtime's own
   // inflate and compare it byte for byte, so a disagreement between the two fails the build, not a user's

@@ -320,7 +320,7 @@ function mseRunSymmetric(
     const sc = scale[c]!;
     const k = Math.min(qmax, Math.max(-qmax, roundHalfUp(v / sc)));
     const d = v - Math.fround(k * sc);
-    err[c] += d * d;
+    err[c]! += d * d;
   }
 }
 
@@ -341,7 +341,7 @@ function mseRunAsymmetric(
     const of = offset[c]!;
     const k = Math.min(qmax, Math.max(0, roundHalfUp((v - of) / sc)));
     const d = v - Math.fround(k * sc + of);
-    err[c] += d * d;
+    err[c]! += d * d;
   }
 }
 

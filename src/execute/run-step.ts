@@ -121,13 +121,11 @@ export async function runStep(step: Step, inputs: CacheEntry[], rt: StepRuntime)
       });
       if (out.model.shardBytes === undefined && input.shardBytes !== undefined) out.model.shardBytes = input.shardBytes; // passes that rebuild the model keep an earlier `shard` size
       const files = modelToFiles(out.model);
-      const overridden = layers
-        .overridden()
-        .map(({ layer, skip, raw, setBy }) => ({
-          layer,
-          ...(skip ? { skip } : { options: raw }),
-          setBy: Object.fromEntries(Object.entries(setBy).map(([k, p]) => [k, formatDataPath(p)])),
-        }));
+      const overridden = layers.overridden().map(({ layer, skip, raw, setBy }) => ({
+        layer,
+        ...(skip ? { skip } : { options: raw }),
+        setBy: Object.fromEntries(Object.entries(setBy).map(([k, p]) => [k, formatDataPath(p)])),
+      }));
       return {
         files,
         meta: { ...measureRawSize(files, out.model), stats: out.stats, ...(spec.rules ? { overridden } : {}) },

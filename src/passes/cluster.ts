@@ -370,7 +370,7 @@ function writeKernel(values: Float32Array, out: Float32Array, fit: KernelFit, ke
     const b = bucketOf(upper[j]!) + 1;
     if (b <= buckets) table[b]!++;
   }
-  for (let b = 1; b <= buckets; b++) table[b] += table[b - 1]!;
+  for (let b = 1; b <= buckets; b++) table[b]! += table[b - 1]!;
   // A boundary falls in a bucket when cluster j's largest value and cluster j + 1's smallest map to it.
   for (let j = 0; j + 1 < m; j++) {
     const b = bucketOf(upper[j]!);

@@ -475,7 +475,7 @@ export function pruneSmallest(arrays: readonly Float32Array[], k: number): void 
   }
   const views = arrays.map((a) => new Uint32Array(a.buffer, a.byteOffset, a.length));
   const high = new Uint32Array(1 << 16);
-  for (const u of views) for (let i = 0; i < u.length; i++) high[(u[i]! & 0x7fffffff) >>> 15]++;
+  for (const u of views) for (let i = 0; i < u.length; i++) high[(u[i]! & 0x7fffffff) >>> 15]!++;
   let below = 0;
   let bucket = 0;
   while (below + high[bucket]! < k) below += high[bucket++]!;
@@ -483,7 +483,7 @@ export function pruneSmallest(arrays: readonly Float32Array[], k: number): void 
   for (const u of views) {
     for (let i = 0; i < u.length; i++) {
       const m = u[i]! & 0x7fffffff;
-      if (m >>> 15 === bucket) low[m & 0x7fff]++;
+      if (m >>> 15 === bucket) low[m & 0x7fff]!++;
     }
   }
   let rest = 0;

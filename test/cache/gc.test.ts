@@ -210,7 +210,7 @@ describe('verify', () => {
     const { dir, cache, keys } = await cacheWith(2);
     const blob = contentFiles(dir).find((f) => readFileSync(f).byteLength === 4001)!;
     const bytes = readFileSync(blob);
-    bytes[1234] ^= 1;
+    bytes[1234]! ^= 1;
     // cacache stores content read-only; rewrite it as a disk fault would.
     writeFileSync(blob, bytes, { mode: 0o644, flag: 'w' });
     const r = await verifyCache(dir);

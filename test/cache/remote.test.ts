@@ -244,7 +244,7 @@ describe('RemoteCache against nginx WebDAV', () => {
     const w = want.files.get('w.bin')!;
     const blob = casPath(sha256(w));
     const bad = Buffer.from(w);
-    bad[100] ^= 1;
+    bad[100]! ^= 1;
     writeFileSync(blob, bad); // same size, other bytes
 
     expect(await cache.read(key)).toBeUndefined();
@@ -401,7 +401,7 @@ describe('RemoteCache against a failing server', () => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', async () => {
-        const r = await fetch(`${mem.url}${req.url}`, { method: req.method, ...(req.method === 'PUT' ? { body: Buffer.concat(chunks) } : {}) });
+        const r = await fetch(`${mem.url}${req.url}`, { method: req.method ?? 'GET', ...(req.method === 'PUT' ? { body: Buffer.concat(chunks) } : {}) });
         const body = Buffer.from(await r.arrayBuffer());
         res.writeHead(r.status, { 'content-length': r.headers.get('content-length') ?? String(body.byteLength) }).end(req.method === 'HEAD' ? undefined : body);
       });
@@ -559,8 +559,8 @@ describe('RemoteCache against a failing server', () => {
     const cache = new RemoteCache({ url: s.url });
     await cache.has(stepKey('anon'));
     expect(s.requests).toHaveLength(1);
-    expect(s.requests[0].authorization).toBeUndefined();
-    expect(s.requests[0].url).toBe(`/ac/${stepKey('anon')}`);
+    expect(s.requests[0]!.authorization).toBeUndefined();
+    expect(s.requests[0]!.url).toBe(`/ac/${stepKey('anon')}`);
   });
 });
 

@@ -34,7 +34,7 @@ describe('StepCache', () => {
     await cache.write('k', entry());
     const blob = contentFiles(dir).find((f) => readFileSync(f).byteLength === 4096)!;
     const bytes = readFileSync(blob);
-    bytes[100] ^= 1;
+    bytes[100]! ^= 1;
     writeFileSync(blob, bytes);
     expect(await cache.read('k')).toBeUndefined();
     expect(damaged).toEqual(['k: its file w.bin is corrupt']);
@@ -85,7 +85,7 @@ describe('StepCache', () => {
     // The metadata blob is the only JSON content file.
     const blob = contentFiles(dir).find((f) => readFileSync(f, 'utf8').startsWith('{"accuracy"'))!;
     const bytes = readFileSync(blob);
-    bytes[5] ^= 1;
+    bytes[5]! ^= 1;
     writeFileSync(blob, bytes);
     expect(await cache.read('k', { metaOnly: true })).toBeUndefined();
     expect(damaged).toEqual(['its metadata failed verification']);
@@ -101,7 +101,7 @@ describe('StepCache', () => {
     await cache.write('k', entry());
     const blob = contentFiles(dir).find((f) => readFileSync(f).byteLength === 4096)!;
     const bytes = readFileSync(blob);
-    bytes[7] ^= 1;
+    bytes[7]! ^= 1;
     writeFileSync(blob, bytes);
     // Another build notices first, drops the entry and stores it again; then a slow reader, which read the old
     // index line before all that, reports its damage: it must not uncommit the good entry nor delete its bytes.

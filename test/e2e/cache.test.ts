@@ -93,7 +93,7 @@ describe('mcbuild cache', () => {
       (a, b) => readFileSync(b).byteLength - readFileSync(a).byteLength,
     )[0]!;
     const bytes = readFileSync(biggest);
-    bytes[bytes.length >> 1] ^= 0x40;
+    bytes[bytes.length >> 1]! ^= 0x40;
     writeFileSync(biggest, bytes);
     const r = await runCli(['cache', 'verify', '--json'], { cwd: dir });
     expect(r.code, r.all).toBe(0);

@@ -175,7 +175,7 @@ describe('mcbuild verify', () => {
   it('fails (exit 1) naming the file: a flipped shard byte, a deleted file, an added file, an edited provenance.json', async () => {
     const flipped = copy('flipped');
     const shard = bytes(flipped, 'group1-shard1of1.bin');
-    shard[100] ^= 0x01;
+    shard[100]! ^= 0x01;
     writeFileSync(join(flipped, 'group1-shard1of1.bin'), shard);
     const deleted = copy('deleted');
     rmSync(join(deleted, 'report.json'));

@@ -130,7 +130,7 @@ describe.skipIf(!hasNginx)('a team sharing one cache server', () => {
     )!;
     expect(owner).toBeDefined();
     const bytes = readFileSync(victim.path);
-    bytes[bytes.length >> 1] ^= 0x40;
+    bytes[bytes.length >> 1]! ^= 0x40;
     writeFileSync(victim.path, bytes);
 
     const c = project('machine-c');

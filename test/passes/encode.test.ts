@@ -153,7 +153,7 @@ describe('corrupted encodings are refused', () => {
 
   it('a flipped byte fails the checksum', () => {
     const bad = Uint8Array.from(enc.bytes);
-    bad[bad.length - 2] ^= 1;
+    bad[bad.length - 2]! ^= 1;
     expect(() => decodeStored(enc.spec, bad)).toThrow(/weight fc\/kernel: checksum mismatch/);
   });
 

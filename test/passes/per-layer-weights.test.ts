@@ -346,7 +346,7 @@ describe('quantize per layer', () => {
 
 describe('prune per layer', () => {
   /** Every group of M consecutive weights along the input dimension of a [in, out] kernel keeps at most N. */
-  function expectNM(v: Float32Array, [rows, cols]: number[], n: number, m: number): void {
+  function expectNM(v: Float32Array, [rows, cols]: [number, number], n: number, m: number): void {
     for (let g = 0; g < rows; g += m) {
       for (let c = 0; c < cols; c++) {
         let kept = 0;

@@ -72,7 +72,7 @@ describe('bfloat16', () => {
       original_dtype: 'float32',
     });
     const bad = Uint8Array.from(model.weightData);
-    bad[10] ^= 1;
+    bad[10]! ^= 1;
     expect(() => decodeStored(spec as WeightSpec, bad)).toThrow(/weight d\/kernel: checksum mismatch/);
   });
 

@@ -229,7 +229,7 @@ describe('packed bytes', () => {
       ctx,
     );
     const data = Uint8Array.from(model.weightData);
-    data[10] ^= 0x01;
+    data[10]! ^= 0x01;
     expect(() => decodeWeights({ ...model, weightData: data })).toThrow(/weight c1\/kernel: checksum mismatch/);
   });
 

@@ -95,7 +95,7 @@ describe('a packed int4 build loaded with mcbuild/runtime', () => {
   it('refuses a shard with a flipped byte', async () => {
     const files = outFiles();
     const shard = Uint8Array.from(files.get('group1-shard1of1.bin')!);
-    shard[100] ^= 0x10; // inside the first kernel's packed bytes
+    shard[100]! ^= 0x10; // inside the first kernel's packed bytes
     files.set('group1-shard1of1.bin', shard);
     await expect(
       tf.loadLayersModel(mcbuildLoader('http://h/m/model.json', { fetch: memoryFetch(files) })),

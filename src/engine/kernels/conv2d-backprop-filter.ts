@@ -62,13 +62,11 @@ function viaIm2col(x: Tensor4D, dy: Tensor4D, info: Conv2DInfo): Tensor {
     patches = tf.reshape(x, [rows, ci]);
   } else {
     const { input, pad } = cropForWindow(x, window);
-    const extracted = tf
-      .engine()
-      .runKernel('DepthwiseConv2dNative', { x: input, filter: oneHotTaps(kh, kw, ci) }, {
-        strides: [sh, sw],
-        dilations: [1, 1],
-        pad,
-      } as unknown as NamedAttrMap) as Tensor;
+    const extracted = tf.engine().runKernel('DepthwiseConv2dNative', { x: input, filter: oneHotTaps(kh, kw, ci) }, {
+      strides: [sh, sw],
+      dilations: [1, 1],
+      pad,
+    } as unknown as NamedAttrMap) as Tensor;
     patches = tf.reshape(extracted, [rows, ci * taps]);
   }
   const dy2 = tf.reshape(dy, [rows, co]);

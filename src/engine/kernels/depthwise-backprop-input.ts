@@ -61,13 +61,11 @@ export function depthwiseConv2dNativeBackpropInput(args: {
       tf.reverse(asTensor<Tensor4D>(filter, 'DepthwiseConv2dNativeBackpropInput', 'filter'), [0, 1]),
       [kh, kw, cm, 1],
     );
-    const dx = tf
-      .engine()
-      .runKernel('DepthwiseConv2dNative', { x: input, filter: flipped }, {
-        strides: [1, 1],
-        dilations: [info.dilationHeight, info.dilationWidth],
-        pad: explicitPad,
-      } as unknown as NamedAttrMap) as Tensor; // [N, H, W, C*M]
+    const dx = tf.engine().runKernel('DepthwiseConv2dNative', { x: input, filter: flipped }, {
+      strides: [1, 1],
+      dilations: [info.dilationHeight, info.dilationWidth],
+      pad: explicitPad,
+    } as unknown as NamedAttrMap) as Tensor; // [N, H, W, C*M]
     return m > 1 ? tf.sum(tf.reshape(dx, [n, h, w, c, m]), 4) : dx;
   });
 }
