@@ -4,10 +4,10 @@
  */
 import type { StoredModel } from '../src/engine/model-format.js';
 import type { PassContext, PassDefinition } from '../src/passes/index.js';
-import { cluster } from '../src/passes/cluster.js';
-import { encode } from '../src/passes/encode.js';
-import { prune } from '../src/passes/prune.js';
-import { quantize } from '../src/passes/quantize.js';
+import { cluster } from '../src/passes/cluster/index.js';
+import { encode } from '../src/passes/encode/index.js';
+import { prune } from '../src/passes/prune/index.js';
+import { quantize } from '../src/passes/quantize/index.js';
 import { mulberry32 } from '../src/util/random.js';
 
 function syntheticModel(layers: number, rows: number, cols: number): StoredModel {

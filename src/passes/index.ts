@@ -1,13 +1,13 @@
-import { cluster } from './cluster.js';
-import { distill } from './distill.js';
-import { encode } from './encode.js';
-import { finetune } from './finetune.js';
-import { foldBatchnorm } from './fold-batchnorm.js';
-import { lowrank } from './lowrank.js';
-import { prune } from './prune.js';
-import { pruneChannels } from './prune-channels.js';
-import { quantize } from './quantize.js';
-import { shard } from './shard.js';
+import { cluster } from './cluster/index.js';
+import { distill } from './distill/index.js';
+import { encode } from './encode/index.js';
+import { finetune } from './finetune/index.js';
+import { foldBatchnorm } from './fold-batchnorm/index.js';
+import { lowrank } from './lowrank/index.js';
+import { prune } from './prune/index.js';
+import { pruneChannels } from './prune-channels/index.js';
+import { quantize } from './quantize/index.js';
+import { shard } from './shard/index.js';
 import type { PassDefinition } from './types.js';
 
 export type {

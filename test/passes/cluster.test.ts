@@ -9,9 +9,9 @@ import { fromLayersModel, loadEngine, toLayersModel } from '../../src/engine/run
 import { decodeWeights, encodeWeights } from '../../src/engine/weights.js';
 import { build, McbError, planBuild } from '../../src/index.js';
 import { withRecordedWeights } from '../../src/passes/constraints.js';
-import { cluster, clusterOf, kmeans1d } from '../../src/passes/cluster.js';
+import { cluster, clusterOf, kmeans1d } from '../../src/passes/cluster/index.js';
 import { sharedValues } from '../../src/passes/constraints.js';
-import { finetune } from '../../src/passes/finetune.js';
+import { finetune } from '../../src/passes/finetune/index.js';
 import type { PassContext } from '../../src/passes/index.js';
 import { mulberry32 } from '../../src/util/random.js';
 import { tempDir, tinyRecipe, writeText } from '../helpers.js';

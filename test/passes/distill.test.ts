@@ -10,7 +10,7 @@ import { fromLayersModel, loadEngine, toLayersModel } from '../../src/engine/run
 import { trainModel } from '../../src/engine/train.js';
 import { build, planBuild } from '../../src/index.js';
 import { loadSchema } from '../../src/recipe/validate.js';
-import { distill, distillationLoss, scaleWidth, type DistillOptions } from '../../src/passes/distill.js';
+import { distill, distillationLoss, scaleWidth, type DistillOptions } from '../../src/passes/distill/index.js';
 import type { PassContext } from '../../src/passes/index.js';
 import { tempDir, tinyRecipe, writeText } from '../helpers.js';
 

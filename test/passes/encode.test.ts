@@ -15,7 +15,7 @@ import { readModelDir, type StoredModel, type WeightSpec } from '../../src/engin
 import { packWeight } from '../../src/engine/packed.js';
 import { decodeWeights } from '../../src/engine/weights.js';
 import type { PassContext } from '../../src/passes/index.js';
-import { encode } from '../../src/passes/encode.js';
+import { encode } from '../../src/passes/encode/index.js';
 import { decodeStored, storedByteLength, unpackWeights } from '../../src/runtime/decode.js';
 import { MAX_GAP } from '../../src/runtime/encoded.js';
 import { mulberry32 } from '../../src/util/random.js';

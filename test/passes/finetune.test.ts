@@ -6,7 +6,7 @@ import { loadMnist } from '../../src/data/mnist.js';
 import { buildArchitecture } from '../../src/engine/architectures/index.js';
 import { fromLayersModel, loadEngine, toLayersModel } from '../../src/engine/runtime.js';
 import { build, planBuild } from '../../src/index.js';
-import { finetune } from '../../src/passes/finetune.js';
+import { finetune } from '../../src/passes/finetune/index.js';
 import type { PassContext } from '../../src/passes/index.js';
 import { tempDir, tinyRecipe, writeText } from '../helpers.js';
 
@@ -159,7 +159,7 @@ describe('finetune keeps what earlier passes established', () => {
   });
 
   it('a uint8-quantized model trains freely: its exact zeros and few values are not mistaken for pruning or clustering', async () => {
-    const { quantize } = await import('../../src/passes/quantize.js');
+    const { quantize } = await import('../../src/passes/quantize/index.js');
     const model = buildArchitecture(tf, 'mlp', { hidden: [32] }, { inputShape: [28, 28, 1], numClasses: 10, seed: 6 });
     const stored = await fromLayersModel(tf, model);
     model.dispose();

@@ -17,15 +17,15 @@ import { fromLayersModel, loadEngine } from '../../src/engine/runtime.js';
 import { rebuildModel, Topology, WeightTable } from '../../src/engine/topology.js';
 import { decodeWeights } from '../../src/engine/weights.js';
 import { build } from '../../src/index.js';
-import { cluster } from '../../src/passes/cluster.js';
+import { cluster } from '../../src/passes/cluster/index.js';
 import {
   foldBatchnorm,
   foldBatchNorms,
   type FoldedBatchNorm,
   type SkippedBatchNorm,
-} from '../../src/passes/fold-batchnorm.js';
+} from '../../src/passes/fold-batchnorm/index.js';
 import type { PassContext } from '../../src/passes/index.js';
-import { prune } from '../../src/passes/prune.js';
+import { prune } from '../../src/passes/prune/index.js';
 import { mulberry32 } from '../../src/util/random.js';
 import { relativeError, ROOT, tempDir, writeText } from '../helpers.js';
 import { predictAll } from '../model-helpers.js';

@@ -22,7 +22,7 @@ import { decodeWeights, encodeWeights } from '../../src/engine/weights.js';
 import { build, McbError, planBuild } from '../../src/index.js';
 import { recordedWeights, withRecordedWeights } from '../../src/passes/constraints.js';
 import type { PassContext } from '../../src/passes/index.js';
-import { lowrank, type DecomposedLayer, type LowrankOptions } from '../../src/passes/lowrank.js';
+import { lowrank, type DecomposedLayer, type LowrankOptions } from '../../src/passes/lowrank/index.js';
 import { mulberry32 } from '../../src/util/random.js';
 import { ROOT, tempDir, tinyRecipe, writeText } from '../helpers.js';
 

@@ -18,13 +18,13 @@ import { modelToFiles, weightByteLength, type StoredModel, type WeightSpec } fro
 import { fromLayersModel, loadEngine, toLayersModel } from '../../src/engine/runtime.js';
 import { trainModel } from '../../src/engine/train.js';
 import { decodeWeights } from '../../src/engine/weights.js';
-import { cluster } from '../../src/passes/cluster.js';
+import { cluster } from '../../src/passes/cluster/index.js';
 import { recordedWeights } from '../../src/passes/constraints.js';
-import { encode } from '../../src/passes/encode.js';
-import { finetune } from '../../src/passes/finetune.js';
+import { encode } from '../../src/passes/encode/index.js';
+import { finetune } from '../../src/passes/finetune/index.js';
 import type { LayerOptions, PassContext, PassDefinition } from '../../src/passes/index.js';
-import { prune, type LayerSparsity } from '../../src/passes/prune.js';
-import { quantize } from '../../src/passes/quantize.js';
+import { prune, type LayerSparsity } from '../../src/passes/prune/index.js';
+import { quantize } from '../../src/passes/quantize/index.js';
 import { layerResolver, modelLayers, type LayerRule } from '../../src/plan/layers.js';
 import { formatDataPath, type DataPath } from '../../src/recipe/index.js';
 import { mcbuildLoader } from '../../src/runtime/index.js';

@@ -25,7 +25,7 @@ import {
   type PrunedLayer,
   type PruneChannelsOptions,
   type SkippedGroup,
-} from '../../src/passes/prune-channels.js';
+} from '../../src/passes/prune-channels/index.js';
 import { mulberry32 } from '../../src/util/random.js';
 import { ROOT, tempDir, tinyRecipe, writeText } from '../helpers.js';
 import { logits } from '../model-helpers.js';

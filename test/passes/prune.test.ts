@@ -10,8 +10,8 @@ import { trainModel } from '../../src/engine/train.js';
 import { decodeWeights } from '../../src/engine/weights.js';
 import { build, planBuild } from '../../src/index.js';
 import type { PassContext } from '../../src/passes/index.js';
-import { prune, pruneNM, pruneSmallest, scheduledSparsity, type LayerSparsity } from '../../src/passes/prune.js';
-import { quantize } from '../../src/passes/quantize.js';
+import { prune, pruneNM, pruneSmallest, scheduledSparsity, type LayerSparsity } from '../../src/passes/prune/index.js';
+import { quantize } from '../../src/passes/quantize/index.js';
 import { mulberry32 } from '../../src/util/random.js';
 import { runCli, tempDir, tinyRecipe, writeText } from '../helpers.js';
 

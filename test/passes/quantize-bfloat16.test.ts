@@ -12,7 +12,7 @@ import { loadMnist } from '../../src/data/mnist.js';
 import { readModelDir, type StoredModel, type WeightSpec } from '../../src/engine/model-format.js';
 import { decodeWeights } from '../../src/engine/weights.js';
 import type { PassContext } from '../../src/passes/index.js';
-import { quantize } from '../../src/passes/quantize.js';
+import { quantize } from '../../src/passes/quantize/index.js';
 import { decodeStored } from '../../src/runtime/decode.js';
 import { mulberry32 } from '../../src/util/random.js';
 import { ROOT, tempDir, tinyRecipe, writeText } from '../helpers.js';

@@ -14,7 +14,7 @@ import { trainModel } from '../../src/engine/train.js';
 import { decodeWeights } from '../../src/engine/weights.js';
 import { measureAccuracy } from '../../src/metrics/accuracy.js';
 import type { PassContext } from '../../src/passes/index.js';
-import { quantize, type QuantizeOptions } from '../../src/passes/quantize.js';
+import { quantize, type QuantizeOptions } from '../../src/passes/quantize/index.js';
 import { decodePacked, readInt } from '../../src/runtime/decode.js';
 import { mulberry32 } from '../../src/util/random.js';
 

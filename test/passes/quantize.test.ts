@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { StoredModel } from '../../src/engine/index.js';
 import { toLayersModel } from '../../src/engine/runtime.js';
 import { decodeWeights } from '../../src/engine/weights.js';
-import { affineRange, quantize } from '../../src/passes/quantize.js';
+import { affineRange, quantize } from '../../src/passes/quantize/index.js';
 import type { PassContext } from '../../src/passes/index.js';
 import { mulberry32 } from '../../src/util/random.js';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_SHARD_BYTES, filesToModel, modelToFiles, type StoredModel } from '../../src/engine/index.js';
-import { shard } from '../../src/passes/shard.js';
+import { shard } from '../../src/passes/shard/index.js';
 import type { PassContext } from '../../src/passes/index.js';
 
 const ctx = {} as PassContext; // shard reads no data and loads no engine

@@ -13,7 +13,7 @@ import { loadMnist } from '../../src/data/mnist.js';
 import { modelToFiles, type StoredModel } from '../../src/engine/model-format.js';
 import { fromLayersModel } from '../../src/engine/runtime.js';
 import type { PassContext } from '../../src/passes/index.js';
-import { quantize } from '../../src/passes/quantize.js';
+import { quantize } from '../../src/passes/quantize/index.js';
 import { mcbuildLoader } from '../../src/runtime/index.js';
 import { ROOT, runCli, tempDir, tinyRecipe, writeText, type CliRun } from '../helpers.js';
 

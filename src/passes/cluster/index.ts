@@ -23,12 +23,12 @@
  * and preserveZeros: k-means runs per kernel anyway. A kernel an override skips is passed through like a bias
  * (not clustered, and not recorded in `clusteredWeights`, so a later finetune moves it freely).
  */
-import { McbError } from '../errors.js';
-import { alignedView, decodeWeights, encodeWeights, type DecodedWeight } from '../engine/weights.js';
-import { formatDataPath } from '../recipe/index.js';
-import { mulberry32 } from '../util/random.js';
-import { withRecordedWeights } from './constraints.js';
-import { optionsByLayer, type OptionsPlace, type PassDefinition } from './types.js';
+import { McbError } from '../../errors.js';
+import { alignedView, decodeWeights, encodeWeights, type DecodedWeight } from '../../engine/weights.js';
+import { formatDataPath } from '../../recipe/index.js';
+import { mulberry32 } from '../../util/random.js';
+import { withRecordedWeights } from '../constraints.js';
+import { optionsByLayer, type OptionsPlace, type PassDefinition } from '../types.js';
 
 export interface ClusterOptions {
   /** K, the number of clusters per kernel (`bits: b` resolves to 2^b, so both spellings share a cache key). */

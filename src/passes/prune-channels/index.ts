@@ -36,8 +36,8 @@
  *
  * Pure weight arithmetic on the decoded arrays, no TF.js. Weights that arrive quantized come out float32.
  */
-import { McbError } from '../errors.js';
-import { paramCount, type StoredModel } from '../engine/model-format.js';
+import { McbError } from '../../errors.js';
+import { paramCount, type StoredModel } from '../../engine/model-format.js';
 import {
   batchNormAxis,
   MERGE,
@@ -46,17 +46,17 @@ import {
   Topology,
   weightProblems,
   WeightTable,
-} from '../engine/topology.js';
-import { decodeWeights } from '../engine/weights.js';
-import { modelCost } from '../metrics/index.js';
-import { formatDataPath, suggest } from '../recipe/index.js';
+} from '../../engine/topology.js';
+import { decodeWeights } from '../../engine/weights.js';
+import { modelCost } from '../../metrics/index.js';
+import { formatDataPath, suggest } from '../../recipe/index.js';
 import {
   optionsByLayer,
   type LayerOptions,
   type OptionsPlace,
   type PassDefinition,
   SKIPPED_BY_OVERRIDE,
-} from './types.js';
+} from '../types.js';
 
 export type ChannelCriterion = 'l1' | 'l2' | 'bn-gamma';
 

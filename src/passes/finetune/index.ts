@@ -6,10 +6,10 @@
  * Per-layer overrides take only `skip`: a skipped layer is frozen for the run and comes out bit-identical,
  * while the others train around it (e.g. keep a carefully quantized first conv as it is).
  */
-import { McbError } from '../errors.js';
-import { modelKind } from '../engine/index.js';
-import type { TrainingOptions } from '../recipe/index.js';
-import { optionsByLayer, type PassDefinition } from './types.js';
+import { McbError } from '../../errors.js';
+import { modelKind } from '../../engine/index.js';
+import type { TrainingOptions } from '../../recipe/index.js';
+import { optionsByLayer, type PassDefinition } from '../types.js';
 
 export interface FinetuneOptions extends TrainingOptions {
   steps?: number;
@@ -46,9 +46,9 @@ export const finetune: PassDefinition<FinetuneOptions> = {
       );
     }
     const { tf } = await ctx.engine();
-    const { toLayersModel, fromLayersModel } = await import('../engine/runtime.js');
-    const { trainModel } = await import('../engine/train.js');
-    const { freezeSkipped, modelConstraints } = await import('./constraints.js');
+    const { toLayersModel, fromLayersModel } = await import('../../engine/runtime.js');
+    const { trainModel } = await import('../../engine/train.js');
+    const { freezeSkipped, modelConstraints } = await import('../constraints.js');
     const ds = await ctx.data('train');
     const layers = await toLayersModel(tf, model);
     // Frozen before the constraints look for trainable kernels, so they leave frozen ones alone too.

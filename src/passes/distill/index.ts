@@ -26,20 +26,20 @@
  * gate measures on; it is never trained on), reporting what share of the gap distillation closed.
  */
 import type * as TF from '@tensorflow/tfjs';
-import { isLabelled, labelsNeeded, type Dataset, type LabelledDataset } from '../data/index.js';
-import { McbError } from '../errors.js';
-import { inputBatch } from '../engine/batches.js';
+import { isLabelled, labelsNeeded, type Dataset, type LabelledDataset } from '../../data/index.js';
+import { McbError } from '../../errors.js';
+import { inputBatch } from '../../engine/batches.js';
 import {
   ARCHITECTURE_NAMES,
   LENET5_DEFAULTS,
   MLP_DEFAULTS,
   MOBILENET_DEFAULT_ALPHA,
   type StoredModel,
-} from '../engine/index.js';
-import type { Tf } from '../engine/runtime.js';
-import type { TrainProgress } from '../engine/train.js';
-import { formatDataPath, type TrainingOptions } from '../recipe/index.js';
-import type { BuiltinArchitecture, OptionsPlace, PassDefinition, PassInput } from './types.js';
+} from '../../engine/index.js';
+import type { Tf } from '../../engine/runtime.js';
+import type { TrainProgress } from '../../engine/train.js';
+import { formatDataPath, type TrainingOptions } from '../../recipe/index.js';
+import type { BuiltinArchitecture, OptionsPlace, PassDefinition, PassInput } from '../types.js';
 
 export interface DistillOptions extends TrainingOptions {
   /** The concrete student, with `width` already applied. */
@@ -90,10 +90,10 @@ export const distill: PassDefinition<DistillOptions> = {
 
   async apply(model, options, ctx) {
     const { tf } = await ctx.engine();
-    const { loadForInference, fromLayersModel } = await import('../engine/runtime.js');
-    const { trainModel } = await import('../engine/train.js');
-    const { architectureMisfit, buildArchitecture } = await import('../engine/architectures/index.js');
-    const { measureAccuracy } = await import('../metrics/accuracy.js');
+    const { loadForInference, fromLayersModel } = await import('../../engine/runtime.js');
+    const { trainModel } = await import('../../engine/train.js');
+    const { architectureMisfit, buildArchitecture } = await import('../../engine/architectures/index.js');
+    const { measureAccuracy } = await import('../../metrics/accuracy.js');
     const studentAt = ctx.place ? ` at ${ctx.place.at('student')}` : '';
     const where = ctx.place ? `\`${formatDataPath(ctx.place.path)}\`` : 'distill';
     const train = await ctx.data('train');

@@ -13,13 +13,13 @@
  * Per-layer overrides (src/plan/layers.ts) can only say `skip` (the DEFLATE level is one choice for the
  * model): a skipped layer's weights are stored exactly as they came, listed with that reason.
  */
-import { McbError } from '../errors.js';
-import { entropyEncode, type DeflateLevel } from '../engine/entropy.js';
-import { concatBytes, weightByteLength, type WeightSpec } from '../engine/model-format.js';
-import { decodeWeights } from '../engine/weights.js';
-import { formatDataPath } from '../recipe/index.js';
-import { layerClasses, layerOfWeight } from './cluster.js';
-import { optionsByLayer, type PassDefinition } from './types.js';
+import { McbError } from '../../errors.js';
+import { entropyEncode, type DeflateLevel } from '../../engine/entropy.js';
+import { concatBytes, weightByteLength, type WeightSpec } from '../../engine/model-format.js';
+import { decodeWeights } from '../../engine/weights.js';
+import { formatDataPath } from '../../recipe/index.js';
+import { layerClasses, layerOfWeight } from '../cluster/index.js';
+import { optionsByLayer, type PassDefinition } from '../types.js';
 
 export interface EncodeOptions {
   /** DEFLATE level, 1 (fastest) to 9 (smallest). */

@@ -21,9 +21,9 @@
  * counts the weights stored in each dtype; `layers` gives each layer's dtype and stored bits per weight (scales
  * and offsets included), for the per-layer chart of report.html.
  */
-import { McbError } from '../errors.js';
-import { weightByteLength, type QuantizationDtype, type StoredModel, type WeightSpec } from '../engine/model-format.js';
-import { packedSize, packWeight, roundHalfUp } from '../engine/packed.js';
+import { McbError } from '../../errors.js';
+import { weightByteLength, type QuantizationDtype, type StoredModel, type WeightSpec } from '../../engine/model-format.js';
+import { packedSize, packWeight, roundHalfUp } from '../../engine/packed.js';
 import {
   alignedView,
   decodeWeights,
@@ -32,11 +32,11 @@ import {
   float32BitsToFloat16,
   type DecodedWeight,
   type EncodedWeight,
-} from '../engine/weights.js';
-import { checksum, type PackedDtype } from '../runtime/decode.js';
-import { layerClasses, layerOfWeight } from './cluster.js';
-import { formatDataPath } from '../recipe/index.js';
-import { optionsByLayer, type PassDefinition } from './types.js';
+} from '../../engine/weights.js';
+import { checksum, type PackedDtype } from '../../runtime/decode.js';
+import { layerClasses, layerOfWeight } from '../cluster/index.js';
+import { formatDataPath } from '../../recipe/index.js';
+import { optionsByLayer, type PassDefinition } from '../types.js';
 
 export type QuantizeOptions =
   | { dtype: 'float16' | 'bfloat16' | 'uint8' | 'uint16'; granularity: 'per-tensor' }

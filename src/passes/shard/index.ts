@@ -9,11 +9,11 @@
  * (the first shard's length). Passes after this one keep the size: the executor carries it over to a
  * pass's output when the pass does not set one.
  */
-import { McbError } from '../errors.js';
-import { DEFAULT_SHARD_BYTES } from '../engine/model-format.js';
-import { formatDataPath } from '../recipe/index.js';
-import { formatBytes, parseByteSize } from '../util/bytes.js';
-import type { PassDefinition } from './types.js';
+import { McbError } from '../../errors.js';
+import { DEFAULT_SHARD_BYTES } from '../../engine/model-format.js';
+import { formatDataPath } from '../../recipe/index.js';
+import { formatBytes, parseByteSize } from '../../util/bytes.js';
+import type { PassDefinition } from '../types.js';
 
 export interface ShardOptions {
   shardBytes: number;

@@ -33,8 +33,8 @@
  * quantized come out float32. Factors are dense: a pruned or clustered kernel that is decomposed leaves
  * the record of pruned/clustered weights (a later finetune trains its factors freely).
  */
-import { McbError } from '../errors.js';
-import { paramCount, type StoredModel } from '../engine/model-format.js';
+import { McbError } from '../../errors.js';
+import { paramCount, type StoredModel } from '../../engine/model-format.js';
 import {
   chooseRank,
   keptEnergyFraction,
@@ -42,7 +42,7 @@ import {
   reconstructionError,
   spectrum,
   type RankRule,
-} from '../engine/svd.js';
+} from '../../engine/svd.js';
 import {
   passTopology,
   rebuildModel,
@@ -52,18 +52,18 @@ import {
   weightProblems,
   WeightTable,
   type LayerSpec,
-} from '../engine/topology.js';
-import { decodeWeights, type DecodedWeight } from '../engine/weights.js';
-import { formatDataPath, suggest } from '../recipe/index.js';
-import type { ModelLayer } from '../plan/layers.js';
-import { recordedWeights, type RecordedKind } from './constraints.js';
+} from '../../engine/topology.js';
+import { decodeWeights, type DecodedWeight } from '../../engine/weights.js';
+import { formatDataPath, suggest } from '../../recipe/index.js';
+import type { ModelLayer } from '../../plan/layers.js';
+import { recordedWeights, type RecordedKind } from '../constraints.js';
 import {
   optionsByLayer,
   type LayerOptions,
   type OptionsPlace,
   type PassDefinition,
   SKIPPED_BY_OVERRIDE,
-} from './types.js';
+} from '../types.js';
 
 export type LowrankOptions = RankRule & {
   /** Exactly these layers (names as in model.json); undefined: every Dense and Conv2D layer. */

@@ -16,19 +16,19 @@
  * Pure weight arithmetic on the decoded arrays (float64, rounded once to float32), no TF.js. Weights that
  * arrive quantized come out float32, like every pass that rewrites weights: put it first.
  */
-import { McbError } from '../errors.js';
-import { paramCount, type StoredModel } from '../engine/model-format.js';
-import { batchNormAxis, passTopology, rebuildModel, Topology, TopologyError, WeightTable } from '../engine/topology.js';
-import { decodeWeights } from '../engine/weights.js';
-import type { ModelLayer } from '../plan/layers.js';
-import { recordedWeights } from './constraints.js';
+import { McbError } from '../../errors.js';
+import { paramCount, type StoredModel } from '../../engine/model-format.js';
+import { batchNormAxis, passTopology, rebuildModel, Topology, TopologyError, WeightTable } from '../../engine/topology.js';
+import { decodeWeights } from '../../engine/weights.js';
+import type { ModelLayer } from '../../plan/layers.js';
+import { recordedWeights } from '../constraints.js';
 import {
   optionsByLayer,
   type LayerOptions,
   type OptionsPlace,
   type PassDefinition,
   SKIPPED_BY_OVERRIDE,
-} from './types.js';
+} from '../types.js';
 
 export type FoldBatchNormOptions = Record<string, never>;
 

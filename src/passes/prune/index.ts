@@ -26,14 +26,14 @@
  * cannot go with a pattern), and a block's sparsity replaces the entry's pattern.
  */
 import type * as TF from '@tensorflow/tfjs';
-import type { Dataset } from '../data/index.js';
-import { McbError } from '../errors.js';
-import { modelKind, weightByteLength, type StoredModel, type WeightSpec } from '../engine/model-format.js';
-import type { Tf } from '../engine/runtime.js';
-import { decodeWeights, encodeWeights } from '../engine/weights.js';
-import { formatDataPath } from '../recipe/index.js';
-import { freezeSkipped, withRecordedWeights } from './constraints.js';
-import { optionsByLayer, type LayerOptions, type PassContext, type PassDefinition } from './types.js';
+import type { Dataset } from '../../data/index.js';
+import { McbError } from '../../errors.js';
+import { modelKind, weightByteLength, type StoredModel, type WeightSpec } from '../../engine/model-format.js';
+import type { Tf } from '../../engine/runtime.js';
+import { decodeWeights, encodeWeights } from '../../engine/weights.js';
+import { formatDataPath } from '../../recipe/index.js';
+import { freezeSkipped, withRecordedWeights } from '../constraints.js';
+import { optionsByLayer, type LayerOptions, type PassContext, type PassDefinition } from '../types.js';
 
 export interface PruneSchedule {
   kind: 'polynomial';
@@ -625,7 +625,7 @@ async function applyScheduled(
   ctx: PassContext,
 ) {
   const { tf } = await ctx.engine();
-  const { toLayersModel } = await import('../engine/runtime.js');
+  const { toLayersModel } = await import('../../engine/runtime.js');
   const ds = await ctx.data('train');
   const layers = await toLayersModel(tf, model);
   try {
@@ -646,9 +646,9 @@ async function trainPruning(
   ds: Dataset,
   ctx: PassContext,
 ) {
-  const { fromLayersModel } = await import('../engine/runtime.js');
-  const { trainModel } = await import('../engine/train.js');
-  const { compressibleKernels } = await import('./constraints.js');
+  const { fromLayersModel } = await import('../../engine/runtime.js');
+  const { trainModel } = await import('../../engine/train.js');
+  const { compressibleKernels } = await import('../constraints.js');
   // The kernels to prune, each with its layer's plan (before freezing: a frozen layer has no trainable weights).
   const refs = compressibleKernels(layers).flatMap((variable) => {
     const match = KERNEL_NAME.exec(variable.originalName);
