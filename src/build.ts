@@ -10,15 +10,8 @@ import { readBuildRecord, writeBuildRecord } from './execute/history.js';
 import { describeKeyChange } from './plan/diff.js';
 import { gate, type Verdict } from './gate/index.js';
 import { gatherPlanInputs, plan as makePlan, type Plan } from './plan/index.js';
-import {
-  findProjectRoot,
-  loadRecipe,
-  loadRecipeSet,
-  variantFolder,
-  type BackendChoice,
-  type LoadOptions,
-  type Recipe,
-} from './recipe/index.js';
+import { findProjectRoot, variantFolder, type BackendChoice, type LoadOptions, type Recipe } from './recipe/index.js';
+import { loadRecipe, loadRecipeSet } from './language/index.js';
 import {
   buildReport,
   HTML_FILE,

@@ -16,7 +16,8 @@ export {
   type PlannedBuild,
 } from './build.js';
 export { RecipeWatcher, type WatchEvent, type WatchOptions } from './watch.js';
-export { loadRecipe, type Recipe } from './recipe/index.js';
+export { loadRecipe } from './language/index.js';
+export type { Recipe } from './recipe/index.js';
 export type { Plan, Step } from './plan/index.js';
 export type { BuildEvent } from './execute/index.js';
 export type { Verdict, Check } from './gate/index.js';

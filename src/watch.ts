@@ -9,7 +9,8 @@ import { dirname, resolve, sep } from 'node:path';
 import { buildSet, defaultCacheDir, type BuildOptions, type BuildResult, type SetResult } from './build.js';
 import { isMcbError } from './errors.js';
 import type { BuildEvent } from './execute/index.js';
-import { extendedFiles, loadRecipeSet, type Recipe } from './recipe/index.js';
+import { extendedFiles, type Recipe } from './recipe/index.js';
+import { loadRecipeSet } from './language/index.js';
 
 export type WatchEvent =
   | { type: 'build-start'; recipe: string; trigger: string }

@@ -1,6 +1,6 @@
 import { planRecipe } from '../build.js';
 import { McbError } from '../errors.js';
-import { loadRecipeSet } from '../recipe/index.js';
+import { loadRecipeSet } from '../language/index.js';
 import type { Plan } from '../plan/index.js';
 import type { Command } from './command.js';
 import { PLAN_OPTIONS } from './command.js';

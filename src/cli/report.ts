@@ -5,7 +5,7 @@ import { basename, delimiter, dirname, join, resolve } from 'node:path';
 import { defaultCacheDir } from '../build.js';
 import { McbError } from '../errors.js';
 import { readReportHistory } from '../execute/history.js';
-import { loadRecipe } from '../recipe/index.js';
+import { loadRecipe } from '../language/index.js';
 import {
   compareReports,
   HTML_FILE,

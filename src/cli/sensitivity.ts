@@ -1,7 +1,8 @@
 import { mkdir, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { errnoCode, McbError } from '../errors.js';
-import { checkInsideProject, findProjectRoot, loadRecipe } from '../recipe/index.js';
+import { checkInsideProject, findProjectRoot } from '../recipe/index.js';
+import { loadRecipe } from '../language/index.js';
 import { renderSensitivity, scanSensitivity } from '../search/sensitivity.js';
 import type { Command } from './command.js';
 import { PLAN_OPTIONS } from './command.js';

@@ -1,5 +1,5 @@
 import { planRecipe } from '../build.js';
-import { loadRecipeSet } from '../recipe/index.js';
+import { loadRecipeSet } from '../language/index.js';
 import { isMcbError } from '../errors.js';
 import type { Command } from './command.js';
 import { PLAN_OPTIONS } from './command.js';

@@ -13,7 +13,8 @@ import { availableParallelism, cpus } from 'node:os';
 import type { Dataset } from '../data/index.js';
 import type { InferenceModel, Tf } from '../engine/runtime.js';
 import { mulberry32 } from '../util/random.js';
-import { LATENCY_BATCHES, median, percentile, sampleBatch, timedPass, WARMUP_RUNS } from './latency.js';
+import { LATENCY_BATCHES } from '../recipe/index.js';
+import { median, percentile, sampleBatch, timedPass, WARMUP_RUNS } from './latency.js';
 
 export interface TimedSide {
   medianMs: number;

@@ -12,6 +12,7 @@
  */
 import { availableParallelism, cpus } from 'node:os';
 import type { Dataset } from '../data/index.js';
+import { LATENCY_BATCHES } from '../recipe/index.js';
 import type * as TF from '@tensorflow/tfjs';
 import type { InferenceModel, Tf } from '../engine/runtime.js';
 
@@ -44,7 +45,6 @@ export interface LatencyMetrics {
   cpu: string;
 }
 
-export const LATENCY_BATCHES = [1, 32] as const;
 export const WARMUP_RUNS = 1;
 export const MIN_RUNS = 5;
 export const MAX_RUNS = 50;

@@ -1,12 +1,8 @@
-export {
-  extendedFiles,
-  loadRecipe,
-  loadRecipeSet,
-  variantFolder,
-  variantName,
-  type LoadOptions,
-  type RecipeSet,
-} from './load.js';
+export { loadRecipe, loadRecipeSet, type LoadOptions, type RecipeSet } from './load.js';
+export { extendedFiles } from './merge.js';
+export { variantFolder, variantName } from './matrix.js';
+export type { RecipeLanguage } from './language.js';
+export { LATENCY_BATCHES } from './defaults.js';
 export { checkInsideProject, findProjectRoot, isInside } from './paths.js';
 export {
   formatDataPath,
@@ -16,5 +12,5 @@ export {
   type Position,
   type RecipeSource,
 } from './source.js';
-export { editDistance, suggest, loadSchema, schemaPath } from './validate.js';
+export { describeErrors, editDistance, suggest, loadSchema, schemaPath, validateRecipeData } from './validate.js';
 export type * from './types.js';

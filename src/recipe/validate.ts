@@ -4,7 +4,8 @@ import { fileURLToPath } from 'node:url';
 import { McbError } from '../errors.js';
 import { formatDataPath, formatPosition, type DataPath, type RecipeSource } from './source.js';
 
-let compiled: ValidateFunction | undefined;
+/** Compiled validators by schema object: a process compiles each schema once. */
+const compiled = new WeakMap<object, ValidateFunction>();
 
 /** A published schema's path; resolved from src/ (tests) or dist/src/ (built) alike. */
 export function schemaPath(name: string): string {
@@ -20,15 +21,23 @@ export function loadSchema(name = 'recipe.schema.json'): Record<string, unknown>
   return JSON.parse(readFileSync(schemaPath(name), 'utf8')) as Record<string, unknown>;
 }
 
-function validator(): ValidateFunction {
-  // allErrors so one run shows every mistake; verbose so messages can quote the schema's allowed values.
-  compiled ??= new Ajv2020({ allErrors: true, verbose: true, strict: true }).compile(loadSchema());
-  return compiled;
+function validator(schema: Readonly<Record<string, unknown>>): ValidateFunction {
+  let v = compiled.get(schema);
+  if (!v) {
+    // allErrors so one run shows every mistake; verbose so messages can quote the schema's allowed values.
+    v = new Ajv2020({ allErrors: true, verbose: true, strict: true }).compile(schema);
+    compiled.set(schema, v);
+  }
+  return v;
 }
 
-/** Validates parsed recipe data against the schema; throws one McbError listing every problem with its position. */
-export function validateRecipeData(data: unknown, source: RecipeSource): void {
-  const validate = validator();
+/** Validates parsed recipe data against the recipe schema; throws one McbError listing every problem with its position. */
+export function validateRecipeData(
+  data: unknown,
+  source: RecipeSource,
+  schema: Readonly<Record<string, unknown>>,
+): void {
+  const validate = validator(schema);
   if (validate(data)) return;
   const messages = describeErrors(validate.errors ?? [], source);
   throw new McbError(

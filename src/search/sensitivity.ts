@@ -20,6 +20,7 @@ import {
   type RecipeSource,
 } from '../recipe/index.js';
 import { validateRecipeData } from '../recipe/validate.js';
+import { recipeLanguage } from '../language/index.js';
 import { kernelLayers, runTrial, type SettingValue } from './trials.js';
 
 /** What to scan when the recipe does not say (`bits: auto, candidates: …` says it for a searched pass). */
@@ -203,7 +204,7 @@ function checkCandidate(
       ? (options as Record<string, unknown>)
       : {};
   entry[name] = withOption(raw, option, value, getPass(name)?.exclusiveOptions);
-  validateRecipeData(doc, source);
+  validateRecipeData(doc, source, recipeLanguage().schema);
 }
 
 export async function scanSensitivity(recipe: Recipe, opts: SensitivityOptions = {}): Promise<Sensitivity> {

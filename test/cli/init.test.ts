@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { mnistFits, modelInputShape, sanitizeName, starterRecipe } from '../../src/cli/init.js';
-import { loadRecipe } from '../../src/recipe/index.js';
+import { loadRecipe } from '../../src/language/index.js';
 import { tempDir, writeText } from '../helpers.js';
 
 describe('modelInputShape', () => {

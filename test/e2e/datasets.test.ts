@@ -11,7 +11,7 @@ import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadMnist } from '../../src/data/mnist.js';
 import type { Report } from '../../src/report/index.js';
-import { loadRecipe } from '../../src/recipe/index.js';
+import { loadRecipe } from '../../src/language/index.js';
 import { recipeInputs } from '../../src/watch.js';
 import { runCli, stackLines, tempDir, tinyRecipe, writeText } from '../helpers.js';
 

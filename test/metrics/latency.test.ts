@@ -7,15 +7,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { loadMnist } from '../../src/data/mnist.js';
 import { buildArchitecture } from '../../src/engine/architectures/index.js';
 import { loadEngine } from '../../src/engine/runtime.js';
-import {
-  LATENCY_BATCHES,
-  MAX_RUNS,
-  measureLatency,
-  median,
-  MIN_RUNS,
-  percentile,
-  WARMUP_RUNS,
-} from '../../src/metrics/latency.js';
+import { LATENCY_BATCHES } from '../../src/recipe/index.js';
+import { MAX_RUNS, measureLatency, median, MIN_RUNS, percentile, WARMUP_RUNS } from '../../src/metrics/latency.js';
 
 beforeAll(async () => {
   await loadEngine('wasm');

@@ -9,7 +9,8 @@ import { describe, expect, it } from 'vitest';
 import { McbError } from '../../src/errors.js';
 import { gatherPlanInputs, plan, type Plan } from '../../src/plan/index.js';
 import { compilePattern, resolveLayer, rulesFor, type LayerRule } from '../../src/plan/layers.js';
-import { formatDataPath, loadRecipe, type OverrideBlock } from '../../src/recipe/index.js';
+import { formatDataPath, type OverrideBlock } from '../../src/recipe/index.js';
+import { loadRecipe } from '../../src/language/index.js';
 import { tempDir, tinyRecipe, writeText } from '../helpers.js';
 
 const dir = tempDir('mcbuild-overrides-');

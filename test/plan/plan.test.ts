@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { gatherPlanInputs, plan, type Plan } from '../../src/plan/index.js';
-import { loadRecipe } from '../../src/recipe/index.js';
+import { loadRecipe } from '../../src/language/index.js';
 import { ROOT, tempDir, tinyRecipe, writeText } from '../helpers.js';
 
 const dir = tempDir();

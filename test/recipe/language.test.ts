@@ -5,7 +5,8 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { McbError } from '../../src/errors.js';
-import { formatPosition, loadRecipe, loadRecipeSet, type LoadOptions } from '../../src/recipe/index.js';
+import { formatPosition, type LoadOptions } from '../../src/recipe/index.js';
+import { loadRecipe, loadRecipeSet } from '../../src/language/index.js';
 import { tempDir, tinyRecipe, writeText } from '../helpers.js';
 
 const dir = tempDir('mcbuild-lang-');

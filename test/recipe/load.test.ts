@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { McbError } from '../../src/errors.js';
-import { loadRecipe } from '../../src/recipe/index.js';
+import { loadRecipe } from '../../src/language/index.js';
 import { tempDir, tinyRecipe, writeText } from '../helpers.js';
 
 const dir = tempDir();
