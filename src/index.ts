@@ -6,7 +6,6 @@
  *   process.exitCode = result.exitCode;
  */
 export {
-  build,
   planBuild,
   planBuild as plan,
   defaultCacheDir,
@@ -14,8 +13,9 @@ export {
   type BuildResult,
   type PlanOptions,
   type PlannedBuild,
-} from './build.js';
-export { RecipeWatcher, type WatchEvent, type WatchOptions } from './watch.js';
+} from './pipeline/index.js';
+export { build } from './build/index.js';
+export { RecipeWatcher, type WatchEvent, type WatchOptions } from './build/watch.js';
 export { loadRecipe } from './language/index.js';
 export type { Recipe } from './recipe/index.js';
 export type { Plan, Step } from './plan/index.js';

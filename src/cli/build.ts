@@ -1,4 +1,4 @@
-import { buildSet, type BuildResult, type SetResult } from '../build.js';
+import { buildSet, type SetResult } from '../build/index.js';
 import type { EventListener } from '../execute/index.js';
 import { HTML_FILE, renderSweep, renderTable } from '../report/index.js';
 import { listrProgress } from '../report/progress-listr.js';
@@ -7,11 +7,9 @@ import { McbError } from '../errors.js';
 import { checkInsideProject, findProjectRoot } from '../recipe/index.js';
 import type { Command, CommandContext } from './command.js';
 import { PLAN_OPTIONS } from './command.js';
-import { planOptions } from './common.js';
+import { buildSummary, planOptions, remoteSummary, signKeyOption } from './common.js';
 import { checkReportersInside, parseReporters, writeCiError, writeCiReports } from './reporters.js';
 import { runWatch } from './watch.js';
-import { loadPrivateKey } from '../provenance/index.js';
-import type { KeyObject } from 'node:crypto';
 import { join } from 'node:path';
 import type { RemoteCache } from '../cache/remote.js';
 import { REMOTE_OPTIONS, scaleOutOptions, WORKER_OPTIONS } from './scale-out.js';
@@ -65,35 +63,6 @@ export const buildCommand: Command = {
     return runOnce(ctx);
   },
 };
-
-/**
- * The signing key of --sign-key (a file) or MCBUILD_SIGN_KEY (a file, or the PEM itself, as CI secrets are
- * often given): loaded before any work, so a bad key fails in a second rather than after the build.
- */
-export async function signKeyOption(ctx: CommandContext): Promise<KeyObject | undefined> {
-  const path = ctx.values['sign-key'] as string | undefined;
-  if (path !== undefined) return loadPrivateKey(path, '--sign-key');
-  const env = process.env.MCBUILD_SIGN_KEY;
-  // Set but empty is how CI passes a secret that is not defined (or withheld, as for pull requests from forks):
-  // the build goes on unsigned, but says so rather than leaving it to a later `verify --pub`.
-  if (env !== undefined && env.trim() === '')
-    process.stderr.write(
-      'mcbuild: warning: MCBUILD_SIGN_KEY is set but empty, so the output will not be signed (is the CI secret defined?)\n',
-    );
-  return env?.trim() ? loadPrivateKey(env, 'MCBUILD_SIGN_KEY') : undefined;
-}
-
-export function buildSummary(result: BuildResult, seconds: number, remote?: RemoteCache): string {
-  const { execution, report, plan } = result;
-  return `${plan.steps.length} steps, ${execution.cached.length} cached, ${execution.ran.length} run in ${seconds.toFixed(1)} s${remoteSummary(remote)} — ${report.verdict.toUpperCase()}`;
-}
-
-/** "; remote cache: 5 hits, 2 uploads" after a build with a remote cache. */
-function remoteSummary(remote: RemoteCache | undefined): string {
-  if (!remote) return '';
-  const { hits, uploads, damaged } = remote.stats;
-  return `; remote cache: ${hits} ${hits === 1 ? 'hit' : 'hits'}, ${uploads} ${uploads === 1 ? 'upload' : 'uploads'}${damaged ? `, ${damaged} damaged` : ''}${remote.available ? '' : ' (unreachable)'}`;
-}
 
 async function runOnce(ctx: CommandContext): Promise<number> {
   const started = performance.now();

@@ -1,5 +1,8 @@
+import type { KeyObject } from 'node:crypto';
+import type { RemoteCache } from '../cache/remote.js';
 import { McbError } from '../errors.js';
-import type { PlanOptions } from '../build.js';
+import type { BuildResult, PlanOptions } from '../pipeline/index.js';
+import { loadPrivateKey } from '../provenance/index.js';
 import type { BackendChoice } from '../recipe/index.js';
 import type { CommandContext } from './command.js';
 
@@ -37,4 +40,33 @@ export function stringOption<T extends string>(
   if (!allowed.includes(v as T))
     throw new McbError('MCB_USAGE', `--${name} must be one of ${allowed.join(', ')} (got ${JSON.stringify(v)}).`);
   return v as T;
+}
+
+/**
+ * The signing key of --sign-key (a file) or MCBUILD_SIGN_KEY (a file, or the PEM itself, as CI secrets are
+ * often given): loaded before any work, so a bad key fails in a second rather than after the build.
+ */
+export async function signKeyOption(ctx: CommandContext): Promise<KeyObject | undefined> {
+  const path = ctx.values['sign-key'] as string | undefined;
+  if (path !== undefined) return loadPrivateKey(path, '--sign-key');
+  const env = process.env.MCBUILD_SIGN_KEY;
+  // Set but empty is how CI passes a secret that is not defined (or withheld, as for pull requests from forks):
+  // the build goes on unsigned, but says so rather than leaving it to a later `verify --pub`.
+  if (env !== undefined && env.trim() === '')
+    process.stderr.write(
+      'mcbuild: warning: MCBUILD_SIGN_KEY is set but empty, so the output will not be signed (is the CI secret defined?)\n',
+    );
+  return env?.trim() ? loadPrivateKey(env, 'MCBUILD_SIGN_KEY') : undefined;
+}
+
+export function buildSummary(result: BuildResult, seconds: number, remote?: RemoteCache): string {
+  const { execution, report, plan } = result;
+  return `${plan.steps.length} steps, ${execution.cached.length} cached, ${execution.ran.length} run in ${seconds.toFixed(1)} s${remoteSummary(remote)} — ${report.verdict.toUpperCase()}`;
+}
+
+/** "; remote cache: 5 hits, 2 uploads" after a build with a remote cache. */
+export function remoteSummary(remote: RemoteCache | undefined): string {
+  if (!remote) return '';
+  const { hits, uploads, damaged } = remote.stats;
+  return `; remote cache: ${hits} ${hits === 1 ? 'hit' : 'hits'}, ${uploads} ${uploads === 1 ? 'upload' : 'uploads'}${damaged ? `, ${damaged} damaged` : ''}${remote.available ? '' : ' (unreachable)'}`;
 }

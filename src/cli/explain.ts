@@ -1,4 +1,4 @@
-import { planBuild } from '../build.js';
+import { planBuild } from '../pipeline/index.js';
 import { McbError } from '../errors.js';
 import { readBuildRecord } from '../execute/history.js';
 import { describeKeyChange } from '../plan/diff.js';

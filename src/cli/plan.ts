@@ -1,4 +1,4 @@
-import { planRecipe } from '../build.js';
+import { planRecipe } from '../pipeline/index.js';
 import { McbError } from '../errors.js';
 import { loadRecipeSet } from '../language/index.js';
 import type { Plan } from '../plan/index.js';

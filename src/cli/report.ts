@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { access, constants, mkdtemp, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, delimiter, dirname, join, resolve } from 'node:path';
-import { defaultCacheDir } from '../build.js';
+import { defaultCacheDir } from '../pipeline/index.js';
 import { McbError } from '../errors.js';
 import { readReportHistory } from '../execute/history.js';
 import { loadRecipe } from '../language/index.js';

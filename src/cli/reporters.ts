@@ -2,7 +2,7 @@
  * CI reporters of `mcbuild build`: `--reporter junit=PATH` (repeatable), and on GitHub Actions the job
  * summary ($GITHUB_STEP_SUMMARY) and `::error` annotations ($GITHUB_ACTIONS=true).
  */
-import type { SetResult } from '../build.js';
+import type { SetResult } from '../build/index.js';
 import { McbError } from '../errors.js';
 import { checkInsideProject, findProjectRoot } from '../recipe/index.js';
 import {

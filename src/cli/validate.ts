@@ -1,4 +1,4 @@
-import { planRecipe } from '../build.js';
+import { planRecipe } from '../pipeline/index.js';
 import { loadRecipeSet } from '../language/index.js';
 import { isMcbError } from '../errors.js';
 import type { Command } from './command.js';

@@ -7,10 +7,9 @@ import { McbError, isMcbError } from '../errors.js';
 import type { Report } from '../report/index.js';
 import { renderSweep, renderTable } from '../report/index.js';
 import { plainProgress } from '../report/progress-plain.js';
-import { RecipeWatcher, type WatchEvent } from '../watch.js';
-import { buildSummary, signKeyOption } from './build.js';
+import { RecipeWatcher, type WatchEvent } from '../build/watch.js';
 import type { CommandContext } from './command.js';
-import { planOptions } from './common.js';
+import { buildSummary, planOptions, signKeyOption } from './common.js';
 import { scaleOutOptions } from './scale-out.js';
 
 const KEYS = 'r rebuild · c clear · q quit · h help';

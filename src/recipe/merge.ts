@@ -8,15 +8,7 @@ import { parse as parseYaml } from 'yaml';
 import { errnoCode, McbError } from '../errors.js';
 import { CommandLineSource, formatDataPath, formatPosition, ownerOf, type Owner } from './source.js';
 import type { RecipeLanguage } from './language.js';
-import {
-  checkLimits,
-  firstLine,
-  flowTooDeep,
-  isPlainObject,
-  MAX_ALIASES,
-  MAX_RECIPE_DEPTH,
-  readDocument,
-} from './yaml.js';
+import { firstLine, flowTooDeep, isPlainObject, MAX_ALIASES, MAX_RECIPE_DEPTH, readDocument } from './yaml.js';
 
 /** Bases may extend bases; a chain this deep is a mistake. */
 const MAX_EXTENDS_DEPTH = 8;

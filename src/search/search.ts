@@ -23,7 +23,7 @@
  */
 import { stringify } from 'yaml';
 import { isAbsolute, relative } from 'node:path';
-import type { BuildOptions } from '../build.js';
+import type { BuildOptions } from '../pipeline/index.js';
 import { cancelled } from '../engine/train.js';
 import { McbError } from '../errors.js';
 import { variantFolder, type Recipe } from '../recipe/index.js';

@@ -6,7 +6,7 @@
  * the scanned option are left out: that choice is the user's, and the search never changes it. Each trial is an ordinary cached build, so the
  * scan is cached per layer and setting.
  */
-import type { BuildOptions } from '../build.js';
+import type { BuildOptions } from '../pipeline/index.js';
 import { cancelled } from '../engine/train.js';
 import { McbError } from '../errors.js';
 import { getPass } from '../passes/index.js';

@@ -4,7 +4,7 @@
  * They go through the normal plan → execute path, so every trial is cached by its step keys like any build:
  * scanning again, or searching after a scan, recomputes nothing.
  */
-import { runRecipe, type BuildOptions } from '../build.js';
+import { runRecipe, type BuildOptions } from '../pipeline/index.js';
 import { McbError } from '../errors.js';
 import { elementCount } from '../engine/model-format.js';
 import { weightLayer } from '../engine/topology.js';

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { planBuild } from '../../src/build.js';
+import { planBuild } from '../../src/pipeline/index.js';
 import { failure, QueueUnavailable } from '../../src/distributed/coordinator.js';
 import { openJob, stepJob, type StepJob } from '../../src/distributed/job.js';
 import { isMcbError } from '../../src/errors.js';

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadMnist } from '../../src/data/mnist.js';
 import type { Report } from '../../src/report/index.js';
 import { loadRecipe } from '../../src/language/index.js';
-import { recipeInputs } from '../../src/watch.js';
+import { recipeInputs } from '../../src/build/watch.js';
 import { runCli, stackLines, tempDir, tinyRecipe, writeText } from '../helpers.js';
 
 const SAMPLES = 200;

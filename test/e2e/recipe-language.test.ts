@@ -7,7 +7,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { buildSet } from '../../src/build.js';
+import { buildSet } from '../../src/build/index.js';
 import type { BuildEvent } from '../../src/execute/index.js';
 import { paretoFront, type Sweep } from '../../src/report/index.js';
 import { runCli, tempDir, writeText } from '../helpers.js';

@@ -9,7 +9,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { buildSet } from '../../src/build.js';
+import { buildSet } from '../../src/build/index.js';
 import { McbError } from '../../src/errors.js';
 import { runCli, tempDir, writeText } from '../helpers.js';
 

@@ -5,7 +5,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { RecipeWatcher, type WatchEvent } from '../../src/watch.js';
+import { RecipeWatcher, type WatchEvent } from '../../src/build/watch.js';
 import { tempDir, tinyRecipe, writeText } from '../helpers.js';
 
 const dir = tempDir('mcbuild-watch-extends-');

@@ -19,7 +19,8 @@ import {
 } from '../../bench/servers.js';
 import { QueueUnavailable, StepQueue } from '../../src/distributed/coordinator.js';
 import { stepJob, type StepJob } from '../../src/distributed/job.js';
-import { build, planBuild } from '../../src/build.js';
+import { planBuild } from '../../src/pipeline/index.js';
+import { build } from '../../src/build/index.js';
 import { RemoteCache } from '../../src/cache/remote.js';
 import type { BuildEvent } from '../../src/execute/index.js';
 import { BIN, runCli, stackLines, tempDir, tinyRecipe, writeText, type CliRun } from '../helpers.js';

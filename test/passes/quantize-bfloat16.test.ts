@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { build } from '../../src/build.js';
+import { build } from '../../src/build/index.js';
 import { loadMnist } from '../../src/data/mnist.js';
 import { readModelDir, type StoredModel, type WeightSpec } from '../../src/engine/model-format.js';
 import { decodeWeights } from '../../src/engine/weights.js';

@@ -18,7 +18,14 @@
  */
 import { McbError } from '../../errors.js';
 import { paramCount, type StoredModel } from '../../engine/model-format.js';
-import { batchNormAxis, passTopology, rebuildModel, Topology, TopologyError, WeightTable } from '../../engine/topology.js';
+import {
+  batchNormAxis,
+  passTopology,
+  rebuildModel,
+  Topology,
+  TopologyError,
+  WeightTable,
+} from '../../engine/topology.js';
 import { decodeWeights } from '../../engine/weights.js';
 import type { ModelLayer } from '../../plan/layers.js';
 import { recordedWeights } from '../constraints.js';

@@ -22,7 +22,12 @@
  * and offsets included), for the per-layer chart of report.html.
  */
 import { McbError } from '../../errors.js';
-import { weightByteLength, type QuantizationDtype, type StoredModel, type WeightSpec } from '../../engine/model-format.js';
+import {
+  weightByteLength,
+  type QuantizationDtype,
+  type StoredModel,
+  type WeightSpec,
+} from '../../engine/model-format.js';
 import { packedSize, packWeight, roundHalfUp } from '../../engine/packed.js';
 import {
   alignedView,

@@ -6,11 +6,12 @@
 import { watch, type FSWatcher } from 'chokidar';
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve, sep } from 'node:path';
-import { buildSet, defaultCacheDir, type BuildOptions, type BuildResult, type SetResult } from './build.js';
-import { isMcbError } from './errors.js';
-import type { BuildEvent } from './execute/index.js';
-import { extendedFiles, type Recipe } from './recipe/index.js';
-import { loadRecipeSet } from './language/index.js';
+import { defaultCacheDir, type BuildOptions, type BuildResult } from '../pipeline/index.js';
+import { buildSet, type SetResult } from './build.js';
+import { isMcbError } from '../errors.js';
+import type { BuildEvent } from '../execute/index.js';
+import { extendedFiles, type Recipe } from '../recipe/index.js';
+import { loadRecipeSet } from '../language/index.js';
 
 export type WatchEvent =
   | { type: 'build-start'; recipe: string; trigger: string }
