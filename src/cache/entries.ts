@@ -40,7 +40,16 @@ export interface CacheListing {
 }
 
 /** Folders and files cacache and mcbuild keep in a cache directory. */
-const OWN_NAMES = new Set(['index-v5', 'content-v2', 'tmp', LEASES_DIR, LOCKS_DIR, SWEEP_FILE, 'runs', '_lastverified']);
+const OWN_NAMES = new Set([
+  'index-v5',
+  'content-v2',
+  'tmp',
+  LEASES_DIR,
+  LOCKS_DIR,
+  SWEEP_FILE,
+  'runs',
+  '_lastverified',
+]);
 
 /**
  * 'missing' or 'empty' when there is nothing to look at; throws when `dir` is a file or a folder that holds
@@ -50,19 +59,31 @@ export async function cacheState(dir: string): Promise<'missing' | 'empty' | 'ca
   let names: string[];
   try {
     const s = await stat(dir);
-    if (!s.isDirectory()) throw new McbError('MCB_USAGE', `the cache directory ${dir} is a file, not a folder. Pass the cache folder with --cache-dir (by default cache/ at the project root).`);
+    if (!s.isDirectory())
+      throw new McbError(
+        'MCB_USAGE',
+        `the cache directory ${dir} is a file, not a folder. Pass the cache folder with --cache-dir (by default cache/ at the project root).`,
+      );
     names = await readdir(dir);
   } catch (e) {
     if (e instanceof McbError) throw e;
     if (errnoCode(e) === 'ENOENT') return 'missing';
-    throw new McbError('MCB_OUTPUT', `cannot read the cache directory ${dir} (${errnoCode(e) ?? String(e)}). Check its permissions, or choose another with --cache-dir.`);
+    throw new McbError(
+      'MCB_OUTPUT',
+      `cannot read the cache directory ${dir} (${errnoCode(e) ?? String(e)}). Check its permissions, or choose another with --cache-dir.`,
+    );
   }
   if (names.includes('index-v5') || names.includes('content-v2')) return 'cache';
   const foreign = names.filter((n) => !OWN_NAMES.has(n));
   if (foreign.length > 0) {
     throw new McbError(
       'MCB_USAGE',
-      `${dir} is not an mcbuild cache: it has no index-v5/ or content-v2/ folder but holds ${foreign.slice(0, 3).map((n) => JSON.stringify(n)).join(', ')}${foreign.length > 3 ? ', …' : ''}. Pass the cache folder with --cache-dir (by default cache/ at the project root).`,
+      `${dir} is not an mcbuild cache: it has no index-v5/ or content-v2/ folder but holds ${foreign
+        .slice(0, 3)
+        .map((n) => JSON.stringify(n))
+        .join(
+          ', ',
+        )}${foreign.length > 3 ? ', …' : ''}. Pass the cache folder with --cache-dir (by default cache/ at the project root).`,
     );
   }
   return 'empty';
@@ -74,7 +95,11 @@ export async function listCache(dir: string): Promise<CacheListing> {
     index = await cacache.ls(dir);
   } catch (e) {
     if (errnoCode(e) === 'ENOENT') index = {};
-    else throw new McbError('MCB_OUTPUT', `cannot read the cache index in ${dir} (${errnoCode(e) ?? String(e)}). Check its permissions, or choose another with --cache-dir.`);
+    else
+      throw new McbError(
+        'MCB_OUTPUT',
+        `cannot read the cache index in ${dir} (${errnoCode(e) ?? String(e)}). Check its permissions, or choose another with --cache-dir.`,
+      );
   }
   const steps: StepEntryInfo[] = [];
   const fileKeys = new Map<string, { indexKey: string; integrity: string; size: number }[]>();
@@ -85,9 +110,17 @@ export async function listCache(dir: string): Promise<CacheListing> {
     const size = e.size ?? 0;
     if (e.key.startsWith('step:')) {
       const meta = (e.metadata ?? {}) as { files?: unknown };
-      const files = Array.isArray(meta.files) ? (meta.files as StepEntryInfo['files']).filter((f) => typeof f?.integrity === 'string') : [];
+      const files = Array.isArray(meta.files)
+        ? (meta.files as StepEntryInfo['files']).filter((f) => typeof f?.integrity === 'string')
+        : [];
       const total = size + files.reduce((n, f) => n + (Number(f.size) || 0), 0);
-      steps.push({ key: e.key.slice('step:'.length), time: e.time, size: total, files, meta: { integrity: e.integrity, size } });
+      steps.push({
+        key: e.key.slice('step:'.length),
+        time: e.time,
+        size: total,
+        files,
+        meta: { integrity: e.integrity, size },
+      });
     } else if (e.key.startsWith('file:')) {
       // file:<key>:<name>; a key is hex, a name may hold colons.
       const rest = e.key.slice('file:'.length);
@@ -135,6 +168,10 @@ export async function cacheDiskUsage(dir: string): Promise<number> {
 
 /** Deletes an index key's bucket file outright (no tombstone line), as `cacache.rm.entry` does with removeFully. */
 export async function removeIndexKey(dir: string, indexKey: string): Promise<void> {
-  const rmEntry = cacache.rm.entry as unknown as (cache: string, key: string, opts: { removeFully: boolean }) => Promise<unknown>;
+  const rmEntry = cacache.rm.entry as unknown as (
+    cache: string,
+    key: string,
+    opts: { removeFully: boolean },
+  ) => Promise<unknown>;
   await rmEntry(dir, indexKey, { removeFully: true });
 }

@@ -10,7 +10,14 @@ import cacache from 'cacache';
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoCode, McbError } from '../errors.js';
-import { cacheDiskUsage, cacheState, listCache, removeIndexKey, type CacheListing, type StepEntryInfo } from './entries.js';
+import {
+  cacheDiskUsage,
+  cacheState,
+  listCache,
+  removeIndexKey,
+  type CacheListing,
+  type StepEntryInfo,
+} from './entries.js';
 import { heldKeys, pidAlive, removeLease, scanLeases, type LeaseScan } from './leases.js';
 import { describeOwner, sweepLocks, type LockScan } from './lock.js';
 import { StepCache, SWEEP_FILE } from './store.js';
@@ -76,7 +83,10 @@ export async function gcCache(dir: string, opts: GcOptions = {}): Promise<GcResu
   const result: GcResult = {
     cacheDir: dir,
     dryRun,
-    limits: { ...(opts.maxSize === undefined ? {} : { maxSize: opts.maxSize }), ...(opts.maxAge === undefined ? {} : { maxAge: opts.maxAge }) },
+    limits: {
+      ...(opts.maxSize === undefined ? {} : { maxSize: opts.maxSize }),
+      ...(opts.maxAge === undefined ? {} : { maxAge: opts.maxAge }),
+    },
     removed: [],
     held: [],
     kept: { entries: 0, bytes: 0 },
@@ -99,12 +109,14 @@ export async function gcCache(dir: string, opts: GcOptions = {}): Promise<GcResu
   result.locks = await cleanLocks(dir, dryRun);
   const held = heldKeys(leases);
   const isHeld = (key: string) => held === 'all' || held.has(key);
-  const holders = (key: string) => leases.live.filter((l) => l.keys === undefined || l.keys.includes(key)).map((l) => l.pid);
+  const holders = (key: string) =>
+    leases.live.filter((l) => l.keys === undefined || l.keys.includes(key)).map((l) => l.pid);
 
   const listing = await listCache(dir);
   const victims: { entry: StepEntryInfo; reason: RemovalReason }[] = [];
   const remaining: StepEntryInfo[] = [];
-  const hold = (e: { key: string; size: number; time: number }, reason: RemovalReason) => result.held.push({ key: e.key, size: e.size, time: e.time, reason, pids: holders(e.key) });
+  const hold = (e: { key: string; size: number; time: number }, reason: RemovalReason) =>
+    result.held.push({ key: e.key, size: e.size, time: e.time, reason, pids: holders(e.key) });
 
   for (const e of listing.steps) {
     if (opts.maxAge !== undefined && now - e.time > opts.maxAge) {
@@ -137,7 +149,8 @@ export async function gcCache(dir: string, opts: GcOptions = {}): Promise<GcResu
   // Files of steps never committed: no build can read them; a running build writing them holds their key.
   const incomplete = listing.incomplete.filter((i) => !isHeld(i.key));
 
-  for (const v of victims) result.removed.push({ key: v.entry.key, size: v.entry.size, time: v.entry.time, reason: v.reason });
+  for (const v of victims)
+    result.removed.push({ key: v.entry.key, size: v.entry.size, time: v.entry.time, reason: v.reason });
   for (const i of incomplete) result.removed.push({ key: i.key, size: i.size, time: i.time, reason: 'incomplete' });
 
   const gone = new Set<string>();
@@ -148,7 +161,12 @@ export async function gcCache(dir: string, opts: GcOptions = {}): Promise<GcResu
   for (const i of incomplete) for (const f of i.entries) gone.add(f.integrity);
 
   if (dryRun) {
-    result.reclaimedBytes = estimateFreed(listing, victims.map((v) => v.entry.key), incomplete.map((i) => i.key), gone);
+    result.reclaimedBytes = estimateFreed(
+      listing,
+      victims.map((v) => v.entry.key),
+      incomplete.map((i) => i.key),
+      gone,
+    );
     result.sweep.skipped = 'dry run';
     return result;
   }
@@ -170,7 +188,12 @@ export async function gcCache(dir: string, opts: GcOptions = {}): Promise<GcResu
   return result;
 }
 
-function estimateFreed(listing: CacheListing, victimKeys: string[], incompleteKeys: string[], gone: Set<string>): number {
+function estimateFreed(
+  listing: CacheListing,
+  victimKeys: string[],
+  incompleteKeys: string[],
+  gone: Set<string>,
+): number {
   const removedKeys = new Set([...victimKeys, ...incompleteKeys]);
   // Content shared with an entry that stays is not freed.
   const staying = new Set<string>();
@@ -190,9 +213,15 @@ function estimateFreed(listing: CacheListing, victimKeys: string[], incompleteKe
   return n;
 }
 
-function describeLeases(leases: LeaseScan, result: { staleLeases: GcResult['staleLeases']; liveLeases: GcResult['liveLeases']; unknownLeaseFiles: string[] }): void {
+function describeLeases(
+  leases: LeaseScan,
+  result: { staleLeases: GcResult['staleLeases']; liveLeases: GcResult['liveLeases']; unknownLeaseFiles: string[] },
+): void {
   result.staleLeases = leases.stale.map((l) => ({ file: l.file, pid: l.pid }));
-  result.liveLeases = leases.live.map((l) => ({ pid: l.pid, keys: l.keys === undefined ? 'unreadable' : l.keys.length }));
+  result.liveLeases = leases.live.map((l) => ({
+    pid: l.pid,
+    keys: l.keys === undefined ? 'unreadable' : l.keys.length,
+  }));
   result.unknownLeaseFiles = leases.unknown;
 }
 
@@ -207,10 +236,31 @@ async function sweep(dir: string): Promise<SweepResult> {
       break;
     } catch (e) {
       if (errnoCode(e) !== 'EEXIST' || attempt > 0) {
-        return { ran: false, skipped: errnoCode(e) === 'EEXIST' ? 'another gc or verify is sweeping' : `cannot write ${marker} (${errnoCode(e) ?? String(e)})`, unreferencedFiles: 0, corruptFiles: 0, droppedIndexLines: 0, tmpFiles: 0 };
+        return {
+          ran: false,
+          skipped:
+            errnoCode(e) === 'EEXIST'
+              ? 'another gc or verify is sweeping'
+              : `cannot write ${marker} (${errnoCode(e) ?? String(e)})`,
+          unreferencedFiles: 0,
+          corruptFiles: 0,
+          droppedIndexLines: 0,
+          tmpFiles: 0,
+        };
       }
-      const pid = await readFile(marker, 'utf8').then((t) => (JSON.parse(t) as { pid?: number }).pid, () => undefined);
-      if (typeof pid === 'number' && pidAlive(pid)) return { ran: false, skipped: `another gc or verify is sweeping (pid ${pid})`, unreferencedFiles: 0, corruptFiles: 0, droppedIndexLines: 0, tmpFiles: 0 };
+      const pid = await readFile(marker, 'utf8').then(
+        (t) => (JSON.parse(t) as { pid?: number }).pid,
+        () => undefined,
+      );
+      if (typeof pid === 'number' && pidAlive(pid))
+        return {
+          ran: false,
+          skipped: `another gc or verify is sweeping (pid ${pid})`,
+          unreferencedFiles: 0,
+          corruptFiles: 0,
+          droppedIndexLines: 0,
+          tmpFiles: 0,
+        };
       await rm(marker, { force: true }); // its sweeper died
     }
   }
@@ -226,19 +276,36 @@ async function sweepAnnounced(dir: string): Promise<SweepResult> {
   const leases = await scanLeases(dir);
   if (leases.live.length > 0) {
     const pids = [...new Set(leases.live.map((l) => l.pid))].join(', ');
-    return { ran: false, skipped: `a build is running (pid ${pids}); run it again when no build runs`, unreferencedFiles: 0, corruptFiles: 0, droppedIndexLines: 0, tmpFiles: 0 };
+    return {
+      ran: false,
+      skipped: `a build is running (pid ${pids}); run it again when no build runs`,
+      unreferencedFiles: 0,
+      corruptFiles: 0,
+      droppedIndexLines: 0,
+      tmpFiles: 0,
+    };
   }
   // A lock without a lease: something drives the executor without a lease (the API); it may be writing too.
   const locks = await sweepLocks(dir, { dryRun: true });
   if (locks.live.length > 0) {
-    return { ran: false, skipped: `a build is computing a step (${[...new Set(locks.live.map((l) => describeOwner(l.owner)))].join(', ')}); run it again when no build runs`, unreferencedFiles: 0, corruptFiles: 0, droppedIndexLines: 0, tmpFiles: 0 };
+    return {
+      ran: false,
+      skipped: `a build is computing a step (${[...new Set(locks.live.map((l) => describeOwner(l.owner)))].join(', ')}); run it again when no build runs`,
+      unreferencedFiles: 0,
+      corruptFiles: 0,
+      droppedIndexLines: 0,
+      tmpFiles: 0,
+    };
   }
   const tmpFiles = await countFiles(join(dir, 'tmp'));
   let stats: Record<string, unknown>;
   try {
     stats = (await cacache.verify(dir)) as unknown as Record<string, unknown>;
   } catch (e) {
-    throw new McbError('MCB_OUTPUT', `cannot clean the cache directory ${dir} (${(e as { code?: string }).code ?? String(e)}). Check its permissions, or choose another with --cache-dir.`);
+    throw new McbError(
+      'MCB_OUTPUT',
+      `cannot clean the cache directory ${dir} (${(e as { code?: string }).code ?? String(e)}). Check its permissions, or choose another with --cache-dir.`,
+    );
   }
   const num = (k: string) => (typeof stats[k] === 'number' ? (stats[k] as number) : 0);
   return {

@@ -60,7 +60,8 @@ export async function scanLeases(cacheDir: string): Promise<LeaseScan> {
       parsed = await readLease(file);
     }
     if (parsed === 'gone') continue; // released while we looked
-    const pid = parsed !== 'unreadable' && parsed.pid !== undefined ? parsed.pid : fromName ? Number(fromName[1]) : undefined;
+    const pid =
+      parsed !== 'unreadable' && parsed.pid !== undefined ? parsed.pid : fromName ? Number(fromName[1]) : undefined;
     if (pid === undefined) {
       scan.unknown.push(file);
       continue;
@@ -71,7 +72,9 @@ export async function scanLeases(cacheDir: string): Promise<LeaseScan> {
   return scan;
 }
 
-async function readLease(file: string): Promise<{ pid: number | undefined; keys: string[] | undefined } | 'unreadable' | 'gone'> {
+async function readLease(
+  file: string,
+): Promise<{ pid: number | undefined; keys: string[] | undefined } | 'unreadable' | 'gone'> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -82,7 +85,8 @@ async function readLease(file: string): Promise<{ pid: number | undefined; keys:
   try {
     const json = JSON.parse(text) as { pid?: unknown; keys?: unknown };
     const pid = typeof json.pid === 'number' ? json.pid : undefined;
-    const keys = Array.isArray(json.keys) && json.keys.every((k) => typeof k === 'string') ? (json.keys as string[]) : undefined;
+    const keys =
+      Array.isArray(json.keys) && json.keys.every((k) => typeof k === 'string') ? (json.keys as string[]) : undefined;
     return { pid, keys };
   } catch {
     return 'unreadable';

@@ -94,7 +94,12 @@ export async function acquireKeyLock(cacheDir: string, key: string, opts: Acquir
   const timing = { ...LOCK_TIMING, ...opts.timing };
   const dir = join(cacheDir, LOCKS_DIR);
   const file = lockPath(cacheDir, key);
-  const me: LockOwner = { pid: process.pid, host: hostname(), token: randomBytes(12).toString('hex'), since: Date.now() };
+  const me: LockOwner = {
+    pid: process.pid,
+    host: hostname(),
+    token: randomBytes(12).toString('hex'),
+    since: Date.now(),
+  };
   // The pid in the name lets gc remove what a killed process left before linking it.
   const tmp = join(dir, `${key}.${process.pid}-${me.token}.tmp`);
   try {
@@ -206,7 +211,12 @@ export async function readLock(file: string): Promise<Seen | undefined> {
 function parseOwner(text: string): LockOwner | undefined {
   try {
     const j = JSON.parse(text) as Partial<LockOwner>;
-    if (typeof j.pid === 'number' && typeof j.host === 'string' && typeof j.token === 'string' && /^[0-9a-f]{8,64}$/.test(j.token)) {
+    if (
+      typeof j.pid === 'number' &&
+      typeof j.host === 'string' &&
+      typeof j.token === 'string' &&
+      /^[0-9a-f]{8,64}$/.test(j.token)
+    ) {
       return { pid: j.pid, host: j.host, token: j.token, since: typeof j.since === 'number' ? j.since : 0 };
     }
   } catch {
@@ -216,7 +226,12 @@ function parseOwner(text: string): LockOwner | undefined {
 }
 
 /** Whether the holder of a lock (or a break file) is gone. */
-export function isStale(owner: LockOwner | undefined, mtimeMs: number, timing: LockTiming = LOCK_TIMING, now = Date.now()): boolean {
+export function isStale(
+  owner: LockOwner | undefined,
+  mtimeMs: number,
+  timing: LockTiming = LOCK_TIMING,
+  now = Date.now(),
+): boolean {
   const age = now - mtimeMs;
   if (!owner) return age > timing.unreadableStaleMs;
   if (owner.host === hostname()) return !pidAlive(owner.pid) || age > timing.reusedPidStaleMs;
@@ -227,14 +242,29 @@ export function isStale(owner: LockOwner | undefined, mtimeMs: number, timing: L
  * Replaces (or, for gc, removes) the stale lock `seen` through the break-file protocol at the top of this
  * file. `replace` runs only while we are the one breaker and the lock is still `seen`. True when it ran.
  */
-export async function breakStale(dir: string, key: string, seen: Seen, replace: () => Promise<void>, timing: LockTiming = LOCK_TIMING): Promise<boolean> {
+export async function breakStale(
+  dir: string,
+  key: string,
+  seen: Seen,
+  replace: () => Promise<void>,
+  timing: LockTiming = LOCK_TIMING,
+): Promise<boolean> {
   const file = join(dir, `${key}.lock`);
   const prefix = `${key}.break-${seen.id}.`;
   let mine: string | undefined;
   for (let n = 0; mine === undefined; n++) {
     const candidate = join(dir, `${prefix}${n}`);
     try {
-      await writeFile(candidate, JSON.stringify({ pid: process.pid, host: hostname(), token: randomBytes(12).toString('hex'), since: Date.now() }), { flag: 'wx' });
+      await writeFile(
+        candidate,
+        JSON.stringify({
+          pid: process.pid,
+          host: hostname(),
+          token: randomBytes(12).toString('hex'),
+          since: Date.now(),
+        }),
+        { flag: 'wx' },
+      );
       mine = candidate;
     } catch (e) {
       if (errnoCode(e) !== 'EEXIST') throw e;
@@ -247,7 +277,10 @@ export async function breakStale(dir: string, key: string, seen: Seen, replace: 
         return false; // the breaker finished and cleaned up: the lock is someone's now
       }
       // A live breaker is at work (or one just created its file and has not written it yet): let it finish.
-      if (!isStale(other.owner, other.mtimeMs, { ...timing, unreadableStaleMs: Math.max(timing.unreadableStaleMs, 1000) })) return false;
+      if (
+        !isStale(other.owner, other.mtimeMs, { ...timing, unreadableStaleMs: Math.max(timing.unreadableStaleMs, 1000) })
+      )
+        return false;
     }
   }
   try {
@@ -261,7 +294,8 @@ export async function breakStale(dir: string, key: string, seen: Seen, replace: 
       const names = await readdir(dir).catch(() => [] as string[]);
       const now = await readLock(file).catch(() => undefined);
       const all = now?.id !== seen.id ? names.filter((n) => n.startsWith(prefix)) : [];
-      for (const n of new Set([...all, mine.slice(dir.length + 1)])) await rm(join(dir, n), { force: true }).catch(() => {});
+      for (const n of new Set([...all, mine.slice(dir.length + 1)]))
+        await rm(join(dir, n), { force: true }).catch(() => {});
     }
   }
 }
@@ -278,7 +312,10 @@ export interface LockScan {
  * dryRun, through the same protocol a waiting build uses, so a build taking one over at the same moment is
  * never undone) and files killed processes left in locks/.
  */
-export async function sweepLocks(cacheDir: string, opts: { dryRun?: boolean; timing?: Partial<LockTiming> } = {}): Promise<LockScan> {
+export async function sweepLocks(
+  cacheDir: string,
+  opts: { dryRun?: boolean; timing?: Partial<LockTiming> } = {},
+): Promise<LockScan> {
   const timing = { ...LOCK_TIMING, ...opts.timing };
   const dir = join(cacheDir, LOCKS_DIR);
   const scan: LockScan = { live: [], stale: [], leftovers: [] };
@@ -332,9 +369,16 @@ function registerExitCleanup(): void {
 }
 
 function cancelledWhileWaiting(): McbError {
-  return new McbError('MCB_CANCELLED', 'the build was cancelled while waiting for another build computing the same step; nothing was cached.', { exitCode: 130 });
+  return new McbError(
+    'MCB_CANCELLED',
+    'the build was cancelled while waiting for another build computing the same step; nothing was cached.',
+    { exitCode: 130 },
+  );
 }
 
 function unwritable(cacheDir: string, e: unknown): McbError {
-  return new McbError('MCB_OUTPUT', `cannot take a step lock in the cache directory ${cacheDir} (${errnoCode(e) ?? String(e)}). Make it writable, free some space, or choose another with --cache-dir.`);
+  return new McbError(
+    'MCB_OUTPUT',
+    `cannot take a step lock in the cache directory ${cacheDir} (${errnoCode(e) ?? String(e)}). Make it writable, free some space, or choose another with --cache-dir.`,
+  );
 }

@@ -140,7 +140,9 @@ export class RemoteCache {
     } catch (e) {
       if (e instanceof Unusable) {
         this.stats.damaged++;
-        this.warn(`remote cache entry ${key.slice(0, 12)} at ${this.shown} is unusable (${e.message}); it is treated as a miss${this.mode === 'readwrite' ? ' and uploaded again once computed' : ''}`);
+        this.warn(
+          `remote cache entry ${key.slice(0, 12)} at ${this.shown} is unusable (${e.message}); it is treated as a miss${this.mode === 'readwrite' ? ' and uploaded again once computed' : ''}`,
+        );
         return undefined;
       }
       if (opts.signal?.aborted) throw cancelled();
@@ -172,7 +174,9 @@ export class RemoteCache {
       if (opts.signal?.aborted) throw cancelled();
       if (e instanceof Unusable) {
         this.uploadsRefused = true;
-        this.warn(`remote cache ${this.shown} refuses uploads (${e.message}); this build goes on reading from it without uploading (use --remote-cache-mode=read to say so)`);
+        this.warn(
+          `remote cache ${this.shown} refuses uploads (${e.message}); this build goes on reading from it without uploading (use --remote-cache-mode=read to say so)`,
+        );
         return false;
       }
       this.trip(e);
@@ -218,13 +222,19 @@ export class RemoteCache {
     const actual = createHash('sha256').update(bytes).digest('hex');
     if (bytes.byteLength !== b.size || actual !== b.sha256) {
       this.badBlobs.add(b.sha256);
-      throw new Unusable(`its blob ${b.sha256.slice(0, 12)} failed verification (${bytes.byteLength} bytes, sha256 ${actual.slice(0, 12)})`);
+      throw new Unusable(
+        `its blob ${b.sha256.slice(0, 12)} failed verification (${bytes.byteLength} bytes, sha256 ${actual.slice(0, 12)})`,
+      );
     }
     return bytes;
   }
 
   /** GETs a body of at most `limit` bytes; undefined on 404. */
-  private async download(path: string, limit: number, signal: AbortSignal | undefined): Promise<Uint8Array | undefined> {
+  private async download(
+    path: string,
+    limit: number,
+    signal: AbortSignal | undefined,
+  ): Promise<Uint8Array | undefined> {
     // A blob's size is known (the time limit grows with it); a record's limit is a cap, not its size.
     const res = await this.request('GET', path, undefined, signal, path.startsWith('cas/') ? limit : 0);
     if (res.status === 404) {
@@ -234,7 +244,9 @@ export class RemoteCache {
     if (res.status !== 200) {
       await res.body?.cancel();
       // 401/403 (credentials), 400, a redirect loop…: every request would answer the same, so it is an outage.
-      throw new Outage(`GET /${path} answered HTTP ${res.status}${res.status === 401 || res.status === 403 ? ': check the credentials in the URL' : ''}`);
+      throw new Outage(
+        `GET /${path} answered HTTP ${res.status}${res.status === 401 || res.status === 403 ? ': check the credentials in the URL' : ''}`,
+      );
     }
     const declared = Number(res.headers.get('content-length') ?? NaN);
     if (declared > limit) {
@@ -265,7 +277,13 @@ export class RemoteCache {
     return Buffer.concat(chunks);
   }
 
-  private async request(method: string, path: string, body?: Uint8Array, signal?: AbortSignal, expectBytes = 0): Promise<Response> {
+  private async request(
+    method: string,
+    path: string,
+    body?: Uint8Array,
+    signal?: AbortSignal,
+    expectBytes = 0,
+  ): Promise<Response> {
     // The limit covers the whole transfer, so it grows with the bytes moved (as if at 100 kB/s at the least):
     // a large shard on a slow link is slow, not an outage.
     const limitMs = Math.ceil(this.timeoutMs + ((body?.byteLength ?? expectBytes) / 100_000) * 1000);
@@ -280,14 +298,18 @@ export class RemoteCache {
       });
     } catch (e) {
       if (signal?.aborted) throw cancelled();
-      throw new Outage(timeout.aborted ? `no answer within ${Math.round(limitMs / 100) / 10} s` : describeFetchError(e));
+      throw new Outage(
+        timeout.aborted ? `no answer within ${Math.round(limitMs / 100) / 10} s` : describeFetchError(e),
+      );
     }
     if (res.status >= 500) {
       await res.body?.cancel();
       throw new Outage(`${method} /${path} answered HTTP ${res.status}`);
     }
     if (method === 'HEAD' && res.status !== 200 && res.status !== 404) {
-      throw new Outage(`HEAD /${path} answered HTTP ${res.status}${res.status === 401 || res.status === 403 ? ': check the credentials in the URL' : ''}`);
+      throw new Outage(
+        `HEAD /${path} answered HTTP ${res.status}${res.status === 401 || res.status === 403 ? ': check the credentials in the URL' : ''}`,
+      );
     }
     return res;
   }
@@ -309,12 +331,22 @@ export function parseRemoteUrl(raw: string, where = '--remote-cache'): URL {
   try {
     url = new URL(raw);
   } catch {
-    throw new McbError('MCB_USAGE', `${where} ${JSON.stringify(text)} is not a URL; give the cache server's base URL, e.g. http://cache.internal:8080/mcbuild (its /ac/ and /cas/ folders are created below it).`);
+    throw new McbError(
+      'MCB_USAGE',
+      `${where} ${JSON.stringify(text)} is not a URL; give the cache server's base URL, e.g. http://cache.internal:8080/mcbuild (its /ac/ and /cas/ folders are created below it).`,
+    );
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new McbError('MCB_USAGE', `${where} ${JSON.stringify(text)} uses ${url.protocol}; the remote cache speaks HTTP (http:// or https://). For S3 or GCS, put bazel-remote or another HTTP gateway in front of the bucket.`);
+    throw new McbError(
+      'MCB_USAGE',
+      `${where} ${JSON.stringify(text)} uses ${url.protocol}; the remote cache speaks HTTP (http:// or https://). For S3 or GCS, put bazel-remote or another HTTP gateway in front of the bucket.`,
+    );
   }
-  if (url.search || url.hash) throw new McbError('MCB_USAGE', `${where} ${JSON.stringify(text)} has a query or fragment; give the base URL alone.`);
+  if (url.search || url.hash)
+    throw new McbError(
+      'MCB_USAGE',
+      `${where} ${JSON.stringify(text)} has a query or fragment; give the base URL alone.`,
+    );
   return url;
 }
 
@@ -326,7 +358,9 @@ export function redactUrl(text: string): string {
 }
 
 function cancelled(): McbError {
-  return new McbError('MCB_CANCELLED', 'the build was cancelled; nothing half-transferred was kept.', { exitCode: 130 });
+  return new McbError('MCB_CANCELLED', 'the build was cancelled; nothing half-transferred was kept.', {
+    exitCode: 130,
+  });
 }
 
 function checkKey(key: string): void {
@@ -340,12 +374,23 @@ function parseRecord(bytes: Uint8Array, key: string): ActionRecord {
   } catch {
     throw new Unusable('its action record is not JSON');
   }
-  const blob = (b: unknown): b is Blob => typeof b === 'object' && b !== null && /^[0-9a-f]{64}$/.test(String((b as Blob).sha256)) && Number.isSafeInteger((b as Blob).size) && (b as Blob).size >= 0;
+  const blob = (b: unknown): b is Blob =>
+    typeof b === 'object' &&
+    b !== null &&
+    /^[0-9a-f]{64}$/.test(String((b as Blob).sha256)) &&
+    Number.isSafeInteger((b as Blob).size) &&
+    (b as Blob).size >= 0;
   if (r?.mcbuild !== FORMAT) throw new Unusable(`its action record is not ${FORMAT}`);
   if (r.key !== key) throw new Unusable('its action record names another key');
-  if (!blob(r.meta) || r.meta.size > MAX_RECORD_BYTES * 16) throw new Unusable('its action record has no valid metadata blob');
+  if (!blob(r.meta) || r.meta.size > MAX_RECORD_BYTES * 16)
+    throw new Unusable('its action record has no valid metadata blob');
   const names = new Set<string>();
-  if (!Array.isArray(r.files) || !r.files.every((f) => blob(f) && typeof f.name === 'string' && FILE_NAME.test(f.name) && !names.has(f.name) && names.add(f.name))) {
+  if (
+    !Array.isArray(r.files) ||
+    !r.files.every(
+      (f) => blob(f) && typeof f.name === 'string' && FILE_NAME.test(f.name) && !names.has(f.name) && names.add(f.name),
+    )
+  ) {
     throw new Unusable('its action record lists invalid files');
   }
   return r as ActionRecord;

@@ -56,7 +56,10 @@ export class StepCache {
     if (!info) return undefined;
     const metadata = info.metadata as Partial<IndexMetadata> | undefined;
     // Index lines carry their own hash, so a malformed one was written by something other than mcbuild.
-    if (!Array.isArray(metadata?.files) || !metadata.files.every((f) => typeof f?.name === 'string' && typeof f.integrity === 'string')) {
+    if (
+      !Array.isArray(metadata?.files) ||
+      !metadata.files.every((f) => typeof f?.name === 'string' && typeof f.integrity === 'string')
+    ) {
       return this.damaged(key, info, 'its index line is malformed');
     }
     const listed = metadata.files;
@@ -66,7 +69,8 @@ export class StepCache {
     } catch (e) {
       const code = errnoCode(e);
       if (code === 'ENOENT') return this.damaged(key, info, 'its metadata is missing');
-      if (code === 'EINTEGRITY' || code === 'EBADSIZE') return this.damaged(key, info, 'its metadata failed verification');
+      if (code === 'EINTEGRITY' || code === 'EBADSIZE')
+        return this.damaged(key, info, 'its metadata failed verification');
       throw this.unreadable(e);
     }
     let meta: Record<string, unknown>;
@@ -102,7 +106,10 @@ export class StepCache {
     try {
       const info = await cacache.get.info(this.dir, indexKey(key));
       if (info && Date.now() - info.time > TOUCH_AFTER_MS) {
-        await cacache.index.insert(this.dir, indexKey(key), info.integrity, { metadata: info.metadata, ...(info.size === undefined ? {} : { size: info.size }) });
+        await cacache.index.insert(this.dir, indexKey(key), info.integrity, {
+          metadata: info.metadata,
+          ...(info.size === undefined ? {} : { size: info.size }),
+        });
       }
     } catch {
       /* a read-only cache still serves hits */
@@ -120,7 +127,8 @@ export class StepCache {
       await cacache.put(this.dir, indexKey(key), Buffer.from(JSON.stringify(entry.meta)), { metadata: { files } });
     } catch (e) {
       const code = errnoCode(e);
-      if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS' || code === 'ENOSPC' || code === 'ENOTDIR') throw this.unwritable(e);
+      if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS' || code === 'ENOSPC' || code === 'ENOTDIR')
+        throw this.unwritable(e);
       throw e;
     }
   }
@@ -167,9 +175,15 @@ export class StepCache {
   private async damaged(key: string, judged: CacheObject, reason: string): Promise<undefined> {
     this.onDamage(key, reason);
     const now = await cacache.get.info(this.dir, indexKey(key)).catch(() => null);
-    if (now && now.integrity === judged.integrity && now.time === judged.time) await cacache.rm.entry(this.dir, indexKey(key)).catch(() => {});
+    if (now && now.integrity === judged.integrity && now.time === judged.time)
+      await cacache.rm.entry(this.dir, indexKey(key)).catch(() => {});
     const listed = (judged.metadata as Partial<IndexMetadata> | undefined)?.files;
-    const integrities = [judged.integrity, ...(Array.isArray(listed) ? listed.map((f) => f?.integrity).filter((i): i is string => typeof i === 'string') : [])];
+    const integrities = [
+      judged.integrity,
+      ...(Array.isArray(listed)
+        ? listed.map((f) => f?.integrity).filter((i): i is string => typeof i === 'string')
+        : []),
+    ];
     // cacache never overwrites existing content, so bad bytes must go before the step is stored again.
     for (const integrity of integrities) {
       try {
@@ -182,11 +196,17 @@ export class StepCache {
   }
 
   private unwritable(e: unknown): McbError {
-    return new McbError('MCB_OUTPUT', `cannot write to the cache directory ${this.dir} (${errnoCode(e) ?? String(e)}). Make it writable, free some space, or choose another with --cache-dir.`);
+    return new McbError(
+      'MCB_OUTPUT',
+      `cannot write to the cache directory ${this.dir} (${errnoCode(e) ?? String(e)}). Make it writable, free some space, or choose another with --cache-dir.`,
+    );
   }
 
   private unreadable(e: unknown): McbError {
-    return new McbError('MCB_OUTPUT', `cannot read the cache directory ${this.dir} (${errnoCode(e) ?? String(e)}). Check its permissions, or choose another with --cache-dir.`);
+    return new McbError(
+      'MCB_OUTPUT',
+      `cannot read the cache directory ${this.dir} (${errnoCode(e) ?? String(e)}). Check its permissions, or choose another with --cache-dir.`,
+    );
   }
 }
 

@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { RemoteCache } from '../cache/remote.js';
 import { checkQueueName, DEFAULT_QUEUE, parseRedisUrl } from '../distributed/redis.js';
 import { runWorker } from '../distributed/worker.js';
+import { runStep } from '../execute/index.js';
 import { McbError } from '../errors.js';
 import { CONFIG_FILE, loadProjectConfig } from '../recipe/project-config.js';
 import { findProjectRoot } from '../recipe/index.js';
@@ -71,7 +72,16 @@ export const workerCommand: Command = {
     }
     const lockSeconds = positiveInt(ctx.values['lock-seconds'], '--lock-seconds', 60, 24 * 3600);
     const cacheDir = (ctx.values['cache-dir'] as string | undefined) ?? resolve(root, 'cache');
-    const summary = await runWorker({ redis, queue, remote, cacheDir, lockSeconds, signal: ctx.signal, log });
+    const summary = await runWorker({
+      redis,
+      queue,
+      remote,
+      cacheDir,
+      lockSeconds,
+      signal: ctx.signal,
+      log,
+      run: runStep,
+    });
     log(`stopped after ${summary.jobs} ${summary.jobs === 1 ? 'job' : 'jobs'} (${summary.failed} failed)`);
     return 0;
   },

@@ -13,7 +13,7 @@ import { Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { McbError, type ErrorCode } from '../errors.js';
 import { MCBUILD_VERSION } from '../version.js';
-import type { StepJob } from './job.js';
+import { JOB_FORMAT, type StepJob } from './job.js';
 import { DEFAULT_QUEUE, redisConnection, shownRedis } from './redis.js';
 
 export interface RunHooks {
@@ -62,11 +62,12 @@ export interface StepQueueOptions {
 const POLL_MS = 2_000;
 
 /**
- * The queue's name in Redis carries mcbuild's version (it is in every step key): workers of another release
- * never see this build's jobs, and the build says no worker is connected instead of failing on them.
+ * The queue's name in Redis carries mcbuild's version (it is in every step key) and the job format: workers of
+ * another release never see this build's jobs, and the build says no worker is connected instead of failing
+ * on them.
  */
 export function queueName(name: string): string {
-  return `${name}-v${MCBUILD_VERSION}`;
+  return `${name}-v${MCBUILD_VERSION}-j${JOB_FORMAT}`;
 }
 
 /** Attempts per job: a worker that dies mid-step (or whose step crashed) leaves the job to another. */

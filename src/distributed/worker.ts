@@ -1,6 +1,6 @@
 /**
- * `mcbuild worker`: takes step jobs from the BullMQ queue, runs each with the code a local build runs
- * (src/execute/run-step.ts), stores the result in its own local cache and uploads it to the remote cache, the
+ * `mcbuild worker`: takes step jobs from the BullMQ queue, runs each with the code a local build runs (handed
+ * in as `run`: src/execute/steps/), stores the result in its own local cache and uploads it to the remote cache, the
  * one place the coordinator reads it from. A job is acknowledged only after the upload, so a worker that dies
  * mid-step leaves the job to BullMQ's stalled-job check, which hands it to another worker.
  *
@@ -14,9 +14,9 @@ import { StepCache, type CacheEntry } from '../cache/index.js';
 import type { RemoteCache } from '../cache/remote.js';
 import { isMcbError, McbError } from '../errors.js';
 import type { Engine } from '../engine/runtime.js';
-import { runStep } from '../execute/run-step.js';
-import { logStep } from '../execute/step-log.js';
+import { logStep } from '../cache/step-log.js';
 import { queueName, STARTED, type JobProgress, type JobResult } from './coordinator.js';
+import type { Step } from '../plan/index.js';
 import { openJob, type StepJob } from './job.js';
 import { redisConnection, shownRedis } from './redis.js';
 
@@ -29,7 +29,16 @@ export interface WorkerOptions {
   lockSeconds?: number;
   signal: AbortSignal;
   log(line: string): void;
+  /** Computes a step from its inputs' entries, as a local build does (src/execute/steps/). */
+  run: StepRunner;
 }
+
+/** How a step is computed; the worker only moves jobs, entries and progress. */
+export type StepRunner = (
+  step: Step,
+  inputs: CacheEntry[],
+  rt: { engine(): Promise<Engine>; signal: AbortSignal; progress(message: string, fraction?: number): void },
+) => Promise<CacheEntry>;
 
 export interface WorkerSummary {
   jobs: number;
@@ -50,13 +59,12 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerSummary> {
 
   const processJob = async (job: Job<StepJob, JobResult>): Promise<JobResult> => {
     const started = performance.now();
-    let recipe;
+    let step: Step;
     try {
-      recipe = openJob(job.data, job.id);
+      step = openJob(job.data, job.id);
     } catch (e) {
       throw unrecoverable(e);
     }
-    const { step } = job.data;
     // Loading reads the user's files, which live with the coordinator (it runs those steps itself). A worker
     // reads no path a job names except dataset files, so a queue writer cannot make it upload arbitrary files.
     if (step.spec.kind === 'load')
@@ -105,8 +113,7 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerSummary> {
     try {
       const note = logStep('start', step);
       if (note) opts.log(`warning: ${note}`);
-      const entry = await runStep(step, inputs, {
-        recipe,
+      const entry = await opts.run(step, inputs, {
         engine: () => {
           if (!engine || engineBackend !== job.data.backend) {
             engineBackend = job.data.backend;

@@ -1,2 +1,12 @@
-export { plan, CACHE_FORMAT, METRICS_VERSION, type Plan, type Step, type StepSpec } from './plan.js';
+export { plan } from './plan.js';
+export {
+  CACHE_FORMAT,
+  METRICS_VERSION,
+  type LayerPlan,
+  type PassSpec,
+  type Plan,
+  type Step,
+  type StepSpec,
+} from './types.js';
 export { gatherPlanInputs, type PlanInputs } from './inputs.js';
+export { optionsPlace } from './places.js';

@@ -7,6 +7,8 @@ export { checkInsideProject, findProjectRoot, isInside } from './paths.js';
 export {
   formatDataPath,
   formatPosition,
+  RecordedSource,
+  recordPlaces,
   SourceMap,
   type DataPath,
   type Position,

@@ -115,3 +115,40 @@ export class MergedSource implements RecipeSource {
     return owner.source.positionOf([...owner.path, ...path.slice(i)], opts);
   }
 }
+
+/** The key under which a path's position is recorded: paths are compared whole, segment by segment. */
+function placeKey(path: DataPath): string {
+  return JSON.stringify(path);
+}
+
+/** The positions of `paths` (and of each path's ancestors, for fallbacks), as a plain table that travels in JSON. */
+export function recordPlaces(source: RecipeSource, paths: readonly DataPath[]): Record<string, Position> {
+  const out: Record<string, Position> = {};
+  for (const path of paths) {
+    for (let n = path.length; n >= 0; n--) {
+      const key = placeKey(path.slice(0, n));
+      if (key in out) break;
+      out[key] = source.positionOf(path.slice(0, n));
+    }
+  }
+  return out;
+}
+
+/**
+ * Positions recorded by recordPlaces, for code that runs without the recipe (a step on a worker): a path not
+ * recorded falls back to its nearest recorded ancestor, as SourceMap falls back to the nearest written value.
+ */
+export class RecordedSource implements RecipeSource {
+  constructor(
+    readonly file: string,
+    private readonly places: Readonly<Record<string, Position>>,
+  ) {}
+
+  positionOf(path: DataPath): Position {
+    for (let n = path.length; n >= 0; n--) {
+      const found = this.places[placeKey(path.slice(0, n))];
+      if (found) return found;
+    }
+    return { file: this.file, line: 1, col: 1 };
+  }
+}

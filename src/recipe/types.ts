@@ -119,6 +119,13 @@ export interface SearchSpec {
   maxSeconds?: number;
 }
 
+/** `runtime.latency`: how latency is timed (batch sizes, runs per batch size, warm-up runs). */
+export interface LatencyRuntime {
+  batchSizes?: number[];
+  runs?: number;
+  warmup?: number;
+}
+
 /** `max` count, and `minRatio` = at least this many times fewer than the baseline. */
 export interface CountThreshold {
   max?: number;
@@ -196,7 +203,7 @@ export interface Recipe {
   overrides: OverrideBlock[];
   thresholds: Thresholds;
   output: string;
-  runtime: { backend: BackendChoice; latency?: { batchSizes?: number[]; runs?: number; warmup?: number } };
+  runtime: { backend: BackendChoice; latency?: LatencyRuntime };
   /** Set when the recipe is one combination of a `matrix`. */
   variant?: Variant;
   /** Where each value was written (in this file, a file it extends, or on the command line), for error messages. */

@@ -4,6 +4,7 @@ import { planBuild } from '../../src/pipeline/index.js';
 import { failure, QueueUnavailable } from '../../src/distributed/coordinator.js';
 import { openJob, stepJob, type StepJob } from '../../src/distributed/job.js';
 import { isMcbError } from '../../src/errors.js';
+import { RecordedSource } from '../../src/recipe/index.js';
 import { tempDir, tinyRecipe, writeText } from '../helpers.js';
 
 /** A recipe whose places span two files (extends) and the command line (--set), with overrides. */
@@ -19,14 +20,6 @@ async function planned() {
     `extends: ./base.yaml\nname: child\noverrides:\n  - layers: [fc_1]\n    prune: skip\n`,
   );
   return planBuild(file, { cacheDir: join(dir, 'cache'), set: ['passes[1].quantize.dtype=uint16'] });
-}
-
-function paths(value: unknown, path: (string | number)[] = []): (string | number)[][] {
-  const out = [path];
-  if (Array.isArray(value)) value.forEach((v, i) => out.push(...paths(v, [...path, i])));
-  else if (value !== null && typeof value === 'object')
-    for (const [k, v] of Object.entries(value)) out.push(...paths(v, [...path, k]));
-  return out;
 }
 
 describe("a worker's failure, as the build sees it", () => {
@@ -52,38 +45,44 @@ describe("a worker's failure, as the build sees it", () => {
 });
 
 describe('step jobs', () => {
-  it('carry the step and recipe through JSON with every place of the recipe intact', async () => {
+  it('carry the step alone through JSON, with the places of its errors intact', async () => {
     const { plan, recipe } = await planned();
     for (const step of plan.steps) {
       const job = JSON.parse(
-        JSON.stringify(stepJob(step, recipe, plan.backend, (id) => plan.steps.find((s) => s.id === id)!.key)),
+        JSON.stringify(stepJob(step, plan.backend, (id) => plan.steps.find((s) => s.id === id)!.key)),
       ) as StepJob;
+      expect(job).not.toHaveProperty('recipe');
       expect(job.inputs.map((i) => i.key)).toEqual(step.inputs.map((id) => plan.steps.find((s) => s.id === id)!.key));
       const opened = openJob(job, step.key);
-      expect(opened.passes).toEqual(JSON.parse(JSON.stringify(recipe.passes)));
-      expect(opened.data).toEqual(recipe.data);
-      for (const p of paths(recipe.document)) {
-        expect(opened.source.positionOf(p)).toEqual(recipe.source.positionOf(p));
-        expect(opened.source.positionOf(p, { key: true })).toEqual(recipe.source.positionOf(p, { key: true }));
+      const { layerPlan: _, ...plain } = step;
+      expect(opened).toEqual(JSON.parse(JSON.stringify(plain)));
+      if (opened.spec.kind !== 'pass') continue;
+      // The places a pass's errors name, wherever it runs: its options and its override blocks' settings.
+      const source = new RecordedSource(recipe.file, opened.spec.places);
+      const entry = ['passes', opened.spec.index, opened.spec.pass];
+      for (const p of [entry, ...Object.keys(opened.spec.raw).map((k) => [...entry, k])]) {
+        expect(source.positionOf(p)).toEqual(recipe.source.positionOf(p));
+      }
+      for (const rule of opened.spec.rules ?? []) {
+        const block = ['overrides', rule.block, opened.spec.pass];
+        expect(source.positionOf(block)).toEqual(recipe.source.positionOf(block));
       }
       // A path below any recorded one falls back to its nearest ancestor, as the YAML source map does.
-      expect(opened.source.positionOf(['passes', 0, 'prune', 'nonexistent'])).toEqual(
-        recipe.source.positionOf(['passes', 0, 'prune', 'nonexistent']),
-      );
+      expect(source.positionOf([...entry, 'nonexistent'])).toEqual(recipe.source.positionOf([...entry, 'nonexistent']));
     }
     // The three places a recipe's values come from all survive: the child, the file it extends, the command line.
-    const files = new Set(paths(recipe.document).map((p) => recipe.source.positionOf(p).file));
-    expect([...files].some((f) => f.endsWith('child.yaml'))).toBe(true);
-    expect([...files].some((f) => f.endsWith('base.yaml'))).toBe(true);
-    expect(recipe.source.positionOf(['passes', 1, 'quantize', 'dtype']).label).toMatch(/--set/);
+    const places = plan.steps.flatMap((s) => (s.spec.kind === 'pass' ? Object.values(s.spec.places) : []));
+    expect(places.some((p) => p.file.endsWith('child.yaml'))).toBe(true);
+    expect(places.some((p) => p.file.endsWith('base.yaml'))).toBe(true);
+    expect(places.some((p) => /--set/.test(p.label ?? ''))).toBe(true);
   });
 
   it('are refused when altered, or planned by another mcbuild version', async () => {
-    const { plan, recipe } = await planned();
+    const { plan } = await planned();
     const step = plan.steps.find((s) => s.spec.kind === 'pass')!;
     const fresh = () =>
       JSON.parse(
-        JSON.stringify(stepJob(step, recipe, plan.backend, (id) => plan.steps.find((s) => s.id === id)!.key)),
+        JSON.stringify(stepJob(step, plan.backend, (id) => plan.steps.find((s) => s.id === id)!.key)),
       ) as StepJob;
     const refused = (job: StepJob, id: string | undefined, pattern: RegExp) => {
       let error: unknown;
@@ -105,6 +104,9 @@ describe('step jobs', () => {
     const inputAltered = fresh();
     inputAltered.inputs[0]!.key = 'a'.repeat(64);
     refused(inputAltered, step.key, /altered/);
+    const rulesAltered = fresh();
+    (rulesAltered.step.spec as { rules?: unknown }).rules = undefined;
+    refused(rulesAltered, step.key, /altered/);
     refused(fresh(), 'f'.repeat(64), /altered/);
     const older = fresh();
     older.mcbuild = '0.0.1';

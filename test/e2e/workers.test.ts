@@ -337,9 +337,9 @@ describe.skipIf(!servers)(
       const queue = newQueue();
       const log = join(dir, 'refused-steps.jsonl');
       const worker = startWorker(queue, log, 'refuser');
-      const { plan, recipe } = await planBuild(sweep, { variant: 'sparsity=0.5', cacheDir: join(dir, 'unused-cache') });
+      const { plan } = await planBuild(sweep, { variant: 'sparsity=0.5', cacheDir: join(dir, 'unused-cache') });
       const step = plan.steps.find((s) => s.spec.kind === 'eval')!;
-      const job = stepJob(step, recipe, plan.backend, (id) => plan.steps.find((s) => s.id === id)!.key) as StepJob;
+      const job = stepJob(step, plan.backend, (id) => plan.steps.find((s) => s.id === id)!.key) as StepJob;
       job.mcbuild = '0.0.1'; // as queued by another release
       const q = await StepQueue.connect({ url: new URL(redis.url), queue });
       try {
@@ -357,7 +357,6 @@ describe.skipIf(!servers)(
         // A job naming a file to load (as a queue writer could send) is refused: workers read no user paths.
         const load = stepJob(
           { ...step, spec: { kind: 'load', path: '/etc/passwd' } },
-          recipe,
           plan.backend,
           (id) => plan.steps.find((s) => s.id === id)!.key,
         );

@@ -113,7 +113,7 @@ describe('plan', () => {
 
   it('planning loads no TF.js module', () => {
     const recipe = writeText(join(dir, 'notf.yaml'), tinyRecipe());
-    const script = `import('${join(ROOT, 'dist/src/build.js')}').then(async (m) => {
+    const script = `import('${join(ROOT, 'dist/src/pipeline/index.js')}').then(async (m) => {
       await m.planBuild(${JSON.stringify(recipe)}, { cacheDir: ${JSON.stringify(join(dir, 'cache'))} });
       const loaded = Object.keys(require.cache).filter((k) => k.includes('@tensorflow'));
       process.stdout.write(JSON.stringify(loaded));

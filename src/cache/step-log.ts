@@ -8,12 +8,11 @@
  * A cache hit writes nothing.
  */
 import { appendFileSync } from 'node:fs';
-import type { Step } from '../plan/index.js';
 
 export type StepLogEvent = 'start' | 'done';
 
 /** Appends a line when MCBUILD_STEP_LOG is set; returns a warning the first time the file cannot be written. */
-export function logStep(event: StepLogEvent, step: Step): string | undefined {
+export function logStep(event: StepLogEvent, step: { key: string; id: string }): string | undefined {
   const file = process.env.MCBUILD_STEP_LOG;
   if (!file) return undefined;
   try {

@@ -1,0 +1,174 @@
+/**
+ * The pass steps of a plan: each entry of `passes` resolved by its pass, checked against the data it reads,
+ * its override blocks resolved against the layers the planner predicts it receives, and made into a step
+ * that carries everything its run needs.
+ */
+import { datasetFingerprint, datasetLabelled, describeDataset, type DatasetFactsMap } from '../data/index.js';
+import { McbError } from '../errors.js';
+import { getPass, type BuiltinArchitecture, type PassData } from '../passes/index.js';
+import { formatPosition, type DataPath, type DataSpec, type Recipe } from '../recipe/index.js';
+import { checkSearch } from './checks.js';
+import {
+  describeLayers,
+  hashedRules,
+  layerResolver,
+  ruleMatches,
+  rulesFor,
+  unmatchedPatterns,
+  unmatchedRuleMessage,
+  type LayerRule,
+  type ModelLayer,
+} from './layers.js';
+import { optionsPlace, passPlaces } from './places.js';
+import type { LayerPlan, PassSpec, Step } from './types.js';
+
+export interface PassPlanning {
+  /** The baseline's layers, when gathered (a recipe with overrides): overrides are resolved against them. */
+  layers?: ModelLayer[];
+  datasets?: DatasetFactsMap;
+  /** backend and packages, for passes whose output depends on TF.js numerics. */
+  numerics: Record<string, unknown>;
+  /** Adds a step after `input`; returns it. */
+  add(id: string, title: string, spec: PassSpec, input: string, own: Record<string, unknown>): Step;
+}
+
+/** Plans every pass entry in order after `first`; returns the id of the last model step. */
+export function planPasses(recipe: Recipe, first: string, p: PassPlanning): string {
+  // The layers each pass receives, as far as planning can know them (only gathered when there are overrides).
+  let layers: ModelLayer[] | undefined = p.layers;
+  const seenBy = new Map<number, ModelLayer[][] | 'unknown'>();
+  // Blocks that match no predicted layer at a pass they configure: refused after the per-pattern check below.
+  const idle: { rule: LayerRule; pass: string; layers: ModelLayer[] }[] = [];
+  const at = (path: DataPath) => formatPosition(recipe.source.positionOf(path));
+  const labelled = (kind: PassData) => datasetLabelled(recipe.data[kind]!, p.datasets);
+  let previous = first;
+  // The builtin architecture of the model each pass receives, for options relative to it (distill's `width`).
+  let architecture: BuiltinArchitecture | undefined =
+    recipe.model.kind === 'train'
+      ? { architecture: recipe.model.train.architecture, options: recipe.model.train.options }
+      : undefined;
+  const modelAt = formatPosition(
+    recipe.source.positionOf(['model', recipe.model.kind === 'file' ? 'path' : 'train'], { key: false }),
+  );
+  for (const entry of recipe.passes) {
+    const pass = getPass(entry.name);
+    if (!pass) throw new Error(`schema admitted unknown pass ${entry.name}`); // the schema's enum prevents this
+    const place = optionsPlace(recipe.source, entry.index, entry.name);
+    const options = pass.resolveOptions(entry.rawOptions, place, {
+      ...(architecture ? { architecture } : {}),
+      modelAt,
+    });
+    if (entry.search) checkSearch(recipe, entry, place);
+    architecture = pass.architectureAfter?.(options) ?? architecture;
+    const needs = pass.needsFor?.(options) ?? pass.needs;
+    for (const kind of needs) {
+      if (!recipe.data[kind]) {
+        throw new McbError(
+          'MCB_RECIPE_INVALID',
+          `the ${entry.name} pass at ${place.at()} reads data.${kind}, which the recipe does not set; add it, e.g. \`data: { ${kind}: { dataset: mnist, split: train } }\`.`,
+        );
+      }
+    }
+    for (const kind of pass.labelsFor?.(options) ?? []) {
+      if (!labelled(kind)) {
+        throw new McbError(
+          'MCB_RECIPE_INVALID',
+          `the ${entry.name} pass at ${place.at()} ${pass.labelsWhy ?? 'trains on labels'}, but data.${kind} (${describeDataset(recipe.data[kind]!)}, set at ${formatPosition(recipe.source.positionOf(['data', kind]))}) has none. Give data.${kind} labels (class folders, or a \`y\` array)${pass.labelFreeHint ? `, or ${pass.labelFreeHint}` : ''}.`,
+        );
+      }
+    }
+    const id = `pass-${entry.index + 1}-${entry.name}`;
+    const read: Partial<Record<PassData, DataSpec>> = Object.fromEntries(
+      needs.map((kind) => [kind, recipe.data[kind]!]),
+    );
+    const data = Object.fromEntries(needs.map((kind) => [kind, datasetFingerprint(recipe.data[kind]!, p.datasets)]));
+    const rules = rulesFor(recipe.overrides, entry.name, entry.index);
+    let layerPlan: LayerPlan | undefined;
+    let layersAfter = layers;
+    if (p.layers) {
+      // Resolve every predicted layer now, so a bad merged option fails the plan instead of a later step.
+      const resolver = layerResolver(
+        pass,
+        { path: place.path, raw: entry.rawOptions },
+        options,
+        rules,
+        layers ?? [],
+        at,
+        { ...(architecture ? { architecture } : {}), modelAt },
+      );
+      if (layers) for (const l of layers) resolver.optionsFor(l.name);
+      for (const r of rules) {
+        const seen = seenBy.get(r.block);
+        if (!layers) seenBy.set(r.block, 'unknown');
+        else if (seen !== 'unknown') seenBy.set(r.block, [...(seen ?? []), layers]);
+        if (layers && !layers.some((l) => ruleMatches(r, l))) idle.push({ rule: r, pass: entry.name, layers });
+      }
+      layerPlan = { ...(layers ? { layers } : {}), overridden: resolver.overridden() };
+      // A pass that builds a new model (distill's student) makes the layers after it unknown until it runs;
+      // the runner checks the blocks of later passes against the real model.
+      layersAfter = pass.architectureAfter
+        ? undefined
+        : layers && (pass.layersAfter ? pass.layersAfter(layers, options, resolver.optionsFor) : layers);
+    }
+    const spec: PassSpec = {
+      kind: 'pass',
+      pass: entry.name,
+      index: entry.index,
+      options,
+      raw: entry.rawOptions,
+      ...(rules.length ? { rules } : {}),
+      ...(needs.length ? { data: read } : {}),
+      places: passPlaces(recipe.source, entry, rules),
+    };
+    const overrides = rules.length ? ` + ${rules.length} override${rules.length > 1 ? 's' : ''}` : '';
+    const step = p.add(id, `${entry.name} ${summarise(options)}${overrides}`.trim(), spec, previous, {
+      step: 'pass',
+      pass: entry.name,
+      passVersion: pass.version,
+      options,
+      ...(rules.length ? { overrides: hashedRules(rules) } : {}),
+      ...(needs.length ? { data } : {}),
+      ...((pass.dependsOnBackendFor?.(options) ?? pass.dependsOnBackend) ? p.numerics : {}),
+    });
+    if (layerPlan) step.layerPlan = layerPlan;
+    layers = layersAfter;
+    previous = id;
+  }
+  if (p.layers) checkBlocksMatch(recipe, seenBy, idle, at);
+  return previous;
+}
+
+/** Every pattern of a block must match a layer at some pass it configures, and every block some layer there. */
+function checkBlocksMatch(
+  recipe: Recipe,
+  seenBy: ReadonlyMap<number, ModelLayer[][] | 'unknown'>,
+  idle: readonly { rule: LayerRule; pass: string; layers: ModelLayer[] }[],
+  at: (path: DataPath) => string,
+): void {
+  for (const block of recipe.overrides) {
+    const seen = seenBy.get(block.index);
+    if (!seen || seen === 'unknown') continue;
+    const union = [...new Map(seen.flat().map((l) => [l.name, l])).values()];
+    const missing = unmatchedPatterns(block, union)[0];
+    if (missing) {
+      const what = missing.path[2] === 'classes' ? 'layer class' : 'layer pattern';
+      throw new McbError(
+        'MCB_RECIPE_INVALID',
+        `${what} ${JSON.stringify(missing.pattern)} at ${at(missing.path)} matches no layer of the model${seen.length > 1 ? ' at any pass it configures' : ''}; the closest are ${missing.closest.map((n) => JSON.stringify(n)).join(', ')} (of ${describeLayers(union)}). Fix the name, or remove it.`,
+      );
+    }
+  }
+  const first = idle[0];
+  if (first)
+    throw new McbError(
+      'MCB_RECIPE_INVALID',
+      unmatchedRuleMessage(first.rule, first.pass, first.layers, at(['overrides', first.rule.block]), 'planned'),
+    );
+}
+
+function summarise(options: object): string {
+  const parts = Object.entries(options).map(
+    ([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`,
+  );
+  return parts.length ? `(${parts.join(', ')})` : '';
+}
