@@ -56,7 +56,13 @@ export function openJob(job: StepJob, jobId: string | undefined): Step {
       `${job.step.title ?? job.step.id}: planned by mcbuild ${String(job.mcbuild)} but this worker runs ${MCBUILD_VERSION}; the version is part of every step key, so workers must run the coordinator's version. Upgrade or downgrade one of them.`,
     );
   }
-  const k = job.step.keyInputs as { inputs?: unknown; pass?: unknown; options?: unknown; step?: unknown; overrides?: unknown };
+  const k = job.step.keyInputs as {
+    inputs?: unknown;
+    pass?: unknown;
+    options?: unknown;
+    step?: unknown;
+    overrides?: unknown;
+  };
   const spec = job.step.spec;
   // The key must be the hash of its inputs, and what the worker will run must be what the key says: the input
   // entries it fetches and, for a pass, the pass, its options and its override rules. (The queue is trusted

@@ -4,7 +4,15 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { cacheState, formatAge, gcCache, listCache, parseDuration, StepCache, verifyCache } from '../../src/cache/index.js';
+import {
+  cacheState,
+  formatAge,
+  gcCache,
+  listCache,
+  parseDuration,
+  StepCache,
+  verifyCache,
+} from '../../src/cache/index.js';
 import { McbError } from '../../src/errors.js';
 import { listFiles, tempDir, writeText } from '../helpers.js';
 
@@ -83,7 +91,9 @@ describe('listCache', () => {
     expect(await cacheState(dir)).toBe('empty');
     writeText(join(dir, 'thesis.txt'), 'x');
     await expect(cacheState(dir)).rejects.toThrow(McbError);
-    await expect(cacheState(dir)).rejects.toThrow(/is not an mcbuild cache: it has no index-v5\/ or content-v2\/ folder but holds "thesis\.txt"/);
+    await expect(cacheState(dir)).rejects.toThrow(
+      /is not an mcbuild cache: it has no index-v5\/ or content-v2\/ folder but holds "thesis\.txt"/,
+    );
   });
 });
 
@@ -224,7 +234,12 @@ describe('verify', () => {
     expect(Object.keys(await cacache.ls(dir)).filter((k) => k.includes(keys[0]!))).toEqual([]);
     expect((await listCache(dir)).incomplete).toEqual([]);
     const again = await verifyCache(dir);
-    expect(again).toMatchObject({ checked: 1, ok: 1, removed: [], sweep: { ran: true, unreferencedFiles: 0, corruptFiles: 0 } });
+    expect(again).toMatchObject({
+      checked: 1,
+      ok: 1,
+      removed: [],
+      sweep: { ran: true, unreferencedFiles: 0, corruptFiles: 0 },
+    });
     // The entry can be stored again.
     await cache.write(keys[0]!, entry(1));
     expect((await cache.read(keys[0]!))?.files.get('w.bin')?.[1234]).toBe((1234 * 4) % 251);

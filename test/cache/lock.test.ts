@@ -31,8 +31,15 @@ const readLog = (file: string): LogLine[] =>
     : [];
 
 /** Starts a child holding the lock; resolves once it prints "held" (or, with wait false, at once). */
-function child(cacheDir: string, hold: string, log: string, rounds = 1): { proc: ChildProcess; held: Promise<void>; exit: Promise<number | null> } {
-  const proc = spawn(process.execPath, [CHILD, cacheDir, KEY, hold, log, String(rounds)], { stdio: ['ignore', 'pipe', 'pipe'] });
+function child(
+  cacheDir: string,
+  hold: string,
+  log: string,
+  rounds = 1,
+): { proc: ChildProcess; held: Promise<void>; exit: Promise<number | null> } {
+  const proc = spawn(process.execPath, [CHILD, cacheDir, KEY, hold, log, String(rounds)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let err = '';
   proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   const held = new Promise<void>((resolve, reject) => {
@@ -125,7 +132,11 @@ describe('step locks across processes', () => {
     // that applies to other hosts' locks. Anything far below that bound shows it.
     expect(performance.now() - started).toBeLessThan(60_000);
     expect(from).toEqual([dead]);
-    expect(JSON.parse(readFileSync(lockPath(dir, KEY), 'utf8'))).toMatchObject({ pid: process.pid, host: hostname(), token: lock.owner.token });
+    expect(JSON.parse(readFileSync(lockPath(dir, KEY), 'utf8'))).toMatchObject({
+      pid: process.pid,
+      host: hostname(),
+      token: lock.owner.token,
+    });
     await lock.release();
     // No break files or temporary files are left behind.
     expect(readdirSync(join(dir, 'locks'))).toEqual([]);
@@ -154,12 +165,18 @@ describe('step locks across processes', () => {
     writeFileSync(lockPath(dir, KEY), JSON.stringify({ pid: deadPid(), host: hostname(), token, since: 1 }));
     // A live breaker (this very process) is at work: a waiter must not break the lock under it.
     const live = join(locks, `${KEY}.break-${token}.0`);
-    writeFileSync(live, JSON.stringify({ pid: process.pid, host: hostname(), token: 'aa'.repeat(12), since: Date.now() }));
+    writeFileSync(
+      live,
+      JSON.stringify({ pid: process.pid, host: hostname(), token: 'aa'.repeat(12), since: Date.now() }),
+    );
     const ac = new AbortController();
     setTimeout(() => ac.abort(), 300);
     await expect(acquireKeyLock(dir, KEY, { signal: ac.signal })).rejects.toMatchObject({ code: 'MCB_CANCELLED' });
     // That breaker died: the next waiter steps over its file (taking .1) and gets the lock.
-    writeFileSync(live, JSON.stringify({ pid: deadPid(), host: hostname(), token: 'aa'.repeat(12), since: Date.now() }));
+    writeFileSync(
+      live,
+      JSON.stringify({ pid: deadPid(), host: hostname(), token: 'aa'.repeat(12), since: Date.now() }),
+    );
     const lock = await acquireKeyLock(dir, KEY);
     await lock.release();
     expect(readdirSync(locks)).toEqual([]);
@@ -173,7 +190,9 @@ describe('step locks across processes', () => {
     const ac = new AbortController();
     setTimeout(() => ac.abort(), 300);
     const waited: string[] = [];
-    await expect(acquireKeyLock(dir, KEY, { signal: ac.signal, onWait: (o) => waited.push(`${o?.pid}@${o?.host}`) })).rejects.toMatchObject({ code: 'MCB_CANCELLED' });
+    await expect(
+      acquireKeyLock(dir, KEY, { signal: ac.signal, onWait: (o) => waited.push(`${o?.pid}@${o?.host}`) }),
+    ).rejects.toMatchObject({ code: 'MCB_CANCELLED' });
     expect(waited).toEqual(['1@some-other-host']);
     const old = new Date(Date.now() - 11 * 60_000);
     utimesSync(file, old, old);
@@ -206,12 +225,19 @@ describe('gc and verify with locks', () => {
     await new Promise((r) => setTimeout(r, 300));
     expect(held).toBe(false);
     // Meanwhile another gc does not sweep under the first one.
-    expect((await gcCache(dir)).sweep).toMatchObject({ ran: false, skipped: `another gc or verify is sweeping (pid ${process.pid})` });
+    expect((await gcCache(dir)).sweep).toMatchObject({
+      ran: false,
+      skipped: `another gc or verify is sweeping (pid ${process.pid})`,
+    });
     rmSync(marker);
-    await (await holding)();
+    await (
+      await holding
+    )();
     expect(held).toBe(true);
     writeFileSync(marker, JSON.stringify({ pid: deadPid() }));
-    await (await cache.hold(['k1']))();
+    await (
+      await cache.hold(['k1'])
+    )();
     expect(existsSync(marker)).toBe(false);
     expect((await gcCache(dir)).sweep.ran).toBe(true);
   });
@@ -222,7 +248,10 @@ describe('gc and verify with locks', () => {
     const held = await acquireKeyLock(dir, 'live'.padEnd(64, '0'));
     const locks = join(dir, 'locks');
     const dead = deadPid();
-    writeFileSync(join(locks, `${'d'.repeat(64)}.lock`), JSON.stringify({ pid: dead, host: hostname(), token: 'dd'.repeat(12), since: 1 }));
+    writeFileSync(
+      join(locks, `${'d'.repeat(64)}.lock`),
+      JSON.stringify({ pid: dead, host: hostname(), token: 'dd'.repeat(12), since: 1 }),
+    );
     writeFileSync(join(locks, `${'e'.repeat(64)}.${dead}-abcdef.tmp`), '{}');
     mkdirSync(join(dir, 'runs'), { recursive: true });
     writeFileSync(join(dir, 'runs', `x.json.${dead}.tmp`), '{');
@@ -234,14 +263,27 @@ describe('gc and verify with locks', () => {
     expect(readdirSync(locks)).toHaveLength(3);
 
     const gc = await gcCache(dir);
-    expect(gc.locks).toMatchObject({ live: [{ holder: `pid ${process.pid}` }], stale: [{ holder: `pid ${dead}` }], leftovers: 2 });
+    expect(gc.locks).toMatchObject({
+      live: [{ holder: `pid ${process.pid}` }],
+      stale: [{ holder: `pid ${dead}` }],
+      leftovers: 2,
+    });
     // A live lock means a step is being computed: the content sweep waits for a quiet cache.
-    expect(gc.sweep).toMatchObject({ ran: false, skipped: expect.stringMatching(/a build is computing a step \(pid \d+\)/) });
+    expect(gc.sweep).toMatchObject({
+      ran: false,
+      skipped: expect.stringMatching(/a build is computing a step \(pid \d+\)/),
+    });
     expect(readdirSync(locks)).toEqual([`${'live'.padEnd(64, '0')}.lock`]);
     expect(readdirSync(join(dir, 'runs'))).toEqual([]);
     await held.release();
 
     const v = await verifyCache(dir);
-    expect(v).toMatchObject({ checked: 1, ok: 1, removed: [], locks: { live: [], stale: [], leftovers: 0 }, sweep: { ran: true } });
+    expect(v).toMatchObject({
+      checked: 1,
+      ok: 1,
+      removed: [],
+      locks: { live: [], stale: [], leftovers: 0 },
+      sweep: { ran: true },
+    });
   });
 });

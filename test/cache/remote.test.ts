@@ -40,7 +40,8 @@ function expectSameEntry(got: CacheEntry | undefined, want: CacheEntry): void {
   expect(got).toBeDefined();
   expect(got!.meta).toEqual(want.meta);
   expect([...got!.files.keys()].sort()).toEqual([...want.files.keys()].sort());
-  for (const [name, data] of want.files) expect(Buffer.from(got!.files.get(name)!).equals(Buffer.from(data))).toBe(true);
+  for (const [name, data] of want.files)
+    expect(Buffer.from(got!.files.get(name)!).equals(Buffer.from(data))).toBe(true);
 }
 
 interface Recorded {
@@ -118,7 +119,12 @@ function seed(store: Map<string, Buffer>, prefix: string, key: string, e: CacheE
     store.set(`${prefix}/cas/${sha256(data)}`, data);
     return { name, sha256: sha256(data), size: data.byteLength };
   });
-  const record = { mcbuild: 'remote-cache/1', key, meta: { sha256: sha256(metaBytes), size: metaBytes.byteLength }, files };
+  const record = {
+    mcbuild: 'remote-cache/1',
+    key,
+    meta: { sha256: sha256(metaBytes), size: metaBytes.byteLength },
+    files,
+  };
   store.set(`${prefix}/ac/${key}`, Buffer.from(`${JSON.stringify(record)}\n`));
 }
 
@@ -138,7 +144,10 @@ describe('RemoteCache against nginx WebDAV', () => {
 
   const open = (over: { mode?: 'read' | 'readwrite' } = {}) => {
     const w = collect();
-    return { cache: new RemoteCache({ url: dav.url, timeoutMs: 10_000, onWarning: w.onWarning, ...over }), warnings: w.warnings };
+    return {
+      cache: new RemoteCache({ url: dav.url, timeoutMs: 10_000, onWarning: w.onWarning, ...over }),
+      warnings: w.warnings,
+    };
   };
   const readRecord = (key: string) =>
     JSON.parse(readFileSync(join(dav.root, 'ac', key), 'utf8')) as {
@@ -181,7 +190,11 @@ describe('RemoteCache against nginx WebDAV', () => {
       expect(sha256(onDisk)).toBe(blob.sha256);
     }
     expect(JSON.parse(readFileSync(casPath(record.meta.sha256), 'utf8'))).toEqual(want.meta);
-    expect(Buffer.from(readFileSync(casPath(sha256(want.files.get('w.bin')!)))).equals(Buffer.from(want.files.get('w.bin')!))).toBe(true);
+    expect(
+      Buffer.from(readFileSync(casPath(sha256(want.files.get('w.bin')!)))).equals(
+        Buffer.from(want.files.get('w.bin')!),
+      ),
+    ).toBe(true);
 
     // Reading it back, in a fresh client as another build would.
     expect(await cache.has(key)).toBe(true);
@@ -401,9 +414,14 @@ describe('RemoteCache against a failing server', () => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', async () => {
-        const r = await fetch(`${mem.url}${req.url}`, { method: req.method ?? 'GET', ...(req.method === 'PUT' ? { body: Buffer.concat(chunks) } : {}) });
+        const r = await fetch(`${mem.url}${req.url}`, {
+          method: req.method ?? 'GET',
+          ...(req.method === 'PUT' ? { body: Buffer.concat(chunks) } : {}),
+        });
         const body = Buffer.from(await r.arrayBuffer());
-        res.writeHead(r.status, { 'content-length': r.headers.get('content-length') ?? String(body.byteLength) }).end(req.method === 'HEAD' ? undefined : body);
+        res
+          .writeHead(r.status, { 'content-length': r.headers.get('content-length') ?? String(body.byteLength) })
+          .end(req.method === 'HEAD' ? undefined : body);
       });
     });
     servers.push(s);
@@ -523,7 +541,11 @@ describe('RemoteCache against a failing server', () => {
     servers.push(s);
     const port = new URL(s.url).port;
     const w = collect();
-    const cache = new RemoteCache({ url: `http://user:p%40ss@127.0.0.1:${port}/base/`, timeoutMs: 5_000, onWarning: w.onWarning });
+    const cache = new RemoteCache({
+      url: `http://user:p%40ss@127.0.0.1:${port}/base/`,
+      timeoutMs: 5_000,
+      onWarning: w.onWarning,
+    });
     expect(cache.shown).toBe(`http://127.0.0.1:${port}/base`);
     expect(cache.shown).not.toContain('user');
     expect(cache.shown).not.toContain('p%40ss');
@@ -547,7 +569,10 @@ describe('RemoteCache against a failing server', () => {
     const refused = await memoryServer({ refusePut: true });
     servers.push(refused);
     const w2 = collect();
-    const c2 = new RemoteCache({ url: `http://user:secret@127.0.0.1:${new URL(refused.url).port}/base`, onWarning: w2.onWarning });
+    const c2 = new RemoteCache({
+      url: `http://user:secret@127.0.0.1:${new URL(refused.url).port}/base`,
+      onWarning: w2.onWarning,
+    });
     expect(await c2.write(key, entry())).toBe(false);
     expect(w2.warnings).toHaveLength(1);
     expect(w2.warnings[0]).not.toContain('secret');
@@ -609,8 +634,15 @@ describe('parseRemoteUrl and key checks', () => {
       const warnings: string[] = [];
       const cache = new RemoteCache({ url: s.url, onWarning: (m) => warnings.push(m) });
       const stopped = AbortSignal.abort();
-      for (const call of [() => cache.has(stepKey('c'), { signal: stopped }), () => cache.read(stepKey('c'), { signal: stopped }), () => cache.write(stepKey('c'), entry(), { signal: stopped })]) {
-        const e = await call().then(() => undefined, (error: unknown) => error);
+      for (const call of [
+        () => cache.has(stepKey('c'), { signal: stopped }),
+        () => cache.read(stepKey('c'), { signal: stopped }),
+        () => cache.write(stepKey('c'), entry(), { signal: stopped }),
+      ]) {
+        const e = await call().then(
+          () => undefined,
+          (error: unknown) => error,
+        );
         expect(e).toBeInstanceOf(McbError);
         expect((e as McbError).code).toBe('MCB_CANCELLED');
         expect((e as McbError).exitCode).toBe(130);
@@ -631,7 +663,14 @@ describe('parseRemoteUrl and key checks', () => {
     const s = await memoryServer();
     try {
       const cache = new RemoteCache({ url: s.url });
-      for (const bad of ['abc', stepKey('x').slice(0, 63), stepKey('x').toUpperCase(), `${stepKey('x').slice(0, 63)}g`, '../../etc/passwd', '']) {
+      for (const bad of [
+        'abc',
+        stepKey('x').slice(0, 63),
+        stepKey('x').toUpperCase(),
+        `${stepKey('x').slice(0, 63)}g`,
+        '../../etc/passwd',
+        '',
+      ]) {
         await expect(cache.has(bad)).rejects.toThrow(/not a step key/);
         await expect(cache.read(bad)).rejects.toThrow(/not a step key/);
         await expect(cache.write(bad, entry())).rejects.toThrow(/not a step key/);

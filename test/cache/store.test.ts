@@ -71,7 +71,11 @@ describe('StepCache', () => {
     const info = (await cacache.get.info(dir, 'step:k'))!;
     const old = Date.now() - 3 * 3600_000;
     // cacache honours `time` on insert (lib/entry-index.js), though its typings leave it out.
-    await cacache.index.insert(dir, 'step:k', info.integrity, { metadata: info.metadata, size: info.size, time: old } as Parameters<typeof cacache.index.insert>[3]);
+    await cacache.index.insert(dir, 'step:k', info.integrity, {
+      metadata: info.metadata,
+      size: info.size,
+      time: old,
+    } as Parameters<typeof cacache.index.insert>[3]);
     expect((await cacache.get.info(dir, 'step:k'))!.time).toBe(old);
     expect(await cache.read('k')).toBeDefined();
     expect((await cacache.get.info(dir, 'step:k'))!.time).toBeGreaterThan(Date.now() - 60_000);
