@@ -40,7 +40,7 @@ export const MAX_CODEBOOK = 256;
 /**
  * The distinct float32 values of `values` (by bit pattern, −0 folded into +0) ascending, and each element's
  * index; undefined when there are more than MAX_CODEBOOK. An open-addressing table of bit patterns keeps it
- * at a few nanoseconds per element (a Map was the pass's bottleneck) and stops at the 257th value.
+ * at a few nanoseconds per element (a Map was the encode pass's bottleneck) and stops at the 257th value.
  */
 export function codebookOf(
   values: Float32Array,

@@ -11,6 +11,7 @@ import { McbError } from '../../errors.js';
 import { formatDataPath } from '../../recipe/index.js';
 import type { OptionsPlace } from '../types.js';
 import { written, type ClusterOptions } from './options.js';
+import type { KernelFit } from './write.js';
 
 /**
  * Kernels of more values than SAMPLE_ABOVE (not counting zeros kept) are fitted on a sample of SAMPLE of
@@ -21,23 +22,6 @@ import { written, type ClusterOptions } from './options.js';
 const SAMPLE_ABOVE = 1 << 20;
 const SAMPLE = 1 << 18;
 const SAMPLE_MAX_CLUSTERS = 32;
-
-/** A kernel's fitted k-means: all writeKernel needs besides the values. */
-export interface KernelFit {
-  name: string;
-  layer: string;
-  centroids: Float32Array;
-  upper: Float64Array;
-  /** The smallest value of each cluster. */
-  lower: Float64Array;
-  distinct: number;
-  nonZero: number;
-  iterations: number;
-  converged: boolean;
-  /** The smallest clustered value and the width of their range. */
-  min: number;
-  width: number;
-}
 
 /**
  * Checks one kernel's values and fits its k-means (in `memory`). `place` is where the options were written

@@ -24,9 +24,9 @@ import { alignedView, decodeWeights, encodeWeights, type DecodedWeight } from '.
 import { formatDataPath } from '../../recipe/index.js';
 import { withRecordedWeights } from '../constraints.js';
 import { optionsByLayer, type PassDefinition } from '../types.js';
-import { fitKernel, Memory, type KernelFit } from './fit.js';
+import { fitKernel, Memory } from './fit.js';
 import { written, type ClusterOptions } from './options.js';
-import { writeKernel, type ClusterLayerStats } from './write.js';
+import { writeKernel, type ClusterLayerStats, type KernelFit } from './write.js';
 
 export type { ClusterOptions } from './options.js';
 export type { ClusterLayerStats } from './write.js';

@@ -1,6 +1,5 @@
 /** Writing a clustered kernel: each value replaced by its cluster's centroid, and the kernel's statistics. */
 import { clusterOf } from '../../algorithms/kmeans1d/index.js';
-import type { KernelFit } from './fit.js';
 
 export interface ClusterLayerStats {
   weight: string;
@@ -16,6 +15,23 @@ export interface ClusterLayerStats {
   /** Lloyd iterations run (on the sample, for a kernel fitted on one). */
   iterations: number;
   converged: boolean;
+}
+
+/** A kernel's fitted k-means: all writeKernel needs besides the values. */
+export interface KernelFit {
+  name: string;
+  layer: string;
+  centroids: Float32Array;
+  upper: Float64Array;
+  /** The smallest value of each cluster. */
+  lower: Float64Array;
+  distinct: number;
+  nonZero: number;
+  iterations: number;
+  converged: boolean;
+  /** The smallest clustered value and the width of their range. */
+  min: number;
+  width: number;
 }
 
 /** Writes each value's centroid into `out` (of the same length), kept zeros as they are; returns the statistics. */
