@@ -2,7 +2,7 @@
  * The SVD behind the lowrank pass, on 1024×1024 matrices, side by side in one run: time, and the relative
  * reconstruction error ‖W − W_r‖_F / ‖W‖_F at the rank `ratio: 0.25` gives such a layer (r = ⌊0.25·1024²/2048⌋ = 128).
  *   - ml-matrix's full SVD (Golub–Kahan, JAMA): exact, every singular value;
- *   - the Gram route the pass uses (src/engine/svd.ts): WᵀW's symmetric eigendecomposition in float64, exact,
+ *   - the Gram route the pass uses (src/algorithms/svd.ts): WᵀW's symmetric eigendecomposition in float64, exact,
  *     every singular value (the energy rule needs them all);
  *   - a randomized SVD (Halko, Martinsson & Tropp 2011, Alg. 4.4: 10 oversamples, 2 power iterations) with
  *     the products on TF.js (wasm) and the QRs and the small SVD in float64 JS: only the top r + 10.
@@ -11,7 +11,7 @@
  */
 import { Matrix, QrDecomposition, SingularValueDecomposition } from 'ml-matrix';
 import type { Tf } from '../src/engine/runtime.js';
-import { chooseRank, lowRankFactors, reconstructionError, spectrum, type Factors } from '../src/engine/svd.js';
+import { chooseRank, lowRankFactors, reconstructionError, spectrum, type Factors } from '../src/algorithms/svd.js';
 
 const N = 1024;
 const OVERSAMPLE = 10;

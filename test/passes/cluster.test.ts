@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { clusterOf, kmeans1d } from '../../src/algorithms/kmeans1d/index.js';
 import { loadMnist } from '../../src/data/mnist.js';
 import { buildArchitecture } from '../../src/engine/architectures/index.js';
 import { readModelDir, type StoredModel } from '../../src/engine/model-format.js';
@@ -9,7 +10,7 @@ import { fromLayersModel, loadEngine, toLayersModel } from '../../src/engine/run
 import { decodeWeights, encodeWeights } from '../../src/engine/weights.js';
 import { build, McbError, planBuild } from '../../src/index.js';
 import { withRecordedWeights } from '../../src/passes/constraints.js';
-import { cluster, clusterOf, kmeans1d } from '../../src/passes/cluster/index.js';
+import { cluster } from '../../src/passes/cluster/index.js';
 import { sharedValues } from '../../src/passes/constraints.js';
 import { finetune } from '../../src/passes/finetune/index.js';
 import type { PassContext } from '../../src/passes/index.js';
@@ -33,41 +34,6 @@ beforeAll(async () => {
 function bell(n: number, seed: number, scale = 0.1): Float32Array {
   const random = mulberry32(seed);
   return Float32Array.from({ length: n }, () => (random() + random() + random() + random() - 2) * scale);
-}
-
-function mseTo(values: ArrayLike<number>, centroids: ArrayLike<number>): number {
-  let s = 0;
-  for (let i = 0; i < values.length; i++) {
-    let best = Infinity;
-    for (let j = 0; j < centroids.length; j++) best = Math.min(best, (values[i]! - centroids[j]!) ** 2);
-    s += best;
-  }
-  return s / values.length;
-}
-
-/** Textbook Lloyd: O(nK) nearest-centroid assignment, then means; until nothing changes. */
-function bruteForceLloyd(values: ArrayLike<number>, init: number[]): number[] {
-  let c = init.slice();
-  const assignment = new Int32Array(values.length).fill(-1);
-  for (let it = 0; it < 1000; it++) {
-    let changed = false;
-    for (let i = 0; i < values.length; i++) {
-      let best = 0;
-      for (let j = 1; j < c.length; j++) if (Math.abs(values[i]! - c[j]!) < Math.abs(values[i]! - c[best]!)) best = j;
-      if (assignment[i] !== best) changed = true;
-      assignment[i] = best;
-    }
-    if (!changed) break;
-    const sum = new Float64Array(c.length);
-    const count = new Int32Array(c.length);
-    for (let i = 0; i < values.length; i++) {
-      sum[assignment[i]!]! += values[i]!;
-      count[assignment[i]!]!++;
-    }
-    expect(count.every((k) => k > 0)).toBe(true); // the reference does not handle empty clusters
-    c = c.map((_, j) => sum[j]! / count[j]!);
-  }
-  return c;
 }
 
 type ClusterLayerStatsLike = {
@@ -121,81 +87,6 @@ describe('cluster options', () => {
     expect(() => cluster.resolveOptions({ clusters: 1 }, place)).toThrow(
       /`passes\[0\]\.cluster\.clusters` must be an integer from 2 to 65536 \(got 1\) at r\.yaml:3:8/,
     );
-  });
-});
-
-describe('1-D k-means', () => {
-  it('matches a brute-force Lloyd reference on a small random array', () => {
-    const random = mulberry32(5);
-    const values = Array.from({ length: 300 }, () => random() * 2 - 1);
-    for (const k of [2, 5, 9]) {
-      const lo = Math.min(...values);
-      const hi = Math.max(...values);
-      const reference = bruteForceLloyd(
-        values,
-        Array.from({ length: k }, (_, j) => lo + ((hi - lo) * j) / (k - 1)),
-      );
-      const ours = kmeans1d(values, k, { init: 'linear', iterations: 1000, seed: 1 });
-      expect(ours.converged).toBe(true);
-      expect(Array.from(ours.centroids)).toHaveLength(k);
-      Array.from(ours.centroids).forEach((c, j) => expect(c).toBeCloseTo(reference[j]!, 12));
-      // the returned ranges are the nearest-centroid assignment
-      for (const x of values) {
-        const j = clusterOf(ours.upper, x);
-        const nearest = Array.from(ours.centroids).reduce(
-          (b, c, i, a) => (Math.abs(x - c) < Math.abs(x - a[b]!) ? i : b),
-          0,
-        );
-        expect(j).toBe(nearest);
-      }
-    }
-  });
-
-  it('reaches a lower or equal error than the linear initialisation alone, with either init', () => {
-    const values = bell(20_000, 2);
-    const k = 16;
-    let lo = Infinity;
-    let hi = -Infinity;
-    for (const x of values) [lo, hi] = [Math.min(lo, x), Math.max(hi, x)];
-    const linearAlone = mseTo(
-      values,
-      Array.from({ length: k }, (_, j) => lo + ((hi - lo) * j) / (k - 1)),
-    );
-    for (const init of ['linear', 'kmeans++'] as const) {
-      const r = kmeans1d(values, k, { init, iterations: 30, seed: 1 });
-      expect(r.centroids).toHaveLength(k);
-      // the error of the returned assignment (ranges → centroids), which is what the pass writes
-      let sse = 0;
-      for (const x of values) sse += (x - r.centroids[clusterOf(r.upper, x)]!) ** 2;
-      expect(r.sse).toBeCloseTo(sse, 10);
-      expect(mseTo(values, r.centroids)).toBeLessThanOrEqual(r.sse / values.length + 1e-15);
-      expect(r.sse / values.length).toBeLessThanOrEqual(linearAlone);
-    }
-  });
-
-  it('refills empty clusters: exactly k centroids whenever there are at least k distinct values', () => {
-    // linear init on values bunched near 0 with one far outlier leaves most of its centres empty
-    const values = [...bell(1000, 3, 0.01), 100];
-    const r = kmeans1d(values, 8, { init: 'linear', iterations: 30, seed: 1 });
-    expect(r.centroids).toHaveLength(8);
-    for (let j = 1; j < 8; j++) expect(r.centroids[j]!).toBeGreaterThan(r.centroids[j - 1]!);
-    expect(r.centroids[7]).toBe(100);
-    // fewer distinct values than k: one centroid per value, no error
-    expect(
-      Array.from(kmeans1d([3, 1, 2, 1, 3, 3], 5, { init: 'kmeans++', iterations: 30, seed: 1 }).centroids),
-    ).toEqual([1, 2, 3]);
-    expect(Array.from(kmeans1d([3, 1, 2, 1, 3, 3], 5, { init: 'linear', iterations: 30, seed: 1 }).centroids)).toEqual([
-      1, 2, 3,
-    ]);
-  });
-
-  it('is fast: a million values into 256 clusters in well under the time of an O(nK) pass', () => {
-    const values = bell(1_000_000, 4);
-    const started = performance.now();
-    const r = kmeans1d(values, 256, { init: 'kmeans++', iterations: 30, seed: 1 });
-    const seconds = (performance.now() - started) / 1000;
-    expect(r.centroids).toHaveLength(256);
-    expect(seconds).toBeLessThan(3);
   });
 });
 

@@ -10,9 +10,8 @@ import { trainModel } from '../../src/engine/train.js';
 import { decodeWeights } from '../../src/engine/weights.js';
 import { build, planBuild } from '../../src/index.js';
 import type { PassContext } from '../../src/passes/index.js';
-import { prune, pruneNM, pruneSmallest, scheduledSparsity, type LayerSparsity } from '../../src/passes/prune/index.js';
+import { prune, type LayerSparsity } from '../../src/passes/prune/index.js';
 import { quantize } from '../../src/passes/quantize/index.js';
-import { mulberry32 } from '../../src/util/random.js';
 import { runCli, tempDir, tinyRecipe, writeText } from '../helpers.js';
 
 const place = { path: ['passes', 0, 'prune'], at: (o?: string) => `r.yaml:3:${o ?? 'entry'}` };
@@ -128,46 +127,6 @@ describe('prune options', () => {
     expect(() => resolve({ sparsity: 0.5, schedule: { steps: 10, initialSparsity: 0.6 } })).toThrow(
       /initialSparsity 0\.6, above the final sparsity 0\.5, at r\.yaml:3:schedule/,
     );
-  });
-
-  it('the polynomial schedule runs from initialSparsity to sparsity, fast first', () => {
-    const s = { kind: 'polynomial', power: 3, steps: 100, frequency: 10, initialSparsity: 0.1 } as const;
-    expect(scheduledSparsity(0.9, s, 0)).toBeCloseTo(0.1, 12);
-    expect(scheduledSparsity(0.9, s, 100)).toBe(0.9);
-    expect(scheduledSparsity(0.9, s, 50)).toBeCloseTo(0.9 - 0.8 / 8, 12);
-    for (let t = 1; t <= 100; t++)
-      expect(scheduledSparsity(0.9, s, t)).toBeGreaterThanOrEqual(scheduledSparsity(0.9, s, t - 1));
-  });
-});
-
-describe('selection', () => {
-  it('pruneSmallest agrees with a sort-based reference, with and without many ties, over several arrays', () => {
-    const random = mulberry32(3);
-    for (let trial = 0; trial < 300; trial++) {
-      const levels = trial % 3 === 0 ? 5 : trial % 3 === 1 ? 1000 : 1e9;
-      const arrays = Array.from({ length: 1 + (trial % 4) }, () =>
-        Float32Array.from(
-          { length: Math.floor(random() * 200) },
-          () => ((Math.floor(random() * levels) - levels / 2) / 7) * (random() < 0.01 ? 1e30 : 1),
-        ),
-      );
-      const flat = arrays.flatMap((a) => Array.from(a));
-      const k = Math.floor(random() * (flat.length + 2));
-      // Reference: stable sort of positions by magnitude; the first k go.
-      const order = flat.map((_, i) => i).sort((x, y) => Math.abs(flat[x]!) - Math.abs(flat[y]!) || x - y);
-      const expected = Float32Array.from(flat);
-      for (const i of order.slice(0, k)) expected[i] = 0;
-      pruneSmallest(arrays, k);
-      expect(arrays.flatMap((a) => Array.from(a))).toEqual(Array.from(expected));
-    }
-  });
-
-  it('pruneSmallest zeroes exactly k of the smallest magnitudes over several arrays, ties by position', () => {
-    const a = Float32Array.from([0.5, -0.1, 0.2, -0.2, 0.2]);
-    const b = Float32Array.from([-0.2, 0.9, 0]);
-    pruneSmallest([a, b], 4); // 0, -0.1, then two of the four ±0.2 in order: a[2], a[3]
-    expect(Array.from(a)).toEqual([0.5, 0, 0, 0, Math.fround(0.2)]);
-    expect(Array.from(b)).toEqual([Math.fround(-0.2), Math.fround(0.9), 0]);
   });
 });
 
@@ -294,53 +253,6 @@ describe('N:M pruning', () => {
       expect(after.get('conv_a/bias')).toEqual(before.get('conv_a/bias'));
     });
   }
-
-  it('every N:M with M ≤ 16 agrees with a stable sort of each group, with ties and ±0', () => {
-    const random = mulberry32(21);
-    for (const m of [2, 3, 4, 5, 8, 16]) {
-      for (let n = 1; n < m; n++) {
-        for (const levels of [3, 1e6]) {
-          const shape = [2, m * 3, 5]; // leading 2, input m·3, output 5
-          const v = Float32Array.from(
-            { length: 2 * m * 3 * 5 },
-            () => (Math.floor(random() * levels) - levels / 2) / 3,
-          );
-          const original = Float32Array.from(v);
-          pruneNM(v, shape, n, m);
-          const expected = Float32Array.from(original);
-          for (let lead = 0; lead < 2; lead++) {
-            for (let g = 0; g < m * 3; g += m) {
-              for (let c = 0; c < 5; c++) {
-                const idx = Array.from({ length: m }, (_, i) => (lead * m * 3 + g + i) * 5 + c);
-                const drop = [...idx].sort((x, y) => Math.abs(original[y]!) - Math.abs(original[x]!) || x - y).slice(n);
-                for (const i of drop) expected[i] = 0;
-              }
-            }
-          }
-          // Byte for byte: pruned weights are +0, kept ones untouched (a kept −0 stays −0).
-          expect(new Uint8Array(v.buffer)).toEqual(new Uint8Array(expected.buffer));
-        }
-      }
-    }
-  });
-
-  it('a group with ties keeps the earlier weights; large M uses the same rule', () => {
-    const v = Float32Array.from([1, 1, 1, 1, 5, -5, 2, 0]); // Dense [8, 1]
-    pruneNM(v, [8, 1], 2, 4);
-    expect(Array.from(v)).toEqual([1, 1, 0, 0, 5, -5, 0, 0]);
-    const random = mulberry32(9);
-    const big = Float32Array.from({ length: 64 * 3 }, () => Math.floor(random() * 5) - 2);
-    const small = Float32Array.from(big);
-    pruneNM(big, [64, 3], 10, 32);
-    // Reference: the insertion-sort path on M = 32 groups split the same way must agree group by group.
-    for (let c = 0; c < 3; c++) {
-      for (let g = 0; g < 64; g += 32) {
-        const idx = Array.from({ length: 32 }, (_, i) => (g + i) * 3 + c);
-        const keep = [...idx].sort((x, y) => Math.abs(small[y]!) - Math.abs(small[x]!) || x - y).slice(0, 10);
-        for (const i of idx) expect(big[i]).toBe(keep.includes(i) ? small[i] : 0);
-      }
-    }
-  });
 
   it("refuses an M that does not divide a layer's input dimension, naming the layer and the option", async () => {
     const input = await convModel();

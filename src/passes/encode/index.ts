@@ -13,8 +13,9 @@
  * Per-layer overrides (src/plan/layers.ts) can only say `skip` (the DEFLATE level is one choice for the
  * model): a skipped layer's weights are stored exactly as they came, listed with that reason.
  */
+import type { DeflateLevel } from '../../algorithms/entropy.js';
 import { McbError } from '../../errors.js';
-import { entropyEncode, type DeflateLevel } from '../../engine/entropy.js';
+import { entropyEncode } from '../../engine/entropy.js';
 import { concatBytes, weightByteLength, type WeightSpec } from '../../engine/model-format.js';
 import { decodeWeights } from '../../engine/weights.js';
 import { formatDataPath } from '../../recipe/index.js';

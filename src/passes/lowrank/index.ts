@@ -13,7 +13,7 @@
  *    kh·kw·cin·cout to r·(kh·kw·cin + cout). (A spatial split, kh×1 then 1×kw, saves less on the small
  *    kernels of this project's models and needs an iterative solver; the channel split is one SVD.)
  *
- * √S goes to both factors (A = U_r·S_r^{1/2}, B = S_r^{1/2}·V_rᵀ, src/engine/svd.ts), so the two layers'
+ * √S goes to both factors (A = U_r·S_r^{1/2}, B = S_r^{1/2}·V_rᵀ, src/algorithms/svd.ts), so the two layers'
  * weights, and what a finetune does to them, are of the same scale. Constraints of the original kernel are
  * dropped (they constrain W, not its factors); regularisers, initialisers, dtype and `trainable` carry over.
  *
@@ -42,7 +42,7 @@ import {
   reconstructionError,
   spectrum,
   type RankRule,
-} from '../../engine/svd.js';
+} from '../../algorithms/svd.js';
 import {
   passTopology,
   rebuildModel,

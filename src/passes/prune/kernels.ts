@@ -1,0 +1,106 @@
+/** The kernels a prune entry touches, each with its plan: N:M, or a sparsity alone or in the global pool. */
+import { McbError } from '../../errors.js';
+import { formatDataPath } from '../../recipe/index.js';
+import type { LayerOptions, PassContext } from '../types.js';
+import { parsePattern, patternAt, type PruneOptions } from './options.js';
+
+export interface KernelRef {
+  /** The weight: "fc_1/kernel". */
+  name: string;
+  layer: string;
+  shape: readonly number[];
+  depthwise: boolean;
+}
+
+export interface Kernel extends KernelRef {
+  /** The values to edit in place; result() writes them. */
+  values: Float32Array;
+}
+
+/**
+ * How one kernel is pruned: N:M, or to a sparsity, alone or in the global pool (scope global, no override).
+ * `overridden`: an override block gave the layer these options.
+ */
+export type KernelPlan =
+  | { kind: 'pattern'; pattern: string; n: number; m: number; overridden: boolean; at?: string }
+  | { kind: 'sparsity'; sparsity: number; pooled: boolean; overridden: boolean };
+
+/**
+ * Each kernel with its layer's plan. Kernels of skipped layers are left out (their layers go to
+ * `skippedLayers`), and so are depthwise kernels given a pattern (they reduce over the spatial window only):
+ * their names are `left`.
+ */
+export function planKernels<K extends KernelRef>(
+  kernels: readonly K[],
+  options: PruneOptions,
+  optionsFor: LayerOptions<PruneOptions>,
+  skippedLayers: Set<string>,
+): { kernels: (K & { plan: KernelPlan })[]; left: string[] } {
+  const out: (K & { plan: KernelPlan })[] = [];
+  const left: string[] = [];
+  for (const k of kernels) {
+    const o = optionsFor(k.layer);
+    if (o === null) {
+      skippedLayers.add(k.layer);
+      continue;
+    }
+    // The resolver hands out the entry's own options object for a layer no block touched.
+    const overridden = o !== options;
+    if (o.pattern !== undefined) {
+      if (k.depthwise) {
+        left.push(k.name);
+        continue;
+      }
+      const at = patternAt.get(o);
+      out.push({
+        ...k,
+        plan: {
+          kind: 'pattern',
+          pattern: o.pattern,
+          ...parsePattern(o.pattern),
+          overridden,
+          ...(at === undefined ? {} : { at }),
+        },
+      });
+    } else {
+      out.push({
+        ...k,
+        plan: { kind: 'sparsity', sparsity: o.sparsity!, pooled: o.scope === 'global' && !overridden, overridden },
+      });
+    }
+  }
+  return { kernels: out, left };
+}
+
+/** Throws when the pattern's M does not divide the kernel's input dimension, naming the option that set it. */
+export function checkPattern(k: KernelRef, p: Extract<KernelPlan, { kind: 'pattern' }>, ctx: PassContext): void {
+  const dim = k.shape[k.shape.length - 2]!;
+  if (dim % p.m === 0) return;
+  const where =
+    !p.overridden && ctx.place
+      ? `\`${formatDataPath(ctx.place.path)}.pattern\` (at ${ctx.place.at('pattern')})`
+      : p.overridden
+        ? `the override's prune pattern${p.at ? ` (at ${p.at})` : ''}`
+        : 'the prune pattern';
+  throw new McbError(
+    'MCB_RECIPE_INVALID',
+    `${where} "${p.pattern}" does not fit layer ${k.layer}: its kernel ${k.name} has shape [${k.shape.join(', ')}] and its input dimension ${dim} is not a multiple of ${p.m}. Choose an M that divides every pruned layer's input dimension, or use \`sparsity\`.`,
+  );
+}
+
+/** Throws when a kernel to prune holds NaN: its magnitudes cannot be ranked. */
+export function checkFinite(k: Kernel): void {
+  const bits = new Uint32Array(k.values.buffer, k.values.byteOffset, k.values.length);
+  for (let i = 0; i < bits.length; i++) {
+    if ((bits[i]! & 0x7fffffff) > 0x7f800000) {
+      throw new McbError(
+        'MCB_MODEL_INVALID',
+        `the weight ${k.name} holds NaN values, so its magnitudes cannot be ranked; fix the model before pruning.`,
+      );
+    }
+  }
+}
+
+export function total(kernels: readonly Kernel[]): number {
+  return kernels.reduce((n, k) => n + k.values.length, 0);
+}

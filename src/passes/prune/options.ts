@@ -1,0 +1,123 @@
+/** The prune pass's options: their types, and how a recipe entry's raw options resolve to them. */
+import { McbError } from '../../errors.js';
+import { formatDataPath } from '../../recipe/index.js';
+import type { OptionsPlace } from '../types.js';
+
+export interface PruneSchedule {
+  kind: 'polynomial';
+  power: number;
+  steps: number;
+  frequency: number;
+  initialSparsity: number;
+}
+
+export interface PruneOptions {
+  method: 'magnitude';
+  /** Fraction of weights set to zero (absent with `pattern`). */
+  sparsity?: number;
+  scope?: 'layer' | 'global';
+  /** "N:M". */
+  pattern?: string;
+  schedule?: PruneSchedule;
+  learningRate?: number;
+  batchSize?: number;
+  optimizer?: 'adam' | 'sgd' | 'momentum';
+  seed?: number;
+}
+
+export const TRAINING_OPTIONS = ['learningRate', 'batchSize', 'optimizer', 'seed'] as const;
+
+/** Where each resolved pattern was written, for the misfit error of a pattern an override gave one layer. */
+export const patternAt = new WeakMap<PruneOptions, string>();
+
+/**
+ * The options of one prune entry (or override block), defaults filled in. A pattern goes with no sparsity,
+ * scope, schedule or training option; training options only with a schedule.
+ */
+export function resolvePruneOptions(raw: Record<string, unknown>, place: OptionsPlace): PruneOptions {
+  const where = formatDataPath(place.path);
+  // `message` gets the position ("at recipe.yaml:12:7") of the option, or of the pass entry.
+  const invalid = (option: string | undefined, message: (at: string) => string) =>
+    new McbError('MCB_RECIPE_INVALID', `\`${where}\` ${message(`at ${place.at(option)}`)}`);
+  const has = (k: string) => raw[k] !== undefined;
+  if (has('sparsity') && has('pattern')) {
+    throw invalid(
+      'pattern',
+      (at) =>
+        `sets both sparsity and pattern, ${at}; keep one: \`sparsity\` prunes a fraction by magnitude, \`pattern: "N:M"\` keeps N of every M weights.`,
+    );
+  }
+  if (!has('sparsity') && !has('pattern')) {
+    throw invalid(
+      undefined,
+      (at) =>
+        `sets neither sparsity nor pattern, ${at}; add e.g. \`sparsity: 0.5\` (half of each kernel set to zero) or \`pattern: "2:4"\`.`,
+    );
+  }
+  const method = 'magnitude' as const;
+  if (has('pattern')) {
+    const pattern = raw.pattern as string;
+    const { n, m } = parsePattern(pattern);
+    if (n >= m)
+      throw invalid(
+        'pattern',
+        (at) => `keeps ${n} of every ${m} weights (pattern "${pattern}"), ${at}; N must be smaller than M, e.g. "2:4".`,
+      );
+    for (const k of ['scope', 'schedule', ...TRAINING_OPTIONS]) {
+      if (has(k))
+        throw invalid(
+          k,
+          (at) =>
+            `sets ${k} with pattern, ${at}; an N:M pattern is one-shot and per group. Remove \`${k}\` (a finetune pass after prune recovers accuracy and keeps the zeros).`,
+        );
+    }
+    const options: PruneOptions = { method, pattern };
+    patternAt.set(options, place.at('pattern'));
+    return options;
+  }
+  const sparsity = raw.sparsity as number;
+  const scope = (raw.scope as PruneOptions['scope']) ?? 'layer';
+  if (!has('schedule')) {
+    for (const k of TRAINING_OPTIONS) {
+      if (has(k))
+        throw invalid(
+          k,
+          (at) =>
+            `sets ${k} without a schedule, ${at}; training options apply only to gradual pruning (\`schedule: { steps: 1000 }\`). Remove \`${k}\`, or add a schedule.`,
+        );
+    }
+    return { method, sparsity, scope };
+  }
+  const s = raw.schedule as Partial<PruneSchedule> & { steps: number };
+  const initialSparsity = s.initialSparsity ?? 0;
+  if (initialSparsity > sparsity) {
+    throw invalid(
+      'schedule',
+      (at) =>
+        `starts its schedule at initialSparsity ${initialSparsity}, above the final sparsity ${sparsity}, ${at}; the schedule only raises sparsity.`,
+    );
+  }
+  const schedule: PruneSchedule = {
+    kind: s.kind ?? 'polynomial',
+    power: s.power ?? 3,
+    steps: s.steps,
+    frequency: s.frequency ?? Math.max(1, Math.round(s.steps / 10)),
+    initialSparsity,
+  };
+  return {
+    method,
+    sparsity,
+    scope,
+    schedule,
+    learningRate: (raw.learningRate as number | undefined) ?? 1e-4,
+    batchSize: (raw.batchSize as number | undefined) ?? 64,
+    optimizer: (raw.optimizer as PruneOptions['optimizer']) ?? 'adam',
+    seed: (raw.seed as number | undefined) ?? 1,
+  };
+}
+
+export function parsePattern(pattern: string): { n: number; m: number } {
+  const match = /^(\d+):(\d+)$/.exec(pattern);
+  if (!match) throw new Error(`bad N:M pattern ${pattern}`); // the schema's pattern prevents this
+  return { n: Number(match[1]), m: Number(match[2]) };
+}
