@@ -35,7 +35,7 @@ import {
   type Sweep,
 } from './report/index.js';
 import { writeTextAtomic } from './util/write.js';
-import { MODEL_JSON } from './engine/model-format.js';
+import { MODEL_JSON } from './model/index.js';
 import {
   buildManifest,
   buildProvenance,

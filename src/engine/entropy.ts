@@ -11,7 +11,7 @@ import { constants, deflateRawSync } from 'node:zlib';
 import { checksum, isPackedDtype, packedLayout, readInt, type PackedQuantization } from '../runtime/decode.js';
 import { inflateSync } from 'fflate';
 import { MAX_GAP, isEncoded, type EntropyEncoding } from '../runtime/encoded.js';
-import type { WeightSpec } from './model-format.js';
+import type { WeightSpec } from '../model/index.js';
 
 /** Huffman only (independent symbols) and run-length (long zero or filler runs): fast on any size. */
 const STRATEGIES = [constants.Z_HUFFMAN_ONLY, constants.Z_RLE] as const;

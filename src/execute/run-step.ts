@@ -4,7 +4,7 @@
  */
 import { datasetId, isLabelled, labelsNeeded, loadDataset, type Dataset } from '../data/index.js';
 import { McbError } from '../errors.js';
-import { filesToModel, modelToFiles, readModelDir } from '../engine/index.js';
+import { filesToModel, modelLayers, modelToFiles, readModelDir } from '../model/index.js';
 import type { Engine, InferenceModel } from '../engine/runtime.js';
 import type { CacheEntry } from '../cache/index.js';
 import {
@@ -19,7 +19,7 @@ import {
 import { getPass } from '../passes/index.js';
 import type { Step } from '../plan/index.js';
 import { optionsPlace } from '../plan/plan.js';
-import { layerResolver, modelLayers, ruleMatches, unmatchedRuleMessage } from '../plan/layers.js';
+import { layerResolver, ruleMatches, unmatchedRuleMessage } from '../plan/layers.js';
 import { formatDataPath, formatPosition, type DataPath, type DataSpec, type Recipe } from '../recipe/index.js';
 
 export interface StepRuntime {

@@ -27,9 +27,9 @@ import {
   unmatchedRuleMessage,
   withOption,
   type LayerRule,
-  type ModelLayer,
   type ResolvedLayer,
 } from './layers.js';
+import type { ModelLayer } from '../model/index.js';
 
 /** Bump when the layout of cache entries changes: old entries then simply miss. */
 export const CACHE_FORMAT = 1;

@@ -15,10 +15,15 @@
  */
 import { McbError } from '../../errors.js';
 import { entropyEncode, type DeflateLevel } from '../../engine/entropy.js';
-import { concatBytes, weightByteLength, type WeightSpec } from '../../engine/model-format.js';
-import { decodeWeights } from '../../engine/weights.js';
+import {
+  concatBytes,
+  decodeWeights,
+  layerClasses,
+  layerOfWeight,
+  weightByteLength,
+  type WeightSpec,
+} from '../../model/index.js';
 import { formatDataPath } from '../../recipe/index.js';
-import { layerClasses, layerOfWeight } from '../cluster/index.js';
 import { optionsByLayer, type PassDefinition } from '../types.js';
 
 export interface EncodeOptions {
