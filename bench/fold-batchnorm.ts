@@ -8,7 +8,7 @@ import { latencyBeforeAfter } from './side-by-side.js';
 import { buildArchitecture } from '../src/engine/architectures/index.js';
 import { fromLayersModel, toLayersModel, type Tf } from '../src/engine/runtime.js';
 import { countCost } from '../src/metrics/flops.js';
-import { Topology } from '../src/engine/topology.js';
+import { Topology } from '../src/model/index.js';
 import { foldBatchNorms } from '../src/passes/fold-batchnorm/index.js';
 
 export async function benchFoldBatchnorm(log: (line: string) => void, tf: Tf): Promise<void> {

@@ -8,7 +8,7 @@ import type * as TF from '@tensorflow/tfjs';
 import { latencyBeforeAfter } from './side-by-side.js';
 import { buildArchitecture } from '../src/engine/architectures/index.js';
 import { fromLayersModel, toLayersModel, type Tf } from '../src/engine/runtime.js';
-import { paramCount } from '../src/engine/model-format.js';
+import { paramCount } from '../src/model/index.js';
 import { modelCost } from '../src/metrics/flops.js';
 import { pruneModelChannels } from '../src/passes/prune-channels/index.js';
 

@@ -2,7 +2,7 @@
  * Throughput of the weight passes that run without TF.js, on a synthetic 25M-parameter model
  * (five Dense layers of 2000×2500 float32 weights: 100 MB). Goal: ≥ 100 MB/s of fp32 weights.
  */
-import type { StoredModel } from '../src/engine/model-format.js';
+import type { StoredModel } from '../src/model/index.js';
 import type { PassContext, PassDefinition } from '../src/passes/index.js';
 import { cluster } from '../src/passes/cluster/index.js';
 import { encode } from '../src/passes/encode/index.js';

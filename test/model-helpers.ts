@@ -1,9 +1,8 @@
 /** Helpers for tests that run models with TF.js (kept apart from helpers.ts, which loads no TF.js). */
 import * as tf from '@tensorflow/tfjs';
 import type { Dataset } from '../src/data/index.js';
-import type { StoredModel } from '../src/engine/index.js';
+import { type StoredModel, Topology } from '../src/model/index.js';
 import { toLayersModel } from '../src/engine/runtime.js';
-import { Topology } from '../src/engine/topology.js';
 
 /** The model's outputs on the samples of `ds`, through stock TF.js. */
 export async function predictAll(m: StoredModel, ds: Dataset): Promise<Float32Array> {

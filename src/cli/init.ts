@@ -1,9 +1,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
-import { readModelDir, MODEL_JSON } from '../engine/index.js';
-import { weightLayer } from '../engine/topology.js';
-import { modelLayers } from '../plan/layers.js';
+import { modelLayers, readModelDir, MODEL_JSON, weightLayer } from '../model/index.js';
 import { errnoCode, isMcbError, McbError } from '../errors.js';
 import { findProjectRoot, schemaPath } from '../recipe/index.js';
 import type { Command } from './command.js';

@@ -15,7 +15,7 @@ import {
 } from '../algorithms/entropy.js';
 import { checksum, isPackedDtype, packedLayout, readInt, type PackedQuantization } from '../runtime/decode.js';
 import { MAX_GAP, isEncoded, type EntropyEncoding } from '../runtime/encoded.js';
-import type { WeightSpec } from './model-format.js';
+import type { WeightSpec } from '../model/index.js';
 
 export type EntropyResult =
   | { encoded: true; spec: WeightSpec; bytes: Uint8Array; layout: 'dense' | 'sparse'; symbols: number; entries: number }

@@ -1,7 +1,6 @@
 // TF.js-free parts only: importing this module never loads TF.js. The TF.js side is reached through
 // loadEngine() (and the modules that take its `tf`), imported dynamically by the executor.
 export { enginePackages, installedNativePackage, resolveBackend } from './backend.js';
-export * from './model-format.js';
 export {
   architectureMisfit,
   ARCHITECTURE_NAMES,

@@ -7,7 +7,7 @@ import { McbError } from '../errors.js';
 import type { Backend } from '../recipe/index.js';
 import { installedNativePackage } from './backend.js';
 import { isPacked, unpackWeights } from '../runtime/decode.js';
-import { concatBytes, modelKind, type StoredModel } from './model-format.js';
+import { concatBytes, modelKind, type StoredModel } from '../model/index.js';
 
 export type Tf = typeof TF;
 

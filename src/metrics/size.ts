@@ -3,8 +3,7 @@
  * or CDN sends model.json and each weight shard as separate responses with Content-Encoding gzip or br.
  */
 import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
-import { modelToFiles, paramCount, type StoredModel } from '../engine/index.js';
-import { decodeWeights } from '../engine/weights.js';
+import { modelToFiles, paramCount, type StoredModel, decodeWeights } from '../model/index.js';
 
 /**
  * gzip at its strongest level, what static pre-compression (gzip -9, nginx gzip_static) serves. About 0.7 s

@@ -7,6 +7,7 @@
  */
 import type * as TF from '@tensorflow/tfjs';
 import type { Tf } from '../engine/runtime.js';
+import { compressedWeight, weightKey, type WeightPass } from '../model/index.js';
 
 export interface Constraint {
   /** What is kept, for the pass's stats: e.g. "sparsity of 3 kernels". */
@@ -15,13 +16,13 @@ export interface Constraint {
   dispose(): void;
 }
 
-/** Kernel weights of the layers compression passes act on: Dense, Conv2D and DepthwiseConv2D. */
-export function compressibleKernels(model: TF.LayersModel): TF.LayerVariable[] {
+/** Kernel weights `pass` acts on (the catalogue's: the kernels of Dense, Conv2D and DepthwiseConv2D layers). */
+export function compressibleKernels(model: TF.LayersModel, pass: WeightPass = 'prune'): TF.LayerVariable[] {
   const out: TF.LayerVariable[] = [];
   for (const layer of model.layers) {
-    const cls = layer.getClassName();
-    if (cls !== 'Dense' && cls !== 'Conv2D' && cls !== 'DepthwiseConv2D') continue;
-    for (const w of layer.trainableWeights) if (/(^|\/)(depthwise_)?kernel$/.test(w.originalName)) out.push(w);
+    const kernel = compressedWeight(layer.getClassName(), pass);
+    if (!kernel) continue;
+    for (const w of layer.trainableWeights) if (weightKey(w.originalName) === kernel.key) out.push(w);
   }
   return out;
 }
@@ -33,7 +34,7 @@ export function sparsityConstraint(
   prunedWeights: ReadonlySet<string>,
 ): Constraint | undefined {
   const masked: { variable: TF.LayerVariable; mask: TF.Tensor }[] = [];
-  for (const variable of compressibleKernels(model)) {
+  for (const variable of compressibleKernels(model, 'prune')) {
     if (!prunedWeights.has(variable.originalName)) continue;
     const mask = tf.tidy(() => tf.notEqual(variable.read(), 0).cast('float32'));
     const zeros = mask.size - (tf.tidy(() => mask.sum().dataSync()[0]) ?? 0);
@@ -148,7 +149,7 @@ export function clusterConstraint(
     zero: TF.Tensor1D;
   }[] = [];
   let maxClusters = 0;
-  for (const variable of compressibleKernels(model)) {
+  for (const variable of compressibleKernels(model, 'cluster')) {
     // Only kernels the cluster pass recorded: a uint8-quantized kernel also has few distinct values, but
     // finetuning it should move its weights freely.
     if (!clusteredWeights.has(variable.originalName)) continue;

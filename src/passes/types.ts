@@ -1,8 +1,7 @@
 import type { Dataset } from '../data/index.js';
 import type { Engine } from '../engine/runtime.js';
-import type { StoredModel } from '../engine/index.js';
+import type { ModelLayer, StoredModel } from '../model/index.js';
 import type { DataPath } from '../recipe/index.js';
-import type { ModelLayer } from '../plan/layers.js';
 
 /** Where a pass's options were written, so a pass can point its own errors at file:line:col. */
 export interface OptionsPlace {

@@ -7,7 +7,7 @@ import { EXIT, McbError } from '../errors.js';
 import { execute, type Execution } from '../execute/index.js';
 import { readBuildRecord, writeBuildRecord } from '../execute/history.js';
 import { gate, type Verdict } from '../gate/index.js';
-import { MODEL_JSON } from '../engine/model-format.js';
+import { MODEL_JSON } from '../model/index.js';
 import { describeKeyChange } from '../plan/diff.js';
 import type { Plan, PlanInputs } from '../plan/index.js';
 import {

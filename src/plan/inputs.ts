@@ -4,9 +4,9 @@
  * never writes, and never loads TF.js.
  */
 import { McbError } from '../errors.js';
-import { architectureMisfit, enginePackages, nonFiniteWeights, readModelDir, resolveBackend } from '../engine/index.js';
+import { architectureMisfit, enginePackages, resolveBackend } from '../engine/index.js';
+import { modelLayers, nonFiniteWeights, readModelDir, type ModelLayer } from '../model/index.js';
 import { datasetFacts, datasetId, datasetShape, type DatasetFacts, type DatasetFactsMap } from '../data/index.js';
-import { modelLayers, type ModelLayer } from './layers.js';
 import {
   formatPosition,
   type Backend,

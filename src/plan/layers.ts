@@ -12,19 +12,10 @@
  * lowrank's rank / ratio / energy) replace each other: a block's `rank` drops the entry's `ratio`.
  */
 import { McbError } from '../errors.js';
-import { modelKind } from '../engine/model-format.js';
-import { Topology } from '../engine/topology.js';
+import type { ModelLayer } from '../model/index.js';
 import type { LayerOptions, OptionsPlace, PassDefinition, PassInput } from '../passes/types.js';
 import { canonicalJson } from '../util/hash.js';
 import { editDistance, formatDataPath, type DataPath, type OverrideBlock } from '../recipe/index.js';
-
-/** A layer as overrides see it: its name and Keras class (absent for a graph model's weight groups). */
-export interface ModelLayer {
-  name: string;
-  className?: string;
-  /** Layers feeding this one (layers models), for passes that predict their own effect on the layer list. */
-  inbound?: string[];
-}
 
 /** One block's settings for one pass, as hashed into that pass's step key (order matters). */
 export interface LayerRule {
@@ -43,26 +34,6 @@ export interface ResolvedLayer {
   raw: Record<string, unknown>;
   /** Where each option's value (and `skip`) was written: `passes[1].quantize` or `overrides[0].quantize`. */
   setBy: Record<string, DataPath>;
-}
-
-/**
- * The layers of a model: the Keras topology of a layers model, or the weight groups of a graph model (from
- * `weights`, a StoredModel's weightSpecs, or else model.json's weightsManifest).
- */
-export function modelLayers(json: Record<string, unknown>, weights?: readonly { name: string }[]): ModelLayer[] {
-  if (modelKind(json) === 'layers') {
-    // A topology the structural passes cannot read (shared layers) falls back to the weight names.
-    const topology = Topology.tryFromModel(json);
-    if (topology) return topology.layers().map((l) => ({ name: l.name, className: l.className, inbound: l.inbound }));
-  }
-  const manifest = (json.weightsManifest as { weights?: { name?: unknown }[] }[] | undefined) ?? [];
-  const names = new Set<string>();
-  for (const w of weights ?? manifest.flatMap((g) => g.weights ?? [])) {
-    if (typeof w.name !== 'string') continue;
-    const cut = w.name.lastIndexOf('/');
-    names.add(cut > 0 ? w.name.slice(0, cut) : w.name);
-  }
-  return [...names].map((name) => ({ name }));
 }
 
 /**

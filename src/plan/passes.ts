@@ -17,8 +17,8 @@ import {
   unmatchedPatterns,
   unmatchedRuleMessage,
   type LayerRule,
-  type ModelLayer,
 } from './layers.js';
+import type { ModelLayer } from '../model/index.js';
 import { optionsPlace, passPlaces } from './places.js';
 import type { LayerPlan, PassSpec, Step } from './types.js';
 

@@ -1,7 +1,8 @@
 /** The plan's shapes: steps, their specs and keys, and the versions that go into keys. */
 import type { PassData } from '../passes/index.js';
 import type { Backend, DataSpec, LatencyRuntime, Position, Recipe, TrainSpec } from '../recipe/index.js';
-import type { LayerRule, ModelLayer, ResolvedLayer } from './layers.js';
+import type { ModelLayer } from '../model/index.js';
+import type { LayerRule, ResolvedLayer } from './layers.js';
 
 /** Bump when the layout of cache entries changes: old entries then simply miss. */
 export const CACHE_FORMAT = 1;

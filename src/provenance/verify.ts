@@ -8,7 +8,7 @@ import type { KeyObject } from 'node:crypto';
 import { lstat, readdir, readFile, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { errnoCode, McbError } from '../errors.js';
-import { MODEL_JSON } from '../engine/model-format.js';
+import { MODEL_JSON } from '../model/index.js';
 import { sha256Hex } from '../util/hash.js';
 import { MANIFEST_FILE, signatureHolds, SIGNATURE_FILE, UNATTESTED, type Manifest } from './manifest.js';
 import { digestOf, PROVENANCE_FILE, stampOf } from './provenance.js';

@@ -1,6 +1,6 @@
 /**
  * The mcbuild packed weight format (docs/packed-format.md): int8/int4/int2 weights with float32 scales per
- * tensor, per output channel or per group. This module is the ONE decoder: the engine (src/engine/weights.ts,
+ * tensor, per output channel or per group. This module is the ONE decoder: the engine (src/model/weights.ts,
  * src/engine/runtime.ts) and the runtime loader (src/runtime/index.ts) both use it, so what mcbuild measures is
  * bit for bit what the loader hands TF.js. No TF.js, no Node APIs: it runs in browsers too. Entropy-coded
  * weights (the encode pass) are decoded by ./encoded.ts, dispatched from here (decodeStored).

@@ -10,7 +10,8 @@ import type { BuildOptions } from '../pipeline/index.js';
 import { cancelled } from '../engine/train.js';
 import { McbError } from '../errors.js';
 import { getPass } from '../passes/index.js';
-import { compilePattern, resolveLayer, rulesFor, withOption, type ModelLayer } from '../plan/layers.js';
+import type { ModelLayer } from '../model/index.js';
+import { compilePattern, resolveLayer, rulesFor, withOption } from '../plan/layers.js';
 import {
   formatDataPath,
   formatPosition,

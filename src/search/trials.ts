@@ -6,11 +6,8 @@
  */
 import { runRecipe, type BuildOptions } from '../pipeline/index.js';
 import { McbError } from '../errors.js';
-import { elementCount } from '../engine/model-format.js';
-import { weightLayer } from '../engine/topology.js';
-import { filesToModel } from '../engine/index.js';
+import { elementCount, weightLayer, filesToModel, modelLayers, type ModelLayer } from '../model/index.js';
 import type { Metrics } from '../metrics/index.js';
-import { modelLayers, type ModelLayer } from '../plan/layers.js';
 import type { OverrideBlock, Recipe } from '../recipe/index.js';
 
 export type SettingValue = string | number;

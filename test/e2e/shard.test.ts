@@ -8,7 +8,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadMnist } from '../../src/data/mnist.js';
-import { readModelDir } from '../../src/engine/index.js';
+import { readModelDir } from '../../src/model/index.js';
 import { loadEngine, loadForInference } from '../../src/engine/runtime.js';
 import { ROOT, runCli, tempDir, tinyRecipe, writeText, type CliRun } from '../helpers.js';
 

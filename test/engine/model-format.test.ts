@@ -8,8 +8,9 @@ import {
   nonFiniteWeights,
   readModelDir,
   type StoredModel,
-} from '../../src/engine/index.js';
-import { float16ToFloat32, float32ToFloat16 } from '../../src/engine/weights.js';
+  float16ToFloat32,
+  float32ToFloat16,
+} from '../../src/model/index.js';
 import { tempDir } from '../helpers.js';
 
 const model = (bytes: number): StoredModel => ({

@@ -1,14 +1,13 @@
 /**
- * src/engine/topology.ts against real TF.js: what it reads (classes, wiring, shapes) must be what TF.js
+ * src/model/topology.ts against real TF.js: what it reads (classes, wiring, shapes) must be what TF.js
  * builds, and every edit must give a model.json stock TF.js loads and that computes what it should.
  */
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadMnist } from '../../src/data/mnist.js';
 import { buildArchitecture } from '../../src/engine/architectures/index.js';
-import type { StoredModel } from '../../src/engine/index.js';
-import { fromLayersModel, loadEngine, toLayersModel } from '../../src/engine/runtime.js';
 import {
+  type StoredModel,
   expectedWeights,
   layerOutputShape,
   rebuildModel,
@@ -16,8 +15,9 @@ import {
   TopologyError,
   WeightTable,
   weightProblems,
-} from '../../src/engine/topology.js';
-import { decodeWeights } from '../../src/engine/weights.js';
+  decodeWeights,
+} from '../../src/model/index.js';
+import { fromLayersModel, loadEngine, toLayersModel } from '../../src/engine/runtime.js';
 
 let mnist: tf.Tensor;
 

@@ -4,9 +4,8 @@
  * against a per-element reference.
  */
 import { describe, expect, it } from 'vitest';
-import type { StoredModel } from '../../src/engine/model-format.js';
-import { packWeight, packedSize, roundHalfUp, type PackOptions } from '../../src/engine/packed.js';
 import {
+  type StoredModel,
   alignedView,
   decodeWeights,
   encodeWeights,
@@ -14,7 +13,8 @@ import {
   float16ToFloat32,
   float32BitsToFloat16,
   float32ToFloat16,
-} from '../../src/engine/weights.js';
+} from '../../src/model/index.js';
+import { packWeight, packedSize, roundHalfUp, type PackOptions } from '../../src/engine/packed.js';
 import {
   checksum,
   decodePacked,

@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildArchitecture } from '../../src/engine/architectures/index.js';
 import { fromLayersModel, loadEngine } from '../../src/engine/runtime.js';
-import { Topology } from '../../src/engine/topology.js';
+import { Topology } from '../../src/model/index.js';
 import { countCost, modelCost, type ModelCost } from '../../src/metrics/flops.js';
 
 beforeAll(async () => {

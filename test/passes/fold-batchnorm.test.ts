@@ -12,10 +12,17 @@ import type { Dataset } from '../../src/data/index.js';
 import { loadMnist } from '../../src/data/mnist.js';
 import { buildArchitecture } from '../../src/engine/architectures/index.js';
 import { recalibrateBatchNorm } from '../../src/engine/batchnorm.js';
-import { filesToModel, modelToFiles, paramCount, type StoredModel } from '../../src/engine/index.js';
+import {
+  filesToModel,
+  modelToFiles,
+  paramCount,
+  type StoredModel,
+  rebuildModel,
+  Topology,
+  WeightTable,
+  decodeWeights,
+} from '../../src/model/index.js';
 import { fromLayersModel, loadEngine } from '../../src/engine/runtime.js';
-import { rebuildModel, Topology, WeightTable } from '../../src/engine/topology.js';
-import { decodeWeights } from '../../src/engine/weights.js';
 import { build } from '../../src/index.js';
 import { cluster } from '../../src/passes/cluster/index.js';
 import {

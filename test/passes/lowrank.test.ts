@@ -5,10 +5,15 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadMnist } from '../../src/data/mnist.js';
 import { buildArchitecture } from '../../src/engine/architectures/index.js';
-import { paramCount, readModelDir, type StoredModel } from '../../src/engine/model-format.js';
+import {
+  paramCount,
+  readModelDir,
+  type StoredModel,
+  Topology,
+  decodeWeights,
+  encodeWeights,
+} from '../../src/model/index.js';
 import { fromLayersModel, loadEngine, toLayersModel } from '../../src/engine/runtime.js';
-import { Topology } from '../../src/engine/topology.js';
-import { decodeWeights, encodeWeights } from '../../src/engine/weights.js';
 import { build, McbError, planBuild } from '../../src/index.js';
 import { recordedWeights, withRecordedWeights } from '../../src/passes/constraints.js';
 import type { PassContext } from '../../src/passes/index.js';

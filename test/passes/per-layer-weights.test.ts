@@ -14,10 +14,16 @@ import { build } from '../../src/build/index.js';
 import type { Dataset } from '../../src/data/index.js';
 import { loadMnist } from '../../src/data/mnist.js';
 import { buildArchitecture } from '../../src/engine/architectures/index.js';
-import { modelToFiles, weightByteLength, type StoredModel, type WeightSpec } from '../../src/engine/model-format.js';
+import {
+  modelToFiles,
+  weightByteLength,
+  type StoredModel,
+  type WeightSpec,
+  decodeWeights,
+  modelLayers,
+} from '../../src/model/index.js';
 import { fromLayersModel, loadEngine, toLayersModel } from '../../src/engine/runtime.js';
 import { trainModel } from '../../src/engine/train.js';
-import { decodeWeights } from '../../src/engine/weights.js';
 import { cluster } from '../../src/passes/cluster/index.js';
 import { recordedWeights } from '../../src/passes/constraints.js';
 import { encode } from '../../src/passes/encode/index.js';
@@ -25,7 +31,7 @@ import { finetune } from '../../src/passes/finetune/index.js';
 import type { LayerOptions, PassContext, PassDefinition } from '../../src/passes/index.js';
 import { prune, type LayerSparsity } from '../../src/passes/prune/index.js';
 import { quantize } from '../../src/passes/quantize/index.js';
-import { layerResolver, modelLayers, type LayerRule } from '../../src/plan/layers.js';
+import { layerResolver, type LayerRule } from '../../src/plan/layers.js';
 import { formatDataPath, type DataPath } from '../../src/recipe/index.js';
 import { mcbuildLoader } from '../../src/runtime/index.js';
 import { tempDir, tinyRecipe, writeText } from '../helpers.js';

@@ -12,10 +12,17 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { Dataset } from '../../src/data/index.js';
 import { loadMnist } from '../../src/data/mnist.js';
 import { buildArchitecture } from '../../src/engine/architectures/index.js';
-import { modelToFiles, paramCount, readModelDir, type StoredModel } from '../../src/engine/index.js';
+import {
+  modelToFiles,
+  paramCount,
+  readModelDir,
+  type StoredModel,
+  rebuildModel,
+  Topology,
+  WeightTable,
+  decodeWeights,
+} from '../../src/model/index.js';
 import { fromLayersModel, loadEngine } from '../../src/engine/runtime.js';
-import { rebuildModel, Topology, WeightTable } from '../../src/engine/topology.js';
-import { decodeWeights } from '../../src/engine/weights.js';
 import { build, McbError } from '../../src/index.js';
 import { modelCost } from '../../src/metrics/index.js';
 import type { PassContext } from '../../src/passes/index.js';

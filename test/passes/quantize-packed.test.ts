@@ -7,11 +7,16 @@ import '@tensorflow/tfjs-backend-wasm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadMnist } from '../../src/data/mnist.js';
 import { buildArchitecture } from '../../src/engine/architectures/index.js';
-import { filesToModel, modelToFiles, weightByteLength, type StoredModel } from '../../src/engine/model-format.js';
+import {
+  filesToModel,
+  modelToFiles,
+  weightByteLength,
+  type StoredModel,
+  decodeWeights,
+} from '../../src/model/index.js';
 import { packWeight, type PackOptions } from '../../src/engine/packed.js';
 import { fromLayersModel, loadEngine, loadForInference, toLayersModel } from '../../src/engine/runtime.js';
 import { trainModel } from '../../src/engine/train.js';
-import { decodeWeights } from '../../src/engine/weights.js';
 import { measureAccuracy } from '../../src/metrics/accuracy.js';
 import type { PassContext } from '../../src/passes/index.js';
 import { quantize, type QuantizeOptions } from '../../src/passes/quantize/index.js';

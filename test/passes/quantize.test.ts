@@ -1,9 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { StoredModel } from '../../src/engine/index.js';
+import { type StoredModel, decodeWeights } from '../../src/model/index.js';
 import { toLayersModel } from '../../src/engine/runtime.js';
-import { decodeWeights } from '../../src/engine/weights.js';
 import { affineRange, quantize } from '../../src/passes/quantize/index.js';
 import type { PassContext } from '../../src/passes/index.js';
 import { mulberry32 } from '../../src/util/random.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_SHARD_BYTES, filesToModel, modelToFiles, type StoredModel } from '../../src/engine/index.js';
+import { DEFAULT_SHARD_BYTES, filesToModel, modelToFiles, type StoredModel } from '../../src/model/index.js';
 import { shard } from '../../src/passes/shard/index.js';
 import type { PassContext } from '../../src/passes/index.js';
 

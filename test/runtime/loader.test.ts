@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadMnist } from '../../src/data/mnist.js';
-import { modelToFiles, type StoredModel } from '../../src/engine/model-format.js';
+import { modelToFiles, type StoredModel } from '../../src/model/index.js';
 import { fromLayersModel } from '../../src/engine/runtime.js';
 import type { PassContext } from '../../src/passes/index.js';
 import { quantize } from '../../src/passes/quantize/index.js';

@@ -1,7 +1,7 @@
 /** The measuring steps: evaluate a model on the eval data, and time the baseline and the result side by side. */
 import type { CacheEntry } from '../../cache/index.js';
 import type { Dataset } from '../../data/index.js';
-import { filesToModel } from '../../engine/index.js';
+import { filesToModel } from '../../model/index.js';
 import type { Engine, InferenceModel } from '../../engine/runtime.js';
 import { McbError } from '../../errors.js';
 import {

@@ -1,7 +1,7 @@
 /** The steps that make the baseline: load it from the user's files, or train a builtin architecture. */
 import type { CacheEntry } from '../../cache/index.js';
 import { isLabelled, labelsNeeded } from '../../data/index.js';
-import { modelToFiles, readModelDir } from '../../engine/index.js';
+import { modelToFiles, readModelDir } from '../../model/index.js';
 import { McbError } from '../../errors.js';
 import { measureRawSize } from '../../metrics/index.js';
 import type { Step } from '../../plan/index.js';

@@ -5,12 +5,12 @@
  */
 import type { CacheEntry } from '../../cache/index.js';
 import type { Dataset } from '../../data/index.js';
-import { filesToModel, modelToFiles } from '../../engine/index.js';
+import { filesToModel, modelLayers, modelToFiles } from '../../model/index.js';
 import { McbError } from '../../errors.js';
 import { measureRawSize } from '../../metrics/index.js';
 import { getPass, type PassData } from '../../passes/index.js';
 import type { PassSpec, Step } from '../../plan/index.js';
-import { layerResolver, modelLayers, ruleMatches, unmatchedRuleMessage } from '../../plan/layers.js';
+import { layerResolver, ruleMatches, unmatchedRuleMessage } from '../../plan/layers.js';
 import { optionsPlace } from '../../plan/index.js';
 import { formatDataPath, formatPosition, RecordedSource, type DataPath } from '../../recipe/index.js';
 import type { StepRuntime } from './runtime.js';

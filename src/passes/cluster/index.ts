@@ -20,7 +20,7 @@
  * (not clustered, and not recorded in `clusteredWeights`, so a later finetune moves it freely).
  */
 import { McbError } from '../../errors.js';
-import { alignedView, decodeWeights, encodeWeights, type DecodedWeight } from '../../engine/weights.js';
+import { alignedView, decodeWeights, encodeWeights, type DecodedWeight } from '../../model/index.js';
 import { formatDataPath } from '../../recipe/index.js';
 import { withRecordedWeights } from '../constraints.js';
 import { optionsByLayer, type PassDefinition } from '../types.js';

@@ -29,13 +29,8 @@ import type * as TF from '@tensorflow/tfjs';
 import { isLabelled, labelsNeeded, type Dataset, type LabelledDataset } from '../../data/index.js';
 import { McbError } from '../../errors.js';
 import { inputBatch } from '../../engine/batches.js';
-import {
-  ARCHITECTURE_NAMES,
-  LENET5_DEFAULTS,
-  MLP_DEFAULTS,
-  MOBILENET_DEFAULT_ALPHA,
-  type StoredModel,
-} from '../../engine/index.js';
+import { ARCHITECTURE_NAMES, LENET5_DEFAULTS, MLP_DEFAULTS, MOBILENET_DEFAULT_ALPHA } from '../../engine/index.js';
+import type { StoredModel } from '../../model/index.js';
 import type { Tf } from '../../engine/runtime.js';
 import type { TrainProgress } from '../../engine/train.js';
 import { formatDataPath, type TrainingOptions } from '../../recipe/index.js';

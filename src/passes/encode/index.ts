@@ -16,10 +16,15 @@
 import type { DeflateLevel } from '../../algorithms/entropy.js';
 import { McbError } from '../../errors.js';
 import { entropyEncode } from '../../engine/entropy.js';
-import { concatBytes, weightByteLength, type WeightSpec } from '../../engine/model-format.js';
-import { decodeWeights } from '../../engine/weights.js';
+import {
+  concatBytes,
+  decodeWeights,
+  layerClasses,
+  layerOfWeight,
+  weightByteLength,
+  type WeightSpec,
+} from '../../model/index.js';
 import { formatDataPath } from '../../recipe/index.js';
-import { layerClasses, layerOfWeight } from '../cluster/index.js';
 import { optionsByLayer, type PassDefinition } from '../types.js';
 
 export interface EncodeOptions {

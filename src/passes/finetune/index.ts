@@ -7,7 +7,7 @@
  * while the others train around it (e.g. keep a carefully quantized first conv as it is).
  */
 import { McbError } from '../../errors.js';
-import { modelKind } from '../../engine/index.js';
+import { modelKind } from '../../model/index.js';
 import type { TrainingOptions } from '../../recipe/index.js';
 import { optionsByLayer, type PassDefinition } from '../types.js';
 

@@ -17,17 +17,22 @@
  * arrive quantized come out float32, like every pass that rewrites weights: put it first.
  */
 import { McbError } from '../../errors.js';
-import { paramCount, type StoredModel } from '../../engine/model-format.js';
 import {
   batchNormAxis,
+  decodeWeights,
+  layerClass,
+  outputChannelCount,
+  paramCount,
   passTopology,
   rebuildModel,
   Topology,
   TopologyError,
   WeightTable,
-} from '../../engine/topology.js';
-import { decodeWeights } from '../../engine/weights.js';
-import type { ModelLayer } from '../../plan/layers.js';
+  type ModelLayer,
+  type StoredModel,
+  type WeightRole,
+  weightRole,
+} from '../../model/index.js';
 import { recordedWeights } from '../constraints.js';
 import {
   optionsByLayer,
@@ -54,8 +59,11 @@ export interface SkippedBatchNorm {
   reason: string;
 }
 
-const FOLDABLE: Record<string, string> = { Conv2D: 'kernel', DepthwiseConv2D: 'depthwise_kernel', Dense: 'kernel' };
-/** The reason in the stats for a BN an override keeps (its own block, or its producer's). */
+/** The kernel a BN after a layer of this class folds into (Conv2D, DepthwiseConv2D, Dense: the catalogue says). */
+function foldKernel(className: string | undefined): WeightRole | undefined {
+  const key = className === undefined ? undefined : layerClass(className)?.foldsBatchNormInto;
+  return key === undefined ? undefined : weightRole(className!, key);
+}
 
 export const foldBatchnorm: PassDefinition<FoldBatchNormOptions> = {
   name: 'fold-batchnorm',
@@ -128,15 +136,16 @@ export function foldBatchNorms(
       continue;
     }
     const cls = topology.className(producer);
-    const kernelKey = FOLDABLE[cls]!;
+    const role = foldKernel(cls)!;
+    const kernelKey = role.key;
     const kernel = weights.require(producer, kernelKey);
     const k = weights.floats(producer, kernelKey);
-    const channels =
-      cls === 'DepthwiseConv2D' ? kernel.spec.shape.at(-2)! * kernel.spec.shape.at(-1)! : kernel.spec.shape.at(-1)!;
+    const channels = outputChannelCount(role, kernel.spec.shape);
     const config = topology.config(bn.name);
     const read = (key: string, fallback: number): Float64Array => {
       // scale: false has no gamma (1), center: false no beta (0); the moving statistics are always stored.
-      const present = key === 'gamma' ? config.scale !== false : key === 'beta' ? config.center !== false : true;
+      const unless = weightRole('BatchNormalization', key)?.unless;
+      const present = unless === undefined || config[unless] !== false;
       const v = present ? weights.floats(bn.name, key) : undefined;
       if (v && v.length !== channels)
         throw new McbError(
@@ -226,7 +235,7 @@ export function predictFolds(layers: readonly ModelLayer[], layerOptions: LayerO
   for (const l of layers) {
     if (l.className !== 'BatchNormalization' || l.inbound?.length !== 1) continue;
     const producer = byName.get(l.inbound[0]!);
-    if (!producer?.className || !(producer.className in FOLDABLE) || readers.get(producer.name) !== 1) continue;
+    if (!producer || !foldKernel(producer.className) || readers.get(producer.name) !== 1) continue;
     if (layerOptions(l.name) === null || layerOptions(producer.name) === null) continue;
     into.set(l.name, producer.name);
   }
@@ -242,7 +251,7 @@ function whyNotFoldable(topology: Topology, bn: string): string | undefined {
     return inbound.length === 0 ? 'it reads the model input directly' : `it has ${inbound.length} inputs`;
   const producer = inbound[0]!;
   const cls = topology.className(producer);
-  if (!(cls in FOLDABLE)) return `it follows ${producer} (${cls}), not a Conv2D, DepthwiseConv2D or Dense`;
+  if (!foldKernel(cls)) return `it follows ${producer} (${cls}), not a Conv2D, DepthwiseConv2D or Dense`;
   const pc = topology.config(producer);
   const activation = pc.activation ?? 'linear';
   if (activation !== 'linear' && activation !== null)

@@ -34,7 +34,22 @@
  * the record of pruned/clustered weights (a later finetune trains its factors freely).
  */
 import { McbError } from '../../errors.js';
-import { paramCount, type StoredModel } from '../../engine/model-format.js';
+import {
+  decodeWeights,
+  layerClass,
+  paramCount,
+  passTopology,
+  rebuildModel,
+  Topology,
+  TopologyError,
+  tupleOf,
+  weightProblems,
+  WeightTable,
+  type DecodedWeight,
+  type LayerSpec,
+  type ModelLayer,
+  type StoredModel,
+} from '../../model/index.js';
 import {
   chooseRank,
   keptEnergyFraction,
@@ -43,19 +58,7 @@ import {
   spectrum,
   type RankRule,
 } from '../../algorithms/svd.js';
-import {
-  passTopology,
-  rebuildModel,
-  Topology,
-  TopologyError,
-  tupleOf,
-  weightProblems,
-  WeightTable,
-  type LayerSpec,
-} from '../../engine/topology.js';
-import { decodeWeights, type DecodedWeight } from '../../engine/weights.js';
 import { formatDataPath, suggest } from '../../recipe/index.js';
-import type { ModelLayer } from '../../plan/layers.js';
 import { recordedWeights, type RecordedKind } from '../constraints.js';
 import {
   optionsByLayer,
@@ -95,14 +98,16 @@ export interface SkippedLayer {
   reason: string;
 }
 
-/** Classes whose kernel is factored, with the weight name of the kernel. */
-const SUPPORTED = new Set(['Dense', 'Conv2D']);
-/** Other layers with a kernel, and why they are left alone (listed in the stats when not named). */
-const UNSUPPORTED_WHY: Readonly<Record<string, string>> = {
-  DepthwiseConv2D: 'a depthwise kernel has one filter per channel: there is no channel-mixing matrix to factor',
-  SeparableConv2D:
-    'it is already factored (depthwise then pointwise); decompose its pointwise part as a Conv2D instead',
-};
+/** Whether lowrank factors the kernel of a layer of this class (the catalogue's Dense and Conv2D). */
+function factored(className: string | undefined): boolean {
+  return className !== undefined && layerClass(className)?.lowrank === true;
+}
+
+/** Why lowrank leaves a layer of this class alone, for other classes with a kernel (DepthwiseConv2D, SeparableConv2D). */
+function whyNotFactored(className: string): string | undefined {
+  const why = layerClass(className)?.lowrank;
+  return typeof why === 'string' ? why : undefined;
+}
 
 const RULES = ['rank', 'ratio', 'energy'] as const;
 
@@ -189,8 +194,7 @@ export function layersAfterDecomposing(
   layerOptions: LayerOptions<LowrankOptions>,
 ): ModelLayer[] {
   const mayDecompose = (l: ModelLayer) =>
-    l.className !== undefined &&
-    SUPPORTED.has(l.className) &&
+    factored(l.className) &&
     (options.layers === undefined || options.layers.includes(l.name)) &&
     layerOptions(l.name) !== null;
   const tail = new Map(layers.filter(mayDecompose).map((l) => [l.name, factorNames(l.name)[1]]));
@@ -238,7 +242,7 @@ export function decompose(
 
   // Which layers: the named ones (each must exist and be decomposable), or every Dense and Conv2D.
   const all = topology.layers();
-  const supported = all.filter((l) => SUPPORTED.has(l.className)).map((l) => l.name);
+  const supported = all.filter((l) => factored(l.className)).map((l) => l.name);
   const skipped: SkippedLayer[] = [];
   let candidates: string[];
   const explicit = options.layers !== undefined;
@@ -252,9 +256,9 @@ export function decompose(
         );
       }
       const cls = topology.className(name);
-      const why = SUPPORTED.has(cls)
+      const why = factored(cls)
         ? unsupportedConfig(topology, name)
-        : (UNSUPPORTED_WHY[cls] ?? 'lowrank decomposes Dense and Conv2D layers only');
+        : (whyNotFactored(cls) ?? 'lowrank decomposes Dense and Conv2D layers only');
       if (why !== undefined) {
         throw new McbError(
           'MCB_RECIPE_INVALID',
@@ -266,18 +270,18 @@ export function decompose(
   } else {
     candidates = [];
     for (const l of all) {
-      if (SUPPORTED.has(l.className)) {
+      if (factored(l.className)) {
         const why = unsupportedConfig(topology, l.name);
         if (why === undefined) candidates.push(l.name);
         else skipped.push({ layer: l.name, className: l.className, reason: why });
       } else if (
-        UNSUPPORTED_WHY[l.className] !== undefined ||
+        whyNotFactored(l.className) !== undefined ||
         model.weightSpecs.some((s) => /(^|\/)kernel$/.test(s.name) && s.name.split('/').at(-2) === l.name)
       ) {
         skipped.push({
           layer: l.name,
           className: l.className,
-          reason: UNSUPPORTED_WHY[l.className] ?? 'lowrank decomposes Dense and Conv2D layers only',
+          reason: whyNotFactored(l.className) ?? 'lowrank decomposes Dense and Conv2D layers only',
         });
       }
     }
@@ -307,10 +311,9 @@ export function decompose(
   // layers taken implicitly, a skip, unless it fits none of them (then the option is wrong, not the layers).
   // Each set of options (the entry's, an override's) is checked against the layers it applies to.
   const matrixOf = (name: string): [number, number] => {
+    // Rows: every axis but the output channels' (Dense [in, out], Conv2D [kh·kw·cin, cout]).
     const shape = weights.require(name, 'kernel').spec.shape;
-    return topology.className(name) === 'Dense'
-      ? [shape[0]!, shape[1]!]
-      : [shape[0]! * shape[1]! * shape[2]!, shape[3]!];
+    return [shape.slice(0, -1).reduce((a, b) => a * b, 1), shape.at(-1)!];
   };
   const minOf = (name: string) => Math.min(...matrixOf(name));
   const tooBig = new Set<string>();
@@ -400,13 +403,14 @@ export function decompose(
       {
         spec: {
           name: named(first, 'kernel'),
-          shape: cls === 'Dense' ? [m, r] : [kshape[0]!, kshape[1]!, kshape[2]!, r],
+          shape: [...kshape.slice(0, -1), r],
           dtype: 'float32',
         },
         values: f.a,
       },
       {
-        spec: { name: named(second, 'kernel'), shape: cls === 'Dense' ? [r, n] : [1, 1, r, n], dtype: 'float32' },
+        // A Conv2D's second factor is a 1×1 convolution.
+        spec: { name: named(second, 'kernel'), shape: [...kshape.slice(0, -2).map(() => 1), r, n], dtype: 'float32' },
         values: f.b,
       },
     ];
@@ -532,7 +536,7 @@ function factorLayers(
     bias_regularizer: null,
     bias_constraint: null,
     activity_regularizer: null,
-    ...(cls === 'Dense' ? { units: r } : { filters: r }),
+    [layerClass(cls)!.outputChannels!]: r,
   };
   const tail: Record<string, unknown> = {
     ...rest,

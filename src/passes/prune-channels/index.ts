@@ -37,17 +37,20 @@
  * Pure weight arithmetic on the decoded arrays, no TF.js. Weights that arrive quantized come out float32.
  */
 import { McbError } from '../../errors.js';
-import { paramCount, type StoredModel } from '../../engine/model-format.js';
 import {
   batchNormAxis,
-  MERGE,
+  decodeWeights,
+  layerClass,
+  paramCount,
   passTopology,
   rebuildModel,
   Topology,
   weightProblems,
+  weightRole,
   WeightTable,
-} from '../../engine/topology.js';
-import { decodeWeights } from '../../engine/weights.js';
+  type ChannelRule,
+  type StoredModel,
+} from '../../model/index.js';
 import { modelCost } from '../../metrics/index.js';
 import { formatDataPath, suggest } from '../../recipe/index.js';
 import {
@@ -97,26 +100,17 @@ export interface SkippedGroup {
   reason: string;
 }
 
-const ROOTS = new Set(['Conv2D', 'Dense']);
-/** Layers that keep each channel where it is (no weights, no mixing across channels). */
-const TRANSPARENT = new Set([
-  'ReLU',
-  'LeakyReLU',
-  'ELU',
-  'ThresholdedReLU',
-  'Activation',
-  'Dropout',
-  'SpatialDropout1D',
-  'SpatialDropout2D',
-  'AlphaDropout',
-  'GaussianDropout',
-  'GaussianNoise',
-  'MaxPooling2D',
-  'AveragePooling2D',
-  'ZeroPadding2D',
-  'GlobalAveragePooling2D',
-  'GlobalMaxPooling2D',
-]);
+/** What a layer of this class does to the channels it reads (the catalogue's; undefined: prune-channels cannot follow them). */
+function channelRule(className: string): ChannelRule | undefined {
+  return layerClass(className)?.channels;
+}
+
+/** The axis of a layer's weight `key` along which pruned channels are sliced: its output or its input channels. */
+function axisOf(className: string, key: string, along: 'output' | 'input'): number {
+  const role = weightRole(className, key)!;
+  return along === 'output' ? role.outputAxis : role.inputAxis!;
+}
+
 const CRITERIA: readonly ChannelCriterion[] = ['l1', 'l2', 'bn-gamma'];
 
 /** Where each set of resolved options was written (for a layer's own options: the override block's place). */
@@ -408,12 +402,11 @@ export function pruneModelChannels(
     const kept = keepOf.get(g.spaces[0]!);
     if (!kept) continue;
     for (const root of g.roots) {
-      sliceWeight(weights, root, 'kernel', -1, kept);
-      if (topology.config(root).use_bias !== false) sliceWeight(weights, root, 'bias', 0, kept);
-      topology.updateConfig(
-        root,
-        topology.className(root) === 'Dense' ? { units: kept.length } : { filters: kept.length },
-      );
+      const cls = topology.className(root);
+      sliceWeight(weights, root, 'kernel', axisOf(cls, 'kernel', 'output'), kept);
+      if (topology.config(root).use_bias !== false)
+        sliceWeight(weights, root, 'bias', axisOf(cls, 'bias', 'output'), kept);
+      topology.updateConfig(root, { [layerClass(cls)!.outputChannels!]: kept.length });
     }
   }
   // Readers: per-channel parameters and input channels.
@@ -421,23 +414,25 @@ export function pruneModelChannels(
     const kept = keepOf.get(analysis.find(e.space));
     if (!kept) continue;
     const idx = expand(kept, e.factor);
+    const cls = topology.className(e.layer);
     switch (e.kind) {
       case 'bn':
-        for (const key of ['gamma', 'beta', 'moving_mean', 'moving_variance'])
-          if (weights.get(e.layer, key)) sliceWeight(weights, e.layer, key, 0, idx);
+        for (const { key, outputAxis } of layerClass(cls)!.weights!)
+          if (weights.get(e.layer, key)) sliceWeight(weights, e.layer, key, outputAxis, idx);
         break;
       case 'depthwise':
-        sliceWeight(weights, e.layer, 'depthwise_kernel', 2, idx);
-        if (e.bias) sliceWeight(weights, e.layer, 'bias', 0, expand(kept, e.factor * e.multiplier));
+        sliceWeight(weights, e.layer, 'depthwise_kernel', axisOf(cls, 'depthwise_kernel', 'input'), idx);
+        if (e.bias)
+          sliceWeight(weights, e.layer, 'bias', axisOf(cls, 'bias', 'output'), expand(kept, e.factor * e.multiplier));
         break;
       case 'conv-in':
-        sliceWeight(weights, e.layer, 'kernel', 2, idx);
+        sliceWeight(weights, e.layer, 'kernel', axisOf(cls, 'kernel', 'input'), idx);
         break;
       case 'dense-in': {
         const width = weights.require(e.layer, 'kernel').spec.shape[0]! / Math.max(1, e.spatial);
         const rows =
           e.spatial === 0 ? idx : Array.from({ length: e.spatial }, (_, p) => idx.map((t) => p * width + t)).flat();
-        sliceWeight(weights, e.layer, 'kernel', 0, rows);
+        sliceWeight(weights, e.layer, 'kernel', axisOf(cls, 'kernel', 'input'), rows);
         break;
       }
     }
@@ -510,7 +505,8 @@ function analyse(topology: Topology): Analysis {
     const blockAll = (why: string) => tracked.forEach((t) => block(t.space, why));
     const inp = ins[0];
     const c = l.config;
-    if (ROOTS.has(cls)) {
+    const rule = channelRule(cls);
+    if (rule === 'root') {
       if (inp) {
         if (cls === 'Conv2D') {
           if (inp.spatial > 0) blockAll(`it is read by ${l.name} (Conv2D) after a Flatten`);
@@ -540,7 +536,7 @@ function analyse(topology: Topology): Analysis {
       continue;
     }
     if (tracked.length === 0) continue; // reads the model input or untracked tensors only
-    if (cls === 'DepthwiseConv2D' && inp && inp.spatial === 0) {
+    if (rule === 'depthwise' && inp && inp.spatial === 0) {
       const m = (c.depth_multiplier as number | undefined) ?? 1;
       edits.push({
         kind: 'depthwise',
@@ -553,7 +549,7 @@ function analyse(topology: Topology): Analysis {
       layouts.set(l.name, { space: inp.space, factor: inp.factor * m, spatial: 0 });
       continue;
     }
-    if (cls === 'BatchNormalization' && inp && inp.spatial === 0) {
+    if (rule === 'per-channel' && inp && inp.spatial === 0) {
       const rank = shapes.get(l.name)?.length;
       let axis: number | undefined;
       try {
@@ -562,28 +558,26 @@ function analyse(topology: Topology): Analysis {
         axis = undefined;
       }
       if (rank === undefined || axis !== rank - 1) {
-        blockAll(
-          `it is read by ${l.name} (BatchNormalization), which normalises axis ${JSON.stringify(c.axis)}, not the channels`,
-        );
+        blockAll(`it is read by ${l.name} (${cls}), which normalises axis ${JSON.stringify(c.axis)}, not the channels`);
         continue;
       }
       edits.push({ kind: 'bn', layer: l.name, space: inp.space, factor: inp.factor });
       layouts.set(l.name, inp);
       continue;
     }
-    if (TRANSPARENT.has(cls) && inp) {
+    if ((rule === 'keep' || rule === 'keep-flat') && inp) {
       if (cls === 'Activation' && c.activation === 'softmax') {
         blockAll(`it is read by ${l.name}, a softmax over the channels`);
         continue;
       }
-      if (inp.spatial > 0 && cls !== 'Activation' && !cls.includes('Dropout') && !cls.startsWith('Gaussian')) {
+      if (inp.spatial > 0 && rule !== 'keep-flat') {
         blockAll(`it is read by ${l.name} (${cls}) after a Flatten`);
         continue;
       }
       layouts.set(l.name, inp);
       continue;
     }
-    if (cls === 'Flatten' && inp) {
+    if (rule === 'flatten' && inp) {
       const inner = shapes.get(l.inbound[0]!)?.slice(1, -1);
       if (inp.spatial > 0) layouts.set(l.name, inp);
       else if (inner === undefined || inner.some((d) => d === null))
@@ -591,7 +585,7 @@ function analyse(topology: Topology): Analysis {
       else layouts.set(l.name, { ...inp, spatial: (inner as number[]).reduce((a, b) => a * b, 1) });
       continue;
     }
-    if (MERGE.has(cls)) {
+    if (rule === 'merge') {
       const inShapes = l.inbound.map((n) => shapes.get(n));
       const first = inShapes[0];
       const same =
@@ -609,9 +603,9 @@ function analyse(topology: Topology): Analysis {
       continue;
     }
     const why =
-      cls === 'SeparableConv2D'
-        ? `it is read by ${l.name} (SeparableConv2D), which prune-channels does not rewire`
-        : cls === 'PReLU' || cls === 'LayerNormalization' || cls === 'Softmax'
+      rule === 'separable'
+        ? `it is read by ${l.name} (${cls}), which prune-channels does not rewire`
+        : rule === 'mix'
           ? `it is read by ${l.name} (${cls}), which mixes or scales channels by position`
           : `it is read by ${l.name} (${cls}), which prune-channels cannot rewire`;
     blockAll(why);
@@ -621,7 +615,7 @@ function analyse(topology: Topology): Analysis {
     if (t)
       block(
         t.space,
-        topology.className(o) === 'Dense' || topology.className(o) === 'Conv2D'
+        channelRule(topology.className(o)) === 'root'
           ? `${o} is the model's output layer`
           : `it reaches the model's output ${o}`,
       );
@@ -662,13 +656,13 @@ function groupOptions(g: Group, layerOptions: LayerOptions<PruneChannelsOptions>
 
 /** Why `name` is not a root of any group. */
 function notARootWhy(topology: Topology, name: string, analysis: Analysis): string {
-  const cls = topology.className(name);
-  if (cls === 'DepthwiseConv2D') {
+  const rule = channelRule(topology.className(name));
+  if (rule === 'depthwise') {
     const t = analysis.layouts.get(name);
     const root = t && analysis.groups.find((g) => g.spaces.includes(t.space))?.roots[0];
     return `a depthwise convolution's channels follow its input, so it is pruned with the layer that feeds it${root ? ` (name ${root} instead)` : ''}`;
   }
-  if (cls === 'BatchNormalization')
+  if (rule === 'per-channel')
     return 'a batch norm is pruned with the Conv2D or Dense layer before it; name that layer instead';
   return 'prune-channels removes output channels of Conv2D and Dense layers only';
 }

@@ -30,7 +30,7 @@ import { pruneNM, pruneSmallest } from '../../algorithms/selection.js';
 import { scheduledSparsity } from '../../algorithms/sparsity-schedule.js';
 import type { Dataset } from '../../data/index.js';
 import { McbError } from '../../errors.js';
-import { modelKind, type StoredModel } from '../../engine/model-format.js';
+import { modelKind, type StoredModel } from '../../model/index.js';
 import type { Tf } from '../../engine/runtime.js';
 import { freezeSkipped } from '../constraints.js';
 import { optionsByLayer, type LayerOptions, type PassContext, type PassDefinition } from '../types.js';

@@ -1,7 +1,7 @@
 /** The weights a prune edits in place, and the model and statistics that come out. */
 import { countZeros } from '../../algorithms/selection.js';
-import { weightByteLength, type StoredModel, type WeightSpec } from '../../engine/model-format.js';
-import { decodeWeights, encodeWeights } from '../../engine/weights.js';
+import { weightByteLength, type StoredModel, type WeightSpec } from '../../model/index.js';
+import { decodeWeights, encodeWeights } from '../../model/index.js';
 import { withRecordedWeights } from '../constraints.js';
 import type { Kernel, KernelPlan } from './kernels.js';
 

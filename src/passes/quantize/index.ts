@@ -23,23 +23,24 @@
  */
 import { McbError } from '../../errors.js';
 import {
-  weightByteLength,
-  type QuantizationDtype,
-  type StoredModel,
-  type WeightSpec,
-} from '../../engine/model-format.js';
-import { packedSize, packWeight, roundHalfUp } from '../../engine/packed.js';
-import {
   alignedView,
+  compressedWeight,
+  compressedWeightByKey,
   decodeWeights,
   encodeWeights,
   float16Table,
   float32BitsToFloat16,
+  layerClasses,
+  layerOfWeight,
+  weightByteLength,
   type DecodedWeight,
   type EncodedWeight,
-} from '../../engine/weights.js';
+  type QuantizationDtype,
+  type StoredModel,
+  type WeightSpec,
+} from '../../model/index.js';
+import { packedSize, packWeight, roundHalfUp } from '../../engine/packed.js';
 import { checksum, type PackedDtype } from '../../runtime/decode.js';
-import { layerClasses, layerOfWeight } from '../cluster/index.js';
 import { formatDataPath } from '../../recipe/index.js';
 import { optionsByLayer, type PassDefinition } from '../types.js';
 
@@ -56,12 +57,6 @@ export type QuantizeOptions =
 
 const BITS_TO_DTYPE: Record<number, QuantizationDtype> = { 8: 'uint8', 16: 'uint16', 4: 'int4', 2: 'int2' };
 const PACKED: readonly string[] = ['int8', 'int4', 'int2'];
-/** Layer classes whose kernels get the packed formats, the kernel's name and its first output-channel axis (−1: last). */
-const KERNELS: Readonly<Record<string, { weight: string; axis: number }>> = {
-  Dense: { weight: 'kernel', axis: -1 },
-  Conv2D: { weight: 'kernel', axis: -1 },
-  DepthwiseConv2D: { weight: 'depthwise_kernel', axis: 2 },
-};
 
 export const quantize: PassDefinition<QuantizeOptions> = {
   name: 'quantize',
@@ -246,14 +241,13 @@ function kernelAxis(w: DecodedWeight, classes: Map<string, string> | undefined):
   const own = parts.at(-1);
   const layer = parts.at(-2);
   if (layer === undefined || w.spec.shape.length < 2) return undefined;
-  // Without a topology (graph models) go by the Keras weight names alone.
+  // The kernels the catalogue lets quantize pack (Dense, Conv2D, DepthwiseConv2D); without a topology (graph
+  // models) go by the Keras weight names alone.
   const kernel = classes
-    ? KERNELS[classes.get(layer) ?? '']
-    : own === 'depthwise_kernel'
-      ? KERNELS.DepthwiseConv2D
-      : KERNELS.Dense;
-  if (!kernel || kernel.weight !== own) return undefined;
-  return kernel.axis < 0 ? w.spec.shape.length + kernel.axis : kernel.axis;
+    ? compressedWeight(classes.get(layer) ?? '', 'quantize')
+    : compressedWeightByKey(own ?? '', 'quantize');
+  if (!kernel || kernel.key !== own) return undefined;
+  return w.spec.shape.length + kernel.outputAxis;
 }
 
 type ErrorSink = { maxAbs: number; sumSq: number };

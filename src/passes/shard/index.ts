@@ -10,7 +10,7 @@
  * pass's output when the pass does not set one.
  */
 import { McbError } from '../../errors.js';
-import { DEFAULT_SHARD_BYTES } from '../../engine/model-format.js';
+import { DEFAULT_SHARD_BYTES } from '../../model/index.js';
 import { formatDataPath } from '../../recipe/index.js';
 import { formatBytes, parseByteSize } from '../../util/bytes.js';
 import type { PassDefinition } from '../types.js';

@@ -4,7 +4,7 @@
  * rewrite weights use these instead of a TF.js round trip, so they need no engine.
  */
 import { decodeStored, isPacked } from '../runtime/decode.js';
-import { elementCount, weightByteLength, type StoredModel, type WeightSpec } from './model-format.js';
+import { elementCount, weightByteLength, type StoredModel, type WeightSpec } from './format.js';
 
 export interface DecodedWeight {
   spec: WeightSpec;
