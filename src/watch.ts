@@ -7,7 +7,7 @@ import { watch, type FSWatcher } from 'chokidar';
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve, sep } from 'node:path';
 import { buildSet, defaultCacheDir, type BuildOptions, type BuildResult, type SetResult } from './build.js';
-import { isMcbError } from './errors.js';
+import { isCancelled } from './errors.js';
 import type { BuildEvent } from './execute/index.js';
 import { extendedFiles, loadRecipeSet, type Recipe } from './recipe/index.js';
 
@@ -174,7 +174,7 @@ export class RecipeWatcher {
         seconds: (performance.now() - started) / 1000,
       });
     } catch (error) {
-      if (isMcbError(error) && error.code === 'MCB_CANCELLED') onEvent({ type: 'build-cancelled', recipe });
+      if (isCancelled(error)) onEvent({ type: 'build-cancelled', recipe });
       else onEvent({ type: 'build-failed', recipe, error });
     }
   }

@@ -3,7 +3,7 @@
  * on first need, so a fully cached build never loads it.
  */
 import { datasetId, isLabelled, labelsNeeded, loadDataset, type Dataset } from '../data/index.js';
-import { McbError } from '../errors.js';
+import { cancelled, McbError } from '../errors.js';
 import { filesToModel, modelToFiles, readModelDir } from '../engine/index.js';
 import type { Engine, InferenceModel } from '../engine/runtime.js';
 import type { CacheEntry } from '../cache/index.js';
@@ -136,7 +136,6 @@ export async function runStep(step: Step, inputs: CacheEntry[], rt: StepRuntime)
       const { loadForInference } = await import('../engine/runtime.js');
       const { measureOutputs, measurePeakMemory } = await import('../metrics/accuracy.js');
       const { measureLatency } = await import('../metrics/latency.js');
-      const { cancelled } = await import('../engine/train.js');
       const stored = filesToModel(inputs[0]!.files);
       const ds = await loadChecked(spec.data, step.keyInputs.data);
       const model = await loadForInference(tf, stored);
@@ -195,7 +194,6 @@ export async function runStep(step: Step, inputs: CacheEntry[], rt: StepRuntime)
       const { tf, backend } = await rt.engine();
       const { loadForInference } = await import('../engine/runtime.js');
       const { compareLatency } = await import('../metrics/latency-compare.js');
-      const { cancelled } = await import('../engine/train.js');
       const ds = await loadChecked(spec.data, step.keyInputs.data);
       const baseline = await loadForInference(tf, filesToModel(inputs[0]!.files));
       try {

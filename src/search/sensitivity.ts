@@ -7,8 +7,7 @@
  * scan is cached per layer and setting.
  */
 import type { BuildOptions } from '../build.js';
-import { cancelled } from '../engine/train.js';
-import { McbError } from '../errors.js';
+import { cancelled, McbError } from '../errors.js';
 import { getPass } from '../passes/index.js';
 import { compilePattern, resolveLayer, rulesFor, withOption, type ModelLayer } from '../plan/layers.js';
 import {
