@@ -7,6 +7,7 @@ import { watch, type FSWatcher } from 'chokidar';
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve, sep } from 'node:path';
 import { buildSet, defaultCacheDir, type BuildOptions, type BuildResult, type SetResult } from './build.js';
+import { datasetPaths } from './data/index.js';
 import { isCancelled } from './errors.js';
 import type { BuildEvent } from './execute/index.js';
 import { extendedFiles, loadRecipeSet, type Recipe } from './recipe/index.js';
@@ -38,10 +39,7 @@ export async function recipeInputs(recipe: Recipe): Promise<string[]> {
     recipe.data.train,
     recipe.model.kind === 'train' ? recipe.model.train.data : undefined,
   ];
-  for (const d of specs) {
-    if (d?.dataset === 'images' || d?.dataset === 'npz') files.push(d.path);
-    if (d?.dataset === 'npy') files.push(d.x, ...(d.y === undefined ? [] : [d.y]));
-  }
+  for (const d of specs) if (d) files.push(...datasetPaths(d));
   if (recipe.model.kind === 'file') {
     files.push(recipe.model.path);
     try {
