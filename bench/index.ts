@@ -18,6 +18,7 @@ import { buildArchitecture } from '../src/engine/architectures/index.js';
 import { inputBatch } from '../src/engine/batches.js';
 import { loadEngine, type Engine } from '../src/engine/runtime.js';
 import { trainModel } from '../src/engine/train.js';
+import { isCancelled } from '../src/errors.js';
 import { measureAccuracy } from '../src/metrics/accuracy.js';
 import type { Backend } from '../src/recipe/index.js';
 import { benchDistributed } from './distributed.js';
@@ -50,8 +51,8 @@ async function trainingThroughput(backend: Backend, batches: number, maxSeconds:
       // The cpu backend takes minutes for a full run; a time-boxed sample gives the same rate.
       if (done >= 3 && (performance.now() - started) / 1000 > maxSeconds) controller.abort();
     },
-  }).catch((e: { code?: string }) => {
-    if (e.code !== 'MCB_CANCELLED') throw e;
+  }).catch((e: unknown) => {
+    if (!isCancelled(e)) throw e;
   });
   const seconds = (performance.now() - started) / 1000;
   model.dispose();

@@ -17,7 +17,8 @@ export type ErrorCode =
   | 'MCB_CANCELLED'
   | 'MCB_REMOTE';
 
-export const EXIT = { pass: 0, thresholdMissed: 1, badInput: 2, internal: 3 } as const;
+/** `cancelled`: 128 + SIGINT, what a shell reports for a command stopped by Ctrl-C. */
+export const EXIT = { pass: 0, thresholdMissed: 1, badInput: 2, internal: 3, cancelled: 130 } as const;
 
 export class McbError extends Error {
   readonly code: ErrorCode;
@@ -33,6 +34,21 @@ export class McbError extends Error {
 
 export function isMcbError(e: unknown): e is McbError {
   return e instanceof McbError;
+}
+
+/**
+ * The build was cancelled (Ctrl-C, SIGTERM, a watch-mode rebuild, a search's budget): one error wherever it
+ * stops, exit 130. The message says what was kept of the work in hand where it stopped.
+ */
+export function cancelled(
+  message = 'the build was cancelled; nothing was cached for the step that was running.',
+): McbError {
+  return new McbError('MCB_CANCELLED', message, { exitCode: EXIT.cancelled });
+}
+
+/** Whether an error is a cancellation rather than a failure: callers unwind quietly, or keep what they found. */
+export function isCancelled(e: unknown): e is McbError {
+  return isMcbError(e) && e.code === 'MCB_CANCELLED';
 }
 
 /** Node's fs errors carry a code; this narrows them without `any`. */

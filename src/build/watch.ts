@@ -8,7 +8,8 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve, sep } from 'node:path';
 import { defaultCacheDir, type BuildOptions, type BuildResult } from '../pipeline/index.js';
 import { buildSet, type SetResult } from './build.js';
-import { isMcbError } from '../errors.js';
+import { datasetPaths } from '../data/index.js';
+import { isCancelled } from '../errors.js';
 import type { BuildEvent } from '../execute/index.js';
 import { extendedFiles, type Recipe } from '../recipe/index.js';
 import { loadRecipeSet } from '../language/index.js';
@@ -40,10 +41,7 @@ export async function recipeInputs(recipe: Recipe): Promise<string[]> {
     recipe.data.train,
     recipe.model.kind === 'train' ? recipe.model.train.data : undefined,
   ];
-  for (const d of specs) {
-    if (d?.dataset === 'images' || d?.dataset === 'npz') files.push(d.path);
-    if (d?.dataset === 'npy') files.push(d.x, ...(d.y === undefined ? [] : [d.y]));
-  }
+  for (const d of specs) if (d) files.push(...datasetPaths(d));
   if (recipe.model.kind === 'file') {
     files.push(recipe.model.path);
     try {
@@ -176,7 +174,7 @@ export class RecipeWatcher {
         seconds: (performance.now() - started) / 1000,
       });
     } catch (error) {
-      if (isMcbError(error) && error.code === 'MCB_CANCELLED') onEvent({ type: 'build-cancelled', recipe });
+      if (isCancelled(error)) onEvent({ type: 'build-cancelled', recipe });
       else onEvent({ type: 'build-failed', recipe, error });
     }
   }

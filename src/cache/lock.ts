@@ -23,7 +23,7 @@ import { link, mkdir, open, readdir, readFile, rename, rm, stat, utimes, writeFi
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { errnoCode, McbError } from '../errors.js';
+import { cancelled, errnoCode, McbError } from '../errors.js';
 import { pidAlive, sortedEntries } from './leases.js';
 import { sha256Hex } from '../util/hash.js';
 
@@ -128,7 +128,10 @@ export async function acquireKeyLock(cacheDir: string, key: string, opts: Acquir
           opts.onWait?.(seen.owner);
         }
       }
-      if (opts.signal?.aborted) throw cancelledWhileWaiting();
+      if (opts.signal?.aborted)
+        throw cancelled(
+          'the build was cancelled while waiting for another build computing the same step; nothing was cached.',
+        );
       // Polling, not fs.watch: it works on every file system, and steps take seconds.
       await sleep(pause);
       pause = Math.min(250, Math.round(pause * 1.5));
@@ -366,14 +369,6 @@ function registerExitCleanup(): void {
       }
     }
   });
-}
-
-function cancelledWhileWaiting(): McbError {
-  return new McbError(
-    'MCB_CANCELLED',
-    'the build was cancelled while waiting for another build computing the same step; nothing was cached.',
-    { exitCode: 130 },
-  );
 }
 
 function unwritable(cacheDir: string, e: unknown): McbError {

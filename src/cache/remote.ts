@@ -15,7 +15,7 @@
  * RETRY_AFTER_MS, for watch mode) — so an outage never fails a build that could succeed locally.
  */
 import { createHash } from 'node:crypto';
-import { McbError } from '../errors.js';
+import { cancelled, McbError } from '../errors.js';
 import type { CacheEntry } from './store.js';
 
 export type RemoteMode = 'read' | 'readwrite';
@@ -43,6 +43,8 @@ const FORMAT = 'remote-cache/1';
 const MAX_RECORD_BYTES = 1 << 20;
 const RETRY_AFTER_MS = 60_000;
 const KEY = /^[0-9a-f]{64}$/;
+/** What a cancelled transfer leaves: a partial upload is never recorded, a partial download never stored. */
+const TRANSFER_CANCELLED = 'the build was cancelled; nothing half-transferred was kept.';
 const FILE_NAME = /^(?!\.\.?$)[A-Za-z0-9._-]{1,200}$/;
 
 interface Blob {
@@ -106,7 +108,7 @@ export class RemoteCache {
       if (res.status !== 200 && opts.countMiss !== false) this.missed(key);
       return res.status === 200;
     } catch (e) {
-      if (opts.signal?.aborted) throw cancelled();
+      if (opts.signal?.aborted) throw cancelled(TRANSFER_CANCELLED);
       this.trip(e);
       return false;
     }
@@ -145,7 +147,7 @@ export class RemoteCache {
         );
         return undefined;
       }
-      if (opts.signal?.aborted) throw cancelled();
+      if (opts.signal?.aborted) throw cancelled(TRANSFER_CANCELLED);
       this.trip(e);
       return undefined;
     }
@@ -171,7 +173,7 @@ export class RemoteCache {
       this.stats.uploads++;
       return true;
     } catch (e) {
-      if (opts.signal?.aborted) throw cancelled();
+      if (opts.signal?.aborted) throw cancelled(TRANSFER_CANCELLED);
       if (e instanceof Unusable) {
         this.uploadsRefused = true;
         this.warn(
@@ -261,7 +263,7 @@ export class RemoteCache {
       try {
         chunk = await reader.read();
       } catch (e) {
-        if (signal?.aborted) throw cancelled();
+        if (signal?.aborted) throw cancelled(TRANSFER_CANCELLED);
         throw new Outage(`GET /${path} broke off (${describeFetchError(e)})`);
       }
       const { done, value } = chunk;
@@ -297,7 +299,7 @@ export class RemoteCache {
         signal: signal ? AbortSignal.any([timeout, signal]) : timeout,
       });
     } catch (e) {
-      if (signal?.aborted) throw cancelled();
+      if (signal?.aborted) throw cancelled(TRANSFER_CANCELLED);
       throw new Outage(
         timeout.aborted ? `no answer within ${Math.round(limitMs / 100) / 10} s` : describeFetchError(e),
       );
@@ -355,12 +357,6 @@ export function redactUrl(text: string): string {
   // Up to the last @: a password may hold an unescaped @, / or #, a URL may lack its scheme. (An @ further on,
   // in a path, masks more than needed: this is only a message.)
   return text.replace(/^([a-z][a-z0-9+.-]*:\/\/)?.*@/i, '$1***@');
-}
-
-function cancelled(): McbError {
-  return new McbError('MCB_CANCELLED', 'the build was cancelled; nothing half-transferred was kept.', {
-    exitCode: 130,
-  });
 }
 
 function checkKey(key: string): void {

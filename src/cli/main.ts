@@ -60,7 +60,7 @@ export async function main(argv: string[]): Promise<number> {
   const onSigint = (signal: NodeJS.Signals) => {
     // First Ctrl-C (or SIGTERM, as CI runners and containers stop a job): stop between batches, cache
     // nothing half-done, release the step locks and leases. Second: leave now (the exit hook still drops the locks).
-    if (++interrupts > 1) process.exit(130);
+    if (++interrupts > 1) process.exit(EXIT.cancelled);
     process.stderr.write(
       signal === 'SIGTERM'
         ? '\nmcbuild: terminated, cancelling (send SIGTERM again to quit at once)\n'

@@ -11,7 +11,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { McbError, type ErrorCode } from '../errors.js';
+import { cancelled, isCancelled, McbError, type ErrorCode } from '../errors.js';
 import { MCBUILD_VERSION } from '../version.js';
 import { JOB_FORMAT, type StepJob } from './job.js';
 import { DEFAULT_QUEUE, redisConnection, shownRedis } from './redis.js';
@@ -158,7 +158,7 @@ export class StepQueue {
         return { ...done, reused: true };
       } catch (e) {
         // The variant that queued it gave up on the queue (its own fallback), not this one: wait for it here.
-        if (!(e instanceof McbError && e.code === 'MCB_CANCELLED') || hooks.signal.aborted) throw e;
+        if (!isCancelled(e) || hooks.signal.aborted) throw e;
       }
     }
     const own = this.start(job, hooks, opts);
@@ -308,10 +308,8 @@ const WORKER_SIDE = new Set(['MCB_OUTPUT', 'MCB_BACKEND', 'MCB_DATASET', 'MCB_MO
 
 /** A build cancelled while it waits on jobs: the jobs themselves go on. */
 export function queueCancelled(): McbError {
-  return new McbError(
-    'MCB_CANCELLED',
+  return cancelled(
     'the build was cancelled; queued steps go on on the workers and their results stay in the remote cache for the next build.',
-    { exitCode: 130 },
   );
 }
 
@@ -330,7 +328,7 @@ export function failure(job: Pick<StepJob, 'step'>, e: unknown): McbError | Queu
   // Errors of the worker's own machine (its disk, its backend, its files, its version) say nothing about the
   // build: this machine tries the step itself, and a real problem with the recipe or data shows up here too.
   if (coded && !WORKER_SIDE.has(coded[1]!))
-    return new McbError(coded[1] as ErrorCode, coded[2]!, coded[1] === 'MCB_CANCELLED' ? { exitCode: 130 } : {});
+    return coded[1] === 'MCB_CANCELLED' ? cancelled(coded[2]!) : new McbError(coded[1] as ErrorCode, coded[2]!);
   if (coded) return new QueueUnavailable(`${job.step.title} failed on a worker: ${coded[2]!}`);
   return new QueueUnavailable(
     `${job.step.title} failed on the workers after ${JOB_ATTEMPTS} attempts (${reason}; the workers' output has the details)`,

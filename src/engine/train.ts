@@ -6,7 +6,7 @@
  */
 import type * as TF from '@tensorflow/tfjs';
 import { isLabelled, labelsNeeded, type Dataset } from '../data/index.js';
-import { McbError } from '../errors.js';
+import { cancelled, McbError } from '../errors.js';
 import type { ScheduleSpec } from '../recipe/index.js';
 import { mulberry32, shuffledIndices } from '../util/random.js';
 import { inputBatch, oneHotBatch } from './batches.js';
@@ -199,10 +199,4 @@ function nanVisibleCrossEntropy(tf: Tf) {
  */
 export function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
-}
-
-export function cancelled(): McbError {
-  return new McbError('MCB_CANCELLED', 'the build was cancelled; nothing was cached for the step that was running.', {
-    exitCode: 130,
-  });
 }

@@ -1,1 +1,2 @@
-export { gate, type Check, type Verdict } from './gate.js';
+export { gate, rulesFor } from './gate.js';
+export type { Check, Evidence, Rule, Verdict } from './check.js';

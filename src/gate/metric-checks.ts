@@ -1,100 +1,55 @@
 /**
  * `thresholds.metrics.<name>.<limit>`: one vocabulary of limits for every named metric (src/metrics/named.ts),
- * beside the shorthand blocks (`accuracy`, `size`, …) that also carry special readings (significance, per
- * class). Pure, like the rest of the gate.
+ * as rules of the one limit comparison (./limit.ts) with words made from the metric's unit. Pure, like the
+ * rest of the gate.
  */
-import type { Metrics } from '../metrics/index.js';
-import { namedMetric, type MetricLimit, type NamedMetric } from '../metrics/named.js';
+import { METRIC_LIMITS, namedMetric, type MetricLimit, type NamedMetric } from '../metrics/named.js';
 import { formatBytes } from '../util/bytes.js';
-import type { Check } from './gate.js';
-
-/** Differences of floating-point metrics: a value exactly at the limit must pass. */
-const EPS = 1e-9;
+import type { Rule } from './check.js';
+import { limitRule, type Reading } from './limit.js';
 
 export type MetricLimits = Partial<Record<MetricLimit, number>>;
 
-export function metricChecks(
-  limits: Readonly<Record<string, MetricLimits>>,
-  baseline: Metrics,
-  result: Metrics,
-): Check[] {
-  const checks: Check[] = [];
+/** The rules of `thresholds.metrics`: per metric in the recipe's order, its limits in METRIC_LIMITS order. */
+export function metricRules(limits: Readonly<Record<string, MetricLimits>>): Rule[] {
+  const rules: Rule[] = [];
   for (const [name, set] of Object.entries(limits)) {
     const metric = namedMetric(name);
     if (!metric) throw new Error(`unknown metric ${name}`); // the schema and the loader refuse it first
-    const b = metric.baselineValue ?? metric.read(baseline);
-    const r = metric.read(result);
-    const show = (v: number) => formatValue(metric, v);
-    for (const limit of ['min', 'max', 'maxDrop', 'maxRelativeDrop', 'minRatio'] as const) {
-      const l = set[limit];
-      if (l === undefined) continue;
-      const checkName = `metrics.${name}.${limit}`;
-      if (r === undefined || b === undefined) {
-        checks.push({
-          name: checkName,
-          pass: false,
-          measured: Number.NaN,
-          limit: l,
-          text: `${name} (${metric.description}) was not measured ${notMeasuredWhy(name)}; remove the threshold or rebuild`,
-        });
-        continue;
-      }
-      switch (limit) {
-        case 'min':
-          checks.push({
-            name: checkName,
-            pass: r + EPS >= l,
-            measured: r,
-            limit: l,
-            text: `${name} is ${show(r)}; minimum ${show(l)}`,
-          });
-          break;
-        case 'max':
-          checks.push({
-            name: checkName,
-            pass: r <= l + EPS,
-            measured: r,
-            limit: l,
-            text: `${name} is ${show(r)}; maximum ${show(l)}`,
-          });
-          break;
-        case 'maxDrop': {
-          const drop = b - r;
-          checks.push({
-            name: checkName,
-            pass: drop <= l + EPS,
-            measured: drop,
-            limit: l,
-            text: `${name} dropped by ${showDelta(metric, drop)} (${show(b)} → ${show(r)}); limit ${showDelta(metric, l)}`,
-          });
-          break;
-        }
-        case 'maxRelativeDrop': {
-          const rel = b > 0 ? (b - r) / b : 0;
-          checks.push({
-            name: checkName,
-            pass: rel <= l + EPS,
-            measured: rel,
-            limit: l,
-            text: `${name} dropped by ${(rel * 100).toFixed(2)}% of the baseline (${show(b)} → ${show(r)}); limit ${(l * 100).toFixed(2)}%`,
-          });
-          break;
-        }
-        case 'minRatio': {
-          const ratio = r > 0 ? b / r : Number.POSITIVE_INFINITY;
-          checks.push({
-            name: checkName,
-            pass: ratio + EPS >= l,
-            measured: ratio,
-            limit: l,
-            text: `${name} is ${ratio.toFixed(2)}x smaller than the baseline's (${show(b)} → ${show(r)}); minimum ${l}x`,
-          });
-          break;
-        }
-      }
+    for (const kind of METRIC_LIMITS) {
+      const limit = set[kind];
+      if (limit === undefined) continue;
+      rules.push(
+        limitRule({
+          name: `metrics.${name}.${kind}`,
+          metric: name,
+          kind,
+          limit,
+          needsBaseline: true,
+          say: (v) => say(metric, kind, v),
+          missing: `${name} (${metric.description}) was not measured ${notMeasuredWhy(name)}; remove the threshold or rebuild`,
+        }),
+      );
     }
   }
-  return checks;
+  return rules;
+}
+
+function say(metric: NamedMetric, kind: MetricLimit, { baseline: b, result: r, measured, limit: l }: Reading): string {
+  const name = metric.name;
+  const show = (v: number) => formatValue(metric, v);
+  switch (kind) {
+    case 'min':
+      return `${name} is ${show(r)}; minimum ${show(l)}`;
+    case 'max':
+      return `${name} is ${show(r)}; maximum ${show(l)}`;
+    case 'maxDrop':
+      return `${name} dropped by ${showDelta(metric, measured)} (${show(b)} → ${show(r)}); limit ${showDelta(metric, l)}`;
+    case 'maxRelativeDrop':
+      return `${name} dropped by ${(measured * 100).toFixed(2)}% of the baseline (${show(b)} → ${show(r)}); limit ${(l * 100).toFixed(2)}%`;
+    case 'minRatio':
+      return `${name} is ${measured.toFixed(2)}x smaller than the baseline's (${show(b)} → ${show(r)}); minimum ${l}x`;
+  }
 }
 
 function formatValue(metric: NamedMetric, v: number): string {

@@ -2,7 +2,8 @@ import type { Dataset, LabelledDataset } from '../data/index.js';
 import { inputBatch } from '../engine/batches.js';
 import type * as TF from '@tensorflow/tfjs';
 import type { InferenceModel, Tf } from '../engine/runtime.js';
-import { cancelled, yieldToEventLoop } from '../engine/train.js';
+import { yieldToEventLoop } from '../engine/train.js';
+import { cancelled } from '../errors.js';
 
 export interface ClassAccuracy {
   class: number;

@@ -143,7 +143,7 @@ export async function buildRecipe(
   files.set(REPORT_FILE, new TextEncoder().encode(`${JSON.stringify(stable, null, 2)}\n`));
   files.set(PROVENANCE_FILE, provenance);
   files.set(RUN_FILE, new TextEncoder().encode(`${JSON.stringify(run, null, 2)}\n`));
-  // The full report (latency included) as a page with charts, for a person opening the folder (src/report/html.ts).
+  // The full report (latency included) as a page with charts, for a person opening the folder (src/report/html/).
   files.set(HTML_FILE, new TextEncoder().encode(renderHtml(htmlPage([{ report }]))));
   const manifest = manifestBytes(buildManifest(files));
   files.set(MANIFEST_FILE, manifest);

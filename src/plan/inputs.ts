@@ -101,10 +101,12 @@ async function gatherDatasets(recipe: Recipe): Promise<Record<string, DatasetFac
   const out: Record<string, DatasetFacts> = {};
   for (const [spec, path] of named) {
     const id = datasetId(spec);
-    if (spec.dataset === 'mnist' || id in out) continue;
+    if (id in out) continue;
     const where = `\`${path.join('.')}\` at ${formatPosition(recipe.source.positionOf(path))}`;
     try {
-      out[id] = (await datasetFacts(spec, where))!;
+      // Undefined for data that needs nothing read (mnist).
+      const facts = await datasetFacts(spec, where);
+      if (facts) out[id] = facts;
     } catch (e) {
       if (e instanceof McbError && !e.message.startsWith(where))
         throw new McbError(e.code, `${e.message} (the data is set by ${where})`, { cause: e });

@@ -13,7 +13,7 @@ export {
   type HtmlEntry,
   type HtmlItem,
   type HtmlPage,
-} from './html.js';
+} from './html/index.js';
 export { compareReports, renderComparison, type ReportComparison } from './compare.js';
 export { escapeXml, renderJUnit, renderJUnitError, suiteName, type JUnitBuild } from './junit.js';
 export {

@@ -1,3 +1,4 @@
+import { isCancelled } from '../errors.js';
 import type { BuildEvent, EventListener } from '../execute/index.js';
 
 /**
@@ -49,8 +50,7 @@ export function plainProgress(write: (line: string) => void, opts: { verbose?: b
         write(`[done]   ${id} in ${e.seconds.toFixed(1)} s`);
         break;
       case 'step-failed': {
-        const cancelled = (e.error as { code?: string } | undefined)?.code === 'MCB_CANCELLED';
-        write(`${cancelled ? '[cancelled]' : '[failed]'} ${id}`);
+        write(`${isCancelled(e.error) ? '[cancelled]' : '[failed]'} ${id}`);
         break;
       }
       case 'warning':

@@ -24,8 +24,7 @@
 import { stringify } from 'yaml';
 import { isAbsolute, relative } from 'node:path';
 import type { BuildOptions } from '../pipeline/index.js';
-import { cancelled } from '../engine/train.js';
-import { McbError } from '../errors.js';
+import { cancelled, isCancelled, McbError } from '../errors.js';
 import { variantFolder, type Recipe } from '../recipe/index.js';
 import { scanSensitivity, type Sensitivity } from './sensitivity.js';
 import { runTrial, trialRecipe, type SettingValue, type TrialSpec } from './trials.js';
@@ -190,7 +189,7 @@ export async function searchRecipe(recipe: Recipe, opts: SearchOptions = {}): Pr
     }
   } catch (e) {
     // Ctrl-C: hand over what was found (a passing plan is worth keeping), then stop without building.
-    if (e instanceof McbError && e.code === 'MCB_CANCELLED') await opts.onCancelled?.(result(stoppedBecause));
+    if (isCancelled(e)) await opts.onCancelled?.(result(stoppedBecause));
     throw e;
   }
   return result(stoppedBecause);

@@ -7,8 +7,7 @@
  * scan is cached per layer and setting.
  */
 import type { BuildOptions } from '../pipeline/index.js';
-import { cancelled } from '../engine/train.js';
-import { McbError } from '../errors.js';
+import { cancelled, McbError } from '../errors.js';
 import { getPass } from '../passes/index.js';
 import type { ModelLayer } from '../model/index.js';
 import { compilePattern, resolveLayer, rulesFor, withOption } from '../plan/layers.js';

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { planBuild } from '../../src/pipeline/index.js';
 import { failure, QueueUnavailable } from '../../src/distributed/coordinator.js';
 import { openJob, stepJob, type StepJob } from '../../src/distributed/job.js';
-import { isMcbError } from '../../src/errors.js';
+import { isCancelled, isMcbError } from '../../src/errors.js';
 import { RecordedSource } from '../../src/recipe/index.js';
 import { tempDir, tinyRecipe, writeText } from '../helpers.js';
 
@@ -29,6 +29,15 @@ describe("a worker's failure, as the build sees it", () => {
     expect(isMcbError(e) && e.code).toBe('MCB_TRAINING_DIVERGED');
     expect((e as Error).message).toBe('training diverged at epoch 2; lower the learning rate.');
     expect(isMcbError(e) && e.exitCode).toBe(2);
+  });
+  it('a cancelled worker step is a cancellation of the build (exit 130), in its words', () => {
+    const e = failure(
+      job,
+      new Error('MCB_CANCELLED: the build was cancelled; nothing was cached for the step that was running.'),
+    );
+    expect(isCancelled(e)).toBe(true);
+    expect(isMcbError(e) && e.exitCode).toBe(130);
+    expect((e as Error).message).toBe('the build was cancelled; nothing was cached for the step that was running.');
   });
   it("an error of the worker's own machine (disk, backend, files, version) makes the build run the step itself", () => {
     for (const code of ['MCB_OUTPUT', 'MCB_BACKEND', 'MCB_DATASET', 'MCB_REMOTE']) {

@@ -3,7 +3,7 @@ import type { CacheEntry } from '../../cache/index.js';
 import type { Dataset } from '../../data/index.js';
 import { filesToModel } from '../../model/index.js';
 import type { Engine, InferenceModel } from '../../engine/runtime.js';
-import { McbError } from '../../errors.js';
+import { cancelled, McbError } from '../../errors.js';
 import {
   measureFidelity,
   measureSize,
@@ -24,7 +24,6 @@ export async function runEval(step: Step, spec: EvalSpec, inputs: CacheEntry[], 
   const { loadForInference } = await import('../../engine/runtime.js');
   const { measureOutputs, measurePeakMemory } = await import('../../metrics/accuracy.js');
   const { measureLatency } = await import('../../metrics/latency.js');
-  const { cancelled } = await import('../../engine/train.js');
   const stored = filesToModel(inputs[0]!.files);
   const ds = await loadChecked(spec.data, step.keyInputs.data);
   const model = await loadForInference(tf, stored);
@@ -89,7 +88,6 @@ export async function runLatency(
   const { tf, backend } = await rt.engine();
   const { loadForInference } = await import('../../engine/runtime.js');
   const { compareLatency } = await import('../../metrics/latency-compare.js');
-  const { cancelled } = await import('../../engine/train.js');
   const ds = await loadChecked(spec.data, step.keyInputs.data);
   const baseline = await loadForInference(tf, filesToModel(inputs[0]!.files));
   try {

@@ -1,0 +1,22 @@
+/** `dataset: images`: a folder of PNG and JPEG files (src/data/images.ts, imported when used). */
+import type { ImagesDataSpec } from '../../recipe/index.js';
+import { lastPart, limitSuffix, packageAt, shapeOfFacts, type DatasetKind } from './kind.js';
+
+/** See DatasetKind.loaderVersion. */
+const LOADER_VERSION = 1;
+
+export const images: DatasetKind<ImagesDataSpec> = {
+  dataset: 'images',
+  loaderVersion: LOADER_VERSION,
+  describe: (spec) => `images ${lastPart(spec.path)}${limitSuffix(spec)}`,
+  paths: (spec) => [spec.path],
+  facts: async (spec, where) => (await import('../images.js')).imagesFacts(spec, where),
+  shape: (_spec, facts) => shapeOfFacts(facts()),
+  // The path is left out: the digest covers the content, so a moved folder or another checkout keeps its keys.
+  fingerprint(spec, facts) {
+    const { digest } = facts();
+    const { path: _path, ...rest } = spec;
+    return { ...rest, loader: LOADER_VERSION, digest, decoders: [packageAt('pngjs'), packageAt('jpeg-js')] };
+  },
+  load: async (spec, where) => (await import('../images.js')).loadImages(spec, where),
+};

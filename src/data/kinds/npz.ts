@@ -1,0 +1,22 @@
+/** `dataset: npz`: named arrays of one .npz archive (src/data/npz.ts and fflate, imported when used). */
+import type { NpzDataSpec } from '../../recipe/index.js';
+import { lastPart, limitSuffix, packageAt, shapeOfFacts, type DatasetKind } from './kind.js';
+
+/** See DatasetKind.loaderVersion. */
+const LOADER_VERSION = 1;
+
+export const npz: DatasetKind<NpzDataSpec> = {
+  dataset: 'npz',
+  loaderVersion: LOADER_VERSION,
+  describe: (spec) => `npz ${lastPart(spec.path)}/${spec.x}${limitSuffix(spec)}`,
+  paths: (spec) => [spec.path],
+  facts: async (spec, where) => (await import('../npz.js')).npzFacts(spec, where),
+  shape: (_spec, facts) => shapeOfFacts(facts()),
+  // The path is left out: the digest covers the archive; the array names stay with the rest of the spec.
+  fingerprint(spec, facts) {
+    const { digest } = facts();
+    const { path: _path, ...rest } = spec;
+    return { ...rest, loader: LOADER_VERSION, digest, unzip: packageAt('fflate') };
+  },
+  load: async (spec, where) => (await import('../npz.js')).loadNpz(spec, where),
+};
