@@ -1,24 +1,41 @@
 /**
- * The recipe language: the JSON Schema recipes are validated against and the loader bound to it. Passes and
- * dataset kinds define the language; the loader (src/recipe/) is handed it, so it never imports them.
+ * The recipe language: the JSON Schema recipes are validated against, generated from the passes, dataset
+ * kinds and metrics mcbuild has (./schema.ts), and the loader bound to it. The loader (src/recipe/) is handed
+ * the language, so it never imports what defines it.
  */
-import { getPass } from '../passes/index.js';
+import { allPasses, getPass, registryGeneration } from '../passes/index.js';
 import {
   loadRecipe as loadWith,
   loadRecipeSet as loadSetWith,
-  loadSchema,
   type LoadOptions,
   type Recipe,
   type RecipeLanguage,
   type RecipeSet,
 } from '../recipe/index.js';
+import { buildRecipeSchema } from './schema.js';
 
-let language: RecipeLanguage | undefined;
+export { buildRecipeSchema } from './schema.js';
 
-/** The language of the passes and datasets this process knows. */
+let cached: { generation: number; language: RecipeLanguage } | undefined;
+
+/** The language of the passes registered now (a pass registered later makes a new one). */
 export function recipeLanguage(): RecipeLanguage {
-  language ??= { schema: loadSchema(), exclusiveOptions: (pass) => getPass(pass)?.exclusiveOptions ?? [] };
-  return language;
+  const generation = registryGeneration();
+  if (cached?.generation !== generation) {
+    cached = {
+      generation,
+      language: {
+        schema: buildRecipeSchema(allPasses()),
+        exclusiveOptions: (pass) => getPass(pass)?.meta.exclusiveOptions ?? [],
+      },
+    };
+  }
+  return cached.language;
+}
+
+/** The recipe schema of the passes registered now, as schema/recipe.schema.json publishes it. */
+export function recipeSchema(): Readonly<Record<string, unknown>> {
+  return recipeLanguage().schema;
 }
 
 /** Reads, parses, validates and normalises a recipe. Every failure is an McbError with file:line:col. */

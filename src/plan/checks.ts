@@ -6,29 +6,26 @@ import { getPass, type OptionsPlace } from '../passes/index.js';
 import { formatDataPath, formatPosition, type DataPath, type PassEntry, type Recipe } from '../recipe/index.js';
 import { compilePattern, withOption } from './layers.js';
 
-/** An `auto` option must be one the pass takes per layer, and every candidate a valid value for it. */
+/**
+ * Every candidate of an `auto` option must make valid options with the entry's others (the schema has already
+ * checked that the option is one the pass takes per layer, and each candidate a value of it).
+ */
 export function checkSearch(recipe: Recipe, entry: PassEntry, place: OptionsPlace): void {
   const { option, candidates } = entry.search!;
   const pass = getPass(entry.name)!;
-  if (!pass.perLayer?.includes(option)) {
-    const takes = pass.perLayer?.length
-      ? `it chooses per layer only ${pass.perLayer.join(', ')}`
-      : 'the pass takes no per-layer options';
-    throw new McbError(
-      'MCB_RECIPE_INVALID',
-      `\`${formatDataPath([...place.path, option])}\` is auto at ${place.at(option)}, but the search cannot choose ${entry.name}'s ${option} per layer (${takes}); write a value.`,
-    );
-  }
   candidates.forEach((value, j) => {
     const at = () => formatPosition(recipe.source.positionOf([...place.path, 'candidates', j]));
-    pass.resolveOptions(withOption(entry.rawOptions, option, value, pass.exclusiveOptions), {
+    pass.resolveOptions(withOption(entry.rawOptions, option, value, pass.meta.exclusiveOptions), {
       path: place.path,
       at: (o) => (o === option ? at() : place.at(o)),
     });
   });
 }
 
-/** Override blocks must configure passes the recipe runs, with options those passes take per layer. */
+/**
+ * Override blocks must configure passes the recipe runs (the schema has checked that each pass takes what the
+ * block sets per layer), with patterns that compile and a `pass:` that names an entry.
+ */
 export function checkOverrides(recipe: Recipe): void {
   const at = (path: DataPath) => formatPosition(recipe.source.positionOf(path, { key: true }));
   const inRecipe = new Set(recipe.passes.map((p) => p.name));
@@ -51,32 +48,13 @@ export function checkOverrides(recipe: Recipe): void {
         );
       }
     }
-    for (const [name, set] of Object.entries(block.passes)) {
+    for (const name of Object.keys(block.passes)) {
       const path: DataPath = ['overrides', block.index, name];
       if (!inRecipe.has(name)) {
         throw new McbError(
           'MCB_RECIPE_INVALID',
           `\`${formatDataPath(path)}\` at ${at(path)} configures the ${name} pass, which \`passes\` does not run; add the pass or remove it from the block (passes: ${[...inRecipe].join(', ') || 'none'}).`,
         );
-      }
-      const pass = getPass(name)!;
-      if (!pass.perLayer) {
-        throw new McbError(
-          'MCB_RECIPE_INVALID',
-          `\`${formatDataPath(path)}\` at ${at(path)}: the ${name} pass acts on the whole model and takes no per-layer options; set its options in \`passes\` instead.`,
-        );
-      }
-      if (set === 'skip') continue;
-      for (const option of Object.keys(set)) {
-        if (!pass.perLayer.includes(option)) {
-          const allowed = pass.perLayer.length
-            ? `it takes ${pass.perLayer.join(', ')} per layer, or skip`
-            : 'it takes only `skip` per layer';
-          throw new McbError(
-            'MCB_RECIPE_INVALID',
-            `\`${formatDataPath([...path, option])}\` at ${at([...path, option])}: ${name}'s ${option} applies to the whole model, not one layer (${allowed}); set it in \`passes\`.`,
-          );
-        }
       }
     }
   }

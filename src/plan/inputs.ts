@@ -5,7 +5,8 @@
  */
 import { McbError } from '../errors.js';
 import { architectureMisfit, enginePackages, resolveBackend } from '../engine/index.js';
-import { modelLayers, nonFiniteWeights, readModelDir, type ModelLayer } from '../model/index.js';
+import { modelKind, modelLayers, nonFiniteWeights, readModelDir, type ModelLayer } from '../model/index.js';
+import type { ModelKind } from '../passes/index.js';
 import { datasetFacts, datasetId, datasetShape, type DatasetFacts, type DatasetFactsMap } from '../data/index.js';
 import {
   formatPosition,
@@ -21,6 +22,8 @@ export interface PlanInputs {
   packages: Record<string, string>;
   /** sha256 over model.json and its shards, when the baseline is a model file. */
   modelDigest?: string;
+  /** The baseline's format when it is a model file (a trained baseline is a layers model). */
+  modelKind?: ModelKind;
   /** The baseline's layers, gathered when the recipe has overrides (or `layers: true` asks): for per-layer plans. */
   layers?: ModelLayer[];
   /**
@@ -41,6 +44,7 @@ export async function gatherPlanInputs(
     try {
       const { model, digest } = await readModelDir(recipe.model.path);
       inputs.modelDigest = digest;
+      inputs.modelKind = modelKind(model.json);
       checkFinite(model, recipe.model.path, recipe.model.nonFinite ?? 'fail');
       if (wantLayers) inputs.layers = modelLayers(model.json, model.weightSpecs);
     } catch (e) {

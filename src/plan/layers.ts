@@ -13,7 +13,7 @@
  */
 import { McbError } from '../errors.js';
 import type { ModelLayer } from '../model/index.js';
-import type { LayerOptions, OptionsPlace, PassDefinition, PassInput } from '../passes/types.js';
+import type { LayerOptions, OptionsPlace, PassDefinition, PassInput } from '../passes/index.js';
 import { canonicalJson } from '../util/hash.js';
 import { editDistance, formatDataPath, type DataPath, type OverrideBlock } from '../recipe/index.js';
 
@@ -253,7 +253,7 @@ export function layerResolver<O extends object>(
   const optionsFor = (name: string): O | null => {
     if (rules.length === 0) return options;
     const layer = byName.get(name) ?? { name };
-    const r = resolveLayer(entry.path, entry.raw, rules, layer, pass.exclusiveOptions);
+    const r = resolveLayer(entry.path, entry.raw, rules, layer, pass.meta.exclusiveOptions);
     if (Object.values(r.setBy).every((p) => p === entry.path)) return options;
     touched.set(name, r);
     if (r.skip) return null;

@@ -5,7 +5,7 @@
  */
 import { datasetFingerprint, datasetLabelled, describeDataset, type DatasetFactsMap } from '../data/index.js';
 import { McbError } from '../errors.js';
-import { getPass, type BuiltinArchitecture, type PassData } from '../passes/index.js';
+import { getPass, type AnyPass, type BuiltinArchitecture, type ModelKind, type PassData } from '../passes/index.js';
 import { formatPosition, type DataPath, type DataSpec, type Recipe } from '../recipe/index.js';
 import { checkSearch } from './checks.js';
 import {
@@ -25,11 +25,13 @@ import type { LayerPlan, PassSpec, Step } from './types.js';
 export interface PassPlanning {
   /** The baseline's layers, when gathered (a recipe with overrides): overrides are resolved against them. */
   layers?: ModelLayer[];
+  /** The baseline's format: a pass that cannot work on it is refused at its line. */
+  modelKind: ModelKind;
   datasets?: DatasetFactsMap;
   /** backend and packages, for passes whose output depends on TF.js numerics. */
   numerics: Record<string, unknown>;
-  /** Adds a step after `input`; returns it. */
-  add(id: string, title: string, spec: PassSpec, input: string, own: Record<string, unknown>): Step;
+  /** Adds a step reading `inputs` (its input model first); returns it. */
+  add(id: string, title: string, spec: PassSpec, inputs: string[], own: Record<string, unknown>): Step;
 }
 
 /** Plans every pass entry in order after `first`; returns the id of the last model step. */
@@ -59,8 +61,9 @@ export function planPasses(recipe: Recipe, first: string, p: PassPlanning): stri
       modelAt,
     });
     if (entry.search) checkSearch(recipe, entry, place);
+    checkModelKind(pass, p.modelKind, place.at(), modelAt);
     architecture = pass.architectureAfter?.(options) ?? architecture;
-    const needs = pass.needsFor?.(options) ?? pass.needs;
+    const needs = pass.needs?.(options) ?? [];
     for (const kind of needs) {
       if (!recipe.data[kind]) {
         throw new McbError(
@@ -69,15 +72,16 @@ export function planPasses(recipe: Recipe, first: string, p: PassPlanning): stri
         );
       }
     }
-    for (const kind of pass.labelsFor?.(options) ?? []) {
+    for (const kind of pass.labels?.reads(options) ?? []) {
       if (!labelled(kind)) {
         throw new McbError(
           'MCB_RECIPE_INVALID',
-          `the ${entry.name} pass at ${place.at()} ${pass.labelsWhy ?? 'trains on labels'}, but data.${kind} (${describeDataset(recipe.data[kind]!)}, set at ${formatPosition(recipe.source.positionOf(['data', kind]))}) has none. Give data.${kind} labels (class folders, or a \`y\` array)${pass.labelFreeHint ? `, or ${pass.labelFreeHint}` : ''}.`,
+          `the ${entry.name} pass at ${place.at()} ${pass.labels?.why ?? 'trains on labels'}, but data.${kind} (${describeDataset(recipe.data[kind]!)}, set at ${formatPosition(recipe.source.positionOf(['data', kind]))}) has none. Give data.${kind} labels (class folders, or a \`y\` array)${pass.labels?.labelFreeHint ? `, or ${pass.labels.labelFreeHint}` : ''}.`,
         );
       }
     }
-    const id = `pass-${entry.index + 1}-${entry.name}`;
+    const id = passStepId(entry.index, entry.name);
+    const models = earlierModels(recipe, pass, options, entry.index, place.at());
     const read: Partial<Record<PassData, DataSpec>> = Object.fromEntries(
       needs.map((kind) => [kind, recipe.data[kind]!]),
     );
@@ -118,17 +122,20 @@ export function planPasses(recipe: Recipe, first: string, p: PassPlanning): stri
       raw: entry.rawOptions,
       ...(rules.length ? { rules } : {}),
       ...(needs.length ? { data: read } : {}),
+      ...(Object.keys(models).length ? { models } : {}),
       places: passPlaces(recipe.source, entry, rules),
     };
     const overrides = rules.length ? ` + ${rules.length} override${rules.length > 1 ? 's' : ''}` : '';
-    const step = p.add(id, `${entry.name} ${summarise(options)}${overrides}`.trim(), spec, previous, {
+    // The models it reads go in as inputs after its own: their keys are in its key.
+    const inputs = [previous, ...new Set(Object.values(models).filter((m) => m !== previous))];
+    const step = p.add(id, `${entry.name} ${summarise(options)}${overrides}`.trim(), spec, inputs, {
       step: 'pass',
       pass: entry.name,
-      passVersion: pass.version,
+      passVersion: pass.meta.version,
       options,
       ...(rules.length ? { overrides: hashedRules(rules) } : {}),
       ...(needs.length ? { data } : {}),
-      ...((pass.dependsOnBackendFor?.(options) ?? pass.dependsOnBackend) ? p.numerics : {}),
+      ...(pass.dependsOnBackend?.(options) ? p.numerics : {}),
     });
     if (layerPlan) step.layerPlan = layerPlan;
     layers = layersAfter;
@@ -136,6 +143,46 @@ export function planPasses(recipe: Recipe, first: string, p: PassPlanning): stri
   }
   if (p.layers) checkBlocksMatch(recipe, seenBy, idle, at);
   return previous;
+}
+
+/** A pass step's id: pass-2-quantize for the second entry. */
+export function passStepId(index: number, name: string): string {
+  return `pass-${index + 1}-${name}`;
+}
+
+function checkModelKind(pass: AnyPass, kind: ModelKind, passAt: string, modelAt: string): void {
+  if (pass.meta.models.includes(kind)) return;
+  const works = pass.meta.models.map((k) => `${k} models`).join(' and ');
+  throw new McbError(
+    'MCB_RECIPE_INVALID',
+    `the ${pass.meta.name} pass at ${passAt} works on ${works}, but the model (set at ${modelAt}) is a ${kind} model; ${kind === 'graph' ? 'start from the layers model the graph was converted from, or remove the pass' : 'remove the pass'}.`,
+  );
+}
+
+/** The step ids of the earlier models a pass reads, by the names it gave them. */
+function earlierModels(
+  recipe: Recipe,
+  pass: AnyPass,
+  options: object,
+  index: number,
+  passAt: string,
+): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, ref] of Object.entries(pass.models?.(options) ?? {})) {
+    if (ref === 'baseline') {
+      out[name] = 'baseline';
+      continue;
+    }
+    const earlier = recipe.passes[ref.pass];
+    if (!earlier || ref.pass >= index) {
+      throw new McbError(
+        'MCB_RECIPE_INVALID',
+        `the ${pass.meta.name} pass at ${passAt} reads the model of passes[${ref.pass}] as its ${name}, but ${earlier ? 'that entry runs after it' : `\`passes\` has ${recipe.passes.length} entries`}; name an earlier entry (indices from 0), or \`baseline\`.`,
+      );
+    }
+    out[name] = passStepId(ref.pass, earlier.name);
+  }
+  return out;
 }
 
 /** Every pattern of a block must match a layer at some pass it configures, and every block some layer there. */

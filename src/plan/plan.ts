@@ -113,8 +113,9 @@ export function plan(recipe: Recipe, inputs: PlanInputs): Plan {
   const previous = planPasses(recipe, 'baseline', {
     ...(inputs.layers ? { layers: inputs.layers } : {}),
     ...(inputs.datasets ? { datasets: inputs.datasets } : {}),
+    modelKind: inputs.modelKind ?? 'layers',
     numerics,
-    add: (id, title, spec, input, own) => add(id, title, spec, [input], 'model', own),
+    add: (id, title, spec, inputIds, own) => add(id, title, spec, inputIds, 'model', own),
   });
 
   // It reads the baseline's eval too: fidelity compares the two models' outputs on the same samples.

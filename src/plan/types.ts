@@ -40,6 +40,8 @@ export interface PassSpec {
   rules?: LayerRule[];
   /** The data slices the pass reads. */
   data?: Partial<Record<PassData, DataSpec>>;
+  /** The earlier models the pass reads, by the name it gave them: the ids of input steps. */
+  models?: Record<string, string>;
   /**
    * Where the entry's options and its override blocks' settings were written (by canonical data path), so the
    * pass's own errors point at the recipe line wherever the step runs.

@@ -16,3 +16,5 @@ export {
 } from './source.js';
 export { describeErrors, editDistance, suggest, loadSchema, schemaPath, validateRecipeData } from './validate.js';
 export type * from './types.js';
+export { recipeSchemaParts, type JsonSchema, type RecipeSchemaParts } from './schema/index.js';
+export { DEFAULT_MAX_TRIALS } from './search-spec.js';

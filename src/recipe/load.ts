@@ -13,9 +13,9 @@ import {
   variantName,
 } from './matrix.js';
 import { normalise, type RawRecipe } from './normalise.js';
-import { extractSearch } from './search-spec.js';
+import { extractSearch, refuseAutoInOverrides } from './search-spec.js';
 import { formatPosition, MergedSource, type RecipeSource } from './source.js';
-import type { Recipe, SearchSpec } from './types.js';
+import type { Recipe } from './types.js';
 import { validateRecipeData } from './validate.js';
 import { checkLimits, isPlainObject } from './yaml.js';
 
@@ -94,10 +94,10 @@ export async function loadRecipeSet(
         'MCB_USAGE',
         `--variant ${opts.variant}: ${file} has no \`matrix\`, so it has no variants; leave --variant out.`,
       );
-    const search = extractSearch(data, source);
     checkModelKeys(data, source);
+    refuseAutoInOverrides(data, source);
     validateRecipeData(data, source, language.schema);
-    checkCandidates(data, search, source, language.schema);
+    const search = extractSearch(data, source);
     return {
       file: path,
       variants: [normalise(data as RawRecipe, source, merged.files, search, undefined, opts.allowOutside)],
@@ -117,10 +117,10 @@ export async function loadRecipeSet(
     const name = variantName(values);
     const substituted = substitute(data, values, [], source);
     try {
-      const search = extractSearch(substituted, source);
       checkModelKeys(substituted, source);
+      refuseAutoInOverrides(substituted, source);
       validateRecipeData(substituted, source, language.schema);
-      checkCandidates(substituted, search, source, language.schema);
+      const search = extractSearch(substituted, source);
       return normalise(substituted as RawRecipe, source, merged.files, search, { name, values }, opts.allowOutside);
     } catch (e) {
       // The value may come from the matrix: say which variant, so the bad combination can be found.
@@ -152,32 +152,5 @@ function checkModelKeys(data: unknown, source: RecipeSource): void {
       'MCB_RECIPE_INVALID',
       `\`model.nonFinite\` at ${formatPosition(source.positionOf(['model', 'nonFinite']))} applies to a model file (\`model.path\`); a model mcbuild trains is checked by training itself. Remove it.`,
     );
-  }
-}
-
-/** Each search candidate must be a value the schema accepts for its option, reported at the candidate. */
-function checkCandidates(
-  data: unknown,
-  search: ReadonlyMap<number, SearchSpec>,
-  source: RecipeSource,
-  schema: RecipeLanguage['schema'],
-): void {
-  for (const [index, spec] of search) {
-    const entry = (data as { passes: Record<string, Record<string, unknown>>[] }).passes[index]!;
-    const name = Object.keys(entry)[0]!;
-    spec.candidates.forEach((value, j) => {
-      if (j === 0) return; // the first is in the recipe as validated
-      const trial = structuredClone(data) as { passes: Record<string, Record<string, unknown>>[] };
-      trial.passes[index]![name]![spec.option] = value;
-      const optionPath = ['passes', index, name, spec.option].join('\u0000');
-      const at: RecipeSource = {
-        file: source.file,
-        positionOf: (path, o) =>
-          path.slice(0, 4).join('\u0000') === optionPath
-            ? source.positionOf(['passes', index, name, 'candidates', j])
-            : source.positionOf(path, o),
-      };
-      validateRecipeData(trial, at, schema);
-    });
   }
 }

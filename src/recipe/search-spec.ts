@@ -1,8 +1,9 @@
 /**
  * `quantize: { bits: auto, candidates: [8, 4, 2], budget: thresholds }`: an option left for the
- * accuracy-driven search (src/search/) to choose per layer. Taken out of the pass's options before schema
- * validation, so the pass sees — and the schema checks — the first candidate, the most conservative, which
- * is where the search starts and what `plan` and `validate` show.
+ * accuracy-driven search (src/search/) to choose per layer. The schema admits `auto` for the options a pass
+ * takes per layer and checks every candidate; after validation the search's keys are taken out of the pass's
+ * options, which keep the first candidate, the most conservative: where the search starts and what `plan` and
+ * `validate` show.
  */
 import { McbError } from '../errors.js';
 import { formatPosition, type RecipeSource } from './source.js';
@@ -15,7 +16,6 @@ export const DEFAULT_MAX_TRIALS = 24;
 /** Removes search settings from `data.passes` (in place) and returns them by pass index. */
 export function extractSearch(data: unknown, source: RecipeSource): Map<number, SearchSpec> {
   const found = new Map<number, SearchSpec>();
-  refuseAutoInOverrides(data, source);
   const passes = (data as { passes?: unknown } | null)?.passes;
   if (!Array.isArray(passes)) return found;
   passes.forEach((entry, index) => {
@@ -87,8 +87,11 @@ export function extractSearch(data: unknown, source: RecipeSource): Map<number, 
   return found;
 }
 
-/** The search chooses per-layer values itself; an override block says what a layer gets, so `auto` there is a mistake. */
-function refuseAutoInOverrides(data: unknown, source: RecipeSource): void {
+/**
+ * The search chooses per-layer values itself; an override block says what a layer gets, so `auto` there is a
+ * mistake. Checked before the schema, whose message ("must be one of …") would not say where a search goes.
+ */
+export function refuseAutoInOverrides(data: unknown, source: RecipeSource): void {
   const blocks = (data as { overrides?: unknown } | null)?.overrides;
   if (!Array.isArray(blocks)) return;
   blocks.forEach((block, b) => {

@@ -64,13 +64,18 @@ export function describeErrors(errors: ErrorObject[], source: RecipeSource, docu
   // `skip` or a map of options (override blocks): a map is judged by its options' errors alone; anything
   // else gets one message instead of one per branch.
   const orConst = new Map<string, ErrorObject>();
+  // An option that may also be `auto` (a search): the value's own error says it all.
+  const orAuto = new Set<string>();
   for (const e of errors) {
     const branches = (e.parentSchema as { anyOf?: { const?: unknown }[] } | undefined)?.anyOf;
-    if (e.keyword === 'anyOf' && branches?.some((b) => b.const !== undefined)) orConst.set(e.instancePath, e);
+    if (e.keyword !== 'anyOf' || !branches) continue;
+    if (branches.some((b) => b.const === 'auto')) orAuto.add(e.instancePath);
+    else if (branches.some((b) => b.const !== undefined)) orConst.set(e.instancePath, e);
   }
   const seen = new Set<string>();
   const out: string[] = [];
   for (const e of errors) {
+    if (orAuto.has(e.instancePath) && (e.keyword === 'anyOf' || e.keyword === 'const')) continue;
     const either = orConst.get(e.instancePath);
     if (either) {
       const isMap = typeof either.data === 'object' && either.data !== null && !Array.isArray(either.data);
@@ -157,6 +162,11 @@ function describe(e: ErrorObject, path: DataPath, source: RecipeSource, document
       }
       return `${name} must set at least one of: ${allowed.join(', ')} ${where(path)}`;
     }
+    case 'not':
+      // A value the schema refuses on purpose (an option an override block cannot set): its description says why.
+      return typeof parent.description === 'string'
+        ? `${name} at ${formatPosition(source.positionOf(path, { key: true }))}: ${parent.description}`
+        : `${name} is not allowed here ${where(path)}`;
     case 'oneOf':
       return `${name} must be a size in bytes, such as 300000, "300kB", "1.5MB" or "2MiB"${got(e.data)} ${where(path)}`;
     case 'pattern':

@@ -23,15 +23,6 @@ import { validateRecipeData } from '../recipe/validate.js';
 import { recipeLanguage } from '../language/index.js';
 import { kernelLayers, runTrial, type SettingValue } from './trials.js';
 
-/** What to scan when the recipe does not say (`bits: auto, candidates: …` says it for a searched pass). */
-export const DEFAULT_SCANS: Readonly<Record<string, { option: string; candidates: SettingValue[] }>> = {
-  quantize: { option: 'bits', candidates: [8, 4, 2] },
-  prune: { option: 'sparsity', candidates: [0.5, 0.75, 0.9] },
-  cluster: { option: 'clusters', candidates: [64, 16, 4] },
-  'prune-channels': { option: 'sparsity', candidates: [0.25, 0.5, 0.75] },
-  lowrank: { option: 'ratio', candidates: [0.5, 0.25, 0.125] },
-};
-
 export interface SensitivityOptions extends BuildOptions {
   /** A pass name (its first entry) or its index in `passes`, from 0. Default: the searched pass, else the first that takes per-layer options. */
   pass?: string;
@@ -79,7 +70,10 @@ export function scanTarget(
   let index: number;
   if (opts.pass === undefined) {
     index = recipe.passes.findIndex((p) => p.search);
-    if (index < 0) index = recipe.passes.findIndex((p) => getPass(p.name)?.perLayer?.length && DEFAULT_SCANS[p.name]);
+    if (index < 0)
+      index = recipe.passes.findIndex(
+        (p) => getPass(p.name)?.meta.perLayer?.length && getPass(p.name)?.meta.sensitivity,
+      );
     if (index < 0)
       throw new McbError(
         'MCB_USAGE',
@@ -102,31 +96,32 @@ export function scanTarget(
   }
   const entry = recipe.passes[index]!;
   const pass = getPass(entry.name)!;
-  if (!pass.perLayer)
+  if (!pass.meta.perLayer)
     throw new McbError(
       'MCB_USAGE',
       `the ${entry.name} pass acts on the whole model and takes no per-layer settings, so it has no per-layer sensitivity; choose another --pass.`,
     );
-  if (pass.perLayer.length === 0) {
+  if (pass.meta.perLayer.length === 0) {
     throw new McbError(
       'MCB_USAGE',
       `the ${entry.name} pass (passes[${index}]) takes only \`skip\` per layer, no option to vary, so there is nothing to scan; choose another --pass (one that takes per-layer options, such as quantize or prune).`,
     );
   }
-  const fallback = entry.search ?? DEFAULT_SCANS[entry.name];
+  // What to scan when not told: the searched option and its candidates, else the pass's own default scan.
+  const fallback = entry.search ?? pass.meta.sensitivity;
   const option = opts.option ?? fallback?.option;
   // The option first: a misspelt --option is the mistake to report, not the missing --candidates.
-  if (option !== undefined && !pass.perLayer.includes(option))
+  if (option !== undefined && !pass.meta.perLayer.includes(option))
     throw new McbError(
       'MCB_USAGE',
-      `--option ${option}: the ${entry.name} pass takes ${pass.perLayer.join(', ')} per layer${suggest(option, pass.perLayer)}.`,
+      `--option ${option}: the ${entry.name} pass takes ${pass.meta.perLayer.join(', ')} per layer${suggest(option, pass.meta.perLayer)}.`,
     );
   const fromCommandLine = opts.candidates !== undefined;
-  const candidates = opts.candidates ?? (option === fallback?.option ? fallback?.candidates : undefined);
+  const candidates = opts.candidates ?? (fallback && option === fallback.option ? [...fallback.candidates] : undefined);
   if (option === undefined)
     throw new McbError(
       'MCB_USAGE',
-      `say what to scan for the ${entry.name} pass: --option (one of ${pass.perLayer.join(', ')}) and --candidates (e.g. --candidates 8,4,2).`,
+      `say what to scan for the ${entry.name} pass: --option (one of ${pass.meta.perLayer.join(', ')}) and --candidates (e.g. --candidates 8,4,2).`,
     );
   if (candidates === undefined)
     throw new McbError(
@@ -151,7 +146,7 @@ export function scanTarget(
       candidateSource(recipe.source, index, entry.name, option, j, origin),
     );
     const path = ['passes', index, entry.name];
-    pass.resolveOptions(withOption(entry.rawOptions, option, value, pass.exclusiveOptions), {
+    pass.resolveOptions(withOption(entry.rawOptions, option, value, pass.meta.exclusiveOptions), {
       path,
       at: (o) =>
         `${formatPosition(recipe.source.positionOf(o === undefined ? path : [...path, o]))} (with ${option}: ${JSON.stringify(value)} from the scan's candidates, \`${formatDataPath(path)}\`)`,
@@ -203,7 +198,7 @@ function checkCandidate(
     typeof options === 'object' && options !== null && !Array.isArray(options)
       ? (options as Record<string, unknown>)
       : {};
-  entry[name] = withOption(raw, option, value, getPass(name)?.exclusiveOptions);
+  entry[name] = withOption(raw, option, value, getPass(name)?.meta.exclusiveOptions);
   validateRecipeData(doc, source, recipeLanguage().schema);
 }
 
@@ -221,7 +216,7 @@ export async function scanSensitivity(recipe: Recipe, opts: SensitivityOptions =
   // The option or an alternative to it (a block's dtype fixes what bits would choose).
   const alternatives = [
     target.option,
-    ...(getPass(target.name)!.exclusiveOptions ?? []).filter((g) => g.includes(target.option)).flat(),
+    ...(getPass(target.name)!.meta.exclusiveOptions ?? []).filter((g) => g.includes(target.option)).flat(),
   ];
   const fixed = (l: ModelLayer) => {
     const r = resolveLayer(['passes', target.index, target.name], entry.rawOptions, rules, l);

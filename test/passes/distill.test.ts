@@ -95,8 +95,8 @@ describe('distill options', () => {
   });
 
   it('reads data.eval only to compare with the student trained alone', () => {
-    expect(distill.needsFor!(resolve({ student: { width: 0.5 } }))).toEqual(['train']);
-    expect(distill.needsFor!(resolve({ student: { width: 0.5 }, compareAlone: true }))).toEqual(['train', 'eval']);
+    expect(distill.needs!(resolve({ student: { width: 0.5 } }))).toEqual(['train']);
+    expect(distill.needs!(resolve({ student: { width: 0.5 }, compareAlone: true }))).toEqual(['train', 'eval']);
   });
 
   it('refuses a student it cannot build, in one paragraph pointing at the option', () => {

@@ -53,17 +53,17 @@ function resolved<O extends object>(
   model: StoredModel,
   base: Partial<PassContext> = {},
 ) {
-  const path: DataPath = ['passes', 0, pass.name];
+  const path: DataPath = ['passes', 0, pass.meta.name];
   const place: OptionsPlace = { path, at: (option) => placeAt(option === undefined ? path : [...path, option]) };
   const options = pass.resolveOptions(raw, place);
   const rules = rulesFor(
     blocks.map((b, index) => ({ index, ...b })),
-    pass.name,
+    pass.meta.name,
   );
   const resolver = layerResolver(pass, { path, raw }, options, rules, modelLayers(model.json), placeAt);
   const ctx: PassContext = {
     engine: () => loadEngine('wasm'),
-    data: () => Promise.reject(new Error(`${pass.name} reads no data here`)),
+    data: () => Promise.reject(new Error(`${pass.meta.name} reads no data here`)),
     signal: new AbortController().signal,
     progress: () => {},
     ...base,

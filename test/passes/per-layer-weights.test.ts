@@ -72,7 +72,7 @@ function withOverrides<O extends object>(
   blocks: Block[],
   model: StoredModel,
 ) {
-  const path: DataPath = ['passes', 0, pass.name];
+  const path: DataPath = ['passes', 0, pass.meta.name];
   // Positions name the data path, so an error shows which option (entry or block) it points at.
   const placeAt = (p: DataPath) => `r.yaml:${formatDataPath(p)}`;
   const place = { path, at: (o?: string) => placeAt(o === undefined ? path : [...path, o]) };
@@ -343,8 +343,8 @@ describe('quantize per layer', () => {
       const { options, ctx } = withOverrides(pass, raw, [{ layers: ['flatten'], set }], input);
       const a = await pass.apply(input, options, base);
       const b = await pass.apply(input, options, ctx);
-      expect(b.model.weightSpecs, pass.name).toEqual(a.model.weightSpecs);
-      expect(Buffer.from(b.model.weightData).equals(Buffer.from(a.model.weightData)), pass.name).toBe(true);
+      expect(b.model.weightSpecs, pass.meta.name).toEqual(a.model.weightSpecs);
+      expect(Buffer.from(b.model.weightData).equals(Buffer.from(a.model.weightData)), pass.meta.name).toBe(true);
       expect(b.model.json).toEqual(a.model.json);
     }
   });

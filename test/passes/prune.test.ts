@@ -102,10 +102,10 @@ describe('prune options', () => {
       seed: 1,
     });
     expect(resolve({ sparsity: 0.8, schedule: { steps: 4 } }).schedule!.frequency).toBe(1);
-    expect(prune.needsFor!(oneShot)).toEqual([]);
-    expect(prune.dependsOnBackendFor!(oneShot)).toBe(false);
-    expect(prune.needsFor!(gradual)).toEqual(['train']);
-    expect(prune.dependsOnBackendFor!(gradual)).toBe(true);
+    expect(prune.needs!(oneShot)).toEqual([]);
+    expect(prune.dependsOnBackend!(oneShot)).toBe(false);
+    expect(prune.needs!(gradual)).toEqual(['train']);
+    expect(prune.dependsOnBackend!(gradual)).toBe(true);
   });
 
   it('refuses contradictory or incomplete options, pointing at the option', () => {

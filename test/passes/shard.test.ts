@@ -38,8 +38,8 @@ describe('shard options', () => {
   });
 
   it('runs without data or engine, on any backend', () => {
-    expect(shard.needs).toEqual([]);
-    expect(shard.dependsOnBackend).toBe(false);
+    expect(shard.needs?.({ shardBytes: 1000 }) ?? []).toEqual([]);
+    expect(shard.dependsOnBackend?.({ shardBytes: 1000 }) ?? false).toBe(false);
   });
 });
 

@@ -1,12 +1,14 @@
 /** `dataset: images`: a folder of PNG and JPEG files (src/data/images.ts, imported when used). */
 import type { ImagesDataSpec } from '../../recipe/index.js';
 import { lastPart, limitSuffix, packageAt, shapeOfFacts, type DatasetKind } from './kind.js';
+import { SCHEMA } from './images-schema.js';
 
 /** See DatasetKind.loaderVersion. */
 const LOADER_VERSION = 1;
 
 export const images: DatasetKind<ImagesDataSpec> = {
   dataset: 'images',
+  schema: SCHEMA,
   loaderVersion: LOADER_VERSION,
   describe: (spec) => `images ${lastPart(spec.path)}${limitSuffix(spec)}`,
   paths: (spec) => [spec.path],

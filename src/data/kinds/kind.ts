@@ -5,9 +5,7 @@
  * The loaders of file data, and their decoders (pngjs, jpeg-js, fflate), are imported by `facts` and `load`
  * only: planning an mnist recipe loads none of them.
  *
- * Room to grow: the JSON-schema fragment of the kind's recipe entry, and the normalisation of its raw entry
- * (defaults, paths resolved against the file that wrote them; today src/recipe/load.ts dataSpec()), belong
- * here too, as `schema` and `normalise(raw, context)`.
+ * The kind's keys in a recipe are its `schema`: the recipe schema is assembled from them (src/language/).
  */
 import type { DataSpec } from '../../recipe/index.js';
 import { packageVersion } from '../../version.js';
@@ -27,9 +25,19 @@ export interface DatasetShape {
  */
 export type FactsOf = () => DatasetFacts;
 
+/** The JSON Schema of a kind's recipe entry, besides `dataset` itself. */
+export interface KindSchema {
+  /** One sentence for the `dataset` key's description. */
+  summary: string;
+  required: string[];
+  properties: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+}
+
 export interface DatasetKind<S extends DataSpec = DataSpec> {
   /** The recipe's `dataset:` value. */
   readonly dataset: S['dataset'];
+  /** The entry's keys and what they mean. */
+  readonly schema: KindSchema;
   /**
    * Bump when the loader's output changes for the same spec (order, split, scaling): it is in every key that
    * reads the dataset, so old cache entries stop matching.

@@ -2,12 +2,14 @@
 import type { MnistDataSpec } from '../../recipe/index.js';
 import { loadMnist } from '../mnist.js';
 import { limitSuffix, packageAt, type DatasetKind } from './kind.js';
+import { SCHEMA } from './mnist-schema.js';
 
 /** See DatasetKind.loaderVersion. */
 const LOADER_VERSION = 1;
 
 export const mnist: DatasetKind<MnistDataSpec> = {
   dataset: 'mnist',
+  schema: SCHEMA,
   loaderVersion: LOADER_VERSION,
   describe: (spec) => `mnist/${spec.split}${limitSuffix(spec)}`,
   paths: () => [],

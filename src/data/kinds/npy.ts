@@ -1,12 +1,14 @@
 /** `dataset: npy`: arrays in NumPy .npy files (src/data/npy.ts, imported when used). */
 import type { NpyDataSpec } from '../../recipe/index.js';
 import { lastPart, limitSuffix, shapeOfFacts, type DatasetKind } from './kind.js';
+import { SCHEMA } from './npy-schema.js';
 
 /** See DatasetKind.loaderVersion. */
 const LOADER_VERSION = 1;
 
 export const npy: DatasetKind<NpyDataSpec> = {
   dataset: 'npy',
+  schema: SCHEMA,
   loaderVersion: LOADER_VERSION,
   describe: (spec) => `npy ${lastPart(spec.x)}${limitSuffix(spec)}`,
   paths: (spec) => [spec.x, ...(spec.y === undefined ? [] : [spec.y])],

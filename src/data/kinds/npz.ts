@@ -1,12 +1,14 @@
 /** `dataset: npz`: named arrays of one .npz archive (src/data/npz.ts and fflate, imported when used). */
 import type { NpzDataSpec } from '../../recipe/index.js';
 import { lastPart, limitSuffix, packageAt, shapeOfFacts, type DatasetKind } from './kind.js';
+import { SCHEMA } from './npz-schema.js';
 
 /** See DatasetKind.loaderVersion. */
 const LOADER_VERSION = 1;
 
 export const npz: DatasetKind<NpzDataSpec> = {
   dataset: 'npz',
+  schema: SCHEMA,
   loaderVersion: LOADER_VERSION,
   describe: (spec) => `npz ${lastPart(spec.path)}/${spec.x}${limitSuffix(spec)}`,
   paths: (spec) => [spec.path],

@@ -9,7 +9,7 @@ import {
 } from '../../algorithms/kmeans1d/index.js';
 import { McbError } from '../../errors.js';
 import { formatDataPath } from '../../recipe/index.js';
-import type { OptionsPlace } from '../types.js';
+import type { OptionsPlace } from '../define.js';
 import { written, type ClusterOptions } from './options.js';
 import type { KernelFit } from './write.js';
 

@@ -23,10 +23,12 @@ import { McbError } from '../../errors.js';
 import { alignedView, decodeWeights, encodeWeights, type DecodedWeight } from '../../model/index.js';
 import { formatDataPath } from '../../recipe/index.js';
 import { withRecordedWeights } from '../constraints.js';
-import { optionsByLayer, type PassDefinition } from '../types.js';
+import { definePass, optionsByLayer } from '../define.js';
 import { fitKernel, Memory } from './fit.js';
 import { written, type ClusterOptions } from './options.js';
 import { writeKernel, type ClusterLayerStats, type KernelFit } from './write.js';
+import { DOCS, STATS } from './docs.js';
+import { schema } from './schema.js';
 
 export type { ClusterOptions } from './options.js';
 export type { ClusterLayerStats } from './write.js';
@@ -38,17 +40,22 @@ const KERNEL_OF: Readonly<Record<string, string>> = {
   DepthwiseConv2D: 'depthwise_kernel',
 };
 
-export const cluster: PassDefinition<ClusterOptions> = {
-  name: 'cluster',
-  version: 2,
-  summary: 'k-means weight sharing per kernel: at most K distinct values (Deep Compression)',
-  dependsOnBackend: false,
-  needs: [],
-  // All of them act on one kernel's k-means; `skip` leaves a kernel unclustered.
-  perLayer: ['clusters', 'bits', 'init', 'iterations', 'seed', 'preserveZeros'],
-  // A block's `bits: 2` replaces the entry's `clusters: 16` (and the other way round) instead of clashing with it.
-  exclusiveOptions: [['clusters', 'bits']],
-
+export const cluster = definePass<ClusterOptions>({
+  meta: {
+    name: 'cluster',
+    version: 2,
+    summary: 'k-means weight sharing per kernel: at most K distinct values (Deep Compression)',
+    docs: DOCS,
+    schema,
+    // All of them act on one kernel's k-means; `skip` leaves a kernel unclustered.
+    perLayer: ['clusters', 'bits', 'init', 'iterations', 'seed', 'preserveZeros'],
+    // A block's `bits: 2` replaces the entry's `clusters: 16` (and the other way round) instead of clashing with it.
+    exclusiveOptions: [['clusters', 'bits']],
+    models: ['layers', 'graph'],
+    sensitivity: { option: 'clusters', candidates: [64, 16, 4] },
+    stats: STATS,
+  },
+  defaultOptions: {},
   resolveOptions(raw, place) {
     const name = `\`${formatDataPath(place.path)}\``;
     if (raw.clusters !== undefined && raw.bits !== undefined) {
@@ -154,7 +161,7 @@ export const cluster: PassDefinition<ClusterOptions> = {
       },
     };
   },
-};
+});
 
 /** Layer name → class name, from a layers model's topology (undefined for a graph model). */
 export function layerClasses(json: Record<string, unknown>): Map<string, string> | undefined {

@@ -34,7 +34,9 @@ import type { StoredModel } from '../../model/index.js';
 import type { Tf } from '../../engine/runtime.js';
 import type { TrainProgress } from '../../engine/train.js';
 import { formatDataPath, type TrainingOptions } from '../../recipe/index.js';
-import type { BuiltinArchitecture, OptionsPlace, PassDefinition, PassInput } from '../types.js';
+import { definePass, type BuiltinArchitecture, type OptionsPlace, type PassInput } from '../define.js';
+import { DOCS, STATS } from './docs.js';
+import { schema } from './schema.js';
 
 export interface DistillOptions extends TrainingOptions {
   /** The concrete student, with `width` already applied. */
@@ -50,19 +52,26 @@ const MIN_PROBABILITY = 1e-30;
 /** Samples per teacher forward pass and per evaluation batch. */
 const PREDICT_BATCH = 256;
 
-export const distill: PassDefinition<DistillOptions> = {
-  name: 'distill',
-  version: 1,
-  summary: 'train a smaller builtin student on data.train from the current model (teacher) and the labels',
-  dependsOnBackend: true,
-  needs: ['train'],
-  needsFor: (options) => (options.compareAlone ? ['train', 'eval'] : ['train']),
+export const distill = definePass<DistillOptions>({
+  meta: {
+    name: 'distill',
+    version: 1,
+    summary: 'train a smaller builtin student on data.train from the current model (teacher) and the labels',
+    docs: DOCS,
+    schema,
+    models: ['layers', 'graph'],
+    stats: STATS,
+  },
+  defaultOptions: {},
+  needs: (options) => (options.compareAlone ? ['train', 'eval'] : ['train']),
   // The hard-label term (weight alpha) reads labels; with alpha 0 the student learns from the teacher alone,
   // so label-free data.train will do. compareAlone trains on the labels alone and scores on data.eval's.
-  labelsFor: (options) => (options.compareAlone ? ['train', 'eval'] : options.alpha > 0 ? ['train'] : []),
-  labelsWhy: 'weighs a cross-entropy on labels (alpha, or compareAlone)',
-  labelFreeHint: 'set `alpha: 0` (and no `compareAlone`) to learn from the teacher alone',
-
+  labels: {
+    reads: (options) => (options.compareAlone ? ['train', 'eval'] : options.alpha > 0 ? ['train'] : []),
+    why: 'weighs a cross-entropy on labels (alpha, or compareAlone)',
+    labelFreeHint: 'set `alpha: 0` (and no `compareAlone`) to learn from the teacher alone',
+  },
+  dependsOnBackend: () => true,
   resolveOptions(raw, place, input) {
     const o = raw as Partial<Omit<DistillOptions, 'student'>> & {
       student?: { architecture?: string; options?: Record<string, unknown>; width?: number };
@@ -199,7 +208,7 @@ export const distill: PassDefinition<DistillOptions> = {
       },
     };
   },
-};
+});
 
 interface Score {
   accuracy: number;

@@ -25,7 +25,9 @@ import {
   type WeightSpec,
 } from '../../model/index.js';
 import { formatDataPath } from '../../recipe/index.js';
-import { optionsByLayer, type PassDefinition } from '../types.js';
+import { definePass, optionsByLayer } from '../define.js';
+import { DOCS, STATS } from './docs.js';
+import { schema } from './schema.js';
 
 export interface EncodeOptions {
   /** DEFLATE level, 1 (fastest) to 9 (smallest). */
@@ -45,15 +47,19 @@ export interface EncodedWeightStats {
   bitsPerWeight: number;
 }
 
-export const encode: PassDefinition<EncodeOptions> = {
-  name: 'encode',
-  version: 1,
-  summary:
-    'entropy-code weights with a small alphabet (clustered, packed ints) as DEFLATE, sparse ones as (gap, symbol) pairs (mcbuild/runtime)',
-  dependsOnBackend: false,
-  needs: [],
-  perLayer: [],
-
+export const encode = definePass<EncodeOptions>({
+  meta: {
+    name: 'encode',
+    version: 1,
+    summary:
+      'entropy-code weights with a small alphabet (clustered, packed ints) as DEFLATE, sparse ones as (gap, symbol) pairs (mcbuild/runtime)',
+    docs: DOCS,
+    schema,
+    perLayer: [],
+    models: ['layers', 'graph'],
+    stats: STATS,
+  },
+  defaultOptions: {},
   resolveOptions(raw, place) {
     const level = raw.level ?? 9;
     if (typeof level !== 'number' || !Number.isInteger(level) || level < 1 || level > 9) {
@@ -123,4 +129,4 @@ export const encode: PassDefinition<EncodeOptions> = {
       },
     };
   },
-};
+});

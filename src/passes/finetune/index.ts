@@ -9,22 +9,29 @@
 import { McbError } from '../../errors.js';
 import { modelKind } from '../../model/index.js';
 import type { TrainingOptions } from '../../recipe/index.js';
-import { optionsByLayer, type PassDefinition } from '../types.js';
+import { definePass, optionsByLayer } from '../define.js';
+import { DOCS, STATS } from './docs.js';
+import { schema } from './schema.js';
 
 export interface FinetuneOptions extends TrainingOptions {
   steps?: number;
 }
 
-export const finetune: PassDefinition<FinetuneOptions> = {
-  name: 'finetune',
-  version: 3,
-  summary: 'train the current model further on data.train',
-  dependsOnBackend: true,
-  needs: ['train'],
-  labelsFor: () => ['train'],
-  labelsWhy: 'trains on the labels of data.train',
-  perLayer: [],
-
+export const finetune = definePass<FinetuneOptions>({
+  meta: {
+    name: 'finetune',
+    version: 3,
+    summary: 'train the current model further on data.train',
+    docs: DOCS,
+    schema,
+    perLayer: [],
+    models: ['layers'],
+    stats: STATS,
+  },
+  defaultOptions: {},
+  needs: () => ['train'],
+  labels: { reads: () => ['train'], why: 'trains on the labels of data.train' },
+  dependsOnBackend: () => true,
   resolveOptions(raw) {
     const o = raw as Partial<FinetuneOptions>;
     return {
@@ -100,4 +107,4 @@ export const finetune: PassDefinition<FinetuneOptions> = {
       layers.dispose();
     }
   },
-};
+});

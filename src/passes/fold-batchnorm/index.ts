@@ -34,13 +34,9 @@ import {
   weightRole,
 } from '../../model/index.js';
 import { recordedWeights } from '../constraints.js';
-import {
-  optionsByLayer,
-  type LayerOptions,
-  type OptionsPlace,
-  type PassDefinition,
-  SKIPPED_BY_OVERRIDE,
-} from '../types.js';
+import { definePass, optionsByLayer, type LayerOptions, type OptionsPlace, SKIPPED_BY_OVERRIDE } from '../define.js';
+import { DOCS, STATS } from './docs.js';
+import { schema } from './schema.js';
 
 export type FoldBatchNormOptions = Record<string, never>;
 
@@ -65,14 +61,18 @@ function foldKernel(className: string | undefined): WeightRole | undefined {
   return key === undefined ? undefined : weightRole(className!, key);
 }
 
-export const foldBatchnorm: PassDefinition<FoldBatchNormOptions> = {
-  name: 'fold-batchnorm',
-  version: 1,
-  summary: 'fold BatchNormalization layers into the Conv2D / DepthwiseConv2D / Dense before them',
-  dependsOnBackend: false,
-  needs: [],
-  perLayer: [],
-
+export const foldBatchnorm = definePass<FoldBatchNormOptions>({
+  meta: {
+    name: 'fold-batchnorm',
+    version: 1,
+    summary: 'fold BatchNormalization layers into the Conv2D / DepthwiseConv2D / Dense before them',
+    docs: DOCS,
+    schema,
+    perLayer: [],
+    models: ['layers'],
+    stats: STATS,
+  },
+  defaultOptions: {},
   resolveOptions() {
     return {};
   },
@@ -84,7 +84,7 @@ export const foldBatchnorm: PassDefinition<FoldBatchNormOptions> = {
   async apply(model, options, ctx) {
     return foldBatchNorms(model, ctx.place, optionsByLayer(ctx, options));
   },
-};
+});
 
 /** The pass itself, synchronous and engine-free (apply() only wraps it). `layerOptions`: null for a layer an override skips. */
 export function foldBatchNorms(

@@ -60,13 +60,9 @@ import {
 } from '../../algorithms/svd.js';
 import { formatDataPath, suggest } from '../../recipe/index.js';
 import { recordedWeights, type RecordedKind } from '../constraints.js';
-import {
-  optionsByLayer,
-  type LayerOptions,
-  type OptionsPlace,
-  type PassDefinition,
-  SKIPPED_BY_OVERRIDE,
-} from '../types.js';
+import { definePass, optionsByLayer, type LayerOptions, type OptionsPlace, SKIPPED_BY_OVERRIDE } from '../define.js';
+import { DOCS, STATS } from './docs.js';
+import { schema } from './schema.js';
 
 export type LowrankOptions = RankRule & {
   /** Exactly these layers (names as in model.json); undefined: every Dense and Conv2D layer. */
@@ -118,15 +114,20 @@ const RULES = ['rank', 'ratio', 'energy'] as const;
  */
 const written = new WeakMap<LowrankOptions, OptionsPlace>();
 
-export const lowrank: PassDefinition<LowrankOptions> = {
-  name: 'lowrank',
-  version: 1,
-  summary: 'replace Dense / Conv2D layers by two thinner ones from a truncated SVD of their kernels',
-  dependsOnBackend: false,
-  needs: [],
-  perLayer: ['rank', 'ratio', 'energy'],
-  exclusiveOptions: [['rank', 'ratio', 'energy']],
-
+export const lowrank = definePass<LowrankOptions>({
+  meta: {
+    name: 'lowrank',
+    version: 1,
+    summary: 'replace Dense / Conv2D layers by two thinner ones from a truncated SVD of their kernels',
+    docs: DOCS,
+    schema,
+    perLayer: ['rank', 'ratio', 'energy'],
+    exclusiveOptions: [['rank', 'ratio', 'energy']],
+    models: ['layers'],
+    sensitivity: { option: 'ratio', candidates: [0.5, 0.25, 0.125] },
+    stats: STATS,
+  },
+  defaultOptions: {},
   resolveOptions(raw, place) {
     const name = `\`${formatDataPath(place.path)}\``;
     const given = RULES.filter((k) => raw[k] !== undefined);
@@ -180,7 +181,7 @@ export const lowrank: PassDefinition<LowrankOptions> = {
   async apply(model, options, ctx) {
     return decompose(model, options, ctx.place, (m) => ctx.progress(m), optionsByLayer(ctx, options));
   },
-};
+});
 
 /**
  * Planning: every layer lowrank may decompose (a Dense or Conv2D, named in `layers` when given, not skipped)

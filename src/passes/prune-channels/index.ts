@@ -53,13 +53,9 @@ import {
 } from '../../model/index.js';
 import { modelCost } from '../../metrics/index.js';
 import { formatDataPath, suggest } from '../../recipe/index.js';
-import {
-  optionsByLayer,
-  type LayerOptions,
-  type OptionsPlace,
-  type PassDefinition,
-  SKIPPED_BY_OVERRIDE,
-} from '../types.js';
+import { definePass, optionsByLayer, type LayerOptions, type OptionsPlace, SKIPPED_BY_OVERRIDE } from '../define.js';
+import { DOCS, STATS } from './docs.js';
+import { schema } from './schema.js';
 
 export type ChannelCriterion = 'l1' | 'l2' | 'bn-gamma';
 
@@ -131,14 +127,19 @@ type Edit =
   | { kind: 'conv-in'; layer: string; space: number; factor: number }
   | { kind: 'dense-in'; layer: string; space: number; factor: number; spatial: number };
 
-export const pruneChannels: PassDefinition<PruneChannelsOptions> = {
-  name: 'prune-channels',
-  version: 1,
-  summary: 'remove whole Conv2D filters / Dense units by importance and rewire the layers that read them',
-  dependsOnBackend: false,
-  needs: [],
-  perLayer: ['sparsity', 'criterion'],
-
+export const pruneChannels = definePass<PruneChannelsOptions>({
+  meta: {
+    name: 'prune-channels',
+    version: 1,
+    summary: 'remove whole Conv2D filters / Dense units by importance and rewire the layers that read them',
+    docs: DOCS,
+    schema,
+    perLayer: ['sparsity', 'criterion'],
+    models: ['layers'],
+    sensitivity: { option: 'sparsity', candidates: [0.25, 0.5, 0.75] },
+    stats: STATS,
+  },
+  defaultOptions: {},
   resolveOptions(raw, place) {
     const invalid = (option: string, message: string) =>
       new McbError('MCB_RECIPE_INVALID', `\`${formatDataPath([...place.path, option])}\` ${message}`);
@@ -194,7 +195,7 @@ export const pruneChannels: PassDefinition<PruneChannelsOptions> = {
   async apply(model, options, ctx) {
     return pruneModelChannels(model, options, ctx.place, (m) => ctx.progress(m), optionsByLayer(ctx, options));
   },
-};
+});
 
 /** The pass itself, synchronous and engine-free (apply() only wraps it). `layerOptions`: a layer's options, null when an override skips it. */
 export function pruneModelChannels(

@@ -33,10 +33,12 @@ import { McbError } from '../../errors.js';
 import { modelKind, type StoredModel } from '../../model/index.js';
 import type { Tf } from '../../engine/runtime.js';
 import { freezeSkipped } from '../constraints.js';
-import { optionsByLayer, type LayerOptions, type PassContext, type PassDefinition } from '../types.js';
+import { definePass, optionsByLayer, type LayerOptions, type PassContext } from '../define.js';
 import { checkFinite, checkPattern, planKernels, total, type Kernel } from './kernels.js';
 import { resolvePruneOptions, TRAINING_OPTIONS, type PruneOptions, type PruneSchedule } from './options.js';
 import { editableWeights, finish, type EditableWeights } from './weights.js';
+import { DOCS, STATS } from './docs.js';
+import { schema } from './schema.js';
 
 export { parsePattern, type PruneOptions, type PruneSchedule } from './options.js';
 export type { LayerSparsity } from './weights.js';
@@ -44,23 +46,33 @@ export type { LayerSparsity } from './weights.js';
 const PRUNABLE_CLASSES = new Set(['Dense', 'Conv2D', 'DepthwiseConv2D']);
 const KERNEL_NAME = /(?:^|\/)([^/]+)\/(depthwise_)?kernel$/;
 
-export const prune: PassDefinition<PruneOptions> = {
-  name: 'prune',
-  version: 1,
-  summary: 'set the smallest-magnitude kernel weights to zero (per layer, global, N:M, or gradually while training)',
-  dependsOnBackend: false,
-  needs: [],
-  needsFor: (options) => (options.schedule ? ['train'] : []),
+export const prune = definePass<PruneOptions>({
+  meta: {
+    name: 'prune',
+    version: 1,
+    summary: 'set the smallest-magnitude kernel weights to zero (per layer, global, N:M, or gradually while training)',
+    docs: DOCS,
+    schema,
+    perLayer: ['sparsity', 'pattern'],
+    // resolveOptions refuses a pattern with a sparsity, scope, schedule or training option: a block's pattern
+    // replaces those of the entry for its layers, and a block's sparsity the entry's pattern.
+    exclusiveOptions: [
+      ['sparsity', 'pattern'],
+      ...['scope', 'schedule', ...TRAINING_OPTIONS].map((k) => ['pattern', k]),
+    ],
+    models: ['layers'],
+    sensitivity: { option: 'sparsity', candidates: [0.5, 0.75, 0.9] },
+    stats: STATS,
+  },
+  defaultOptions: {},
   // Gradual pruning trains between pruning steps; one-shot pruning reads no data.
-  labelsFor: (options) => (options.schedule ? ['train'] : []),
-  labelsWhy: 'with a schedule trains on the labels of data.train while it prunes',
-  labelFreeHint: 'prune in one shot (no `schedule`)',
-  dependsOnBackendFor: (options) => options.schedule !== undefined,
-  perLayer: ['sparsity', 'pattern'],
-  // resolveOptions refuses a pattern with a sparsity, scope, schedule or training option: a block's pattern
-  // replaces those of the entry for its layers, and a block's sparsity the entry's pattern.
-  exclusiveOptions: [['sparsity', 'pattern'], ...['scope', 'schedule', ...TRAINING_OPTIONS].map((k) => ['pattern', k])],
-
+  needs: (options) => (options.schedule ? ['train'] : []),
+  labels: {
+    reads: (options) => (options.schedule ? ['train'] : []),
+    why: 'with a schedule trains on the labels of data.train while it prunes',
+    labelFreeHint: 'prune in one shot (no `schedule`)',
+  },
+  dependsOnBackend: (options) => options.schedule !== undefined,
   resolveOptions: resolvePruneOptions,
 
   async apply(model, options, ctx) {
@@ -104,7 +116,7 @@ export const prune: PassDefinition<PruneOptions> = {
       ...(skippedLayers.size ? { skippedLayers: [...skippedLayers] } : {}),
     });
   },
-};
+});
 
 /** The float kernels of Dense, Conv2D and DepthwiseConv2D layers, by weight name and the topology's classes. */
 function prunableKernels(json: StoredModel['json'], weights: EditableWeights['weights']): Kernel[] {

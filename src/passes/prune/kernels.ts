@@ -1,7 +1,7 @@
 /** The kernels a prune entry touches, each with its plan: N:M, or a sparsity alone or in the global pool. */
 import { McbError } from '../../errors.js';
 import { formatDataPath } from '../../recipe/index.js';
-import type { LayerOptions, PassContext } from '../types.js';
+import type { LayerOptions, PassContext } from '../define.js';
 import { parsePattern, patternAt, type PruneOptions } from './options.js';
 
 export interface KernelRef {

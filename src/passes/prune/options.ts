@@ -1,7 +1,7 @@
 /** The prune pass's options: their types, and how a recipe entry's raw options resolve to them. */
 import { McbError } from '../../errors.js';
 import { formatDataPath } from '../../recipe/index.js';
-import type { OptionsPlace } from '../types.js';
+import type { OptionsPlace } from '../define.js';
 
 export interface PruneSchedule {
   kind: 'polynomial';

@@ -42,7 +42,9 @@ import {
 import { packedSize, packWeight, roundHalfUp } from '../../engine/packed.js';
 import { checksum, type PackedDtype } from '../../runtime/decode.js';
 import { formatDataPath } from '../../recipe/index.js';
-import { optionsByLayer, type PassDefinition } from '../types.js';
+import { definePass, optionsByLayer } from '../define.js';
+import { DOCS, STATS } from './docs.js';
+import { schema } from './schema.js';
 
 export type QuantizeOptions =
   | { dtype: 'float16' | 'bfloat16' | 'uint8' | 'uint16'; granularity: 'per-tensor' }
@@ -58,18 +60,23 @@ export type QuantizeOptions =
 const BITS_TO_DTYPE: Record<number, QuantizationDtype> = { 8: 'uint8', 16: 'uint16', 4: 'int4', 2: 'int2' };
 const PACKED: readonly string[] = ['int8', 'int4', 'int2'];
 
-export const quantize: PassDefinition<QuantizeOptions> = {
-  name: 'quantize',
-  // 2: the stats gained `layers` (per-layer dtype and bits); a cached step of version 1 would report without them.
-  version: 2,
-  summary:
-    'store weights as float16 or affine uint8/uint16 per tensor (stock TF.js), or bfloat16 / packed int8/int4/int2 (mcbuild/runtime)',
-  dependsOnBackend: false,
-  needs: [],
-  perLayer: ['dtype', 'bits', 'granularity', 'groupSize', 'symmetric', 'clip'],
-  // A block's `bits: 4` replaces the entry's `dtype: uint8` (and the other way round) instead of disagreeing with it.
-  exclusiveOptions: [['dtype', 'bits']],
-
+export const quantize = definePass<QuantizeOptions>({
+  meta: {
+    name: 'quantize',
+    // 2: the stats gained `layers` (per-layer dtype and bits); a cached step of version 1 would report without them.
+    version: 2,
+    summary:
+      'store weights as float16 or affine uint8/uint16 per tensor (stock TF.js), or bfloat16 / packed int8/int4/int2 (mcbuild/runtime)',
+    docs: DOCS,
+    schema,
+    perLayer: ['dtype', 'bits', 'granularity', 'groupSize', 'symmetric', 'clip'],
+    // A block's `bits: 4` replaces the entry's `dtype: uint8` (and the other way round) instead of disagreeing with it.
+    exclusiveOptions: [['dtype', 'bits']],
+    models: ['layers', 'graph'],
+    sensitivity: { option: 'bits', candidates: [8, 4, 2] },
+    stats: STATS,
+  },
+  defaultOptions: {},
   resolveOptions(raw, place) {
     const fromBits = raw.bits === undefined ? undefined : BITS_TO_DTYPE[raw.bits as number];
     const dtype = raw.dtype as QuantizationDtype | undefined;
@@ -188,7 +195,7 @@ export const quantize: PassDefinition<QuantizeOptions> = {
       },
     };
   },
-};
+});
 
 /** One float32 weight stored with options `o`, or undefined when `o`'s format leaves it float32 (not a kernel, for the packed formats). */
 function quantizeWeight(

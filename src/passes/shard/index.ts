@@ -13,7 +13,9 @@ import { McbError } from '../../errors.js';
 import { DEFAULT_SHARD_BYTES } from '../../model/index.js';
 import { formatDataPath } from '../../recipe/index.js';
 import { formatBytes, parseByteSize } from '../../util/bytes.js';
-import type { PassDefinition } from '../types.js';
+import { definePass } from '../define.js';
+import { DOCS, STATS } from './docs.js';
+import { schema } from './schema.js';
 
 export interface ShardOptions {
   shardBytes: number;
@@ -22,13 +24,17 @@ export interface ShardOptions {
 /** Below this, a model of a few hundred kB turns into hundreds of requests. */
 export const MIN_SHARD_BYTES = 1000;
 
-export const shard: PassDefinition<ShardOptions> = {
-  name: 'shard',
-  version: 1,
-  summary: 'set the size of the weight shard files written from here on (the weights are unchanged)',
-  dependsOnBackend: false,
-  needs: [],
-
+export const shard = definePass<ShardOptions>({
+  meta: {
+    name: 'shard',
+    version: 1,
+    summary: 'set the size of the weight shard files written from here on (the weights are unchanged)',
+    docs: DOCS,
+    schema,
+    models: ['layers', 'graph'],
+    stats: STATS,
+  },
+  defaultOptions: {},
   resolveOptions(raw, place) {
     if (raw.shardBytes === undefined) return { shardBytes: DEFAULT_SHARD_BYTES };
     const value = raw.shardBytes;
@@ -62,4 +68,4 @@ export const shard: PassDefinition<ShardOptions> = {
       },
     };
   },
-};
+});

@@ -1,0 +1,63 @@
+import type { KindSchema } from './kind.js';
+
+/** The keys of a `dataset: npy` entry in a recipe (src/language/schema.ts puts them into the recipe schema). */
+export const SCHEMA: KindSchema = {
+  summary: 'NumPy .npy files (`x`, `y`).',
+  required: ['x'],
+  properties: {
+    x: {
+      description:
+        "The inputs' .npy file, relative to this recipe file: shape [N, ...input shape], any of the dtypes u1 i1 u2 i2 u4 i4 u8 i8 f2 f4 f8 (either byte order, C order).",
+      type: 'string',
+      minLength: 1,
+    },
+    y: {
+      description:
+        "The labels' .npy file: [N] integer class indices (or bool), or [N, C] one-hot. Omit it for label-free data.",
+      type: 'string',
+      minLength: 1,
+    },
+    limit: {
+      description:
+        'Read only the first N samples. Image folders are read class-interleaved (the first file of every class in label order, then the second, ...), so any prefix is class-balanced; arrays are read in their stored order.',
+      type: 'integer',
+      minimum: 1,
+    },
+    numClasses: {
+      description:
+        'Number of classes when `y` holds class indices (default: the largest label + 1, or the width of a one-hot `y`).',
+      type: 'integer',
+      minimum: 1,
+      maximum: 65536,
+    },
+    scale: {
+      description:
+        'Raw values are multiplied by this (default 1); inputs are (raw·scale + offset − mean[c]) / std[c], c the channel (last axis).',
+      type: 'number',
+    },
+    offset: {
+      description:
+        'Added after `scale` (default 0): `scale: 0.00784313725490196, offset: -1` maps pixels 0..255 to [-1, 1].',
+      type: 'number',
+    },
+    mean: {
+      description:
+        "Subtracted per channel after scale and offset: one value per channel, or one for all (e.g. ImageNet's [0.485, 0.456, 0.406] with the default scale 1/255). Default: none.",
+      type: 'array',
+      minItems: 1,
+      items: {
+        type: 'number',
+      },
+    },
+    std: {
+      description:
+        'Divides per channel after `mean` is subtracted: one value per channel, or one for all (e.g. [0.229, 0.224, 0.225]). Default: none.',
+      type: 'array',
+      minItems: 1,
+      items: {
+        type: 'number',
+        exclusiveMinimum: 0,
+      },
+    },
+  },
+};
