@@ -3,6 +3,7 @@
  * kinds and metrics mcbuild has (./schema.ts), and the loader bound to it. The loader (src/recipe/) is handed
  * the language, so it never imports what defines it.
  */
+import { DATASET_KINDS } from '../data/index.js';
 import { allPasses, getPass, registryGeneration } from '../passes/index.js';
 import {
   loadRecipe as loadWith,
@@ -27,6 +28,9 @@ export function recipeLanguage(): RecipeLanguage {
       language: {
         schema: buildRecipeSchema(allPasses()),
         exclusiveOptions: (pass) => getPass(pass)?.meta.exclusiveOptions ?? [],
+        // The schema admitted only the kinds of the table, so the lookup finds one.
+        normaliseData: (raw, context) =>
+          DATASET_KINDS[raw.dataset as keyof typeof DATASET_KINDS].normalise(raw, context),
       },
     };
   }

@@ -1,7 +1,7 @@
 export { loadRecipe, loadRecipeSet, type LoadOptions, type RecipeSet } from './load.js';
 export { extendedFiles } from './merge.js';
 export { variantFolder, variantName } from './matrix.js';
-export type { RecipeLanguage } from './language.js';
+export type { DataEntryContext, RecipeLanguage } from './language.js';
 export { LATENCY_BATCHES } from './defaults.js';
 export { checkInsideProject, findProjectRoot, isInside } from './paths.js';
 export {

@@ -60,6 +60,7 @@ export async function loadRecipeSet(
   opts: LoadOptions = {},
 ): Promise<RecipeSet> {
   const path = resolve(file);
+  const outside = opts.allowOutside ? { allowOutside: true } : {};
   const merged = await readMerged(path, file, []);
   for (const assignment of opts.set ?? []) applySet(merged, path, assignment);
   if (opts.set?.length) dropReplacedAlternatives(merged.data, opts.set, language);
@@ -100,7 +101,7 @@ export async function loadRecipeSet(
     const search = extractSearch(data, source);
     return {
       file: path,
-      variants: [normalise(data as RawRecipe, source, merged.files, search, undefined, opts.allowOutside)],
+      variants: [normalise(data as RawRecipe, { source, files: merged.files, search, language, ...outside })],
       gate,
     };
   }
@@ -121,7 +122,14 @@ export async function loadRecipeSet(
       refuseAutoInOverrides(substituted, source);
       validateRecipeData(substituted, source, language.schema);
       const search = extractSearch(substituted, source);
-      return normalise(substituted as RawRecipe, source, merged.files, search, { name, values }, opts.allowOutside);
+      return normalise(substituted as RawRecipe, {
+        source,
+        files: merged.files,
+        search,
+        language,
+        variant: { name, values },
+        ...outside,
+      });
     } catch (e) {
       // The value may come from the matrix: say which variant, so the bad combination can be found.
       if (e instanceof McbError)

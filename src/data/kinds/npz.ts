@@ -1,6 +1,6 @@
 /** `dataset: npz`: named arrays of one .npz archive (src/data/npz.ts and fflate, imported when used). */
 import type { NpzDataSpec } from '../../recipe/index.js';
-import { lastPart, limitSuffix, packageAt, shapeOfFacts, type DatasetKind } from './kind.js';
+import { lastPart, limitOf, limitSuffix, normalisationOf, packageAt, shapeOfFacts, type DatasetKind } from './kind.js';
 import { SCHEMA } from './npz-schema.js';
 
 /** See DatasetKind.loaderVersion. */
@@ -9,6 +9,16 @@ const LOADER_VERSION = 1;
 export const npz: DatasetKind<NpzDataSpec> = {
   dataset: 'npz',
   schema: SCHEMA,
+  normalise: (raw, ctx) => ({
+    dataset: 'npz',
+    path: ctx.file('path'),
+    x: (raw.x as string | undefined) ?? 'x',
+    ...(raw.y === undefined ? {} : { y: raw.y as string }),
+    ...(raw.labels === false ? { labels: false as const } : {}),
+    ...limitOf(raw),
+    ...(raw.numClasses === undefined ? {} : { numClasses: raw.numClasses as number }),
+    ...normalisationOf(raw, 1),
+  }),
   loaderVersion: LOADER_VERSION,
   describe: (spec) => `npz ${lastPart(spec.path)}/${spec.x}${limitSuffix(spec)}`,
   paths: (spec) => [spec.path],
