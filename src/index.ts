@@ -16,7 +16,18 @@ export {
 } from './pipeline/index.js';
 export { build } from './build/index.js';
 export { RecipeWatcher, type WatchEvent, type WatchOptions } from './build/watch.js';
-export { loadRecipe } from './language/index.js';
+export { loadRecipe, recipeSchema } from './language/index.js';
+// A pass of one's own: definePass, then registerPass before loading recipes that name it (docs/architecture.md).
+export {
+  allPasses,
+  definePass,
+  getPass,
+  registerPass,
+  type PassContext,
+  type PassDefinition,
+  type PassMeta,
+  type PassResult,
+} from './passes/index.js';
 export type { Recipe } from './recipe/index.js';
 export type { Plan, Step } from './plan/index.js';
 export type { BuildEvent } from './execute/index.js';
