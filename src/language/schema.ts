@@ -148,7 +148,7 @@ function overrideBlockSchema(passes: readonly PassDefinition[], base: JsonSchema
       Object.entries(schema.properties).map(([option, s]) => [
         option,
         perLayer.includes(option)
-          ? s
+          ? withoutDefault(s)
           : {
               description: `${name}'s ${option} applies to the whole model, not one layer (${takes}); set it in \`passes\`.`,
               not: {},
@@ -163,4 +163,10 @@ function overrideBlockSchema(passes: readonly PassDefinition[], base: JsonSchema
     };
   }
   return { ...base, properties };
+}
+
+/** An option as an override block takes it: a block that leaves it out keeps the entry's value, not the default. */
+function withoutDefault(s: JsonSchema): JsonSchema {
+  const { default: _default, ...rest } = s;
+  return rest;
 }
