@@ -16,7 +16,7 @@ import { formatDataPath } from '../../recipe/index.js';
 import { definePass } from '../define.js';
 import { DOCS, STATS } from './docs.js';
 import { distillationLoss, softTargets, targetBatch } from './loss.js';
-import { resolveDistillOptions, type DistillOptions } from './options.js';
+import { DEFAULTS, resolveDistillOptions, type DistillOptions } from './options.js';
 import { schema } from './schema.js';
 
 export { distillationLoss } from './loss.js';
@@ -32,7 +32,7 @@ export const distill = definePass<DistillOptions>({
     models: ['layers', 'graph'],
     stats: STATS,
   },
-  defaultOptions: {},
+  defaultOptions: DEFAULTS,
   needs: (options) => (options.compareAlone ? ['train', 'eval'] : ['train']),
   // The hard-label term (weight alpha) reads labels; with alpha 0 the student learns from the teacher alone,
   // so label-free data.train will do. compareAlone trains on the labels alone and scores on data.eval's.

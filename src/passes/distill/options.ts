@@ -18,6 +18,19 @@ export interface DistillOptions extends TrainingOptions {
   compareAlone: boolean;
 }
 
+/** The defaults of the options that have one (the student has none). */
+export const DEFAULTS: Required<Omit<DistillOptions, 'student'>> = {
+  alpha: 0.1,
+  temperature: 4,
+  epochs: 10,
+  batchSize: 64,
+  learningRate: 1e-3,
+  optimizer: 'adam',
+  schedule: { type: 'constant' },
+  seed: 1,
+  compareAlone: false,
+};
+
 export function resolveDistillOptions(
   raw: Record<string, unknown>,
   place: OptionsPlace,
@@ -28,15 +41,15 @@ export function resolveDistillOptions(
   };
   return {
     student: resolveStudent(o.student, place, input),
-    alpha: o.alpha ?? 0.1,
-    temperature: o.temperature ?? 4,
-    epochs: o.epochs ?? 10,
-    batchSize: o.batchSize ?? 64,
-    learningRate: o.learningRate ?? 1e-3,
-    optimizer: o.optimizer ?? 'adam',
-    schedule: o.schedule ?? { type: 'constant' },
-    seed: o.seed ?? 1,
-    compareAlone: o.compareAlone ?? false,
+    alpha: o.alpha ?? DEFAULTS.alpha,
+    temperature: o.temperature ?? DEFAULTS.temperature,
+    epochs: o.epochs ?? DEFAULTS.epochs,
+    batchSize: o.batchSize ?? DEFAULTS.batchSize,
+    learningRate: o.learningRate ?? DEFAULTS.learningRate,
+    optimizer: o.optimizer ?? DEFAULTS.optimizer,
+    schedule: o.schedule ?? { ...DEFAULTS.schedule },
+    seed: o.seed ?? DEFAULTS.seed,
+    compareAlone: o.compareAlone ?? DEFAULTS.compareAlone,
   };
 }
 

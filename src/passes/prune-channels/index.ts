@@ -6,7 +6,7 @@
  */
 import { definePass, optionsByLayer } from '../define.js';
 import { DOCS, STATS } from './docs.js';
-import { resolvePruneChannelsOptions, type PruneChannelsOptions } from './options.js';
+import { DEFAULTS, resolvePruneChannelsOptions, type PruneChannelsOptions } from './options.js';
 import { pruneModelChannels } from './prune.js';
 import { schema } from './schema.js';
 
@@ -26,7 +26,7 @@ export const pruneChannels = definePass<PruneChannelsOptions>({
     sensitivity: { option: 'sparsity', candidates: [0.25, 0.5, 0.75] },
     stats: STATS,
   },
-  defaultOptions: {},
+  defaultOptions: DEFAULTS,
   resolveOptions: resolvePruneChannelsOptions,
 
   async apply(model, options, ctx) {

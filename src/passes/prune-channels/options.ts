@@ -21,6 +21,13 @@ const CRITERIA: readonly ChannelCriterion[] = ['l1', 'l2', 'bn-gamma'];
 /** Where each set of resolved options was written (for a layer's own options: the override block's place). */
 export const written = new WeakMap<PruneChannelsOptions, OptionsPlace>();
 
+/** The defaults of the options that have one (sparsity has none). */
+export const DEFAULTS: Readonly<Pick<PruneChannelsOptions, 'criterion' | 'scope' | 'roundTo'>> = {
+  criterion: 'l1',
+  scope: 'layer',
+  roundTo: 1,
+};
+
 export function resolvePruneChannelsOptions(raw: Record<string, unknown>, place: OptionsPlace): PruneChannelsOptions {
   const invalid = (option: string, message: string) =>
     new McbError('MCB_RECIPE_INVALID', `\`${formatDataPath([...place.path, option])}\` ${message}`);
@@ -37,16 +44,16 @@ export function resolvePruneChannelsOptions(raw: Record<string, unknown>, place:
       `must be a number in [0, 1) (got ${JSON.stringify(sparsity)}) at ${place.at('sparsity')}: the fraction of channels removed; 1 would remove every channel.`,
     );
   }
-  const criterion = (raw.criterion ?? 'l1') as ChannelCriterion;
+  const criterion = (raw.criterion ?? DEFAULTS.criterion) as ChannelCriterion;
   if (!CRITERIA.includes(criterion))
     throw invalid(
       'criterion',
       `must be one of ${CRITERIA.join(', ')} (got ${JSON.stringify(raw.criterion)}) at ${place.at('criterion')}.`,
     );
-  const scope = (raw.scope ?? 'layer') as 'layer' | 'global';
+  const scope = (raw.scope ?? DEFAULTS.scope) as 'layer' | 'global';
   if (scope !== 'layer' && scope !== 'global')
     throw invalid('scope', `must be layer or global (got ${JSON.stringify(raw.scope)}) at ${place.at('scope')}.`);
-  const roundTo = raw.roundTo ?? 1;
+  const roundTo = raw.roundTo ?? DEFAULTS.roundTo;
   if (typeof roundTo !== 'number' || !Number.isInteger(roundTo) || roundTo < 1)
     throw invalid(
       'roundTo',
