@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { Ajv2020 } from 'ajv/dist/2020.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -287,6 +288,10 @@ describe('distill on real digits', () => {
     const gap = expected.alone - expected.teacher;
     expect(compare.gapClosed).toBe(gap > 0 ? (expected.alone - expected.distilled) / gap : null);
     expect(plain.stats.compare).toBeUndefined();
+    // As report.json stores them, both are what the pass declares (meta.stats).
+    const declared = new Ajv2020({ strict: true, allErrors: true }).compile(distill.meta.stats);
+    for (const stats of [plain.stats, compared.stats])
+      expect(declared(JSON.parse(JSON.stringify(stats))), JSON.stringify(declared.errors)).toBe(true);
   });
 
   it('runs the teacher once over data.train, not once per batch or epoch', async () => {

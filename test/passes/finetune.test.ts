@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { Ajv2020 } from 'ajv/dist/2020.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -142,6 +143,9 @@ describe('finetune keeps what earlier passes established', () => {
     const out = await finetune.apply(stored, finetune.resolveOptions({ learningRate: 0.01 }, place), ctx);
     expect(tf.memory().numTensors).toBe(tensors);
     expect(out.stats.kept).toEqual(['sparsity of 1 kernel']);
+    // As report.json stores them, the stats are what the pass declares (meta.stats).
+    const declared = new Ajv2020({ strict: true, allErrors: true }).compile(finetune.meta.stats);
+    expect(declared(JSON.parse(JSON.stringify(out.stats))), JSON.stringify(declared.errors)).toBe(true);
     const tuned = await toLayersModel(tf, out.model);
     const after = tuned.getLayer('fc_1').getWeights()[0]!.dataSync();
     const original = await toLayersModel(tf, stored);

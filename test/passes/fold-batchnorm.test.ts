@@ -4,6 +4,7 @@
  * after randomising gamma and beta, so no BN is the identity), and the output loads in stock TF.js.
  */
 import * as tf from '@tensorflow/tfjs';
+import { Ajv2020 } from 'ajv/dist/2020.js';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -101,8 +102,12 @@ function logitsModel(m: StoredModel): StoredModel {
 
 const predict = (m: StoredModel, ds: Dataset = test): Promise<Float32Array> => predictAll(m, ds);
 
+/** The pass's declared statistics (report.json's `passes[].stats`), which every run below is checked against. */
+const declaredStats = new Ajv2020({ strict: true, allErrors: true }).compile(foldBatchnorm.meta.stats);
+
 const fold = async (m: StoredModel) => {
   const r = await foldBatchnorm.apply(m, foldBatchnorm.resolveOptions({}, place('fold-batchnorm')), noEngine);
+  expect(declaredStats(JSON.parse(JSON.stringify(r.stats))), JSON.stringify(declaredStats.errors)).toBe(true);
   return { model: r.model, stats: r.stats as unknown as FoldStats };
 };
 

@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import { Ajv2020 } from 'ajv/dist/2020.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadMnist } from '../../src/data/mnist.js';
 import { buildArchitecture } from '../../src/engine/architectures/index.js';
@@ -53,7 +54,14 @@ function ofRank(m: number, n: number, k: number, seed: number): Float32Array {
 // The pass on real TF.js models
 
 const options = (raw: Record<string, unknown>): LowrankOptions => lowrank.resolveOptions(raw, place);
-const run = (model: StoredModel, raw: Record<string, unknown>) => lowrank.apply(model, options(raw), ctx);
+/** The pass's declared statistics (report.json's `passes[].stats`), which every run below is checked against. */
+const declaredStats = new Ajv2020({ strict: true, allErrors: true }).compile(lowrank.meta.stats);
+
+const run = async (model: StoredModel, raw: Record<string, unknown>) => {
+  const r = await lowrank.apply(model, options(raw), ctx);
+  expect(declaredStats(JSON.parse(JSON.stringify(r.stats))), JSON.stringify(declaredStats.errors)).toBe(true);
+  return r;
+};
 
 /** Sets a layer's kernel (and bias) of a live TF.js model. */
 function setKernel(model: tf.LayersModel, name: string, kernel: Float32Array, bias?: Float32Array): void {

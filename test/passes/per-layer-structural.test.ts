@@ -5,6 +5,7 @@
  * prediction is checked against the layers of the model the pass really produced.
  */
 import * as tf from '@tensorflow/tfjs';
+import { Ajv2020 } from 'ajv/dist/2020.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Dataset } from '../../src/data/index.js';
 import { loadMnist } from '../../src/data/mnist.js';
@@ -24,6 +25,12 @@ import { formatDataPath, type DataPath, type OverrideBlock } from '../../src/rec
 import { mulberry32 } from '../../src/util/random.js';
 import { relativeError } from '../helpers.js';
 import { logits } from '../model-helpers.js';
+
+/** Stats as report.json stores them match the pass's declared statistics, optional per-layer fields included. */
+function expectDeclaredStats(pass: { meta: { stats: object } }, stats: unknown): void {
+  const validate = new Ajv2020({ strict: true, allErrors: true }).compile(pass.meta.stats);
+  expect(validate(JSON.parse(JSON.stringify(stats))), JSON.stringify(validate.errors)).toBe(true);
+}
 
 const shape = { inputShape: [28, 28, 1], numClasses: 10, seed: 5 };
 /** Where a value was written, as the data path itself: an error pointing at an override says which block. */
@@ -116,6 +123,7 @@ describe('fold-batchnorm: skip', () => {
     ];
     const { options, ctx, resolver, layers } = resolved(foldBatchnorm, {}, blocks, m);
     const { model, stats } = await foldBatchnorm.apply(m, options, ctx);
+    expectDeclaredStats(foldBatchnorm, stats);
     const s = stats as unknown as { folded: FoldedBatchNorm[]; skipped: SkippedBatchNorm[]; batchNormsFolded: number };
     const kept = ['conv_dw_2_bn', 'conv_pw_2_bn', 'conv_dw_3_bn', 'conv_dw_4_bn', 'conv_dw_5_bn', 'conv_dw_6_bn'];
     expect(s.skipped).toEqual(kept.map((layer) => ({ layer, reason: 'skipped by an override' })));
@@ -166,6 +174,7 @@ describe('lowrank: per-layer rank rules and skip', () => {
   it('decomposes each layer with its own rule, leaves the skipped one whole; layersAfter is a superset of the output', async () => {
     const { options, ctx, resolver, layers } = resolved(lowrank, { ratio: 0.25 }, blocks, lenet);
     const { model, stats } = await lowrank.apply(lenet, options, ctx);
+    expectDeclaredStats(lowrank, stats);
     const decomposed = stats.decomposed as DecomposedLayer[];
     // conv_2 150×16 at the entry's ratio 0.25: rank 3; fc_1 400×32 at 0.2: 5 (at 0.25 it would be 7); fc_2
     // 32×24 at rank 4 (at 0.25: 3); predictions 24×10 at 0.25: 1.
@@ -258,6 +267,7 @@ describe('prune-channels: per-layer sparsity and criterion, skip', () => {
   it('scope layer: each layer at its own sparsity and criterion; a skipped layer keeps every channel', async () => {
     const { options, ctx } = resolved(pruneChannels, { sparsity: 0.5 }, blocks, lenet);
     const r = await pruneChannels.apply(lenet, options, ctx);
+    expectDeclaredStats(pruneChannels, r.stats);
     const stats = r.stats as unknown as Stats;
     expect(stats.layers.map((l) => [l.layer, l.channelsBefore, l.channelsAfter, l.override])).toEqual([
       ['conv_1', 6, 3, undefined],
@@ -356,6 +366,7 @@ describe('finetune: skip freezes', () => {
     const tensors = tf.memory().numTensors;
     const { model, stats } = await finetune.apply(m, options, ctx);
     expect(tf.memory().numTensors).toBe(tensors);
+    expectDeclaredStats(finetune, stats);
     expect(stats.frozen).toEqual([
       'conv1',
       'conv1_bn',
@@ -397,6 +408,7 @@ describe('finetune: skip freezes', () => {
     });
     const { model, stats } = await finetune.apply(lenet, options, ctx);
     expect(model).toBe(lenet);
+    expectDeclaredStats(finetune, stats);
     expect(stats.frozen).toEqual(['conv_1', 'conv_2', 'fc_1', 'fc_2', 'predictions']);
   });
 });

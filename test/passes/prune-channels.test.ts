@@ -5,6 +5,7 @@
  * in stock TF.js in a separate process.
  */
 import * as tf from '@tensorflow/tfjs';
+import { Ajv2020 } from 'ajv/dist/2020.js';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -60,8 +61,12 @@ beforeAll(async () => {
   test = await loadMnist('test', 200);
 });
 
+/** The pass's declared statistics (report.json's `passes[].stats`), which every run below is checked against. */
+const declaredStats = new Ajv2020({ strict: true, allErrors: true }).compile(pruneChannels.meta.stats);
+
 const run = async (m: StoredModel, raw: Record<string, unknown>) => {
   const r = await pruneChannels.apply(m, pruneChannels.resolveOptions(raw, place) as PruneChannelsOptions, noEngine);
+  expect(declaredStats(JSON.parse(JSON.stringify(r.stats))), JSON.stringify(declaredStats.errors)).toBe(true);
   return { model: r.model, stats: r.stats as unknown as Stats };
 };
 

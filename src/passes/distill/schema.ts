@@ -83,6 +83,7 @@ export const schema: OptionsSchema = {
       enum: ['adam', 'sgd', 'momentum'],
     },
     schedule: {
+      description: "Learning-rate schedule over the run's batches, as model.train's.",
       $ref: '#/$defs/schedule',
     },
     seed: {

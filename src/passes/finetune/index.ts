@@ -1,10 +1,7 @@
 /**
- * finetune: train the current model further on `data.train` with its own (small) learning rate, using the
- * engine's one training loop. It keeps what earlier passes established (src/passes/constraints.ts): pruned
- * weights stay zero, so prune → finetune recovers accuracy without undoing the sparsity.
- *
- * Per-layer overrides take only `skip`: a skipped layer is frozen for the run and comes out bit-identical,
- * while the others train around it (e.g. keep a carefully quantized first conv as it is).
+ * finetune: train the current model further on `data.train` with the engine's one training loop, keeping what
+ * earlier passes recorded (pruned zeros, clustered values: ../constraints.ts) and freezing the layers an
+ * override skips (docs/passes.md, from ./docs.ts).
  */
 import { McbError } from '../../errors.js';
 import { modelKind } from '../../model/index.js';
@@ -17,6 +14,16 @@ export interface FinetuneOptions extends TrainingOptions {
   steps?: number;
 }
 
+/** The defaults of the options: a short refinement at a small learning rate. */
+const DEFAULTS: Required<Omit<FinetuneOptions, 'steps'>> = {
+  epochs: 1,
+  batchSize: 64,
+  learningRate: 1e-4,
+  optimizer: 'adam',
+  schedule: { type: 'constant' },
+  seed: 1,
+};
+
 export const finetune = definePass<FinetuneOptions>({
   meta: {
     name: 'finetune',
@@ -28,20 +35,20 @@ export const finetune = definePass<FinetuneOptions>({
     models: ['layers'],
     stats: STATS,
   },
-  defaultOptions: {},
+  defaultOptions: DEFAULTS,
   needs: () => ['train'],
   labels: { reads: () => ['train'], why: 'trains on the labels of data.train' },
   dependsOnBackend: () => true,
   resolveOptions(raw) {
     const o = raw as Partial<FinetuneOptions>;
     return {
-      epochs: o.epochs ?? 1,
+      epochs: o.epochs ?? DEFAULTS.epochs,
       ...(o.steps === undefined ? {} : { steps: o.steps }),
-      batchSize: o.batchSize ?? 64,
-      learningRate: o.learningRate ?? 1e-4,
-      optimizer: o.optimizer ?? 'adam',
-      schedule: o.schedule ?? { type: 'constant' },
-      seed: o.seed ?? 1,
+      batchSize: o.batchSize ?? DEFAULTS.batchSize,
+      learningRate: o.learningRate ?? DEFAULTS.learningRate,
+      optimizer: o.optimizer ?? DEFAULTS.optimizer,
+      schedule: o.schedule ?? { ...DEFAULTS.schedule },
+      seed: o.seed ?? DEFAULTS.seed,
     };
   },
 

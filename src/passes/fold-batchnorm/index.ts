@@ -1,20 +1,8 @@
 /**
- * fold-batchnorm: folds every BatchNormalization that directly follows a Conv2D, DepthwiseConv2D or Dense
- * into that layer's kernel and bias, and removes it from the topology. At inference a BN is the per-channel
- * affine map y = s·(z − mean) + beta with s = gamma / sqrt(variance + epsilon); when z = W·x + b is the
- * output of a linear layer that nothing else reads, W' = W·s (per output channel) and b' = s·(b − mean) + beta
- * compute y directly: the same function with one layer, one pass over the activations and 4·C parameters
- * fewer per BN. The layer gains a bias when it had none.
- *
- * A BN is left alone, with the reason in the stats, when folding would change the function: the layer before
- * it applies a non-linear activation, its output is also read elsewhere (a second consumer or a model
- * output), it is not one of the three classes, or the BN normalises another axis than the channels.
- *
- * Per-layer overrides take only `skip`: a BN is also left alone when an override skips it or the layer it
- * would fold into (either says "keep this layer as it is", and folding changes both).
- *
- * Pure weight arithmetic on the decoded arrays (float64, rounded once to float32), no TF.js. Weights that
- * arrive quantized come out float32, like every pass that rewrites weights: put it first.
+ * fold-batchnorm: folds each BatchNormalization that directly follows a Conv2D, DepthwiseConv2D or Dense into
+ * that layer's kernel and bias, W' = W·s and b' = s·(b − mean) + beta with s = gamma / sqrt(variance + epsilon),
+ * and removes it (docs/passes.md, from ./docs.ts). Pure weight arithmetic on the decoded arrays (float64,
+ * rounded once to float32), no TF.js.
  */
 import { McbError } from '../../errors.js';
 import {
