@@ -20,7 +20,18 @@
  * (not clustered, and not recorded in `clusteredWeights`, so a later finetune moves it freely).
  */
 import { McbError } from '../../errors.js';
-import { alignedView, decodeWeights, encodeWeights, type DecodedWeight } from '../../model/index.js';
+import {
+  alignedView,
+  compressedWeight,
+  compressedWeightByKey,
+  decodeWeights,
+  encodeWeights,
+  layerClasses,
+  layerOfWeight,
+  weightKey,
+  weightLayer,
+  type DecodedWeight,
+} from '../../model/index.js';
 import { formatDataPath } from '../../recipe/index.js';
 import { withRecordedWeights } from '../constraints.js';
 import { definePass, optionsByLayer } from '../define.js';
@@ -32,13 +43,6 @@ import { schema } from './schema.js';
 
 export type { ClusterOptions } from './options.js';
 export type { ClusterLayerStats } from './write.js';
-
-/** Layer classes whose kernels are clustered, and the name of that kernel. */
-const KERNEL_OF: Readonly<Record<string, string>> = {
-  Dense: 'kernel',
-  Conv2D: 'kernel',
-  DepthwiseConv2D: 'depthwise_kernel',
-};
 
 export const cluster = definePass<ClusterOptions>({
   meta: {
@@ -163,47 +167,18 @@ export const cluster = definePass<ClusterOptions>({
   },
 });
 
-/** Layer name → class name, from a layers model's topology (undefined for a graph model). */
-export function layerClasses(json: Record<string, unknown>): Map<string, string> | undefined {
-  const obj = (v: unknown): Record<string, unknown> | undefined =>
-    typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
-  const topology = obj(json.modelTopology);
-  if (!topology || Array.isArray(topology.node)) return undefined;
-  const out = new Map<string, string>();
-  const walk = (layer: unknown): void => {
-    const l = obj(layer);
-    const config = obj(l?.config);
-    if (typeof l?.class_name === 'string' && typeof config?.name === 'string') out.set(config.name, l.class_name);
-    const inner = config?.layers ?? l?.layers;
-    if (Array.isArray(inner)) inner.forEach(walk);
-  };
-  walk(obj(topology.model_config) ?? topology);
-  return out;
-}
-
 /**
- * The layer a weight belongs to, as override blocks name layers (src/plan/layers.ts, modelLayers): the
- * `<layer>` of a layers model's `<layer>/<weight>`, or a graph model's weight group (the name up to its last
- * '/'). Shared by the weight passes, so a pattern selects the same weights in each.
+ * The layer name when `w` is the weight the catalogue lets cluster compress in its layer's class (a Dense's or
+ * Conv2D's kernel, a DepthwiseConv2D's depthwise_kernel), float32 only.
  */
-export function layerOfWeight(name: string, classes: Map<string, string> | undefined): string {
-  const cut = name.lastIndexOf('/');
-  if (cut <= 0) return name;
-  const parent = name.slice(name.lastIndexOf('/', cut - 1) + 1, cut);
-  return classes?.has(parent) ? parent : name.slice(0, cut);
-}
-
-/** The layer name when `w` is the kernel of a Dense, Conv2D or DepthwiseConv2D layer (float32 only). */
 function clusteredLayer(w: DecodedWeight, classes: Map<string, string> | undefined): string | undefined {
   if (w.spec.dtype !== 'float32' || !(w.values instanceof Float32Array)) return undefined;
-  const parts = w.spec.name.split('/');
-  const own = parts.at(-1);
-  const layer = parts.at(-2);
+  const layer = weightLayer(w.spec.name);
   if (layer === undefined) return undefined;
-  if (classes) {
-    const cls = classes.get(layer);
-    return cls !== undefined && KERNEL_OF[cls] === own ? layer : undefined;
-  }
-  // No topology to read the class from: go by the Keras weight names alone.
-  return own === 'kernel' || own === 'depthwise_kernel' ? layer : undefined;
+  const key = weightKey(w.spec.name);
+  // No topology to read the class from (a graph model): go by the Keras weight names alone.
+  const kernel = classes
+    ? compressedWeight(classes.get(layer) ?? '', 'cluster')
+    : compressedWeightByKey(key, 'cluster');
+  return kernel?.key === key ? layer : undefined;
 }

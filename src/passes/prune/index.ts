@@ -30,11 +30,19 @@ import { pruneNM, pruneSmallest } from '../../algorithms/selection.js';
 import { scheduledSparsity } from '../../algorithms/sparsity-schedule.js';
 import type { Dataset } from '../../data/index.js';
 import { McbError } from '../../errors.js';
-import { modelKind, type StoredModel } from '../../model/index.js';
+import {
+  compressedWeight,
+  compressedWeightByKey,
+  layerClasses,
+  modelKind,
+  weightKey,
+  weightLayer,
+  type StoredModel,
+} from '../../model/index.js';
 import type { Tf } from '../../engine/runtime.js';
 import { freezeSkipped } from '../constraints.js';
 import { definePass, optionsByLayer, type LayerOptions, type PassContext } from '../define.js';
-import { checkFinite, checkPattern, planKernels, total, type Kernel } from './kernels.js';
+import { checkFinite, checkPattern, kernelRef, planKernels, total, type Kernel } from './kernels.js';
 import { resolvePruneOptions, TRAINING_OPTIONS, type PruneOptions, type PruneSchedule } from './options.js';
 import { editableWeights, finish, type EditableWeights } from './weights.js';
 import { DOCS, STATS } from './docs.js';
@@ -42,9 +50,6 @@ import { schema } from './schema.js';
 
 export { parsePattern, type PruneOptions, type PruneSchedule } from './options.js';
 export type { LayerSparsity } from './weights.js';
-
-const PRUNABLE_CLASSES = new Set(['Dense', 'Conv2D', 'DepthwiseConv2D']);
-const KERNEL_NAME = /(?:^|\/)([^/]+)\/(depthwise_)?kernel$/;
 
 export const prune = definePass<PruneOptions>({
   meta: {
@@ -120,34 +125,14 @@ export const prune = definePass<PruneOptions>({
 
 /** The float kernels of Dense, Conv2D and DepthwiseConv2D layers, by weight name and the topology's classes. */
 function prunableKernels(json: StoredModel['json'], weights: EditableWeights['weights']): Kernel[] {
-  const classes = layerClasses(json.modelTopology);
+  const classes = layerClasses(json);
   const out: Kernel[] = [];
   for (const { spec, values } of weights) {
-    const match = KERNEL_NAME.exec(spec.name);
-    if (!match || !values) continue;
-    const cls = classes.get(match[1]!);
-    if (cls === undefined || !PRUNABLE_CLASSES.has(cls)) continue;
-    if ((cls === 'DepthwiseConv2D') !== (match[2] !== undefined)) continue;
-    out.push({ name: spec.name, layer: match[1]!, shape: spec.shape, depthwise: cls === 'DepthwiseConv2D', values });
+    if (!values) continue;
+    const cls = classes?.get(weightLayer(spec.name) ?? '');
+    const ref = kernelRef(spec.name, spec.shape, cls === undefined ? undefined : compressedWeight(cls, 'prune'));
+    if (ref) out.push({ ...ref, values });
   }
-  return out;
-}
-
-/** Layer name → class name for every layer in a layers-model topology, nested models included. */
-function layerClasses(topology: unknown): Map<string, string> {
-  const out = new Map<string, string>();
-  const visit = (node: unknown): void => {
-    if (Array.isArray(node)) {
-      node.forEach(visit);
-      return;
-    }
-    if (typeof node !== 'object' || node === null) return;
-    const o = node as Record<string, unknown>;
-    const config = o.config as Record<string, unknown> | undefined;
-    if (typeof o.class_name === 'string' && typeof config?.name === 'string') out.set(config.name, o.class_name);
-    for (const v of Object.values(o)) if (typeof v === 'object') visit(v);
-  };
-  visit(topology);
   return out;
 }
 
@@ -185,18 +170,9 @@ async function trainPruning(
   const { compressibleKernels } = await import('../constraints.js');
   // The kernels to prune, each with its layer's plan (before freezing: a frozen layer has no trainable weights).
   const refs = compressibleKernels(layers).flatMap((variable) => {
-    const match = KERNEL_NAME.exec(variable.originalName);
-    return match
-      ? [
-          {
-            name: variable.originalName,
-            layer: match[1]!,
-            shape: variable.shape as number[],
-            depthwise: match[2] !== undefined,
-            variable,
-          },
-        ]
-      : [];
+    const name = variable.originalName;
+    const ref = kernelRef(name, variable.shape as number[], compressedWeightByKey(weightKey(name), 'prune'));
+    return ref ? [{ ...ref, variable }] : [];
   });
   const skippedLayers = new Set<string>();
   const { kernels: planned, left } = planKernels(refs, options, optionsFor, skippedLayers);
