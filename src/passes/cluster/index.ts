@@ -1,23 +1,6 @@
 /**
- * cluster: weight sharing (Han et al., Deep Compression; TF-MOT's weight clustering). The values of each
- * Dense, Conv2D and DepthwiseConv2D kernel are grouped by k-means into K clusters and every weight is
- * replaced by its cluster's centroid, so a kernel holds at most K distinct values (plus 0: weights that are
- * exactly zero — pruned — stay zero and are not clustered unless `preserveZeros: false`). Biases,
- * batch-norm parameters and integer weights are untouched. A later finetune keeps the assignment and
- * trains the centroids (src/passes/constraints.ts, clusterConstraint).
- *
- * The k-means is 1-D (src/algorithms/kmeans1d/): the values are sorted once and each Lloyd iteration works
- * on ranges of them, O(K log n) instead of O(nK) (fit.ts). Writing the centroids back needs no search per
- * value either (write.ts). The pass is pure JS: no TF.js, no backend.
- *
- * Version 2: a kernel of more than 2^20 values (not counting kept zeros) into at most 32 clusters is fitted
- * on 2^18 evenly spaced quantiles of its values, and each value then goes to its nearest centroid
- * (fitSample): about a sixth less time on large models, with errors within a few per cent of a fit on all
- * values. Other kernels give exactly what version 1 gave.
- *
- * Per-layer overrides (src/plan/layers.ts) give a kernel its layer's clusters / bits, init, iterations, seed
- * and preserveZeros: k-means runs per kernel anyway. A kernel an override skips is passed through like a bias
- * (not clustered, and not recorded in `clusteredWeights`, so a later finetune moves it freely).
+ * cluster: weight sharing per kernel by 1-D k-means (src/algorithms/kmeans1d/), fitted in ./fit.ts and written
+ * in ./write.ts, each kernel with its layer's options. What it does, for users: ./docs.ts.
  */
 import { McbError } from '../../errors.js';
 import {
@@ -44,6 +27,14 @@ import { schema } from './schema.js';
 export type { ClusterOptions } from './options.js';
 export type { ClusterLayerStats } from './write.js';
 
+/** The options' defaults (`clusters` or `bits` has none: a recipe sets one of them). */
+const DEFAULTS = {
+  init: 'kmeans++',
+  iterations: 30,
+  seed: 1,
+  preserveZeros: true,
+} as const satisfies Partial<ClusterOptions>;
+
 export const cluster = definePass<ClusterOptions>({
   meta: {
     name: 'cluster',
@@ -59,7 +50,7 @@ export const cluster = definePass<ClusterOptions>({
     sensitivity: { option: 'clusters', candidates: [64, 16, 4] },
     stats: STATS,
   },
-  defaultOptions: {},
+  defaultOptions: DEFAULTS,
   resolveOptions(raw, place) {
     const name = `\`${formatDataPath(place.path)}\``;
     if (raw.clusters !== undefined && raw.bits !== undefined) {
@@ -85,10 +76,10 @@ export const cluster = definePass<ClusterOptions>({
     }
     const options: ClusterOptions = {
       clusters: option === 'clusters' ? value : 2 ** value,
-      init: (raw.init as ClusterOptions['init'] | undefined) ?? 'kmeans++',
-      iterations: (raw.iterations as number | undefined) ?? 30,
-      seed: (raw.seed as number | undefined) ?? 1,
-      preserveZeros: (raw.preserveZeros as boolean | undefined) ?? true,
+      init: (raw.init as ClusterOptions['init'] | undefined) ?? DEFAULTS.init,
+      iterations: (raw.iterations as number | undefined) ?? DEFAULTS.iterations,
+      seed: (raw.seed as number | undefined) ?? DEFAULTS.seed,
+      preserveZeros: (raw.preserveZeros as boolean | undefined) ?? DEFAULTS.preserveZeros,
     };
     written.set(options, { option, at: place.at(option), path: formatDataPath([...place.path, option]) });
     return options;

@@ -1,29 +1,7 @@
 /**
- * prune: unstructured magnitude pruning of the kernels of Dense, Conv2D and DepthwiseConv2D layers (never
- * biases, batch-norm parameters or int32 weights).
- *  - one-shot (`sparsity`): the round(sparsity·n) smallest |w| of each kernel (`scope: layer`) or of all
- *    kernels together (`scope: global`) become exactly zero; ties at the threshold go by position, so the
- *    count is exact. Done on the decoded weight arrays (no TF.js): a selection, not a sort.
- *  - N:M (`pattern: "2:4"`): in every group of M consecutive weights along a kernel's input (reduction)
- *    dimension, the N largest by magnitude stay (NVIDIA's 2:4 sparsity). Depthwise kernels reduce over the
- *    spatial window only and are left alone.
- *  - gradual (`schedule`): Zhu & Gupta's polynomial schedule while training on data.train for `steps`
- *    batches; sparsity rises from initialSparsity to `sparsity` every `frequency` steps and pruned weights are
- *    re-zeroed after every optimizer step.
- * Weights that arrive quantized are decoded and come out float32. A later finetune keeps the zeros
- * (src/passes/constraints.ts).
- *
- * Per-layer overrides (src/plan/layers.ts) give a layer its own `sparsity` or `pattern`, or `skip` it:
- *  - a skipped kernel is never pruned, nor recorded in `prunedWeights` (a later finetune moves it freely);
- *    while a schedule trains the model, every layer an override skips is frozen and comes out bit-identical
- *    (as finetune treats skipped layers: the pass leaves them as they are);
- *  - a layer's own sparsity is reached exactly in that kernel: at once, or along the entry's schedule (the
- *    same steps and initialSparsity, its own final sparsity);
- *  - a layer's own pattern prunes it N:M, also within a scheduled entry (re-imposed at every pruning step);
- *  - scope global: the kernels an override gave their own sparsity or pattern are pruned on their own and
- *    leave the global pool; one threshold over the remaining kernels reaches the entry's sparsity among them.
- * A block's pattern replaces the entry's sparsity, scope, schedule and training options for its layer (they
- * cannot go with a pattern), and a block's sparsity replaces the entry's pattern.
+ * prune: magnitude pruning of the kernels, one-shot (./kernels.ts plans each kernel, src/algorithms/selection.ts
+ * selects) or along a schedule while training, each kernel with its layer's options. What it does, for users:
+ * ./docs.ts.
  */
 import type * as TF from '@tensorflow/tfjs';
 import { pruneNM, pruneSmallest } from '../../algorithms/selection.js';
@@ -43,7 +21,7 @@ import type { Tf } from '../../engine/runtime.js';
 import { freezeSkipped } from '../constraints.js';
 import { definePass, optionsByLayer, type LayerOptions, type PassContext } from '../define.js';
 import { checkFinite, checkPattern, kernelRef, planKernels, total, type Kernel } from './kernels.js';
-import { resolvePruneOptions, TRAINING_OPTIONS, type PruneOptions, type PruneSchedule } from './options.js';
+import { DEFAULTS, resolvePruneOptions, TRAINING_OPTIONS, type PruneOptions, type PruneSchedule } from './options.js';
 import { editableWeights, finish, type EditableWeights } from './weights.js';
 import { DOCS, STATS } from './docs.js';
 import { schema } from './schema.js';
@@ -69,7 +47,7 @@ export const prune = definePass<PruneOptions>({
     sensitivity: { option: 'sparsity', candidates: [0.5, 0.75, 0.9] },
     stats: STATS,
   },
-  defaultOptions: {},
+  defaultOptions: DEFAULTS,
   // Gradual pruning trains between pruning steps; one-shot pruning reads no data.
   needs: (options) => (options.schedule ? ['train'] : []),
   labels: {
