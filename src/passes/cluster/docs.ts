@@ -6,7 +6,7 @@ export const DOCS: PassDocs = {
 Weight sharing, the second stage of Deep Compression (Han, Mao & Dally, ICLR 2016; TF-MOT calls it weight
 clustering): the values of each Dense, Conv2D and DepthwiseConv2D kernel are grouped by a 1-D k-means into K
 clusters, and every weight is replaced by its cluster's centroid, so the kernel holds at most K distinct values
-(fewer when it has fewer). Weights that are exactly zero stay zero and are left out of the k-means unless
+besides zero (fewer when it had fewer). Weights that are exactly zero stay zero and are left out of the k-means unless
 \`preserveZeros: false\`, so clustering a pruned model keeps its sparsity. Biases, batch-norm parameters and
 int32 weights are not clustered; in a graph model, which has no layer classes, only weights named \`…/kernel\` or
 \`…/depthwise_kernel\` are.
@@ -21,9 +21,9 @@ The output is float32 (weights that arrive quantized are decoded) and loads in s
 bytes once something stores each value as a small index, which [encode](#encode) does for kernels of at most
 256 distinct values, zero included (so at most 255 clusters for a pruned kernel). The pass records the kernels
 it clustered in the model's metadata, and a later finetune keeps each weight in its cluster and trains the
-shared values (Deep Compression's centroid fine-tuning). Run fold-batchnorm before cluster: folding rescales a kernel per
-channel, which undoes the sharing. A layer an override skips is not clustered, nor recorded: a later finetune
-moves its weights freely.
+shared values (Deep Compression's centroid fine-tuning). Run fold-batchnorm before cluster: folding rescales a
+kernel per channel, which undoes the sharing. A layer an override skips is not clustered, nor recorded: a later
+finetune moves its weights freely.
 `,
   examples: [
     `

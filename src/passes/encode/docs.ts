@@ -19,9 +19,9 @@ cannot shrink, weights already coded, int32 and bool weights, and the weights of
 stored as they came, each listed with the reason.
 
 The output loads with [\`mcbuild/runtime\`](runtime.md) only. Put encode last: a weight pass after it decodes
-the coded weights again. What comes before it decides what it saves: cluster (at most 255
-clusters on a pruned kernel, so that zero fits in the codebook) or quantize to int8 / int4 / int2 give the
-small alphabets, prune the zeros the sparse layout skips.
+the coded weights again. What comes before it decides what it saves: cluster (at most 255 clusters on a pruned
+kernel, so that zero fits in the codebook) or quantize to int8 / int4 / int2 give the small alphabets, prune
+the zeros the sparse layout skips.
 `,
   examples: [
     `
