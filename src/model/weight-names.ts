@@ -24,7 +24,7 @@ export function layerClasses(json: Record<string, unknown>): Map<string, string>
     const l = obj(layer);
     const config = obj(l?.config);
     if (typeof l?.class_name === 'string' && typeof config?.name === 'string') out.set(config.name, l.class_name);
-    const inner = config?.layers ?? l?.layers;
+    const inner = Array.isArray(l?.config) ? l.config : (config?.layers ?? l?.layers); // Keras < 2.2.3: a bare list
     if (Array.isArray(inner)) inner.forEach(walk);
   };
   walk(obj(topology.model_config) ?? topology);

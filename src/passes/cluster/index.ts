@@ -1,26 +1,20 @@
 /**
- * cluster: weight sharing (Han et al., Deep Compression; TF-MOT's weight clustering). The values of each
- * Dense, Conv2D and DepthwiseConv2D kernel are grouped by k-means into K clusters and every weight is
- * replaced by its cluster's centroid, so a kernel holds at most K distinct values (plus 0: weights that are
- * exactly zero — pruned — stay zero and are not clustered unless `preserveZeros: false`). Biases,
- * batch-norm parameters and integer weights are untouched. A later finetune keeps the assignment and
- * trains the centroids (src/passes/constraints.ts, clusterConstraint).
- *
- * The k-means is 1-D (src/algorithms/kmeans1d/): the values are sorted once and each Lloyd iteration works
- * on ranges of them, O(K log n) instead of O(nK) (fit.ts). Writing the centroids back needs no search per
- * value either (write.ts). The pass is pure JS: no TF.js, no backend.
- *
- * Version 2: a kernel of more than 2^20 values (not counting kept zeros) into at most 32 clusters is fitted
- * on 2^18 evenly spaced quantiles of its values, and each value then goes to its nearest centroid
- * (fitSample): about a sixth less time on large models, with errors within a few per cent of a fit on all
- * values. Other kernels give exactly what version 1 gave.
- *
- * Per-layer overrides (src/plan/layers.ts) give a kernel its layer's clusters / bits, init, iterations, seed
- * and preserveZeros: k-means runs per kernel anyway. A kernel an override skips is passed through like a bias
- * (not clustered, and not recorded in `clusteredWeights`, so a later finetune moves it freely).
+ * cluster: weight sharing per kernel by 1-D k-means (src/algorithms/kmeans1d/), fitted in ./fit.ts and written
+ * in ./write.ts, each kernel with its layer's options. What it does, for users: ./docs.ts.
  */
 import { McbError } from '../../errors.js';
-import { alignedView, decodeWeights, encodeWeights, type DecodedWeight } from '../../model/index.js';
+import {
+  alignedView,
+  compressedWeight,
+  compressedWeightByKey,
+  decodeWeights,
+  encodeWeights,
+  layerClasses,
+  layerOfWeight,
+  weightKey,
+  weightLayer,
+  type DecodedWeight,
+} from '../../model/index.js';
 import { formatDataPath } from '../../recipe/index.js';
 import { withRecordedWeights } from '../constraints.js';
 import { definePass, optionsByLayer } from '../define.js';
@@ -33,12 +27,13 @@ import { schema } from './schema.js';
 export type { ClusterOptions } from './options.js';
 export type { ClusterLayerStats } from './write.js';
 
-/** Layer classes whose kernels are clustered, and the name of that kernel. */
-const KERNEL_OF: Readonly<Record<string, string>> = {
-  Dense: 'kernel',
-  Conv2D: 'kernel',
-  DepthwiseConv2D: 'depthwise_kernel',
-};
+/** The options' defaults (`clusters` or `bits` has none: a recipe sets one of them). */
+const DEFAULTS = {
+  init: 'kmeans++',
+  iterations: 30,
+  seed: 1,
+  preserveZeros: true,
+} as const satisfies Partial<ClusterOptions>;
 
 export const cluster = definePass<ClusterOptions>({
   meta: {
@@ -55,7 +50,7 @@ export const cluster = definePass<ClusterOptions>({
     sensitivity: { option: 'clusters', candidates: [64, 16, 4] },
     stats: STATS,
   },
-  defaultOptions: {},
+  defaultOptions: DEFAULTS,
   resolveOptions(raw, place) {
     const name = `\`${formatDataPath(place.path)}\``;
     if (raw.clusters !== undefined && raw.bits !== undefined) {
@@ -81,10 +76,10 @@ export const cluster = definePass<ClusterOptions>({
     }
     const options: ClusterOptions = {
       clusters: option === 'clusters' ? value : 2 ** value,
-      init: (raw.init as ClusterOptions['init'] | undefined) ?? 'kmeans++',
-      iterations: (raw.iterations as number | undefined) ?? 30,
-      seed: (raw.seed as number | undefined) ?? 1,
-      preserveZeros: (raw.preserveZeros as boolean | undefined) ?? true,
+      init: (raw.init as ClusterOptions['init'] | undefined) ?? DEFAULTS.init,
+      iterations: (raw.iterations as number | undefined) ?? DEFAULTS.iterations,
+      seed: (raw.seed as number | undefined) ?? DEFAULTS.seed,
+      preserveZeros: (raw.preserveZeros as boolean | undefined) ?? DEFAULTS.preserveZeros,
     };
     written.set(options, { option, at: place.at(option), path: formatDataPath([...place.path, option]) });
     return options;
@@ -163,47 +158,18 @@ export const cluster = definePass<ClusterOptions>({
   },
 });
 
-/** Layer name → class name, from a layers model's topology (undefined for a graph model). */
-export function layerClasses(json: Record<string, unknown>): Map<string, string> | undefined {
-  const obj = (v: unknown): Record<string, unknown> | undefined =>
-    typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
-  const topology = obj(json.modelTopology);
-  if (!topology || Array.isArray(topology.node)) return undefined;
-  const out = new Map<string, string>();
-  const walk = (layer: unknown): void => {
-    const l = obj(layer);
-    const config = obj(l?.config);
-    if (typeof l?.class_name === 'string' && typeof config?.name === 'string') out.set(config.name, l.class_name);
-    const inner = config?.layers ?? l?.layers;
-    if (Array.isArray(inner)) inner.forEach(walk);
-  };
-  walk(obj(topology.model_config) ?? topology);
-  return out;
-}
-
 /**
- * The layer a weight belongs to, as override blocks name layers (src/plan/layers.ts, modelLayers): the
- * `<layer>` of a layers model's `<layer>/<weight>`, or a graph model's weight group (the name up to its last
- * '/'). Shared by the weight passes, so a pattern selects the same weights in each.
+ * The layer name when `w` is the weight the catalogue lets cluster compress in its layer's class (a Dense's or
+ * Conv2D's kernel, a DepthwiseConv2D's depthwise_kernel), float32 only.
  */
-export function layerOfWeight(name: string, classes: Map<string, string> | undefined): string {
-  const cut = name.lastIndexOf('/');
-  if (cut <= 0) return name;
-  const parent = name.slice(name.lastIndexOf('/', cut - 1) + 1, cut);
-  return classes?.has(parent) ? parent : name.slice(0, cut);
-}
-
-/** The layer name when `w` is the kernel of a Dense, Conv2D or DepthwiseConv2D layer (float32 only). */
 function clusteredLayer(w: DecodedWeight, classes: Map<string, string> | undefined): string | undefined {
   if (w.spec.dtype !== 'float32' || !(w.values instanceof Float32Array)) return undefined;
-  const parts = w.spec.name.split('/');
-  const own = parts.at(-1);
-  const layer = parts.at(-2);
+  const layer = weightLayer(w.spec.name);
   if (layer === undefined) return undefined;
-  if (classes) {
-    const cls = classes.get(layer);
-    return cls !== undefined && KERNEL_OF[cls] === own ? layer : undefined;
-  }
-  // No topology to read the class from: go by the Keras weight names alone.
-  return own === 'kernel' || own === 'depthwise_kernel' ? layer : undefined;
+  const key = weightKey(w.spec.name);
+  // No topology to read the class from (a graph model): go by the Keras weight names alone.
+  const kernel = classes
+    ? compressedWeight(classes.get(layer) ?? '', 'cluster')
+    : compressedWeightByKey(key, 'cluster');
+  return kernel?.key === key ? layer : undefined;
 }

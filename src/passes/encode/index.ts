@@ -1,17 +1,6 @@
 /**
- * encode: the last stage of Deep Compression — entropy-code each weight's symbols (docs/packed-format.md,
- * "Entropy-coded weights"). A weight qualifies when it has a small alphabet: the integers of a packed
- * int8/int4/int2 weight (its scales are kept), or at most 256 distinct float32 values (clustered, pruned and
- * clustered, or quantized per tensor), which become a codebook. Sparse weights are stored as (gap, symbol)
- * pairs of their non-zeros, dense ones symbol by symbol, whichever is smaller, both as DEFLATE (fflate).
- *
- * Lossless: every encoded weight decodes to exactly the values it had (−0 as +0), so accuracy cannot change;
- * the pass inflates every stream it wrote with the runtime's own inflate and compares it byte for byte.
- * Weights it cannot shrink are left as they are and listed.
- * The output needs `mcbuild/runtime` to load. Put it last: a later weight pass decodes it back to float32.
- *
- * Per-layer overrides (src/plan/layers.ts) can only say `skip` (the DEFLATE level is one choice for the
- * model): a skipped layer's weights are stored exactly as they came, listed with that reason.
+ * encode: lossless entropy coding of weights with a small alphabet (src/engine/entropy.ts codes one weight),
+ * skipping the layers an override skips. What it does, for users: ./docs.ts.
  */
 import type { DeflateLevel } from '../../algorithms/entropy.js';
 import { McbError } from '../../errors.js';
@@ -47,6 +36,9 @@ export interface EncodedWeightStats {
   bitsPerWeight: number;
 }
 
+/** The options' defaults. */
+const DEFAULTS = { level: 9 } as const satisfies Partial<EncodeOptions>;
+
 export const encode = definePass<EncodeOptions>({
   meta: {
     name: 'encode',
@@ -59,9 +51,9 @@ export const encode = definePass<EncodeOptions>({
     models: ['layers', 'graph'],
     stats: STATS,
   },
-  defaultOptions: {},
+  defaultOptions: DEFAULTS,
   resolveOptions(raw, place) {
-    const level = raw.level ?? 9;
+    const level = raw.level ?? DEFAULTS.level;
     if (typeof level !== 'number' || !Number.isInteger(level) || level < 1 || level > 9) {
       throw new McbError(
         'MCB_RECIPE_INVALID',

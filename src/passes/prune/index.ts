@@ -1,50 +1,33 @@
 /**
- * prune: unstructured magnitude pruning of the kernels of Dense, Conv2D and DepthwiseConv2D layers (never
- * biases, batch-norm parameters or int32 weights).
- *  - one-shot (`sparsity`): the round(sparsity·n) smallest |w| of each kernel (`scope: layer`) or of all
- *    kernels together (`scope: global`) become exactly zero; ties at the threshold go by position, so the
- *    count is exact. Done on the decoded weight arrays (no TF.js): a selection, not a sort.
- *  - N:M (`pattern: "2:4"`): in every group of M consecutive weights along a kernel's input (reduction)
- *    dimension, the N largest by magnitude stay (NVIDIA's 2:4 sparsity). Depthwise kernels reduce over the
- *    spatial window only and are left alone.
- *  - gradual (`schedule`): Zhu & Gupta's polynomial schedule while training on data.train for `steps`
- *    batches; sparsity rises from initialSparsity to `sparsity` every `frequency` steps and pruned weights are
- *    re-zeroed after every optimizer step.
- * Weights that arrive quantized are decoded and come out float32. A later finetune keeps the zeros
- * (src/passes/constraints.ts).
- *
- * Per-layer overrides (src/plan/layers.ts) give a layer its own `sparsity` or `pattern`, or `skip` it:
- *  - a skipped kernel is never pruned, nor recorded in `prunedWeights` (a later finetune moves it freely);
- *    while a schedule trains the model, every layer an override skips is frozen and comes out bit-identical
- *    (as finetune treats skipped layers: the pass leaves them as they are);
- *  - a layer's own sparsity is reached exactly in that kernel: at once, or along the entry's schedule (the
- *    same steps and initialSparsity, its own final sparsity);
- *  - a layer's own pattern prunes it N:M, also within a scheduled entry (re-imposed at every pruning step);
- *  - scope global: the kernels an override gave their own sparsity or pattern are pruned on their own and
- *    leave the global pool; one threshold over the remaining kernels reaches the entry's sparsity among them.
- * A block's pattern replaces the entry's sparsity, scope, schedule and training options for its layer (they
- * cannot go with a pattern), and a block's sparsity replaces the entry's pattern.
+ * prune: magnitude pruning of the kernels, one-shot (./kernels.ts plans each kernel, src/algorithms/selection.ts
+ * selects) or along a schedule while training, each kernel with its layer's options. What it does, for users:
+ * ./docs.ts.
  */
 import type * as TF from '@tensorflow/tfjs';
 import { pruneNM, pruneSmallest } from '../../algorithms/selection.js';
 import { scheduledSparsity } from '../../algorithms/sparsity-schedule.js';
 import type { Dataset } from '../../data/index.js';
 import { McbError } from '../../errors.js';
-import { modelKind, type StoredModel } from '../../model/index.js';
+import {
+  compressedWeight,
+  compressedWeightByKey,
+  layerClasses,
+  modelKind,
+  weightKey,
+  weightLayer,
+  type StoredModel,
+} from '../../model/index.js';
 import type { Tf } from '../../engine/runtime.js';
 import { freezeSkipped } from '../constraints.js';
 import { definePass, optionsByLayer, type LayerOptions, type PassContext } from '../define.js';
-import { checkFinite, checkPattern, planKernels, total, type Kernel } from './kernels.js';
-import { resolvePruneOptions, TRAINING_OPTIONS, type PruneOptions, type PruneSchedule } from './options.js';
+import { checkFinite, checkPattern, kernelRef, planKernels, total, type Kernel } from './kernels.js';
+import { DEFAULTS, resolvePruneOptions, TRAINING_OPTIONS, type PruneOptions, type PruneSchedule } from './options.js';
 import { editableWeights, finish, type EditableWeights } from './weights.js';
 import { DOCS, STATS } from './docs.js';
 import { schema } from './schema.js';
 
 export { parsePattern, type PruneOptions, type PruneSchedule } from './options.js';
 export type { LayerSparsity } from './weights.js';
-
-const PRUNABLE_CLASSES = new Set(['Dense', 'Conv2D', 'DepthwiseConv2D']);
-const KERNEL_NAME = /(?:^|\/)([^/]+)\/(depthwise_)?kernel$/;
 
 export const prune = definePass<PruneOptions>({
   meta: {
@@ -64,7 +47,7 @@ export const prune = definePass<PruneOptions>({
     sensitivity: { option: 'sparsity', candidates: [0.5, 0.75, 0.9] },
     stats: STATS,
   },
-  defaultOptions: {},
+  defaultOptions: DEFAULTS,
   // Gradual pruning trains between pruning steps; one-shot pruning reads no data.
   needs: (options) => (options.schedule ? ['train'] : []),
   labels: {
@@ -120,34 +103,14 @@ export const prune = definePass<PruneOptions>({
 
 /** The float kernels of Dense, Conv2D and DepthwiseConv2D layers, by weight name and the topology's classes. */
 function prunableKernels(json: StoredModel['json'], weights: EditableWeights['weights']): Kernel[] {
-  const classes = layerClasses(json.modelTopology);
+  const classes = layerClasses(json);
   const out: Kernel[] = [];
   for (const { spec, values } of weights) {
-    const match = KERNEL_NAME.exec(spec.name);
-    if (!match || !values) continue;
-    const cls = classes.get(match[1]!);
-    if (cls === undefined || !PRUNABLE_CLASSES.has(cls)) continue;
-    if ((cls === 'DepthwiseConv2D') !== (match[2] !== undefined)) continue;
-    out.push({ name: spec.name, layer: match[1]!, shape: spec.shape, depthwise: cls === 'DepthwiseConv2D', values });
+    if (!values) continue;
+    const cls = classes?.get(weightLayer(spec.name) ?? '');
+    const ref = kernelRef(spec.name, spec.shape, cls === undefined ? undefined : compressedWeight(cls, 'prune'));
+    if (ref) out.push({ ...ref, values });
   }
-  return out;
-}
-
-/** Layer name → class name for every layer in a layers-model topology, nested models included. */
-function layerClasses(topology: unknown): Map<string, string> {
-  const out = new Map<string, string>();
-  const visit = (node: unknown): void => {
-    if (Array.isArray(node)) {
-      node.forEach(visit);
-      return;
-    }
-    if (typeof node !== 'object' || node === null) return;
-    const o = node as Record<string, unknown>;
-    const config = o.config as Record<string, unknown> | undefined;
-    if (typeof o.class_name === 'string' && typeof config?.name === 'string') out.set(config.name, o.class_name);
-    for (const v of Object.values(o)) if (typeof v === 'object') visit(v);
-  };
-  visit(topology);
   return out;
 }
 
@@ -185,18 +148,9 @@ async function trainPruning(
   const { compressibleKernels } = await import('../constraints.js');
   // The kernels to prune, each with its layer's plan (before freezing: a frozen layer has no trainable weights).
   const refs = compressibleKernels(layers).flatMap((variable) => {
-    const match = KERNEL_NAME.exec(variable.originalName);
-    return match
-      ? [
-          {
-            name: variable.originalName,
-            layer: match[1]!,
-            shape: variable.shape as number[],
-            depthwise: match[2] !== undefined,
-            variable,
-          },
-        ]
-      : [];
+    const name = variable.originalName;
+    const ref = kernelRef(name, variable.shape as number[], compressedWeightByKey(weightKey(name), 'prune'));
+    return ref ? [{ ...ref, variable }] : [];
   });
   const skippedLayers = new Set<string>();
   const { kernels: planned, left } = planKernels(refs, options, optionsFor, skippedLayers);

@@ -1,5 +1,6 @@
 /** The kernels a prune entry touches, each with its plan: N:M, or a sparsity alone or in the global pool. */
 import { McbError } from '../../errors.js';
+import { weightKey, weightLayer, type WeightRole } from '../../model/index.js';
 import { formatDataPath } from '../../recipe/index.js';
 import type { LayerOptions, PassContext } from '../define.js';
 import { parsePattern, patternAt, type PruneOptions } from './options.js';
@@ -15,6 +16,18 @@ export interface KernelRef {
 export interface Kernel extends KernelRef {
   /** The values to edit in place; result() writes them. */
   values: Float32Array;
+}
+
+/**
+ * Weight `name` as a kernel to prune when it is `role`, the weight the catalogue lets prune compress in its
+ * layer's class (a Dense's or Conv2D's kernel, a DepthwiseConv2D's depthwise_kernel); else undefined.
+ */
+export function kernelRef(name: string, shape: readonly number[], role: WeightRole | undefined): KernelRef | undefined {
+  const layer = weightLayer(name);
+  if (!layer || role?.key !== weightKey(name)) return undefined;
+  // N:M groups run along a kernel's input channels; a depthwise kernel's input channels are its output
+  // channels (one filter each), so it has no such reduction.
+  return { name, layer, shape, depthwise: role.inputAxis === role.outputAxis };
 }
 
 /**

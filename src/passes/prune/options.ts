@@ -27,6 +27,23 @@ export interface PruneOptions {
 
 export const TRAINING_OPTIONS = ['learningRate', 'batchSize', 'optimizer', 'seed'] as const;
 
+/** The options' defaults: scope goes with a sparsity, the training options with a schedule. */
+export const DEFAULTS = {
+  method: 'magnitude',
+  scope: 'layer',
+  learningRate: 1e-4,
+  batchSize: 64,
+  optimizer: 'adam',
+  seed: 1,
+} as const satisfies Partial<PruneOptions>;
+
+/** The schedule's defaults (frequency defaults to a tenth of its steps). */
+export const SCHEDULE_DEFAULTS = {
+  kind: 'polynomial',
+  power: 3,
+  initialSparsity: 0,
+} as const satisfies Partial<PruneSchedule>;
+
 /** Where each resolved pattern was written, for the misfit error of a pattern an override gave one layer. */
 export const patternAt = new WeakMap<PruneOptions, string>();
 
@@ -54,7 +71,7 @@ export function resolvePruneOptions(raw: Record<string, unknown>, place: Options
         `sets neither sparsity nor pattern, ${at}; add e.g. \`sparsity: 0.5\` (half of each kernel set to zero) or \`pattern: "2:4"\`.`,
     );
   }
-  const method = 'magnitude' as const;
+  const method = DEFAULTS.method;
   if (has('pattern')) {
     const pattern = raw.pattern as string;
     const { n, m } = parsePattern(pattern);
@@ -76,7 +93,7 @@ export function resolvePruneOptions(raw: Record<string, unknown>, place: Options
     return options;
   }
   const sparsity = raw.sparsity as number;
-  const scope = (raw.scope as PruneOptions['scope']) ?? 'layer';
+  const scope = (raw.scope as PruneOptions['scope']) ?? DEFAULTS.scope;
   if (!has('schedule')) {
     for (const k of TRAINING_OPTIONS) {
       if (has(k))
@@ -89,7 +106,7 @@ export function resolvePruneOptions(raw: Record<string, unknown>, place: Options
     return { method, sparsity, scope };
   }
   const s = raw.schedule as Partial<PruneSchedule> & { steps: number };
-  const initialSparsity = s.initialSparsity ?? 0;
+  const initialSparsity = s.initialSparsity ?? SCHEDULE_DEFAULTS.initialSparsity;
   if (initialSparsity > sparsity) {
     throw invalid(
       'schedule',
@@ -98,8 +115,8 @@ export function resolvePruneOptions(raw: Record<string, unknown>, place: Options
     );
   }
   const schedule: PruneSchedule = {
-    kind: s.kind ?? 'polynomial',
-    power: s.power ?? 3,
+    kind: s.kind ?? SCHEDULE_DEFAULTS.kind,
+    power: s.power ?? SCHEDULE_DEFAULTS.power,
     steps: s.steps,
     frequency: s.frequency ?? Math.max(1, Math.round(s.steps / 10)),
     initialSparsity,
@@ -109,10 +126,10 @@ export function resolvePruneOptions(raw: Record<string, unknown>, place: Options
     sparsity,
     scope,
     schedule,
-    learningRate: (raw.learningRate as number | undefined) ?? 1e-4,
-    batchSize: (raw.batchSize as number | undefined) ?? 64,
-    optimizer: (raw.optimizer as PruneOptions['optimizer']) ?? 'adam',
-    seed: (raw.seed as number | undefined) ?? 1,
+    learningRate: (raw.learningRate as number | undefined) ?? DEFAULTS.learningRate,
+    batchSize: (raw.batchSize as number | undefined) ?? DEFAULTS.batchSize,
+    optimizer: (raw.optimizer as PruneOptions['optimizer']) ?? DEFAULTS.optimizer,
+    seed: (raw.seed as number | undefined) ?? DEFAULTS.seed,
   };
 }
 

@@ -1,6 +1,7 @@
 import type { OptionsSchema } from '../define.js';
+import { SCHEDULE_DEFAULTS } from './options.js';
 
-/** The prune pass's options, as a recipe writes them (defaults are added from defaultOptions). */
+/** The prune pass's options, as a recipe writes them (defaults are added from defaultOptions; the schedule's are here). */
 export const schema: OptionsSchema = {
   description:
     'Set kernel weights of Dense, Conv2D and DepthwiseConv2D layers (never biases or batch-norm parameters) to zero by magnitude: a fraction (`sparsity`), N of every M (`pattern`), or gradually while training (`schedule`). Exactly one of sparsity and pattern. Its output is float32; a later finetune keeps the zeros.',
@@ -39,10 +40,12 @@ export const schema: OptionsSchema = {
         kind: {
           description: 'Shape of the schedule: polynomial (default).',
           enum: ['polynomial'],
+          default: SCHEDULE_DEFAULTS.kind,
         },
         power: {
           description: 'Exponent of the polynomial (default 3: prune fast early, slowly near the end).',
           type: 'number',
+          default: SCHEDULE_DEFAULTS.power,
           exclusiveMinimum: 0,
           maximum: 100,
         },
@@ -59,6 +62,7 @@ export const schema: OptionsSchema = {
         initialSparsity: {
           description: 'Sparsity at the start of the schedule (default 0).',
           type: 'number',
+          default: SCHEDULE_DEFAULTS.initialSparsity,
           minimum: 0,
           exclusiveMaximum: 1,
         },

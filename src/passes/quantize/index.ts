@@ -1,25 +1,6 @@
 /**
- * quantize: store float32 weights in fewer bits, in the formats stock TF.js decodes by itself on load
- * (tf.loadLayersModel / tf.loadGraphModel read `quantization` entries of the weights manifest):
- *  - float16: IEEE half precision, round to nearest even;
- *  - uint8 / uint16: affine per tensor, value = q·scale + min, with min nudged so that 0.0 is exact
- *    (pruned zeros stay zeros), as the TF.js converter does.
- * and, in mcbuild's packed format (docs/packed-format.md) that stock TF.js refuses and `mcbuild/runtime` decodes:
- *  - bfloat16: the upper half of each float32 (float32's range, 8 significant bits), every float32 weight;
- *  - int8 / int4 / int2: per tensor, per output channel or per group, symmetric (default) or asymmetric,
- *    rounding to nearest, optionally with MSE-optimal clipping. Only float32 kernels of Dense, Conv2D and
- *    DepthwiseConv2D layers are packed; biases, batch-norm and other weights stay float32.
- * Only float32 weights are quantized (int32 weights never are; they are counted in `weightsSkipped`). The
- * output's accuracy is measured on these stored bytes, decoded the way the runtime decodes them, so the
- * reported numbers are what the runtime will see.
- *
- * Per-layer overrides (src/plan/layers.ts): each weight is quantized with the options of its layer (the
- * `<layer>` of `<layer>/<weight>`), so one model may mix dtypes (int4 for one Dense, float16 for another,
- * uint8 elsewhere): every manifest entry says how it is stored, and both mcbuild/runtime and stock TF.js
- * (when every dtype used is TF.js's own) decode entry by entry. A layer an override skips keeps its stored
- * bytes exactly, whatever format they were in. `dtype` in the stats is the pass entry's; `weightsByDtype`
- * counts the weights stored in each dtype; `layers` gives each layer's dtype and stored bits per weight (scales
- * and offsets included), for the per-layer chart of report.html.
+ * quantize: float32 weights stored as float16 / uint8 / uint16 (TF.js's own formats) or bfloat16 / int8 / int4 /
+ * int2 (mcbuild's packed format), each weight with its layer's options. What it does, for users: ./docs.ts.
  */
 import { McbError } from '../../errors.js';
 import {
@@ -57,6 +38,9 @@ export type QuantizeOptions =
       clip: 'none' | 'mse';
     };
 
+/** The options' defaults; symmetric and clip apply to int8, int4 and int2. */
+const DEFAULTS = { dtype: 'uint8', granularity: 'per-tensor', symmetric: true, clip: 'none' } as const;
+
 const BITS_TO_DTYPE: Record<number, QuantizationDtype> = { 8: 'uint8', 16: 'uint16', 4: 'int4', 2: 'int2' };
 const PACKED: readonly string[] = ['int8', 'int4', 'int2'];
 
@@ -76,7 +60,7 @@ export const quantize = definePass<QuantizeOptions>({
     sensitivity: { option: 'bits', candidates: [8, 4, 2] },
     stats: STATS,
   },
-  defaultOptions: {},
+  defaultOptions: DEFAULTS,
   resolveOptions(raw, place) {
     const fromBits = raw.bits === undefined ? undefined : BITS_TO_DTYPE[raw.bits as number];
     const dtype = raw.dtype as QuantizationDtype | undefined;
@@ -86,12 +70,12 @@ export const quantize = definePass<QuantizeOptions>({
         `\`${formatDataPath(place.path)}\` sets dtype ${dtype} and bits ${String(raw.bits)}, which disagree, at ${place.at('bits')}; keep one of them (bits: 8 means uint8, bits: 16 means uint16).`,
       );
     }
-    const resolved = dtype ?? fromBits ?? 'uint8';
+    const resolved = dtype ?? fromBits ?? DEFAULTS.dtype;
     const path = formatDataPath(place.path);
     const refuse = (option: string, why: string): never => {
       throw new McbError('MCB_RECIPE_INVALID', `\`${path}\` ${why}, at ${place.at(option)}.`);
     };
-    const granularity = (raw.granularity as string | undefined) ?? 'per-tensor';
+    const granularity = (raw.granularity as string | undefined) ?? DEFAULTS.granularity;
     if (!PACKED.includes(resolved)) {
       // TF.js's own formats: one min and scale per tensor (or float16), asymmetric by definition.
       if (granularity !== 'per-tensor')
@@ -122,13 +106,13 @@ export const quantize = definePass<QuantizeOptions>({
       );
     if (granularity !== 'per-group' && raw.groupSize !== undefined)
       refuse('groupSize', `sets groupSize with granularity ${granularity}; groupSize needs granularity: per-group`);
-    const symmetric = (raw.symmetric as boolean | undefined) ?? true;
+    const symmetric = (raw.symmetric as boolean | undefined) ?? DEFAULTS.symmetric;
     return {
       dtype: resolved as PackedDtype,
       granularity: granularity as 'per-tensor' | 'per-channel' | 'per-group',
       ...(granularity === 'per-group' ? { groupSize: raw.groupSize as number } : {}),
       symmetric,
-      clip: (raw.clip as 'none' | 'mse' | undefined) ?? 'none',
+      clip: (raw.clip as 'none' | 'mse' | undefined) ?? DEFAULTS.clip,
     };
   },
 

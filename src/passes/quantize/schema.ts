@@ -3,7 +3,7 @@ import type { OptionsSchema } from '../define.js';
 /** The quantize pass's options, as a recipe writes them (defaults are added from defaultOptions). */
 export const schema: OptionsSchema = {
   description:
-    "Store weights in fewer bits. float16 and uint8/uint16 (affine per tensor: one min and scale per tensor) are TF.js's own formats: stock TF.js decodes them on load. int8/int4/int2 are mcbuild's packed format (docs/packed-format.md): only float32 kernels of Dense, Conv2D and DepthwiseConv2D layers are packed (biases, batch-norm and other weights stay float32; int32 weights are never quantized), stock TF.js refuses such a model and it loads with `mcbuild/runtime` (tf.loadLayersModel(mcbuildLoader(url))).",
+    "Store weights in fewer bits. float16 and uint8/uint16 (affine per tensor: one min and scale per tensor) are TF.js's own formats: stock TF.js decodes them on load. bfloat16 (every float32 weight) and int8/int4/int2 are mcbuild's packed format (docs/packed-format.md): int8/int4/int2 pack only float32 kernels of Dense, Conv2D and DepthwiseConv2D layers (biases, batch-norm and other weights stay float32; int32 weights are never quantized), stock TF.js refuses such a model and it loads with `mcbuild/runtime` (tf.loadLayersModel(mcbuildLoader(url))).",
   type: 'object',
   additionalProperties: false,
   properties: {
@@ -18,7 +18,7 @@ export const schema: OptionsSchema = {
     },
     granularity: {
       description:
-        'Values sharing one scale: per-tensor (default; the only choice for float16/uint8/uint16), per-channel (one scale per output channel: the last axis of Dense/Conv2D kernels, each c·m channel of a DepthwiseConv2D [kh,kw,c,m] kernel) or per-group (groupSize consecutive values along the reduction axis within each output channel). per-channel and per-group need int8, int4 or int2.',
+        'Values sharing one scale: per-tensor (default; the only choice for float16/bfloat16/uint8/uint16), per-channel (one scale per output channel: the last axis of Dense/Conv2D kernels, each c·m channel of a DepthwiseConv2D [kh,kw,c,m] kernel) or per-group (groupSize consecutive values along the reduction axis within each output channel). per-channel and per-group need int8, int4 or int2.',
       enum: ['per-tensor', 'per-channel', 'per-group'],
     },
     groupSize: {
@@ -29,7 +29,7 @@ export const schema: OptionsSchema = {
     },
     symmetric: {
       description:
-        'int8/int4/int2 only (default true): value = q·scale with q in ±(2^(b−1)−1), zero exact. false: value = q·scale + offset with q in [0, 2^b−1] (one more level, a float32 offset per scale). Refused as true with float16/uint8/uint16, whose formats TF.js fixes.',
+        'int8/int4/int2 only (default true): value = q·scale with q in ±(2^(b−1)−1), zero exact. false: value = q·scale + offset with q in [0, 2^b−1] (one more level, a float32 offset per scale). Refused with float16 and bfloat16, and as true with uint8/uint16, whose format TF.js fixes.',
       type: 'boolean',
     },
     clip: {

@@ -1,13 +1,6 @@
 /**
- * shard: sets the size of the weight shard files (group1-shard{i}of{n}.bin) the model is written with from
- * this pass on. Smaller shards suit CDNs and browser caches with per-file limits; fewer, larger ones mean
- * fewer requests. The weight bytes themselves never change, so neither do predictions.
- *
- * Boundaries are byte offsets: every shard but the last holds exactly `shardBytes` bytes and a weight may
- * straddle two shards. This is what tensorflowjs_converter writes, stock TF.js concatenates a group's
- * shards before decoding, and it lets mcbuild read the size back from the files of a cached model exactly
- * (the first shard's length). Passes after this one keep the size: the executor carries it over to a
- * pass's output when the pass does not set one.
+ * shard: sets the size the model's weight files are cut at from this pass on (src/model/files.ts cuts them;
+ * the executor carries the size to later passes' outputs). What it does, for users: ./docs.ts.
  */
 import { McbError } from '../../errors.js';
 import { DEFAULT_SHARD_BYTES } from '../../model/index.js';
@@ -34,7 +27,7 @@ export const shard = definePass<ShardOptions>({
     models: ['layers', 'graph'],
     stats: STATS,
   },
-  defaultOptions: {},
+  defaultOptions: { shardBytes: DEFAULT_SHARD_BYTES },
   resolveOptions(raw, place) {
     if (raw.shardBytes === undefined) return { shardBytes: DEFAULT_SHARD_BYTES };
     const value = raw.shardBytes;
