@@ -3,7 +3,8 @@ import type { JsonSchema } from '../passes/index.js';
 
 export function describeType(s: JsonSchema): string {
   if (s.const !== undefined) return `\`${JSON.stringify(s.const)}\``;
-  if (Array.isArray(s.enum)) return s.enum.map((v) => `\`${JSON.stringify(v)}\``).join(' \\| ');
+  // Plain text: the table renderer escapes pipes for markdown cells.
+  if (Array.isArray(s.enum)) return s.enum.map((v) => `\`${JSON.stringify(v)}\``).join(' | ');
   for (const key of ['anyOf', 'oneOf'] as const) {
     const branches = s[key];
     if (Array.isArray(branches)) return [...new Set((branches as JsonSchema[]).map(describeType))].join(' or ');
