@@ -7,7 +7,7 @@ import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { errnoCode } from '../errors.js';
-import { LEASES_DIR } from './store.js';
+import { LEASES_DIR } from './layout.js';
 
 export interface Lease {
   file: string;
