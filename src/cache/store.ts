@@ -107,7 +107,7 @@ export class StepCache {
       const info = await cacache.get.info(this.dir, indexKey(key));
       if (info && Date.now() - info.time > TOUCH_AFTER_MS) {
         await cacache.index.insert(this.dir, indexKey(key), info.integrity, {
-          metadata: info.metadata,
+          metadata: info.metadata as unknown,
           ...(info.size === undefined ? {} : { size: info.size }),
         });
       }

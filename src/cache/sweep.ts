@@ -129,14 +129,14 @@ async function sweepAnnounced(dir: string): Promise<SweepResult> {
   const tmpFiles = await countFiles(join(dir, 'tmp'));
   let stats: Record<string, unknown>;
   try {
-    stats = (await cacache.verify(dir)) as unknown as Record<string, unknown>;
+    stats = (await cacache.verify(dir)) as Record<string, unknown>;
   } catch (e) {
     throw new McbError(
       'MCB_OUTPUT',
       `cannot clean the cache directory ${dir} (${(e as { code?: string }).code ?? String(e)}). Check its permissions, or choose another with --cache-dir.`,
     );
   }
-  const num = (k: string) => (typeof stats[k] === 'number' ? (stats[k] as number) : 0);
+  const num = (k: string) => (typeof stats[k] === 'number' ? stats[k] : 0);
   return {
     ran: true,
     unreferencedFiles: num('reclaimedCount') - num('badContentCount'),

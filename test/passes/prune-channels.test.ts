@@ -30,7 +30,6 @@ import {
   pruneChannels,
   type PrunedGroup,
   type PrunedLayer,
-  type PruneChannelsOptions,
   type SkippedGroup,
 } from '../../src/passes/prune-channels/index.js';
 import { mulberry32 } from '../../src/util/random.js';
@@ -61,7 +60,7 @@ beforeAll(async () => {
 });
 
 const run = async (m: StoredModel, raw: Record<string, unknown>) => {
-  const r = await pruneChannels.apply(m, pruneChannels.resolveOptions(raw, place) as PruneChannelsOptions, noEngine);
+  const r = await pruneChannels.apply(m, pruneChannels.resolveOptions(raw, place), noEngine);
   return { model: r.model, stats: r.stats as unknown as Stats };
 };
 
