@@ -1,5 +1,5 @@
 /**
- * dependency-cruiser rules for src/ (`npm run lint` runs `depcruise src`): one way down (docs DESIGN §3).
+ * dependency-cruiser rules for src/ (`npm run lint` runs `depcruise src`): imports go one way, down the layers.
  *
  * LAYERS is the one drawing of the layer order; every `forbidden` layer rule below is derived from it. Top
  * to bottom, each entry a group of src/ folders (trailing slash) or files: a module may import its own group
