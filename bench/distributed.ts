@@ -128,7 +128,9 @@ function runCli(
         const state = diagnose ? await diagnose().catch((e: unknown) => `(queue state unknown: ${String(e)})`) : '';
         try {
           process.kill(-child.pid!, 'SIGKILL');
-        } catch {}
+        } catch {
+          // already gone
+        }
         reject(
           new Error(
             `mcbuild ${args.join(' ')} did not finish within ${HANG_SECONDS} s${state ? `; ${state}` : ''}; its last lines:\n${output.split('\n').slice(-25).join('\n')}`,
@@ -189,8 +191,8 @@ async function startWorker(args: string[], cwd: string, stepLog: string, logFile
     output += d.toString();
     appendFileSync(logFile, d);
   };
-  child.stdout!.on('data', take);
-  child.stderr!.on('data', take);
+  child.stdout.on('data', take);
+  child.stderr.on('data', take);
   const deadline = Date.now() + 30_000;
   while (!output.includes('taking jobs from queue')) {
     if (child.exitCode !== null) throw new Error(`mcbuild worker exited with ${child.exitCode}:\n${output}`);

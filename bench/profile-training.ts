@@ -37,7 +37,7 @@ function wrapKernels(): void {
     tf.unregisterKernel(name, 'wasm');
     tf.registerKernel({
       ...config,
-      kernelFunc: ((args: Parameters<tf.KernelFunc>[0]) => {
+      kernelFunc: (args: Parameters<tf.KernelFunc>[0]) => {
         if (!profiling || depth > 0) {
           depth++;
           try {
@@ -55,7 +55,7 @@ function wrapKernels(): void {
           kernelMs.set(name, (kernelMs.get(name) ?? 0) + performance.now() - t0);
           kernelCalls.set(name, (kernelCalls.get(name) ?? 0) + 1);
         }
-      }) as tf.KernelFunc,
+      },
     });
   }
 }

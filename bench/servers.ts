@@ -103,8 +103,8 @@ export async function startRedis(opts: { port?: number } = {}): Promise<Loopback
     ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
-  child.stdout!.on('data', (d) => (log = (log + String(d)).slice(-4000)));
-  child.stderr!.on('data', (d) => (log = (log + String(d)).slice(-4000)));
+  child.stdout.on('data', (d) => (log = (log + String(d)).slice(-4000)));
+  child.stderr.on('data', (d) => (log = (log + String(d)).slice(-4000)));
   await waitForPort(port, child, 'redis-server', () => log);
   return { url: `redis://127.0.0.1:${port}`, port, dir, process: child, stop: stopper(child, dir) };
 }
@@ -154,8 +154,8 @@ http {
   const child = spawn(bin, ['-p', dir, '-c', conf, '-e', join(dir, 'error.log')], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  child.stdout!.on('data', (d) => (log = (log + String(d)).slice(-4000)));
-  child.stderr!.on('data', (d) => (log = (log + String(d)).slice(-4000)));
+  child.stdout.on('data', (d) => (log = (log + String(d)).slice(-4000)));
+  child.stderr.on('data', (d) => (log = (log + String(d)).slice(-4000)));
   await waitForPort(port, child, 'nginx', () => log);
   // A caller's own `root` outlives the server (it is outside `dir`, which stop() removes).
   return { url: `http://127.0.0.1:${port}`, port, dir, root, process: child, stop: stopper(child, dir) };

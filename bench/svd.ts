@@ -36,7 +36,7 @@ async function randomizedFactors(tf: Tf, w: ReturnType<Tf['tensor2d']>, r: numbe
     t.dispose();
     return q;
   };
-  const omega = tf.randomNormal([n, l], 0, 1, 'float32', 7) as ReturnType<Tf['tensor2d']>;
+  const omega = tf.randomNormal([n, l], 0, 1, 'float32', 7);
   let q = await orth(tf.matMul(w, omega), m);
   omega.dispose();
   for (let i = 0; i < POWER; i++) {
@@ -73,10 +73,10 @@ export async function benchSvd(log: (line: string) => void, tf: Tf): Promise<voi
             .reshape([1, N]);
           return tf
             .matMul(tf.randomNormal([N, N], 0, 1, 'float32', 1).mul(scale), tf.randomNormal([N, N], 0, 1, 'float32', 2))
-            .div(N) as ReturnType<Tf['tensor2d']>;
+            .div(N);
         }),
     ],
-    ['flat (Gaussian)', () => tf.randomNormal([N, N], 0, 0.05, 'float32', 3) as ReturnType<Tf['tensor2d']>],
+    ['flat (Gaussian)', () => tf.randomNormal([N, N], 0, 0.05, 'float32', 3)],
   ];
   for (const [name, make] of matrices) {
     const wt = make();

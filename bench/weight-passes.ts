@@ -47,17 +47,13 @@ export async function benchWeightPasses(log: (line: string) => void): Promise<vo
   const mb = model.weightData.byteLength / 1e6;
   log(`\n4. weight passes without TF.js, synthetic 25M-parameter model (${mb.toFixed(0)} MB fp32), goal ≥ 100 MB/s`);
   const cases: [string, PassDefinition<object>, Record<string, unknown>][] = [
-    ['quantize uint8 per-tensor', quantize as PassDefinition<object>, { dtype: 'uint8' }],
-    ['quantize int8 per-channel', quantize as PassDefinition<object>, { dtype: 'int8', granularity: 'per-channel' }],
-    [
-      'quantize int4 per-group 32',
-      quantize as PassDefinition<object>,
-      { dtype: 'int4', granularity: 'per-group', groupSize: 32 },
-    ],
-    ['quantize float16', quantize as PassDefinition<object>, { dtype: 'float16' }],
-    ['prune magnitude 90% per layer', prune as PassDefinition<object>, { sparsity: 0.9 }],
-    ['prune 2:4', prune as PassDefinition<object>, { pattern: '2:4' }],
-    ['cluster 16 (k-means++, 30 iterations)', cluster as PassDefinition<object>, { clusters: 16 }],
+    ['quantize uint8 per-tensor', quantize, { dtype: 'uint8' }],
+    ['quantize int8 per-channel', quantize, { dtype: 'int8', granularity: 'per-channel' }],
+    ['quantize int4 per-group 32', quantize, { dtype: 'int4', granularity: 'per-group', groupSize: 32 }],
+    ['quantize float16', quantize, { dtype: 'float16' }],
+    ['prune magnitude 90% per layer', prune, { sparsity: 0.9 }],
+    ['prune 2:4', prune, { pattern: '2:4' }],
+    ['cluster 16 (k-means++, 30 iterations)', cluster, { clusters: 16 }],
   ];
   for (const [label, pass, raw] of cases) {
     const options = pass.resolveOptions(raw, place);

@@ -53,5 +53,5 @@ export function isCancelled(e: unknown): e is McbError {
 
 /** Node's fs errors carry a code; this narrows them without `any`. */
 export function errnoCode(e: unknown): string | undefined {
-  return typeof e === 'object' && e !== null && 'code' in e ? String((e as { code: unknown }).code) : undefined;
+  return typeof e === 'object' && e !== null && 'code' in e ? String(e.code) : undefined;
 }

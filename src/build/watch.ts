@@ -181,7 +181,7 @@ export class RecipeWatcher {
 
   /** Re-reads what a recipe depends on (it may have just changed) and watches it. */
   private async track(recipe: string): Promise<void> {
-    let files = [recipe];
+    let files: string[];
     try {
       // Every variant of a matrix reads the same files; each writes its own output folder.
       const set = await loadRecipeSet(recipe, this.opts);

@@ -7,8 +7,7 @@ import cacache, { type CacheObject } from 'cacache';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoCode, McbError } from '../errors.js';
-import { LEASES_DIR, SWEEP_FILE } from './store.js';
-import { LOCKS_DIR } from './lock.js';
+import { LEASES_DIR, LOCKS_DIR, SWEEP_FILE } from './layout.js';
 
 export interface StepEntryInfo {
   key: string;

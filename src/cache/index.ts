@@ -1,4 +1,5 @@
-export { StepCache, LEASES_DIR, type CacheEntry, type DamageListener } from './store.js';
+export { StepCache, type CacheEntry, type DamageListener } from './store.js';
+export { LEASES_DIR, LOCKS_DIR } from './layout.js';
 export {
   cacheState,
   listCache,
@@ -7,15 +8,9 @@ export {
   type IncompleteEntry,
   type CacheListing,
 } from './entries.js';
-export {
-  gcCache,
-  verifyCache,
-  type GcOptions,
-  type GcResult,
-  type VerifyResult,
-  type SweepResult,
-  type RemovalReason,
-} from './gc.js';
+export { gcCache, type GcOptions, type GcResult, type RemovalReason } from './gc.js';
+export { verifyCache, type VerifyResult } from './verify.js';
+export type { SweepResult } from './sweep.js';
 export { scanLeases, pidAlive, type Lease, type LeaseScan } from './leases.js';
 export { parseDuration, formatAge } from './duration.js';
 export {
@@ -23,7 +18,6 @@ export {
   describeOwner,
   lockPath,
   sweepLocks,
-  LOCKS_DIR,
   LOCK_TIMING,
   type KeyLock,
   type LockOwner,

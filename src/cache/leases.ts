@@ -7,7 +7,7 @@ import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { errnoCode } from '../errors.js';
-import { LEASES_DIR } from './store.js';
+import { LEASES_DIR } from './layout.js';
 
 export interface Lease {
   file: string;
@@ -85,8 +85,7 @@ async function readLease(
   try {
     const json = JSON.parse(text) as { pid?: unknown; keys?: unknown };
     const pid = typeof json.pid === 'number' ? json.pid : undefined;
-    const keys =
-      Array.isArray(json.keys) && json.keys.every((k) => typeof k === 'string') ? (json.keys as string[]) : undefined;
+    const keys = Array.isArray(json.keys) && json.keys.every((k) => typeof k === 'string') ? json.keys : undefined;
     return { pid, keys };
   } catch {
     return 'unreadable';

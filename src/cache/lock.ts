@@ -24,11 +24,9 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { cancelled, errnoCode, McbError } from '../errors.js';
+import { LOCKS_DIR } from './layout.js';
 import { pidAlive, sortedEntries } from './leases.js';
 import { sha256Hex } from '../util/hash.js';
-
-/** Where the per-key locks live inside a cache directory. */
-export const LOCKS_DIR = 'locks';
 
 export interface LockOwner {
   pid: number;

@@ -257,7 +257,7 @@ export class RemoteCache {
     }
     const chunks: Uint8Array[] = [];
     let size = 0;
-    const reader = res.body!.getReader();
+    const reader: ReadableStreamDefaultReader<Uint8Array> = res.body!.getReader();
     for (;;) {
       let chunk: Awaited<ReturnType<typeof reader.read>>;
       try {

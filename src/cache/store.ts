@@ -14,7 +14,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { errnoCode, McbError } from '../errors.js';
-// leases.ts imports LEASES_DIR from here; the cycle is harmless (neither uses the other at load time).
+import { LEASES_DIR, SWEEP_FILE } from './layout.js';
 import { pidAlive } from './leases.js';
 
 export interface CacheEntry {
@@ -107,7 +107,7 @@ export class StepCache {
       const info = await cacache.get.info(this.dir, indexKey(key));
       if (info && Date.now() - info.time > TOUCH_AFTER_MS) {
         await cacache.index.insert(this.dir, indexKey(key), info.integrity, {
-          metadata: info.metadata,
+          metadata: info.metadata as unknown,
           ...(info.size === undefined ? {} : { size: info.size }),
         });
       }
@@ -211,12 +211,6 @@ export class StepCache {
 }
 
 const TOUCH_AFTER_MS = 60 * 60 * 1000;
-
-/** Where running builds record the keys they hold (see hold()). */
-export const LEASES_DIR = 'leases';
-
-/** Present while `cache gc` or `cache verify` sweeps content (see hold()); names the sweeping pid. */
-export const SWEEP_FILE = 'sweep.lock';
 
 function indexKey(key: string): string {
   return `step:${key}`;

@@ -144,6 +144,7 @@ function perLayer(plan: Plan, step: Step): { known: boolean; layers: LayerRow[] 
 function describeRow(r: LayerRow): string {
   if (r.skip) return `skip (${r.setBy.skip})`;
   const parts = Object.entries(r.options).map(
+    // eslint-disable-next-line @typescript-eslint/no-base-to-string -- v is a value from YAML, never a function
     ([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)} (${r.setBy[k]})`,
   );
   return parts.length ? parts.join(', ') : "the pass's defaults";
@@ -192,7 +193,7 @@ function explainLayer(ctx: CommandContext, plan: Plan, layer: string): number {
   const lines = [`layer ${layer} in ${plan.recipe.name}`, ''];
   for (const r of rows)
     lines.push(
-      `  ${r.step.padEnd(24)} ${'absent' in r ? 'not in its input model (an earlier pass removed or renamed it)' : describeRow(r as LayerRow)}`,
+      `  ${r.step.padEnd(24)} ${'absent' in r ? 'not in its input model (an earlier pass removed or renamed it)' : describeRow(r)}`,
     );
   lines.push(
     '',

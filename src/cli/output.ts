@@ -19,7 +19,8 @@ export interface Output {
   info(text: string): void;
   /** Only with --verbose. */
   debug(text: string): void;
-  style(style: Style, text: string): string;
+  /** A plain function (no `this`): commands hand it to the renderers. */
+  style: (style: Style, text: string) => string;
 }
 
 export function colorEnabled(env: NodeJS.ProcessEnv, isTTY: boolean): boolean {

@@ -328,7 +328,7 @@ export function failure(job: Pick<StepJob, 'step'>, e: unknown): McbError | Queu
   // Errors of the worker's own machine (its disk, its backend, its files, its version) say nothing about the
   // build: this machine tries the step itself, and a real problem with the recipe or data shows up here too.
   if (coded && !WORKER_SIDE.has(coded[1]!))
-    return coded[1] === 'MCB_CANCELLED' ? cancelled(coded[2]!) : new McbError(coded[1] as ErrorCode, coded[2]!);
+    return coded[1] === 'MCB_CANCELLED' ? cancelled(coded[2]) : new McbError(coded[1] as ErrorCode, coded[2]!);
   if (coded) return new QueueUnavailable(`${job.step.title} failed on a worker: ${coded[2]!}`);
   return new QueueUnavailable(
     `${job.step.title} failed on the workers after ${JOB_ATTEMPTS} attempts (${reason}; the workers' output has the details)`,

@@ -126,9 +126,9 @@ function checkLayerClasses(tf: Tf, topology: unknown): void {
 export async function fromLayersModel(tf: Tf, model: TF.LayersModel): Promise<StoredModel> {
   let saved: TF.io.ModelArtifacts | undefined;
   await model.save(
-    tf.io.withSaveHandler(async (artifacts) => {
+    tf.io.withSaveHandler((artifacts) => {
       saved = artifacts;
-      return { modelArtifactsInfo: { dateSaved: new Date(0), modelTopologyType: 'JSON' } };
+      return Promise.resolve({ modelArtifactsInfo: { dateSaved: new Date(0), modelTopologyType: 'JSON' } });
     }),
   );
   if (!saved?.weightSpecs || saved.weightData === undefined) throw new Error('model.save produced no weights');

@@ -49,7 +49,7 @@ function passSection(p: AnyPass): string[] {
       '| --- | --- | --- | --- | --- |',
       ...options.map(
         ([name, s]) =>
-          `| \`${name}\` | ${cell(describeType(s))} | ${s.default === undefined ? '' : `\`${JSON.stringify(s.default)}\``} | ${meta.perLayer?.includes(name) ? 'yes' : ''} | ${cell(String(s.description ?? ''))} |`,
+          `| \`${name}\` | ${cell(describeType(s))} | ${s.default === undefined ? '' : `\`${JSON.stringify(s.default)}\``} | ${meta.perLayer?.includes(name) ? 'yes' : ''} | ${cell(descriptionOf(s.description))} |`,
       ),
       '',
     );
@@ -83,7 +83,7 @@ function passSection(p: AnyPass): string[] {
       '| field | type | description |',
       '| --- | --- | --- |',
       ...Object.entries(stats).map(
-        ([name, s]) => `| \`${name}\` | ${cell(describeType(s))} | ${cell(String(s.description ?? ''))} |`,
+        ([name, s]) => `| \`${name}\` | ${cell(describeType(s))} | ${cell(descriptionOf(s.description))} |`,
       ),
       '',
     );
@@ -111,7 +111,7 @@ export function renderRecipeReference(schema: Readonly<Record<string, unknown>>)
   const walk = (path: string, s: JsonSchema, depth: number): void => {
     const resolved = resolve(s, defs);
     rows.push(
-      `| \`${path}\` | ${cell(describeType(resolved))} | ${cell(String(s.description ?? resolved.description ?? ''))} |`,
+      `| \`${path}\` | ${cell(describeType(resolved))} | ${cell(descriptionOf(s.description ?? resolved.description))} |`,
     );
     if (depth >= 3) return;
     const props = resolved.properties as Record<string, JsonSchema> | undefined;
@@ -134,7 +134,7 @@ function dataSection(dataSpec: JsonSchema): string[] {
   const out = [
     '## Data entries (`data.eval`, `data.calibration`, `data.train`)',
     '',
-    String(dataSpec.description ?? ''),
+    descriptionOf(dataSpec.description),
     '',
   ];
   for (const branch of (dataSpec.allOf ?? []) as JsonSchema[]) {
@@ -146,7 +146,7 @@ function dataSection(dataSpec: JsonSchema): string[] {
     for (const [k, v] of Object.entries(props)) {
       if (k === 'dataset') continue;
       out.push(
-        `| \`${k}\`${required.has(k) ? ' (required)' : ''} | ${cell(describeType(v))} | ${cell(String(v.description ?? ''))} |`,
+        `| \`${k}\`${required.has(k) ? ' (required)' : ''} | ${cell(describeType(v))} | ${cell(descriptionOf(v.description))} |`,
       );
     }
     out.push('');
@@ -162,6 +162,11 @@ function resolve(s: JsonSchema, defs: Record<string, JsonSchema>): JsonSchema {
 }
 
 /** Text for a markdown table cell: one line, pipes escaped. */
+/** A schema's description: a string, or nothing. */
+function descriptionOf(description: unknown): string {
+  return typeof description === 'string' ? description : '';
+}
+
 function cell(text: string): string {
   return text.replace(/\s*\n\s*/g, ' ').replace(/\|/g, '\\|');
 }

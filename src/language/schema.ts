@@ -11,8 +11,11 @@ import type { JsonSchema, PassDefinition } from '../passes/index.js';
 import { recipeSchemaParts } from '../recipe/index.js';
 import { searchKeysSchema, withAuto } from './search.js';
 
+/** Of a pass, the schema reads only its meta (which is the same whatever its options' type). */
+type PassWithMeta = Pick<PassDefinition, 'meta'>;
+
 /** The recipe schema for these passes (the registry's, by default: see src/language/index.ts). */
-export function buildRecipeSchema(passes: readonly PassDefinition[]): Record<string, unknown> {
+export function buildRecipeSchema(passes: readonly PassWithMeta[]): Record<string, unknown> {
   const parts = recipeSchemaParts();
   const passDefs = Object.fromEntries(passes.map((p) => [`pass-${p.meta.name}`, entrySchema(p)]));
   return {
@@ -101,7 +104,7 @@ function metricLimitsSchema(m: NamedMetric): JsonSchema {
 }
 
 /** `$defs/passEntry`: a map with exactly one key, a pass's name. */
-function passEntrySchema(passes: readonly PassDefinition[], description: string): JsonSchema {
+function passEntrySchema(passes: readonly PassWithMeta[], description: string): JsonSchema {
   return {
     description,
     type: 'object',
@@ -116,7 +119,7 @@ function passEntrySchema(passes: readonly PassDefinition[], description: string)
  * `$defs/pass-<name>`: the pass's options. A pass that takes options per layer also takes `auto` for one of
  * them, with the search's keys (src/language/search.ts).
  */
-function entrySchema(pass: PassDefinition): JsonSchema {
+function entrySchema(pass: PassWithMeta): JsonSchema {
   const { schema, perLayer } = pass.meta;
   if (!perLayer?.length) return schema;
   return withAuto(
@@ -130,7 +133,7 @@ function entrySchema(pass: PassDefinition): JsonSchema {
  * not take per layer, and a pass that takes none, are refused with the reason (the `not` schemas' descriptions
  * are the messages the loader prints).
  */
-function overrideBlockSchema(passes: readonly PassDefinition[], base: JsonSchema): JsonSchema {
+function overrideBlockSchema(passes: readonly PassWithMeta[], base: JsonSchema): JsonSchema {
   const properties: Record<string, JsonSchema> = { ...(base.properties as Record<string, JsonSchema>) };
   for (const pass of passes) {
     const { name, perLayer, schema } = pass.meta;

@@ -1,6 +1,5 @@
 import type { Dataset, LabelledDataset } from '../data/index.js';
 import { inputBatch } from '../engine/batches.js';
-import type * as TF from '@tensorflow/tfjs';
 import type { InferenceModel, Tf } from '../engine/runtime.js';
 import { yieldToEventLoop } from '../engine/train.js';
 import { cancelled } from '../errors.js';
@@ -136,7 +135,7 @@ export async function measurePeakMemory(
   const x = inputBatch(tf, ds, undefined, 0, end);
   try {
     const info = await tf.profile(() => model.predict(x));
-    tf.dispose(info.result as TF.Tensor);
+    tf.dispose(info.result);
     return info.peakBytes;
   } finally {
     x.dispose();

@@ -5,10 +5,16 @@ import { TopologyError } from './topology-error.js';
 /** An int or a list of ints in a Keras config, as a list of `n` ints (kernel_size: 3 → [3, 3]). */
 export function tupleOf(v: unknown, n: number, what: string, layer: string): number[] {
   if (typeof v === 'number') return Array.from({ length: n }, () => v);
-  if (Array.isArray(v) && v.length === n && v.every((x) => typeof x === 'number')) return v as number[];
+  if (Array.isArray(v) && v.length === n && v.every((x) => typeof x === 'number')) return v;
   throw new TopologyError(
     `layer ${JSON.stringify(layer)} has ${what} ${JSON.stringify(v)}; expected a number or a list of ${n}.`,
   );
+}
+
+/** A window layer's `padding` ('valid' when unset), for windowOutput, which refuses all but same and valid. */
+export function paddingOf(config: Readonly<Record<string, unknown>>): string {
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string -- any JSON value; String() is what the refusal has always quoted
+  return String(config.padding ?? 'valid');
 }
 
 /** Output size of a window op along one axis (Keras conv_utils.conv_output_length); null stays null. */
@@ -25,6 +31,7 @@ export function channelsLast(layer: string, cls: string, config: Readonly<Record
   const f = config.data_format;
   if (f !== undefined && f !== null && f !== 'channels_last')
     throw new TopologyError(
+      // eslint-disable-next-line @typescript-eslint/no-base-to-string -- any JSON value; kept as String() has always shown it
       `layer ${JSON.stringify(layer)} (${cls}) uses data_format ${String(f)}; mcbuild reads channels_last models only.`,
     );
 }
@@ -32,7 +39,7 @@ export function channelsLast(layer: string, cls: string, config: Readonly<Record
 /** The axis a BatchNormalization normalises, as a non-negative index into a shape of rank `rank`. */
 export function batchNormAxis(name: string, config: Readonly<Record<string, unknown>>, rank: number): number {
   const a = config.axis ?? -1;
-  const axis = Array.isArray(a) && a.length === 1 ? a[0] : a;
+  const axis: unknown = Array.isArray(a) && a.length === 1 ? (a[0] as unknown) : a;
   if (typeof axis !== 'number')
     throw new TopologyError(
       `layer ${JSON.stringify(name)} (BatchNormalization) normalises axes ${JSON.stringify(a)}; mcbuild reads a single axis.`,

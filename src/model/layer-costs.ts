@@ -11,7 +11,7 @@
  *    multiply and add of its inference form x·a + b); element-wise merges one op per input beyond the first
  *    per element (Average also its divide). Activations, reshapes, padding and dropout are not counted.
  */
-import { tupleOf } from './keras-config.js';
+import { paddingOf, tupleOf } from './keras-config.js';
 import type { Shape } from './dims.js';
 import { TopologyError } from './topology-error.js';
 
@@ -89,7 +89,7 @@ const poolReads = (l: CostInput): { reads: number; windows: number } => {
   const [, oh, ow] = l.output;
   const p = tupleOf(l.config.pool_size ?? 2, 2, 'pool_size', l.name);
   const st = tupleOf(l.config.strides ?? p, 2, 'strides', l.name);
-  const padding = String(l.config.padding ?? 'valid');
+  const padding = paddingOf(l.config);
   if ([h, w, c, oh, ow].some((d) => d === null)) perSample(l.name, [null, h!, w!, c!]);
   // Elements read over all windows of one channel: the in-bounds parts multiply per axis.
   const readH = windowReads(h as number, oh as number, p[0]!, st[0]!, padding);

@@ -34,7 +34,7 @@ export function manifestPaths(json: Record<string, unknown>, where: string): str
         `${where}: weightsManifest[${g}] needs a \`paths\` list of file names and a \`weights\` list. ${fix}`,
       );
     }
-    for (const p of groupPaths as string[]) {
+    for (const p of groupPaths) {
       const norm = normalize(p);
       // A URL (https:, file:, data:) would be fetched by a browser loader; mcbuild reads only local files
       // next to model.json, and says so rather than trying a path named "https:".

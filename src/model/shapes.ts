@@ -5,7 +5,7 @@
  */
 import type { Dim, Shape } from './dims.js';
 import { declaredInputShape } from './keras-json.js';
-import { channelsLast, tupleOf, windowOutput } from './keras-config.js';
+import { channelsLast, paddingOf, tupleOf, windowOutput } from './keras-config.js';
 import { layerClass } from './layer-classes.js';
 import { TopologyError } from './topology-error.js';
 
@@ -50,7 +50,7 @@ export function inferShapes(t: ShapeSource): Map<string, Shape | Error> {
       inputs = bad ?? (ins as Shape[]);
     }
     if (inputs instanceof Error) result = inputs;
-    else result = safe(() => layerOutputShape(name, cls, config, inputs as Shape[]));
+    else result = safe(() => layerOutputShape(name, cls, config, inputs));
     visiting.delete(name);
     out.set(name, result);
     return result;
@@ -105,7 +105,7 @@ export function layerOutputShape(
       const k = tupleOf(config.kernel_size, 2, 'kernel_size', name);
       const st = tupleOf(config.strides ?? 1, 2, 'strides', name);
       const d = tupleOf(config.dilation_rate ?? 1, 2, 'dilation_rate', name);
-      const padding = String(config.padding ?? 'valid');
+      const padding = paddingOf(config);
       const out =
         cls === 'DepthwiseConv2D'
           ? c === null
@@ -120,7 +120,7 @@ export function layerOutputShape(
       const [n, h, w, c] = rank(one(), 4);
       const p = tupleOf(config.pool_size ?? 2, 2, 'pool_size', name);
       const st = tupleOf(config.strides ?? p, 2, 'strides', name);
-      const padding = String(config.padding ?? 'valid');
+      const padding = paddingOf(config);
       return [n!, windowOutput(h!, p[0]!, st[0]!, padding), windowOutput(w!, p[1]!, st[1]!, padding), c!];
     }
     case 'GlobalAveragePooling2D':

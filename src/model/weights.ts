@@ -131,7 +131,7 @@ export function alignedView<T extends Float32Array | Uint16Array | Int32Array>(
     BYTES_PER_ELEMENT: number;
   },
   length: number,
-): { view: T; flush(): void } {
+): { view: T; flush: () => void } {
   if (into.byteOffset % Ctor.BYTES_PER_ELEMENT === 0)
     return { view: new Ctor(into.buffer, into.byteOffset, length), flush: () => {} };
   const view = new Ctor(length);
@@ -158,7 +158,7 @@ export function float32BitsToFloat16(x: number): number {
   const exp = (x >>> 23) & 0xff;
   let mant = x & 0x7fffff;
   if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0); // Inf or NaN
-  let e = exp - 127 + 15;
+  const e = exp - 127 + 15;
   if (e >= 0x1f) return sign | 0x7c00;
   if (e <= 0) {
     if (e < -10) return sign; // underflows to ±0

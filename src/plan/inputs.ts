@@ -143,7 +143,7 @@ async function architectureLayers(
   try {
     return modelLayers({
       format: 'layers-model',
-      modelTopology: model.toJSON(undefined, false) as Record<string, unknown>,
+      modelTopology: model.toJSON(undefined, false),
     });
   } finally {
     model.dispose();

@@ -56,10 +56,11 @@ export function planPasses(recipe: Recipe, first: string, p: PassPlanning): stri
     const pass = getPass(entry.name);
     if (!pass) throw new Error(`schema admitted unknown pass ${entry.name}`); // the schema's enum prevents this
     const place = optionsPlace(recipe.source, entry.index, entry.name);
+    // The registry holds passes of every options type; the pass's own functions below read what it resolved.
     const options = pass.resolveOptions(entry.rawOptions, place, {
       ...(architecture ? { architecture } : {}),
       modelAt,
-    });
+    }) as object;
     if (entry.search) checkSearch(recipe, entry, place);
     checkModelKind(pass, p.modelKind, place.at(), modelAt);
     architecture = pass.architectureAfter?.(options) ?? architecture;

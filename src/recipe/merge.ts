@@ -145,7 +145,7 @@ function merge(a: Omit<Merged, 'files'>, b: Omit<Merged, 'files'>, depth: number
       const blocks = new Map<string, Owner>();
       first.forEach((_, i) => blocks.set(String(i), ownerOf(theirs, i)));
       v.forEach((_, j) => blocks.set(String(first.length + j), ownerOf(mine.owner, j)));
-      data[k] = [...first, ...v];
+      data[k] = [...first, ...(v as unknown[])];
       children.set(k, { source: mine.owner.source, path: mine.owner.path, children: blocks });
     } else {
       const m = merge({ data: a.data[k], owner: ownerOf(a.owner, k) }, mine, depth + 1);

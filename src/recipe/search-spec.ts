@@ -70,7 +70,7 @@ export function extractSearch(data: unknown, source: RecipeSource): Map<number, 
           'MCB_RECIPE_INVALID',
           `\`passes[${index}].${name}.${k}\` at ${at(k)} must be a positive whole number; got ${JSON.stringify(v)}.`,
         );
-      return v as number | undefined;
+      return v;
     };
     const maxTrials = positive('maxTrials') ?? DEFAULT_MAX_TRIALS;
     const maxSeconds = positive('maxSeconds');

@@ -1,4 +1,4 @@
-import { isMap, isScalar, LineCounter, type Document, type Node, type ParsedNode } from 'yaml';
+import { isMap, isScalar, LineCounter, type Document, type Node } from 'yaml';
 import { relative } from 'node:path';
 
 /** A path into the recipe's data, as ajv and our own checks name places: ['passes', 1, 'quantize', 'bits']. */
@@ -45,7 +45,7 @@ export class SourceMap implements RecipeSource {
   }
 
   private nodeAt(path: DataPath, wantKey: boolean): Node | undefined {
-    if (path.length === 0) return (this.doc.contents as ParsedNode | null) ?? undefined;
+    if (path.length === 0) return this.doc.contents ?? undefined;
     if (wantKey) {
       const parent = this.doc.getIn(path.slice(0, -1), true);
       const last = path[path.length - 1];

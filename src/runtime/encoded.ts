@@ -10,12 +10,13 @@ import { inflateSync } from 'fflate';
 import {
   PackedFormatError,
   checksum,
+  elementCount,
   packedLayout,
   scaleIndex,
   type ManifestEntry,
   type PackedLayout,
   type PackedQuantization,
-} from './decode.js';
+} from './format.js';
 
 /** The `quantization.encoding` member of an entropy-coded weight. */
 export interface EntropyEncoding {
@@ -60,7 +61,6 @@ export function isEncoded(spec: ManifestEntry): boolean {
   return q !== undefined && (q.dtype === 'codebook' || q.encoding !== undefined);
 }
 
-const count = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
 const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 
 /** The layout an entropy-coded spec declares; throws PackedFormatError when its members are inconsistent. */
@@ -80,7 +80,7 @@ export function encodedLayout(spec: ManifestEntry): EncodedLayout {
   }
   if (!Array.isArray(spec.shape) || !spec.shape.every(isCount))
     throw new PackedFormatError(`${where} has an invalid shape`);
-  const n = count(spec.shape);
+  const n = elementCount(spec.shape);
   if (e.layout === 'dense' && e.entries !== n)
     throw new PackedFormatError(`${where}: a dense encoding stores ${n} entries, not ${e.entries}`);
   let headerBytes: number;

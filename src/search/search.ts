@@ -24,7 +24,7 @@
 import { stringify } from 'yaml';
 import { isAbsolute, relative } from 'node:path';
 import type { BuildOptions } from '../pipeline/index.js';
-import { cancelled, isCancelled, McbError } from '../errors.js';
+import { cancelled, isCancelled } from '../errors.js';
 import { variantFolder, type Recipe } from '../recipe/index.js';
 import { scanSensitivity, type Sensitivity } from './sensitivity.js';
 import { runTrial, trialRecipe, type SettingValue, type TrialSpec } from './trials.js';
@@ -223,7 +223,7 @@ function bestMove(
  * to `dir`, where the file is written, so the folder can be moved with its recipe.
  */
 export function searchedRecipeYaml(original: Recipe, result: SearchResult, dir: string): string {
-  const doc = structuredClone(original.document) as Record<string, unknown>;
+  const doc: Record<string, unknown> = structuredClone(original.document);
   delete doc.matrix;
   delete doc.gate;
   const rel = (p: unknown) => (typeof p === 'string' && isAbsolute(p) ? relative(dir, p) || '.' : p);

@@ -46,7 +46,7 @@ const contentFiles = (dir: string) => (existsSync(join(dir, 'content-v2')) ? lis
 function deadPid(): number {
   const r = spawnSync(process.execPath, ['-e', '']);
   expect(r.status).toBe(0);
-  return r.pid!;
+  return r.pid;
 }
 
 describe('durations', () => {

@@ -41,9 +41,9 @@ function child(
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let err = '';
-  proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  proc.stderr.on('data', (d: Buffer) => (err += d.toString()));
   const held = new Promise<void>((resolve, reject) => {
-    proc.stdout!.on('data', (d: Buffer) => d.toString().includes('held') && resolve());
+    proc.stdout.on('data', (d: Buffer) => d.toString().includes('held') && resolve());
     proc.on('exit', (code) => reject(new Error(`child exited ${code} before holding the lock: ${err}`)));
   });
   held.catch(() => {});
@@ -77,7 +77,7 @@ async function killedHolder(cacheDir: string, log: string): Promise<number> {
 
 function deadPid(): number {
   const r = spawnSync(process.execPath, ['-e', '']);
-  return r.pid!;
+  return r.pid;
 }
 
 describe('step locks across processes', () => {

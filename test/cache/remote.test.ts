@@ -4,7 +4,7 @@
  * headers). Nothing here mocks fetch.
  */
 import { createHash } from 'node:crypto';
-import { appendFileSync, existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -413,7 +413,7 @@ describe('RemoteCache against a failing server', () => {
       // Forward to the in-memory cache.
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', async () => {
+      const forward = async () => {
         const r = await fetch(`${mem.url}${req.url}`, {
           method: req.method ?? 'GET',
           ...(req.method === 'PUT' ? { body: Buffer.concat(chunks) } : {}),
@@ -422,7 +422,9 @@ describe('RemoteCache against a failing server', () => {
         res
           .writeHead(r.status, { 'content-length': r.headers.get('content-length') ?? String(body.byteLength) })
           .end(req.method === 'HEAD' ? undefined : body);
-      });
+      };
+      // Not awaited by the emitter: a failure surfaces as an unhandled rejection, which fails the test run.
+      req.on('end', () => void forward());
     });
     servers.push(s);
     const w = collect();

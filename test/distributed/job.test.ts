@@ -27,7 +27,7 @@ describe("a worker's failure, as the build sees it", () => {
   it('a user error keeps its code and words: the build fails as it would locally', () => {
     const e = failure(job, new Error('MCB_TRAINING_DIVERGED: training diverged at epoch 2; lower the learning rate.'));
     expect(isMcbError(e) && e.code).toBe('MCB_TRAINING_DIVERGED');
-    expect((e as Error).message).toBe('training diverged at epoch 2; lower the learning rate.');
+    expect(e.message).toBe('training diverged at epoch 2; lower the learning rate.');
     expect(isMcbError(e) && e.exitCode).toBe(2);
   });
   it('a cancelled worker step is a cancellation of the build (exit 130), in its words', () => {
@@ -37,7 +37,7 @@ describe("a worker's failure, as the build sees it", () => {
     );
     expect(isCancelled(e)).toBe(true);
     expect(isMcbError(e) && e.exitCode).toBe(130);
-    expect((e as Error).message).toBe('the build was cancelled; nothing was cached for the step that was running.');
+    expect(e.message).toBe('the build was cancelled; nothing was cached for the step that was running.');
   });
   it("an error of the worker's own machine (disk, backend, files, version) makes the build run the step itself", () => {
     for (const code of ['MCB_OUTPUT', 'MCB_BACKEND', 'MCB_DATASET', 'MCB_REMOTE']) {
@@ -104,7 +104,7 @@ describe('step jobs', () => {
       expect((error as Error).message).toMatch(pattern);
     };
     const altered = fresh();
-    (altered.step.keyInputs as Record<string, unknown>).options = { sparsity: 0.99 };
+    altered.step.keyInputs.options = { sparsity: 0.99 };
     refused(altered, step.key, /altered/);
     // What the worker would run must be what the key says: the pass options and the input entries it fetches.
     const optionsAltered = fresh();

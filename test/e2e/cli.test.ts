@@ -54,8 +54,10 @@ describe('help', () => {
 describe('output modes', () => {
   it('colour follows FORCE_COLOR and NO_COLOR', async () => {
     const forced = await runCli([recipe, '--cache-dir', cacheDir], { env: { FORCE_COLOR: '1', NO_COLOR: '' } });
+    // eslint-disable-next-line no-control-regex -- the ANSI colour escapes are what this test looks for
     expect(forced.stdout).toMatch(/\x1b\[32mPASS\x1b\[39m/);
     const plain = await runCli([recipe, '--cache-dir', cacheDir], { env: { NO_COLOR: '1' } });
+    // eslint-disable-next-line no-control-regex -- no ANSI escape at all
     expect(plain.stdout).not.toMatch(/\x1b\[/);
   });
 

@@ -93,12 +93,15 @@ afterAll(() => {
   );
 });
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- model.json as parsed, edited in place into broken shapes
+type ModelJson = Record<string, any>;
+
 /** A copy of the base model, changed by `edit` (model.json as an object, and the folder for the shards). */
-function damaged(name: string, edit: (json: Record<string, any>, dir: string) => void): string {
+function damaged(name: string, edit: (json: ModelJson, dir: string) => void): string {
   const dir = join(project, 'models', name);
   mkdirSync(dir, { recursive: true });
   for (const f of ['model.json', ...shards]) writeFileSync(join(dir, f), readFileSync(join(base, f)));
-  const json = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')) as Record<string, any>;
+  const json = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')) as ModelJson;
   edit(json, dir);
   writeFileSync(join(dir, 'model.json'), JSON.stringify(json));
   return writeText(
@@ -111,7 +114,7 @@ function damaged(name: string, edit: (json: Record<string, any>, dir: string) =>
   );
 }
 
-const weights = (json: Record<string, any>) =>
+const weights = (json: ModelJson) =>
   json.weightsManifest[0].weights as { name: string; shape: number[]; dtype: string }[];
 
 describe('hostile model files', () => {
@@ -156,22 +159,22 @@ describe('hostile model files', () => {
   for (const [label, edit, message] of [
     [
       'a shard listed twice (same size as the one it replaces)',
-      (json: Record<string, any>) => (json.weightsManifest[0].paths[1] = json.weightsManifest[0].paths[0]),
+      (json: ModelJson) => (json.weightsManifest[0].paths[1] = json.weightsManifest[0].paths[0]),
       /weight shard "group1-shard1of3\.bin" is listed twice in weightsManifest/,
     ],
     [
       'a weight name listed twice',
-      (json: Record<string, any>) => (weights(json)[1]!.name = weights(json)[0]!.name),
+      (json: ModelJson) => (weights(json)[1]!.name = weights(json)[0]!.name),
       /weight fc_1\/kernel is listed twice in weightsManifest/,
     ],
     [
       'a complex64 weight of the right byte size',
-      (json: Record<string, any>) => Object.assign(weights(json)[3]!, { dtype: 'complex64', shape: [5] }),
+      (json: ModelJson) => Object.assign(weights(json)[3]!, { dtype: 'complex64', shape: [5] }),
       /weight predictions\/bias has dtype complex64, which mcbuild cannot read/,
     ],
     [
       'an int32 weight in a layers model',
-      (json: Record<string, any>) => (weights(json)[3]!.dtype = 'int32'),
+      (json: ModelJson) => (weights(json)[3]!.dtype = 'int32'),
       /weight predictions\/bias of this layers model has dtype int32; layer weights are float32/,
     ],
   ] as const) {

@@ -154,7 +154,7 @@ describe('mcbuild init', () => {
     expect(text).not.toMatch(/may not fit/); // the tiny MLP takes [28, 28, 1]
     // The overrides example names the model's own layers with weights, and uncommented it is a valid block.
     expect(text).toMatch(
-      /This model's layers with weights \(2\):\n#   fc_1 \(Dense\)\n#   predictions \(Dense\)\n# overrides:\n#   - layers: \[predictions\]/,
+      /This model's layers with weights \(2\):\n# {3}fc_1 \(Dense\)\n# {3}predictions \(Dense\)\n# overrides:\n# {3}- layers: \[predictions\]/,
     );
     writeFileSync(
       join(dir, 'with-overrides.yaml'),

@@ -291,6 +291,7 @@ describe('CI reporters', () => {
       expect(xmllint(file)).toMatchObject({ ok: true });
       // An XML parser decodes what we escaped: the text comes back, minus what XML 1.0 cannot hold (xmllint ends with a newline).
       const message = spawnSync('xmllint', ['--xpath', 'string(//failure/@message)', file], { encoding: 'utf8' });
+      // eslint-disable-next-line no-control-regex -- the control characters XML 1.0 cannot hold
       expect(message.stdout.replace(/\n$/, '')).toBe(nasty.replace(/[\u0001\u0008]/g, ''));
       expect(readFileSync(file, 'utf8')).toContain('time="1.235"');
     },

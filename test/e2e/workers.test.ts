@@ -18,7 +18,7 @@ import {
   type LoopbackServer,
 } from '../../bench/servers.js';
 import { QueueUnavailable, StepQueue } from '../../src/distributed/coordinator.js';
-import { stepJob, type StepJob } from '../../src/distributed/job.js';
+import { stepJob } from '../../src/distributed/job.js';
 import { planBuild } from '../../src/pipeline/index.js';
 import { build } from '../../src/build/index.js';
 import { RemoteCache } from '../../src/cache/remote.js';
@@ -82,8 +82,8 @@ describe.skipIf(!servers)(
       );
       workerOutput.set(child, '');
       const keep = (d: Buffer) => workerOutput.set(child, workerOutput.get(child)! + d.toString());
-      child.stdout!.on('data', keep);
-      child.stderr!.on('data', keep);
+      child.stdout.on('data', keep);
+      child.stderr.on('data', keep);
       workers.push(child);
       return child;
     };
@@ -339,7 +339,7 @@ describe.skipIf(!servers)(
       const worker = startWorker(queue, log, 'refuser');
       const { plan } = await planBuild(sweep, { variant: 'sparsity=0.5', cacheDir: join(dir, 'unused-cache') });
       const step = plan.steps.find((s) => s.spec.kind === 'eval')!;
-      const job = stepJob(step, plan.backend, (id) => plan.steps.find((s) => s.id === id)!.key) as StepJob;
+      const job = stepJob(step, plan.backend, (id) => plan.steps.find((s) => s.id === id)!.key);
       job.mcbuild = '0.0.1'; // as queued by another release
       const q = await StepQueue.connect({ url: new URL(redis.url), queue });
       try {
@@ -457,7 +457,7 @@ describe.skipIf(!servers)(
         { cwd: dir, env: { ...process.env, CI: 'true' }, stdio: ['ignore', 'ignore', 'pipe'] },
       );
       let err = '';
-      child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
       workers.push(child);
       await waitFor('the worker to connect', () => err.includes('taking jobs'));
       await own.stop();

@@ -55,7 +55,7 @@ function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, lab
 function runChecked(name: string, inputs: tf.NamedTensorMap, attrs: object): Float32Array {
   const tensorsBefore = tf.memory().numTensors;
   const buffersBefore = tf.engine().backend.numDataIds();
-  const out = tf.engine().runKernel(name, inputs, attrs as tf.NamedAttrMap) as tf.Tensor;
+  const out = tf.engine().runKernel<tf.Tensor>(name, inputs, attrs as tf.NamedAttrMap);
   expect(tf.memory().numTensors, `${name} leaked tensors`).toBe(tensorsBefore + 1);
   expect(tf.engine().backend.numDataIds(), `${name} leaked data buffers`).toBe(buffersBefore + 1);
   const data = out.dataSync() as Float32Array;
@@ -73,7 +73,7 @@ interface ConvCase {
 }
 
 function describeCase(c: ConvCase): string {
-  return `x=${c.x} f=${c.filter} s=${c.strides} d=${c.dilations} pad=${JSON.stringify(c.pad)} round=${c.dimRoundingMode}`;
+  return `x=${c.x.join(',')} f=${c.filter.join(',')} s=${c.strides.join(',')} d=${c.dilations.join(',')} pad=${JSON.stringify(c.pad)} round=${c.dimRoundingMode}`;
 }
 
 /** Random valid configurations; dilation > 1 only with stride 1, as TF.js's depthwise gradient allows. */
@@ -339,12 +339,16 @@ describe('registerWasmTrainingKernels', () => {
     const x = tf.zeros([1, 2, 5, 5]);
     const dy = tf.zeros([1, 3, 5, 5]);
     expect(() =>
-      tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, {
-        strides: 1,
-        pad: 'same',
-        dataFormat: 'NCHW',
-        filterShape: [3, 3, 2, 3],
-      } as unknown as tf.NamedAttrMap),
+      tf.engine().runKernel(
+        'Conv2DBackpropFilter',
+        { x, dy },
+        {
+          strides: 1,
+          pad: 'same',
+          dataFormat: 'NCHW',
+          filterShape: [3, 3, 2, 3],
+        },
+      ),
     ).toThrow(/NHWC/);
     tf.dispose([x, dy]);
   });
@@ -503,10 +507,10 @@ describe('gradients through the ops on wasm', () => {
       tf.tidy(() =>
         tf
           .grads(model)([tf.tensor(xv, xShape), tf.tensor(w1v, w1Shape), tf.tensor(w2v, w2Shape)])
-          .map((t) => t.dataSync() as Float32Array),
+          .map((t) => t.dataSync<'float32'>()),
       );
     const expected = await onBackend('cpu', grads);
-    const before = (await onBackend('wasm', () => tf.memory().numTensors)) as number;
+    const before: number = await onBackend('wasm', () => tf.memory().numTensors);
     const actual = grads();
     expect(tf.memory().numTensors).toBe(before);
     ['x', 'w1', 'w2'].forEach((name, i) => expectClose(actual[i]!, expected[i]!, `d${name}`));
@@ -765,7 +769,7 @@ describe('gradients of the builtin architectures on wasm', () => {
     const trainable = model.trainableWeights.map((w) => w.read() as tf.Variable);
     const { grads } = tf.variableGrads(() => {
       const pred = model.apply(tf.tensor4d(xv, [4, 28, 28, 1]), { training: true }) as tf.Tensor;
-      return tf.mean(tf.metrics.categoricalCrossentropy(tf.tensor2d(yv, [4, 10]), pred)) as tf.Scalar;
+      return tf.mean<tf.Scalar>(tf.metrics.categoricalCrossentropy(tf.tensor2d(yv, [4, 10]), pred));
     }, trainable);
     const out = model.trainableWeights.map((w, i) => ({
       name: w.name,

@@ -25,7 +25,7 @@ describe('the training loop', () => {
         const classes = labels.argMax(-1).dataSync();
         expect(Array.from(classes)).toEqual(Array.from(indices, (i) => ds.y[i]));
         batches.push(Array.from(indices));
-        return tf.metrics.categoricalCrossentropy(labels, output).mean() as tf.Scalar;
+        return tf.metrics.categoricalCrossentropy(labels, output).mean<tf.Scalar>();
       },
     });
     expect(tf.memory().numTensors).toBe(tensors);

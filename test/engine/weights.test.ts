@@ -154,7 +154,7 @@ describe('float16 and rounding helpers', () => {
     const wrong: number[] = [];
     for (let i = 0; i < 200_000; i++) {
       u[0] = (random() * 2 ** 32) >>> 0;
-      if (!Number.isNaN(f[0]) && float32BitsToFloat16(u[0]!) !== float32ToFloat16(f[0]!)) wrong.push(u[0]!);
+      if (!Number.isNaN(f[0]) && float32BitsToFloat16(u[0]) !== float32ToFloat16(f[0]!)) wrong.push(u[0]);
     }
     expect(wrong).toEqual([]);
     const table = float16Table();
@@ -168,7 +168,7 @@ describe('float16 and rounding helpers', () => {
     const next = (x: number, d: number) => {
       f[0] = x;
       b[0]! += BigInt(d);
-      return f[0]!;
+      return f[0];
     };
     const random = mulberry32(6);
     const cases = [

@@ -298,6 +298,7 @@ describe('distill on real digits', () => {
     const train = await loadMnist('train', 300);
     const teacherParams = 784 * 128 + 128 + 1290;
     const seen: number[] = [];
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- the original, called below with the model as `this`
     const predict = tf.LayersModel.prototype.predict;
     vi.spyOn(tf.LayersModel.prototype, 'predict').mockImplementation(function (this: tf.LayersModel, x, args) {
       if (this.countParams() === teacherParams) seen.push((x as tf.Tensor).shape[0]);

@@ -197,11 +197,7 @@ describe('prune → cluster → encode in a recipe', () => {
     });
     // Only encode and its evaluation ran for the second recipe: the rest came from the cache.
     expect(after.execution.ran).toEqual(['pass-3-encode', 'eval-result']);
-    type M = { correct: number; sizeBytes: number; gzipBytes: number };
-    const [mb, ma] = [
-      before.report.metrics as unknown as Record<'result', M>,
-      after.report.metrics as unknown as Record<'result', M>,
-    ];
+    const [mb, ma] = [before.report.metrics, after.report.metrics];
     expect(ma.result.correct).toBe(mb.result.correct);
     // Entropy coding beats gzip of the clustered float32 shard by far.
     const shard = (m: unknown) => (m as { files: { name: string; bytes: number; gzip: number }[] }).files[1]!;
@@ -212,7 +208,7 @@ describe('prune → cluster → encode in a recipe', () => {
     const [wa, wb] = [decodeWeights(a), decodeWeights(b)];
     for (const [i, w] of wa.entries())
       expect(Array.from(wb[i]!.values)).toEqual(Array.from(w.values, (x) => (Object.is(x, -0) ? 0 : x)));
-    const kernels = (b.weightSpecs as WeightSpec[]).filter((s) => s.name.endsWith('kernel'));
+    const kernels = b.weightSpecs.filter((s) => s.name.endsWith('kernel'));
     expect(kernels.map((k) => (k.quantization as { dtype?: string } | undefined)?.dtype)).toEqual([
       'codebook',
       'codebook',

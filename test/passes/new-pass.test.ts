@@ -110,7 +110,7 @@ describe('a pass defined outside src/passes/, once registered', () => {
   it('is in the generated reference, with its options, defaults and statistics', () => {
     const doc = renderPassesDoc(allPasses());
     expect(doc).toContain('| [identity](#identity) | copy the model unchanged');
-    expect(doc).toMatch(/\| `note` \| string \| `"none"` \|  \| Recorded in the statistics\. \|/);
+    expect(doc).toMatch(/\| `note` \| string \| `"none"` \| {2}\| Recorded in the statistics\. \|/);
     expect(doc).toMatch(/\| `calibrationSamples` \| integer \| Samples of data\.calibration it read\. \|/);
   });
 

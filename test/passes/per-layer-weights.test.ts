@@ -28,7 +28,7 @@ import { cluster } from '../../src/passes/cluster/index.js';
 import { recordedWeights } from '../../src/passes/constraints.js';
 import { encode } from '../../src/passes/encode/index.js';
 import { finetune } from '../../src/passes/finetune/index.js';
-import type { LayerOptions, PassContext, PassDefinition } from '../../src/passes/index.js';
+import type { PassContext, PassDefinition } from '../../src/passes/index.js';
 import { prune, type LayerSparsity } from '../../src/passes/prune/index.js';
 import { quantize } from '../../src/passes/quantize/index.js';
 import { layerResolver, type LayerRule } from '../../src/plan/layers.js';
@@ -79,7 +79,7 @@ function withOverrides<O extends object>(
   const options = pass.resolveOptions(raw, place);
   const rules: LayerRule[] = blocks.map((b, block) => ({ block, ...b }));
   const resolver = layerResolver(pass, { path, raw }, options, rules, modelLayers(model.json), placeAt);
-  const ctx: PassContext = { ...base, place, layerOptions: resolver.optionsFor as LayerOptions<unknown> };
+  const ctx: PassContext = { ...base, place, layerOptions: resolver.optionsFor };
   return { options, ctx, resolver };
 }
 
@@ -115,10 +115,10 @@ const dtypeOf = (model: StoredModel) =>
 
 /** A fetch over an in-memory model folder served at http://h/m/. */
 function memoryFetch(files: ReadonlyMap<string, Uint8Array>): typeof fetch {
-  return (async (input: string | URL | Request) => {
-    const body = files.get(new URL(String(input)).pathname.replace(/^\/m\//, ''));
+  return async (input: string | URL | Request) => {
+    const body = files.get(new URL(input instanceof Request ? input.url : input).pathname.replace(/^\/m\//, ''));
     return body ? new Response(body) : new Response(null, { status: 404 });
-  }) as typeof fetch;
+  };
 }
 
 /** Class probabilities on the test samples: as mcbuild measures, through mcbuild/runtime, or through stock TF.js alone. */
@@ -330,14 +330,14 @@ describe('quantize per layer', () => {
     ).model;
     const cases: [PassDefinition<object>, Record<string, unknown>, Record<string, unknown> | 'skip', StoredModel][] = [
       [
-        quantize as PassDefinition<object>,
+        quantize,
         { dtype: 'int4', granularity: 'per-group', groupSize: 16 },
         { dtype: 'uint8', granularity: 'per-tensor' },
         trained,
       ],
-      [prune as PassDefinition<object>, { sparsity: 0.6, scope: 'global' }, { sparsity: 0.1 }, trained],
-      [cluster as PassDefinition<object>, { bits: 3 }, { clusters: 5 }, trained],
-      [encode as PassDefinition<object>, {}, 'skip', clustered],
+      [prune, { sparsity: 0.6, scope: 'global' }, { sparsity: 0.1 }, trained],
+      [cluster, { bits: 3 }, { clusters: 5 }, trained],
+      [encode, {}, 'skip', clustered],
     ];
     for (const [pass, raw, set, input] of cases) {
       const { options, ctx } = withOverrides(pass, raw, [{ layers: ['flatten'], set }], input);

@@ -31,7 +31,6 @@ import {
   pruneChannels,
   type PrunedGroup,
   type PrunedLayer,
-  type PruneChannelsOptions,
   type SkippedGroup,
 } from '../../src/passes/prune-channels/index.js';
 import { mulberry32 } from '../../src/util/random.js';
@@ -65,7 +64,7 @@ beforeAll(async () => {
 const declaredStats = new Ajv2020({ strict: true, allErrors: true }).compile(pruneChannels.meta.stats);
 
 const run = async (m: StoredModel, raw: Record<string, unknown>) => {
-  const r = await pruneChannels.apply(m, pruneChannels.resolveOptions(raw, place) as PruneChannelsOptions, noEngine);
+  const r = await pruneChannels.apply(m, pruneChannels.resolveOptions(raw, place), noEngine);
   expect(declaredStats(JSON.parse(JSON.stringify(r.stats))), JSON.stringify(declaredStats.errors)).toBe(true);
   return { model: r.model, stats: r.stats as unknown as Stats };
 };

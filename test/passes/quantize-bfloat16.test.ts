@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { build } from '../../src/build/index.js';
 import { loadMnist } from '../../src/data/mnist.js';
-import { readModelDir, type StoredModel, type WeightSpec, decodeWeights } from '../../src/model/index.js';
+import { readModelDir, type StoredModel, decodeWeights } from '../../src/model/index.js';
 import type { PassContext } from '../../src/passes/index.js';
 import { quantize } from '../../src/passes/quantize/index.js';
 import { decodeStored } from '../../src/runtime/decode.js';
@@ -72,7 +72,7 @@ describe('bfloat16', () => {
     });
     const bad = Uint8Array.from(model.weightData);
     bad[10]! ^= 1;
-    expect(() => decodeStored(spec as WeightSpec, bad)).toThrow(/weight d\/kernel: checksum mismatch/);
+    expect(() => decodeStored(spec, bad)).toThrow(/weight d\/kernel: checksum mismatch/);
   });
 
   it('refuses options that do not apply, pointing at them', () => {

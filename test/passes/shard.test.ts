@@ -62,7 +62,7 @@ describe('shard apply', () => {
       ['group1-shard2of3.bin', 1000],
       ['group1-shard3of3.bin', 229],
     ]);
-    const manifest = JSON.parse(new TextDecoder().decode(files.get('model.json')!)).weightsManifest;
+    const manifest = JSON.parse(new TextDecoder().decode(files.get('model.json'))).weightsManifest;
     expect(manifest).toEqual([
       { paths: ['group1-shard1of3.bin', 'group1-shard2of3.bin', 'group1-shard3of3.bin'], weights: model.weightSpecs },
     ]);

@@ -111,9 +111,9 @@ describe('loadRecipe', () => {
   it('lists every problem at once', async () => {
     const e = await loadError(tinyRecipe({ passes: '  - quantize: { bits: 3, dtype: int3 }' }));
     expect(e.message).toMatch(/has 2 problems:\n/);
-    expect(e.message).toMatch(/\n  - `passes\[0\]\.quantize\.bits` must be one of 2, 4, 8, 16 \(got 3\)/);
+    expect(e.message).toMatch(/\n {2}- `passes\[0\]\.quantize\.bits` must be one of 2, 4, 8, 16 \(got 3\)/);
     expect(e.message).toMatch(
-      /\n  - `passes\[0\]\.quantize\.dtype` must be one of "float16", "bfloat16", "uint8", "uint16", "int8", "int4", "int2" \(got "int3"\)/,
+      /\n {2}- `passes\[0\]\.quantize\.dtype` must be one of "float16", "bfloat16", "uint8", "uint16", "int8", "int4", "int2" \(got "int3"\)/,
     );
   });
 

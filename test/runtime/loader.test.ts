@@ -52,11 +52,11 @@ function childLoad(
 
 /** A fetch over an in-memory folder. */
 function memoryFetch(files: ReadonlyMap<string, Uint8Array>): typeof fetch {
-  return (async (input: string | URL | Request) => {
-    const name = new URL(String(input)).pathname.replace(/^\/m\//, '');
+  return async (input: string | URL | Request) => {
+    const name = new URL(input instanceof Request ? input.url : input).pathname.replace(/^\/m\//, '');
     const body = files.get(name);
     return body ? new Response(body) : new Response(null, { status: 404 });
-  }) as typeof fetch;
+  };
 }
 
 describe('a packed int4 build loaded with mcbuild/runtime', () => {

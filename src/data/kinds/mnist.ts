@@ -18,7 +18,7 @@ export const mnist: DatasetKind<MnistDataSpec> = {
   loaderVersion: LOADER_VERSION,
   describe: (spec) => `mnist/${spec.split}${limitSuffix(spec)}`,
   paths: () => [],
-  facts: async () => undefined,
+  facts: () => Promise.resolve(undefined),
   shape: () => ({ inputShape: [28, 28, 1], numClasses: 10, labelled: true }),
   // The data is the package's: its version stands for the content.
   fingerprint(spec) {

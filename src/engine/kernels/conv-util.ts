@@ -93,5 +93,5 @@ export function spreadByStride(dy: Tensor4D, strideHeight: number, strideWidth: 
     [0, strideWidth - 1],
     [0, 0],
   ]);
-  return tf.reshape(holes, [n, oh * strideHeight, ow * strideWidth, c]) as Tensor4D;
+  return tf.reshape(holes, [n, oh * strideHeight, ow * strideWidth, c]);
 }

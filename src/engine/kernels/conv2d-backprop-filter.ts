@@ -17,7 +17,6 @@ import type {
   Conv2DBackpropFilterAttrs,
   Conv2DBackpropFilterInputs,
   KernelConfig,
-  KernelFunc,
   NamedAttrMap,
   NamedTensorInfoMap,
   Tensor,
@@ -42,8 +41,8 @@ function viaConvolution(x: Tensor4D, dy: Tensor4D, info: Conv2DInfo): Tensor {
   const { batchSize: n, inHeight: h, inWidth: w, inChannels: ci } = info;
   const { outHeight: oh, outWidth: ow, outChannels: co, filterHeight: kh, filterWidth: kw } = info;
   // Channels become the batch and the batch becomes the contracted channel axis; 3-D transposes (see transposeRows).
-  const xT = tf.reshape(tf.transpose(tf.reshape(x, [n, h * w, ci]), [2, 1, 0]), [ci, h, w, n]) as Tensor4D;
-  const dyT = tf.reshape(tf.transpose(tf.reshape(dy, [n, oh * ow, co]), [1, 0, 2]), [oh, ow, n, co]) as Tensor4D;
+  const xT: Tensor4D = tf.reshape(tf.transpose(tf.reshape(x, [n, h * w, ci]), [2, 1, 0]), [ci, h, w, n]);
+  const dyT: Tensor4D = tf.reshape(tf.transpose(tf.reshape(dy, [n, oh * ow, co]), [1, 0, 2]), [oh, ow, n, co]);
   const { input, pad } = cropForWindow(xT, receptiveWindow(info));
   // Forward stride s becomes the filter dilation; the forward dilation is always 1 for this kernel.
   const out = tf.conv2d(input, dyT, 1, pad, 'NHWC', [info.strideHeight, info.strideWidth]); // [Ci, KH, KW, Co]
@@ -62,11 +61,15 @@ function viaIm2col(x: Tensor4D, dy: Tensor4D, info: Conv2DInfo): Tensor {
     patches = tf.reshape(x, [rows, ci]);
   } else {
     const { input, pad } = cropForWindow(x, window);
-    const extracted = tf.engine().runKernel('DepthwiseConv2dNative', { x: input, filter: oneHotTaps(kh, kw, ci) }, {
-      strides: [sh, sw],
-      dilations: [1, 1],
-      pad,
-    } as unknown as NamedAttrMap) as Tensor;
+    const extracted = tf.engine().runKernel<Tensor>(
+      'DepthwiseConv2dNative',
+      { x: input, filter: oneHotTaps(kh, kw, ci) },
+      {
+        strides: [sh, sw],
+        dilations: [1, 1],
+        pad,
+      },
+    );
     patches = tf.reshape(extracted, [rows, ci * taps]);
   }
   const dy2 = tf.reshape(dy, [rows, co]);
@@ -114,5 +117,5 @@ export function conv2DBackpropFilter(args: {
 export const conv2DBackpropFilterConfig: KernelConfig = {
   kernelName: 'Conv2DBackpropFilter',
   backendName: 'wasm',
-  kernelFunc: conv2DBackpropFilter as KernelFunc,
+  kernelFunc: conv2DBackpropFilter,
 };

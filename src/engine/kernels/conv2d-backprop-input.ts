@@ -12,7 +12,7 @@
  * NCHW goes to the wasm kernel.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { Conv2DBackpropInputAttrs, Conv2DBackpropInputInputs, Tensor, Tensor4D } from '@tensorflow/tfjs';
+import type { Conv2DBackpropInputAttrs, Conv2DBackpropInputInputs, Tensor4D } from '@tensorflow/tfjs';
 import { asTensor, cropForWindow, spreadByStride, type Shape4 } from './conv-util.js';
 import { type KernelArgs, type KernelResult, wasmOverride } from './override.js';
 
@@ -52,8 +52,8 @@ function conv2DBackpropInput(args: KernelArgs, fallback: (args: KernelArgs) => K
       bottom: h + padInfo.top - oh * sh,
       right: w + padInfo.left - ow * sw,
     });
-    const flipped = tf.transpose(tf.reverse(wt, [0, 1]), [0, 1, 3, 2]) as Tensor4D; // [KH, KW, Co, Ci]
-    return tf.conv2d(input, flipped, 1, explicitPad) as Tensor;
+    const flipped: Tensor4D = tf.transpose(tf.reverse(wt, [0, 1]), [0, 1, 3, 2]); // [KH, KW, Co, Ci]
+    return tf.conv2d(input, flipped, 1, explicitPad);
   });
 }
 

@@ -14,7 +14,6 @@ import type {
   DepthwiseConv2dNativeBackpropFilterAttrs,
   DepthwiseConv2dNativeBackpropFilterInputs,
   KernelConfig,
-  KernelFunc,
   NamedAttrMap,
   NamedTensorInfoMap,
   Tensor,
@@ -52,17 +51,21 @@ export function depthwiseConv2dNativeBackpropFilter(args: {
     let dyt = asTensor<Tensor>(dy, 'DepthwiseConv2dNativeBackpropFilter', 'dy');
     // Channel index n*C + c needs N next to C; as 3-D transposes these are sequential block copies.
     if (n > 1) {
-      xt = tf.reshape(tf.transpose(tf.reshape(xt, [n, h * w, c]), [1, 0, 2]), [1, h, w, n * c]) as Tensor4D;
+      xt = tf.reshape(tf.transpose(tf.reshape(xt, [n, h * w, c]), [1, 0, 2]), [1, h, w, n * c]);
       dyt = tf.transpose(tf.reshape(dyt, [n, oh * ow, cm]), [1, 0, 2]);
     }
     const filter = tf.reshape(dyt, [oh, ow, n * c, m]);
     const { input, pad: explicitPad } = cropForWindow(xt, receptiveWindow(info));
     // Called as a raw kernel: the op-level check forbids stride and dilation both > 1, which XNNPACK handles fine.
-    const out = tf.engine().runKernel('DepthwiseConv2dNative', { x: input, filter }, {
-      strides: [info.dilationHeight, info.dilationWidth],
-      dilations: [info.strideHeight, info.strideWidth],
-      pad: explicitPad,
-    } as unknown as NamedAttrMap) as Tensor; // [1, KH, KW, N*C*M]
+    const out = tf.engine().runKernel<Tensor>(
+      'DepthwiseConv2dNative',
+      { x: input, filter },
+      {
+        strides: [info.dilationHeight, info.dilationWidth],
+        dilations: [info.strideHeight, info.strideWidth],
+        pad: explicitPad,
+      },
+    ); // [1, KH, KW, N*C*M]
     const perImage = tf.reshape(out, [taps, n, cm]);
     const summed = n > 1 ? tf.sum(perImage, 1) : perImage;
     return tf.reshape(summed, filterShape);
@@ -72,5 +75,5 @@ export function depthwiseConv2dNativeBackpropFilter(args: {
 export const depthwiseConv2dNativeBackpropFilterConfig: KernelConfig = {
   kernelName: 'DepthwiseConv2dNativeBackpropFilter',
   backendName: 'wasm',
-  kernelFunc: depthwiseConv2dNativeBackpropFilter as KernelFunc,
+  kernelFunc: depthwiseConv2dNativeBackpropFilter,
 };

@@ -14,7 +14,6 @@ import type {
   DepthwiseConv2dNativeBackpropInputAttrs,
   DepthwiseConv2dNativeBackpropInputInputs,
   KernelConfig,
-  KernelFunc,
   NamedAttrMap,
   NamedTensorInfoMap,
   Tensor,
@@ -61,11 +60,15 @@ export function depthwiseConv2dNativeBackpropInput(args: {
       tf.reverse(asTensor<Tensor4D>(filter, 'DepthwiseConv2dNativeBackpropInput', 'filter'), [0, 1]),
       [kh, kw, cm, 1],
     );
-    const dx = tf.engine().runKernel('DepthwiseConv2dNative', { x: input, filter: flipped }, {
-      strides: [1, 1],
-      dilations: [info.dilationHeight, info.dilationWidth],
-      pad: explicitPad,
-    } as unknown as NamedAttrMap) as Tensor; // [N, H, W, C*M]
+    const dx = tf.engine().runKernel<Tensor>(
+      'DepthwiseConv2dNative',
+      { x: input, filter: flipped },
+      {
+        strides: [1, 1],
+        dilations: [info.dilationHeight, info.dilationWidth],
+        pad: explicitPad,
+      },
+    ); // [N, H, W, C*M]
     return m > 1 ? tf.sum(tf.reshape(dx, [n, h, w, c, m]), 4) : dx;
   });
 }
@@ -73,5 +76,5 @@ export function depthwiseConv2dNativeBackpropInput(args: {
 export const depthwiseConv2dNativeBackpropInputConfig: KernelConfig = {
   kernelName: 'DepthwiseConv2dNativeBackpropInput',
   backendName: 'wasm',
-  kernelFunc: depthwiseConv2dNativeBackpropInput as KernelFunc,
+  kernelFunc: depthwiseConv2dNativeBackpropInput,
 };

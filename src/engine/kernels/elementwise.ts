@@ -16,7 +16,7 @@ type Fallback = (args: KernelArgs) => KernelResult;
 const NUMERIC = new Set(['float32', 'int32']);
 
 function input(args: KernelArgs, name: string, kernel: string): TensorInfo {
-  const t = args.inputs[name] as TensorInfo | undefined;
+  const t = args.inputs[name];
   if (t === undefined) throw new Error(`${kernel}: input '${name}' is required.`);
   return t;
 }

@@ -48,8 +48,7 @@ export const wasmKernelOverrides: readonly WasmOverride[] = [
 ];
 
 // getKernel is typed as always returning a config but yields undefined for unknown kernels.
-const registered = (name: string): tf.KernelConfig | undefined =>
-  tf.getKernel(name, 'wasm') as tf.KernelConfig | undefined;
+const registered = (name: string): tf.KernelConfig | undefined => tf.getKernel(name, 'wasm');
 
 /**
  * Registers the kernels for the 'wasm' backend. Safe to call any number of times, before or after the backend

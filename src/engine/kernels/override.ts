@@ -49,7 +49,7 @@ export function wasmOverride(
   const config: KernelConfig = {
     kernelName,
     backendName: 'wasm',
-    kernelFunc: ((args: KernelArgs) => fast(args, fallback)) as KernelFunc,
+    kernelFunc: (args: KernelArgs) => fast(args, fallback),
     setupFunc: (backend) => original?.setupFunc?.(backend),
     disposeFunc: (backend) => original?.disposeFunc?.(backend),
   };

@@ -10,7 +10,7 @@
  * Other axis sets and dtypes go to the wasm kernels.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { MeanAttrs, SumAttrs, TensorInfo } from '@tensorflow/tfjs';
+import type { MeanAttrs, SumAttrs } from '@tensorflow/tfjs';
 import { type HeapBackend, type KernelArgs, type KernelResult, wasmOverride } from './override.js';
 
 const ROW_BLOCK = 64;
@@ -55,7 +55,7 @@ function reduceLeading(
   fallback: (args: KernelArgs) => KernelResult,
   kernel: 'Sum' | 'Mean',
 ): KernelResult {
-  const x = args.inputs.x as TensorInfo | undefined;
+  const x = args.inputs.x;
   if (x === undefined) throw new Error(`${kernel}: input 'x' is required.`);
   const { axis, keepDims } = args.attrs as unknown as SumAttrs | MeanAttrs;
   const rank = x.shape.length;

@@ -44,7 +44,7 @@ export async function runPass(step: Step, spec: PassSpec, inputs: CacheEntry[], 
     layerOptions: layers.optionsFor,
     model: (name) => {
       // The planner put every model the pass declares it reads among the step's inputs, after its own.
-      const at = spec.models?.[name] === undefined ? -1 : step.inputs.indexOf(spec.models[name]!);
+      const at = spec.models?.[name] === undefined ? -1 : step.inputs.indexOf(spec.models[name]);
       if (at < 0)
         throw new Error(`${step.id}: the ${spec.pass} pass read a model named ${name}, which it does not declare`);
       return Promise.resolve(filesToModel(inputs[at]!.files));

@@ -2,7 +2,8 @@ import type { Engine } from '../../engine/runtime.js';
 
 /** What a step's run gets besides the step and its inputs' entries: the step itself carries the rest. */
 export interface StepRuntime {
-  engine(): Promise<Engine>;
+  // Plain functions (no `this`): the pass step hands them on to the pass's context.
+  engine: () => Promise<Engine>;
   signal: AbortSignal;
-  progress(message: string, fraction?: number): void;
+  progress: (message: string, fraction?: number) => void;
 }

@@ -57,7 +57,7 @@ function latencyHtml(report: Report, build: BuildData): string {
       }
       const cmp = comparison.find((b) => b.batchSize === c.batchSize);
       const ratio = num(cmp?.ratio);
-      const interval = Array.isArray(cmp?.interval) ? (cmp!.interval as unknown[]).map(num) : [];
+      const interval = Array.isArray(cmp?.interval) ? (cmp.interval as unknown[]).map(num) : [];
       const medians = (s: number[]) =>
         s.length ? ms(s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2) : 'n/a';
       const how =

@@ -184,7 +184,7 @@ export function latencyCharts(report: Report, idBase: string): LatencyChart[] {
       ? metrics.latencyComparison.batches.filter(isObj)
       : [];
   const sides = (['baseline', 'result'] as const).map((s) => {
-    const l = (isObj(metrics[s]) ? (metrics[s] as Obj).latency : undefined) as Obj | undefined;
+    const l = (isObj(metrics[s]) ? metrics[s].latency : undefined) as Obj | undefined;
     return isObj(l) && Array.isArray(l.batches) ? l.batches.filter(isObj) : [];
   });
   const sizes = [
