@@ -9,6 +9,7 @@ import type { Plan, Step } from '../plan/index.js';
 import type { Command, CommandContext } from './command.js';
 import { PLAN_OPTIONS } from './command.js';
 import { planOptions } from './common.js';
+import { asText } from '../util/text.js';
 
 export const explainCommand: Command = {
   name: 'explain',
@@ -143,10 +144,7 @@ function perLayer(plan: Plan, step: Step): { known: boolean; layers: LayerRow[] 
 
 function describeRow(r: LayerRow): string {
   if (r.skip) return `skip (${r.setBy.skip})`;
-  const parts = Object.entries(r.options).map(
-    // eslint-disable-next-line @typescript-eslint/no-base-to-string -- v is a value from YAML, never a function
-    ([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)} (${r.setBy[k]})`,
-  );
+  const parts = Object.entries(r.options).map(([k, v]) => `${k}=${asText(v)} (${r.setBy[k]})`);
   return parts.length ? parts.join(', ') : "the pass's defaults";
 }
 

@@ -1,6 +1,7 @@
 /** Readers of Keras layer configs shared by shape inference, the weight tables and the cost formulas. */
 import type { Dim } from './dims.js';
 import { TopologyError } from './topology-error.js';
+import { asText } from '../util/text.js';
 
 /** An int or a list of ints in a Keras config, as a list of `n` ints (kernel_size: 3 → [3, 3]). */
 export function tupleOf(v: unknown, n: number, what: string, layer: string): number[] {
@@ -13,8 +14,7 @@ export function tupleOf(v: unknown, n: number, what: string, layer: string): num
 
 /** A window layer's `padding` ('valid' when unset), for windowOutput, which refuses all but same and valid. */
 export function paddingOf(config: Readonly<Record<string, unknown>>): string {
-  // eslint-disable-next-line @typescript-eslint/no-base-to-string -- any JSON value; String() is what the refusal has always quoted
-  return String(config.padding ?? 'valid');
+  return asText(config.padding ?? 'valid');
 }
 
 /** Output size of a window op along one axis (Keras conv_utils.conv_output_length); null stays null. */
@@ -31,8 +31,7 @@ export function channelsLast(layer: string, cls: string, config: Readonly<Record
   const f = config.data_format;
   if (f !== undefined && f !== null && f !== 'channels_last')
     throw new TopologyError(
-      // eslint-disable-next-line @typescript-eslint/no-base-to-string -- any JSON value; kept as String() has always shown it
-      `layer ${JSON.stringify(layer)} (${cls}) uses data_format ${String(f)}; mcbuild reads channels_last models only.`,
+      `layer ${JSON.stringify(layer)} (${cls}) uses data_format ${asText(f)}; mcbuild reads channels_last models only.`,
     );
 }
 

@@ -37,7 +37,7 @@ const base: PassContext = {
 /** A context whose overrides give layer `layer` other options (`null`: skip it). */
 function overriding<O>(options: O, layer: string, own: O | null): PassContext {
   const layerOptions: LayerOptions<O> = (l) => (l === layer ? own : options);
-  return { ...base, layerOptions: layerOptions as LayerOptions<unknown> };
+  return { ...base, layerOptions };
 }
 
 /** Runs `pass` and checks its stats against its definition's schema; returns them. */

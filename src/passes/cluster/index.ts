@@ -23,6 +23,7 @@ import { written, type ClusterOptions } from './options.js';
 import { writeKernel, type ClusterLayerStats, type KernelFit } from './write.js';
 import { DOCS, STATS } from './docs.js';
 import { schema } from './schema.js';
+import { asText } from '../../util/text.js';
 
 export type { ClusterOptions } from './options.js';
 export type { ClusterLayerStats } from './write.js';
@@ -56,7 +57,7 @@ export const cluster = definePass<ClusterOptions>({
     if (raw.clusters !== undefined && raw.bits !== undefined) {
       throw new McbError(
         'MCB_RECIPE_INVALID',
-        `${name} sets both clusters (${String(raw.clusters)}) and bits (${String(raw.bits)}) at ${place.at('bits')}; keep one of them (bits: b means clusters: 2^b).`,
+        `${name} sets both clusters (${asText(raw.clusters)}) and bits (${asText(raw.bits)}) at ${place.at('bits')}; keep one of them (bits: b means clusters: 2^b).`,
       );
     }
     if (raw.clusters === undefined && raw.bits === undefined) {

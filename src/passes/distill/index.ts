@@ -8,7 +8,7 @@
  * gate measures on; it is never trained on), reporting what share of the gap distillation closed.
  */
 import type * as TF from '@tensorflow/tfjs';
-import { isLabelled, labelsNeeded, type LabelledDataset } from '../../data/index.js';
+import { isLabelled, labelsNeeded } from '../../data/index.js';
 import { McbError } from '../../errors.js';
 import type { StoredModel } from '../../model/index.js';
 import type { TrainProgress } from '../../engine/train.js';
@@ -59,7 +59,7 @@ export const distill = definePass<DistillOptions>({
     if (!isLabelled(train) && options.alpha > 0) throw labelsNeeded(train, `${where} with alpha ${options.alpha}`);
     const evalRaw = options.compareAlone ? await ctx.data('eval') : undefined;
     if (evalRaw && !isLabelled(evalRaw)) throw labelsNeeded(evalRaw, `${where}'s compareAlone`);
-    const evalData = evalRaw as LabelledDataset | undefined;
+    const evalData = evalRaw;
     const { architecture, options: archOptions } = options.student;
     const misfit = architectureMisfit(architecture, train.inputShape, archOptions);
     if (misfit)

@@ -45,7 +45,7 @@ export function distillationLoss(
     // KL(q ‖ r) = Σ q (log q − log r); a zero q contributes 0 (the floor keeps 0·log 0 from being NaN).
     const kl = tf.sum(tf.mul(soft, tf.sub(tf.log(tf.maximum(soft, MIN_PROBABILITY)), logR)), -1);
     const loss = tf.add(tf.mul(alpha, tf.mean(hard)), tf.mul((1 - alpha) * temperature * temperature, tf.mean(kl)));
-    return tf.add(loss, tf.mul(tf.sum(probs), 0)) as TF.Scalar;
+    return tf.add<TF.Scalar>(loss, tf.mul(tf.sum(probs), 0));
   });
 }
 

@@ -25,6 +25,7 @@ import { recordedWeights } from '../constraints.js';
 import { definePass, optionsByLayer, type LayerOptions, type OptionsPlace, SKIPPED_BY_OVERRIDE } from '../define.js';
 import { DOCS, STATS } from './docs.js';
 import { schema } from './schema.js';
+import { asText } from '../../util/text.js';
 
 export type FoldBatchNormOptions = Record<string, never>;
 
@@ -243,9 +244,9 @@ function whyNotFoldable(topology: Topology, bn: string): string | undefined {
   const pc = topology.config(producer);
   const activation = pc.activation ?? 'linear';
   if (activation !== 'linear' && activation !== null)
-    return `${producer} applies a ${String(activation)} activation before it`;
+    return `${producer} applies a ${asText(activation)} activation before it`;
   if (pc.data_format !== undefined && pc.data_format !== null && pc.data_format !== 'channels_last')
-    return `${producer} is ${String(pc.data_format)}`;
+    return `${producer} is ${asText(pc.data_format)}`;
   const others = topology.consumers(producer).filter((c) => c !== bn);
   if (others.length) return `${producer}'s output is also read by ${others.join(', ')}`;
   if (topology.isOutput(producer)) return `${producer}'s output is also a model output`;

@@ -8,6 +8,7 @@ import { tupleOf, type StoredModel, type Topology, type WeightTable } from '../.
 import { suggest } from '../../recipe/index.js';
 import type { LowrankOptions } from './options.js';
 import { factored, whyNotFactored } from './plan.js';
+import { asText } from '../../util/text.js';
 
 export interface SkippedLayer {
   layer: string;
@@ -161,7 +162,7 @@ function unsupportedConfig(topology: Topology, name: string): string | undefined
   const c = topology.config(name);
   if (topology.className(name) === 'Conv2D') {
     if (c.data_format !== undefined && c.data_format !== null && c.data_format !== 'channels_last')
-      return `it is ${String(c.data_format)}; lowrank reads channels_last convolutions`;
+      return `it is ${asText(c.data_format)}; lowrank reads channels_last convolutions`;
     if (typeof c.groups === 'number' && c.groups !== 1) return `it is a grouped convolution (groups ${c.groups})`;
     tupleOf(c.kernel_size, 2, 'kernel_size', name);
   }

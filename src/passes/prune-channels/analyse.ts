@@ -15,6 +15,7 @@
  * A space read by anything else, or that reaches a model output, blocks its group, with the reason.
  */
 import { batchNormAxis, layerClass, type ChannelRule, type Topology } from '../../model/index.js';
+import { asText } from '../../util/text.js';
 
 /** How a tensor's channels relate to a space of n channels: channel s·factor + r (r < factor); `spatial` > 0 after Flatten. */
 export interface Layout {
@@ -103,8 +104,8 @@ export function analyse(topology: Topology): Analysis {
       const out = shapes.get(l.name);
       sizes.push(typeof out?.at(-1) === 'number' ? (out.at(-1) as number) : 0);
       if (c.data_format !== undefined && c.data_format !== null && c.data_format !== 'channels_last') {
-        blocked[s]!.push(`${l.name} is ${String(c.data_format)}`);
-        if (inp) block(inp.space, `it is read by ${l.name}, which is ${String(c.data_format)}`);
+        blocked[s]!.push(`${l.name} is ${asText(c.data_format)}`);
+        if (inp) block(inp.space, `it is read by ${l.name}, which is ${asText(c.data_format)}`);
       }
       if (typeof c.groups === 'number' && c.groups !== 1) {
         blocked[s]!.push(`${l.name} is a grouped convolution (groups ${c.groups})`);

@@ -26,6 +26,7 @@ import { formatDataPath } from '../../recipe/index.js';
 import { definePass, optionsByLayer } from '../define.js';
 import { DOCS, STATS } from './docs.js';
 import { schema } from './schema.js';
+import { asText } from '../../util/text.js';
 
 export type QuantizeOptions =
   | { dtype: 'float16' | 'bfloat16' | 'uint8' | 'uint16'; granularity: 'per-tensor' }
@@ -91,7 +92,7 @@ export const quantize = definePass<QuantizeOptions>({
       if (raw.symmetric === false && (resolved === 'float16' || resolved === 'bfloat16'))
         refuse('symmetric', `sets symmetric with dtype ${resolved}, which has no range to make symmetric`);
       if (raw.clip !== undefined && raw.clip !== 'none')
-        refuse('clip', `sets clip ${String(raw.clip)} with dtype ${resolved}; clipping applies to int8, int4 and int2`);
+        refuse('clip', `sets clip ${asText(raw.clip)} with dtype ${resolved}; clipping applies to int8, int4 and int2`);
       if (raw.groupSize !== undefined)
         refuse(
           'groupSize',
