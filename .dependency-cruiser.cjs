@@ -127,3 +127,7 @@ module.exports = {
     },
   },
 };
+
+// docs/architecture.md's layer table is generated from LAYERS (scripts/generated.ts); not part of the
+// configuration dependency-cruiser validates, so not enumerable.
+Object.defineProperty(module.exports, 'LAYERS', { value: LAYERS, enumerable: false });

@@ -6,8 +6,10 @@ import { recipeSchema } from '../src/language/index.js';
 import { renderPassesDoc, renderRecipeReference } from '../src/language/reference.js';
 import { allPasses } from '../src/passes/index.js';
 import { buildReportSchema } from '../src/report/schema/index.js';
+import { architecturePage } from './layers.js';
 
-export function generatedFiles(): Map<string, string> {
+/** `root`: the project root, where the layer table's source and page are read. */
+export function generatedFiles(root: string): Map<string, string> {
   const json = (v: unknown) => `${JSON.stringify(v, null, 2)}\n`;
   const schema = recipeSchema();
   return new Map([
@@ -15,5 +17,6 @@ export function generatedFiles(): Map<string, string> {
     ['schema/report.schema.json', json(buildReportSchema(allPasses()))],
     ['docs/passes.md', renderPassesDoc(allPasses())],
     ['docs/recipe-reference.md', renderRecipeReference(schema)],
+    ['docs/architecture.md', architecturePage(root)],
   ]);
 }

@@ -9,7 +9,7 @@ import { generatedFiles } from '../scripts/generated.js';
 import { ROOT } from './helpers.js';
 
 describe('generated files', () => {
-  for (const [file, text] of generatedFiles()) {
+  for (const [file, text] of generatedFiles(ROOT)) {
     it(`${file} is what \`npm run generate\` writes`, () => {
       const checkedIn = readFileSync(join(ROOT, file), 'utf8');
       expect(checkedIn === text, `${file} is stale: run \`npm run generate\` and commit the result`).toBe(true);
