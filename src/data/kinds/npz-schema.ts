@@ -1,4 +1,5 @@
 import type { KindSchema } from './kind.js';
+import { normalisationProperties } from './normalisation-schema.js';
 
 /** The keys of a `dataset: npz` entry in a recipe (src/language/schema.ts puts them into the recipe schema). */
 export const SCHEMA: KindSchema = {
@@ -38,34 +39,6 @@ export const SCHEMA: KindSchema = {
       minimum: 1,
       maximum: 65536,
     },
-    scale: {
-      description:
-        'Raw values are multiplied by this (default 1); inputs are (raw·scale + offset − mean[c]) / std[c], c the channel (last axis).',
-      type: 'number',
-    },
-    offset: {
-      description:
-        'Added after `scale` (default 0): `scale: 0.00784313725490196, offset: -1` maps pixels 0..255 to [-1, 1].',
-      type: 'number',
-    },
-    mean: {
-      description:
-        "Subtracted per channel after scale and offset: one value per channel, or one for all (e.g. ImageNet's [0.485, 0.456, 0.406] with the default scale 1/255). Default: none.",
-      type: 'array',
-      minItems: 1,
-      items: {
-        type: 'number',
-      },
-    },
-    std: {
-      description:
-        'Divides per channel after `mean` is subtracted: one value per channel, or one for all (e.g. [0.229, 0.224, 0.225]). Default: none.',
-      type: 'array',
-      minItems: 1,
-      items: {
-        type: 'number',
-        exclusiveMinimum: 0,
-      },
-    },
+    ...normalisationProperties('1'),
   },
 };
