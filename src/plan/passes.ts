@@ -178,7 +178,7 @@ function earlierModels(
     if (!earlier || ref.pass >= index) {
       throw new McbError(
         'MCB_RECIPE_INVALID',
-        `the ${pass.meta.name} pass at ${passAt} reads the model of passes[${ref.pass}] as its ${name}, but ${earlier ? 'that entry runs after it' : `\`passes\` has ${recipe.passes.length} entries`}; name an earlier entry (indices from 0), or \`baseline\`.`,
+        `the ${pass.meta.name} pass at ${passAt} reads the model of passes[${ref.pass}] as its ${name}, but ${earlier ? 'that entry does not run before it' : `\`passes\` has ${recipe.passes.length} entries`}; name an earlier entry (indices from 0), or \`baseline\`.`,
       );
     }
     out[name] = passStepId(ref.pass, earlier.name);

@@ -151,6 +151,34 @@ describe('a pass defined outside src/passes/, once registered', () => {
     expect(validate(report)).toBe(false);
   });
 
+  it('may read the model of an earlier entry, and is refused naming a later one', async () => {
+    const { perLayer: _, ...wholeModel } = identity.meta;
+    const reader = (ref: number) =>
+      definePass<object>({
+        meta: { ...wholeModel, name: `reads-${ref}`, stats: { type: 'object' } },
+        defaultOptions: {},
+        models: () => ({ earlier: { pass: ref } }),
+        resolveOptions: () => ({}),
+        apply: (model) => Promise.resolve({ model, stats: {} }),
+      });
+    const drop = [registerPass(reader(0)), registerPass(reader(1))];
+    try {
+      const text = (name: string) =>
+        tinyRecipe({ passes: `  - quantize: { dtype: float16 }\n  - ${name}: {}`, output: './out-reads' });
+      const ok = await planBuild(writeText(join(dir, 'reads-0.yaml'), text('reads-0')), {
+        cacheDir: join(dir, 'cache'),
+      });
+      expect(ok.plan.steps.find((s) => s.id === 'pass-2-reads-0')!.inputs).toEqual(['pass-1-quantize']);
+      await expect(
+        planBuild(writeText(join(dir, 'reads-1.yaml'), text('reads-1')), { cacheDir: join(dir, 'cache') }),
+      ).rejects.toThrow(
+        /the reads-1 pass at .*reads-1\.yaml:\d+:\d+ reads the model of passes\[1\] as its earlier, but that entry does not run before it/,
+      );
+    } finally {
+      for (const d of drop) d();
+    }
+  });
+
   it('is gone again once unregistered: a recipe naming it is refused at its line', async () => {
     unregister();
     try {
