@@ -16,7 +16,7 @@ import { loadMnist } from '../src/data/mnist.js';
 import { installedNativePackage } from '../src/engine/backend.js';
 import { buildArchitecture } from '../src/engine/architectures/index.js';
 import { inputBatch } from '../src/engine/batches.js';
-import { loadEngine, type Engine } from '../src/engine/runtime.js';
+import { layersInference, loadEngine, type Engine } from '../src/engine/runtime.js';
 import { trainModel } from '../src/engine/train.js';
 import { isCancelled } from '../src/errors.js';
 import { measureAccuracy } from '../src/metrics/accuracy.js';
@@ -68,10 +68,7 @@ async function evalOverhead(engine: Engine, rounds: number): Promise<{ ours: num
     { alpha: 0.5 },
     { inputShape: ds.inputShape, numClasses: 10, seed: 1 },
   );
-  const inference = {
-    predict: (x: Parameters<typeof model.predict>[0]) => model.predict(x) as ReturnType<typeof tf.zeros>,
-    dispose: () => model.dispose(),
-  };
+  const inference = layersInference(model);
   const bare = async () => {
     for (let start = 0; start < ds.count; start += 256) {
       const x = inputBatch(tf, ds, undefined, start, Math.min(ds.count, start + 256));

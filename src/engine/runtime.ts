@@ -7,7 +7,7 @@ import { McbError } from '../errors.js';
 import type { Backend } from '../recipe/index.js';
 import { installedNativePackage } from './backend.js';
 import { isPacked, unpackWeights } from '../runtime/decode.js';
-import { concatBytes, modelKind, type StoredModel } from '../model/index.js';
+import { concatBytes, modelKind, modelSignature, type StoredModel } from '../model/index.js';
 
 export type Tf = typeof TF;
 
@@ -148,42 +148,102 @@ export async function fromLayersModel(tf: Tf, model: TF.LayersModel): Promise<St
 
 /** A model ready to predict, whatever its format. */
 export interface InferenceModel {
+  /** Every output, in the model's order (the signature's for a graph model), as float32 or its own dtype. */
+  run(x: TF.Tensor): Promise<TF.Tensor[]>;
+  /** The first output, for callers that read one (a distillation teacher); not for graphs that need executeAsync. */
   predict(x: TF.Tensor): TF.Tensor;
+  /** TF.js runs this model with executeAsync (control flow, dynamic shapes). */
+  readonly async: boolean;
+  /** Its outputs' names, in the order run() gives them. */
+  readonly outputNames: readonly string[];
+  /** The dtype its (first) input takes: int32 and bool inputs are fed as such. */
+  readonly inputDtype: 'float32' | 'int32' | 'bool';
   dispose(): void;
 }
 
 export async function loadForInference(tf: Tf, m: StoredModel): Promise<InferenceModel> {
   if (modelKind(m.json) === 'graph') {
     const g = await toGraphModel(tf, m);
+    const signature = modelSignature(m.json);
+    const async = signature.async;
+    const outputs = g.outputNodes;
+    const all = (out: TF.Tensor | TF.Tensor[] | TF.NamedTensorMap): TF.Tensor[] =>
+      out instanceof tf.Tensor ? [out] : Array.isArray(out) ? out : outputs.map((n) => out[n]!);
     return {
+      async,
+      outputNames: outputs,
+      inputDtype: feedDtype(signature.inputs[0]?.dtype),
+      run: async (x) => all(await graphOp(() => (async ? g.executeAsync(x, outputs) : g.execute(x, outputs)))),
       predict: (x) => {
-        let out;
-        try {
-          out = g.predict(x);
-        } catch (e) {
-          // TF.js maps a graph's ops lazily: an op it has no kernel for fails at the first prediction.
-          const op = /^(?:Unknown op '([^']+)'|Custom op (\S+) is not registered)/.exec(
-            e instanceof Error ? e.message : '',
-          );
-          if (op)
-            throw new McbError(
-              'MCB_MODEL_INVALID',
-              `the graph model uses the op ${JSON.stringify(op[1] ?? op[2])}, which TF.js cannot run. Convert the model again with tensorflowjs_converter (it rejects ops TF.js lacks), or replace that op before converting.`,
-              { cause: e },
-            );
-          throw e;
-        }
-        if (out instanceof tf.Tensor) return out;
-        throw new McbError(
-          'MCB_MODEL_INVALID',
-          'the graph model has several outputs; mcbuild measures single-output classifiers.',
-        );
+        const out = all(graphOpSync(() => g.execute(x, outputs)));
+        for (const t of out.slice(1)) t.dispose();
+        return out[0]!;
       },
       dispose: () => g.dispose(),
     };
   }
-  const l = await toLayersModel(tf, m);
-  return { predict: (x) => l.predict(x) as TF.Tensor, dispose: () => l.dispose() };
+  return layersInference(await toLayersModel(tf, m), {
+    inputDtype: feedDtype(modelSignature(m.json).inputs[0]?.dtype),
+  });
+}
+
+function feedDtype(d: string | undefined): InferenceModel['inputDtype'] {
+  return d === 'int32' || d === 'bool' ? d : 'float32';
+}
+
+/** A LayersModel (or anything with its predict) as an InferenceModel; `dispose` disposes it unless told not to. */
+export function layersInference(
+  l: Pick<TF.LayersModel, 'predict' | 'outputNames'> & Partial<Pick<TF.LayersModel, 'dispose' | 'layers'>>,
+  opts: { keep?: boolean; inputDtype?: InferenceModel['inputDtype'] } = {},
+): InferenceModel {
+  const all = (out: TF.Tensor | TF.Tensor[]) => (Array.isArray(out) ? out : [out]);
+  return {
+    async: false,
+    // A Sequential keeps its names on an inner model: its output is its last layer's.
+    outputNames: l.outputNames.length
+      ? l.outputNames
+      : l.layers?.length
+        ? [l.layers[l.layers.length - 1]!.name]
+        : ['output'],
+    inputDtype: opts.inputDtype ?? 'float32',
+    run: (x) => Promise.resolve(all(l.predict(x))),
+    predict: (x) => {
+      const out = all(l.predict(x));
+      for (const t of out.slice(1)) t.dispose();
+      return out[0]!;
+    },
+    dispose: () => {
+      if (!opts.keep) l.dispose?.();
+    },
+  };
+}
+
+/** TF.js maps a graph's ops lazily: an op it has no kernel for fails at the first prediction. */
+function unknownOp(e: unknown): McbError | undefined {
+  const op = /^(?:Unknown op '([^']+)'|Custom op (\S+) is not registered)/.exec(e instanceof Error ? e.message : '');
+  return op
+    ? new McbError(
+        'MCB_MODEL_INVALID',
+        `the graph model uses the op ${JSON.stringify(op[1] ?? op[2])}, which TF.js cannot run. Convert the model again with tensorflowjs_converter (it rejects ops TF.js lacks), or replace that op before converting.`,
+        { cause: e },
+      )
+    : undefined;
+}
+
+async function graphOp<T>(run: () => T | Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (e) {
+    throw unknownOp(e) ?? e;
+  }
+}
+
+function graphOpSync<T>(run: () => T): T {
+  try {
+    return run();
+  } catch (e) {
+    throw unknownOp(e) ?? e;
+  }
 }
 
 function toArrayBuffer(bytes: Uint8Array): ArrayBuffer {

@@ -29,8 +29,8 @@ export interface LimitSpec {
    */
   needsBaseline?: boolean;
   say(v: Reading, e: Evidence): string;
-  /** The text when the metric was not measured: the check then fails with measured NaN. */
-  missing: string;
+  /** The text when the metric was not measured (the check then fails with measured NaN), or how to say why. */
+  missing: string | ((e: Evidence) => string);
 }
 
 /** What a limit of `kind` measures of the baseline and result values, and whether it holds. */
@@ -68,7 +68,8 @@ export function limitRule(spec: LimitSpec): Rule {
       const b = metric.baselineValue ?? metric.read(e.baseline);
       const r = metric.read(e.result);
       if (r === undefined || (readsBaseline && b === undefined)) {
-        return { pass: false, measured: Number.NaN, text: spec.missing };
+        const text = typeof spec.missing === 'string' ? spec.missing : spec.missing(e);
+        return { pass: false, measured: Number.NaN, text };
       }
       const baseline = b ?? Number.NaN;
       const { measured, pass } = measure(spec.kind, baseline, r, spec.limit);

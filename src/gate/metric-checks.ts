@@ -62,6 +62,10 @@ function formatValue(metric: NamedMetric, v: number): string {
       return Math.round(v).toLocaleString('en-US');
     case 'nats':
       return `${v.toExponential(3)} nats`;
+    case 'similarity':
+      return v.toFixed(4);
+    case 'relative':
+      return v.toExponential(3);
   }
 }
 

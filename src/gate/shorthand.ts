@@ -4,12 +4,14 @@
  * one comparison (./limit.ts), in its own words, or a special reading (./accuracy.ts) where two numbers do
  * not tell. Checks come in this table's order, whatever the recipe's.
  */
+import type { OutputFidelity } from '../metrics/index.js';
 import type { MetricLimit } from '../metrics/named.js';
 import type { Thresholds } from '../recipe/index.js';
 import { formatBytes } from '../util/bytes.js';
 import { labelled, perClassRule, significanceRule, unlabelledRules } from './accuracy.js';
 import { pct, type Evidence, type Rule } from './check.js';
 import { limitRule, type Reading } from './limit.js';
+import { blindBecause, FIDELITY_LIMIT_TABLE, outputRules } from './fidelity.js';
 
 type Block = 'accuracy' | 'fidelity' | 'size' | CountKey;
 type CountKey = 'params' | 'nonZeroParams' | 'macs' | 'flops';
@@ -23,14 +25,11 @@ interface Shorthand {
     kind: MetricLimit;
     say(v: Reading, e: Evidence): string;
     /** Said when the metric was not measured (sizes always are). */
-    missing?: string;
+    missing?: string | ((e: Evidence) => string);
   };
   /** A reading of more than two numbers; it takes the limit's place when it returns a rule. */
   special?(limit: number, t: Thresholds): Rule | undefined;
 }
-
-const fidelityMissing =
-  'fidelity was not measured (an evaluation from before mcbuild measured it); rebuild or remove the threshold';
 
 const COUNTS: readonly (readonly [CountKey, string])[] = [
   ['params', 'parameters'],
@@ -90,27 +89,20 @@ const SHORTHANDS: readonly Shorthand[] = [
     },
   },
   { block: 'accuracy', option: 'perClassMaxDrop', special: (l) => perClassRule(l) },
-  {
+  ...Object.entries(FIDELITY_LIMIT_TABLE).map(([option, l]): Shorthand => ({
     block: 'fidelity',
-    option: 'minAgreement',
+    option,
     plain: {
-      metric: 'agreement',
-      kind: 'min',
-      say: ({ result: r, limit: l }) =>
-        `the result predicts the baseline's class on ${pct(r)} of the samples; minimum ${pct(l)}`,
-      missing: fidelityMissing,
+      metric: l.figure,
+      kind: l.bound,
+      say: ({ result: r, limit }, e) =>
+        `${l.what} ${l.show(r)}${l.figure.endsWith('greement') ? ' of the samples' : ''}${worstOf(e, l.figure, r)}; ${l.bound === 'min' ? 'minimum' : 'limit'} ${l.show(limit)}`,
+      missing: (e) =>
+        e.result.fidelity?.outputs
+          ? `${l.figure} was not measured: ${blindBecause(l.figure)}`
+          : 'fidelity was not measured (an evaluation from before mcbuild measured it); rebuild or remove the threshold',
     },
-  },
-  {
-    block: 'fidelity',
-    option: 'maxMeanKl',
-    plain: {
-      metric: 'meanKl',
-      kind: 'max',
-      say: ({ result: r, limit: l }) => `mean KL(baseline ‖ result) is ${r.toExponential(3)} nats; limit ${l}`,
-      missing: fidelityMissing,
-    },
-  },
+  })),
   {
     block: 'size',
     option: 'maxBytes',
@@ -184,5 +176,13 @@ export function shorthandRules(t: Thresholds, e: Evidence): Rule[] {
       );
     }
   }
+  if (t.fidelity?.outputs) rules.push(...outputRules(t.fidelity.outputs));
   return rules;
+}
+
+/** Over several outputs the figure is the worst one's: say which. */
+function worstOf(e: Evidence, figure: keyof OutputFidelity, value: number): string {
+  const outs = e.result.fidelity?.outputs ?? [];
+  const worst = outs.find((o) => o[figure] === value);
+  return outs.length > 1 && worst ? ` (output ${worst.name}, the worst of ${outs.length})` : '';
 }

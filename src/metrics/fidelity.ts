@@ -6,17 +6,22 @@
  * go through a softmax first. Pure, engine-free.
  */
 
-export interface Fidelity {
+export interface ClassifierFidelity {
   /** Fraction of samples where the result's top-1 class is the baseline's. */
   agreement: number;
   /** Mean over samples of Σ p·ln(p/q), p the baseline's distribution, q the result's (nats). */
   meanKl: number;
+  /**
+   * Fraction of samples where the baseline's top-1 class is among the result's k highest, k = min(5, classes − 1)
+   * as for top-k accuracy; absent for 2 classes.
+   */
+  topKAgreement?: number;
 }
 
 /** Probabilities below this are clamped in the KL: a result that gives a class exactly 0 would make it infinite. */
 const FLOOR = 1e-7;
 
-export function measureFidelity(baseline: Float32Array, result: Float32Array, classes: number): Fidelity {
+export function measureFidelity(baseline: Float32Array, result: Float32Array, classes: number): ClassifierFidelity {
   if (baseline.length !== result.length || classes <= 0 || baseline.length % classes !== 0) {
     throw new Error(
       `fidelity: outputs of ${baseline.length} and ${result.length} values do not split into rows of ${classes}`,
@@ -26,17 +31,29 @@ export function measureFidelity(baseline: Float32Array, result: Float32Array, cl
   if (n === 0) return { agreement: 0, meanKl: 0 };
   const p = new Float64Array(classes);
   const q = new Float64Array(classes);
+  const k = topK(classes);
   let agree = 0;
+  let inTopK = 0;
   let kl = 0;
   for (let i = 0; i < n; i++) {
     toDistribution(baseline, i * classes, classes, p);
     toDistribution(result, i * classes, classes, q);
-    if (argMax(p) === argMax(q)) agree++;
+    const top = argMax(p);
+    if (top === argMax(q)) agree++;
+    // The baseline's class ranks below k of the result's (ties do not count against it).
+    let above = 0;
+    for (let c = 0; c < classes; c++) if (q[c]! > q[top]!) above++;
+    if (above < k) inTopK++;
     let d = 0;
     for (let k = 0; k < classes; k++) if (p[k]! > 0) d += p[k]! * Math.log(p[k]! / Math.max(q[k]!, FLOOR));
     kl += Math.max(0, d);
   }
-  return { agreement: agree / n, meanKl: kl / n };
+  return { agreement: agree / n, meanKl: kl / n, ...(k ? { topKAgreement: inTopK / n } : {}) };
+}
+
+/** The k of top-k accuracy and agreement: min(5, classes − 1), none for 2 classes or fewer. */
+export function topK(classes: number): number {
+  return classes > 2 ? Math.min(5, classes - 1) : 0;
 }
 
 /** One row as a probability distribution: as is when it already is one, else its softmax. */

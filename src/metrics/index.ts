@@ -13,12 +13,24 @@ export {
 export { countCost, modelCost, type LayerCost, type ModelCost } from './flops.js';
 export type { BatchLatency, LatencyMetrics } from './latency.js';
 export type { BatchComparison, LatencyComparison, TimedSide } from './latency-compare.js';
-export { measureFidelity, pairedOutcomes, type Fidelity, type PairedOutcomes } from './fidelity.js';
+export { measureFidelity, pairedOutcomes, topK, type ClassifierFidelity, type PairedOutcomes } from './fidelity.js';
+export { outputDistance, showCosine, type OutputDistance } from './distance.js';
+export {
+  measureOutputFidelity,
+  rowsAreDistributions,
+  type Fidelity,
+  type MeasuredOutput,
+  type OutputFidelity,
+} from './output-fidelity.js';
 export type { ClassAccuracy } from './accuracy.js';
 import type { FileSize } from './size.js';
 import type { LatencyMetrics } from './latency.js';
 import type { ClassAccuracy } from './accuracy.js';
-import type { Fidelity, PairedOutcomes } from './fidelity.js';
+import type { PairedOutcomes } from './fidelity.js';
+import type { Fidelity } from './output-fidelity.js';
+
+/** Fidelity as reports of any mcbuild version hold it. */
+export type StoredFidelity = Partial<Fidelity>;
 
 /** What an eval step stores: the numbers thresholds and reports read. */
 export interface Metrics {
@@ -28,6 +40,8 @@ export interface Metrics {
   correct?: number;
   /** Samples evaluated. */
   count: number;
+  /** The model outputs measured, in order: the first is the one accuracy reads. Absent in older reports. */
+  outputs?: { name: string; width: number }[];
   /** model.json plus weight shards, raw, exactly as exported. */
   sizeBytes: number;
   /** Sum of each exported file's gzip (level 9) size: bytes over the wire with Content-Encoding gzip. */
@@ -45,8 +59,11 @@ export interface Metrics {
   topK?: { k: number; accuracy: number; correct: number };
   /** Accuracy per label. */
   perClass?: ClassAccuracy[];
-  /** The result's fidelity to the baseline on the same samples (result only). */
-  fidelity?: Fidelity;
+  /**
+   * The result's fidelity to the baseline on the same samples (result only): the worst figure over the outputs,
+   * and each output's. Reports from before mcbuild measured distances have only agreement and meanKl.
+   */
+  fidelity?: StoredFidelity;
   /** Samples only the baseline, or only the result, gets right (result only): for significance tests. */
   paired?: PairedOutcomes;
   /**

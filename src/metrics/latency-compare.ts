@@ -83,7 +83,7 @@ export async function compareLatency(
   const warmup = opts.warmup ?? WARMUP_RUNS;
   const batches: BatchComparison[] = [];
   for (const batchSize of opts.batchSizes ?? LATENCY_BATCHES) {
-    const x = sampleBatch(tf, ds, batchSize);
+    const x = sampleBatch(tf, ds, batchSize, baseline.inputDtype);
     try {
       const pass = (model: InferenceModel) => timedPass(model, x);
       // At least one warm-up each: the first pass at a new shape allocates and (on some backends) compiles.

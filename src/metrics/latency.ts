@@ -15,6 +15,7 @@ import type { Dataset } from '../data/index.js';
 import { LATENCY_BATCHES } from '../recipe/index.js';
 import type * as TF from '@tensorflow/tfjs';
 import type { InferenceModel, Tf } from '../engine/runtime.js';
+import { inputBatch } from '../engine/batches.js';
 
 export interface BatchLatency {
   batchSize: number;
@@ -69,7 +70,7 @@ export async function measureLatency(
   const batches: BatchLatency[] = [];
   const warmup = opts.warmup ?? WARMUP_RUNS;
   for (const batchSize of opts.batchSizes ?? LATENCY_BATCHES) {
-    const x = sampleBatch(tf, ds, batchSize);
+    const x = sampleBatch(tf, ds, batchSize, model.inputDtype);
     try {
       const pass = () => timedPass(model, x);
       for (let i = 0; i < warmup; i++) await pass();
@@ -113,22 +114,25 @@ export async function measureLatency(
 /** Milliseconds of one forward pass of `x`, output read back (asynchronous backends return before finishing). */
 export async function timedPass(model: InferenceModel, x: TF.Tensor): Promise<number> {
   const t0 = performance.now();
-  const y = model.predict(x);
-  await y.data();
+  const ys = await model.run(x);
+  await Promise.all(ys.map((y) => y.data()));
   const ms = performance.now() - t0;
-  y.dispose();
+  for (const y of ys) y.dispose();
   return ms;
 }
 
-/** `n` samples of the dataset (cycled when it has fewer): real inputs, so no kernel takes a shortcut on zeros. */
-export function sampleBatch(tf: Tf, ds: Dataset, n: number) {
+/**
+ * `n` samples of the dataset (cycled when it has fewer): real inputs, so no kernel takes a shortcut on zeros;
+ * of the model's input dtype.
+ */
+export function sampleBatch(tf: Tf, ds: Dataset, n: number, dtype: InferenceModel['inputDtype'] = 'float32') {
   const size = ds.inputShape.reduce((a, b) => a * b, 1);
   const buf = new Float32Array(n * size);
   for (let k = 0; k < n; k++) {
     const i = ds.count ? k % ds.count : 0;
     if (ds.count) buf.set(ds.x.subarray(i * size, (i + 1) * size), k * size);
   }
-  return tf.tensor(buf, [n, ...ds.inputShape]);
+  return inputBatch(tf, { ...ds, x: buf, count: n }, undefined, 0, n, dtype);
 }
 
 export function median(values: readonly number[]): number {

@@ -6,7 +6,8 @@
  */
 import type { Metrics } from './index.js';
 
-export type MetricUnit = 'fraction' | 'bytes' | 'count' | 'nats';
+/** `similarity`: a cosine in [−1, 1]; `relative`: a difference relative to a range. */
+export type MetricUnit = 'fraction' | 'bytes' | 'count' | 'nats' | 'similarity' | 'relative';
 
 export interface NamedMetric {
   name: string;
@@ -66,6 +67,38 @@ export const NAMED_METRICS: readonly NamedMetric[] = [
     unit: 'nats',
     better: 'lower',
     read: (m) => m.fidelity?.meanKl,
+    baselineValue: 0,
+  },
+  {
+    name: 'topKAgreement',
+    description: "fraction of samples where the baseline's top-1 class is among the result's top k",
+    unit: 'fraction',
+    better: 'higher',
+    read: (m) => m.fidelity?.topKAgreement,
+    baselineValue: 1,
+  },
+  {
+    name: 'cosine',
+    description: "mean cosine similarity of a sample's baseline and result outputs (the worst output)",
+    unit: 'similarity',
+    better: 'higher',
+    read: (m) => m.fidelity?.cosine,
+    baselineValue: 1,
+  },
+  {
+    name: 'meanRelError',
+    description: "mean |result − baseline| relative to the output's range (the worst output)",
+    unit: 'relative',
+    better: 'lower',
+    read: (m) => m.fidelity?.meanRelError,
+    baselineValue: 0,
+  },
+  {
+    name: 'maxRelError',
+    description: "largest |result − baseline| relative to the output's range (the worst output)",
+    unit: 'relative',
+    better: 'lower',
+    read: (m) => m.fidelity?.maxRelError,
     baselineValue: 0,
   },
   {

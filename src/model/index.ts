@@ -16,6 +16,8 @@ export { expectedWeights, weightProblems } from './expected-weights.js';
 export { rebuildModel, WeightTable } from './weight-table.js';
 export { layerClasses, layerOfWeight, weightKey, weightLayer } from './weight-names.js';
 export { modelLayers, type ModelLayer } from './model-layers.js';
+export { isKeras3Topology, keras2Topology } from './keras3.js';
+export { modelSignature, sampleSize, type ModelSignature, type TensorDtype, type TensorSpec } from './signature.js';
 
 export * from './layer-classes.js';
 export type { Cost, CostInput, CostRule } from './layer-costs.js';

@@ -2,6 +2,7 @@
  * Reads and checks a model folder on disk (model.json and the shards its manifest lists) without TF.js.
  * Everything a hostile or damaged model.json could claim is checked before it is allocated or read.
  */
+import { keras2Topology } from './keras3.js';
 import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
@@ -56,6 +57,8 @@ export async function readModelDir(modelJsonPath: string): Promise<{ model: Stor
     const parsed: unknown = JSON.parse(text);
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not an object');
     json = parsed as Record<string, unknown>;
+    // Keras 3's config in the Keras 2 form stock TF.js loads; the digest below still covers the bytes read.
+    if (modelKind(json) === 'layers') json = { ...json, modelTopology: keras2Topology(json.modelTopology) };
   } catch (e) {
     throw new McbError(
       'MCB_MODEL_INVALID',

@@ -5,7 +5,15 @@
  */
 import { McbError } from '../errors.js';
 import { architectureMisfit, enginePackages, resolveBackend } from '../engine/index.js';
-import { modelKind, modelLayers, nonFiniteWeights, readModelDir, type ModelLayer } from '../model/index.js';
+import {
+  modelKind,
+  modelLayers,
+  modelSignature,
+  nonFiniteWeights,
+  readModelDir,
+  type ModelLayer,
+  type ModelSignature,
+} from '../model/index.js';
 import type { ModelKind } from '../passes/index.js';
 import { datasetFacts, datasetId, datasetShape, type DatasetFacts, type DatasetFactsMap } from '../data/index.js';
 import {
@@ -24,6 +32,8 @@ export interface PlanInputs {
   modelDigest?: string;
   /** The baseline's format when it is a model file (a trained baseline is a layers model). */
   modelKind?: ModelKind;
+  /** What the baseline model file takes and gives: checked against the data and thresholds at planning. */
+  signature?: ModelSignature;
   /** The baseline's layers, gathered when the recipe has overrides (or `layers: true` asks): for per-layer plans. */
   layers?: ModelLayer[];
   /**
@@ -45,6 +55,7 @@ export async function gatherPlanInputs(
       const { model, digest } = await readModelDir(recipe.model.path);
       inputs.modelDigest = digest;
       inputs.modelKind = modelKind(model.json);
+      inputs.signature = modelSignature(model.json);
       checkFinite(model, recipe.model.path, recipe.model.nonFinite ?? 'fail');
       if (wantLayers) inputs.layers = modelLayers(model.json, model.weightSpecs);
     } catch (e) {

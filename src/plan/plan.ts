@@ -13,6 +13,7 @@ import { formatPosition, type DataSpec, type Recipe } from '../recipe/index.js';
 import { canonicalJson, sha256Hex } from '../util/hash.js';
 import { MCBUILD_VERSION } from '../version.js';
 import { checkLabelFree, checkOverrides } from './checks.js';
+import { fitRecipeToModel } from './model-fit.js';
 import type { PlanInputs } from './inputs.js';
 import { planPasses } from './passes.js';
 import {
@@ -25,7 +26,9 @@ import {
   type StepSpec,
 } from './types.js';
 
-export function plan(recipe: Recipe, inputs: PlanInputs): Plan {
+export function plan(written: Recipe, inputs: PlanInputs): Plan {
+  // The data made to fit the model's inputs (integer inputs take raw values), after checking they fit.
+  const recipe = inputs.signature ? fitRecipeToModel(written, inputs.signature, inputs.datasets) : written;
   const steps: Step[] = [];
   const byId = new Map<string, Step>();
   const add = (
@@ -91,19 +94,22 @@ export function plan(recipe: Recipe, inputs: PlanInputs): Plan {
   }
 
   const latency = recipe.runtime.latency;
+  // `model.outputs`: which outputs the eval steps measure, in their keys.
+  const measured = recipe.model.kind === 'file' && recipe.model.outputs ? { outputs: recipe.model.outputs } : {};
   const evalOwn = (data: DataSpec) => ({
     step: 'eval',
     metrics: METRICS_VERSION,
     data: datasetFingerprint(data, inputs.datasets),
     ...numerics,
     ...(latency ? { latency } : {}),
+    ...measured,
   });
   const evalTitle = (who: string) => `evaluate ${who} on ${describeDataset(recipe.data.eval)}`;
   if (!datasetLabelled(recipe.data.eval, inputs.datasets)) checkLabelFree(recipe);
   add(
     'eval-baseline',
     evalTitle('baseline'),
-    { kind: 'eval', role: 'baseline', data: recipe.data.eval, ...(latency ? { latency } : {}) },
+    { kind: 'eval', role: 'baseline', data: recipe.data.eval, ...(latency ? { latency } : {}), ...measured },
     ['baseline'],
     'metrics',
     evalOwn(recipe.data.eval),
@@ -122,7 +128,7 @@ export function plan(recipe: Recipe, inputs: PlanInputs): Plan {
   add(
     'eval-result',
     evalTitle('result'),
-    { kind: 'eval', role: 'result', data: recipe.data.eval, ...(latency ? { latency } : {}) },
+    { kind: 'eval', role: 'result', data: recipe.data.eval, ...(latency ? { latency } : {}), ...measured },
     [previous, 'eval-baseline'],
     'metrics',
     evalOwn(recipe.data.eval),

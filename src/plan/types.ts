@@ -9,9 +9,11 @@ export const CACHE_FORMAT = 1;
 /**
  * Bump when what an eval step measures changes. 2: gzip and brotli transfer sizes, per-file sizes. 3: MACs
  * and FLOPs from the topology, measured latency at batch 1 and 32. 4: top-k and per-class accuracy, non-zero
- * parameters, the outputs kept for fidelity (agreement, KL) to the baseline.
+ * parameters, the outputs kept for fidelity (agreement, KL) to the baseline. 5: every output of the model
+ * measured and kept (several outputs, integer inputs, executeAsync), distances (cosine, relative errors) and
+ * top-k agreement in fidelity.
  */
-export const METRICS_VERSION = 4;
+export const METRICS_VERSION = 5;
 /** Bump when the interleaved latency comparison changes what it measures or how. */
 export const LATENCY_COMPARE_VERSION = 1;
 /** Bump when the training loop or a builtin architecture changes what it produces for the same options. */
@@ -25,7 +27,14 @@ export type StepSpec =
   | { kind: 'load'; path: string }
   | { kind: 'train'; train: TrainSpec }
   | PassSpec
-  | { kind: 'eval'; role: 'baseline' | 'result'; data: DataSpec; latency?: LatencyRuntime }
+  | {
+      kind: 'eval';
+      role: 'baseline' | 'result';
+      data: DataSpec;
+      latency?: LatencyRuntime;
+      /** `model.outputs`: the outputs to measure, by name (all when absent). */
+      outputs?: string[];
+    }
   | { kind: 'latency'; data: DataSpec; latency?: LatencyRuntime };
 
 export interface PassSpec {

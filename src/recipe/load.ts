@@ -144,7 +144,7 @@ export async function loadRecipeSet(
 }
 
 /**
- * `model` takes exactly one of `path` and `train` (and `nonFinite` only beside `path`). Checked before the
+ * `model` takes exactly one of `path` and `train` (and `nonFinite`, `outputs` only beside `path`). Checked before the
  * schema, whose anyOf/not would otherwise report the mistake as three abstract errors.
  */
 function checkModelKeys(data: unknown, source: RecipeSource): void {
@@ -152,13 +152,19 @@ function checkModelKeys(data: unknown, source: RecipeSource): void {
   if (!isPlainObject(model)) return;
   const at = () => formatPosition(source.positionOf(['model']));
   const sources = ['path', 'train'].filter((k) => k in model);
-  if (sources.length !== 1 && Object.keys(model).every((k) => ['path', 'train', 'nonFinite'].includes(k))) {
+  if (sources.length !== 1 && Object.keys(model).every((k) => ['path', 'train', 'nonFinite', 'outputs'].includes(k))) {
     throw new McbError('MCB_RECIPE_INVALID', `\`model\` must have exactly one of: path, train at ${at()}`);
   }
   if ('nonFinite' in model && 'train' in model) {
     throw new McbError(
       'MCB_RECIPE_INVALID',
       `\`model.nonFinite\` at ${formatPosition(source.positionOf(['model', 'nonFinite']))} applies to a model file (\`model.path\`); a model mcbuild trains is checked by training itself. Remove it.`,
+    );
+  }
+  if ('outputs' in model && 'train' in model) {
+    throw new McbError(
+      'MCB_RECIPE_INVALID',
+      `\`model.outputs\` at ${formatPosition(source.positionOf(['model', 'outputs']))} chooses outputs of a model file (\`model.path\`); a model mcbuild trains has one output. Remove it.`,
     );
   }
 }

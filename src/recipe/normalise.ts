@@ -34,6 +34,7 @@ export interface RawRecipe {
   model: {
     path?: string;
     nonFinite?: 'fail' | 'warn';
+    outputs?: string[];
     train?: Partial<TrainSpec> & { architecture: string; dataset?: 'mnist'; limit?: number };
   };
   data: { eval: RawDataSpec; calibration?: RawDataSpec; train?: RawDataSpec };
@@ -103,6 +104,7 @@ export function normalise(raw: RawRecipe, ctx: NormaliseContext): Recipe {
       kind: 'file',
       path: fromRecipe(raw.model.path),
       ...(raw.model.nonFinite === undefined ? {} : { nonFinite: raw.model.nonFinite }),
+      ...(raw.model.outputs === undefined ? {} : { outputs: [...raw.model.outputs] }),
     };
   } else {
     const t = raw.model.train!;
@@ -174,7 +176,7 @@ export function normalise(raw: RawRecipe, ctx: NormaliseContext): Recipe {
       );
     }
   }
-  if (raw.thresholds?.fidelity) thresholds.fidelity = { ...raw.thresholds.fidelity };
+  if (raw.thresholds?.fidelity) thresholds.fidelity = structuredClone(raw.thresholds.fidelity);
   if (raw.thresholds?.metrics) {
     thresholds.metrics = {};
     for (const [name, set] of Object.entries(raw.thresholds.metrics)) {

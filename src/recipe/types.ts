@@ -91,9 +91,12 @@ export interface TrainSpec extends TrainingOptions {
   data: DataSpec;
 }
 
-/** `nonFinite`: what a NaN/Inf weight in the file does; absent means `fail` (see readModelDir's callers). */
+/**
+ * `nonFinite`: what a NaN/Inf weight in the file does; absent means `fail` (see readModelDir's callers).
+ * `outputs`: the outputs to measure, by name; absent means all.
+ */
 export type ModelSource =
-  { kind: 'file'; path: string; nonFinite?: 'fail' | 'warn' } | { kind: 'train'; train: TrainSpec };
+  { kind: 'file'; path: string; nonFinite?: 'fail' | 'warn'; outputs?: string[] } | { kind: 'train'; train: TrainSpec };
 
 export interface PassEntry {
   /** Position in `passes`, for messages and step ids. */
@@ -141,6 +144,16 @@ export interface LatencyThreshold {
   significance?: { level?: number; reading?: 'significant' | 'strict' };
 }
 
+/** Limits on the result's fidelity to the baseline, over every output or for one. */
+export interface FidelityLimits {
+  minAgreement?: number;
+  minTopKAgreement?: number;
+  maxMeanKl?: number;
+  minCosine?: number;
+  maxMeanRelError?: number;
+  maxRelError?: number;
+}
+
 export interface Thresholds {
   accuracy?: {
     maxDrop?: number;
@@ -151,7 +164,7 @@ export interface Thresholds {
     /** Judge maxDrop on the paired outcomes (src/metrics/significance.ts) instead of the raw difference. */
     significance?: { test: 'mcnemar' | 'bootstrap'; level?: number; reading?: 'significant' | 'strict' };
   };
-  fidelity?: { minAgreement?: number; maxMeanKl?: number };
+  fidelity?: FidelityLimits & { outputs?: Record<string, FidelityLimits> };
   /** `metrics.<name>.<limit>`: limits on any named metric (src/metrics/named.ts); byte sizes parsed to numbers. */
   metrics?: Record<string, Partial<Record<'min' | 'max' | 'maxDrop' | 'maxRelativeDrop' | 'minRatio', number>>>;
   /** Judged on the interleaved baseline/result timing of the `latency` step (src/metrics/latency-compare.ts). */

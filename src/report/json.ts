@@ -46,6 +46,7 @@ export function buildReport(plan: Plan, exec: Execution, verdict: Verdict): Repo
     ...(m.peakBytes === undefined ? {} : { peakBytes: m.peakBytes }),
     ...(m.topK === undefined ? {} : { topK: m.topK }),
     ...(m.perClass === undefined ? {} : { perClass: m.perClass }),
+    ...(m.outputs === undefined ? {} : { outputs: m.outputs }),
     ...(m.fidelity === undefined ? {} : { fidelity: m.fidelity }),
     ...(m.paired === undefined ? {} : { paired: m.paired }),
     ...(m.macs === undefined ? {} : { macs: m.macs }),

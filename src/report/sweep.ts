@@ -75,7 +75,7 @@ export function summariseSweep(
     };
     if (r.accuracy !== undefined && b.accuracy !== undefined)
       Object.assign(row, { accuracy: r.accuracy, accuracyDrop: b.accuracy - r.accuracy });
-    if (r.fidelity) row.agreement = r.fidelity.agreement;
+    if (r.fidelity?.agreement !== undefined) row.agreement = r.fidelity.agreement;
     return row;
   });
   // Label-free eval data has no accuracy: agreement with the baseline is the quality axis instead.

@@ -1,3 +1,4 @@
+import { showCosine, type StoredFidelity } from '../metrics/index.js';
 import type { Report } from './json.js';
 import { formatBytes } from '../util/bytes.js';
 
@@ -91,18 +92,7 @@ export function metricRows(report: Report, previous?: Report): string[][] {
         ]
       : []),
     ...worstClassRow(report, p !== undefined),
-    ...(r.fidelity
-      ? [
-          [
-            'agreement',
-            '',
-            pct(r.fidelity.agreement),
-            "result's top-1 = baseline's",
-            ...(p ? [p.fidelity ? signed(r.fidelity.agreement - p.fidelity.agreement, pp) : ''] : []),
-          ],
-          ['mean KL', '', r.fidelity.meanKl.toExponential(2), 'KL(baseline ‖ result), nats', ...(p ? [''] : [])],
-        ]
-      : []),
+    ...fidelityRows(r.fidelity, p?.fidelity, p !== undefined),
     [
       'params',
       String(b.params),
@@ -225,4 +215,51 @@ export function renderTable(report: Report, style: Styler = (_s, t) => t, previo
   const verdict = report.verdict === 'pass' ? style('green', 'PASS') : style('red', 'FAIL');
   out.push('', `verdict: ${style('bold', verdict)} (backend ${report.backend})`);
   return out.join('\n');
+}
+
+/**
+ * Fidelity to the baseline: classifier figures where an output is a distribution, distances for every
+ * output, and one line per output when there are several (the figures above them are the worst).
+ */
+function fidelityRows(
+  f: StoredFidelity | undefined,
+  previous: StoredFidelity | undefined,
+  compared: boolean,
+): string[][] {
+  if (!f) return [];
+  const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
+  const pp = (v: number) => `${v > 0 ? '+' : v < 0 ? '-' : '±'}${Math.abs(v * 100).toFixed(2)} pp`;
+  const pad = compared ? [''] : [];
+  const rows: string[][] = [];
+  if (f.agreement !== undefined)
+    rows.push([
+      'agreement',
+      '',
+      pct(f.agreement),
+      "result's top-1 = baseline's",
+      ...(compared ? [previous?.agreement !== undefined ? pp(f.agreement - previous.agreement) : ''] : []),
+    ]);
+  if (f.meanKl !== undefined)
+    rows.push(['mean KL', '', f.meanKl.toExponential(2), 'KL(baseline ‖ result), nats', ...pad]);
+  if (f.cosine !== undefined)
+    rows.push(['cosine', '', showCosine(f.cosine), 'mean per sample, to the baseline', ...pad]);
+  if (f.maxRelError !== undefined)
+    rows.push([
+      'max rel. error',
+      '',
+      f.maxRelError.toExponential(2),
+      `mean ${(f.meanRelError ?? 0).toExponential(2)}; |Δ| / the output's range`,
+      ...pad,
+    ]);
+  const outputs = f.outputs ?? [];
+  if (outputs.length > 1)
+    for (const o of outputs)
+      rows.push([
+        `  output ${o.name}`,
+        '',
+        o.cosine !== undefined ? `cos ${showCosine(o.cosine)}` : `rel ${o.maxRelError.toExponential(2)}`,
+        `${o.width} wide${o.agreement !== undefined ? `, agreement ${pct(o.agreement)}` : ''}, max rel. error ${o.maxRelError.toExponential(2)}`,
+        ...pad,
+      ]);
+  return rows;
 }

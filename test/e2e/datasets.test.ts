@@ -245,7 +245,7 @@ describe('datasets beyond mnist, through the CLI', () => {
     const r = await build('two.yaml');
     expect(r.code, r.all).toBe(2);
     expect(r.stderr).toMatch(
-      /MCB_MODEL_INVALID: .*the model outputs shape \[1, 10\] but images:data\/two has 2 classes; .*Give the image folder one class folder per model output, .*or read it label-free \(`labels: false`\)/,
+      /MCB_MODEL_INVALID: .*the model's output \S+ has shape \[1, 10\] but images:data\/two has 2 classes; .*Give the image folder one class folder per model output, .*or read it label-free \(`labels: false`\)/,
     );
     expect(stackLines(r.all)).toEqual([]);
     // Labels beyond the model's outputs: the hint is to fix the labels, not to raise numClasses.

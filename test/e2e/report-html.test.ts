@@ -428,7 +428,7 @@ describe('renderHtml', () => {
       pareto: { axis: string; results: { points: { y: number }[] }[]; baselines: { y: number }[] };
     };
     expect(data.pareto.axis).toBe('agreement');
-    expect(data.pareto.results[0]!.points[0]!.y).toBeCloseTo(r.metrics.result.fidelity!.agreement * 100, 3);
+    expect(data.pareto.results[0]!.points[0]!.y).toBeCloseTo(r.metrics.result.fidelity!.agreement! * 100, 3);
     expect(data.pareto.baselines).toEqual([expect.objectContaining({ y: 100 })]);
     expect(html).toContain('<h2>Size vs agreement with the baseline</h2>');
   });

@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import type { Dataset, LabelledDataset } from '../../src/data/index.js';
-import { fromLayersModel } from '../../src/engine/runtime.js';
+import { fromLayersModel, layersInference } from '../../src/engine/runtime.js';
 import { gate } from '../../src/gate/index.js';
 import { measureAccuracy, measureOutputs, measurePeakMemory } from '../../src/metrics/accuracy.js';
 import { measureFidelity, pairedOutcomes } from '../../src/metrics/fidelity.js';
@@ -43,12 +43,7 @@ describe('measureAccuracy: top-1, top-k and per class', () => {
     ];
     const labels = [0, 1, 5, 2, 1];
     const model = identity();
-    const r = await measureAccuracy(
-      tf,
-      { predict: (x) => model.predict(x) as tf.Tensor, dispose: () => model.dispose() },
-      dataset(rows, labels),
-      { batchSize: 2 },
-    );
+    const r = await measureAccuracy(tf, layersInference(model), dataset(rows, labels), { batchSize: 2 });
     expect([r.correct, r.count, r.accuracy]).toEqual([2, 5, 0.4]);
     expect(r.topK).toEqual({ k: 5, correct: 4, accuracy: 0.8 });
     const pc = Object.fromEntries(r.perClass.filter((c) => c.count > 0).map((c) => [c.class, [c.correct, c.count]]));
@@ -71,7 +66,7 @@ describe('label-free data: outputs of any width, fidelity only', () => {
       inputShape: [6],
     };
     const before = tf.memory().numTensors;
-    const r = await measureOutputs(tf, { predict: (x) => model.predict(x) as tf.Tensor, dispose: () => {} }, free, {
+    const r = await measureOutputs(tf, layersInference(model, { keep: true }), free, {
       batchSize: 2,
     });
     expect(tf.memory().numTensors).toBe(before);
@@ -277,12 +272,7 @@ describe('measurePeakMemory', () => {
       rows.map(() => 0),
     );
     const before = tf.memory().numBytes;
-    const peak = await measurePeakMemory(
-      tf,
-      { predict: (x) => model.predict(x) as tf.Tensor, dispose: () => model.dispose() },
-      ds,
-      256,
-    );
+    const peak = await measurePeakMemory(tf, layersInference(model), ds, 256);
     // Weights (36 floats) are already allocated; the batch (256×6) and its output (256×6) are added on top.
     expect(peak).toBeGreaterThanOrEqual(before + 2 * 256 * 6 * 4);
     expect(peak).toBeLessThan(before + 64 * 1024);

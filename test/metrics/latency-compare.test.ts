@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadMnist } from '../../src/data/mnist.js';
 import { buildArchitecture } from '../../src/engine/architectures/index.js';
-import { loadEngine } from '../../src/engine/runtime.js';
+import { layersInference, loadEngine } from '../../src/engine/runtime.js';
 import { gate } from '../../src/gate/index.js';
 import {
   compareLatency,
@@ -205,7 +205,7 @@ describe('compareLatency on real TF.js models', () => {
     // 784·8 + 8·10 ≈ 6k MACs against 784·1024 + 1024·1024 + 1024·10 ≈ 1.9M MACs per sample.
     const small = buildArchitecture(tf, 'mlp', { hidden: [8] }, opts);
     const large = buildArchitecture(tf, 'mlp', { hidden: [1024, 1024] }, opts);
-    const wrap = (m: tf.LayersModel) => ({ predict: (x: tf.Tensor) => m.predict(x) as tf.Tensor, dispose: () => {} });
+    const wrap = (m: tf.LayersModel) => layersInference(m, { keep: true });
     const before = tf.memory().numTensors;
     const c = await compareLatency(tf, wrap(large), wrap(small), ds, 'wasm', { batchSizes: [1, 32] });
     expect(tf.memory().numTensors).toBe(before);

@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadMnist } from '../../src/data/mnist.js';
 import { buildArchitecture } from '../../src/engine/architectures/index.js';
-import { loadEngine } from '../../src/engine/runtime.js';
+import { layersInference, loadEngine } from '../../src/engine/runtime.js';
 import { LATENCY_BATCHES } from '../../src/recipe/index.js';
 import { MAX_RUNS, measureLatency, median, MIN_RUNS, percentile, WARMUP_RUNS } from '../../src/metrics/latency.js';
 
@@ -21,12 +21,7 @@ describe('measureLatency', () => {
     const model = buildArchitecture(tf, 'lenet5', {}, { inputShape: ds.inputShape, numClasses: 10, seed: 1 });
     const before = tf.memory().numTensors;
     const started = Date.now();
-    const l = await measureLatency(
-      tf,
-      { predict: (x) => model.predict(x) as tf.Tensor, dispose: () => {} },
-      ds,
-      'wasm',
-    );
+    const l = await measureLatency(tf, layersInference(model, { keep: true }), ds, 'wasm');
     expect(tf.memory().numTensors).toBe(before);
     expect(l.batches.map((b) => b.batchSize)).toEqual([...LATENCY_BATCHES]);
     for (const b of l.batches) {
@@ -71,13 +66,11 @@ describe('measureLatency', () => {
       { hidden: [16] },
       { inputShape: ds.inputShape, numClasses: 10, seed: 1 },
     );
-    const l = await measureLatency(
-      tf,
-      { predict: (x) => model.predict(x) as tf.Tensor, dispose: () => {} },
-      ds,
-      'wasm',
-      { batchSizes: [4, 64], runs: 7, warmup: 2 },
-    );
+    const l = await measureLatency(tf, layersInference(model, { keep: true }), ds, 'wasm', {
+      batchSizes: [4, 64],
+      runs: 7,
+      warmup: 2,
+    });
     expect(l.batches.map((b) => [b.batchSize, b.runs])).toEqual([
       [4, 7],
       [64, 7],

@@ -5,11 +5,12 @@ import { filesToModel } from '../../model/index.js';
 import type { Engine, InferenceModel } from '../../engine/runtime.js';
 import { cancelled, McbError } from '../../errors.js';
 import {
-  measureFidelity,
+  measureOutputFidelity,
   measureSize,
   modelCost,
   nonZeroParams,
   pairedOutcomes,
+  type MeasuredOutput,
   type Metrics,
 } from '../../metrics/index.js';
 import type { Step } from '../../plan/index.js';
@@ -28,29 +29,23 @@ export async function runEval(step: Step, spec: EvalSpec, inputs: CacheEntry[], 
   const ds = await loadChecked(spec.data, step.keyInputs.data);
   const model = await loadForInference(tf, stored);
   try {
-    const width = checkInputShape(tf, model, ds, step);
-    const {
-      outputs,
-      classes,
-      count,
-      accuracy: acc,
-    } = await measureOutputs(tf, model, ds, {
+    const width = await checkModelFits(tf, model, ds, step, spec.outputs);
+    const measured = await measureOutputs(tf, model, ds, {
       classes: width,
       signal: rt.signal,
+      ...(spec.outputs ? { outputs: spec.outputs } : {}),
       onProgress: (done, total) => rt.progress(`${done}/${total} samples`, done / total),
     });
+    const { outputs, classes, count, accuracy: acc, all } = measured;
     // The result is compared with the baseline's outputs, kept in the baseline's eval entry.
-    const baselineOutputs = spec.role === 'result' ? inputs[1]?.files.get(OUTPUTS_FILE) : undefined;
-    const baselineFloats = baselineOutputs ? floatsOf(baselineOutputs) : undefined;
-    if (baselineFloats && baselineFloats.length !== outputs.length) {
-      throw new McbError(
-        'MCB_MODEL_INVALID',
-        `${step.title}: the result gives ${classes} outputs per sample but the baseline gave ${baselineFloats.length / Math.max(1, count)}; fidelity compares outputs of the same width, so the passes must keep the model's output layer.`,
-      );
-    }
-    const fidelity = baselineFloats ? measureFidelity(baselineFloats, outputs, classes) : undefined;
+    const baseline = spec.role === 'result' && inputs[1] ? keptOutputs(inputs[1]) : undefined;
+    if (baseline) sameOutputs(step, baseline, all);
+    // With labels, the first output is a classifier's even when it gives logits.
+    const fidelity = baseline
+      ? measureOutputFidelity(baseline, all, ds.y ? { classifier: all[0]!.name } : {})
+      : undefined;
     // Label-free data has no right answers: accuracy and paired outcomes are left out, fidelity remains.
-    const paired = baselineFloats && ds.y ? pairedOutcomes(baselineFloats, outputs, ds.y, classes) : undefined;
+    const paired = baseline && ds.y ? pairedOutcomes(baseline[0]!.values, outputs, ds.y, classes) : undefined;
     const peakBytes = await measurePeakMemory(tf, model, ds);
     rt.progress('measuring latency');
     const latency = await measureLatency(tf, model, ds, backend, {
@@ -62,6 +57,7 @@ export async function runEval(step: Step, spec: EvalSpec, inputs: CacheEntry[], 
     const metrics: Metrics = {
       ...(acc ?? {}),
       count,
+      outputs: all.map((o) => ({ name: o.name, width: o.width })),
       ...measureSize(stored),
       nonZeroParams: nonZeroParams(stored),
       peakBytes,
@@ -71,12 +67,32 @@ export async function runEval(step: Step, spec: EvalSpec, inputs: CacheEntry[], 
       latency,
     };
     return {
-      files: new Map([[OUTPUTS_FILE, new Uint8Array(outputs.buffer, outputs.byteOffset, outputs.byteLength)]]),
+      files: new Map(
+        all.map((o, i) => [outputsFile(i), new Uint8Array(o.values.buffer, o.values.byteOffset, o.values.byteLength)]),
+      ),
       meta: { ...metrics },
     };
   } finally {
     model.dispose();
   }
+}
+
+/** The outputs a baseline eval entry kept, with their names and widths. */
+function keptOutputs(entry: CacheEntry): MeasuredOutput[] {
+  const kept = (entry.meta as Partial<Metrics>).outputs ?? [];
+  return kept.map((o, i) => ({ ...o, values: floatsOf(entry.files.get(outputsFile(i)) ?? new Uint8Array(0)) }));
+}
+
+function sameOutputs(step: Step, baseline: readonly MeasuredOutput[], result: readonly MeasuredOutput[]): void {
+  const show = (o: readonly MeasuredOutput[]) => o.map((x) => `${x.name} (${x.width} per sample)`).join(', ');
+  const same =
+    baseline.length === result.length &&
+    baseline.every((b, i) => b.name === result[i]!.name && b.width === result[i]!.width);
+  if (!same)
+    throw new McbError(
+      'MCB_MODEL_INVALID',
+      `${step.title}: the result's outputs are ${show(result)} but the baseline's were ${show(baseline)}; fidelity compares the same outputs, so the passes must keep the model's outputs and their widths.`,
+    );
 }
 
 export async function runLatency(
@@ -109,47 +125,61 @@ export async function runLatency(
 }
 
 /**
- * A model that does not fit the data fails here with a readable message instead of deep inside TF.js.
- * Returns the model's output width: the class count for labelled data (more outputs than the largest label
- * when the class count was only inferred from the labels), any width for label-free data.
+ * A model that does not fit the data fails here with a readable message instead of deep inside TF.js (the
+ * planner checks what the model declares; this checks what it does). Returns the first kept output's width:
+ * the class count for labelled data (more outputs than the largest label when the class count was only
+ * inferred from the labels), any width for label-free data.
  */
-function checkInputShape(tf: Engine['tf'], model: InferenceModel, ds: Dataset, step: Step): number {
+async function checkModelFits(
+  tf: Engine['tf'],
+  model: InferenceModel,
+  ds: Dataset,
+  step: Step,
+  keep: readonly string[] | undefined,
+): Promise<number> {
+  let shape: number[];
+  const x = tf.zeros([1, ...ds.inputShape], model.inputDtype);
   try {
-    return tf.tidy(() => {
-      const out = model.predict(tf.zeros([1, ...ds.inputShape]));
-      const classes = out.shape[out.shape.length - 1] ?? 0;
-      const fits =
-        ds.numClasses === undefined ||
-        classes === ds.numClasses ||
-        (ds.classesInferred === true && classes > ds.numClasses);
-      if (out.shape.length !== 2 || !fits) {
-        const data =
-          ds.numClasses === undefined
-            ? `${ds.name} is label-free (any output width will do)`
-            : `${ds.name} has ${ds.numClasses} classes${!ds.classesInferred ? '' : out.shape.length === 2 && classes < ds.numClasses ? ` (its largest label is ${ds.numClasses - 1}, beyond the model's ${classes} outputs: fix the labels, or use the model they were made for)` : ' (its largest label + 1; set `numClasses` if the model has more)'}`;
-        // Class folders name the labels by position: the fix is the folders (or no labels), not an option.
-        const fix =
-          out.shape.length === 2 && ds.classNames
-            ? ` Give the image folder one class folder per model output, listed in the model's order with \`classes\`, or read it label-free (\`labels: false\`) and gate on fidelity to the baseline.`
-            : '';
-        throw new McbError(
-          'MCB_MODEL_INVALID',
-          `${step.title}: the model outputs shape [${out.shape.join(', ')}] but ${data}; mcbuild measures models whose output is [batch, classes].${fix}`,
-        );
-      }
-      return classes;
-    });
+    const outs = await model.run(x);
+    const first = keep ? model.outputNames.indexOf(keep[0]!) : 0;
+    shape = outs[Math.max(0, first)]?.shape ?? [];
+    tf.dispose(outs);
   } catch (e) {
     if (e instanceof McbError) throw e;
     throw new McbError(
       'MCB_MODEL_INVALID',
       `${step.title}: the model does not accept ${ds.name} inputs of shape [batch, ${ds.inputShape.join(', ')}] (${e instanceof Error ? e.message.split('\n')[0] : String(e)}). Use data the model was built for.`,
     );
+  } finally {
+    x.dispose();
   }
+  if (ds.numClasses === undefined) return shape.slice(1).reduce((a, b) => a * b, 1);
+  const classes = shape[shape.length - 1] ?? 0;
+  const fits = classes === ds.numClasses || (ds.classesInferred === true && classes > ds.numClasses);
+  if (shape.length !== 2 || !fits) {
+    const data = `${ds.name} has ${ds.numClasses} classes${!ds.classesInferred ? '' : shape.length === 2 && classes < ds.numClasses ? ` (its largest label is ${ds.numClasses - 1}, beyond the model's ${classes} outputs: fix the labels, or use the model they were made for)` : ' (its largest label + 1; set `numClasses` if the model has more)'}`;
+    // Class folders name the labels by position: the fix is the folders (or no labels), not an option.
+    const fix =
+      shape.length === 2 && ds.classNames
+        ? ` Give the image folder one class folder per model output, listed in the model's order with \`classes\`, or read it label-free (\`labels: false\`) and gate on fidelity to the baseline.`
+        : ' Labels are read against the first output measured (`model.outputs` chooses it); without labels every output is compared with the baseline.';
+    throw new McbError(
+      'MCB_MODEL_INVALID',
+      `${step.title}: the model's output ${model.outputNames[0] ?? ''} has shape [${shape.join(', ')}] but ${data}; accuracy needs an output of shape [batch, classes].${fix}`,
+    );
+  }
+  return classes;
 }
 
-/** An eval step's model outputs (samples × classes float32, little-endian), for fidelity and paired statistics. */
+/**
+ * An eval step's model outputs (samples × width float32, little-endian), for fidelity and paired statistics:
+ * the first kept output in OUTPUTS_FILE, the others in outputs-<i>.f32 in the order of the metrics' `outputs`.
+ */
 export const OUTPUTS_FILE = 'outputs.f32';
+
+function outputsFile(i: number): string {
+  return i === 0 ? OUTPUTS_FILE : `outputs-${i}.f32`;
+}
 
 function floatsOf(bytes: Uint8Array): Float32Array {
   const copy = bytes.slice(); // aligned

@@ -7,7 +7,6 @@
  * the hard labels only, and measures teacher, student alone and distilled student on data.eval (the data the
  * gate measures on; it is never trained on), reporting what share of the gap distillation closed.
  */
-import type * as TF from '@tensorflow/tfjs';
 import { isLabelled, labelsNeeded } from '../../data/index.js';
 import { McbError } from '../../errors.js';
 import type { StoredModel } from '../../model/index.js';
@@ -48,7 +47,7 @@ export const distill = definePass<DistillOptions>({
 
   async apply(model, options, ctx) {
     const { tf } = await ctx.engine();
-    const { loadForInference, fromLayersModel } = await import('../../engine/runtime.js');
+    const { loadForInference, fromLayersModel, layersInference } = await import('../../engine/runtime.js');
     const { trainModel } = await import('../../engine/train.js');
     const { architectureMisfit, buildArchitecture } = await import('../../engine/architectures/index.js');
     const { measureAccuracy } = await import('../../metrics/accuracy.js');
@@ -122,7 +121,9 @@ export const distill = definePass<DistillOptions>({
       });
       stored = await fromLayersModel(tf, student);
       if (evalData)
-        distilledEval = score(await measureAccuracy(tf, asInference(student), evalData, { signal: ctx.signal }));
+        distilledEval = score(
+          await measureAccuracy(tf, layersInference(student, { keep: true }), evalData, { signal: ctx.signal }),
+        );
     } finally {
       student.dispose();
     }
@@ -133,7 +134,9 @@ export const distill = definePass<DistillOptions>({
       const alone = build();
       try {
         const result = await trainModel(tf, alone, train, { ...trainOptions, onProgress: report(1, 'student alone') });
-        const aloneEval = score(await measureAccuracy(tf, asInference(alone), evalData, { signal: ctx.signal }));
+        const aloneEval = score(
+          await measureAccuracy(tf, layersInference(alone, { keep: true }), evalData, { signal: ctx.signal }),
+        );
         const gap = aloneEval.errors - teacherEval.errors;
         compare = {
           data: evalData.name,
@@ -171,8 +174,4 @@ interface Score {
 
 function score(r: { accuracy: number; correct: number; count: number }): Score {
   return { accuracy: r.accuracy, errors: r.count - r.correct };
-}
-
-function asInference(model: TF.LayersModel) {
-  return { predict: (x: TF.Tensor) => model.predict(x) as TF.Tensor, dispose: () => {} };
 }

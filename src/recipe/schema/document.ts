@@ -87,6 +87,14 @@ export const MODEL_KEY: JsonSchema = {
         'With `path`: what a NaN or infinite float weight in the model file does. `fail` (default): the build stops before running anything, naming the weight; `warn`: a warning is printed and the build goes on.',
       enum: ['fail', 'warn'],
     },
+    outputs: {
+      description:
+        "With `path`: the model's outputs to measure and compare with the baseline, by name (a layers model's output layer names, a graph model's signature keys or output node names), in this order. Default: every output. With labelled data the first is the one accuracy reads.",
+      type: 'array',
+      minItems: 1,
+      uniqueItems: true,
+      items: { type: 'string', minLength: 1 },
+    },
     train: {
       $ref: '#/$defs/train',
     },

@@ -1,6 +1,49 @@
 import type { JsonSchema } from './types.js';
 
 /** The description of `thresholds.metrics`, whose properties are the named metrics. */
+/** The fidelity limits, for every output (`thresholds.fidelity`) or one (`thresholds.fidelity.outputs.<name>`). */
+const FIDELITY_LIMITS: Record<string, JsonSchema> = {
+  minAgreement: {
+    description:
+      "Smallest allowed fraction of samples on which the result predicts the baseline's top-1 class (e.g. 0.99). Distribution outputs only.",
+    type: 'number',
+    minimum: 0,
+    maximum: 1,
+  },
+  minTopKAgreement: {
+    description:
+      "Smallest allowed fraction of samples on which the baseline's top-1 class is among the result's k highest, k = min(5, classes − 1). Distribution outputs of more than 2 classes only.",
+    type: 'number',
+    minimum: 0,
+    maximum: 1,
+  },
+  maxMeanKl: {
+    description:
+      'Largest allowed mean KL divergence KL(baseline ‖ result) of the output distributions, in nats (a classifier output that gives logits goes through a softmax first). Distribution outputs only.',
+    type: 'number',
+    minimum: 0,
+  },
+  minCosine: {
+    description:
+      "Smallest allowed mean cosine similarity between a sample's baseline and result output vectors (e.g. 0.99 for an embedding). Outputs more than one value wide.",
+    type: 'number',
+    minimum: -1,
+    maximum: 1,
+  },
+  maxMeanRelError: {
+    description:
+      "Largest allowed mean |result − baseline| over every output value, relative to the range of the baseline's values of that output (max − min).",
+    type: 'number',
+    minimum: 0,
+  },
+  maxRelError: {
+    description:
+      "Largest allowed |result − baseline| of any single output value, relative to the range of the baseline's values of that output.",
+    type: 'number',
+    minimum: 0,
+  },
+};
+
 export const METRICS_DESCRIPTION =
   "Limits on any named metric of the result, one vocabulary for all: `min` / `max` bound the result's value; `maxDrop` / `maxRelativeDrop` limit the fall of a higher-is-better metric against the baseline; `minRatio` asks a lower-is-better metric to shrink at least that many times (baseline / result). The blocks above are shorthands for the most common ones.";
 
@@ -156,23 +199,24 @@ export const THRESHOLDS: JsonSchema = {
       },
     },
     fidelity: {
-      description: 'Fidelity of the result to the baseline on the same `data.eval` samples; needs no labels.',
+      description:
+        'Fidelity of the result to the baseline on the same `data.eval` samples; needs no labels. Each limit here holds for every output measured (the worst output decides); `outputs` sets limits for one output by name. Classifier limits (minAgreement, minTopKAgreement, maxMeanKl) read outputs whose rows are class distributions (softmax outputs, or the first output with labelled data); distance limits read every output.',
       type: 'object',
       additionalProperties: false,
       minProperties: 1,
       properties: {
-        minAgreement: {
+        ...FIDELITY_LIMITS,
+        outputs: {
           description:
-            "Smallest allowed fraction of samples on which the result predicts the baseline's top-1 class (e.g. 0.99).",
-          type: 'number',
-          minimum: 0,
-          maximum: 1,
-        },
-        maxMeanKl: {
-          description:
-            'Largest allowed mean KL divergence KL(baseline ‖ result) of the output distributions, in nats (outputs that are not probabilities go through a softmax first).',
-          type: 'number',
-          minimum: 0,
+            'Limits for single outputs, by name (as `model.outputs` names them): `{ <output>: { minCosine: 0.99 } }`.',
+          type: 'object',
+          minProperties: 1,
+          additionalProperties: {
+            type: 'object',
+            additionalProperties: false,
+            minProperties: 1,
+            properties: FIDELITY_LIMITS,
+          },
         },
       },
     },

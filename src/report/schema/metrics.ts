@@ -1,5 +1,40 @@
 import type { JsonSchema } from '../../passes/index.js';
 
+const FIDELITY_FIGURES: Record<string, JsonSchema> = {
+  agreement: {
+    description: "Fraction of samples where the result's top-1 class is the baseline's (distribution outputs).",
+    $ref: '#/$defs/fraction',
+  },
+  topKAgreement: {
+    description:
+      "Fraction of samples where the baseline's top-1 class is among the result's k highest, k = min(5, classes − 1) (distribution outputs of more than 2 classes).",
+    $ref: '#/$defs/fraction',
+  },
+  meanKl: {
+    description:
+      'Mean over samples of KL(baseline ‖ result) of the output distributions, in nats (distribution outputs).',
+    type: 'number',
+    minimum: 0,
+  },
+  cosine: {
+    description:
+      "Mean over samples of the cosine similarity of the baseline's and the result's output vectors (outputs more than one value wide).",
+    type: 'number',
+    minimum: -1,
+    maximum: 1,
+  },
+  meanRelError: {
+    description: "Mean |result − baseline| over the output's values, relative to the range of the baseline's values.",
+    type: 'number',
+    minimum: 0,
+  },
+  maxRelError: {
+    description: "Largest |result − baseline| of any value, relative to the range of the baseline's values.",
+    type: 'number',
+    minimum: 0,
+  },
+};
+
 /** One evaluation's measurements. */
 export const METRICS: JsonSchema = {
   description: 'What an evaluation step measured on one model (src/metrics/index.ts, type Metrics).',
@@ -122,20 +157,45 @@ export const METRICS: JsonSchema = {
         },
       },
     },
+    outputs: {
+      description:
+        'The model outputs measured, in order (the first is the one accuracy reads). Absent in reports from before mcbuild measured several outputs.',
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'width'],
+        properties: {
+          name: { description: 'Output layer name, or signature key / node name of a graph model.', type: 'string' },
+          width: { description: 'Values per sample.', $ref: '#/$defs/count' },
+        },
+      },
+    },
     fidelity: {
-      description: "The result's fidelity to the baseline on the same samples (result only).",
+      description:
+        "The result's fidelity to the baseline on the same samples (result only): each figure is the worst over the outputs measured, and `outputs` has each output's. Classifier figures (agreement, topKAgreement, meanKl) exist only where an output is a class distribution. Reports from before mcbuild measured distances have only agreement and meanKl.",
       type: 'object',
       additionalProperties: false,
-      required: ['agreement', 'meanKl'],
       properties: {
-        agreement: {
-          description: "Fraction of samples where the result's top-1 class is the baseline's.",
-          $ref: '#/$defs/fraction',
-        },
-        meanKl: {
-          description: 'Mean over samples of KL(baseline ‖ result) of the output distributions, in nats.',
-          type: 'number',
-          minimum: 0,
+        ...FIDELITY_FIGURES,
+        outputs: {
+          description: 'Fidelity per output, in the order of `outputs`.',
+          type: 'array',
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['name', 'width', 'distribution', 'meanRelError', 'maxRelError'],
+            properties: {
+              name: { description: 'The output.', type: 'string' },
+              width: { description: 'Values per sample.', $ref: '#/$defs/count' },
+              distribution: {
+                description:
+                  'Whether its rows were read as class distributions (softmax rows, or the first output with labelled data).',
+                type: 'boolean',
+              },
+              ...FIDELITY_FIGURES,
+            },
+          },
         },
       },
     },
