@@ -39,8 +39,11 @@ function input(shape: number[], dtype: 'float32' | 'int32', batch: number, seed:
   );
 }
 
-function json(f: ModelFixture): Record<string, any> {
-  return JSON.parse(readFileSync(f.modelJson, 'utf8')) as Record<string, any>;
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- model.json as parsed: its shape is what is tested
+type Json = any;
+
+function json(f: ModelFixture): Json {
+  return JSON.parse(readFileSync(f.modelJson, 'utf8'));
 }
 
 /** Spread of each row of a [batch, classes] softmax: finite, sums to 1, neither one-hot nor uniform. */
@@ -96,7 +99,7 @@ describe('MobileNetV2 fixtures (224×224×3, 1000 classes)', () => {
     ]);
     expect(statSync(join(f.dir, 'group1-shard1of4.bin')).size).toBe(4 * 1024 * 1024);
     expect(
-      j.weightsManifest[0].weights.find((w: any) => w.name === 'block_1_depthwise/depthwise_kernel').shape,
+      j.weightsManifest[0].weights.find((w: { name: string }) => w.name === 'block_1_depthwise/depthwise_kernel').shape,
     ).toEqual([3, 3, 96, 1]);
 
     const model = await loadLayersFixture(tf, f);
@@ -155,7 +158,7 @@ describe('MobileNetV2 fixtures (224×224×3, 1000 classes)', () => {
     const f = await mobilenetV2Graph();
     expect(f.inputs).toEqual([{ name: 'input_1', tensor: 'input_1:0', shape: [-1, 224, 224, 3], dtype: 'float32' }]);
     expect(f.outputs).toEqual([{ name: 'predictions', tensor: 'Identity:0', shape: [-1, 1000], dtype: 'float32' }]);
-    const nodes = json(f).modelTopology.node as { op: string; attr: Record<string, any> }[];
+    const nodes = json(f).modelTopology.node as { op: string; attr: Json }[];
     const count = (op: string) => nodes.filter((n) => n.op === op).length;
     expect(count('_FusedConv2D')).toBe(35);
     expect(count('FusedDepthwiseConv2dNative')).toBe(17);
@@ -211,7 +214,7 @@ describe('detector and embedding fixtures', () => {
   it('embedding: 128-d L2-normalised rows, PReLU fused into a _FusedConv2D', async () => {
     const f = await embeddingGraph();
     expect(f.outputs).toEqual([{ name: 'embedding', tensor: 'Identity:0', shape: [-1, 128], dtype: 'float32' }]);
-    const nodes = json(f).modelTopology.node as { op: string; attr: Record<string, any> }[];
+    const nodes = json(f).modelTopology.node as { op: string; attr: Json }[];
     expect(nodes.some((n) => n.op === '_FusedConv2D' && n.attr.fused_ops.list.s.map(decode).includes('Prelu'))).toBe(
       true,
     );
