@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadEngine } from '../src/engine/runtime.js';
 import {
+  batchnormGraph,
   detectorGraph,
   embeddingGraph,
   mobilenetV2Graph,
@@ -228,6 +229,25 @@ describe('detector and embedding fixtures', () => {
       expect(Math.hypot(...row)).toBeCloseTo(1, 4);
       expect(Math.max(...row) - Math.min(...row)).toBeGreaterThan(0.05);
     }
+    expect(cosine(v.subarray(0, 128), v.subarray(128))).toBeLessThan(0.9999);
+    tf.dispose([x, y]);
+    model.dispose();
+  });
+
+  it('batch norm left unfolded: Conv2D → FusedBatchNormV3 runs in stock TF.js', async () => {
+    const f = await batchnormGraph();
+    const nodes = json(f).modelTopology.node as { name: string; op: string; input?: string[]; attr: Json }[];
+    const bn = nodes.find((n) => n.op === 'FusedBatchNormV3')!;
+    expect(nodes.find((n) => n.name === bn.input![0])!.op).toBe('Conv2D');
+    expect(bn.attr.is_training).toEqual({ b: false });
+    const specs = json(f).weightsManifest[0].weights as { name: string; shape: number[] }[];
+    for (const input of bn.input!.slice(1)) expect(specs.find((w) => w.name === input)!.shape).toEqual([64]);
+    const model = await loadGraphFixture(tf, f);
+    const x = input(f.inputs[0]!.shape, 'float32', 2, 5);
+    const y = model.predict(x) as tf.Tensor;
+    expect(y.shape).toEqual([2, 128]);
+    const v = (await y.data()) as Float32Array;
+    expect(Math.hypot(...v.subarray(0, 128))).toBeCloseTo(1, 4);
     expect(cosine(v.subarray(0, 128), v.subarray(128))).toBeLessThan(0.9999);
     tf.dispose([x, y]);
     model.dispose();
