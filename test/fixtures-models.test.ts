@@ -174,9 +174,21 @@ describe('MobileNetV2 fixtures (224×224×3, 1000 classes)', () => {
     const x = input(f.inputs[0]!.shape, 'float32', 2, 1);
     const y = model.predict(x) as tf.Tensor;
     expect(y.shape).toEqual([2, 1000]);
-    expectSpreadSoftmax((await y.data()) as Float32Array, 1000);
-    tf.dispose([x, y]);
+    const probs = (await y.data()) as Float32Array;
+    expectSpreadSoftmax(probs, 1000);
     model.dispose();
+
+    // --quantize_uint8: float constants stored uint8, int32 ones (Mean's axes) as they were.
+    const q = await mobilenetV2Graph({ quantization: 'uint8' });
+    const specs = json(q).weightsManifest[0].weights as { name: string; dtype: string; quantization?: object }[];
+    const axes = specs.find((w) => w.name.endsWith('Mean/reduction_indices'))!;
+    expect(axes).toEqual({ name: axes.name, shape: [2], dtype: 'int32' });
+    expect(specs.filter((w) => w.dtype === 'float32').every((w) => w.quantization)).toBe(true);
+    const quantized = await loadGraphFixture(tf, q);
+    const yq = quantized.predict(x) as tf.Tensor;
+    expect(cosine((await yq.data()) as Float32Array, probs)).toBeGreaterThan(0.9);
+    tf.dispose([x, y, yq]);
+    quantized.dispose();
   });
 });
 
