@@ -11,6 +11,7 @@ import { loadEngine } from '../src/engine/runtime.js';
 import {
   batchnormGraph,
   detectorGraph,
+  detectorGraphUint8,
   embeddingGraph,
   mobilenetV2Graph,
   mobilenetV2Keras3,
@@ -263,5 +264,26 @@ describe('detector and embedding fixtures', () => {
     expect(cosine(v.subarray(0, 128), v.subarray(128))).toBeLessThan(0.9999);
     tf.dispose([x, y]);
     model.dispose();
+  });
+
+  it('detector with a uint8 input: the graph says DT_UINT8, TF.js takes int32 values 0..255', async () => {
+    const f = await detectorGraphUint8();
+    expect(f.inputs).toEqual([{ name: 'image', tensor: 'image:0', shape: [1, 96, 96, 3], dtype: 'uint8' }]);
+    const cast = (json(f).modelTopology.node as { op: string; attr: Json }[]).find((n) => n.op === 'Cast')!;
+    expect(cast.attr.SrcT).toEqual({ type: 'DT_UINT8' });
+    const model = await loadGraphFixture(tf, f);
+    const x = input([1, 96, 96, 3], 'int32', 1, 3);
+    const ys = (await model.executeAsync({ image: x }, ['scores', 'refinement'])) as tf.Tensor[];
+    expect(ys.map((y) => y.shape)).toEqual([
+      [1, 1152, 1],
+      [1, 3],
+    ]);
+    // The same weights (same seed, same names) and the same values: the int32 model's outputs.
+    const same = await loadGraphFixture(tf, await detectorGraph());
+    const ref = (await same.executeAsync({ image: x }, ['scores', 'refinement'])) as tf.Tensor[];
+    for (const [i, y] of ys.entries()) expect(Array.from(await y.data())).toEqual(Array.from(await ref[i]!.data()));
+    tf.dispose([x, ...ys, ...ref]);
+    model.dispose();
+    same.dispose();
   });
 });
