@@ -16,6 +16,7 @@ import {
   mobilenetV2Graph,
   mobilenetV2Keras3,
   mobilenetV2Layers,
+  nestedLayers,
   type ModelFixture,
 } from './fixtures/models/index.js';
 import { loadGraphFixture, loadLayersFixture } from './fixtures/models/load.js';
@@ -285,5 +286,33 @@ describe('detector and embedding fixtures', () => {
     tf.dispose([x, ...ys, ...ref]);
     model.dispose();
     same.dispose();
+  });
+
+  it('nested model and shared layer (Keras 2 form): two outputs through stock TF.js', async () => {
+    const f = await nestedLayers();
+    const layers = json(f).modelTopology.model_config.config.layers as { class_name: string; name: string }[];
+    expect(layers.map((l) => `${l.class_name}:${l.name}`)).toEqual([
+      'InputLayer:image',
+      'Functional:encoder',
+      'Dense:proj',
+      'Dense:mix',
+      'Dense:classes',
+    ]);
+    expect(json(f).modelTopology.model_config.config.output_layers).toEqual([
+      ['classes', 0, 0],
+      ['proj', 1, 0],
+    ]);
+    const model = await loadLayersFixture(tf, f);
+    expect(model.outputNames).toEqual(f.outputs.map((o) => o.name));
+    const x = input(f.inputs[0]!.shape, 'float32', 2, 9);
+    const [classes, proj] = model.predict(x) as tf.Tensor[];
+    expect(classes!.shape).toEqual([2, 10]);
+    expect(proj!.shape).toEqual([2, 32]);
+    expectSpreadSoftmax((await classes!.data()) as Float32Array, 10);
+    const p = (await proj!.data()) as Float32Array;
+    expect(p.every((v) => Number.isFinite(v) && v >= 0)).toBe(true);
+    expect(Math.max(...p)).toBeGreaterThan(0);
+    tf.dispose([x, classes!, proj!]);
+    model.dispose();
   });
 });
