@@ -3,18 +3,19 @@
  * and resolution limits; both pure JS, chosen by the file's first bytes, not its name. Then the channels the
  * model takes: 1 is grey (ITU-R BT.601 luma, as TF's rgb_to_grayscale), 3 RGB (grey repeated), 4 RGBA.
  *
- * decodeCount() counts the decodes this process made: how the tests see that a rebuild decodes nothing.
+ * decodeCount() counts the decodes this process made, and with MCBUILD_COUNT_DECODES=<file> each decode
+ * appends the image's path to that file: how the tests see that a rebuild decodes nothing.
  */
+import { appendFileSync } from 'node:fs';
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import { McbError } from '../errors.js';
+import { LUMA } from './preprocess.js';
 
 /** Larger images are refused before decoding: a dataset image this big is a mistake, or a decompression bomb. */
 const MAX_MEGAPIXELS = 64;
 /** jpeg-js's cap on what one decode may allocate. */
 const MAX_JPEG_MEMORY_MB = 512;
-/** ITU-R BT.601 luma weights: TF's rgb_to_grayscale and PIL's "L" conversion use these. */
-export const LUMA = [0.299, 0.587, 0.114] as const;
 
 /** A decoded image: 8-bit RGBA, row-major. */
 export interface Rgba {
@@ -70,6 +71,8 @@ export function imageSize(bytes: Uint8Array): [number, number] | undefined {
 /** Decodes a PNG or JPEG (by its first bytes) to 8-bit RGBA; a damaged or unsupported file names itself. */
 export function decodeImage(bytes: Uint8Array, file: string): Rgba {
   decodes++;
+  const log = process.env.MCBUILD_COUNT_DECODES;
+  if (log) appendFileSync(log, `${file}\n`);
   const fail = (why: string): McbError =>
     problem(`${file} ${why}. Re-export it as PNG or baseline JPEG, or move it out of the image folder.`);
   if (isPng(bytes)) {

@@ -5,8 +5,10 @@
  */
 import { McbError } from '../errors.js';
 import type { DataSpec, ImagePreprocess } from '../recipe/index.js';
-import { LUMA } from './image-decode.js';
 import { fitTo, type Pixels } from './resample.js';
+
+/** ITU-R BT.601 luma weights: TF's rgb_to_grayscale and PIL's "L" conversion use these. */
+export const LUMA = [0.299, 0.587, 0.114] as const;
 
 function problem(where: string, text: string): McbError {
   return new McbError('MCB_DATASET', `${where}: ${text}`);
