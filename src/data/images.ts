@@ -8,8 +8,8 @@
  * - Decoded by ./image-decode.ts (PNG and JPEG by their first bytes) to the channels the model takes.
  * - With image settings in `preprocess` (./preprocess.ts): the colour order, then `size` by `resize`
  *   (antialiased bilinear; stretch, centre-crop or letterbox). Without: the entry's own `size`, a plain
- *   bilinear resize with half-pixel centres (TF's resizeBilinear). Both in float64 on raw 0..255 values,
- *   then the normalisation. Planning reads image sizes from the headers: it decodes nothing.
+ *   bilinear resize with half-pixel centres (TF's resizeBilinear). Both in float64 on raw 0..255 values
+ *   (the preprocessed ones rounded to whole values, an 8-bit image), then the normalisation. Planning reads image sizes from the headers: it decodes nothing.
  */
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -191,6 +191,15 @@ async function readSlice(
   return { picked, bytes, digest: digest.hex() };
 }
 
+/**
+ * Preprocessed pixels rounded to whole values, as an 8-bit image at the model's size: what a browser canvas
+ * (tf.browser.fromPixels), PIL or sharp hand a deployed model. It also lets a cached slice be stored as bytes.
+ */
+function to8Bit(values: Float64Array): Float64Array {
+  for (let k = 0; k < values.length; k++) values[k] = Math.round(values[k]!);
+  return values;
+}
+
 /** The size every image of the slice becomes: the block's, the entry's own, or the first image's (from its header). */
 function sliceSize(spec: ImagesDataSpec, first: Uint8Array, file: string): [number, number] {
   const size = spec.preprocess?.size ?? spec.size;
@@ -217,7 +226,7 @@ export async function loadImages(spec: ImagesDataSpec, where: string): Promise<D
     const img = decodeImage(bytes[i]!, join(listing.root, picked[i]!.rel));
     const raw = toChannels(img, channels);
     const sized = pre
-      ? preprocessSample({ data: raw, height: img.height, width: img.width, channels }, pre, size).data
+      ? to8Bit(preprocessSample({ data: raw, height: img.height, width: img.width, channels }, pre, size).data)
       : resizeBilinear(raw, img.height, img.width, channels, size[0], size[1]);
     const offset = i * per;
     for (let k = 0; k < per; k++) x[offset + k] = sized[k]! * a[k % channels]! + b[k % channels]!;

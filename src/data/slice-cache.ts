@@ -2,7 +2,10 @@
  * Decoded slices kept on disk, so a rebuild never decodes an image again: the slice a step read (decoded,
  * preprocessed and normalised, as float32) is stored in the step cache under a key of its own, made of
  * what identifies its content — the data's fingerprint as the step keys have it (content digest, every
- * preprocess setting, the loader's and decoders' versions) and mcbuild's version. The step cache writes
+ * preprocess setting, the loader's and decoders' versions) and mcbuild's version. A slice of 8-bit values
+ * (images: decoded pixels are whole numbers, and preprocessing rounds to them) is stored as those bytes and
+ * the normalisation's coefficients, a quarter of float32, and rebuilt with the loader's very arithmetic, so
+ * a cached slice is bit-identical to a decoded one. The step cache writes
  * atomically and verifies every read; an entry that is damaged, or does not hold what its metadata says, is a
  * miss (the slice is decoded again and stored anew), never an error.
  */
@@ -11,6 +14,7 @@ import type { CacheEntry } from '../cache/index.js';
 import { canonicalJson, sha256Hex } from '../util/hash.js';
 import { MCBUILD_VERSION } from '../version.js';
 import type { DataSpec } from '../recipe/index.js';
+import { normaliser } from './files.js';
 import type { Dataset, Labels } from './types.js';
 
 /** Where slices are kept: the step cache (src/cache/store.ts) is one. */
@@ -41,6 +45,8 @@ interface SliceMeta {
   name: string;
   count: number;
   inputShape: number[];
+  /** Set when x is stored as bytes u: x = u·a[c] + b[c], c = index % channels (files.ts normaliser). */
+  bytes?: { a: number[]; b: number[] };
   /** Bytes per label (1, 2 or 4), when there are labels. */
   labelBytes?: number;
   numClasses?: number;
@@ -53,9 +59,25 @@ function bytesOf(a: Float32Array | Labels): Uint8Array {
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 }
 
-export function sliceEntry(ds: Dataset): CacheEntry {
-  const files = new Map<string, Uint8Array>([['x', bytesOf(ds.x)]]);
+/** x as bytes u with x = fround(u·a[c] + b[c]) exactly, or undefined when some value is not one of those. */
+export function packBytes(x: Float32Array, a: Float64Array, b: Float64Array): Uint8Array | undefined {
+  const channels = a.length;
+  const out = new Uint8Array(x.length);
+  for (let k = 0; k < x.length; k++) {
+    const c = k % channels;
+    const u = Math.round((x[k]! - b[c]!) / a[c]!);
+    if (!(u >= 0 && u <= 255) || Math.fround(u * a[c]! + b[c]!) !== x[k]) return undefined;
+    out[k] = u;
+  }
+  return out;
+}
+
+/** The entry of a slice; `coefficients`, its normalisation's, let 8-bit data be stored as bytes. */
+export function sliceEntry(ds: Dataset, coefficients?: { a: Float64Array; b: Float64Array }): CacheEntry {
+  const packed = coefficients && packBytes(ds.x, coefficients.a, coefficients.b);
+  const files = new Map<string, Uint8Array>([['x', packed ?? bytesOf(ds.x)]]);
   const meta: SliceMeta = { slice: FORMAT, name: ds.name, count: ds.count, inputShape: ds.inputShape };
+  if (packed) meta.bytes = { a: Array.from(coefficients.a), b: Array.from(coefficients.b) };
   if (ds.y) {
     files.set('y', bytesOf(ds.y));
     meta.labelBytes = ds.y.BYTES_PER_ELEMENT;
@@ -65,6 +87,16 @@ export function sliceEntry(ds: Dataset): CacheEntry {
   if (ds.classNames) meta.classNames = ds.classNames;
   if (ds.digest !== undefined) meta.digest = ds.digest;
   return { files, meta: meta as unknown as Record<string, unknown> };
+}
+
+/** x from stored bytes and coefficients, or undefined when they do not fit together. */
+function unpackBytes(u: Uint8Array, coefficients: Partial<SliceMeta['bytes']>): Float32Array | undefined {
+  const { a, b } = coefficients ?? {};
+  if (!Array.isArray(a) || !Array.isArray(b) || a.length === 0 || a.length !== b.length) return undefined;
+  const channels = a.length;
+  const x = new Float32Array(u.length);
+  for (let k = 0; k < u.length; k++) x[k] = u[k]! * a[k % channels]! + b[k % channels]!;
+  return x;
 }
 
 /** Copies bytes into a fresh typed array (cached bytes need not be aligned for a view). */
@@ -81,13 +113,10 @@ export function sliceFromEntry(entry: CacheEntry): Dataset | undefined {
   if (m.slice !== FORMAT || typeof m.name !== 'string' || typeof m.count !== 'number') return undefined;
   if (!Array.isArray(m.inputShape) || !x) return undefined;
   const per = m.inputShape.reduce((a: number, b: number) => a * b, 1);
-  if (x.byteLength !== m.count * per * 4) return undefined;
-  const ds: Dataset = {
-    name: m.name,
-    x: copyInto((n) => new Float32Array(n), x, 4),
-    count: m.count,
-    inputShape: m.inputShape,
-  };
+  if (x.byteLength !== m.count * per * (m.bytes ? 1 : 4)) return undefined;
+  const values = m.bytes ? unpackBytes(x, m.bytes) : copyInto((n) => new Float32Array(n), x, 4);
+  if (!values) return undefined;
+  const ds: Dataset = { name: m.name, x: values, count: m.count, inputShape: m.inputShape };
   const y = entry.files.get('y');
   if (y) {
     const w = m.labelBytes;
@@ -107,6 +136,7 @@ export function sliceFromEntry(entry: CacheEntry): Dataset | undefined {
  */
 export async function cachedSlice(
   store: SliceStore,
+  spec: DataSpec,
   fingerprint: unknown,
   load: () => Promise<Dataset>,
 ): Promise<Dataset> {
@@ -115,6 +145,11 @@ export async function cachedSlice(
   const hit = entry && sliceFromEntry(entry);
   if (hit) return hit;
   const ds = await load();
-  await store.write(key, sliceEntry(ds)).catch(() => {});
+  const channels = ds.inputShape[ds.inputShape.length - 1] ?? 1;
+  const coefficients = spec.dataset === 'mnist' ? undefined : normaliser(spec, channels, describeNothing);
+  await store.write(key, sliceEntry(ds, coefficients)).catch(() => {});
   return ds;
 }
+
+/** The loader already checked the normalisation against the data, so its errors cannot name anything here. */
+const describeNothing = 'the cached slice';

@@ -16,7 +16,7 @@ import {
   loadDataset,
 } from '../../src/data/index.js';
 import { decodeCount } from '../../src/data/image-decode.js';
-import { sliceKey } from '../../src/data/slice-cache.js';
+import { packBytes, sliceKey } from '../../src/data/slice-cache.js';
 import type { ImagesDataSpec } from '../../src/recipe/index.js';
 import { tempDir } from '../helpers.js';
 
@@ -71,15 +71,19 @@ describe('decoded slices in the step cache', () => {
     const cache = new StepCache(join(root, 'cache'));
     const keyed = await fingerprint(spec);
     const before = decodeCount();
-    const first = await cachedSlice(cache, keyed, () => loadDataset(spec));
+    const first = await cachedSlice(cache, spec, keyed, () => loadDataset(spec));
     expect(decodeCount() - before).toBe(5);
     const again = decodeCount();
-    const second = await cachedSlice(cache, keyed, () => loadDataset(spec));
+    const second = await cachedSlice(cache, spec, keyed, () => loadDataset(spec));
     expect(decodeCount() - again).toBe(0);
     expect(second.x).toEqual(first.x);
     expect(Array.from(second.y!)).toEqual(Array.from(first.y!));
     expect(second.y).toBeInstanceOf(Uint8Array);
     expect({ ...second, x: 0, y: 0 }).toEqual({ ...first, x: 0, y: 0 });
+    // Preprocessed images are 8-bit: stored as one byte a value, rebuilt bit-identical.
+    const stored = await cache.read(sliceKey(keyed));
+    expect(stored!.files.get('x')!.byteLength).toBe(5 * 12 * 12 * 3);
+    expect(stored!.meta.bytes).toBeDefined();
     // Planning read only headers.
     const planned = decodeCount();
     await fingerprint(spec);
@@ -88,11 +92,11 @@ describe('decoded slices in the step cache', () => {
     // Every stored byte overwritten: the read fails verification, the slice is decoded and stored anew.
     for (const f of contentFiles(cache.dir)) writeFileSync(f, 'damaged');
     const damaged = decodeCount();
-    const third = await cachedSlice(cache, keyed, () => loadDataset(spec));
+    const third = await cachedSlice(cache, spec, keyed, () => loadDataset(spec));
     expect(decodeCount() - damaged).toBe(5);
     expect(third.x).toEqual(first.x);
     const healed = decodeCount();
-    await cachedSlice(cache, keyed, () => loadDataset(spec));
+    await cachedSlice(cache, spec, keyed, () => loadDataset(spec));
     expect(decodeCount() - healed).toBe(0);
   });
 
@@ -102,9 +106,9 @@ describe('decoded slices in the step cache', () => {
     const a = await fingerprint(spec);
     const b = await fingerprint(other);
     expect(sliceKey(a)).not.toBe(sliceKey(b));
-    await cachedSlice(cache, a, () => loadDataset(spec));
+    await cachedSlice(cache, spec, a, () => loadDataset(spec));
     const count = decodeCount();
-    const letterboxed = await cachedSlice(cache, b, () => loadDataset(other));
+    const letterboxed = await cachedSlice(cache, other, b, () => loadDataset(other));
     expect(decodeCount() - count).toBe(5);
     expect(letterboxed.x).toEqual((await loadDataset(other)).x);
     // Something else under the key (a truncated array): decoded again, no error.
@@ -113,8 +117,21 @@ describe('decoded slices in the step cache', () => {
       meta: { slice: 1, name: 'x', count: 5, inputShape: [12, 12, 3] },
     });
     const foreign = decodeCount();
-    await cachedSlice(cache, a, () => loadDataset(spec));
+    await cachedSlice(cache, spec, a, () => loadDataset(spec));
     expect(decodeCount() - foreign).toBe(5);
+  });
+
+  it('values that are not 8-bit are stored as float32', () => {
+    const x = Float32Array.from([0.5, 1, 2]);
+    const one = Float64Array.from([1]);
+    const zero = Float64Array.from([0]);
+    expect(packBytes(x, one, zero)).toBeUndefined();
+    expect(Array.from(packBytes(Float32Array.from([0, 1, 255]), one, zero)!)).toEqual([0, 1, 255]);
+    expect(packBytes(Float32Array.from([256]), one, zero)).toBeUndefined();
+    const scaled = Float32Array.from([0, 1 / 255, 128 / 255].map((v) => (v - 0.5) / 0.25));
+    expect(
+      Array.from(packBytes(scaled, Float64Array.from([1 / 255 / 0.25]), Float64Array.from([-0.5 / 0.25]))!),
+    ).toEqual([0, 1, 128]);
   });
 
   it('keeps decoded images and resized arrays, not plain arrays', () => {

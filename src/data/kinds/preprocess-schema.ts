@@ -19,7 +19,7 @@ export function preprocessProperty(scaleDefault: string): KindSchema['properties
       properties: {
         size: {
           description:
-            '[height, width] of the inputs, or one number for a square. Resized with a bilinear filter that is antialiased when it shrinks (each output pixel averages the source pixels it covers, as PIL and tf.image.resize(antialias=true) do); the identity at the same size.',
+            '[height, width] of the inputs, or one number for a square. Resized with a bilinear filter that is antialiased when it shrinks (each output pixel averages the source pixels it covers, as PIL and tf.image.resize(antialias=true) do); the identity at the same size. Images are then rounded to whole values (an 8-bit image, as a canvas or PIL gives a deployed model).',
           anyOf: [
             { type: 'integer', minimum: 1, maximum: MAX_SIDE },
             { type: 'array', minItems: 2, maxItems: 2, items: { type: 'integer', minimum: 1, maximum: MAX_SIDE } },

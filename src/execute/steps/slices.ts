@@ -16,7 +16,7 @@ export async function loadChecked(spec: DataSpec, keyed: unknown, slices?: Slice
   if (had) return had;
   const ds =
     slices && typeof expected === 'string' && cachesSlices(spec)
-      ? await cachedSlice(slices, keyed, () => loadDataset(spec))
+      ? await cachedSlice(slices, spec, keyed, () => loadDataset(spec))
       : await loadDataset(spec);
   if (ds.digest !== undefined && expected !== undefined && ds.digest !== expected) {
     throw new McbError(
