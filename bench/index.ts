@@ -11,6 +11,8 @@
  *   7. prune-channels: MobileNet v1 inference latency before/after removing 50% of channels, batch 1 and 32 (wasm)
  *   8. scale-out: a 12-variant sweep built cold by one process vs a coordinator with 2 workers (wall time, variants
  *      per CPU-second), and all-hit rebuilds from the remote cache vs the local cache (real redis-server + nginx)
+ *   9. image data at 224×224: decoding + preprocessing JPEG/PNG vs evaluating MobileNetV2 α=1.0 (wasm), and a
+ *      slice read back from the cache
  */
 import { loadMnist } from '../src/data/mnist.js';
 import { installedNativePackage } from '../src/engine/backend.js';
@@ -21,6 +23,7 @@ import { trainModel } from '../src/engine/train.js';
 import { isCancelled } from '../src/errors.js';
 import { measureAccuracy } from '../src/metrics/accuracy.js';
 import type { Backend } from '../src/recipe/index.js';
+import { benchDataDecode } from './data-decode.js';
 import { benchDistributed } from './distributed.js';
 import { benchFoldBatchnorm } from './fold-batchnorm.js';
 import { benchPruneChannels } from './prune-channels.js';
@@ -158,3 +161,4 @@ await benchSvd(log, (await loadEngine('wasm')).tf);
 await benchFoldBatchnorm(log, (await loadEngine('wasm')).tf);
 await benchPruneChannels(log, (await loadEngine('wasm')).tf);
 await benchDistributed(log);
+await benchDataDecode(log, (await loadEngine('wasm')).tf);

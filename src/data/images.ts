@@ -5,38 +5,25 @@
  *   with image files and no sub-folders is label-free (fidelity only), as is `labels: false`.
  * - Files are read in sorted order, class-interleaved like the mnist loader (file 0 of every class, then
  *   file 1, …), so any `limit` prefix is class-balanced. Names starting with a dot (.DS_Store) are skipped.
- * - PNG is decoded by pngjs (16-bit images at 8 bits, palettes expanded), JPEG by jpeg-js with memory and
- *   resolution limits; both pure JS, chosen by the file's first bytes, not its name.
- * - Channels: 1 is grey (ITU-R BT.601 luma, as TF's rgb_to_grayscale), 3 RGB (grey repeated), 4 RGBA;
- *   alpha is dropped for 1 and 3. Then a bilinear resize with half-pixel centres (TF's resizeBilinear with
- *   halfPixelCenters) to `size`, in float64 on raw 0..255 values, then the normalisation.
+ * - Decoded by ./image-decode.ts (PNG and JPEG by their first bytes) to the channels the model takes.
+ * - With image settings in `preprocess` (./preprocess.ts): the colour order, then `size` by `resize`
+ *   (antialiased bilinear; stretch, centre-crop or letterbox). Without: the entry's own `size`, a plain
+ *   bilinear resize with half-pixel centres (TF's resizeBilinear). Both in float64 on raw 0..255 values
+ *   (the preprocessed ones rounded to whole values, an 8-bit image), then the normalisation. Planning reads image sizes from the headers: it decodes nothing.
  */
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import jpeg from 'jpeg-js';
-import { PNG } from 'pngjs';
 import { errnoCode, McbError } from '../errors.js';
 import type { ImagesDataSpec } from '../recipe/index.js';
 import { ContentDigest, labelArray, normaliser, readDataFile, shortPath } from './files.js';
+import { decodeImage, imageSize, toChannels } from './image-decode.js';
+import { checkFit, preprocessSample } from './preprocess.js';
+import { resizeBilinear } from './resample.js';
 import type { Dataset, DatasetFacts } from './types.js';
 
-/** Larger images are refused before decoding: a dataset image this big is a mistake, or a decompression bomb. */
-const MAX_MEGAPIXELS = 64;
-/** jpeg-js's cap on what one decode may allocate. */
-const MAX_JPEG_MEMORY_MB = 512;
 const IMAGE_FILE = /\.(png|jpe?g)$/i;
 /** The most values one Float32Array holds: the decoded slice is one array. */
 const MAX_VALUES = 2 ** 32 - 1;
-/** ITU-R BT.601 luma weights: TF's rgb_to_grayscale and PIL's "L" conversion use these. */
-const LUMA = [0.299, 0.587, 0.114] as const;
-
-/** A decoded image: 8-bit RGBA, row-major. */
-export interface Rgba {
-  width: number;
-  height: number;
-  data: Uint8Array;
-}
-
 interface FolderFile {
   /** Relative to the folder read (the split folder when there is one), with forward slashes. */
   rel: string;
@@ -204,151 +191,48 @@ async function readSlice(
   return { picked, bytes, digest: digest.hex() };
 }
 
-/** Decodes a PNG or JPEG (by its first bytes) to 8-bit RGBA; a damaged or unsupported file names itself. */
-export function decodeImage(bytes: Uint8Array, file: string): Rgba {
-  const fail = (why: string): McbError =>
-    problem(`${file} ${why}. Re-export it as PNG or baseline JPEG, or move it out of the image folder.`);
-  const isPng = bytes.length >= 8 && bytes[0] === 0x89 && bytes[1] === 0x50 && bytes[2] === 0x4e && bytes[3] === 0x47;
-  const isJpeg = bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff;
-  if (isPng) {
-    if (bytes.length >= 24) {
-      // IHDR width and height, checked before pngjs allocates the pixels.
-      const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-      const mp = (v.getUint32(16) * v.getUint32(20)) / 1e6;
-      if (mp > MAX_MEGAPIXELS)
-        throw fail(
-          `is ${v.getUint32(16)}×${v.getUint32(20)} pixels (${mp.toFixed(0)} MP); mcbuild decodes at most ${MAX_MEGAPIXELS} MP per image`,
-        );
-    }
-    try {
-      const png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-      return {
-        width: png.width,
-        height: png.height,
-        data: new Uint8Array(png.data.buffer, png.data.byteOffset, png.data.byteLength),
-      };
-    } catch (e) {
-      throw fail(`is not a readable PNG (${e instanceof Error ? e.message : String(e)})`);
-    }
-  }
-  if (isJpeg) {
-    try {
-      // tolerantDecoding off: a truncated JPEG is an error, not an image with a grey bottom half.
-      const img = jpeg.decode(bytes, {
-        useTArray: true,
-        formatAsRGBA: true,
-        tolerantDecoding: false,
-        maxResolutionInMP: MAX_MEGAPIXELS,
-        maxMemoryUsageInMB: MAX_JPEG_MEMORY_MB,
-      });
-      return { width: img.width, height: img.height, data: img.data };
-    } catch (e) {
-      throw fail(`is not a readable JPEG (${e instanceof Error ? e.message : String(e)})`);
-    }
-  }
-  const head = Array.from(bytes.subarray(0, 4), (b) => b.toString(16).padStart(2, '0')).join(' ');
-  throw fail(
-    `is named as an image but is neither PNG nor JPEG (it starts with bytes ${head || 'nothing: it is empty'})`,
-  );
-}
-
-/** RGBA → `channels` raw values (0..255, float64), row-major HWC. */
-export function toChannels(img: Rgba, channels: 1 | 3 | 4): Float64Array {
-  const n = img.width * img.height;
-  const out = new Float64Array(n * channels);
-  const d = img.data;
-  for (let p = 0; p < n; p++) {
-    const r = d[p * 4]!;
-    const g = d[p * 4 + 1]!;
-    const b = d[p * 4 + 2]!;
-    // A grey pixel keeps its value exactly (the weighted sum could be off by an ulp).
-    if (channels === 1) out[p] = r === g && g === b ? r : LUMA[0] * r + LUMA[1] * g + LUMA[2] * b;
-    else {
-      out[p * channels] = r;
-      out[p * channels + 1] = g;
-      out[p * channels + 2] = b;
-      if (channels === 4) out[p * 4 + 3] = d[p * 4 + 3]!;
-    }
-  }
-  return out;
-}
-
 /**
- * Bilinear resize of an HWC image with half-pixel centres, as TF's resizeBilinear(halfPixelCenters: true):
- * source coordinate (o + 0.5)·in/out − 0.5, the two neighbours clamped to the image, weights from its
- * fraction. Deterministic (float64, fixed order); the identity when the size is unchanged.
+ * Preprocessed pixels rounded to whole values, as an 8-bit image at the model's size: what a browser canvas
+ * (tf.browser.fromPixels), PIL or sharp hand a deployed model. It also lets a cached slice be stored as bytes.
  */
-export function resizeBilinear(
-  src: Float64Array,
-  height: number,
-  width: number,
-  channels: number,
-  outHeight: number,
-  outWidth: number,
-): Float64Array {
-  if (height === outHeight && width === outWidth) return src;
-  const out = new Float64Array(outHeight * outWidth * channels);
-  const axis = (inSize: number, outSize: number) => {
-    const lo = new Int32Array(outSize);
-    const hi = new Int32Array(outSize);
-    const frac = new Float64Array(outSize);
-    for (let o = 0; o < outSize; o++) {
-      const s = ((o + 0.5) * inSize) / outSize - 0.5;
-      const f = Math.floor(s);
-      lo[o] = Math.max(f, 0);
-      hi[o] = Math.min(Math.ceil(s), inSize - 1);
-      frac[o] = s - f;
-    }
-    return { lo, hi, frac };
-  };
-  const ys = axis(height, outHeight);
-  const xs = axis(width, outWidth);
-  for (let oy = 0; oy < outHeight; oy++) {
-    const top = ys.lo[oy]! * width;
-    const bottom = ys.hi[oy]! * width;
-    const ly = ys.frac[oy]!;
-    for (let ox = 0; ox < outWidth; ox++) {
-      const left = xs.lo[ox]!;
-      const right = xs.hi[ox]!;
-      const lx = xs.frac[ox]!;
-      for (let c = 0; c < channels; c++) {
-        const tl = src[(top + left) * channels + c]!;
-        const tr = src[(top + right) * channels + c]!;
-        const bl = src[(bottom + left) * channels + c]!;
-        const br = src[(bottom + right) * channels + c]!;
-        const t = tl + (tr - tl) * lx;
-        const b = bl + (br - bl) * lx;
-        out[(oy * outWidth + ox) * channels + c] = t + (b - t) * ly;
-      }
-    }
-  }
-  return out;
+function to8Bit(values: Float64Array): Float64Array {
+  for (let k = 0; k < values.length; k++) values[k] = Math.round(values[k]!);
+  return values;
+}
+
+/** The size every image of the slice becomes: the block's, the entry's own, or the first image's (from its header). */
+function sliceSize(spec: ImagesDataSpec, first: Uint8Array, file: string): [number, number] {
+  const size = spec.preprocess?.size ?? spec.size;
+  if (size) return size;
+  // A header that cannot be read: decoding says what is wrong with the file.
+  const header = imageSize(first);
+  if (header) return header;
+  const img = decodeImage(first, file);
+  return [img.height, img.width];
 }
 
 export async function loadImages(spec: ImagesDataSpec, where: string): Promise<Dataset> {
   const listing = await listFolder(spec);
   const { picked, bytes, digest } = await readSlice(spec, listing);
   const channels = spec.channels;
-  let size = spec.size;
+  const pre = spec.preprocess;
+  if (pre) checkFit(pre, where);
+  const size = sliceSize(spec, bytes[0]!, join(listing.root, picked[0]!.rel));
+  checkSliceSize(listing.root, picked.length, size, channels);
   const { a, b } = normaliser(spec, channels, where);
-  let x = new Float32Array(0);
-  let per = 0;
+  const per = size[0] * size[1] * channels;
+  const x = new Float32Array(picked.length * per);
   for (let i = 0; i < picked.length; i++) {
-    const file = join(listing.root, picked[i]!.rel);
-    const img = decodeImage(bytes[i]!, file);
-    // Without `size`, the first image's size is every image's.
-    size ??= [img.height, img.width];
-    if (i === 0) {
-      checkSliceSize(listing.root, picked.length, size, channels);
-      per = size[0] * size[1] * channels;
-      x = new Float32Array(picked.length * per);
-    }
-    const raw = resizeBilinear(toChannels(img, channels), img.height, img.width, channels, size[0], size[1]);
+    const img = decodeImage(bytes[i]!, join(listing.root, picked[i]!.rel));
+    const raw = toChannels(img, channels);
+    const sized = pre
+      ? to8Bit(preprocessSample({ data: raw, height: img.height, width: img.width, channels }, pre, size).data)
+      : resizeBilinear(raw, img.height, img.width, channels, size[0], size[1]);
     const offset = i * per;
-    for (let k = 0; k < per; k++) x[offset + k] = raw[k]! * a[k % channels]! + b[k % channels]!;
+    for (let k = 0; k < per; k++) x[offset + k] = sized[k]! * a[k % channels]! + b[k % channels]!;
   }
   const name = `images:${shortPath(listing.root)}${spec.limit === undefined ? '' : `[:${spec.limit}]`}`;
-  const ds: Dataset = { name, x, count: picked.length, inputShape: [...(size ?? [0, 0]), channels], digest };
+  const ds: Dataset = { name, x, count: picked.length, inputShape: [...size, channels], digest };
   if (listing.classes) {
     const y = labelArray(picked.length, listing.classes.length);
     picked.forEach((f, i) => (y[i] = f.label!));
@@ -361,9 +245,9 @@ export async function imagesFacts(spec: ImagesDataSpec, where: string): Promise<
   const listing = await listFolder(spec);
   const { picked, bytes, digest } = await readSlice(spec, listing);
   normaliser(spec, spec.channels, where);
-  // The shape needs the first image only when `size` is not given; decoding it also catches a bad first file now.
-  const first = decodeImage(bytes[0]!, join(listing.root, picked[0]!.rel));
-  const size = spec.size ?? [first.height, first.width];
+  if (spec.preprocess) checkFit(spec.preprocess, where);
+  // The first image's size from its header when no size is set: planning decodes nothing.
+  const size = sliceSize(spec, bytes[0]!, join(listing.root, picked[0]!.rel));
   checkSliceSize(listing.root, picked.length, size, spec.channels);
   return {
     digest,

@@ -14,6 +14,8 @@ export {
   type Labels,
 } from './types.js';
 export { DATASET_KINDS, kindOf, type DatasetKind, type DatasetShape } from './kinds/index.js';
+export { cachedSlice, cachesSlices, type SliceStore } from './slice-cache.js';
+export { fitToModel } from './preprocess.js';
 
 /** Facts of the file datasets a recipe reads, by datasetId(spec): gathered before planning (src/plan/inputs.ts). */
 export type DatasetFactsMap = Readonly<Record<string, DatasetFacts>>;

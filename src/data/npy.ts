@@ -10,6 +10,7 @@
 import { McbError } from '../errors.js';
 import type { NpyDataSpec, NpzDataSpec } from '../recipe/index.js';
 import { ContentDigest, labelArray, normaliser, readDataFile } from './files.js';
+import { arraySampleShape, preprocessSample, reduceChannels } from './preprocess.js';
 import type { Dataset, DatasetFacts, Labels } from './types.js';
 
 export interface NpyArray {
@@ -147,7 +148,10 @@ export function halfToNumber(h: number): number {
 }
 
 /** The options arrays share: `limit`, `numClasses` and the normalisation. */
-type ArraySpec = Pick<NpyDataSpec | NpzDataSpec, 'limit' | 'numClasses' | 'scale' | 'offset' | 'mean' | 'std'>;
+type ArraySpec = Pick<
+  NpyDataSpec | NpzDataSpec,
+  'limit' | 'numClasses' | 'scale' | 'offset' | 'mean' | 'std' | 'preprocess'
+>;
 
 /** The sample shape of x [N, ...inputShape], refused when x has no sample axis or no values per sample. */
 function sampleShape(x: NpyArray, xName: string): number[] {
@@ -176,25 +180,38 @@ export function arraysToDataset(
   spec: ArraySpec,
   where: string,
 ): Dataset {
-  const inputShape = sampleShape(x, xName);
+  const stored = sampleShape(x, xName);
+  const pre = spec.preprocess;
+  const inputShape = arraySampleShape(stored, pre, xName, where);
   const total = x.shape[0]!;
   const count = Math.min(total, spec.limit ?? Number.POSITIVE_INFINITY);
+  const storedSize = stored.reduce((a, b) => a * b, 1);
   const size = inputShape.reduce((a, b) => a * b, 1);
   const channels = inputShape[inputShape.length - 1]!;
   const { a, b } = normaliser(spec, channels, where);
   const read = elementReader(x);
-  const out = new Float32Array(count * size);
-  for (let i = 0; i < out.length; i++) {
+  const value = (i: number): number => {
     const raw = read(i);
     if (!Number.isFinite(raw)) {
-      const sample = Math.floor(i / size);
       throw new McbError(
         'MCB_DATASET',
-        `${xName} holds ${raw} at sample ${sample} (flat index ${i}); inputs must be finite numbers. Clean the data (np.isfinite(x).all() must hold).`,
+        `${xName} holds ${raw} at sample ${Math.floor(i / storedSize)} (flat index ${i}); inputs must be finite numbers. Clean the data (np.isfinite(x).all() must hold).`,
       );
     }
-    const c = i % channels;
-    out[i] = raw * a[c]! + b[c]!;
+    return raw;
+  };
+  const out = new Float32Array(count * size);
+  if (!pre) {
+    for (let i = 0; i < out.length; i++) out[i] = value(i) * a[i % channels]! + b[i % channels]!;
+  } else {
+    // Image settings: each sample as raw float64 pixels, through channels, order and size, then normalised.
+    const [h, w, c] = stored as [number, number, number];
+    for (let n = 0; n < count; n++) {
+      const raw = Float64Array.from({ length: storedSize }, (_, k) => value(n * storedSize + k));
+      const sample = reduceChannels({ data: raw, height: h, width: w, channels: c }, channels);
+      const done = preprocessSample(sample, pre, [h, w]).data;
+      for (let k = 0; k < size; k++) out[n * size + k] = done[k]! * a[k % channels]! + b[k % channels]!;
+    }
   }
   const ds: Dataset = { name, x: out, count, inputShape };
   if (y && yName) Object.assign(ds, readLabels(y, yName, total, count, spec.numClasses));
@@ -281,7 +298,7 @@ export function arraysFacts(
   digest: string,
   where: string,
 ): DatasetFacts {
-  const inputShape = sampleShape(x, xName);
+  const inputShape = arraySampleShape(sampleShape(x, xName), spec.preprocess, xName, where);
   // The normalisation's lengths are checked now, so a bad `mean` fails the plan rather than a step.
   normaliser(spec, inputShape[inputShape.length - 1]!, where);
   if (!y || !yName) return { digest, inputShape, labelled: false };

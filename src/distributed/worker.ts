@@ -14,6 +14,7 @@ import { StepCache, type CacheEntry } from '../cache/index.js';
 import type { RemoteCache } from '../cache/remote.js';
 import { isMcbError, McbError } from '../errors.js';
 import type { Engine } from '../engine/runtime.js';
+import type { SliceStore } from '../data/index.js';
 import { logStep } from '../cache/step-log.js';
 import { queueName, STARTED, type JobProgress, type JobResult } from './coordinator.js';
 import type { Step } from '../plan/index.js';
@@ -37,7 +38,12 @@ export interface WorkerOptions {
 export type StepRunner = (
   step: Step,
   inputs: CacheEntry[],
-  rt: { engine(): Promise<Engine>; signal: AbortSignal; progress(message: string, fraction?: number): void },
+  rt: {
+    engine(): Promise<Engine>;
+    signal: AbortSignal;
+    progress(message: string, fraction?: number): void;
+    slices?: SliceStore;
+  },
 ) => Promise<CacheEntry>;
 
 export interface WorkerSummary {
@@ -123,6 +129,7 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerSummary> {
         },
         signal: never,
         progress: report,
+        slices: cache,
       });
       await cache.write(step.key, entry);
       if (!(await opts.remote.write(step.key, entry))) {

@@ -112,6 +112,7 @@ export class LocalRunner implements StepSource {
     const entry = await runStep(step, inputs, {
       engine: () => this.loadEngine(),
       signal: s.signal,
+      slices: s.cache,
       progress: (message, fraction) =>
         s.emit({ type: 'step-progress', step, message, ...(fraction === undefined ? {} : { fraction }) }),
     });

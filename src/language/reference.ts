@@ -148,6 +148,9 @@ function dataSection(dataSpec: JsonSchema): string[] {
       out.push(
         `| \`${k}\`${required.has(k) ? ' (required)' : ''} | ${cell(describeType(v))} | ${cell(descriptionOf(v.description))} |`,
       );
+      // A block of keys (`preprocess`): a row for each.
+      for (const [sub, sv] of Object.entries((v.properties ?? {}) as Record<string, JsonSchema>))
+        out.push(`| \`${k}.${sub}\` | ${cell(describeType(sv))} | ${cell(descriptionOf(sv.description))} |`);
     }
     out.push('');
   }

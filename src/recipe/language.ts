@@ -10,6 +10,8 @@ export interface DataEntryContext {
   role: 'eval' | 'calibration' | 'train';
   /** The path written under `key`, made absolute against the file that wrote it (and so written back). */
   file(key: string): string;
+  /** "x.yaml:9:5": where the entry writes the value at `keys` (for errors about it). */
+  at(...keys: string[]): string;
 }
 
 export interface RecipeLanguage {

@@ -76,7 +76,8 @@ function dataSpec(raw: RawDataSpec, role: DataRole, source: RecipeSource, langua
     fields[key] = absolute;
     return absolute;
   };
-  return language.normaliseData(raw, { role, file });
+  const at = (...keys: string[]): string => formatPosition(source.positionOf(['data', role, ...keys]));
+  return language.normaliseData(raw, { role, file, at });
 }
 
 export interface NormaliseContext {

@@ -16,6 +16,25 @@ export interface Normalisation {
   std?: number[];
 }
 
+/** How `preprocess.resize` fits a sample of another shape to `size` (see src/data/preprocess.ts). */
+export type ResizeMode = 'stretch' | 'centre-crop' | 'letterbox';
+
+/**
+ * The image settings of a `preprocess` block (its normalisation keys become the spec's Normalisation):
+ * present only when the block sets one of them, so entries without it keep their keys. Images keep their
+ * channel count in the spec's own `channels`; arrays keep theirs here.
+ */
+export interface ImagePreprocess {
+  /** [height, width]; absent: the first image's size (images), the stored size (arrays). */
+  size?: [number, number];
+  resize: ResizeMode;
+  /** Arrays only: the channels the model takes (fewer than stored: grey by luma, alpha dropped). */
+  channels?: 1 | 3 | 4;
+  order: 'rgb' | 'bgr';
+  /** The raw value letterbox pads with (before normalisation). */
+  pad: number;
+}
+
 export interface MnistDataSpec {
   dataset: 'mnist';
   split: Split;
@@ -37,6 +56,7 @@ export interface ImagesDataSpec extends Normalisation {
   classes?: string[];
   /** false: read no labels even when there are class folders (fidelity-only evaluation). */
   labels?: false;
+  preprocess?: ImagePreprocess;
 }
 
 /** Arrays in NumPy .npy files: `x` [N, ...inputShape], `y` [N] class indices or [N, C] one-hot; no `y`: label-free. */
@@ -48,6 +68,7 @@ export interface NpyDataSpec extends Normalisation {
   y?: string;
   limit?: number;
   numClasses?: number;
+  preprocess?: ImagePreprocess;
 }
 
 /** Named arrays of one .npz archive (np.savez / np.savez_compressed). */
@@ -63,6 +84,7 @@ export interface NpzDataSpec extends Normalisation {
   labels?: false;
   limit?: number;
   numClasses?: number;
+  preprocess?: ImagePreprocess;
 }
 
 export type DataSpec = MnistDataSpec | ImagesDataSpec | NpyDataSpec | NpzDataSpec;

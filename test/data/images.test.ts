@@ -4,7 +4,7 @@ import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { datasetFacts, loadDataset } from '../../src/data/index.js';
-import { resizeBilinear } from '../../src/data/images.js';
+import { resizeBilinear } from '../../src/data/resample.js';
 import { loadMnist } from '../../src/data/mnist.js';
 import { McbError } from '../../src/errors.js';
 import type { ImagesDataSpec } from '../../src/recipe/index.js';

@@ -1,5 +1,6 @@
 import type { KindSchema } from './kind.js';
 import { normalisationProperties } from './normalisation-schema.js';
+import { preprocessProperty } from './preprocess-schema.js';
 
 /** The keys of a `dataset: images` entry in a recipe (src/language/schema.ts puts them into the recipe schema). */
 export const SCHEMA: KindSchema = {
@@ -25,7 +26,7 @@ export const SCHEMA: KindSchema = {
     },
     size: {
       description:
-        "[height, width] every image is resized to, bilinearly with half-pixel centres (TF's resizeBilinear with halfPixelCenters); default: the size of the first image.",
+        "[height, width] every image is resized to, bilinearly with half-pixel centres (TF's resizeBilinear with halfPixelCenters, not antialiased); default: the size of the first image. With image settings in `preprocess` (resize, order, pad), it is that block's `size` (antialiased): new recipes write it there.",
       type: 'array',
       minItems: 2,
       maxItems: 2,
@@ -57,5 +58,6 @@ export const SCHEMA: KindSchema = {
       const: false,
     },
     ...normalisationProperties('1/255: pixels 0..255 become 0..1'),
+    ...preprocessProperty('1/255: pixels 0..255 become 0..1'),
   },
 };

@@ -2,6 +2,9 @@
 import type { ImagesDataSpec } from '../../recipe/index.js';
 import {
   defaultSplit,
+  imageChannelsOf,
+  hasImagePreprocess,
+  imagePreprocessOf,
   lastPart,
   limitOf,
   limitSuffix,
@@ -23,12 +26,15 @@ export const images: DatasetKind<ImagesDataSpec> = {
     path: ctx.file('path'),
     split: (raw.split as 'train' | 'test' | undefined) ?? defaultSplit(ctx),
     ...limitOf(raw),
-    ...(raw.size ? { size: raw.size as [number, number] } : {}),
-    channels: (raw.channels as 1 | 3 | 4 | undefined) ?? 3,
+    // With image settings in `preprocess`, `size` is one of them (resized antialiased); alone, it keeps its
+    // plain bilinear resize, so older recipes keep their data and keys.
+    ...(raw.size && !hasImagePreprocess(raw) ? { size: raw.size as [number, number] } : {}),
+    channels: imageChannelsOf(raw, ctx),
     ...(raw.classes ? { classes: raw.classes as string[] } : {}),
     ...(raw.labels === false ? { labels: false as const } : {}),
     // Pixels are 0..255: by default they become 0..1, as the mnist dataset's are.
-    ...normalisationOf(raw, 1 / 255),
+    ...normalisationOf(raw, 1 / 255, ctx),
+    ...imagePreprocessOf(raw, ctx, false),
   }),
   loaderVersion: LOADER_VERSION,
   describe: (spec) => `images ${lastPart(spec.path)}${limitSuffix(spec)}`,

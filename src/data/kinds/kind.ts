@@ -7,7 +7,8 @@
  *
  * The kind's keys in a recipe are its `schema`: the recipe schema is assembled from them (src/language/).
  */
-import type { DataEntryContext, DataSpec, Normalisation } from '../../recipe/index.js';
+import { McbError } from '../../errors.js';
+import type { DataEntryContext, DataSpec, ImagePreprocess, Normalisation, ResizeMode } from '../../recipe/index.js';
 import { packageVersion } from '../../version.js';
 import type { Dataset, DatasetFacts } from '../types.js';
 
@@ -98,12 +99,101 @@ export function limitOf(raw: Readonly<Record<string, unknown>>): { limit?: numbe
   return raw.limit === undefined ? {} : { limit: raw.limit as number };
 }
 
-/** How a file kind's raw values become inputs: `scale` (the kind's default) and `offset`, `mean`, `std` as written. */
-export function normalisationOf(raw: Readonly<Record<string, unknown>>, defaultScale: number): Normalisation {
+/** The keys a `preprocess` block may share with the entry itself (one schema, written in one place). */
+const NORMALISATION_KEYS = ['scale', 'offset', 'mean', 'std'] as const;
+
+/** The entry's `preprocess` block, or an empty one. */
+function block(raw: Readonly<Record<string, unknown>>): Readonly<Record<string, unknown>> {
+  return (raw.preprocess as Record<string, unknown> | undefined) ?? {};
+}
+
+/**
+ * A key the entry writes both directly and in `preprocess` (`size` and `channels` of images, the
+ * normalisation keys): refused at the block's copy, since two values would leave one silently unused.
+ */
+function once(raw: Readonly<Record<string, unknown>>, key: string, ctx: DataEntryContext): unknown {
+  const inBlock = block(raw)[key];
+  if (inBlock !== undefined && raw[key] !== undefined) {
+    throw new McbError(
+      'MCB_RECIPE_INVALID',
+      `\`data.${ctx.role}.preprocess.${key}\` at ${ctx.at('preprocess', key)} repeats \`${key}\`, which the entry also sets at ${ctx.at(key)}; keep one of them.`,
+    );
+  }
+  return inBlock ?? raw[key];
+}
+
+/**
+ * How a file kind's raw values become inputs: `scale` (the kind's default) and `offset`, `mean`, `std` as
+ * written, directly in the entry or in its `preprocess` block (the same spec either way, so the same keys).
+ */
+export function normalisationOf(
+  raw: Readonly<Record<string, unknown>>,
+  defaultScale: number,
+  ctx: DataEntryContext,
+): Normalisation {
+  const [scale, offset, mean, std] = NORMALISATION_KEYS.map((k) => once(raw, k, ctx));
   return {
-    scale: (raw.scale as number | undefined) ?? defaultScale,
-    offset: (raw.offset as number | undefined) ?? 0,
-    ...(raw.mean ? { mean: raw.mean as number[] } : {}),
-    ...(raw.std ? { std: raw.std as number[] } : {}),
+    scale: (scale as number | undefined) ?? defaultScale,
+    offset: (offset as number | undefined) ?? 0,
+    ...(mean ? { mean: mean as number[] } : {}),
+    ...(std ? { std: std as number[] } : {}),
+  };
+}
+
+/** An image's `channels`: written directly (older recipes) or in `preprocess`; default 3. */
+export function imageChannelsOf(raw: Readonly<Record<string, unknown>>, ctx: DataEntryContext): 1 | 3 | 4 {
+  return (once(raw, 'channels', ctx) as 1 | 3 | 4 | undefined) ?? 3;
+}
+
+/** The image settings a `preprocess` block may hold (its other keys are the normalisation's). */
+const IMAGE_KEYS = ['size', 'resize', 'order', 'pad', 'channels'] as const;
+
+/** Whether the entry's `preprocess` block sets an image setting (images: `channels` is the entry's own either way). */
+export function hasImagePreprocess(raw: Readonly<Record<string, unknown>>, arrays = false): boolean {
+  const b = block(raw);
+  return IMAGE_KEYS.some((k) => (arrays || k !== 'channels') && b[k] !== undefined);
+}
+
+/**
+ * The image settings of the `preprocess` block, with their defaults; none when the block sets none, so an
+ * entry with only normalisation keys in it is the same spec as one with them written directly. `arrays`:
+ * `channels` belongs here (images keep theirs in the spec's own `channels`).
+ */
+export function imagePreprocessOf(
+  raw: Readonly<Record<string, unknown>>,
+  ctx: DataEntryContext,
+  arrays: boolean,
+): { preprocess?: ImagePreprocess } {
+  if (!hasImagePreprocess(raw, arrays)) return {};
+  const b = block(raw);
+  // An image entry's own `size` joins the block (the spec then has no `size` of its own: see images.ts).
+  const size = (arrays ? b.size : once(raw, 'size', ctx)) as number | [number, number] | undefined;
+  const resize = (b.resize as ResizeMode | undefined) ?? 'stretch';
+  const order = (b.order as 'rgb' | 'bgr' | undefined) ?? 'rgb';
+  const channels = arrays ? (b.channels as 1 | 3 | 4 | undefined) : imageChannelsOf(raw, ctx);
+  const fail = (key: string, why: string): never => {
+    throw new McbError(
+      'MCB_RECIPE_INVALID',
+      `\`data.${ctx.role}.preprocess.${key}\` at ${ctx.at('preprocess', key)} ${why}`,
+    );
+  };
+  if (b.pad !== undefined && resize !== 'letterbox')
+    fail(
+      'pad',
+      `is the value letterbox pads with, but \`resize\` is ${resize}; set \`resize: letterbox\`, or remove \`pad\`.`,
+    );
+  if (order === 'bgr' && channels === 1)
+    fail(
+      'order',
+      'is `bgr`, but the inputs have 1 channel (grey has no colour order); remove `order`, or set `channels: 3`.',
+    );
+  return {
+    preprocess: {
+      ...(size === undefined ? {} : { size: typeof size === 'number' ? [size, size] : size }),
+      resize,
+      ...(arrays && channels !== undefined ? { channels } : {}),
+      order,
+      pad: (b.pad as number | undefined) ?? 0,
+    },
   };
 }

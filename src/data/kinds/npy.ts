@@ -1,6 +1,14 @@
 /** `dataset: npy`: arrays in NumPy .npy files (src/data/npy.ts, imported when used). */
 import type { NpyDataSpec } from '../../recipe/index.js';
-import { lastPart, limitOf, limitSuffix, normalisationOf, shapeOfFacts, type DatasetKind } from './kind.js';
+import {
+  imagePreprocessOf,
+  lastPart,
+  limitOf,
+  limitSuffix,
+  normalisationOf,
+  shapeOfFacts,
+  type DatasetKind,
+} from './kind.js';
 import { SCHEMA } from './npy-schema.js';
 
 /** See DatasetKind.loaderVersion. */
@@ -15,7 +23,8 @@ export const npy: DatasetKind<NpyDataSpec> = {
     ...(raw.y === undefined ? {} : { y: ctx.file('y') }),
     ...limitOf(raw),
     ...(raw.numClasses === undefined ? {} : { numClasses: raw.numClasses as number }),
-    ...normalisationOf(raw, 1),
+    ...normalisationOf(raw, 1, ctx),
+    ...imagePreprocessOf(raw, ctx, true),
   }),
   loaderVersion: LOADER_VERSION,
   describe: (spec) => `npy ${lastPart(spec.x)}${limitSuffix(spec)}`,

@@ -1,5 +1,6 @@
 import type { KindSchema } from './kind.js';
 import { normalisationProperties } from './normalisation-schema.js';
+import { preprocessProperty } from './preprocess-schema.js';
 
 /** The keys of a `dataset: npz` entry in a recipe (src/language/schema.ts puts them into the recipe schema). */
 export const SCHEMA: KindSchema = {
@@ -40,5 +41,6 @@ export const SCHEMA: KindSchema = {
       maximum: 65536,
     },
     ...normalisationProperties('1'),
+    ...preprocessProperty('1'),
   },
 };

@@ -1,6 +1,15 @@
 /** `dataset: npz`: named arrays of one .npz archive (src/data/npz.ts and fflate, imported when used). */
 import type { NpzDataSpec } from '../../recipe/index.js';
-import { lastPart, limitOf, limitSuffix, normalisationOf, packageAt, shapeOfFacts, type DatasetKind } from './kind.js';
+import {
+  imagePreprocessOf,
+  lastPart,
+  limitOf,
+  limitSuffix,
+  normalisationOf,
+  packageAt,
+  shapeOfFacts,
+  type DatasetKind,
+} from './kind.js';
 import { SCHEMA } from './npz-schema.js';
 
 /** See DatasetKind.loaderVersion. */
@@ -17,7 +26,8 @@ export const npz: DatasetKind<NpzDataSpec> = {
     ...(raw.labels === false ? { labels: false as const } : {}),
     ...limitOf(raw),
     ...(raw.numClasses === undefined ? {} : { numClasses: raw.numClasses as number }),
-    ...normalisationOf(raw, 1),
+    ...normalisationOf(raw, 1, ctx),
+    ...imagePreprocessOf(raw, ctx, true),
   }),
   loaderVersion: LOADER_VERSION,
   describe: (spec) => `npz ${lastPart(spec.path)}/${spec.x}${limitSuffix(spec)}`,

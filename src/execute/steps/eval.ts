@@ -26,7 +26,7 @@ export async function runEval(step: Step, spec: EvalSpec, inputs: CacheEntry[], 
   const { measureOutputs, measurePeakMemory } = await import('../../metrics/accuracy.js');
   const { measureLatency } = await import('../../metrics/latency.js');
   const stored = filesToModel(inputs[0]!.files);
-  const ds = await loadChecked(spec.data, step.keyInputs.data);
+  const ds = await loadChecked(spec.data, step.keyInputs.data, rt.slices);
   const model = await loadForInference(tf, stored);
   try {
     const width = await checkModelFits(tf, model, ds, step, spec.outputs);
@@ -104,7 +104,7 @@ export async function runLatency(
   const { tf, backend } = await rt.engine();
   const { loadForInference } = await import('../../engine/runtime.js');
   const { compareLatency } = await import('../../metrics/latency-compare.js');
-  const ds = await loadChecked(spec.data, step.keyInputs.data);
+  const ds = await loadChecked(spec.data, step.keyInputs.data, rt.slices);
   const baseline = await loadForInference(tf, filesToModel(inputs[0]!.files));
   try {
     const result = await loadForInference(tf, filesToModel(inputs[1]!.files));

@@ -27,7 +27,7 @@ export async function runTrain(
   const { trainModel } = await import('../../engine/train.js');
   const { fromLayersModel } = await import('../../engine/runtime.js');
   const t = spec.train;
-  const ds = await loadChecked(t.data, step.keyInputs.data);
+  const ds = await loadChecked(t.data, step.keyInputs.data, rt.slices);
   // The planner refuses label-free data to model.train; this guards a plan built without it.
   if (!isLabelled(ds)) throw labelsNeeded(ds, `${step.title}`);
   const model = buildArchitecture(tf, t.architecture, t.options, {

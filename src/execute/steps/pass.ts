@@ -53,7 +53,7 @@ export async function runPass(step: Step, spec: PassSpec, inputs: CacheEntry[], 
       const slice = spec.data?.[kind];
       // The planner puts every slice the pass declares it reads on the step.
       if (!slice) throw new Error(`${step.id}: the ${spec.pass} pass read data.${kind}, which it does not declare`);
-      const ds = datasets.get(kind) ?? loadChecked(slice, keyedData?.[kind]);
+      const ds = datasets.get(kind) ?? loadChecked(slice, keyedData?.[kind], rt.slices);
       datasets.set(kind, ds);
       return ds;
     },

@@ -1,3 +1,4 @@
+import type { SliceStore } from '../../data/index.js';
 import type { Engine } from '../../engine/runtime.js';
 
 /** What a step's run gets besides the step and its inputs' entries: the step itself carries the rest. */
@@ -6,4 +7,6 @@ export interface StepRuntime {
   engine: () => Promise<Engine>;
   signal: AbortSignal;
   progress: (message: string, fraction?: number) => void;
+  /** Where decoded data slices are kept between builds (the step cache); none: every build decodes. */
+  slices?: SliceStore;
 }

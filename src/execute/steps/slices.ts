@@ -1,19 +1,23 @@
-import { datasetId, loadDataset, type Dataset } from '../../data/index.js';
+import { cachedSlice, cachesSlices, datasetId, loadDataset, type Dataset, type SliceStore } from '../../data/index.js';
 import { McbError } from '../../errors.js';
 import type { DataSpec } from '../../recipe/index.js';
 
 /**
  * Loads a data slice and, for file datasets, checks it against the digest its step key was computed with:
- * a file edited between planning and running would otherwise be cached under the old content's key.
+ * a file edited between planning and running would otherwise be cached under the old content's key. With
+ * `slices`, a decoded slice is kept there under its fingerprint (`keyed`), so no later build decodes it again.
  */
-export async function loadChecked(spec: DataSpec, keyed: unknown): Promise<Dataset> {
+export async function loadChecked(spec: DataSpec, keyed: unknown, slices?: SliceStore): Promise<Dataset> {
   const expected = (keyed as { digest?: unknown } | undefined)?.digest;
   // The evals, the latency step and training passes of one build read the same slice: decode it once. A slice
   // is reused only under the digest it was checked against, so a later build on changed files decodes anew.
   const memo = typeof expected === 'string' ? `${datasetId(spec)}\n${expected}` : undefined;
   const had = memo === undefined ? undefined : decoded.get(memo);
   if (had) return had;
-  const ds = await loadDataset(spec);
+  const ds =
+    slices && typeof expected === 'string' && cachesSlices(spec)
+      ? await cachedSlice(slices, spec, keyed, () => loadDataset(spec))
+      : await loadDataset(spec);
   if (ds.digest !== undefined && expected !== undefined && ds.digest !== expected) {
     throw new McbError(
       'MCB_DATASET',
