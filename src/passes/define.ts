@@ -56,6 +56,13 @@ export interface PassInput {
   architecture?: BuiltinArchitecture;
   /** "recipe.yaml:7:3": where the recipe says where the model comes from (`model.path` or `model.train`). */
   modelAt: string;
+  /** The entry's index in `passes` and the names of all entries, for options that name an earlier model (a teacher). */
+  entry?: { index: number; passes: readonly string[] };
+  /**
+   * Whether data.<kind> has labels (undefined when the recipe does not set it), for options whose default
+   * depends on it (finetune learns from a teacher when data.train has none).
+   */
+  labelled?(kind: PassData): boolean | undefined;
 }
 
 /**
