@@ -40,7 +40,7 @@ model:
     schedule: { type: cosine, warmupBatches: 30 }
     seed: 1
 data:
-  eval: { dataset: mnist, split: test, limit: 1000 }
+  eval: { dataset: mnist, split: test, limit: 500 }
   train: { dataset: npy, x: ./digits.npy }   # no y: label-free
 passes:
 ${passes}
@@ -50,7 +50,7 @@ output: ${output}
 `;
 
 const TRAIN = 3000;
-const UNLABELLED = 3000;
+const UNLABELLED = 2000;
 
 describe('label-free recovery on the builtin MNIST MobileNet', () => {
   it('70% magnitude pruning, then finetune from the baseline without labels, wins back at least half the loss', async () => {
@@ -81,7 +81,7 @@ describe('label-free recovery on the builtin MNIST MobileNet', () => {
     const pruned = await run('pruned', '  - prune: { sparsity: 0.7 }');
     const recovered = await run(
       'recovered',
-      '  - prune: { sparsity: 0.7 }\n  - finetune: { epochs: 2, learningRate: 0.001 }',
+      '  - prune: { sparsity: 0.7 }\n  - finetune: { learningRate: 0.002, batchSize: 32 }',
     );
     const baseline = pruned.metrics.baseline.accuracy;
     const prunedAcc = pruned.metrics.result.accuracy;

@@ -11,6 +11,7 @@ export {
   teacherSchema,
   TEACHER_DEFAULTS,
   TEACHER_OPTIONS,
+  TEACHER_STATS,
   type PreviousRule,
   type TeacherOptions,
 } from './options.js';

@@ -31,24 +31,34 @@ export const TEACHER_DEFAULTS = {
  */
 export type PreviousRule = 'input' | 'before-previous';
 
-/** The options' JSON Schemas, with the pass's own meaning of `previous` in the description. */
-export function teacherSchema(previous: string): Record<string, JsonSchema> {
+/**
+ * The options' JSON Schemas, with the pass's own meaning of `previous` in the description, each description
+ * after `lead` ("With schedule: ") when the options only go with another.
+ */
+export function teacherSchema(previous: string, lead = ''): Record<string, JsonSchema> {
+  const say = (text: string) => (lead ? `${lead}${text[0]!.toLowerCase()}${text.slice(1)}` : text);
   return {
     teacher: {
-      description: `The model to learn from (knowledge distillation): \`baseline\` (the model before the first pass), \`previous\` (${previous}), or an earlier entry of \`passes\` by name or index (its output). Default: the baseline when data.train has no labels; with labels, none (the labels alone, as without this option).`,
+      description: say(
+        `The model to learn from (knowledge distillation): \`baseline\` (the model before the first pass), \`previous\` (${previous}), or an earlier entry of \`passes\` by name or index (its output). Default: the baseline when data.train has no labels; with labels, none (the labels alone, as without this option).`,
+      ),
       anyOf: [
         { type: 'string', minLength: 1 },
         { type: 'integer', minimum: 0 },
       ],
     },
     teacherWeight: {
-      description: `With a teacher: weight w of the teacher term; the loss is w·(teacher term) + (1 − w)·(cross-entropy on the labels). Default 1 (the teacher alone) when data.train has no labels, ${TEACHER_DEFAULTS.labelledWeight} otherwise.`,
+      description: say(
+        `With a teacher: weight w of the teacher term; the loss is w·(teacher term) + (1 − w)·(cross-entropy on the labels). Default 1 (the teacher alone) when data.train has no labels, ${TEACHER_DEFAULTS.labelledWeight} otherwise.`,
+      ),
       type: 'number',
       exclusiveMinimum: 0,
       maximum: 1,
     },
     temperature: {
-      description: `With a teacher whose outputs are probabilities: temperature T of the term T²·KL(softmax(z_t/T) ‖ softmax(z_s/T)) (default ${TEACHER_DEFAULTS.temperature}).`,
+      description: say(
+        `With a teacher whose outputs are probabilities: temperature T of the term T²·KL(softmax(z_t/T) ‖ softmax(z_s/T)) (default ${TEACHER_DEFAULTS.temperature}).`,
+      ),
       type: 'number',
       minimum: 1,
       maximum: 100,
@@ -112,7 +122,7 @@ function resolveRef(
   if (value === 'previous') {
     if (previous === 'input') return received(index);
     if (index === 0)
-      throw invalid(`is previous (the model before the pass before ${name}), but ${name} is the first pass`);
+      throw invalid(`is previous, the model the entry before ${name} received, but ${name} is the first pass`);
     return received(index - 1);
   }
   if (typeof value === 'number') {
@@ -147,3 +157,31 @@ export function describeTeacher(ref: ModelRef, passes?: readonly string[]): stri
   const name = passes?.[ref.pass];
   return `passes[${ref.pass}]${name ? ` (${name})` : ''}`;
 }
+
+/** The JSON Schema of the `teacher` a training pass records in its stats. */
+export const TEACHER_STATS: JsonSchema = {
+  description: 'With a teacher: what was learnt from. Absent when the pass trained on labels alone.',
+  type: 'object',
+  additionalProperties: false,
+  required: ['model', 'loss', 'weight', 'forwardSamples'],
+  properties: {
+    model: { description: 'The teacher: `baseline`, or `passes[i]` (an earlier entry).', type: 'string' },
+    loss: {
+      description:
+        'The teacher term: `kl` (T²·KL to its softened distribution) when every output row of the teacher is a probability distribution (non-negative, summing to 1), `mse` (mean squared difference of the outputs) otherwise.',
+      enum: ['kl', 'mse'],
+    },
+    weight: {
+      description: "teacherWeight: the teacher term's share of the loss.",
+      type: 'number',
+      minimum: 0,
+      maximum: 1,
+    },
+    temperature: { description: 'The temperature of the `kl` term; absent with `mse`.', type: 'number', minimum: 1 },
+    forwardSamples: {
+      description: 'Samples of data.train the teacher ran on, once, before training.',
+      type: 'integer',
+      minimum: 0,
+    },
+  },
+};
