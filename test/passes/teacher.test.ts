@@ -226,6 +226,35 @@ describe('learning from a teacher on data without labels', () => {
     return d;
   }
 
+  it('scheduled prune without labels learns from its teacher while it prunes: closer to it than one-shot', async () => {
+    const ds = unlabelled();
+    const teacher = await model('softmax', 1);
+    const ctx: PassContext = {
+      engine: () => loadEngine('wasm'),
+      data: () => Promise.resolve(ds),
+      model: (name) => (name === 'teacher' ? Promise.resolve(teacher) : Promise.reject(new Error(name))),
+      signal: new AbortController().signal,
+      progress: () => {},
+    };
+    const pruneAt = place(0, 'prune');
+    const scheduled = prune.resolveOptions(
+      { sparsity: 0.75, schedule: { steps: 60, frequency: 10 }, learningRate: 0.01, batchSize: 32 },
+      pruneAt,
+      input(0, ['prune'], false),
+    );
+    expect(scheduled).toMatchObject({ teacher: 'baseline', teacherWeight: 1 });
+    const tensors = tf.memory().numTensors;
+    const out = await prune.apply(teacher, scheduled, ctx);
+    expect(tf.memory().numTensors).toBe(tensors);
+    expect(out.stats.schedule).toMatchObject({
+      steps: 60,
+      teacher: { model: 'baseline', loss: 'kl', forwardSamples: 256 },
+    });
+    expect(out.stats.overall).toMatchObject({ sparsity: expect.closeTo(0.75, 2) as unknown });
+    const oneShot = await prune.apply(teacher, prune.resolveOptions({ sparsity: 0.75 }, pruneAt), ctx);
+    expect(await distance(out.model, teacher, ds)).toBeLessThan((await distance(oneShot.model, teacher, ds)) / 2);
+  });
+
   for (const [activation, loss] of [
     ['softmax', 'kl'],
     ['linear', 'mse'],
