@@ -50,7 +50,11 @@ export interface BuiltinArchitecture {
   options: Record<string, unknown>;
 }
 
-/** What the planner knows about the model a pass receives, for options that depend on it (engine-free). */
+/**
+ * What the planner knows about the model a pass receives, where its entry stands and which data has labels, for
+ * options that depend on them (engine-free). Absent when options are resolved outside planning (per-layer
+ * options at run time, candidate checks).
+ */
 export interface PassInput {
   /** The builtin architecture the model was built from; undefined when it was loaded from `model.path`. */
   architecture?: BuiltinArchitecture;
