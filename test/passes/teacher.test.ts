@@ -87,6 +87,8 @@ describe('teacher options', () => {
         input(3, ['prune', 'quantize', 'prune'], true),
       ),
     ).toThrow(/names "prune", which runs 2 times before it \(passes 0, 2\): give the index/);
+    // Outside planning (per-layer options at run time) the labels are not known: nothing to refuse there.
+    expect(finetune.resolveOptions({ temperature: 3 }, place(2, 'finetune'))).not.toHaveProperty('teacher');
     expect(() => resolve({ temperature: 3 })).toThrow(
       /sets temperature without a teacher, at r\.yaml:12:20; .* Add `teacher: baseline`/,
     );

@@ -81,8 +81,11 @@ export function resolveTeacher(
   const written = raw.teacher as string | number | undefined;
   const labelFree = input?.labelled?.('train') === false;
   if (written === undefined && !labelFree) {
+    // Refused only where the labels are known to be there (planning): per-layer options resolved at run time
+    // do not know, and the entry's own options were checked when it was planned.
+    const labelled = input?.labelled?.('train') === true;
     for (const k of ['teacherWeight', 'temperature'])
-      if (raw[k] !== undefined)
+      if (labelled && raw[k] !== undefined)
         throw new McbError(
           'MCB_RECIPE_INVALID',
           `${where} sets ${k} without a teacher, at ${place.at(k)}; with labels in data.train it learns from a teacher only when told which. Add \`teacher: baseline\` (the model before the first pass), or remove \`${k}\`.`,
