@@ -50,12 +50,23 @@ export interface BuiltinArchitecture {
   options: Record<string, unknown>;
 }
 
-/** What the planner knows about the model a pass receives, for options that depend on it (engine-free). */
+/**
+ * What the planner knows about the model a pass receives, where its entry stands and which data has labels, for
+ * options that depend on them (engine-free). Absent when options are resolved outside planning (per-layer
+ * options at run time, candidate checks).
+ */
 export interface PassInput {
   /** The builtin architecture the model was built from; undefined when it was loaded from `model.path`. */
   architecture?: BuiltinArchitecture;
   /** "recipe.yaml:7:3": where the recipe says where the model comes from (`model.path` or `model.train`). */
   modelAt: string;
+  /** The entry's index in `passes` and the names of all entries, for options that name an earlier model (a teacher). */
+  entry?: { index: number; passes: readonly string[] };
+  /**
+   * Whether data.<kind> has labels (undefined when the recipe does not set it), for options whose default
+   * depends on it (finetune learns from a teacher when data.train has none).
+   */
+  labelled?(kind: PassData): boolean | undefined;
 }
 
 /**

@@ -57,9 +57,15 @@ export function planPasses(recipe: Recipe, first: string, p: PassPlanning): stri
     if (!pass) throw new Error(`schema admitted unknown pass ${entry.name}`); // the schema's enum prevents this
     const place = optionsPlace(recipe.source, entry.index, entry.name);
     // The registry holds passes of every options type; the pass's own functions below read what it resolved.
+    // Where the entry stands and what data has labels: options may name an earlier model or default by it.
+    const context = {
+      entry: { index: entry.index, passes: recipe.passes.map((e) => e.name) },
+      labelled: (kind: PassData) => (recipe.data[kind] ? labelled(kind) : undefined),
+    };
     const options = pass.resolveOptions(entry.rawOptions, place, {
       ...(architecture ? { architecture } : {}),
       modelAt,
+      ...context,
     }) as object;
     if (entry.search) checkSearch(recipe, entry, place);
     checkModelKind(pass, p.modelKind, place.at(), modelAt);
@@ -99,7 +105,7 @@ export function planPasses(recipe: Recipe, first: string, p: PassPlanning): stri
         rules,
         layers ?? [],
         at,
-        { ...(architecture ? { architecture } : {}), modelAt },
+        { ...(architecture ? { architecture } : {}), modelAt, ...context },
       );
       if (layers) for (const l of layers) resolver.optionsFor(l.name);
       for (const r of rules) {

@@ -159,18 +159,23 @@ describe('datasets beyond mnist, through the CLI', () => {
     expect(named.stderr).toMatch(
       /`thresholds\.metrics\.worstClassAccuracy` at named\.yaml:\d+:\d+ needs labels, but data\.eval .* has no labels, so worstClassAccuracy cannot be measured/,
     );
-    writeText(
-      join(work, 'finetune.yaml'),
+    // finetune learns from the baseline without labels; mixing labels in (teacherWeight below 1) needs them.
+    const finetune = (options: string) =>
       recipe(
         `  eval: { dataset: mnist, split: test, limit: 50 }\n  train: { dataset: images, path: ./data/unlabelled, channels: 1 }`,
-        { passes: '  - finetune: { epochs: 1 }', output: './out-ft' },
-      ),
-    );
+        { passes: `  - finetune: ${options}`, output: './out-ft' },
+      );
+    writeText(join(work, 'finetune.yaml'), finetune('{ epochs: 1, teacherWeight: 0.5 }'));
     const ft = await build('finetune.yaml');
     expect(ft.code, ft.all).toBe(2);
     expect(ft.stderr).toMatch(
-      /the finetune pass at finetune\.yaml:\d+:\d+ trains on the labels of data\.train, but data\.train \(images unlabelled, set at finetune\.yaml:\d+:\d+\) has none/,
+      /the finetune pass at finetune\.yaml:\d+:\d+ trains on the labels of data\.train \(teacherWeight below 1 mixes them in\), but data\.train \(images unlabelled, set at finetune\.yaml:\d+:\d+\) has none\. .*or remove `teacherWeight`/,
     );
+    writeText(join(work, 'finetune.yaml'), finetune('{ epochs: 1 }'));
+    const fromTeacher = await build('finetune.yaml');
+    expect(fromTeacher.code, fromTeacher.all).toBe(0);
+    const ftStats = (report('out-ft') as { passes: { stats: { teacher?: unknown } }[] }).passes[0]!.stats;
+    expect(ftStats.teacher).toMatchObject({ model: 'baseline', loss: 'kl', weight: 1 });
     // distill reads labels through alpha; with alpha 0 the student learns from the teacher alone.
     const distill = (alpha: number) =>
       recipe(

@@ -14,11 +14,12 @@ import type { TrainProgress } from '../../engine/train.js';
 import { formatDataPath } from '../../recipe/index.js';
 import { definePass } from '../define.js';
 import { DOCS, STATS } from './docs.js';
-import { distillationLoss, softTargets, targetBatch } from './loss.js';
+import { distillationLoss, targetBatch } from '../teacher/index.js';
+import { softTargets } from './loss.js';
 import { DEFAULTS, resolveDistillOptions, type DistillOptions } from './options.js';
 import { schema } from './schema.js';
 
-export { distillationLoss } from './loss.js';
+export { distillationLoss } from '../teacher/index.js';
 export { scaleWidth, type DistillOptions } from './options.js';
 
 export const distill = definePass<DistillOptions>({

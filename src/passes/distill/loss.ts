@@ -1,15 +1,7 @@
 /**
- * The distillation loss and the teacher's soft targets (Hinton, Vinyals & Dean 2015):
- *
- *   loss = α·CE(y, softmax(z_s)) + (1−α)·T²·KL(softmax(z_t/T) ‖ softmax(z_s/T))
- *
- * T² keeps the soft term's gradients on the scale of the hard term's as T changes (they shrink as 1/T²).
- *
- * Logits. Classifiers end in a softmax, so the pass works from probabilities: log p = z − logsumexp(z) is the
- * logit vector up to a constant per row, and softmax is blind to such a constant, so softmax(log p / T) is
- * exactly softmax(z / T). This holds for any teacher (layers or graph model, builtin or not) and for the
- * student without rebuilding its last layer. Probabilities are floored at 1e-30 before the log: a class
- * below that is a logit gap of 69, whose softened share at T = 4 is e^-17, so nothing the loss can see is lost.
+ * The teacher's soft targets for distill (Hinton, Vinyals & Dean 2015), with distill's checks that the teacher
+ * is a classifier over the student's classes. The loss, and why the pass works from probabilities rather than
+ * logits, are shared with the passes that finetune from a teacher: ../teacher/loss.ts.
  *
  * Teacher targets are computed once: the teacher runs over data.train a single time before training and its
  * soft targets (count × classes floats) are looked up by sample index in every batch of every epoch.
@@ -19,35 +11,10 @@ import type { Dataset } from '../../data/index.js';
 import { inputBatch } from '../../engine/batches.js';
 import type { Tf } from '../../engine/runtime.js';
 import { McbError } from '../../errors.js';
+import { MIN_PROBABILITY } from '../teacher/index.js';
 
-/** Probabilities are floored here before the log (see the file comment). */
-const MIN_PROBABILITY = 1e-30;
 /** Samples per teacher forward pass. */
 const PREDICT_BATCH = 256;
-
-/**
- * The distillation loss of one batch, averaged over its samples: α·CE(labels, probs) + (1−α)·T²·KL(soft ‖
- * softmax(log probs / T)). `probs` are the student's softmax outputs, `soft` the teacher's softened
- * predictions for the same samples. A NaN in `probs` stays visible in the loss (the floor would hide it).
- */
-export function distillationLoss(
-  tf: Tf,
-  probs: TF.Tensor,
-  labels: TF.Tensor,
-  soft: TF.Tensor,
-  alpha: number,
-  temperature: number,
-): TF.Scalar {
-  return tf.tidy(() => {
-    const logP = tf.log(tf.maximum(probs, MIN_PROBABILITY));
-    const hard = tf.neg(tf.sum(tf.mul(labels, logP), -1));
-    const logR = tf.logSoftmax(tf.div(logP, temperature));
-    // KL(q ‖ r) = Σ q (log q − log r); a zero q contributes 0 (the floor keeps 0·log 0 from being NaN).
-    const kl = tf.sum(tf.mul(soft, tf.sub(tf.log(tf.maximum(soft, MIN_PROBABILITY)), logR)), -1);
-    const loss = tf.add(tf.mul(alpha, tf.mean(hard)), tf.mul((1 - alpha) * temperature * temperature, tf.mean(kl)));
-    return tf.add<TF.Scalar>(loss, tf.mul(tf.sum(probs), 0));
-  });
-}
 
 /**
  * The teacher's softened predictions softmax(log p / T) for every sample of `ds`, in its order, from one pass
@@ -112,12 +79,4 @@ function checkProbabilities(p: ArrayLike<number>, classes: number, where: string
       );
     }
   }
-}
-
-/** Rows `indices` of the soft targets, as a [n, classes] tensor. */
-export function targetBatch(tf: Tf, soft: Float32Array, classes: number, indices: Uint32Array): TF.Tensor2D {
-  const buf = new Float32Array(indices.length * classes);
-  for (let k = 0; k < indices.length; k++)
-    buf.set(soft.subarray(indices[k]! * classes, (indices[k]! + 1) * classes), k * classes);
-  return tf.tensor2d(buf, [indices.length, classes]);
 }

@@ -1,21 +1,24 @@
 /**
  * finetune: train the current model further on `data.train` with the engine's one training loop, keeping what
  * earlier passes recorded (pruned zeros, clustered values: ../constraints.ts) and freezing the layers an
- * override skips (docs/passes.md, from ./docs.ts).
+ * override skips (docs/passes.md, from ./docs.ts). On labels, or from a teacher (../teacher/): the baseline
+ * by default when data.train has none.
  */
 import { McbError } from '../../errors.js';
+import { formatDataPath } from '../../recipe/index.js';
 import { modelKind } from '../../model/index.js';
 import type { TrainingOptions } from '../../recipe/index.js';
-import { definePass, optionsByLayer } from '../define.js';
+import { definePass, optionsByLayer, type PassContext } from '../define.js';
+import { readsLabels, resolveTeacher, teacherModels, type TeacherOptions } from '../teacher/index.js';
 import { DOCS, STATS } from './docs.js';
 import { schema } from './schema.js';
 
-export interface FinetuneOptions extends TrainingOptions {
+export interface FinetuneOptions extends TrainingOptions, TeacherOptions {
   steps?: number;
 }
 
 /** The defaults of the options: a short refinement at a small learning rate. */
-const DEFAULTS: Required<Omit<FinetuneOptions, 'steps'>> = {
+const DEFAULTS: Required<Omit<FinetuneOptions, 'steps' | keyof TeacherOptions>> = {
   epochs: 1,
   batchSize: 64,
   learningRate: 1e-4,
@@ -37,9 +40,14 @@ export const finetune = definePass<FinetuneOptions>({
   },
   defaultOptions: DEFAULTS,
   needs: () => ['train'],
-  labels: { reads: () => ['train'], why: 'trains on the labels of data.train' },
+  labels: {
+    reads: (options) => (readsLabels(options) ? ['train'] : []),
+    why: 'trains on the labels of data.train (teacherWeight below 1 mixes them in)',
+    labelFreeHint: 'remove `teacherWeight` (without labels finetune learns from its teacher alone)',
+  },
+  models: teacherModels,
   dependsOnBackend: () => true,
-  resolveOptions(raw) {
+  resolveOptions(raw, place, input) {
     const o = raw as Partial<FinetuneOptions>;
     return {
       epochs: o.epochs ?? DEFAULTS.epochs,
@@ -49,6 +57,8 @@ export const finetune = definePass<FinetuneOptions>({
       optimizer: o.optimizer ?? DEFAULTS.optimizer,
       schedule: o.schedule ?? { ...DEFAULTS.schedule },
       seed: o.seed ?? DEFAULTS.seed,
+      // Nothing when it trains on labels alone: such an entry's options, and step key, are what they always were.
+      ...resolveTeacher(raw, place, input, 'before-previous'),
     };
   },
 
@@ -82,8 +92,15 @@ export const finetune = definePass<FinetuneOptions>({
           },
         };
       }
+      const { teacher: ref, teacherWeight: _w, temperature: _t, ...training } = options;
+      const teacher = ref
+        ? await (
+            await import('../teacher/train.js')
+          ).prepareTeacher(tf, ctx, { ...options, teacher: ref }, ds, layers, where(ctx))
+        : undefined;
       const result = await trainModel(tf, layers, ds, {
-        ...options,
+        ...training,
+        ...(teacher ? { loss: teacher.loss } : {}),
         ...(constraints.length ? { afterBatch: (m) => constraints.forEach((c) => c.afterBatch(m)) } : {}),
         ...(options.steps === undefined ? {} : { maxBatches: options.steps }),
         signal: ctx.signal,
@@ -106,6 +123,7 @@ export const finetune = definePass<FinetuneOptions>({
           trainSamples: ds.count,
           kept: constraints.map((c) => c.describe),
           ...(frozen.layers.length ? { frozen: frozen.layers } : {}),
+          ...(teacher ? { teacher: teacher.stats } : {}),
         },
       };
     } finally {
@@ -115,3 +133,8 @@ export const finetune = definePass<FinetuneOptions>({
     }
   },
 });
+
+/** "`passes[2].finetune`", or "finetune" when called directly. */
+function where(ctx: PassContext): string {
+  return ctx.place ? `\`${formatDataPath(ctx.place.path)}\`` : 'finetune';
+}

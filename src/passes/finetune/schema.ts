@@ -1,9 +1,10 @@
 import type { OptionsSchema } from '../define.js';
+import { teacherSchema } from '../teacher/index.js';
 
 /** The finetune pass's options, as a recipe writes them (defaults are added from defaultOptions). */
 export const schema: OptionsSchema = {
   description:
-    'Train the current model further on data.train (a layers model), e.g. to recover accuracy after a lossy pass. Its output is float32.',
+    'Train the current model further on data.train (a layers model), e.g. to recover accuracy after a lossy pass: on its labels, or from a teacher (the baseline by default when data.train has none). Its output is float32.',
   type: 'object',
   additionalProperties: false,
   properties: {
@@ -44,5 +45,6 @@ export const schema: OptionsSchema = {
       minimum: 0,
       maximum: 4294967295,
     },
+    ...teacherSchema('the model the entry before it received: with `prune → finetune`, the model before pruning'),
   },
 };

@@ -8,6 +8,7 @@ import { pruneNM, pruneSmallest } from '../../algorithms/selection.js';
 import { scheduledSparsity } from '../../algorithms/sparsity-schedule.js';
 import type { Dataset } from '../../data/index.js';
 import { McbError } from '../../errors.js';
+import { formatDataPath } from '../../recipe/index.js';
 import {
   compressedWeight,
   compressedWeightByKey,
@@ -20,6 +21,7 @@ import {
 import type { Tf } from '../../engine/runtime.js';
 import { freezeSkipped } from '../constraints.js';
 import { definePass, optionsByLayer, type LayerOptions, type PassContext } from '../define.js';
+import { readsLabels, teacherModels } from '../teacher/index.js';
 import { checkFinite, checkPattern, kernelRef, planKernels, total, type Kernel } from './kernels.js';
 import { DEFAULTS, resolvePruneOptions, TRAINING_OPTIONS, type PruneOptions, type PruneSchedule } from './options.js';
 import { editableWeights, finish, type EditableWeights } from './weights.js';
@@ -48,13 +50,15 @@ export const prune = definePass<PruneOptions>({
     stats: STATS,
   },
   defaultOptions: DEFAULTS,
-  // Gradual pruning trains between pruning steps; one-shot pruning reads no data.
+  // Gradual pruning trains between pruning steps, on labels or from a teacher; one-shot pruning reads no data.
   needs: (options) => (options.schedule ? ['train'] : []),
   labels: {
-    reads: (options) => (options.schedule ? ['train'] : []),
-    why: 'with a schedule trains on the labels of data.train while it prunes',
-    labelFreeHint: 'prune in one shot (no `schedule`)',
+    reads: (options) => (options.schedule && readsLabels(options) ? ['train'] : []),
+    why: 'with a schedule trains on the labels of data.train while it prunes (teacherWeight below 1 mixes them in)',
+    labelFreeHint:
+      'remove `teacherWeight` (without labels a schedule learns from its teacher alone), or prune in one shot (no `schedule`)',
   },
+  models: (options) => (options.schedule ? teacherModels(options) : {}),
   dependsOnBackend: (options) => options.schedule !== undefined,
   resolveOptions: resolvePruneOptions,
 
@@ -198,9 +202,15 @@ async function trainPruning(
         },
       };
     }
+    const teacher = options.teacher
+      ? await (
+          await import('../teacher/train.js')
+        ).prepareTeacher(tf, ctx, { ...options, teacher: options.teacher }, ds, layers, where(ctx))
+      : undefined;
     pruneTo(() => schedule.initialSparsity);
     const batches = Math.ceil(ds.count / options.batchSize!);
     const result = await trainModel(tf, layers, ds, {
+      ...(teacher ? { loss: teacher.loss } : {}),
       epochs: Math.ceil(schedule.steps / Math.max(1, batches)),
       maxBatches: schedule.steps,
       batchSize: options.batchSize!,
@@ -238,7 +248,13 @@ async function trainPruning(
       method: options.method,
       scope: options.scope,
       target: final,
-      schedule: { steps: step, pruningSteps, epochLosses: result.epochLosses, trainSamples: ds.count },
+      schedule: {
+        steps: step,
+        pruningSteps,
+        epochLosses: result.epochLosses,
+        trainSamples: ds.count,
+        ...(teacher ? { teacher: teacher.stats } : {}),
+      },
       ...(left.length ? { skipped: left } : {}),
       ...(skippedLayers.size ? { skippedLayers: [...skippedLayers] } : {}),
       ...(frozen.layers.length ? { frozen: frozen.layers } : {}),
@@ -247,4 +263,9 @@ async function trainPruning(
     frozen.dispose();
     masks.forEach((m) => m?.dispose());
   }
+}
+
+/** "`passes[0].prune`", or "prune" when called directly. */
+function where(ctx: PassContext): string {
+  return ctx.place ? `\`${formatDataPath(ctx.place.path)}\`` : 'prune';
 }

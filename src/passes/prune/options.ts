@@ -1,7 +1,8 @@
 /** The prune pass's options: their types, and how a recipe entry's raw options resolve to them. */
 import { McbError } from '../../errors.js';
 import { formatDataPath } from '../../recipe/index.js';
-import type { OptionsPlace } from '../define.js';
+import type { OptionsPlace, PassInput } from '../define.js';
+import { resolveTeacher, TEACHER_OPTIONS, type TeacherOptions } from '../teacher/index.js';
 
 export interface PruneSchedule {
   kind: 'polynomial';
@@ -11,7 +12,7 @@ export interface PruneSchedule {
   initialSparsity: number;
 }
 
-export interface PruneOptions {
+export interface PruneOptions extends TeacherOptions {
   method: 'magnitude';
   /** Fraction of weights set to zero (absent with `pattern`). */
   sparsity?: number;
@@ -25,7 +26,8 @@ export interface PruneOptions {
   seed?: number;
 }
 
-export const TRAINING_OPTIONS = ['learningRate', 'batchSize', 'optimizer', 'seed'] as const;
+/** Options of the schedule's training run (the teacher's included): only with a schedule. */
+export const TRAINING_OPTIONS = ['learningRate', 'batchSize', 'optimizer', 'seed', ...TEACHER_OPTIONS] as const;
 
 /** The options' defaults: scope goes with a sparsity, the training options with a schedule. */
 export const DEFAULTS = {
@@ -51,7 +53,11 @@ export const patternAt = new WeakMap<PruneOptions, string>();
  * The options of one prune entry (or override block), defaults filled in. A pattern goes with no sparsity,
  * scope, schedule or training option; training options only with a schedule.
  */
-export function resolvePruneOptions(raw: Record<string, unknown>, place: OptionsPlace): PruneOptions {
+export function resolvePruneOptions(
+  raw: Record<string, unknown>,
+  place: OptionsPlace,
+  input?: PassInput,
+): PruneOptions {
   const where = formatDataPath(place.path);
   // `message` gets the position ("at recipe.yaml:12:7") of the option, or of the pass entry.
   const invalid = (option: string | undefined, message: (at: string) => string) =>
@@ -130,6 +136,8 @@ export function resolvePruneOptions(raw: Record<string, unknown>, place: Options
     batchSize: (raw.batchSize as number | undefined) ?? DEFAULTS.batchSize,
     optimizer: (raw.optimizer as PruneOptions['optimizer']) ?? DEFAULTS.optimizer,
     seed: (raw.seed as number | undefined) ?? DEFAULTS.seed,
+    // Nothing when it trains on labels alone: such an entry's options, and step key, are what they always were.
+    ...resolveTeacher(raw, place, input, 'input'),
   };
 }
 

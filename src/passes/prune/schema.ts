@@ -1,4 +1,5 @@
 import type { OptionsSchema } from '../define.js';
+import { teacherSchema } from '../teacher/index.js';
 import { SCHEDULE_DEFAULTS } from './options.js';
 
 /** The prune pass's options, as a recipe writes them (defaults are added from defaultOptions; the schedule's are here). */
@@ -90,5 +91,6 @@ export const schema: OptionsSchema = {
       minimum: 0,
       maximum: 4294967295,
     },
+    ...teacherSchema('the model it receives, before it prunes', 'With schedule: '),
   },
 };
