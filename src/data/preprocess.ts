@@ -96,9 +96,7 @@ export function preprocessSample(p: Pixels, pre: ImagePreprocess, fallback: read
  * model's [height, width] (`expected`: the model input's [h, w, c] without the batch axis, null where open),
  * so images of any size fit the model without the recipe repeating it. Entries without a block are returned
  * unchanged (their keys never move).
- *
- * TODO(issue 19): call it from gatherPlanInputs with the input shape src/model/signature.ts reads (the lead's
- * modelSignature(json)), before the data's facts are read, and plan with the specs it returns.
+ * gatherPlanInputs calls it with the input shape the model's signature gives, before the data's facts are read.
  */
 export function fitToModel<S extends DataSpec>(spec: S, expected: readonly (number | null)[] | undefined): S {
   if (spec.dataset === 'mnist' || !spec.preprocess || spec.preprocess.size !== undefined) return spec;

@@ -98,3 +98,27 @@ function sequentialWithoutInputLayer(config: Obj): Obj {
   if (typeof input.dtype === 'string') firstConfig.dtype = input.dtype;
   return { ...config, layers: [{ ...first, config: firstConfig }, ...rest] };
 }
+
+/**
+ * The converter names a Keras 3 DepthwiseConv2D's weight `<layer>/kernel` (the h5 path); TF.js looks for
+ * `<layer>/depthwise_kernel`. Returns the manifest with such names changed, or the same one.
+ */
+export function keras2WeightNames(topology: unknown, manifest: unknown): unknown {
+  const depthwise = new Set<string>();
+  visitLayers(topology, (layer) => {
+    if (layer.class_name === 'DepthwiseConv2D') depthwise.add(String((layer.config as Obj).name));
+  });
+  if (depthwise.size === 0 || !Array.isArray(manifest)) return manifest;
+  return manifest.map((group: unknown) => {
+    if (!isObj(group) || !Array.isArray(group.weights)) return group;
+    const weights = (group.weights as unknown[]).map((w) => {
+      if (!isObj(w) || typeof w.name !== 'string') return w;
+      const cut = w.name.lastIndexOf('/');
+      const layer = w.name.slice(0, cut);
+      return cut > 0 && w.name.slice(cut + 1) === 'kernel' && depthwise.has(layer)
+        ? { ...w, name: `${layer}/depthwise_kernel` }
+        : w;
+    });
+    return { ...group, weights };
+  });
+}

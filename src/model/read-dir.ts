@@ -2,7 +2,7 @@
  * Reads and checks a model folder on disk (model.json and the shards its manifest lists) without TF.js.
  * Everything a hostile or damaged model.json could claim is checked before it is allocated or read.
  */
-import { keras2Topology } from './keras3.js';
+import { isKeras3Topology, keras2Topology, keras2WeightNames } from './keras3.js';
 import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
@@ -58,7 +58,12 @@ export async function readModelDir(modelJsonPath: string): Promise<{ model: Stor
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not an object');
     json = parsed as Record<string, unknown>;
     // Keras 3's config in the Keras 2 form stock TF.js loads; the digest below still covers the bytes read.
-    if (modelKind(json) === 'layers') json = { ...json, modelTopology: keras2Topology(json.modelTopology) };
+    if (modelKind(json) === 'layers' && isKeras3Topology(json.modelTopology))
+      json = {
+        ...json,
+        modelTopology: keras2Topology(json.modelTopology),
+        weightsManifest: keras2WeightNames(json.modelTopology, json.weightsManifest),
+      };
   } catch (e) {
     throw new McbError(
       'MCB_MODEL_INVALID',

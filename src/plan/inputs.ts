@@ -15,7 +15,14 @@ import {
   type ModelSignature,
 } from '../model/index.js';
 import type { ModelKind } from '../passes/index.js';
-import { datasetFacts, datasetId, datasetShape, type DatasetFacts, type DatasetFactsMap } from '../data/index.js';
+import {
+  datasetFacts,
+  datasetId,
+  datasetShape,
+  fitToModel,
+  type DatasetFacts,
+  type DatasetFactsMap,
+} from '../data/index.js';
 import {
   formatPosition,
   type Backend,
@@ -34,6 +41,11 @@ export interface PlanInputs {
   modelKind?: ModelKind;
   /** What the baseline model file takes and gives: checked against the data and thresholds at planning. */
   signature?: ModelSignature;
+  /**
+   * The recipe's data with what the model tells filled in (a `preprocess` block without `size` takes the
+   * model's input size), when that changed anything: plan() plans with it.
+   */
+  data?: Recipe['data'];
   /** The baseline's layers, gathered when the recipe has overrides (or `layers: true` asks): for per-layer plans. */
   layers?: ModelLayer[];
   /**
@@ -68,11 +80,32 @@ export async function gatherPlanInputs(
       throw e;
     }
   }
-  const datasets = await gatherDatasets(recipe);
+  if (inputs.signature) {
+    const data = fittedData(recipe.data, inputs.signature);
+    if (data) inputs.data = data;
+  }
+  const datasets = await gatherDatasets(inputs.data ? { ...recipe, data: inputs.data } : recipe);
   if (Object.keys(datasets).length) inputs.datasets = datasets;
   if (wantLayers && recipe.model.kind === 'train')
     inputs.layers = await architectureLayers(recipe.model.train, backend, inputs.datasets);
   return inputs;
+}
+
+/** The data slices with the model's input size filled in where a `preprocess` block leaves it open. */
+function fittedData(data: Recipe['data'], signature: ModelSignature): Recipe['data'] | undefined {
+  const shape = signature.inputs.length === 1 ? signature.inputs[0]!.shape?.slice(1) : undefined;
+  const out: Recipe['data'] = { ...data };
+  let changed = false;
+  for (const role of ['eval', 'calibration', 'train'] as const) {
+    const spec = data[role];
+    if (!spec) continue;
+    const fitted = fitToModel(spec, shape);
+    if (fitted !== spec) {
+      out[role] = fitted;
+      changed = true;
+    }
+  }
+  return changed ? out : undefined;
 }
 
 /**

@@ -28,7 +28,8 @@ import {
 
 export function plan(written: Recipe, inputs: PlanInputs): Plan {
   // The data made to fit the model's inputs (integer inputs take raw values), after checking they fit.
-  const recipe = inputs.signature ? fitRecipeToModel(written, inputs.signature, inputs.datasets) : written;
+  const withData = inputs.data ? { ...written, data: inputs.data } : written;
+  const recipe = inputs.signature ? fitRecipeToModel(withData, inputs.signature, inputs.datasets) : withData;
   const steps: Step[] = [];
   const byId = new Map<string, Step>();
   const add = (
