@@ -20,3 +20,16 @@ export { modelLayers, type ModelLayer } from './model-layers.js';
 export * from './layer-classes.js';
 export type { Cost, CostInput, CostRule } from './layer-costs.js';
 export * from './graph-ops.js';
+export {
+  boolAttr,
+  fusedOps,
+  inputNode,
+  packedChannelAxis,
+  readGraph,
+  stringAttr,
+  weightGroup,
+  type GraphLayer,
+  type GraphNode,
+  type GraphView,
+  type GraphWeight,
+} from './graph-layers.js';
