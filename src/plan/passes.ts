@@ -60,6 +60,7 @@ export function planPasses(recipe: Recipe, first: string, p: PassPlanning): stri
     const options = pass.resolveOptions(entry.rawOptions, place, {
       ...(architecture ? { architecture } : {}),
       modelAt,
+      kind: p.modelKind,
     }) as object;
     if (entry.search) checkSearch(recipe, entry, place);
     checkModelKind(pass, p.modelKind, place.at(), modelAt);
@@ -156,7 +157,7 @@ function checkModelKind(pass: AnyPass, kind: ModelKind, passAt: string, modelAt:
   const works = pass.meta.models.map((k) => `${k} models`).join(' and ');
   throw new McbError(
     'MCB_RECIPE_INVALID',
-    `the ${pass.meta.name} pass at ${passAt} works on ${works}, but the model (set at ${modelAt}) is a ${kind} model; ${kind === 'graph' ? 'start from the layers model the graph was converted from, or remove the pass' : 'remove the pass'}.`,
+    `the ${pass.meta.name} pass at ${passAt} works on ${works}, but the model (set at ${modelAt}) is a ${kind} model${pass.meta.refuses?.[kind] ? `: ${pass.meta.refuses[kind]}` : ''}; ${kind === 'graph' ? 'start from the layers model the graph was converted from, or remove the pass' : 'remove the pass'}.`,
   );
 }
 

@@ -345,7 +345,6 @@ describe('graph models and passes', () => {
   }, 60_000);
 
   for (const pass of [
-    'prune: { sparsity: 0.5 }',
     'finetune: { epochs: 1 }',
     'fold-batchnorm: {}',
     'prune-channels: { sparsity: 0.5 }',

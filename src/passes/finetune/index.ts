@@ -33,6 +33,9 @@ export const finetune = definePass<FinetuneOptions>({
     schema,
     perLayer: [],
     models: ['layers'],
+    refuses: {
+      graph: 'TF.js runs a graph model for inference only, so it cannot be trained',
+    },
     stats: STATS,
   },
   defaultOptions: DEFAULTS,

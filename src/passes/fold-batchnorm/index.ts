@@ -59,6 +59,9 @@ export const foldBatchnorm = definePass<FoldBatchNormOptions>({
     schema,
     perLayer: [],
     models: ['layers'],
+    refuses: {
+      graph: "folding a graph's FusedBatchNorm into the convolution before it is not implemented for graph models yet",
+    },
     stats: STATS,
   },
   defaultOptions: {},

@@ -27,6 +27,10 @@ export const lowrank = definePass<LowrankOptions>({
     perLayer: ['rank', 'ratio', 'energy'],
     exclusiveOptions: [['rank', 'ratio', 'energy']],
     models: ['layers'],
+    refuses: {
+      graph:
+        "splitting a graph's Conv2D or MatMul constant into two chained nodes is not implemented for graph models yet",
+    },
     sensitivity: { option: 'ratio', candidates: [0.5, 0.25, 0.125] },
     stats: STATS,
   },
