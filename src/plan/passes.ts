@@ -200,10 +200,10 @@ function checkBlocksMatch(
     const union = [...new Map(seen.flat().map((l) => [l.name, l])).values()];
     const missing = unmatchedPatterns(block, union)[0];
     if (missing) {
-      const what = missing.path[2] === 'classes' ? 'layer class' : 'layer pattern';
+      const what = missing.path[2] === 'classes' ? 'layer class' : missing.path[2] === 'ops' ? 'op' : 'layer pattern';
       throw new McbError(
         'MCB_RECIPE_INVALID',
-        `${what} ${JSON.stringify(missing.pattern)} at ${at(missing.path)} matches no layer of the model${seen.length > 1 ? ' at any pass it configures' : ''}; the closest are ${missing.closest.map((n) => JSON.stringify(n)).join(', ')} (of ${describeLayers(union)}). Fix the name, or remove it.`,
+        `${what} ${JSON.stringify(missing.pattern)} at ${at(missing.path)} matches no layer of the model${seen.length > 1 ? ' at any pass it configures' : ''}; ${missing.closest.length ? `the closest are ${missing.closest.map((n) => JSON.stringify(n)).join(', ')}` : missing.path[2] === 'ops' ? 'it has no ops: `ops` matches the nodes of a graph model' : 'there is nothing close'} (of ${describeLayers(union)}). Fix the name, or remove it.`,
       );
     }
   }

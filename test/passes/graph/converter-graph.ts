@@ -10,7 +10,11 @@
  * `batchNorm: true` leaves a FusedBatchNormV3 after the 1×1 conv, as freezing does when the conv has a bias
  * the remapper cannot fold into; `transposeB: true` stores the dense kernel [out, in] with transpose_b.
  */
-import type { StoredModel, WeightSpec } from '../../../src/model/index.js';
+import * as tf from '@tensorflow/tfjs';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { mcbuildLoader } from '../../../src/runtime/index.js';
+import { modelToFiles, type StoredModel, type WeightSpec } from '../../../src/model/index.js';
 
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
 const dims = (shape: number[]) => ({ dim: shape.map((size) => ({ size: String(size) })) });
@@ -221,4 +225,38 @@ export function memoryFetch(files: ReadonlyMap<string, Uint8Array>): typeof fetc
     if (!body) return new Response('not found', { status: 404 });
     return new Response(body.slice());
   }) as typeof fetch;
+}
+
+/** A float32 .npy file of `values` with `shape` (format 1.0, C order), as NumPy writes it. */
+export function npyBytes(values: Float32Array, shape: number[]): Uint8Array {
+  let header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
+  // Magic (6) + version (2) + length (2) + header, padded with spaces to a multiple of 64, ending in a newline.
+  header += ' '.repeat(63 - ((10 + header.length) % 64)) + '\n';
+  const out = new Uint8Array(10 + header.length + values.byteLength);
+  out.set([0x93, ...Buffer.from('NUMPY'), 1, 0, header.length & 0xff, header.length >> 8]);
+  out.set(Buffer.from(header, 'latin1'), 10);
+  out.set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength), 10 + header.length);
+  return out;
+}
+
+/** Writes the model's files (model.json and shards) into `dir`. */
+export function writeModel(dir: string, model: StoredModel): string {
+  mkdirSync(dir, { recursive: true });
+  for (const [name, bytes] of modelToFiles(model)) writeFileSync(join(dir, name), bytes);
+  return join(dir, 'model.json');
+}
+
+/** The model's predictions on 6 fixed inputs, loaded by stock tf.loadGraphModel, or through mcbuild/runtime. */
+export async function predictGraph(model: StoredModel, via: 'stock' | 'runtime' = 'stock'): Promise<Float32Array> {
+  const files = modelToFiles(model);
+  const g =
+    via === 'stock'
+      ? await tf.loadGraphModel('http://h/m/model.json', { fetchFunc: memoryFetch(files) })
+      : await tf.loadGraphModel(mcbuildLoader('http://h/m/model.json', { fetch: memoryFetch(files) }));
+  const x = tf.tensor4d(graphInput(6), [6, 8, 8, 3]);
+  const y = g.predict(x) as tf.Tensor;
+  const out = (await y.data()) as Float32Array;
+  tf.dispose([x, y]);
+  g.dispose();
+  return out;
 }

@@ -4,7 +4,6 @@
  * every pass changes them, and its output loads in stock tf.loadGraphModel (mcbuild/runtime for the packed formats)
  * and predicts close to the original.
  */
-import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadEngine } from '../../../src/engine/runtime.js';
 import { decodeWeights, modelLayers, modelToFiles, type StoredModel } from '../../../src/model/index.js';
@@ -16,8 +15,7 @@ import { quantize } from '../../../src/passes/quantize/index.js';
 import { shard } from '../../../src/passes/shard/index.js';
 import { layerResolver, type LayerRule } from '../../../src/plan/layers.js';
 import { formatDataPath, type DataPath } from '../../../src/recipe/index.js';
-import { mcbuildLoader } from '../../../src/runtime/index.js';
-import { converterGraph, graphInput, memoryFetch, NODES, P } from './converter-graph.js';
+import { converterGraph, NODES, P, predictGraph } from './converter-graph.js';
 
 const KERNELS = [
   `${P}/conv1/Conv2D_weights`,
@@ -36,7 +34,7 @@ const base: PassContext = {
 type Block = Omit<LayerRule, 'block'>;
 
 /** The pass's options and a context with the real override resolver, as the executor builds them. */
-export function run<O extends object>(
+function run<O extends object>(
   pass: PassDefinition<O>,
   raw: Record<string, unknown>,
   model: StoredModel,
@@ -56,21 +54,6 @@ export function run<O extends object>(
     placeAt,
   );
   return pass.apply(model, options, { ...base, place, layerOptions: resolver.optionsFor });
-}
-
-/** The model's predictions on 6 fixed inputs, loaded by stock tf.loadGraphModel, or through mcbuild/runtime. */
-export async function predictGraph(model: StoredModel, via: 'stock' | 'runtime' = 'stock'): Promise<Float32Array> {
-  const files = modelToFiles(model);
-  const g =
-    via === 'stock'
-      ? await tf.loadGraphModel('http://h/m/model.json', { fetchFunc: memoryFetch(files) })
-      : await tf.loadGraphModel(mcbuildLoader('http://h/m/model.json', { fetch: memoryFetch(files) }));
-  const x = tf.tensor4d(graphInput(6), [6, 8, 8, 3]);
-  const y = g.predict(x) as tf.Tensor;
-  const out = (await y.data()) as Float32Array;
-  tf.dispose([x, y]);
-  g.dispose();
-  return out;
 }
 
 const maxDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
