@@ -346,7 +346,6 @@ describe('graph models and passes', () => {
 
   for (const pass of [
     'finetune: { epochs: 1 }',
-    'fold-batchnorm: {}',
     'prune-channels: { sparsity: 0.5 }',
     'lowrank: { ratio: 0.5 }',
   ]) {

@@ -33,6 +33,8 @@ export const NODES = {
 
 export interface GraphOptions {
   batchNorm?: boolean;
+  /** false: the 1×1 conv has no BiasAdd (with batchNorm, as Keras writes a conv with use_bias false). */
+  pointwiseBias?: boolean;
   transposeB?: boolean;
   seed?: number;
 }
@@ -87,7 +89,8 @@ export function converterGraph(options: GraphOptions = {}): StoredModel {
   const dwW = weight(`${P}/dw/depthwise_weights`, [3, 3, 8, 1], he(9));
   const dwB = weight(`${P}/dw/depthwise_bn_offset`, [8], small);
   const pwW = weight(`${P}/pw/Conv2D/ReadVariableOp`, [1, 1, 8, 16], he(8));
-  const pwB = weight(`${P}/pw/BiasAdd/ReadVariableOp`, [16], small);
+  const withBias = options.pointwiseBias !== false;
+  const pwB = withBias ? weight(`${P}/pw/BiasAdd/ReadVariableOp`, [16], small) : '';
   const bn = options.batchNorm
     ? [
         weight(`${P}/pw_bn/ReadVariableOp`, [16], () => 0.5 + random()),
@@ -102,7 +105,8 @@ export function converterGraph(options: GraphOptions = {}): StoredModel {
   const denseW = weight(`${P}/logits/MatMul/ReadVariableOp`, dense, he(16));
   const denseB = weight(`${P}/logits/BiasAdd/ReadVariableOp`, [10], small);
 
-  const pwOut = options.batchNorm ? NODES.batchNorm : `${P}/pw/BiasAdd`;
+  const convOut = withBias ? `${P}/pw/BiasAdd` : NODES.pointwise;
+  const pwOut = options.batchNorm ? NODES.batchNorm : convOut;
   nodes.push(
     {
       name: 'input',
@@ -137,18 +141,22 @@ export function converterGraph(options: GraphOptions = {}): StoredModel {
         use_cudnn_on_gpu: { b: true },
       },
     },
-    {
-      name: `${P}/pw/BiasAdd`,
-      op: 'BiasAdd',
-      input: [NODES.pointwise, pwB],
-      attr: { T, data_format: { s: b64('NHWC') } },
-    },
+    ...(withBias
+      ? [
+          {
+            name: `${P}/pw/BiasAdd`,
+            op: 'BiasAdd',
+            input: [NODES.pointwise, pwB],
+            attr: { T, data_format: { s: b64('NHWC') } },
+          },
+        ]
+      : []),
     ...(options.batchNorm
       ? [
           {
             name: NODES.batchNorm,
             op: 'FusedBatchNormV3',
-            input: [`${P}/pw/BiasAdd`, ...bn],
+            input: [convOut, ...bn],
             attr: {
               T,
               U: T,

@@ -126,7 +126,6 @@ describe('overrides on a graph model', () => {
   });
 
   for (const [pass, why] of [
-    ['fold-batchnorm: {}', /folding a graph's FusedBatchNorm/],
     ['lowrank: { ratio: 0.5 }', /splitting a graph's Conv2D or MatMul constant/],
     ['prune-channels: { sparsity: 0.5 }', /removing channels needs every op between two kernels followed/],
   ] as const) {
