@@ -126,7 +126,6 @@ describe('overrides on a graph model', () => {
   });
 
   for (const [pass, why] of [
-    ['lowrank: { ratio: 0.5 }', /splitting a graph's Conv2D or MatMul constant/],
     ['prune-channels: { sparsity: 0.5 }', /removing channels needs every op between two kernels followed/],
   ] as const) {
     it(`${pass.split(':')[0]} is refused at its line with the reason`, async () => {
