@@ -38,14 +38,14 @@ export interface GraphLayer {
 
 export interface GraphView {
   nodes: readonly GraphNode[];
-  node(name: string): GraphNode | undefined;
+  node: (name: string) => GraphNode | undefined;
   layers: readonly GraphLayer[];
   /** Weight name → its use. A weight several layers read belongs to the first. */
   weights: ReadonlyMap<string, GraphWeight>;
   /** The layer a weight belongs to as overrides name layers: its consumer, else its name up to the last '/'. */
-  layerOf(weight: string): string;
+  layerOf: (weight: string) => string;
   /** The weight `pass` compresses, when `weight` is one (a kernel of a Conv2D, depthwise or MatMul node). */
-  compressed(weight: string, pass: WeightPass): GraphWeight | undefined;
+  compressed: (weight: string, pass: WeightPass) => GraphWeight | undefined;
 }
 
 const views = new WeakMap<object, GraphView | null>();

@@ -227,12 +227,11 @@ export function graphInput(n: number): Float32Array {
 
 /** fetch over files in memory, for mcbuildLoader and tf.loadGraphModel(url). */
 export function memoryFetch(files: ReadonlyMap<string, Uint8Array>): typeof fetch {
-  return (async (url: string | URL | Request) => {
-    const name = String(url).split('/').at(-1)!;
+  return async (input: string | URL | Request) => {
+    const name = new URL(input instanceof Request ? input.url : input).pathname.split('/').at(-1)!;
     const body = files.get(name);
-    if (!body) return new Response('not found', { status: 404 });
-    return new Response(body.slice());
-  }) as typeof fetch;
+    return body ? new Response(body.slice()) : new Response(null, { status: 404 });
+  };
 }
 
 /** A float32 .npy file of `values` with `shape` (format 1.0, C order), as NumPy writes it. */
