@@ -125,8 +125,18 @@ describe('overrides on a graph model', () => {
     expect(await planError(text)).toMatch(/op "MatMul" at .*:10:11 matches no layer of the model; it has no ops/);
   });
 
+  it('prune with a schedule is refused at planning, at the schedule, naming the model line', async () => {
+    const m = await planError(
+      recipe('  - prune: { sparsity: 0.5, schedule: { steps: 10 } }', '  - ops: [Conv2D]\n    prune: skip'),
+    );
+    expect(m).toMatch(
+      /prune with a `schedule` at .*p\d+\.yaml:8:\d+ trains the model .* graph model \(set at .*:4:9\) cannot be trained/,
+    );
+  });
+
   for (const [pass, why] of [
     ['prune-channels: { sparsity: 0.5 }', /removing channels needs every op between two kernels followed/],
+    ['finetune: { epochs: 1 }', /TF\.js runs a graph model for inference only/],
   ] as const) {
     it(`${pass.split(':')[0]} is refused at its line with the reason`, async () => {
       const m = await planError(
