@@ -76,10 +76,12 @@ describe('quantize on a graph model', () => {
     // options, weights quantized, loader, largest change in a probability
     [{ dtype: 'uint8' }, 8, 'stock', 0.02],
     [{ dtype: 'float16' }, 8, 'stock', 0.002],
+    [{ dtype: 'uint16' }, 8, 'stock', 0.001],
     [{ dtype: 'int8', granularity: 'per-channel' }, 4, 'runtime', 0.02],
     [{ dtype: 'int8', granularity: 'per-tensor' }, 4, 'runtime', 0.03],
     [{ dtype: 'int4', granularity: 'per-group', groupSize: 4 }, 4, 'runtime', 0.15],
     [{ dtype: 'bfloat16' }, 8, 'runtime', 0.02],
+    [{ dtype: 'int2', granularity: 'per-channel', clip: 'mse' }, 4, 'runtime', 0.5],
   ];
   for (const [raw, count, via, tolerance] of cases) {
     it(`${JSON.stringify(raw)} quantizes the kernels the ops read and loads (${via})`, async () => {
