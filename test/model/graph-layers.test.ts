@@ -90,6 +90,49 @@ describe('graph layers', () => {
     expect(readGraph({ format: 'layers-model', modelTopology: { model_config: {} } })).toBeUndefined();
   });
 
+  it('reads a constant left operand of MatMul, fused PReLU slopes, old byte-list strings and ":0" inputs', () => {
+    const c = (name: string) => ({ name, op: 'Const', attr: {} });
+    const g = readGraph({
+      format: 'graph-model',
+      modelTopology: {
+        node: [
+          { name: 'x', op: 'Placeholder' },
+          c('w'),
+          c('wt'),
+          c('b'),
+          c('alpha'),
+          { name: 'left', op: 'MatMul', input: ['w', 'x:0'], attr: { transpose_a: { b: false } } },
+          { name: 'leftT', op: 'MatMul', input: ['wt', 'x'], attr: { transpose_a: { b: true } } },
+          {
+            name: 'conv',
+            op: '_FusedConv2D',
+            input: ['x', 'w:0', 'b', 'alpha', '^x'],
+            // As old converters wrote strings: the bytes as numbers.
+            attr: {
+              fused_ops: {
+                list: {
+                  s: [
+                    [66, 105, 97, 115, 65, 100, 100],
+                    [80, 114, 101, 108, 117],
+                  ],
+                },
+              },
+            },
+          },
+        ],
+      },
+    })!;
+    const role = (layer: string, key: string) =>
+      g.layers.find((l) => l.name === layer)!.weights.find((w) => w.role.key === key);
+    // y = W·x: W [out, in]; with transpose_a W is [in, out].
+    expect(role('left', 'kernel')?.role).toMatchObject({ outputAxis: -2, inputAxis: -1 });
+    expect(role('leftT', 'kernel')?.role).toMatchObject({ outputAxis: -1, inputAxis: -2 });
+    // `w` belongs to its first reader; the fused conv's args are bias then PReLU slopes.
+    expect(role('conv', 'kernel')).toBeUndefined();
+    expect(role('conv', 'bias')?.weight).toBe('b');
+    expect(role('conv', 'alpha')?.weight).toBe('alpha');
+  });
+
   it('a fused op counts as its base op, not the other way round', () => {
     expect(opMatches('_FusedConv2D', 'Conv2D')).toBe(true);
     expect(opMatches('_FusedConv2D', '_FusedConv2D')).toBe(true);

@@ -216,7 +216,7 @@ function foldOf(bn: GraphNode, graph: GraphView, readers: ReadonlyMap<string, st
       return `${producer.name} applies ${fused.slice(1).join(', ') || fused[0]} before it`;
     bias = biasOf(producer.name);
   }
-  const kernel = graph.layers.find((l) => l.name === producer.name)?.weights[0];
+  const kernel = graph.layers.find((l) => l.name === producer.name)?.weights.find((w) => w.role.compress !== undefined);
   if (!kernel || kernel.role.compress === undefined) return `${producer.name} reads no constant filter`;
   // A filter or bias several nodes read cannot be rescaled for one of them.
   for (const w of [kernel.weight, ...(bias ? [bias] : [])])

@@ -85,7 +85,7 @@ export function decomposeGraph(
       continue;
     }
     const node = graph.node(layer.name)!;
-    const kernel = layer.weights[0]!;
+    const kernel = layer.weights.find((w) => w.role.compress !== undefined)!;
     const w = values.get(kernel.weight);
     if (!w || !(w.values instanceof Float32Array) || w.spec.dtype !== 'float32') {
       skip(`its filter ${kernel.weight} is not a float32 weight`);
