@@ -24,6 +24,8 @@ export interface GraphWeight {
   weight: string;
   /** The consuming node: the layer's name. */
   layer: string;
+  /** Which of the node's inputs reads it (a MatMul's filter may be its left operand, 0); −1: the BiasAdd's after it. */
+  input: number;
   role: WeightRole;
 }
 
@@ -110,9 +112,9 @@ function buildView(nodes: GraphNode[]): GraphView {
   const layers: GraphLayer[] = [];
   const byLayer = new Map<string, GraphLayer>();
   const weights = new Map<string, GraphWeight>();
-  const add = (layer: GraphLayer, weight: string | undefined, role: WeightRole) => {
+  const add = (layer: GraphLayer, weight: string | undefined, role: WeightRole, input: number) => {
     if (weight === undefined || weights.has(weight)) return;
-    const w = { weight, layer: layer.name, role };
+    const w = { weight, layer: layer.name, input, role };
     layer.weights.push(w);
     weights.set(weight, w);
   };
@@ -127,23 +129,28 @@ function buildView(nodes: GraphNode[]): GraphView {
       const b = constOf(inputs[1] ?? '');
       const a = b === undefined ? constOf(inputs[0] ?? '') : undefined;
       const flipped = b !== undefined ? boolAttr(node, 'transpose_b') : !boolAttr(node, 'transpose_a');
-      add(layer, b ?? a, {
-        key: 'kernel',
-        outputAxis: flipped ? -2 : -1,
-        inputAxis: flipped ? -1 : -2,
-        ...(main.compress ? { compress: main.compress } : {}),
-      });
+      add(
+        layer,
+        b ?? a,
+        {
+          key: 'kernel',
+          outputAxis: flipped ? -2 : -1,
+          inputAxis: flipped ? -1 : -2,
+          ...(main.compress ? { compress: main.compress } : {}),
+        },
+        b === undefined ? 0 : 1,
+      );
     } else if (main) {
-      add(layer, constOf(inputs[main.input] ?? ''), roleOf(main));
+      add(layer, constOf(inputs[main.input] ?? ''), roleOf(main), main.input);
     }
     if (op.fused) {
       // The extra inputs (`args`, from index 2) follow fused_ops: the bias when it starts with BiasAdd, then
       // PReLU's slopes. A fused batch norm (which TF.js cannot run) is left alone.
       const fused = fusedOps(node);
       const args = [...(fused[0] === 'BiasAdd' ? ['bias'] : []), ...(fused.includes('Prelu') ? ['alpha'] : [])];
-      args.forEach((key, i) => add(layer, constOf(inputs[2 + i] ?? ''), { key, outputAxis: -1 }));
+      args.forEach((key, i) => add(layer, constOf(inputs[2 + i] ?? ''), { key, outputAxis: -1 }, 2 + i));
     } else {
-      for (const w of op.weights) if (w !== main) add(layer, constOf(inputs[w.input] ?? ''), roleOf(w));
+      for (const w of op.weights) if (w !== main) add(layer, constOf(inputs[w.input] ?? ''), roleOf(w), w.input);
     }
     if (layer.weights.length === 0) continue;
     layers.push(layer);
@@ -159,7 +166,7 @@ function buildView(nodes: GraphNode[]): GraphView {
       from && !from.weights.some((w) => w.role.key === 'bias') && graphOp(from.op)?.fused !== true
         ? from
         : { name: node.name, op: node.op, weights: [] };
-    add(target, bias, { key: 'bias', outputAxis: -1 });
+    add(target, bias, { key: 'bias', outputAxis: -1 }, target === from ? -1 : 1);
     if (target !== from && target.weights.length) {
       layers.push(target);
       byLayer.set(target.name, target);

@@ -125,7 +125,7 @@ describe('graph layers', () => {
     const role = (layer: string, key: string) =>
       g.layers.find((l) => l.name === layer)!.weights.find((w) => w.role.key === key);
     // y = W·x: W [out, in]; with transpose_a W is [in, out].
-    expect(role('left', 'kernel')?.role).toMatchObject({ outputAxis: -2, inputAxis: -1 });
+    expect(role('left', 'kernel')).toMatchObject({ input: 0, role: { outputAxis: -2, inputAxis: -1 } });
     expect(role('leftT', 'kernel')?.role).toMatchObject({ outputAxis: -1, inputAxis: -2 });
     // `w` belongs to its first reader; the fused conv's args are bias then PReLU slopes.
     expect(role('conv', 'kernel')).toBeUndefined();

@@ -217,7 +217,9 @@ function foldOf(bn: GraphNode, graph: GraphView, readers: ReadonlyMap<string, st
     bias = biasOf(producer.name);
   }
   const kernel = graph.layers.find((l) => l.name === producer.name)?.weights.find((w) => w.role.compress !== undefined);
-  if (!kernel || kernel.role.compress === undefined) return `${producer.name} reads no constant filter`;
+  if (!kernel) return `${producer.name} reads no constant filter`;
+  // W·x with W constant: the batch norm's channels are x's columns, not W's.
+  if (kernel.input !== 1) return `${producer.name}'s constant is the left operand of its product`;
   // A filter or bias several nodes read cannot be rescaled for one of them.
   for (const w of [kernel.weight, ...(bias ? [bias] : [])])
     if ((readers.get(w) ?? []).length > 1) return `its producer's constant ${w} is also read by other nodes`;

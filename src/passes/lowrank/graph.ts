@@ -91,6 +91,10 @@ export function decomposeGraph(
       skip(`its filter ${kernel.weight} is not a float32 weight`);
       continue;
     }
+    if (kernel.input !== 1) {
+      skip('its constant is the left operand of the product, not a filter applied to its input');
+      continue;
+    }
     if (kernel.role.inputAxis !== -2) {
       skip('its filter is stored transposed ([out, in])');
       continue;
