@@ -4,8 +4,8 @@
  * weight is in Keras terms, and its channel axes. A graph model's weights are the values of `Const` nodes,
  * named by the node; an op reads them through its inputs.
  *
- * Nothing reads graph topologies yet (passes go by weight names in graph models); this is the table graph-model
- * support will extend, in the terms of layer-classes.ts so the passes can treat both alike.
+ * graph-layers.ts reads a topology with it: each weight found by the op that consumes it, in the terms of
+ * layer-classes.ts, so the passes and the per-layer overrides treat graph and layers models alike.
  */
 import type { WeightPass } from './layer-classes.js';
 
@@ -14,7 +14,7 @@ export interface GraphOpWeight {
   /** Index into the node's `input` list. */
   input: number;
   /** The Keras weight it corresponds to (layer-classes.ts keys). */
-  key: 'kernel' | 'depthwise_kernel' | 'bias' | 'gamma' | 'beta' | 'moving_mean' | 'moving_variance';
+  key: 'kernel' | 'depthwise_kernel' | 'bias' | 'alpha' | 'gamma' | 'beta' | 'moving_mean' | 'moving_variance';
   /** As WeightRole.outputAxis: the output channels are the flat index over axes outputAxis … −1. */
   outputAxis: number;
   /** As WeightRole.inputAxis: the axis over the input's channels, for a kernel. */
@@ -32,6 +32,11 @@ export interface GraphOp {
    * the weights listed past the kernel hold only when it starts with BiasAdd.
    */
   fused?: true;
+  /**
+   * The op a fused op computes first (_FusedConv2D: Conv2D): an override's `ops: [Conv2D]` matches it too.
+   * Absent: the op is its own base.
+   */
+  base?: string;
 }
 
 const WEIGHT_PASSES: readonly WeightPass[] = ['prune', 'quantize', 'cluster'];
@@ -46,17 +51,26 @@ const depthwise: GraphOpWeight = {
   compress: WEIGHT_PASSES,
 };
 const fusedBias: GraphOpWeight = { input: 2, key: 'bias', outputAxis: -1 };
+/** A fused op's PReLU slopes, after its bias (fused_ops [BiasAdd, Prelu], num_args 2). */
+const fusedAlpha: GraphOpWeight = { input: 3, key: 'alpha', outputAxis: -1 };
 
 const OPS: Readonly<Record<string, GraphOp>> = {
   Conv2D: { like: 'Conv2D', weights: [kernel] },
   DepthwiseConv2dNative: { like: 'DepthwiseConv2D', weights: [depthwise] },
   MatMul: { like: 'Dense', weights: [kernel] },
-  _FusedConv2D: { like: 'Conv2D', weights: [kernel, fusedBias], fused: true },
-  FusedDepthwiseConv2dNative: { like: 'DepthwiseConv2D', weights: [depthwise, fusedBias], fused: true },
-  _FusedMatMul: { like: 'Dense', weights: [kernel, fusedBias], fused: true },
+  _FusedConv2D: { like: 'Conv2D', weights: [kernel, fusedBias, fusedAlpha], fused: true, base: 'Conv2D' },
+  FusedDepthwiseConv2dNative: {
+    like: 'DepthwiseConv2D',
+    weights: [depthwise, fusedBias, fusedAlpha],
+    fused: true,
+    base: 'DepthwiseConv2dNative',
+  },
+  _FusedMatMul: { like: 'Dense', weights: [kernel, fusedBias, fusedAlpha], fused: true, base: 'MatMul' },
   BiasAdd: { weights: [{ input: 1, key: 'bias', outputAxis: -1 }] },
+  Prelu: { like: 'PReLU', weights: [{ input: 1, key: 'alpha', outputAxis: -1 }] },
   // x, scale, offset, mean, variance (inference: is_training false).
   FusedBatchNorm: { like: 'BatchNormalization', weights: batchNormInputs() },
+  FusedBatchNormV2: { like: 'BatchNormalization', weights: batchNormInputs() },
   FusedBatchNormV3: { like: 'BatchNormalization', weights: batchNormInputs() },
 };
 
@@ -79,4 +93,13 @@ export function graphOp(op: string): GraphOp | undefined {
 /** Every op the catalogue has an entry for. */
 export function graphOpNames(): string[] {
   return Object.keys(OPS);
+}
+
+/**
+ * Whether a node of op `op` counts as `wanted` for an override's `ops:` list: the same op, or a fused op whose
+ * base it is (`Conv2D` matches _FusedConv2D, `DepthwiseConv2dNative` FusedDepthwiseConv2dNative, `MatMul`
+ * _FusedMatMul). Versions of one op (FusedBatchNormV3) are ops of their own.
+ */
+export function opMatches(op: string, wanted: string): boolean {
+  return op === wanted || graphOp(op)?.base === wanted;
 }

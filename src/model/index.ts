@@ -22,3 +22,16 @@ export { modelSignature, sampleSize, type ModelSignature, type TensorDtype, type
 export * from './layer-classes.js';
 export type { Cost, CostInput, CostRule } from './layer-costs.js';
 export * from './graph-ops.js';
+export {
+  boolAttr,
+  fusedOps,
+  inputNode,
+  packedChannelAxis,
+  readGraph,
+  stringAttr,
+  weightGroup,
+  type GraphLayer,
+  type GraphNode,
+  type GraphView,
+  type GraphWeight,
+} from './graph-layers.js';

@@ -67,6 +67,8 @@ export interface PassInput {
    * depends on it (finetune learns from a teacher when data.train has none).
    */
   labelled?(kind: PassData): boolean | undefined;
+  /** The model's format, for options a format cannot take (prune's `schedule` on a graph model). */
+  kind?: ModelKind;
 }
 
 /**
@@ -137,6 +139,8 @@ export interface PassMeta {
   exclusiveOptions?: readonly (readonly string[])[];
   /** The model formats the pass works on; planning refuses it on another, at the pass's line. */
   models: readonly ModelKind[];
+  /** Why it does not work on a format it leaves out of `models`: said in that refusal. */
+  refuses?: Partial<Record<ModelKind, string>>;
   /** What `mcbuild sensitivity` (and a search without candidates) scans per layer when not told. */
   sensitivity?: { option: string; candidates: readonly (string | number)[] };
   /** JSON Schema of the statistics the pass stores with its step: report.json's `passes[].stats`. */

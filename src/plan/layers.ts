@@ -12,7 +12,7 @@
  * lowrank's rank / ratio / energy) replace each other: a block's `rank` drops the entry's `ratio`.
  */
 import { McbError } from '../errors.js';
-import type { ModelLayer } from '../model/index.js';
+import { opMatches, type ModelLayer } from '../model/index.js';
 import type { LayerOptions, OptionsPlace, PassDefinition, PassInput } from '../passes/index.js';
 import { canonicalJson } from '../util/hash.js';
 import { editDistance, formatDataPath, type DataPath, type OverrideBlock } from '../recipe/index.js';
@@ -23,6 +23,8 @@ export interface LayerRule {
   block: number;
   layers?: string[];
   classes?: string[];
+  /** Graph-model ops; a fused op counts as its base op too (opMatches). */
+  ops?: string[];
   set: Record<string, unknown> | 'skip';
 }
 
@@ -68,7 +70,13 @@ export function rulesFor(blocks: readonly OverrideBlock[], pass: string, entryIn
     const set = b.passes[pass];
     if (set === undefined || (b.pass !== undefined && entryIndex !== undefined && b.pass !== entryIndex)) return [];
     return [
-      { block: b.index, ...(b.layers ? { layers: b.layers } : {}), ...(b.classes ? { classes: b.classes } : {}), set },
+      {
+        block: b.index,
+        ...(b.layers ? { layers: b.layers } : {}),
+        ...(b.classes ? { classes: b.classes } : {}),
+        ...(b.ops ? { ops: b.ops } : {}),
+        set,
+      },
     ];
   });
 }
@@ -87,15 +95,17 @@ function matcher(rule: LayerRule): Matcher {
     const where = () => formatDataPath(['overrides', rule.block, 'layers']);
     const names = rule.layers?.map((p) => compilePattern(p, where));
     const classes = rule.classes ? new Set(rule.classes) : undefined;
+    const ops = rule.ops;
     m = (layer) =>
       (!names || names.some((f) => f(layer.name))) &&
-      (!classes || (layer.className !== undefined && classes.has(layer.className)));
+      (!classes || (layer.className !== undefined && classes.has(layer.className))) &&
+      (!ops || (layer.op !== undefined && ops.some((op) => opMatches(layer.op!, op))));
     compiled.set(rule, m);
   }
   return m;
 }
 
-/** Whether a rule applies to a layer (both `layers` and `classes` must match when both are given). */
+/** Whether a rule applies to a layer (each of `layers`, `classes` and `ops` it gives must match). */
 export function ruleMatches(rule: LayerRule, layer: ModelLayer): boolean {
   return matcher(rule)(layer);
 }
@@ -156,15 +166,20 @@ export function unmatchedRuleMessage(
   const what = [
     rule.layers ? `layers ${JSON.stringify(rule.layers)}` : '',
     rule.classes ? `classes ${JSON.stringify(rule.classes)}` : '',
+    rule.ops ? `ops ${JSON.stringify(rule.ops)}` : '',
   ]
     .filter(Boolean)
     .join(' and ');
-  return `\`overrides[${rule.block}]\` at ${blockAt} sets the ${pass} pass for ${what}, but no layer of the model ${when === 'running' ? 'that pass received' : 'that pass will receive'} matches ${rule.layers && rule.classes ? 'both' : 'it'}; that pass's input has ${describeLayers(layers)}. Fix the block's layers or classes, or remove its ${pass} setting.`;
+  const given = [rule.layers, rule.classes, rule.ops].filter(Boolean).length;
+  return `\`overrides[${rule.block}]\` at ${blockAt} sets the ${pass} pass for ${what}, but no layer of the model ${when === 'running' ? 'that pass received' : 'that pass will receive'} matches ${given > 2 ? 'all of them' : given > 1 ? 'both' : 'it'}; that pass's input has ${describeLayers(layers)}. Fix the block's layers, classes or ops, or remove its ${pass} setting.`;
 }
 
-/** "3 layers: fc_1 (Dense), fc_2 (Dense), predictions (Dense)", shortened for large models. */
+/** "3 layers: fc_1 (Dense), fc_2 (Dense), predictions (Dense)" (a graph's: "pw/Conv2D (Conv2D)"), shortened for large models. */
 export function describeLayers(layers: readonly ModelLayer[]): string {
-  const shown = layers.slice(0, 12).map((l) => (l.className ? `${l.name} (${l.className})` : l.name));
+  const shown = layers.slice(0, 12).map((l) => {
+    const kind = l.op ?? l.className;
+    return kind ? `${l.name} (${kind})` : l.name;
+  });
   return `${layers.length} layer${layers.length === 1 ? '' : 's'}${shown.length ? `: ${shown.join(', ')}${layers.length > shown.length ? ', …' : ''}` : ''}`;
 }
 
@@ -181,7 +196,7 @@ export function withOption(
   return out;
 }
 
-/** Patterns and classes of a block that match no layer in `layers`, each with up to three close names. */
+/** Patterns, classes and ops of a block that match no layer in `layers`, each with up to three close names. */
 export function unmatchedPatterns(
   block: OverrideBlock,
   layers: readonly ModelLayer[],
@@ -208,6 +223,12 @@ export function unmatchedPatterns(
         pattern: cls,
         closest: closest(cls, [...new Set(layers.flatMap((l) => (l.className ? [l.className] : [])))]),
       });
+    }
+  });
+  (block.ops ?? []).forEach((op, i) => {
+    if (!layers.some((l) => l.op !== undefined && opMatches(l.op, op))) {
+      const path: DataPath = ['overrides', block.index, 'ops', i];
+      out.push({ path, pattern: op, closest: closest(op, [...new Set(layers.flatMap((l) => (l.op ? [l.op] : [])))]) });
     }
   });
   return out;

@@ -66,6 +66,7 @@ export function planPasses(recipe: Recipe, first: string, p: PassPlanning): stri
       ...(architecture ? { architecture } : {}),
       modelAt,
       ...context,
+      kind: p.modelKind,
     }) as object;
     if (entry.search) checkSearch(recipe, entry, place);
     checkModelKind(pass, p.modelKind, place.at(), modelAt);
@@ -162,7 +163,7 @@ function checkModelKind(pass: AnyPass, kind: ModelKind, passAt: string, modelAt:
   const works = pass.meta.models.map((k) => `${k} models`).join(' and ');
   throw new McbError(
     'MCB_RECIPE_INVALID',
-    `the ${pass.meta.name} pass at ${passAt} works on ${works}, but the model (set at ${modelAt}) is a ${kind} model; ${kind === 'graph' ? 'start from the layers model the graph was converted from, or remove the pass' : 'remove the pass'}.`,
+    `the ${pass.meta.name} pass at ${passAt} works on ${works}, but the model (set at ${modelAt}) is a ${kind} model${pass.meta.refuses?.[kind] ? `: ${pass.meta.refuses[kind]}` : ''}; ${kind === 'graph' ? 'start from the layers model the graph was converted from, or remove the pass' : 'remove the pass'}.`,
   );
 }
 
@@ -205,10 +206,10 @@ function checkBlocksMatch(
     const union = [...new Map(seen.flat().map((l) => [l.name, l])).values()];
     const missing = unmatchedPatterns(block, union)[0];
     if (missing) {
-      const what = missing.path[2] === 'classes' ? 'layer class' : 'layer pattern';
+      const what = missing.path[2] === 'classes' ? 'layer class' : missing.path[2] === 'ops' ? 'op' : 'layer pattern';
       throw new McbError(
         'MCB_RECIPE_INVALID',
-        `${what} ${JSON.stringify(missing.pattern)} at ${at(missing.path)} matches no layer of the model${seen.length > 1 ? ' at any pass it configures' : ''}; the closest are ${missing.closest.map((n) => JSON.stringify(n)).join(', ')} (of ${describeLayers(union)}). Fix the name, or remove it.`,
+        `${what} ${JSON.stringify(missing.pattern)} at ${at(missing.path)} matches no layer of the model${seen.length > 1 ? ' at any pass it configures' : ''}; ${missing.closest.length ? `the closest are ${missing.closest.map((n) => JSON.stringify(n)).join(', ')}` : missing.path[2] === 'ops' ? 'it has no ops: `ops` matches the nodes of a graph model' : 'there is nothing close'} (of ${describeLayers(union)}). Fix the name, or remove it.`,
       );
     }
   }

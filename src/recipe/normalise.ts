@@ -39,7 +39,7 @@ export interface RawRecipe {
   };
   data: { eval: RawDataSpec; calibration?: RawDataSpec; train?: RawDataSpec };
   passes?: Record<string, Record<string, unknown> | null>[];
-  overrides?: ({ layers?: string[]; classes?: string[] } & Record<string, unknown>)[];
+  overrides?: ({ layers?: string[]; classes?: string[]; ops?: string[] } & Record<string, unknown>)[];
   thresholds?: {
     accuracy?: Thresholds['accuracy'];
     fidelity?: Thresholds['fidelity'];
@@ -137,11 +137,11 @@ export function normalise(raw: RawRecipe, ctx: NormaliseContext): Recipe {
     return { index, name, rawOptions: options ?? {}, ...(s ? { search: s } : {}) };
   });
 
-  const overrides: OverrideBlock[] = (raw.overrides ?? []).map(({ layers, classes, pass, ...passes }, index) => {
-    if (!layers && !classes) {
+  const overrides: OverrideBlock[] = (raw.overrides ?? []).map(({ layers, classes, ops, pass, ...passes }, index) => {
+    if (!layers && !classes && !ops) {
       throw new McbError(
         'MCB_RECIPE_INVALID',
-        `\`overrides[${index}]\` at ${formatPosition(source.positionOf(['overrides', index]))} names no layers; add \`layers: [...]\` (names, globs or re:regex) and/or \`classes: [...]\` (Conv2D, Dense, ...).`,
+        `\`overrides[${index}]\` at ${formatPosition(source.positionOf(['overrides', index]))} names no layers; add \`layers: [...]\` (names, globs or re:regex), \`classes: [...]\` (Conv2D, Dense, ...) and/or, for a graph model, \`ops: [...]\` (Conv2D, MatMul, ...).`,
       );
     }
     if (Object.keys(passes).length === 0) {
@@ -154,6 +154,7 @@ export function normalise(raw: RawRecipe, ctx: NormaliseContext): Recipe {
       index,
       ...(layers ? { layers } : {}),
       ...(classes ? { classes } : {}),
+      ...(ops ? { ops } : {}),
       ...(pass === undefined ? {} : { pass: pass as number }),
       passes: passes as OverrideBlock['passes'],
     };

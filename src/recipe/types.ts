@@ -208,6 +208,8 @@ export interface OverrideBlock {
   index: number;
   layers?: string[];
   classes?: string[];
+  /** Graph-model ops (Conv2D also matches _FusedConv2D: see opMatches in src/model/graph-ops.ts). */
+  ops?: string[];
   /** Only the pass entry at this index of `passes` (a recipe that runs a pass twice); else every entry of each pass named. */
   pass?: number;
   passes: Record<string, Record<string, unknown> | 'skip'>;

@@ -31,6 +31,7 @@ const INPUT_NAMES: Record<string, readonly string[]> = {
   kernel: ['filter', 'b'],
   depthwise_kernel: ['filter'],
   bias: ['b', 'args'],
+  alpha: ['alpha', 'args'],
   gamma: ['scale'],
   beta: ['offset'],
   moving_mean: ['mean'],
@@ -45,7 +46,9 @@ describe('graph ops', () => {
       expect(mapper, name).toBeDefined();
       for (const w of graphOp(name)!.weights) {
         // The input at that index: a single one, or a list starting there (a fused op's args).
-        const input = mapper!.inputs!.find((i) => i.start === w.input);
+        const input = mapper!.inputs!.find(
+          (i) => i.start === w.input || (i.end !== undefined && i.start < w.input && graphOp(name)!.fused === true),
+        );
         expect(input, `${name} input ${w.input}`).toBeDefined();
         expect(INPUT_NAMES[w.key], `${name} input ${w.input}`).toContain(input!.name);
         // A fused op's extra inputs are the list TF.js reads from index 2 on.
@@ -61,7 +64,8 @@ describe('graph ops', () => {
     for (const name of graphOpNames()) {
       const op = graphOp(name)!;
       for (const w of op.weights) {
-        if (op.like === undefined) continue;
+        // A fused op's PReLU slopes are the PReLU's after it, not a weight of its main part's class.
+        if (op.like === undefined || (op.fused && w.key === 'alpha')) continue;
         const role = weightRole(op.like, w.key);
         expect(role, `${name}: ${op.like}/${w.key}`).toBeDefined();
         expect(w.outputAxis, `${name}: ${w.key}`).toBe(role!.outputAxis);

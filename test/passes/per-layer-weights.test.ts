@@ -261,7 +261,7 @@ describe('quantize per layer', () => {
     expect(Array.from(await predict(model, 'stock'))).toEqual(Array.from(await predict(model, 'mcbuild')));
   });
 
-  it("a graph model's layers are its weight groups: a block on one changes only its weights; the model predicts as mcbuild measured", async () => {
+  it("a graph model's layers are the nodes reading its weights: a block on one changes only its weights; the model predicts as mcbuild measured", async () => {
     const dims = (shape: number[]) => ({ dim: shape.map((size) => ({ size: String(size) })) });
     const constNode = (name: string, shape: number[]) => ({
       name,
@@ -297,11 +297,11 @@ describe('quantize per layer', () => {
       ],
       weightData: new Uint8Array(Float32Array.from({ length: 96 + 32 }, (_, i) => Math.sin(i * 1.3) * 0.5).buffer),
     };
-    expect(modelLayers(graph.json, graph.weightSpecs).map((l) => l.name)).toEqual(['net/a', 'net/b']);
+    expect(modelLayers(graph.json, graph.weightSpecs).map((l) => l.name)).toEqual(['net/a/MatMul', 'net/b/MatMul']);
     const { options, ctx } = withOverrides(
       quantize,
       { dtype: 'int4', granularity: 'per-channel' },
-      [{ layers: ['net/b'], set: { dtype: 'float16', granularity: 'per-tensor' } }],
+      [{ layers: ['net/b/MatMul'], set: { dtype: 'float16', granularity: 'per-tensor' } }],
       graph,
     );
     const { model } = await quantize.apply(graph, options, ctx);

@@ -8,8 +8,8 @@ clustering): the values of each Dense, Conv2D and DepthwiseConv2D kernel are gro
 clusters, and every weight is replaced by its cluster's centroid, so the kernel holds at most K distinct values
 besides zero (fewer when it had fewer). Weights that are exactly zero stay zero and are left out of the k-means unless
 \`preserveZeros: false\`, so clustering a pruned model keeps its sparsity. Biases, batch-norm parameters and
-int32 weights are not clustered; in a graph model, which has no layer classes, only weights named \`…/kernel\` or
-\`…/depthwise_kernel\` are.
+int32 weights are not clustered. In a graph model the kernels are the constants a Conv2D, DepthwiseConv2dNative or
+MatMul node reads (fused or not, through Identity nodes), and its layers are those nodes.
 
 It refuses a kernel holding NaN or infinite values, and one with fewer (non-zero) weights than K (naming the
 layer and the option that set K). Each kernel's k-means runs on all its values, except that a kernel of more

@@ -11,9 +11,11 @@ import {
   encodeWeights,
   layerClasses,
   layerOfWeight,
+  readGraph,
   weightKey,
   weightLayer,
   type DecodedWeight,
+  type GraphView,
 } from '../../model/index.js';
 import { formatDataPath } from '../../recipe/index.js';
 import { withRecordedWeights } from '../constraints.js';
@@ -89,6 +91,8 @@ export const cluster = definePass<ClusterOptions>({
   async apply(model, options, ctx) {
     const optionsFor = optionsByLayer(ctx, options);
     const classes = layerClasses(model.json);
+    // A graph model's kernels are found by the ops that read them, its layers are those nodes.
+    const graph = readGraph(model.json);
     const layers: ClusterLayerStats[] = [];
     let sumSq = 0;
     let clustered = 0;
@@ -98,10 +102,10 @@ export const cluster = definePass<ClusterOptions>({
     const weights = decodeWeights(model, { share: true });
     const skippedLayers = new Set<string>();
     const kernels = weights.flatMap((w) => {
-      const layer = clusteredLayer(w, classes);
+      const layer = clusteredLayer(w, graph ?? classes);
       if (layer === undefined) return [];
       // Each kernel with its layer's options; one an override skips stays as it is, like a bias.
-      const named = layerOfWeight(w.spec.name, classes);
+      const named = graph ? layer : layerOfWeight(w.spec.name, classes);
       const o = optionsFor(named);
       if (o === null) {
         skippedLayers.add(named);
@@ -163,8 +167,9 @@ export const cluster = definePass<ClusterOptions>({
  * The layer name when `w` is the weight the catalogue lets cluster compress in its layer's class (a Dense's or
  * Conv2D's kernel, a DepthwiseConv2D's depthwise_kernel), float32 only.
  */
-function clusteredLayer(w: DecodedWeight, classes: Map<string, string> | undefined): string | undefined {
+function clusteredLayer(w: DecodedWeight, classes: Map<string, string> | GraphView | undefined): string | undefined {
   if (w.spec.dtype !== 'float32' || !(w.values instanceof Float32Array)) return undefined;
+  if (classes !== undefined && !(classes instanceof Map)) return classes.compressed(w.spec.name, 'cluster')?.layer;
   const layer = weightLayer(w.spec.name);
   if (layer === undefined) return undefined;
   const key = weightKey(w.spec.name);

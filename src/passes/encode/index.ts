@@ -10,6 +10,7 @@ import {
   decodeWeights,
   layerClasses,
   layerOfWeight,
+  readGraph,
   weightByteLength,
   type WeightSpec,
 } from '../../model/index.js';
@@ -66,6 +67,9 @@ export const encode = definePass<EncodeOptions>({
   async apply(model, options, ctx) {
     const optionsFor = optionsByLayer(ctx, options);
     const classes = layerClasses(model.json);
+    // A graph model's layers are the nodes that read its weights.
+    const graph = readGraph(model.json);
+    const layerOf = graph ? graph.layerOf : (name: string) => layerOfWeight(name, classes);
     const skippedLayers = new Set<string>();
     // Views, not copies: encode only reads the values.
     const decoded = decodeWeights(model, { share: true });
@@ -80,7 +84,7 @@ export const encode = definePass<EncodeOptions>({
       const stored = model.weightData.subarray(off, off + length);
       off += length;
       const values = decoded[i]!.values;
-      const layer = layerOfWeight(spec.name, classes);
+      const layer = layerOf(spec.name);
       const o = optionsFor(layer);
       if (o === null) skippedLayers.add(layer);
       const result =

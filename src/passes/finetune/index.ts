@@ -36,6 +36,9 @@ export const finetune = definePass<FinetuneOptions>({
     schema,
     perLayer: [],
     models: ['layers'],
+    refuses: {
+      graph: 'TF.js runs a graph model for inference only, so it cannot be trained',
+    },
     stats: STATS,
   },
   defaultOptions: DEFAULTS,
@@ -66,7 +69,7 @@ export const finetune = definePass<FinetuneOptions>({
     if (modelKind(model.json) !== 'layers') {
       throw new McbError(
         'MCB_MODEL_INVALID',
-        'finetune needs a layers model (model.json with format "layers-model"); a graph model has no trainable layers. Remove the finetune pass or start from a layers model.',
+        `finetune needs a layers model (model.json with format "layers-model")${ctx.place ? `, at ${ctx.place.at()}` : ''}; a graph model has no trainable layers. Remove the finetune pass or start from a layers model.`,
       );
     }
     const { tf } = await ctx.engine();

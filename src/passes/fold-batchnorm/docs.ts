@@ -30,8 +30,11 @@ Where in \`passes\`:
 An override block can only \`skip\` layers: a batch norm is kept when a block skips it or the layer it would
 fold into, since folding changes both. While planning, \`explain\` and later passes' override patterns see the
 model without the batch norms it expects to fold, taking the usual layout (no activation on the layer before,
-channels_last, normalising the channels) as in every builtin architecture. Graph models are refused:
-tensorflowjs_converter has already folded their batch norms.
+channels_last, normalising the channels) as in every builtin architecture. On a graph model it folds each FusedBatchNorm (V2, V3) that survived freezing
+and reads a Conv2D, DepthwiseConv2dNative or MatMul node (directly, through the BiasAdd after it, or a fused op
+whose only fused op is BiasAdd) into that node's filter and bias; the batch-norm node keeps its name and becomes an
+Identity (or, when the node had no bias, a BiasAdd holding the folded one), so the nodes reading it are unchanged.
+One after an activation, reading a node others read too, or whose filter other nodes share stays, with the reason.
 `,
   examples: [
     `
@@ -109,7 +112,8 @@ export const STATS: JsonSchema = {
     paramsBefore: count('Parameters (weights) of the model before the pass.'),
     paramsAfter: count('Parameters after it.'),
     note: {
-      description: 'Why nothing was done: the model has no BatchNormalization layer. Absent otherwise.',
+      description:
+        'Why nothing was done: the model has no BatchNormalization layer (a graph model: no FusedBatchNorm node). Absent otherwise.',
       type: 'string',
     },
     unclustered: {

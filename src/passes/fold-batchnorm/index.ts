@@ -16,12 +16,15 @@ import {
   Topology,
   TopologyError,
   WeightTable,
+  readGraph,
   type ModelLayer,
   type StoredModel,
   type WeightRole,
   weightRole,
 } from '../../model/index.js';
 import { recordedWeights } from '../constraints.js';
+import { foldGraphBatchNorms } from './graph.js';
+import type { FoldedBatchNorm, SkippedBatchNorm } from './stats.js';
 import { definePass, optionsByLayer, type LayerOptions, type OptionsPlace, SKIPPED_BY_OVERRIDE } from '../define.js';
 import { DOCS, STATS } from './docs.js';
 import { schema } from './schema.js';
@@ -29,20 +32,7 @@ import { asText } from '../../util/text.js';
 
 export type FoldBatchNormOptions = Record<string, never>;
 
-export interface FoldedBatchNorm {
-  /** The BatchNormalization layer removed. */
-  batchNorm: string;
-  /** The layer it was folded into, and its class. */
-  into: string;
-  className: string;
-  /** True when that layer had no bias and got one. */
-  addedBias: boolean;
-}
-
-export interface SkippedBatchNorm {
-  layer: string;
-  reason: string;
-}
+export type { FoldedBatchNorm, SkippedBatchNorm } from './stats.js';
 
 /** The kernel a BN after a layer of this class folds into (Conv2D, DepthwiseConv2D, Dense: the catalogue says). */
 function foldKernel(className: string | undefined): WeightRole | undefined {
@@ -58,7 +48,7 @@ export const foldBatchnorm = definePass<FoldBatchNormOptions>({
     docs: DOCS,
     schema,
     perLayer: [],
-    models: ['layers'],
+    models: ['layers', 'graph'],
     stats: STATS,
   },
   defaultOptions: {},
@@ -71,6 +61,8 @@ export const foldBatchnorm = definePass<FoldBatchNormOptions>({
   },
 
   async apply(model, options, ctx) {
+    const graph = readGraph(model.json);
+    if (graph) return foldGraphBatchNorms(model, graph, optionsByLayer(ctx, options));
     return foldBatchNorms(model, ctx.place, optionsByLayer(ctx, options));
   },
 });

@@ -32,6 +32,13 @@ Per-layer overrides give the layers they match their own rule (a block's \`rank\
 \`ratio\`, and so on), or \`skip\` them: a skipped layer stays whole, and with \`layers\` a layer is decomposed
 only when it is named there and not skipped. An error about an override's rank points at its block.
 
+On a graph model, each Conv2D or MatMul node (fused or not) whose filter is a constant [.., in, out] becomes two
+nodes: \`<node>_lr1\`, a plain Conv2D (the node's strides, padding and dilations) or MatMul applying A, then the
+node itself, keeping its name, op, bias and activation, applying B as a 1×1 convolution with stride 1 or a matrix;
+the filter constant gives way to \`<filter>_lr1\` and \`<filter>_lr2\`. Depthwise filters, filters stored
+transposed and filters several nodes share are listed as skipped. Layers of a graph are its nodes, named in
+\`layers\` and override blocks as the graph names them.
+
 Pure JS (a float64 SVD, float32 factors): no TF.js, the same bytes on every backend. Weights that arrive
 quantized come out float32, so quantize after it. The factors are dense: a pruned or clustered kernel that is
 decomposed leaves the record of pruned and clustered weights (\`released\` in the stats), and a later finetune

@@ -4,8 +4,10 @@
  * layers and the layers after it (./plan.ts, ./select.ts), the surgery on one layer (./factor.ts), the pass
  * on a stored model (./decompose.ts).
  */
+import { readGraph } from '../../model/index.js';
 import { definePass, optionsByLayer } from '../define.js';
 import { decompose } from './decompose.js';
+import { decomposeGraph } from './graph.js';
 import { DOCS, STATS } from './docs.js';
 import { resolveLowrankOptions, type LowrankOptions } from './options.js';
 import { layersAfterDecomposing } from './plan.js';
@@ -26,7 +28,7 @@ export const lowrank = definePass<LowrankOptions>({
     schema,
     perLayer: ['rank', 'ratio', 'energy'],
     exclusiveOptions: [['rank', 'ratio', 'energy']],
-    models: ['layers'],
+    models: ['layers', 'graph'],
     sensitivity: { option: 'ratio', candidates: [0.5, 0.25, 0.125] },
     stats: STATS,
   },
@@ -38,6 +40,9 @@ export const lowrank = definePass<LowrankOptions>({
   },
 
   async apply(model, options, ctx) {
+    const graph = readGraph(model.json);
+    if (graph)
+      return decomposeGraph(model, graph, options, ctx.place, optionsByLayer(ctx, options), (m) => ctx.progress(m));
     return decompose(model, options, ctx.place, (m) => ctx.progress(m), optionsByLayer(ctx, options));
   },
 });

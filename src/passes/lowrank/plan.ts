@@ -38,6 +38,9 @@ export function layersAfterDecomposing(
   return layers.flatMap((l) => {
     const read = l.inbound?.some((n) => tail.has(n)) ? { ...l, inbound: l.inbound.map((n) => tail.get(n) ?? n) } : l;
     if (!tail.has(l.name)) return [read];
+    // A graph node keeps its name and reads a new plain node <name>_lr1 (src/passes/lowrank/graph.ts).
+    if (l.op !== undefined)
+      return [{ name: `${l.name}_lr1`, className: l.className!, op: l.className === 'Dense' ? 'MatMul' : 'Conv2D' }, l];
     const [first, second] = factorNames(l.name);
     return [
       read,

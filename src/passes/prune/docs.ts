@@ -21,8 +21,10 @@ kernels to exactly zero (never biases, batch-norm parameters or integer weights)
   as [finetune](#finetune) does (\`teacher\`, \`teacherWeight\`, \`temperature\`; by default the baseline;
   \`previous\` is the model the pass receives, before it prunes).
 
-It refuses a kernel holding NaN (its magnitudes cannot be ranked), and a graph model: it finds kernels by their
-layers' classes. The output is float32 (weights that arrive quantized are decoded) and loads in stock TF.js;
+On a graph model it prunes in one shot the constants that Conv2D, DepthwiseConv2dNative and MatMul nodes read
+(fused or not, through Identity nodes); N:M groups run along each kernel's input channels (the last axis of a MatMul
+operand stored transposed). A schedule needs training, which a graph model cannot do: it is refused at the
+\`schedule\` line. It refuses a kernel holding NaN (its magnitudes cannot be ranked). The output is float32 (weights that arrive quantized are decoded) and loads in stock TF.js;
 the zeros pay off once something codes them: gzip on the wire, or [encode](#encode)'s sparse layout. The pass
 records the kernels it pruned in the model's metadata, so a later finetune, which usually recovers the
 accuracy one-shot pruning lost, keeps their zeros. Quantize after pruning, not before.

@@ -13,7 +13,7 @@ import {
   compressedWeight,
   compressedWeightByKey,
   layerClasses,
-  modelKind,
+  readGraph,
   weightKey,
   weightLayer,
   type StoredModel,
@@ -22,7 +22,7 @@ import type { Tf } from '../../engine/runtime.js';
 import { freezeSkipped } from '../constraints.js';
 import { definePass, optionsByLayer, type LayerOptions, type PassContext } from '../define.js';
 import { readsLabels, teacherModels } from '../teacher/index.js';
-import { checkFinite, checkPattern, kernelRef, planKernels, total, type Kernel } from './kernels.js';
+import { checkFinite, checkPattern, kernelRef, nmShape, planKernels, total, type Kernel } from './kernels.js';
 import { DEFAULTS, resolvePruneOptions, TRAINING_OPTIONS, type PruneOptions, type PruneSchedule } from './options.js';
 import { editableWeights, finish, type EditableWeights } from './weights.js';
 import { DOCS, STATS } from './docs.js';
@@ -45,7 +45,7 @@ export const prune = definePass<PruneOptions>({
       ['sparsity', 'pattern'],
       ...['scope', 'schedule', ...TRAINING_OPTIONS].map((k) => ['pattern', k]),
     ],
-    models: ['layers'],
+    models: ['layers', 'graph'],
     sensitivity: { option: 'sparsity', candidates: [0.5, 0.75, 0.9] },
     stats: STATS,
   },
@@ -60,16 +60,15 @@ export const prune = definePass<PruneOptions>({
   },
   models: (options) => (options.schedule ? teacherModels(options) : {}),
   dependsOnBackend: (options) => options.schedule !== undefined,
-  resolveOptions: resolvePruneOptions,
+  resolveOptions(raw, place, input) {
+    const options = resolvePruneOptions(raw, place);
+    if (options.schedule && input?.kind === 'graph') scheduleOnGraph(place.at('schedule'), input.modelAt);
+    return options;
+  },
 
   async apply(model, options, ctx) {
-    if (modelKind(model.json) !== 'layers') {
-      throw new McbError(
-        'MCB_MODEL_INVALID',
-        'prune needs a layers model (model.json with format "layers-model"): it finds the Dense and Conv2D kernels by layer. Remove the prune pass or start from a layers model.',
-      );
-    }
     const optionsFor = optionsByLayer(ctx, options);
+    if (options.schedule && readGraph(model.json)) scheduleOnGraph(ctx.place?.at('schedule'));
     if (options.schedule) return applyScheduled(model, options, options.schedule, optionsFor, ctx);
     const editable = editableWeights(model);
     const skippedLayers = new Set<string>();
@@ -84,7 +83,7 @@ export const prune = definePass<PruneOptions>({
     const pool: Kernel[] = [];
     for (const k of kernels) {
       const p = k.plan;
-      if (p.kind === 'pattern') pruneNM(k.values, k.shape, p.n, p.m);
+      if (p.kind === 'pattern') pruneNM(k.values, nmShape(k), p.n, p.m);
       else if (p.pooled) pool.push(k);
       else pruneSmallest([k.values], Math.round(p.sparsity * k.values.length));
     }
@@ -105,8 +104,40 @@ export const prune = definePass<PruneOptions>({
   },
 });
 
-/** The float kernels of Dense, Conv2D and DepthwiseConv2D layers, by weight name and the topology's classes. */
+/**
+ * Gradual pruning trains the model through TF.js's layers API; a graph model has no layers to train. Refused at
+ * the option's line (planning), or where the pass was written when apply() finds it.
+ */
+function scheduleOnGraph(at: string | undefined, modelAt?: string): never {
+  throw new McbError(
+    'MCB_RECIPE_INVALID',
+    `prune with a \`schedule\`${at ? ` at ${at}` : ''} trains the model while it prunes, and a graph model${modelAt ? ` (set at ${modelAt})` : ''} cannot be trained: TF.js runs it for inference only. Prune it in one shot (remove \`schedule\` and its training options), or start from the layers model it was converted from.`,
+  );
+}
+
+/**
+ * The float kernels of Dense, Conv2D and DepthwiseConv2D layers, by weight name and the topology's classes; in a
+ * graph model, the kernels the Conv2D, depthwise and MatMul nodes (fused or not) read.
+ */
 function prunableKernels(json: StoredModel['json'], weights: EditableWeights['weights']): Kernel[] {
+  const graph = readGraph(json);
+  if (graph) {
+    return weights.flatMap(({ spec, values }) => {
+      const k = values && spec.shape.length >= 2 ? graph.compressed(spec.name, 'prune') : undefined;
+      if (!k || !values) return [];
+      const { outputAxis, inputAxis } = k.role;
+      return [
+        {
+          name: spec.name,
+          layer: k.layer,
+          shape: spec.shape,
+          depthwise: inputAxis === outputAxis,
+          ...(inputAxis !== undefined && inputAxis > outputAxis ? { inputLast: true } : {}),
+          values,
+        },
+      ];
+    });
+  }
   const classes = layerClasses(json);
   const out: Kernel[] = [];
   for (const { spec, values } of weights) {

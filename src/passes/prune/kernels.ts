@@ -11,6 +11,8 @@ export interface KernelRef {
   layer: string;
   shape: readonly number[];
   depthwise: boolean;
+  /** The input channels are the last axis (a graph's transposed MatMul operand [out, in]), not the one before. */
+  inputLast?: boolean;
 }
 
 export interface Kernel extends KernelRef {
@@ -85,9 +87,14 @@ export function planKernels<K extends KernelRef>(
   return { kernels: out, left };
 }
 
+/** The shape pruneNM reads the kernel as ([..., in, out]): a kernel [out, in] is [out, in, 1] to it. */
+export function nmShape(k: KernelRef): readonly number[] {
+  return k.inputLast ? [...k.shape, 1] : k.shape;
+}
+
 /** Throws when the pattern's M does not divide the kernel's input dimension, naming the option that set it. */
 export function checkPattern(k: KernelRef, p: Extract<KernelPlan, { kind: 'pattern' }>, ctx: PassContext): void {
-  const dim = k.shape[k.shape.length - 2]!;
+  const dim = k.shape[k.shape.length - (k.inputLast ? 1 : 2)]!;
   if (dim % p.m === 0) return;
   const where =
     !p.overridden && ctx.place

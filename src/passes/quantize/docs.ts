@@ -14,8 +14,10 @@ Stores float32 weights in fewer bits, in one of two families of formats:
   [\`mcbuild/runtime\`](runtime.md) decodes: \`bfloat16\` (the upper 16 bits of each float32, round to nearest
   even) for every float32 weight, and \`int8\` / \`int4\` / \`int2\`, integers with float32 scales per tensor, per
   output channel or per group, rounded to nearest. The integer formats pack only the kernels of Dense, Conv2D
-  and DepthwiseConv2D layers; biases, batch-norm parameters and other weights stay float32. A graph model has
-  no layer classes: there only weights named \`…/kernel\` or \`…/depthwise_kernel\` are packed.
+  and DepthwiseConv2D layers; biases, batch-norm parameters and other weights stay float32. In a graph model
+  the kernels are the constants Conv2D, DepthwiseConv2dNative and MatMul nodes read (fused or not, through
+  Identity nodes); per-channel scales run over the output channels, except for a MatMul operand stored
+  transposed ([out, in]), whose scales run over its last axis (per input column).
 
 int32 and bool weights are never quantized. Weights that arrive quantized are decoded and quantized
 again from their decoded values; those the chosen format leaves alone come out float32. The accuracy mcbuild
@@ -94,7 +96,7 @@ export const STATS: JsonSchema = {
         additionalProperties: false,
         required: ['layer', 'dtype', 'values', 'bitsPerWeight'],
         properties: {
-          layer: { description: 'The layer (a graph model: the weight group).', type: 'string' },
+          layer: { description: 'The layer (a graph model: the node that reads the weight).', type: 'string' },
           dtype: { description: "The layer's dtype.", enum: DTYPES },
           values: { description: 'Values quantized in the layer.', type: 'integer', minimum: 0 },
           bitsPerWeight: {

@@ -13,9 +13,12 @@ import {
   float32BitsToFloat16,
   layerClasses,
   layerOfWeight,
+  packedChannelAxis,
+  readGraph,
   weightByteLength,
   type DecodedWeight,
   type EncodedWeight,
+  type GraphView,
   type QuantizationDtype,
   type StoredModel,
   type WeightSpec,
@@ -129,6 +132,9 @@ export const quantize = definePass<QuantizeOptions>({
     // |w − ŵ| over every quantized value, accumulated in weight and element order by the writers.
     const errors = { maxAbs: 0, sumSq: 0 };
     const classes = layerClasses(model.json);
+    // A graph model's kernels are found by the ops that read them, its layers are those nodes.
+    const graph = readGraph(model.json);
+    const layerOf = graph ? graph.layerOf : (name: string) => layerOfWeight(name, classes);
     const decoded = decodeWeights(model, { share: true });
     const stored = storedWeights(model, decoded);
     const out = encodeWeights(model.json, decoded, (w): EncodedWeight | undefined => {
@@ -136,7 +142,7 @@ export const quantize = definePass<QuantizeOptions>({
         skipped++;
         return undefined;
       }
-      const layer = layerOfWeight(w.spec.name, classes);
+      const layer = layerOf(w.spec.name);
       const o = optionsFor(layer);
       if (o === null) {
         // An override says skip: the layer's weights keep their stored bytes, an earlier quantization included.
@@ -144,7 +150,7 @@ export const quantize = definePass<QuantizeOptions>({
         skippedLayers.add(layer);
         return stored.get(w);
       }
-      const encoded = quantizeWeight(w, w.values, o, classes, errors);
+      const encoded = quantizeWeight(w, w.values, o, graph ?? classes, errors);
       if (!encoded) {
         skipped++;
         return undefined;
@@ -187,7 +193,7 @@ function quantizeWeight(
   w: DecodedWeight,
   v: Float32Array,
   o: QuantizeOptions,
-  classes: Map<string, string> | undefined,
+  classes: Map<string, string> | GraphView | undefined,
   errors: ErrorSink,
 ): EncodedWeight | undefined {
   let byteLength: number;
@@ -227,8 +233,16 @@ function storedWeights(
   return out;
 }
 
-/** First output-channel axis when `w` is a float32 Dense/Conv2D/DepthwiseConv2D kernel, else undefined. */
-function kernelAxis(w: DecodedWeight, classes: Map<string, string> | undefined): number | undefined {
+/**
+ * First output-channel axis when `w` is a float32 Dense/Conv2D/DepthwiseConv2D kernel (in a graph model: read by
+ * a Conv2D, depthwise or MatMul node, fused or not), else undefined.
+ */
+function kernelAxis(w: DecodedWeight, classes: Map<string, string> | GraphView | undefined): number | undefined {
+  if (classes !== undefined && !(classes instanceof Map)) {
+    const kernel = classes.compressed(w.spec.name, 'quantize');
+    const rank = w.spec.shape.length;
+    return kernel && rank >= 2 ? packedChannelAxis(kernel.role, rank) : undefined;
+  }
   const parts = w.spec.name.split('/');
   const own = parts.at(-1);
   const layer = parts.at(-2);

@@ -36,7 +36,7 @@ export const PASSES_KEY: JsonSchema = {
 /** `overrides`; each block is a `#/$defs/overrideBlock`, generated from the pass definitions. */
 export const OVERRIDES_KEY: JsonSchema = {
   description:
-    'Per-layer options, as ordered blocks: each names layers (exact names, globs such as "conv_pw_*", or "re:<regex>" matching the whole name) and/or layer classes (Conv2D, Dense, ...; with both, a layer must match both), and gives passes their options for those layers, or `skip` to leave them out of that pass. Later blocks override earlier ones, option by option, over the pass\'s own options. A pattern or class that matches no layer of the model is an error. `mcbuild explain` prints the resolved per-layer plan.',
+    'Per-layer options, as ordered blocks: each names layers (exact names, globs such as "conv_pw_*", or "re:<regex>" matching the whole name), layer classes (Conv2D, Dense, ...) and/or, in a graph model, ops (Conv2D, MatMul, ...); a layer must match every one of them a block gives. and gives passes their options for those layers, or `skip` to leave them out of that pass. Later blocks override earlier ones, option by option, over the pass\'s own options. A pattern or class that matches no layer of the model is an error. `mcbuild explain` prints the resolved per-layer plan.',
   type: 'array',
   maxItems: 200,
   items: {
@@ -46,7 +46,7 @@ export const OVERRIDES_KEY: JsonSchema = {
 /** The part of an override block that is not a pass: which layers, and which pass entry. */
 export const OVERRIDE_BLOCK_BASE: JsonSchema = {
   description:
-    'One block of per-layer overrides: which layers (`layers`, `classes`; at least one) and, for each pass named, its options for them or `skip`.',
+    'One block of per-layer overrides: which layers (`layers`, `classes`, `ops`; at least one) and, for each pass named, its options for them or `skip`.',
   type: 'object',
   additionalProperties: false,
   properties: {
@@ -61,7 +61,19 @@ export const OVERRIDE_BLOCK_BASE: JsonSchema = {
       },
     },
     classes: {
-      description: 'Keras layer classes, such as Conv2D, DepthwiseConv2D, Dense.',
+      description:
+        "Keras layer classes, such as Conv2D, DepthwiseConv2D, Dense. A graph model's nodes have the class that computes the same (_FusedConv2D: Conv2D, FusedDepthwiseConv2dNative: DepthwiseConv2D, _FusedMatMul: Dense).",
+      type: 'array',
+      minItems: 1,
+      items: {
+        type: 'string',
+        minLength: 1,
+        maxLength: 100,
+      },
+    },
+    ops: {
+      description:
+        'Graph-model ops of the nodes that read weights, such as Conv2D, DepthwiseConv2dNative, MatMul, FusedBatchNormV3. A fused op also counts as the op it computes first: Conv2D matches _FusedConv2D, DepthwiseConv2dNative matches FusedDepthwiseConv2dNative, MatMul matches _FusedMatMul (name the fused op to match it alone). Layers models have no ops: a block with `ops` matches nothing there, which is an error.',
       type: 'array',
       minItems: 1,
       items: {
