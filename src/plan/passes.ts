@@ -20,7 +20,7 @@ import {
 } from './layers.js';
 import type { ModelLayer } from '../model/index.js';
 import { optionsPlace, passPlaces } from './places.js';
-import type { LayerPlan, PassSpec, Step } from './types.js';
+import { GRAPH_READER_VERSION, type LayerPlan, type PassSpec, type Step } from './types.js';
 
 export interface PassPlanning {
   /** The baseline's layers, when gathered (a recipe with overrides): overrides are resolved against them. */
@@ -144,6 +144,9 @@ export function planPasses(recipe: Recipe, first: string, p: PassPlanning): stri
       ...(rules.length ? { overrides: hashedRules(rules) } : {}),
       ...(needs.length ? { data } : {}),
       ...(pass.dependsOnBackend?.(options) ? p.numerics : {}),
+      // Passes on graph models read kernels through their consuming ops since this version: results cached
+      // before (which changed nothing) must not be reused. Layers models' keys stay as they were.
+      ...(p.modelKind === 'graph' ? { graphReader: GRAPH_READER_VERSION } : {}),
     });
     if (layerPlan) step.layerPlan = layerPlan;
     layers = layersAfter;

@@ -14,6 +14,8 @@ export const CACHE_FORMAT = 1;
  * top-k agreement in fidelity.
  */
 export const METRICS_VERSION = 5;
+/** Bump when how pass steps read a graph model's weights changes (in the keys of pass steps on graph models). */
+export const GRAPH_READER_VERSION = 1;
 /** Bump when the interleaved latency comparison changes what it measures or how. */
 export const LATENCY_COMPARE_VERSION = 1;
 /** Bump when the training loop or a builtin architecture changes what it produces for the same options. */
