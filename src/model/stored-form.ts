@@ -166,3 +166,27 @@ function reencodes(input: Float32Array, q: NativeQuantization, out: Float32Array
   for (let k = 0; k < n; k++) if (!(Math.abs(out[k]! - input[k]!) <= tolerance)) return false;
   return true;
 }
+
+/**
+ * Rounds `values` in place to the nearest value the native form `spec.quantization` stores (float16, or the
+ * affine uint8/uint16 grid of its min and scale); a no-op for other forms. For a pass that computes a few new
+ * values for a tensor (cluster's centroids) from values that lay on that grid: moved at most half a step, they
+ * stay representable, and keepStoredForms keeps the tensor in the source's form instead of float32.
+ */
+export function roundToStoredGrid(spec: WeightSpec, values: Float32Array): void {
+  const q = spec.quantization;
+  if (!isNative(q)) return;
+  if (q.dtype === 'float16') {
+    const table = float16Table();
+    for (let k = 0; k < values.length; k++) values[k] = table[float32ToFloat16(values[k]!)]!;
+    return;
+  }
+  const scale = q.scale ?? 1;
+  const min = q.min ?? 0;
+  const top = q.dtype === 'uint8' ? 255 : 65535;
+  if (scale === 0) return;
+  for (let k = 0; k < values.length; k++) {
+    const step = Math.min(top, Math.max(0, Math.round((values[k]! - min) / scale)));
+    values[k] = step * scale + min;
+  }
+}

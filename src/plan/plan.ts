@@ -25,7 +25,11 @@ import {
   type StepSpec,
 } from './types.js';
 
-export function plan(recipe: Recipe, inputs: PlanInputs): Plan {
+/**
+ * `allowEmptyPasses`: for the recipes the sensitivity scan and the search make (a reference that skips every
+ * layer on purpose): a pass that changes nothing records it in its step instead of failing.
+ */
+export function plan(recipe: Recipe, inputs: PlanInputs, options: { allowEmptyPasses?: boolean } = {}): Plan {
   const steps: Step[] = [];
   const byId = new Map<string, Step>();
   const add = (
@@ -115,6 +119,7 @@ export function plan(recipe: Recipe, inputs: PlanInputs): Plan {
     ...(inputs.datasets ? { datasets: inputs.datasets } : {}),
     modelKind: inputs.modelKind ?? 'layers',
     numerics,
+    ...(options.allowEmptyPasses ? { allowEmpty: true } : {}),
     add: (id, title, spec, inputIds, own) => add(id, title, spec, inputIds, 'model', own),
   });
 

@@ -64,23 +64,22 @@ export async function runPass(step: Step, spec: PassSpec, inputs: CacheEntry[], 
   // Tensors the pass did not change keep the form the source stored them in; what it changed is counted.
   const { model, changes } = keepStoredForms(input, out.model);
   const warnings: string[] = [];
+  let empty: string | undefined;
   if (changedNothing(input, model, changes)) {
     if (pass.meta.mayBeEmpty === undefined) {
       const skipped = actual.filter((l) => layers.optionsFor(l.name) === null).map((l) => l.name);
-      throw new EmptyPassError(
-        step.id,
-        emptyPassMessage({
-          pass: spec.pass,
-          at: place.at(),
-          input,
-          changes,
-          stats: out.stats,
-          layers: actual.length,
-          skipped,
-        }),
-      );
-    }
-    warnings.push(emptyPassWarning(spec.pass, place.at(), pass.meta.mayBeEmpty));
+      const message = emptyPassMessage({
+        pass: spec.pass,
+        at: place.at(),
+        input,
+        changes,
+        stats: out.stats,
+        layers: actual.length,
+        skipped,
+      });
+      if (!spec.allowEmpty) throw new EmptyPassError(step.id, message);
+      empty = message;
+    } else warnings.push(emptyPassWarning(spec.pass, place.at(), pass.meta.mayBeEmpty));
   }
   const files = modelToFiles(model);
   const overridden = layers.overridden().map(({ layer, skip, raw, setBy }) => ({
@@ -96,6 +95,7 @@ export async function runPass(step: Step, spec: PassSpec, inputs: CacheEntry[], 
       changed: changeCounts(changes),
       ...(spec.rules ? { overridden } : {}),
       ...(warnings.length ? { warnings } : {}),
+      ...(empty === undefined ? {} : { empty }),
     },
   };
 }
