@@ -38,6 +38,9 @@ export class McbError extends Error {
  * goes on, where any other error stops the build.
  */
 export class EmptyPassError extends McbError {
+  /** The words every such message has: how a worker's error (a code and a message) is known for one again. */
+  static readonly PHRASE = 'changed no weight of the model it received';
+
   /** The pass step's id, e.g. "pass-1-quantize". */
   readonly step: string;
 

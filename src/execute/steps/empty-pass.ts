@@ -3,6 +3,7 @@
  * can see of why: the layers its overrides skipped, the reasons and counts in its own statistics, the weights it
  * was given), or the warning of a pass whose work can legitimately be empty.
  */
+import { EmptyPassError } from '../../errors.js';
 import { modelKind, type StoredModel, type WeightChanges } from '../../model/index.js';
 
 export interface EmptyPassFacts {
@@ -47,7 +48,7 @@ export function emptyPassMessage(f: EmptyPassFacts): string {
   why.push(
     `the model's ${names.length} weight${names.length === 1 ? ' is' : 's are'} ${names.length ? `named like ${quoteSome(names)}` : 'none'}${modelKind(f.input.json) === 'graph' ? ' (a graph model: passes find kernels by Keras weight names ending in /kernel, which converter output may not use)' : ''}`,
   );
-  return `the ${f.pass} pass at ${f.at} changed no weight of the model it received (0 of ${f.changes.totalTensors} tensors): ${why.join('; ')}. A pass asked to change weights that changes none would build a model that is not what the recipe says. Check its options and the override blocks that configure it, or remove the pass.`;
+  return `the ${f.pass} pass at ${f.at} ${EmptyPassError.PHRASE} (0 of ${f.changes.totalTensors} tensors): ${why.join('; ')}. A pass asked to change weights that changes none would build a model that is not what the recipe says. Check its options and the override blocks that configure it, or remove the pass.`;
 }
 
 /** The warning of a pass whose work can legitimately be empty. */
