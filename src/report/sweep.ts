@@ -70,7 +70,7 @@ export function summariseSweep(
     { report: Report } | { error: string }
   ))[],
 ): Sweep {
-  const rows = variants.map((v) => {
+  const rows = variants.map((v): SweepVariant => {
     if (!('report' in v))
       return {
         name: v.name,
@@ -79,7 +79,7 @@ export function summariseSweep(
         verdict: 'fail',
         pareto: false,
         error: v.error,
-      } as SweepVariant;
+      };
     const { baseline: b, result: r } = v.report.metrics;
     const row: SweepVariant = {
       name: v.name,

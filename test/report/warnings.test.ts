@@ -9,18 +9,17 @@ import type { Metrics } from '../../src/metrics/index.js';
 import type { Plan } from '../../src/plan/index.js';
 import { buildWarnings, sizeSummary, summariseSweep, renderSweep, type Report } from '../../src/report/index.js';
 
-const metrics = (weights: number, params: number): Metrics =>
-  ({
-    count: 10,
-    sizeBytes: 1000 + weights,
-    gzipBytes: 0,
-    brotliBytes: 0,
-    files: [
-      { name: 'model.json', bytes: 1000, gzip: 0, brotli: 0 },
-      { name: 'group1-shard1of1.bin', bytes: weights, gzip: 0, brotli: 0 },
-    ],
-    params,
-  }) as Metrics;
+const metrics = (weights: number, params: number): Metrics => ({
+  count: 10,
+  sizeBytes: 1000 + weights,
+  gzipBytes: 0,
+  brotliBytes: 0,
+  files: [
+    { name: 'model.json', bytes: 1000, gzip: 0, brotli: 0 },
+    { name: 'group1-shard1of1.bin', bytes: weights, gzip: 0, brotli: 0 },
+  ],
+  params,
+});
 
 const step = (id: string, kind: string, inputs: string[]) => ({ id, spec: { kind }, inputs });
 const plan = {
