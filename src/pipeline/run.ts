@@ -85,8 +85,9 @@ export async function runRecipe(
     const empty = plan.steps.find((s) => typeof execution.stepMeta[s.id]?.empty === 'string');
     if (empty) throw new EmptyPassError(empty.id, execution.stepMeta[empty.id]!.empty as string);
   }
-  // From the results, not from the steps that ran: a fully cached build warns as the first one did.
-  for (const message of buildWarnings(plan, execution)) emit({ type: 'warning', message });
+  // From the results, not from the steps that ran: a fully cached build warns as the first one did. Not for
+  // the scan's and the search's trials (allowEmptyPasses): the build they lead to warns once.
+  if (!opts.allowEmptyPasses) for (const message of buildWarnings(plan, execution)) emit({ type: 'warning', message });
   return {
     plan,
     inputs,

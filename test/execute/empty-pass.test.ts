@@ -63,6 +63,7 @@ describe('an empty pass step', () => {
     expect(text).toContain('"StatefulPartitionedCall/conv/Conv2D_weights"');
     expect(text).toContain('a graph model');
     expect(text).not.toContain('\n');
+    expect(text).not.toContain('already stored'); // nothing was re-written
   });
 
   it('warns for a pass whose work may be empty', () => {

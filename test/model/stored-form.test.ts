@@ -10,6 +10,7 @@ import {
   encodeWeights,
   keepStoredForms,
   paramCount,
+  roundToStoredGrid,
   type DecodedWeight,
   type StoredModel,
 } from '../../src/model/index.js';
@@ -112,6 +113,25 @@ describe('keepStoredForms', () => {
     );
     const r = keepStoredForms(source, encodeWeights(source.json, renamed));
     expect(r.changes).toMatchObject({ tensors: 2, params: 20, totalTensors: 4 });
+  });
+
+  it("rounds new values onto the source's grid, so the tensor keeps its form (cluster's centroids)", () => {
+    const weights = decodeWeights(source);
+    const kernel = weights[0]!.values as Float32Array;
+    for (let i = 0; i < kernel.length; i++) kernel[i] = kernel[i]! > 0 ? 0.0123 : -0.0456;
+    const before = new Float32Array(kernel);
+    roundToStoredGrid(source.weightSpecs[0]!, kernel);
+    const q = source.weightSpecs[0]!.quantization as { scale: number };
+    for (let i = 0; i < kernel.length; i++)
+      expect(Math.abs(kernel[i]! - before[i]!)).toBeLessThanOrEqual(q.scale / 2 + 1e-7);
+    expect(new Set(kernel).size).toBe(2);
+    const { model, changes } = keepStoredForms(source, encodeWeights(source.json, weights));
+    expect(changes).toMatchObject({ tensors: 1, regridded: 1 });
+    expect(model.weightData.byteLength).toBe(source.weightData.byteLength);
+    // A float32 spec has no grid: the values stay as they are.
+    const f = new Float32Array([0.0123]);
+    roundToStoredGrid(float.weightSpecs[0]!, f);
+    expect(f[0]).toBe(Math.fround(0.0123));
   });
 
   it('takes well under a second on a 14 MB model', () => {

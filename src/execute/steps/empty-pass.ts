@@ -42,7 +42,7 @@ export function emptyPassMessage(f: EmptyPassFacts): string {
   if (counts) why.push(`its statistics: ${counts}`);
   if (f.changes.kept > 0)
     why.push(
-      `${f.changes.kept} weight${f.changes.kept === 1 ? '' : 's'} it re-wrote ${f.changes.kept === 1 ? 'is' : 'are'} already stored smaller by the source (${storedForms(f.input)}), so ${f.changes.kept === 1 ? 'it keeps' : 'they keep'} that form and the output is not made bigger`,
+      `${f.changes.kept} weight${f.changes.kept === 1 ? '' : 's'} it re-wrote ${f.changes.kept === 1 ? 'is' : 'are'} already stored by the source in a form as small or smaller (${storedForms(f.input)}), so ${f.changes.kept === 1 ? 'it keeps' : 'they keep'} that form and the output is not made bigger`,
     );
   const names = f.input.weightSpecs.map((w) => w.name);
   why.push(
