@@ -32,6 +32,25 @@ export class McbError extends Error {
   }
 }
 
+/**
+ * A pass asked to change weights changed none: the recipe does not do what it says (exit 2, at the pass's
+ * line). Its own class so that a matrix sweep or a search reports it as that variant's or trial's result and
+ * goes on, where any other error stops the build.
+ */
+export class EmptyPassError extends McbError {
+  /** The words every such message has: how a worker's error (a code and a message) is known for one again. */
+  static readonly PHRASE = 'changed no weight of the model it received';
+
+  /** The pass step's id, e.g. "pass-1-quantize". */
+  readonly step: string;
+
+  constructor(step: string, message: string) {
+    super('MCB_RECIPE_INVALID', message);
+    this.name = 'EmptyPassError';
+    this.step = step;
+  }
+}
+
 export function isMcbError(e: unknown): e is McbError {
   return e instanceof McbError;
 }

@@ -3,7 +3,7 @@
  * option, and the sweep's summary. One variant's build is the pipeline's (src/pipeline/).
  */
 import { basename, dirname, join, relative } from 'node:path';
-import { EXIT } from '../errors.js';
+import { EmptyPassError, EXIT } from '../errors.js';
 import type { BuildEvent } from '../execute/index.js';
 import { loadRecipe, loadRecipeSet } from '../language/index.js';
 import { buildRecipe, type BuildOptions, type BuildResult } from '../pipeline/index.js';
@@ -24,6 +24,12 @@ export { SWEEP_FILE };
 /** A recipe file built in full: every variant of its matrix (one without a matrix), and the sweep's summary. */
 export interface SetResult {
   results: BuildResult[];
+  /**
+   * Variants of a matrix whose build stopped at a pass that changed nothing (EmptyPassError): each is reported
+   * in sweep.json as a failed variant with its error, and the sweep goes on. Empty without a matrix (the build
+   * itself fails, exit 2).
+   */
+  failed: { recipe: Recipe; folder: string; error: EmptyPassError }[];
   /** With a matrix: the summary written to sweep.json in the folder above the variants' folders. */
   sweep?: Sweep;
   sweepFile?: string;
@@ -51,15 +57,27 @@ export async function buildSet(
   const set = await loadRecipeSet(recipeFile, opts);
   if (!set.matrix) {
     const result = await buildOrSearch(set.variants[0]!, opts);
-    return { results: [result], exitCode: result.exitCode };
+    return { results: [result], failed: [], exitCode: result.exitCode };
   }
   const root = opts.output ?? dirname(set.variants[0]!.output);
   if (opts.variant !== undefined) {
     const recipe = set.variants[0]!;
     const result = await buildOrSearch(recipe, { ...opts, output: join(root, variantFolder(recipe.variant!)) });
-    return { results: [result], exitCode: result.exitCode };
+    return { results: [result], failed: [], exitCode: result.exitCode };
   }
-  const buildVariant = (recipe: Recipe, i: number, signal = opts.signal) => {
+  const failed: SetResult['failed'] = [];
+  // A variant whose pass changed nothing is that variant's result, not the sweep's end (the sweep goes on).
+  const buildVariant = async (recipe: Recipe, i: number, signal = opts.signal): Promise<BuildResult | undefined> => {
+    try {
+      return await buildOne(recipe, i, signal);
+    } catch (e) {
+      if (!(e instanceof EmptyPassError)) throw e;
+      opts.onEvent?.({ type: 'warning', message: `variant ${recipe.variant!.name}: ${e.message}` });
+      failed.push({ recipe, folder: variantFolder(recipe.variant!), error: e });
+      return undefined;
+    }
+  };
+  const buildOne = (recipe: Recipe, i: number, signal = opts.signal) => {
     opts.onVariant?.(recipe, i, set.variants.length);
     // Built at once (with workers), the variants' events interleave: each carries its variant's name.
     const onEvent =
@@ -73,22 +91,27 @@ export async function buildSet(
       output: join(root, variantFolder(recipe.variant!)),
     });
   };
-  const results: BuildResult[] = [];
+  const built: (BuildResult | undefined)[] = [];
   // With workers, every variant's steps are queued at once (the workers are the limit, not this process);
   // steps variants share are one job. Locally, one after another: TF.js work of one process shares one thread.
-  if (opts.workers) results.push(...(await allOrNothing(set.variants, buildVariant, opts.signal)));
-  else for (const [i, recipe] of set.variants.entries()) results.push(await buildVariant(recipe, i));
-  const first = results[0]!.report.recipe;
+  if (opts.workers) built.push(...(await allOrNothing(set.variants, buildVariant, opts.signal)));
+  else for (const [i, recipe] of set.variants.entries()) built.push(await buildVariant(recipe, i));
+  const results = built.filter((r): r is BuildResult => r !== undefined);
+  const first = results[0]?.report.recipe ?? {
+    name: set.variants[0]!.name,
+    file: relative(findProjectRoot(set.variants[0]!.file), set.variants[0]!.file).split('\\').join('/'),
+  };
   const sweep = summariseSweep(
     first,
     set.matrix,
     set.gate,
-    results.map((r) => ({
-      name: r.plan.recipe.variant!.name,
-      values: r.plan.recipe.variant!.values,
-      folder: basename(r.outputDir),
-      report: r.report,
-    })),
+    set.variants.map((recipe, i) => {
+      const r = built[i];
+      const name = recipe.variant!.name;
+      if (r) return { name, values: recipe.variant!.values, folder: basename(r.outputDir), report: r.report };
+      const f = failed.find((x) => x.recipe === recipe)!;
+      return { name, values: recipe.variant!.values, folder: f.folder, error: f.error.message };
+    }),
   );
   const sweepFile = join(root, SWEEP_FILE);
   await writeTextAtomic(sweepFile, `${JSON.stringify(sweep, null, 2)}\n`, 'sweep summary');
@@ -97,7 +120,13 @@ export async function buildSet(
     { sweep, variants: results.map((r) => ({ report: r.report, where: basename(r.outputDir) })) },
   ]);
   await writeTextAtomic(join(root, HTML_FILE), renderHtml(page), 'sweep report page');
-  return { results, sweep, sweepFile, exitCode: sweep.verdict === 'pass' ? EXIT.pass : EXIT.thresholdMissed };
+  return {
+    results,
+    failed,
+    sweep,
+    sweepFile,
+    exitCode: sweep.verdict === 'pass' ? EXIT.pass : EXIT.thresholdMissed,
+  };
 }
 
 /**

@@ -166,10 +166,13 @@ export class RecipeWatcher {
         signal,
         onEvent: (event) => onEvent({ type: 'build-event', recipe, event }),
       });
+      // Every variant of a sweep stopped at a pass that changed nothing: nothing was built.
+      const result = set.results.at(-1);
+      if (!result) throw set.failed[0]!.error;
       onEvent({
         type: 'build-done',
         recipe,
-        result: set.results.at(-1)!,
+        result,
         set,
         seconds: (performance.now() - started) / 1000,
       });

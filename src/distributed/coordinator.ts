@@ -11,7 +11,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { cancelled, isCancelled, McbError, type ErrorCode } from '../errors.js';
+import { cancelled, EmptyPassError, isCancelled, McbError, type ErrorCode } from '../errors.js';
 import { MCBUILD_VERSION } from '../version.js';
 import { JOB_FORMAT, type StepJob } from './job.js';
 import { DEFAULT_QUEUE, redisConnection, shownRedis } from './redis.js';
@@ -327,8 +327,12 @@ export function failure(job: Pick<StepJob, 'step'>, e: unknown): McbError | Queu
   const coded = /^(MCB_[A-Z_]+): ([\s\S]*)$/.exec(reason);
   // Errors of the worker's own machine (its disk, its backend, its files, its version) say nothing about the
   // build: this machine tries the step itself, and a real problem with the recipe or data shows up here too.
-  if (coded && !WORKER_SIDE.has(coded[1]!))
+  if (coded && !WORKER_SIDE.has(coded[1]!)) {
+    // A pass that changed nothing stays that (a sweep reports it as its variant's result and goes on).
+    if (coded[1] === 'MCB_RECIPE_INVALID' && job.step.spec.kind === 'pass' && coded[2]!.includes(EmptyPassError.PHRASE))
+      return new EmptyPassError(job.step.id, coded[2]!);
     return coded[1] === 'MCB_CANCELLED' ? cancelled(coded[2]) : new McbError(coded[1] as ErrorCode, coded[2]!);
+  }
   if (coded) return new QueueUnavailable(`${job.step.title} failed on a worker: ${coded[2]!}`);
   return new QueueUnavailable(
     `${job.step.title} failed on the workers after ${JOB_ATTEMPTS} attempts (${reason}; the workers' output has the details)`,

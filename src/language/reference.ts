@@ -70,6 +70,11 @@ function passSection(p: AnyPass): string[] {
       `\`mcbuild sensitivity\` scans \`${meta.sensitivity.option}\` over ${meta.sensitivity.candidates.map((c) => `\`${c}\``).join(', ')} unless told otherwise; \`${meta.sensitivity.option}: auto\` lets the search choose it per layer.`,
     );
   facts.push(
+    meta.mayBeEmpty === undefined
+      ? 'A step where it changes no weight fails (exit 2, at its recipe line): it is asked to change weights.'
+      : `A step where it changes nothing warns (and report.json records it) when ${meta.mayBeEmpty}.`,
+  );
+  facts.push(
     `Works on ${meta.models.map((k) => `${k} models`).join(' and ')}. Implementation version ${meta.version} (part of every step key of this pass).`,
   );
   out.push(...facts.map((f) => `- ${f}`), '');

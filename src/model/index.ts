@@ -5,6 +5,7 @@ export { concatBytes } from '../runtime/decode.js';
 export { filesToModel, modelToFiles } from './files.js';
 export { readModelDir } from './read-dir.js';
 export * from './weights.js';
+export { keepStoredForms, roundToStoredGrid, type WeightChanges } from './stored-form.js';
 
 export { TopologyError } from './topology-error.js';
 export { passTopology, Topology, type LayerInfo } from './topology.js';

@@ -23,52 +23,56 @@ export interface DecodeOptions {
 export function decodeWeights(model: StoredModel, options: DecodeOptions = {}): DecodedWeight[] {
   const out: DecodedWeight[] = [];
   const data = model.weightData;
-  const share = options.share === true;
   let off = 0;
   for (const spec of model.weightSpecs) {
     const len = weightByteLength(spec);
-    const at = data.byteOffset + off;
-    // A view: quantized bytes are only read (copied when a 16-bit view of them would be unaligned).
-    const bytes = data.subarray(off, off + len);
+    out.push(decodeWeight(spec, data.subarray(off, off + len), options));
     off += len;
-    const n = elementCount(spec.shape);
-    const q = spec.quantization;
-    if (q && isPacked(spec)) {
-      // The runtime loader's own decoder (checks the checksum too).
-      out.push({ spec: stripQuantization(spec), values: decodeStored(spec, bytes) });
-    } else if (q) {
-      const values = new Float32Array(n);
-      if (q.dtype === 'float16') {
-        const half = at % 2 === 0 ? new Uint16Array(data.buffer, at, n) : new Uint16Array(bytes.slice().buffer, 0, n);
-        const table = float16Table();
-        for (let i = 0; i < n; i++) values[i] = table[half[i]!]!;
-      } else {
-        const scale = 'scale' in q ? (q.scale ?? 1) : 1;
-        const min = 'min' in q ? (q.min ?? 0) : 0;
-        if (q.dtype === 'uint8') {
-          for (let i = 0; i < n; i++) values[i] = bytes[i]! * scale + min;
-        } else {
-          const ints = at % 2 === 0 ? new Uint16Array(data.buffer, at, n) : new Uint16Array(bytes.slice().buffer, 0, n);
-          for (let i = 0; i < n; i++) values[i] = ints[i]! * scale + min;
-        }
-      }
-      out.push({ spec: stripQuantization(spec), values });
-    } else if (spec.dtype === 'float32') {
-      out.push({
-        spec,
-        values:
-          share && at % 4 === 0 ? new Float32Array(data.buffer, at, n) : new Float32Array(bytes.slice().buffer, 0, n),
-      });
-    } else if (spec.dtype === 'int32') {
-      out.push({
-        spec,
-        values: share && at % 4 === 0 ? new Int32Array(data.buffer, at, n) : new Int32Array(bytes.slice().buffer, 0, n),
-      });
-    } else {
-      out.push({ spec, values: share ? bytes : bytes.slice() });
-    }
   }
   return out;
+}
+
+/** One weight's values from its stored bytes (a view of the model's weight data), as decodeWeights decodes them. */
+export function decodeWeight(spec: WeightSpec, bytes: Uint8Array, options: DecodeOptions = {}): DecodedWeight {
+  const share = options.share === true;
+  const at = bytes.byteOffset;
+  const n = elementCount(spec.shape);
+  const q = spec.quantization;
+  if (q && isPacked(spec)) {
+    // The runtime loader's own decoder (checks the checksum too).
+    return { spec: stripQuantization(spec), values: decodeStored(spec, bytes) };
+  }
+  if (q) {
+    // Quantized bytes are only read (copied when a 16-bit view of them would be unaligned).
+    const values = new Float32Array(n);
+    if (q.dtype === 'float16') {
+      const half = at % 2 === 0 ? new Uint16Array(bytes.buffer, at, n) : new Uint16Array(bytes.slice().buffer, 0, n);
+      const table = float16Table();
+      for (let i = 0; i < n; i++) values[i] = table[half[i]!]!;
+    } else {
+      const scale = 'scale' in q ? (q.scale ?? 1) : 1;
+      const min = 'min' in q ? (q.min ?? 0) : 0;
+      if (q.dtype === 'uint8') {
+        for (let i = 0; i < n; i++) values[i] = bytes[i]! * scale + min;
+      } else {
+        const ints = at % 2 === 0 ? new Uint16Array(bytes.buffer, at, n) : new Uint16Array(bytes.slice().buffer, 0, n);
+        for (let i = 0; i < n; i++) values[i] = ints[i]! * scale + min;
+      }
+    }
+    return { spec: stripQuantization(spec), values };
+  }
+  if (spec.dtype === 'float32')
+    return {
+      spec,
+      values:
+        share && at % 4 === 0 ? new Float32Array(bytes.buffer, at, n) : new Float32Array(bytes.slice().buffer, 0, n),
+    };
+  if (spec.dtype === 'int32')
+    return {
+      spec,
+      values: share && at % 4 === 0 ? new Int32Array(bytes.buffer, at, n) : new Int32Array(bytes.slice().buffer, 0, n),
+    };
+  return { spec, values: share ? bytes : bytes.slice() };
 }
 
 /**

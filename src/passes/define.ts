@@ -145,6 +145,13 @@ export interface PassMeta {
   sensitivity?: { option: string; candidates: readonly (string | number)[] };
   /** JSON Schema of the statistics the pass stores with its step: report.json's `passes[].stats`. */
   stats: JsonSchema;
+  /**
+   * When the pass's work can legitimately be empty (fold-batchnorm on a model without batch normalization), what
+   * that means, for the warning a step that changed nothing prints and records ("the model has no batch
+   * normalization to fold"). Absent, the strict default: the pass is asked to change weights, and a step where it
+   * changes none (the runner compares its input and output, src/model/stored-form.ts) fails with exit 2.
+   */
+  mayBeEmpty?: string;
 }
 
 /** What a pass reads of labels, and how to do without them. */

@@ -12,6 +12,8 @@ export interface PlanOptions extends LoadOptions {
   backend?: BackendChoice;
   /** Gather the baseline's layers even without overrides (`explain`, `sensitivity`). */
   layers?: boolean;
+  /** A pass that changes nothing is recorded in its step, not an error (the scan's and the search's trials). */
+  allowEmptyPasses?: boolean;
 }
 
 export interface BuildOptions extends PlanOptions {

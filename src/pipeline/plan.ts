@@ -39,7 +39,7 @@ export async function planRecipe(
     ...(opts.backend === undefined ? {} : { backend: opts.backend }),
     ...(opts.layers ? { layers: true } : {}),
   });
-  const plan = makePlan(recipe, inputs);
+  const plan = makePlan(recipe, inputs, opts.allowEmptyPasses ? { allowEmptyPasses: true } : {});
   const cache = new StepCache(opts.cacheDir ?? defaultCacheDir(recipe.file), onDamage);
   return { recipe, plan, inputs, cache, cached: await cacheStatus(plan, cache) };
 }

@@ -3,7 +3,7 @@
  * search trials and watch mode all call these functions; renderers only listen to events.
  */
 import { isAbsolute, relative, resolve, sep } from 'node:path';
-import { EXIT, McbError } from '../errors.js';
+import { EmptyPassError, EXIT, McbError } from '../errors.js';
 import { execute, type Execution } from '../execute/index.js';
 import { readBuildRecord, writeBuildRecord } from '../execute/history.js';
 import { gate, type Verdict } from '../gate/index.js';
@@ -25,6 +25,7 @@ import {
 import type { Recipe } from '../recipe/index.js';
 import {
   buildReport,
+  buildWarnings,
   HTML_FILE,
   htmlPage,
   preflightOutput,
@@ -79,6 +80,14 @@ export async function runRecipe(
   } finally {
     await release();
   }
+  // A pass step a scan or search trial cached although it changed nothing fails a build that reads it.
+  if (!opts.allowEmptyPasses) {
+    const empty = plan.steps.find((s) => typeof execution.stepMeta[s.id]?.empty === 'string');
+    if (empty) throw new EmptyPassError(empty.id, execution.stepMeta[empty.id]!.empty as string);
+  }
+  // From the results, not from the steps that ran: a fully cached build warns as the first one did. Not for
+  // the scan's and the search's trials (allowEmptyPasses): the build they lead to warns once.
+  if (!opts.allowEmptyPasses) for (const message of buildWarnings(plan, execution)) emit({ type: 'warning', message });
   return {
     plan,
     inputs,

@@ -30,6 +30,8 @@ export interface PassPlanning {
   datasets?: DatasetFactsMap;
   /** backend and packages, for passes whose output depends on TF.js numerics. */
   numerics: Record<string, unknown>;
+  /** A pass that changes nothing is recorded, not refused (the scan's and the search's trials). */
+  allowEmpty?: boolean;
   /** Adds a step reading `inputs` (its input model first); returns it. */
   add(id: string, title: string, spec: PassSpec, inputs: string[], own: Record<string, unknown>): Step;
 }
@@ -109,6 +111,8 @@ export function planPasses(recipe: Recipe, first: string, p: PassPlanning): stri
         { ...(architecture ? { architecture } : {}), modelAt, ...context },
       );
       if (layers) for (const l of layers) resolver.optionsFor(l.name);
+      if (layers && !p.allowEmpty)
+        refuseSkippingAll(pass, entry.name, place.at(), layers, rules, resolver.optionsFor, at);
       for (const r of rules) {
         const seen = seenBy.get(r.block);
         if (!layers) seenBy.set(r.block, 'unknown');
@@ -132,6 +136,7 @@ export function planPasses(recipe: Recipe, first: string, p: PassPlanning): stri
       ...(needs.length ? { data: read } : {}),
       ...(Object.keys(models).length ? { models } : {}),
       places: passPlaces(recipe.source, entry, rules),
+      ...(p.allowEmpty ? { allowEmpty: true as const } : {}),
     };
     const overrides = rules.length ? ` + ${rules.length} override${rules.length > 1 ? 's' : ''}` : '';
     // The models it reads go in as inputs after its own: their keys are in its key.
@@ -154,6 +159,30 @@ export function planPasses(recipe: Recipe, first: string, p: PassPlanning): stri
   }
   if (p.layers) checkBlocksMatch(recipe, seenBy, idle, at);
   return previous;
+}
+
+/**
+ * A pass asked to change weights whose override blocks skip every layer it receives would change nothing: the
+ * runner would fail its step (src/execute/steps/pass.ts); planning sees it first.
+ */
+function refuseSkippingAll(
+  pass: AnyPass,
+  name: string,
+  passAt: string,
+  layers: readonly ModelLayer[],
+  rules: readonly LayerRule[],
+  optionsFor: (layer: string) => unknown,
+  at: (path: DataPath) => string,
+): void {
+  if (pass.meta.mayBeEmpty !== undefined || layers.length === 0 || !layers.every((l) => optionsFor(l.name) === null))
+    return;
+  const blocks = rules
+    .filter((r) => r.set === 'skip')
+    .map((r) => `overrides[${r.block}] at ${at(['overrides', r.block, name])}`);
+  throw new McbError(
+    'MCB_RECIPE_INVALID',
+    `the ${name} pass at ${passAt} would change nothing: ${blocks.join(', ')} skip${blocks.length === 1 ? 's' : ''} every layer of the model it receives (${describeLayers(layers)}). A pass asked to change weights that changes none builds a model that is not what the recipe says; narrow the blocks' layers, or remove the pass.`,
+  );
 }
 
 /** A pass step's id: pass-2-quantize for the second entry. */

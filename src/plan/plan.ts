@@ -26,7 +26,11 @@ import {
   type StepSpec,
 } from './types.js';
 
-export function plan(written: Recipe, inputs: PlanInputs): Plan {
+/**
+ * `allowEmptyPasses`: for the recipes the sensitivity scan and the search make (a reference that skips every
+ * layer on purpose): a pass that changes nothing records it in its step instead of failing.
+ */
+export function plan(written: Recipe, inputs: PlanInputs, options: { allowEmptyPasses?: boolean } = {}): Plan {
   // The data made to fit the model's inputs (integer inputs take raw values), after checking they fit.
   const withData = inputs.data ? { ...written, data: inputs.data } : written;
   const recipe = inputs.signature ? fitRecipeToModel(withData, inputs.signature, inputs.datasets) : withData;
@@ -122,6 +126,7 @@ export function plan(written: Recipe, inputs: PlanInputs): Plan {
     ...(inputs.datasets ? { datasets: inputs.datasets } : {}),
     modelKind: inputs.modelKind ?? 'layers',
     numerics,
+    ...(options.allowEmptyPasses ? { allowEmpty: true } : {}),
     add: (id, title, spec, inputIds, own) => add(id, title, spec, inputIds, 'model', own),
   });
 

@@ -58,6 +58,11 @@ export interface PassSpec {
    * pass's own errors point at the recipe line wherever the step runs.
    */
   places: Record<string, Position>;
+  /**
+   * Set for the scan's and the search's trials (not in the key): when the pass changes nothing, the step records
+   * why in its meta (`empty`) instead of failing; a build that reads such an entry from the cache fails then.
+   */
+  allowEmpty?: true;
 }
 
 export interface Step {

@@ -81,8 +81,9 @@ export function renderSweepMarkdown(sweep: Sweep): string {
     '| --- | ---: | ---: | ---: | ---: | :---: | --- |',
     ...sweep.variants.map(
       (v) =>
-        `| ${cell(v.name)} | ${sweepQuality(v)} | ${v.accuracyDrop === undefined ? '' : signed(-v.accuracyDrop)} | ${v.sizeBytes} | ${v.ratio.toFixed(2)}x | ${v.pareto ? '★' : ''} | ${v.verdict === 'pass' ? '✅ PASS' : '❌ FAIL'} |`,
+        `| ${cell(v.name)} | ${sweepQuality(v)} | ${v.accuracyDrop === undefined ? '' : signed(-v.accuracyDrop)} | ${v.sizeBytes ?? ''} | ${v.ratio === undefined ? '' : `${v.ratio.toFixed(2)}x`} | ${v.pareto ? '★' : ''} | ${v.verdict === 'pass' ? '✅ PASS' : v.error ? '❌ ERROR' : '❌ FAIL'} |`,
     ),
+    ...sweep.variants.filter((v) => v.error).map((v) => `\n\`${cell(v.name)}\`: ${cell(v.error!)}`),
     '',
     `${passed}/${sweep.variants.length} variants pass; gate: ${sweep.gate}${sweep.best ? `; smallest passing: \`${cell(sweep.best)}\`` : ''} — recipe \`${cell(sweep.recipe.file)}\``,
     '',

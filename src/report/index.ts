@@ -1,5 +1,6 @@
 export { buildReport, type Report } from './json.js';
 export { renderTable } from './table.js';
+export { buildWarnings, sizeSummary, type SizeSummary } from './warnings.js';
 export { renderMarkdown } from './markdown.js';
 export { readReport, readReportOrSweep, type ReportOrSweep } from './read.js';
 export { preflightOutput, writeOutput, REPORT_FILE } from './output.js';

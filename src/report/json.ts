@@ -5,6 +5,7 @@ import type { LatencyComparison, Metrics } from '../metrics/index.js';
 import type { Plan } from '../plan/index.js';
 import { findProjectRoot } from '../recipe/index.js';
 import { MCBUILD_VERSION, packageVersion } from '../version.js';
+import { buildWarnings, sizeSummary, type SizeSummary } from './warnings.js';
 
 /**
  * The build's report. In memory (the table, report.html, comparisons) it is complete; written to report.json it
@@ -23,8 +24,15 @@ export interface Report {
   steps: { id: string; title: string; key: string }[];
   /** `latencyComparison`: both models timed interleaved, when a latency threshold asked for it. */
   metrics: { baseline: Metrics; result: Metrics; latencyComparison?: LatencyComparison };
-  /** Each pass's statistics and, with overrides, the layers an override touched: options applied and where each was written. */
-  passes: { id: string; stats: unknown; overridden?: unknown }[];
+  /** The source as stored, as float32, and the output (model.json plus shards); absent in older reports. */
+  size?: SizeSummary;
+  /**
+   * Each pass's statistics, the tensors and parameters it changed (absent for entries cached before mcbuild
+   * counted them) and, with overrides, the layers an override touched: options applied and where each was written.
+   */
+  passes: { id: string; stats: unknown; changed?: unknown; overridden?: unknown }[];
+  /** What the build warned about: passes that changed nothing, an output bigger than its source; absent in older reports. */
+  warnings?: string[];
   thresholds: Check[];
   verdict: 'pass' | 'fail';
   /** For a recipe with an `auto` option: the sensitivity scan, every trial, the chosen plan (src/search/search.ts). */
@@ -70,16 +78,19 @@ export function buildReport(plan: Plan, exec: Execution, verdict: Verdict): Repo
       result: pick(exec.result),
       ...(exec.latency ? { latencyComparison: exec.latency } : {}),
     },
+    size: sizeSummary(exec.baseline, exec.result),
     passes: plan.steps
       .filter((s) => s.spec.kind === 'pass')
       .map((s) => {
-        const overridden = exec.stepMeta[s.id]?.overridden;
+        const { overridden, changed } = exec.stepMeta[s.id] ?? {};
         return {
           id: s.id,
           stats: exec.stepMeta[s.id]?.stats ?? null,
+          ...(changed === undefined ? {} : { changed }),
           ...(overridden === undefined ? {} : { overridden }),
         };
       }),
+    warnings: buildWarnings(plan, exec),
     thresholds: verdict.checks,
     verdict: verdict.pass ? 'pass' : 'fail',
   };

@@ -20,10 +20,16 @@ export interface SweepVariant {
   accuracyDrop?: number;
   /** The result's top-1 agreement with the baseline: the quality axis of the Pareto front for label-free data. */
   agreement?: number;
-  sizeBytes: number;
-  ratio: number;
+  /** Absent for a variant that stopped with an error. */
+  sizeBytes?: number;
+  ratio?: number;
   /** On the Pareto front of (smaller size, higher accuracy) among all variants. */
   pareto: boolean;
+  /**
+   * Why the variant has no result: a pass it was asked to run changed nothing (exit 2 for a build of that
+   * variant alone). The sweep reports it and goes on; it counts as a failed variant.
+   */
+  error?: string;
 }
 
 export interface Sweep {
@@ -60,9 +66,20 @@ export function summariseSweep(
   recipe: { name: string; file: string },
   matrix: Record<string, unknown[]>,
   gate: 'all' | 'best',
-  variants: readonly { name: string; values: Record<string, unknown>; folder: string; report: Report }[],
+  variants: readonly ({ name: string; values: Record<string, unknown>; folder: string } & (
+    { report: Report } | { error: string }
+  ))[],
 ): Sweep {
-  const rows = variants.map((v) => {
+  const rows = variants.map((v): SweepVariant => {
+    if (!('report' in v))
+      return {
+        name: v.name,
+        values: v.values,
+        folder: v.folder,
+        verdict: 'fail',
+        pareto: false,
+        error: v.error,
+      };
     const { baseline: b, result: r } = v.report.metrics;
     const row: SweepVariant = {
       name: v.name,
@@ -80,11 +97,13 @@ export function summariseSweep(
   });
   // Label-free eval data has no accuracy: agreement with the baseline is the quality axis instead.
   const quality = (r: SweepVariant) => r.accuracy ?? r.agreement ?? 0;
-  const front = new Set(paretoFront(rows.map((r) => ({ size: r.sizeBytes, accuracy: quality(r) }))));
-  rows.forEach((r, i) => (r.pareto = front.has(i)));
-  const passing = rows
+  // Variants that stopped with an error have no size: they are not on the front.
+  const built = rows.filter((r) => r.sizeBytes !== undefined);
+  const front = new Set(paretoFront(built.map((r) => ({ size: r.sizeBytes!, accuracy: quality(r) }))));
+  built.forEach((r, i) => (r.pareto = front.has(i)));
+  const passing = built
     .filter((r) => r.verdict === 'pass')
-    .sort((a, b) => a.sizeBytes - b.sizeBytes || quality(b) - quality(a));
+    .sort((a, b) => a.sizeBytes! - b.sizeBytes! || quality(b) - quality(a));
   const pass = gate === 'best' ? passing.length > 0 : passing.length === rows.length;
   return {
     generator: 'mcbuild',
@@ -94,7 +113,7 @@ export function summariseSweep(
     variants: rows,
     pareto: rows
       .filter((r) => r.pareto)
-      .sort((a, b) => a.sizeBytes - b.sizeBytes)
+      .sort((a, b) => a.sizeBytes! - b.sizeBytes!)
       .map((r) => r.name),
     ...(passing[0] ? { best: passing[0].name } : {}),
     verdict: pass ? 'pass' : 'fail',
@@ -116,8 +135,8 @@ export function renderSweep(sweep: Sweep, style: Styler = (_s, t) => t): string 
     v.name,
     sweepQuality(v),
     v.accuracyDrop === undefined ? '' : signed(-v.accuracyDrop),
-    formatBytes(v.sizeBytes),
-    `${v.ratio.toFixed(2)}x`,
+    v.sizeBytes === undefined ? '' : formatBytes(v.sizeBytes),
+    v.ratio === undefined ? '' : `${v.ratio.toFixed(2)}x`,
     v.pareto ? '*' : '',
     v.verdict.toUpperCase(),
   ]);
@@ -138,6 +157,7 @@ export function renderSweep(sweep: Sweep, style: Styler = (_s, t) => t): string 
     widths.map((w) => '-'.repeat(w)).join('  '),
     ...body,
     '* on the Pareto front of size against accuracy (no other variant is both smaller and more accurate)',
+    ...sweep.variants.filter((v) => v.error).map((v) => `${v.name}: ${v.error!}`),
     '',
     `${passed}/${sweep.variants.length} variants pass; ${rule}${sweep.best ? `; smallest passing: ${sweep.best}` : ''}`,
     `sweep verdict: ${style('bold', sweep.verdict === 'pass' ? style('green', 'PASS') : style('red', 'FAIL'))}`,

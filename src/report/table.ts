@@ -78,6 +78,17 @@ export function metricRows(report: Report, previous?: Report): string[][] {
         ]
       : ['accuracy', 'n/a', 'n/a', 'no labels: fidelity only', ...(p ? [''] : [])],
     sizeRow('size', 'sizeBytes'),
+    ...(report.size
+      ? [
+          [
+            'size as float32',
+            formatBytes(report.size.float32Bytes),
+            '',
+            'every source weight as float32',
+            ...(p ? [''] : []),
+          ],
+        ]
+      : []),
     sizeRow('size (gzip)', 'gzipBytes'),
     sizeRow('size (brotli)', 'brotliBytes'),
     ...(b.topK && r.topK
@@ -205,6 +216,8 @@ export function renderTable(report: Report, style: Styler = (_s, t) => t, previo
       .trimEnd();
   const out = [line(rows[0]!), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)];
   for (const note of [latencyNote(report), sideBySideNote(report)]) if (note) out.push(note);
+  out.push(...passLines(report));
+  if (report.warnings?.length) out.push('', 'warnings:', ...report.warnings.map((w) => `  ${w}`));
   if (report.thresholds.length) {
     out.push('', 'thresholds:');
     for (const c of report.thresholds)
@@ -262,4 +275,18 @@ function fidelityRows(
         ...pad,
       ]);
   return rows;
+}
+
+/** What each pass changed: "pass-1-quantize  4/4 tensors, 101,770/101,770 params changed". */
+function passLines(report: Report): string[] {
+  const rows = report.passes.flatMap((p) => {
+    const c = p.changed as
+      { tensors?: unknown; params?: unknown; totalTensors?: unknown; totalParams?: unknown } | undefined;
+    if (typeof c?.tensors !== 'number' || typeof c.params !== 'number') return [];
+    const n = (v: unknown) => (typeof v === 'number' ? v.toLocaleString('en-US') : '?');
+    return [[p.id, `${n(c.tensors)}/${n(c.totalTensors)} tensors, ${n(c.params)}/${n(c.totalParams)} params changed`]];
+  });
+  if (!rows.length) return [];
+  const width = Math.max(...rows.map((r) => r[0]!.length));
+  return ['', 'passes:', ...rows.map(([id, text]) => `  ${id!.padEnd(width)}  ${text!}`)];
 }

@@ -40,6 +40,8 @@ export interface SearchTrial {
   pass: boolean;
   /** The move was kept: every threshold but size holds. */
   kept: boolean;
+  /** Set when a pass of the trial changed nothing: why (a build of this plan would fail, exit 2). Never kept. */
+  empty?: string;
 }
 
 /** What the fallback build is when no plan passes but some held every threshold other than size. */
@@ -124,18 +126,22 @@ export async function searchRecipe(recipe: Recipe, opts: SearchOptions = {}): Pr
       accuracy: t.accuracy,
       trial: trials.length + 1,
     };
-    if (t.pass && smaller(t, best)) best = plan;
-    if (t.holdsAccuracy && smaller(t, closest)) closest = plan;
+    // A plan whose pass changes nothing cannot be built: reported in its trial, never chosen or kept.
+    const empty = t.empty?.[0];
+    const holds = t.holdsAccuracy && empty === undefined;
+    if (t.pass && holds && smaller(t, best)) best = plan;
+    if (holds && smaller(t, closest)) closest = plan;
     trials.push({
       trial: plan.trial,
       move,
       accuracy: t.accuracy,
       sizeBytes: t.sizeBytes,
       gzipBytes: t.gzipBytes,
-      pass: t.pass,
-      kept: t.holdsAccuracy,
+      pass: t.pass && empty === undefined,
+      kept: holds,
+      ...(empty === undefined ? {} : { empty }),
     });
-    return t.holdsAccuracy;
+    return holds;
   };
 
   const result = (stoppedBecause: SearchResult['stoppedBecause']): SearchResult => {

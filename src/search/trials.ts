@@ -36,6 +36,8 @@ export interface TrialOutcome {
   finalModel: Map<string, Uint8Array>;
   /** Steps computed (not cache hits), for the caller's progress line. */
   ran: number;
+  /** Why a pass of the trial changed nothing, when one did (a build of it would fail, exit 2). */
+  empty?: string[];
 }
 
 /** A pattern that matches exactly this name, even if it contains glob characters. */
@@ -68,7 +70,12 @@ export function trialRecipe(recipe: Recipe, spec: TrialSpec): Recipe {
 }
 
 export async function runTrial(recipe: Recipe, spec: TrialSpec, opts: BuildOptions): Promise<TrialOutcome> {
-  const { execution, verdict } = await runRecipe(trialRecipe(recipe, spec), opts);
+  // The scan's reference skips every layer on purpose; an empty pass is the trial's result, not an error.
+  const { plan, execution, verdict } = await runRecipe(trialRecipe(recipe, spec), { ...opts, allowEmptyPasses: true });
+  const empty = plan.steps.flatMap((s) => {
+    const why = execution.stepMeta[s.id]?.empty;
+    return typeof why === 'string' ? [why] : [];
+  });
   const r = execution.result;
   // The plan refuses `auto` with label-free eval data; `mcbuild sensitivity` reaches here directly.
   if (r.accuracy === undefined) {
@@ -87,6 +94,7 @@ export async function runTrial(recipe: Recipe, spec: TrialSpec, opts: BuildOptio
     baseline: execution.baseline,
     finalModel: execution.finalModel,
     ran: execution.ran.length,
+    ...(empty.length ? { empty } : {}),
   };
 }
 

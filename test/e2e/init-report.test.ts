@@ -16,11 +16,19 @@ const modelDir = join(dir, 'base-out');
 
 let first: CliRun;
 beforeAll(async () => {
-  writeText(join(dir, 'base.yaml'), tinyRecipe({ output: './base-out' }));
+  // uint16, so that the uint8 the recipe `init` writes changes its weights: a pass that changes none fails.
+  writeText(join(dir, 'base.yaml'), tinyRecipe({ output: './base-out', passes: '  - quantize: { dtype: uint16 }' }));
   first = await build(join(dir, 'base.yaml'));
   expect(first.code, first.all).toBe(0);
   // The same steps gated by a threshold no model meets: all cached, only the gate differs.
-  writeText(join(dir, 'strict.yaml'), tinyRecipe({ output: './strict-out', thresholds: '  accuracy: { min: 0.999 }' }));
+  writeText(
+    join(dir, 'strict.yaml'),
+    tinyRecipe({
+      output: './strict-out',
+      passes: '  - quantize: { dtype: uint16 }',
+      thresholds: '  accuracy: { min: 0.999 }',
+    }),
+  );
   const strict = await build(join(dir, 'strict.yaml'));
   expect(strict.code, strict.all).toBe(1);
 });

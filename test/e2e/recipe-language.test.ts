@@ -70,7 +70,7 @@ output: ./out/sweep
     // uint8 is ~4x smaller than float32, int4 ~8x: the size gate splits the sweep by bit width.
     expect(sweep.variants.map((v) => v.verdict)).toEqual(['fail', 'pass', 'fail', 'pass']);
     expect(set.exitCode).toBe(1); // gate: all
-    const front = paretoFront(sweep.variants.map((v) => ({ size: v.sizeBytes, accuracy: v.accuracy! })));
+    const front = paretoFront(sweep.variants.map((v) => ({ size: v.sizeBytes!, accuracy: v.accuracy! })));
     expect(sweep.variants.filter((v) => v.pareto).map((v) => v.name)).toEqual(
       front.map((i) => sweep.variants[i]!.name),
     );

@@ -5,8 +5,8 @@
  */
 import type { CacheEntry } from '../../cache/index.js';
 import type { Dataset } from '../../data/index.js';
-import { filesToModel, modelLayers, modelToFiles } from '../../model/index.js';
-import { McbError } from '../../errors.js';
+import { filesToModel, keepStoredForms, modelLayers, modelToFiles, type WeightChanges } from '../../model/index.js';
+import { EmptyPassError, McbError } from '../../errors.js';
 import { measureRawSize } from '../../metrics/index.js';
 import { getPass, type PassData } from '../../passes/index.js';
 import type { PassSpec, Step } from '../../plan/index.js';
@@ -15,6 +15,7 @@ import { optionsPlace } from '../../plan/index.js';
 import { formatDataPath, formatPosition, RecordedSource, type DataPath } from '../../recipe/index.js';
 import type { StepRuntime } from './runtime.js';
 import { loadChecked } from './slices.js';
+import { changedNothing, emptyPassMessage, emptyPassWarning } from './empty-pass.js';
 
 export async function runPass(step: Step, spec: PassSpec, inputs: CacheEntry[], rt: StepRuntime): Promise<CacheEntry> {
   const pass = getPass(spec.pass);
@@ -60,7 +61,27 @@ export async function runPass(step: Step, spec: PassSpec, inputs: CacheEntry[], 
   });
   // Passes that rebuild the model keep an earlier `shard` size.
   if (out.model.shardBytes === undefined && input.shardBytes !== undefined) out.model.shardBytes = input.shardBytes;
-  const files = modelToFiles(out.model);
+  // Tensors the pass did not change keep the form the source stored them in; what it changed is counted.
+  const { model, changes } = keepStoredForms(input, out.model);
+  const warnings: string[] = [];
+  let empty: string | undefined;
+  if (changedNothing(input, model, changes)) {
+    if (pass.meta.mayBeEmpty === undefined) {
+      const skipped = actual.filter((l) => layers.optionsFor(l.name) === null).map((l) => l.name);
+      const message = emptyPassMessage({
+        pass: spec.pass,
+        at: place.at(),
+        input,
+        changes,
+        stats: out.stats,
+        layers: actual.length,
+        skipped,
+      });
+      if (!spec.allowEmpty) throw new EmptyPassError(step.id, message);
+      empty = message;
+    } else warnings.push(emptyPassWarning(spec.pass, place.at(), pass.meta.mayBeEmpty));
+  }
+  const files = modelToFiles(model);
   const overridden = layers.overridden().map(({ layer, skip, raw, setBy }) => ({
     layer,
     ...(skip ? { skip } : { options: raw }),
@@ -68,6 +89,25 @@ export async function runPass(step: Step, spec: PassSpec, inputs: CacheEntry[], 
   }));
   return {
     files,
-    meta: { ...measureRawSize(files, out.model), stats: out.stats, ...(spec.rules ? { overridden } : {}) },
+    meta: {
+      ...measureRawSize(files, model),
+      stats: out.stats,
+      changed: changeCounts(changes),
+      ...(spec.rules ? { overridden } : {}),
+      ...(warnings.length ? { warnings } : {}),
+      ...(empty === undefined ? {} : { empty }),
+    },
+  };
+}
+
+/** Step meta `changed`: what report.json's `passes[].changed` and the build table show. */
+function changeCounts(c: WeightChanges): Record<string, number> {
+  return {
+    tensors: c.tensors,
+    params: c.params,
+    totalTensors: c.totalTensors,
+    totalParams: c.totalParams,
+    ...(c.kept ? { keptStoredForm: c.kept } : {}),
+    ...(c.regridded ? { changedInSourceForm: c.regridded } : {}),
   };
 }

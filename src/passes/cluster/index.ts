@@ -4,6 +4,7 @@
  */
 import { McbError } from '../../errors.js';
 import {
+  roundToStoredGrid,
   alignedView,
   compressedWeight,
   compressedWeightByKey,
@@ -101,7 +102,7 @@ export const cluster = definePass<ClusterOptions>({
     // each kernel's values are replaced by their centroids straight into the output.
     const weights = decodeWeights(model, { share: true });
     const skippedLayers = new Set<string>();
-    const kernels = weights.flatMap((w) => {
+    const kernels = weights.flatMap((w, i) => {
       const layer = clusteredLayer(w, graph ?? classes);
       if (layer === undefined) return [];
       // Each kernel with its layer's options; one an override skips stays as it is, like a bias.
@@ -111,15 +112,19 @@ export const cluster = definePass<ClusterOptions>({
         skippedLayers.add(named);
         return [];
       }
-      return [{ w, layer, values: w.values as Float32Array, options: o }];
+      return [{ w, layer, values: w.values as Float32Array, options: o, stored: model.weightSpecs[i]! }];
     });
     const clusteredWeights = new Map(kernels.map((k) => [k.w, k.options]));
     const fits = new Map<DecodedWeight, KernelFit>();
     const fitAll = (scratchBytes: Uint8Array) => {
       const memory = new Memory(scratchBytes);
-      for (const { w, layer, values, options: o } of kernels) {
+      for (const { w, layer, values, options: o, stored } of kernels) {
         ctx.progress(`clustering ${w.spec.name}`);
-        fits.set(w, fitKernel(w.spec.name, layer, values, o, o === options ? ctx.place : 'override', memory));
+        const fit = fitKernel(w.spec.name, layer, values, o, o === options ? ctx.place : 'override', memory);
+        // A kernel the source stored quantized (uint8 from tensorflowjs_converter): centroids on its grid, so
+        // the runner keeps that form (src/model/stored-form.ts) instead of writing float32.
+        roundToStoredGrid(stored, fit.centroids);
+        fits.set(w, fit);
       }
     };
     const json = withRecordedWeights(

@@ -50,6 +50,7 @@ export const foldBatchnorm = definePass<FoldBatchNormOptions>({
     perLayer: [],
     models: ['layers', 'graph'],
     stats: STATS,
+    mayBeEmpty: 'no BatchNormalization layer follows a layer it can fold into (a model without batch normalization)',
   },
   defaultOptions: {},
   resolveOptions() {

@@ -26,6 +26,7 @@ export const shard = definePass<ShardOptions>({
     schema,
     models: ['layers', 'graph'],
     stats: STATS,
+    mayBeEmpty: 'the weights are already cut into shards of that size',
   },
   defaultOptions: { shardBytes: DEFAULT_SHARD_BYTES },
   resolveOptions(raw, place) {

@@ -127,6 +127,40 @@ export const KEYS: JsonSchema = {
       },
     },
   },
+  size: {
+    description:
+      'The source model as stored, the same with every weight as float32, and the output (model.json plus weight shards, raw bytes). A build whose output is bigger than its source also says so in `warnings`. Absent in reports written before mcbuild wrote it.',
+    type: 'object',
+    additionalProperties: false,
+    required: ['sourceBytes', 'float32Bytes', 'outputBytes'],
+    properties: {
+      sourceBytes: {
+        description: 'The source (baseline) model as stored: quantized weights count their stored bytes.',
+        type: 'integer',
+        minimum: 0,
+      },
+      float32Bytes: {
+        description:
+          "The source's model.json plus 4 bytes per parameter: what it weighs with every weight decoded to float32.",
+        type: 'integer',
+        minimum: 0,
+      },
+      outputBytes: {
+        description: 'The output model as written.',
+        type: 'integer',
+        minimum: 0,
+      },
+    },
+  },
+  warnings: {
+    description:
+      'What the build warned about, one line each as printed: a pass whose work was legitimately empty (fold-batchnorm on a model without batch normalization), an output bigger than its source. Absent in reports written before mcbuild recorded them.',
+    type: 'array',
+    items: {
+      description: 'One warning line.',
+      type: 'string',
+    },
+  },
   passes: {
     description: "Each pass step's statistics, in the plan's order.",
     type: 'array',
@@ -143,6 +177,47 @@ export const KEYS: JsonSchema = {
         stats: {
           description:
             'What the pass did, in its own terms (weights quantized, sparsity reached, losses): free-form per pass, null when the pass reported nothing.',
+        },
+        changed: {
+          description:
+            "What the pass changed, comparing its output's weights with its input's by name: a tensor whose stored form or bytes differ, a new one or a removed one counts (a layer a structural pass replaced counts its tensors). Absent for steps cached before mcbuild counted them.",
+          type: 'object',
+          additionalProperties: false,
+          required: ['tensors', 'params', 'totalTensors', 'totalParams'],
+          properties: {
+            tensors: {
+              description: 'Tensors changed, added or removed.',
+              type: 'integer',
+              minimum: 0,
+            },
+            params: {
+              description: 'Values of those tensors (a removed tensor counts the values it had).',
+              type: 'integer',
+              minimum: 0,
+            },
+            totalTensors: {
+              description: "Tensors of the pass's output.",
+              type: 'integer',
+              minimum: 0,
+            },
+            totalParams: {
+              description: "Values of the pass's output.",
+              type: 'integer',
+              minimum: 0,
+            },
+            keptStoredForm: {
+              description:
+                'Tensors the pass re-wrote unchanged (or only re-encoded into a larger form) that keep the form the input stored them in, e.g. uint8 from tensorflowjs_converter.',
+              type: 'integer',
+              minimum: 1,
+            },
+            changedInSourceForm: {
+              description:
+                "Changed tensors whose new values all lie on the input's quantization grid (pruned zeros on a uint8 grid), stored in that form.",
+              type: 'integer',
+              minimum: 1,
+            },
+          },
         },
         overridden: {
           description: 'Set when the pass has per-layer overrides: each layer an override touched.',

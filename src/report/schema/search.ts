@@ -177,6 +177,11 @@ export const SEARCH: JsonSchema = {
             description: 'The move was kept: every threshold but size holds.',
             type: 'boolean',
           },
+          empty: {
+            description:
+              'Set when a pass of the trial changed no weight: why. Such a plan cannot be built (exit 2), so it is never kept or chosen.',
+            type: 'string',
+          },
         },
       },
     },
