@@ -158,6 +158,8 @@ export interface InferenceModel {
   readonly outputNames: readonly string[];
   /** The dtype its (first) input takes: int32 and bool inputs are fed as such. */
   readonly inputDtype: 'float32' | 'int32' | 'bool';
+  /** The batch size its input is fixed to (a detector exported for [1, h, w, 3]); every batch fed has it. */
+  readonly fixedBatch?: number;
   dispose(): void;
 }
 
@@ -173,6 +175,7 @@ export async function loadForInference(tf: Tf, m: StoredModel): Promise<Inferenc
       async,
       outputNames: outputs,
       inputDtype: feedDtype(signature.inputs[0]?.dtype),
+      ...fixedBatchOf(signature.inputs[0]?.shape),
       run: async (x) => all(await graphOp(() => (async ? g.executeAsync(x, outputs) : g.execute(x, outputs)))),
       predict: (x) => {
         const out = all(graphOpSync(() => g.execute(x, outputs)));
@@ -182,9 +185,16 @@ export async function loadForInference(tf: Tf, m: StoredModel): Promise<Inferenc
       dispose: () => g.dispose(),
     };
   }
+  const input = modelSignature(m.json).inputs[0];
   return layersInference(await toLayersModel(tf, m), {
-    inputDtype: feedDtype(modelSignature(m.json).inputs[0]?.dtype),
+    inputDtype: feedDtype(input?.dtype),
+    ...fixedBatchOf(input?.shape),
   });
+}
+
+function fixedBatchOf(shape: readonly (number | null)[] | undefined): { fixedBatch?: number } {
+  const b = shape?.[0];
+  return typeof b === 'number' && b > 0 ? { fixedBatch: b } : {};
 }
 
 function feedDtype(d: string | undefined): InferenceModel['inputDtype'] {
@@ -194,7 +204,7 @@ function feedDtype(d: string | undefined): InferenceModel['inputDtype'] {
 /** A LayersModel (or anything with its predict) as an InferenceModel; `dispose` disposes it unless told not to. */
 export function layersInference(
   l: Pick<TF.LayersModel, 'predict' | 'outputNames'> & Partial<Pick<TF.LayersModel, 'dispose' | 'layers'>>,
-  opts: { keep?: boolean; inputDtype?: InferenceModel['inputDtype'] } = {},
+  opts: { keep?: boolean; inputDtype?: InferenceModel['inputDtype']; fixedBatch?: number } = {},
 ): InferenceModel {
   const all = (out: TF.Tensor | TF.Tensor[]) => (Array.isArray(out) ? out : [out]);
   return {
@@ -206,6 +216,7 @@ export function layersInference(
         ? [l.layers[l.layers.length - 1]!.name]
         : ['output'],
     inputDtype: opts.inputDtype ?? 'float32',
+    ...(opts.fixedBatch ? { fixedBatch: opts.fixedBatch } : {}),
     run: (x) => Promise.resolve(all(l.predict(x))),
     predict: (x) => {
       const out = all(l.predict(x));

@@ -72,7 +72,8 @@ export async function measureOutputs(
     outputs?: readonly string[];
   } = {},
 ): Promise<MeasuredOutputs> {
-  const batch = opts.batchSize ?? EVAL_BATCH;
+  // A model exported for a fixed batch (a detector's [1, h, w, 3]) takes exactly that many samples at a time.
+  const batch = model.fixedBatch ?? opts.batchSize ?? EVAL_BATCH;
   const labels = ds.y;
   const keep = keptOutputs(model.outputNames, opts.outputs);
   let all: MeasuredOutput[] | undefined;
@@ -185,7 +186,7 @@ export async function measurePeakMemory(
   ds: Dataset,
   batchSize = EVAL_BATCH,
 ): Promise<number> {
-  const end = Math.min(ds.count, batchSize);
+  const end = Math.min(ds.count, model.fixedBatch ?? batchSize);
   const x = inputBatch(tf, ds, undefined, 0, end, model.inputDtype);
   try {
     const info = await tf.profile(async () => {

@@ -13,8 +13,7 @@ import { availableParallelism, cpus } from 'node:os';
 import type { Dataset } from '../data/index.js';
 import type { InferenceModel, Tf } from '../engine/runtime.js';
 import { mulberry32 } from '../util/random.js';
-import { LATENCY_BATCHES } from '../recipe/index.js';
-import { median, percentile, sampleBatch, timedPass, WARMUP_RUNS } from './latency.js';
+import { batchSizesFor, median, percentile, sampleBatch, timedPass, WARMUP_RUNS } from './latency.js';
 
 export interface TimedSide {
   medianMs: number;
@@ -82,7 +81,7 @@ export async function compareLatency(
 ): Promise<LatencyComparison> {
   const warmup = opts.warmup ?? WARMUP_RUNS;
   const batches: BatchComparison[] = [];
-  for (const batchSize of opts.batchSizes ?? LATENCY_BATCHES) {
+  for (const batchSize of batchSizesFor(baseline, opts.batchSizes)) {
     const x = sampleBatch(tf, ds, batchSize, baseline.inputDtype);
     try {
       const pass = (model: InferenceModel) => timedPass(model, x);

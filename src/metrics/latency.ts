@@ -69,7 +69,7 @@ export async function measureLatency(
 ): Promise<LatencyMetrics> {
   const batches: BatchLatency[] = [];
   const warmup = opts.warmup ?? WARMUP_RUNS;
-  for (const batchSize of opts.batchSizes ?? LATENCY_BATCHES) {
+  for (const batchSize of batchSizesFor(model, opts.batchSizes)) {
     const x = sampleBatch(tf, ds, batchSize, model.inputDtype);
     try {
       const pass = () => timedPass(model, x);
@@ -109,6 +109,11 @@ export async function measureLatency(
     cores: availableParallelism(),
     cpu,
   };
+}
+
+/** The batch sizes to time: those asked (or LATENCY_BATCHES), or the one a fixed-batch model takes. */
+export function batchSizesFor(model: InferenceModel, asked: readonly number[] | undefined): readonly number[] {
+  return model.fixedBatch ? [model.fixedBatch] : (asked ?? LATENCY_BATCHES);
 }
 
 /** Milliseconds of one forward pass of `x`, output read back (asynchronous backends return before finishing). */

@@ -84,7 +84,11 @@ const CASES: Record<string, Case> = {
     chains: LAYERS_CHAINS,
   },
   'mobilenet-v2 keras 3': { make: () => mobilenetV2Keras3(), chains: LAYERS_CHAINS },
-  'nested layers, shared layer, two outputs': { make: () => nestedLayers(), chains: LAYERS_CHAINS },
+  // Structural passes need a flat model: the nested one gets the weight passes (the refusal is tested below).
+  'nested layers, shared layer, two outputs': {
+    make: () => nestedLayers(),
+    chains: [GRAPH_CHAINS[0], ['quantize: { dtype: int8, granularity: per-channel }']],
+  },
   'mobilenet-v2 graph': { make: () => mobilenetV2Graph(), chains: GRAPH_CHAINS },
   'detector graph': { make: () => detectorGraph(), chains: GRAPH_CHAINS },
   'embedding graph': { make: () => embeddingGraph(), chains: GRAPH_CHAINS },
@@ -118,6 +122,8 @@ passes:
 ${chain.map((p) => `  - ${p}`).join('\n')}
 thresholds:
   fidelity: { maxMeanRelError: 10 }
+# One timed pass at batch 1: the default (1 and 32, 5+ runs) costs ~40 s per evaluation at 224×224 on wasm.
+runtime: { latency: { batchSizes: [1], runs: 1, warmup: 0 } }
 output: ./out-${n}
 `,
   );
@@ -163,4 +169,12 @@ describe('every pass on every fixture', () => {
       600_000,
     );
   }
+
+  it('a structural pass on a nested model is refused with the reason and the fix (exit 2)', async () => {
+    const r = await runChain('nested refusal', await nestedLayers(), ['fold-batchnorm: {}'], 1);
+    expect(r.code).toBe(2);
+    expect('error' in r && r.error).toMatch(
+      /fold-batchnorm.*chain-1\.yaml:7:\d+.*nested Functional model.*Flatten it/s,
+    );
+  }, 120_000);
 });

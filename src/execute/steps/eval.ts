@@ -85,13 +85,12 @@ function keptOutputs(entry: CacheEntry): MeasuredOutput[] {
 
 function sameOutputs(step: Step, baseline: readonly MeasuredOutput[], result: readonly MeasuredOutput[]): void {
   const show = (o: readonly MeasuredOutput[]) => o.map((x) => `${x.name} (${x.width} per sample)`).join(', ');
-  const same =
-    baseline.length === result.length &&
-    baseline.every((b, i) => b.name === result[i]!.name && b.width === result[i]!.width);
+  // By position and width: a pass may rename the layer an output comes from (lowrank's `<name>_lr2`).
+  const same = baseline.length === result.length && baseline.every((b, i) => b.width === result[i]!.width);
   if (!same)
     throw new McbError(
       'MCB_MODEL_INVALID',
-      `${step.title}: the result's outputs are ${show(result)} but the baseline's were ${show(baseline)}; fidelity compares the same outputs, so the passes must keep the model's outputs and their widths.`,
+      `${step.title}: the result's outputs are ${show(result)} but the baseline's were ${show(baseline)}; fidelity compares the outputs in order, so the passes must keep the model's outputs, their order and their widths.`,
     );
 }
 
