@@ -154,7 +154,13 @@ describe('every pass on every fixture', () => {
           // Stock TF.js loads the result (through mcbuild/runtime's IOHandler: packed weights need it).
           const handler = mcbuildLoader('http://fixture/model.json', {
             fetch: (url) =>
-              Promise.resolve(new Response(readFileSync(join(r.out!, basename(new URL(String(url)).pathname))))),
+              Promise.resolve(
+                new Response(
+                  readFileSync(
+                    join(r.out!, basename(new URL(url instanceof Request ? url.url : url.toString()).pathname)),
+                  ),
+                ),
+              ),
           });
           const loaded =
             f.format === 'layers-model' ? await tf.loadLayersModel(handler) : await tf.loadGraphModel(handler);
