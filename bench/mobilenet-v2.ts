@@ -117,21 +117,21 @@ async function weightPasses(f: ModelFixture, log: (line: string) => void): Promi
     ['prune magnitude 50%', prune, { sparsity: 0.5 }],
     ['cluster 16 (k-means++, 30 iterations)', cluster, { clusters: 16 }],
   ] as const)
-    line(label, await timed(() => apply(pass as PassDefinition<object>, raw), 5));
+    line(label, await timed(() => apply(pass, raw), 5));
   // encode takes the Deep Compression input: pruned and clustered, so its alphabet is small (17 symbols).
   log('      (encode on the weights pruned 50% and clustered to 16 values)');
-  const pruned = (await apply(prune as PassDefinition<object>, { sparsity: 0.5 })).model;
-  const clustered = (await apply(cluster as PassDefinition<object>, { clusters: 16 }, pruned)).model;
+  const pruned = (await apply(prune, { sparsity: 0.5 })).model;
+  const clustered = (await apply(cluster, { clusters: 16 }, pruned)).model;
   for (const level of [9, 1]) {
     let encoded = clustered;
     const seconds = await timed(async () => {
-      encoded = (await apply(encode as PassDefinition<object>, { level }, clustered)).model;
+      encoded = (await apply(encode, { level }, clustered)).model;
     }, 2);
     const ratio = clustered.weightData.byteLength / encoded.weightData.byteLength;
     line(`encode level ${level}${level === 9 ? ' (default)' : ''}`, seconds, `, ${ratio.toFixed(1)}x smaller`);
   }
   // shard only records the size; the cutting happens when the files are written, so both are timed.
-  const cut = async () => modelToFiles((await apply(shard as PassDefinition<object>, { shardBytes: '1MB' })).model);
+  const cut = async () => modelToFiles((await apply(shard, { shardBytes: '1MB' })).model);
   line('shard 1MB (+ cutting the files)', await timed(cut, 5));
 }
 
