@@ -13,6 +13,8 @@
  *      per CPU-second), and all-hit rebuilds from the remote cache vs the local cache (real redis-server + nginx)
  *   9. image data at 224×224: decoding + preprocessing JPEG/PNG vs evaluating MobileNetV2 α=1.0 (wasm), and a
  *      slice read back from the cache
+ *  10. the converter-true MobileNetV2 α=1.0 at 224×224, layers and graph: mcbuild's evaluator vs a bare loop, and
+ *      the weight passes' MB/s on its fp32 weights (./mobilenet-v2.ts)
  */
 import { loadMnist } from '../src/data/mnist.js';
 import { installedNativePackage } from '../src/engine/backend.js';
@@ -26,6 +28,7 @@ import type { Backend } from '../src/recipe/index.js';
 import { benchDataDecode } from './data-decode.js';
 import { benchDistributed } from './distributed.js';
 import { benchFoldBatchnorm } from './fold-batchnorm.js';
+import { benchMobilenetV2 } from './mobilenet-v2.js';
 import { benchPruneChannels } from './prune-channels.js';
 import { benchSvd } from './svd.js';
 import { benchWeightPasses } from './weight-passes.js';
@@ -162,3 +165,4 @@ await benchFoldBatchnorm(log, (await loadEngine('wasm')).tf);
 await benchPruneChannels(log, (await loadEngine('wasm')).tf);
 await benchDistributed(log);
 await benchDataDecode(log, (await loadEngine('wasm')).tf);
+await benchMobilenetV2(log, (await loadEngine('wasm')).tf);
