@@ -117,7 +117,7 @@ describe('starterRecipe with a fit', () => {
       vec: { minCosine: 0.99 },
       cls: { minCosine: 0.99, minAgreement: 0.95 },
     });
-    expect(recipe.thresholds.size).toEqual({ minRatio: 3 });
+    expect(recipe.thresholds.size).toEqual({ minRatio: 2.5 });
     expect(recipe.data.eval).toMatchObject({ dataset: 'npy' });
     expect(recipe.passes.map((p) => p.name)).toEqual(['quantize']);
     expect(text).toMatch(/^ {2}- quantize: \{ dtype: int8, granularity: per-channel \}/m);

@@ -66,7 +66,7 @@ describe('mcbuild init on a model users bring', () => {
     expect(text).toMatch(/^ {2}# - prune: \{ sparsity: 0\.5 \}/m);
     expect(text).toMatch(/^ {2}# - finetune: \{ epochs: 1 \} +# learn back from the original \(teacher: baseline\)/m);
     expect(text).toMatch(/^ {2}fidelity: \{ minCosine: 0\.99, minAgreement: 0\.95 \}$/m);
-    expect(text).toMatch(/^ {2}size: \{ minRatio: 3 \}/m);
+    expect(text).toMatch(/^ {2}size: \{ minRatio: 2\.5 \}/m);
     // Without its images the recipe names the missing folder; with them it validates as written.
     const missing = await validate(dir);
     expect(missing.code, missing.all).toBe(2);
