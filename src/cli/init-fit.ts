@@ -131,13 +131,13 @@ function softmaxOutputs(json: Record<string, unknown>, format: 'layers' | 'graph
     if (!topology) return declaredSoftmax(json);
     const classes = new Map(topology.layers().map((l) => [l.name, l.className]));
     for (const name of topology.outputs()) {
-      let config: Readonly<Record<string, unknown>> = {};
+      let activation: unknown;
       try {
-        config = topology.config(name);
+        activation = topology.config(name).activation;
       } catch {
-        continue;
+        continue; // a layer the reader cannot resolve: not known to be a softmax
       }
-      if (config.activation === 'softmax' || classes.get(name) === 'Softmax') out.add(name);
+      if (activation === 'softmax' || classes.get(name) === 'Softmax') out.add(name);
     }
     return out;
   }
