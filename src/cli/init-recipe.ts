@@ -192,12 +192,14 @@ function dataSection(fit: InitFit): string[] {
 
 function passes(fit: InitFit): string[] {
   const stored =
-    fit.stored === 'float32'
-      ? []
-      : [
-          `  # NOTE: the source already stores weights as ${fit.stored}: quantizing further saves less than the`,
-          '  # ~4x it saves on float32, and a size gate should expect less (see thresholds.size).',
-        ];
+    fit.stored === '8-bit'
+      ? [
+          '  # NOTE: the source already stores weights in 8 bits: int8 would not make it smaller (biases and scales',
+          '  # come out float32), so this recipe goes to int4; check the fidelity gate on your images.',
+        ]
+      : fit.stored === 'float16'
+        ? ['  # NOTE: the source already stores weights as float16: int8 kernels halve them (see thresholds.size).']
+        : [];
   const lines = [
     '# Compression passes, applied in order; each entry is one pass and its options.',
     'passes:',
@@ -215,8 +217,16 @@ function passes(fit: InitFit): string[] {
       commented('  #', 'prune-channels need a layers model'),
     );
   lines.push(
-    commented('  - quantize: { dtype: int8, granularity: per-channel }', 'kernels int8, one scale per'),
-    commented('  #', 'output channel: ~4x smaller; load with mcbuild/runtime'),
+    ...(fit.stored === '8-bit'
+      ? [
+          commented('  - quantize: { dtype: int4, granularity: per-channel, clip: mse }', 'kernels int4, one'),
+          commented('  #', 'scale per output channel; load with mcbuild/runtime'),
+          commented('  # - quantize: { dtype: int8, granularity: per-channel }', 'finer, not smaller here'),
+        ]
+      : [
+          commented('  - quantize: { dtype: int8, granularity: per-channel }', 'kernels int8, one scale per'),
+          commented('  #', 'output channel: ~4x smaller; load with mcbuild/runtime'),
+        ]),
     commented('  # - quantize: { dtype: uint8 }', 'instead: one range per tensor, stock TF.js loads it'),
     commented('  # - quantize: { dtype: float16 }', 'instead: 2x smaller, usually lossless, stock TF.js'),
   );
@@ -243,11 +253,11 @@ function gate(fit: InitFit): string[] {
     lines.push('  fidelity:', '    outputs:                         # a limit for every output, by name');
     for (const o of fit.outputs) lines.push(`      ${scalar(o.name)}: ${limitsOf(o)}`);
   }
-  const ratio = { float32: 2.5, float16: 1.5, '8-bit': 1 }[fit.stored];
+  const ratio = { float32: 2.5, float16: 1.5, '8-bit': 1.2 }[fit.stored];
   const why = {
     float32: 'at least 2.5x smaller than the source (int8 kernels are 4x)',
     float16: 'the source is float16: int8 kernels halve it at most',
-    '8-bit': 'the source is 8-bit already: at least not bigger',
+    '8-bit': 'the source is 8-bit already: int4 kernels halve them',
   }[fit.stored];
   lines.push(commented(`  size: { minRatio: ${ratio} }`, why));
   return lines;

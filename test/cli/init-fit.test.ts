@@ -123,13 +123,16 @@ describe('starterRecipe with a fit', () => {
     expect(text).toMatch(/^ {2}- quantize: \{ dtype: int8, granularity: per-channel \}/m);
   });
 
-  it('a one-output model of one value gets a top-level maxRelError; an 8-bit source a ratio of 1', async () => {
+  it('a one-output model of one value gets a top-level maxRelError; an 8-bit source int4 and a ratio of 1.2', async () => {
     const fit = fitModel(layers([null, 8], 1, 'linear'), [
       { name: 'k', shape: [2], dtype: 'float32', quantization: { dtype: 'uint8', min: 0, scale: 1 } } as never,
     ]);
     const { text, recipe } = await written(fit);
     expect(recipe.thresholds.fidelity).toEqual({ maxRelError: 0.05 });
-    expect(recipe.thresholds.size).toEqual({ minRatio: 1 });
-    expect(text).toMatch(/the source already stores weights as 8-bit/);
+    expect(recipe.thresholds.size).toEqual({ minRatio: 1.2 });
+    expect(text).toMatch(/the source already stores weights in 8 bits: int8 would not make it smaller/);
+    expect(recipe.passes).toMatchObject([
+      { name: 'quantize', rawOptions: { dtype: 'int4', granularity: 'per-channel' } },
+    ]);
   });
 });

@@ -125,4 +125,16 @@ describe('mcbuild init on a model users bring', () => {
     const valid = await validate(dir);
     expect(valid.code, valid.all).toBe(0);
   }, 120_000);
+
+  it('a source stored as uint8: int4 kernels and a smaller ratio, since int8 would not shrink it', async () => {
+    const f = await embeddingGraph({ quantization: 'uint8' });
+    const dir = tempDir();
+    const { text } = await init(dir, f.modelJson);
+    expect(text).toMatch(/the source already stores weights in 8 bits: int8 would not make it smaller/);
+    expect(text).toMatch(/^ {2}- quantize: \{ dtype: int4, granularity: per-channel, clip: mse \}/m);
+    expect(text).toMatch(/^ {2}size: \{ minRatio: 1\.2 \}/m);
+    imagesIn(dir);
+    const valid = await validate(dir);
+    expect(valid.code, valid.all).toBe(0);
+  }, 120_000);
 });
