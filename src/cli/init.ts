@@ -1,14 +1,18 @@
 import { existsSync } from 'node:fs';
 import { mkdir, stat, writeFile } from 'node:fs/promises';
-import { basename, dirname, join, relative, resolve, sep } from 'node:path';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { modelLayers, readModelDir, MODEL_JSON, weightLayer } from '../model/index.js';
 import { errnoCode, isMcbError, McbError } from '../errors.js';
-import { findProjectRoot, schemaPath } from '../recipe/index.js';
+import { fitModel, mnistFits } from './init-fit.js';
+import { starterRecipe } from './init-recipe.js';
 import type { Command } from './command.js';
+
+export { mnistFits } from './init-fit.js';
+export { starterRecipe } from './init-recipe.js';
 
 export const initCommand: Command = {
   name: 'init',
-  summary: 'write a commented starter recipe for a TF.js model (quantize to uint8, gate on accuracy)',
+  summary: 'write a commented starter recipe that fits a TF.js model (its data, passes, fidelity and size gates)',
   usage: 'mcbuild init <model.json | model folder> [--out recipe.yaml] [--force] [options]',
   positionals: { name: '<model.json>', min: 1, max: 1 },
   options: {
@@ -27,12 +31,14 @@ export const initCommand: Command = {
   async run(ctx) {
     const modelJson = await locateModel(ctx.positionals[0]!);
     let json: Record<string, unknown>;
-    let weighted: { name: string; className?: string }[];
+    let weighted: { name: string; className?: string; op?: string }[];
+    let fit: ReturnType<typeof fitModel>;
     try {
       const { model } = await readModelDir(modelJson); // validates model.json and every shard
       json = model.json;
       const withWeights = new Set(model.weightSpecs.map((w) => weightLayer(w.name) ?? w.name));
-      weighted = modelLayers(json, model.weightSpecs).filter((l) => withWeights.has(l.name));
+      weighted = modelLayers(json, model.weightSpecs).filter((l) => withWeights.has(l.name) || l.op !== undefined);
+      fit = fitModel(json, model.weightSpecs);
     } catch (e) {
       if (isMcbError(e) && e.code === 'MCB_MODEL_NOT_FOUND') {
         throw new McbError(
@@ -52,13 +58,8 @@ export const initCommand: Command = {
       /* does not exist: written below */
     }
     const shape = modelInputShape(json);
-    const text = starterRecipe({
-      recipeFile: file,
-      modelJson,
-      name: `${folder}-uint8`,
-      inputShape: shape,
-      layers: weighted,
-    });
+    const name = `${folder}-${fit.data === 'mnist' ? 'uint8' : 'int8'}`;
+    const text = starterRecipe({ recipeFile: file, modelJson, name, fit, inputShape: shape, layers: weighted });
     try {
       await mkdir(dirname(file), { recursive: true });
       await writeFile(file, text, { flag: ctx.values.force === true ? 'w' : 'wx' });
@@ -80,15 +81,23 @@ export const initCommand: Command = {
       ctx.out.jsonResult({
         recipe: file,
         model: modelJson,
-        name: `${folder}-uint8`,
+        name,
         inputShape: shape ?? null,
         mnistFits: fits ?? null,
+        format: fit.format,
+        data: fit.data,
+        outputs: fit.outputs,
       });
     } else {
       ctx.out.result(`wrote ${shown} for ${relative(process.cwd(), modelJson) || modelJson}`);
-      if (fits === false)
+      const input = fit.inputs[0];
+      if (fit.data === 'images')
         ctx.out.info(
-          `note: the model takes inputs of shape [${shape!.join(', ')}], but mnist gives [28, 28, 1]; change \`data\` before building (the recipe says so too).`,
+          'note: the recipe reads images from ./images (label-free: fidelity to the original is measured); point `data.eval.path` at your images before building.',
+        );
+      else if (fit.data === 'npy')
+        ctx.out.info(
+          `note: the recipe reads the model's ${input?.declared ?? input?.dtype ?? ''} input from ./inputs.npy (label-free); point \`data.eval.x\` at an array of your inputs before building.`,
         );
       ctx.out.info(`next: mcbuild validate ${shown} && mcbuild ${shown}`);
     }
@@ -160,106 +169,4 @@ export function modelInputShape(json: Record<string, unknown>): (number | null)[
     if (shape) return shape;
   }
   return undefined;
-}
-
-/** Whether samples of mnist ([28, 28, 1] images) fit a model input shape with its batch dimension. */
-export function mnistFits(shape: readonly (number | null)[]): boolean | undefined {
-  const s = shape.slice(1);
-  if (s.some((d) => d === null)) return undefined;
-  const key = s.join(',');
-  return key === '28,28,1' || key === '28,28' || key === '784';
-}
-
-/** A path relative to `fromDir`, with forward slashes and a leading ./ for YAML readers. */
-function relPath(fromDir: string, to: string): string {
-  const r = relative(fromDir, to).split(sep).join('/');
-  if (r === '') return '.';
-  return r.startsWith('../') || r === '..' || r.startsWith('/') || /^[A-Za-z]:/.test(r) ? r : `./${r}`;
-}
-
-/** A YAML scalar: plain when safe, else double-quoted (JSON strings are valid YAML). */
-function scalar(s: string): string {
-  return /^[A-Za-z0-9._/-][A-Za-z0-9._/ -]*$/.test(s) && !s.endsWith(' ') && !/^[-.]+$/.test(s) ? s : JSON.stringify(s);
-}
-
-export function starterRecipe(opts: {
-  recipeFile: string;
-  modelJson: string;
-  name: string;
-  inputShape: (number | null)[] | undefined;
-  layers?: { name: string; className?: string }[];
-}): string {
-  const dir = dirname(opts.recipeFile);
-  const modelDir = dirname(opts.modelJson);
-  // Default layout: out/<name> at the project root, unless that is the model's folder, inside it (a rebuild of
-  // the model would delete it) or around it: then next to the model's folder.
-  const within = (a: string, b: string) => a === b || a.startsWith(`${b}${sep}`);
-  let outDir = join(findProjectRoot(opts.recipeFile), 'out', opts.name);
-  if (within(outDir, modelDir) || within(modelDir, outDir)) outDir = join(dirname(modelDir), opts.name);
-  if (within(outDir, modelDir) || within(modelDir, outDir)) outDir = join(dirname(modelDir), `${opts.name}-2`);
-  const fits = opts.inputShape === undefined ? undefined : mnistFits(opts.inputShape);
-  const file = basename(opts.recipeFile);
-  const lines = [
-    `# yaml-language-server: $schema=${relPath(dir, schemaPath('recipe.schema.json'))}`,
-    '#',
-    `# A starter recipe written by \`mcbuild init\`. Check it with \`mcbuild validate ${file}\` (runs nothing),`,
-    `# build it with \`mcbuild ${file}\`. Relative paths in this file are relative to this file.`,
-    'version: 1',
-    `name: ${scalar(opts.name)}    # shown in reports; letters, digits, . _ -`,
-    '',
-    '# The baseline: a TF.js layers or graph model.json with its weight shards next to it.',
-    '# (`model: { train: { architecture: mlp, dataset: mnist } }` would train a builtin architecture instead.)',
-    'model:',
-    `  path: ${scalar(relPath(dir, opts.modelJson))}`,
-    '',
-    '# Baseline and result are both measured on these same samples.',
-    'data:',
-    '  eval: { dataset: mnist, split: test }   # the 1,996 MNIST test digits; add `limit: 500` for a quicker run',
-  ];
-  if (fits === false) {
-    lines.push(
-      `  # NOTE: this model takes inputs of shape [${opts.inputShape!.map((d) => (d === null ? 'null' : String(d))).join(', ')}], but mnist gives`,
-      '  # [28, 28, 1] images: mnist may not fit this model. mnist is the only dataset mcbuild has so far.',
-    );
-  }
-  lines.push(
-    '  # train: { dataset: mnist, split: train }   # needed by passes that train (finetune)',
-    '',
-    '# Compression passes, applied in order; each entry is one pass and its options.',
-    'passes:',
-    '  - quantize: { dtype: uint8 }        # affine uint8, one min and scale per tensor: ~4x smaller than float32',
-    '  # - quantize: { dtype: float16 }    # 2x smaller, usually without accuracy loss',
-    '  # - quantize: { dtype: uint16 }     # 2x smaller, finer steps than uint8',
-    '  # - finetune: { epochs: 1 }         # train further on data.train (float32 out: put it before quantize)',
-    '',
-    ...overridesExample(opts.layers ?? []),
-    '# The gate: a missed threshold fails the build with exit code 1, so it can gate CI.',
-    'thresholds:',
-    '  accuracy: { maxDrop: 0.01 }         # at most 1 percentage point below the baseline',
-    '  # size: { maxBytes: 300kB, minRatio: 3.5 }   # at most 300 kB, and at least 3.5x smaller than the baseline',
-    '',
-    '# Where model.json, its weight shards and report.json are written.',
-    `output: ${scalar(relPath(dir, outDir))}`,
-    '',
-    '# runtime: { backend: auto }          # auto | tensorflow | wasm | cpu',
-    '',
-  );
-  return lines.join('\n');
-}
-
-/** A commented `overrides` block naming this model's own layers, so per-layer settings start from real names. */
-function overridesExample(layers: readonly { name: string; className?: string }[]): string[] {
-  if (layers.length === 0) return [];
-  const shown = layers.length > 8 ? [...layers.slice(0, 6), undefined, layers.at(-1)!] : layers;
-  const last = layers.at(-1)!;
-  return [
-    '# Per-layer settings: blocks of layer names (exact, globs like "conv_*", or "re:<regex>") and/or classes,',
-    '# each giving passes their options for those layers, or `skip`; later blocks win. `mcbuild explain` shows',
-    `# the result per layer. This model's layers with weights (${layers.length}):`,
-    ...shown.map((l) => (l ? `#   ${l.name}${l.className ? ` (${l.className})` : ''}` : '#   …')),
-    '# overrides:',
-    `#   - layers: [${scalar(last.name)}]    # e.g. keep the output layer float32`,
-    '#     quantize: skip',
-    '',
-  ];
 }

@@ -63,8 +63,9 @@ describe('starterRecipe', () => {
       inputShape: [null, 32, 32, 3],
     });
     expect(text).toMatch(
-      /# NOTE: this model takes inputs of shape \[null, 32, 32, 3\], but mnist gives\n {2}# \[28, 28, 1\] images: mnist may not fit this model/,
+      /# NOTE: this model takes inputs of shape \[null, 32, 32, 3\], but mnist gives \[28, 28, 1\] images:\n {2}# mnist may not fit this model\. Give it `dataset: images` or `npy` data instead/,
     );
+    expect(text).not.toMatch(/only dataset/);
     expect(text).toMatch(/^ {2}path: \.\.\/models\/cifar\/model\.json$/m);
     expect(text).toMatch(/^output: \.\.\/out\/cifar-uint8$/m);
     writeText(file, text);

@@ -27,7 +27,8 @@ writeText(join(sentinel, 'keep.txt'), 'keep');
 
 const corpus = [
   ...readdirSync(join(ROOT, 'recipes'))
-    .filter((f) => f.endsWith('.yaml'))
+    // bring-your-own.yaml names a model mcbuild does not ship: its mutants would stop at the missing file.
+    .filter((f) => f.endsWith('.yaml') && f !== 'bring-your-own.yaml')
     .sort()
     .map((f) => ({ name: `recipes/${f}`, text: readFileSync(join(ROOT, 'recipes', f), 'utf8') })),
   ...readdirSync(FIXTURES)
