@@ -61,7 +61,7 @@ export const prune = definePass<PruneOptions>({
   models: (options) => (options.schedule ? teacherModels(options) : {}),
   dependsOnBackend: (options) => options.schedule !== undefined,
   resolveOptions(raw, place, input) {
-    const options = resolvePruneOptions(raw, place);
+    const options = resolvePruneOptions(raw, place, input);
     if (options.schedule && input?.kind === 'graph') scheduleOnGraph(place.at('schedule'), input.modelAt);
     return options;
   },
