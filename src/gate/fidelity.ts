@@ -47,18 +47,30 @@ export const FIDELITY_LIMIT_TABLE: Readonly<Record<Limit, FidelityLimit>> = {
   },
 };
 
-/** Why a figure can be missing, for the failing check's text. */
-export function blindBecause(figure: FidelityLimit['figure']): string {
+/** Why a figure can be missing, and what to gate with instead, for the failing check's text. */
+export function blindness(figure: FidelityLimit['figure']): { why: string; instead: string } {
   switch (figure) {
     case 'agreement':
     case 'meanKl':
     case 'topKAgreement':
-      return `no output measured is a class distribution (rows of non-negative values summing to 1, or the first output with labelled data)${figure === 'topKAgreement' ? ' of more than 2 classes' : ''}; gate such outputs with minCosine, maxMeanRelError or maxRelError`;
+      return {
+        why: `no output measured is a class distribution (rows of non-negative values summing to 1, or the first output with labelled data)${figure === 'topKAgreement' ? ' of more than 2 classes' : ''}`,
+        instead: 'gate such outputs with minCosine, maxMeanRelError or maxRelError',
+      };
     case 'cosine':
-      return 'every output measured is one value wide, where a cosine only tells a flipped sign; use maxMeanRelError or maxRelError';
+      return {
+        why: 'every output measured is one value wide, where a cosine only tells a flipped sign',
+        instead: 'use maxMeanRelError or maxRelError',
+      };
     default:
-      return 'an evaluation from before mcbuild measured it; rebuild';
+      return { why: 'an evaluation from before mcbuild measured it', instead: 'rebuild' };
   }
+}
+
+/** The whole sentence: why, then what instead. */
+export function blindBecause(figure: FidelityLimit['figure']): string {
+  const { why, instead } = blindness(figure);
+  return `${why}; ${instead}`;
 }
 
 /** `thresholds.fidelity.outputs.<name>.<limit>`: one rule each, in the recipe's order. */
@@ -85,7 +97,7 @@ export function outputRules(outputs: Readonly<Record<string, FidelityLimits>>): 
             return {
               pass: false,
               measured: Number.NaN,
-              text: `${l.figure} is not measured on output ${name} (${out.width} wide${out.distribution ? '' : ', not a class distribution'}); ${blindBecause(l.figure).split('; ')[1] ?? ''}`,
+              text: `${l.figure} is not measured on output ${name} (${out.width} wide${out.distribution ? '' : ', not a class distribution'}); ${blindness(l.figure).instead}`,
             };
           const pass = l.bound === 'min' ? v + EPS >= limit : v <= limit + EPS;
           return {

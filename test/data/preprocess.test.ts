@@ -15,7 +15,7 @@ import { fitTo, resizeBilinear } from '../../src/data/resample.js';
 import { McbError } from '../../src/errors.js';
 import { loadRecipe } from '../../src/language/index.js';
 import type { DataSpec, ImagePreprocess, ImagesDataSpec, NpyDataSpec } from '../../src/recipe/index.js';
-import { tempDir, tinyRecipe, writeText } from '../helpers.js';
+import { npyBytes, tempDir, tinyRecipe, writeText } from '../helpers.js';
 
 const root = tempDir('mcbuild-preprocess-');
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -163,23 +163,13 @@ describe('preprocess on image folders', () => {
   });
 });
 
-/** A .npy v1 file of uint8 values. */
-function npyFile(shape: number[], data: Uint8Array): Uint8Array {
-  let header = `{'descr': '|u1', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
-  header += ' '.repeat(63 - ((10 + header.length) % 64)) + '\n';
-  const out = new Uint8Array(10 + header.length + data.length);
-  out.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, header.length & 0xff, header.length >> 8]);
-  out.set(Buffer.from(header, 'latin1'), 10);
-  out.set(data, 10 + header.length);
-  return out;
-}
-
 function npy(shape: number[], fill: (i: number) => number, over: Partial<NpyDataSpec> = {}): NpyDataSpec {
   const file = join(root, `a${n++}.npy`);
   const count = shape.reduce((a, b) => a * b, 1);
   writeFileSync(
     file,
-    npyFile(
+    npyBytes(
+      '|u1',
       shape,
       Uint8Array.from({ length: count }, (_, i) => fill(i)),
     ),

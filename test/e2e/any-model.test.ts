@@ -12,23 +12,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromLayersModel, loadEngine } from '../../src/engine/runtime.js';
 import { modelToFiles } from '../../src/model/index.js';
 import type { Report } from '../../src/report/index.js';
-import { runCli, stackLines, tempDir, writeText } from '../helpers.js';
+import { npyBytes, runCli, stackLines, tempDir, writeText } from '../helpers.js';
 
 const SAMPLES = 64;
 const work = tempDir('mcbuild-any-model-');
 afterAll(() => rmSync(work, { recursive: true, force: true }));
-
-/** A .npy v1 file (the tests write their own: no Python needed). */
-function npy(descr: string, shape: number[], data: ArrayBufferView): Uint8Array {
-  let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
-  header += ' '.repeat(63 - ((10 + header.length) % 64)) + '\n';
-  const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  const out = new Uint8Array(10 + header.length + bytes.length);
-  out.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, header.length & 0xff, header.length >> 8]);
-  out.set(Buffer.from(header, 'latin1'), 10);
-  out.set(bytes, 10 + header.length);
-  return out;
-}
 
 function random(seed: number): () => number {
   let s = seed;
@@ -75,16 +63,16 @@ beforeAll(async () => {
   const r = random(7);
   writeFileSync(
     join(work, 'features.npy'),
-    npy(
+    npyBytes(
       '<f4',
       [SAMPLES, 12],
       Float32Array.from({ length: SAMPLES * 12 }, () => r() * 2 - 1),
     ),
   );
-  writeFileSync(join(work, 'narrow.npy'), npy('<f4', [SAMPLES, 10], new Float32Array(SAMPLES * 10)));
+  writeFileSync(join(work, 'narrow.npy'), npyBytes('<f4', [SAMPLES, 10], new Float32Array(SAMPLES * 10)));
   writeFileSync(
     join(work, 'tokens.npy'),
-    npy(
+    npyBytes(
       '<i4',
       [SAMPLES, 6],
       Int32Array.from({ length: SAMPLES * 6 }, () => Math.floor(r() * 20)),

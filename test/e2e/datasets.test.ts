@@ -13,7 +13,7 @@ import { loadMnist } from '../../src/data/mnist.js';
 import type { Report } from '../../src/report/index.js';
 import { loadRecipe } from '../../src/language/index.js';
 import { recipeInputs } from '../../src/build/watch.js';
-import { runCli, stackLines, tempDir, tinyRecipe, writeText } from '../helpers.js';
+import { npyBytes, runCli, stackLines, tempDir, tinyRecipe, writeText } from '../helpers.js';
 
 const SAMPLES = 200;
 const work = tempDir('mcbuild-datasets-');
@@ -26,17 +26,6 @@ function digitPng(x: Float32Array, i: number): Buffer {
   for (let p = 0; p < 784; p++) grey[p] = Math.round(x[i * 784 + p]! * 255);
   img.data = grey;
   return PNG.sync.write(img, { colorType: 0, inputColorType: 0, inputHasAlpha: false });
-}
-
-/** A .npy v1 file (the tests write their own: no Python needed). */
-function npy(descr: string, shape: number[], data: Uint8Array): Uint8Array {
-  let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
-  header += ' '.repeat(63 - ((10 + header.length) % 64)) + '\n';
-  const out = new Uint8Array(10 + header.length + data.length);
-  out.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, header.length & 0xff, header.length >> 8]);
-  out.set(Buffer.from(header, 'latin1'), 10);
-  out.set(data, 10 + header.length);
-  return out;
 }
 
 const recipe = (data: string, over: Parameters<typeof tinyRecipe>[0] = {}) =>
@@ -61,8 +50,8 @@ beforeAll(async () => {
   const labels = new BigInt64Array(Array.from(digits.y, (v) => BigInt(v)));
   const archive = zipSync(
     {
-      'x_test.npy': npy('|u1', [SAMPLES, 28, 28, 1], uint8),
-      'y_test.npy': npy('<i8', [SAMPLES], new Uint8Array(labels.buffer)),
+      'x_test.npy': npyBytes('|u1', [SAMPLES, 28, 28, 1], uint8),
+      'y_test.npy': npyBytes('<i8', [SAMPLES], new Uint8Array(labels.buffer)),
     },
     { level: 6 },
   );
@@ -257,7 +246,10 @@ describe('datasets beyond mnist, through the CLI', () => {
     const x = new Uint8Array(4 * 784);
     writeFileSync(
       join(work, 'data', 'big-label.npz'),
-      zipSync({ 'x.npy': npy('|u1', [4, 28, 28, 1], x), 'y.npy': npy('|u1', [4], new Uint8Array([0, 1, 2, 15])) }),
+      zipSync({
+        'x.npy': npyBytes('|u1', [4, 28, 28, 1], x),
+        'y.npy': npyBytes('|u1', [4], new Uint8Array([0, 1, 2, 15])),
+      }),
     );
     writeText(
       join(work, 'big-label.yaml'),

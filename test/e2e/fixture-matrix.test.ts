@@ -26,7 +26,7 @@ import {
   nestedLayers,
   type ModelFixture,
 } from '../fixtures/models/index.js';
-import { tempDir } from '../helpers.js';
+import { npyBytes, tempDir } from '../helpers.js';
 
 const work = tempDir('mcbuild-fixture-matrix-');
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -44,13 +44,7 @@ function npy(shape: number[], dtype: 'float32' | 'int32' | 'uint8', count: numbe
     dtype === 'float32'
       ? Float32Array.from({ length: n }, () => random() * 2 - 1)
       : Int32Array.from({ length: n }, () => Math.floor(random() * 256));
-  let header = `{'descr': '${dtype === 'float32' ? '<f4' : '<i4'}', 'fortran_order': False, 'shape': (${dims.join(', ')}), }`;
-  header += ' '.repeat(63 - ((10 + header.length) % 64)) + '\n';
-  const out = new Uint8Array(10 + header.length + data.byteLength);
-  out.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, header.length & 0xff, header.length >> 8]);
-  out.set(Buffer.from(header, 'latin1'), 10);
-  out.set(new Uint8Array(data.buffer), 10 + header.length);
-  return out;
+  return npyBytes(dtype === 'float32' ? '<f4' : '<i4', dims, data);
 }
 
 interface Case {

@@ -10,7 +10,7 @@ import { build } from '../../src/build/build.js';
 import type { Report } from '../../src/report/index.js';
 import { mulberry32 } from '../../src/util/random.js';
 import { mobilenetV2Layers } from '../fixtures/models/index.js';
-import { tempDir } from '../helpers.js';
+import { npyBytes, tempDir } from '../helpers.js';
 
 const work = tempDir('mcbuild-fixture-recovery-');
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -30,13 +30,7 @@ function pictures(count: number, seed: number): Uint8Array {
         data[at + 2] = Math.tanh(((y / 224) * c * 2 - 1) * 1.5 - blob);
       }
   }
-  let header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${count}, 224, 224, 3), }`;
-  header += ' '.repeat(63 - ((10 + header.length) % 64)) + '\n';
-  const out = new Uint8Array(10 + header.length + data.byteLength);
-  out.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, header.length & 0xff, header.length >> 8]);
-  out.set(Buffer.from(header, 'latin1'), 10);
-  out.set(new Uint8Array(data.buffer), 10 + header.length);
-  return out;
+  return npyBytes('<f4', [count, 224, 224, 3], data);
 }
 
 describe('label-free recovery on the 224×224 MobileNetV2', () => {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { describe, expect, it } from 'vitest';
 import { detectorGraph, embeddingGraph, mobilenetV2Layers, nestedLayers } from '../fixtures/models/index.js';
-import { runCli, tempDir, writeText } from '../helpers.js';
+import { npyBytes, runCli, tempDir, writeText } from '../helpers.js';
 
 /** A PNG of `width`×`height` with a seeded pattern. */
 function picture(width: number, height: number, k: number): Buffer {
@@ -20,15 +20,6 @@ function picture(width: number, height: number, k: number): Buffer {
     img.data[i * 4 + 3] = 255;
   }
   return PNG.sync.write(img);
-}
-
-/** An int32 .npy file (format 1.0, C order) as NumPy writes it. */
-function npyInt32(values: Int32Array, shape: number[]): Buffer {
-  let header = `{'descr': '<i4', 'fortran_order': False, 'shape': (${shape.join(', ')}), }`;
-  header += ' '.repeat(63 - ((10 + header.length) % 64)) + '\n';
-  const head = Buffer.alloc(10);
-  head.set([0x93, ...Buffer.from('NUMPY'), 1, 0, header.length & 0xff, header.length >> 8]);
-  return Buffer.concat([head, Buffer.from(header, 'latin1'), Buffer.from(values.buffer)]);
 }
 
 function imagesIn(dir: string, n = 3): void {
@@ -109,7 +100,7 @@ describe('mcbuild init on a model users bring', () => {
     for (const o of f.outputs) expect(text).toMatch(new RegExp(`^ {6}${o.name}: \\{ minCosine: 0\\.99 \\}$`, 'm'));
     expect(f.outputs.map((o) => o.name)).toEqual(['boxes', 'scores', 'keypoints', 'refinement']);
     const values = new Int32Array(2 * 96 * 96 * 3).map((_, i) => (i * 37) % 256);
-    writeFileSync(join(dir, 'inputs.npy'), npyInt32(values, [2, 96, 96, 3]));
+    writeFileSync(join(dir, 'inputs.npy'), npyBytes('<i4', [2, 96, 96, 3], values));
     const valid = await validate(dir);
     expect(valid.code, valid.all).toBe(0);
   }, 120_000);

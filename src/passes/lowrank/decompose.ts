@@ -11,9 +11,10 @@ import {
   type StoredModel,
 } from '../../model/index.js';
 import { formatDataPath } from '../../recipe/index.js';
+import { lowrankStats } from './stats.js';
 import { SKIPPED_BY_OVERRIDE, type LayerOptions, type OptionsPlace } from '../define.js';
 import { factorLayer, releaseRecords, withFactors, type DecomposedLayer } from './factor.js';
-import { RULES, written, type LowrankOptions } from './options.js';
+import { written, type LowrankOptions } from './options.js';
 import { fitFixedRanks, selectLayers, type WhereWritten } from './select.js';
 
 /** The pass itself, synchronous and engine-free (apply() only wraps it). `layerOptions`: a layer's options, null when an override skips it. */
@@ -24,7 +25,6 @@ export function decompose(
   progress: (message: string) => void = () => {},
   layerOptions: LayerOptions<LowrankOptions> = () => options,
 ): { model: StoredModel; stats: Record<string, unknown> } {
-  const rule = RULES.find((k) => k in options)!;
   // The entry's options were written where the executor says (their object may be a copy); a layer's own
   // options where the resolver that made them said.
   const where: WhereWritten = (option, of = options) => {
@@ -77,15 +77,7 @@ export function decompose(
   const order = new Map(all.map((l, i) => [l.name, i]));
   skipped.sort((a, b) => order.get(a.layer)! - order.get(b.layer)!);
   const paramsBefore = paramCount(model);
-  const stats = {
-    rule,
-    [rule]: 'rank' in options ? options.rank : 'ratio' in options ? options.ratio : options.energy,
-    layersDecomposed: decomposed.length,
-    layersSkipped: skipped.length,
-    paramsBefore,
-    decomposed,
-    skipped,
-  };
+  const stats = lowrankStats(options, decomposed, skipped, paramsBefore);
   // Nothing replaced: the input passes through byte for byte (quantized weights stay quantized).
   if (decomposed.length === 0) return { model, stats: { ...stats, paramsAfter: paramsBefore } };
 

@@ -21,9 +21,10 @@ import {
   type WeightSpec,
 } from '../../model/index.js';
 import { formatDataPath } from '../../recipe/index.js';
+import { lowrankStats } from './stats.js';
 import { SKIPPED_BY_OVERRIDE, type LayerOptions, type OptionsPlace } from '../define.js';
 import type { DecomposedLayer } from './factor.js';
-import { rankRule, RULES, type LowrankOptions } from './options.js';
+import { rankRule, type LowrankOptions } from './options.js';
 import type { SkippedLayer } from './select.js';
 
 const FACTORED: Readonly<Record<string, 'Conv2D' | 'Dense'>> = {
@@ -53,7 +54,6 @@ export function decomposeGraph(
   layerOptions: LayerOptions<LowrankOptions>,
   progress: (message: string) => void,
 ): { model: StoredModel; stats: Record<string, unknown> } {
-  const rule = RULES.find((k) => k in options)!;
   const readers = new Map<string, number>();
   for (const n of graph.nodes)
     for (const i of n.input ?? []) readers.set(inputNode(i) ?? '', (readers.get(inputNode(i) ?? '') ?? 0) + 1);
@@ -162,15 +162,7 @@ export function decomposeGraph(
     });
   }
   const paramsBefore = paramCount(model);
-  const stats = {
-    rule,
-    [rule]: 'rank' in options ? options.rank : 'ratio' in options ? options.ratio : options.energy,
-    layersDecomposed: decomposed.length,
-    layersSkipped: skipped.length,
-    paramsBefore,
-    decomposed,
-    skipped,
-  };
+  const stats = lowrankStats(options, decomposed, skipped, paramsBefore);
   if (splits.length === 0) return { model, stats: { ...stats, paramsAfter: paramsBefore } };
   const out = rewrite(model, splits);
   return { model: out, stats: { ...stats, paramsAfter: paramCount(out) } };
