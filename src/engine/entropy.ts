@@ -12,6 +12,7 @@ import {
   streamBytes,
   symbolCount,
   type DeflateLevel,
+  type LayoutCounts,
 } from '../algorithms/entropy.js';
 import { checksum, isPackedDtype, packedLayout, readInt, type PackedQuantization } from '../runtime/decode.js';
 import { MAX_GAP, isEncoded, type EntropyEncoding } from '../runtime/encoded.js';
@@ -36,6 +37,7 @@ export function entropyEncode(
   let symbols: Uint8Array;
   let zero: number | undefined;
   let quantization: Record<string, unknown>;
+  let counts: LayoutCounts | undefined;
   if (isPackedDtype(spec.quantization?.dtype)) {
     // Keep the scales; the b-bit integers become the symbols (two's complement bits when signed).
     const q = spec.quantization as unknown as PackedQuantization;
@@ -48,16 +50,17 @@ export function entropyEncode(
     zero = q.symmetric ? 0 : undefined;
     quantization = { ...q };
   } else {
-    const book = codebookOf(values);
+    const book = codebookOf(values, MAX_GAP);
     if (book === undefined)
       return { encoded: false, reason: `more than ${MAX_CODEBOOK} distinct values (cluster or quantize it first)` };
     header = new Uint8Array(book.values.buffer.slice(0));
     symbols = book.symbols;
     zero = book.zero;
+    counts = book.counts;
     quantization = { dtype: 'codebook', codebookSize: book.values.length };
   }
 
-  const best = smallestLayout(symbols, zero, level, MAX_GAP);
+  const best = smallestLayout(symbols, zero, level, MAX_GAP, counts);
   const byteLength = header.byteLength + streamBytes(best.streams);
   if (byteLength >= stored.byteLength)
     return { encoded: false, reason: `encoding would not shrink it (${stored.byteLength} → ${byteLength} bytes)` };
@@ -93,12 +96,33 @@ export function entropyEncode(
   // Decoding every weight here too halved the pass's speed: 100 MB of fresh float32 per 25M weights.)
   let at2 = header.byteLength;
   best.streams.forEach((stream, k) => {
-    const back = inflateSync(bytes.subarray(at2, at2 + stream.byteLength));
+    const back = inflateSync(bytes.subarray(at2, at2 + stream.byteLength), {
+      out: scratch(best.sources[k]!.byteLength + 1),
+    });
     at2 += stream.byteLength;
     if (!equalBytes(back, best.sources[k]!))
       throw new Error(`internal error: the DEFLATE stream ${k} of ${spec.name} does not inflate to what was deflated`);
   });
-  return { encoded: true, spec: out, bytes, layout: best.layout, symbols: symbolCount(symbols), entries: best.entries };
+  return {
+    encoded: true,
+    spec: out,
+    bytes,
+    layout: best.layout,
+    symbols: counts ? counts.symbols.filter((c) => c > 0).length : symbolCount(symbols),
+    entries: best.entries,
+  };
+}
+
+let inflated = new Uint8Array(0);
+
+/**
+ * A buffer of `bytes` bytes for inflating into, reused from one stream to the next: without one, fflate grows its
+ * output by doubling, and the copies and fresh pages cost more than the inflating. One byte more than the
+ * stream should inflate to lets a longer result show (fflate truncates at the buffer's end).
+ */
+function scratch(bytes: number): Uint8Array {
+  if (inflated.byteLength < bytes) inflated = new Uint8Array(bytes);
+  return inflated.subarray(0, bytes);
 }
 
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {

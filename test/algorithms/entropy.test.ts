@@ -9,6 +9,8 @@ import { describe, expect, it } from 'vitest';
 import {
   codebookOf,
   deflateSmallest,
+  huffmanBits,
+  layoutCounts,
   MAX_CODEBOOK,
   smallestLayout,
   sparsePairs,
@@ -66,6 +68,41 @@ describe('codebookOf', () => {
     for (let i = 0; i < v.length; i++) expect(book.values[book.symbols[i]!]).toBe(v[i]);
     v[12_345] = values[256]!;
     expect(codebookOf(v)).toBeUndefined();
+  });
+});
+
+describe('layout counts', () => {
+  it('huffmanBits is the size of an optimal prefix code; a lone symbol costs a bit each', () => {
+    // Code lengths 1, 2, 3, 3 for counts 4, 2, 1, 1.
+    const counts = new Int32Array(256);
+    [counts[7], counts[3], counts[200], counts[9]] = [4, 2, 1, 1];
+    expect(huffmanBits(counts)).toBe(4 * 1 + 2 * 2 + 1 * 3 + 1 * 3);
+    const lone = new Int32Array(256);
+    lone[5] = 17;
+    expect(huffmanBits(lone)).toBe(17);
+    expect(huffmanBits(new Int32Array(256))).toBe(0);
+    // Within a bit per symbol of the entropy, as any Huffman code.
+    const v = drawn(10_000, [0, 1, 2, 3, 4], [0.5, 0.2, 0.15, 0.1, 0.05], 3);
+    const book = codebookOf(v)!;
+    const c = book.counts.symbols;
+    const entropy = Array.from(c).reduce((h, n) => (n ? h - n * Math.log2(n / v.length) : h), 0);
+    expect(huffmanBits(c)).toBeGreaterThanOrEqual(entropy);
+    expect(huffmanBits(c)).toBeLessThan(entropy + v.length);
+  });
+
+  it('codebookOf counts the symbols and the sparse streams as layoutCounts and sparsePairs find them', () => {
+    const v = drawn(30_000, [0, -0.3, 0.05, 0.2], [0.97, 0.01, 0.01, 0.01], 5);
+    const book = codebookOf(v, MAX_GAP)!;
+    const counts = layoutCounts(book.symbols, book.zero!, MAX_GAP);
+    expect(book.counts).toEqual(counts);
+    const { gaps, kept } = sparsePairs(book.symbols, book.zero!, MAX_GAP, counts.entries);
+    expect(kept.length).toBe(counts.entries);
+    const histogram = (a: Uint8Array) => a.reduce((h, s) => (h[s]!++, h), new Int32Array(256));
+    expect(histogram(gaps)).toEqual(counts.gaps);
+    expect(histogram(kept)).toEqual(counts.kept);
+    expect(histogram(book.symbols)).toEqual(counts.symbols);
+    // Runs of more than MAX_GAP zeros happen at 97% zeros: fillers are counted as kept zeros.
+    expect(counts.kept[book.zero!]).toBeGreaterThan(0);
   });
 });
 
@@ -141,5 +178,20 @@ describe('DEFLATE streams and the layout', () => {
       expect(out.byteLength).toBeLessThan((bits / 8) * 1.03 + 64);
     }
     expect(streamBytes([new Uint8Array(3), new Uint8Array(5)])).toBe(8);
+  });
+
+  it('long streams: Huffman only when few symbols repeat, run-length too when most do', () => {
+    const random = mulberry32(8);
+    // 200k independent symbols: run-length coding is not tried, Huffman only.
+    const iid = Uint8Array.from({ length: 200_000 }, () => Math.floor(random() * 6));
+    const huffman = deflateRawSync(iid, { level: 9, strategy: constants.Z_HUFFMAN_ONLY, memLevel: 9 });
+    expect(Buffer.from(deflateSmallest(iid, 9)).equals(huffman)).toBe(true);
+    // Long runs: run-length coding wins by far, and is taken.
+    const runs = Uint8Array.from({ length: 200_000 }, (_, i) => Math.floor(i / 1000) % 3);
+    const out = deflateSmallest(runs, 9);
+    expect(out.byteLength).toBeLessThan(
+      deflateRawSync(runs, { level: 9, strategy: constants.Z_HUFFMAN_ONLY, memLevel: 9 }).byteLength / 10,
+    );
+    expect(Buffer.from(inflateSync(out)).equals(runs)).toBe(true);
   });
 });

@@ -9,9 +9,11 @@ values come from a small alphabet is stored as one-byte symbols, DEFLATE-coded
 int8 / int4 / int2 (its integers are the symbols; its scales are kept) or has at most 256 distinct values (which
 become a codebook): clustered kernels, uint8 weights, constant biases. When the symbol of 0.0 is the same
 throughout the weight (a codebook holding 0, or symmetric integers), its non-zeros may instead be stored as
-(gap, symbol) pairs, Deep Compression's relative indices; the smaller layout wins. Each stream is compressed
-with zlib in several strategies (Huffman only, run-length, and full LZ77 up to 2^20 symbols), keeping the
-smallest.
+(gap, symbol) pairs, Deep Compression's relative indices; the layout whose streams have the shorter optimal
+prefix code is kept. Each stream is compressed with zlib, Huffman only, and also run-length coded when most of
+its symbols repeat the one before (and with full LZ77 at \`level\` when it is at most 4096 symbols), keeping the
+smallest. Symbols of clustered or quantized weights are close to independent: Huffman coding is what pays, and
+LZ77's matching cost 1.4 s for no gain on a 3.5M-weight model, so \`level\` matters only on small weights.
 
 Every encoded weight decodes to exactly the values it had (−0 as +0), so accuracy cannot change; the pass
 inflates every stream it wrote with the loader's own inflate (fflate) and compares it byte for byte. Weights it

@@ -20,7 +20,7 @@ import { DOCS, STATS } from './docs.js';
 import { schema } from './schema.js';
 
 export interface EncodeOptions {
-  /** DEFLATE level, 1 (fastest) to 9 (smallest). */
+  /** DEFLATE level of the LZ77 attempt on short streams, 1 (fastest) to 9 (smallest). */
   level: DeflateLevel;
 }
 
@@ -43,7 +43,8 @@ const DEFAULTS = { level: 9 } as const satisfies Partial<EncodeOptions>;
 export const encode = definePass<EncodeOptions>({
   meta: {
     name: 'encode',
-    version: 1,
+    // 2: the layout chosen by its prefix-code size, LZ77 only on short streams (see algorithms/entropy.ts).
+    version: 2,
     summary:
       'entropy-code weights with a small alphabet (clustered, packed ints) as DEFLATE, sparse ones as (gap, symbol) pairs (mcbuild/runtime)',
     docs: DOCS,

@@ -8,7 +8,8 @@ export const schema: OptionsSchema = {
   additionalProperties: false,
   properties: {
     level: {
-      description: 'DEFLATE level, 1 (fastest) to 9 (smallest, the default).',
+      description:
+        'DEFLATE level of the LZ77 attempt on streams of at most 4096 symbols, 1 (fastest) to 9 (smallest, the default); Huffman and run-length coding of longer streams do not depend on it.',
       type: 'integer',
       minimum: 1,
       maximum: 9,
