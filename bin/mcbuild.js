@@ -7,5 +7,12 @@ if (!existsSync(entry)) {
   process.stderr.write('mcbuild: dist/ is missing; run `npm run build` (or `npm ci`, which builds it) first.\n');
   process.exit(2);
 }
-const { main } = await import(entry.href);
-process.exitCode = await main(process.argv.slice(2));
+const args = process.argv.slice(2);
+if (args.includes('--version') || args.includes('-v')) {
+  // As main() answers it, without loading the CLI: a version check should cost no more than starting Node.
+  const { MCBUILD_VERSION } = await import(new URL('../dist/src/version.js', import.meta.url).href);
+  process.stdout.write(`${MCBUILD_VERSION}\n`);
+} else {
+  const { main } = await import(entry.href);
+  process.exitCode = await main(args);
+}

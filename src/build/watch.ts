@@ -3,7 +3,7 @@
  * saves, cancelling a build in flight when an input changes, and rebuilding only the recipes affected.
  * The terminal UI (src/cli/watch.ts) only listens to its events.
  */
-import { watch, type FSWatcher } from 'chokidar';
+import type { FSWatcher } from 'chokidar';
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve, sep } from 'node:path';
 import { defaultCacheDir, type BuildOptions, type BuildResult } from '../pipeline/index.js';
@@ -79,6 +79,8 @@ export class RecipeWatcher {
 
   /** Builds every recipe once, then watches. */
   async start(): Promise<void> {
+    // Loaded here, not with the module: `mcbuild build` without --watch need not pay for chokidar.
+    const { watch } = await import('chokidar');
     this.watcher = watch([...this.recipes], {
       ignoreInitial: true,
       ignored: (path: string) => [...this.written].some((dir) => path === dir || path.startsWith(dir + sep)),

@@ -1,7 +1,6 @@
 import { buildSet, type SetResult } from '../build/index.js';
 import type { EventListener } from '../execute/index.js';
 import { HTML_FILE, renderSweep, renderTable } from '../report/index.js';
-import { listrProgress } from '../report/progress-listr.js';
 import { plainProgress } from '../report/progress-plain.js';
 import { McbError } from '../errors.js';
 import { checkInsideProject, findProjectRoot } from '../recipe/index.js';
@@ -84,7 +83,8 @@ async function runOnce(ctx: CommandContext): Promise<number> {
   let warn: (message: string) => void = (message) => early.push(message);
   const scale = await scaleOutOptions(ctx, ctx.positionals[0]!, (message) => warn(message));
   const live = process.stderr.isTTY === true && !process.env.CI && !out.quiet && !out.json && !scale.workers;
-  const listr = live ? listrProgress() : undefined;
+  // listr2 is loaded only for a terminal that shows it.
+  const listr = live ? (await import('../report/progress-listr.js')).listrProgress() : undefined;
   const plain =
     out.quiet || out.json
       ? undefined

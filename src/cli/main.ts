@@ -6,35 +6,35 @@
 import { parseArgs } from 'node:util';
 import { EXIT, isMcbError, McbError } from '../errors.js';
 import { MCBUILD_VERSION } from '../version.js';
-import { buildCommand } from './build.js';
-import { cacheCommand } from './cache.js';
-import { explainCommand } from './explain.js';
 import { GLOBAL_OPTIONS, renderHelp, type Command } from './command.js';
-import { initCommand } from './init.js';
 import { makeOutput } from './output.js';
-import { planCommand } from './plan.js';
-import { reportCommand } from './report.js';
-import { sensitivityCommand } from './sensitivity.js';
-import { validateCommand } from './validate.js';
-import { verifyCommand } from './verify.js';
-import { keygenCommand } from './keygen.js';
-import { workerCommand } from './worker.js';
 
-export const COMMANDS: Command[] = [
-  buildCommand,
-  planCommand,
-  validateCommand,
-  explainCommand,
-  sensitivityCommand,
-  cacheCommand,
-  initCommand,
-  reportCommand,
-  verifyCommand,
-  keygenCommand,
-  workerCommand,
-];
+/**
+ * Each command's module, loaded when that command runs: importing all of them up front cost a cached `mcbuild
+ * plan` most of its second (the worker's bullmq and ioredis, build's listr2 and chokidar, …). In the order the
+ * global help lists them.
+ */
+const COMMAND_MODULES: Record<string, () => Promise<Command>> = {
+  build: async () => (await import('./build.js')).buildCommand,
+  plan: async () => (await import('./plan.js')).planCommand,
+  validate: async () => (await import('./validate.js')).validateCommand,
+  explain: async () => (await import('./explain.js')).explainCommand,
+  sensitivity: async () => (await import('./sensitivity.js')).sensitivityCommand,
+  cache: async () => (await import('./cache.js')).cacheCommand,
+  init: async () => (await import('./init.js')).initCommand,
+  report: async () => (await import('./report.js')).reportCommand,
+  verify: async () => (await import('./verify.js')).verifyCommand,
+  keygen: async () => (await import('./keygen.js')).keygenCommand,
+  worker: async () => (await import('./worker.js')).workerCommand,
+};
 
-export function globalHelp(): string {
+/** Every command, for the global help. */
+export async function allCommands(): Promise<Command[]> {
+  return Promise.all(Object.values(COMMAND_MODULES).map((load) => load()));
+}
+
+export async function globalHelp(): Promise<string> {
+  const COMMANDS = await allCommands();
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
   return [
     'mcbuild — build compressed TF.js models from YAML recipes, gated by accuracy and size thresholds',
@@ -77,16 +77,17 @@ export async function main(argv: string[]): Promise<number> {
     }
     let args = argv;
     if (args[0] === 'help') args = [...args.slice(1), '--help'];
-    const named = COMMANDS.find((c) => c.name === args[0]);
-    const command = named ?? buildCommand;
+    const named = Object.hasOwn(COMMAND_MODULES, args[0] ?? '') ? args[0]! : undefined;
     if (named) args = args.slice(1);
     else if (
       args.length === 0 ||
       (args.every((a) => a.startsWith('-')) && (args.includes('--help') || args.includes('-h')))
     ) {
-      process.stdout.write(globalHelp());
+      process.stdout.write(await globalHelp());
       return EXIT.pass;
     }
+    // Without a command name, the arguments are build's: `mcbuild recipes/x.yaml`.
+    const command = await COMMAND_MODULES[named ?? 'build']!();
     // --watch=force is a value on a boolean flag; parseArgs cannot express that, so translate it first.
     const watchForce = args.includes('--watch=force');
     args = args.filter((a) => a !== '--watch=force');
@@ -120,7 +121,7 @@ export async function main(argv: string[]): Promise<number> {
         `\`mcbuild ${command.name}\` needs ${p.name}; for example \`${command.examples[0]}\`. Run \`mcbuild ${command.name} --help\`.`,
       );
     }
-    if (positionals.length > p.max && !(command === buildCommand && (values.watch || values['watch-force']))) {
+    if (positionals.length > p.max && !(command.name === 'build' && (values.watch || values['watch-force']))) {
       throw new McbError(
         'MCB_USAGE',
         `unexpected argument ${JSON.stringify(positionals[p.max])}: \`mcbuild ${command.name}\` takes ${p.name}. Run \`mcbuild ${command.name} --help\`.`,

@@ -3,9 +3,12 @@
  * (its blocking commands must not be cut short); reconnection is bounded so that a Redis that stays gone ends
  * the connection ('end') instead of retrying forever: the coordinator then builds locally, a worker exits.
  */
-import { Redis } from 'ioredis';
+import { createRequire } from 'node:module';
+import type { Redis } from 'ioredis';
 import { McbError } from '../errors.js';
 import { redactUrl } from '../cache/remote.js';
+
+const require = createRequire(import.meta.url);
 
 export const DEFAULT_QUEUE = 'mcbuild';
 
@@ -47,6 +50,9 @@ export function checkQueueName(name: string, where: string): string {
 
 /** A connection that gives up after `giveUpMs` of failed reconnects (it emits 'end'). */
 export function redisConnection(url: URL, opts: { giveUpMs?: number; connectTimeoutMs?: number } = {}): Redis {
+  // Required here rather than imported with the module: only builds with workers connect, and loading ioredis
+  // cost every command's start ~0.1 s.
+  const { Redis } = require('ioredis') as typeof import('ioredis');
   const giveUpMs = opts.giveUpMs ?? 30_000;
   let failingSince: number | undefined;
   const redis = new Redis(url.href, {

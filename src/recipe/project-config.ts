@@ -3,13 +3,12 @@
  * shares and a team wants written down once — the remote cache and the worker queue. Validated against
  * schema/config.schema.json; a mistake is reported at its file, line and column like a recipe's.
  */
-import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { errnoCode, McbError } from '../errors.js';
 import { formatPosition, SourceMap } from './source.js';
-import { describeErrors, loadSchema } from './validate.js';
+import { describeErrors, loadSchema, validator } from './validate.js';
 
 export const CONFIG_FILE = 'mcbuild.config.yaml';
 
@@ -20,13 +19,10 @@ export interface ProjectConfig {
   workers?: { redis: string; queue?: string };
 }
 
-let compiled: ValidateFunction | undefined;
+let schema: Record<string, unknown> | undefined;
 
-function validator(): ValidateFunction {
-  return (compiled ??= new Ajv2020({ allErrors: true, verbose: true, strict: true }).compile(
-    loadSchema('config.schema.json'),
-  ));
-}
+/** The configuration schema, read once: validator() keeps its compiled form by the object. */
+const configSchema = () => (schema ??= loadSchema('config.schema.json'));
 
 /** The project's configuration, or {} when it has no mcbuild.config.yaml. */
 export async function loadProjectConfig(projectRoot: string): Promise<ProjectConfig> {
@@ -57,7 +53,7 @@ export async function loadProjectConfig(projectRoot: string): Promise<ProjectCon
     );
   }
   const data = (doc.toJS({ maxAliasCount: 10 }) as unknown) ?? {};
-  const validate = validator();
+  const validate = validator(configSchema());
   if (!validate(data)) {
     const messages = describeErrors(validate.errors ?? [], source, 'the project configuration');
     throw new McbError(

@@ -1,7 +1,9 @@
-import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
+import type { Ajv2020, ErrorObject, ValidateFunction } from 'ajv/dist/2020.js';
 import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { McbError } from '../errors.js';
+import { AJV_OPTIONS, precompiledValidator } from './precompiled.js';
 import { formatDataPath, formatPosition, type DataPath, type RecipeSource } from './source.js';
 
 /** Compiled validators by schema object: a process compiles each schema once. */
@@ -21,11 +23,19 @@ export function loadSchema(name = 'recipe.schema.json'): Record<string, unknown>
   return JSON.parse(readFileSync(schemaPath(name), 'utf8')) as Record<string, unknown>;
 }
 
-function validator(schema: Readonly<Record<string, unknown>>): ValidateFunction {
+const require = createRequire(import.meta.url);
+
+/** Compiles `schema` now; ajv's compiler is loaded only then (a precompiled validator needs ajv's runtime only). */
+function compile(schema: Readonly<Record<string, unknown>>): ValidateFunction {
+  const ajv = require('ajv/dist/2020.js') as { Ajv2020: typeof Ajv2020 };
+  return new ajv.Ajv2020(AJV_OPTIONS).compile(schema);
+}
+
+/** The validator of `schema`: the one compiled at build time (./precompiled.ts), else compiled now. */
+export function validator(schema: Readonly<Record<string, unknown>>): ValidateFunction {
   let v = compiled.get(schema);
   if (!v) {
-    // allErrors so one run shows every mistake; verbose so messages can quote the schema's allowed values.
-    v = new Ajv2020({ allErrors: true, verbose: true, strict: true }).compile(schema);
+    v = precompiledValidator(schema) ?? compile(schema);
     compiled.set(schema, v);
   }
   return v;

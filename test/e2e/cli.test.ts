@@ -112,6 +112,44 @@ describe('output modes', () => {
   });
 });
 
+describe('start-up', () => {
+  /** The modules a CLI run loaded: CommonJS ones from require.cache, ES modules through a load hook. */
+  async function loaded(args: string[]): Promise<string[]> {
+    const preload = join(dir, 'preload.cjs');
+    const hooks = join(dir, 'hooks.mjs');
+    const register = join(dir, 'register.mjs');
+    writeText(
+      preload,
+      "process.on('exit', () => process.stderr.write(Object.keys(require.cache).map((f) => `LOADED ${f}\\n`).join('')));\n",
+    );
+    writeText(
+      hooks,
+      'export async function load(url, context, next) { process.stderr.write(`LOADED ${url}\\n`); return next(url, context); }\n',
+    );
+    writeText(register, `import { register } from 'node:module';\nregister(${JSON.stringify(`file://${hooks}`)});\n`);
+    const r = await runCli(args, { env: { NODE_OPTIONS: `--require ${preload} --import ${register}` } });
+    expect(r.code).toBe(0);
+    return r.stderr
+      .split('\n')
+      .filter((l) => l.startsWith('LOADED '))
+      .map((l) => l.slice(7));
+  }
+  const packageOf = (file: string) => /node_modules\/((@[^/]+\/)?[^/]+)\//.exec(file)?.[1];
+
+  it('--version loads nothing of the CLI; plan loads no worker queue, terminal UI, watcher or schema compiler', async () => {
+    const version = await loaded(['--version']);
+    expect(version.filter((f) => f.includes('/dist/src/') && !f.endsWith('/dist/src/version.js'))).toEqual([]);
+    const plan = await loaded(['plan', recipe, '--cache-dir', cacheDir]);
+    // The load hook saw the plan's modules (the check below is not vacuous).
+    expect(plan.some((f) => f.endsWith('/dist/src/pipeline/index.js'))).toBe(true);
+    const packages = new Set(plan.map(packageOf));
+    for (const p of ['bullmq', 'ioredis', 'listr2', 'chokidar', '@tensorflow/tfjs', '@tensorflow/tfjs-core'])
+      expect(packages.has(p), p).toBe(false);
+    // ajv's compiler stays unloaded: the recipe schema's validator was compiled at build time.
+    expect(plan.filter((f) => /ajv\/dist\/(2020|core|compile)/.test(f))).toEqual([]);
+  });
+});
+
 describe('programmatic API', () => {
   it("is importable by the package's name with build, plan and loadRecipe", () => {
     const script = `import('mcbuild').then(async (m) => {
