@@ -101,6 +101,10 @@ export function plan(written: Recipe, inputs: PlanInputs, options: { allowEmptyP
   const latency = recipe.runtime.latency;
   // `model.outputs`: which outputs the eval steps measure, in their keys.
   const measured = recipe.model.kind === 'file' && recipe.model.outputs ? { outputs: recipe.model.outputs } : {};
+  // Where those outputs are in the source model (fitRecipeToModel checked the names): not in the key, as the
+  // model and the names are.
+  const names = inputs.signature?.outputs.map((o) => o.name);
+  const positions = measured.outputs && names ? { outputPositions: measured.outputs.map((n) => names.indexOf(n)) } : {};
   const evalOwn = (data: DataSpec) => ({
     step: 'eval',
     metrics: METRICS_VERSION,
@@ -114,7 +118,14 @@ export function plan(written: Recipe, inputs: PlanInputs, options: { allowEmptyP
   add(
     'eval-baseline',
     evalTitle('baseline'),
-    { kind: 'eval', role: 'baseline', data: recipe.data.eval, ...(latency ? { latency } : {}), ...measured },
+    {
+      kind: 'eval',
+      role: 'baseline',
+      data: recipe.data.eval,
+      ...(latency ? { latency } : {}),
+      ...measured,
+      ...positions,
+    },
     ['baseline'],
     'metrics',
     evalOwn(recipe.data.eval),
@@ -134,7 +145,14 @@ export function plan(written: Recipe, inputs: PlanInputs, options: { allowEmptyP
   add(
     'eval-result',
     evalTitle('result'),
-    { kind: 'eval', role: 'result', data: recipe.data.eval, ...(latency ? { latency } : {}), ...measured },
+    {
+      kind: 'eval',
+      role: 'result',
+      data: recipe.data.eval,
+      ...(latency ? { latency } : {}),
+      ...measured,
+      ...positions,
+    },
     [previous, 'eval-baseline'],
     'metrics',
     evalOwn(recipe.data.eval),

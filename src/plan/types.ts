@@ -36,6 +36,11 @@ export type StepSpec =
       latency?: LatencyRuntime;
       /** `model.outputs`: the outputs to measure, by name (all when absent). */
       outputs?: string[];
+      /**
+       * Their positions among the source model's outputs, for a model whose passes renamed one (lowrank splits
+       * a last Dense `d` into `d_lr1` and `d_lr2`): passes keep the outputs' order, not always their names.
+       */
+      outputPositions?: number[];
     }
   | { kind: 'latency'; data: DataSpec; latency?: LatencyRuntime };
 

@@ -167,6 +167,27 @@ describe('models of any output kind, through the CLI', () => {
     expect(report('out-chosen').metrics.result.fidelity!.outputs!.map((o) => o.name)).toEqual(['probs', 'embedding']);
   }, 180_000);
 
+  it('an output chosen by name is still measured when a pass renames it (lowrank splits an output Dense)', async () => {
+    writeText(
+      join(work, 'renamed.yaml'),
+      recipe({
+        model: '  path: ./heads/model.json\n  outputs: [embedding]',
+        passes: '  - lowrank: { ratio: 0.5, layers: [embedding] }',
+        thresholds: '  fidelity: { minCosine: 0.5 }',
+        output: './out-renamed',
+      }),
+    );
+    const run = await build('renamed.yaml');
+    expect(run.code, run.all).toBe(0);
+    const r = report('out-renamed');
+    // The source's output `embedding` is the result's output at the same position, under its new name.
+    expect(r.metrics.baseline.outputs).toEqual([{ name: 'embedding', width: 16 }]);
+    expect(r.metrics.result.outputs).toHaveLength(1);
+    expect(r.metrics.result.outputs![0]!.name).not.toBe('embedding');
+    expect(r.metrics.result.outputs![0]!.width).toBe(16);
+    expect(r.metrics.result.fidelity!.cosine).toBeLessThan(1);
+  }, 180_000);
+
   it('an int32 input is fed token ids as int32 (an Embedding lookup), unnormalised', async () => {
     writeText(
       join(work, 'tokens.yaml'),

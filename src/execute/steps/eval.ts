@@ -29,11 +29,12 @@ export async function runEval(step: Step, spec: EvalSpec, inputs: CacheEntry[], 
   const ds = await loadChecked(spec.data, step.keyInputs.data, rt.slices);
   const model = await loadForInference(tf, stored);
   try {
-    const width = await checkModelFits(tf, model, ds, step, spec.outputs);
+    const wanted = spec.outputs && outputsByName(model.outputNames, spec.outputs, spec.outputPositions);
+    const width = await checkModelFits(tf, model, ds, step, wanted);
     const measured = await measureOutputs(tf, model, ds, {
       classes: width,
       signal: rt.signal,
-      ...(spec.outputs ? { outputs: spec.outputs } : {}),
+      ...(wanted ? { outputs: wanted } : {}),
       onProgress: (done, total) => rt.progress(`${done}/${total} samples`, done / total),
     });
     const { outputs, classes, count, accuracy: acc, all } = measured;
@@ -75,6 +76,14 @@ export async function runEval(step: Step, spec: EvalSpec, inputs: CacheEntry[], 
   } finally {
     model.dispose();
   }
+}
+
+/**
+ * The names in this model of the outputs `model.outputs` chose: the same names, or, where a pass renamed an
+ * output, the output at the position it had in the source model.
+ */
+function outputsByName(names: readonly string[], wanted: readonly string[], positions?: readonly number[]): string[] {
+  return wanted.map((w, j) => (names.includes(w) ? w : (names[positions?.[j] ?? -1] ?? w)));
 }
 
 /** The outputs a baseline eval entry kept, with their names and widths. */
