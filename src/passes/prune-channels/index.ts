@@ -22,11 +22,7 @@ export const pruneChannels = definePass<PruneChannelsOptions>({
     docs: DOCS,
     schema,
     perLayer: ['sparsity', 'criterion'],
-    models: ['layers'],
-    refuses: {
-      graph:
-        'removing channels needs every op between two kernels followed through the graph (bias, batch norm, activations, depthwise, Add groups), which mcbuild does not do for graph models yet',
-    },
+    models: ['layers', 'graph'],
     sensitivity: { option: 'sparsity', candidates: [0.25, 0.5, 0.75] },
     stats: STATS,
   },

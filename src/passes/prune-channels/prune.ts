@@ -2,6 +2,7 @@
 import { McbError } from '../../errors.js';
 import {
   decodeWeights,
+  modelKind,
   paramCount,
   passTopology,
   rebuildModel,
@@ -13,8 +14,9 @@ import { modelCost } from '../../metrics/index.js';
 import { formatDataPath } from '../../recipe/index.js';
 import type { LayerOptions, OptionsPlace } from '../define.js';
 import { analyse } from './analyse.js';
+import { pruneGraphChannels } from './graph-prune.js';
 import { written, type ChannelCriterion, type PruneChannelsOptions } from './options.js';
-import { groupImportance, keepCounts, keptChannels } from './rank.js';
+import { groupImportance, keepCounts, keptChannels, perChannelWeights } from './rank.js';
 import { rewire } from './rewrite.js';
 import { selectGroups, type OptionText } from './select.js';
 
@@ -54,6 +56,8 @@ export function pruneModelChannels(
       return `the override's \`${option}: ${String(of[option as keyof PruneChannelsOptions])}\`${written.has(of) ? ` at ${written.get(of)!.at(option)}` : ''}`;
     return place ? `\`${formatDataPath([...place.path, option])}\` (at ${place.at(option)})` : `\`${option}\``;
   };
+  if (modelKind(model.json) === 'graph')
+    return pruneGraphChannels(model, options, passAt, optionText, progress, layerOptions);
   const topology = passTopology(model, 'prune-channels', passAt, 'whose layers cannot be rewired');
   const problems = weightProblems(topology, model.weightSpecs);
   if (problems.length) {
@@ -67,7 +71,15 @@ export function pruneModelChannels(
   const weights = new WeightTable(decodeWeights(model, { share: true }));
   const { chosen, optionsOf, skipped } = selectGroups(topology, analysis, options, layerOptions, optionText);
   const importance = groupImportance(topology, weights, chosen, optionsOf, passAt);
-  const keepCount = keepCounts(weights, chosen, optionsOf, importance, options, optionText, skipped);
+  const keepCount = keepCounts(
+    (g) => perChannelWeights(weights, g),
+    chosen,
+    optionsOf,
+    importance,
+    options,
+    optionText,
+    skipped,
+  );
 
   const costBefore = modelCost(model.json);
   const layersStats: PrunedLayer[] = [];

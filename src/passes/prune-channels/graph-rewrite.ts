@@ -1,0 +1,128 @@
+/**
+ * The surgery on a graph model: every constant the analysis recorded (filters, biases, batch-norm parameters,
+ * PReLU slopes, depthwise filters, the next filter's input channels) keeps the entries of the kept channels; the
+ * Const nodes' shapes and the `_input_shapes` the converter leaves on fused ops follow. Nodes keep their names
+ * and inputs, so nothing else in the graph changes; constants it does not touch keep their stored bytes.
+ */
+import { concatBytes, weightByteLength, type GraphNode, type StoredModel, type WeightSpec } from '../../model/index.js';
+import type { GraphAnalysis, GraphConst } from './graph-analyse.js';
+import { dataInputs } from './graph-nodes.js';
+
+interface Sliced {
+  shape: number[];
+  values: Float32Array;
+}
+
+/** The model with each space's kept channels (`keepOf`: canonical space → kept channels) sliced out of its constants. */
+export function rewriteGraph(
+  model: StoredModel,
+  analysis: GraphAnalysis,
+  consts: ReadonlyMap<string, GraphConst>,
+  keepOf: ReadonlyMap<number, number[]>,
+): StoredModel {
+  const expand = (kept: readonly number[], factor: number): number[] =>
+    factor === 1 ? [...kept] : kept.flatMap((c) => Array.from({ length: factor }, (_, r) => c * factor + r));
+  const changed = new Map<string, Sliced>();
+  for (const e of analysis.edits) {
+    const kept = keepOf.get(analysis.find(e.space));
+    if (!kept) continue;
+    const k = consts.get(e.weight)!;
+    const current = changed.get(e.weight) ?? { shape: k.shape, values: k.values as Float32Array };
+    changed.set(e.weight, sliceAxis(current, e.axis, expand(kept, e.factor)));
+  }
+
+  const topology = model.json.modelTopology as { node: GraphNode[] };
+  const byName = new Map(topology.node.map((n) => [n.name, n]));
+  const constBehind = (name: string): string | undefined => {
+    for (let hops = 0, n = byName.get(name); n && hops < 64; hops++, n = byName.get(dataInputs(n)[0]?.node ?? '')) {
+      if (n.op === 'Const') return n.name;
+      if (n.op !== 'Identity') return undefined;
+    }
+    return undefined;
+  };
+  const width = (input: string): number | undefined => {
+    const t = analysis.layouts.get(input);
+    const kept = t && keepOf.get(analysis.find(t.space));
+    return kept && kept.length * t.factor;
+  };
+  const dims = (shape: readonly number[]) => ({ dim: shape.map((size) => ({ size: String(size) })) });
+  const node = topology.node.map((n): GraphNode => {
+    const sliced = n.op === 'Const' ? changed.get(n.name) : undefined;
+    if (sliced) {
+      const value = n.attr?.value as { tensor?: Record<string, unknown> } | undefined;
+      if (!value?.tensor) return n;
+      return {
+        ...n,
+        attr: { ...n.attr, value: { ...value, tensor: { ...value.tensor, tensorShape: dims(sliced.shape) } } },
+      };
+    }
+    // The shapes Grappler recorded of a fused op's inputs: the widths of pruned tensors and constants change.
+    const recorded = (n.attr?._input_shapes as { list?: { shape?: { dim?: { size?: string }[] }[] } } | undefined)?.list
+      ?.shape;
+    if (!Array.isArray(recorded)) return n;
+    let touched = false;
+    const shapes = dataInputs(n).map((input, i) => {
+      const old = recorded[i];
+      if (old === undefined) return old;
+      const k = constBehind(input.node);
+      const s = k === undefined ? undefined : changed.get(k);
+      if (s) {
+        touched = true;
+        return dims(s.shape);
+      }
+      const w = input.port === 0 ? width(input.node) : undefined;
+      const last = old.dim?.at(-1);
+      if (w === undefined || !old.dim || last === undefined || !(Number(last.size) > 0)) return old;
+      touched = true;
+      return { ...old, dim: [...old.dim.slice(0, -1), { ...last, size: String(w) }] };
+    });
+    if (!touched) return n;
+    const list = [...shapes, ...recorded.slice(shapes.length)];
+    return { ...n, attr: { ...n.attr, _input_shapes: { list: { shape: list } } } };
+  });
+
+  const specs: WeightSpec[] = [];
+  const chunks: Uint8Array[] = [];
+  let off = 0;
+  for (const spec of model.weightSpecs) {
+    const length = weightByteLength(spec);
+    const stored = model.weightData.subarray(off, off + length);
+    off += length;
+    const s = changed.get(spec.name);
+    if (!s) {
+      specs.push(spec);
+      chunks.push(stored);
+      continue;
+    }
+    // Written as float32: the runner gives back the source's stored form where the new values allow it.
+    const { quantization: _q, ...plain } = spec;
+    specs.push({ ...plain, shape: s.shape, dtype: 'float32' });
+    chunks.push(new Uint8Array(s.values.buffer, s.values.byteOffset, s.values.byteLength));
+  }
+  return {
+    ...model,
+    json: { ...model.json, modelTopology: { ...topology, node } },
+    weightSpecs: specs,
+    weightData: concatBytes(chunks),
+  };
+}
+
+/** Keeps the entries `keep` of axis `axis`. */
+function sliceAxis(w: Sliced, axis: number, keep: readonly number[]): Sliced {
+  const { shape, values } = w;
+  const dim = shape[axis]!;
+  const outer = shape.slice(0, axis).reduce((x, y) => x * y, 1);
+  const inner = shape.slice(axis + 1).reduce((x, y) => x * y, 1);
+  const out = new Float32Array(outer * keep.length * inner);
+  let o = 0;
+  for (let i = 0; i < outer; i++) {
+    for (const k of keep) {
+      const from = (i * dim + k) * inner;
+      out.set(values.subarray(from, from + inner), o);
+      o += inner;
+    }
+  }
+  const next = [...shape];
+  next[axis] = keep.length;
+  return { shape: next, values: out };
+}
