@@ -99,7 +99,8 @@ export function outputNodes(json: Record<string, unknown>, nodes: readonly Graph
     typeof o?.name === 'string' ? [inputNode(o.name) ?? o.name] : [],
   );
   if (named.length) return named;
-  const read = new Set(nodes.flatMap((n) => dataInputs(n).map((i) => i.node)));
+  // As TF.js: a node only a control input names is read too.
+  const read = new Set(nodes.flatMap((n) => (n.input ?? []).map((i) => inputNode(i.replace(/^\^/, '')))));
   return nodes.filter((n) => n.op !== 'Const' && !read.has(n.name)).map((n) => n.name);
 }
 

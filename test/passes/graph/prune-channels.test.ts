@@ -170,6 +170,14 @@ describe('prune-channels on the MobileNetV2 graph (224×224)', () => {
       [3, 160, 120],
     ]);
     for (const g of groups) expect(g.merges.length).toBe(g.layers.length - 1);
+    // The shapes Grappler recorded on each fused op follow: its input's width is its filter's input channels.
+    for (const n of nodes(out).filter((x) => x.op.startsWith('Fused') || x.op === '_FusedConv2D')) {
+      const recorded = (n.attr!._input_shapes as { list: { shape: { dim: { size: string }[] }[] } }).list.shape;
+      const filter = spec(out, n.input![1]!).shape;
+      expect(recorded[1]!.dim.map((d) => Number(d.size))).toEqual(filter);
+      const width = Number(recorded[0]!.dim.at(-1)!.size);
+      if (width > 0) expect(width).toBe(filter[2]);
+    }
     const ratio = (stats.paramsAfter as number) / (stats.paramsBefore as number);
     // Both sides of most kernels lose a quarter: about 0.75² of the parameters stay.
     expect(ratio).toBeGreaterThan(0.5);
