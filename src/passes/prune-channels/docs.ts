@@ -50,7 +50,8 @@ statistics) or a graph output; a graph where nothing can be pruned fails the ste
 Override blocks and \`layers\` name nodes (by name, glob, regex, or \`ops: [Conv2D]\`, which matches
 \`_FusedConv2D\` too), and \`bn-gamma\` reads the scale of a FusedBatchNorm right after the root (through its
 BiasAdd). Nodes keep their names and inputs; the sliced constants change shape in the manifest and their Const
-nodes, and so do the shapes Grappler recorded on fused ops (\`_input_shapes\`). The result loads with stock
+nodes, and so do the shapes Grappler recorded on fused ops (\`_input_shapes\`). Constants the converter stored uint8, uint16 or
+float16 are sliced as stored and keep that form. The result loads with stock
 \`tf.loadGraphModel\`.
 
 Pure weight arithmetic on the decoded arrays, without TF.js: the same bytes on every backend. When it removes

@@ -2,16 +2,22 @@
  * The surgery on a graph model: every constant the analysis recorded (filters, biases, batch-norm parameters,
  * PReLU slopes, depthwise filters, the next filter's input channels) keeps the entries of the kept channels; the
  * Const nodes' shapes and the `_input_shapes` the converter leaves on fused ops follow. Nodes keep their names
- * and inputs, so nothing else in the graph changes; constants it does not touch keep their stored bytes.
+ * and inputs, so nothing else in the graph changes; constants it does not touch keep their stored bytes, and
+ * sliced ones the converter stored uint8, uint16 or float16 keep that form (their kept elements, as stored).
  */
 import { concatBytes, weightByteLength, type GraphNode, type StoredModel, type WeightSpec } from '../../model/index.js';
 import type { GraphAnalysis, GraphConst } from './graph-analyse.js';
 import { dataInputs } from './graph-nodes.js';
 
+type Elements = Float32Array | Uint8Array | Uint16Array;
+
 interface Sliced {
   shape: number[];
-  values: Float32Array;
+  values: Elements;
 }
+
+/** The converter's own stored forms, whose elements are sliced as stored (same min and scale: the same values). */
+const NATIVE = new Set(['uint8', 'uint16', 'float16']);
 
 /** The model with each space's kept channels (`keepOf`: canonical space → kept channels) sliced out of its constants. */
 export function rewriteGraph(
@@ -22,12 +28,27 @@ export function rewriteGraph(
 ): StoredModel {
   const expand = (kept: readonly number[], factor: number): number[] =>
     factor === 1 ? [...kept] : kept.flatMap((c) => Array.from({ length: factor }, (_, r) => c * factor + r));
+  const stored = new Map<string, { spec: WeightSpec; bytes: Uint8Array }>();
+  let at = 0;
+  for (const spec of model.weightSpecs) {
+    const length = weightByteLength(spec);
+    stored.set(spec.name, { spec, bytes: model.weightData.subarray(at, at + length) });
+    at += length;
+  }
+  // A tensor the source stored uint8, uint16 or float16 keeps that form: its elements are sliced as stored.
+  const elements = (name: string): Elements => {
+    const { spec, bytes } = stored.get(name)!;
+    const q = spec.quantization?.dtype;
+    if (q === undefined || !NATIVE.has(q)) return consts.get(name)!.values as Float32Array;
+    if (q === 'uint8') return bytes;
+    const copy = bytes.slice();
+    return new Uint16Array(copy.buffer, 0, copy.byteLength / 2);
+  };
   const changed = new Map<string, Sliced>();
   for (const e of analysis.edits) {
     const kept = keepOf.get(analysis.find(e.space));
     if (!kept) continue;
-    const k = consts.get(e.weight)!;
-    const current = changed.get(e.weight) ?? { shape: k.shape, values: k.values as Float32Array };
+    const current = changed.get(e.weight) ?? { shape: consts.get(e.weight)!.shape, values: elements(e.weight) };
     changed.set(e.weight, sliceAxis(current, e.axis, expand(kept, e.factor)));
   }
 
@@ -94,9 +115,10 @@ export function rewriteGraph(
       chunks.push(stored);
       continue;
     }
-    // Written as float32: the runner gives back the source's stored form where the new values allow it.
-    const { quantization: _q, ...plain } = spec;
-    specs.push({ ...plain, shape: s.shape, dtype: 'float32' });
+    if (s.values instanceof Float32Array) {
+      const { quantization: _q, ...plain } = spec;
+      specs.push({ ...plain, shape: s.shape, dtype: 'float32' });
+    } else specs.push({ ...spec, shape: s.shape });
     chunks.push(new Uint8Array(s.values.buffer, s.values.byteOffset, s.values.byteLength));
   }
   return {
@@ -113,12 +135,12 @@ function sliceAxis(w: Sliced, axis: number, keep: readonly number[]): Sliced {
   const dim = shape[axis]!;
   const outer = shape.slice(0, axis).reduce((x, y) => x * y, 1);
   const inner = shape.slice(axis + 1).reduce((x, y) => x * y, 1);
-  const out = new Float32Array(outer * keep.length * inner);
+  const out = new (values.constructor as new (n: number) => Elements)(outer * keep.length * inner);
   let o = 0;
   for (let i = 0; i < outer; i++) {
     for (const k of keep) {
       const from = (i * dim + k) * inner;
-      out.set(values.subarray(from, from + inner), o);
+      out.set(values.subarray(from, from + inner) as never, o);
       o += inner;
     }
   }

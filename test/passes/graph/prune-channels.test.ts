@@ -9,6 +9,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { loadEngine } from '../../../src/engine/runtime.js';
 import {
   decodeWeights,
+  keepStoredForms,
   modelToFiles,
   readModelDir,
   type GraphNode,
@@ -17,6 +18,7 @@ import {
 import { pruneModelChannels, type PrunedGroup, type PrunedLayer } from '../../../src/passes/prune-channels/index.js';
 import { resolvePruneChannelsOptions } from '../../../src/passes/prune-channels/options.js';
 import { batchnormGraph, mobilenetV2Graph } from '../../fixtures/models/index.js';
+import { converterQuantized } from '../../quantized-source.js';
 import { converterGraph, memoryFetch, NODES, P, predictGraph } from './converter-graph.js';
 import { tinyGraph } from './tiny-graph.js';
 
@@ -74,6 +76,22 @@ describe('prune-channels on a graph model', () => {
     const after = await predictGraph(out);
     expect(after.length).toBe(before.length);
     after.forEach((v, i) => expect(Math.abs(v - before[i]!)).toBeLessThan(1e-5));
+  });
+
+  it('a uint8-stored source: sliced tensors keep the converter’s uint8 form and values, the output is smaller', async () => {
+    const source = converterQuantized(converterGraph());
+    const { model: pruned } = pruneModelChannels(source, options({ sparsity: 0.5 }), place);
+    const { model: out, changes } = keepStoredForms(source, pruned);
+    expect(changes.tensors).toBeGreaterThan(0);
+    for (const s of out.weightSpecs)
+      if (s.dtype === 'float32') expect([s.name, s.quantization?.dtype]).toEqual([s.name, 'uint8']);
+    expect(out.weightData.byteLength).toBeLessThan(source.weightData.byteLength);
+    // The kept elements are the source's, as stored: each decodes to one of the source's values.
+    const name = `${P}/dw/depthwise_bn_offset`;
+    const kept = decodeWeights(out).find((w) => w.spec.name === name)!.values;
+    const all = [...decodeWeights(source).find((w) => w.spec.name === name)!.values];
+    for (const v of kept) expect(all).toContain(v);
+    expect((await predictGraph(out)).every(Number.isFinite)).toBe(true);
   });
 
   it('a transposed dense kernel loses rows on its last axis; l2 and roundTo as for layers models', async () => {
