@@ -12,7 +12,7 @@ import { analyseGraph, type GraphAnalysis, type GraphConst } from './graph-analy
 import { BATCH_NORM_OPS, DEPTHWISE_OPS } from './graph-nodes.js';
 import { rewriteGraph } from './graph-rewrite.js';
 import type { PruneChannelsOptions } from './options.js';
-import type { PrunedGroup, PrunedLayer } from './prune.js';
+import type { PrunedGroup, PrunedLayer } from './pruned.js';
 import { filterImportance, keepCounts, keptChannels } from './rank.js';
 import { groupOptions, listNames, type OptionText, type SkippedGroup } from './select.js';
 

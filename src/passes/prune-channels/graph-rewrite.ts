@@ -140,7 +140,7 @@ function sliceAxis(w: Sliced, axis: number, keep: readonly number[]): Sliced {
   for (let i = 0; i < outer; i++) {
     for (const k of keep) {
       const from = (i * dim + k) * inner;
-      out.set(values.subarray(from, from + inner) as never, o);
+      out.set(values.subarray(from, from + inner), o);
       o += inner;
     }
   }

@@ -15,30 +15,13 @@ import { formatDataPath } from '../../recipe/index.js';
 import type { LayerOptions, OptionsPlace } from '../define.js';
 import { analyse } from './analyse.js';
 import { pruneGraphChannels } from './graph-prune.js';
-import { written, type ChannelCriterion, type PruneChannelsOptions } from './options.js';
+import { written, type PruneChannelsOptions } from './options.js';
+import type { PrunedGroup, PrunedLayer } from './pruned.js';
 import { groupImportance, keepCounts, keptChannels, perChannelWeights } from './rank.js';
 import { rewire } from './rewrite.js';
 import { selectGroups, type OptionText } from './select.js';
 
-/** One pruned root layer. */
-export interface PrunedLayer {
-  layer: string;
-  className: 'Conv2D' | 'Dense';
-  channelsBefore: number;
-  channelsAfter: number;
-  /** The sparsity and criterion an override block set for this layer's group; absent when it took the entry's. */
-  override?: { sparsity: number; criterion: ChannelCriterion };
-}
-
-/** A group of roots whose outputs are merged (summed by an Add), pruned with one shared selection. */
-export interface PrunedGroup {
-  layers: string[];
-  /** The merge layers that tie them. */
-  merges: string[];
-  channelsBefore: number;
-  channelsAfter: number;
-  selection: string;
-}
+export type { PrunedGroup, PrunedLayer } from './pruned.js';
 
 /** The pass itself, synchronous and engine-free (apply() only wraps it). `layerOptions`: a layer's options, null when an override skips it. */
 export function pruneModelChannels(
