@@ -69,7 +69,11 @@ const LAYERS_CHAINS: [string[], string[]] = [
 ];
 const GRAPH_CHAINS: [string[], string[]] = [
   ['prune: { sparsity: 0.5 }', 'cluster: { clusters: 16 }', 'encode: {}', 'shard: { shardBytes: 1MB }'],
-  ['lowrank: { ratio: 0.5 }', 'quantize: { dtype: int8, granularity: per-channel }'],
+  [
+    'prune-channels: { sparsity: 0.25 }',
+    'lowrank: { ratio: 0.5 }',
+    'quantize: { dtype: int8, granularity: per-channel }',
+  ],
 ];
 
 const CASES: Record<string, Case> = {

@@ -4,8 +4,8 @@ import type { JsonSchema, PassDocs } from '../define.js';
 export const DOCS: PassDocs = {
   description: `
 Structured pruning: removes whole output channels (filters) of Conv2D layers and units of Dense layers, the least
-important first, and rewires every layer that reads them. The result is an ordinary, smaller layers model that
-stock TF.js loads and runs faster, with no special loader: fewer parameters, MACs and latency (the stats give
+important first, and rewires every layer that reads them (on graph models: Conv2D and MatMul nodes, see below).
+The result is an ordinary, smaller model that stock TF.js loads and runs faster, with no special loader: fewer parameters, MACs and latency (the stats give
 parameters, MACs and FLOPs before and after).
 
 The pass follows each Conv2D or Dense output (a root) through the layers that keep channels in place
@@ -33,6 +33,26 @@ options disagree the root with the smallest sparsity (the one that removes least
 criterion included. With \`scope: global\`, a group whose options an override set is pruned on its own at its
 sparsity, outside the ranking, and the entry's sparsity applies among the rest. With \`layers\`, a root is
 pruned when it is named there and not skipped.
+
+On a graph model (tensorflowjs_converter's frozen graph) the roots are the Conv2D and MatMul nodes, fused or
+not (\`_FusedConv2D\` with its bias and fused activation or PReLU slopes, \`_FusedMatMul\`, a weight stored
+[out, in] with \`transpose_b\`), whose filter is a constant. Each root's channels are followed through BiasAdd,
+FusedBatchNorm (V2, V3: scale, offset, mean and variance are sliced), Prelu, activations, Identity,
+MaxPool/AvgPool, resizing, Pad and MirrorPad that pad no channels, reductions over other axes (a Mean over H and
+W, with or without \`keep_dims\`), element-wise ops with a scalar or per-channel constant, and depthwise
+convolutions (\`FusedDepthwiseConv2dNative\`, \`DepthwiseConv2dNative\`: filter, bias and slopes sliced, and
+followed on), to the next Conv2D's filter (input channels) or MatMul's weight rows. AddV2, Add, Sub, Mul,
+Maximum and Minimum of two followed tensors tie their roots into one group, as Add does above. A root is skipped
+with the node and op named when its channels reach anything else (ConcatV2, Reshape, Squeeze, Transpose,
+StridedSlice, Softmax, a reduction over the channels, a control-flow op, an op mcbuild does not know), a
+constant that is not per-channel or that other nodes read too, another output of a node (a batch norm's
+statistics) or a graph output; a graph where nothing can be pruned fails the step (exit 2) with those reasons.
+Override blocks and \`layers\` name nodes (by name, glob, regex, or \`ops: [Conv2D]\`, which matches
+\`_FusedConv2D\` too), and \`bn-gamma\` reads the scale of a FusedBatchNorm right after the root (through its
+BiasAdd). Nodes keep their names and inputs; the sliced constants change shape in the manifest and their Const
+nodes, and so do the shapes Grappler recorded on fused ops (\`_input_shapes\`). Constants the converter stored uint8, uint16 or
+float16 are sliced as stored and keep that form. The result loads with stock
+\`tf.loadGraphModel\`.
 
 Pure weight arithmetic on the decoded arrays, without TF.js: the same bytes on every backend. When it removes
 anything, weights that arrive quantized come out float32, so quantize after it. Follow it with a finetune,

@@ -2,7 +2,8 @@
  * prune-channels: structured pruning, removing whole Conv2D filters and Dense units and rewiring every layer
  * that reads them (docs/passes.md, from ./docs.ts). Pure weight arithmetic, no TF.js: options (./options.ts),
  * the channel spaces and the groups merges make of them (./analyse.ts), which groups (./select.ts), how many
- * channels and which (./rank.ts), the surgery (./rewrite.ts), the pass on a stored model (./prune.ts).
+ * channels and which (./rank.ts), the surgery (./rewrite.ts), the pass on a stored model (./prune.ts). Graph
+ * models: the same over the frozen graph's nodes (./graph-analyse.ts, ./graph-rewrite.ts, ./graph-prune.ts).
  */
 import { definePass, optionsByLayer } from '../define.js';
 import { DOCS, STATS } from './docs.js';
@@ -22,11 +23,7 @@ export const pruneChannels = definePass<PruneChannelsOptions>({
     docs: DOCS,
     schema,
     perLayer: ['sparsity', 'criterion'],
-    models: ['layers'],
-    refuses: {
-      graph:
-        'removing channels needs every op between two kernels followed through the graph (bias, batch norm, activations, depthwise, Add groups), which mcbuild does not do for graph models yet',
-    },
+    models: ['layers', 'graph'],
     sensitivity: { option: 'sparsity', candidates: [0.25, 0.5, 0.75] },
     stats: STATS,
   },

@@ -2,6 +2,7 @@
 import { McbError } from '../../errors.js';
 import {
   decodeWeights,
+  modelKind,
   paramCount,
   passTopology,
   rebuildModel,
@@ -13,30 +14,14 @@ import { modelCost } from '../../metrics/index.js';
 import { formatDataPath } from '../../recipe/index.js';
 import type { LayerOptions, OptionsPlace } from '../define.js';
 import { analyse } from './analyse.js';
-import { written, type ChannelCriterion, type PruneChannelsOptions } from './options.js';
-import { groupImportance, keepCounts, keptChannels } from './rank.js';
+import { pruneGraphChannels } from './graph-prune.js';
+import { written, type PruneChannelsOptions } from './options.js';
+import type { PrunedGroup, PrunedLayer } from './pruned.js';
+import { groupImportance, keepCounts, keptChannels, perChannelWeights } from './rank.js';
 import { rewire } from './rewrite.js';
 import { selectGroups, type OptionText } from './select.js';
 
-/** One pruned root layer. */
-export interface PrunedLayer {
-  layer: string;
-  className: 'Conv2D' | 'Dense';
-  channelsBefore: number;
-  channelsAfter: number;
-  /** The sparsity and criterion an override block set for this layer's group; absent when it took the entry's. */
-  override?: { sparsity: number; criterion: ChannelCriterion };
-}
-
-/** A group of roots whose outputs are merged (summed by an Add), pruned with one shared selection. */
-export interface PrunedGroup {
-  layers: string[];
-  /** The merge layers that tie them. */
-  merges: string[];
-  channelsBefore: number;
-  channelsAfter: number;
-  selection: string;
-}
+export type { PrunedGroup, PrunedLayer } from './pruned.js';
 
 /** The pass itself, synchronous and engine-free (apply() only wraps it). `layerOptions`: a layer's options, null when an override skips it. */
 export function pruneModelChannels(
@@ -54,6 +39,8 @@ export function pruneModelChannels(
       return `the override's \`${option}: ${String(of[option as keyof PruneChannelsOptions])}\`${written.has(of) ? ` at ${written.get(of)!.at(option)}` : ''}`;
     return place ? `\`${formatDataPath([...place.path, option])}\` (at ${place.at(option)})` : `\`${option}\``;
   };
+  if (modelKind(model.json) === 'graph')
+    return pruneGraphChannels(model, options, passAt, optionText, progress, layerOptions);
   const topology = passTopology(model, 'prune-channels', passAt, 'whose layers cannot be rewired');
   const problems = weightProblems(topology, model.weightSpecs);
   if (problems.length) {
@@ -67,7 +54,15 @@ export function pruneModelChannels(
   const weights = new WeightTable(decodeWeights(model, { share: true }));
   const { chosen, optionsOf, skipped } = selectGroups(topology, analysis, options, layerOptions, optionText);
   const importance = groupImportance(topology, weights, chosen, optionsOf, passAt);
-  const keepCount = keepCounts(weights, chosen, optionsOf, importance, options, optionText, skipped);
+  const keepCount = keepCounts(
+    (g) => perChannelWeights(weights, g),
+    chosen,
+    optionsOf,
+    importance,
+    options,
+    optionText,
+    skipped,
+  );
 
   const costBefore = modelCost(model.json);
   const layersStats: PrunedLayer[] = [];

@@ -38,7 +38,7 @@ export function groupImportance(
  * `layers` named it, else skipped: it leaves `chosen` for `skipped`.
  */
 export function keepCounts(
-  weights: WeightTable,
+  perChannel: (g: Group) => number,
   chosen: Group[],
   optionsOf: ReadonlyMap<Group, PruneChannelsOptions>,
   importance: ReadonlyMap<Group, Float64Array>,
@@ -70,7 +70,7 @@ export function keepCounts(
     // Global: all candidate channels ranked together; each group keeps at least one.
     const all: { g: Group; c: number; score: number }[] = [];
     for (const g of ranked) {
-      const scale = options.criterion === 'bn-gamma' ? 1 : 1 / perChannelWeights(weights, g);
+      const scale = options.criterion === 'bn-gamma' ? 1 : 1 / perChannel(g);
       importance.get(g)!.forEach((v, c) => all.push({ g, c, score: v * scale }));
     }
     all.sort((a, b) => a.score - b.score || a.c - b.c);
@@ -120,16 +120,25 @@ function channelImportance(
     for (let c = 0; c < n; c++) out[c] = Math.abs(g[c]!);
     return out;
   }
-  const k = read(root, 'kernel');
-  if (criterion === 'l1') for (let i = 0; i < k.length; i++) out[i % n]! += Math.abs(k[i]!);
+  return filterImportance(read(root, 'kernel'), n, criterion, 1);
+}
+
+/**
+ * l1 or l2 norm of each of the n output filters of a kernel whose flat element i belongs to output channel
+ * i mod n (`inner` 1: [.., in, out]), or ⌊i / inner⌋ mod n (a matrix stored [out, in], `inner` = in).
+ */
+export function filterImportance(k: Float32Array, n: number, criterion: 'l1' | 'l2', inner: number): Float64Array {
+  const out = new Float64Array(n);
+  const channel = inner === 1 ? (i: number) => i % n : (i: number) => Math.floor(i / inner) % n;
+  if (criterion === 'l1') for (let i = 0; i < k.length; i++) out[channel(i)]! += Math.abs(k[i]!);
   else {
-    for (let i = 0; i < k.length; i++) out[i % n]! += k[i]! * k[i]!;
+    for (let i = 0; i < k.length; i++) out[channel(i)]! += k[i]! * k[i]!;
     for (let c = 0; c < n; c++) out[c] = Math.sqrt(out[c]!);
   }
   return out;
 }
 
 /** Kernel weights per output channel summed over a group's roots (to compare l1/l2 across layers). */
-function perChannelWeights(weights: WeightTable, g: Group): number {
+export function perChannelWeights(weights: WeightTable, g: Group): number {
   return g.roots.reduce((n, r) => n + weights.require(r, 'kernel').values.length / g.size, 0);
 }

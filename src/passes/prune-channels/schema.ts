@@ -3,7 +3,7 @@ import type { OptionsSchema } from '../define.js';
 /** The prune-channels pass's options, as a recipe writes them (defaults are added from defaultOptions). */
 export const schema: OptionsSchema = {
   description:
-    "Structured pruning: removes whole output channels (filters) of Conv2D layers and units of Dense layers, ranked by importance, and rewires every layer that reads them: the following BatchNormalization (gamma, beta, moving statistics), DepthwiseConv2D kernels and biases (a depthwise layer's channels follow its input), the next Conv2D's input channels, Dense inputs after GlobalAveragePooling2D or Flatten (channel-fastest NHWC order). Tensors summed by an Add (residual connections) are pruned as one group with one shared selection by importance summed over the group. The model's output layer, and channels read by a layer the pass cannot rewire (Concatenate, Reshape, ...), are never pruned; such groups are listed as skipped with the reason. The result is an ordinary, smaller layers model that stock TF.js loads: fewer parameters, MACs and latency. Pure JS, no TF.js; its output is float32. Follow it with a finetune.",
+    "Structured pruning: removes whole output channels (filters) of Conv2D layers and units of Dense layers, ranked by importance, and rewires every layer that reads them: the following BatchNormalization (gamma, beta, moving statistics), DepthwiseConv2D kernels and biases (a depthwise layer's channels follow its input), the next Conv2D's input channels, Dense inputs after GlobalAveragePooling2D or Flatten (channel-fastest NHWC order). Tensors summed by an Add (residual connections) are pruned as one group with one shared selection by importance summed over the group. The model's output layer, and channels read by a layer the pass cannot rewire (Concatenate, Reshape, ...), are never pruned; such groups are listed as skipped with the reason. The result is an ordinary, smaller model that stock TF.js loads: fewer parameters, MACs and latency. On graph models the roots are Conv2D and MatMul nodes (fused or not) and their channels are followed through bias, FusedBatchNorm, activations, Pad, pooling, spatial Mean, depthwise convolutions and AddV2 groups; a root whose channels reach another op (ConcatV2, Reshape, ...) is skipped with the node and op named. Pure JS, no TF.js; its output is float32. Follow it with a finetune.",
   type: 'object',
   additionalProperties: false,
   required: ['sparsity'],
@@ -33,7 +33,7 @@ export const schema: OptionsSchema = {
     },
     layers: {
       description:
-        'Names of the Conv2D / Dense layers to prune, exactly as in model.json (a layer in an Add group prunes its whole group). A name the model lacks, a layer of another class (a DepthwiseConv2D follows the layer feeding it) or a layer whose channels cannot be removed (the output layer, ...) is an error naming why. Default: every prunable layer; the others are listed as skipped with the reason.',
+        'Names of the Conv2D / Dense layers (graph models: Conv2D / MatMul nodes) to prune, exactly as in model.json (a layer in an Add group prunes its whole group). A name the model lacks, a layer of another class (a DepthwiseConv2D follows the layer feeding it) or a layer whose channels cannot be removed (the output layer, ...) is an error naming why. Default: every prunable layer; the others are listed as skipped with the reason.',
       type: 'array',
       minItems: 1,
       uniqueItems: true,

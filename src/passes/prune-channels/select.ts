@@ -82,7 +82,10 @@ export function selectGroups(
  * The options a group is pruned with, or the root an override skips (a group's channels go together or not
  * at all). Roots that disagree: the smallest sparsity wins, as it removes least; the first root on a tie.
  */
-function groupOptions(g: Group, layerOptions: LayerOptions<PruneChannelsOptions>): PruneChannelsOptions | string {
+export function groupOptions(
+  g: Group,
+  layerOptions: LayerOptions<PruneChannelsOptions>,
+): PruneChannelsOptions | string {
   let best: PruneChannelsOptions | undefined;
   for (const root of g.roots) {
     const o = layerOptions(root);
@@ -135,7 +138,7 @@ function prunableRoots(groups: readonly Group[], criterion?: ChannelCriterion, t
     .flatMap((g) => g.roots);
 }
 
-function listNames(names: readonly string[]): string {
+export function listNames(names: readonly string[]): string {
   if (names.length === 0) return 'none';
   const shown = names.slice(0, 12).join(', ');
   return names.length > 12 ? `${shown} and ${names.length - 12} more` : shown;

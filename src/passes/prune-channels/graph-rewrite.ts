@@ -1,0 +1,150 @@
+/**
+ * The surgery on a graph model: every constant the analysis recorded (filters, biases, batch-norm parameters,
+ * PReLU slopes, depthwise filters, the next filter's input channels) keeps the entries of the kept channels; the
+ * Const nodes' shapes and the `_input_shapes` the converter leaves on fused ops follow. Nodes keep their names
+ * and inputs, so nothing else in the graph changes; constants it does not touch keep their stored bytes, and
+ * sliced ones the converter stored uint8, uint16 or float16 keep that form (their kept elements, as stored).
+ */
+import { concatBytes, weightByteLength, type GraphNode, type StoredModel, type WeightSpec } from '../../model/index.js';
+import type { GraphAnalysis, GraphConst } from './graph-analyse.js';
+import { dataInputs } from './graph-nodes.js';
+
+type Elements = Float32Array | Uint8Array | Uint16Array;
+
+interface Sliced {
+  shape: number[];
+  values: Elements;
+}
+
+/** The converter's own stored forms, whose elements are sliced as stored (same min and scale: the same values). */
+const NATIVE = new Set(['uint8', 'uint16', 'float16']);
+
+/** The model with each space's kept channels (`keepOf`: canonical space → kept channels) sliced out of its constants. */
+export function rewriteGraph(
+  model: StoredModel,
+  analysis: GraphAnalysis,
+  consts: ReadonlyMap<string, GraphConst>,
+  keepOf: ReadonlyMap<number, number[]>,
+): StoredModel {
+  const expand = (kept: readonly number[], factor: number): number[] =>
+    factor === 1 ? [...kept] : kept.flatMap((c) => Array.from({ length: factor }, (_, r) => c * factor + r));
+  const stored = new Map<string, { spec: WeightSpec; bytes: Uint8Array }>();
+  let at = 0;
+  for (const spec of model.weightSpecs) {
+    const length = weightByteLength(spec);
+    stored.set(spec.name, { spec, bytes: model.weightData.subarray(at, at + length) });
+    at += length;
+  }
+  // A tensor the source stored uint8, uint16 or float16 keeps that form: its elements are sliced as stored.
+  const elements = (name: string): Elements => {
+    const { spec, bytes } = stored.get(name)!;
+    const q = spec.quantization?.dtype;
+    if (q === undefined || !NATIVE.has(q)) return consts.get(name)!.values as Float32Array;
+    if (q === 'uint8') return bytes;
+    const copy = bytes.slice();
+    return new Uint16Array(copy.buffer, 0, copy.byteLength / 2);
+  };
+  const changed = new Map<string, Sliced>();
+  for (const e of analysis.edits) {
+    const kept = keepOf.get(analysis.find(e.space));
+    if (!kept) continue;
+    const current = changed.get(e.weight) ?? { shape: consts.get(e.weight)!.shape, values: elements(e.weight) };
+    changed.set(e.weight, sliceAxis(current, e.axis, expand(kept, e.factor)));
+  }
+
+  const topology = model.json.modelTopology as { node: GraphNode[] };
+  const byName = new Map(topology.node.map((n) => [n.name, n]));
+  const constBehind = (name: string): string | undefined => {
+    for (let hops = 0, n = byName.get(name); n && hops < 64; hops++, n = byName.get(dataInputs(n)[0]?.node ?? '')) {
+      if (n.op === 'Const') return n.name;
+      if (n.op !== 'Identity') return undefined;
+    }
+    return undefined;
+  };
+  const width = (input: string): number | undefined => {
+    const t = analysis.layouts.get(input);
+    const kept = t && keepOf.get(analysis.find(t.space));
+    return kept && kept.length * t.factor;
+  };
+  const dims = (shape: readonly number[]) => ({ dim: shape.map((size) => ({ size: String(size) })) });
+  const node = topology.node.map((n): GraphNode => {
+    const sliced = n.op === 'Const' ? changed.get(n.name) : undefined;
+    if (sliced) {
+      const value = n.attr?.value as { tensor?: Record<string, unknown> } | undefined;
+      if (!value?.tensor) return n;
+      return {
+        ...n,
+        attr: { ...n.attr, value: { ...value, tensor: { ...value.tensor, tensorShape: dims(sliced.shape) } } },
+      };
+    }
+    // The shapes Grappler recorded of a fused op's inputs: the widths of pruned tensors and constants change.
+    const recorded = (n.attr?._input_shapes as { list?: { shape?: { dim?: { size?: string }[] }[] } } | undefined)?.list
+      ?.shape;
+    if (!Array.isArray(recorded)) return n;
+    let touched = false;
+    const shapes = dataInputs(n).map((input, i) => {
+      const old = recorded[i];
+      if (old === undefined) return old;
+      const k = constBehind(input.node);
+      const s = k === undefined ? undefined : changed.get(k);
+      if (s) {
+        touched = true;
+        return dims(s.shape);
+      }
+      const w = input.port === 0 ? width(input.node) : undefined;
+      const last = old.dim?.at(-1);
+      if (w === undefined || !old.dim || last === undefined || !(Number(last.size) > 0)) return old;
+      touched = true;
+      return { ...old, dim: [...old.dim.slice(0, -1), { ...last, size: String(w) }] };
+    });
+    if (!touched) return n;
+    const list = [...shapes, ...recorded.slice(shapes.length)];
+    return { ...n, attr: { ...n.attr, _input_shapes: { list: { shape: list } } } };
+  });
+
+  const specs: WeightSpec[] = [];
+  const chunks: Uint8Array[] = [];
+  let off = 0;
+  for (const spec of model.weightSpecs) {
+    const length = weightByteLength(spec);
+    const stored = model.weightData.subarray(off, off + length);
+    off += length;
+    const s = changed.get(spec.name);
+    if (!s) {
+      specs.push(spec);
+      chunks.push(stored);
+      continue;
+    }
+    if (s.values instanceof Float32Array) {
+      const { quantization: _q, ...plain } = spec;
+      specs.push({ ...plain, shape: s.shape, dtype: 'float32' });
+    } else specs.push({ ...spec, shape: s.shape });
+    chunks.push(new Uint8Array(s.values.buffer, s.values.byteOffset, s.values.byteLength));
+  }
+  return {
+    ...model,
+    json: { ...model.json, modelTopology: { ...topology, node } },
+    weightSpecs: specs,
+    weightData: concatBytes(chunks),
+  };
+}
+
+/** Keeps the entries `keep` of axis `axis`. */
+function sliceAxis(w: Sliced, axis: number, keep: readonly number[]): Sliced {
+  const { shape, values } = w;
+  const dim = shape[axis]!;
+  const outer = shape.slice(0, axis).reduce((x, y) => x * y, 1);
+  const inner = shape.slice(axis + 1).reduce((x, y) => x * y, 1);
+  const out = new (values.constructor as new (n: number) => Elements)(outer * keep.length * inner);
+  let o = 0;
+  for (let i = 0; i < outer; i++) {
+    for (const k of keep) {
+      const from = (i * dim + k) * inner;
+      out.set(values.subarray(from, from + inner), o);
+      o += inner;
+    }
+  }
+  const next = [...shape];
+  next[axis] = keep.length;
+  return { shape: next, values: out };
+}
