@@ -46,7 +46,7 @@ export function emptyPassMessage(f: EmptyPassFacts): string {
     );
   const names = f.input.weightSpecs.map((w) => w.name);
   why.push(
-    `the model's ${names.length} weight${names.length === 1 ? ' is' : 's are'} ${names.length ? `named like ${quoteSome(names)}` : 'none'}${modelKind(f.input.json) === 'graph' ? ' (a graph model: passes find kernels by Keras weight names ending in /kernel, which converter output may not use)' : ''}`,
+    `the model's ${names.length} weight${names.length === 1 ? ' is' : 's are'} ${names.length ? `named like ${quoteSome(names)}` : 'none'}${modelKind(f.input.json) === 'graph' ? ' (a graph model: passes find kernels by the ops that read them: Conv2D, depthwise, MatMul and their fused forms)' : ''}`,
   );
   return `the ${f.pass} pass at ${f.at} ${EmptyPassError.PHRASE} (0 of ${f.changes.totalTensors} tensors): ${why.join('; ')}. A pass asked to change weights that changes none would build a model that is not what the recipe says. Check its options and the override blocks that configure it, or remove the pass.`;
 }
