@@ -7,6 +7,7 @@
  *  - depthwise convolutions: filter, bias and slopes are sliced (channel c·m + j of multiplier m), and the space
  *    continues through them;
  *  - activations, Identity, pooling and resizing, Pad without channel padding, reductions over other axes;
+ *  - a Squeeze or Reshape that only drops size-1 axes before the channels (./graph-flatten.ts): [b, 1, 1, C] → [b, C];
  * and ends where a Conv2D's filter (input channels) or a MatMul's weight rows read it. Element-wise ops of two
  * followed tensors (AddV2 of a residual connection) tie their spaces into one group, pruned with one selection.
  * Anything else reading a space, a shared constant, or a model output blocks its group, with the reason.
@@ -14,11 +15,21 @@
 import { boolAttr, elementCount, type GraphNode } from '../../model/index.js';
 import type { Group } from './analyse.js';
 import {
+  recordedUnitAxes,
+  reshapeLayout,
+  spatial,
+  squeezeLayout,
+  withUnit,
+  type ShapeEdit,
+  type SqueezeEdit,
+} from './graph-flatten.js';
+import {
   BATCH_NORM_OPS,
   dataInputs,
   DEPTHWISE_OPS,
   ELEMENTWISE_OPS,
   fusedArgs,
+  inlineInts,
   intAttr,
   KEEP_OPS,
   notNhwc,
@@ -28,7 +39,10 @@ import {
   REDUCE_OPS,
   ROOT_OPS,
   topologicalOrder,
+  type GraphLayout,
 } from './graph-nodes.js';
+
+export type { GraphLayout } from './graph-nodes.js';
 
 /** The ops a space is followed through (others block it). */
 const FOLLOWED = [
@@ -39,7 +53,7 @@ const FOLLOWED = [
   PAD_OPS,
   REDUCE_OPS,
   ELEMENTWISE_OPS,
-  new Set(['BiasAdd', 'Prelu']),
+  new Set(['BiasAdd', 'Prelu', 'Squeeze', 'Reshape']),
 ];
 
 /** A constant of the graph (a manifest entry): its shape, dtype and (decoded) values. */
@@ -47,13 +61,6 @@ export interface GraphConst {
   shape: number[];
   dtype: string;
   values: Float32Array | Int32Array | Uint8Array;
-}
-
-/** How a tensor's channels relate to a space of n channels: channel s·factor + r (r < factor), on the last axis. */
-export interface GraphLayout {
-  space: number;
-  factor: number;
-  rank: number;
 }
 
 /** A constant sliced along `axis` when its space loses channels: entries c·factor + r of each kept channel c. */
@@ -68,6 +75,9 @@ export interface GraphEdit {
 export interface GraphAnalysis {
   groups: Group[];
   edits: GraphEdit[];
+  /** Reshape shape constants and Squeeze dims that change with a space's channel count. */
+  shapes: ShapeEdit[];
+  squeezes: SqueezeEdit[];
   find(space: number): number;
   /** Node → the layout of its output, for nodes that carry a space. */
   layouts: Map<string, GraphLayout>;
@@ -107,22 +117,35 @@ export function analyseGraph(
   const byName = new Map(nodes.map((n) => [n.name, n]));
   const readers = new Map<string, GraphNode[]>();
   for (const n of nodes) for (const i of dataInputs(n)) readers.set(i.node, [...(readers.get(i.node) ?? []), n]);
-  /** The constant a node's input is, through Identity nodes, and whether nothing else reads it. */
-  const constOf = (node: GraphNode, input: number): { weight: string; shared: boolean } | undefined => {
+  /** The Const node a node's input is, through Identity nodes, and whether nothing else reads it. */
+  const constNodeOf = (node: GraphNode, input: number): { weight: string; shared: boolean } | undefined => {
     let name = dataInputs(node)[input]?.node;
     let shared = false;
     for (let hops = 0; name !== undefined && hops < 64; hops++) {
       const n = byName.get(name);
       if (!n) return undefined;
       shared ||= (readers.get(name)?.length ?? 0) > 1;
-      if (n.op === 'Const') return consts.has(name) ? { weight: name, shared } : undefined;
+      if (n.op === 'Const') return { weight: name, shared };
       if (n.op !== 'Identity') return undefined;
       name = dataInputs(n)[0]?.node;
     }
     return undefined;
   };
+  /** The same, for a constant of the weights manifest. */
+  const constOf = (node: GraphNode, input: number) => {
+    const c = constNodeOf(node, input);
+    return c && consts.has(c.weight) ? c : undefined;
+  };
+  /** A shape constant's values: int32 in the manifest, or written in its Const node. */
+  const shapeValues = (name: string): number[] | undefined => {
+    const k = consts.get(name);
+    if (k) return k.dtype === 'int32' ? [...k.values] : undefined;
+    return inlineInts(byName.get(name)!);
+  };
   const layouts = new Map<string, GraphLayout>();
   const edits: GraphEdit[] = [];
+  const shapes: ShapeEdit[] = [];
+  const squeezes: SqueezeEdit[] = [];
   const kernels = new Map<string, { weight: string; inner: number }>();
   /** Slices input `input` of `node` along `axis` with space `space`; the reason it cannot, or undefined. */
   const edit = (node: GraphNode, input: number, axis: number, space: number, factor: number): string | undefined => {
@@ -239,7 +262,28 @@ export function analyseGraph(
       continue;
     }
     if (KEEP_OPS.has(op)) {
-      layouts.set(node.name, t);
+      layouts.set(node.name, op.startsWith('Resize') ? spatial(t) : t);
+      continue;
+    }
+    if (op === 'Squeeze' || op === 'Reshape') {
+      const known = withUnit(t, recordedUnitAxes(byName.get(ins[0]!.node), ins[0]!.port, t.rank));
+      const width = sizes[t.space]! * t.factor;
+      const shape = op === 'Reshape' ? constNodeOf(node, 1) : undefined;
+      const r =
+        op === 'Squeeze'
+          ? squeezeLayout(node, known, width)
+          : reshapeLayout(known, width, shape && shapeValues(shape.weight));
+      if (typeof r === 'string') {
+        block(t.space, readBy(`which may move its channels: ${r}`));
+        continue;
+      }
+      const out = r.layout;
+      if (r.dims) squeezes.push({ node: node.name, dims: r.dims, space: t.space });
+      if (shape) {
+        if (shape.shared) block(t.space, `its shape constant ${shape.weight} is also read by other nodes`);
+        shapes.push({ node: node.name, weight: shape.weight, index: out.rank - 1, space: t.space, factor: t.factor });
+      }
+      layouts.set(node.name, out);
       continue;
     }
     if (POOL_OPS.has(op)) {
@@ -247,7 +291,7 @@ export function analyseGraph(
       if (format !== undefined) block(t.space, readBy(`which is ${format}`));
       else if (intAttr(node, 'ksize')?.[3] !== 1 || intAttr(node, 'strides')?.[3] !== 1)
         block(t.space, readBy('whose window spans channels'));
-      layouts.set(node.name, t);
+      layouts.set(node.name, spatial(t));
       continue;
     }
     if (PAD_OPS.has(op)) {
@@ -256,7 +300,7 @@ export function analyseGraph(
       const last = p && p.shape.length === 2 ? [...p.values.slice(p.values.length - 2)] : undefined;
       if (!last || last.some((x) => x !== 0)) block(t.space, readBy('which pads the channels (or pads by a tensor)'));
       else if (op === 'PadV2') fail(channelConst(node, 2, t), t.space);
-      layouts.set(node.name, t);
+      layouts.set(node.name, spatial(t));
       continue;
     }
     if (REDUCE_OPS.has(op)) {
@@ -267,7 +311,11 @@ export function analyseGraph(
         block(t.space, readBy('which reduces over the channels (or over axes given by a tensor)'));
         continue;
       }
-      layouts.set(node.name, { ...t, rank: boolAttr(node, 'keep_dims') ? t.rank : t.rank - norm.size });
+      // keep_dims: the reduced axes are size 1 (a Squeeze or Reshape after it may drop them).
+      const keep = boolAttr(node, 'keep_dims');
+      const unit = (t.unit ?? []).filter((a) => !norm.has(a)).map((a) => a - [...norm].filter((d) => d < a).length);
+      const reduced = { space: t.space, factor: t.factor, rank: keep ? t.rank : t.rank - norm.size };
+      layouts.set(node.name, keep ? withUnit(t, [...norm]) : withUnit(reduced, unit));
       continue;
     }
     if (ELEMENTWISE_OPS.has(op)) {
@@ -282,7 +330,9 @@ export function analyseGraph(
       });
       for (const x of tracked) union(first.space, x.space);
       if (tracked.length > 1) merges[find(first.space)]!.push(node.name);
-      layouts.set(node.name, first);
+      // Size 1 only where every followed operand is (a constant operand is per-channel or scalar).
+      const unit = (first.unit ?? []).filter((a) => tracked.every((x) => x.unit?.includes(a)));
+      layouts.set(node.name, withUnit(spatial(first), unit));
       continue;
     }
   }
@@ -306,7 +356,7 @@ export function analyseGraph(
     if (new Set(g.spaces.map((s) => sizes[s]!)).size > 1 && !g.blocked.length)
       g.blocked.push(`its nodes ${g.roots.join(', ')} have different channel counts`);
   }
-  return { groups, edits, find, layouts, kernels, gammas: gammasOf(kernels, readers, constOf) };
+  return { groups, edits, shapes, squeezes, find, layouts, kernels, gammas: gammasOf(kernels, readers, constOf) };
 }
 
 /** Each root's FusedBatchNorm scale, when the batch norm is the only reader of it (or of its one BiasAdd). */

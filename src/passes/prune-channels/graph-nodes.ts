@@ -52,6 +52,17 @@ export const REDUCE_OPS = new Set(['Mean', 'Sum', 'Max', 'Min', 'Prod']);
 /** Element-wise ops of two tensors: both must keep the same channels (a group), or one is a constant. */
 export const ELEMENTWISE_OPS = new Set(['Add', 'AddV2', 'AddN', 'Sub', 'Mul', 'RealDiv', 'Maximum', 'Minimum']);
 
+/**
+ * How a tensor's channels relate to a space of n channels: channel s·factor + r (r < factor), on the last axis.
+ * `unit`: axes before the channels known to be size 1 (a reduction with keep_dims, the converter's `_output_shapes`).
+ */
+export interface GraphLayout {
+  space: number;
+  factor: number;
+  rank: number;
+  unit?: readonly number[];
+}
+
 /** A data input of a node: the producing node and which of its outputs. */
 export interface Input {
   node: string;
@@ -70,6 +81,18 @@ export function dataInputs(node: GraphNode): Input[] {
 export function intAttr(node: GraphNode, name: string): number[] | undefined {
   const list = (node.attr?.[name] as { list?: { i?: unknown[] } } | undefined)?.list?.i;
   return Array.isArray(list) ? list.map(Number) : undefined;
+}
+
+/** The values of a Const node's int32 tensor written in the node itself (`intVal` or `tensorContent`), if any. */
+export function inlineInts(node: GraphNode): number[] | undefined {
+  const t = (
+    node.attr?.value as { tensor?: { dtype?: unknown; intVal?: unknown; tensorContent?: unknown } } | undefined
+  )?.tensor;
+  if (t?.dtype !== 'DT_INT32') return undefined;
+  if (Array.isArray(t.intVal)) return t.intVal.map(Number);
+  if (typeof t.tensorContent !== 'string') return undefined;
+  const bytes = Buffer.from(t.tensorContent, 'base64');
+  return [...new Int32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength))];
 }
 
 /** The node's `data_format` when it is not NHWC (absent means NHWC), for the reason it blocks. */

@@ -3,11 +3,14 @@
  * PReLU slopes, depthwise filters, the next filter's input channels) keeps the entries of the kept channels; the
  * Const nodes' shapes and the `_input_shapes` the converter leaves on fused ops follow. Nodes keep their names
  * and inputs, so nothing else in the graph changes; constants it does not touch keep their stored bytes, and
- * sliced ones the converter stored uint8, uint16 or float16 keep that form (their kept elements, as stored).
+ * sliced ones the converter stored uint8, uint16 or float16 keep that form (their kept elements, as stored). A
+ * Reshape's shape constant that names a pruned width gets the new width (in the manifest or in its Const node), a
+ * Squeeze without squeeze_dims gets them written out (so that one kept channel is not squeezed too), and the
+ * `_output_shapes` the converter may leave on a node carrying a pruned tensor say its new width.
  */
 import { concatBytes, weightByteLength, type GraphNode, type StoredModel, type WeightSpec } from '../../model/index.js';
 import type { GraphAnalysis, GraphConst } from './graph-analyse.js';
-import { dataInputs } from './graph-nodes.js';
+import { dataInputs, inlineInts } from './graph-nodes.js';
 
 type Elements = Float32Array | Uint8Array | Uint16Array;
 
@@ -66,23 +69,48 @@ export function rewriteGraph(
     const kept = t && keepOf.get(analysis.find(t.space));
     return kept && kept.length * t.factor;
   };
+  // Reshape shape constants and Squeeze dims of pruned spaces (./graph-flatten.ts).
+  const shapes = new Map<string, Int32Array>();
+  for (const e of analysis.shapes) {
+    const kept = keepOf.get(analysis.find(e.space));
+    if (!kept) continue;
+    const values = Int32Array.from(consts.get(e.weight)?.values ?? inlineInts(byName.get(e.weight)!) ?? []);
+    values[e.index] = kept.length * e.factor;
+    shapes.set(e.weight, values);
+  }
+  const squeezes = new Map(
+    analysis.squeezes.filter((e) => keepOf.has(analysis.find(e.space))).map((e) => [e.node, e.dims]),
+  );
   const dims = (shape: readonly number[]) => ({ dim: shape.map((size) => ({ size: String(size) })) });
-  const node = topology.node.map((n): GraphNode => {
+  const withTensor = (n: GraphNode, edit: Record<string, unknown>): GraphNode => {
+    const value = n.attr?.value as { tensor?: Record<string, unknown> } | undefined;
+    if (!value?.tensor) return n;
+    return { ...n, attr: { ...n.attr, value: { ...value, tensor: { ...value.tensor, ...edit } } } };
+  };
+  const node = topology.node.map((n) => withOutputShapes(rewired(n), width(n.name)));
+  function rewired(n: GraphNode): GraphNode {
     const sliced = n.op === 'Const' ? changed.get(n.name) : undefined;
-    if (sliced) {
-      const value = n.attr?.value as { tensor?: Record<string, unknown> } | undefined;
-      if (!value?.tensor) return n;
-      return {
-        ...n,
-        attr: { ...n.attr, value: { ...value, tensor: { ...value.tensor, tensorShape: dims(sliced.shape) } } },
-      };
+    if (sliced) return withTensor(n, { tensorShape: dims(sliced.shape) });
+    const shape = n.op === 'Const' && !consts.has(n.name) ? shapes.get(n.name) : undefined;
+    if (shape) {
+      const t = (n.attr?.value as { tensor?: { intVal?: unknown } } | undefined)?.tensor;
+      const bytes = new Uint8Array(shape.buffer);
+      return withTensor(
+        n,
+        Array.isArray(t?.intVal) ? { intVal: [...shape] } : { tensorContent: Buffer.from(bytes).toString('base64') },
+      );
+    }
+    const squeeze = squeezes.get(n.name);
+    if (squeeze) {
+      const { axis: _axis, ...attr } = n.attr ?? {};
+      return { ...n, attr: { ...attr, squeeze_dims: { list: { i: squeeze.map(String) } } } };
     }
     // The shapes Grappler recorded of a fused op's inputs: the widths of pruned tensors and constants change.
     const recorded = (n.attr?._input_shapes as { list?: { shape?: { dim?: { size?: string }[] }[] } } | undefined)?.list
       ?.shape;
     if (!Array.isArray(recorded)) return n;
     let touched = false;
-    const shapes = dataInputs(n).map((input, i) => {
+    const inputShapes = dataInputs(n).map((input, i) => {
       const old = recorded[i];
       if (old === undefined) return old;
       const k = constBehind(input.node);
@@ -98,9 +126,9 @@ export function rewriteGraph(
       return { ...old, dim: [...old.dim.slice(0, -1), { ...last, size: String(w) }] };
     });
     if (!touched) return n;
-    const list = [...shapes, ...recorded.slice(shapes.length)];
+    const list = [...inputShapes, ...recorded.slice(inputShapes.length)];
     return { ...n, attr: { ...n.attr, _input_shapes: { list: { shape: list } } } };
-  });
+  }
 
   const specs: WeightSpec[] = [];
   const chunks: Uint8Array[] = [];
@@ -109,6 +137,13 @@ export function rewriteGraph(
     const length = weightByteLength(spec);
     const stored = model.weightData.subarray(off, off + length);
     off += length;
+    const ints = shapes.get(spec.name);
+    if (ints) {
+      const { quantization: _q, ...plain } = spec;
+      specs.push({ ...plain, dtype: 'int32' });
+      chunks.push(new Uint8Array(ints.buffer));
+      continue;
+    }
     const s = changed.get(spec.name);
     if (!s) {
       specs.push(spec);
@@ -147,4 +182,18 @@ function sliceAxis(w: Sliced, axis: number, keep: readonly number[]): Sliced {
   const next = [...shape];
   next[axis] = keep.length;
   return { shape: next, values: out };
+}
+
+/** The node with the width of its first output's last axis, as the converter recorded it, set to `width`. */
+function withOutputShapes(n: GraphNode, width: number | undefined): GraphNode {
+  const recorded = (n.attr?._output_shapes as { list?: { shape?: { dim?: { size?: string }[] }[] } } | undefined)?.list
+    ?.shape;
+  const first = Array.isArray(recorded) ? recorded[0] : undefined;
+  const last = first?.dim?.at(-1);
+  if (width === undefined || !first?.dim || last === undefined || !(Number(last.size) > 0)) return n;
+  const shape = [
+    { ...first, dim: [...first.dim.slice(0, -1), { ...last, size: String(width) }] },
+    ...recorded!.slice(1),
+  ];
+  return { ...n, attr: { ...n.attr, _output_shapes: { list: { shape } } } };
 }
