@@ -41,16 +41,26 @@ FusedBatchNorm (V2, V3: scale, offset, mean and variance are sliced), Prelu, act
 MaxPool/AvgPool, resizing, Pad and MirrorPad that pad no channels, reductions over other axes (a Mean over H and
 W, with or without \`keep_dims\`), element-wise ops with a scalar or per-channel constant, and depthwise
 convolutions (\`FusedDepthwiseConv2dNative\`, \`DepthwiseConv2dNative\`: filter, bias and slopes sliced, and
-followed on), to the next Conv2D's filter (input channels) or MatMul's weight rows. AddV2, Add, Sub, Mul,
-Maximum and Minimum of two followed tensors tie their roots into one group, as Add does above. A root is skipped
-with the node and op named when its channels reach anything else (ConcatV2, Reshape, Squeeze, Transpose,
-StridedSlice, Softmax, a reduction over the channels, a control-flow op, an op mcbuild does not know), a
+followed on), to the next Conv2D's filter (input channels) or MatMul's weight rows. A classifier head's Squeeze
+or Reshape is followed where it provably keeps the channels, in order, on the last axis: a Squeeze of axes other
+than the channels (\`squeeze_dims\` [1, 2] after a Mean over H and W with \`keep_dims\`: Keras'
+GlobalAveragePooling2D(keepdims=True), or tf.reduce_mean with keepdims then tf.squeeze), a Squeeze without
+\`squeeze_dims\` or a Reshape by a constant shape [-1, C] of a tensor known to be [batch, 1, 1, C] (after such a
+Mean, or where the converter's \`_output_shapes\` record a 1×1 map: a Flatten after pooling to 1×1). The
+Reshape's shape constant (in the weights manifest or written in its Const node) gets the new C, and a Squeeze
+without \`squeeze_dims\` gets them written out, so that a single kept channel is not squeezed too. Any other
+Squeeze or Reshape (one that may mix channels with spatial positions, [b, 2, 2, C] → [b, 4C]) blocks the root
+with the reason. AddV2, Add, Sub, Mul, Maximum and Minimum of two followed tensors tie their roots into one
+group, as Add does above. A root is skipped with the node and op named when its channels reach anything else
+(ConcatV2, such a Squeeze or Reshape, Transpose, StridedSlice, Softmax, a reduction over the channels, a
+control-flow op, an op mcbuild does not know), a
 constant that is not per-channel or that other nodes read too, another output of a node (a batch norm's
 statistics) or a graph output; a graph where nothing can be pruned fails the step (exit 2) with those reasons.
 Override blocks and \`layers\` name nodes (by name, glob, regex, or \`ops: [Conv2D]\`, which matches
 \`_FusedConv2D\` too), and \`bn-gamma\` reads the scale of a FusedBatchNorm right after the root (through its
 BiasAdd). Nodes keep their names and inputs; the sliced constants change shape in the manifest and their Const
-nodes, and so do the shapes Grappler recorded on fused ops (\`_input_shapes\`). Constants the converter stored uint8, uint16 or
+nodes, and so do the shapes Grappler recorded on fused ops (\`_input_shapes\`) and the converter on nodes
+(\`_output_shapes\`). Constants the converter stored uint8, uint16 or
 float16 are sliced as stored and keep that form. The result loads with stock
 \`tf.loadGraphModel\`.
 
