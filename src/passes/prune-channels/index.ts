@@ -3,7 +3,8 @@
  * that reads them (docs/passes.md, from ./docs.ts). Pure weight arithmetic, no TF.js: options (./options.ts),
  * the channel spaces and the groups merges make of them (./analyse.ts), which groups (./select.ts), how many
  * channels and which (./rank.ts), the surgery (./rewrite.ts), the pass on a stored model (./prune.ts). Graph
- * models: the same over the frozen graph's nodes (./graph-analyse.ts, ./graph-rewrite.ts, ./graph-prune.ts).
+ * models: the same over the frozen graph's nodes (./graph-analyse.ts with ./graph-nodes.ts and ./graph-flatten.ts,
+ * ./graph-rewrite.ts, ./graph-prune.ts).
  */
 import { definePass, optionsByLayer } from '../define.js';
 import { DOCS, STATS } from './docs.js';

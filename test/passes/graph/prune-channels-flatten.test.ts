@@ -130,11 +130,24 @@ describe('prune-channels through a classifier head', () => {
     });
   }
 
-  it('a Reshape whose shape constant is written in its Const node: the node gets the new width', () => {
-    const model = tinyHeadGraph('mean-reshape-inline');
-    const { model: out } = pruneModelChannels(model, options({ sparsity: 0.75 }), place);
-    expect(node(out, 'head/shape').attr!.value).toMatchObject({ tensor: { dtype: 'DT_INT32', intVal: [-1, 1] } });
-    expect(out.weightSpecs.find((s) => s.name === 'head/shape')).toBeUndefined();
+  it('a Reshape whose shape constant is written in its Const node (intVal or tensorContent) gets the new width', () => {
+    for (const form of ['intVal', 'tensorContent'] as const) {
+      const model = tinyHeadGraph('mean-reshape-inline');
+      const tensor = (node(model, 'head/shape').attr!.value as { tensor: Record<string, unknown> }).tensor;
+      if (form === 'tensorContent') {
+        delete tensor.intVal;
+        tensor.tensorContent = Buffer.from(Int32Array.from([-1, 4]).buffer).toString('base64');
+      }
+      const { model: out, stats } = pruneModelChannels(model, options({ sparsity: 0.75 }), place);
+      expect(stats.layersPruned).toBe(1);
+      const written = (node(out, 'head/shape').attr!.value as { tensor: Record<string, unknown> }).tensor;
+      const ints =
+        form === 'intVal'
+          ? written.intVal
+          : [...new Int32Array(Uint8Array.from(Buffer.from(written.tensorContent as string, 'base64')).buffer)];
+      expect([written.dtype, ints]).toEqual(['DT_INT32', [-1, 1]]);
+      expect(out.weightSpecs.find((s) => s.name === 'head/shape')).toBeUndefined();
+    }
   });
 
   it('one kept channel through a dimless Squeeze still reaches the MatMul as [batch, 1]', async () => {
