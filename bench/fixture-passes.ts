@@ -34,6 +34,7 @@ import {
   mobilenetV2Keras3,
   mobilenetV2Layers,
   nestedLayers,
+  nestedLayersKeras3,
   type ModelFixture,
 } from '../test/fixtures/models/index.js';
 import { loadOutput, runOneBatch } from '../test/fixtures/models/load.js';
@@ -50,6 +51,7 @@ export const FIXTURES: { name: string; make: () => Promise<ModelFixture>; firstC
   },
   { name: 'mobilenet-v2 layers, Keras 3', make: () => mobilenetV2Keras3(), firstConv: 'Conv1' },
   { name: 'nested layers, shared layer, 2 outputs', make: () => nestedLayers(), firstConv: 'enc_conv' },
+  { name: 'nested layers, Keras 3 form', make: () => nestedLayersKeras3(), firstConv: 'enc_conv' },
   {
     name: 'mobilenet-v2 graph',
     make: () => mobilenetV2Graph(),

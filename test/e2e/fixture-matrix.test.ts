@@ -1,11 +1,11 @@
 /**
  * Every pass on every converter-true fixture (test/fixtures/models), built in this process on label-free data:
- * layers models as Keras 2 (uint8-stored manifest), Keras 3 and a nested model with a shared layer, graph
- * models with fused ops, a detector (int32 input, four outputs, a While loop), an embedding and a graph with a
- * FusedBatchNorm. Each fixture runs two chains so that each pass that applies runs at least once; each result
- * loads in stock TF.js and runs a batch. `MCBUILD_MATRIX_TABLE=<file>` writes the fixture × chain table (exit
- * code, weight bytes in → out, fidelity); the fixture × pass table, each pass alone (too long for CI), is
- * bench/fixture-passes.ts's.
+ * layers models as Keras 2 (uint8-stored manifest), Keras 3 and a nested model with a shared layer (Keras 2 and
+ * Keras 3 forms), graph models with fused ops, a detector (int32 input, four outputs, a While loop), an embedding
+ * and a graph with a FusedBatchNorm. Each fixture runs two chains so that each pass that applies runs at least
+ * once; each result loads in stock TF.js and runs a batch. `MCBUILD_MATRIX_TABLE=<file>` writes the fixture ×
+ * chain table (exit code, weight bytes in → out, fidelity); the fixture × pass table, each pass alone (too long
+ * for CI), is bench/fixture-passes.ts's.
  */
 import { appendFileSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,6 +21,7 @@ import {
   mobilenetV2Keras3,
   mobilenetV2Layers,
   nestedLayers,
+  nestedLayersKeras3,
   type ModelFixture,
 } from '../fixtures/models/index.js';
 import { loadOutput, runOneBatch } from '../fixtures/models/load.js';
@@ -67,6 +68,10 @@ const CASES: Record<string, Case> = {
   // Structural passes need a flat model: the nested one gets the weight passes (the refusal is tested below).
   'nested layers, shared layer, two outputs': {
     make: () => nestedLayers(),
+    chains: [GRAPH_CHAINS[0], ['quantize: { dtype: int8, granularity: per-channel }']],
+  },
+  'nested layers, Keras 3 form': {
+    make: () => nestedLayersKeras3(),
     chains: [GRAPH_CHAINS[0], ['quantize: { dtype: int8, granularity: per-channel }']],
   },
   'mobilenet-v2 graph': { make: () => mobilenetV2Graph(), chains: GRAPH_CHAINS },
