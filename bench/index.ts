@@ -15,7 +15,7 @@
  *      slice read back from the cache
  *  10. the converter-true MobileNetV2 α=1.0 at 224×224, layers and graph: mcbuild's evaluator vs a bare loop, and
  *      the weight passes' MB/s on its fp32 weights (./mobilenet-v2.ts)
- *  11. only with MCBUILD_BENCH_FIXTURE_PASSES=1 (~7 minutes of real builds): every pass alone on every
+ *  11. only with MCBUILD_BENCH_FIXTURE_PASSES=1 (3 to 9 minutes of real builds): every pass alone on every
  *      converter-true fixture, as a markdown table (./fixture-passes.ts)
  */
 import { loadMnist } from '../src/data/mnist.js';
@@ -172,5 +172,5 @@ await benchMobilenetV2(log, (await loadEngine('wasm')).tf);
 if (process.env.MCBUILD_BENCH_FIXTURE_PASSES === '1') await benchFixturePasses(log);
 else
   log(
-    '\n11. every pass on every fixture: skipped (~7 min; MCBUILD_BENCH_FIXTURE_PASSES=1 npm run bench, or node dist/bench/fixture-passes.js)',
+    '\n11. every pass on every fixture: skipped (3 to 9 min; MCBUILD_BENCH_FIXTURE_PASSES=1 npm run bench, or node dist/bench/fixture-passes.js)',
   );
