@@ -7,7 +7,8 @@
  * the error's first line), weight bytes in → out, fidelity to the source model (worst output: cosine and
  * largest relative error everywhere, agreement and KL where an output is a distribution), whether the output
  * loads and runs, and what the pass changed or warned about. test/e2e/fixture-matrix.test.ts runs two pass
- * chains per fixture in CI; this runs each pass on its own, which is too long for CI (3 to 9 minutes on 2 cores, by load).
+ * chains per fixture in CI; this runs each pass on its own, which is too long for CI (3 to 9 minutes on 2
+ * cores, by load).
  *
  *   npm run build && node dist/bench/fixture-passes.js [table.md] [--only REGEX]
  *
