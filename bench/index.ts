@@ -15,6 +15,8 @@
  *      slice read back from the cache
  *  10. the converter-true MobileNetV2 α=1.0 at 224×224, layers and graph: mcbuild's evaluator vs a bare loop, and
  *      the weight passes' MB/s on its fp32 weights (./mobilenet-v2.ts)
+ *  11. only with MCBUILD_BENCH_FIXTURE_PASSES=1 (3 to 9 minutes of real builds): every pass alone on every
+ *      converter-true fixture, as a markdown table (./fixture-passes.ts)
  */
 import { loadMnist } from '../src/data/mnist.js';
 import { installedNativePackage } from '../src/engine/backend.js';
@@ -27,6 +29,7 @@ import { measureAccuracy } from '../src/metrics/accuracy.js';
 import type { Backend } from '../src/recipe/index.js';
 import { benchDataDecode } from './data-decode.js';
 import { benchDistributed } from './distributed.js';
+import { benchFixturePasses } from './fixture-passes.js';
 import { benchFoldBatchnorm } from './fold-batchnorm.js';
 import { benchMobilenetV2 } from './mobilenet-v2.js';
 import { benchPruneChannels } from './prune-channels.js';
@@ -166,3 +169,8 @@ await benchPruneChannels(log, (await loadEngine('wasm')).tf);
 await benchDistributed(log);
 await benchDataDecode(log, (await loadEngine('wasm')).tf);
 await benchMobilenetV2(log, (await loadEngine('wasm')).tf);
+if (process.env.MCBUILD_BENCH_FIXTURE_PASSES === '1') await benchFixturePasses(log);
+else
+  log(
+    '\n11. every pass on every fixture: skipped (3 to 9 min; MCBUILD_BENCH_FIXTURE_PASSES=1 npm run bench, or node dist/bench/fixture-passes.js)',
+  );

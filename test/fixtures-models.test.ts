@@ -4,10 +4,11 @@
  * tensorflowjs_converter writes (shards, quantization entries, fused-op attributes, Keras 3 configs).
  */
 import * as tf from '@tensorflow/tfjs';
-import { readFileSync, statSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadEngine } from '../src/engine/runtime.js';
+import { modelToFiles, readModelDir } from '../src/model/index.js';
 import {
   batchnormGraph,
   detectorGraph,
@@ -17,11 +18,15 @@ import {
   mobilenetV2Keras3,
   mobilenetV2Layers,
   nestedLayers,
+  nestedLayersKeras3,
   type ModelFixture,
 } from './fixtures/models/index.js';
-import { loadGraphFixture, loadLayersFixture } from './fixtures/models/load.js';
+import { folderHandler, loadGraphFixture, loadLayersFixture } from './fixtures/models/load.js';
+import { tempDir } from './helpers.js';
 import { mulberry32 } from '../src/util/random.js';
 
+const work = tempDir('mcbuild-fixtures-models-');
+afterAll(() => rmSync(work, { recursive: true, force: true }));
 beforeAll(async () => {
   await loadEngine((process.env.FIXTURE_BACKEND ?? 'wasm') as 'wasm');
 });
@@ -313,6 +318,43 @@ describe('detector and embedding fixtures', () => {
     expect(p.every((v) => Number.isFinite(v) && v >= 0)).toBe(true);
     expect(Math.max(...p)).toBeGreaterThan(0);
     tf.dispose([x, classes!, proj!]);
+    model.dispose();
+  });
+
+  it('nested model in Keras 3 form: calls of the nested model renumbered as Keras 2 does, then stock TF.js runs it', async () => {
+    const f = await nestedLayersKeras3();
+    const config = json(f).modelTopology.model_config.config;
+    // Keras 3 numbers the nested model's first call 0; Keras 2 (and TF.js) 1, its node 0 being its own build.
+    const proj = config.layers.find((l: Json) => l.name === 'proj');
+    expect(proj.inbound_nodes[0].args[0].config.keras_history).toEqual(['encoder', 0, 0]);
+    await expect(loadLayersFixture(tf, f)).rejects.toThrow();
+
+    // What mcbuild reads and writes is the Keras 2 form, reference for reference.
+    const { model: stored } = await readModelDir(f.modelJson);
+    const dir = join(work, 'nested-keras3');
+    mkdirSync(dir, { recursive: true });
+    for (const [name, bytes] of modelToFiles(stored)) writeFileSync(join(dir, name), bytes);
+    const written = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')).modelTopology.model_config.config;
+    const keras2 = json(await nestedLayers()).modelTopology.model_config.config;
+    const refs = (c: Json) => ({
+      inputs: c.input_layers,
+      outputs: c.output_layers,
+      calls: Object.fromEntries(c.layers.map((l: Json) => [l.name ?? l.config.name, l.inbound_nodes])),
+    });
+    expect(refs(written)).toEqual(refs(keras2));
+    const encoder = (c: Json) => c.layers.find((l: Json) => l.class_name === 'Functional').config;
+    expect(refs(encoder(written))).toEqual(refs(encoder(keras2)));
+
+    const model = await tf.loadLayersModel(folderHandler(tf, dir));
+    expect(model.outputNames).toEqual(f.outputs.map((o) => o.name));
+    const x = input(f.inputs[0]!.shape, 'float32', 2, 9);
+    const [classes, projected] = model.predict(x) as tf.Tensor[];
+    expect([classes!.shape, projected!.shape]).toEqual([
+      [2, 10],
+      [2, 32],
+    ]);
+    expectSpreadSoftmax((await classes!.data()) as Float32Array, 10);
+    tf.dispose([x, classes!, projected!]);
     model.dispose();
   });
 });

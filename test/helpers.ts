@@ -101,17 +101,5 @@ export function relativeError(a: Float32Array, b: Float32Array): number {
   return diff / scale;
 }
 
-/**
- * A .npy v1 file (C order) as NumPy writes it, so tests need no Python. `descr` is NumPy's dtype ('<f4', '<i4',
- * '|u1', '<i8'); `data` holds the values in that dtype.
- */
-export function npyBytes(descr: string, shape: readonly number[], data: ArrayBufferView): Uint8Array {
-  let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
-  header += ' '.repeat(63 - ((10 + header.length) % 64)) + '\n';
-  const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  const out = new Uint8Array(10 + header.length + bytes.length);
-  out.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, header.length & 0xff, header.length >> 8]);
-  out.set(Buffer.from(header, 'latin1'), 10);
-  out.set(bytes, 10 + header.length);
-  return out;
-}
+// The .npy writer lives with the fixtures so that bench/ (compiled from test/fixtures/models) shares it.
+export { npyBytes } from './fixtures/models/npy.js';

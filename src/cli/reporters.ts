@@ -11,6 +11,8 @@ import {
   renderJUnitError,
   renderStepSummary,
   thresholdAnnotations,
+  type JUnitBuild,
+  type JUnitFailedVariant,
 } from '../report/index.js';
 import { writeTextAtomic } from '../util/write.js';
 import type { CommandContext } from './command.js';
@@ -65,7 +67,16 @@ export async function writeCiReports(
   reporters: readonly Reporter[],
   seconds: readonly number[],
 ): Promise<void> {
-  const builds = set.results.map((r, i) => ({ report: r.report, seconds: seconds[i] ?? 0 }));
+  const builds: (JUnitBuild | JUnitFailedVariant)[] = set.results.map((r, i) => ({
+    report: r.report,
+    seconds: seconds[i] ?? 0,
+  }));
+  // A matrix variant that stopped with an error has no report: its suite says why, in the sweep's order.
+  const sweep = set.sweep;
+  if (sweep)
+    sweep.variants.forEach((v, i) => {
+      if (v.error !== undefined) builds.splice(i, 0, { recipe: sweep.recipe, variant: v.name, error: v.error });
+    });
   for (const rep of reporters) await writeTextAtomic(rep.path, renderJUnit(builds), 'JUnit report');
   const summary = process.env.GITHUB_STEP_SUMMARY;
   if (summary)

@@ -47,10 +47,19 @@ function convert(v: Json): Json {
     return typeof name === 'string' ? name : 'float32';
   }
   const out: Obj = {};
+  // A model's layers refer to one another by [layer, node, tensor]; calls of a nested model are renumbered.
+  const nested = nestedModels(v);
   for (const [k, x] of Object.entries(v)) {
     if (k === 'module' || k === 'registered_name' || k === 'build_config' || k === 'compile_config') continue;
-    if (k === 'inbound_nodes' && Array.isArray(x)) out[k] = x.map(inboundNode);
-    else if ((k === 'input_layers' || k === 'output_layers') && Array.isArray(x)) out[k] = tensorRefs(x);
+    if (k === 'layers' && nested.size > 0 && Array.isArray(x))
+      out[k] = x.map((layer) => {
+        const c = convert(layer);
+        if (isObj(c) && Array.isArray(c.inbound_nodes)) c.inbound_nodes = renumber(c.inbound_nodes, nested);
+        return c;
+      });
+    else if (k === 'inbound_nodes' && Array.isArray(x)) out[k] = x.map(inboundNode);
+    else if ((k === 'input_layers' || k === 'output_layers') && Array.isArray(x))
+      out[k] = renumber(tensorRefs(x), nested);
     else out[k] = convert(x);
   }
   if (out.class_name === 'InputLayer' && isObj(out.config) && 'batch_shape' in out.config) {
@@ -59,6 +68,40 @@ function convert(v: Json): Json {
   }
   if (out.class_name === 'Sequential' && isObj(out.config)) out.config = sequentialWithoutInputLayer(out.config);
   return out;
+}
+
+/**
+ * The layers of a model's config that are models themselves and were built on an input of their own. Keras 2
+ * (and TF.js) count that build as the nested model's node 0, so its first call in the outer model is node 1
+ * (Keras 2's functional.py, `_should_skip_first_node`); Keras 3 numbers the calls from 0. A Sequential counts
+ * only when it has an input (its InputLayer listed first), as in Keras 2.
+ */
+function nestedModels(config: Obj): Set<string> {
+  const names = new Set<string>();
+  if (!Array.isArray(config.layers)) return names;
+  for (const layer of config.layers as unknown[]) {
+    if (!isObj(layer) || !isObj(layer.config)) continue;
+    const name = layer.config.name ?? layer.name;
+    const layers = layer.config.layers;
+    const withInput = Array.isArray(layers) && isObj(layers[0]) && layers[0].class_name === 'InputLayer';
+    if (typeof name !== 'string') continue;
+    if (layer.class_name === 'Functional' || layer.class_name === 'Model') names.add(name);
+    else if (layer.class_name === 'Sequential' && withInput) names.add(name);
+  }
+  return names;
+}
+
+/** [layer, node, tensor, …] references (nested in lists) with a nested model's node index one higher. */
+function renumber(refs: unknown[], nested: ReadonlySet<string>): unknown[] {
+  if (nested.size === 0) return refs;
+  return refs.map((r: unknown) => {
+    if (!Array.isArray(r)) return r;
+    const ref = r as unknown[];
+    const [name, node] = ref;
+    if (typeof name === 'string' && typeof node === 'number')
+      return nested.has(name) ? [name, node + 1, ...ref.slice(2)] : ref;
+    return renumber(ref, nested);
+  });
 }
 
 /** Keras 3 writes one output or input as a bare [name, node, tensor]; Keras 2 as a list of them. */

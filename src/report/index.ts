@@ -16,7 +16,14 @@ export {
   type HtmlPage,
 } from './html/index.js';
 export { compareReports, renderComparison, type ReportComparison } from './compare.js';
-export { escapeXml, renderJUnit, renderJUnitError, suiteName, type JUnitBuild } from './junit.js';
+export {
+  escapeXml,
+  renderJUnit,
+  renderJUnitError,
+  suiteName,
+  type JUnitBuild,
+  type JUnitFailedVariant,
+} from './junit.js';
 export {
   appendStepSummary,
   escapeData,

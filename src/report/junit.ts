@@ -12,6 +12,13 @@ export interface JUnitBuild {
   seconds: number;
 }
 
+/** A variant of a matrix that stopped with an error (sweep.json's `error`): it has no report, only why. */
+export interface JUnitFailedVariant {
+  recipe: { name: string; file: string };
+  variant: string;
+  error: string;
+}
+
 /**
  * Text as XML 1.0 character data or attribute value: the five special characters escaped, characters XML 1.0
  * cannot hold (most C0 controls, lone surrogates, U+FFFE/U+FFFF) dropped, and in attributes tab, CR and LF
@@ -104,13 +111,43 @@ function testsuite(b: JUnitBuild): { xml: string; tests: number; failures: numbe
   return { xml, tests, failures };
 }
 
-/** The JUnit XML document for one or more builds (a matrix gives one suite per variant). */
-export function renderJUnit(builds: readonly JUnitBuild[]): string {
-  const suites = builds.map(testsuite);
-  const total = builds.reduce((s, b) => s + (Number.isFinite(b.seconds) ? b.seconds : 0), 0);
+/**
+ * A failed variant's suite: one <error> test case holding the message, so the CI's test view lists the variant
+ * and why it has no threshold results, rather than leaving it out.
+ */
+function failedSuite(v: JUnitFailedVariant): { xml: string; tests: number; failures: number; errors: number } {
+  const name = `${v.recipe.name} [${v.variant}]`;
+  const xml = [
+    `  <testsuite${attrs({ name, tests: 1, failures: 0, errors: 1, skipped: 0, time: '0', package: 'mcbuild' })}>`,
+    '    <properties>',
+    ...(
+      [
+        ['recipe', v.recipe.file],
+        ['recipe.name', v.recipe.name],
+        ['variant', v.variant],
+        ['verdict', 'fail'],
+      ] as const
+    ).map(([k, value]) => `      <property${attrs({ name: k, value })}/>`),
+    '    </properties>',
+    `    <testcase${attrs({ name: 'build', classname: `mcbuild.${name}`, time: '0' })}>`,
+    `      <error${attrs({ message: v.error, type: 'variant' })}>${escapeXml(`${v.error}\nrecipe: ${v.recipe.file}`)}</error>`,
+    '    </testcase>',
+    '  </testsuite>',
+  ].join('\n');
+  return { xml, tests: 1, failures: 0, errors: 1 };
+}
+
+/**
+ * The JUnit XML document for one or more builds: a matrix gives one suite per variant, in the sweep's order, a
+ * variant that stopped with an error included (an <error> test case).
+ */
+export function renderJUnit(builds: readonly (JUnitBuild | JUnitFailedVariant)[]): string {
+  const suites = builds.map((b) => ('report' in b ? { ...testsuite(b), errors: 0 } : failedSuite(b)));
+  const total = builds.reduce((s, b) => s + ('seconds' in b && Number.isFinite(b.seconds) ? b.seconds : 0), 0);
+  const sum = (k: 'tests' | 'failures' | 'errors') => suites.reduce((n, s) => n + s[k], 0);
   return [
     '<?xml version="1.0" encoding="UTF-8"?>',
-    `<testsuites${attrs({ name: 'mcbuild', tests: suites.reduce((n, s) => n + s.tests, 0), failures: suites.reduce((n, s) => n + s.failures, 0), errors: 0, skipped: 0, time: time(total) })}>`,
+    `<testsuites${attrs({ name: 'mcbuild', tests: sum('tests'), failures: sum('failures'), errors: sum('errors'), skipped: 0, time: time(total) })}>`,
     ...suites.map((s) => s.xml),
     '</testsuites>',
     '',

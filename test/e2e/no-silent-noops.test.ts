@@ -186,7 +186,7 @@ describe('a source stored uint8', () => {
       '  - quantize: { dtype: "${{ matrix.dtype }}" }',
       'matrix:\n  dtype: [int8, float16]\ngate: best\n',
     );
-    const out = await run([r.file]);
+    const out = await run([r.file, '--reporter', 'junit=sweep.xml']);
     expect(out.code, out.all).toBe(0); // gate: best, and the int8 variant passes (no thresholds)
     const sweep = JSON.parse(readFileSync(join(dir, 'out-sweep', 'sweep.json'), 'utf8')) as Sweep;
     const [int8, fp16] = sweep.variants;
@@ -195,5 +195,15 @@ describe('a source stored uint8', () => {
     expect(fp16!.error).toContain('changed no weight');
     expect(fp16!.sizeBytes).toBeUndefined();
     expect(out.stdout).toMatch(/dtype=float16: the quantize pass at .* changed no weight/);
+    // The CI reports show it too: a JUnit suite with an <error>, a failed row on the sweep's page.
+    const xml = readFileSync(join(dir, 'sweep.xml'), 'utf8');
+    expect(xml).toMatch(/<testsuites name="mcbuild" tests="\d+" failures="0" errors="1"/);
+    expect(xml).toMatch(
+      /<testsuite name="sweep \[dtype=float16\]" tests="1" failures="0" errors="1"[^]*<error message="the quantize pass at [^"]*changed no weight/,
+    );
+    const html = readFileSync(join(dir, 'out-sweep', 'report.html'), 'utf8');
+    expect(html).toMatch(
+      /<th scope="row">sweep dtype=float16<\/th><td class="fail">✘ FAIL<\/td><td>the quantize pass at .*changed no weight/,
+    );
   });
 });

@@ -297,6 +297,33 @@ describe('CI reporters', () => {
     },
   );
 
+  it('a matrix variant that stopped with an error is a suite with an <error> holding its message, in sweep order', () => {
+    const report = JSON.parse(readFileSync(join(dir, 'out', 'report.json'), 'utf8')) as Report;
+    const variant = (name: string): Report => ({ ...report, variant: { name, values: {} } });
+    const message = 'the quantize pass at sweep.yaml:7:5 changed no weight of the model it received <0 of 4>';
+    const file = writeText(
+      join(dir, 'failed-variant.xml'),
+      renderJUnit([
+        { report: variant('bits=8'), seconds: 1 },
+        { recipe: { name: 'tiny', file: 'sweep.yaml' }, variant: 'bits=16', error: message },
+        { report: variant('bits=4'), seconds: 1 },
+      ]),
+    );
+    if (hasXmllint) expect(xmllint(file)).toMatchObject({ ok: true });
+    const xml = readFileSync(file, 'utf8');
+    const tests = 2 * Math.max(1, report.thresholds.length) + 1;
+    expect(xml).toMatch(new RegExp(`<testsuites name="mcbuild" tests="${tests}" failures="\\d+" errors="1"`));
+    expect([...xml.matchAll(/<testsuite name="([^"]*)"/g)].map((m) => m[1])).toEqual([
+      `${report.recipe.name} [bits=8]`,
+      'tiny [bits=16]',
+      `${report.recipe.name} [bits=4]`,
+    ]);
+    expect(xml).toContain(
+      '<testsuite name="tiny [bits=16]" tests="1" failures="0" errors="1" skipped="0" time="0" package="mcbuild">',
+    );
+    expect(xml).toContain(`<error message="${escapeXml(message, true)}" type="variant">`);
+  });
+
   it('escaping rules: XML text and attributes, GitHub workflow command data and properties', () => {
     expect(escapeXml(`<a href="x">&'</a>`)).toBe('&lt;a href=&quot;x&quot;&gt;&amp;&apos;&lt;/a&gt;');
     expect(escapeXml('a\nb\u0000c', true)).toBe('a&#10;bc');

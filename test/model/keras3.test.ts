@@ -96,6 +96,41 @@ describe('Keras 3 configs', () => {
     model.dispose();
   });
 
+  it("nested models: a Functional called once and a Sequential called twice compute Keras's own outputs", async () => {
+    // keras 3.15's to_json() of the model, its weights by Keras path, an input and what Keras computed from it.
+    const {
+      model: raw,
+      weights,
+      x,
+      y,
+    } = fixture('nested.json') as {
+      model: unknown;
+      weights: Record<string, number[]>;
+      x: number[][];
+      y: number[][][];
+    };
+    const model = await tf.models.modelFromJSON({ modelTopology: keras2Topology(raw) as never });
+    // Keras 2 and TF.js count a nested model's own build as its node 0: its calls are nodes 1, 2, …
+    const layers = (keras2Topology(raw) as { config: { layers: { name: string; inbound_nodes: unknown }[] } }).config
+      .layers;
+    expect(layers.find((l) => l.name === 'sum')!.inbound_nodes).toEqual([
+      [
+        ['block', 1, 0, {}],
+        ['block', 2, 0, {}],
+      ],
+    ]);
+    const byName = new Map(Object.entries(weights).map(([path, v]) => [path.split('/').slice(-2).join('/'), v]));
+    expect(model.weights.map((w) => w.originalName).sort()).toEqual([...byName.keys()].sort());
+    for (const w of model.weights) w.write(tf.tensor(byName.get(w.originalName)!.flat(), w.shape as number[]));
+    const outs = model.predict(tf.tensor(x)) as tf.Tensor[];
+    for (const [i, out] of outs.entries()) {
+      const got = out.arraySync() as number[][];
+      got.forEach((row, r) => row.forEach((v, c) => expect(v).toBeCloseTo(y[i]![r]![c]!, 5)));
+    }
+    tf.dispose(outs);
+    model.dispose();
+  });
+
   it('a model folder with a Keras 3 config is read in Keras 2 form: signature, layers, inference, and the model.json written back', async () => {
     const path = await writeFolder(join(work, 'functional'), fixture('functional.json'));
     const { model } = await readModelDir(path);

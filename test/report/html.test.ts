@@ -9,7 +9,7 @@ import { htmlPage } from '../../src/report/html/entries.js';
 import { canvas, escapeHtml, scriptJson, table, verdictBadge } from '../../src/report/html/markup.js';
 import { buildSection } from '../../src/report/html/sections.js';
 import { chartData, latencyCharts, layerData } from '../../src/report/html/series.js';
-import type { Report } from '../../src/report/index.js';
+import { renderHtml, summariseSweep, type Report } from '../../src/report/index.js';
 import type { Metrics } from '../../src/metrics/index.js';
 
 const metrics = (accuracy: number | undefined, sizeBytes: number, over: Partial<Metrics> = {}): Metrics => ({
@@ -77,6 +77,41 @@ describe('entries', () => {
     ]);
     expect(page.entries.map((e) => e.label)).toEqual(['a (out1)', 'a (out2)', 'b #1', 'b #2']);
     expect(page.sweeps).toBeUndefined();
+  });
+});
+
+describe('a sweep with a variant that did not build', () => {
+  const sweepOf = (variants: Parameters<typeof summariseSweep>[3]) =>
+    summariseSweep({ name: 's', file: 's.yaml' }, { dtype: ['int8', 'float16'] }, 'best', variants);
+  const int8 = report('s', 0.9, 500, { variant: { name: 'dtype=int8', values: { dtype: 'int8' } } });
+  const error = 'the quantize pass at s.yaml:7:5 changed no weight <of> the model';
+
+  it('lists it as a failed row with its message, beside the variant that built', () => {
+    const sweep = sweepOf([
+      { name: 'dtype=int8', values: { dtype: 'int8' }, folder: 'dtype-int8', report: int8 },
+      { name: 'dtype=float16', values: { dtype: 'float16' }, folder: 'dtype-float16', error },
+    ]);
+    const html = renderHtml(htmlPage([{ sweep, variants: [{ report: int8 }] }]), '');
+    expect(html).toContain('<title>mcbuild: s (sweep of 2 variants) — PASS</title>');
+    expect(html).toContain(
+      '<tr><th scope="row">s dtype=float16</th><td class="fail">✘ FAIL</td>' + `<td>${escapeHtml(error)}</td></tr>`,
+    );
+    expect(html).toContain('1/2 variants pass');
+  });
+
+  it('a sweep where no variant built still gives a page that says why', () => {
+    const sweep = sweepOf([
+      { name: 'dtype=int8', values: { dtype: 'int8' }, folder: 'dtype-int8', error },
+      { name: 'dtype=float16', values: { dtype: 'float16' }, folder: 'dtype-float16', error },
+    ]);
+    const html = renderHtml(htmlPage([{ sweep, variants: [] }]), '');
+    expect(html).toContain('<title>mcbuild: s (sweep of 2 variants) — FAIL</title>');
+    expect(html.match(/<td class="fail">✘ FAIL<\/td><td>the quantize pass/g)).toHaveLength(2);
+  });
+
+  it('a sweep whose variants all built has no such table', () => {
+    const sweep = sweepOf([{ name: 'dtype=int8', values: { dtype: 'int8' }, folder: 'dtype-int8', report: int8 }]);
+    expect(renderHtml(htmlPage([{ sweep, variants: [{ report: int8 }] }]), '')).not.toContain('did not build');
   });
 });
 

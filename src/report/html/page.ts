@@ -17,6 +17,7 @@
  */
 import { formatBytes } from '../../util/bytes.js';
 import { APP_JS, chartJsSource, CSS, sha256 } from './assets.js';
+import type { Sweep } from '../sweep.js';
 import type { HtmlPage } from './entries.js';
 import { canvas, escapeHtml, scriptJson, table, verdictBadge } from './markup.js';
 import { buildSection } from './sections.js';
@@ -24,6 +25,20 @@ import { chartData } from './series.js';
 
 const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
 const signedPp = (x: number) => `${x > 0 ? '+' : x < 0 ? '-' : '±'}${Math.abs(x * 100).toFixed(2)} pp`;
+
+/**
+ * The variants of the page's sweeps that stopped with an error (sweep.json's `error`, e.g. a pass that changed
+ * nothing): they have no report, so no section or chart point; each is a row marked failed, with the message.
+ */
+function failedTable(sweeps: readonly Sweep[]): string {
+  const rows = sweeps.flatMap((s) =>
+    s.variants.flatMap((v) => (v.error === undefined ? [] : [[`${s.recipe.name} ${v.name}`, 'FAIL', v.error]])),
+  );
+  if (!rows.length) return '';
+  return `<h3>Variants that did not build</h3>
+${table(['variant', 'verdict', 'error'], rows, 'failed')}
+<p class="note">${rows.length === 1 ? 'This variant stopped' : 'These variants stopped'} before any result: ${rows.length === 1 ? 'it counts' : 'each counts'} as a failed variant in the sweep's gate, and the other variants were built.</p>`;
+}
 
 /** The whole page. `chartJs` is Chart.js's UMD source (tests pass a stub to check the markup alone). */
 export function renderHtml(page: HtmlPage, chartJs: string = chartJsSource()): string {
@@ -41,7 +56,7 @@ export function renderHtml(page: HtmlPage, chartJs: string = chartJsSource()): s
   const name = single
     ? entries[0]!.label
     : sweeps.length === 1 && standalone.length === 0
-      ? `${sweeps[0]!.recipe.name} (sweep of ${entries.length} variants)`
+      ? `${sweeps[0]!.recipe.name} (sweep of ${sweeps[0]!.variants.length} variants)`
       : `${entries.length} builds`;
   const title = `mcbuild: ${name} — ${pagePass ? 'PASS' : 'FAIL'}`;
 
@@ -76,6 +91,7 @@ ${sweeps
       )}: ${n}/${s.variants.length} variants pass (${rule})${s.best ? `; smallest passing: <code>${escapeHtml(s.best)}</code>` : ''} — sweep verdict ${verdictBadge(s.verdict === 'pass')}</p>`;
   })
   .join('\n')}
+${failedTable(sweeps)}
 </section>`;
 
   const nav = single
