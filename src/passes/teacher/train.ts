@@ -78,7 +78,7 @@ export async function prepareTeacher(
   const studentWidths = student.outputs.map((o) => (o.shape.slice(1) as number[]).reduce((a, b) => a * b, 1));
   if (studentWidths.length !== teacher.widths.length || studentWidths.some((w, i) => w !== teacher.widths[i]))
     throw invalid(
-      `outputs ${outputList(teacher.names, teacher.widths)} but the model being trained outputs ${outputList(studentNames, studentWidths)}; name a teacher with the same outputs as the model, in the same order (\`baseline\`, or an earlier entry)`,
+      `has ${outputList(teacher.names, teacher.widths)} but the model being trained has ${outputList(studentNames, studentWidths)}; name a teacher with the same outputs as the model, in the same order (\`baseline\`, or an earlier entry)`,
     );
   const weight = options.teacherWeight ?? 1;
   const temperature = options.temperature ?? 1;
@@ -132,7 +132,7 @@ export async function prepareTeacher(
 /** "2 outputs (scores: 10 values, boxes: 4 values)": how messages name a model's outputs. */
 function outputList(names: readonly string[], widths: readonly number[]): string {
   const each = widths.map((w, i) => `${names[i] ?? `output ${i}`}: ${w} value${w === 1 ? '' : 's'}`).join(', ');
-  return widths.length === 1 ? `${widths[0]} values per sample (${names[0]})` : `${widths.length} outputs (${each})`;
+  return `${widths.length === 1 ? 'one output' : `${widths.length} outputs`} (${each})`;
 }
 
 /** Every output of the teacher over `ds`, in its order: count × width values each, with names and widths. */
