@@ -14,7 +14,7 @@ import { readModelDir, type StoredModel } from '../../src/model/index.js';
 import { finetune } from '../../src/passes/finetune/index.js';
 import type { PassContext, PassInput } from '../../src/passes/index.js';
 import { prune } from '../../src/passes/prune/index.js';
-import { variance } from '../../src/passes/teacher/index.js';
+import { distillationLoss, soften, softTargetLoss, variance } from '../../src/passes/teacher/index.js';
 import { mulberry32 } from '../../src/util/random.js';
 import { nestedLayers } from '../fixtures/models/index.js';
 
@@ -149,6 +149,51 @@ describe('a teacher with several outputs', () => {
     const a = await finetune.apply(student, options, context(ds, baseline));
     const b = await finetune.apply(student, options, context(ds, baseline));
     expect(Buffer.from(a.model.weightData).equals(Buffer.from(b.model.weightData))).toBe(true);
+  });
+
+  it('the per-output terms: KL alone equals distillation without labels; the variance that scales MSE', () => {
+    const probs = tf.tensor2d([
+      [0.7, 0.2, 0.1],
+      [0.1, 0.1, 0.8],
+    ]);
+    const soft = tf.tensor2d([
+      [0.5, 0.3, 0.2],
+      [0.2, 0.2, 0.6],
+    ]);
+    const labels = tf.zeros([2, 3]);
+    const [alone, distilled] = [softTargetLoss(tf, probs, soft, 3), distillationLoss(tf, probs, labels, soft, 0, 3)];
+    expect(alone.dataSync()[0]).toBeGreaterThan(0);
+    expect(alone.dataSync()[0]).toBeCloseTo(distilled.dataSync()[0]!, 6);
+    // A student whose softened output is the target: nothing left to learn.
+    const own = tf.tensor2d(soften(new Float32Array(probs.dataSync()), 3, 3), [2, 3]);
+    const none = softTargetLoss(tf, probs, own, 3);
+    expect(none.dataSync()[0]).toBeCloseTo(0, 6);
+    tf.dispose([own, none]);
+    tf.dispose([probs, soft, labels, alone, distilled]);
+    expect(variance(new Float32Array([1, 3, 5, 7]))).toBe(5);
+    expect(variance(new Float32Array([2, 2]))).toBe(0);
+  });
+
+  it('scheduled prune without labels learns every output of its teacher while it prunes', async () => {
+    const ds = unlabelled(128, [8]);
+    const baseline = await twoHeads(1);
+    const ctx = context(ds, baseline);
+    const raw = { sparsity: 0.6, schedule: { steps: 40, frequency: 10 }, learningRate: 0.005, batchSize: 32 };
+    const scheduled = prune.resolveOptions(raw, place(0, 'prune'), labelFree(0, ['prune']));
+    const out = await prune.apply(baseline, scheduled, ctx);
+    expect(out.stats.schedule).toMatchObject({
+      teacher: {
+        loss: 'mixed',
+        outputs: [
+          { name: 'probs', width: 4, loss: 'kl' },
+          { name: 'box', width: 3, loss: 'mse' },
+        ],
+      },
+    });
+    const oneShot = await prune.apply(baseline, prune.resolveOptions({ sparsity: 0.6 }, place(0, 'prune')), ctx);
+    const [trained, shot] = [await distances(out.model, baseline, ds), await distances(oneShot.model, baseline, ds)];
+    expect(trained.probs).toBeLessThan(shot.probs);
+    expect(trained.box).toBeLessThan(shot.box);
   });
 
   it('a teacher whose outputs differ from the model’s is exit 2, naming both lists', async () => {
