@@ -34,14 +34,15 @@ export interface TrainOptions {
   batchNormBatches?: number;
   /**
    * Replaces the cross-entropy on one-hot labels (knowledge distillation): the mean loss of one batch, given
-   * the model's output in training mode, the batch's one-hot labels and the dataset indices of its samples,
+   * the model's outputs in training mode (every output, in the model's order; one for most models), the
+   * batch's one-hot labels (sized to the first output) and the dataset indices of its samples,
    * so per-sample targets computed beforehand (a teacher's soft targets) can be looked up. Runs inside the
    * optimizer's tidy: the tensors it creates are released by the loop. Without it the loop is unchanged.
    */
   loss?: BatchLoss;
 }
 
-export type BatchLoss = (output: TF.Tensor, labels: TF.Tensor, indices: Uint32Array) => TF.Scalar;
+export type BatchLoss = (outputs: TF.Tensor[], labels: TF.Tensor, indices: Uint32Array) => TF.Scalar;
 
 export interface TrainProgress {
   epoch: number;
@@ -170,7 +171,11 @@ async function customLossStep(
 ): Promise<number> {
   const variables = model.trainableWeights.map((w) => w.read() as TF.Variable);
   const cost = optimizer.minimize(
-    () => loss(model.apply(x, { training: true }) as TF.Tensor, y, indices),
+    () => {
+      // A model with several outputs gives one tensor per output; the loss sums its terms over them.
+      const out = model.apply(x, { training: true }) as TF.Tensor | TF.Tensor[];
+      return loss(Array.isArray(out) ? out : [out], y, indices);
+    },
     true,
     variables,
   )!;

@@ -20,7 +20,9 @@ describe('the training loop', () => {
     const tensors = tf.memory().numTensors;
     const result = await trainModel(tf, model, ds, {
       ...OPTIONS,
-      loss: (output, labels, indices) => {
+      loss: (outputs, labels, indices) => {
+        expect(outputs).toHaveLength(1);
+        const output = outputs[0]!;
         expect(output.shape).toEqual([indices.length, 10]);
         const classes = labels.argMax(-1).dataSync();
         expect(Array.from(classes)).toEqual(Array.from(indices, (i) => ds.y[i]));
@@ -38,6 +40,41 @@ describe('the training loop', () => {
         .sort((a, b) => a - b),
     ).toEqual(Array.from({ length: 200 }, (_, i) => i));
     expect(result.epochLosses[1]).toBeLessThan(result.epochLosses[0]!);
+    model.dispose();
+  });
+
+  it('a model with several outputs gives the loss every output, in order, and trains on their sum', async () => {
+    const ds = await loadMnist('train', 96);
+    const input = tf.input({ shape: [28, 28, 1] });
+    const flat = tf.layers.flatten().apply(input) as tf.SymbolicTensor;
+    const hidden = tf.layers
+      .dense({ units: 16, activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) })
+      .apply(flat) as tf.SymbolicTensor;
+    const scores = tf.layers
+      .dense({ units: 10, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }) })
+      .apply(hidden) as tf.SymbolicTensor;
+    const box = tf.layers
+      .dense({ units: 4, kernelInitializer: tf.initializers.glorotUniform({ seed: 3 }) })
+      .apply(hidden) as tf.SymbolicTensor;
+    const model = tf.model({ inputs: input, outputs: [scores, box] });
+    const shapes: number[][][] = [];
+    const tensors = tf.memory().numTensors;
+    const result = await trainModel(tf, model, ds, {
+      ...OPTIONS,
+      epochs: 3,
+      loss: (outputs, labels) => {
+        shapes.push(outputs.map((o) => o.shape));
+        // Cross-entropy on the scores plus the box head pulled towards 1.
+        const ce = tf.metrics.categoricalCrossentropy(labels, outputs[0]!).mean();
+        return tf.add<tf.Scalar>(ce, tf.mean(tf.square(tf.sub(outputs[1]!, 1))));
+      },
+    });
+    expect(tf.memory().numTensors).toBe(tensors);
+    expect(shapes[0]).toEqual([
+      [32, 10],
+      [32, 4],
+    ]);
+    expect(result.epochLosses[2]).toBeLessThan(result.epochLosses[0]!);
     model.dispose();
   });
 });

@@ -109,10 +109,10 @@ export const distill = definePass<DistillOptions>({
     try {
       distilled = await trainModel(tf, student, train, {
         ...trainOptions,
-        loss: (output, labels, indices) =>
+        loss: ([output], labels, indices) =>
           distillationLoss(
             tf,
-            output,
+            output!,
             labels,
             targetBatch(tf, soft, classes, indices),
             options.alpha,

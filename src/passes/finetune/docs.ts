@@ -31,10 +31,20 @@ finetune received (with \`prune → finetune\`, the model before pruning), and \
 earlier entry's output. It never reads labels then. The teacher runs once over \`data.train\` before training,
 and its outputs choose the loss: when every row is a probability distribution (non-negative, summing to 1:
 a softmax classifier), T²·KL(softmax(z_t/T) ‖ softmax(z_s/T)) at \`temperature\` T; otherwise (embeddings,
-regression) the mean squared difference of the outputs. The teacher must have the model's output shape. With
-labels, finetune trains on them exactly as before unless \`teacher\` is written; then the loss is
-w·(teacher term) + (1 − w)·(cross-entropy on the labels), w = \`teacherWeight\` (default 0.9, and 1 without
-labels). The teacher's step key is part of finetune's, so a new baseline re-runs it. A teacher that is not
+regression) the mean squared difference of the outputs. With labels, finetune trains on them exactly as
+before unless \`teacher\` is written; then the loss is w·(teacher term) + (1 − w)·(cross-entropy on the labels),
+w = \`teacherWeight\` (default 0.9, and 1 without labels).
+
+**Several outputs.** A model with several heads (a detector's boxes and scores, an embedding and its logits)
+learns all of them: the teacher keeps every output, each output gets its own term (KL where that output's rows
+are distributions, mean squared difference otherwise), and the loss is their sum. Each mean squared difference
+is divided by the variance of the teacher's output over \`data.train\`, computed once, so a head of large values
+(boxes in pixels) does not swamp one of small values (probabilities); a constant output (variance 0) keeps its
+term undivided. The stats list each output with its width, its term and that variance (\`teacher.outputs\`).
+Labels (\`teacherWeight\` below 1) score the first output only, as the accuracy metrics do, and only when it is
+a distribution. The teacher must have the model's outputs, with the same widths in the same order (a pass may
+rename outputs, never reorder them); otherwise finetune stops with exit 2 naming both lists. With one output
+nothing of this applies: the loss is the single term above, unscaled. The teacher's step key is part of finetune's, so a new baseline re-runs it. A teacher that is not
 an earlier model (a later entry, a name no entry before it has) is refused at planning, at its line.
 
 An override block can only \`skip\` layers: a skipped layer is frozen for the run and its weights (batch-norm

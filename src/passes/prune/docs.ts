@@ -19,7 +19,7 @@ kernels to exactly zero (never biases, batch-norm parameters or integer weights)
   every \`frequency\` batches and after the last, and sets pruned weights back to zero after every optimizer
   step. Its result depends on the backend. Without labels in \`data.train\` it learns from a teacher instead,
   as [finetune](#finetune) does (\`teacher\`, \`teacherWeight\`, \`temperature\`; by default the baseline;
-  \`previous\` is the model the pass receives, before it prunes).
+  \`previous\` is the model the pass receives, before it prunes), every output of a model with several.
 
 On a graph model it prunes in one shot the constants that Conv2D, DepthwiseConv2dNative and MatMul nodes read
 (fused or not, through Identity nodes); N:M groups run along each kernel's input channels (the last axis of a MatMul

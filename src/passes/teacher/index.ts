@@ -15,4 +15,13 @@ export {
   type PreviousRule,
   type TeacherOptions,
 } from './options.js';
-export { distillationLoss, isDistribution, MIN_PROBABILITY, outputMse, soften, targetBatch } from './loss.js';
+export {
+  distillationLoss,
+  isDistribution,
+  MIN_PROBABILITY,
+  outputMse,
+  soften,
+  softTargetLoss,
+  targetBatch,
+  variance,
+} from './loss.js';

@@ -4,6 +4,8 @@
  *   distributions: loss = α·CE(y, softmax(z_s)) + (1−α)·T²·KL(softmax(z_t/T) ‖ softmax(z_s/T))
  *   other outputs: loss = mean squared difference of student and teacher outputs
  *
+ * A model with several outputs sums one such term per output (./train.ts); labels score the first only.
+ *
  * T² keeps the soft term's gradients on the scale of the hard term's as T changes (they shrink as 1/T²).
  *
  * Logits. Classifiers end in a softmax, so the losses work from probabilities: log p = z − logsumexp(z) is the
@@ -37,12 +39,28 @@ export function distillationLoss(
   return tf.tidy(() => {
     const logP = tf.log(tf.maximum(probs, MIN_PROBABILITY));
     const hard = tf.neg(tf.sum(tf.mul(labels, logP), -1));
-    const logR = tf.logSoftmax(tf.div(logP, temperature));
-    // KL(q ‖ r) = Σ q (log q − log r); a zero q contributes 0 (the floor keeps 0·log 0 from being NaN).
-    const kl = tf.sum(tf.mul(soft, tf.sub(tf.log(tf.maximum(soft, MIN_PROBABILITY)), logR)), -1);
+    const kl = klPerRow(tf, logP, soft, temperature);
     const loss = tf.add(tf.mul(alpha, tf.mean(hard)), tf.mul((1 - alpha) * temperature * temperature, tf.mean(kl)));
     return tf.add<TF.Scalar>(loss, tf.mul(tf.sum(probs), 0));
   });
+}
+
+/**
+ * The teacher term alone, T²·KL(soft ‖ softmax(log probs / T)) averaged over the batch: for an output the
+ * labels do not score (every output of a model with several but the first).
+ */
+export function softTargetLoss(tf: Tf, probs: TF.Tensor, soft: TF.Tensor, temperature: number): TF.Scalar {
+  return tf.tidy(() => {
+    const kl = klPerRow(tf, tf.log(tf.maximum(tf.reshape(probs, soft.shape), MIN_PROBABILITY)), soft, temperature);
+    return tf.add<TF.Scalar>(tf.mul(temperature * temperature, tf.mean(kl)), tf.mul(tf.sum(probs), 0));
+  });
+}
+
+/** Each row's KL(soft ‖ softmax(logP / T)), given the student's log-probabilities. */
+function klPerRow(tf: Tf, logP: TF.Tensor, soft: TF.Tensor, temperature: number): TF.Tensor {
+  const logR = tf.logSoftmax(tf.div(logP, temperature));
+  // KL(q ‖ r) = Σ q (log q − log r); a zero q contributes 0 (the floor keeps 0·log 0 from being NaN).
+  return tf.sum(tf.mul(soft, tf.sub(tf.log(tf.maximum(soft, MIN_PROBABILITY)), logR)), -1);
 }
 
 /** Mean over the batch and the output's values of (student − teacher)², for outputs that are not distributions. */
@@ -74,6 +92,16 @@ export function isDistribution(values: Float32Array, width: number): boolean {
     if (!(Math.abs(sum - 1) < 1e-3)) return false;
   }
   return values.length > 0;
+}
+
+/** Population variance of all `values` (in float64): what scales an output's MSE term among several outputs. */
+export function variance(values: Float32Array): number {
+  let mean = 0;
+  for (const v of values) mean += v;
+  mean /= values.length || 1;
+  let sum = 0;
+  for (const v of values) sum += (v - mean) * (v - mean);
+  return sum / (values.length || 1);
 }
 
 /** Each row's softmax(log p / T), in place: the teacher's softened predictions. */

@@ -40,7 +40,7 @@ export function teacherSchema(previous: string, lead = ''): Record<string, JsonS
   return {
     teacher: {
       description: say(
-        `The model to learn from (knowledge distillation): \`baseline\` (the model before the first pass), \`previous\` (${previous}), or an earlier entry of \`passes\` by name or index (its output). Default: the baseline when data.train has no labels; with labels, none (the labels alone, as without this option).`,
+        `The model to learn from (knowledge distillation): \`baseline\` (the model before the first pass), \`previous\` (${previous}), or an earlier entry of \`passes\` by name or index (its output). Default: the baseline when data.train has no labels; with labels, none (the labels alone, as without this option). It must have the model's outputs with the same widths in the same order; with several outputs the loss sums one term per output (KL or a variance-scaled MSE).`,
       ),
       anyOf: [
         { type: 'string', minLength: 1 },
@@ -49,7 +49,7 @@ export function teacherSchema(previous: string, lead = ''): Record<string, JsonS
     },
     teacherWeight: {
       description: say(
-        `With a teacher: weight w of the teacher term; the loss is w·(teacher term) + (1 − w)·(cross-entropy on the labels). Default 1 (the teacher alone) when data.train has no labels, ${TEACHER_DEFAULTS.labelledWeight} otherwise.`,
+        `With a teacher: weight w of the teacher term; the loss is w·(teacher term) + (1 − w)·(cross-entropy on the labels, against the first output when the model has several). Default 1 (the teacher alone) when data.train has no labels, ${TEACHER_DEFAULTS.labelledWeight} otherwise.`,
       ),
       type: 'number',
       exclusiveMinimum: 0,
@@ -171,8 +171,8 @@ export const TEACHER_STATS: JsonSchema = {
     model: { description: 'The teacher: `baseline`, or `passes[i]` (an earlier entry).', type: 'string' },
     loss: {
       description:
-        'The teacher term: `kl` (T²·KL to its softened distribution) when every output row of the teacher is a probability distribution (non-negative, summing to 1), `mse` (mean squared difference of the outputs) otherwise.',
-      enum: ['kl', 'mse'],
+        'The teacher term: `kl` (T²·KL to its softened distribution) when every output row of the teacher is a probability distribution (non-negative, summing to 1), `mse` (mean squared difference of the outputs) otherwise; with several outputs, their shared kind, or `mixed` (see `outputs`).',
+      enum: ['kl', 'mse', 'mixed'],
     },
     weight: {
       description: "teacherWeight: the teacher term's share of the loss.",
@@ -180,11 +180,36 @@ export const TEACHER_STATS: JsonSchema = {
       minimum: 0,
       maximum: 1,
     },
-    temperature: { description: 'The temperature of the `kl` term; absent with `mse`.', type: 'number', minimum: 1 },
+    temperature: {
+      description: 'The temperature of the `kl` terms; absent when every term is `mse`.',
+      type: 'number',
+      minimum: 1,
+    },
     forwardSamples: {
       description: 'Samples of data.train the teacher ran on, once, before training.',
       type: 'integer',
       minimum: 0,
+    },
+    outputs: {
+      description:
+        "With several outputs (absent with one): each output's term, in the model's order. The loss is their sum; labels (teacherWeight below 1) score the first output only.",
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'width', 'loss'],
+        properties: {
+          name: { description: 'The output, as the model being trained names it.', type: 'string' },
+          width: { description: 'Values per sample.', type: 'integer', minimum: 1 },
+          loss: { description: 'Its term: `kl` or `mse`, as `loss` above for one output.', enum: ['kl', 'mse'] },
+          variance: {
+            description:
+              "With `mse`: the variance of the teacher's output over data.train, which the term is divided by so that outputs of very different scales weigh alike (a term on a constant output, variance 0, is left undivided).",
+            type: 'number',
+            minimum: 0,
+          },
+        },
+      },
     },
   },
 };
