@@ -75,7 +75,7 @@ export async function startWasm(tf: Tf, wasm: WasmModule, threads: number): Prom
       undo();
     }
     tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
-    wasm.setThreadsCount(1);
+    wasm.setThreadsCount(-1); // tfjs's own default, as if never set
   }
   if (!(await tf.setBackend('wasm'))) return 0;
   await tf.ready();
