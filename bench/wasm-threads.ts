@@ -4,7 +4,10 @@
  * A B B A order (drift on a shared machine hits both alike) and the speed-up is taken per round, its median and
  * range printed with the core count and load average.
  *
- *   a. evaluation: the converter-true MobileNetV2 α=1.0 at 224×224 through mcbuild's evaluator, images/s
+ *   a. evaluation: the converter-true MobileNetV2 α=1.0 at 224×224 through mcbuild's evaluator, images/s, as a
+ *      layers model (batch norm, padding and ReLU6 as their own kernels) and as a graph model (fused by the
+ *      converter), with the share of kernel time (tf.profile, one thread) in the kernels XNNPACK's pool splits:
+ *      convolutions, depthwise convolutions, matMuls. The rest runs on one thread whatever the pool (Amdahl).
  *   b. one 3×3 convolution, 8×56×56×64 → 64 channels, ms per call
  *   c. training: lenet5 on MNIST, batch 64, adam, through the training loop and mcbuild's wasm kernels, samples/s
  *
@@ -16,16 +19,19 @@ import { fileURLToPath } from 'node:url';
 import type * as TF from '@tensorflow/tfjs';
 import { loadMnist } from '../src/data/mnist.js';
 import { buildArchitecture } from '../src/engine/architectures/index.js';
-import { loadEngine, loadForInference } from '../src/engine/runtime.js';
+import { loadEngine, loadForInference, type Tf } from '../src/engine/runtime.js';
 import { trainModel } from '../src/engine/train.js';
 import { measureOutputs } from '../src/metrics/accuracy.js';
 import { readModelDir } from '../src/model/index.js';
-import { mobilenetV2Layers } from '../test/fixtures/models/index.js';
+import { mobilenetV2Graph, mobilenetV2Layers } from '../test/fixtures/models/index.js';
 import { seededImages } from './mobilenet-v2.js';
 
 interface Figures {
   threads: number;
   evalImagesPerSecond: number;
+  graphImagesPerSecond: number;
+  /** Share of kernel time in pooled kernels, layers and graph model; measured by the one-thread children. */
+  pooledShare?: [number, number];
   convMs: number;
   trainSamplesPerSecond: number;
 }
@@ -51,9 +57,14 @@ async function seconds(run: () => Promise<unknown>, runs: number): Promise<numbe
 async function measure(requested: number): Promise<Figures> {
   const { tf, threads } = await loadEngine('wasm', requested);
   const images = seededImages(32, 19);
-  const model = await loadForInference(tf, (await readModelDir((await mobilenetV2Layers()).modelJson)).model);
-  const evalSeconds = await seconds(() => measureOutputs(tf, model, images), 3);
-  model.dispose();
+  const evalSeconds: number[] = [];
+  const pooled: number[] = [];
+  for (const fixture of [await mobilenetV2Layers(), await mobilenetV2Graph()]) {
+    const model = await loadForInference(tf, (await readModelDir(fixture.modelJson)).model);
+    evalSeconds.push(await seconds(() => measureOutputs(tf, model, images), 3));
+    if (threads === 1) pooled.push(await pooledShare(tf, () => measureOutputs(tf, model, images)));
+    model.dispose();
+  }
 
   const x = tf.randomUniform<TF.Rank.R4>([8, 56, 56, 64], -1, 1, 'float32', 1);
   const w = tf.randomUniform<TF.Rank.R4>([3, 3, 64, 64], -1, 1, 'float32', 2);
@@ -75,10 +86,30 @@ async function measure(requested: number): Promise<Figures> {
   }, 2);
   return {
     threads,
-    evalImagesPerSecond: images.count / evalSeconds,
+    evalImagesPerSecond: images.count / evalSeconds[0]!,
+    graphImagesPerSecond: images.count / evalSeconds[1]!,
+    ...(pooled.length === 2 ? { pooledShare: [pooled[0]!, pooled[1]!] as [number, number] } : {}),
     convMs: convSeconds * 1000,
     trainSamplesPerSecond: ds.count / trainSeconds,
   };
+}
+
+/** The kernels tfjs-backend-wasm runs through XNNPACK operators on its thread pool. */
+const POOLED = /^(Conv2D|FusedConv2D|DepthwiseConv2dNative|FusedDepthwiseConv2D|BatchMatMul|_FusedMatMul)$/;
+
+/** Share of kernel time in pooled kernels (op-level profile entries, named `…__op`, are left out: they nest). */
+async function pooledShare(tf: Tf, run: () => Promise<unknown>): Promise<number> {
+  const { kernels } = await tf.profile(async () => {
+    await run();
+  });
+  let pooled = 0;
+  let total = 0;
+  for (const k of kernels) {
+    if (k.name.endsWith('__op') || typeof k.kernelTimeMs !== 'number') continue;
+    total += k.kernelTimeMs;
+    if (POOLED.test(k.name)) pooled += k.kernelTimeMs;
+  }
+  return pooled / total;
 }
 
 function child(threads: number): Figures {
@@ -108,9 +139,16 @@ export function benchWasmThreads(log: (line: string) => void, rounds = 4, many =
       `   ${label.padEnd(34)} 1 thread ${median(one.map(pick)).toFixed(1).padStart(7)}   ${n} threads ${median(all.map(pick)).toFixed(1).padStart(7)} ${unit.padEnd(10)} speed-up ${median(ratios).toFixed(2)}x (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`,
     );
   };
-  line('eval MobileNetV2 α=1.0 224×224', 'images/s', (f) => f.evalImagesPerSecond, true);
+  line('eval MobileNetV2 α=1.0 224, layers', 'images/s', (f) => f.evalImagesPerSecond, true);
+  line('eval MobileNetV2 α=1.0 224, graph', 'images/s', (f) => f.graphImagesPerSecond, true);
   line('conv 3×3, 8×56×56×64 → 64', 'ms', (f) => f.convMs, false);
   line('train lenet5 MNIST, batch 64', 'samples/s', (f) => f.trainSamplesPerSecond, true);
+  const shares = one.flatMap((f) => (f.pooledShare ? [f.pooledShare] : []));
+  const pct = (i: 0 | 1) => `${(100 * median(shares.map((s) => s[i]))).toFixed(0)}%`;
+  if (shares.length)
+    log(
+      `   kernel time in pooled kernels (conv, depthwise, matMul) at 1 thread: layers ${pct(0)}, graph ${pct(1)}; the rest runs on one thread`,
+    );
   log(
     `   pools: ${[...new Set(all.map((f) => f.threads))].join(', ')} threads (asked ${n}); ${availableParallelism()} cores, load average ${Math.min(...load).toFixed(1)}–${Math.max(...load).toFixed(1)} over the run`,
   );
