@@ -94,8 +94,12 @@ async function measure(requested: number): Promise<Figures> {
   };
 }
 
-/** The kernels tfjs-backend-wasm runs through XNNPACK operators on its thread pool. */
-const POOLED = /^(Conv2D|FusedConv2D|DepthwiseConv2dNative|FusedDepthwiseConv2D|BatchMatMul|_FusedMatMul)$/;
+/**
+ * The kernels tfjs-backend-wasm runs through XNNPACK operators on its thread pool (our reading of its 4.22 sources;
+ * an elementwise kernel it may also pool, such as ClipByValue, counts as single-threaded here: a lower bound).
+ */
+const POOLED =
+  /^(Conv2D|FusedConv2D|DepthwiseConv2dNative|FusedDepthwiseConv2D|BatchMatMul|_FusedMatMul|MaxPool|AvgPool)$/;
 
 /** Share of kernel time in pooled kernels (op-level profile entries, named `…__op`, are left out: they nest). */
 async function pooledShare(tf: Tf, run: () => Promise<unknown>): Promise<number> {
@@ -147,7 +151,7 @@ export function benchWasmThreads(log: (line: string) => void, rounds = 4, many =
   const pct = (i: 0 | 1) => `${(100 * median(shares.map((s) => s[i]))).toFixed(0)}%`;
   if (shares.length)
     log(
-      `   kernel time in pooled kernels (conv, depthwise, matMul) at 1 thread: layers ${pct(0)}, graph ${pct(1)}; the rest runs on one thread`,
+      `   kernel time in pooled kernels (conv, depthwise, matMul, pool) at 1 thread: layers ${pct(0)}, graph ${pct(1)}; the rest runs on one thread`,
     );
   log(
     `   pools: ${[...new Set(all.map((f) => f.threads))].join(', ')} threads (asked ${n}); ${availableParallelism()} cores, load average ${Math.min(...load).toFixed(1)}–${Math.max(...load).toFixed(1)} over the run`,
