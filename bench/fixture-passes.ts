@@ -209,7 +209,7 @@ export async function fixturePassTable(progress: (line: string) => void, only?: 
 
 /** `npm run bench`'s section: the table on the log, progress on stderr. */
 export async function benchFixturePasses(log: (line: string) => void): Promise<void> {
-  log('\n11. every pass alone on every converter-true fixture (real builds on wasm, label-free data)');
+  log('\n12. every pass alone on every converter-true fixture (real builds on wasm, label-free data)');
   const started = performance.now();
   const lines = await fixturePassTable((l) => process.stderr.write(`${l}\n`));
   for (const l of lines) log(l);

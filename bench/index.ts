@@ -15,8 +15,12 @@
  *      slice read back from the cache
  *  10. the converter-true MobileNetV2 α=1.0 at 224×224, layers and graph: mcbuild's evaluator vs a bare loop, and
  *      the weight passes' MB/s on its fp32 weights (./mobilenet-v2.ts)
- *  11. only with MCBUILD_BENCH_FIXTURE_PASSES=1 (3 to 9 minutes of real builds): every pass alone on every
+ *  11. wasm at 1 thread vs every core: MobileNetV2 α=1.0 evaluation, a 3×3 conv and lenet5 training, one child
+ *      process per figure in A B B A order (./wasm-threads.ts)
+ *  12. only with MCBUILD_BENCH_FIXTURE_PASSES=1 (3 to 9 minutes of real builds): every pass alone on every
  *      converter-true fixture, as a markdown table (./fixture-passes.ts)
+ *
+ * Sections 2–10 run wasm on every core (MCBUILD_THREADS=1 for one thread).
  */
 import { loadMnist } from '../src/data/mnist.js';
 import { installedNativePackage } from '../src/engine/backend.js';
@@ -34,6 +38,7 @@ import { benchFoldBatchnorm } from './fold-batchnorm.js';
 import { benchMobilenetV2 } from './mobilenet-v2.js';
 import { benchPruneChannels } from './prune-channels.js';
 import { benchSvd } from './svd.js';
+import { benchWasmThreads } from './wasm-threads.js';
 import { benchWeightPasses } from './weight-passes.js';
 
 const log = (line: string) => process.stdout.write(`${line}\n`);
@@ -169,8 +174,9 @@ await benchPruneChannels(log, (await loadEngine('wasm')).tf);
 await benchDistributed(log);
 await benchDataDecode(log, (await loadEngine('wasm')).tf);
 await benchMobilenetV2(log, (await loadEngine('wasm')).tf);
+benchWasmThreads(log);
 if (process.env.MCBUILD_BENCH_FIXTURE_PASSES === '1') await benchFixturePasses(log);
 else
   log(
-    '\n11. every pass on every fixture: skipped (3 to 9 min; MCBUILD_BENCH_FIXTURE_PASSES=1 npm run bench, or node dist/bench/fixture-passes.js)',
+    '\n12. every pass on every fixture: skipped (3 to 9 min; MCBUILD_BENCH_FIXTURE_PASSES=1 npm run bench, or node dist/bench/fixture-passes.js)',
   );

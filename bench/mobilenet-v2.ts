@@ -33,7 +33,7 @@ const median = (xs: number[]) => {
 const conditions = () => `${cpus().length} cores, load average ${loadavg()[0]!.toFixed(1)}`;
 
 /** `count` 224×224×3 images of values in [0, 1) drawn from `seed`: what a preprocessed image folder gives. */
-function seededImages(count: number, seed: number): Dataset {
+export function seededImages(count: number, seed: number): Dataset {
   const random = mulberry32(seed);
   const x = new Float32Array(count * 224 * 224 * 3);
   for (let i = 0; i < x.length; i++) x[i] = random();

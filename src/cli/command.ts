@@ -45,6 +45,12 @@ export const PLAN_OPTIONS: Record<string, OptionSpec> = {
     value: 'B',
     description: 'TF.js backend: auto | tensorflow | wasm | cpu (default: runtime.backend, else auto)',
   },
+  threads: {
+    type: 'string',
+    value: 'N',
+    description:
+      'threads the wasm backend computes on, 1 to 8 (default: runtime.threads, else MCBUILD_THREADS, else every core)',
+  },
   set: {
     type: 'string',
     multiple: true,

@@ -8,7 +8,7 @@ import type { CommandContext } from './command.js';
 
 const BACKENDS: BackendChoice[] = ['auto', 'tensorflow', 'wasm', 'cpu'];
 
-/** --cache-dir and --backend, checked. */
+/** --cache-dir, --backend and --threads, checked. */
 export function planOptions(ctx: CommandContext): PlanOptions {
   const backend = ctx.values.backend as string | undefined;
   if (backend !== undefined && !BACKENDS.includes(backend as BackendChoice)) {
@@ -17,16 +17,27 @@ export function planOptions(ctx: CommandContext): PlanOptions {
       `--backend must be one of ${BACKENDS.join(', ')} (got ${JSON.stringify(backend)}).`,
     );
   }
+  const threads = threadsOption(ctx.values.threads as string | undefined);
   const cacheDir = ctx.values['cache-dir'] as string | undefined;
   const set = ctx.values.set as string[] | undefined;
   const variant = ctx.values.variant as string | undefined;
   return {
     ...(cacheDir === undefined ? {} : { cacheDir }),
     ...(backend === undefined ? {} : { backend: backend as BackendChoice }),
+    ...(threads === undefined ? {} : { threads }),
     ...(set?.length ? { set } : {}),
     ...(variant === undefined ? {} : { variant }),
     ...(ctx.values['allow-outside'] === true ? { allowOutside: true } : {}),
   };
+}
+
+/** The same range as the recipe's `runtime.threads` (the wasm pool holds at most 8). */
+function threadsOption(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n < 1 || n > 8)
+    throw new McbError('MCB_USAGE', `--threads must be a whole number from 1 to 8 (got ${JSON.stringify(v)}).`);
+  return n;
 }
 
 export function stringOption<T extends string>(

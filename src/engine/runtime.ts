@@ -7,6 +7,7 @@ import { McbError } from '../errors.js';
 import type { Backend } from '../recipe/index.js';
 import { installedNativePackage } from './backend.js';
 import { isPacked, unpackWeights } from '../runtime/decode.js';
+import { startWasm, wasmThreadCount } from './wasm-threads.js';
 import { concatBytes, modelKind, modelSignature, type StoredModel } from '../model/index.js';
 
 export type Tf = typeof TF;
@@ -14,16 +15,21 @@ export type Tf = typeof TF;
 export interface Engine {
   tf: Tf;
   backend: Backend;
+  /** Threads its kernels run on: wasm's pool size (see ./wasm-threads.ts); 1 for cpu; tfjs-node picks its own. */
+  threads: number;
 }
 
 let current: Promise<Engine> | undefined;
 let currentBackend: Backend | undefined;
 
-/** Loads TF.js once per process and switches to `backend`. */
-export async function loadEngine(backend: Backend): Promise<Engine> {
+/**
+ * Loads TF.js once per process and switches to `backend`. `threads` (default: MCBUILD_THREADS, else every core)
+ * is taken on the first load of wasm only: a process starts the wasm module once.
+ */
+export async function loadEngine(backend: Backend, threads?: number): Promise<Engine> {
   if (current && currentBackend === backend) return current;
   currentBackend = backend;
-  current = init(backend).catch((e: unknown) => {
+  current = init(backend, backend === 'wasm' ? wasmThreadCount(threads) : 1).catch((e: unknown) => {
     current = undefined;
     currentBackend = undefined;
     throw e;
@@ -31,8 +37,9 @@ export async function loadEngine(backend: Backend): Promise<Engine> {
   return current;
 }
 
-async function init(backend: Backend): Promise<Engine> {
+async function init(backend: Backend, threads: number): Promise<Engine> {
   let tf: Tf;
+  let wasm: typeof import('@tensorflow/tfjs-backend-wasm') | undefined;
   try {
     if (backend === 'tensorflow') {
       // tfjs-node re-exports the whole tfjs API and registers the 'tensorflow' backend on import.
@@ -40,7 +47,7 @@ async function init(backend: Backend): Promise<Engine> {
     } else {
       tf = await import('@tensorflow/tfjs');
       if (backend === 'wasm') {
-        await import('@tensorflow/tfjs-backend-wasm');
+        wasm = await import('@tensorflow/tfjs-backend-wasm');
         // wasm lacks three gradient kernels CNN training needs, and a few of its kernels dominate a MobileNet
         // training step; ours are built from its fast ops (see src/engine/kernels).
         (await import('./kernels/index.js')).registerWasmTrainingKernels();
@@ -55,14 +62,15 @@ async function init(backend: Backend): Promise<Engine> {
   }
   // PROD silences TF.js's console advice ("install tfjs-node"), which would garble our progress output.
   tf.env().set('PROD', true);
-  if (!(await tf.setBackend(backend))) {
+  const started = wasm ? await startWasm(tf, wasm, threads) : (await tf.setBackend(backend)) ? 1 : 0;
+  if (!started) {
     throw new McbError(
       'MCB_BACKEND',
       `the TF.js "${backend}" backend failed to initialise. Pick another with --backend wasm|cpu.`,
     );
   }
   await tf.ready();
-  return { tf, backend };
+  return { tf, backend, threads: started };
 }
 
 /**

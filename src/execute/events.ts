@@ -13,7 +13,7 @@ export type BuildEvent = BuildEventBody & {
 type BuildEventBody =
   /** `cached` counts remote hits too; `remote` names them (with a remote cache). */
   | { type: 'plan'; plan: Plan; cached: ReadonlySet<string>; remote?: ReadonlySet<string> }
-  | { type: 'engine'; backend: Backend; seconds: number }
+  | { type: 'engine'; backend: Backend; threads: number; seconds: number }
   /** With `from: 'remote'`: downloaded from the remote cache (verified). */
   | { type: 'step-cached'; step: Step; from?: 'remote' }
   | { type: 'step-start'; step: Step; reason: string }

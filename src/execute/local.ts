@@ -126,8 +126,13 @@ export class LocalRunner implements StepSource {
     this.engine ??= (async () => {
       const started = performance.now();
       const { loadEngine } = await import('../engine/runtime.js');
-      const e = await loadEngine(this.state.plan.backend);
-      this.state.emit({ type: 'engine', backend: e.backend, seconds: (performance.now() - started) / 1000 });
+      const e = await loadEngine(this.state.plan.backend, this.state.plan.recipe.runtime.threads);
+      this.state.emit({
+        type: 'engine',
+        backend: e.backend,
+        threads: e.threads,
+        seconds: (performance.now() - started) / 1000,
+      });
       return e;
     })();
     return this.engine;

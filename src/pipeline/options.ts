@@ -10,6 +10,8 @@ export interface PlanOptions extends LoadOptions {
   cacheDir?: string;
   /** Overrides `runtime.backend`. */
   backend?: BackendChoice;
+  /** Overrides `runtime.threads`. */
+  threads?: number;
   /** Gather the baseline's layers even without overrides (`explain`, `sensitivity`). */
   layers?: boolean;
   /** A pass that changes nothing is recorded in its step, not an error (the scan's and the search's trials). */

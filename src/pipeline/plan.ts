@@ -35,6 +35,7 @@ export async function planRecipe(
   opts: PlanOptions = {},
   onDamage?: (key: string, reason: string) => void,
 ): Promise<PlannedBuild> {
+  if (opts.threads !== undefined) recipe = { ...recipe, runtime: { ...recipe.runtime, threads: opts.threads } };
   const inputs = await gatherPlanInputs(recipe, {
     ...(opts.backend === undefined ? {} : { backend: opts.backend }),
     ...(opts.layers ? { layers: true } : {}),

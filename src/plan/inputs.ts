@@ -87,7 +87,7 @@ export async function gatherPlanInputs(
   const datasets = await gatherDatasets(inputs.data ? { ...recipe, data: inputs.data } : recipe);
   if (Object.keys(datasets).length) inputs.datasets = datasets;
   if (wantLayers && recipe.model.kind === 'train')
-    inputs.layers = await architectureLayers(recipe.model.train, backend, inputs.datasets);
+    inputs.layers = await architectureLayers(recipe.model.train, backend, inputs.datasets, recipe.runtime.threads);
   return inputs;
 }
 
@@ -172,13 +172,14 @@ async function architectureLayers(
   t: TrainSpec,
   backend: Backend,
   datasets: DatasetFactsMap | undefined,
+  threads: number | undefined,
 ): Promise<ModelLayer[]> {
   const shape = datasetShape(t.data, datasets);
   const misfit = architectureMisfit(t.architecture, shape.inputShape, t.options);
   if (misfit || shape.numClasses === undefined) return []; // plan() reports the misfit (or the missing labels) with its position
   const { loadEngine } = await import('../engine/runtime.js');
   const { buildArchitecture } = await import('../engine/architectures/index.js');
-  const { tf } = await loadEngine(backend);
+  const { tf } = await loadEngine(backend, threads);
   const model = buildArchitecture(tf, t.architecture, t.options, {
     inputShape: shape.inputShape,
     numClasses: shape.numClasses,

@@ -57,7 +57,11 @@ export interface RawRecipe {
     };
   };
   output?: string;
-  runtime?: { backend?: Recipe['runtime']['backend']; latency?: Recipe['runtime']['latency'] };
+  runtime?: {
+    backend?: Recipe['runtime']['backend'];
+    threads?: Recipe['runtime']['threads'];
+    latency?: Recipe['runtime']['latency'];
+  };
 }
 
 /**
@@ -266,6 +270,7 @@ export function normalise(raw: RawRecipe, ctx: NormaliseContext): Recipe {
     output,
     runtime: {
       backend: raw.runtime?.backend ?? 'auto',
+      ...(raw.runtime?.threads === undefined ? {} : { threads: raw.runtime.threads }),
       ...(raw.runtime?.latency ? { latency: { ...raw.runtime.latency } } : {}),
     },
     ...(variant ? { variant } : {}),

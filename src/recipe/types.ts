@@ -240,7 +240,8 @@ export interface Recipe {
   overrides: OverrideBlock[];
   thresholds: Thresholds;
   output: string;
-  runtime: { backend: BackendChoice; latency?: LatencyRuntime };
+  /** `threads`: the wasm pool's size (src/engine/wasm-threads.ts); unset, the engine's default. In no step key. */
+  runtime: { backend: BackendChoice; threads?: number; latency?: LatencyRuntime };
   /** Set when the recipe is one combination of a `matrix`. */
   variant?: Variant;
   /** Where each value was written (in this file, a file it extends, or on the command line), for error messages. */

@@ -20,7 +20,9 @@ export function plainProgress(write: (line: string) => void, opts: { verbose?: b
         break;
       }
       case 'engine':
-        write(`engine: TF.js ${e.backend} backend ready in ${e.seconds.toFixed(1)} s`);
+        write(
+          `engine: TF.js ${e.backend} backend${e.backend === 'wasm' ? ` (${e.threads} thread${e.threads === 1 ? '' : 's'})` : ''} ready in ${e.seconds.toFixed(1)} s`,
+        );
         break;
       case 'step-cached':
         write(

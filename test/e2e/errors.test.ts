@@ -177,6 +177,15 @@ describe('usage errors', () => {
     );
   });
 
+  it('a thread count out of range', async () => {
+    for (const bad of ['0', '9', '2.5', 'all'])
+      expectUsageError(
+        await runCli(['x.yaml', '--threads', bad]),
+        'MCB_USAGE',
+        /--threads must be a whole number from 1 to 8/,
+      );
+  });
+
   it('asking for tensorflow where tfjs-node is not installed', async () => {
     const f = writeText(join(dir, 'tf.yaml'), tinyRecipe());
     expectUsageError(await run([f, '--backend', 'tensorflow']), 'MCB_BACKEND', /npm install @tensorflow\/tfjs-node/);

@@ -118,6 +118,13 @@ export const RUNTIME_KEY: JsonSchema = {
         'TF.js backend: auto picks tensorflow (tfjs-node or tfjs-node-gpu, when installed), else wasm, else cpu. The --backend flag overrides it.',
       enum: ['auto', 'tensorflow', 'wasm', 'cpu'],
     },
+    threads: {
+      description:
+        'Threads the wasm backend computes on (its XNNPACK pool, at most 8). Results are bit-identical at any count, so it is in no step key. Default: the cores available (MCBUILD_THREADS overrides that default); the --threads flag overrides it.',
+      type: 'integer',
+      minimum: 1,
+      maximum: 8,
+    },
     latency: {
       description:
         'How eval steps measure latency (part of their key): batch sizes, a fixed number of timed runs, warm-up passes. Default: batch 1 and 32, 1 warm-up pass, 5 to 50 runs within 100 ms.',
