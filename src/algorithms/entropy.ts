@@ -73,15 +73,11 @@ export function codebookOf(values: Float32Array, maxGap = 255): Codebook | undef
   const firstSeen = new Uint32Array(MAX_CODEBOOK);
   const symbols = new Uint8Array(values.length);
   let distinct = 0;
-  let last = -1;
-  let lastSymbol = 0;
+  // No branch on the values themselves (a shortcut for runs mispredicted on every other pruned weight, and
+  // cost twice its saving): every element is hashed, and the probe almost always ends at its first slot.
   for (let i = 0; i < bits.length; i++) {
-    const b = bits[i] === 0x80000000 ? 0 : bits[i]!;
-    if (b === last) {
-      // Runs (pruned zeros above all) skip the hash.
-      symbols[i] = lastSymbol;
-      continue;
-    }
+    const raw = bits[i]!;
+    const b = raw === 0x80000000 ? 0 : raw;
     let h = Math.imul(b, 0x9e3779b1) >>> 22; // top 10 bits
     while (used[h] && keys[h] !== b) h = (h + 1) & (SLOTS - 1);
     if (!used[h]) {
@@ -91,8 +87,7 @@ export function codebookOf(values: Float32Array, maxGap = 255): Codebook | undef
       provisional[h] = distinct;
       firstSeen[distinct++] = b;
     }
-    symbols[i] = lastSymbol = provisional[h]!;
-    last = b;
+    symbols[i] = provisional[h]!;
   }
   const book = new Float32Array(distinct);
   const bookBits = new Uint32Array(book.buffer);
@@ -132,18 +127,17 @@ function remapAndCount(symbols: Uint8Array, remap: Uint8Array, zero: number, max
   const kept = new Int32Array(256);
   let entries = 0;
   let run = 0;
+  // Branch-free: whether a symbol is a skipped zero is as random as the pruning, and a mispredicted branch per
+  // element cost more than the counting (z is 1 for a zero the gap skips, 0 for a symbol that is stored).
   for (let i = 0; i < symbols.length; i++) {
     const s = remap[symbols[i]!]!;
     symbols[i] = s;
     all[s]!++;
-    if (s === zero && run < maxGap) {
-      run++;
-      continue;
-    }
-    gaps[run]!++;
-    kept[s]!++;
-    entries++;
-    run = 0;
+    const z = +(s === zero) & +(run < maxGap);
+    gaps[run]! += 1 - z;
+    kept[s]! += 1 - z;
+    entries += 1 - z;
+    run = (run + 1) * z;
   }
   return { symbols: all, gaps, kept, entries };
 }
@@ -158,21 +152,20 @@ export function sparsePairs(
   maxGap: number,
   entries = symbols.length,
 ): { gaps: Uint8Array; kept: Uint8Array } {
-  // `entries` (layoutCounts) sizes the streams exactly: fresh memory costs a page fault per 4 kB touched.
-  const gaps = new Uint8Array(entries);
-  const kept = new Uint8Array(entries);
+  // `entries` (layoutCounts) sizes the streams (fresh memory costs a page fault per 4 kB touched), plus one:
+  // branch-free, as remapAndCount, every symbol is written at m, and m moves on past the ones stored.
+  const gaps = new Uint8Array(entries + 1);
+  const kept = new Uint8Array(entries + 1);
   let m = 0;
   let run = 0;
   for (let i = 0; i < symbols.length; i++) {
     const s = symbols[i]!;
-    if (s === zero && run < maxGap) {
-      run++;
-      continue;
-    }
-    // A non-zero, or the zero that a full gap must store explicitly.
+    // 1 for a zero the gap skips; 0 for a non-zero, or the zero that a full gap must store explicitly.
+    const z = +(s === zero) & +(run < maxGap);
     gaps[m] = run;
-    kept[m++] = s;
-    run = 0;
+    kept[m] = s;
+    m += 1 - z;
+    run = (run + 1) * z;
   }
   return { gaps: gaps.subarray(0, m), kept: kept.subarray(0, m) };
 }
@@ -225,25 +218,11 @@ export function smallestLayout(
  * symbols) with how many pairs it would make: the layout decision without building the streams.
  */
 export function layoutCounts(symbols: Uint8Array, zero: number, maxGap: number): LayoutCounts {
-  const all = new Int32Array(256);
-  const gaps = new Int32Array(256);
-  const kept = new Int32Array(256);
-  let entries = 0;
-  let run = 0;
-  for (let i = 0; i < symbols.length; i++) {
-    const s = symbols[i]!;
-    all[s]!++;
-    if (s === zero && run < maxGap) {
-      run++;
-      continue;
-    }
-    gaps[run]!++;
-    kept[s]!++;
-    entries++;
-    run = 0;
-  }
-  return { symbols: all, gaps, kept, entries };
+  // The identity remap writes each symbol back unchanged.
+  return remapAndCount(symbols, IDENTITY, zero, maxGap);
 }
+
+const IDENTITY = Uint8Array.from({ length: 256 }, (_, k) => k);
 
 /**
  * Bits of an optimal prefix (Huffman) code of symbols occurring `counts` times: the sum of the weights of the
