@@ -14,6 +14,7 @@
  *    their inputs become one group (a union-find over spaces).
  * A space read by anything else, or that reaches a model output, blocks its group, with the reason.
  */
+import { ChannelSpaces, type Group } from './spaces.js';
 import { batchNormAxis, layerClass, type ChannelRule, type Topology } from '../../model/index.js';
 import { asText } from '../../util/text.js';
 
@@ -32,16 +33,7 @@ export type Edit =
   | { kind: 'conv-in'; layer: string; space: number; factor: number }
   | { kind: 'dense-in'; layer: string; space: number; factor: number; spatial: number };
 
-export interface Group {
-  /** Conv2D / Dense layers whose output channels are the group's channels. */
-  roots: string[];
-  /** Canonical space ids of the group (one per root). */
-  spaces: number[];
-  merges: string[];
-  size: number;
-  /** Why the group cannot be pruned (empty: it can). */
-  blocked: string[];
-}
+export type { Group } from './spaces.js';
 
 export interface Analysis {
   groups: Group[];
@@ -54,27 +46,10 @@ export interface Analysis {
 
 /** Walks the topology once: spaces, the groups merges make of them, the edits their readers need, and what blocks them. */
 export function analyse(topology: Topology): Analysis {
-  const parent: number[] = [];
-  const roots: string[][] = [];
-  const blocked: string[][] = [];
-  const merges: string[][] = [];
-  const sizes: number[] = [];
-  const find = (s: number): number => {
-    while (parent[s] !== s) s = parent[s] = parent[parent[s]!]!;
-    return s;
-  };
-  const union = (a: number, b: number) => {
-    const [x, y] = [find(a), find(b)];
-    if (x === y) return;
-    parent[y] = x;
-    roots[x]!.push(...roots[y]!);
-    blocked[x]!.push(...blocked[y]!);
-    merges[x]!.push(...merges[y]!);
-  };
-  const block = (s: number, why: string) => {
-    const r = find(s);
-    if (!blocked[r]!.includes(why)) blocked[r]!.push(why);
-  };
+  const spaces = new ChannelSpaces();
+  const { find } = spaces;
+  const union = (a: number, b: number) => spaces.union(a, b);
+  const block = (s: number, why: string) => spaces.block(s, why);
   const layouts = new Map<string, Layout>();
   const edits: Edit[] = [];
   const shapes = topology.shapes();
@@ -96,23 +71,17 @@ export function analyse(topology: Topology): Analysis {
           edits.push({ kind: 'dense-in', layer: l.name, space: inp.space, factor: inp.factor, spatial: inp.spatial });
         }
       }
-      const s = parent.length;
-      parent.push(s);
-      roots.push([l.name]);
-      merges.push([]);
-      blocked.push([]);
       const out = shapes.get(l.name);
-      sizes.push(typeof out?.at(-1) === 'number' ? (out.at(-1) as number) : 0);
+      const s = spaces.add(l.name, typeof out?.at(-1) === 'number' ? (out.at(-1) as number) : 0);
       if (c.data_format !== undefined && c.data_format !== null && c.data_format !== 'channels_last') {
-        blocked[s]!.push(`${l.name} is ${asText(c.data_format)}`);
+        block(s, `${l.name} is ${asText(c.data_format)}`);
         if (inp) block(inp.space, `it is read by ${l.name}, which is ${asText(c.data_format)}`);
       }
       if (typeof c.groups === 'number' && c.groups !== 1) {
-        blocked[s]!.push(`${l.name} is a grouped convolution (groups ${c.groups})`);
+        block(s, `${l.name} is a grouped convolution (groups ${c.groups})`);
         if (inp) block(inp.space, `it is read by the grouped convolution ${l.name}`);
       }
-      if (out?.at(-1) === null || out === undefined)
-        blocked[s]!.push(`the output shape of ${l.name} cannot be inferred`);
+      if (out?.at(-1) === null || out === undefined) block(s, `the output shape of ${l.name} cannot be inferred`);
       layouts.set(l.name, { space: s, factor: 1, spatial: 0 });
       continue;
     }
@@ -179,7 +148,7 @@ export function analyse(topology: Topology): Analysis {
       }
       for (const x of tracked) union(inp.space, x.space);
       const r = find(inp.space);
-      merges[r]!.push(l.name);
+      spaces.merged(r, l.name);
       layouts.set(l.name, { ...inp, space: r });
       continue;
     }
@@ -202,22 +171,7 @@ export function analyse(topology: Topology): Analysis {
       );
   }
 
-  const byRoot = new Map<number, Group>();
-  for (let s = 0; s < parent.length; s++) {
-    const r = find(s);
-    let g = byRoot.get(r);
-    if (!g) {
-      g = { roots: roots[r]!, spaces: [], merges: merges[r]!, size: sizes[r]!, blocked: blocked[r]! };
-      byRoot.set(r, g);
-    }
-    g.spaces.push(s);
-  }
-  const groups = [...byRoot.values()];
-  for (const g of groups) {
-    const sz = new Set(g.spaces.map((s) => sizes[s]!));
-    if (sz.size > 1 && !g.blocked.length)
-      g.blocked.push(`its layers ${g.roots.join(', ')} have different channel counts`);
-  }
+  const groups = spaces.groups('layers');
   return { groups, edits, find, layouts };
 }
 

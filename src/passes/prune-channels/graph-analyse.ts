@@ -13,7 +13,7 @@
  * Anything else reading a space, a shared constant, or a model output blocks its group, with the reason.
  */
 import { boolAttr, elementCount, type GraphNode } from '../../model/index.js';
-import type { Group } from './analyse.js';
+import { ChannelSpaces, type Group } from './spaces.js';
 import {
   recordedUnitAxes,
   reshapeLayout,
@@ -93,27 +93,10 @@ export function analyseGraph(
   nodes: readonly GraphNode[],
   consts: ReadonlyMap<string, GraphConst>,
 ): GraphAnalysis {
-  const parent: number[] = [];
-  const roots: string[][] = [];
-  const blocked: string[][] = [];
-  const merges: string[][] = [];
-  const sizes: number[] = [];
-  const find = (s: number): number => {
-    while (parent[s] !== s) s = parent[s] = parent[parent[s]!]!;
-    return s;
-  };
-  const union = (a: number, b: number) => {
-    const [x, y] = [find(a), find(b)];
-    if (x === y) return;
-    parent[y] = x;
-    roots[x]!.push(...roots[y]!);
-    blocked[x]!.push(...blocked[y]!);
-    merges[x]!.push(...merges[y]!);
-  };
-  const block = (s: number, why: string) => {
-    const r = find(s);
-    if (!blocked[r]!.includes(why)) blocked[r]!.push(why);
-  };
+  const spaces = new ChannelSpaces();
+  const { find } = spaces;
+  const union = (a: number, b: number) => spaces.union(a, b);
+  const block = (s: number, why: string) => spaces.block(s, why);
   const byName = new Map(nodes.map((n) => [n.name, n]));
   const readers = new Map<string, GraphNode[]>();
   for (const n of nodes) for (const i of dataInputs(n)) readers.set(i.node, [...(readers.get(i.node) ?? []), n]);
@@ -155,8 +138,8 @@ export function analyseGraph(
     const k = consts.get(c.weight)!;
     if (k.dtype !== 'float32') return `its constant ${c.weight} is ${k.dtype}, not float32`;
     const a = axis < 0 ? k.shape.length + axis : axis;
-    if (k.shape[a] !== sizes[space]! * factor)
-      return `its constant ${c.weight} [${k.shape.join(', ')}] does not hold ${sizes[space]! * factor} channels on axis ${a}`;
+    if (k.shape[a] !== spaces.size(space) * factor)
+      return `its constant ${c.weight} [${k.shape.join(', ')}] does not hold ${spaces.size(space) * factor} channels on axis ${a}`;
     edits.push({ node: node.name, weight: c.weight, axis: a, space, factor });
     return undefined;
   };
@@ -171,12 +154,7 @@ export function analyseGraph(
     return edit(node, input, -1, t.space, t.factor);
   };
   const open = (root: string, size: number): number => {
-    const s = parent.length;
-    parent.push(s);
-    roots.push([root]);
-    merges.push([]);
-    blocked.push([]);
-    sizes.push(size);
+    const s = spaces.add(root, size);
     return s;
   };
 
@@ -267,7 +245,7 @@ export function analyseGraph(
     }
     if (op === 'Squeeze' || op === 'Reshape') {
       const known = withUnit(t, recordedUnitAxes(byName.get(ins[0]!.node), ins[0]!.port, t.rank));
-      const width = sizes[t.space]! * t.factor;
+      const width = spaces.size(t.space) * t.factor;
       const shape = op === 'Reshape' ? constNodeOf(node, 1) : undefined;
       const r =
         op === 'Squeeze'
@@ -329,7 +307,7 @@ export function analyseGraph(
         if (x === undefined) fail(channelConst(node, i, first), first.space);
       });
       for (const x of tracked) union(first.space, x.space);
-      if (tracked.length > 1) merges[find(first.space)]!.push(node.name);
+      if (tracked.length > 1) spaces.merged(first.space, node.name);
       // Size 1 only where every followed operand is (a constant operand is per-channel or scalar).
       const unit = (first.unit ?? []).filter((a) => tracked.every((x) => x.unit?.includes(a)));
       layouts.set(node.name, withUnit(spatial(first), unit));
@@ -341,21 +319,7 @@ export function analyseGraph(
     if (t) block(t.space, kernels.has(o) ? `${o} is the model's output` : `it reaches the model's output ${o}`);
   }
 
-  const byRoot = new Map<number, Group>();
-  for (let s = 0; s < parent.length; s++) {
-    const r = find(s);
-    let g = byRoot.get(r);
-    if (!g) {
-      g = { roots: roots[r]!, spaces: [], merges: merges[r]!, size: sizes[r]!, blocked: blocked[r]! };
-      byRoot.set(r, g);
-    }
-    g.spaces.push(s);
-  }
-  const groups = [...byRoot.values()];
-  for (const g of groups) {
-    if (new Set(g.spaces.map((s) => sizes[s]!)).size > 1 && !g.blocked.length)
-      g.blocked.push(`its nodes ${g.roots.join(', ')} have different channel counts`);
-  }
+  const groups = spaces.groups('nodes');
   return { groups, edits, shapes, squeezes, find, layouts, kernels, gammas: gammasOf(kernels, readers, constOf) };
 }
 
