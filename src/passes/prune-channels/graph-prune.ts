@@ -12,7 +12,7 @@ import { analyseGraph, type GraphAnalysis, type GraphConst } from './graph-analy
 import { BATCH_NORM_OPS, DEPTHWISE_OPS } from './graph-nodes.js';
 import { rewriteGraph } from './graph-rewrite.js';
 import type { PruneChannelsOptions } from './options.js';
-import type { PrunedGroup, PrunedLayer } from './pruned.js';
+import { pruneStats, type PrunedGroup, type PrunedLayer } from './pruned.js';
 import { filterImportance, keepCounts, keptChannels } from './rank.js';
 import { groupOptions, listNames, type OptionText, type SkippedGroup } from './select.js';
 
@@ -91,19 +91,7 @@ export function pruneGraphChannels(
   const order = new Map(nodes.map((n, i) => [n.name, i]));
   layersStats.sort((a, b) => order.get(a.layer)! - order.get(b.layer)!);
   const paramsBefore = paramCount(model);
-  const stats: Record<string, unknown> = {
-    criterion: options.criterion,
-    sparsity: options.sparsity,
-    scope: options.scope,
-    ...(options.roundTo > 1 ? { roundTo: options.roundTo } : {}),
-    layersPruned: layersStats.filter((l) => l.channelsAfter < l.channelsBefore).length,
-    channelsBefore: layersStats.reduce((n, l) => n + l.channelsBefore, 0),
-    channelsAfter: layersStats.reduce((n, l) => n + l.channelsAfter, 0),
-    layers: layersStats,
-    groups: groupStats,
-    skipped,
-    paramsBefore,
-  };
+  const stats = pruneStats(options, layersStats, groupStats, skipped, paramsBefore);
   // Nothing removed: the input passes through byte for byte (the runner then fails the step, with the reasons).
   if (keepOf.size === 0) return { model, stats: { ...stats, paramsAfter: paramsBefore } };
   progress(`prune-channels: slicing ${keepOf.size} channel groups of the graph`);

@@ -16,7 +16,7 @@ import type { LayerOptions, OptionsPlace } from '../define.js';
 import { analyse } from './analyse.js';
 import { pruneGraphChannels } from './graph-prune.js';
 import { written, type PruneChannelsOptions } from './options.js';
-import type { PrunedGroup, PrunedLayer } from './pruned.js';
+import { pruneStats, type PrunedGroup, type PrunedLayer } from './pruned.js';
 import { groupImportance, keepCounts, keptChannels, perChannelWeights } from './rank.js';
 import { rewire } from './rewrite.js';
 import { selectGroups, type OptionText } from './select.js';
@@ -101,17 +101,7 @@ export function pruneModelChannels(
   const cost = (c: ReturnType<typeof modelCost>) => ('unavailable' in c ? undefined : c);
   const before = cost(costBefore);
   const stats: Record<string, unknown> = {
-    criterion: options.criterion,
-    sparsity: options.sparsity,
-    scope: options.scope,
-    ...(options.roundTo > 1 ? { roundTo: options.roundTo } : {}),
-    layersPruned: layersStats.filter((l) => l.channelsAfter < l.channelsBefore).length,
-    channelsBefore: layersStats.reduce((n, l) => n + l.channelsBefore, 0),
-    channelsAfter: layersStats.reduce((n, l) => n + l.channelsAfter, 0),
-    layers: layersStats,
-    groups: groupStats,
-    skipped,
-    paramsBefore,
+    ...pruneStats(options, layersStats, groupStats, skipped, paramsBefore),
     ...(before ? { macsBefore: before.macs, flopsBefore: before.flops } : {}),
   };
   // Nothing removed: the input passes through byte for byte (quantized weights stay quantized).

@@ -1,5 +1,5 @@
 /** What prune-channels reports of each root it pruned and each group it pruned as one (layers and graph models). */
-import type { ChannelCriterion } from './options.js';
+import type { ChannelCriterion, PruneChannelsOptions } from './options.js';
 
 /** One pruned root layer. */
 export interface PrunedLayer {
@@ -19,4 +19,27 @@ export interface PrunedGroup {
   channelsBefore: number;
   channelsAfter: number;
   selection: string;
+}
+
+/** The statistics both model kinds report, before the counts only one of them has (FLOPs, params after). */
+export function pruneStats(
+  options: PruneChannelsOptions,
+  layers: PrunedLayer[],
+  groups: PrunedGroup[],
+  skipped: unknown[],
+  paramsBefore: number,
+): Record<string, unknown> {
+  return {
+    criterion: options.criterion,
+    sparsity: options.sparsity,
+    scope: options.scope,
+    ...(options.roundTo > 1 ? { roundTo: options.roundTo } : {}),
+    layersPruned: layers.filter((l) => l.channelsAfter < l.channelsBefore).length,
+    channelsBefore: layers.reduce((n, l) => n + l.channelsBefore, 0),
+    channelsAfter: layers.reduce((n, l) => n + l.channelsAfter, 0),
+    layers,
+    groups,
+    skipped,
+    paramsBefore,
+  };
 }
