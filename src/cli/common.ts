@@ -32,7 +32,7 @@ export function planOptions(ctx: CommandContext): PlanOptions {
 }
 
 /** The same range as the recipe's `runtime.threads` (the wasm pool holds at most 8). */
-function threadsOption(v: string | undefined): number | undefined {
+export function threadsOption(v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
   if (!/^\d+$/.test(v) || n < 1 || n > 8)

@@ -6,14 +6,15 @@ import { runStep } from '../execute/index.js';
 import { McbError } from '../errors.js';
 import { CONFIG_FILE, loadProjectConfig } from '../recipe/project-config.js';
 import { findProjectRoot } from '../recipe/index.js';
-import type { Command } from './command.js';
+import { PLAN_OPTIONS, type Command } from './command.js';
+import { threadsOption } from './common.js';
 import { REMOTE_OPTIONS, remoteCacheOption } from './scale-out.js';
 
 export const workerCommand: Command = {
   name: 'worker',
   summary:
-    'take steps from the queue of builds run with --workers, compute them one at a time, upload the results to the remote cache (run one per core)',
-  usage: 'mcbuild worker --redis URL --remote-cache URL [--cache-dir DIR] [--queue NAME]',
+    'take steps from the queue of builds run with --workers, compute them one at a time, upload the results to the remote cache (one per machine computes on every core; with several, give each --threads)',
+  usage: 'mcbuild worker --redis URL --remote-cache URL [--cache-dir DIR] [--queue NAME] [--threads N]',
   positionals: { name: 'no arguments', min: 0, max: 0 },
   options: {
     redis: {
@@ -31,6 +32,11 @@ export const workerCommand: Command = {
       type: 'string',
       value: 'DIR',
       description: "this worker's local step cache (default: cache/ in the current project)",
+    },
+    threads: {
+      ...PLAN_OPTIONS.threads!,
+      description:
+        'threads the wasm backend computes each step on, 1 to 8 (default: MCBUILD_THREADS, else every core); workers × threads should not exceed the cores',
     },
     'lock-seconds': {
       type: 'string',
@@ -70,6 +76,7 @@ export const workerCommand: Command = {
         `\`mcbuild worker\` needs a remote cache it can upload to: --remote-cache URL (the builds' one)${remote ? ', without --remote-cache-mode read' : ''}. Results reach the builds through it.`,
       );
     }
+    const threads = threadsOption(ctx.values.threads as string | undefined);
     const lockSeconds = positiveInt(ctx.values['lock-seconds'], '--lock-seconds', 60, 24 * 3600);
     const cacheDir = (ctx.values['cache-dir'] as string | undefined) ?? resolve(root, 'cache');
     const summary = await runWorker({
@@ -78,6 +85,7 @@ export const workerCommand: Command = {
       remote,
       cacheDir,
       lockSeconds,
+      ...(threads === undefined ? {} : { threads }),
       signal: ctx.signal,
       log,
       run: runStep,

@@ -28,6 +28,8 @@ export interface WorkerOptions {
   cacheDir: string;
   /** A job whose worker has not renewed its lock for this long is handed to another worker. */
   lockSeconds?: number;
+  /** Threads of the wasm backend (default: MCBUILD_THREADS, else every core). */
+  threads?: number;
   signal: AbortSignal;
   log(line: string): void;
   /** Computes a step from its inputs' entries, as a local build does (src/execute/steps/). */
@@ -123,7 +125,7 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerSummary> {
         engine: () => {
           if (!engine || engineBackend !== job.data.backend) {
             engineBackend = job.data.backend;
-            engine = import('../engine/runtime.js').then((m) => m.loadEngine(job.data.backend));
+            engine = import('../engine/runtime.js').then((m) => m.loadEngine(job.data.backend, opts.threads));
           }
           return engine;
         },
@@ -160,8 +162,8 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerSummary> {
   const lockDuration = (opts.lockSeconds ?? 60) * 1000;
   const worker = new Worker<StepJob, JobResult>(queueName(opts.queue), processJob, {
     connection,
-    // One step at a time: TF.js work shares the process's one thread and its one global backend (a second
-    // job on another backend would switch it under the first). Run one worker per core instead.
+    // One step at a time: TF.js work shares the process's thread pool and its one global backend (a second
+    // job on another backend would switch it under the first). Its threads use the cores instead.
     concurrency: 1,
     lockDuration,
     stalledInterval: Math.max(1000, lockDuration / 2),

@@ -520,7 +520,12 @@ describe.skipIf(!servers)(
       const down = await runCli(['worker', '--redis', 'redis://127.0.0.1:1', '--remote-cache', dav.url], { cwd: dir });
       expect(down.code).toBe(2);
       expect(down.stderr).toMatch(/cannot reach Redis at redis:\/\/127\.0\.0\.1:1/);
-      for (const r of [noRedis, noRemote, readOnly, down]) expect(stackLines(r.all)).toEqual([]);
+      const threads = await runCli(['worker', '--redis', redis.url, '--remote-cache', dav.url, '--threads', '9'], {
+        cwd: dir,
+      });
+      expect(threads.code).toBe(2);
+      expect(threads.stderr).toMatch(/--threads must be a whole number from 1 to 8 \(got "9"\)/);
+      for (const r of [noRedis, noRemote, readOnly, down, threads]) expect(stackLines(r.all)).toEqual([]);
     }, 60_000);
   },
 );
