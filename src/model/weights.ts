@@ -21,15 +21,17 @@ export interface DecodeOptions {
 }
 
 export function decodeWeights(model: StoredModel, options: DecodeOptions = {}): DecodedWeight[] {
-  const out: DecodedWeight[] = [];
-  const data = model.weightData;
+  return storedWeights(model).map(({ spec, stored }) => decodeWeight(spec, stored, options));
+}
+
+/** Each weight's manifest entry and its stored bytes (a view of the model's weight data), in manifest order. */
+export function storedWeights(model: StoredModel): { spec: WeightSpec; stored: Uint8Array }[] {
   let off = 0;
-  for (const spec of model.weightSpecs) {
-    const len = weightByteLength(spec);
-    out.push(decodeWeight(spec, data.subarray(off, off + len), options));
-    off += len;
-  }
-  return out;
+  return model.weightSpecs.map((spec) => {
+    const stored = model.weightData.subarray(off, off + weightByteLength(spec));
+    off += stored.byteLength;
+    return { spec, stored };
+  });
 }
 
 /** One weight's values from its stored bytes (a view of the model's weight data), as decodeWeights decodes them. */

@@ -11,7 +11,7 @@ import {
   layerClasses,
   layerOfWeight,
   readGraph,
-  weightByteLength,
+  storedWeights,
   type WeightSpec,
 } from '../../model/index.js';
 import { formatDataPath } from '../../recipe/index.js';
@@ -78,12 +78,9 @@ export const encode = definePass<EncodeOptions>({
     const chunks: Uint8Array[] = [];
     const encoded: EncodedWeightStats[] = [];
     const skipped: { name: string; reason: string }[] = [];
-    let off = 0;
-    for (const [i, spec] of model.weightSpecs.entries()) {
+    for (const [i, { spec, stored }] of storedWeights(model).entries()) {
       ctx.progress(`encoding ${spec.name}`, i / model.weightSpecs.length);
-      const length = weightByteLength(spec);
-      const stored = model.weightData.subarray(off, off + length);
-      off += length;
+      const length = stored.byteLength;
       const values = decoded[i]!.values;
       const layer = layerOf(spec.name);
       const o = optionsFor(layer);

@@ -14,14 +14,13 @@ import {
   paramCount,
   readGraph,
   stringAttr,
-  weightByteLength,
   type GraphNode,
   type GraphView,
   type GraphWeight,
   type StoredModel,
   type WeightSpec,
 } from '../../model/index.js';
-import { concatBytes } from '../../model/index.js';
+import { concatBytes, storedWeights } from '../../model/index.js';
 import { SKIPPED_BY_OVERRIDE, type LayerOptions } from '../define.js';
 import type { FoldedBatchNorm, SkippedBatchNorm } from './stats.js';
 
@@ -148,11 +147,7 @@ export function foldGraphBatchNorms(
     .map((n) => replaced.get(n.name) ?? n);
   const specs: WeightSpec[] = [];
   const chunks: Uint8Array[] = [];
-  let off = 0;
-  for (const spec of model.weightSpecs) {
-    const length = weightByteLength(spec);
-    const stored = model.weightData.subarray(off, off + length);
-    off += length;
+  for (const { spec, stored } of storedWeights(model)) {
     if (removed.has(spec.name)) continue;
     const v = changed.get(spec.name);
     if (v === undefined) {

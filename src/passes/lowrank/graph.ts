@@ -13,7 +13,7 @@ import {
   decodeWeights,
   inputNode,
   paramCount,
-  weightByteLength,
+  storedWeights,
   type GraphLayer,
   type GraphNode,
   type GraphView,
@@ -191,11 +191,7 @@ function rewrite(model: StoredModel, splits: readonly Split[]): StoredModel {
   });
   const specs: WeightSpec[] = [];
   const chunks: Uint8Array[] = [];
-  let off = 0;
-  for (const spec of model.weightSpecs) {
-    const length = weightByteLength(spec);
-    const stored = model.weightData.subarray(off, off + length);
-    off += length;
+  for (const { spec, stored } of storedWeights(model)) {
     const s = byKernel.get(spec.name);
     if (!s) {
       specs.push(spec);

@@ -8,7 +8,14 @@
  * Squeeze without squeeze_dims gets them written out (so that one kept channel is not squeezed too), and the
  * `_output_shapes` the converter may leave on a node carrying a pruned tensor say its new width.
  */
-import { concatBytes, weightByteLength, type GraphNode, type StoredModel, type WeightSpec } from '../../model/index.js';
+import {
+  concatBytes,
+  storedWeights,
+  weightByteLength,
+  type GraphNode,
+  type StoredModel,
+  type WeightSpec,
+} from '../../model/index.js';
 import type { GraphAnalysis, GraphConst } from './graph-analyse.js';
 import { dataInputs, inlineInts } from './graph-nodes.js';
 
@@ -132,11 +139,7 @@ export function rewriteGraph(
 
   const specs: WeightSpec[] = [];
   const chunks: Uint8Array[] = [];
-  let off = 0;
-  for (const spec of model.weightSpecs) {
-    const length = weightByteLength(spec);
-    const stored = model.weightData.subarray(off, off + length);
-    off += length;
+  for (const { spec, stored } of storedWeights(model)) {
     const ints = shapes.get(spec.name);
     if (ints) {
       const { quantization: _q, ...plain } = spec;
