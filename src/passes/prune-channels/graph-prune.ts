@@ -6,7 +6,7 @@
 import { McbError } from '../../errors.js';
 import { decodeWeights, elementCount, paramCount, type GraphNode, type StoredModel } from '../../model/index.js';
 import { suggest } from '../../recipe/index.js';
-import { SKIPPED_BY_OVERRIDE, type LayerOptions } from '../define.js';
+import type { LayerOptions } from '../define.js';
 import type { Group } from './analyse.js';
 import { analyseGraph, type GraphAnalysis, type GraphConst } from './graph-analyse.js';
 import { BATCH_NORM_OPS, DEPTHWISE_OPS } from './graph-nodes.js';
@@ -14,7 +14,7 @@ import { rewriteGraph } from './graph-rewrite.js';
 import type { PruneChannelsOptions } from './options.js';
 import { pruneStats, type PrunedGroup, type PrunedLayer } from './pruned.js';
 import { filterImportance, keepCounts, keptChannels } from './rank.js';
-import { groupOptions, listNames, type OptionText, type SkippedGroup } from './select.js';
+import { chooseGroups, listNames, type OptionText, type SkippedGroup } from './select.js';
 
 export function pruneGraphChannels(
   model: StoredModel,
@@ -99,7 +99,7 @@ export function pruneGraphChannels(
   return { model: out, stats: { ...stats, paramsAfter: paramCount(out) } };
 }
 
-/** As selectGroups (./select.ts) for a graph: the named roots (each must be prunable) or every prunable group. */
+/** chooseGroups (./select.ts) for a graph: the named roots (each must be prunable) or every prunable group. */
 function selectGraphGroups(
   analysis: GraphAnalysis,
   ops: ReadonlyMap<string, string>,
@@ -107,62 +107,29 @@ function selectGraphGroups(
   layerOptions: LayerOptions<PruneChannelsOptions>,
   optionText: OptionText,
 ): { chosen: Group[]; optionsOf: Map<Group, PruneChannelsOptions>; skipped: SkippedGroup[] } {
-  const skipped: SkippedGroup[] = [];
-  const chosen: Group[] = [];
-  const optionsOf = new Map<Group, PruneChannelsOptions>();
   const { groups } = analysis;
-  const gammaProblem = (g: Group, o: PruneChannelsOptions) => {
-    if (o.criterion !== 'bn-gamma') return undefined;
-    const root = g.roots.find((r) => !analysis.gammas.has(r));
-    return root === undefined
-      ? undefined
-      : `criterion bn-gamma needs a FusedBatchNorm right after ${root}, which has none; use criterion l1 or l2`;
-  };
-  const take = (g: Group, whyNot: (why: string) => void) => {
-    const o = groupOptions(g, layerOptions);
-    if (typeof o === 'string') {
-      skipped.push({
-        layers: g.roots,
-        reason:
-          g.roots.length === 1 ? SKIPPED_BY_OVERRIDE : `${o} is ${SKIPPED_BY_OVERRIDE}, and the group is pruned as one`,
-      });
-      return;
-    }
-    const why = gammaProblem(g, o);
-    if (why !== undefined) return whyNot(o === options ? why : `${why} (${optionText('criterion', o)})`);
-    chosen.push(g);
-    optionsOf.set(g, o);
-  };
   const prunable = () => listNames(groups.filter((g) => g.blocked.length === 0).flatMap((g) => g.roots));
-  if (options.layers === undefined) {
-    for (const g of groups) {
-      if (g.blocked.length) skipped.push({ layers: g.roots, reason: g.blocked[0]! });
-      else take(g, (why) => skipped.push({ layers: g.roots, reason: why }));
-    }
-    return { chosen, optionsOf, skipped };
-  }
-  const named = new Set<Group>();
-  for (const name of options.layers) {
-    const op = ops.get(name);
-    if (op === undefined)
-      throw new McbError(
-        'MCB_RECIPE_INVALID',
-        `${optionText('layers')} names node ${JSON.stringify(name)}, which the graph does not have${suggest(name, [...ops.keys()])}; the nodes prune-channels can prune are ${prunable()}.`,
-      );
-    const group = groups.find((g) => g.roots.includes(name));
-    const refuse = (why: string): never => {
-      throw new McbError(
-        'MCB_RECIPE_INVALID',
-        `${optionText('layers')} names node ${name} (${op}), whose channels prune-channels cannot remove: ${why}. Remove it from \`layers\`; the nodes it can prune are ${prunable()}.`,
-      );
-    };
-    const blocked = group === undefined ? notARootWhy(analysis, name, op) : group.blocked[0];
-    if (blocked !== undefined) refuse(blocked);
-    if (named.has(group!)) continue;
-    named.add(group!);
-    take(group!, refuse);
-  }
-  return { chosen, optionsOf, skipped };
+  return chooseGroups(groups, options, layerOptions, optionText, {
+    noun: 'node',
+    kindOf(name) {
+      const op = ops.get(name);
+      if (op === undefined)
+        throw new McbError(
+          'MCB_RECIPE_INVALID',
+          `${optionText('layers')} names node ${JSON.stringify(name)}, which the graph does not have${suggest(name, [...ops.keys()])}; the nodes prune-channels can prune are ${prunable()}.`,
+        );
+      return op;
+    },
+    notARootWhy: (name) => notARootWhy(analysis, name, ops.get(name)!),
+    prunable,
+    criterionProblem(g, o) {
+      if (o.criterion !== 'bn-gamma') return undefined;
+      const root = g.roots.find((r) => !analysis.gammas.has(r));
+      return root === undefined
+        ? undefined
+        : `criterion bn-gamma needs a FusedBatchNorm right after ${root}, which has none; use criterion l1 or l2`;
+    },
+  });
 }
 
 function notARootWhy(analysis: GraphAnalysis, name: string, op: string): string {

@@ -18,13 +18,7 @@ import {
 } from '../../model/index.js';
 import type { GraphAnalysis, GraphConst } from './graph-analyse.js';
 import { dataInputs, inlineInts } from './graph-nodes.js';
-
-type Elements = Float32Array | Uint8Array | Uint16Array;
-
-interface Sliced {
-  shape: number[];
-  values: Elements;
-}
+import { sliceAxis, type Elements, type Sliced } from './slice.js';
 
 /** The converter's own stored forms, whose elements are sliced as stored (same min and scale: the same values). */
 const NATIVE = new Set(['uint8', 'uint16', 'float16']);
@@ -165,26 +159,6 @@ export function rewriteGraph(
     weightSpecs: specs,
     weightData: concatBytes(chunks),
   };
-}
-
-/** Keeps the entries `keep` of axis `axis`. */
-function sliceAxis(w: Sliced, axis: number, keep: readonly number[]): Sliced {
-  const { shape, values } = w;
-  const dim = shape[axis]!;
-  const outer = shape.slice(0, axis).reduce((x, y) => x * y, 1);
-  const inner = shape.slice(axis + 1).reduce((x, y) => x * y, 1);
-  const out = new (values.constructor as new (n: number) => Elements)(outer * keep.length * inner);
-  let o = 0;
-  for (let i = 0; i < outer; i++) {
-    for (const k of keep) {
-      const from = (i * dim + k) * inner;
-      out.set(values.subarray(from, from + inner), o);
-      o += inner;
-    }
-  }
-  const next = [...shape];
-  next[axis] = keep.length;
-  return { shape: next, values: out };
 }
 
 /** The node with the width of its first output's last axis, as the converter recorded it, set to `width`. */

@@ -5,6 +5,7 @@
  */
 import { layerClass, weightRole, type Topology, type WeightTable } from '../../model/index.js';
 import type { Analysis, Group } from './analyse.js';
+import { sliceAxis } from './slice.js';
 
 /** Rewires `weights` and `topology` for the channels kept in each space (`keepOf`: canonical space → kept channels). */
 export function rewire(
@@ -69,20 +70,6 @@ function sliceWeight(weights: WeightTable, layer: string, key: string, axis: num
   const w = weights.require(layer, key);
   const shape = w.spec.shape;
   const a = axis < 0 ? shape.length + axis : axis;
-  const values = weights.floats(layer, key);
-  const dim = shape[a]!;
-  const outer = shape.slice(0, a).reduce((x, y) => x * y, 1);
-  const inner = shape.slice(a + 1).reduce((x, y) => x * y, 1);
-  const out = new Float32Array(outer * keep.length * inner);
-  let o = 0;
-  for (let i = 0; i < outer; i++) {
-    for (const k of keep) {
-      const from = (i * dim + k) * inner;
-      out.set(values.subarray(from, from + inner), o);
-      o += inner;
-    }
-  }
-  const next = [...shape];
-  next[a] = keep.length;
-  weights.set(layer, key, out, next);
+  const sliced = sliceAxis({ shape, values: weights.floats(layer, key) }, a, keep);
+  weights.set(layer, key, sliced.values, sliced.shape);
 }

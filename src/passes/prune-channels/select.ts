@@ -19,15 +19,28 @@ export interface SkippedGroup {
 /** How an option is named in errors: the entry's by its path and position, an override's by its value and block. */
 export type OptionText = (option: string, of?: PruneChannelsOptions) => string;
 
+/** What choosing groups needs to know of the model kind: its names, and what it can say of one. */
+export interface GroupNaming {
+  /** How the model's pieces are called in messages. */
+  noun: 'layer' | 'node';
+  /** The class or op of a name in `layers`; throws the message for a name the model does not have. */
+  kindOf(name: string): string;
+  /** Why a name that roots no group cannot be pruned, and what to name instead. */
+  notARootWhy(name: string): string;
+  /** The roots it can prune, listed for a refusal. */
+  prunable(): string;
+  /** Why a group cannot be ranked with these options (its criterion), or undefined. */
+  criterionProblem(g: Group, o: PruneChannelsOptions): string | undefined;
+}
+
 /** The groups to prune (in model order, or `layers` order), the options of each, and the groups left alone. */
-export function selectGroups(
-  topology: Topology,
-  analysis: Analysis,
+export function chooseGroups(
+  groups: readonly Group[],
   options: PruneChannelsOptions,
   layerOptions: LayerOptions<PruneChannelsOptions>,
   optionText: OptionText,
+  naming: GroupNaming,
 ): { chosen: Group[]; optionsOf: Map<Group, PruneChannelsOptions>; skipped: SkippedGroup[] } {
-  const { groups } = analysis;
   const skipped: SkippedGroup[] = [];
   const chosen: Group[] = [];
   const optionsOf = new Map<Group, PruneChannelsOptions>();
@@ -41,41 +54,61 @@ export function selectGroups(
       });
       return;
     }
-    const why = criterionProblem(topology, g, o.criterion);
+    const why = naming.criterionProblem(g, o);
     if (why !== undefined) return whyNot(o === options ? why : `${why} (${optionText('criterion', o)})`);
     chosen.push(g);
     optionsOf.set(g, o);
   };
-  if (options.layers !== undefined) {
-    const named = new Set<Group>();
-    for (const name of options.layers) {
-      if (!topology.has(name)) {
-        throw new McbError(
-          'MCB_RECIPE_INVALID',
-          `${optionText('layers')} names layer ${JSON.stringify(name)}, which the model does not have${suggest(name, topology.names())}; the layers prune-channels can prune are ${listNames(prunableRoots(groups))}.`,
-        );
-      }
-      const cls = topology.className(name);
-      const group = groups.find((g) => g.roots.includes(name));
-      const refuse = (why: string): never => {
-        throw new McbError(
-          'MCB_RECIPE_INVALID',
-          `${optionText('layers')} names layer ${name} (${cls}), whose channels prune-channels cannot remove: ${why}. Remove it from \`layers\`; the layers it can prune are ${listNames(prunableRoots(groups, options.criterion, topology))}.`,
-        );
-      };
-      const blocked = group === undefined ? notARootWhy(topology, name, analysis) : group.blocked[0];
-      if (blocked !== undefined) refuse(blocked);
-      if (named.has(group!)) continue;
-      named.add(group!);
-      take(group!, refuse);
-    }
-  } else {
+  if (options.layers === undefined) {
     for (const g of groups) {
       if (g.blocked.length) skipped.push({ layers: g.roots, reason: g.blocked[0]! });
       else take(g, (why) => skipped.push({ layers: g.roots, reason: why }));
     }
+    return { chosen, optionsOf, skipped };
+  }
+  const { noun } = naming;
+  const named = new Set<Group>();
+  for (const name of options.layers) {
+    const kind = naming.kindOf(name);
+    const group = groups.find((g) => g.roots.includes(name));
+    const refuse = (why: string): never => {
+      throw new McbError(
+        'MCB_RECIPE_INVALID',
+        `${optionText('layers')} names ${noun} ${name} (${kind}), whose channels prune-channels cannot remove: ${why}. Remove it from \`layers\`; the ${noun}s it can prune are ${naming.prunable()}.`,
+      );
+    };
+    const blocked = group === undefined ? naming.notARootWhy(name) : group.blocked[0];
+    if (blocked !== undefined) refuse(blocked);
+    if (named.has(group!)) continue;
+    named.add(group!);
+    take(group!, refuse);
   }
   return { chosen, optionsOf, skipped };
+}
+
+/** chooseGroups for a layers model. */
+export function selectGroups(
+  topology: Topology,
+  analysis: Analysis,
+  options: PruneChannelsOptions,
+  layerOptions: LayerOptions<PruneChannelsOptions>,
+  optionText: OptionText,
+): { chosen: Group[]; optionsOf: Map<Group, PruneChannelsOptions>; skipped: SkippedGroup[] } {
+  const { groups } = analysis;
+  return chooseGroups(groups, options, layerOptions, optionText, {
+    noun: 'layer',
+    kindOf(name) {
+      if (!topology.has(name))
+        throw new McbError(
+          'MCB_RECIPE_INVALID',
+          `${optionText('layers')} names layer ${JSON.stringify(name)}, which the model does not have${suggest(name, topology.names())}; the layers prune-channels can prune are ${listNames(prunableRoots(groups))}.`,
+        );
+      return topology.className(name);
+    },
+    notARootWhy: (name) => notARootWhy(topology, name, analysis),
+    prunable: () => listNames(prunableRoots(groups, options.criterion, topology)),
+    criterionProblem: (g, o) => criterionProblem(topology, g, o.criterion),
+  });
 }
 
 /**
