@@ -13,7 +13,7 @@
  */
 import type * as TF from '@tensorflow/tfjs';
 import type { Dataset } from '../data/index.js';
-import { mulberry32, shuffledIndices } from '../util/random.js';
+import { derivedSeed, mulberry32, shuffledIndices, withSeededRandom } from '../util/random.js';
 import { inputBatch } from './batches.js';
 import type { Tf } from './runtime.js';
 
@@ -40,9 +40,12 @@ export function recalibrateBatchNorm(
     for (let k = 0; k < batches; k++) {
       for (const l of layers) (l as unknown as WithMomentum).momentum = k / (k + 1);
       const start = k * opts.batchSize;
-      tf.tidy(() => {
-        model.apply(inputBatch(tf, ds, order, start, Math.min(ds.count, start + opts.batchSize)), { training: true });
-      });
+      // Training mode runs the model's noise layers too: seeded, like the training steps (see withSeededRandom).
+      withSeededRandom(derivedSeed(opts.seed ^ 0x5bd1e995, k), () =>
+        tf.tidy(() => {
+          model.apply(inputBatch(tf, ds, order, start, Math.min(ds.count, start + opts.batchSize)), { training: true });
+        }),
+      );
     }
   } finally {
     layers.forEach((l, i) => ((l as unknown as WithMomentum).momentum = saved[i]!));

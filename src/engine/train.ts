@@ -8,7 +8,7 @@ import type * as TF from '@tensorflow/tfjs';
 import { isLabelled, labelsNeeded, type Dataset } from '../data/index.js';
 import { cancelled, McbError } from '../errors.js';
 import type { ScheduleSpec } from '../recipe/index.js';
-import { mulberry32, shuffledIndices } from '../util/random.js';
+import { derivedSeed, mulberry32, shuffledIndices, withSeededRandom } from '../util/random.js';
 import { inputBatch, oneHotBatch } from './batches.js';
 import type { Tf } from './runtime.js';
 import { learningRateAt } from './schedule.js';
@@ -112,9 +112,12 @@ export async function trainModel(tf: Tf, model: TF.LayersModel, ds: Dataset, opt
         const y = oneHotBatch(tf, ds, order, start, end, classes);
         let loss: number;
         try {
-          loss = opts.loss
-            ? await customLossStep(model, optimizer, opts.loss, x, y, order.subarray(start, end))
-            : ((await model.trainOnBatch(x, y)) as number);
+          // The model's noise layers (Dropout and the like) draw from a seed of this run and batch.
+          loss = await withSeededRandom(derivedSeed(opts.seed, step), () =>
+            opts.loss
+              ? customLossStep(model, optimizer, opts.loss!, x, y, order.subarray(start, end))
+              : (model.trainOnBatch(x, y) as Promise<number>),
+          );
         } finally {
           x.dispose();
           y.dispose();

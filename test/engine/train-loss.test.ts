@@ -77,4 +77,35 @@ describe('the training loop', () => {
     expect(result.epochLosses[2]).toBeLessThan(result.epochLosses[0]!);
     model.dispose();
   });
+  it("seeds the model's noise layers: Dropout and GaussianNoise give the same weights twice, other seeds differ", async () => {
+    const ds = await loadMnist('train', 128);
+    // A user's model: noise layers without a seed draw from Math.random unless training seeds them.
+    const noisy = () => {
+      const input = tf.input({ shape: [28, 28, 1] });
+      let x = tf.layers.flatten().apply(input) as tf.SymbolicTensor;
+      x = tf.layers.gaussianNoise({ stddev: 0.1 }).apply(x) as tf.SymbolicTensor;
+      x = tf.layers
+        .dense({ units: 16, activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) })
+        .apply(x) as tf.SymbolicTensor;
+      x = tf.layers.dropout({ rate: 0.5 }).apply(x) as tf.SymbolicTensor;
+      const out = tf.layers
+        .dense({ units: 10, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }) })
+        .apply(x) as tf.SymbolicTensor;
+      return tf.model({ inputs: input, outputs: out });
+    };
+    const trained = async (seed: number) => {
+      const model = noisy();
+      await trainModel(tf, model, ds, { ...OPTIONS, epochs: 1, seed });
+      const weights = model.getWeights().map((w) => Array.from(w.dataSync()));
+      model.dispose();
+      return weights;
+    };
+    const random = Math.random;
+    const first = await trained(3);
+    // Draws in between must not matter, and Math.random is the process's own again after training.
+    for (let i = 0; i < 5; i++) Math.random();
+    expect(Math.random).toBe(random);
+    expect(await trained(3)).toEqual(first);
+    expect(await trained(4)).not.toEqual(first);
+  });
 });
