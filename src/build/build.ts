@@ -4,7 +4,8 @@
  */
 import { basename, dirname, join, relative } from 'node:path';
 import { EmptyPassError, EXIT } from '../errors.js';
-import type { BuildEvent } from '../execute/index.js';
+import { resolveBackend } from '../engine/backend.js';
+import { localPool, type BuildEvent } from '../execute/index.js';
 import { loadRecipe, loadRecipeSet } from '../language/index.js';
 import { buildRecipe, type BuildOptions, type BuildResult } from '../pipeline/index.js';
 import { findProjectRoot, variantFolder, type Recipe } from '../recipe/index.js';
@@ -52,9 +53,32 @@ export async function buildSet(
   opts: BuildOptions & {
     onVariant?: (recipe: Recipe, index: number, total: number) => void;
     onSearch?: (label: string) => void;
+    /** Before anything builds: how many variants, and whether they build at once (workers, or a local pool). */
+    onSchedule?: (schedule: { variants: number; atOnce: boolean }) => void | Promise<void>;
   } = {},
 ): Promise<SetResult> {
   const set = await loadRecipeSet(recipeFile, opts);
+  const sweep = set.matrix !== undefined && opts.variant === undefined && set.variants.length > 1;
+  // Locally, a sweep's variants build at once in child processes sharing the cores (src/execute/pool.ts).
+  const pool =
+    sweep && !opts.workers && !opts.pool
+      ? localPool(
+          resolveBackend(opts.backend ?? set.variants[0]!.runtime.backend),
+          opts.threads ?? set.variants[0]!.runtime.threads,
+        )
+      : undefined;
+  await opts.onSchedule?.({ variants: set.variants.length, atOnce: sweep && (opts.workers ?? pool) !== undefined });
+  try {
+    return await buildVariants(set, pool ? { ...opts, pool } : opts);
+  } finally {
+    pool?.close();
+  }
+}
+
+async function buildVariants(
+  set: Awaited<ReturnType<typeof loadRecipeSet>>,
+  opts: Parameters<typeof buildSet>[1] & {},
+): Promise<SetResult> {
   if (!set.matrix) {
     const result = await buildOrSearch(set.variants[0]!, opts);
     return { results: [result], failed: [], exitCode: result.exitCode };
@@ -79,9 +103,9 @@ export async function buildSet(
   };
   const buildOne = (recipe: Recipe, i: number, signal = opts.signal) => {
     opts.onVariant?.(recipe, i, set.variants.length);
-    // Built at once (with workers), the variants' events interleave: each carries its variant's name.
+    // Built at once (workers, a pool), the variants' events interleave: each carries its variant's name.
     const onEvent =
-      opts.onEvent && opts.workers
+      opts.onEvent && (opts.workers || opts.pool)
         ? (e: BuildEvent) => opts.onEvent!({ ...e, variant: recipe.variant!.name })
         : opts.onEvent;
     return buildOrSearch(recipe, {
@@ -92,9 +116,10 @@ export async function buildSet(
     });
   };
   const built: (BuildResult | undefined)[] = [];
-  // With workers, every variant's steps are queued at once (the workers are the limit, not this process);
-  // steps variants share are one job. Locally, one after another: TF.js work of one process shares one thread.
-  if (opts.workers) built.push(...(await allOrNothing(set.variants, buildVariant, opts.signal)));
+  // With workers or a pool, every variant's steps are asked for at once (the workers or the cores are the limit);
+  // steps variants share are computed once (one job; locally, under the step's lock). Otherwise one variant
+  // after another.
+  if (opts.workers || opts.pool) built.push(...(await allOrNothing(set.variants, buildVariant, opts.signal)));
   else for (const [i, recipe] of set.variants.entries()) built.push(await buildVariant(recipe, i));
   const results = built.filter((r): r is BuildResult => r !== undefined);
   const first = results[0]?.report.recipe ?? {

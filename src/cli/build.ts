@@ -63,11 +63,14 @@ export const buildCommand: Command = {
   },
 };
 
+async function listrProgress() {
+  return (await import('../report/progress-listr.js')).listrProgress();
+}
+
 async function runOnce(ctx: CommandContext): Promise<number> {
   const started = performance.now();
   const { out } = ctx;
-  // Live redrawing only for a person at a terminal; CI logs and pipes get one line per event. Not with
-  // workers either: the variants of a sweep then build at once, and their steps share ids.
+  // Live redrawing only for a person at a terminal; CI logs and pipes get one line per event.
   const reporters = parseReporters(ctx);
   const signKey = await signKeyOption(ctx);
   checkReportersInside(ctx, reporters);
@@ -82,19 +85,24 @@ async function runOnce(ctx: CommandContext): Promise<number> {
   const early: string[] = [];
   let warn: (message: string) => void = (message) => early.push(message);
   const scale = await scaleOutOptions(ctx, ctx.positionals[0]!, (message) => warn(message));
-  const live = process.stderr.isTTY === true && !process.env.CI && !out.quiet && !out.json && !scale.workers;
-  // listr2 is loaded only for a terminal that shows it.
-  const listr = live ? (await import('../report/progress-listr.js')).listrProgress() : undefined;
+  const live = process.stderr.isTTY === true && !process.env.CI && !out.quiet && !out.json;
+  let listr: Awaited<ReturnType<typeof listrProgress>> | undefined;
   const plain =
     out.quiet || out.json
       ? undefined
       : plainProgress((line) => process.stderr.write(`${line}\n`), { verbose: out.verbose });
   const onEvent: EventListener = (e) => (listr ? listr.listener(e) : plain?.(e));
-  warn =
-    listr || plain
-      ? (message) => onEvent({ type: 'warning', message })
-      : (message) => process.stderr.write(`mcbuild: warning: ${message}\n`);
+  warn = plain
+    ? (message) => onEvent({ type: 'warning', message })
+    : (message) => process.stderr.write(`mcbuild: warning: ${message}\n`);
   for (const message of early) warn(message);
+  // Live redrawing shows one build's steps: not when a sweep's variants build at once (their steps share
+  // ids). listr2 is loaded only for a terminal that shows it.
+  let atOnce = false;
+  const onSchedule = async (schedule: { atOnce: boolean }) => {
+    atOnce = schedule.atOnce;
+    if (live && !atOnce) listr = await listrProgress();
+  };
   // When each variant of a matrix started: its seconds in the JUnit report.
   const variantStarts: number[] = [];
   let set: SetResult;
@@ -106,6 +114,7 @@ async function runOnce(ctx: CommandContext): Promise<number> {
       ...(signKey ? { signKey } : {}),
       signal: ctx.signal,
       onEvent,
+      onSchedule,
       onSearch: (label) => {
         if (!out.quiet && !out.json) process.stderr.write(`search: ${label}\n`);
       },
@@ -125,9 +134,9 @@ async function runOnce(ctx: CommandContext): Promise<number> {
   }
   const ended = performance.now();
   const seconds = (ended - started) / 1000;
-  // With workers the variants build at once: each one's seconds are the sweep's.
+  // Built at once (workers, a local pool), each variant's seconds are the sweep's.
   const perBuild = set.sweep
-    ? variantStarts.map((t, i) => ((scale.workers ? ended : (variantStarts[i + 1] ?? ended)) - t) / 1000)
+    ? variantStarts.map((t, i) => ((atOnce ? ended : (variantStarts[i + 1] ?? ended)) - t) / 1000)
     : [seconds];
   if (set.sweep) {
     const code = reportSweep(ctx, set, seconds, scale.remote);

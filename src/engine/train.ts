@@ -113,10 +113,11 @@ export async function trainModel(tf: Tf, model: TF.LayersModel, ds: Dataset, opt
         let loss: number;
         try {
           // The model's noise layers (Dropout and the like) draw from a seed of this run and batch.
-          loss = await withSeededRandom(derivedSeed(opts.seed, step), () =>
-            opts.loss
-              ? customLossStep(model, optimizer, opts.loss!, x, y, order.subarray(start, end))
-              : (model.trainOnBatch(x, y) as Promise<number>),
+          const custom = opts.loss;
+          loss = await withSeededRandom(derivedSeed(opts.seed, step), async () =>
+            custom
+              ? customLossStep(model, optimizer, custom, x, y, order.subarray(start, end))
+              : ((await model.trainOnBatch(x, y)) as number),
           );
         } finally {
           x.dispose();

@@ -6,7 +6,7 @@ import type { Backend } from '../recipe/index.js';
  * all listen to these; none of them reaches into the executor.
  */
 export type BuildEvent = BuildEventBody & {
-  /** The matrix variant the event belongs to, when variants build at once (with workers). */
+  /** The matrix variant the event belongs to, when variants build at once (workers, a local pool). */
   variant?: string;
 };
 

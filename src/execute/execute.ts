@@ -12,6 +12,7 @@ import type { LatencyComparison, Metrics } from '../metrics/index.js';
 import type { Plan, Step } from '../plan/index.js';
 import type { EventListener } from './events.js';
 import { LocalCacheSource, LocalRunner } from './local.js';
+import type { StepPool } from './pool.js';
 import { readRemote, RemoteCacheSource } from './remote.js';
 import { announceCached, type BuildState, type StepSource } from './source.js';
 import { WorkerSource } from './workers.js';
@@ -26,6 +27,8 @@ export interface ExecuteOptions {
   remote?: RemoteCache;
   /** Computes steps on workers; needs `remote` (the workers' results travel through it). */
   workers?: StepQueue;
+  /** Computes steps here in child processes, side by side (./pool.ts); shared by builds run at once. */
+  pool?: StepPool;
 }
 
 export interface Execution {
@@ -66,6 +69,7 @@ export async function execute(plan: Plan, opts: ExecuteOptions): Promise<Executi
     byId: new Map(plan.steps.map((s) => [s.id, s])),
     cache: opts.cache,
     ...(remote ? { remote } : {}),
+    ...(opts.pool ? { pool: opts.pool } : {}),
     signal,
     emit: opts.onEvent ?? (() => {}),
     outputs: new Map(),
@@ -115,8 +119,8 @@ export async function execute(plan: Plan, opts: ExecuteOptions): Promise<Executi
     ...(plan.latencyCompare ? [plan.latencyCompare] : []),
   ]);
   try {
-    // With workers, every needed step is asked for at once, so independent ones run side by side.
-    if (workers) await Promise.all([...needed].map((id) => state.materialize(state.byId.get(id)!)));
+    // With workers or a pool, every needed step is asked for at once, so independent ones run side by side.
+    if (workers || opts.pool) await Promise.all([...needed].map((id) => state.materialize(state.byId.get(id)!)));
   } finally {
     workers?.close();
   }

@@ -6,7 +6,9 @@
 import { acquireKeyLock, describeOwner, type CacheEntry, type KeyLock } from '../cache/index.js';
 import { logStep } from '../cache/step-log.js';
 import type { Engine } from '../engine/runtime.js';
+import { stepJob } from '../distributed/job.js';
 import type { Step } from '../plan/index.js';
+import type { StepPool } from './pool.js';
 import { announceCached, type BuildState, type StepSource } from './source.js';
 import { runStep } from './steps/index.js';
 
@@ -33,7 +35,11 @@ async function readHit(s: BuildState, step: Step): Promise<CacheEntry | undefine
   return entry;
 }
 
-/** Computes steps in this process, one at a time (TF.js work of one process shares one thread). */
+/**
+ * Computes steps here: in this process one at a time (TF.js work of one process shares one thread), or, with
+ * a step pool (./pool.ts), side by side in child processes sharing the cores. Steps that time latency run in
+ * this process either way, alone.
+ */
 export class LocalRunner implements StepSource {
   private engine: Promise<Engine> | undefined;
   /** The step computing now: the next waits for it (after its inputs, so a wait never holds a lock). */
@@ -49,13 +55,19 @@ export class LocalRunner implements StepSource {
     const s = this.state;
     const inputs: CacheEntry[] = [];
     for (const id of step.inputs) inputs.push(await s.materialize(s.byId.get(id)!));
+    if (s.pool) {
+      const pool = s.pool;
+      return step.spec.kind === 'latency'
+        ? pool.exclusive(() => this.compute(step, inputs))
+        : this.compute(step, inputs, pool);
+    }
     const mine = this.turn.then(() => this.compute(step, inputs));
     this.turn = mine.catch(() => {});
     return mine;
   }
 
   /** Under the step key's lock, taken after the inputs: a build holds at most one lock, so two never deadlock. */
-  private async compute(step: Step, inputs: CacheEntry[]): Promise<CacheEntry> {
+  private async compute(step: Step, inputs: CacheEntry[], pool?: StepPool): Promise<CacheEntry> {
     const s = this.state;
     let reason = s.damaged.has(step.id) ? 'cache entry was damaged' : s.explainMiss(step);
     let lock: KeyLock;
@@ -91,7 +103,7 @@ export class LocalRunner implements StepSource {
       let entry: CacheEntry;
       try {
         note(s, logStep('start', step));
-        entry = await this.run(step, inputs);
+        entry = pool ? await this.runInPool(step, pool) : await this.run(step, inputs);
         note(s, logStep('done', step));
       } catch (error) {
         s.emit({ type: 'step-failed', step, error });
@@ -118,6 +130,27 @@ export class LocalRunner implements StepSource {
     });
     // Written only after the step finished: a failed or cancelled step leaves nothing behind.
     await s.cache.write(step.key, entry);
+    if (s.remote) await s.remote.write(step.key, entry, { signal: s.signal });
+    return entry;
+  }
+
+  /** Runs the step in a child process of the pool, which commits it to the local cache; read and uploaded here. */
+  private async runInPool(step: Step, pool: StepPool): Promise<CacheEntry> {
+    const s = this.state;
+    const job = stepJob(step, s.plan.backend, (id) => s.byId.get(id)!.key);
+    const progress = (message: string, fraction?: number) =>
+      s.emit({ type: 'step-progress', step, message, ...(fraction === undefined ? {} : { fraction }) });
+    let threads = 0;
+    await pool.run(job, s.cache.dir, {
+      signal: s.signal,
+      progress,
+      started: (n) => progress(`computing in a process of its own on ${(threads = n)} thread${n === 1 ? '' : 's'}`),
+    });
+    // Said before the pool starts the next step (it does so on a later turn): its cores are free from here.
+    progress(`computed on ${threads} thread${threads === 1 ? '' : 's'}; reading its entry`);
+    const entry = await s.cache.read(step.key);
+    if (!entry)
+      throw new Error(`${step.title}: its process finished, but its entry is not in the cache ${s.cache.dir}`);
     if (s.remote) await s.remote.write(step.key, entry, { signal: s.signal });
     return entry;
   }

@@ -7,6 +7,7 @@ import type { CacheEntry, StepCache } from '../cache/index.js';
 import type { RemoteCache } from '../cache/remote.js';
 import type { Plan, Step } from '../plan/index.js';
 import type { EventListener } from './events.js';
+import type { StepPool } from './pool.js';
 
 export interface StepSource {
   /** The step's entry when this source has it or makes it; undefined passes the step on to the next source. */
@@ -19,6 +20,8 @@ export interface BuildState {
   byId: ReadonlyMap<string, Step>;
   cache: StepCache;
   remote?: RemoteCache;
+  /** Child processes to compute steps in, side by side (./pool.ts); without it, one at a time in this process. */
+  pool?: StepPool;
   signal: AbortSignal;
   emit: EventListener;
   /** Entries read or computed so far, by step id. */

@@ -2,7 +2,7 @@
 import type { KeyObject } from 'node:crypto';
 import type { RemoteCache } from '../cache/remote.js';
 import type { StepQueue } from '../distributed/coordinator.js';
-import type { EventListener } from '../execute/index.js';
+import type { EventListener, StepPool } from '../execute/index.js';
 import type { BackendChoice, LoadOptions } from '../recipe/index.js';
 
 export interface PlanOptions extends LoadOptions {
@@ -29,4 +29,6 @@ export interface BuildOptions extends PlanOptions {
   remote?: RemoteCache;
   /** Workers to compute steps on (src/distributed/coordinator.ts); needs `remote`. */
   workers?: StepQueue;
+  /** Child processes computing this machine's steps side by side (src/execute/pool.ts), shared by builds run at once. */
+  pool?: StepPool;
 }

@@ -76,6 +76,7 @@ export async function runRecipe(
       ...(explainMiss ? { explainMiss } : {}),
       ...(opts.remote ? { remote: opts.remote } : {}),
       ...(opts.workers ? { workers: opts.workers } : {}),
+      ...(opts.pool ? { pool: opts.pool } : {}),
     });
   } finally {
     await release();

@@ -22,6 +22,9 @@ import {
 import { validateRecipeData } from '../recipe/validate.js';
 import { recipeLanguage } from '../language/index.js';
 import { kernelLayers, runTrial, type SettingValue } from './trials.js';
+import { inOrder } from '../util/in-order.js';
+import { resolveBackend } from '../engine/backend.js';
+import { localPool } from '../execute/index.js';
 
 export interface SensitivityOptions extends BuildOptions {
   /** A pass name (its first entry) or its index in `passes`, from 0. Default: the searched pass, else the first that takes per-layer options. */
@@ -204,6 +207,24 @@ function checkCandidate(
 
 export async function scanSensitivity(recipe: Recipe, opts: SensitivityOptions = {}): Promise<Sensitivity> {
   const target = scanTarget(recipe, opts);
+  if (opts.pool || opts.workers) return scan(recipe, target, opts);
+  // The trials run side by side in child processes when this machine has the cores (src/execute/pool.ts).
+  const pool = localPool(
+    resolveBackend(opts.backend ?? recipe.runtime.backend),
+    opts.threads ?? recipe.runtime.threads,
+  );
+  try {
+    return await scan(recipe, target, pool ? { ...opts, pool } : opts);
+  } finally {
+    pool?.close();
+  }
+}
+
+async function scan(
+  recipe: Recipe,
+  target: ReturnType<typeof scanTarget>,
+  opts: SensitivityOptions,
+): Promise<Sensitivity> {
   const base = { passIndex: target.index, option: target.option, truncate: true };
   if (opts.signal?.aborted) throw cancelled();
   opts.onTrial?.(0, 1, `reference: ${target.name} skipped for every layer`);
@@ -232,21 +253,29 @@ export async function scanSensitivity(recipe: Recipe, opts: SensitivityOptions =
     );
   }
   const total = layers.length * target.candidates.length;
-  const out: LayerSensitivity[] = [];
-  let done = 0;
+  const tasks = layers.flatMap((l) => target.candidates.map((value) => ({ l, value })));
   let stopped = false;
-  scan: for (const l of layers) {
-    const trials: LayerSensitivity['trials'] = [];
-    for (const value of target.candidates) {
+  // Trials are independent builds: with a pool they run side by side, a few more in flight than cores so
+  // the pool always has the next step to start. Results are read by index, whatever order they finish in.
+  const outcomes = await inOrder(
+    tasks,
+    opts.pool ? opts.pool.cores * 2 : 1,
+    ({ l, value }, i) => {
+      opts.onTrial?.(i, total, `${l.name} ${target.option}=${String(value)}`);
+      return runTrial(recipe, { ...base, values: new Map([[l.name, value]]), skipOthers: true }, opts);
+    },
+    () => {
       if (opts.signal?.aborted) throw cancelled();
-      if (opts.deadline !== undefined && performance.now() >= opts.deadline) {
-        stopped = true;
-        if (trials.length)
-          out.push({ layer: l.name, ...(l.className ? { className: l.className } : {}), params: l.params, trials });
-        break scan;
-      }
-      opts.onTrial?.(done++, total, `${l.name} ${target.option}=${String(value)}`);
-      const t = await runTrial(recipe, { ...base, values: new Map([[l.name, value]]), skipOthers: true }, opts);
+      if (opts.deadline !== undefined && performance.now() >= opts.deadline) stopped = true;
+      return !stopped;
+    },
+  );
+  const out: LayerSensitivity[] = [];
+  for (const [j, l] of layers.entries()) {
+    const trials: LayerSensitivity['trials'] = [];
+    for (const [k, value] of target.candidates.entries()) {
+      const t = outcomes[j * target.candidates.length + k];
+      if (!t) break;
       ran += t.ran;
       trials.push({
         value,
@@ -256,7 +285,10 @@ export async function scanSensitivity(recipe: Recipe, opts: SensitivityOptions =
         gzipBytes: t.gzipBytes,
       });
     }
-    out.push({ layer: l.name, ...(l.className ? { className: l.className } : {}), params: l.params, trials });
+    // The deadline may cut the last layer's candidates short; a layer with none measured is left out.
+    if (trials.length)
+      out.push({ layer: l.name, ...(l.className ? { className: l.className } : {}), params: l.params, trials });
+    if (trials.length < target.candidates.length) break;
   }
   return {
     recipe: recipe.name,
