@@ -29,9 +29,9 @@ const ROUNDS = 3;
 
 const SPARSITY = [0.5, 0.7, 0.8, 0.9];
 const LEARNING_RATE = [0.0001, 0.0003, 0.001];
-const VARIANTS = SPARSITY.length * LEARNING_RATE.length;
+export const VARIANTS = SPARSITY.length * LEARNING_RATE.length;
 
-const RECIPE = `version: 1
+export const RECIPE = `version: 1
 name: dist-bench
 model:
   train:
@@ -58,7 +58,7 @@ thresholds:
 output: ./out
 `;
 
-interface Run {
+export interface Run {
   code: number | null;
   wall: number;
   /** user + sys seconds (GNU time), or NaN without /usr/bin/time. */
@@ -100,7 +100,7 @@ const HANG_SECONDS = Number(process.env.MCB_BENCH_HANG_SECONDS ?? 600);
  * One mcbuild process to completion, under GNU time when it is there; its output also goes to `logFile`.
  * After HANG_SECONDS it is killed and the build fails, with `diagnose()`'s words (the queue's state).
  */
-function runCli(
+export function runCli(
   args: string[],
   cwd: string,
   timeFile: string,
@@ -169,7 +169,7 @@ async function queueState(redisUrl: string, name: string): Promise<string> {
   }
 }
 
-function checkRun(what: string, run: Run): void {
+export function checkRun(what: string, run: Run): void {
   if (run.code !== 0)
     throw new Error(`${what} exited with ${run.code}:\n${run.output.split('\n').slice(-30).join('\n')}`);
 }
@@ -228,7 +228,7 @@ function resultFiles(outDir: string): string[] {
 }
 
 /** Compares the result files of two output folders: [identical, total, what differs]. */
-function compareOutputs(a: string, b: string): { same: number; total: number; differing: string[] } {
+export function compareOutputs(a: string, b: string): { same: number; total: number; differing: string[] } {
   const files = resultFiles(a);
   const differing: string[] = [];
   for (const f of files) {
@@ -295,7 +295,8 @@ export async function benchDistributed(log: (line: string) => void): Promise<voi
   const perCpu = (cpu: number) => VARIANTS / cpu;
 
   const localRound = async (name: string): Promise<Run> => {
-    const run = await build(name, []);
+    // One step at a time, as the workers compute theirs (section 13 compares it with steps side by side).
+    const run = await build(name, ['--jobs', '1']);
     checkRun('the local build', run);
     log(
       `   one local process        wall ${s(run.wall).padStart(6)} s   CPU ${s(run.cpu).padStart(6)} s (${s(run.cpu / run.wall, 2)} cores busy)   ${s(perCpu(run.cpu), 3)} variants/CPU-s`,

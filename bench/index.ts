@@ -19,6 +19,8 @@
  *      process per figure in A B B A order (./wasm-threads.ts)
  *  12. only with MCBUILD_BENCH_FIXTURE_PASSES=1 (3 to 9 minutes of real builds): every pass alone on every
  *      converter-true fixture, as a markdown table (./fixture-passes.ts)
+ *  13. whole builds as users run them: a 12-variant sweep one step at a time vs side by side (child processes
+ *      sharing the cores), the cold quick start, and cached --version / plan / rebuild (./whole-builds.ts)
  *
  * Sections 2–10 run wasm on every core (MCBUILD_THREADS=1 for one thread).
  */
@@ -39,6 +41,7 @@ import { benchMobilenetV2 } from './mobilenet-v2.js';
 import { benchPruneChannels } from './prune-channels.js';
 import { benchSvd } from './svd.js';
 import { benchWasmThreads } from './wasm-threads.js';
+import { benchWholeBuilds } from './whole-builds.js';
 import { benchWeightPasses } from './weight-passes.js';
 
 const log = (line: string) => process.stdout.write(`${line}\n`);
@@ -180,3 +183,4 @@ else
   log(
     '\n12. every pass on every fixture: skipped (3 to 9 min; MCBUILD_BENCH_FIXTURE_PASSES=1 npm run bench, or node dist/bench/fixture-passes.js)',
   );
+await benchWholeBuilds(log);

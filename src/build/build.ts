@@ -65,6 +65,7 @@ export async function buildSet(
       ? localPool(
           resolveBackend(opts.backend ?? set.variants[0]!.runtime.backend),
           opts.threads ?? set.variants[0]!.runtime.threads,
+          opts.jobs,
         )
       : undefined;
   await opts.onSchedule?.({ variants: set.variants.length, atOnce: sweep && (opts.workers ?? pool) !== undefined });

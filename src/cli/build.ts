@@ -5,8 +5,8 @@ import { plainProgress } from '../report/progress-plain.js';
 import { McbError } from '../errors.js';
 import { checkInsideProject, findProjectRoot } from '../recipe/index.js';
 import type { Command, CommandContext } from './command.js';
-import { PLAN_OPTIONS } from './command.js';
-import { buildSummary, planOptions, remoteSummary, signKeyOption } from './common.js';
+import { JOBS_OPTION, PLAN_OPTIONS } from './command.js';
+import { buildSummary, jobsOption, planOptions, remoteSummary, signKeyOption } from './common.js';
 import { checkReportersInside, parseReporters, writeCiError, writeCiReports } from './reporters.js';
 import { runWatch } from './watch.js';
 import { join } from 'node:path';
@@ -20,6 +20,7 @@ export const buildCommand: Command = {
   positionals: { name: '<recipe.yaml>', min: 1, max: 1 },
   options: {
     ...PLAN_OPTIONS,
+    ...JOBS_OPTION,
     out: { type: 'string', value: 'DIR', description: "output folder (default: the recipe's `output`)" },
     watch: {
       type: 'boolean',
@@ -109,6 +110,7 @@ async function runOnce(ctx: CommandContext): Promise<number> {
   try {
     set = await buildSet(ctx.positionals[0]!, {
       ...planOptions(ctx),
+      ...jobsOption(ctx),
       ...(scale.remote ? { remote: scale.remote } : {}),
       ...(scale.workers ? { workers: scale.workers } : {}),
       ...(signKey ? { signKey } : {}),

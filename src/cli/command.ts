@@ -37,6 +37,16 @@ export const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
   help: { type: 'boolean', short: 'h', description: 'show help for the command' },
 };
 
+/** Options of the commands that compute steps: how many side by side. */
+export const JOBS_OPTION: Record<string, OptionSpec> = {
+  jobs: {
+    type: 'string',
+    value: 'N',
+    description:
+      "steps computed side by side at most, in processes of their own sharing --threads' cores (a sweep's variants, a scan's trials; default: as many as the cores); 1: one at a time in this process",
+  },
+};
+
 /** Options of the commands that plan a recipe. */
 export const PLAN_OPTIONS: Record<string, OptionSpec> = {
   'cache-dir': { type: 'string', value: 'DIR', description: 'step cache (default: cache/ at the project root)' },
@@ -49,7 +59,7 @@ export const PLAN_OPTIONS: Record<string, OptionSpec> = {
     type: 'string',
     value: 'N',
     description:
-      'threads the wasm backend computes on, 1 to 8 (default: runtime.threads, else MCBUILD_THREADS, else every core)',
+      'cores the build computes on, 1 to 8: a step alone gets them all, steps side by side share them (default: runtime.threads, else MCBUILD_THREADS, else every core)',
   },
   set: {
     type: 'string',

@@ -31,6 +31,19 @@ export function planOptions(ctx: CommandContext): PlanOptions {
   };
 }
 
+/** --jobs, checked: steps side by side at most. */
+export function jobsOption(ctx: CommandContext): { jobs?: number } {
+  const v = ctx.values.jobs as string | undefined;
+  if (v === undefined) return {};
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n < 1)
+    throw new McbError(
+      'MCB_USAGE',
+      `--jobs must be a whole number ≥ 1 (got ${JSON.stringify(v)}): the most steps computed side by side; 1 computes one at a time.`,
+    );
+  return { jobs: n };
+}
+
 /** The same range as the recipe's `runtime.threads` (the wasm pool holds at most 8). */
 export function threadsOption(v: string | undefined): number | undefined {
   if (v === undefined) return undefined;

@@ -5,8 +5,8 @@ import { checkInsideProject, findProjectRoot } from '../recipe/index.js';
 import { loadRecipe } from '../language/index.js';
 import { renderSensitivity, scanSensitivity } from '../search/sensitivity.js';
 import type { Command } from './command.js';
-import { PLAN_OPTIONS } from './command.js';
-import { planOptions } from './common.js';
+import { JOBS_OPTION, PLAN_OPTIONS } from './command.js';
+import { jobsOption, planOptions } from './common.js';
 import { writeTextAtomic } from '../util/write.js';
 
 export const sensitivityCommand: Command = {
@@ -17,6 +17,7 @@ export const sensitivityCommand: Command = {
   positionals: { name: '<recipe.yaml>', min: 1, max: 1 },
   options: {
     ...PLAN_OPTIONS,
+    ...JOBS_OPTION,
     pass: {
       type: 'string',
       value: 'P',
@@ -89,6 +90,7 @@ export const sensitivityCommand: Command = {
     const started = performance.now();
     const result = await scanSensitivity(recipe, {
       ...planOptions(ctx),
+      ...jobsOption(ctx),
       signal: ctx.signal,
       ...(ctx.values.pass === undefined ? {} : { pass: ctx.values.pass as string }),
       ...(ctx.values.option === undefined ? {} : { option: ctx.values.option as string }),

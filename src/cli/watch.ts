@@ -9,7 +9,7 @@ import { renderSweep, renderTable } from '../report/index.js';
 import { plainProgress } from '../report/progress-plain.js';
 import { RecipeWatcher, type WatchEvent } from '../build/watch.js';
 import type { CommandContext } from './command.js';
-import { buildSummary, planOptions, signKeyOption } from './common.js';
+import { buildSummary, jobsOption, planOptions, signKeyOption } from './common.js';
 import { scaleOutOptions } from './scale-out.js';
 
 const KEYS = 'r rebuild · c clear · q quit · h help';
@@ -105,6 +105,7 @@ export async function runWatch(ctx: CommandContext): Promise<number> {
   );
   const watcher = new RecipeWatcher(ctx.positionals, {
     ...planOptions(ctx),
+    ...jobsOption(ctx),
     ...(signKey ? { signKey } : {}),
     ...(scale.remote ? { remote: scale.remote } : {}),
     ...(scale.workers ? { workers: scale.workers } : {}),

@@ -54,12 +54,20 @@ export class StepPool {
 
   /**
    * @param cores the budget: how many threads all running steps may use together (at least 2 to be useful).
-   * @param script the child's module; default: step-child.js beside this module's compiled form.
+   * @param opts.script the child's module; default: step-child.js beside this module's compiled form.
    */
+  /** At most this many steps at once (each then gets at least cores ÷ jobs threads). */
+  readonly jobs: number;
+  private readonly script: string;
+  private steps = 0;
+
   constructor(
     readonly cores: number,
-    private readonly script = childScript(),
-  ) {}
+    opts: { jobs?: number; script?: string } = {},
+  ) {
+    this.jobs = Math.max(1, Math.min(opts.jobs ?? cores, cores));
+    this.script = opts.script ?? childScript();
+  }
 
   /** Computes `job` in a child process, which stores its result in `cacheDir`; resolves when it is committed. */
   run(job: StepJob, cacheDir: string, hooks: PoolHooks): Promise<void> {
@@ -114,12 +122,13 @@ export class StepPool {
         return;
       }
       const free = this.cores - this.busy;
-      if (free <= 0) return;
+      if (free <= 0 || this.steps >= this.jobs) return;
       const untilAlone = this.queue.findIndex((t) => t.alone);
-      const waiting = untilAlone < 0 ? this.queue.length : untilAlone;
+      const waiting = Math.min(untilAlone < 0 ? this.queue.length : untilAlone, this.jobs - this.steps);
       const threads = Math.max(1, Math.floor(free / waiting));
       this.queue.shift();
       this.busy += threads;
+      this.steps++;
       this.start(task, threads);
     }
   }
@@ -133,6 +142,7 @@ export class StepPool {
     const { job, cacheDir, hooks } = task.job!;
     if (hooks.signal.aborted) {
       task.reject(cancelled());
+      this.steps--;
       this.release(threads);
       return;
     }
@@ -146,6 +156,7 @@ export class StepPool {
         hooks.signal.removeEventListener('abort', onAbort);
         if (error === undefined) task.resolve(undefined);
         else task.reject(error);
+        this.steps--;
         this.release(threads);
       },
     };
@@ -220,8 +231,11 @@ export function poolCores(backend: Backend, threads?: number): number {
   return backend === 'tensorflow' ? 1 : wasmThreadCount(threads);
 }
 
-/** A pool for steps computed side by side, when the backend gets at least two cores here; else undefined. */
-export function localPool(backend: Backend, threads?: number): StepPool | undefined {
+/**
+ * A pool for steps computed side by side, at most `jobs` at once (default: one per core), when the backend
+ * gets at least two cores here and more than one job is allowed; else undefined (one step at a time here).
+ */
+export function localPool(backend: Backend, threads?: number, jobs?: number): StepPool | undefined {
   const cores = poolCores(backend, threads);
-  return cores >= 2 ? new StepPool(cores) : undefined;
+  return cores >= 2 && (jobs ?? cores) >= 2 ? new StepPool(cores, { jobs: jobs ?? cores }) : undefined;
 }

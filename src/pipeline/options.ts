@@ -29,6 +29,8 @@ export interface BuildOptions extends PlanOptions {
   remote?: RemoteCache;
   /** Workers to compute steps on (src/distributed/coordinator.ts); needs `remote`. */
   workers?: StepQueue;
+  /** The most steps computed side by side here (a pool's); 1: one at a time in this process. Default: the cores. */
+  jobs?: number;
   /** Child processes computing this machine's steps side by side (src/execute/pool.ts), shared by builds run at once. */
   pool?: StepPool;
 }

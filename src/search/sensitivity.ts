@@ -212,6 +212,7 @@ export async function scanSensitivity(recipe: Recipe, opts: SensitivityOptions =
   const pool = localPool(
     resolveBackend(opts.backend ?? recipe.runtime.backend),
     opts.threads ?? recipe.runtime.threads,
+    opts.jobs,
   );
   try {
     return await scan(recipe, target, pool ? { ...opts, pool } : opts);

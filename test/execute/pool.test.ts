@@ -58,7 +58,7 @@ function tracked(p: StepPool) {
 
 describe('the step pool', () => {
   it('gives a lone step every core, splits them between steps asked for together, and stays within them', async () => {
-    pool = new StepPool(4, script);
+    pool = new StepPool(4, { script });
     const t = tracked(pool);
     await t.run('ok:10');
     expect(t.log).toEqual(['ok:10 threads 4']);
@@ -69,8 +69,16 @@ describe('the step pool', () => {
     expect(t.most()).toBe(4);
   });
 
+  it('runs at most `jobs` steps at once, giving each its share of the cores', async () => {
+    pool = new StepPool(4, { jobs: 2, script });
+    const t = tracked(pool);
+    await Promise.all(['a:100', 'b:100', 'c:100', 'd:100'].map((id) => t.run(id)));
+    expect(t.log.filter((l) => l.endsWith('threads 2'))).toHaveLength(4);
+    expect(t.most()).toBe(4);
+  });
+
   it('runs exclusive work with nothing else computing, and holds later steps until it is done', async () => {
-    pool = new StepPool(2, script);
+    pool = new StepPool(2, { script });
     const t = tracked(pool);
     const order: string[] = [];
     const steps = [t.run('a:200').then(() => order.push('a')), t.run('b:200').then(() => order.push('b'))];
@@ -86,7 +94,7 @@ describe('the step pool', () => {
   });
 
   it('fails the step of a child that dies with its exit and last words, and goes on with a new child', async () => {
-    pool = new StepPool(2, script);
+    pool = new StepPool(2, { script });
     const t = tracked(pool);
     const error = await t.run('die:0').catch((e: unknown) => e);
     expect(String(error)).toMatch(/stopped with exit code 3; its last words: out of memory, say/);
@@ -94,7 +102,7 @@ describe('the step pool', () => {
   });
 
   it("keeps a user's error as it was (code, message, exit code), and cancels a step in a child", async () => {
-    pool = new StepPool(2, script);
+    pool = new StepPool(2, { script });
     const t = tracked(pool);
     const bad = await t.run('bad:10').catch((e: unknown) => e);
     expect(isMcbError(bad) && bad.code === 'MCB_RECIPE_INVALID' && bad.exitCode === 2).toBe(true);
