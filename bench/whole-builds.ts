@@ -49,13 +49,16 @@ export async function benchWholeBuilds(log: (line: string) => void): Promise<voi
     log(
       `   a. the ${VARIANTS}-variant sweep of section 8, cold: one step at a time (--jobs 1) vs side by side (default)`,
     );
+    let rounds = 0;
+    // Every round cold: a cache and an output folder of its own.
     const round = async (name: string, extra: string[]): Promise<Run> => {
       const started = load();
+      const at = `${name}-${rounds++}`;
       const run = await runCli(
-        ['recipe.yaml', '--cache-dir', join(work, `cache-${name}`), '--out', join(work, `out-${name}`), ...extra],
+        ['recipe.yaml', '--cache-dir', join(work, `cache-${at}`), '--out', join(work, `out-${at}`), ...extra],
         work,
-        join(work, `${name}.time`),
-        join(work, `${name}.log`),
+        join(work, `${at}.time`),
+        join(work, `${at}.log`),
       );
       checkRun(`the sweep (${name})`, run);
       log(
@@ -68,7 +71,7 @@ export async function benchWholeBuilds(log: (line: string) => void): Promise<voi
     side.push(await round('side-by-side', []));
     one.push(await round('one-at-a-time', ['--jobs', '1']));
     const ratios = one.map((r, i) => r.wall / side[i]!.wall);
-    const cmp = compareOutputs(join(work, 'out-one-at-a-time'), join(work, 'out-side-by-side'));
+    const cmp = compareOutputs(join(work, 'out-one-at-a-time-0'), join(work, 'out-side-by-side-1'));
     log(
       `      speed-up side by side: ${ratios.map((r) => `${s(r, 2)}x`).join(', ')} (rounds); mean walls ${s((one[0]!.wall + one[1]!.wall) / 2)} vs ${s((side[0]!.wall + side[1]!.wall) / 2)} s (goal ≥ 1.6x on 2 cores)`,
     );

@@ -1,20 +1,22 @@
 import { resolve } from 'node:path';
 import { RemoteCache } from '../cache/remote.js';
 import { checkQueueName, DEFAULT_QUEUE, parseRedisUrl } from '../distributed/redis.js';
-import { runWorker } from '../distributed/worker.js';
-import { runStep } from '../execute/index.js';
+import { runWorker, type StepRunner } from '../distributed/worker.js';
+import { StepCache } from '../cache/index.js';
+import { runStep, StepPool } from '../execute/index.js';
+import { wasmThreadCount } from '../engine/wasm-threads.js';
 import { McbError } from '../errors.js';
 import { CONFIG_FILE, loadProjectConfig } from '../recipe/project-config.js';
 import { findProjectRoot } from '../recipe/index.js';
-import { PLAN_OPTIONS, type Command } from './command.js';
-import { threadsOption } from './common.js';
+import { JOBS_OPTION, PLAN_OPTIONS, type Command } from './command.js';
+import { jobsOption, threadsOption } from './common.js';
 import { REMOTE_OPTIONS, remoteCacheOption } from './scale-out.js';
 
 export const workerCommand: Command = {
   name: 'worker',
   summary:
-    'take steps from the queue of builds run with --workers, compute them one at a time, upload the results to the remote cache (one per machine computes on every core; with several, give each --threads)',
-  usage: 'mcbuild worker --redis URL --remote-cache URL [--cache-dir DIR] [--queue NAME] [--threads N]',
+    'take steps from the queue of builds run with --workers, compute them on the cores (side by side when several wait), upload the results to the remote cache (one per machine)',
+  usage: 'mcbuild worker --redis URL --remote-cache URL [--cache-dir DIR] [--queue NAME] [--threads N] [--jobs N]',
   positionals: { name: 'no arguments', min: 0, max: 0 },
   options: {
     redis: {
@@ -36,7 +38,12 @@ export const workerCommand: Command = {
     threads: {
       ...PLAN_OPTIONS.threads!,
       description:
-        'threads the wasm backend computes each step on, 1 to 8 (default: MCBUILD_THREADS, else every core); workers × threads should not exceed the cores',
+        'cores this worker computes on, 1 to 8: a step alone gets them all, steps side by side share them (default: MCBUILD_THREADS, else every core); workers × threads should not exceed the cores',
+    },
+    jobs: {
+      ...JOBS_OPTION.jobs!,
+      description:
+        'jobs computed side by side at most, in processes of their own sharing --threads (default: one per core); 1: one at a time in this process',
     },
     'lock-seconds': {
       type: 'string',
@@ -79,21 +86,41 @@ export const workerCommand: Command = {
     const threads = threadsOption(ctx.values.threads as string | undefined);
     const lockSeconds = positiveInt(ctx.values['lock-seconds'], '--lock-seconds', 60, 24 * 3600);
     const cacheDir = (ctx.values['cache-dir'] as string | undefined) ?? resolve(root, 'cache');
-    const summary = await runWorker({
-      redis,
-      queue,
-      remote,
-      cacheDir,
-      lockSeconds,
-      ...(threads === undefined ? {} : { threads }),
-      signal: ctx.signal,
-      log,
-      run: runStep,
-    });
+    // Several jobs at once go to a step pool, sharing the cores as a build's steps do (src/execute/pool.ts).
+    const { jobs } = jobsOption(ctx);
+    const cores = wasmThreadCount(threads);
+    const pool = cores >= 2 && (jobs ?? cores) >= 2 ? new StepPool(cores, { jobs: jobs ?? cores }) : undefined;
+    let summary;
+    try {
+      summary = await runWorker({
+        redis,
+        queue,
+        remote,
+        cacheDir,
+        lockSeconds,
+        ...(threads === undefined ? {} : { threads }),
+        signal: ctx.signal,
+        log,
+        run: pool ? inPool(pool, cacheDir) : runStep,
+        concurrency: pool?.jobs ?? 1,
+      });
+    } finally {
+      pool?.close();
+    }
     log(`stopped after ${summary.jobs} ${summary.jobs === 1 ? 'job' : 'jobs'} (${summary.failed} failed)`);
     return 0;
   },
 };
+
+/** Computes a job in the pool, whose child reads the inputs from and commits the result to the worker's cache. */
+function inPool(pool: StepPool, cacheDir: string): StepRunner {
+  return async (step, _inputs, rt) => {
+    await pool.run(rt.job, cacheDir, { signal: rt.signal, progress: (m, f) => rt.progress(m, f) });
+    const entry = await new StepCache(cacheDir).read(step.key);
+    if (!entry) throw new Error(`${step.title}: its process finished, but its entry is not in the cache ${cacheDir}`);
+    return entry;
+  };
+}
 
 function positiveInt(value: unknown, name: string, fallback: number, max: number): number {
   if (value === undefined) return fallback;

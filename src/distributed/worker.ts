@@ -30,6 +30,11 @@ export interface WorkerOptions {
   lockSeconds?: number;
   /** Threads of the wasm backend (default: MCBUILD_THREADS, else every core). */
   threads?: number;
+  /**
+   * Jobs taken at once (default 1). More than one only with a `run` that computes outside this process (a step
+   * pool, src/execute/pool.ts): TF.js work here shares one thread pool and one global backend.
+   */
+  concurrency?: number;
   signal: AbortSignal;
   log(line: string): void;
   /** Computes a step from its inputs' entries, as a local build does (src/execute/steps/). */
@@ -41,6 +46,8 @@ export type StepRunner = (
   step: Step,
   inputs: CacheEntry[],
   rt: {
+    /** The job as queued (its backend and its inputs' keys), for a runner that hands it on. */
+    job: StepJob;
     engine(): Promise<Engine>;
     signal: AbortSignal;
     progress(message: string, fraction?: number): void;
@@ -122,6 +129,7 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerSummary> {
       const note = logStep('start', step);
       if (note) opts.log(`warning: ${note}`);
       const entry = await opts.run(step, inputs, {
+        job: job.data,
         engine: () => {
           if (!engine || engineBackend !== job.data.backend) {
             engineBackend = job.data.backend;
@@ -162,9 +170,10 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerSummary> {
   const lockDuration = (opts.lockSeconds ?? 60) * 1000;
   const worker = new Worker<StepJob, JobResult>(queueName(opts.queue), processJob, {
     connection,
-    // One step at a time: TF.js work shares the process's thread pool and its one global backend (a second
-    // job on another backend would switch it under the first). Its threads use the cores instead.
-    concurrency: 1,
+    // In this process, one step at a time: TF.js work shares the process's thread pool and its one global
+    // backend (a second job on another backend would switch it under the first); its threads use the cores.
+    // A runner computing in a step pool takes several, which share the cores by the pool's rule.
+    concurrency: opts.concurrency ?? 1,
     lockDuration,
     stalledInterval: Math.max(1000, lockDuration / 2),
     maxStalledCount: 2,

@@ -6,12 +6,10 @@
  */
 import { StepCache, type CacheEntry } from '../cache/index.js';
 import { openJob } from '../distributed/job.js';
-import type { Engine } from '../engine/runtime.js';
 import { cancelled } from '../errors.js';
 import { runStep } from './steps/index.js';
 import { toWire, type ChildMessage, type ParentMessage } from './step-wire.js';
 
-let engine: Promise<Engine> | undefined;
 let running: AbortController | undefined;
 
 function say(message: ChildMessage): void {
@@ -33,7 +31,8 @@ async function compute(m: Extract<ParentMessage, { type: 'run' }>): Promise<void
     }
     let lastProgress = 0;
     const entry = await runStep(step, inputs, {
-      engine: () => (engine ??= import('../engine/runtime.js').then(({ loadEngine }) => loadEngine(m.job.backend))),
+      // loadEngine keeps the engine for the next step, and switches it for a job of another backend.
+      engine: () => import('../engine/runtime.js').then(({ loadEngine }) => loadEngine(m.job.backend)),
       signal: controller.signal,
       progress: (message, fraction) => {
         // Training reports every batch; a few updates a second will do.

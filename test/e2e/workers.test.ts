@@ -170,7 +170,8 @@ describe.skipIf(!servers)(
       const queue = newQueue();
       const log = join(dir, 'sweep-steps.jsonl');
       const a = startWorker(queue, log, 'a');
-      const b = startWorker(queue, log, 'b');
+      // On 2 cores, b takes two jobs at once and computes them in a step pool (src/execute/pool.ts).
+      const b = startWorker(queue, log, 'b', ['--threads', '2']);
       const r = await coordinate(sweep, queue, 'coordinator-cache', 'out/distributed', ['--json']);
       expect(r.code, r.all + workerOutput.get(a)! + workerOutput.get(b)!).toBe(0);
       expect(stackLines(r.all)).toEqual([]);
