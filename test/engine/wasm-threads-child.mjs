@@ -29,14 +29,32 @@ out.matMulT = await digest(tf.matMul(uniform([200, 96], 8), uniform([72, 200], 9
 const ds = await loadMnist('train', 96);
 const images = tf.tensor4d(ds.x.subarray(0, 64 * 784), [64, 28, 28, 1]);
 const train = { epochs: 1, batchSize: 32, learningRate: 0.002, optimizer: 'adam', seed: 5, batchNormBatches: 2 };
+const models = {};
 for (const [name, options] of [
   ['lenet5', {}],
   ['mobilenet-v1', { alpha: 0.25 }],
+  ['mobilenet-v2', { alpha: 0.35 }],
 ]) {
   const model = buildArchitecture(tf, name, options, { inputShape: [28, 28, 1], numClasses: 10, seed: 2 });
   await trainModel(tf, model, ds, { ...train, maxBatches: 3 });
   const weights = tf.concat(model.getWeights().map((w) => w.flatten()));
   out[`${name}.weights`] = await digest(weights);
   out[`${name}.predict`] = await digest(model.predict(images));
+  models[name] = model;
 }
+// Distillation's path: a custom loss (cross-entropy against a teacher's soft targets, looked up by sample index)
+// through the optimizer's minimize instead of trainOnBatch; then finetuning the result further (SGD momentum).
+const all = tf.tensor4d(ds.x.subarray(0, ds.count * 784), [ds.count, 28, 28, 1]);
+const soft = models.lenet5.predict(all);
+const student = models['mobilenet-v1'];
+await trainModel(tf, student, ds, {
+  ...train,
+  maxBatches: 3,
+  loss: (outputs, _labels, indices) =>
+    tf.losses.computeWeightedLoss(tf.metrics.categoricalCrossentropy(tf.gather(soft, Array.from(indices)), outputs[0])),
+});
+out['distill.weights'] = await digest(tf.concat(student.getWeights().map((w) => w.flatten())));
+await trainModel(tf, student, ds, { ...train, optimizer: 'momentum', learningRate: 0.01, maxBatches: 2 });
+out['finetune.weights'] = await digest(tf.concat(student.getWeights().map((w) => w.flatten())));
+out['finetune.predict'] = await digest(student.predict(images));
 process.stdout.write(JSON.stringify(out));
