@@ -22,6 +22,7 @@ import {
 import { validateRecipeData } from '../recipe/validate.js';
 import { recipeLanguage } from '../language/index.js';
 import { kernelLayers, runTrial, type SettingValue } from './trials.js';
+import { withThousands } from '../util/text.js';
 
 export interface SensitivityOptions extends BuildOptions {
   /** A pass name (its first entry) or its index in `passes`, from 0. Default: the searched pass, else the first that takes per-layer options. */
@@ -278,7 +279,7 @@ export function renderSensitivity(s: Sensitivity): string {
   const rows = s.layers.map((l) => [
     l.layer,
     l.className ?? '',
-    l.params.toLocaleString('en-US'),
+    withThousands(l.params),
     ...l.trials.map((t) => pp(t.drop)),
   ]);
   const widths = head.map((_, c) => Math.max(head[c]!.length, ...rows.map((r) => r[c]!.length)));
