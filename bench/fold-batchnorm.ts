@@ -9,7 +9,7 @@ import { buildArchitecture } from '../src/engine/architectures/index.js';
 import { fromLayersModel, toLayersModel, type Tf } from '../src/engine/runtime.js';
 import { countCost } from '../src/metrics/flops.js';
 import { Topology } from '../src/model/index.js';
-import { foldBatchNorms } from '../src/passes/fold-batchnorm/index.js';
+import { foldBatchNorms } from '../src/passes/fold-batchnorm/apply.js';
 
 export async function benchFoldBatchnorm(log: (line: string) => void, tf: Tf): Promise<void> {
   log('\n6. fold-batchnorm, mobilenet-v1 α=0.5 on wasm: median ms per forward pass, before and after, interleaved');

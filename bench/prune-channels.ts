@@ -10,7 +10,7 @@ import { buildArchitecture } from '../src/engine/architectures/index.js';
 import { fromLayersModel, toLayersModel, type Tf } from '../src/engine/runtime.js';
 import { paramCount } from '../src/model/index.js';
 import { modelCost } from '../src/metrics/flops.js';
-import { pruneModelChannels } from '../src/passes/prune-channels/index.js';
+import { pruneModelChannels } from '../src/passes/prune-channels/prune.js';
 
 const n = (x: number) => x.toLocaleString('en-US');
 

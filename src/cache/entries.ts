@@ -3,10 +3,11 @@
  * metadata lists the files), plus the `file:<key>:<name>` lines of the files. Files whose step was never
  * committed (a build killed halfway) are "incomplete": a miss for every build, so garbage.
  */
-import cacache, { type CacheObject } from 'cacache';
+import type { CacheObject } from 'cacache';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoCode, McbError } from '../errors.js';
+import { cacache } from './cacache.js';
 import { LEASES_DIR, LOCKS_DIR, SWEEP_FILE } from './layout.js';
 
 export interface StepEntryInfo {
@@ -91,7 +92,7 @@ export async function cacheState(dir: string): Promise<'missing' | 'empty' | 'ca
 export async function listCache(dir: string): Promise<CacheListing> {
   let index: Record<string, CacheObject>;
   try {
-    index = await cacache.ls(dir);
+    index = await (await cacache()).ls(dir);
   } catch (e) {
     if (errnoCode(e) === 'ENOENT') index = {};
     else
@@ -167,7 +168,7 @@ export async function cacheDiskUsage(dir: string): Promise<number> {
 
 /** Deletes an index key's bucket file outright (no tombstone line), as `cacache.rm.entry` does with removeFully. */
 export async function removeIndexKey(dir: string, indexKey: string): Promise<void> {
-  const rmEntry = cacache.rm.entry as unknown as (
+  const rmEntry = (await cacache()).rm.entry as unknown as (
     cache: string,
     key: string,
     opts: { removeFully: boolean },

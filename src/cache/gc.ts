@@ -3,7 +3,6 @@
  * content no entry points at (./sweep.ts). An entry a running build holds (a live lease names its key) is never
  * removed.
  */
-import cacache from 'cacache';
 import {
   cacheDiskUsage,
   cacheState,
@@ -12,6 +11,7 @@ import {
   type CacheListing,
   type StepEntryInfo,
 } from './entries.js';
+import { cacache } from './cacache.js';
 import { heldKeys, removeLease, scanLeases } from './leases.js';
 import { cleanLocks, describeLeases, sweep, type LocksResult, type SweepResult } from './sweep.js';
 
@@ -150,7 +150,8 @@ export async function gcCache(dir: string, opts: GcOptions = {}): Promise<GcResu
   // Content the removed entries used that no other entry shares.
   if (gone.size > 0) {
     const still = (await listCache(dir)).referenced;
-    for (const integrity of gone) if (!still.has(integrity)) await cacache.rm.content(dir, integrity).catch(() => {});
+    for (const integrity of gone)
+      if (!still.has(integrity)) await (await cacache()).rm.content(dir, integrity).catch(() => {});
   }
   result.sweep = await sweep(dir);
   result.reclaimedBytes = Math.max(0, before - (await cacheDiskUsage(dir)));

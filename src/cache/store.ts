@@ -6,14 +6,16 @@
  *
  * An entry is committed by its index line `step:<key>`, written only after all its files are stored, so a
  * build killed halfway leaves a miss, never a half entry. A damaged or missing file turns the entry into a
- * miss (reported through onDamage), never a crash.
+ * miss (reported through onDamage), never a crash. Reads go to the files directly (./fast-read.ts, verified as
+ * cacache verifies them); cacache is loaded to write and delete.
  */
-import cacache, { type CacheObject } from 'cacache';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { errnoCode, McbError } from '../errors.js';
+import { cacache } from './cacache.js';
+import { findEntry, readContent, type IndexEntry } from './fast-read.js';
 import { LEASES_DIR, SWEEP_FILE } from './layout.js';
 import { pidAlive } from './leases.js';
 
@@ -37,7 +39,7 @@ export class StepCache {
   /** Whether an entry for `key` is committed. Cheap (index only); read() still verifies the content. */
   async has(key: string): Promise<boolean> {
     try {
-      return (await cacache.get.info(this.dir, indexKey(key))) !== null;
+      return (await findEntry(this.dir, indexKey(key))) !== null;
     } catch (e) {
       if (errnoCode(e) === 'ENOENT') return false;
       throw this.unreadable(e);
@@ -46,9 +48,9 @@ export class StepCache {
 
   /** Reads and verifies a whole entry; undefined on a miss or on damage. */
   async read(key: string, opts: { metaOnly?: boolean } = {}): Promise<CacheEntry | undefined> {
-    let info: CacheObject | null;
+    let info: IndexEntry | null;
     try {
-      info = await cacache.get.info(this.dir, indexKey(key));
+      info = await findEntry(this.dir, indexKey(key));
     } catch (e) {
       if (errnoCode(e) === 'ENOENT') return undefined;
       throw this.unreadable(e);
@@ -65,7 +67,7 @@ export class StepCache {
     const listed = metadata.files;
     let metaBytes: Buffer;
     try {
-      metaBytes = await cacache.get.byDigest(this.dir, info.integrity);
+      metaBytes = await readContent(this.dir, info.integrity);
     } catch (e) {
       const code = errnoCode(e);
       if (code === 'ENOENT') return this.damaged(key, info, 'its metadata is missing');
@@ -83,7 +85,7 @@ export class StepCache {
     if (!opts.metaOnly) {
       for (const f of listed) {
         try {
-          const data = await cacache.get.byDigest(this.dir, f.integrity);
+          const data = await readContent(this.dir, f.integrity);
           files.set(f.name, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
         } catch (e) {
           const code = errnoCode(e);
@@ -104,10 +106,11 @@ export class StepCache {
    */
   private async touch(key: string): Promise<void> {
     try {
-      const info = await cacache.get.info(this.dir, indexKey(key));
+      const info = await findEntry(this.dir, indexKey(key));
       if (info && Date.now() - info.time > TOUCH_AFTER_MS) {
-        await cacache.index.insert(this.dir, indexKey(key), info.integrity, {
-          metadata: info.metadata as unknown,
+        const store = await cacache();
+        await store.index.insert(this.dir, indexKey(key), info.integrity, {
+          metadata: info.metadata,
           ...(info.size === undefined ? {} : { size: info.size }),
         });
       }
@@ -118,13 +121,14 @@ export class StepCache {
 
   async write(key: string, entry: CacheEntry): Promise<void> {
     try {
+      const store = await cacache();
       const files: IndexMetadata['files'] = [];
       for (const [name, data] of entry.files) {
-        const integrity = await cacache.put(this.dir, `file:${key}:${name}`, data);
+        const integrity = await store.put(this.dir, `file:${key}:${name}`, data);
         files.push({ name, integrity, size: data.byteLength });
       }
       // The commit point: until this index line exists, the entry is a miss.
-      await cacache.put(this.dir, indexKey(key), Buffer.from(JSON.stringify(entry.meta)), { metadata: { files } });
+      await store.put(this.dir, indexKey(key), Buffer.from(JSON.stringify(entry.meta)), { metadata: { files } });
     } catch (e) {
       const code = errnoCode(e);
       if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS' || code === 'ENOSPC' || code === 'ENOTDIR')
@@ -172,11 +176,11 @@ export class StepCache {
    * Another build may have stored the step again since we read it: its newer index line is left alone, and
    * content that verifies now (rewritten good) is kept; only bytes that still fail their hash are deleted.
    */
-  private async damaged(key: string, judged: CacheObject, reason: string): Promise<undefined> {
+  private async damaged(key: string, judged: IndexEntry, reason: string): Promise<undefined> {
     this.onDamage(key, reason);
-    const now = await cacache.get.info(this.dir, indexKey(key)).catch(() => null);
+    const now = await findEntry(this.dir, indexKey(key)).catch(() => null);
     if (now && now.integrity === judged.integrity && now.time === judged.time)
-      await cacache.rm.entry(this.dir, indexKey(key)).catch(() => {});
+      await (await cacache()).rm.entry(this.dir, indexKey(key)).catch(() => {});
     const listed = (judged.metadata as Partial<IndexMetadata> | undefined)?.files;
     const integrities = [
       judged.integrity,
@@ -187,9 +191,9 @@ export class StepCache {
     // cacache never overwrites existing content, so bad bytes must go before the step is stored again.
     for (const integrity of integrities) {
       try {
-        await cacache.get.byDigest(this.dir, integrity);
+        await readContent(this.dir, integrity);
       } catch {
-        await cacache.rm.content(this.dir, integrity).catch(() => {});
+        await (await cacache()).rm.content(this.dir, integrity).catch(() => {});
       }
     }
     return undefined;

@@ -6,10 +6,10 @@
  * cacache's tmp/ folder, where a build stages the files it is writing, and it deletes content whose index
  * line a build has not appended yet.
  */
-import cacache from 'cacache';
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoCode, McbError } from '../errors.js';
+import { cacache } from './cacache.js';
 import { SWEEP_FILE } from './layout.js';
 import { pidAlive, scanLeases, type LeaseScan } from './leases.js';
 import { describeOwner, sweepLocks, type LockScan } from './lock.js';
@@ -129,7 +129,7 @@ async function sweepAnnounced(dir: string): Promise<SweepResult> {
   const tmpFiles = await countFiles(join(dir, 'tmp'));
   let stats: Record<string, unknown>;
   try {
-    stats = (await cacache.verify(dir)) as Record<string, unknown>;
+    stats = (await (await cacache()).verify(dir)) as Record<string, unknown>;
   } catch (e) {
     throw new McbError(
       'MCB_OUTPUT',

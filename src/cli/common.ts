@@ -2,7 +2,6 @@ import type { KeyObject } from 'node:crypto';
 import type { RemoteCache } from '../cache/remote.js';
 import { McbError } from '../errors.js';
 import type { BuildResult, PlanOptions } from '../pipeline/index.js';
-import { loadPrivateKey } from '../provenance/index.js';
 import type { BackendChoice } from '../recipe/index.js';
 import type { CommandContext } from './command.js';
 
@@ -71,6 +70,9 @@ export function stringOption<T extends string>(
  * often given): loaded before any work, so a bad key fails in a second rather than after the build.
  */
 export async function signKeyOption(ctx: CommandContext): Promise<KeyObject | undefined> {
+  // Provenance (and the report constants it names) loads only for a key: every command parses its options here.
+  const loadPrivateKey = async (key: string, from: string) =>
+    (await import('../provenance/index.js')).loadPrivateKey(key, from);
   const path = ctx.values['sign-key'] as string | undefined;
   if (path !== undefined) return loadPrivateKey(path, '--sign-key');
   const env = process.env.MCBUILD_SIGN_KEY;

@@ -7,6 +7,7 @@ import { METRIC_LIMITS, namedMetric, type MetricLimit, type NamedMetric } from '
 import { formatBytes } from '../util/bytes.js';
 import type { Rule } from './check.js';
 import { limitRule, type Reading } from './limit.js';
+import { withThousands } from '../util/text.js';
 
 export type MetricLimits = Partial<Record<MetricLimit, number>>;
 
@@ -59,7 +60,7 @@ function formatValue(metric: NamedMetric, v: number): string {
     case 'bytes':
       return `${formatBytes(v)} (${Math.round(v)} bytes)`;
     case 'count':
-      return Math.round(v).toLocaleString('en-US');
+      return withThousands(Math.round(v));
     case 'nats':
       return `${v.toExponential(3)} nats`;
     case 'similarity':

@@ -12,6 +12,7 @@ import { labelled, perClassRule, significanceRule, unlabelledRules } from './acc
 import { pct, type Evidence, type Rule } from './check.js';
 import { limitRule, type Reading } from './limit.js';
 import { blindBecause, FIDELITY_LIMIT_TABLE, outputRules } from './fidelity.js';
+import { withThousands } from '../util/text.js';
 
 type Block = 'accuracy' | 'fidelity' | 'size' | CountKey;
 type CountKey = 'params' | 'nonZeroParams' | 'macs' | 'flops';
@@ -37,7 +38,7 @@ const COUNTS: readonly (readonly [CountKey, string])[] = [
   ['macs', 'MACs per sample'],
   ['flops', 'FLOPs per sample'],
 ];
-const count = (v: number) => v.toLocaleString('en-US');
+const count = withThousands;
 
 /** Transfer sizes: the sum of each exported file compressed on its own, as a server sends them. */
 const transfer =

@@ -4,6 +4,7 @@
  */
 import { formatBytes } from '../util/bytes.js';
 import type { Report } from './json.js';
+import { withThousands } from '../util/text.js';
 
 export interface MetricChange {
   metric: string;
@@ -82,7 +83,7 @@ export function renderComparison(c: ReportComparison, labels: [string, string]):
       case 'bytes':
         return formatBytes(v);
       case 'count':
-        return v.toLocaleString('en-US');
+        return withThousands(v);
       case 'ms':
         return `${v.toFixed(2)} ms`;
       case 'nats':

@@ -1,6 +1,7 @@
 import { showCosine, type StoredFidelity } from '../metrics/index.js';
 import type { Report } from './json.js';
 import { formatBytes } from '../util/bytes.js';
+import { withThousands } from '../util/text.js';
 
 type Styler = (style: 'green' | 'red' | 'bold', text: string) => string;
 
@@ -30,8 +31,8 @@ export function metricRows(report: Report, previous?: Report): string[][] {
   // Per-sample compute from the topology; n/a for graph models and reports from before mcbuild counted it.
   const countRow = (label: string, key: 'macs' | 'flops'): string[] => {
     const [bv, rv, pv] = [b[key], r[key], p?.[key]];
-    const show = (v: number | undefined) => (v === undefined ? 'n/a' : v.toLocaleString('en-US'));
-    const count = (v: number) => v.toLocaleString('en-US');
+    const show = (v: number | undefined) => (v === undefined ? 'n/a' : withThousands(v));
+    const count = withThousands;
     const delta =
       bv === undefined || rv === undefined
         ? ''
@@ -283,7 +284,7 @@ function passLines(report: Report): string[] {
     const c = p.changed as
       { tensors?: unknown; params?: unknown; totalTensors?: unknown; totalParams?: unknown } | undefined;
     if (typeof c?.tensors !== 'number' || typeof c.params !== 'number') return [];
-    const n = (v: unknown) => (typeof v === 'number' ? v.toLocaleString('en-US') : '?');
+    const n = (v: unknown) => (typeof v === 'number' ? withThousands(v) : '?');
     return [[p.id, `${n(c.tensors)}/${n(c.totalTensors)} tensors, ${n(c.params)}/${n(c.totalParams)} params changed`]];
   });
   if (!rows.length) return [];

@@ -25,6 +25,7 @@ import { kernelLayers, runTrial, type SettingValue } from './trials.js';
 import { inOrder } from '../util/in-order.js';
 import { resolveBackend } from '../engine/backend.js';
 import { localPool } from '../execute/index.js';
+import { withThousands } from '../util/text.js';
 
 export interface SensitivityOptions extends BuildOptions {
   /** A pass name (its first entry) or its index in `passes`, from 0. Default: the searched pass, else the first that takes per-layer options. */
@@ -311,7 +312,7 @@ export function renderSensitivity(s: Sensitivity): string {
   const rows = s.layers.map((l) => [
     l.layer,
     l.className ?? '',
-    l.params.toLocaleString('en-US'),
+    withThousands(l.params),
     ...l.trials.map((t) => pp(t.drop)),
   ]);
   const widths = head.map((_, c) => Math.max(head[c]!.length, ...rows.map((r) => r[c]!.length)));

@@ -148,6 +148,39 @@ describe('start-up', () => {
     // ajv's compiler stays unloaded: the recipe schema's validator was compiled at build time.
     expect(plan.filter((f) => /ajv\/dist\/(2020|core|compile)/.test(f))).toEqual([]);
   });
+
+  /** Files of dist/src/<folder>/ among `files`, relative to dist/src/. */
+  const ours = (files: string[], folder: string) =>
+    files.map((f) => /\/dist\/src\/(.+)$/.exec(f)?.[1]).filter((f): f is string => !!f && f.startsWith(`${folder}/`));
+  // What planning may load of a pass: its definition (meta, docs, options schema, option resolution, layersAfter).
+  const DEFINITION = /^passes\/(define|index|[a-z-]+\/(index|docs|schema|options|plan|loss))\.js$/;
+  // Loaded only when something runs: TF.js, the step cache's writer, the terminal UI, workers, the watcher.
+  const RUN_ONLY = ['@tensorflow/tfjs', '@tensorflow/tfjs-core', 'cacache', 'listr2', 'chokidar', 'bullmq', 'ioredis'];
+
+  it('a cached plan or build loads no pass implementation, TF.js or cacache; a plan no gate, report or provenance', async () => {
+    const [plan, build] = [
+      await loaded(['plan', recipe, '--cache-dir', cacheDir]),
+      await loaded([recipe, '--cache-dir', cacheDir]),
+    ];
+    for (const files of [plan, build]) {
+      const passes = ours(files, 'passes');
+      // The registry and every builtin pass's definition were loaded (the checks below are not vacuous) ...
+      expect(passes).toEqual(expect.arrayContaining(['passes/index.js', 'passes/quantize/index.js']));
+      // ... but no implementation: apply() imports it when a pass step runs, and every step was cached.
+      expect(passes.filter((f) => !DEFINITION.test(f))).toEqual([]);
+      const packages = new Set(files.map(packageOf));
+      for (const p of RUN_ONLY) expect(packages.has(p), p).toBe(false);
+      // k-means, SVD and friends are the passes' numerics (the reports' significance tests aside).
+      expect(ours(files, 'algorithms').filter((f) => !f.startsWith('algorithms/significance/'))).toEqual([]);
+      expect(packages.has('ml-matrix')).toBe(false);
+    }
+    // The build did run its report: the HTML renderer is there, the interactive progress renderer is not (no TTY).
+    expect(ours(build, 'report')).toEqual(expect.arrayContaining(['report/html/page.js', 'report/progress-plain.js']));
+    expect(ours(build, 'report')).not.toContain('report/progress-listr.js');
+    // A plan runs nothing: neither the pipeline's run, nor the gate, reports or provenance.
+    for (const folder of ['gate', 'report', 'provenance']) expect(ours(plan, folder), folder).toEqual([]);
+    expect(ours(plan, 'pipeline')).not.toContain('pipeline/run.js');
+  });
 });
 
 describe('programmatic API', () => {

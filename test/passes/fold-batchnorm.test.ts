@@ -26,12 +26,8 @@ import {
 import { fromLayersModel, loadEngine } from '../../src/engine/runtime.js';
 import { build } from '../../src/index.js';
 import { cluster } from '../../src/passes/cluster/index.js';
-import {
-  foldBatchnorm,
-  foldBatchNorms,
-  type FoldedBatchNorm,
-  type SkippedBatchNorm,
-} from '../../src/passes/fold-batchnorm/index.js';
+import { foldBatchNorms } from '../../src/passes/fold-batchnorm/apply.js';
+import { foldBatchnorm, type FoldedBatchNorm, type SkippedBatchNorm } from '../../src/passes/fold-batchnorm/index.js';
 import type { PassContext } from '../../src/passes/index.js';
 import { prune } from '../../src/passes/prune/index.js';
 import { mulberry32 } from '../../src/util/random.js';

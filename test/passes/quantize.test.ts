@@ -3,7 +3,8 @@ import '@tensorflow/tfjs-backend-wasm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type StoredModel, decodeWeights } from '../../src/model/index.js';
 import { toLayersModel } from '../../src/engine/runtime.js';
-import { affineRange, quantize } from '../../src/passes/quantize/index.js';
+import { affineRange } from '../../src/passes/quantize/apply.js';
+import { quantize } from '../../src/passes/quantize/index.js';
 import type { PassContext } from '../../src/passes/index.js';
 import { mulberry32 } from '../../src/util/random.js';
 

@@ -7,7 +7,15 @@ import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import type { Ajv2020 } from 'ajv/dist/2020.js';
 import { recipeSchema } from '../../src/language/index.js';
-import { AJV_OPTIONS, precompiledValidator, validatorsDir } from '../../src/recipe/precompiled.js';
+import { readFileSync } from 'node:fs';
+import {
+  AJV_OPTIONS,
+  codeCacheFile,
+  loadValidator,
+  precompiledValidator,
+  validatorFile,
+  validatorsDir,
+} from '../../src/recipe/precompiled.js';
 import { loadSchema } from '../../src/recipe/validate.js';
 
 const { Ajv2020: Ajv } = createRequire(import.meta.url)('ajv/dist/2020.js') as { Ajv2020: typeof Ajv2020 };
@@ -35,6 +43,17 @@ describe('precompiled schema validators', () => {
     }
     // The recipes above are not all valid: the comparison saw errors.
     expect(RECIPES.filter((r) => !now(r)).length).toBeGreaterThanOrEqual(3);
+  });
+
+  it("come with V8's code cache, which this Node accepts and which judges as the plain file does", () => {
+    const file = `${validatorsDir()!}${validatorFile(recipeSchema())}`;
+    const cached = loadValidator(file, readFileSync(codeCacheFile(file)));
+    expect(cached.script.cachedDataRejected).toBe(false);
+    const plain = createRequire(import.meta.url)(file) as typeof cached.validate;
+    for (const recipe of RECIPES) {
+      expect(cached.validate(recipe)).toBe(plain(recipe));
+      expect(JSON.stringify(cached.validate.errors ?? null)).toBe(JSON.stringify(plain.errors ?? null));
+    }
   });
 
   it('are not used for a schema that differs from the one they were compiled from', () => {

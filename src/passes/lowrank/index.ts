@@ -2,18 +2,15 @@
  * lowrank: replaces Dense and Conv2D layers by two thinner layers whose kernels are the factors of a
  * truncated SVD of their kernels (docs/passes.md, from ./docs.ts). Pure JS: options (./options.ts), which
  * layers and the layers after it (./plan.ts, ./select.ts), the surgery on one layer (./factor.ts), the pass
- * on a stored model (./decompose.ts).
+ * on a stored model (./decompose.ts, ./graph.ts), which load on first apply: planning needs only this definition.
  */
 import { readGraph } from '../../model/index.js';
 import { definePass, optionsByLayer } from '../define.js';
-import { decompose } from './decompose.js';
-import { decomposeGraph } from './graph.js';
 import { DOCS, STATS } from './docs.js';
 import { resolveLowrankOptions, type LowrankOptions } from './options.js';
 import { layersAfterDecomposing } from './plan.js';
 import { schema } from './schema.js';
 
-export { decompose } from './decompose.js';
 export type { DecomposedLayer } from './factor.js';
 export type { LowrankOptions } from './options.js';
 export { layersAfterDecomposing } from './plan.js';
@@ -40,6 +37,7 @@ export const lowrank = definePass<LowrankOptions>({
   },
 
   async apply(model, options, ctx) {
+    const [{ decompose }, { decomposeGraph }] = await Promise.all([import('./decompose.js'), import('./graph.js')]);
     const graph = readGraph(model.json);
     if (graph)
       return decomposeGraph(model, graph, options, ctx.place, optionsByLayer(ctx, options), (m) => ctx.progress(m));

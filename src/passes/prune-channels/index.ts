@@ -4,16 +4,15 @@
  * the channel spaces and the groups merges make of them (./analyse.ts), which groups (./select.ts), how many
  * channels and which (./rank.ts), the surgery (./rewrite.ts), the pass on a stored model (./prune.ts). Graph
  * models: the same over the frozen graph's nodes (./graph-analyse.ts with ./graph-nodes.ts and ./graph-flatten.ts,
- * ./graph-rewrite.ts, ./graph-prune.ts).
+ * ./graph-rewrite.ts, ./graph-prune.ts). This definition loads none of them until the pass is applied.
  */
 import { definePass, optionsByLayer } from '../define.js';
 import { DOCS, STATS } from './docs.js';
 import { DEFAULTS, resolvePruneChannelsOptions, type PruneChannelsOptions } from './options.js';
-import { pruneModelChannels } from './prune.js';
 import { schema } from './schema.js';
 
 export type { ChannelCriterion, PruneChannelsOptions } from './options.js';
-export { pruneModelChannels, type PrunedGroup, type PrunedLayer } from './prune.js';
+export type { PrunedGroup, PrunedLayer } from './prune.js';
 export type { SkippedGroup } from './select.js';
 
 export const pruneChannels = definePass<PruneChannelsOptions>({
@@ -31,7 +30,9 @@ export const pruneChannels = definePass<PruneChannelsOptions>({
   defaultOptions: DEFAULTS,
   resolveOptions: resolvePruneChannelsOptions,
 
+  // The implementation (./prune.ts and what it uses) loads on first apply: planning never needs it.
   async apply(model, options, ctx) {
+    const { pruneModelChannels } = await import('./prune.js');
     return pruneModelChannels(model, options, ctx.place, (m) => ctx.progress(m), optionsByLayer(ctx, options));
   },
 });

@@ -146,3 +146,14 @@ export function parsePattern(pattern: string): { n: number; m: number } {
   if (!match) throw new Error(`bad N:M pattern ${pattern}`); // the schema's pattern prevents this
   return { n: Number(match[1]), m: Number(match[2]) };
 }
+
+/**
+ * Gradual pruning trains the model through TF.js's layers API; a graph model has no layers to train. Refused at
+ * the option's line (planning), or where the pass was written when apply() finds it.
+ */
+export function scheduleOnGraph(at: string | undefined, modelAt?: string): never {
+  throw new McbError(
+    'MCB_RECIPE_INVALID',
+    `prune with a \`schedule\`${at ? ` at ${at}` : ''} trains the model while it prunes, and a graph model${modelAt ? ` (set at ${modelAt})` : ''} cannot be trained: TF.js runs it for inference only. Prune it in one shot (remove \`schedule\` and its training options), or start from the layers model it was converted from.`,
+  );
+}

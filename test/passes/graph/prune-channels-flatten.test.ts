@@ -14,7 +14,8 @@ import {
   squeezeLayout,
   withUnit,
 } from '../../../src/passes/prune-channels/graph-flatten.js';
-import { pruneModelChannels, type PrunedLayer } from '../../../src/passes/prune-channels/index.js';
+import type { PrunedLayer } from '../../../src/passes/prune-channels/index.js';
+import { pruneModelChannels } from '../../../src/passes/prune-channels/prune.js';
 import { resolvePruneChannelsOptions } from '../../../src/passes/prune-channels/options.js';
 import { memoryFetch } from './converter-graph.js';
 import { tinyHeadGraph, type Head } from './tiny-graph.js';

@@ -15,7 +15,8 @@ import {
   type GraphNode,
   type StoredModel,
 } from '../../../src/model/index.js';
-import { pruneModelChannels, type PrunedGroup, type PrunedLayer } from '../../../src/passes/prune-channels/index.js';
+import type { PrunedGroup, PrunedLayer } from '../../../src/passes/prune-channels/index.js';
+import { pruneModelChannels } from '../../../src/passes/prune-channels/prune.js';
 import { resolvePruneChannelsOptions } from '../../../src/passes/prune-channels/options.js';
 import { batchnormGraph, mobilenetV2Graph } from '../../fixtures/models/index.js';
 import { converterQuantized } from '../../quantized-source.js';
