@@ -1,8 +1,13 @@
 #!/usr/bin/env node
-// Thin launcher: the CLI lives in dist/ (built by `npm run build`, which `npm ci` runs through `prepare`).
+// Thin launcher: the CLI lives in dist/ (built by `npm run build`, which `npm ci` runs through `prepare`): the
+// bundle in dist/bundle/ (scripts/bundle.ts: a few chunks load faster than ~300 modules), else dist/src/.
+// MCBUILD_UNBUNDLED=1 runs dist/src/ (one file per source module, for debugging and the start-up test);
+// `node --enable-source-maps` maps the bundle's stack frames back (not on by default: TF.js's maps cost 0.4 s).
 import { existsSync } from 'node:fs';
 
-const entry = new URL('../dist/src/cli/main.js', import.meta.url);
+const bundled = new URL('../dist/bundle/main.js', import.meta.url);
+const modules = new URL('../dist/src/cli/main.js', import.meta.url);
+const entry = existsSync(bundled) && process.env.MCBUILD_UNBUNDLED !== '1' ? bundled : modules;
 if (!existsSync(entry)) {
   process.stderr.write('mcbuild: dist/ is missing; run `npm run build` (or `npm ci`, which builds it) first.\n');
   process.exit(2);

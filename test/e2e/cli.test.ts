@@ -113,8 +113,12 @@ describe('output modes', () => {
 });
 
 describe('start-up', () => {
-  /** The modules a CLI run loaded: CommonJS ones from require.cache, ES modules through a load hook. */
-  async function loaded(args: string[]): Promise<string[]> {
+  /**
+   * The modules a CLI run loaded: CommonJS ones from require.cache, ES modules through a load hook. From dist/src
+   * (one file per source module, so the checks can name them) unless `bundled`: then what users run, the chunks
+   * of dist/bundle (scripts/bundle.ts).
+   */
+  async function loaded(args: string[], bundled = false): Promise<string[]> {
     const preload = join(dir, 'preload.cjs');
     const hooks = join(dir, 'hooks.mjs');
     const register = join(dir, 'register.mjs');
@@ -127,7 +131,9 @@ describe('start-up', () => {
       'export async function load(url, context, next) { process.stderr.write(`LOADED ${url}\\n`); return next(url, context); }\n',
     );
     writeText(register, `import { register } from 'node:module';\nregister(${JSON.stringify(`file://${hooks}`)});\n`);
-    const r = await runCli(args, { env: { NODE_OPTIONS: `--require ${preload} --import ${register}` } });
+    const r = await runCli(args, {
+      env: { NODE_OPTIONS: `--require ${preload} --import ${register}`, MCBUILD_UNBUNDLED: bundled ? '0' : '1' },
+    });
     expect(r.code).toBe(0);
     return r.stderr
       .split('\n')
@@ -180,6 +186,21 @@ describe('start-up', () => {
     // A plan runs nothing: neither the pipeline's run, nor the gate, reports or provenance.
     for (const folder of ['gate', 'report', 'provenance']) expect(ours(plan, folder), folder).toEqual([]);
     expect(ours(plan, 'pipeline')).not.toContain('pipeline/run.js');
+  });
+
+  it('runs the bundle: a cached plan or build reads a few dozen chunks and no TF.js, queue or terminal UI', async () => {
+    for (const args of [
+      ['plan', recipe, '--cache-dir', cacheDir],
+      [recipe, '--cache-dir', cacheDir],
+    ]) {
+      const files = await loaded(args, true);
+      const chunks = files.filter((f) => f.includes('/dist/bundle/'));
+      expect(chunks.length).toBeGreaterThan(0);
+      expect(chunks.length).toBeLessThan(40);
+      expect(files.filter((f) => f.includes('/dist/src/'))).toEqual([]);
+      const packages = new Set(files.map(packageOf));
+      for (const p of RUN_ONLY) expect(packages.has(p), p).toBe(false);
+    }
   });
 });
 
