@@ -63,8 +63,10 @@ export function wasmThreadCount(requested?: number, env: NodeJS.ProcessEnv = pro
  */
 export async function startWasm(tf: Tf, wasm: WasmModule, threads: number): Promise<number> {
   if (threads > 1) {
-    const undo = prepareThreads(tf, wasm, threads);
+    let undo = () => {};
     try {
+      // A package without the threaded binary's files fails here: one thread, as on a browser without them.
+      undo = prepareThreads(tf, wasm, threads);
       if (await tf.setBackend('wasm')) {
         await tf.ready();
         return settle(tf, wasm);
