@@ -27,8 +27,6 @@ const cases: Case[] = [
   { name: 'clipByValue(0, 6)', kernel: 'McbClipByValueGrad', fn: (x) => tf.clipByValue(x, 0, 6) },
   // Bounds that float32 cannot hold: TF.js compares against their float32 roundings.
   { name: 'clipByValue(0.1, 5.3)', kernel: 'McbClipByValueGrad', fn: (x) => tf.clipByValue(x, 0.1, 5.3) },
-  // The layer MobileNet uses: ReLU with maxValue, i.e. relu then clipByValue.
-  { name: 'ReLU6 layer', kernel: 'McbReluGrad', fn: (x) => tf.layers.reLU({ maxValue: 6 }).apply(x) as tf.Tensor },
 ];
 
 async function gradient(backend: 'cpu' | 'wasm', c: Case, shape: number[]) {

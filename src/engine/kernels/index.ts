@@ -19,6 +19,7 @@ import { identityOverride } from './identity.js';
 import { installMeanGradient } from './mean-grad.js';
 import type { WasmOverride } from './override.js';
 import { meanOverride, sumOverride } from './reduce-leading.js';
+import { installFusedReluMax, reluMaxConfig, reluMaxGradConfig, reluMaxGradKernelConfig } from './relu6-layer.js';
 import { tileOverride } from './tile.js';
 
 export { conv2DBackpropFilter, conv2DBackpropFilterConfig } from './conv2d-backprop-filter.js';
@@ -48,6 +49,8 @@ export const wasmFusedKernels: readonly tf.KernelConfig[] = [
   reluGradConfig,
   clipGradConfig,
   adamUpdateConfig,
+  reluMaxConfig,
+  reluMaxGradKernelConfig,
 ];
 
 /** Faster versions of kernels the wasm backend has; each hands the cases it does not cover to the original. */
@@ -77,7 +80,9 @@ export function registerWasmTrainingKernels(): void {
   }
   // The fused training paths: each takes effect on the wasm backend only and leaves the others to TF.js.
   tf.registerGradient(batchNormTrainGradConfig);
+  tf.registerGradient(reluMaxGradConfig);
   installFusedBatchNorm();
+  installFusedReluMax();
   installActivationGradients();
   installMeanGradient();
   installFusedAdam();
