@@ -112,7 +112,7 @@ describe('BatchNormalization in training mode on wasm', () => {
       for (const key of ['outputs', 'moving', 'grads'] as const) {
         cpu[key].forEach((ref, i) => {
           const err = maxRelErr(wasm[key][i]!, ref);
-          expect(err, `${shape} ${key}[${i}]: relative error ${err}`).toBeLessThanOrEqual(1e-4);
+          expect(err, `${shape.join(',')} ${key}[${i}]: relative error ${err}`).toBeLessThanOrEqual(1e-4);
         });
       }
     }

@@ -42,7 +42,7 @@ function composite(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor): tf.Tensor[]
 }
 
 function fused(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor): tf.Tensor[] {
-  return tf.engine().runKernel(BATCH_NORM_TRAIN, { x, gamma, beta }, { epsilon: EPSILON }) as tf.Tensor[];
+  return tf.engine().runKernel<tf.Tensor[]>(BATCH_NORM_TRAIN, { x, gamma, beta }, { epsilon: EPSILON });
 }
 
 beforeAll(async () => {
@@ -74,7 +74,7 @@ describe('McbBatchNormTrain on wasm', () => {
       const out = fused(x, gamma, beta);
       expect(tf.memory().numTensors, 'three outputs, nothing else').toBe(before + 3);
       const ref = composite(x, gamma, beta);
-      ['y', 'mean', 'variance'].forEach((name, i) => expectClose(out[i]!, ref[i]!, `${shape} ${name}`));
+      ['y', 'mean', 'variance'].forEach((name, i) => expectClose(out[i]!, ref[i]!, `${shape.join(',')} ${name}`));
       tf.dispose([x, gamma, beta, ...out, ...ref]);
     }
   });
@@ -95,7 +95,11 @@ describe('McbBatchNormTrain on wasm', () => {
         const got = tf.grads(loss(fused))([x, gamma, beta]);
         const want = tf.grads(loss(composite))([x, gamma, beta]);
         ['dx', 'dgamma', 'dbeta'].forEach((name, i) =>
-          expectClose(got[i]!, want[i]!, `${shape} ${name}${throughStats ? ' (through the statistics)' : ''}`),
+          expectClose(
+            got[i]!,
+            want[i]!,
+            `${shape.join(',')} ${name}${throughStats ? ' (through the statistics)' : ''}`,
+          ),
         );
         tf.dispose([...got, ...want]);
         expect(tf.memory().numTensors).toBe(before);

@@ -15,7 +15,7 @@ beforeAll(async () => {
     tf.registerKernel({
       kernelName: KERNEL,
       backendName,
-      kernelFunc: ({ inputs }) => tf.mul(inputs.x as tf.Tensor, 2) as unknown as tf.TensorInfo,
+      kernelFunc: ({ inputs }) => tf.mul(inputs.x as tf.Tensor, 2),
     });
   }
   tf.registerGradient({
@@ -30,7 +30,7 @@ beforeAll(async () => {
 async function gradientOf(backend: 'cpu' | 'wasm', values: number[]): Promise<number[]> {
   await tf.setBackend(backend);
   const x = tf.tensor(values);
-  const [dx] = tf.grads((t: tf.Tensor) => tf.engine().runKernel(KERNEL, { x: t }) as tf.Tensor)([x]);
+  const [dx] = tf.grads((t: tf.Tensor) => tf.engine().runKernel<tf.Tensor>(KERNEL, { x: t }))([x]);
   const out = Array.from(dx!.dataSync());
   tf.dispose([x, dx!]);
   return out;

@@ -66,16 +66,16 @@ function run(args: KernelArgs, kernel: string, fill: (dy: Float32Array, x: Float
 export const reluGradConfig: KernelConfig = {
   kernelName: RELU_GRAD,
   backendName: 'wasm',
-  kernelFunc: ((args: KernelArgs) => run(args, RELU_GRAD, reluGrad)) as KernelConfig['kernelFunc'],
+  kernelFunc: (args: KernelArgs) => run(args, RELU_GRAD, reluGrad),
 };
 
 export const clipGradConfig: KernelConfig = {
   kernelName: CLIP_GRAD,
   backendName: 'wasm',
-  kernelFunc: ((args: KernelArgs) => {
+  kernelFunc: (args: KernelArgs) => {
     const { clipValueMin, clipValueMax } = args.attrs as unknown as ClipByValueAttrs;
     return run(args, CLIP_GRAD, (dy, x, dx) => clipGrad(dy, x, clipValueMin, clipValueMax, dx));
-  }) as KernelConfig['kernelFunc'],
+  },
 };
 
 const covered = (dy: Tensor, x: Tensor | undefined): x is Tensor =>
@@ -84,9 +84,9 @@ const covered = (dy: Tensor, x: Tensor | undefined): x is Tensor =>
 /** Makes Relu's and ClipByValue's gradients on wasm use the kernels above. Idempotent. */
 export function installActivationGradients(): void {
   overrideGradientOnWasm('Relu', (dy, [x]) =>
-    covered(dy, x) ? { x: () => tf.engine().runKernel(RELU_GRAD, { dy, x }) as Tensor } : undefined,
+    covered(dy, x) ? { x: () => tf.engine().runKernel<Tensor>(RELU_GRAD, { dy, x }) } : undefined,
   );
   overrideGradientOnWasm('ClipByValue', (dy, [x], attrs) =>
-    covered(dy, x) ? { x: () => tf.engine().runKernel(CLIP_GRAD, { dy, x }, attrs) as Tensor } : undefined,
+    covered(dy, x) ? { x: () => tf.engine().runKernel<Tensor>(CLIP_GRAD, { dy, x }, attrs) } : undefined,
   );
 }

@@ -60,11 +60,11 @@ export function adamUpdate(
 
 function update(args: KernelArgs): TensorInfo[] {
   const names = ['value', 'm', 'v', 'gradient', 'accBeta1', 'accBeta2'];
-  const [value, m, v, gradient, acc1, acc2] = names.map((n) => {
+  const [value, m, v, gradient, acc1, acc2] = names.map<TensorInfo>((n) => {
     const t = args.inputs[n];
     if (t === undefined) throw new Error(`${ADAM_UPDATE}: input '${n}' is required.`);
     return t;
-  }) as TensorInfo[];
+  });
   const backend = args.backend as HeapBackend;
   const outputs = [value!, m!, v!].map((t) => backend.makeOutput(t.shape, 'float32'));
   const view = (t: TensorInfo) => backend.typedArrayFromHeap(t) as Float32Array;
@@ -84,7 +84,7 @@ function update(args: KernelArgs): TensorInfo[] {
 export const adamUpdateConfig: KernelConfig = {
   kernelName: ADAM_UPDATE,
   backendName: 'wasm',
-  kernelFunc: update as KernelConfig['kernelFunc'],
+  kernelFunc: update,
 };
 
 /** The fields of TF.js's AdamOptimizer that applyGradients uses (protected or private in its typings). */
@@ -122,7 +122,7 @@ function fusedApply(this: Adam, variableGradients: Gradients): void {
       const v = this.accumulatedSecondMoment[i].variable;
       const attrs = { beta1: this.beta1, beta2: this.beta2, epsilon: this.epsilon, learningRate: this.learningRate };
       const inputs = { value, m, v, gradient, accBeta1: this.accBeta1, accBeta2: this.accBeta2 };
-      const [newValue, newM, newV] = tf.engine().runKernel(ADAM_UPDATE, inputs, attrs) as Tensor[];
+      const [newValue, newM, newV] = tf.engine().runKernel<Tensor[]>(ADAM_UPDATE, inputs, attrs);
       m.assign(newM!);
       v.assign(newV!);
       value.assign(newValue!);

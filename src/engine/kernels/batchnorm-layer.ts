@@ -49,7 +49,7 @@ function movingAverages(args: KernelArgs): TensorInfo[] {
 export const movingAveragesConfig: KernelConfig = {
   kernelName: MOVING_AVERAGES,
   backendName: 'wasm',
-  kernelFunc: movingAverages as KernelConfig['kernelFunc'],
+  kernelFunc: movingAverages,
 };
 
 /** The fields of tfjs-layers' BatchNormalization that its training-mode call reads (not in the public typings). */
@@ -90,12 +90,12 @@ function fusedTrainingCall(layer: BatchNormLayer, x: Tensor): Tensor {
   return tf.tidy(() => {
     const [y, mean, variance] = tf
       .engine()
-      .runKernel(
+      .runKernel<Tensor[]>(
         BATCH_NORM_TRAIN,
         { x, gamma: layer.gamma!.read(), beta: layer.beta!.read() },
         { epsilon: layer.epsilon },
-      ) as Tensor[];
-    const [movingMean, movingVariance] = tf.engine().runKernel(
+      );
+    const [movingMean, movingVariance] = tf.engine().runKernel<Tensor[]>(
       MOVING_AVERAGES,
       {
         movingMean: layer.movingMean.read(),
@@ -104,7 +104,7 @@ function fusedTrainingCall(layer: BatchNormLayer, x: Tensor): Tensor {
         variance: variance!,
       },
       { momentum: layer.momentum },
-    ) as Tensor[];
+    );
     layer.movingMean.write(movingMean!);
     layer.movingVariance.write(movingVariance!);
     return y!;

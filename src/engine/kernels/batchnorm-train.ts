@@ -298,13 +298,13 @@ function backward(args: KernelArgs): TensorInfo[] {
 export const batchNormTrainConfig: KernelConfig = {
   kernelName: BATCH_NORM_TRAIN,
   backendName: 'wasm',
-  kernelFunc: forward as KernelConfig['kernelFunc'],
+  kernelFunc: forward,
 };
 
 export const batchNormTrainGradKernelConfig: KernelConfig = {
   kernelName: BATCH_NORM_TRAIN_GRAD,
   backendName: 'wasm',
-  kernelFunc: backward as KernelConfig['kernelFunc'],
+  kernelFunc: backward,
 };
 
 /** All-zero gradients reaching the statistics (the usual case: only the moving averages read them) are skipped. */
@@ -326,7 +326,7 @@ export const batchNormTrainGradConfig: GradConfig = {
     const dv = dvariance && unlessZero(dvariance);
     if (dm) inputs.dmean = dm;
     if (dv) inputs.dvariance = dv;
-    const [dx, dgamma, dbeta] = tf.engine().runKernel(BATCH_NORM_TRAIN_GRAD, inputs, attrs) as Tensor[];
+    const [dx, dgamma, dbeta] = tf.engine().runKernel<Tensor[]>(BATCH_NORM_TRAIN_GRAD, inputs, attrs);
     return { x: () => dx!, gamma: () => dgamma!, beta: () => dbeta! };
   },
 };

@@ -47,7 +47,7 @@ const view = (backend: HeapBackend, t: TensorInfo) => backend.typedArrayFromHeap
 export const reluMaxConfig: KernelConfig = {
   kernelName: RELU6,
   backendName: 'wasm',
-  kernelFunc: ((args: KernelArgs) => {
+  kernelFunc: (args: KernelArgs) => {
     const { x } = args.inputs;
     const { maxValue } = args.attrs as unknown as { maxValue: number };
     // ~15x faster than a JS loop over the heap.
@@ -57,24 +57,24 @@ export const reluMaxConfig: KernelConfig = {
       backend: args.backend as never,
       attrs: { clipValueMin: 0, clipValueMax: maxValue },
     });
-  }) as KernelConfig['kernelFunc'],
+  },
 };
 
 export const reluMaxGradKernelConfig: KernelConfig = {
   kernelName: RELU6_GRAD,
   backendName: 'wasm',
-  kernelFunc: ((args: KernelArgs) => {
+  kernelFunc: (args: KernelArgs) => {
     const [backend, [dy, x], out, max] = run(args, RELU6_GRAD, ['dy', 'x']);
     reluMaxGrad(view(backend, dy!), view(backend, x!), max, view(backend, out));
     return out;
-  }) as KernelConfig['kernelFunc'],
+  },
 };
 
 export const reluMaxGradConfig: GradConfig = {
   kernelName: RELU6,
   inputsToSave: ['x'],
   gradFunc: (dy: Tensor | Tensor[], [x]: Tensor[], attrs: NamedAttrMap) => ({
-    x: () => tf.engine().runKernel(RELU6_GRAD, { dy: dy as Tensor, x: x! }, attrs) as Tensor,
+    x: () => tf.engine().runKernel<Tensor>(RELU6_GRAD, { dy: dy as Tensor, x: x! }, attrs),
   }),
 };
 
@@ -96,7 +96,7 @@ export function installFusedReluMax(): void {
     if (max == null || !(max > 0) || x?.dtype !== 'float32' || tf.getBackend() !== 'wasm') {
       return original.call(this, inputs, kwargs);
     }
-    return tf.engine().runKernel(RELU6, { x }, { maxValue: max }) as Tensor;
+    return tf.engine().runKernel<Tensor>(RELU6, { x }, { maxValue: max });
   };
   proto[PATCHED] = true;
 }
