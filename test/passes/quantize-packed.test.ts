@@ -260,7 +260,7 @@ describe('packed bytes', () => {
 
 describe('per-channel int8 on a trained MobileNet v1', () => {
   it('keeps accuracy within the per-tensor uint8 result or better', async () => {
-    const train = await loadMnist('train', 400);
+    const train = await loadMnist('train', 1200);
     const test = await loadMnist('test', 200);
     const m = buildArchitecture(
       tf,
@@ -268,7 +268,7 @@ describe('per-channel int8 on a trained MobileNet v1', () => {
       { alpha: 0.25, depth: 0 },
       { inputShape: [28, 28, 1], numClasses: 10, seed: 3 },
     );
-    await trainModel(tf, m, train, { epochs: 1, batchSize: 32, learningRate: 0.002, optimizer: 'adam', seed: 3 });
+    await trainModel(tf, m, train, { epochs: 2, batchSize: 32, learningRate: 0.004, optimizer: 'adam', seed: 3 });
     const stored = await fromLayersModel(tf, m);
     m.dispose();
     const accuracy = async (model: StoredModel) => {
@@ -285,7 +285,9 @@ describe('per-channel int8 on a trained MobileNet v1', () => {
     ).model;
     expect(perChannel.weightSpecs.filter((s) => s.quantization?.dtype === 'int8').length).toBeGreaterThan(5);
     const int8 = await accuracy(perChannel);
-    // Qualitative: a couple of samples of slack out of 200 for a noisy 1-epoch model.
+    // A model that has learnt something (above 60%): on a near-random one quantization noise decides the order.
+    expect(uint8).toBeGreaterThan(120);
+    // Qualitative: a couple of samples of slack out of 200 for a model trained briefly (2 epochs of 1,200).
     expect(int8).toBeGreaterThanOrEqual(uint8 - 2);
   });
 });
