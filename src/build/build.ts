@@ -4,8 +4,7 @@
  */
 import { basename, dirname, join, relative } from 'node:path';
 import { EmptyPassError, EXIT } from '../errors.js';
-import { resolveBackend } from '../engine/backend.js';
-import { localPool, type BuildEvent } from '../execute/index.js';
+import { recipePool, type BuildEvent } from '../execute/index.js';
 import { loadRecipe, loadRecipeSet } from '../language/index.js';
 import { buildRecipe, type BuildOptions, type BuildResult } from '../pipeline/index.js';
 import { findProjectRoot, variantFolder, type Recipe } from '../recipe/index.js';
@@ -60,14 +59,7 @@ export async function buildSet(
   const set = await loadRecipeSet(recipeFile, opts);
   const sweep = set.matrix !== undefined && opts.variant === undefined && set.variants.length > 1;
   // Locally, a sweep's variants build at once in child processes sharing the cores (src/execute/pool.ts).
-  const pool =
-    sweep && !opts.workers && !opts.pool
-      ? localPool(
-          resolveBackend(opts.backend ?? set.variants[0]!.runtime.backend),
-          opts.threads ?? set.variants[0]!.runtime.threads,
-          opts.jobs,
-        )
-      : undefined;
+  const pool = sweep && !opts.workers && !opts.pool ? recipePool(set.variants[0]!, opts) : undefined;
   await opts.onSchedule?.({ variants: set.variants.length, atOnce: sweep && (opts.workers ?? pool) !== undefined });
   try {
     return await buildVariants(set, pool ? { ...opts, pool } : opts);

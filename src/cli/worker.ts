@@ -3,7 +3,7 @@ import { RemoteCache } from '../cache/remote.js';
 import { checkQueueName, DEFAULT_QUEUE, parseRedisUrl } from '../distributed/redis.js';
 import { runWorker, type StepRunner } from '../distributed/worker.js';
 import { StepCache } from '../cache/index.js';
-import { runStep, StepPool } from '../execute/index.js';
+import { localPool, runStep, type StepPool } from '../execute/index.js';
 import { wasmThreadCount } from '../engine/wasm-threads.js';
 import { McbError } from '../errors.js';
 import { CONFIG_FILE, loadProjectConfig } from '../recipe/project-config.js';
@@ -88,8 +88,7 @@ export const workerCommand: Command = {
     const cacheDir = (ctx.values['cache-dir'] as string | undefined) ?? resolve(root, 'cache');
     // Several jobs at once go to a step pool, sharing the cores as a build's steps do (src/execute/pool.ts).
     const { jobs } = jobsOption(ctx);
-    const cores = wasmThreadCount(threads);
-    const pool = cores >= 2 && (jobs ?? cores) >= 2 ? new StepPool(cores, { jobs: jobs ?? cores }) : undefined;
+    const pool = localPool(wasmThreadCount(threads), jobs);
     let summary;
     try {
       summary = await runWorker({
@@ -114,12 +113,9 @@ export const workerCommand: Command = {
 
 /** Computes a job in the pool, whose child reads the inputs from and commits the result to the worker's cache. */
 function inPool(pool: StepPool, cacheDir: string): StepRunner {
-  return async (step, _inputs, rt) => {
-    await pool.run(rt.job, cacheDir, { signal: rt.signal, progress: (m, f) => rt.progress(m, f) });
-    const entry = await new StepCache(cacheDir).read(step.key);
-    if (!entry) throw new Error(`${step.title}: its process finished, but its entry is not in the cache ${cacheDir}`);
-    return entry;
-  };
+  const cache = new StepCache(cacheDir);
+  return (_step, _inputs, rt) =>
+    pool.compute(rt.job, cache, { signal: rt.signal, progress: (m, f) => rt.progress(m, f) });
 }
 
 function positiveInt(value: unknown, name: string, fallback: number, max: number): number {

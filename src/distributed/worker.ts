@@ -141,7 +141,8 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerSummary> {
         progress: report,
         slices: cache,
       });
-      await cache.write(step.key, entry);
+      // A runner computing in a step pool has committed it here already.
+      if (!(await cache.has(step.key))) await cache.write(step.key, entry);
       if (!(await opts.remote.write(step.key, entry))) {
         throw new Error(
           `could not upload the result to the remote cache ${opts.remote.shown}${opts.remote.mode === 'read' ? ' (the worker was started with --remote-cache-mode=read)' : ''}`,

@@ -141,16 +141,13 @@ export class LocalRunner implements StepSource {
     const progress = (message: string, fraction?: number) =>
       s.emit({ type: 'step-progress', step, message, ...(fraction === undefined ? {} : { fraction }) });
     let threads = 0;
-    await pool.run(job, s.cache.dir, {
+    const entry = await pool.compute(job, s.cache, {
       signal: s.signal,
       progress,
       started: (n) => progress(`computing in a process of its own on ${(threads = n)} thread${n === 1 ? '' : 's'}`),
+      // Said before the pool starts the next step: its cores are free from here.
+      finished: () => progress(`computed on ${threads} thread${threads === 1 ? '' : 's'}; reading its entry`),
     });
-    // Said before the pool starts the next step (it does so on a later turn): its cores are free from here.
-    progress(`computed on ${threads} thread${threads === 1 ? '' : 's'}; reading its entry`);
-    const entry = await s.cache.read(step.key);
-    if (!entry)
-      throw new Error(`${step.title}: its process finished, but its entry is not in the cache ${s.cache.dir}`);
     if (s.remote) await s.remote.write(step.key, entry, { signal: s.signal });
     return entry;
   }

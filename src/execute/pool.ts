@@ -17,7 +17,9 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { StepJob } from '../distributed/job.js';
 import { THREADS_ENV, wasmThreadCount } from '../engine/wasm-threads.js';
-import type { Backend } from '../recipe/index.js';
+import type { CacheEntry, StepCache } from '../cache/index.js';
+import { resolveBackend } from '../engine/backend.js';
+import type { Backend, BackendChoice, Recipe } from '../recipe/index.js';
 import { cancelled } from '../errors.js';
 import { fromWire, type ChildMessage, type ParentMessage } from './step-wire.js';
 
@@ -26,6 +28,8 @@ export interface PoolHooks {
   progress(message: string, fraction?: number): void;
   /** When the step got its process and threads (it may have waited for cores). */
   started?(threads: number): void;
+  /** When its process finished it, before its cores go to the next step. */
+  finished?(): void;
 }
 
 interface Task {
@@ -72,6 +76,15 @@ export class StepPool {
   /** Computes `job` in a child process, which stores its result in `cacheDir`; resolves when it is committed. */
   run(job: StepJob, cacheDir: string, hooks: PoolHooks): Promise<void> {
     return this.enqueue({ job: { job, cacheDir, hooks } }) as Promise<void>;
+  }
+
+  /** Computes `job` in a child process, which commits it to `cache`; returns the entry as committed (verified). */
+  async compute(job: StepJob, cache: StepCache, hooks: PoolHooks): Promise<CacheEntry> {
+    await this.run(job, cache.dir, hooks);
+    const entry = await cache.read(job.step.key);
+    if (!entry)
+      throw new Error(`${job.step.title}: its process finished, but its entry is not in the cache ${cache.dir}`);
+    return entry;
   }
 
   /** Runs `work` in this process once every running step has finished, and starts nothing until it is done. */
@@ -154,6 +167,7 @@ export class StepPool {
       settle: (error?: unknown) => {
         child.current = undefined;
         hooks.signal.removeEventListener('abort', onAbort);
+        if (error === undefined) hooks.finished?.();
         if (error === undefined) task.resolve(undefined);
         else task.reject(error);
         this.steps--;
@@ -232,10 +246,18 @@ export function poolCores(backend: Backend, threads?: number): number {
 }
 
 /**
- * A pool for steps computed side by side, at most `jobs` at once (default: one per core), when the backend
- * gets at least two cores here and more than one job is allowed; else undefined (one step at a time here).
+ * A pool for steps computed side by side on `cores`, at most `jobs` at once (default: one per core), when there
+ * are at least two cores and more than one job is allowed; else undefined (one step at a time here).
  */
-export function localPool(backend: Backend, threads?: number, jobs?: number): StepPool | undefined {
-  const cores = poolCores(backend, threads);
+export function localPool(cores: number, jobs?: number): StepPool | undefined {
   return cores >= 2 && (jobs ?? cores) >= 2 ? new StepPool(cores, { jobs: jobs ?? cores }) : undefined;
+}
+
+/** The pool for a recipe's steps side by side: its backend's cores, as --backend, --threads and --jobs say. */
+export function recipePool(
+  recipe: Recipe,
+  opts: { backend?: BackendChoice; threads?: number; jobs?: number },
+): StepPool | undefined {
+  const backend = resolveBackend(opts.backend ?? recipe.runtime.backend);
+  return localPool(poolCores(backend, opts.threads ?? recipe.runtime.threads), opts.jobs);
 }

@@ -23,8 +23,7 @@ import { validateRecipeData } from '../recipe/validate.js';
 import { recipeLanguage } from '../language/index.js';
 import { kernelLayers, runTrial, type SettingValue } from './trials.js';
 import { inOrder } from '../util/in-order.js';
-import { resolveBackend } from '../engine/backend.js';
-import { localPool } from '../execute/index.js';
+import { recipePool } from '../execute/index.js';
 import { withThousands } from '../util/text.js';
 
 export interface SensitivityOptions extends BuildOptions {
@@ -210,11 +209,7 @@ export async function scanSensitivity(recipe: Recipe, opts: SensitivityOptions =
   const target = scanTarget(recipe, opts);
   if (opts.pool || opts.workers) return scan(recipe, target, opts);
   // The trials run side by side in child processes when this machine has the cores (src/execute/pool.ts).
-  const pool = localPool(
-    resolveBackend(opts.backend ?? recipe.runtime.backend),
-    opts.threads ?? recipe.runtime.threads,
-    opts.jobs,
-  );
+  const pool = recipePool(recipe, opts);
   try {
     return await scan(recipe, target, pool ? { ...opts, pool } : opts);
   } finally {
