@@ -7,9 +7,10 @@ import { renderPassesDoc, renderRecipeReference } from '../src/language/referenc
 import { allPasses } from '../src/passes/index.js';
 import { buildReportSchema } from '../src/report/schema/index.js';
 import { architecturePage } from './layers.js';
+import { SIMD_MODULE, simdModule } from './simd.js';
 
 /** `root`: the project root, where the layer table's source and page are read. */
-export function generatedFiles(root: string): Map<string, string> {
+export async function generatedFiles(root: string): Promise<Map<string, string>> {
   const json = (v: unknown) => `${JSON.stringify(v, null, 2)}\n`;
   const schema = recipeSchema();
   return new Map([
@@ -18,5 +19,6 @@ export function generatedFiles(root: string): Map<string, string> {
     ['docs/passes.md', renderPassesDoc(allPasses())],
     ['docs/recipe-reference.md', renderRecipeReference(schema)],
     ['docs/architecture.md', architecturePage(root)],
+    [SIMD_MODULE, await simdModule(root)],
   ]);
 }

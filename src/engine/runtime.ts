@@ -70,6 +70,8 @@ async function init(backend: Backend, threads: number): Promise<Engine> {
     );
   }
   await tf.ready();
+  // mcbuild's own wasm kernels run on as many threads as XNNPACK's pool (src/engine/kernels/team).
+  if (wasm) (await import('./kernels/index.js')).setKernelThreads(started);
   return { tf, backend, threads: started };
 }
 

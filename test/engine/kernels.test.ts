@@ -315,11 +315,13 @@ describe('registerWasmTrainingKernels', () => {
     }
     expect(wasmKernelOverrides.map((o) => o.config.kernelName).sort()).toEqual([
       'Conv2DBackpropInput',
+      'FusedBatchNorm',
       'GreaterEqual',
       'Identity',
       'LessEqual',
       'LogicalAnd',
       'Mean',
+      'Slice',
       'Sum',
       'Tile',
     ]);

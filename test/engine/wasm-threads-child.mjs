@@ -1,9 +1,11 @@
 // One process per thread count, for test/engine/wasm-threads.test.ts: a process starts the wasm module once.
 // Needs `npm run build` (imports dist/). usage: node test/engine/wasm-threads-child.mjs <threads>
-// Prints {"threads": <the pool's size>, "<case>": "<sha256 of its float32 bytes>", ...} as JSON.
+// Prints {"threads": <the pool's size>, "workerParts": <kernel parts run by worker threads>,
+// "<case>": "<sha256 of its float32 bytes>", ...} as JSON.
 import { createHash } from 'node:crypto';
 import { loadMnist } from '../../dist/src/data/mnist.js';
 import { buildArchitecture } from '../../dist/src/engine/architectures/index.js';
+import { teamFor } from '../../dist/src/engine/kernels/team/team.js';
 import { loadEngine } from '../../dist/src/engine/runtime.js';
 import { trainModel } from '../../dist/src/engine/train.js';
 
@@ -23,6 +25,30 @@ out.conv1x1 = await digest(tf.conv2d(x, uniform([1, 1, 24, 48], 4), 1, 'same'));
 out.depthwise = await digest(tf.depthwiseConv2d(x, uniform([3, 3, 24, 2], 5), 1, 'same'));
 out.matMul = await digest(tf.matMul(uniform([96, 200], 6), uniform([200, 72], 7)));
 out.matMulT = await digest(tf.matMul(uniform([200, 96], 8), uniform([72, 200], 9), true, true));
+
+// Inference batch norm (our SIMD kernel, split over the kernel team's threads), and whether it gives the wasm
+// backend's own kernel's bits: big enough for every thread to get a part.
+{
+  const bx = tf.mul(uniform([8, 32, 32, 40], 10), 20);
+  const [mean, offset, scale] = [11, 12, 13].map((seed) => uniform([40], seed));
+  const variance = tf.abs(uniform([40], 14));
+  const ours = tf.batchNorm(bx, mean, variance, offset, scale, 0.001);
+  out.batchNorm = await digest(ours);
+  const backend = tf.backend();
+  const id = (t) => backend.dataIdMap.get(t.dataId).id;
+  const theirs = backend.makeOutput(bx.shape, 'float32');
+  backend.wasm.cwrap('FusedBatchNorm', null, Array(7).fill('number'))(
+    id(bx),
+    id(mean),
+    id(variance),
+    id(offset),
+    id(scale),
+    0.001,
+    id(theirs),
+  );
+  out.batchNormIsWasmKernel =
+    (await digest(tf.engine().makeTensorFromTensorInfo(theirs))) === out.batchNorm ? 'yes' : 'no';
+}
 
 // Training through our wasm kernels (src/engine/kernels) and the loop every training pass uses (train, finetune,
 // prune, distill), then evaluation: dense, conv, depthwise and batch-norm layers, forwards and backwards.
@@ -57,4 +83,5 @@ out['distill.weights'] = await digest(tf.concat(student.getWeights().map((w) => 
 await trainModel(tf, student, ds, { ...train, optimizer: 'momentum', learningRate: 0.01, maxBatches: 2 });
 out['finetune.weights'] = await digest(tf.concat(student.getWeights().map((w) => w.flatten())));
 out['finetune.predict'] = await digest(student.predict(images));
+out.workerParts = teamFor(tf.backend())?.workerParts;
 process.stdout.write(JSON.stringify(out));

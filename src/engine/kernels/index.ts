@@ -8,6 +8,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { clipGradConfig, installActivationGradients, reluGradConfig } from './activation-grads.js';
 import { adamUpdateConfig, installFusedAdam } from './adam.js';
+import { batchNormInferenceOverride } from './batchnorm-inference.js';
 import { installFusedBatchNorm, movingAveragesConfig } from './batchnorm-layer.js';
 import { batchNormTrainConfig, batchNormTrainGradConfig, batchNormTrainGradKernelConfig } from './batchnorm-train.js';
 import { conv2DBackpropFilterConfig } from './conv2d-backprop-filter.js';
@@ -20,6 +21,7 @@ import { installMeanGradient } from './mean-grad.js';
 import type { WasmOverride } from './override.js';
 import { meanOverride, sumOverride } from './reduce-leading.js';
 import { installFusedReluMax, reluMaxConfig, reluMaxGradConfig, reluMaxGradKernelConfig } from './relu6-layer.js';
+import { sliceOverride } from './slice.js';
 import { tileOverride } from './tile.js';
 
 export { conv2DBackpropFilter, conv2DBackpropFilterConfig } from './conv2d-backprop-filter.js';
@@ -34,6 +36,7 @@ export {
 
 export { tileInto } from './tile.js';
 export { sumRows } from './reduce-leading.js';
+export { setKernelThreads } from './team/team.js';
 
 export const wasmTrainingKernels: readonly tf.KernelConfig[] = [
   conv2DBackpropFilterConfig,
@@ -63,6 +66,8 @@ export const wasmKernelOverrides: readonly WasmOverride[] = [
   greaterEqualOverride,
   lessEqualOverride,
   logicalAndOverride,
+  batchNormInferenceOverride,
+  sliceOverride,
 ];
 
 // getKernel is typed as always returning a config but yields undefined for unknown kernels.
