@@ -14,14 +14,15 @@
  * and a backend whose memory we cannot find, go to the wasm kernel.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { DataId, FusedBatchNormAttrs, TensorInfo } from '@tensorflow/tfjs';
+import type { FusedBatchNormAttrs, TensorInfo } from '@tensorflow/tfjs';
 import { type HeapBackend, type KernelArgs, type KernelResult, wasmOverride } from './override.js';
+import { heapBlock, type HeapOwner } from './team/heap-block.js';
 import { shares, teamFor } from './team/team.js';
 
 /** Elements below which a part is not worth a thread's wake-up (~20 µs). */
 const GRAIN = 64 * 1024;
 
-type Backend = HeapBackend & { disposeData(dataId: DataId, force?: boolean): boolean };
+type Backend = HeapBackend & HeapOwner;
 
 function batchNorm(args: KernelArgs, fallback: (args: KernelArgs) => KernelResult): KernelResult {
   const { x, mean, variance, offset, scale } = args.inputs;
@@ -37,17 +38,14 @@ function batchNorm(args: KernelArgs, fallback: (args: KernelArgs) => KernelResul
   }
 
   const out = backend.makeOutput(x.shape, 'float32');
-  // Per channel: mean and scale as float32, then (8-byte aligned) the norm and offset as float64.
-  const coefficients = backend.makeOutput([6 * cols + 2], 'float32');
+  // Per channel: mean and scale as float32 (one array's bytes), then the norm and offset as float64.
+  const block = heapBlock(backend, 3, cols);
   try {
-    // Views are taken after makeOutput: an allocation may grow the wasm heap and detach earlier views.
+    // Views are taken after the last allocation: one may grow the wasm heap and detach earlier views.
     const view = (t: TensorInfo) => backend.typedArrayFromHeap(t) as Float32Array;
-    const block = view(coefficients);
-    const m = block.subarray(0, cols);
-    const s = block.subarray(cols, 2 * cols);
-    const wide = (block.byteOffset + 8 * cols + 7) & ~7;
-    const n = new Float64Array(block.buffer, wide, cols);
-    const o = new Float64Array(block.buffer, wide + 8 * cols, cols);
+    const m = block.f32(0).subarray(0, cols);
+    const s = block.f32(0).subarray(cols);
+    const [n, o] = [block.f64(1), block.f64(2)];
     // One value per channel, as the wasm kernel reads them: its indexes wrap around each tensor's own size.
     const perChannel = (t: TensorInfo | undefined, into: Float32Array | Float64Array, absent: number) => {
       if (t === undefined) return into.fill(absent);
@@ -73,12 +71,12 @@ function batchNorm(args: KernelArgs, fallback: (args: KernelArgs) => KernelResul
       cols,
       m.byteOffset,
       s.byteOffset,
-      n.byteOffset,
-      o.byteOffset,
+      block.address(1),
+      block.address(2),
     ]);
     team.run('batchNormInference', parts);
   } finally {
-    backend.disposeData(coefficients.dataId, true);
+    block.free();
   }
   return out;
 }

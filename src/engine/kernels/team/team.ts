@@ -24,7 +24,13 @@ import { Worker } from 'node:worker_threads';
 import { SIMD_SHARED, SIMD_UNSHARED } from './simd-binary.js';
 
 /** The exports of ./simd.wat: loops over the heap, taking byte addresses and counts. */
-export const LOOPS = ['batchNormInference'] as const;
+export const LOOPS = [
+  'batchNormInference',
+  'columnSums',
+  'scaleShiftRows',
+  'batchNormInputGrad',
+  'reluMaxGrad',
+] as const;
 export type LoopName = (typeof LOOPS)[number];
 
 /** Layout of the control block shared with the workers: three int32s, then one slot of float64s per worker. */
