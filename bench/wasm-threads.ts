@@ -9,7 +9,8 @@
  *      converter), with the share of kernel time (tf.profile, one thread) in the kernels XNNPACK's pool splits:
  *      convolutions, depthwise convolutions, matMuls. The rest runs on one thread whatever the pool (Amdahl).
  *   b. one 3×3 convolution, 8×56×56×64 → 64 channels, ms per call
- *   c. training: lenet5 on MNIST, batch 64, adam, through the training loop and mcbuild's wasm kernels, samples/s
+ *   c. training on MNIST, batch 64, adam, through the training loop and mcbuild's wasm kernels, samples/s: lenet5,
+ *      and the quick start's mobilenet-v1 α=0.25 (batch norm, ReLU6, depthwise convolutions)
  *
  * Runs alone with `npm run build && node dist/bench/wasm-threads.js [rounds]`; `npm run bench` runs it as section 11.
  */
@@ -34,6 +35,7 @@ interface Figures {
   pooledShare?: [number, number];
   convMs: number;
   trainSamplesPerSecond: number;
+  mobilenetSamplesPerSecond: number;
 }
 
 const median = (xs: number[]) => {
@@ -78,19 +80,22 @@ async function measure(requested: number): Promise<Figures> {
   const batches = 12;
   const ds = await loadMnist('train', 64 * batches);
   const opts = { epochs: 1, batchSize: 64, learningRate: 0.001, optimizer: 'adam' as const, seed: 1 };
-  const build = () => buildArchitecture(tf, 'lenet5', {}, { inputShape: ds.inputShape, numClasses: 10, seed: 1 });
-  const trainSeconds = await seconds(async () => {
-    const m = build();
-    await trainModel(tf, m, ds, { ...opts, batchNormBatches: 0 });
-    m.dispose();
-  }, 2);
+  const trainSeconds = async (name: string, options: Record<string, unknown>) =>
+    seconds(async () => {
+      const m = buildArchitecture(tf, name, options, { inputShape: ds.inputShape, numClasses: 10, seed: 1 });
+      await trainModel(tf, m, ds, { ...opts, batchNormBatches: 0 });
+      m.dispose();
+    }, 2);
+  const lenet = await trainSeconds('lenet5', {});
+  const mobilenet = await trainSeconds('mobilenet-v1', { alpha: 0.25 });
   return {
     threads,
     evalImagesPerSecond: images.count / evalSeconds[0]!,
     graphImagesPerSecond: images.count / evalSeconds[1]!,
     ...(pooled.length === 2 ? { pooledShare: [pooled[0]!, pooled[1]!] as [number, number] } : {}),
     convMs: convSeconds * 1000,
-    trainSamplesPerSecond: ds.count / trainSeconds,
+    trainSamplesPerSecond: ds.count / lenet,
+    mobilenetSamplesPerSecond: ds.count / mobilenet,
   };
 }
 
@@ -147,6 +152,7 @@ export function benchWasmThreads(log: (line: string) => void, rounds = 4, many =
   line('eval MobileNetV2 α=1.0 224, graph', 'images/s', (f) => f.graphImagesPerSecond, true);
   line('conv 3×3, 8×56×56×64 → 64', 'ms', (f) => f.convMs, false);
   line('train lenet5 MNIST, batch 64', 'samples/s', (f) => f.trainSamplesPerSecond, true);
+  line('train mobilenet-v1 α=0.25, batch 64', 'samples/s', (f) => f.mobilenetSamplesPerSecond, true);
   const shares = one.flatMap((f) => (f.pooledShare ? [f.pooledShare] : []));
   const pct = (i: 0 | 1) => `${(100 * median(shares.map((s) => s[i]))).toFixed(0)}%`;
   if (shares.length)
