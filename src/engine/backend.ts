@@ -66,7 +66,7 @@ export function resolveBackend(choice: BackendChoice): Backend {
  * Bump when src/engine/kernels changes what a kernel computes: on wasm, training and evaluation run through
  * mcbuild's own kernels, so their version is part of the numerics just like the TF.js packages'.
  */
-export const WASM_KERNELS_VERSION = '3';
+export const WASM_KERNELS_VERSION = '4';
 
 /** Versions of the packages whose numerics a step's results depend on, for its key and the report. */
 export function enginePackages(backend: Backend): Record<string, string> {

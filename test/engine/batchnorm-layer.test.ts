@@ -118,6 +118,30 @@ describe('BatchNormalization in training mode on wasm', () => {
     }
   });
 
+  it('takes the fused path for an axis written as a list of one, as Keras’s converter writes it', async () => {
+    await tf.setBackend('wasm');
+    const x = tf.randomUniform([2, 3, 3, 5], 0, 4, 'float32', 9);
+    const outputs = [-1, [3] as unknown as number].map((axis) => {
+      const layer = tf.layers.batchNormalization({ axis });
+      const kernels: string[] = [];
+      let values: number[] = [];
+      return tf
+        .profile(() => {
+          const y = layer.apply(x, { training: true }) as tf.Tensor;
+          values = Array.from(y.dataSync());
+          y.dispose();
+        })
+        .then((p) => {
+          kernels.push(...p.kernels.map((k) => k.name));
+          return { values, kernels };
+        });
+    });
+    const [last, list] = await Promise.all(outputs);
+    expect(list!.kernels).toContain('McbBatchNormTrain');
+    expect(list!.values).toEqual(last!.values);
+    x.dispose();
+  });
+
   it('leaves inference mode and axes other than the last to TF.js', async () => {
     for (const opts of [{ training: false }, { axis: 1 }]) {
       const cpu = await run('cpu', [2, 3, 4, 4], opts);
