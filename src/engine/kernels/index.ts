@@ -8,6 +8,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { clipGradConfig, installActivationGradients, reluGradConfig } from './activation-grads.js';
 import { adamUpdateConfig, installFusedAdam } from './adam.js';
+import { batchMatMulOverride } from './batch-matmul.js';
 import { batchNormInferenceOverride, batchNormReluMaxConfig } from './batchnorm-inference.js';
 import { installFusedBatchNorm, movingAveragesConfig } from './batchnorm-layer.js';
 import { batchNormTrainConfig, batchNormTrainGradConfig, batchNormTrainGradKernelConfig } from './batchnorm-train.js';
@@ -70,6 +71,7 @@ export const wasmKernelOverrides: readonly WasmOverride[] = [
   logicalAndOverride,
   batchNormInferenceOverride,
   sliceOverride,
+  batchMatMulOverride,
 ];
 
 // getKernel is typed as always returning a config but yields undefined for unknown kernels.
