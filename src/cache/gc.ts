@@ -147,8 +147,12 @@ export async function gcCache(dir: string, opts: GcOptions = {}): Promise<GcResu
     for (const f of listing.fileKeys.get(v.entry.key) ?? []) await removeIndexKey(dir, f.indexKey);
   }
   for (const i of incomplete) for (const f of i.entries) await removeIndexKey(dir, f.indexKey);
-  // Content the removed entries used that no other entry shares.
-  if (gone.size > 0) {
+  // Content the removed entries used that no other entry shares. Not while another build runs: one writing an
+  // entry stores its files before its index lines, and a file whose bytes a victim also has is deduplicated onto
+  // the victim's content, so deleting that content now would leave the other build's entry, committed a moment
+  // later, without it (seen in test/e2e/crash-concurrency.test.ts). The content sweep, which waits for a moment
+  // with no build running, deletes what no index line names.
+  if (gone.size > 0 && leases.live.length === 0) {
     const still = (await listCache(dir)).referenced;
     for (const integrity of gone)
       if (!still.has(integrity)) await (await cacache()).rm.content(dir, integrity).catch(() => {});

@@ -157,6 +157,24 @@ describe('gc', () => {
     expect(again.sweep.ran).toBe(true);
   });
 
+  it('keeps removed entries’ content while a build runs, for an entry it may be storing onto the same bytes', async () => {
+    const { dir, cache, keys } = await cacheWith(1);
+    const files = contentFiles(dir).length;
+    // A running build (its lease) about to store a step whose weights are byte for byte the victim's: cacache
+    // deduplicates the bytes before the build writes its index lines.
+    const release = await cache.hold([key(9)]);
+    const r = await gcCache(dir, { maxSize: 0 });
+    expect(r.removed.map((e) => e.key)).toEqual([keys[0]]);
+    expect(contentFiles(dir)).toHaveLength(files);
+    await cache.write(key(9), entry(1));
+    expect((await cache.read(key(9)))?.files.get('w.bin')?.byteLength).toBe(4001);
+    await release();
+    // With no build running, gc deletes what no index line names: here nothing, key(9) uses it all.
+    const again = await gcCache(dir, {});
+    expect(again.sweep.ran).toBe(true);
+    expect(contentFiles(dir)).toHaveLength(files);
+  });
+
   it('by size, a held entry counts but stays; the rest of the oldest go', async () => {
     const { dir, cache, keys } = await cacheWith(3);
     const release = await cache.hold([keys[0]!]);
