@@ -6,8 +6,9 @@
  *
  *   a. evaluation: the converter-true MobileNetV2 α=1.0 at 224×224 through mcbuild's evaluator, images/s, as a
  *      layers model (batch norm, padding and ReLU6 as their own kernels) and as a graph model (fused by the
- *      converter), with the share of kernel time (tf.profile, one thread) in the kernels XNNPACK's pool splits:
- *      convolutions, depthwise convolutions, matMuls. The rest runs on one thread whatever the pool (Amdahl).
+ *      converter), with the share of kernel time (tf.profile, one thread) in the kernels split over threads:
+ *      convolutions, depthwise convolutions and pools (XNNPACK's pool), batch norm (mcbuild's kernel team). The
+ *      rest runs on one thread whatever the pool (Amdahl).
  *   b. one 3×3 convolution, 8×56×56×64 → 64 channels, ms per call
  *   c. training on MNIST, batch 64, adam, through the training loop and mcbuild's wasm kernels, samples/s: lenet5,
  *      and the quick start's mobilenet-v1 α=0.25 (batch norm, ReLU6, depthwise convolutions)
@@ -100,11 +101,13 @@ async function measure(requested: number): Promise<Figures> {
 }
 
 /**
- * The kernels tfjs-backend-wasm runs through XNNPACK operators on its thread pool (our reading of its 4.22 sources;
- * an elementwise kernel it may also pool, such as ClipByValue, counts as single-threaded here: a lower bound).
+ * The kernels split over threads: those tfjs-backend-wasm runs through XNNPACK operators on its thread pool (our
+ * reading of its 4.22 sources: its matMuls call XNNPACK without the pool, so they are not among them; an
+ * elementwise kernel it may pool, such as ClipByValue, counts as single-threaded here: a lower bound), and
+ * mcbuild's inference batch norm, split over the kernel team (src/engine/kernels/team).
  */
 const POOLED =
-  /^(Conv2D|FusedConv2D|DepthwiseConv2dNative|FusedDepthwiseConv2D|BatchMatMul|_FusedMatMul|MaxPool|AvgPool)$/;
+  /^(Conv2D|FusedConv2D|DepthwiseConv2dNative|FusedDepthwiseConv2D|MaxPool|AvgPool|FusedBatchNorm|McbBatchNormReluMax)$/;
 
 /** Share of kernel time in pooled kernels (op-level profile entries, named `…__op`, are left out: they nest). */
 async function pooledShare(tf: Tf, run: () => Promise<unknown>): Promise<number> {
@@ -157,7 +160,7 @@ export function benchWasmThreads(log: (line: string) => void, rounds = 4, many =
   const pct = (i: 0 | 1) => `${(100 * median(shares.map((s) => s[i]))).toFixed(0)}%`;
   if (shares.length)
     log(
-      `   kernel time in pooled kernels (conv, depthwise, matMul, pool) at 1 thread: layers ${pct(0)}, graph ${pct(1)}; the rest runs on one thread`,
+      `   kernel time in kernels split over threads (conv, depthwise, pool, batch norm) at 1 thread: layers ${pct(0)}, graph ${pct(1)}; the rest runs on one thread`,
     );
   log(
     `   pools: ${[...new Set(all.map((f) => f.threads))].join(', ')} threads (asked ${n}); ${availableParallelism()} cores, load average ${Math.min(...load).toFixed(1)}–${Math.max(...load).toFixed(1)} over the run`,
