@@ -106,8 +106,7 @@ async function measure(requested: number): Promise<Figures> {
  * elementwise kernel it may pool, such as ClipByValue, counts as single-threaded here: a lower bound), and
  * mcbuild's inference batch norm, split over the kernel team (src/engine/kernels/team).
  */
-const POOLED =
-  /^(Conv2D|FusedConv2D|DepthwiseConv2dNative|FusedDepthwiseConv2D|MaxPool|AvgPool|FusedBatchNorm|McbBatchNormReluMax)$/;
+const POOLED = /^(Conv2D|FusedConv2D|DepthwiseConv2dNative|FusedDepthwiseConv2D|MaxPool|AvgPool|FusedBatchNorm)$/;
 
 /** Share of kernel time in pooled kernels (op-level profile entries, named `…__op`, are left out: they nest). */
 async function pooledShare(tf: Tf, run: () => Promise<unknown>): Promise<number> {

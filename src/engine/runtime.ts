@@ -196,10 +196,7 @@ export async function loadForInference(tf: Tf, m: StoredModel): Promise<Inferenc
     };
   }
   const input = modelSignature(m.json).inputs[0];
-  const layers = await toLayersModel(tf, m);
-  // On wasm, BatchNormalization → ReLU6 pairs run as one pass at inference (same values).
-  if (tf.getBackend() === 'wasm') (await import('./kernels/index.js')).markBatchNormReluMax(layers);
-  return layersInference(layers, {
+  return layersInference(await toLayersModel(tf, m), {
     inputDtype: feedDtype(input?.dtype),
     ...fixedBatchOf(input?.shape),
   });

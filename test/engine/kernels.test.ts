@@ -314,7 +314,6 @@ describe('registerWasmTrainingKernels', () => {
       expect(tf.getKernel(config.kernelName, 'wasm')?.kernelFunc).toBe(config.kernelFunc);
     }
     expect(wasmKernelOverrides.map((o) => o.config.kernelName).sort()).toEqual([
-      'BatchMatMul',
       'Conv2DBackpropInput',
       'FusedBatchNorm',
       'GreaterEqual',

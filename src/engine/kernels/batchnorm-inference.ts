@@ -14,31 +14,29 @@
  * and a backend whose memory we cannot find, go to the wasm kernel.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { FusedBatchNormAttrs, KernelConfig, TensorInfo } from '@tensorflow/tfjs';
+import type { FusedBatchNormAttrs, TensorInfo } from '@tensorflow/tfjs';
 import { type HeapBackend, type KernelArgs, type KernelResult, wasmOverride } from './override.js';
 import { heapBlock, type HeapOwner } from './team/heap-block.js';
-import { shares, type Team, teamFor } from './team/team.js';
+import { shares, teamFor } from './team/team.js';
 
 /** Elements below which a part is not worth a thread's wake-up (~20 µs). */
 const GRAIN = 64 * 1024;
 
 type Backend = HeapBackend & HeapOwner;
 
-/** The inputs of FusedBatchNorm our loop covers, else undefined. */
-function covered(args: KernelArgs): { x: TensorInfo; cols: number; size: number } | undefined {
+function batchNorm(args: KernelArgs, fallback: (args: KernelArgs) => KernelResult): KernelResult {
   const { x, mean, variance, offset, scale } = args.inputs;
-  if (x === undefined || mean === undefined || variance === undefined) return undefined;
+  if (x === undefined || mean === undefined || variance === undefined) return fallback(args);
   const cols = x.shape[x.shape.length - 1] ?? 1;
   const size = tf.util.sizeFromShape(x.shape);
   const params = [mean, variance, offset, scale].filter((t): t is TensorInfo => t !== undefined);
   const fits = (t: TensorInfo) => t.dtype === 'float32' && [1, cols].includes(tf.util.sizeFromShape(t.shape));
-  if (x.dtype !== 'float32' || size === 0 || x.shape.length === 0 || !params.every(fits)) return undefined;
-  return { x, cols, size };
-}
+  const backend = args.backend as Backend;
+  const team = teamFor(backend);
+  if (team === undefined || x.dtype !== 'float32' || size === 0 || x.shape.length === 0 || !params.every(fits)) {
+    return fallback(args);
+  }
 
-/** The batch norm of `args` into a new tensor, then clamped to [0, high] as ReLU(max) does when `high` is given. */
-function run(backend: Backend, team: Team, args: KernelArgs, x: TensorInfo, cols: number, size: number, high?: number) {
-  const { mean, variance, offset, scale } = args.inputs as Record<string, TensorInfo | undefined>;
   const out = backend.makeOutput(x.shape, 'float32');
   // Per channel: mean and scale as float32 (one array's bytes), then the norm and offset as float64.
   const block = heapBlock(backend, 3, cols);
@@ -60,13 +58,12 @@ function run(backend: Backend, team: Team, args: KernelArgs, x: TensorInfo, cols
     perChannel(offset, o, 0);
     // The wasm kernel receives ε as a float32 and takes a float32 square root, which it keeps as a float64.
     const epsilon = Math.fround((args.attrs as unknown as FusedBatchNormAttrs).varianceEpsilon);
-    const v = view(variance!);
+    const v = view(variance);
     for (let c = 0; c < cols; c++) n[c] = Math.fround(Math.sqrt(Math.fround(v[v.length === 1 ? 0 : c]! + epsilon)));
 
     const xAt = view(x).byteOffset;
     const outAt = view(out).byteOffset;
     const rowBytes = 4 * cols;
-    const clip = high === undefined ? [0, 0] : [1, Math.fround(high)];
     const parts = shares(team, size / cols, Math.ceil(GRAIN / cols)).map(([r0, r1]) => [
       xAt + r0 * rowBytes,
       outAt + r0 * rowBytes,
@@ -76,7 +73,6 @@ function run(backend: Backend, team: Team, args: KernelArgs, x: TensorInfo, cols
       s.byteOffset,
       block.address(1),
       block.address(2),
-      ...clip,
     ]);
     team.run('batchNormInference', parts);
   } finally {
@@ -85,33 +81,4 @@ function run(backend: Backend, team: Team, args: KernelArgs, x: TensorInfo, cols
   return out;
 }
 
-function batchNorm(args: KernelArgs, fallback: (args: KernelArgs) => KernelResult): KernelResult {
-  const backend = args.backend as Backend;
-  const team = teamFor(backend);
-  const input = covered(args);
-  if (team === undefined || input === undefined) return fallback(args);
-  return run(backend, team, args, input.x, input.cols, input.size);
-}
-
 export const batchNormInferenceOverride = wasmOverride('FusedBatchNorm', batchNorm);
-
-export const BATCH_NORM_RELU_MAX = 'McbBatchNormReluMax';
-
-/**
- * Inference batch norm followed by ReLU(maxValue), as one pass: FusedBatchNorm's inputs and attributes plus
- * `maxValue`. The same bits as the two kernels one after the other; a layers model's BatchNormalization → ReLU6
- * pairs use it at inference (./batchnorm-layer.ts), as the converter's graphs fuse them into their convolutions.
- */
-export const batchNormReluMaxConfig: KernelConfig = {
-  kernelName: BATCH_NORM_RELU_MAX,
-  backendName: 'wasm',
-  kernelFunc: (args: KernelArgs) => {
-    const backend = args.backend as Backend;
-    const team = teamFor(backend);
-    const input = covered(args);
-    if (team === undefined || input === undefined)
-      throw new Error(`${BATCH_NORM_RELU_MAX}: only for float32 channels-last batch norms with the backend's memory.`);
-    const { maxValue } = args.attrs as unknown as { maxValue: number };
-    return run(backend, team, args, input.x, input.cols, input.size, maxValue);
-  },
-};

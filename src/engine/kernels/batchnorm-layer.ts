@@ -11,16 +11,11 @@
  * The moving statistics are updated as TF.js does, moving − (moving − batch)·(1 − momentum) in float32 with the
  * layer's momentum at call time (recalibrateBatchNorm relies on that), by one small kernel that gives the same bits
  * as TF.js's three ops.
- *
- * At inference, a batch norm marked by ./fuse-inference.ts computes the ReLU(max) after it in the same kernel.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { KernelConfig, Tensor, TensorInfo } from '@tensorflow/tfjs';
-import { BATCH_NORM_RELU_MAX } from './batchnorm-inference.js';
 import { BATCH_NORM_TRAIN } from './batchnorm-train.js';
-import { clamped, RELU_MAX_AFTER } from './fuse-inference.js';
 import type { HeapBackend, KernelArgs } from './override.js';
-import { teamFor } from './team/team.js';
 
 export const MOVING_AVERAGES = 'McbMovingAverages';
 
@@ -59,7 +54,6 @@ export const movingAveragesConfig: KernelConfig = {
 
 /** The fields of tfjs-layers' BatchNormalization that its training-mode call reads (not in the public typings). */
 interface BatchNormLayer {
-  [RELU_MAX_AFTER]?: number;
   /** A number, or a list of one from Keras's converter (`"axis": [3]`), which TF.js's call coerces. */
   axis: number | number[];
   momentum: number;
@@ -124,31 +118,6 @@ function fusedTrainingCall(layer: BatchNormLayer, x: Tensor): Tensor {
   });
 }
 
-/** The input when the inference call with the ReLU after it applies (./fuse-inference.ts), else undefined. */
-function withReluAfter(layer: BatchNormLayer, inputs: Tensor | Tensor[], kwargs: Record<string, unknown>) {
-  if (kwargs?.training || tf.getBackend() !== 'wasm' || teamFor(tf.backend()) === undefined) return undefined;
-  const input = Array.isArray(inputs) ? (inputs.length === 1 ? inputs[0] : undefined) : inputs;
-  if (input === undefined || input.dtype !== 'float32' || input.size === 0) return undefined;
-  if (input.rank < 2 || input.rank > 4 || !onLastAxis(layer, input.rank)) return undefined;
-  return input;
-}
-
-/** TF.js's inference call (batchNorm with the moving statistics), and the ReLU after it, in one kernel. */
-function inferenceWithReluMax(layer: BatchNormLayer, x: Tensor, max: number): Tensor {
-  const inputs: Record<string, Tensor> = {
-    x,
-    mean: layer.movingMean.read(),
-    variance: layer.movingVariance.read(),
-  };
-  if (layer.center && layer.beta) inputs.offset = layer.beta.read();
-  if (layer.scale && layer.gamma) inputs.scale = layer.gamma.read();
-  const y = tf
-    .engine()
-    .runKernel<Tensor>(BATCH_NORM_RELU_MAX, inputs, { varianceEpsilon: layer.epsilon, maxValue: max });
-  clamped.set(y, max);
-  return y;
-}
-
 /**
  * Routes BatchNormalization's training-mode call on wasm to the fused kernels. Idempotent; the kernels must be
  * registered (registerWasmTrainingKernels does both).
@@ -162,10 +131,7 @@ export function installFusedBatchNorm(): void {
   const original = proto.call;
   proto.call = function (this: BatchNormLayer, inputs, kwargs) {
     const x = fusedInput(this, inputs, kwargs);
-    if (x !== undefined) return fusedTrainingCall(this, x);
-    const max = this[RELU_MAX_AFTER];
-    const input = max === undefined ? undefined : withReluAfter(this, inputs, kwargs);
-    return input === undefined ? original.call(this, inputs, kwargs) : inferenceWithReluMax(this, input, max!);
+    return x === undefined ? original.call(this, inputs, kwargs) : fusedTrainingCall(this, x);
   };
   proto[PATCHED] = true;
 }

@@ -8,8 +8,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { clipGradConfig, installActivationGradients, reluGradConfig } from './activation-grads.js';
 import { adamUpdateConfig, installFusedAdam } from './adam.js';
-import { batchMatMulOverride } from './batch-matmul.js';
-import { batchNormInferenceOverride, batchNormReluMaxConfig } from './batchnorm-inference.js';
+import { batchNormInferenceOverride } from './batchnorm-inference.js';
 import { installFusedBatchNorm, movingAveragesConfig } from './batchnorm-layer.js';
 import { batchNormTrainConfig, batchNormTrainGradConfig, batchNormTrainGradKernelConfig } from './batchnorm-train.js';
 import { conv2DBackpropFilterConfig } from './conv2d-backprop-filter.js';
@@ -38,7 +37,6 @@ export {
 export { tileInto } from './tile.js';
 export { sumRows } from './reduce-leading.js';
 export { setKernelThreads } from './team/team.js';
-export { markBatchNormReluMax } from './fuse-inference.js';
 
 export const wasmTrainingKernels: readonly tf.KernelConfig[] = [
   conv2DBackpropFilterConfig,
@@ -56,7 +54,6 @@ export const wasmFusedKernels: readonly tf.KernelConfig[] = [
   adamUpdateConfig,
   reluMaxConfig,
   reluMaxGradKernelConfig,
-  batchNormReluMaxConfig,
 ];
 
 /** Faster versions of kernels the wasm backend has; each hands the cases it does not cover to the original. */
@@ -71,7 +68,6 @@ export const wasmKernelOverrides: readonly WasmOverride[] = [
   logicalAndOverride,
   batchNormInferenceOverride,
   sliceOverride,
-  batchMatMulOverride,
 ];
 
 // getKernel is typed as always returning a config but yields undefined for unknown kernels.

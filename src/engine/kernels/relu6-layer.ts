@@ -12,7 +12,6 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { GradConfig, KernelConfig, NamedAttrMap, Tensor, TensorInfo } from '@tensorflow/tfjs';
-import { clamped } from './fuse-inference.js';
 import type { HeapBackend, KernelArgs } from './override.js';
 import { teamFor } from './team/team.js';
 
@@ -89,8 +88,6 @@ export function installFusedReluMax(): void {
     if (max == null || !(max > 0) || x?.dtype !== 'float32' || tf.getBackend() !== 'wasm') {
       return original.call(this, inputs, kwargs);
     }
-    // A batch norm before it already clamped its output to this bound (./fuse-inference.ts): the same values.
-    if (clamped.get(x) === max) return tf.clone(x);
     return tf.engine().runKernel<Tensor>(RELU6, { x }, { maxValue: max });
   };
   proto[PATCHED] = true;

@@ -9,14 +9,10 @@
   ;; out[r, c] = f32(f64(f32(f32(x[r, c] - mean[c]) * scale[c])) / norm[c] + offset[c]).
   ;; mean and scale: float32 [cols]; norm and offset: float64 [cols]. Addresses in bytes. Four channels at a time:
   ;; float32x4 subtract and multiply, then two float64x2 divisions and additions, demoted and stored together.
-  ;; With clip ≠ 0, each value is then clamped as TF.js's relu then clipByValue(0, high) give it on wasm, NaN and −0
-  ;; becoming +0: the pseudo-max/min (b < a ? b : a) take the bound whenever the comparison is false.
   (func (export "batchNormInference")
     (param $x i32) (param $out i32) (param $rows i32) (param $cols i32)
-    (param $mean i32) (param $scale i32) (param $norm i32) (param $offset i32) (param $clip i32) (param $high f32)
+    (param $mean i32) (param $scale i32) (param $norm i32) (param $offset i32)
     (local $r i32) (local $c i32) (local $wide i32) (local $t v128) (local $i i32) (local $lo v128) (local $hi v128)
-    (local $y v128) (local $top v128) (local $v f32)
-    (local.set $top (f32x4.splat (local.get $high)))
     (local.set $wide (i32.and (local.get $cols) (i32.const -4)))
     (block $done
       (loop $rows_loop
@@ -45,22 +41,17 @@
                     (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $t) (local.get $t)))
                   (v128.load offset=16 (i32.add (local.get $norm) (i32.shl (local.get $c) (i32.const 3)))))
                 (v128.load offset=16 (i32.add (local.get $offset) (i32.shl (local.get $c) (i32.const 3))))))
-            (local.set $y
+            (v128.store (i32.add (local.get $out) (local.get $i))
               (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
                 (f32x4.demote_f64x2_zero (local.get $lo))
                 (f32x4.demote_f64x2_zero (local.get $hi))))
-            (if (local.get $clip)
-              (then
-                (local.set $y
-                  (f32x4.pmin (local.get $top) (f32x4.pmax (v128.const f32x4 0 0 0 0) (local.get $y))))))
-            (v128.store (i32.add (local.get $out) (local.get $i)) (local.get $y))
             (local.set $c (i32.add (local.get $c) (i32.const 4)))
             (br $wide_loop)))
         (block $tail_done
           (loop $tail_loop
             (br_if $tail_done (i32.ge_u (local.get $c) (local.get $cols)))
             (local.set $i (i32.shl (i32.add (i32.mul (local.get $r) (local.get $cols)) (local.get $c)) (i32.const 2)))
-            (local.set $v
+            (f32.store (i32.add (local.get $out) (local.get $i))
               (f32.demote_f64
                 (f64.add
                   (f64.div
@@ -72,11 +63,6 @@
                         (f32.load (i32.add (local.get $scale) (i32.shl (local.get $c) (i32.const 2))))))
                     (f64.load (i32.add (local.get $norm) (i32.shl (local.get $c) (i32.const 3)))))
                   (f64.load (i32.add (local.get $offset) (i32.shl (local.get $c) (i32.const 3)))))))
-            (if (local.get $clip)
-              (then
-                (local.set $v (select (local.get $v) (f32.const 0) (f32.lt (f32.const 0) (local.get $v))))
-                (local.set $v (select (local.get $v) (local.get $high) (f32.lt (local.get $v) (local.get $high))))))
-            (f32.store (i32.add (local.get $out) (local.get $i)) (local.get $v))
             (local.set $c (i32.add (local.get $c) (i32.const 1)))
             (br $tail_loop)))
         (local.set $r (i32.add (local.get $r) (i32.const 1)))
