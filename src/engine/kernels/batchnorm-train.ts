@@ -20,20 +20,12 @@ import * as tf from '@tensorflow/tfjs';
 import type { GradConfig, KernelConfig, NamedAttrMap, Tensor, TensorInfo } from '@tensorflow/tfjs';
 import type { HeapBackend, KernelArgs } from './override.js';
 import { heapBlock, type HeapOwner } from './team/heap-block.js';
-import { type Team, teamFor } from './team/team.js';
+import { requiredTeam } from './team/team.js';
 
 export const BATCH_NORM_TRAIN = 'McbBatchNormTrain';
 export const BATCH_NORM_TRAIN_GRAD = 'McbBatchNormTrainGrad';
 
 type Backend = HeapBackend & HeapOwner;
-
-/** The kernel team of this backend; our kernels need its SIMD loops, which need the backend's memory. */
-function loopsOf(backend: Backend): Team {
-  const team = teamFor(backend);
-  if (team === undefined)
-    throw new Error('the wasm backend exposes no memory for mcbuild’s kernels (tfjs-backend-wasm changed?).');
-  return team;
-}
 
 /** Byte address of a tensor's data in the heap. */
 const addressOf = (backend: Backend, t: TensorInfo) => backend.typedArrayFromHeap(t).byteOffset;
@@ -59,16 +51,15 @@ function channelMoments(
     for (let c = 0; c < cols; c++) shift[c] = xv[c]!;
     const at = addressOf(backend, x);
     const [a0, a1, a2, a3] = [0, 1, 2, 3].map((i) => block.address(i)) as [number, number, number, number];
-    loopsOf(backend).run('columnSums', [[at, at, a0, a0, a1, a2, a3, rows, cols]]);
+    requiredTeam(backend).run('columnSums', [[at, at, a0, a0, a1, a2, a3, rows, cols]]);
     const [sum, sumSquares] = [block.f64(1), block.f64(3)];
     const [m32, v32] = [mean, variance].map((t) => backend.typedArrayFromHeap(t) as Float32Array) as [
       Float32Array,
       Float32Array,
     ];
-    const shifted = block.f64(0);
     for (let c = 0; c < cols; c++) {
       const m = sum[c]! / rows;
-      m32[c] = shifted[c]! + m;
+      m32[c] = shift[c]! + m;
       v32[c] = Math.max(0, sumSquares[c]! / rows - m * m);
     }
   } finally {
@@ -98,7 +89,7 @@ function normalizeRows(
       shift[c] = b![c]! - m![c]! * scale[c]!;
     }
     const args = [addressOf(backend, x), block.address(0), block.address(1), addressOf(backend, y), rows, cols];
-    loopsOf(backend).run('scaleShiftRows', [args]);
+    requiredTeam(backend).run('scaleShiftRows', [args]);
   } finally {
     block.free();
   }
@@ -125,7 +116,7 @@ function batchNormBackward(
     // N times that, multiplied out, was the largest error of dx: the exact mean is μ + Σ (x − μ)/N.
     const [dyAt, xAt] = [addressOf(backend, inputs.dy), addressOf(backend, inputs.x)];
     const a = (i: number) => block.address(i);
-    const team = loopsOf(backend);
+    const team = requiredTeam(backend);
     team.run('columnSums', [[dyAt, xAt, a(0), a(1), a(2), a(3), a(4), rows, cols]]);
     // dx = a·dy + b·(x − exact mean) + k per channel.
     const [sumDys, sumXs, sumDyXs, ca, cb, ck, centre] = [2, 3, 4, 5, 6, 7, 8].map((i) => block.f64(i));

@@ -13,7 +13,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { GradConfig, KernelConfig, NamedAttrMap, Tensor, TensorInfo } from '@tensorflow/tfjs';
 import type { HeapBackend, KernelArgs } from './override.js';
-import { teamFor } from './team/team.js';
+import { requiredTeam } from './team/team.js';
 
 export const RELU6 = 'McbReluMax';
 export const RELU6_GRAD = 'McbReluMaxGrad';
@@ -52,9 +52,7 @@ export const reluMaxGradKernelConfig: KernelConfig = {
   backendName: 'wasm',
   kernelFunc: (args: KernelArgs) => {
     const [backend, [dy, x], out, max] = run(args, RELU6_GRAD, ['dy', 'x']);
-    const team = teamFor(backend);
-    if (team === undefined)
-      throw new Error('the wasm backend exposes no memory for mcbuild’s kernels (tfjs-backend-wasm changed?).');
+    const team = requiredTeam(backend);
     // The SIMD loop of ./team/simd.wat (reluMaxGrad), on this thread: ~1 ms tensors gain nothing from splitting.
     const [d, v, o] = [dy!, x!, out].map((t) => view(backend, t).byteOffset) as [number, number, number];
     team.run('reluMaxGrad', [[d, v, o, tf.util.sizeFromShape(out.shape), Math.fround(max)]]);

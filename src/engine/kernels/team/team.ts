@@ -221,3 +221,11 @@ export function teamFor(backend: unknown): Team | undefined {
   current = { memory, team };
   return team;
 }
+
+/** teamFor, for kernels that have no fallback: they need the SIMD loops, which need the backend's memory. */
+export function requiredTeam(backend: unknown): Team {
+  const team = teamFor(backend);
+  if (team === undefined)
+    throw new Error('the wasm backend exposes no memory for mcbuild’s kernels (tfjs-backend-wasm changed?).');
+  return team;
+}
